@@ -1,0 +1,309 @@
+//! The protocol table: every frame type declared once, and everything derived from it.
+//!
+//! [`ClientFrame`], [`ServerFrame`] and [`RuntimeEvent`], the [`FrameType::TYPE`] constants, the
+//! [`Request`] command/response pairing, the `From`/`TryFrom` conversions, the JSON dispatch and
+//! the machine-readable lists ([`COMMANDS`], [`CLIENT_FRAMES`], [`SERVER_FRAMES`]) all come from
+//! the single `protocol_table!` invocation at the bottom of this file.
+
+use schemars::JsonSchema;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::parse::{FrameError, parse_json, split_tag};
+use crate::*;
+
+/// A type that is the body of one frame type on the wire.
+pub trait FrameType {
+    /// The frame's `type` value.
+    const TYPE: &'static str;
+}
+
+/// A client→server command.
+pub trait Command: FrameType + Into<ClientFrame> {}
+
+/// A command the server answers with exactly one response frame, correlated by `request_id`.
+pub trait Request: Command {
+    /// The response's body.
+    type Response: FrameType + TryFrom<ServerFrame, Error = ServerFrame>;
+}
+
+/// A client→server command as listed in `schema/meta.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandInfo {
+    /// The command's `type`.
+    pub name: &'static str,
+    /// The `type` of its response frame, if it has one.
+    pub response: Option<&'static str>,
+}
+
+/// How a server frame is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerFrameKind {
+    /// Answers one command, only to the socket that sent it; no envelope.
+    Response,
+    /// A runtime event: enveloped, sent to every subscriber of its scope.
+    Event,
+    /// A direct notification to one socket; no envelope.
+    Notification,
+}
+
+/// A server→client frame type as listed in `schema/meta.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFrameInfo {
+    /// The frame's `type`.
+    pub name: &'static str,
+    /// How it is delivered.
+    pub kind: ServerFrameKind,
+}
+
+macro_rules! protocol_table {
+    (
+        commands {
+            $( $(#[$cmeta:meta])* $cvar:ident($cty:ty) = $cname:literal
+               $( => $rvar:ident($rty:ty) = $rname:literal )? ; )+
+        }
+        inbound {
+            $( $(#[$imeta:meta])* $ivar:ident($ity:ty) = $iname:literal ; )+
+        }
+        events {
+            $( $(#[$emeta:meta])* $evar:ident($ety:ty) = $ename:literal ; )+
+        }
+        notifications {
+            $( $(#[$nmeta:meta])* $nvar:ident($nty:ty) = $nname:literal ; )+
+        }
+    ) => {
+        $( impl FrameType for $cty { const TYPE: &'static str = $cname; } )+
+        $( impl Command for $cty {} )+
+        $( $( impl FrameType for $rty { const TYPE: &'static str = $rname; } )? )+
+        $( $( impl Request for $cty { type Response = $rty; } )? )+
+        $( impl FrameType for $ity { const TYPE: &'static str = $iname; } )+
+        $( impl FrameType for $ety { const TYPE: &'static str = $ename; } )+
+        $( impl FrameType for $nty { const TYPE: &'static str = $nname; } )+
+
+        /// Every client→server command, in declaration order.
+        pub const COMMANDS: &[CommandInfo] = &[
+            $( CommandInfo { name: $cname, response: protocol_table!(@opt $($rname)?) }, )+
+        ];
+
+        /// Every `type` a client may send: the commands, then the legacy/keepalive frames.
+        pub const CLIENT_FRAMES: &[&str] = &[$($cname,)+ $($iname,)+];
+
+        /// Every server→client frame type: responses, runtime events, direct notifications.
+        pub const SERVER_FRAMES: &[ServerFrameInfo] = &[
+            $( $( ServerFrameInfo { name: $rname, kind: ServerFrameKind::Response }, )? )+
+            $( ServerFrameInfo { name: $ename, kind: ServerFrameKind::Event }, )+
+            $( ServerFrameInfo { name: $nname, kind: ServerFrameKind::Notification }, )+
+        ];
+
+        /// A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error.
+        #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+        #[serde(tag = "type")]
+        pub enum ClientFrame {
+            $( $(#[$cmeta])* #[serde(rename = $cname)] $cvar($cty), )+
+            $( $(#[$imeta])* #[serde(rename = $iname)] $ivar($ity), )+
+        }
+
+        $( impl From<$cty> for ClientFrame { fn from(body: $cty) -> Self { Self::$cvar(body) } } )+
+        $( impl From<$ity> for ClientFrame { fn from(body: $ity) -> Self { Self::$ivar(body) } } )+
+
+        impl ClientFrame {
+            /// The frame's `type`.
+            pub fn frame_type(&self) -> &'static str {
+                match self {
+                    $( Self::$cvar(_) => $cname, )+
+                    $( Self::$ivar(_) => $iname, )+
+                }
+            }
+
+            /// Parses a frame from an already decoded JSON value.
+            pub fn from_value(value: Value) -> Result<Self, FrameError> {
+                let tagged = split_tag(value, "type")?;
+                match tagged.tag.as_str() {
+                    $( $cname => tagged.body().map(Self::$cvar), )+
+                    $( $iname => tagged.body().map(Self::$ivar), )+
+                    _ => Err(tagged.unknown(CLIENT_FRAMES)),
+                }
+            }
+        }
+
+        /// A frame the server sends, tagged by `type`. Open: a `type` this version does not know
+        /// parses into [`ServerFrame::Unknown`] with the frame's JSON kept.
+        #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+        #[serde(tag = "type")]
+        pub enum ServerFrame {
+            $( $(
+                #[doc = concat!("Response to `", $cname, "`.")]
+                #[serde(rename = $rname)] $rvar($rty),
+            )? )+
+            $( $(#[$emeta])* #[serde(rename = $ename)] $evar(Enveloped<$ety>), )+
+            $( $(#[$nmeta])* #[serde(rename = $nname)] $nvar($nty), )+
+            /// A frame type this version does not know, kept verbatim.
+            #[serde(untagged)]
+            #[schemars(skip)]
+            Unknown(Value),
+        }
+
+        $( $(
+            impl From<$rty> for ServerFrame { fn from(body: $rty) -> Self { Self::$rvar(body) } }
+            impl TryFrom<ServerFrame> for $rty {
+                type Error = ServerFrame;
+                fn try_from(frame: ServerFrame) -> Result<Self, ServerFrame> {
+                    match frame { ServerFrame::$rvar(body) => Ok(body), other => Err(other) }
+                }
+            }
+        )? )+
+        $(
+            impl From<$nty> for ServerFrame { fn from(body: $nty) -> Self { Self::$nvar(body) } }
+            impl TryFrom<ServerFrame> for $nty {
+                type Error = ServerFrame;
+                fn try_from(frame: ServerFrame) -> Result<Self, ServerFrame> {
+                    match frame { ServerFrame::$nvar(body) => Ok(body), other => Err(other) }
+                }
+            }
+        )+
+
+        impl ServerFrame {
+            /// The frame's `type` (for [`ServerFrame::Unknown`], the unknown type).
+            pub fn frame_type(&self) -> &str {
+                match self {
+                    $( $( Self::$rvar(_) => $rname, )? )+
+                    $( Self::$evar(_) => $ename, )+
+                    $( Self::$nvar(_) => $nname, )+
+                    Self::Unknown(value) => value.get("type").and_then(Value::as_str).unwrap_or_default(),
+                }
+            }
+
+            /// The envelope of a runtime event, or `None` for responses and notifications.
+            pub fn envelope(&self) -> Option<&Envelope> {
+                match self {
+                    $( Self::$evar(event) => Some(&event.envelope), )+
+                    _ => None,
+                }
+            }
+
+            /// Parses a frame from an already decoded JSON value.
+            pub fn from_value(value: Value) -> Result<Self, FrameError> {
+                let tagged = split_tag(value, "type")?;
+                match tagged.tag.as_str() {
+                    $( $( $rname => tagged.body().map(Self::$rvar), )? )+
+                    $( $ename => tagged.body().map(Self::$evar), )+
+                    $( $nname => tagged.body().map(Self::$nvar), )+
+                    _ => Ok(Self::Unknown(tagged.value)),
+                }
+            }
+        }
+
+        /// The payload of a runtime event, without its per-connection [`Envelope`]. A server
+        /// serialises it once and appends the envelope for each connection it writes to.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "type")]
+        pub enum RuntimeEvent {
+            $( $(#[$emeta])* #[serde(rename = $ename)] $evar($ety), )+
+        }
+
+        $( impl From<$ety> for RuntimeEvent { fn from(body: $ety) -> Self { Self::$evar(body) } } )+
+
+        impl RuntimeEvent {
+            /// The event's `type`.
+            pub fn frame_type(&self) -> &'static str {
+                match self { $( Self::$evar(_) => $ename, )+ }
+            }
+
+            /// The complete server frame for one connection.
+            pub fn with_envelope(self, envelope: Envelope) -> ServerFrame {
+                match self {
+                    $( Self::$evar(body) => ServerFrame::$evar(Enveloped { body, envelope }), )+
+                }
+            }
+        }
+    };
+    (@opt $name:literal) => { Some($name) };
+    (@opt) => { None };
+}
+
+protocol_table! {
+    commands {
+        /// Capability discovery.
+        AppServerInfo(AppServerInfo) = "app_server_info"
+            => AppServerInfoResponse(AppServerInfoResponse) = "app_server_info_response";
+        /// Resolve or create an agent and conversation, subscribe, replay state.
+        RuntimeStart(RuntimeStart) = "runtime_start"
+            => RuntimeStartResponse(RuntimeStartResponse) = "runtime_start_response";
+        /// Send messages or an approval answer to a runtime.
+        Input(Input) = "input" => InputAccepted(InputAccepted) = "input_accepted";
+        /// Replay a scope's state to this socket.
+        Sync(Sync) = "sync" => SyncResponse(SyncResponse) = "sync_response";
+        /// Cancel the active turn and pending approvals.
+        AbortMessage(AbortMessage) = "abort_message"
+            => AbortMessageResponse(AbortMessageResponse) = "abort_message_response";
+        /// Change permission mode and/or working directory.
+        ChangeDeviceState(ChangeDeviceState) = "change_device_state";
+        /// Remove a waiting queue item.
+        RemoveQueueItem(RemoveQueueItem) = "remove_queue_item"
+            => RemoveQueueItemResponse(RemoveQueueItemResponse) = "remove_queue_item_response";
+        /// Replace this connection's external tools on many runtimes.
+        RuntimeExternalToolsUpdate(RuntimeExternalToolsUpdate) = "runtime_external_tools_update"
+            => RuntimeExternalToolsUpdateResponse(RuntimeExternalToolsUpdateResponse)
+                = "runtime_external_tools_update_response";
+        /// Answer an `external_tool_call_request`.
+        ExternalToolCallResponse(ExternalToolCallResponse) = "external_tool_call_response";
+    }
+    inbound {
+        /// The legacy input form, converted to `input`.
+        LegacyMessage(LegacyMessage) = "message";
+        /// Accepted and ignored.
+        Pong(Pong) = "pong";
+    }
+    events {
+        /// Streamed agent output or a lifecycle notice.
+        StreamDelta(StreamDelta) = "stream_delta";
+        /// The end of a turn.
+        TurnFinished(TurnFinished) = "turn_finished";
+        /// Agent loop state snapshot.
+        UpdateLoopStatus(UpdateLoopStatus) = "update_loop_status";
+        /// Device status snapshot.
+        UpdateDeviceStatus(UpdateDeviceStatus) = "update_device_status";
+        /// Queue snapshot and removals.
+        UpdateQueue(UpdateQueue) = "update_queue";
+        /// Subagent snapshot.
+        UpdateSubagentState(UpdateSubagentState) = "update_subagent_state";
+        /// A tool approval question.
+        ControlRequest(ControlRequest) = "control_request";
+        /// The agent changed a file.
+        FileOps(FileOps) = "file_ops";
+    }
+    notifications {
+        /// Asks the owning controller to run one of its tools.
+        ExternalToolCallRequest(ExternalToolCallRequest) = "external_tool_call_request";
+        /// This project's answer to a frame it could not accept.
+        Error(ErrorFrame) = "error";
+    }
+}
+
+impl ClientFrame {
+    /// Parses a frame from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, FrameError> {
+        Self::from_value(parse_json(text)?)
+    }
+}
+
+impl ServerFrame {
+    /// Parses a frame from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, FrameError> {
+        Self::from_value(parse_json(text)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}

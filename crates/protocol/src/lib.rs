@@ -1,0 +1,90 @@
+//! Frame types of the Letta Code App Server **v2 websocket protocol**.
+//!
+//! This crate is the single source of truth of the project: the JSON Schema in `schema/`, the
+//! generated Rust client types and the Node and Python typings all derive from the types here.
+//!
+//! * [`ClientFrame`] — every frame a controller sends (the nine Tier-A commands, plus the legacy
+//!   `message` input form and `pong`), closed: an unknown `type` is a [`FrameError`].
+//! * [`ServerFrame`] — every frame the server sends: command responses, direct notifications and
+//!   enveloped runtime events. Open: a frame type this version does not know parses into
+//!   [`ServerFrame::Unknown`] with its JSON kept, so an older client survives a newer server.
+//! * [`RuntimeEvent`] — the payload of an enveloped runtime event without its per-connection
+//!   [`Envelope`]; a server serialises it once and appends the envelope per connection.
+//!
+//! Each command is declared once (wire name, request type, response type) in `frames.rs`; the
+//! enums, the [`FrameType::TYPE`] name constants, the [`Request`] pairing and the
+//! machine-readable [`COMMANDS`]/[`SERVER_FRAMES`] lists are derived from that declaration.
+//!
+//! ```
+//! use letta_app_server_protocol::{ClientFrame, ServerFrame, FrameType, RuntimeStart};
+//!
+//! let frame = ClientFrame::from_json(r#"{"type":"runtime_start","request_id":"rs-1","agent_id":"agent-1"}"#)?;
+//! let ClientFrame::RuntimeStart(start) = &frame else { unreachable!() };
+//! assert_eq!(start.agent_id.as_deref(), Some("agent-1"));
+//! assert_eq!(RuntimeStart::TYPE, "runtime_start");
+//!
+//! // A frame type from a newer server is kept, not rejected.
+//! let future = ServerFrame::from_json(r#"{"type":"hologram","x":1}"#)?;
+//! assert_eq!(future.frame_type(), "hologram");
+//! # Ok::<(), letta_app_server_protocol::FrameError>(())
+//! ```
+
+#[macro_use]
+mod macros;
+
+mod approval;
+mod content;
+mod control;
+pub mod delta;
+mod device_status;
+mod envelope;
+mod error_frame;
+mod external_tools;
+mod file_ops;
+mod frames;
+mod info;
+mod input;
+mod loop_status;
+mod modes;
+mod parse;
+mod queue;
+mod runtime_start;
+pub mod schema;
+mod scope;
+mod serde_util;
+mod subagent;
+mod turn;
+
+pub use approval::*;
+pub use content::*;
+pub use control::*;
+pub use delta::{Delta, StreamDelta};
+pub use device_status::*;
+pub use envelope::*;
+pub use error_frame::*;
+pub use external_tools::*;
+pub use file_ops::*;
+pub use frames::*;
+pub use info::*;
+pub use input::*;
+pub use loop_status::*;
+pub use modes::*;
+pub use parse::*;
+pub use queue::*;
+pub use runtime_start::*;
+pub use scope::*;
+pub use subagent::*;
+pub use turn::*;
+
+/// The examples in the repository README, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The protocol version this crate speaks, as reported in `app_server_info_response`
+/// (`protocol_version`). Real Letta Code reports `1`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// An open-ended JSON object the protocol passes through without pinning its fields down
+/// (agent state, conversation, tool parameter schemas, tool inputs).
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;

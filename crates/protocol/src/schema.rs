@@ -1,0 +1,163 @@
+//! JSON Schema export: one draft-07 bundle of every frame, plus `meta.json`.
+//!
+//! The bundle is shaped for code generators (typify, TypeScript and Python generators): tagged
+//! unions are `oneOf`s of plain objects whose tag property is a `const`, with each frame body
+//! inlined into its branch instead of referenced through `allOf`.
+
+use std::collections::BTreeSet;
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use crate::{CLIENT_FRAMES, COMMANDS, ClientFrame, PROTOCOL_VERSION, SERVER_FRAMES, ServerFrame, ServerFrameKind};
+
+/// Title of the bundle (and name of its root union).
+pub const BUNDLE_TITLE: &str = "LettaAppServerFrame";
+
+/// The files of `schema/`, as `(file name, contents)`, exactly as `cargo xtask schema` writes
+/// them.
+pub fn files() -> Vec<(&'static str, String)> {
+    vec![
+        ("frames.schema.json", pretty(&bundle())),
+        ("meta.json", pretty(&meta())),
+    ]
+}
+
+/// The schema bundle: `definitions` with `ClientFrame`, `ServerFrame` and every type they use;
+/// the root is the union of the two.
+pub fn bundle() -> Value {
+    let mut generator = SchemaSettings::draft07().into_generator();
+    let client = generator.subschema_for::<ClientFrame>();
+    let server = generator.subschema_for::<ServerFrame>();
+    let definitions: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    let mut root = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": BUNDLE_TITLE,
+        "description": "Every frame of the Letta Code App Server v2 websocket protocol. \
+            Generated from the letta-app-server-protocol crate by `cargo xtask schema`; do not edit.",
+        "oneOf": [client, server],
+        "definitions": definitions,
+    });
+    inline_tagged_variants(&mut root);
+    drop_unreferenced_definitions(&mut root);
+    root
+}
+
+/// `meta.json`: protocol version and the frame type lists, for bindings and tools.
+pub fn meta() -> Value {
+    let kind = |kind: ServerFrameKind| -> Vec<&str> {
+        SERVER_FRAMES
+            .iter()
+            .filter(|frame| frame.kind == kind)
+            .map(|frame| frame.name)
+            .collect()
+    };
+    json!({
+        "protocol_version": PROTOCOL_VERSION,
+        "commands": COMMANDS.iter().map(|c| json!({"type": c.name, "response": c.response})).collect::<Vec<_>>(),
+        "client_frames": CLIENT_FRAMES,
+        "server_frames": SERVER_FRAMES.iter().map(|f| f.name).collect::<Vec<_>>(),
+        "responses": kind(ServerFrameKind::Response),
+        "events": kind(ServerFrameKind::Event),
+        "notifications": kind(ServerFrameKind::Notification),
+    })
+}
+
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Rewrites every tagged-union branch of the form `{properties: {tag: const}, allOf: [{$ref}]}`
+/// (what schemars emits for a newtype variant) into one object with the tag and the referenced
+/// body's properties, and turns `anyOf`s of const-tagged branches into `oneOf`s. Code generators
+/// then see struct variants and keep the union tagged.
+fn inline_tagged_variants(root: &mut Value) {
+    let definitions = root["definitions"].as_object().cloned().unwrap_or_default();
+    visit(root, &mut |schema| {
+        let Some(object) = schema.as_object_mut() else { return };
+        if let Some(branches) = object.remove("anyOf") {
+            let key = if branches.as_array().is_some_and(|b| b.iter().all(is_tagged_branch)) {
+                "oneOf"
+            } else {
+                "anyOf"
+            };
+            object.insert(key.into(), branches);
+        }
+        let Some(Value::Array(branches)) = object.get_mut("oneOf") else {
+            return;
+        };
+        for branch in branches.iter_mut() {
+            if is_tagged_branch(branch) {
+                inline_branch(branch, &definitions);
+            }
+        }
+    });
+}
+
+fn is_tagged_branch(branch: &Value) -> bool {
+    branch["properties"]
+        .as_object()
+        .is_some_and(|properties| properties.len() == 1 && properties.values().all(|tag| tag.get("const").is_some()))
+}
+
+fn inline_branch(branch: &mut Value, definitions: &Map<String, Value>) {
+    let Some(Value::Array(all_of)) = branch.as_object_mut().and_then(|b| b.remove("allOf")) else {
+        return;
+    };
+    let [reference_schema] = all_of.as_slice() else { return };
+    let Some(body) = reference(reference_schema).and_then(|name| definitions.get(&name)) else {
+        return;
+    };
+    let Some(branch) = branch.as_object_mut() else { return };
+    if let Some(description) = body.get("description").filter(|_| !branch.contains_key("description")) {
+        branch.insert("description".into(), description.clone());
+    }
+    if let (Some(Value::Object(properties)), Some(Value::Object(body_properties))) =
+        (branch.get_mut("properties"), body.get("properties"))
+    {
+        properties.extend(body_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let (Some(Value::Array(required)), Some(Value::Array(body_required))) =
+        (branch.get_mut("required"), body.get("required"))
+    {
+        required.extend(body_required.iter().cloned());
+    }
+}
+
+/// Removes definitions no longer reachable from the root (bodies that were inlined).
+fn drop_unreferenced_definitions(root: &mut Value) {
+    let Value::Object(mut definitions) = root["definitions"].take() else {
+        return;
+    };
+    let mut reachable = BTreeSet::new();
+    let mut pending = Vec::new();
+    visit(root, &mut |schema| pending.extend(reference(schema)));
+    while let Some(name) = pending.pop() {
+        if reachable.insert(name.clone())
+            && let Some(definition) = definitions.get_mut(&name)
+        {
+            visit(definition, &mut |schema| pending.extend(reference(schema)));
+        }
+    }
+    definitions.retain(|name, _| reachable.contains(name));
+    root["definitions"] = Value::Object(definitions);
+}
+
+fn reference(schema: &Value) -> Option<String> {
+    let name = schema.get("$ref")?.as_str()?.strip_prefix("#/definitions/")?;
+    Some(name.to_owned())
+}
+
+/// Calls `f` on every JSON object in `value`, parents before children.
+fn visit(value: &mut Value, f: &mut impl FnMut(&mut Value)) {
+    if value.is_object() {
+        f(value);
+    }
+    match value {
+        Value::Object(map) => map.values_mut().for_each(|child| visit(child, f)),
+        Value::Array(items) => items.iter_mut().for_each(|child| visit(child, f)),
+        _ => {}
+    }
+}

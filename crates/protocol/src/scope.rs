@@ -1,0 +1,29 @@
+//! The runtime scope that addresses one agent conversation.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
+///
+/// `conversation_id: "default"` addresses the agent's built-in default conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct RuntimeScope {
+    /// The agent id.
+    pub agent_id: String,
+    /// The conversation id, or `"default"`.
+    pub conversation_id: String,
+    /// Inbound only: the user a relay acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user_id: Option<String>,
+}
+
+impl RuntimeScope {
+    /// A scope without an acting user.
+    pub fn new(agent_id: impl Into<String>, conversation_id: impl Into<String>) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            conversation_id: conversation_id.into(),
+            acting_user_id: None,
+        }
+    }
+}

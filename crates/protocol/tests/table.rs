@@ -1,0 +1,115 @@
+//! The protocol table: names, pairings and conversions derived from the one declaration.
+
+use letta_app_server_protocol::*;
+use serde_json::json;
+
+#[test]
+fn commands_pair_with_their_responses() {
+    assert_eq!(RuntimeStart::TYPE, "runtime_start");
+    assert_eq!(<RuntimeStart as Request>::Response::TYPE, "runtime_start_response");
+    assert_eq!(<Input as Request>::Response::TYPE, "input_accepted");
+    assert_eq!(
+        <RuntimeExternalToolsUpdate as Request>::Response::TYPE,
+        "runtime_external_tools_update_response"
+    );
+    let names: Vec<_> = COMMANDS.iter().map(|c| (c.name, c.response)).collect();
+    assert_eq!(
+        names,
+        [
+            ("app_server_info", Some("app_server_info_response")),
+            ("runtime_start", Some("runtime_start_response")),
+            ("input", Some("input_accepted")),
+            ("sync", Some("sync_response")),
+            ("abort_message", Some("abort_message_response")),
+            ("change_device_state", None),
+            ("remove_queue_item", Some("remove_queue_item_response")),
+            (
+                "runtime_external_tools_update",
+                Some("runtime_external_tools_update_response")
+            ),
+            ("external_tool_call_response", None),
+        ]
+    );
+}
+
+#[test]
+fn every_listed_frame_type_is_a_variant() {
+    let kinds = |kind| SERVER_FRAMES.iter().filter(|f| f.kind == kind).count();
+    assert_eq!(
+        (
+            kinds(ServerFrameKind::Response),
+            kinds(ServerFrameKind::Event),
+            kinds(ServerFrameKind::Notification)
+        ),
+        (7, 8, 2)
+    );
+    for name in CLIENT_FRAMES {
+        let error = ClientFrame::from_value(json!({"type": name})).err();
+        assert!(
+            error.as_ref().is_none_or(|e| e.kind == FrameErrorKind::InvalidFrame),
+            "{name} is not dispatched: {error:?}"
+        );
+    }
+    for frame in SERVER_FRAMES {
+        let parsed = ServerFrame::from_value(json!({"type": frame.name}));
+        assert!(
+            parsed.is_err(),
+            "{} with no fields should be invalid, not unknown",
+            frame.name
+        );
+    }
+}
+
+#[test]
+fn responses_convert_to_and_from_server_frames() {
+    let response = SyncResponse {
+        request_id: "s-1".into(),
+        runtime: RuntimeScope::new("a", "c"),
+        success: true,
+        error: None,
+    };
+    let frame = ServerFrame::from(response.clone());
+    assert_eq!(frame.frame_type(), "sync_response");
+    assert_eq!(SyncResponse::try_from(frame.clone()), Ok(response));
+    assert!(InputAccepted::try_from(frame).is_err());
+    let frame: ClientFrame = AppServerInfo { request_id: "i".into() }.into();
+    assert_eq!(
+        serde_json::to_value(frame).unwrap(),
+        json!({"type": "app_server_info", "request_id": "i"})
+    );
+}
+
+#[test]
+fn a_runtime_event_plus_its_envelope_is_the_server_frame() {
+    let event = RuntimeEvent::from(TurnFinished {
+        turn_id: "batch-1".into(),
+        stop_reason: StopReason::EndTurn,
+        run_id: None,
+        error: None,
+    });
+    assert_eq!(event.frame_type(), "turn_finished");
+    let envelope = Envelope {
+        runtime: RuntimeScope::new("a", "c"),
+        event_seq: 7,
+        emitted_at: "2026-11-25T00:00:00.000Z".into(),
+        idempotency_key: "turn_finished:7:u".into(),
+    };
+    let payload = serde_json::to_value(&event).unwrap();
+    let frame = event.with_envelope(envelope.clone());
+    assert_eq!(frame.envelope(), Some(&envelope));
+    // On the wire: the payload's fields, then the envelope's.
+    let wire = serde_json::to_string(&frame).unwrap();
+    assert_eq!(
+        wire,
+        r#"{"type":"turn_finished","turn_id":"batch-1","stop_reason":"end_turn","runtime":{"agent_id":"a","conversation_id":"c"},"event_seq":7,"emitted_at":"2026-11-25T00:00:00.000Z","idempotency_key":"turn_finished:7:u"}"#
+    );
+    let mut expected = payload;
+    expected
+        .as_object_mut()
+        .unwrap()
+        .extend(serde_json::to_value(&envelope).unwrap().as_object().unwrap().clone());
+    assert_eq!(
+        serde_json::to_value(ServerFrame::from_json(&wire).unwrap()).unwrap(),
+        expected
+    );
+}

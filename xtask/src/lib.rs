@@ -1,0 +1,17 @@
+//! Project tasks behind `cargo xtask`: the generated artefacts, the drift check that keeps them
+//! current, and the full test run.
+
+pub mod artefacts;
+pub mod codegen;
+pub mod drift;
+pub mod test_run;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root (the parent of `xtask/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}

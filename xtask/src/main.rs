@@ -1,0 +1,47 @@
+//! `cargo xtask <task>`: see `cargo xtask help`.
+
+use std::process::ExitCode;
+
+use xtask::{artefacts, drift, repo_root, test_run};
+
+const HELP: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  schema    write schema/ (JSON Schema bundle and meta.json) from the protocol crate
+  codegen   write schema/ and every file generated from it (Rust client types)
+  test      check formatting and lints, then run every test (what CI runs)
+  help      show this message
+";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "schema" => write(artefacts::schema()),
+        "codegen" => artefacts::all().and_then(write),
+        "test" => test_run::run(),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write(artefacts: Vec<artefacts::Artefact>) -> Result<(), String> {
+    let changed = drift::write(&repo_root(), &artefacts).map_err(|e| format!("writing generated files: {e}"))?;
+    if changed.is_empty() {
+        println!("generated files are up to date");
+    }
+    for path in changed {
+        println!("wrote {path}");
+    }
+    Ok(())
+}

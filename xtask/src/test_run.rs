@@ -1,0 +1,87 @@
+//! `cargo xtask test`: everything CI runs, set up from scratch.
+
+use std::process::Command;
+
+use crate::repo_root;
+
+/// One step of the test run.
+struct Step {
+    name: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    hint: &'static str,
+}
+
+const FMT: Step = Step {
+    name: "formatting",
+    program: "cargo",
+    args: &["fmt", "--all", "--", "--check"],
+    hint: "run `cargo fmt --all`",
+};
+
+const CLIPPY: Step = Step {
+    name: "clippy",
+    program: "cargo",
+    args: &[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    hint: "fix the lints above",
+};
+
+const NEXTEST: Step = Step {
+    name: "tests",
+    program: "cargo",
+    args: &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"],
+    hint: "see the failing tests above",
+};
+
+const DOCTESTS: Step = Step {
+    name: "doctests",
+    program: "cargo",
+    args: &["test", "--workspace", "--locked", "--doc"],
+    hint: "see the failing doctests above",
+};
+
+const CARGO_TEST: Step = Step {
+    name: "tests",
+    program: "cargo",
+    args: &["test", "--workspace", "--locked", "--no-fail-fast"],
+    hint: "see the failing tests above",
+};
+
+/// Runs formatting and lint checks, then every test. Returns an error naming the failed step.
+pub fn run() -> Result<(), String> {
+    // nextest does not run doctests; plain `cargo test` runs both. The test summary comes last.
+    let tests: &[Step] = if has_nextest() {
+        &[DOCTESTS, NEXTEST]
+    } else {
+        &[CARGO_TEST]
+    };
+    for step in [&FMT, &CLIPPY].into_iter().chain(tests) {
+        eprintln!("==> {}: {} {}", step.name, step.program, step.args.join(" "));
+        let status = Command::new(step.program)
+            .args(step.args)
+            .current_dir(repo_root())
+            // insta: never write snapshots during the test run; a mismatch fails.
+            .env("CI", std::env::var("CI").unwrap_or_else(|_| "true".into()))
+            .status()
+            .map_err(|e| format!("could not start `{}`: {e}", step.program))?;
+        if !status.success() {
+            return Err(format!("{} failed: {}", step.name, step.hint));
+        }
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
