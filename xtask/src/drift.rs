@@ -15,14 +15,15 @@ const MAX_DIFF_LINES: usize = 80;
 pub fn check(root: &Path, artefacts: &[Artefact]) -> Result<(), String> {
     let mut report = String::new();
     for artefact in artefacts {
-        let on_disk = std::fs::read_to_string(root.join(&artefact.path)).unwrap_or_default();
-        if on_disk == artefact.contents {
-            continue;
-        }
         let path = artefact.path.display();
+        let (problem, on_disk) = match std::fs::read_to_string(root.join(&artefact.path)) {
+            Ok(text) if text == artefact.contents => continue,
+            Ok(text) => ("is out of date with the Rust types".to_owned(), text),
+            Err(error) => (format!("cannot be read ({error})"), String::new()),
+        };
         let _ = writeln!(
             report,
-            "`{path}` is out of date with the Rust types. Fix: run `{}` and commit the result.",
+            "`{path}` {problem}. Fix: run `{}` and commit the result.",
             artefact.command
         );
         let diff = TextDiff::from_lines(&on_disk, &artefact.contents);

@@ -68,7 +68,7 @@ pub fn run() -> Result<(), String> {
         let status = Command::new(step.program)
             .args(step.args)
             .current_dir(repo_root())
-            // insta: never write snapshots during the test run; a mismatch fails.
+            // Snapshot tests must fail on a mismatch, never rewrite their snapshots, in a test run.
             .env("CI", std::env::var("CI").unwrap_or_else(|_| "true".into()))
             .status()
             .map_err(|e| format!("could not start `{}`: {e}", step.program))?;

@@ -102,7 +102,7 @@ impl ::std::convert::TryFrom<::std::string::String> for Backend {
         value.parse()
     }
 }
-///A background process of the scope.
+///A background process of the scope, discriminated by `kind`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind")]
 pub enum BackgroundProcess {
@@ -419,7 +419,7 @@ pub struct ClientToolset {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-///One part of message content.
+///One part of message content. Open: a part type this version does not know is kept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type")]
 pub enum ContentPart {
@@ -450,7 +450,6 @@ pub enum ContentPart {
     PartialOrd
 )]
 pub enum ControlSubtype {
-    ///May this tool run?
     #[serde(rename = "can_use_tool")]
     CanUseTool,
 }
@@ -561,7 +560,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Visible reasoning.
     #[serde(rename = "reasoning_message")]
@@ -609,7 +608,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Provider-hidden reasoning.
     #[serde(rename = "hidden_reasoning_message")]
@@ -623,7 +622,7 @@ pub enum Delta {
         ///ISO-8601 time.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         date: ::std::option::Option<::std::string::String>,
-        ///Opaque hidden reasoning, if any.
+        ///Opaque hidden reasoning, if any. Letta sends it as `null` when there is none.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         hidden_reasoning: ::std::option::Option<::std::string::String>,
         ///Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
@@ -654,7 +653,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A server-side tool call (Letta Cloud).
     #[serde(rename = "tool_call_message")]
@@ -699,7 +698,7 @@ pub enum Delta {
         tool_calls: ::std::option::Option<::std::vec::Vec<ToolCallDelta>>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///The model asked for a client-side tool.
     #[serde(rename = "approval_request_message")]
@@ -744,7 +743,7 @@ pub enum Delta {
         tool_calls: ::std::option::Option<::std::vec::Vec<ToolCallDelta>>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A tool result.
     #[serde(rename = "tool_return_message")]
@@ -801,7 +800,7 @@ pub enum Delta {
         tool_returns: ::std::vec::Vec<ToolReturn>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///An approval echoed by the backend.
     #[serde(rename = "approval_response_message")]
@@ -853,7 +852,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A user message (dequeued-batch echo and injected content).
     #[serde(rename = "user_message")]
@@ -898,7 +897,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A system message.
     #[serde(rename = "system_message")]
@@ -940,7 +939,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Token usage of a run.
     #[serde(rename = "usage_statistics")]
@@ -1004,7 +1003,7 @@ pub enum Delta {
         total_tokens: u64,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Last chunk of each run.
     #[serde(rename = "stop_reason")]
@@ -1046,7 +1045,7 @@ pub enum Delta {
         stop_reason: StopReason,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A backend error inside a run.
     #[serde(rename = "error_message")]
@@ -1096,7 +1095,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A backend event such as a provider retry.
     #[serde(rename = "event_message")]
@@ -1111,7 +1110,7 @@ pub enum Delta {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         date: ::std::option::Option<::std::string::String>,
         ///Event data (for `retry`: `attempt`, `max_attempts`, `delay_ms`, `message`).
-        event_data: ::serde_json::Value,
+        event_data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Event kind (e.g. `retry`).
         event_type: ::std::string::String,
         ///Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
@@ -1140,7 +1139,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A compaction summary.
     #[serde(rename = "summary_message")]
@@ -1183,7 +1182,7 @@ pub enum Delta {
         summary: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///An approved client-side tool is about to run.
     #[serde(rename = "client_tool_start")]
@@ -1231,7 +1230,7 @@ pub enum Delta {
         tool_name: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A decided client-side tool finished (also for denied tools).
     #[serde(rename = "client_tool_end")]
@@ -1275,7 +1274,7 @@ pub enum Delta {
         tool_call_id: ::std::string::String,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Declared by the protocol but never emitted by real Letta.
     #[serde(rename = "command_start")]
@@ -1319,7 +1318,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///Declared by the protocol but never emitted by real Letta.
     #[serde(rename = "command_end")]
@@ -1373,7 +1372,7 @@ pub enum Delta {
         success: bool,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A slash command began.
     #[serde(rename = "slash_command_start")]
@@ -1417,7 +1416,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A slash command finished.
     #[serde(rename = "slash_command_end")]
@@ -1465,7 +1464,7 @@ pub enum Delta {
         success: bool,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A status notice.
     #[serde(rename = "status")]
@@ -1509,7 +1508,7 @@ pub enum Delta {
         step_id: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///The server is about to re-send a model request.
     #[serde(rename = "retry")]
@@ -1574,7 +1573,7 @@ pub enum Delta {
         to_transport: ::std::option::Option<::std::string::String>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
     ///A loop error; terminal ones follow `turn_finished`.
     #[serde(rename = "loop_error")]
@@ -1623,8 +1622,59 @@ pub enum Delta {
         stop_reason: StopReason,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        type_: ::std::option::Option<MessageMarker>,
+        type_: ::std::option::Option<DeltaMarker>,
     },
+}
+///The `type` marker of a delta.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum DeltaMarker {
+    #[serde(rename = "message")]
+    Message,
+}
+impl ::std::fmt::Display for DeltaMarker {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Message => f.write_str("message"),
+        }
+    }
+}
+impl ::std::str::FromStr for DeltaMarker {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "message" => Ok(Self::Message),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for DeltaMarker {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for DeltaMarker {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 /**Permission mode of a runtime scope (REFERENCE §3.9). Closed: an unknown mode is an error,
 never a more permissive mode.*/
@@ -1816,13 +1866,10 @@ pub struct DiffLine {
     PartialOrd
 )]
 pub enum DiffLineKind {
-    ///Unchanged.
     #[serde(rename = "context")]
     Context,
-    ///Added.
     #[serde(rename = "add")]
     Add,
-    ///Removed.
     #[serde(rename = "remove")]
     Remove,
 }
@@ -1864,7 +1911,7 @@ impl ::std::convert::TryFrom<::std::string::String> for DiffLineKind {
         value.parse()
     }
 }
-///A preview of the change a file-editing tool would make.
+///A preview of the change a file-editing tool would make, discriminated by `mode`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "mode")]
 pub enum DiffPreview {
@@ -2132,10 +2179,8 @@ pub struct FileOp {
     PartialOrd
 )]
 pub enum FileOpKind {
-    ///Insert.
     #[serde(rename = "ins")]
     Ins,
-    ///Delete.
     #[serde(rename = "del")]
     Del,
 }
@@ -2198,10 +2243,8 @@ pub struct GitContext {
     PartialOrd
 )]
 pub enum HiddenReasoningState {
-    ///Redacted by the provider.
     #[serde(rename = "redacted")]
     Redacted,
-    ///Omitted.
     #[serde(rename = "omitted")]
     Omitted,
 }
@@ -2521,7 +2564,7 @@ pub struct MessageCreate {
     pub type_: ::std::option::Option<MessageMarker>,
 }
 /**The optional `type` marker of a `MessageCreate`; only `"message"` is allowed in
-`input.kind=create_message` (approval messages go through `approval_response`).*/
+`input.kind=create_message` (approval messages go through `approval_response`). Closed.*/
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -3754,10 +3797,8 @@ pub struct ToolReturn {
     PartialOrd
 )]
 pub enum ToolStatus {
-    ///The tool succeeded.
     #[serde(rename = "success")]
     Success,
-    ///The tool failed, was denied or was interrupted.
     #[serde(rename = "error")]
     Error,
 }

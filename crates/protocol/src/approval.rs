@@ -43,12 +43,12 @@ pub struct CanUseToolRequest {
     pub diffs: Option<Vec<DiffPreview>>,
 }
 
-/// Subtype of a control request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlSubtype {
-    /// May this tool run?
-    CanUseTool,
+open_enum! {
+    /// Subtype of a control request.
+    pub enum ControlSubtype {
+        /// May this tool run?
+        CanUseTool = "can_use_tool",
+    }
 }
 
 /// A rule the client may ask the server to save when allowing.
@@ -60,34 +60,36 @@ pub struct PermissionSuggestion {
     pub text: String,
 }
 
-/// A preview of the change a file-editing tool would make.
+tagged_union! {
+    /// A preview of the change a file-editing tool would make, discriminated by `mode`.
+    pub enum DiffPreview: open tag mode = "mode" {
+        /// A computed diff.
+        Advanced(AdvancedDiff) = "advanced",
+        /// No diff could be computed; `reason` says why.
+        Fallback(DiffNotice) = "fallback",
+        /// The change cannot be previewed.
+        Unpreviewable(DiffNotice) = "unpreviewable",
+    }
+}
+
+/// A computed diff of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum DiffPreview {
-    /// A computed diff.
-    Advanced {
-        /// File name.
-        #[serde(rename = "fileName")]
-        file_name: String,
-        /// Changed regions.
-        hunks: Vec<DiffHunk>,
-    },
-    /// No diff could be computed; `reason` says why.
-    Fallback {
-        /// File name.
-        #[serde(rename = "fileName")]
-        file_name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The change cannot be previewed.
-    Unpreviewable {
-        /// File name.
-        #[serde(rename = "fileName")]
-        file_name: String,
-        /// Why.
-        reason: String,
-    },
+pub struct AdvancedDiff {
+    /// File name.
+    #[serde(rename = "fileName")]
+    pub file_name: String,
+    /// Changed regions.
+    pub hunks: Vec<DiffHunk>,
+}
+
+/// Why a file's change has no computed diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffNotice {
+    /// File name.
+    #[serde(rename = "fileName")]
+    pub file_name: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// One changed region of a file.
@@ -116,14 +118,14 @@ pub struct DiffLine {
     pub content: String,
 }
 
-/// Kind of a diff line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffLineKind {
-    /// Unchanged.
-    Context,
-    /// Added.
-    Add,
-    /// Removed.
-    Remove,
+open_enum! {
+    /// Kind of a diff line.
+    pub enum DiffLineKind {
+        /// Unchanged.
+        Context = "context",
+        /// Added.
+        Add = "add",
+        /// Removed.
+        Remove = "remove",
+    }
 }

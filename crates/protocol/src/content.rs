@@ -1,7 +1,11 @@
 //! User message content: `MessageCreate` and its content parts.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::parse::{json_kind, path_tracked};
 
 /// Who a message is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -16,7 +20,7 @@ pub enum MessageRole {
 }
 
 /// The optional `type` marker of a `MessageCreate`; only `"message"` is allowed in
-/// `input.kind=create_message` (approval messages go through `approval_response`).
+/// `input.kind=create_message` (approval messages go through `approval_response`). Closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageMarker {
@@ -72,7 +76,7 @@ impl MessageCreate {
 }
 
 /// Message content: a plain string or an array of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// Plain text.
@@ -81,24 +85,54 @@ pub enum MessageContent {
     Parts(Vec<ContentPart>),
 }
 
-/// One part of message content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ContentPart {
-    /// A text fragment.
-    Text {
-        /// The text.
-        text: String,
-    },
-    /// An image.
-    Image {
-        /// Where the image comes from.
-        source: ImageSource,
-    },
+impl<'de> Deserialize<'de> for MessageContent {
+    // Dispatch on the JSON type instead of trying each variant, so that an error inside a part
+    // names the part's field rather than "did not match any variant".
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Self::Text(text)),
+            parts @ Value::Array(_) => path_tracked(parts).map(Self::Parts).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a string or an array of content parts, got {}",
+                json_kind(&other)
+            ))),
+        }
+    }
+}
+
+tagged_union! {
+    /// One part of message content. Open: a part type this version does not know is kept.
+    pub enum ContentPart: open tag part_type = "type" {
+        /// A text fragment.
+        Text(TextPart) = "text",
+        /// An image.
+        Image(ImagePart) = "image",
+    }
+}
+
+impl ContentPart {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text(TextPart { text: text.into() })
+    }
+}
+
+/// A text content part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TextPart {
+    /// The text.
+    pub text: String,
+}
+
+/// An image content part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImagePart {
+    /// Where the image comes from.
+    pub source: ImageSource,
 }
 
 /// Where an image content part comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ImageSource {
     /// Inline base64 data.

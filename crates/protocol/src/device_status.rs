@@ -113,57 +113,69 @@ pub struct PendingControlRequest {
     pub request: CanUseToolRequest,
 }
 
-/// A background process of the scope.
+tagged_union! {
+    /// A background process of the scope, discriminated by `kind`.
+    pub enum BackgroundProcess: open tag kind = "kind" {
+        /// A background shell command.
+        Bash(BashProcess) = "bash",
+        /// A subagent task.
+        AgentTask(AgentTaskProcess) = "agent_task",
+        /// A monitor watching a command or websocket.
+        Monitor(MonitorProcess) = "monitor",
+    }
+}
+
+/// A background shell command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BackgroundProcess {
-    /// A background shell command.
-    Bash {
-        /// Process id.
-        process_id: String,
-        /// The command line.
-        command: String,
-        /// Start time, ms since the epoch.
-        started_at_ms: u64,
-        /// Current status.
-        status: String,
-        /// Exit code once finished.
-        #[schemars(required, schema_with = "nullable::<i64>")]
-        exit_code: Option<i64>,
-    },
-    /// A subagent task.
-    AgentTask {
-        /// Process id.
-        process_id: String,
-        /// Task type.
-        task_type: String,
-        /// What it does.
-        description: String,
-        /// Start time, ms since the epoch.
-        started_at_ms: u64,
-        /// Current status.
-        status: String,
-        /// The subagent running it.
-        subagent_id: String,
-        /// Why it failed.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-    },
-    /// A monitor watching a command or websocket.
-    Monitor {
-        /// Process id.
-        process_id: String,
-        /// What it watches.
-        description: String,
-        /// `command` or `websocket`.
-        source: String,
-        /// Start time, ms since the epoch.
-        started_at_ms: u64,
-        /// Always `running`.
-        status: String,
-        /// Whether it survives the turn.
-        persistent: bool,
-    },
+pub struct BashProcess {
+    /// Process id.
+    pub process_id: String,
+    /// The command line.
+    pub command: String,
+    /// Start time, ms since the epoch.
+    pub started_at_ms: u64,
+    /// Current status.
+    pub status: String,
+    /// Exit code once finished.
+    #[schemars(required, schema_with = "nullable::<i64>")]
+    pub exit_code: Option<i64>,
+}
+
+/// A subagent task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentTaskProcess {
+    /// Process id.
+    pub process_id: String,
+    /// Task type.
+    pub task_type: String,
+    /// What it does.
+    pub description: String,
+    /// Start time, ms since the epoch.
+    pub started_at_ms: u64,
+    /// Current status.
+    pub status: String,
+    /// The subagent running it.
+    pub subagent_id: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A monitor watching a command or websocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorProcess {
+    /// Process id.
+    pub process_id: String,
+    /// What it watches.
+    pub description: String,
+    /// `command` or `websocket`.
+    pub source: String,
+    /// Start time, ms since the epoch.
+    pub started_at_ms: u64,
+    /// Always `running`.
+    pub status: String,
+    /// Whether it survives the turn.
+    pub persistent: bool,
 }
 
 /// An experiment flag.

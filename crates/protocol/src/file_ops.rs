@@ -45,13 +45,12 @@ pub struct FileOp {
     pub content: Option<String>,
 }
 
-/// Kind of a file operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-pub enum FileOpKind {
-    /// Insert.
-    #[serde(rename = "ins")]
-    Insert,
-    /// Delete.
-    #[serde(rename = "del")]
-    Delete,
+open_enum! {
+    /// Kind of a file operation.
+    pub enum FileOpKind {
+        /// Insert.
+        Insert = "ins",
+        /// Delete.
+        Delete = "del",
+    }
 }

@@ -10,7 +10,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::parse::{FrameError, parse_json, split_tag};
+use crate::parse::{FrameError, FrameErrorKind, parse_json, split_tag};
+use crate::validate::validate;
 use crate::*;
 
 /// A type that is the body of one frame type on the wire.
@@ -22,7 +23,8 @@ pub trait FrameType {
 /// A client→server command.
 pub trait Command: FrameType + Into<ClientFrame> {}
 
-/// A command the server answers with exactly one response frame, correlated by `request_id`.
+/// A command the server answers with one response frame correlated by `request_id` (for
+/// `input`, `sync` and `abort_message` only when the command carried a `request_id`).
 pub trait Request: Command {
     /// The response's body.
     type Response: FrameType + TryFrom<ServerFrame, Error = ServerFrame>;
@@ -117,14 +119,24 @@ macro_rules! protocol_table {
                 }
             }
 
-            /// Parses a frame from an already decoded JSON value.
+            /// Parses a frame from an already decoded JSON value, including the shape checks
+            /// the types cannot express (non-empty ids, one-of fields).
             pub fn from_value(value: Value) -> Result<Self, FrameError> {
                 let tagged = split_tag(value, "type")?;
-                match tagged.tag.as_str() {
+                let (frame_type, request_id) = (tagged.tag.clone(), tagged.request_id.clone());
+                let frame = match tagged.tag.as_str() {
                     $( $cname => tagged.body().map(Self::$cvar), )+
                     $( $iname => tagged.body().map(Self::$ivar), )+
                     _ => Err(tagged.unknown(CLIENT_FRAMES)),
-                }
+                }?;
+                validate(&frame).map_err(|error| FrameError {
+                    kind: FrameErrorKind::InvalidFrame,
+                    frame_type: Some(frame_type),
+                    request_id,
+                    path: error.path,
+                    reason: error.reason,
+                })?;
+                Ok(frame)
             }
         }
 
@@ -145,24 +157,8 @@ macro_rules! protocol_table {
             Unknown(Value),
         }
 
-        $( $(
-            impl From<$rty> for ServerFrame { fn from(body: $rty) -> Self { Self::$rvar(body) } }
-            impl TryFrom<ServerFrame> for $rty {
-                type Error = ServerFrame;
-                fn try_from(frame: ServerFrame) -> Result<Self, ServerFrame> {
-                    match frame { ServerFrame::$rvar(body) => Ok(body), other => Err(other) }
-                }
-            }
-        )? )+
-        $(
-            impl From<$nty> for ServerFrame { fn from(body: $nty) -> Self { Self::$nvar(body) } }
-            impl TryFrom<ServerFrame> for $nty {
-                type Error = ServerFrame;
-                fn try_from(frame: ServerFrame) -> Result<Self, ServerFrame> {
-                    match frame { ServerFrame::$nvar(body) => Ok(body), other => Err(other) }
-                }
-            }
-        )+
+        $( $( protocol_table!(@server_conversions $rvar $rty); )? )+
+        $( protocol_table!(@server_conversions $nvar $nty); )+
 
         impl ServerFrame {
             /// The frame's `type` (for [`ServerFrame::Unknown`], the unknown type).
@@ -215,6 +211,22 @@ macro_rules! protocol_table {
             pub fn with_envelope(self, envelope: Envelope) -> ServerFrame {
                 match self {
                     $( Self::$evar(body) => ServerFrame::$evar(Enveloped { body, envelope }), )+
+                }
+            }
+        }
+    };
+    (@server_conversions $var:ident $ty:ty) => {
+        impl From<$ty> for ServerFrame {
+            fn from(body: $ty) -> Self {
+                Self::$var(body)
+            }
+        }
+        impl TryFrom<ServerFrame> for $ty {
+            type Error = ServerFrame;
+            fn try_from(frame: ServerFrame) -> Result<Self, ServerFrame> {
+                match frame {
+                    ServerFrame::$var(body) => Ok(body),
+                    other => Err(other),
                 }
             }
         }

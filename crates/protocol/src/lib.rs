@@ -54,6 +54,7 @@ mod scope;
 mod serde_util;
 mod subagent;
 mod turn;
+mod validate;
 
 pub use approval::*;
 pub use content::*;

@@ -129,7 +129,11 @@ where
         let nested = reason.strip_prefix("at `").and_then(|rest| rest.split_once("`: "));
         match nested {
             Some((inner, reason)) => PathError {
-                path: Some(outer.map_or_else(|| inner.to_owned(), |outer| format!("{outer}.{inner}"))),
+                path: Some(match outer {
+                    Some(outer) if inner.starts_with('[') => format!("{outer}{inner}"),
+                    Some(outer) => format!("{outer}.{inner}"),
+                    None => inner.to_owned(),
+                }),
                 reason: reason.to_owned(),
             },
             None => PathError { path: outer, reason },
@@ -149,7 +153,7 @@ pub(crate) fn split_tag(value: Value, tag_field: &str) -> Result<Tagged, FrameEr
     let Value::Object(object) = &value else {
         return Err(FrameError::bare(
             FrameErrorKind::NotAnObject,
-            format!("frame must be a JSON object, got {}", json_kind(&value)),
+            format!("expected a JSON object, got {}", json_kind(&value)),
         ));
     };
     let request_id = object.get("request_id").and_then(Value::as_str).map(str::to_owned);
@@ -221,7 +225,8 @@ pub(crate) fn parse_json(text: &str) -> Result<Value, FrameError> {
     serde_json::from_str(text).map_err(|error| FrameError::malformed(&error))
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// How a JSON value's type reads in an error message.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

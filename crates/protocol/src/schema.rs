@@ -111,18 +111,28 @@ fn inline_branch(branch: &mut Value, definitions: &Map<String, Value>) {
         return;
     };
     let Some(branch) = branch.as_object_mut() else { return };
-    if let Some(description) = body.get("description").filter(|_| !branch.contains_key("description")) {
-        branch.insert("description".into(), description.clone());
-    }
-    if let (Some(Value::Object(properties)), Some(Value::Object(body_properties))) =
-        (branch.get_mut("properties"), body.get("properties"))
-    {
-        properties.extend(body_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    if let (Some(Value::Array(required)), Some(Value::Array(body_required))) =
-        (branch.get_mut("required"), body.get("required"))
-    {
-        required.extend(body_required.iter().cloned());
+    let Some(body) = body.as_object() else { return };
+    for (key, value) in body {
+        match (key.as_str(), branch.get_mut(key)) {
+            ("properties", Some(Value::Object(properties))) => {
+                properties.extend(
+                    value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+            ("required", Some(Value::Array(required))) => {
+                required.extend(value.as_array().into_iter().flatten().cloned())
+            }
+            // The branch's own `type: object` and description win; anything else the body says
+            // (e.g. `additionalProperties`) is kept.
+            (_, Some(_)) => {}
+            (_, None) => {
+                branch.insert(key.clone(), value.clone());
+            }
+        }
     }
 }
 

@@ -78,7 +78,16 @@ fn wrong_field_types_name_the_frame_and_the_field() {
         json!({"type": "input", "runtime": scope(), "payload": {"kind": "create_message",
         "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": [{"type": "text", "text": 5}]}]}}),
     );
-    assert_eq!(error.path.as_deref(), Some("payload.messages[1].content"));
+    assert_eq!(error.path.as_deref(), Some("payload.messages[1].content[0].text"));
+    let error = client_error(
+        json!({"type": "input", "runtime": scope(), "payload": {"kind": "create_message",
+        "messages": [{"role": "user", "content": 7}]}}),
+    );
+    assert_eq!(error.path.as_deref(), Some("payload.messages[0].content"));
+    assert_eq!(
+        error.reason,
+        "expected a string or an array of content parts, got a number"
+    );
 }
 
 #[test]
@@ -342,4 +351,124 @@ fn mutate(value: &Value, replacements: &[Value], emit: &mut dyn FnMut(Value)) {
         }
         _ => {}
     }
+}
+
+/// Informational values nested inside known server frames are open too: a newer server's
+/// value is kept, and the frame still parses as its known type.
+#[test]
+fn unknown_nested_values_in_server_frames_are_kept() {
+    let cases = [
+        (
+            "stream_delta/tool_return_message.final",
+            "/delta/tool_returns/0/status",
+            json!("partial"),
+        ),
+        (
+            "stream_delta/hidden_reasoning_message",
+            "/delta/state",
+            json!("encrypted"),
+        ),
+        ("stream_delta/assistant_message", "/delta/type", json!("chunk")),
+        (
+            "stream_delta/assistant_message",
+            "/delta/content/0",
+            json!({"type": "audio", "data": "UklGRg=="}),
+        ),
+        (
+            "control_request/edit_with_diffs",
+            "/request/diffs/0",
+            json!({"mode": "semantic", "fileName": "x"}),
+        ),
+        (
+            "control_request/edit_with_diffs",
+            "/request/diffs/0/hunks/0/lines/0/type",
+            json!("moved"),
+        ),
+        ("control_request/example", "/request/subtype", json!("can_use_network")),
+        (
+            "file_ops/agent_write_broadcast",
+            "/ops",
+            json!([{"type": "move", "pos": 1}]),
+        ),
+        ("update_queue/example", "/queue/0/kind", json!("reminder")),
+        ("update_queue/removed", "/removed/0/disposition", json!("expired")),
+        ("update_loop_status/example", "/loop_status/status", json!("DREAMING")),
+        ("turn_finished/example", "/stop_reason", json!("solar_flare")),
+        (
+            "update_subagent_state/populated",
+            "/subagents/0/status",
+            json!("paused"),
+        ),
+        (
+            "update_device_status/example",
+            "/device_status/background_processes",
+            json!([{"kind": "gpu_job", "x": 1}]),
+        ),
+        (
+            "update_device_status/example",
+            "/device_status/current_toolset",
+            json!("claude"),
+        ),
+        ("app_server_info_response/example", "/backend", json!("cloud")),
+    ];
+    for (golden, pointer, value) in cases {
+        let path = format!("{}/../../tests/frames/{golden}.json", env!("CARGO_MANIFEST_DIR"));
+        let mut frame: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        *frame
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{golden}: no {pointer}")) = value;
+        let parsed = ServerFrame::from_value(frame.clone()).unwrap_or_else(|e| panic!("{golden} {pointer}: {e}"));
+        assert!(!matches!(parsed, ServerFrame::Unknown(_)), "{golden} {pointer}");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), frame, "{golden} {pointer}");
+    }
+}
+
+#[test]
+fn shape_checks_reject_what_real_letta_drops() {
+    let cases = [
+        (
+            json!({"type": "sync", "runtime": {"agent_id": "", "conversation_id": "c"}}),
+            "runtime.agent_id",
+        ),
+        (
+            json!({"type": "sync", "runtime": {"agent_id": "a", "conversation_id": ""}}),
+            "runtime.conversation_id",
+        ),
+        (
+            json!({"type": "input", "request_id": "", "runtime": scope(), "payload": {"kind": "create_message", "messages": []}}),
+            "request_id",
+        ),
+        (json!({"type": "app_server_info", "request_id": ""}), "request_id"),
+        (
+            json!({"type": "input", "runtime": scope(), "payload": {"kind": "approval_response", "request_id": "perm-1"}}),
+            "payload",
+        ),
+        (
+            json!({"type": "input", "runtime": scope(), "payload": {"kind": "approval_response", "request_id": "perm-1",
+                "decision": {"behavior": "allow"}, "error": "both"}}),
+            "payload",
+        ),
+        (
+            json!({"type": "runtime_external_tools_update", "request_id": "u", "updates": [{"runtimes": [], "external_tools": []}]}),
+            "updates[0].runtimes",
+        ),
+        (
+            json!({"type": "runtime_external_tools_update", "request_id": "u", "updates": [
+                {"runtimes": [scope()], "external_tools": []}, {"runtimes": [scope()], "external_tools": []}]}),
+            "updates[1].runtimes[0]",
+        ),
+    ];
+    for (frame, path) in cases {
+        let error = client_error(frame.clone());
+        assert_eq!(
+            (error.kind, error.path.as_deref()),
+            (FrameErrorKind::InvalidFrame, Some(path)),
+            "{frame}: {error}"
+        );
+    }
+    let error = client_error(json!({"type": "external_tool_call_response", "request_id": "external-tool-1"}));
+    assert_eq!(
+        (error.path, error.reason.as_str()),
+        (None, "exactly one of `result` and `error` is required")
+    );
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use jsonschema::Validator;
-use letta_app_server_protocol::{CLIENT_FRAMES, schema};
+use letta_app_server_protocol::CLIENT_FRAMES;
 use serde_json::{Value, json};
 
 /// Which side sends a frame type.
@@ -34,12 +34,12 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    /// Compiles the checked-in bundle (`schema/frames.schema.json`).
+    /// Compiles the checked-in bundle (`schema/frames.schema.json`; the xtask tests check that it
+    /// is current).
     pub fn load() -> Self {
         let path = letta_app_server_tests::repo_root().join("schema/frames.schema.json");
         let bundle: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("schema bundle")).expect("bundle is JSON");
-        assert_eq!(bundle, schema::bundle(), "schema/ is stale: run `cargo xtask schema`");
         let compile = |definition: &str| {
             let mut root = bundle.clone();
             root["oneOf"] = json!([{ "$ref": format!("#/definitions/{definition}") }]);

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::DeltaMeta;
 use crate::serde_util::nullable;
-use crate::{MessageContent, StopReason};
+use crate::{JsonObject, MessageContent, StopReason};
 
 /// Model text fragment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -42,19 +42,19 @@ pub struct HiddenReasoningMessage {
     pub meta: DeltaMeta,
     /// Why it is hidden.
     pub state: HiddenReasoningState,
-    /// Opaque hidden reasoning, if any.
+    /// Opaque hidden reasoning, if any. Letta sends it as `null` when there is none.
     #[schemars(required, schema_with = "nullable::<String>")]
     pub hidden_reasoning: Option<String>,
 }
 
-/// Why reasoning is hidden.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HiddenReasoningState {
-    /// Redacted by the provider.
-    Redacted,
-    /// Omitted.
-    Omitted,
+open_enum! {
+    /// Why reasoning is hidden.
+    pub enum HiddenReasoningState {
+        /// Redacted by the provider.
+        Redacted = "redacted",
+        /// Omitted.
+        Omitted = "omitted",
+    }
 }
 
 /// A tool call, complete or as a streamed fragment.
@@ -97,14 +97,14 @@ pub struct ApprovalRequestMessage {
     pub tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
-/// Outcome of a tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolStatus {
-    /// The tool succeeded.
-    Success,
-    /// The tool failed, was denied or was interrupted.
-    Error,
+open_enum! {
+    /// Outcome of a tool call.
+    pub enum ToolStatus {
+        /// The tool succeeded.
+        Success = "success",
+        /// The tool failed, was denied or was interrupted.
+        Error = "error",
+    }
 }
 
 /// One tool result.
@@ -261,7 +261,7 @@ pub struct EventMessage {
     /// Event kind (e.g. `retry`).
     pub event_type: String,
     /// Event data (for `retry`: `attempt`, `max_attempts`, `delay_ms`, `message`).
-    pub event_data: Value,
+    pub event_data: JsonObject,
 }
 
 /// A compaction summary (local backend).

@@ -11,8 +11,6 @@ pub mod lifecycle;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::MessageMarker;
-
 pub use letta::*;
 pub use lifecycle::*;
 
@@ -27,13 +25,21 @@ pub struct StreamDelta {
     pub subagent_id: Option<String>,
 }
 
+open_enum! {
+    /// The `type` marker of a delta.
+    pub enum DeltaMarker {
+        /// A Letta message chunk.
+        Message = "message",
+    }
+}
+
 /// Fields every delta may carry. Letta message chunks carry `type: "message"` and most of
 /// these; lifecycle notices carry `id`, `date` and `run_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct DeltaMeta {
     /// `"message"` on Letta message chunks (and Cloud's translated `retry`).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<MessageMarker>,
+    pub kind: Option<DeltaMarker>,
     /// Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
