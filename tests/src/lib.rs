@@ -6,6 +6,8 @@
 //!
 //! Other languages read the same files directly; see `tests/frames/README.md`.
 
+pub mod schema;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

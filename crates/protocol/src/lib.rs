@@ -59,7 +59,7 @@ mod validate;
 pub use approval::*;
 pub use content::*;
 pub use control::*;
-pub use delta::{Delta, StreamDelta};
+pub use delta::*;
 pub use device_status::*;
 pub use envelope::*;
 pub use error_frame::*;

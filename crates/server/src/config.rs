@@ -1,0 +1,50 @@
+//! Server configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use letta_app_server_protocol::DevicePermissionMode;
+
+use crate::provider::ProviderEndpoints;
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (loopback only).
+    pub listen: SocketAddr,
+    /// Websocket path (upgrades are also accepted on `/`).
+    pub ws_path: String,
+    /// Directory of the SQLite store.
+    pub data_dir: PathBuf,
+    /// Permission mode of scopes that never set one.
+    pub default_mode: DevicePermissionMode,
+    /// Largest inbound frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// Frames a session may have queued before it is closed.
+    pub max_queued_frames: usize,
+    /// Bytes a session may have queued before it is closed.
+    pub max_queued_bytes: usize,
+    /// Model provider endpoints.
+    pub providers: ProviderEndpoints,
+    /// Working directory of scopes that never set one.
+    pub boot_cwd: String,
+}
+
+impl Config {
+    /// Defaults for a server storing its data in `data_dir`, listening on `127.0.0.1:0`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws_path: "/ws".into(),
+            data_dir,
+            default_mode: DevicePermissionMode::Unrestricted,
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_queued_frames: 512,
+            max_queued_bytes: 16 * 1024 * 1024,
+            providers: ProviderEndpoints::from_env(),
+            boot_cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "/".into()),
+        }
+    }
+}

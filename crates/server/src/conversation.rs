@@ -1,0 +1,786 @@
+//! One conversation runtime: its queue, its turn, its loop and device state, and the frames
+//! each change produces (REFERENCE §3.3–§3.13, frame order of §5).
+//!
+//! State changes happen under the async `state` lock. Every frame of the scope is emitted under
+//! the sync `emitter` lock, which also records whether the current run was cancelled, so that no
+//! output of an aborted run is sent after the abort's frames.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use letta_app_server_protocol::{
+    AbortMessageResponse, ChangeDeviceState, ContentPart, CreateMessage, Delta, DeltaMeta, DevicePermissionMode,
+    DeviceStatus, Disposition, ImageFailureMode, Input, InputAccepted, JsonObject, LoopError, LoopState, LoopStatus,
+    MessageContent, QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RemoveQueueItem,
+    RemoveQueueItemResponse, RuntimeEvent, RuntimeScope, Status, StatusLevel, StopReason, StreamDelta,
+    ToolsetPreference, TurnFinished, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue, UpdateSubagentState,
+    UserMessage,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{new_id, now_iso};
+use crate::config::Config;
+use crate::provider::HistoryMessage;
+use crate::runtime::{Runtime, Session, SessionId, lock};
+use crate::store::ScopeSettings;
+use crate::turn;
+
+/// How many `client_message_id`s a conversation remembers for de-duplication in memory (the
+/// store remembers all of them).
+const REMEMBERED_CLIENT_IDS: usize = 4096;
+/// Runs listed in `client_message_ids_by_run_id`.
+const REMEMBERED_RUNS: usize = 32;
+/// A new item beyond this many evicts the oldest waiting one.
+const QUEUE_SOFT_LIMIT: usize = 100;
+/// Inputs beyond this many waiting items are rejected.
+const QUEUE_HARD_LIMIT: usize = 300;
+
+/// What a turn needs to know about its agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The model handle (`ollama/llama3`), if any.
+    pub model: Option<String>,
+    /// The system prompt.
+    pub system: String,
+}
+
+impl Agent {
+    /// Reads the fields a turn needs from a stored agent state.
+    pub fn from_state(state: &JsonObject) -> Self {
+        let text = |key: &str| state.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        Self {
+            model: text("model"),
+            system: text("system").unwrap_or_default(),
+        }
+    }
+}
+
+/// A waiting input.
+#[derive(Debug, Clone)]
+struct Queued {
+    item: QueueMessage,
+    session: SessionId,
+    image_failure_mode: Option<ImageFailureMode>,
+}
+
+/// How a turn ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The model finished.
+    Completed(StopReason),
+    /// The turn failed; the text is reported in `turn_finished.error` and a terminal
+    /// `loop_error`.
+    Failed(StopReason, String),
+    /// `abort_message`, or its only watcher left.
+    Cancelled,
+}
+
+/// The turn in progress.
+#[derive(Debug)]
+pub(crate) struct ActiveTurn {
+    pub(crate) turn_id: String,
+    pub(crate) origin: SessionId,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) run_id: Option<String>,
+    /// Whether it is a dequeued batch (which ends with boundary snapshots).
+    pub(crate) from_queue: bool,
+}
+
+/// Mutable state of a conversation.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) mode: DevicePermissionMode,
+    pub(crate) cwd: String,
+    cwd_revision: u64,
+    pub(crate) loop_state: LoopState,
+    run_order: VecDeque<String>,
+    queue: VecDeque<Queued>,
+    next_queue_item: u64,
+    next_batch: u64,
+    pub(crate) turn: Option<ActiveTurn>,
+    pub(crate) history: Vec<HistoryMessage>,
+    client_ids: HashMap<String, Disposition>,
+    client_id_order: VecDeque<String>,
+}
+
+/// Orders a scope's frames and cancels a run's output atomically with an abort.
+#[derive(Debug, Default)]
+pub(crate) struct Emitter {
+    run_cancelled: bool,
+}
+
+/// One conversation runtime.
+pub struct Conversation {
+    /// The scope.
+    pub scope: RuntimeScope,
+    /// The agent.
+    pub agent: Agent,
+    pub(crate) state: tokio::sync::Mutex<State>,
+    emitter: Mutex<Emitter>,
+}
+
+impl Conversation {
+    /// A conversation runtime with saved settings and history.
+    pub fn new(
+        scope: RuntimeScope,
+        agent: Agent,
+        settings: ScopeSettings,
+        history: Vec<HistoryMessage>,
+        config: &Config,
+    ) -> Self {
+        let mode = settings
+            .mode
+            .and_then(|mode| serde_json::from_value(serde_json::Value::String(mode)).ok())
+            .unwrap_or(config.default_mode);
+        let state = State {
+            mode,
+            cwd: settings.cwd.unwrap_or_else(|| config.boot_cwd.clone()),
+            cwd_revision: 0,
+            loop_state: LoopState {
+                status: LoopStatus::WaitingOnInput,
+                active_run_ids: Vec::new(),
+                client_message_ids_by_run_id: None,
+                executing_tool_call_ids: Vec::new(),
+            },
+            run_order: VecDeque::new(),
+            queue: VecDeque::new(),
+            next_queue_item: 1,
+            next_batch: 1,
+            turn: None,
+            history,
+            client_ids: HashMap::new(),
+            client_id_order: VecDeque::new(),
+        };
+        Self {
+            scope,
+            agent,
+            state: tokio::sync::Mutex::new(state),
+            emitter: Mutex::default(),
+        }
+    }
+
+    // ----- emitting -------------------------------------------------------------------------
+
+    /// Broadcasts events of this scope, in order.
+    pub(crate) fn emit(&self, runtime: &Runtime, events: impl IntoIterator<Item = RuntimeEvent>) {
+        let _order = lock(&self.emitter);
+        for event in events {
+            runtime.broadcast(&self.scope, &event);
+        }
+    }
+
+    /// Broadcasts output of the current run, unless the run was cancelled.
+    pub(crate) fn emit_run_output(&self, runtime: &Runtime, events: impl IntoIterator<Item = RuntimeEvent>) {
+        let order = lock(&self.emitter);
+        if order.run_cancelled {
+            return;
+        }
+        for event in events {
+            runtime.broadcast(&self.scope, &event);
+        }
+    }
+
+    /// Sends a direct frame to one session, ordered with this scope's events.
+    fn reply(&self, session: &Session, frame: impl Into<letta_app_server_protocol::ServerFrame>) {
+        let _order = lock(&self.emitter);
+        session.send(frame);
+    }
+
+    pub(crate) fn loop_event(state: &State) -> RuntimeEvent {
+        UpdateLoopStatus {
+            loop_status: state.loop_state.clone(),
+        }
+        .into()
+    }
+
+    pub(crate) fn device_event(&self, runtime: &Runtime, state: &State) -> RuntimeEvent {
+        UpdateDeviceStatus {
+            device_status: self.device_status(runtime, state),
+        }
+        .into()
+    }
+
+    fn device_status(&self, _runtime: &Runtime, state: &State) -> DeviceStatus {
+        DeviceStatus {
+            current_connection_id: Some("app-server".into()),
+            connection_name: Some(hostname()),
+            is_online: true,
+            is_processing: state.turn.is_some() && state.loop_state.status != LoopStatus::WaitingOnInput,
+            current_permission_mode: state.mode,
+            current_working_directory: Some(state.cwd.clone()),
+            cwd_revision: Some(state.cwd_revision),
+            git_context: None,
+            letta_code_version: Some(env!("CARGO_PKG_VERSION").into()),
+            current_toolset: None,
+            current_toolset_preference: ToolsetPreference::Auto,
+            current_loaded_tools: Vec::new(),
+            current_available_skills: Vec::new(),
+            background_processes: Vec::new(),
+            pending_control_requests: Vec::new(),
+            experiments: Vec::new(),
+            memory_directory: None,
+            cwd_map: None,
+            boot_working_directory: None,
+            should_doctor: None,
+            reflection_settings: None,
+            supported_commands: Vec::new(),
+            mod_commands: None,
+        }
+    }
+
+    fn queue_event(state: &State, removed: Vec<QueueRemoval>) -> RuntimeEvent {
+        UpdateQueue {
+            queue: state.queue.iter().map(|q| q.item.clone()).collect(),
+            removed,
+        }
+        .into()
+    }
+
+    fn subagent_event() -> RuntimeEvent {
+        UpdateSubagentState { subagents: Vec::new() }.into()
+    }
+
+    /// A `loop_error` delta (non-terminal unless `terminal`).
+    pub(crate) fn loop_error(
+        message: String,
+        stop_reason: StopReason,
+        terminal: bool,
+        run_id: Option<String>,
+    ) -> RuntimeEvent {
+        StreamDelta {
+            delta: Delta::LoopError(LoopError {
+                meta: DeltaMeta {
+                    id: Some(new_id("lifecycle")),
+                    date: Some(now_iso()),
+                    run_id,
+                    ..DeltaMeta::default()
+                },
+                message,
+                stop_reason,
+                is_terminal: terminal,
+                api_error: None,
+            }),
+            subagent_id: None,
+        }
+        .into()
+    }
+
+    /// Sends a non-terminal `loop_error` to the scope (bad `input` payloads, failed commands).
+    pub fn protocol_violation(&self, runtime: &Runtime, message: String) {
+        self.emit(runtime, [Self::loop_error(message, StopReason::Error, false, None)]);
+    }
+
+    pub(crate) fn set_status(state: &mut State, status: LoopStatus) {
+        if status == LoopStatus::WaitingOnInput {
+            state.loop_state.active_run_ids.clear();
+        }
+        state.loop_state.status = status;
+    }
+
+    /// Records that `run_id` consumed these client ids (for `client_message_ids_by_run_id`).
+    pub(crate) fn start_run(&self, state: &mut State, run_id: &str, client_ids: &[String]) {
+        lock(&self.emitter).run_cancelled = false;
+        state.loop_state.active_run_ids = vec![run_id.to_owned()];
+        if !client_ids.is_empty() {
+            let runs = state
+                .loop_state
+                .client_message_ids_by_run_id
+                .get_or_insert_with(BTreeMap::new);
+            runs.insert(run_id.to_owned(), client_ids.to_vec());
+            state.run_order.push_back(run_id.to_owned());
+            while state.run_order.len() > REMEMBERED_RUNS {
+                if let Some(old) = state.run_order.pop_front() {
+                    runs.remove(&old);
+                }
+            }
+        }
+        if let Some(turn) = state.turn.as_mut() {
+            turn.run_id = Some(run_id.to_owned());
+        }
+    }
+
+    // ----- replay ---------------------------------------------------------------------------
+
+    /// Replays the scope's state to one session: device status (unless unchanged since the last
+    /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
+    pub async fn replay(&self, runtime: &Runtime, session: &Session, force_device: bool) {
+        let state = self.state.lock().await;
+        let device = self.device_event(runtime, &state);
+        let device_json = serde_json::to_string(&device).unwrap_or_default();
+        let changed = session.note_replayed_device(&self.scope, device_json);
+        let _order = lock(&self.emitter);
+        if changed || force_device {
+            session.send_event(&self.scope, &device);
+        }
+        session.send_event(&self.scope, &Self::loop_event(&state));
+        session.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
+        session.send_event(&self.scope, &Self::subagent_event());
+    }
+
+    // ----- input ----------------------------------------------------------------------------
+
+    /// Handles `input` `create_message`: start a turn when idle, else queue (REFERENCE §3.3).
+    pub async fn submit(
+        self: &Arc<Self>,
+        runtime: &Arc<Runtime>,
+        session: &Arc<Session>,
+        input: &Input,
+        payload: &CreateMessage,
+    ) {
+        let accepted = |disposition: Option<Disposition>, error: Option<String>| InputAccepted {
+            request_id: input.request_id.clone().unwrap_or_default(),
+            runtime: input.runtime.clone(),
+            accepted: error.is_none(),
+            disposition,
+            error,
+        };
+        let client_id = payload
+            .messages
+            .iter()
+            .find_map(|m| m.client_message_id.clone())
+            .unwrap_or_else(|| new_id("cm-submit"));
+        let mut state = self.state.lock().await;
+        if let Some(disposition) = state.client_ids.get(&client_id).copied() {
+            if input.request_id.is_some() {
+                self.reply(session, accepted(Some(disposition), None));
+            }
+            return;
+        }
+        if state.queue.len() >= QUEUE_HARD_LIMIT {
+            if input.request_id.is_some() {
+                self.reply(session, accepted(None, Some("Input was rejected by the queue".into())));
+            }
+            return;
+        }
+        let disposition = if state.turn.is_none() && state.queue.is_empty() {
+            Disposition::Started
+        } else {
+            Disposition::Queued
+        };
+        let wire = if disposition == Disposition::Started {
+            "started"
+        } else {
+            "queued"
+        };
+        let payload_json = serde_json::to_string(payload).unwrap_or_default();
+        match runtime
+            .store
+            .accept_input(
+                &self.scope,
+                client_id.clone(),
+                wire,
+                input.request_id.clone(),
+                payload_json,
+            )
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(first)) => {
+                let disposition = if first == "started" {
+                    Disposition::Started
+                } else {
+                    Disposition::Queued
+                };
+                remember(&mut state, client_id, disposition);
+                if input.request_id.is_some() {
+                    self.reply(session, accepted(Some(disposition), None));
+                }
+                return;
+            }
+            Err(error) => {
+                if input.request_id.is_some() {
+                    self.reply(
+                        session,
+                        accepted(None, Some(format!("Input could not be stored: {error}"))),
+                    );
+                }
+                return;
+            }
+        }
+        remember(&mut state, client_id.clone(), disposition);
+        if input.request_id.is_some() {
+            self.reply(session, accepted(Some(disposition), None));
+        }
+        let client_ids: Vec<String> = payload
+            .messages
+            .iter()
+            .filter_map(|m| m.client_message_id.clone())
+            .collect();
+        let content = merge_contents(payload.messages.iter().map(|m| &m.content));
+        if disposition == Disposition::Started {
+            let turn_id = new_id("batch-direct");
+            let ids = if client_ids.is_empty() {
+                vec![client_id]
+            } else {
+                client_ids
+            };
+            self.start_turn(runtime, &mut state, turn_id, session.id, false, content, ids);
+            return;
+        }
+        let mut removed = Vec::new();
+        let messages: Vec<(String, MessageContent)> =
+            if payload.messages.len() == 1 || client_ids.len() != payload.messages.len() {
+                vec![(client_id, content)]
+            } else {
+                payload
+                    .messages
+                    .iter()
+                    .map(|m| (m.client_message_id.clone().unwrap_or_default(), m.content.clone()))
+                    .collect()
+            };
+        for (client_message_id, content) in messages {
+            if state.queue.len() >= QUEUE_SOFT_LIMIT
+                && let Some(position) = state.queue.iter().position(|q| q.item.kind == QueueItemKind::Message)
+                && let Some(evicted) = state.queue.remove(position)
+            {
+                removed.push(QueueRemoval {
+                    client_message_id: evicted.item.client_message_id,
+                    disposition: RemovalDisposition::Cancelled,
+                });
+            }
+            let id = format!("q-{}", state.next_queue_item);
+            state.next_queue_item += 1;
+            state.queue.push_back(Queued {
+                item: QueueMessage {
+                    id,
+                    client_message_id,
+                    kind: QueueItemKind::Message,
+                    source: QueueItemSource::User,
+                    content,
+                    enqueued_at: now_iso(),
+                },
+                session: session.id,
+                image_failure_mode: payload.image_failure_mode,
+            });
+        }
+        self.emit(runtime, [Self::queue_event(&state, removed)]);
+    }
+
+    /// Starts a turn (the caller holds the state lock).
+    #[allow(clippy::too_many_arguments)]
+    fn start_turn(
+        self: &Arc<Self>,
+        runtime: &Arc<Runtime>,
+        state: &mut State,
+        turn_id: String,
+        origin: SessionId,
+        from_queue: bool,
+        content: MessageContent,
+        client_ids: Vec<String>,
+    ) {
+        let cancel = CancellationToken::new();
+        state.turn = Some(ActiveTurn {
+            turn_id: turn_id.clone(),
+            origin,
+            cancel: cancel.clone(),
+            run_id: None,
+            from_queue,
+        });
+        Self::set_status(state, LoopStatus::SendingApiRequest);
+        self.emit(runtime, [Self::loop_event(state), self.device_event(runtime, state)]);
+        tokio::spawn(turn::run(runtime.clone(), self.clone(), content, client_ids, cancel));
+    }
+
+    /// Ends the turn: final statuses, `turn_finished`, then the next queued batch or the
+    /// turn-end boundary snapshots (REFERENCE §3.6, §5 (e), (f), (i)).
+    pub(crate) fn finish_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, outcome: Outcome) {
+        let Some(turn) = state.turn.take() else { return };
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        let (stop_reason, error) = match outcome {
+            Outcome::Completed(stop_reason) => (stop_reason, None),
+            Outcome::Failed(stop_reason, error) => (stop_reason, Some(error)),
+            Outcome::Cancelled => (StopReason::Cancelled, None),
+        };
+        let finished: RuntimeEvent = TurnFinished {
+            turn_id: turn.turn_id,
+            stop_reason: stop_reason.clone(),
+            run_id: turn.run_id.clone(),
+            error: error.clone(),
+        }
+        .into();
+        let device = self.device_event(runtime, state);
+        // An abort already sent the idle statuses; a cancelled turn only reports its end.
+        let mut events = if stop_reason == StopReason::Cancelled {
+            vec![finished, device]
+        } else {
+            vec![Self::loop_event(state), device, finished]
+        };
+        if let Some(error) = error {
+            events.push(Self::loop_error(error, stop_reason, true, turn.run_id));
+        }
+        self.emit(runtime, events);
+        if !self.start_next_batch(runtime, state) && turn.from_queue {
+            self.emit(runtime, [Self::queue_event(state, Vec::new()), Self::loop_event(state)]);
+        }
+    }
+
+    /// Dequeues the leading coalescable items as one turn; `false` if the queue is empty.
+    fn start_next_batch(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State) -> bool {
+        let Some(first) = state.queue.front().cloned() else {
+            return false;
+        };
+        let mut batch = vec![];
+        while let Some(next) = state.queue.front() {
+            if next.session != first.session || next.image_failure_mode != first.image_failure_mode {
+                break;
+            }
+            if let Some(item) = state.queue.pop_front() {
+                batch.push(item);
+            }
+        }
+        let content = merge_contents(batch.iter().map(|q| &q.item.content));
+        let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
+        let echo: RuntimeEvent = StreamDelta {
+            delta: Delta::UserMessage(UserMessage {
+                meta: DeltaMeta {
+                    kind: Some(letta_app_server_protocol::DeltaMarker::Message),
+                    id: Some(new_id("user-msg")),
+                    date: Some(now_iso()),
+                    otid: client_ids.first().cloned(),
+                    ..DeltaMeta::default()
+                },
+                content: content.clone(),
+                created_by_id: None,
+            }),
+            subagent_id: None,
+        }
+        .into();
+        let turn_id = format!("batch-{}", state.next_batch);
+        state.next_batch += 1;
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        self.emit(
+            runtime,
+            [echo, Self::queue_event(state, Vec::new()), Self::loop_event(state)],
+        );
+        self.start_turn(
+            runtime,
+            state,
+            turn_id,
+            first.session,
+            true,
+            content,
+            client_ids.clone(),
+        );
+        let removed = client_ids
+            .into_iter()
+            .map(|client_message_id| QueueRemoval {
+                client_message_id,
+                disposition: RemovalDisposition::Dequeued,
+            })
+            .collect();
+        self.emit(runtime, [Self::queue_event(state, removed)]);
+        true
+    }
+
+    // ----- abort, queue edits, device state, disconnects -------------------------------------
+
+    /// Handles `abort_message` (REFERENCE §3.12, §5 (f)).
+    pub async fn abort(&self, runtime: &Runtime, session: Option<&Session>, request_id: Option<String>) {
+        let mut state = self.state.lock().await;
+        let aborted = self.interrupt(runtime, &mut state);
+        if let (Some(session), Some(request_id)) = (session, request_id) {
+            self.reply(
+                session,
+                AbortMessageResponse {
+                    request_id,
+                    runtime: self.scope.clone(),
+                    aborted,
+                    success: true,
+                    error: None,
+                },
+            );
+        }
+    }
+
+    /// Cancels the active turn's current run and tells the scope; `false` if nothing ran.
+    fn interrupt(&self, runtime: &Runtime, state: &mut State) -> bool {
+        let Some(turn) = state.turn.as_ref() else { return false };
+        if turn.cancel.is_cancelled() {
+            return false;
+        }
+        let run_id = turn.run_id.clone();
+        turn.cancel.cancel();
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        let status: RuntimeEvent = StreamDelta {
+            delta: Delta::Status(Status {
+                meta: DeltaMeta {
+                    id: Some(new_id("lifecycle")),
+                    date: Some(now_iso()),
+                    run_id,
+                    ..DeltaMeta::default()
+                },
+                message: "Interrupted".into(),
+                level: StatusLevel::Warning,
+            }),
+            subagent_id: None,
+        }
+        .into();
+        let events = [Self::loop_event(state), self.device_event(runtime, state), status];
+        let mut order = lock(&self.emitter);
+        order.run_cancelled = true;
+        for event in events {
+            runtime.broadcast(&self.scope, &event);
+        }
+        true
+    }
+
+    /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
+    pub async fn remove_queue_item(&self, runtime: &Runtime, session: &Session, command: &RemoveQueueItem) {
+        let mut state = self.state.lock().await;
+        let removed = state
+            .queue
+            .iter()
+            .position(|q| q.item.id == command.item_id)
+            .and_then(|p| state.queue.remove(p));
+        self.reply(
+            session,
+            RemoveQueueItemResponse {
+                request_id: command.request_id.clone(),
+                success: removed.is_some(),
+                item_id: command.item_id.clone(),
+            },
+        );
+        let removed = removed
+            .map(|q| QueueRemoval {
+                client_message_id: q.item.client_message_id,
+                disposition: RemovalDisposition::Cancelled,
+            })
+            .into_iter()
+            .collect();
+        self.emit(runtime, [Self::queue_event(&state, removed)]);
+    }
+
+    /// Handles `change_device_state` (REFERENCE §3.13).
+    pub async fn change_device_state(&self, runtime: &Runtime, command: &ChangeDeviceState) {
+        let mut state = self.state.lock().await;
+        let idle = state.turn.is_none();
+        if idle {
+            Self::set_status(&mut state, LoopStatus::ExecutingCommand);
+            self.emit(runtime, [Self::loop_event(&state)]);
+        }
+        let payload = &command.payload;
+        if let Some(mode) = payload.mode {
+            state.mode = mode.resolve();
+        }
+        if let Some(cwd) = &payload.cwd {
+            let target = Path::new(&state.cwd).join(cwd);
+            if target.is_dir() {
+                state.cwd = target.canonicalize().unwrap_or(target).display().to_string();
+            }
+            state.cwd_revision += 1;
+        }
+        if payload.mode.is_some() || payload.cwd.is_some() {
+            let settings = ScopeSettings {
+                mode: serde_json::to_value(state.mode)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                cwd: Some(state.cwd.clone()),
+            };
+            if let Err(error) = runtime.store.save_scope_settings(&self.scope, settings).await {
+                self.protocol_violation(runtime, format!("Could not save the device state: {error}"));
+            }
+        }
+        let mut events = Vec::new();
+        if payload.mode.is_some() {
+            events.push(Self::loop_event(&state));
+        }
+        events.push(self.device_event(runtime, &state));
+        if idle {
+            Self::set_status(&mut state, LoopStatus::WaitingOnInput);
+            events.push(Self::loop_event(&state));
+        }
+        self.emit(runtime, events);
+    }
+
+    /// Applies `runtime_start`'s `mode` and `cwd` (persisted).
+    pub async fn apply_start_settings(
+        &self,
+        runtime: &Runtime,
+        mode: Option<DevicePermissionMode>,
+        cwd: Option<Option<String>>,
+    ) {
+        if mode.is_none() && cwd.is_none() {
+            return;
+        }
+        let mut state = self.state.lock().await;
+        if let Some(mode) = mode {
+            state.mode = mode;
+        }
+        match cwd {
+            Some(Some(cwd)) if Path::new(&cwd).is_dir() => state.cwd = cwd,
+            Some(None) => state.cwd = runtime.config.boot_cwd.clone(),
+            _ => {}
+        }
+        let settings = ScopeSettings {
+            mode: serde_json::to_value(state.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            cwd: Some(state.cwd.clone()),
+        };
+        if let Err(error) = runtime.store.save_scope_settings(&self.scope, settings).await {
+            self.protocol_violation(runtime, format!("Could not save the runtime settings: {error}"));
+        }
+    }
+
+    /// A session closed: drop its queued inputs, and cancel the turn it started if nobody else
+    /// watches the scope, or in any case when `abort_its_turns` (REFERENCE §5 (g), §7 item 12).
+    pub async fn session_closed(self: &Arc<Self>, runtime: &Arc<Runtime>, session: SessionId, abort_its_turns: bool) {
+        let mut state = self.state.lock().await;
+        let mut removed = Vec::new();
+        state.queue.retain(|q| {
+            let keep = q.session != session;
+            if !keep {
+                removed.push(QueueRemoval {
+                    client_message_id: q.item.client_message_id.clone(),
+                    disposition: RemovalDisposition::Cancelled,
+                });
+            }
+            keep
+        });
+        if !removed.is_empty() {
+            self.emit(runtime, [Self::queue_event(&state, removed)]);
+        }
+        let its_turn = state.turn.as_ref().is_some_and(|t| t.origin == session);
+        if its_turn && (abort_its_turns || !runtime.has_subscribers(&self.scope)) {
+            self.interrupt(runtime, &mut state);
+        }
+    }
+}
+
+fn remember(state: &mut State, client_id: String, disposition: Disposition) {
+    if state.client_ids.insert(client_id.clone(), disposition).is_none() {
+        state.client_id_order.push_back(client_id);
+        while state.client_id_order.len() > REMEMBERED_CLIENT_IDS {
+            if let Some(old) = state.client_id_order.pop_front() {
+                state.client_ids.remove(&old);
+            }
+        }
+    }
+}
+
+/// Joins message contents into one: a single content stays as it is; several become one part
+/// array with `"\n"` text separators (REFERENCE §3.4).
+pub(crate) fn merge_contents<'a>(contents: impl Iterator<Item = &'a MessageContent>) -> MessageContent {
+    let contents: Vec<&MessageContent> = contents.collect();
+    if let [single] = contents.as_slice() {
+        return (*single).clone();
+    }
+    let mut parts = Vec::new();
+    for (index, content) in contents.into_iter().enumerate() {
+        if index > 0 {
+            parts.push(ContentPart::text("\n"));
+        }
+        match content {
+            MessageContent::Text(text) => parts.push(ContentPart::text(text.clone())),
+            MessageContent::Parts(content_parts) => parts.extend(content_parts.iter().cloned()),
+        }
+    }
+    MessageContent::Parts(parts)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}

@@ -1,0 +1,377 @@
+//! What the server does with each client frame (REFERENCE §3), and with frames it cannot accept
+//! (§1.8, plus this project's `error` frame).
+
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    AbortMessageResponse, AppServerInfoResponse, Backend, Capabilities, ClientFrame, Created, ErrorCode, ErrorFrame,
+    FrameError, FrameErrorKind, Input, InputAccepted, InputPayload, JsonObject, PROTOCOL_VERSION,
+    RemoveQueueItemResponse, RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse,
+    SyncResponse,
+};
+use serde_json::{Value, json};
+
+use crate::clock::{new_id, now_iso};
+use crate::conversation::Conversation;
+use crate::runtime::{Runtime, ScopeError, Session};
+
+/// The `app_server_info_response` body (also served at `GET /app-server-info`).
+pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
+    AppServerInfoResponse {
+        request_id,
+        success: true,
+        backend: Backend::Local,
+        letta_code_version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: PROTOCOL_VERSION,
+        capabilities: Capabilities {
+            agent_management: false,
+            conversation_management: false,
+            memory_management: false,
+            runtime_start: true,
+            runtime_workspace_sandbox: Some(false),
+            runtime_external_tools_update: Some(false),
+            split_channels: true,
+            launch_subagent: None,
+            structured_outputs: None,
+        },
+    }
+}
+
+/// Handles one text frame from a session.
+pub async fn handle_text(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str) {
+    match ClientFrame::from_json(text) {
+        Ok(frame) => handle(runtime, session, frame).await,
+        Err(error) => reject(runtime, session, text, error).await,
+    }
+}
+
+/// Answers a frame that could not be parsed: our `error` frame, plus what real Letta sends for a
+/// bad `input` or `change_device_state` payload (a non-terminal `loop_error` for the scope).
+async fn reject(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str, error: FrameError) {
+    session.send(error.to_error_frame());
+    if error.kind != FrameErrorKind::InvalidFrame || !error.path.as_deref().is_some_and(|p| p.starts_with("payload")) {
+        return;
+    }
+    let Ok(raw) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let Ok(scope) = serde_json::from_value::<RuntimeScope>(raw["runtime"].clone()) else {
+        return;
+    };
+    let Ok(conversation) = runtime.conversation(&scope).await else {
+        return;
+    };
+    runtime.subscribe(session.id, &conversation.scope);
+    let message = match (error.frame_type.as_deref(), error.path.as_deref()) {
+        (Some("change_device_state"), _) => {
+            format!("Unsupported permission mode: {}", display(&raw["payload"]["mode"]))
+        }
+        (_, Some("payload.kind")) => format!("Unsupported input payload kind: {}", display(&raw["payload"]["kind"])),
+        (_, Some(path)) if path.starts_with("payload.messages") && path.ends_with(".type") => {
+            if let Some(request_id) = raw["request_id"].as_str() {
+                session.send(InputAccepted {
+                    request_id: request_id.to_owned(),
+                    runtime: scope,
+                    accepted: false,
+                    disposition: None,
+                    error: Some("Approval payloads require approval_response".into()),
+                });
+            }
+            "Protocol violation: approval payloads are not allowed in input.kind=create_message. \
+             Use input.kind=approval_response."
+                .to_owned()
+        }
+        _ => format!("Protocol violation: {error}"),
+    };
+    conversation.protocol_violation(runtime, message);
+}
+
+fn display(value: &Value) -> String {
+    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Handles one parsed client frame.
+pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFrame) {
+    match frame {
+        ClientFrame::AppServerInfo(info) => session.send(app_server_info(info.request_id)),
+        ClientFrame::RuntimeStart(start) => {
+            // A detached task, as on real Letta: later frames are not blocked behind it.
+            let (runtime, session) = (runtime.clone(), session.clone());
+            tokio::spawn(async move { runtime_start(&runtime, &session, start).await });
+        }
+        ClientFrame::Input(input) => self::input(runtime, session, input).await,
+        ClientFrame::LegacyMessage(message) => self::input(runtime, session, message.into_input()).await,
+        ClientFrame::Sync(sync) => {
+            let request_id = sync.request_id.clone();
+            match scoped(runtime, session, &sync.runtime).await {
+                Some(conversation) => {
+                    conversation
+                        .replay(runtime, session, sync.force_device_status.unwrap_or(false))
+                        .await;
+                    if let Some(request_id) = request_id {
+                        session.send(SyncResponse {
+                            request_id,
+                            runtime: sync.runtime,
+                            success: true,
+                            error: None,
+                        });
+                    }
+                }
+                None => {
+                    if let Some(request_id) = request_id {
+                        let error = Some(format!(
+                            "Unknown runtime {}/{}",
+                            sync.runtime.agent_id, sync.runtime.conversation_id
+                        ));
+                        session.send(SyncResponse {
+                            request_id,
+                            runtime: sync.runtime,
+                            success: false,
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        ClientFrame::AbortMessage(abort) => match scoped(runtime, session, &abort.runtime).await {
+            Some(conversation) => conversation.abort(runtime, Some(session), abort.request_id).await,
+            None => {
+                if let Some(request_id) = abort.request_id {
+                    let error = Some("Unknown runtime".to_owned());
+                    session.send(AbortMessageResponse {
+                        request_id,
+                        runtime: abort.runtime,
+                        aborted: false,
+                        success: false,
+                        error,
+                    });
+                }
+            }
+        },
+        ClientFrame::ChangeDeviceState(change) => {
+            let mut target = change.runtime.clone();
+            if let Some(agent_id) = &change.payload.agent_id {
+                target.agent_id.clone_from(agent_id);
+            }
+            if let Some(conversation_id) = &change.payload.conversation_id {
+                target.conversation_id.clone_from(conversation_id);
+            }
+            if let Some(conversation) = scoped(runtime, session, &target).await {
+                conversation.change_device_state(runtime, &change).await;
+            }
+        }
+        ClientFrame::RemoveQueueItem(remove) => match scoped(runtime, session, &remove.runtime).await {
+            Some(conversation) => conversation.remove_queue_item(runtime, session, &remove).await,
+            None => session.send(RemoveQueueItemResponse {
+                request_id: remove.request_id,
+                success: false,
+                item_id: remove.item_id,
+            }),
+        },
+        ClientFrame::RuntimeExternalToolsUpdate(update) => session.send(RuntimeExternalToolsUpdateResponse {
+            request_id: update.request_id,
+            success: false,
+            error: Some("runtime_external_tools_update is not supported by this server yet".into()),
+        }),
+        // Answers to calls this server never made (it has no external tools yet) are ignored,
+        // as real Letta ignores unknown or late answers.
+        ClientFrame::ExternalToolCallResponse(_) | ClientFrame::Pong(_) => {}
+    }
+}
+
+/// Resolves a command's scope and subscribes the session to it; answers an `error` frame when
+/// the scope does not exist.
+async fn scoped(runtime: &Arc<Runtime>, session: &Arc<Session>, scope: &RuntimeScope) -> Option<Arc<Conversation>> {
+    match runtime.conversation(scope).await {
+        Ok(conversation) => {
+            runtime.subscribe(session.id, &conversation.scope);
+            Some(conversation)
+        }
+        Err(error) => {
+            let code = if matches!(error, ScopeError::Store(_)) {
+                ErrorCode::Internal
+            } else {
+                ErrorCode::UnknownRuntime
+            };
+            session.send(ErrorFrame {
+                request_id: None,
+                code,
+                message: format!("{error}; send runtime_start first"),
+                frame_type: None,
+            });
+            None
+        }
+    }
+}
+
+async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
+    let Some(conversation) = scoped(runtime, session, &input.runtime).await else {
+        if let Some(request_id) = input.request_id {
+            let error = Some(format!(
+                "Unknown runtime {}/{}",
+                input.runtime.agent_id, input.runtime.conversation_id
+            ));
+            session.send(InputAccepted {
+                request_id,
+                runtime: input.runtime,
+                accepted: false,
+                disposition: None,
+                error,
+            });
+        }
+        return;
+    };
+    match &input.payload {
+        InputPayload::CreateMessage(payload) => conversation.submit(runtime, session, &input, payload).await,
+        InputPayload::ApprovalResponse(_) => {
+            if let Some(request_id) = input.request_id {
+                session.send(InputAccepted {
+                    request_id,
+                    runtime: input.runtime,
+                    accepted: false,
+                    disposition: None,
+                    error: Some("Approval request is no longer pending".into()),
+                });
+            }
+        }
+    }
+}
+
+/// `runtime_start`: resolve or create the agent and conversation, apply settings, subscribe,
+/// answer and replay (REFERENCE §3.2, §5 (a)).
+async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: RuntimeStart) {
+    let request_id = start.request_id.clone();
+    let failed = |error: String| RuntimeStartResponse {
+        request_id: request_id.clone(),
+        success: false,
+        runtime: None,
+        agent: None,
+        conversation: None,
+        created: Created::default(),
+        error: Some(error),
+    };
+    let resolved = match resolve(runtime, &start).await {
+        Ok(resolved) => resolved,
+        Err(error) => return session.send(failed(error)),
+    };
+    let (scope, agent, conversation_state, created) = resolved;
+    let conversation = match runtime.conversation(&scope).await {
+        Ok(conversation) => conversation,
+        Err(error) => return session.send(failed(error.to_string())),
+    };
+    conversation
+        .apply_start_settings(runtime, start.mode, start.cwd.clone())
+        .await;
+    runtime.subscribe(session.id, &scope);
+    let response = RuntimeStartResponse {
+        request_id: request_id.clone(),
+        success: true,
+        runtime: Some(scope),
+        agent: Some(agent),
+        conversation: Some(conversation_state),
+        created,
+        error: None,
+    };
+    let wait = start.wait_for_replay.unwrap_or(false);
+    if !wait {
+        session.send(response.clone());
+    }
+    conversation
+        .replay(runtime, session, start.force_device_status.unwrap_or(true))
+        .await;
+    if wait {
+        session.send(response);
+    }
+}
+
+type Resolved = (RuntimeScope, JsonObject, JsonObject, Created);
+
+async fn resolve(runtime: &Arc<Runtime>, start: &RuntimeStart) -> Result<Resolved, String> {
+    let store = &runtime.store;
+    let mut created = Created::default();
+    let (agent_id, agent) = match (&start.agent_id, &start.create_agent) {
+        (Some(agent_id), None) => {
+            let agent = store.agent(agent_id.clone()).await.map_err(|e| e.to_string())?;
+            (
+                agent_id.clone(),
+                agent.ok_or_else(|| format!("Agent {agent_id} not found"))?,
+            )
+        }
+        (None, Some(create)) => {
+            let id = new_id("agent");
+            let now = now_iso();
+            let mut agent = create.body.clone();
+            let defaults = json!({
+                "id": id, "name": "agent", "description": null, "system": "", "tools": [], "tags": [],
+                "model": null, "created_at": now, "updated_at": now,
+            });
+            for (key, value) in defaults.as_object().into_iter().flatten() {
+                agent.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            agent.insert("id".into(), Value::String(id.clone()));
+            store
+                .insert_agent(id.clone(), agent.clone(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+            created.agent = true;
+            (id, agent)
+        }
+        _ => return Err("runtime_start requires exactly one of agent_id or create_agent".into()),
+    };
+    let conversation = match (&start.conversation_id, &start.create_conversation) {
+        (Some(_), Some(_)) => {
+            return Err("runtime_start accepts conversation_id or create_conversation, not both".into());
+        }
+        (Some(id), None) if id == "default" => default_conversation(&agent_id),
+        (Some(id), None) => {
+            let conversation = store.conversation(id.clone()).await.map_err(|e| e.to_string())?;
+            let conversation = conversation.ok_or_else(|| format!("Conversation {id} not found"))?;
+            let owner = conversation.get("agent_id").and_then(Value::as_str).unwrap_or_default();
+            if owner != agent_id {
+                return Err(format!("Conversation {id} belongs to {owner}, not {agent_id}"));
+            }
+            conversation
+        }
+        (None, create) => {
+            let id = new_id("conv");
+            let now = now_iso();
+            let mut conversation = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let defaults = json!({
+                "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+                "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+            });
+            for (key, value) in defaults.as_object().into_iter().flatten() {
+                conversation.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            conversation.insert("id".into(), Value::String(id.clone()));
+            conversation.insert("agent_id".into(), Value::String(agent_id.clone()));
+            store
+                .insert_conversation(id, agent_id.clone(), conversation.clone(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+            created.conversation = true;
+            conversation
+        }
+    };
+    let conversation_id = conversation
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
+    Ok((
+        RuntimeScope::new(agent_id, conversation_id),
+        agent,
+        conversation,
+        created,
+    ))
+}
+
+/// The synthesized default conversation of an agent (never stored, REFERENCE §3.2).
+fn default_conversation(agent_id: &str) -> JsonObject {
+    let now = now_iso();
+    let conversation = json!({
+        "id": "default", "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+    });
+    conversation.as_object().cloned().unwrap_or_default()
+}

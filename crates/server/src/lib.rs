@@ -1,0 +1,75 @@
+//! The reference Letta Code App Server: the v2 websocket protocol over a durable local runtime.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let config = letta_app_server::Config::new("/tmp/letta-data".into());
+//! let server = letta_app_server::Server::start(config).await?;
+//! println!("listening on ws://{}/ws", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod config;
+mod conversation;
+mod dispatch;
+mod outbound;
+pub mod provider;
+mod runtime;
+mod store;
+mod transport;
+mod turn;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving.
+    pub async fn start(config: Config) -> std::io::Result<Self> {
+        if !config.listen.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "refusing to listen on non-loopback address {} without authentication",
+                    config.listen
+                ),
+            ));
+        }
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = store::Store::open(&config.data_dir.join("letta-app-server.sqlite3"))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let runtime = runtime::Runtime::new(config, store);
+        let shutdown = CancellationToken::new();
+        let transport = transport::Transport::new(runtime, shutdown.clone());
+        let serving = tokio::spawn(transport::serve(listener, transport));
+        Ok(Self {
+            local_addr,
+            shutdown,
+            serving,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and closes the open ones.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.serving.await;
+    }
+}

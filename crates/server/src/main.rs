@@ -1,0 +1,113 @@
+//! `letta-app-server`: the reference Letta Code App Server. See `--help`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use letta_app_server::{Config, Server};
+use letta_app_server_protocol::DevicePermissionMode;
+
+/// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
+/// stored in SQLite, models from OpenAI-compatible providers or the built-in scripted model.
+#[derive(Debug, Parser)]
+#[command(name = "letta-app-server", version)]
+struct Cli {
+    /// Websocket listen URL; `--listen` alone means ws://127.0.0.1:0 (a free port). Only
+    /// loopback addresses are accepted.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_value = "ws://127.0.0.1:0", default_missing_value = "ws://127.0.0.1:0")]
+    listen: String,
+    /// Where the SQLite store lives.
+    #[arg(long, value_name = "DIR", env = "LETTA_APP_SERVER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Permission mode of runtimes that never set one.
+    #[arg(long, value_name = "MODE", default_value = "unrestricted", value_parser = ["standard", "acceptEdits", "unrestricted", "strict"])]
+    default_mode: String,
+    /// Largest accepted inbound frame, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_frame_bytes: usize,
+}
+
+/// The listen address and websocket path of a `ws://host:port[/path]` URL.
+fn parse_listen(url: &str) -> Result<(SocketAddr, String), String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("listen URL must start with ws:// (got {url})"))?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/ws".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let path = if path == "/" { "/ws".to_owned() } else { path };
+    if path.contains(['?', '#']) || authority.contains('@') {
+        return Err(format!(
+            "listen URL must not have a query, fragment or user info (got {url})"
+        ));
+    }
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("listen URL needs a port (got {url})"))?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port `{port}`"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let ip: IpAddr = if host == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().map_err(|_| format!("invalid host `{host}`"))?
+    };
+    if !ip.is_loopback() {
+        return Err(format!(
+            "refusing to start non-loopback websocket listener {host}:{port} without auth"
+        ));
+    }
+    Ok((SocketAddr::new(ip, port), path))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (listen, ws_path) = match parse_listen(&cli.listen) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data_dir = cli.data_dir.unwrap_or_else(|| {
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("letta-app-server")
+    });
+    let mut config = Config::new(data_dir);
+    config.listen = listen;
+    config.ws_path = ws_path.clone();
+    config.max_frame_bytes = cli.max_frame_bytes;
+    config.default_mode = serde_json::from_value(serde_json::Value::String(cli.default_mode))
+        .unwrap_or(DevicePermissionMode::Unrestricted);
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = format!("ws://{}", server.local_addr());
+    println!("Listening on {base}");
+    println!("WebSocket: {base}{ws_path}");
+    println!("Control channel: {base}{ws_path}?channel=control");
+    println!("Stream channel: {base}{ws_path}?channel=stream");
+    let signal = wait_for_signal().await;
+    server.shutdown().await;
+    println!("\nStopped App Server ({signal}).");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}

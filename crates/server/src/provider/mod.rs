@@ -1,0 +1,182 @@
+//! Model providers: where a turn's assistant output comes from.
+//!
+//! A provider turns a [`ModelRequest`] (system prompt, history, tools) into a stream of
+//! [`ProviderEvent`]s delivered to a sink, and returns why the model stopped. The turn engine
+//! converts the events into `stream_delta` frames; cancelling a turn drops the provider's future.
+//!
+//! * [`scripted`] — the embedded offline default: deterministic, follows directives in the user
+//!   text.
+//! * [`openai`] — OpenAI-compatible Chat Completions with SSE streaming (`llama.cpp/…`,
+//!   `ollama/…`, `lmstudio/…`, `openai/…`).
+
+pub mod openai;
+mod registry;
+pub mod scripted;
+
+pub use registry::{ProviderEndpoints, Providers};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use letta_app_server_protocol::{JsonObject, MessageContent};
+use serde::{Deserialize, Serialize};
+
+/// One message of the conversation history sent to the model (and stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum HistoryMessage {
+    /// A user message.
+    User {
+        /// Text or content parts (text and images).
+        content: MessageContent,
+    },
+    /// An assistant reply, possibly with tool calls.
+    Assistant {
+        /// The reply text (may be empty when the model only called tools).
+        text: String,
+        /// Tool calls the model made.
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The result of one tool call.
+    ToolResult {
+        /// The call answered.
+        tool_call_id: String,
+        /// The result text the model sees.
+        content: String,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+}
+
+/// A complete tool call made by the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call id (the provider's, or generated when it has none).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments as a JSON string.
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Model-facing name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub parameters: JsonObject,
+}
+
+/// Everything a provider needs for one model request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    /// The model id without the provider prefix (`llama3` for `ollama/llama3`).
+    pub model: String,
+    /// The system prompt.
+    pub system: String,
+    /// The conversation so far, oldest first, ending with the new input.
+    pub messages: Vec<HistoryMessage>,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+}
+
+/// Token usage of one model request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Prompt tokens served from a cache.
+    pub cached_input_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+}
+
+/// Something the model produced, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderEvent {
+    /// A fragment of visible reasoning.
+    Reasoning(String),
+    /// A fragment of reply text.
+    Text(String),
+    /// A complete tool call.
+    ToolCall(ToolCall),
+    /// Token usage (at most once per request).
+    Usage(Usage),
+    /// The request failed and is about to be sent again.
+    Retry(RetryNotice),
+}
+
+/// A retry announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryNotice {
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Delay before the attempt.
+    pub delay_ms: u64,
+    /// Why the previous attempt failed.
+    pub reason: String,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// The reply is complete.
+    EndTurn,
+    /// The model called tools and waits for their results.
+    ToolCalls,
+    /// The output token limit was reached.
+    MaxTokens,
+}
+
+/// A failed model request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    /// Short description (e.g. `500: upstream exploded`).
+    pub message: String,
+    /// Whether the failure was in the provider's API (HTTP status, transport) rather than in
+    /// what it returned.
+    pub kind: ProviderErrorKind,
+}
+
+/// Class of a provider failure; maps to the turn's stop reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderErrorKind {
+    /// The provider could not be reached or answered with an error status
+    /// (`llm_api_error`).
+    Api,
+    /// The provider answered with something unusable (`invalid_llm_response`).
+    InvalidResponse,
+    /// The request itself was rejected, e.g. HTTP 400 (`error`).
+    Request,
+}
+
+impl std::fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// Receives a provider's events as they are produced.
+pub type EventSink<'a> = dyn FnMut(ProviderEvent) + Send + 'a;
+
+/// The future a provider returns for one request.
+pub type ProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<FinishReason, ProviderError>> + Send + 'a>>;
+
+/// A source of model output.
+pub trait ModelProvider: Send + Sync {
+    /// Runs one model request, delivering events to `sink` in order.
+    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut EventSink<'a>) -> ProviderFuture<'a>;
+}
+
+/// A shared provider.
+pub type SharedProvider = Arc<dyn ModelProvider>;

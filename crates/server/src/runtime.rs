@@ -1,0 +1,249 @@
+//! The shared runtime: client sessions, scope subscriptions, and the conversations they drive.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, ServerFrame};
+
+use crate::config::Config;
+use crate::conversation::{Agent, Conversation};
+use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
+use crate::provider::Providers;
+use crate::store::{Store, StoreError};
+
+/// Identifies a client session (one socket, or a control + stream pair).
+pub type SessionId = u64;
+
+/// One client session.
+#[derive(Debug)]
+pub struct Session {
+    /// Its id.
+    pub id: SessionId,
+    /// Its outbound queue.
+    pub outbound: Arc<Outbound>,
+    /// The device status last replayed to it per scope, to omit unchanged ones from `sync`.
+    replayed_device: Mutex<HashMap<RuntimeScope, String>>,
+}
+
+impl Session {
+    /// Queues a direct frame (a response or notification).
+    pub fn send(&self, frame: impl Into<ServerFrame>) {
+        let bytes = serde_json::to_vec(&frame.into()).unwrap_or_default();
+        self.outbound.push(Outgoing::Direct(Bytes::from(bytes)));
+    }
+
+    /// Queues a runtime event for this session only.
+    pub fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+        self.outbound
+            .push(Outgoing::Event(Arc::new(EventFrame::new(event, scope))));
+    }
+
+    /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
+    pub fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+        let mut replayed = lock(&self.replayed_device);
+        replayed.insert(scope.clone(), device.clone()).as_deref() != Some(device.as_str())
+    }
+}
+
+/// Why a scope cannot be used.
+#[derive(Debug)]
+pub enum ScopeError {
+    /// No such agent.
+    UnknownAgent(String),
+    /// No such conversation.
+    UnknownConversation(String),
+    /// The conversation belongs to another agent.
+    WrongAgent {
+        /// The conversation.
+        conversation: String,
+        /// Its agent.
+        owner: String,
+        /// The agent asked for.
+        agent: String,
+    },
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownAgent(agent) => write!(f, "Agent {agent} not found"),
+            Self::UnknownConversation(conversation) => write!(f, "Conversation {conversation} not found"),
+            Self::WrongAgent {
+                conversation,
+                owner,
+                agent,
+            } => {
+                write!(f, "Conversation {conversation} belongs to {owner}, not {agent}")
+            }
+            Self::Store(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<StoreError> for ScopeError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning (state stays consistent: no panics while locked).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The runtime shared by every session.
+pub struct Runtime {
+    /// Configuration.
+    pub config: Config,
+    /// The durable store.
+    pub store: Store,
+    /// Model providers.
+    pub providers: Providers,
+    next_session: AtomicU64,
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
+    conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
+}
+
+impl Runtime {
+    /// A runtime over an open store.
+    pub fn new(config: Config, store: Store) -> Arc<Self> {
+        let providers = Providers::new(config.providers.clone());
+        Arc::new(Self {
+            config,
+            store,
+            providers,
+            next_session: AtomicU64::new(0),
+            sessions: Mutex::default(),
+            subscriptions: Mutex::default(),
+            conversations: Mutex::default(),
+        })
+    }
+
+    /// Registers a new session.
+    pub fn open_session(&self) -> Arc<Session> {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let limits = Limits {
+            coalesce_after: 64,
+            max_frames: self.config.max_queued_frames,
+            max_bytes: self.config.max_queued_bytes,
+        };
+        let session = Arc::new(Session {
+            id,
+            outbound: Outbound::new(limits),
+            replayed_device: Mutex::default(),
+        });
+        lock(&self.sessions).insert(id, session.clone());
+        session
+    }
+
+    /// Forgets a closed session: its subscriptions, its queued inputs, and the turns only it
+    /// was watching (REFERENCE §5 (g)).
+    pub async fn close_session(self: &Arc<Self>, session: SessionId) {
+        self.release_session(session, false).await;
+    }
+
+    /// Ends a replaced control session: like [`Runtime::close_session`], but the turns it
+    /// started are aborted even when other sessions watch them.
+    pub async fn abandon_session(self: &Arc<Self>, session: SessionId) {
+        self.release_session(session, true).await;
+    }
+
+    async fn release_session(self: &Arc<Self>, session: SessionId, abort_its_turns: bool) {
+        lock(&self.sessions).remove(&session);
+        let scopes: Vec<RuntimeScope> = {
+            let mut subscriptions = lock(&self.subscriptions);
+            let mut scopes = Vec::new();
+            for (scope, sessions) in subscriptions.iter_mut() {
+                if let Some(position) = sessions.iter().position(|s| *s == session) {
+                    sessions.remove(position);
+                    scopes.push(scope.clone());
+                }
+            }
+            subscriptions.retain(|_, sessions| !sessions.is_empty());
+            scopes
+        };
+        for scope in scopes {
+            let conversation = lock(&self.conversations).get(&scope).cloned();
+            if let Some(conversation) = conversation {
+                conversation.session_closed(self, session, abort_its_turns).await;
+            }
+        }
+    }
+
+    /// Subscribes a session to a scope's runtime events.
+    pub fn subscribe(&self, session: SessionId, scope: &RuntimeScope) {
+        let mut subscriptions = lock(&self.subscriptions);
+        let sessions = subscriptions.entry(scope.clone()).or_default();
+        if !sessions.contains(&session) {
+            sessions.push(session);
+        }
+    }
+
+    /// Whether any session is subscribed to `scope`.
+    pub fn has_subscribers(&self, scope: &RuntimeScope) -> bool {
+        lock(&self.subscriptions).get(scope).is_some_and(|s| !s.is_empty())
+    }
+
+    /// Sends a runtime event to every subscriber of its scope (serialised once).
+    pub fn broadcast(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+        let targets: Vec<Arc<Session>> = {
+            let subscriptions = lock(&self.subscriptions);
+            let Some(ids) = subscriptions.get(scope) else { return };
+            let sessions = lock(&self.sessions);
+            ids.iter().filter_map(|id| sessions.get(id).cloned()).collect()
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let frame = Arc::new(EventFrame::new(event, scope));
+        for session in targets {
+            session.outbound.push(Outgoing::Event(frame.clone()));
+        }
+    }
+
+    /// The conversation runtime of a scope, loading it from the store on first use.
+    pub async fn conversation(self: &Arc<Self>, scope: &RuntimeScope) -> Result<Arc<Conversation>, ScopeError> {
+        let key = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
+        if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
+            return Ok(conversation);
+        }
+        let agent = self
+            .store
+            .agent(key.agent_id.clone())
+            .await?
+            .ok_or_else(|| ScopeError::UnknownAgent(key.agent_id.clone()))?;
+        if key.conversation_id != "default" {
+            let conversation = self
+                .store
+                .conversation(key.conversation_id.clone())
+                .await?
+                .ok_or_else(|| ScopeError::UnknownConversation(key.conversation_id.clone()))?;
+            let owner = conversation
+                .get("agent_id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            if owner != key.agent_id {
+                return Err(ScopeError::WrongAgent {
+                    conversation: key.conversation_id.clone(),
+                    owner: owner.to_owned(),
+                    agent: key.agent_id.clone(),
+                });
+            }
+        }
+        let settings = self.store.scope_settings(&key).await?;
+        let history = self.store.history(&key).await?;
+        let loaded = Arc::new(Conversation::new(
+            key.clone(),
+            Agent::from_state(&agent),
+            settings,
+            history,
+            &self.config,
+        ));
+        Ok(lock(&self.conversations).entry(key).or_insert(loaded).clone())
+    }
+}

@@ -1,0 +1,340 @@
+//! Test harness: a real server on 127.0.0.1:0 and websocket clients that record, validate and
+//! normalise every frame they receive.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use letta_app_server::{Config, Server};
+use letta_app_server_tests::schema::{Direction, Schemas};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for one frame.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server with its own data directory.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub data: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `configure` adjusted its configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(data.path().join("store"));
+        config.boot_cwd = data.path().display().to_string();
+        configure(&mut config);
+        let server = Server::start(config).await.expect("server starts");
+        Self {
+            server: Some(server),
+            data,
+        }
+    }
+
+    /// `ws://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.server.as_ref().expect("running").local_addr())
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.as_ref().expect("running").local_addr())
+    }
+
+    /// Connects a client to `/ws`.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.url("/ws")).await
+    }
+}
+
+/// A recording websocket client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every frame received, in order.
+    pub received: Vec<Value>,
+    last_seq: u64,
+}
+
+impl Client {
+    /// Connects to `url`.
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Self {
+            ws,
+            received: Vec::new(),
+            last_seq: 0,
+        }
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next frame; checks it against the schema and the `event_seq` sequence.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no frame within {FRAME_TIMEOUT:?}; received so far:\n{}",
+                        summary(&self.received).join("\n")
+                    )
+                });
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(text.as_str()).expect("server sent JSON");
+                    self.check(&frame);
+                    self.received.push(frame.clone());
+                    return frame;
+                }
+                Some(Ok(Message::Close(close))) => {
+                    panic!("socket closed: {close:?}\n{}", summary(&self.received).join("\n"))
+                }
+                Some(Ok(_)) => {}
+                other => panic!("socket failed: {other:?}"),
+            }
+        }
+    }
+
+    fn check(&mut self, frame: &Value) {
+        let errors = schemas().errors(Direction::Server, frame);
+        assert!(errors.is_empty(), "frame violates the schema: {errors:?}\n{frame}");
+        if let Some(seq) = frame.get("event_seq").and_then(Value::as_u64) {
+            assert_eq!(seq, self.last_seq + 1, "event_seq must be gap-free: {frame}");
+            self.last_seq = seq;
+        }
+    }
+
+    /// Frames up to and including the first that matches `done`.
+    pub async fn recv_until(&mut self, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            let finished = done(&frame);
+            frames.push(frame);
+            if finished {
+                return frames;
+            }
+        }
+    }
+
+    /// Frames up to and including the first of type `frame_type`.
+    pub async fn recv_until_type(&mut self, frame_type: &str) -> Vec<Value> {
+        self.recv_until(|f| f["type"] == frame_type).await
+    }
+
+    /// Asserts that nothing arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(wait, self.ws.next()).await {
+            panic!("expected no frame, got {message:?}");
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close frame.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("socket closes")
+            {
+                Some(Ok(Message::Close(close))) => return close,
+                Some(Ok(Message::Text(text))) => self.received.push(serde_json::from_str(text.as_str()).expect("JSON")),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Closes the socket normally.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+
+    /// Drops the TCP connection without a close handshake.
+    pub fn drop_connection(self) {
+        drop(self.ws);
+    }
+}
+
+fn schemas() -> &'static Schemas {
+    static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
+    SCHEMAS.get_or_init(Schemas::load)
+}
+
+/// A `runtime_start` that creates an agent and a conversation.
+pub fn create_runtime(request_id: &str) -> Value {
+    json!({"type": "runtime_start", "request_id": request_id, "create_agent": {"body": {"name": "Test Agent"}}})
+}
+
+/// An `input` with one user text message.
+pub fn user_input(request_id: &str, runtime: &Value, text: &str, client_message_id: &str) -> Value {
+    json!({"type": "input", "request_id": request_id, "runtime": runtime, "payload": {"kind": "create_message",
+        "messages": [{"role": "user", "content": text, "client_message_id": client_message_id}]}})
+}
+
+/// Starts a runtime on `client` and reads the response and the replay; returns the scope.
+pub async fn start_runtime(client: &mut Client) -> Value {
+    client.send(create_runtime("rs-1")).await;
+    let frames = client.recv_until_type("update_subagent_state").await;
+    let response = frames
+        .iter()
+        .find(|f| f["type"] == "runtime_start_response")
+        .expect("response");
+    assert_eq!(response["success"], true, "{response}");
+    response["runtime"].clone()
+}
+
+/// One line per frame: type, delta message type or loop status, and a few telling fields.
+pub fn summary(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|frame| {
+            let mut line = frame["type"].as_str().unwrap_or("?").to_owned();
+            match line.as_str() {
+                "stream_delta" => {
+                    let delta = &frame["delta"];
+                    line = format!("delta {}", delta["message_type"].as_str().unwrap_or("?"));
+                    for key in ["reasoning", "stop_reason", "message", "status", "tool_return"] {
+                        if let Some(value) = delta.get(key).and_then(Value::as_str) {
+                            line.push_str(&format!(" {key}={value:?}"));
+                        }
+                    }
+                    if let Some(content) = delta.get("content") {
+                        line.push_str(&format!(" content={}", text_of(content)));
+                    }
+                }
+                "update_loop_status" => {
+                    line = format!("loop {}", frame["loop_status"]["status"].as_str().unwrap_or("?"))
+                }
+                "update_device_status" => {
+                    line = format!("device processing={}", frame["device_status"]["is_processing"]);
+                }
+                "update_queue" => {
+                    let queue: Vec<&str> = frame["queue"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|q| q["client_message_id"].as_str())
+                        .collect();
+                    let removed: Vec<String> = frame["removed"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| {
+                            format!(
+                                "{}:{}",
+                                r["client_message_id"].as_str().unwrap_or("?"),
+                                r["disposition"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect();
+                    line = format!("queue {queue:?} removed {removed:?}");
+                }
+                "input_accepted" => {
+                    line = format!(
+                        "input_accepted accepted={} {}",
+                        frame["accepted"],
+                        frame.get("disposition").or(frame.get("error")).unwrap_or(&Value::Null)
+                    );
+                }
+                "turn_finished" => line = format!("turn_finished {}", frame["stop_reason"].as_str().unwrap_or("?")),
+                "error" => line = format!("error {}", frame["code"].as_str().unwrap_or("?")),
+                _ => {
+                    if let Some(success) = frame.get("success") {
+                        line.push_str(&format!(" success={success}"));
+                    }
+                }
+            }
+            line
+        })
+        .collect()
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(text) => format!("{text:?}"),
+        Value::Array(parts) => format!(
+            "{:?}",
+            parts.iter().filter_map(|p| p["text"].as_str()).collect::<String>()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The frames with volatile values replaced: times, machine paths, and every UUID (numbered by
+/// first appearance, so equal ids stay equal).
+pub fn normalize(frames: &[Value]) -> Vec<Value> {
+    let mut ids = HashMap::new();
+    frames
+        .iter()
+        .map(|frame| normalize_value(frame, &mut ids, None))
+        .collect()
+}
+
+fn normalize_value(value: &Value, ids: &mut HashMap<String, usize>, key: Option<&str>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalize_value(v, ids, Some(k))))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalize_value(v, ids, key)).collect()),
+        Value::String(text) => match key {
+            Some("emitted_at" | "date" | "created_at" | "updated_at" | "enqueued_at") => json!("<time>"),
+            Some("current_working_directory" | "connection_name" | "letta_code_version") => {
+                json!(format!("<{}>", key.unwrap_or_default()))
+            }
+            _ => Value::String(replace_uuids(text, ids)),
+        },
+        other => other.clone(),
+    }
+}
+
+fn replace_uuids(text: &str, ids: &mut HashMap<String, usize>) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut index = 0;
+    while index < text.len() {
+        if index + 36 <= text.len() && is_uuid(&bytes[index..index + 36]) {
+            let uuid = &text[index..index + 36];
+            let next = ids.len() + 1;
+            let number = *ids.entry(uuid.to_owned()).or_insert(next);
+            out.push_str(&format!("<uuid-{number}>"));
+            index += 36;
+        } else {
+            let ch = text[index..].chars().next().unwrap_or_default();
+            out.push(ch);
+            index += ch.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_uuid(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().all(|(i, b)| match i {
+        8 | 13 | 18 | 23 => *b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    })
+}
