@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use letta_app_server_protocol::DevicePermissionMode;
 
-use crate::provider::ProviderEndpoints;
+use crate::provider::ProviderSettings;
 
 /// Everything a server needs to start.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct Config {
     /// Bytes a session may have queued before it is closed.
     pub max_queued_bytes: usize,
     /// Model provider endpoints.
-    pub providers: ProviderEndpoints,
+    pub providers: ProviderSettings,
     /// Working directory of scopes that never set one.
     pub boot_cwd: String,
 }
@@ -41,7 +41,7 @@ impl Config {
             max_frame_bytes: 16 * 1024 * 1024,
             max_queued_frames: 512,
             max_queued_bytes: 16 * 1024 * 1024,
-            providers: ProviderEndpoints::from_env(),
+            providers: ProviderSettings::from_env(),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

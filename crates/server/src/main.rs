@@ -89,14 +89,21 @@ async fn main() -> ExitCode {
         }
     };
     let base = format!("ws://{}", server.local_addr());
-    println!("Listening on {base}");
-    println!("WebSocket: {base}{ws_path}");
-    println!("Control channel: {base}{ws_path}?channel=control");
-    println!("Stream channel: {base}{ws_path}?channel=stream");
+    say(&format!("Listening on {base}"));
+    say(&format!("WebSocket: {base}{ws_path}"));
+    say(&format!("Control channel: {base}{ws_path}?channel=control"));
+    say(&format!("Stream channel: {base}{ws_path}?channel=stream"));
     let signal = wait_for_signal().await;
     server.shutdown().await;
-    println!("\nStopped App Server ({signal}).");
+    say(&format!("\nStopped App Server ({signal})."));
     ExitCode::SUCCESS
+}
+
+/// Prints a line to stdout; a closed stdout (the reader went away) is not an error.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 async fn wait_for_signal() -> &'static str {

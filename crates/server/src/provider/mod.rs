@@ -13,7 +13,7 @@ pub mod openai;
 mod registry;
 pub mod scripted;
 
-pub use registry::{ProviderEndpoints, Providers};
+pub use registry::{ProviderSettings, Providers};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -2,14 +2,16 @@
 //! backend does.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::SharedProvider;
 use super::openai::{OpenAiCompatible, OpenAiSettings};
 use super::scripted::Scripted;
 
-/// Where each OpenAI-compatible provider lives; read from the environment.
+/// Where each OpenAI-compatible provider lives (read from the environment) and how failed
+/// requests are retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderEndpoints {
+pub struct ProviderSettings {
     /// `LLAMA_CPP_BASE_URL` (or `LLAMACPP_BASE_URL`), default `http://localhost:8080/v1`.
     pub llama_cpp: String,
     /// `OLLAMA_BASE_URL`, default `http://localhost:11434/v1`.
@@ -20,9 +22,11 @@ pub struct ProviderEndpoints {
     pub openai: String,
     /// `OPENAI_API_KEY`.
     pub openai_api_key: Option<String>,
+    /// Delay before the first retry of a failed request; doubled for each further one.
+    pub retry_base_delay: Duration,
 }
 
-impl ProviderEndpoints {
+impl ProviderSettings {
     /// Reads the endpoints from environment variables, with Letta Code's defaults.
     pub fn from_env() -> Self {
         let var = |names: &[&str], default: &str| {
@@ -37,6 +41,7 @@ impl ProviderEndpoints {
             lmstudio: var(&["LMSTUDIO_BASE_URL"], "http://127.0.0.1:1234/v1"),
             openai: var(&["OPENAI_BASE_URL"], "https://api.openai.com/v1"),
             openai_api_key: std::env::var("OPENAI_API_KEY").ok().filter(|v| !v.is_empty()),
+            retry_base_delay: Duration::from_secs(1),
         }
     }
 }
@@ -52,11 +57,13 @@ pub struct Providers {
 
 impl Providers {
     /// Providers for these endpoints.
-    pub fn new(endpoints: ProviderEndpoints) -> Self {
+    pub fn new(endpoints: ProviderSettings) -> Self {
+        let retry_base_delay = endpoints.retry_base_delay;
         let openai = |base_url: String, api_key: Option<String>| -> SharedProvider {
             Arc::new(OpenAiCompatible::new(OpenAiSettings {
                 base_url,
                 api_key,
+                retry_base_delay,
                 ..OpenAiSettings::default()
             }))
         };

@@ -1,0 +1,123 @@
+//! The store survives `kill -9`: agents, conversations, history and accepted inputs.
+
+#[path = "support/wire.rs"]
+mod wire;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use wire::{Client, start_runtime, user_input};
+
+/// Starts the real binary on a free port; returns it and its websocket URL.
+fn spawn_server(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_letta-app-server"))
+        .args(["--listen", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("readable");
+    let base = first
+        .strip_prefix("Listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let websocket = lines.next().expect("a line").expect("readable");
+    assert_eq!(websocket, format!("WebSocket: {base}/ws"));
+    assert_eq!(
+        lines.next().expect("line").expect("readable"),
+        format!("Control channel: {base}/ws?channel=control")
+    );
+    assert_eq!(
+        lines.next().expect("line").expect("readable"),
+        format!("Stream channel: {base}/ws?channel=stream")
+    );
+    (child, format!("{base}/ws"))
+}
+
+fn prompt_tokens(frames: &[serde_json::Value]) -> u64 {
+    frames
+        .iter()
+        .find(|f| f["delta"]["message_type"] == "usage_statistics")
+        .expect("usage")["delta"]["prompt_tokens"]
+        .as_u64()
+        .expect("tokens")
+}
+
+#[tokio::test]
+async fn agents_conversations_and_history_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, "alpha beta gamma delta epsilon", "cm-1"))
+        .await;
+    let first = client.recv_until_type("turn_finished").await;
+    assert_eq!(prompt_tokens(&first), 5);
+    client
+        .send(json!({"type": "change_device_state", "runtime": runtime, "payload": {"mode": "strict"}}))
+        .await;
+    client.recv_until(|f| f["type"] == "update_device_status").await;
+    server.kill().expect("kill -9");
+    server.wait().expect("reaped");
+
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    client.send(json!({"type": "runtime_start", "request_id": "rs-2", "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]})).await;
+    let resumed = client.recv_until_type("update_subagent_state").await;
+    assert_eq!(
+        (&resumed[0]["success"], &resumed[0]["created"]),
+        (&json!(true), &json!({"agent": false, "conversation": false}))
+    );
+    assert_eq!(
+        resumed[1]["device_status"]["current_permission_mode"], "strict",
+        "the mode was persisted"
+    );
+
+    // A retried input is recognised after the restart and not run again.
+    client
+        .send(user_input(
+            "in-1-retry",
+            &runtime,
+            "alpha beta gamma delta epsilon",
+            "cm-1",
+        ))
+        .await;
+    let ack = client.recv().await;
+    assert_eq!(
+        (&ack["accepted"], &ack["disposition"]),
+        (&json!(true), &json!("started"))
+    );
+    client.expect_silence(Duration::from_millis(200)).await;
+
+    // The model sees the history from before the kill.
+    client.send(user_input("in-2", &runtime, "one", "cm-2")).await;
+    let second = client.recv_until_type("turn_finished").await;
+    assert!(
+        prompt_tokens(&second) > 5 + 1,
+        "history was reloaded: {}",
+        prompt_tokens(&second)
+    );
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    start_runtime(&mut client).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = server.wait().expect("exits");
+    assert!(exit.success(), "{exit:?}");
+}

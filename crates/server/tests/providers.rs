@@ -1,0 +1,127 @@
+//! Turns against a real local OpenAI-compatible HTTP server streaming SSE.
+
+#[path = "support/openai_mock.rs"]
+mod openai_mock;
+#[path = "support/wire.rs"]
+mod wire;
+
+use std::time::Duration;
+
+use openai_mock::{MockOpenAi, MockResponse, finish_chunk, reasoning_chunk, text_chunk, usage_chunk};
+use serde_json::json;
+use wire::{Client, TestServer, summary, user_input};
+
+async fn start_with_model(mock: &MockOpenAi) -> (TestServer, Client, serde_json::Value) {
+    let base_url = mock.base_url.clone();
+    let server = TestServer::start_with(|config| {
+        config.providers.llama_cpp = base_url;
+        config.providers.retry_base_delay = Duration::from_millis(10);
+    })
+    .await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs-1",
+            "create_agent": {"body": {"name": "Local", "model": "llama.cpp/mock-model", "system": "Be brief."}}}))
+        .await;
+    let runtime = client.recv_until_type("update_subagent_state").await[0]["runtime"].clone();
+    (server, client, runtime)
+}
+
+#[tokio::test]
+async fn a_streamed_reply_becomes_deltas() {
+    let mock = MockOpenAi::start(vec![
+        MockResponse::sse([
+            reasoning_chunk("Pondering."),
+            text_chunk("Hello"),
+            text_chunk(" from"),
+            text_chunk(" llama.cpp"),
+            finish_chunk("stop"),
+            usage_chunk(21, 3, 0, 0),
+        ])
+        .chunk_delay(Duration::from_millis(5)),
+    ]);
+    let (_server, mut client, runtime) = start_with_model(&mock).await;
+    client.send(user_input("in-1", &runtime, "hi", "cm-1")).await;
+    let frames = client.recv_until_type("turn_finished").await;
+    insta::assert_snapshot!("openai_turn", summary(&frames).join("\n"));
+    let usage = frames
+        .iter()
+        .find(|f| f["delta"]["message_type"] == "usage_statistics")
+        .unwrap();
+    assert_eq!(
+        (&usage["delta"]["prompt_tokens"], &usage["delta"]["total_tokens"]),
+        (&json!(21), &json!(24))
+    );
+    let request = &mock.requests()[0].body;
+    assert_eq!(request["model"], "mock-model");
+    assert_eq!(
+        request["messages"],
+        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+    );
+
+    // The next request carries the history.
+    client.send(user_input("in-2", &runtime, "again", "cm-2")).await;
+    client.recv_until_type("turn_finished").await;
+    let messages = mock.requests()[1].body["messages"].as_array().unwrap().len();
+    assert_eq!(messages, 4, "system, user, assistant, user");
+}
+
+#[tokio::test]
+async fn provider_outages_are_retried_then_reported_and_the_runtime_stays_usable() {
+    let outage = || MockResponse::error(500, json!({"error": {"message": "upstream exploded"}}));
+    let mock = MockOpenAi::start(vec![
+        outage(),
+        outage(),
+        MockResponse::sse([text_chunk("recovered"), finish_chunk("stop")]),
+        outage(),
+        outage(),
+        outage(),
+        MockResponse::sse([text_chunk("back"), finish_chunk("stop")]),
+    ]);
+    let (_server, mut client, runtime) = start_with_model(&mock).await;
+    client.send(user_input("in-1", &runtime, "hi", "cm-1")).await;
+    let recovered = client.recv_until_type("turn_finished").await;
+    let retries = recovered
+        .iter()
+        .filter(|f| f["delta"]["message_type"] == "retry")
+        .count();
+    assert_eq!(
+        (retries, recovered.last().unwrap()["stop_reason"].as_str()),
+        (2, Some("end_turn"))
+    );
+
+    client.send(user_input("in-2", &runtime, "hi again", "cm-2")).await;
+    let mut failed = client.recv_until_type("turn_finished").await;
+    failed.push(client.recv().await);
+    insta::assert_snapshot!("openai_outage", summary(&failed).join("\n"));
+    assert_eq!(
+        failed.iter().find(|f| f["type"] == "turn_finished").unwrap()["stop_reason"],
+        "llm_api_error"
+    );
+
+    client.send(user_input("in-3", &runtime, "and now?", "cm-3")).await;
+    assert_eq!(
+        client.recv_until_type("turn_finished").await.last().unwrap()["stop_reason"],
+        "end_turn"
+    );
+}
+
+#[tokio::test]
+async fn aborting_a_turn_cancels_the_model_request() {
+    let mock = MockOpenAi::start(vec![MockResponse::stalled([text_chunk("thinking...")])]);
+    let (_server, mut client, runtime) = start_with_model(&mock).await;
+    client.send(user_input("in-1", &runtime, "hi", "cm-1")).await;
+    client
+        .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
+        .await;
+    client
+        .send(json!({"type": "abort_message", "request_id": "ab-1", "runtime": runtime}))
+        .await;
+    let frames = client.recv_until_type("turn_finished").await;
+    assert_eq!(frames.last().unwrap()["stop_reason"], "cancelled");
+    assert!(
+        mock.wait_until(Duration::from_secs(5), |m| m.abandoned_streams() == 1)
+            .await,
+        "the HTTP request was dropped"
+    );
+}
