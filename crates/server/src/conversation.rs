@@ -575,6 +575,11 @@ impl Conversation {
 
     // ----- abort, queue edits, device state, disconnects -------------------------------------
 
+    /// Whether a turn is running (or still unwinding).
+    pub async fn has_turn(&self) -> bool {
+        self.state.lock().await.turn.is_some()
+    }
+
     /// Handles `abort_message` (REFERENCE §3.12, §5 (f)).
     pub async fn abort(&self, runtime: &Runtime, session: Option<&Session>, request_id: Option<String>) {
         let mut state = self.state.lock().await;

@@ -21,6 +21,7 @@ mod transport;
 mod turn;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,7 @@ pub use config::Config;
 /// A running server.
 pub struct Server {
     local_addr: SocketAddr,
+    runtime: Arc<runtime::Runtime>,
     shutdown: CancellationToken,
     serving: tokio::task::JoinHandle<()>,
 }
@@ -53,10 +55,11 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let runtime = runtime::Runtime::new(config, store);
         let shutdown = CancellationToken::new();
-        let transport = transport::Transport::new(runtime, shutdown.clone());
+        let transport = transport::Transport::new(runtime.clone(), shutdown.clone());
         let serving = tokio::spawn(transport::serve(listener, transport));
         Ok(Self {
             local_addr,
+            runtime,
             shutdown,
             serving,
         })
@@ -67,9 +70,11 @@ impl Server {
         self.local_addr
     }
 
-    /// Stops accepting connections and closes the open ones.
+    /// Stops accepting connections, closes the open ones, stops every turn (saving what it
+    /// produced) and waits for the store to finish writing.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.serving.await;
+        self.runtime.shutdown(std::time::Duration::from_secs(2)).await;
     }
 }

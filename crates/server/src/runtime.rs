@@ -175,6 +175,22 @@ impl Runtime {
         }
     }
 
+    /// Stops every turn (their output so far is saved) and waits, up to `grace`, for them to end
+    /// and for the store to finish its writes.
+    pub async fn shutdown(self: &Arc<Self>, grace: std::time::Duration) {
+        let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
+        for conversation in &conversations {
+            conversation.abort(self, None, None).await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for conversation in &conversations {
+            while conversation.has_turn().await && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let _ = self.store.flush().await;
+    }
+
     /// Subscribes a session to a scope's runtime events.
     pub fn subscribe(&self, session: SessionId, scope: &RuntimeScope) {
         let mut subscriptions = lock(&self.subscriptions);

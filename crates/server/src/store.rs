@@ -5,11 +5,10 @@
 //! `synchronous=NORMAL`: a committed write survives the process being killed.
 
 use std::path::Path;
-use std::sync::mpsc;
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::provider::HistoryMessage;
 
@@ -38,6 +37,9 @@ impl From<serde_json::Error> for StoreError {
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Operations waiting for the store thread at most; callers wait for room beyond that.
+const QUEUED_JOBS: usize = 1024;
 
 /// Handle to the store thread; cheap to clone.
 #[derive(Debug, Clone)]
@@ -79,11 +81,11 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut connection = Connection::open(path)?;
         connection.execute_batch(SCHEMA)?;
-        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (jobs, mut receiver) = mpsc::channel::<Job>(QUEUED_JOBS);
         std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {
-                while let Ok(job) = receiver.recv() {
+                while let Some(job) = receiver.blocking_recv() {
                     job(&mut connection);
                 }
             })
@@ -101,10 +103,16 @@ impl Store {
         });
         self.jobs
             .send(job)
+            .await
             .map_err(|_| StoreError("the store thread stopped".into()))?;
         result
             .await
             .map_err(|_| StoreError("the store thread stopped".into()))?
+    }
+
+    /// Waits until every operation queued before this call is done.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(|_| Ok(())).await
     }
 
     /// Saves a new agent.

@@ -299,7 +299,10 @@ fn normalize_value(value: &Value, ids: &mut HashMap<String, usize>, key: Option<
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), normalize_value(v, ids, Some(k))))
+                .map(|(k, v)| {
+                    let value = normalize_value(v, ids, Some(k));
+                    (replace_uuids(k, ids), value)
+                })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(|v| normalize_value(v, ids, key)).collect()),
