@@ -21,6 +21,26 @@ pub enum DevicePermissionMode {
     Strict,
 }
 
+impl DevicePermissionMode {
+    /// Every mode, in wire order.
+    pub const ALL: [Self; 4] = [Self::Standard, Self::AcceptEdits, Self::Unrestricted, Self::Strict];
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::AcceptEdits => "acceptEdits",
+            Self::Unrestricted => "unrestricted",
+            Self::Strict => "strict",
+        }
+    }
+
+    /// The mode with this wire spelling (legacy aliases are not accepted).
+    pub fn from_wire(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.as_str() == text)
+    }
+}
+
 /// A permission mode as `change_device_state` accepts it: the four current modes plus the legacy
 /// aliases real Letta still migrates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

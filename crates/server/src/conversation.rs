@@ -131,7 +131,8 @@ impl Conversation {
     ) -> Self {
         let mode = settings
             .mode
-            .and_then(|mode| serde_json::from_value(serde_json::Value::String(mode)).ok())
+            .as_deref()
+            .and_then(DevicePermissionMode::from_wire)
             .unwrap_or(config.default_mode);
         let state = State {
             mode,
@@ -194,14 +195,14 @@ impl Conversation {
         .into()
     }
 
-    pub(crate) fn device_event(&self, runtime: &Runtime, state: &State) -> RuntimeEvent {
+    pub(crate) fn device_event(state: &State) -> RuntimeEvent {
         UpdateDeviceStatus {
-            device_status: self.device_status(runtime, state),
+            device_status: Self::device_status(state),
         }
         .into()
     }
 
-    fn device_status(&self, _runtime: &Runtime, state: &State) -> DeviceStatus {
+    fn device_status(state: &State) -> DeviceStatus {
         DeviceStatus {
             current_connection_id: Some("app-server".into()),
             connection_name: Some(hostname()),
@@ -304,9 +305,9 @@ impl Conversation {
 
     /// Replays the scope's state to one session: device status (unless unchanged since the last
     /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
-    pub async fn replay(&self, runtime: &Runtime, session: &Session, force_device: bool) {
+    pub async fn replay(&self, session: &Session, force_device: bool) {
         let state = self.state.lock().await;
-        let device = self.device_event(runtime, &state);
+        let device = Self::device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
         let changed = session.note_replayed_device(&self.scope, device_json);
         let _order = lock(&self.emitter);
@@ -478,7 +479,7 @@ impl Conversation {
             from_queue,
         });
         Self::set_status(state, LoopStatus::SendingApiRequest);
-        self.emit(runtime, [Self::loop_event(state), self.device_event(runtime, state)]);
+        self.emit(runtime, [Self::loop_event(state), Self::device_event(state)]);
         tokio::spawn(turn::run(runtime.clone(), self.clone(), content, client_ids, cancel));
     }
 
@@ -499,7 +500,7 @@ impl Conversation {
             error: error.clone(),
         }
         .into();
-        let device = self.device_event(runtime, state);
+        let device = Self::device_event(state);
         // An abort already sent the idle statuses; a cancelled turn only reports its end.
         let mut events = if stop_reason == StopReason::Cancelled {
             vec![finished, device]
@@ -621,7 +622,7 @@ impl Conversation {
             subagent_id: None,
         }
         .into();
-        let events = [Self::loop_event(state), self.device_event(runtime, state), status];
+        let events = [Self::loop_event(state), Self::device_event(state), status];
         let mut order = lock(&self.emitter);
         order.run_cancelled = true;
         for event in events {
@@ -676,21 +677,13 @@ impl Conversation {
             state.cwd_revision += 1;
         }
         if payload.mode.is_some() || payload.cwd.is_some() {
-            let settings = ScopeSettings {
-                mode: serde_json::to_value(state.mode)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                cwd: Some(state.cwd.clone()),
-            };
-            if let Err(error) = runtime.store.save_scope_settings(&self.scope, settings).await {
-                self.protocol_violation(runtime, format!("Could not save the device state: {error}"));
-            }
+            self.save_settings(runtime, &state).await;
         }
         let mut events = Vec::new();
         if payload.mode.is_some() {
             events.push(Self::loop_event(&state));
         }
-        events.push(self.device_event(runtime, &state));
+        events.push(Self::device_event(&state));
         if idle {
             Self::set_status(&mut state, LoopStatus::WaitingOnInput);
             events.push(Self::loop_event(&state));
@@ -717,10 +710,13 @@ impl Conversation {
             Some(None) => state.cwd = runtime.config.boot_cwd.clone(),
             _ => {}
         }
+        self.save_settings(runtime, &state).await;
+    }
+
+    /// Persists the scope's mode and working directory.
+    async fn save_settings(&self, runtime: &Runtime, state: &State) {
         let settings = ScopeSettings {
-            mode: serde_json::to_value(state.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            mode: Some(state.mode.as_str().to_owned()),
             cwd: Some(state.cwd.clone()),
         };
         if let Err(error) = runtime.store.save_scope_settings(&self.scope, settings).await {

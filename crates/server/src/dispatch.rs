@@ -106,7 +106,7 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
             match scoped(runtime, session, &sync.runtime).await {
                 Some(conversation) => {
                     conversation
-                        .replay(runtime, session, sync.force_device_status.unwrap_or(false))
+                        .replay(session, sync.force_device_status.unwrap_or(false))
                         .await;
                     if let Some(request_id) = request_id {
                         session.send(SyncResponse {
@@ -119,10 +119,7 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                 }
                 None => {
                     if let Some(request_id) = request_id {
-                        let error = Some(format!(
-                            "Unknown runtime {}/{}",
-                            sync.runtime.agent_id, sync.runtime.conversation_id
-                        ));
+                        let error = Some(unknown_runtime(&sync.runtime));
                         session.send(SyncResponse {
                             request_id,
                             runtime: sync.runtime,
@@ -137,7 +134,7 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
             Some(conversation) => conversation.abort(runtime, Some(session), abort.request_id).await,
             None => {
                 if let Some(request_id) = abort.request_id {
-                    let error = Some("Unknown runtime".to_owned());
+                    let error = Some(unknown_runtime(&abort.runtime));
                     session.send(AbortMessageResponse {
                         request_id,
                         runtime: abort.runtime,
@@ -204,13 +201,14 @@ async fn scoped(runtime: &Arc<Runtime>, session: &Arc<Session>, scope: &RuntimeS
     }
 }
 
+fn unknown_runtime(scope: &RuntimeScope) -> String {
+    format!("Unknown runtime {}/{}", scope.agent_id, scope.conversation_id)
+}
+
 async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
     let Some(conversation) = scoped(runtime, session, &input.runtime).await else {
         if let Some(request_id) = input.request_id {
-            let error = Some(format!(
-                "Unknown runtime {}/{}",
-                input.runtime.agent_id, input.runtime.conversation_id
-            ));
+            let error = Some(unknown_runtime(&input.runtime));
             session.send(InputAccepted {
                 request_id,
                 runtime: input.runtime,
@@ -277,7 +275,7 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
         session.send(response.clone());
     }
     conversation
-        .replay(runtime, session, start.force_device_status.unwrap_or(true))
+        .replay(session, start.force_device_status.unwrap_or(true))
         .await;
     if wait {
         session.send(response);

@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long, value_name = "DIR", env = "LETTA_APP_SERVER_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Permission mode of runtimes that never set one.
-    #[arg(long, value_name = "MODE", default_value = "unrestricted", value_parser = ["standard", "acceptEdits", "unrestricted", "strict"])]
+    #[arg(long, value_name = "MODE", default_value = "unrestricted", value_parser = DevicePermissionMode::ALL.map(DevicePermissionMode::as_str))]
     default_mode: String,
     /// Largest accepted inbound frame, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
@@ -79,8 +79,8 @@ async fn main() -> ExitCode {
     config.listen = listen;
     config.ws_path = ws_path.clone();
     config.max_frame_bytes = cli.max_frame_bytes;
-    config.default_mode = serde_json::from_value(serde_json::Value::String(cli.default_mode))
-        .unwrap_or(DevicePermissionMode::Unrestricted);
+    config.default_mode =
+        DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {
         Ok(server) => server,
         Err(error) => {

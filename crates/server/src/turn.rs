@@ -70,7 +70,7 @@ async fn run_to_outcome(
             if state.loop_state.status != LoopStatus::SendingApiRequest {
                 Conversation::set_status(&mut state, LoopStatus::SendingApiRequest);
                 events.push(Conversation::loop_event(&state));
-                events.push(conversation.device_event(runtime, &state));
+                events.push(Conversation::device_event(&state));
             }
             Conversation::set_status(&mut state, LoopStatus::WaitingForApiResponse);
             events.push(Conversation::loop_event(&state));
@@ -137,10 +137,7 @@ async fn run_to_outcome(
 async fn unavailable_tools(runtime: &Runtime, conversation: &Conversation, output: &RunOutput) -> Vec<HistoryMessage> {
     let mut state = conversation.state.lock().await;
     Conversation::set_status(&mut state, LoopStatus::ExecutingClientSideTool);
-    let mut events = vec![
-        Conversation::loop_event(&state),
-        conversation.device_event(runtime, &state),
-    ];
+    let mut events = vec![Conversation::loop_event(&state), Conversation::device_event(&state)];
     let mut results = Vec::new();
     for call in &output.tool_calls {
         let text = format!("Unknown tool: {}", call.name);

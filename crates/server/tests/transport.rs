@@ -13,11 +13,11 @@ use wire::{Client, TestServer, start_runtime, summary, user_input};
 
 /// A raw HTTP/1.1 request; returns the status line and the body.
 async fn http(server: &TestServer, request: &str) -> (String, String) {
-    let address = server.server.as_ref().unwrap().local_addr();
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
+    let address = server.server.as_ref().expect("running").local_addr();
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    stream.read_to_string(&mut response).await.expect("read");
     let status = response.lines().next().unwrap_or_default().to_owned();
     let body = response
         .split_once("\r\n\r\n")
