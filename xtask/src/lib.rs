@@ -2,6 +2,7 @@
 //! current, and the full test run.
 
 pub mod artefacts;
+pub mod bench;
 pub mod codegen;
 pub mod drift;
 pub mod test_run;

@@ -11,6 +11,7 @@ tasks:
   schema    write schema/ (JSON Schema bundle and meta.json) from the protocol crate
   codegen   write schema/ and every file generated from it (Rust client types)
   test      check formatting and lints, then run every test (what CI runs)
+  bench     build the server in release mode, benchmark it, write BENCHMARKS.md
   help      show this message
 ";
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         "schema" => write(artefacts::schema()),
         "codegen" => artefacts::all().and_then(write),
         "test" => test_run::run(),
+        "bench" => xtask::bench::run(),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use letta_app_server_protocol::DevicePermissionMode;
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub providers: ProviderSettings,
     /// Working directory of scopes that never set one.
     pub boot_cwd: String,
+    /// How long a controller has to answer an `external_tool_call_request`.
+    pub external_tool_timeout: Duration,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             max_queued_frames: 512,
             max_queued_bytes: 16 * 1024 * 1024,
             providers: ProviderSettings::from_env(),
+            external_tool_timeout: Duration::from_secs(5 * 60),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

@@ -10,10 +10,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use letta_app_server_protocol::{
-    AbortMessageResponse, ChangeDeviceState, ContentPart, CreateMessage, Delta, DeltaMeta, DevicePermissionMode,
-    DeviceStatus, Disposition, ImageFailureMode, Input, InputAccepted, JsonObject, LoopError, LoopState, LoopStatus,
-    MessageContent, QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RemoveQueueItem,
-    RemoveQueueItemResponse, RuntimeEvent, RuntimeScope, Status, StatusLevel, StopReason, StreamDelta,
+    AbortMessageResponse, ApprovalDecision, ApprovalResponse, CanUseToolRequest, ChangeDeviceState, ContentPart,
+    ControlRequest, CreateMessage, Delta, DeltaMeta, DevicePermissionMode, DeviceStatus, Disposition, ImageFailureMode,
+    Input, InputAccepted, JsonObject, LoopError, LoopState, LoopStatus, MessageContent, PendingControlRequest,
+    QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RemoveQueueItem,
+    RemoveQueueItemResponse, RuntimeEvent, RuntimeScope, Status, StatusLevel, StopReason, StreamDelta, ToolsetName,
     ToolsetPreference, TurnFinished, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue, UpdateSubagentState,
     UserMessage,
 };
@@ -21,9 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{new_id, now_iso};
 use crate::config::Config;
+use crate::permissions::Rules;
 use crate::provider::HistoryMessage;
 use crate::runtime::{Runtime, Session, SessionId, lock};
 use crate::store::ScopeSettings;
+use crate::toolbox::TurnOptions;
 use crate::turn;
 
 /// How many `client_message_id`s a conversation remembers for de-duplication in memory (the
@@ -62,6 +65,28 @@ struct Queued {
     item: QueueMessage,
     session: SessionId,
     image_failure_mode: Option<ImageFailureMode>,
+    options: TurnOptions,
+}
+
+/// The controller's answer to a `control_request`.
+#[derive(Debug)]
+pub(crate) enum ApprovalAnswer {
+    /// Run the tool, with replacement arguments if given; `save` selects the "don't ask again"
+    /// suggestion.
+    Allow {
+        updated_input: Option<JsonObject>,
+        save: bool,
+    },
+    /// Don't run it; the text is the tool result.
+    Deny(String),
+}
+
+/// The approval question the turn is waiting on (one at a time, REFERENCE §3.9).
+#[derive(Debug)]
+pub(crate) struct PendingApproval {
+    pub(crate) request_id: String,
+    pub(crate) request: CanUseToolRequest,
+    pub(crate) answer: tokio::sync::oneshot::Sender<ApprovalAnswer>,
 }
 
 /// How a turn ended.
@@ -76,6 +101,16 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
+/// What a turn is started with.
+struct Batch {
+    turn_id: String,
+    origin: SessionId,
+    from_queue: bool,
+    content: MessageContent,
+    client_ids: Vec<String>,
+    options: TurnOptions,
+}
+
 /// The turn in progress.
 #[derive(Debug)]
 pub(crate) struct ActiveTurn {
@@ -85,6 +120,19 @@ pub(crate) struct ActiveTurn {
     pub(crate) run_id: Option<String>,
     /// Whether it is a dequeued batch (which ends with boundary snapshots).
     pub(crate) from_queue: bool,
+}
+
+impl PendingApproval {
+    /// The `control_request` event asking this question.
+    pub(crate) fn event(&self, scope: &RuntimeScope) -> RuntimeEvent {
+        ControlRequest {
+            request_id: self.request_id.clone(),
+            request: self.request.clone(),
+            agent_id: Some(scope.agent_id.clone()),
+            conversation_id: Some(scope.conversation_id.clone()),
+        }
+        .into()
+    }
 }
 
 /// Mutable state of a conversation.
@@ -100,6 +148,12 @@ pub(crate) struct State {
     next_batch: u64,
     pub(crate) turn: Option<ActiveTurn>,
     pub(crate) history: Vec<HistoryMessage>,
+    /// The approval question being asked.
+    pub(crate) pending: Option<PendingApproval>,
+    /// Rules saved with "don't ask again".
+    pub(crate) rules: Rules,
+    /// Model-facing names of the tools the last turn offered; `None` before the first turn.
+    pub(crate) loaded_tools: Option<Vec<String>>,
     client_ids: HashMap<String, Disposition>,
     client_id_order: VecDeque<String>,
 }
@@ -150,6 +204,9 @@ impl Conversation {
             next_batch: 1,
             turn: None,
             history,
+            pending: None,
+            rules: Rules::default(),
+            loaded_tools: None,
             client_ids: HashMap::new(),
             client_id_order: VecDeque::new(),
         };
@@ -213,12 +270,19 @@ impl Conversation {
             cwd_revision: Some(state.cwd_revision),
             git_context: None,
             letta_code_version: Some(env!("CARGO_PKG_VERSION").into()),
-            current_toolset: None,
+            current_toolset: state.loaded_tools.as_ref().map(|_| ToolsetName::Default),
             current_toolset_preference: ToolsetPreference::Auto,
-            current_loaded_tools: Vec::new(),
+            current_loaded_tools: state.loaded_tools.clone().unwrap_or_default(),
             current_available_skills: Vec::new(),
             background_processes: Vec::new(),
-            pending_control_requests: Vec::new(),
+            pending_control_requests: state
+                .pending
+                .iter()
+                .map(|p| PendingControlRequest {
+                    request_id: p.request_id.clone(),
+                    request: p.request.clone(),
+                })
+                .collect(),
             experiments: Vec::new(),
             memory_directory: None,
             cwd_map: None,
@@ -311,12 +375,72 @@ impl Conversation {
         let device_json = serde_json::to_string(&device).unwrap_or_default();
         let changed = session.note_replayed_device(&self.scope, device_json);
         let _order = lock(&self.emitter);
+        if let Some(pending) = &state.pending {
+            session.send_event(&self.scope, &pending.event(&self.scope));
+        }
         if changed || force_device {
             session.send_event(&self.scope, &device);
         }
         session.send_event(&self.scope, &Self::loop_event(&state));
         session.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
         session.send_event(&self.scope, &Self::subagent_event());
+    }
+
+    /// Sends the pending approval question, if any, to one session.
+    pub async fn replay_pending_approval(&self, session: &Session) {
+        let state = self.state.lock().await;
+        if let Some(pending) = &state.pending {
+            let _order = lock(&self.emitter);
+            session.send_event(&self.scope, &pending.event(&self.scope));
+        }
+    }
+
+    /// Handles `input` `approval_response`: the first answer to the pending question wins;
+    /// anything else gets `accepted: false` (REFERENCE §3.3, §3.9).
+    pub async fn answer_approval(
+        &self,
+        runtime: &Runtime,
+        session: &Session,
+        input: &Input,
+        answer: &ApprovalResponse,
+    ) {
+        let mut state = self.state.lock().await;
+        let pending = state.pending.take_if(|p| p.request_id == answer.request_id);
+        let accepted = pending.is_some();
+        if let Some(pending) = pending {
+            self.emit(runtime, [Self::loop_event(&state), Self::device_event(&state)]);
+            let reply = match (&answer.decision, &answer.error) {
+                (
+                    Some(ApprovalDecision::Allow {
+                        updated_input,
+                        selected_permission_suggestion_ids,
+                        ..
+                    }),
+                    _,
+                ) => ApprovalAnswer::Allow {
+                    updated_input: updated_input.clone(),
+                    save: selected_permission_suggestion_ids
+                        .iter()
+                        .flatten()
+                        .any(|id| id == crate::permissions::SAVE_DEFAULT),
+                },
+                (Some(ApprovalDecision::Deny { message }), _) => ApprovalAnswer::Deny(message.clone()),
+                (None, error) => ApprovalAnswer::Deny(error.clone().unwrap_or_default()),
+            };
+            let _ = pending.answer.send(reply);
+        }
+        if let Some(request_id) = &input.request_id {
+            self.reply(
+                session,
+                InputAccepted {
+                    request_id: request_id.clone(),
+                    runtime: input.runtime.clone(),
+                    accepted,
+                    disposition: None,
+                    error: (!accepted).then(|| "Approval request is no longer pending".to_owned()),
+                },
+            );
+        }
     }
 
     // ----- input ----------------------------------------------------------------------------
@@ -416,7 +540,15 @@ impl Conversation {
             } else {
                 client_ids
             };
-            self.start_turn(runtime, &mut state, turn_id, session.id, false, content, ids);
+            let batch = Batch {
+                turn_id,
+                origin: session.id,
+                from_queue: false,
+                content,
+                client_ids: ids,
+                options: TurnOptions::from(payload),
+            };
+            self.start_turn(runtime, &mut state, batch);
             return;
         }
         let mut removed = Vec::new();
@@ -453,34 +585,32 @@ impl Conversation {
                 },
                 session: session.id,
                 image_failure_mode: payload.image_failure_mode,
+                options: TurnOptions::from(payload),
             });
         }
         self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
     /// Starts a turn (the caller holds the state lock).
-    #[allow(clippy::too_many_arguments)]
-    fn start_turn(
-        self: &Arc<Self>,
-        runtime: &Arc<Runtime>,
-        state: &mut State,
-        turn_id: String,
-        origin: SessionId,
-        from_queue: bool,
-        content: MessageContent,
-        client_ids: Vec<String>,
-    ) {
+    fn start_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, batch: Batch) {
         let cancel = CancellationToken::new();
         state.turn = Some(ActiveTurn {
-            turn_id: turn_id.clone(),
-            origin,
+            turn_id: batch.turn_id,
+            origin: batch.origin,
             cancel: cancel.clone(),
             run_id: None,
-            from_queue,
+            from_queue: batch.from_queue,
         });
         Self::set_status(state, LoopStatus::SendingApiRequest);
         self.emit(runtime, [Self::loop_event(state), Self::device_event(state)]);
-        tokio::spawn(turn::run(runtime.clone(), self.clone(), content, client_ids, cancel));
+        let turn = turn::Turn {
+            content: batch.content,
+            client_ids: batch.client_ids,
+            options: batch.options,
+            origin: batch.origin,
+            cancel,
+        };
+        tokio::spawn(turn::run(runtime.clone(), self.clone(), turn));
     }
 
     /// Ends the turn: final statuses, `turn_finished`, then the next queued batch or the
@@ -554,15 +684,15 @@ impl Conversation {
             runtime,
             [echo, Self::queue_event(state, Vec::new()), Self::loop_event(state)],
         );
-        self.start_turn(
-            runtime,
-            state,
+        let batch = Batch {
             turn_id,
-            first.session,
-            true,
+            origin: first.session,
+            from_queue: true,
             content,
-            client_ids.clone(),
-        );
+            client_ids: client_ids.clone(),
+            options: first.options.clone(),
+        };
+        self.start_turn(runtime, state, batch);
         let removed = client_ids
             .into_iter()
             .map(|client_message_id| QueueRemoval {
@@ -607,6 +737,7 @@ impl Conversation {
         }
         let run_id = turn.run_id.clone();
         turn.cancel.cancel();
+        state.pending = None;
         Self::set_status(state, LoopStatus::WaitingOnInput);
         let status: RuntimeEvent = StreamDelta {
             delta: Delta::Status(Status {
@@ -689,6 +820,16 @@ impl Conversation {
             events.push(Self::loop_event(&state));
         }
         self.emit(runtime, events);
+    }
+
+    /// Moves the scope to a new working directory (`SetWorkingDirectory`), persisted and shown
+    /// in the device status.
+    pub(crate) async fn set_cwd(&self, runtime: &Runtime, cwd: String) {
+        let mut state = self.state.lock().await;
+        state.cwd = cwd;
+        state.cwd_revision += 1;
+        self.save_settings(runtime, &state).await;
+        self.emit(runtime, [Self::device_event(&state)]);
     }
 
     /// Applies `runtime_start`'s `mode` and `cwd` (persisted).
@@ -780,8 +921,14 @@ pub(crate) fn merge_contents<'a>(contents: impl Iterator<Item = &'a MessageConte
     MessageContent::Parts(parts)
 }
 
+/// The host name, read once.
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
+    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into())
+        })
+        .clone()
 }

@@ -29,7 +29,7 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
             memory_management: false,
             runtime_start: true,
             runtime_workspace_sandbox: Some(false),
-            runtime_external_tools_update: Some(false),
+            runtime_external_tools_update: Some(true),
             split_channels: true,
             launch_subagent: None,
             structured_outputs: None,
@@ -165,14 +165,23 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                 item_id: remove.item_id,
             }),
         },
-        ClientFrame::RuntimeExternalToolsUpdate(update) => session.send(RuntimeExternalToolsUpdateResponse {
-            request_id: update.request_id,
-            success: false,
-            error: Some("runtime_external_tools_update is not supported by this server yet".into()),
-        }),
-        // Answers to calls this server never made (it has no external tools yet) are ignored,
-        // as real Letta ignores unknown or late answers.
-        ClientFrame::ExternalToolCallResponse(_) | ClientFrame::Pong(_) => {}
+        ClientFrame::RuntimeExternalToolsUpdate(update) => {
+            // Registers without subscribing (REFERENCE §3.11).
+            for entry in &update.updates {
+                for scope in &entry.runtimes {
+                    let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
+                    runtime.external.replace(session.id, &scope, &entry.external_tools);
+                }
+            }
+            session.send(RuntimeExternalToolsUpdateResponse {
+                request_id: update.request_id,
+                success: true,
+                error: None,
+            });
+        }
+        // Unknown or late answers are ignored, as on real Letta.
+        ClientFrame::ExternalToolCallResponse(response) => runtime.external.answer(response),
+        ClientFrame::Pong(_) => {}
     }
 }
 
@@ -221,17 +230,7 @@ async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
     };
     match &input.payload {
         InputPayload::CreateMessage(payload) => conversation.submit(runtime, session, &input, payload).await,
-        InputPayload::ApprovalResponse(_) => {
-            if let Some(request_id) = input.request_id {
-                session.send(InputAccepted {
-                    request_id,
-                    runtime: input.runtime,
-                    accepted: false,
-                    disposition: None,
-                    error: Some("Approval request is no longer pending".into()),
-                });
-            }
-        }
+        InputPayload::ApprovalResponse(answer) => conversation.answer_approval(runtime, session, &input, answer).await,
     }
 }
 
@@ -261,6 +260,9 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
         .apply_start_settings(runtime, start.mode, start.cwd.clone())
         .await;
     runtime.subscribe(session.id, &scope);
+    runtime
+        .external
+        .replace(session.id, &scope, start.external_tools.as_deref().unwrap_or_default());
     let response = RuntimeStartResponse {
         request_id: request_id.clone(),
         success: true,

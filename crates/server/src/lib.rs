@@ -13,10 +13,14 @@ mod clock;
 mod config;
 mod conversation;
 mod dispatch;
+mod external;
 mod outbound;
+mod permissions;
 pub mod provider;
 mod runtime;
 mod store;
+mod toolbox;
+pub mod tools;
 mod transport;
 mod turn;
 

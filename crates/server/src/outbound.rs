@@ -13,8 +13,6 @@ use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, UpdateQueue};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::clock;
-
 /// A runtime event serialised once for all its subscribers.
 #[derive(Debug)]
 pub struct EventFrame {
@@ -25,7 +23,7 @@ pub struct EventFrame {
     /// Whether a newer frame of the same type and scope may replace it while queued.
     pub coalesces: bool,
     /// `{"type":…,<payload fields>,"runtime":{…}` — everything but the per-session fields.
-    prefix: Vec<u8>,
+    prefix: String,
 }
 
 impl EventFrame {
@@ -38,11 +36,11 @@ impl EventFrame {
             RuntimeEvent::UpdateQueue(UpdateQueue { removed, .. }) => removed.is_empty(),
             _ => false,
         };
-        let mut prefix = serde_json::to_vec(event).unwrap_or_default();
+        let mut prefix = serde_json::to_string(event).unwrap_or_default();
         prefix.pop(); // the closing brace; the envelope follows
-        prefix.extend_from_slice(b",\"runtime\":");
+        prefix.push_str(",\"runtime\":");
         let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
-        serde_json::to_writer(&mut prefix, &scope).unwrap_or_default();
+        prefix.push_str(&serde_json::to_string(&scope).unwrap_or_default());
         Self {
             frame_type: event.frame_type(),
             scope,
@@ -51,21 +49,22 @@ impl EventFrame {
         }
     }
 
-    /// The complete frame for one session.
-    pub fn render(&self, event_seq: u64) -> String {
-        let mut out = String::with_capacity(self.prefix.len() + 120);
-        out.push_str(std::str::from_utf8(&self.prefix).unwrap_or_default());
-        let emitted_at = clock::now_iso();
+    /// The complete frame for one session, emitted at `emitted_at`.
+    pub fn render(&self, event_seq: u64, emitted_at: &str) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.prefix.len() + 140);
+        out.push_str(&self.prefix);
         let key = uuid::Uuid::new_v4();
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{}:{event_seq}:{key}\"}}",
             self.frame_type
-        ));
+        );
         out
     }
 
     fn len(&self) -> usize {
-        self.prefix.len() + 120
+        self.prefix.len() + 140
     }
 }
 
@@ -197,16 +196,19 @@ impl Outbound {
         self.ready.notify_one();
     }
 
-    /// Waits for the next frame; once the queue is closed and drained, `Err` with the close
-    /// code and reason.
-    pub async fn next(&self) -> Result<Outgoing, (CloseCode, String)> {
+    /// Waits for queued frames and takes up to `max_frames` of them (at least one), so the
+    /// writer can send a burst with one flush; once the queue is closed and drained, `Err` with
+    /// the close code and reason.
+    pub async fn next_batch(&self, max_frames: usize) -> Result<Vec<Outgoing>, (CloseCode, String)> {
         loop {
             let notified = self.ready.notified();
             {
                 let mut state = self.state();
-                if let Some(frame) = state.queue.pop_front() {
-                    state.bytes -= frame.len();
-                    return Ok(frame);
+                if !state.queue.is_empty() {
+                    let count = state.queue.len().min(max_frames);
+                    let batch: Vec<Outgoing> = state.queue.drain(..count).collect();
+                    state.bytes -= batch.iter().map(Outgoing::len).sum::<usize>();
+                    return Ok(batch);
                 }
                 if let Some(closed) = &state.closed {
                     return Err(closed.clone());

@@ -9,9 +9,11 @@ use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, ServerFrame};
 
 use crate::config::Config;
 use crate::conversation::{Agent, Conversation};
+use crate::external::ExternalTools;
 use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
 use crate::provider::Providers;
 use crate::store::{Store, StoreError};
+use crate::tools::LocalTool;
 
 /// Identifies a client session (one socket, or a control + stream pair).
 pub type SessionId = u64;
@@ -103,6 +105,10 @@ pub struct Runtime {
     pub store: Store,
     /// Model providers.
     pub providers: Providers,
+    /// The local tools.
+    pub tools: Vec<Arc<dyn LocalTool>>,
+    /// Controller-owned tools and their calls in flight.
+    pub external: ExternalTools,
     next_session: AtomicU64,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
@@ -117,6 +123,8 @@ impl Runtime {
             config,
             store,
             providers,
+            tools: crate::tools::all().into_iter().map(Arc::from).collect(),
+            external: ExternalTools::default(),
             next_session: AtomicU64::new(0),
             sessions: Mutex::default(),
             subscriptions: Mutex::default(),
@@ -155,6 +163,7 @@ impl Runtime {
 
     async fn release_session(self: &Arc<Self>, session: SessionId, abort_its_turns: bool) {
         lock(&self.sessions).remove(&session);
+        self.external.session_closed(session);
         let scopes: Vec<RuntimeScope> = {
             let mut subscriptions = lock(&self.subscriptions);
             let mut scopes = Vec::new();
@@ -189,6 +198,20 @@ impl Runtime {
             }
         }
         let _ = self.store.flush().await;
+    }
+
+    /// A session by id, if it is still open.
+    pub fn session(&self, id: SessionId) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(&id).cloned()
+    }
+
+    /// Sends every pending approval question of every conversation to a newly connected
+    /// session, before it subscribes to anything (REFERENCE §1.5).
+    pub async fn replay_pending_approvals(&self, session: &Session) {
+        let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
+        for conversation in conversations {
+            conversation.replay_pending_approval(session).await;
+        }
     }
 
     /// Subscribes a session to a scope's runtime events.

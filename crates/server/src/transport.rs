@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError, handshake::derive_accept_key};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::dispatch;
 use crate::outbound::{Outgoing, Route};
 use crate::runtime::{Runtime, Session};
@@ -187,6 +188,7 @@ enum Channel {
 async fn single(transport: Arc<Transport>, socket: Socket) {
     let runtime = transport.runtime.clone();
     let session = runtime.open_session();
+    runtime.replay_pending_approvals(&session).await;
     let (sink, source) = socket.split();
     let (_attach, attached) = mpsc::channel(1);
     let writer = tokio::spawn(write(session.clone(), sink, attached));
@@ -201,6 +203,7 @@ async fn single(transport: Arc<Transport>, socket: Socket) {
 async fn control(transport: Arc<Transport>, socket: Socket) {
     let runtime = transport.runtime.clone();
     let session = runtime.open_session();
+    runtime.replay_pending_approvals(&session).await;
     let (sink, source) = socket.split();
     let (attach_stream, attached) = mpsc::channel(1);
     let ended = transport.shutdown.child_token();
@@ -312,8 +315,11 @@ async fn read(runtime: &Arc<Runtime>, session: &Arc<Session>, mut source: Source
     }
 }
 
+/// Frames written per flush at most.
+const FRAMES_PER_FLUSH: usize = 256;
+
 /// Writes a session's queued frames, assigning `event_seq`; routes to the stream socket of a
-/// split session while one is attached.
+/// split session while one is attached. A burst of queued frames is written with one flush.
 async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Receiver<Sink>) {
     let mut stream: Option<Sink> = None;
     let mut event_seq = 0;
@@ -324,10 +330,10 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
                 stream = Some(sink);
                 continue;
             }
-            next = session.outbound.next() => next,
+            next = session.outbound.next_batch(FRAMES_PER_FLUSH) => next,
         };
-        let frame = match next {
-            Ok(frame) => frame,
+        let frames = match next {
+            Ok(frames) => frames,
             Err((code, reason)) => {
                 if let Some(mut sink) = stream.take() {
                     let _ = sink.send(close(code, &reason)).await;
@@ -336,24 +342,40 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
                 return;
             }
         };
-        let route = frame.route();
-        let text = match frame {
-            Outgoing::Event(event) => {
-                event_seq += 1;
-                event.render(event_seq)
+        // Frames written together were serialised at the same moment.
+        let emitted_at = clock::now_iso();
+        let (mut stream_fed, mut control_fed) = (false, false);
+        for frame in frames {
+            let route = frame.route();
+            let text = match frame {
+                Outgoing::Event(event) => {
+                    event_seq += 1;
+                    event.render(event_seq, &emitted_at)
+                }
+                Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
+            };
+            if route == Route::Stream
+                && let Some(sink) = stream.as_mut()
+            {
+                if sink.feed(Message::text(text.clone())).await.is_ok() {
+                    stream_fed = true;
+                    continue;
+                }
+                // The stream socket went away: from now on everything goes to control.
+                stream = None;
             }
-            Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
-        };
-        if route == Route::Stream
+            if control.feed(Message::text(text)).await.is_err() {
+                return;
+            }
+            control_fed = true;
+        }
+        if stream_fed
             && let Some(sink) = stream.as_mut()
+            && sink.flush().await.is_err()
         {
-            if sink.send(Message::text(text.clone())).await.is_ok() {
-                continue;
-            }
-            // The stream socket went away: from now on everything goes to control.
             stream = None;
         }
-        if control.send(Message::text(text)).await.is_err() {
+        if control_fed && control.flush().await.is_err() {
             return;
         }
     }

@@ -6,29 +6,46 @@
 
 use std::sync::Arc;
 
+use std::path::Path;
+
 use letta_app_server_protocol::{
-    ApiError, ApprovalRequestMessage, AssistantMessage, ClientToolEnd, ContentPart, Delta, DeltaMarker, DeltaMeta,
-    ErrorMessage, LoopError, LoopStatus, MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason,
-    StopReasonMessage, StreamDelta, ToolCallDelta, ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
+    ApiError, ApprovalRequestMessage, AssistantMessage, CanUseToolRequest, ClientToolEnd, ClientToolStart, ContentPart,
+    ControlSubtype, Delta, DeltaMarker, DeltaMeta, ErrorMessage, FileOps, JsonObject, LoopError, LoopStatus,
+    MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason, StopReasonMessage, StreamDelta, ToolCallDelta,
+    ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
 };
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{new_id, now_iso};
-use crate::conversation::{Conversation, Outcome};
+use crate::conversation::{ApprovalAnswer, Conversation, Outcome, PendingApproval};
+use crate::permissions::{Verdict, classify, suggestion};
 use crate::provider::{
     FinishReason, HistoryMessage, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent, ToolCall,
 };
 use crate::runtime::Runtime;
+use crate::runtime::SessionId;
+use crate::toolbox::{ToolRef, TurnOptions, TurnTools};
+use crate::tools::{OutputLine, ToolContext, ToolResult};
+
+/// What a turn is started with.
+pub(crate) struct Turn {
+    /// The user message.
+    pub(crate) content: MessageContent,
+    /// The `client_message_id`s it consumes.
+    pub(crate) client_ids: Vec<String>,
+    /// Its tool options.
+    pub(crate) options: TurnOptions,
+    /// The session that started it.
+    pub(crate) origin: SessionId,
+    /// Cancelled by `abort_message` or when its only watcher leaves.
+    pub(crate) cancel: CancellationToken,
+}
 
 /// Runs one turn to its end.
-pub(crate) async fn run(
-    runtime: Arc<Runtime>,
-    conversation: Arc<Conversation>,
-    content: MessageContent,
-    client_ids: Vec<String>,
-    cancel: CancellationToken,
-) {
-    let outcome = run_to_outcome(&runtime, &conversation, content, client_ids, &cancel).await;
+pub(crate) async fn run(runtime: Arc<Runtime>, conversation: Arc<Conversation>, turn: Turn) {
+    let cancel = turn.cancel.clone();
+    let outcome = run_to_outcome(&runtime, &conversation, turn).await;
     let mut state = conversation.state.lock().await;
     let outcome = if cancel.is_cancelled() {
         Outcome::Cancelled
@@ -38,14 +55,9 @@ pub(crate) async fn run(
     conversation.finish_turn(&runtime, &mut state, outcome);
 }
 
-async fn run_to_outcome(
-    runtime: &Arc<Runtime>,
-    conversation: &Arc<Conversation>,
-    content: MessageContent,
-    client_ids: Vec<String>,
-    cancel: &CancellationToken,
-) -> Outcome {
-    let user = HistoryMessage::User { content };
+async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>, turn: Turn) -> Outcome {
+    let cancel = &turn.cancel;
+    let user = HistoryMessage::User { content: turn.content };
     conversation.state.lock().await.history.push(user.clone());
     if let Err(error) = runtime
         .store
@@ -58,7 +70,13 @@ async fn run_to_outcome(
         Ok(resolved) => resolved,
         Err(error) => return Outcome::Failed(StopReason::Error, error),
     };
-    let mut consumed = client_ids;
+    let tools = match TurnTools::select(runtime, &conversation.scope, &turn.options, turn.origin) {
+        Ok(tools) => tools,
+        Err(error) => return Outcome::Failed(StopReason::Error, error),
+    };
+    conversation.state.lock().await.loaded_tools = Some(tools.names());
+    let mut consumed = turn.client_ids;
+    let mut runs = 0;
     loop {
         let run_id = new_id("run");
         let request = {
@@ -82,10 +100,10 @@ async fn run_to_outcome(
                 model: model.clone(),
                 system: conversation.agent.system.clone(),
                 messages: state.history.clone(),
-                tools: Vec::new(),
+                tools: tools.specs(),
             }
         };
-        let mut output = RunOutput::new(conversation, &run_id);
+        let mut output = RunOutput::new(&run_id);
         let result = {
             let mut sink = |event: ProviderEvent| {
                 let events = output.on_event(event);
@@ -103,7 +121,9 @@ async fn run_to_outcome(
         let result = match result {
             Some(result) if !cancel.is_cancelled() => result,
             _ => {
-                save(runtime, conversation, &run_id, assistant.into_iter().collect()).await;
+                let mut messages: Vec<HistoryMessage> = assistant.into_iter().collect();
+                messages.extend(interrupted_results(conversation, &output.tool_calls, &[]).await);
+                save(runtime, conversation, &run_id, messages).await;
                 return Outcome::Cancelled;
             }
         };
@@ -127,35 +147,330 @@ async fn run_to_outcome(
             save(runtime, conversation, &run_id, messages).await;
             return Outcome::Completed(stop_reason);
         }
-        let results = unavailable_tools(runtime, conversation, &output).await;
+        let results = run_tools(runtime, conversation, &tools, &output, cancel).await;
+        let cancelled = cancel.is_cancelled();
         messages.extend(results);
         save(runtime, conversation, &run_id, messages).await;
+        if cancelled {
+            return Outcome::Cancelled;
+        }
+        runs += 1;
+        if runs >= MAX_RUNS_PER_TURN {
+            return Outcome::Completed(StopReason::MaxSteps);
+        }
     }
 }
 
-/// Answers tool calls for tools this server does not offer with error results.
-async fn unavailable_tools(runtime: &Runtime, conversation: &Conversation, output: &RunOutput) -> Vec<HistoryMessage> {
-    let mut state = conversation.state.lock().await;
-    Conversation::set_status(&mut state, LoopStatus::ExecutingClientSideTool);
-    let mut events = vec![Conversation::loop_event(&state), Conversation::device_event(&state)];
-    let mut results = Vec::new();
+/// Model runs one turn may take (each tool round trip is a run) before it stops with
+/// `max_steps`.
+const MAX_RUNS_PER_TURN: usize = 50;
+
+/// What the controller (or the permission rules) decided for one tool call.
+enum Decision {
+    Run(JsonObject),
+    Deny(String),
+    Unknown,
+}
+
+/// Asks about and runs the tool calls of a run, one question at a time, then executes the
+/// approved calls in order (REFERENCE §3.9, §5 (c), (d)). Returns one result per call; calls
+/// left when the turn is cancelled get `Interrupted by user`.
+async fn run_tools(
+    runtime: &Arc<Runtime>,
+    conversation: &Arc<Conversation>,
+    tools: &TurnTools,
+    output: &RunOutput,
+    cancel: &CancellationToken,
+) -> Vec<HistoryMessage> {
+    {
+        let mut state = conversation.state.lock().await;
+        Conversation::set_status(&mut state, LoopStatus::WaitingOnApproval);
+        conversation.emit(
+            runtime,
+            [Conversation::loop_event(&state), Conversation::device_event(&state)],
+        );
+    }
+    let mut decisions = Vec::new();
     for call in &output.tool_calls {
-        let text = format!("Unknown tool: {}", call.name);
-        events.push(output.lifecycle(Delta::ClientToolEnd(ClientToolEnd {
-            meta: output.lifecycle_meta(),
-            tool_call_id: call.id.clone(),
-            status: ToolStatus::Error,
-        })));
-        events.push(output.tool_return(&call.id, &text, ToolStatus::Error));
+        let args: JsonObject = serde_json::from_str(&call.arguments).unwrap_or_default();
+        let Some(tool) = tools.find(&call.name) else {
+            decisions.push(Decision::Unknown);
+            continue;
+        };
+        match ask(runtime, conversation, tool, call, args, cancel).await {
+            Some(decision) => decisions.push(decision),
+            None => return interrupted_results(conversation, &output.tool_calls, &[]).await,
+        }
+    }
+    let executing: Vec<String> = output
+        .tool_calls
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, d)| matches!(d, Decision::Run(_)))
+        .map(|(call, _)| call.id.clone())
+        .collect();
+    {
+        let mut state = conversation.state.lock().await;
+        Conversation::set_status(&mut state, LoopStatus::ExecutingClientSideTool);
+        state.loop_state.executing_tool_call_ids = executing;
+        conversation.emit(
+            runtime,
+            [Conversation::loop_event(&state), Conversation::device_event(&state)],
+        );
+    }
+    let mut results = Vec::new();
+    for (call, decision) in output.tool_calls.iter().zip(decisions) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let result = match decision {
+            Decision::Run(args) => execute(runtime, conversation, tools, output, call, args, cancel).await,
+            Decision::Deny(message) => ToolResult::error(message),
+            Decision::Unknown => ToolResult::error(format!("Unknown tool: {}", call.name)),
+        };
+        conversation.emit_run_output(
+            runtime,
+            [
+                output.lifecycle(Delta::ClientToolEnd(ClientToolEnd {
+                    meta: output.approval_meta(&call.id),
+                    tool_call_id: call.id.clone(),
+                    status: status_of(&result),
+                })),
+                output.tool_return(&call.id, &result, false),
+            ],
+        );
         results.push(HistoryMessage::ToolResult {
             tool_call_id: call.id.clone(),
-            content: text,
-            is_error: true,
+            content: result.text,
+            is_error: result.is_error,
         });
     }
+    let mut state = conversation.state.lock().await;
+    state.loop_state.executing_tool_call_ids.clear();
     state.history.extend(results.iter().cloned());
-    conversation.emit_run_output(runtime, events);
+    drop(state);
+    let done: Vec<String> = results
+        .iter()
+        .filter_map(|r| match r {
+            HistoryMessage::ToolResult { tool_call_id, .. } => Some(tool_call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    results.extend(interrupted_results(conversation, &output.tool_calls, &done).await);
     results
+}
+
+/// Classifies one call and, when it needs asking, sends the `control_request` and waits for the
+/// answer; `None` when the turn is cancelled meanwhile.
+async fn ask(
+    runtime: &Arc<Runtime>,
+    conversation: &Arc<Conversation>,
+    tool: &ToolRef,
+    call: &ToolCall,
+    args: JsonObject,
+    cancel: &CancellationToken,
+) -> Option<Decision> {
+    let subject = tool.subject();
+    let answer = {
+        let mut state = conversation.state.lock().await;
+        if classify(state.mode, &call.name, subject, &args, &state.rules) == Verdict::Allow {
+            return Some(Decision::Run(args));
+        }
+        let (answer, answered) = oneshot::channel();
+        let pending = PendingApproval {
+            request_id: format!("perm-{}", call.id),
+            request: CanUseToolRequest {
+                subtype: ControlSubtype::CanUseTool,
+                tool_name: call.name.clone(),
+                input: args.clone(),
+                tool_call_id: call.id.clone(),
+                permission_suggestions: suggestion(&call.name, subject, &args).into_iter().collect(),
+                blocked_path: None,
+                diffs: tool.preview(&args, Path::new(&state.cwd)),
+            },
+            answer,
+        };
+        let question = pending.event(&conversation.scope);
+        state.pending = Some(pending);
+        conversation.emit(
+            runtime,
+            [
+                question,
+                Conversation::loop_event(&state),
+                Conversation::device_event(&state),
+            ],
+        );
+        answered
+    };
+    let answer = tokio::select! {
+        answer = answer => answer.ok()?,
+        () = cancel.cancelled() => return None,
+    };
+    Some(match answer {
+        ApprovalAnswer::Allow { updated_input, save } => {
+            if save {
+                let mut state = conversation.state.lock().await;
+                if let Some(mode) = state.rules.save(&call.name, subject, &args) {
+                    state.mode = mode;
+                }
+            }
+            Decision::Run(updated_input.unwrap_or(args))
+        }
+        ApprovalAnswer::Deny(message) => Decision::Deny(message),
+    })
+}
+
+/// Runs one approved call: `client_tool_start`, the tool (with streamed output snapshots),
+/// and its side effects on the runtime (new working directory, `file_ops`).
+async fn execute(
+    runtime: &Arc<Runtime>,
+    conversation: &Arc<Conversation>,
+    tools: &TurnTools,
+    output: &RunOutput,
+    call: &ToolCall,
+    args: JsonObject,
+    cancel: &CancellationToken,
+) -> ToolResult {
+    conversation.emit_run_output(
+        runtime,
+        [output.lifecycle(Delta::ClientToolStart(ClientToolStart {
+            meta: output.approval_meta(&call.id),
+            tool_call_id: call.id.clone(),
+            tool_name: Some(call.name.clone()),
+            tool_args: Some(serde_json::to_string(&args).unwrap_or_default()),
+        }))],
+    );
+    let cwd = std::path::PathBuf::from(conversation.state.lock().await.cwd.clone());
+    let result = match tools.find(&call.name) {
+        Some(ToolRef::Local(tool)) => {
+            let mut snapshot = Snapshot::new(call.id.clone());
+            let mut on_output = |line: OutputLine| {
+                if let Some(partial) = snapshot.push(line) {
+                    conversation.emit_run_output(runtime, [output.tool_return(&call.id, &partial, true)]);
+                }
+            };
+            let context = ToolContext {
+                cwd: &cwd,
+                cancel,
+                output: &mut on_output,
+            };
+            let result = tool.run(args, context).await;
+            if let Some(partial) = snapshot.finish() {
+                conversation.emit_run_output(runtime, [output.tool_return(&call.id, &partial, true)]);
+            }
+            result
+        }
+        Some(ToolRef::External(registration)) => {
+            let session = runtime.session(registration.session);
+            let send = |request| {
+                session.is_some_and(|session| {
+                    session.send(request);
+                    true
+                })
+            };
+            let timeout = runtime.config.external_tool_timeout;
+            runtime
+                .external
+                .call(registration, &conversation.scope, &call.id, args, timeout, cancel, send)
+                .await
+        }
+        None => ToolResult::error(format!("Unknown tool: {}", call.name)),
+    };
+    if let Some(new_cwd) = &result.new_cwd {
+        conversation.set_cwd(runtime, new_cwd.display().to_string()).await;
+    }
+    if let Some((path, content)) = &result.changed_file {
+        conversation.emit_run_output(
+            runtime,
+            [FileOps {
+                path: path.display().to_string(),
+                cg_entries: Vec::new(),
+                ops: Vec::new(),
+                source: "agent".into(),
+                document_content: Some(content.clone()),
+            }
+            .into()],
+        );
+    }
+    result
+}
+
+/// Results for the calls of `calls` not in `done`: `Interrupted by user`.
+async fn interrupted_results(conversation: &Conversation, calls: &[ToolCall], done: &[String]) -> Vec<HistoryMessage> {
+    let results: Vec<HistoryMessage> = calls
+        .iter()
+        .filter(|call| !done.contains(&call.id))
+        .map(|call| HistoryMessage::ToolResult {
+            tool_call_id: call.id.clone(),
+            content: "Interrupted by user".into(),
+            is_error: true,
+        })
+        .collect();
+    conversation.state.lock().await.history.extend(results.iter().cloned());
+    results
+}
+
+fn status_of(result: &ToolResult) -> ToolStatus {
+    if result.is_error {
+        ToolStatus::Error
+    } else {
+        ToolStatus::Success
+    }
+}
+
+/// Cumulative output of a running tool, released at most every 100 ms (REFERENCE §3.5).
+struct Snapshot {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    last: Option<std::time::Instant>,
+    unsent: bool,
+    tool_call_id: String,
+}
+
+/// Lines a snapshot keeps at most.
+const SNAPSHOT_LINES: usize = 200;
+
+impl Snapshot {
+    fn new(tool_call_id: String) -> Self {
+        Self {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            last: None,
+            unsent: false,
+            tool_call_id,
+        }
+    }
+
+    fn push(&mut self, line: OutputLine) -> Option<ToolResult> {
+        let lines = match line {
+            OutputLine::Stdout(text) => (&mut self.stdout, text),
+            OutputLine::Stderr(text) => (&mut self.stderr, text),
+        };
+        if lines.0.len() < SNAPSHOT_LINES {
+            lines.0.push(lines.1);
+        }
+        self.unsent = true;
+        let due = self
+            .last
+            .is_none_or(|last| last.elapsed() >= std::time::Duration::from_millis(100));
+        due.then(|| self.release())
+    }
+
+    fn finish(&mut self) -> Option<ToolResult> {
+        self.unsent.then(|| self.release())
+    }
+
+    fn release(&mut self) -> ToolResult {
+        self.last = Some(std::time::Instant::now());
+        self.unsent = false;
+        let _ = &self.tool_call_id;
+        ToolResult {
+            text: self.stdout.join("\n"),
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+            ..ToolResult::default()
+        }
+    }
 }
 
 async fn save(runtime: &Runtime, conversation: &Conversation, run_id: &str, messages: Vec<HistoryMessage>) {
@@ -181,45 +496,42 @@ fn stop_reason_of(error: &ProviderError) -> StopReason {
 
 /// Turns one run's provider events into deltas and remembers what the model said.
 struct RunOutput {
-    agent_id: String,
-    conversation_id: String,
     run_id: String,
     seq: u64,
     reasoning_id: Option<String>,
     text_id: Option<String>,
     text: String,
     tool_calls: Vec<ToolCall>,
+    /// The `approval_request_message` id of each tool call, reused by its lifecycle deltas.
+    approval_ids: Vec<(String, String)>,
     usage_sent: bool,
 }
 
 impl RunOutput {
-    fn new(conversation: &Conversation, run_id: &str) -> Self {
+    fn new(run_id: &str) -> Self {
         Self {
-            agent_id: conversation.scope.agent_id.clone(),
-            conversation_id: conversation.scope.conversation_id.clone(),
             run_id: run_id.to_owned(),
             seq: 0,
             reasoning_id: None,
             text_id: None,
             text: String::new(),
             tool_calls: Vec::new(),
+            approval_ids: Vec::new(),
             usage_sent: false,
         }
     }
 
-    /// Shared fields of a Letta message chunk; chunks of one message share `id` and `otid`.
+    /// Shared fields of a Letta message chunk. Chunks of one message share their `id` (as on
+    /// Letta Cloud); the scope is in the envelope, so the local backend's duplicate `agent_id`
+    /// and `conversation_id` are left out.
     fn message_meta(&mut self, message_id: Option<&str>) -> DeltaMeta {
         self.seq += 1;
-        let id = message_id.map_or_else(|| new_id("message"), str::to_owned);
         DeltaMeta {
             kind: Some(DeltaMarker::Message),
-            otid: Some(id.trim_start_matches("message-").to_owned()),
-            id: Some(id),
+            id: Some(message_id.map_or_else(|| new_id("message"), str::to_owned)),
             date: Some(now_iso()),
             run_id: Some(self.run_id.clone()),
             seq_id: Some(self.seq),
-            agent_id: Some(self.agent_id.clone()),
-            conversation_id: Some(self.conversation_id.clone()),
             ..DeltaMeta::default()
         }
     }
@@ -266,9 +578,12 @@ impl RunOutput {
                     name: Some(call.name.clone()),
                     arguments: Some(call.arguments.clone()),
                 };
+                let meta = self.message_meta(None);
+                self.approval_ids
+                    .push((call.id.clone(), meta.id.clone().unwrap_or_default()));
                 self.tool_calls.push(call);
                 Delta::ApprovalRequestMessage(ApprovalRequestMessage {
-                    meta: self.message_meta(None),
+                    meta,
                     tool_call,
                     tool_calls: None,
                 })
@@ -358,24 +673,45 @@ impl RunOutput {
         ]
     }
 
-    /// A server-made tool result, in both the single-result and the list form.
-    fn tool_return(&self, tool_call_id: &str, text: &str, status: ToolStatus) -> RuntimeEvent {
+    /// Meta of a tool call's lifecycle deltas: the approval request message's id.
+    fn approval_meta(&self, tool_call_id: &str) -> DeltaMeta {
+        let id = self
+            .approval_ids
+            .iter()
+            .find(|(call, _)| call == tool_call_id)
+            .map(|(_, id)| id.clone());
+        DeltaMeta {
+            id: id.or_else(|| Some(new_id("lifecycle"))),
+            ..self.lifecycle_meta()
+        }
+    }
+
+    /// A server-made tool result, in both the single-result and the list form: the streaming
+    /// snapshot (stable id per call) or the final result.
+    fn tool_return(&self, tool_call_id: &str, result: &ToolResult, snapshot: bool) -> RuntimeEvent {
+        let id = if snapshot {
+            format!("synthetic-tool-return-stream-{tool_call_id}")
+        } else {
+            new_id("synthetic-tool-return")
+        };
+        let lines = |lines: &Vec<String>| (!lines.is_empty()).then(|| lines.clone());
+        let status = status_of(result);
         self.lifecycle(Delta::ToolReturnMessage(ToolReturnMessage {
             meta: DeltaMeta {
                 kind: Some(DeltaMarker::Message),
-                id: Some(new_id("synthetic-tool-return")),
+                id: Some(id),
                 ..self.lifecycle_meta()
             },
             tool_returns: vec![ToolReturn {
                 tool_call_id: tool_call_id.to_owned(),
                 status: status.clone(),
-                tool_return: text.to_owned(),
-                stdout: None,
-                stderr: None,
+                tool_return: result.text.clone(),
+                stdout: lines(&result.stdout),
+                stderr: lines(&result.stderr),
             }],
             tool_call_id: Some(tool_call_id.to_owned()),
             status: Some(status),
-            tool_return: Some(text.to_owned()),
+            tool_return: Some(result.text.clone()),
             stdout: None,
             stderr: None,
         }))

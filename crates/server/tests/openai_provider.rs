@@ -38,7 +38,7 @@ fn simple_request() -> ModelRequest {
         messages: vec![HistoryMessage::User {
             content: MessageContent::Text("hi".to_owned()),
         }],
-        tools: Vec::new(),
+        tools: Vec::new().into(),
     }
 }
 
@@ -178,7 +178,8 @@ async fn sends_the_chat_completions_request() {
             name: "ls".to_owned(),
             description: "List files".to_owned(),
             parameters: object(json!({"type": "object", "properties": {"path": {"type": "string"}}})),
-        }],
+        }]
+        .into(),
     };
     let (_, result) = run(&provider, &request).await;
     assert_eq!(result, Ok(FinishReason::EndTurn));

@@ -80,8 +80,8 @@ pub struct ModelRequest {
     pub system: String,
     /// The conversation so far, oldest first, ending with the new input.
     pub messages: Vec<HistoryMessage>,
-    /// Tools the model may call.
-    pub tools: Vec<ToolSpec>,
+    /// Tools the model may call (shared by the runs of a turn).
+    pub tools: Arc<[ToolSpec]>,
 }
 
 /// Token usage of one model request.

@@ -183,9 +183,11 @@ impl ModelProvider for Scripted {
                 .rev()
                 .take_while(|message| matches!(message, HistoryMessage::ToolResult { .. }))
                 .collect();
+            // Like a real model, let the rest of the server run between chunks.
             let pause = || async {
-                if let Some(delay) = script.delay {
-                    tokio::time::sleep(delay).await;
+                match script.delay {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => tokio::task::yield_now().await,
                 }
             };
             if let Some(think) = script.think.as_deref().filter(|_| pending_results.is_empty()) {

@@ -1,0 +1,166 @@
+//! The tools one turn offers the model: local tools of the toolset, narrowed or extended by the
+//! `input`'s options, plus the controller-owned tools visible to the turn (REFERENCE §3.3,
+//! §3.11, §6.2).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use letta_app_server_protocol::{ClientToolset, CreateMessage, DiffPreview, JsonObject, ToolsetPreference};
+
+use crate::external::Registration;
+use crate::permissions::Subject;
+use crate::provider::ToolSpec;
+use crate::runtime::{Runtime, SessionId};
+use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind};
+
+/// The per-turn tool options of a `create_message` input.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TurnOptions {
+    allowlist: Option<Vec<String>>,
+    toolset: Option<ClientToolset>,
+    scope_ids: Vec<String>,
+    exclude_interactive: bool,
+}
+
+impl From<&CreateMessage> for TurnOptions {
+    fn from(payload: &CreateMessage) -> Self {
+        Self {
+            allowlist: payload.client_tool_allowlist.clone(),
+            toolset: payload.client_toolset.clone(),
+            scope_ids: payload.external_tool_scope_ids.clone().unwrap_or_default(),
+            exclude_interactive: payload.exclude_interactive_tools.unwrap_or(false),
+        }
+    }
+}
+
+/// A tool a turn offers.
+#[derive(Clone)]
+pub(crate) enum ToolRef {
+    /// Run by this server.
+    Local(Arc<dyn LocalTool>),
+    /// Run by the controller that registered it.
+    External(Registration),
+}
+
+impl ToolRef {
+    fn name(&self) -> &str {
+        match self {
+            Self::Local(tool) => tool.name(),
+            Self::External(registration) => &registration.tool.name,
+        }
+    }
+
+    /// How permission modes treat it.
+    pub(crate) fn subject(&self) -> Subject {
+        match self {
+            Self::Local(tool) => Subject::Local(tool.kind()),
+            Self::External(_) => Subject::External,
+        }
+    }
+
+    /// A preview of its file changes, for the approval question.
+    pub(crate) fn preview(&self, args: &JsonObject, cwd: &Path) -> Option<Vec<DiffPreview>> {
+        match self {
+            Self::Local(tool) => tool.preview(args, cwd),
+            Self::External(_) => None,
+        }
+    }
+
+    fn spec(&self) -> ToolSpec {
+        match self {
+            Self::Local(tool) => ToolSpec {
+                name: tool.name().to_owned(),
+                description: tool.description().to_owned(),
+                parameters: tool.parameters(),
+            },
+            Self::External(registration) => ToolSpec {
+                name: registration.tool.name.clone(),
+                description: registration.tool.description.clone(),
+                parameters: registration.tool.parameters.clone(),
+            },
+        }
+    }
+}
+
+/// The tools of one turn.
+#[derive(Clone, Default)]
+pub(crate) struct TurnTools {
+    tools: Vec<ToolRef>,
+    specs: Arc<[ToolSpec]>,
+}
+
+impl TurnTools {
+    /// Chooses the tools for a turn of `scope` started by `origin`; an unavailable toolset or
+    /// an unknown tool in `client_toolset.include` fails the turn.
+    pub(crate) fn select(
+        runtime: &Runtime,
+        scope: &letta_app_server_protocol::RuntimeScope,
+        options: &TurnOptions,
+        origin: SessionId,
+    ) -> Result<Self, String> {
+        let local = |name: &str| runtime.tools.iter().find(|tool| tool.name() == name).cloned();
+        let base = options
+            .toolset
+            .as_ref()
+            .and_then(|toolset| toolset.base.clone())
+            .unwrap_or(ToolsetPreference::Auto);
+        let mut names: Vec<String> = match base {
+            ToolsetPreference::Auto | ToolsetPreference::Default => {
+                DEFAULT_TOOLSET.iter().map(|n| (*n).to_owned()).collect()
+            }
+            ToolsetPreference::None => Vec::new(),
+            other => {
+                return Err(format!(
+                    "toolset `{other}` is not available on this server; use `default` or `none`"
+                ));
+            }
+        };
+        for name in options.toolset.iter().flat_map(|t| t.include.iter().flatten()) {
+            if local(name).is_none() {
+                return Err(format!("unknown tool `{name}` in client_toolset.include"));
+            }
+            names.push(name.clone());
+        }
+        if let Some(allowlist) = &options.allowlist {
+            // Naming a tool in the allowlist also loads it.
+            names = allowlist.iter().filter(|name| local(name).is_some()).cloned().collect();
+        }
+        let mut tools: Vec<ToolRef> = Vec::new();
+        for name in names {
+            if let Some(tool) = local(&name)
+                && !(options.exclude_interactive && tool.kind() == ToolKind::Interactive)
+                && !tools.iter().any(|t| t.name() == name)
+            {
+                tools.push(ToolRef::Local(tool));
+            }
+        }
+        for registration in runtime.external.visible(scope, origin, &options.scope_ids) {
+            if options
+                .allowlist
+                .as_ref()
+                .is_some_and(|allowed| !allowed.contains(&registration.tool.name))
+            {
+                continue;
+            }
+            tools.retain(|t| t.name() != registration.tool.name);
+            tools.push(ToolRef::External(registration));
+        }
+        let specs = tools.iter().map(ToolRef::spec).collect();
+        Ok(Self { tools, specs })
+    }
+
+    /// What the model is told about the tools.
+    pub(crate) fn specs(&self) -> Arc<[ToolSpec]> {
+        self.specs.clone()
+    }
+
+    /// Their model-facing names.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.tools.iter().map(|t| t.name().to_owned()).collect()
+    }
+
+    /// The tool with this model-facing name.
+    pub(crate) fn find(&self, name: &str) -> Option<&ToolRef> {
+        self.tools.iter().find(|t| t.name() == name)
+    }
+}

@@ -1,0 +1,355 @@
+//! `Bash`: runs a shell command in the working directory.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use letta_app_server_protocol::JsonObject;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::files::{object_schema, optional_bool, optional_str, optional_u64, required_str, try_arg};
+use super::{LocalTool, OutputLine, ToolContext, ToolFuture, ToolKind, ToolResult};
+
+/// Timeout when none is given.
+const DEFAULT_TIMEOUT_MS: u64 = 120_000;
+/// Largest timeout a call may ask for.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+/// Characters of output the model sees.
+const MAX_OUTPUT_CHARS: usize = 30_000;
+/// Bytes after which an unterminated line is cut into a line of its own.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Bytes of output kept per stream (the rest is only counted).
+const CAPTURE_BYTES: usize = 4 * 1024 * 1024;
+/// How long to wait for output after the shell exits (background children may hold the pipes).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
+
+/// `Bash`: runs `bash -c <command>`.
+pub struct Bash;
+
+impl LocalTool for Bash {
+    fn name(&self) -> &'static str {
+        "Bash"
+    }
+
+    fn description(&self) -> &'static str {
+        "Runs a bash command in the working directory and returns its stdout followed by its \
+         stderr (at most 30000 characters). Standard input is closed, so interactive commands fail. \
+         A non-zero exit status makes the call fail with `Exit code N`. The command is killed after \
+         `timeout` milliseconds (default 120000, at most 600000). Quote paths that contain spaces. \
+         Prefer the Read, Edit, Write, Grep and Glob tools over cat, sed, grep or find."
+    }
+
+    fn parameters(&self) -> JsonObject {
+        object_schema(
+            json!({
+                "command": {
+                    "type": "string",
+                    "description": "The command to run with `bash -c`."
+                },
+                "description": {
+                    "type": "string",
+                    "description": "What the command does, in 5-10 words (shown to the user)."
+                },
+                "timeout": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_TIMEOUT_MS,
+                    "description": "Timeout in milliseconds (default 120000, at most 600000)."
+                },
+                "run_in_background": {
+                    "type": "boolean",
+                    "description": "Not supported by this server; leave unset."
+                }
+            }),
+            &["command", "description"],
+        )
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Shell
+    }
+
+    fn run<'a>(&'a self, args: JsonObject, context: ToolContext<'a>) -> ToolFuture<'a> {
+        Box::pin(async move {
+            let command = try_arg!(required_str(&args, "command"));
+            // Described as required for the model, but a missing description harms nothing.
+            let _description = try_arg!(optional_str(&args, "description"));
+            let timeout_ms = try_arg!(optional_u64(&args, "timeout")).unwrap_or(DEFAULT_TIMEOUT_MS);
+            if timeout_ms > MAX_TIMEOUT_MS {
+                return ToolResult::error(format!(
+                    "timeout {timeout_ms} ms is too large: the maximum is {MAX_TIMEOUT_MS} ms (10 minutes)."
+                ));
+            }
+            if timeout_ms == 0 {
+                return ToolResult::error("timeout must be at least 1 ms; omit it for the default of 120000 ms.");
+            }
+            if try_arg!(optional_bool(&args, "run_in_background")) == Some(true) {
+                return ToolResult::error(
+                    "Background execution is not supported: run the command in the foreground (omit \
+                     run_in_background), with a `timeout` long enough for it to finish.",
+                );
+            }
+            if command.trim().is_empty() {
+                return ToolResult::error("`command` is empty.");
+            }
+            if !context.cwd.is_dir() {
+                return ToolResult::error(format!(
+                    "The working directory {} does not exist; use SetWorkingDirectory to choose another.",
+                    context.cwd.display()
+                ));
+            }
+            run_command(command, Duration::from_millis(timeout_ms), context).await
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Lines of one stream, kept up to [`CAPTURE_BYTES`].
+#[derive(Default)]
+struct Capture {
+    lines: Vec<String>,
+    bytes: usize,
+    /// Characters (with newlines) of lines not kept.
+    dropped_chars: usize,
+}
+
+impl Capture {
+    fn push(&mut self, line: String) {
+        if self.bytes + line.len() <= CAPTURE_BYTES {
+            self.bytes += line.len() + 1;
+            self.lines.push(line);
+        } else {
+            self.dropped_chars += line.chars().count() + 1;
+        }
+    }
+}
+
+enum Outcome {
+    Exited(ExitStatus),
+    TimedOut,
+    Interrupted,
+}
+
+async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>) -> ToolResult {
+    let mut child = match tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(command)
+        .current_dir(context.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => return ToolResult::error(format!("Failed to start bash: {error}")),
+    };
+    // The shell leads its own process group, so the group id is its pid. The guard kills the
+    // group if this future is dropped before the command finished.
+    let mut group = GroupGuard(child.id().and_then(|pid| i32::try_from(pid).ok()).map(Pid::from_raw));
+
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        readers.push(tokio::spawn(read_lines(stdout, Stream::Stdout, sender.clone())));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.push(tokio::spawn(read_lines(stderr, Stream::Stderr, sender.clone())));
+    }
+    drop(sender);
+
+    let mut stdout = Capture::default();
+    let mut stderr = Capture::default();
+    let output = context.output;
+    let mut record = |stream: Stream, line: String| match stream {
+        Stream::Stdout => {
+            output(OutputLine::Stdout(line.clone()));
+            stdout.push(line);
+        }
+        Stream::Stderr => {
+            output(OutputLine::Stderr(line.clone()));
+            stderr.push(line);
+        }
+    };
+
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let drain = tokio::time::sleep(timeout + DRAIN_AFTER_EXIT);
+    tokio::pin!(drain);
+    let mut exited: Option<ExitStatus> = None;
+    let mut readers_done = false;
+    let outcome = loop {
+        if readers_done && let Some(status) = exited {
+            break Outcome::Exited(status);
+        }
+        tokio::select! {
+            biased;
+            () = context.cancel.cancelled() => {
+                group.kill();
+                break Outcome::Interrupted;
+            }
+            () = &mut deadline, if exited.is_none() => {
+                group.kill();
+                break Outcome::TimedOut;
+            }
+            line = receiver.recv(), if !readers_done => match line {
+                Some((stream, line)) => record(stream, line),
+                None => readers_done = true,
+            },
+            status = child.wait(), if exited.is_none() => match status {
+                Ok(status) => {
+                    exited = Some(status);
+                    drain.as_mut().reset(Instant::now() + DRAIN_AFTER_EXIT);
+                }
+                Err(error) => {
+                    group.kill();
+                    for reader in &readers {
+                        reader.abort();
+                    }
+                    return ToolResult::error(format!("Failed to wait for the command: {error}"));
+                }
+            },
+            () = &mut drain, if exited.is_some() => {
+                // Background processes still hold the pipes; stop reading them.
+                if let Some(status) = exited {
+                    break Outcome::Exited(status);
+                }
+            }
+        }
+    };
+
+    if matches!(outcome, Outcome::Exited(_)) {
+        // Whatever the command left running in the background may go on.
+        group.0 = None;
+    } else {
+        // Reap the shell; the group was killed, so this is immediate.
+        let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+    }
+    while let Ok((stream, line)) = receiver.try_recv() {
+        record(stream, line);
+    }
+    for reader in &readers {
+        reader.abort();
+    }
+
+    // As a terminal shows it: every line ends with a newline (real Letta returns `made-dir\n`).
+    let mut text: String = stdout
+        .lines
+        .iter()
+        .chain(&stderr.lines)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let total_chars = text.chars().count() + stdout.dropped_chars + stderr.dropped_chars;
+    if total_chars > MAX_OUTPUT_CHARS {
+        let cut = text
+            .char_indices()
+            .nth(MAX_OUTPUT_CHARS)
+            .map_or(text.len(), |(index, _)| index);
+        text.truncate(cut);
+        text.push_str(&format!(
+            "\n… [output truncated: {} more characters]",
+            total_chars - MAX_OUTPUT_CHARS
+        ));
+    }
+
+    let (text, is_error) = match outcome {
+        Outcome::Interrupted => ("Interrupted by user".to_owned(), true),
+        Outcome::TimedOut => (
+            append_note(
+                text,
+                &format!(
+                    "Command timed out after {} ms and was killed. Use a larger `timeout` (at most {MAX_TIMEOUT_MS} ms) \
+                     if it needs longer.",
+                    timeout.as_millis()
+                ),
+            ),
+            true,
+        ),
+        Outcome::Exited(status) => match (status.code(), status.signal()) {
+            (Some(0), _) if text.is_empty() => ("(no output)".to_owned(), false),
+            (Some(0), _) => (text, false),
+            (Some(code), _) => (append_note(text, &format!("Exit code {code}")), true),
+            (None, Some(signal)) => (append_note(text, &format!("Killed by signal {signal}")), true),
+            (None, None) => (append_note(text, "The command ended abnormally"), true),
+        },
+    };
+    ToolResult {
+        text,
+        is_error,
+        stdout: stdout.lines,
+        stderr: stderr.lines,
+        ..ToolResult::default()
+    }
+}
+
+/// Kills a process group when asked or dropped.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&self) {
+        if let Some(group) = self.0 {
+            // Fails only if the whole group is already gone.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn append_note(mut text: String, note: &str) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(note);
+    text
+}
+
+/// Sends the lines of `reader` (decoded lossily, without line terminators) until end of file.
+async fn read_lines(reader: impl AsyncRead + Unpin, stream: Stream, sender: mpsc::UnboundedSender<(Stream, String)>) {
+    let mut reader = BufReader::new(reader);
+    let mut pending = Vec::new();
+    let send = |pending: &mut Vec<u8>| {
+        if pending.last() == Some(&b'\n') {
+            pending.pop();
+            if pending.last() == Some(&b'\r') {
+                pending.pop();
+            }
+        }
+        let line = String::from_utf8_lossy(pending).into_owned();
+        pending.clear();
+        sender.send((stream, line)).is_ok()
+    };
+    loop {
+        let buffer = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buffer) => buffer,
+        };
+        let (taken, complete) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(index) => (index + 1, true),
+            None => (buffer.len(), false),
+        };
+        pending.extend_from_slice(&buffer[..taken]);
+        reader.consume(taken);
+        if (complete || pending.len() >= MAX_LINE_BYTES) && !send(&mut pending) {
+            return;
+        }
+    }
+    if !pending.is_empty() {
+        send(&mut pending);
+    }
+}

@@ -1,0 +1,151 @@
+//! Local tools the server runs for the model, with Letta Code's model-facing names and argument
+//! schemas (REFERENCE §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
+//! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion`.
+//!
+//! A tool never fails the turn: every problem becomes an error result the model sees.
+
+mod ask;
+mod bash;
+mod cwd;
+mod edit;
+mod files;
+mod search;
+mod todo;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use letta_app_server_protocol::{DiffPreview, JsonObject};
+use tokio_util::sync::CancellationToken;
+
+/// How a tool relates to permission modes (REFERENCE §3.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolKind {
+    /// Only reads: auto-allowed in `standard` and `acceptEdits`.
+    ReadOnly,
+    /// Changes files: auto-allowed in `acceptEdits`.
+    Edit,
+    /// Runs shell commands: read-only commands are auto-allowed in `standard`.
+    Shell,
+    /// Needs the user's answer: always asks, whatever the mode.
+    Interactive,
+    /// Anything else (e.g. `SetWorkingDirectory`): asks unless the mode is `unrestricted`.
+    Other,
+}
+
+/// A line of output a running tool produced, for the streaming snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputLine {
+    /// A stdout line.
+    Stdout(String),
+    /// A stderr line.
+    Stderr(String),
+}
+
+/// What a tool run needs from the runtime.
+pub struct ToolContext<'a> {
+    /// The runtime's working directory; relative paths resolve against it.
+    pub cwd: &'a Path,
+    /// Cancelled when the turn is aborted: a running process must be killed.
+    pub cancel: &'a CancellationToken,
+    /// Receives output lines while the tool runs.
+    pub output: &'a mut (dyn FnMut(OutputLine) + Send),
+}
+
+/// The result of one tool call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolResult {
+    /// The text the model sees.
+    pub text: String,
+    /// Whether the tool failed.
+    pub is_error: bool,
+    /// Captured stdout lines (shell tools).
+    pub stdout: Vec<String>,
+    /// Captured stderr lines (shell tools).
+    pub stderr: Vec<String>,
+    /// A new working directory the tool selected (`SetWorkingDirectory`).
+    pub new_cwd: Option<PathBuf>,
+    /// A file the tool wrote, with its new content (`Write`, `Edit`, `MultiEdit`), for the
+    /// `file_ops` broadcast.
+    pub changed_file: Option<(PathBuf, String)>,
+}
+
+impl ToolResult {
+    /// A successful result.
+    pub fn ok(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A failed result.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            is_error: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The future of one tool run.
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = ToolResult> + Send + 'a>>;
+
+/// A local tool.
+pub trait LocalTool: Send + Sync {
+    /// Model-facing name.
+    fn name(&self) -> &'static str;
+    /// What the tool does, for the model.
+    fn description(&self) -> &'static str;
+    /// JSON Schema of its arguments.
+    fn parameters(&self) -> JsonObject;
+    /// How permission modes treat it.
+    fn kind(&self) -> ToolKind;
+    /// A preview of the file changes it would make, for the approval question (edit tools).
+    fn preview(&self, _args: &JsonObject, _cwd: &Path) -> Option<Vec<DiffPreview>> {
+        None
+    }
+    /// Runs the tool.
+    fn run<'a>(&'a self, args: JsonObject, context: ToolContext<'a>) -> ToolFuture<'a>;
+}
+
+/// Every local tool this server has.
+pub fn all() -> Vec<Box<dyn LocalTool>> {
+    vec![
+        Box::new(ask::AskUserQuestion),
+        Box::new(bash::Bash),
+        Box::new(cwd::SetWorkingDirectory),
+        Box::new(edit::Edit),
+        Box::new(edit::MultiEdit),
+        Box::new(files::Read),
+        Box::new(files::Write),
+        Box::new(files::Ls),
+        Box::new(search::Grep),
+        Box::new(search::Glob),
+        Box::new(todo::TodoWrite),
+    ]
+}
+
+/// The tools of Letta's `default` toolset that this server has; the others (`Grep`, `Glob`,
+/// `LS`, `MultiEdit`, `TodoWrite`) are added with `client_toolset.include` or by naming them in
+/// `client_tool_allowlist`.
+pub const DEFAULT_TOOLSET: &[&str] = &[
+    "AskUserQuestion",
+    "Bash",
+    "SetWorkingDirectory",
+    "Edit",
+    "Read",
+    "Write",
+];
+
+/// Resolves `path` against `cwd` (absolute paths stay as they are).
+pub fn resolve(cwd: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
+}

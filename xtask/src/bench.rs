@@ -1,0 +1,134 @@
+//! `cargo xtask bench`: builds the server in release mode, measures it over real sockets with
+//! the scripted model and with the OpenAI-compatible provider (against a local streaming
+//! Chat Completions server), prints the results and writes them into `BENCHMARKS.md`.
+//!
+//! What is measured, and how, is described in `BENCHMARKS.md` (its introduction is
+//! `bench/intro.md`). The benchmarks are not tests: a missed target is marked `FAIL` in the table
+//! but the task still succeeds; only a benchmark that cannot run at all is an error.
+
+mod client;
+mod mock_llm;
+mod process;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::repo_root;
+use report::Row;
+use scenarios::{Bench, OPENAI, SCRIPTED};
+
+/// What the benchmarks return on failure: a message for the terminal.
+type BenchResult<T> = Result<T, String>;
+
+/// Open files the concurrency test needs: two sockets per runtime's model request (server and
+/// mock), the websocket connections, and some slack.
+const OPEN_FILES: u64 = 8192;
+
+/// Set in the optimised copy of xtask that [`run`] starts from a debug build.
+const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
+
+/// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`.
+///
+/// The clients and the local model server share the machine with the server under test, so an
+/// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
+/// build of itself instead (`cargo run --release -p xtask -- bench`).
+pub fn run() -> Result<(), String> {
+    if cfg!(debug_assertions) && std::env::var_os(OPTIMISED).is_none() {
+        eprintln!("==> building the benchmark client: cargo run --release -p xtask -- bench");
+        let status = Command::new(cargo())
+            .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"])
+            .env(OPTIMISED, "1")
+            .current_dir(repo_root())
+            .status()
+            .map_err(|e| format!("could not start cargo: {e}"))?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err("the optimised benchmark run failed (see above)".into())
+        };
+    }
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let binary = build_server()?;
+    // The server inherits the limit from this process.
+    if let Err(error) = rlimit::increase_nofile_limit(OPEN_FILES) {
+        eprintln!("warning: could not raise the open-file limit: {error}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
+    let (rows, notes) = runtime.block_on(benchmarks(binary))?;
+    println!();
+    print!("{}", report::plain_table(&rows));
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let path = repo_root().join("BENCHMARKS.md");
+    report::write_markdown(&path, &rows, &notes, started)?;
+    println!(
+        "\nwrote {} ({:.0} s in all)",
+        path.display(),
+        clock.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Names a server binary to benchmark instead of building one (e.g. another version's).
+const SERVER_OVERRIDE: &str = "LETTA_BENCH_SERVER";
+
+/// `cargo build --release -p letta-app-server`; returns the binary's path. With
+/// `LETTA_BENCH_SERVER=<path>` that binary is used and nothing is built.
+fn build_server() -> BenchResult<PathBuf> {
+    if let Some(binary) = std::env::var_os(SERVER_OVERRIDE).filter(|value| !value.is_empty()) {
+        let binary = PathBuf::from(binary);
+        eprintln!("==> benchmarking {} ({SERVER_OVERRIDE})", binary.display());
+        return if binary.is_file() {
+            Ok(binary)
+        } else {
+            Err(format!("{SERVER_OVERRIDE}: no file at {}", binary.display()))
+        };
+    }
+    eprintln!("==> building: cargo build --release -p letta-app-server");
+    let status = Command::new(cargo())
+        .args(["build", "--release", "-p", "letta-app-server"])
+        .current_dir(repo_root())
+        .status()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the server failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let binary = repo_root().join(target).join("release").join("letta-app-server");
+    if !binary.is_file() {
+        return Err(format!("no server binary at {}", binary.display()));
+    }
+    Ok(binary)
+}
+
+/// The cargo that runs this task.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
+    let mock = mock_llm::MockLlm::start(Instant::now()).await?;
+    let mut bench = Bench {
+        binary: &binary,
+        mock: Arc::new(mock),
+        rows: Vec::new(),
+        notes: Vec::new(),
+    };
+    for provider in [SCRIPTED, OPENAI] {
+        eprintln!("==> {}: runtime_start, short turns, long reply", provider.name);
+        bench.single_runtime_suite(provider).await?;
+        eprintln!("==> {}: 1,000 concurrent runtimes", provider.name);
+        bench.scale_suite(provider).await?;
+    }
+    Ok((bench.rows, bench.notes))
+}

@@ -1,0 +1,159 @@
+//! The server under test as a child process, and what `/proc` says about it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::BenchResult;
+
+/// How long the server may take to print its listen address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the server may take to stop after `SIGTERM`.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running `letta-app-server` with its own temporary data directory. Killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Its process id.
+    pub pid: u32,
+    /// `ws://127.0.0.1:<port>/ws`.
+    pub url: String,
+    /// The data directory (SQLite store), removed when dropped.
+    _data: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `binary --listen ws://127.0.0.1:0 --data-dir <fresh temp dir>` with these extra
+    /// environment variables and waits for its `Listening on ws://HOST:PORT` line.
+    pub async fn start(binary: &Path, env: &[(&str, String)]) -> BenchResult<Self> {
+        let data = tempfile::Builder::new()
+            .prefix("letta-bench-")
+            .tempdir()
+            .map_err(|e| format!("creating a data directory: {e}"))?;
+        let mut command = Command::new(binary);
+        command
+            .args(["--listen", "ws://127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+        let pid = child.id().ok_or("the server exited at once")?;
+        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(STARTUP_TIMEOUT, lines.next_line())
+            .await
+            .map_err(|_| format!("the server printed nothing within {STARTUP_TIMEOUT:?}"))?
+            .map_err(|e| format!("reading the server's stdout: {e}"))?
+            .ok_or("the server exited before printing its address")?;
+        let base = first
+            .strip_prefix("Listening on ")
+            .ok_or_else(|| format!("unexpected first line from the server: {first:?}"))?
+            .trim()
+            .to_owned();
+        // Keep reading stdout so that the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            child,
+            pid,
+            url: format!("{base}/ws"),
+            _data: data,
+        })
+    }
+
+    /// User + system CPU time the server has used so far, all threads, in clock ticks.
+    pub fn cpu_ticks(&self) -> BenchResult<u64> {
+        cpu_ticks(self.pid)
+    }
+
+    /// `VmRSS` (resident now) and `VmHWM` (peak resident) in bytes.
+    pub fn memory(&self) -> BenchResult<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .map_err(|e| format!("reading /proc/{}/status: {e}", self.pid))?;
+        let kib = |key: &str| -> BenchResult<u64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .ok_or_else(|| format!("no {key} in /proc/{}/status", self.pid))
+        };
+        Ok(Memory {
+            rss: kib("VmRSS:")?,
+            peak: kib("VmHWM:")?,
+        })
+    }
+
+    /// Resets the peak resident set size (`VmHWM`) to the current one, so that the next
+    /// [`ServerProcess::memory`] reports the peak of what happened since; `false` where the
+    /// kernel does not allow it (then `VmHWM` is the peak since the server started).
+    pub fn reset_peak(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok()
+    }
+
+    /// Asks the server to stop (`SIGTERM`) and waits for it; kills it if it does not stop in
+    /// time. Returns how long the shutdown took, or an error naming what went wrong.
+    pub async fn stop(mut self) -> BenchResult<Duration> {
+        let started = std::time::Instant::now();
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if signalled && let Ok(Ok(_)) = tokio::time::timeout(SHUTDOWN_TIMEOUT, self.child.wait()).await {
+            return Ok(started.elapsed());
+        }
+        let _ = self.child.kill().await;
+        Err(format!(
+            "the server (pid {}) did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM and was killed",
+            self.pid
+        ))
+    }
+}
+
+/// Resident memory of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`, bytes.
+    pub rss: u64,
+    /// `VmHWM`, bytes.
+    pub peak: u64,
+}
+
+/// User + system CPU time a process has used so far, all its threads, in clock ticks
+/// (`utime` + `stime` of `/proc/<pid>/stat`).
+pub fn cpu_ticks(pid: u32) -> BenchResult<u64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc/{pid}/stat: {e}"))?;
+    // The command name (field 2) may contain spaces; the fields after it are plain numbers.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let field = |index: usize| -> BenchResult<u64> {
+        fields
+            .get(index - 3)
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| format!("no field {index} in /proc/{pid}/stat"))
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 when it cannot be asked).
+pub fn clock_ticks_per_second() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|ticks| *ticks > 0)
+        .unwrap_or(100)
+}
