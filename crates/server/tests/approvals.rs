@@ -529,3 +529,107 @@ async fn a_call_to_a_controller_that_disconnects_fails_with_a_clear_error() {
         "External tool controller is not connected"
     );
 }
+
+/// Every local tool through the turn engine, with the model's results checked.
+#[tokio::test]
+async fn the_scripted_model_can_call_every_local_tool() {
+    let server = TestServer::start().await;
+    let dir = server.data.path().join("work space");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let mut client = server.client().await;
+    let runtime = start(&mut client, "unrestricted", json!({"cwd": dir})).await;
+    let include = json!({"base": "default", "include": ["MultiEdit", "Grep", "Glob", "LS", "TodoWrite"]});
+    let calls = [
+        (
+            "Write",
+            json!({"file_path": "notes.md", "content": "alpha\nbeta\n"}),
+            "notes.md",
+        ),
+        ("Read", json!({"file_path": "notes.md"}), "alpha"),
+        (
+            "Edit",
+            json!({"file_path": "notes.md", "old_string": "beta", "new_string": "gamma"}),
+            "notes.md",
+        ),
+        (
+            "MultiEdit",
+            json!({"file_path": "notes.md", "edits": [{"old_string": "alpha", "new_string": "ALPHA"}]}),
+            "notes.md",
+        ),
+        ("Grep", json!({"pattern": "gamma", "output_mode": "content"}), "gamma"),
+        ("Glob", json!({"pattern": "*.md"}), "notes.md"),
+        ("LS", json!({"path": "."}), "sub/"),
+        (
+            "TodoWrite",
+            json!({"todos": [{"content": "ship it", "status": "pending"}]}),
+            "ship it",
+        ),
+        ("SetWorkingDirectory", json!({"path": "sub"}), "sub"),
+        ("Bash", json!({"command": "pwd", "description": "where"}), "/sub"),
+    ];
+    for (index, (name, args, expected)) in calls.iter().enumerate() {
+        let mut input = user_input(
+            &format!("in-{index}"),
+            &runtime,
+            &tool(name, args.clone()),
+            &format!("cm-{index}"),
+        );
+        input["payload"]["client_toolset"] = include.clone();
+        client.send(input).await;
+        let frames = client.recv_until_type("turn_finished").await;
+        let result = frames
+            .iter()
+            .rev()
+            .find(|f| f["delta"]["message_type"] == "tool_return_message")
+            .expect("a result");
+        let text = result["delta"]["tool_return"].as_str().unwrap();
+        assert_eq!(result["delta"]["status"], "success", "{name}: {text}");
+        assert!(text.contains(expected), "{name}: {text}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("notes.md")).unwrap(), "ALPHA\ngamma\n");
+    let device = client
+        .received
+        .iter()
+        .rev()
+        .find(|f| f["type"] == "update_device_status")
+        .unwrap();
+    assert!(
+        device["device_status"]["current_working_directory"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sub")
+    );
+
+    // AskUserQuestion always asks; the controller answers through updated_input.
+    let question =
+        json!({"questions": [{"question": "Which color?", "options": [{"label": "red"}, {"label": "blue"}]}]});
+    client
+        .send(user_input(
+            "in-ask",
+            &runtime,
+            &tool("AskUserQuestion", question.clone()),
+            "cm-ask",
+        ))
+        .await;
+    let asked = client.recv_until_type("control_request").await.pop().unwrap();
+    assert_eq!(asked["request"]["permission_suggestions"], json!([]));
+    let mut answered = question;
+    answered["answers"] = json!({"Which color?": "blue"});
+    client
+        .send(approve(
+            asked["request_id"].as_str().unwrap(),
+            &runtime,
+            json!({"behavior": "allow", "updated_input": answered}),
+        ))
+        .await;
+    let frames = client.recv_until_type("turn_finished").await;
+    let result = frames
+        .iter()
+        .rev()
+        .find(|f| f["delta"]["message_type"] == "tool_return_message")
+        .unwrap();
+    assert!(
+        result["delta"]["tool_return"].as_str().unwrap().contains("blue"),
+        "{result}"
+    );
+}

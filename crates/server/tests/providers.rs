@@ -125,3 +125,65 @@ async fn aborting_a_turn_cancels_the_model_request() {
         "the HTTP request was dropped"
     );
 }
+
+#[tokio::test]
+async fn an_openai_compatible_model_calls_a_tool_through_an_approval() {
+    use openai_mock::tool_chunk;
+    let mock = MockOpenAi::start(vec![
+        MockResponse::sse([
+            tool_chunk(
+                0,
+                Some("call_abc"),
+                Some("Bash"),
+                Some("{\"command\":\"touch from-model && echo ok\","),
+            ),
+            tool_chunk(0, None, None, Some("\"description\":\"touch\"}")),
+            finish_chunk("tool_calls"),
+        ]),
+        MockResponse::sse([text_chunk("Done."), finish_chunk("stop")]),
+    ]);
+    let (server, mut client, runtime) = start_with_model(&mock).await;
+    client.send(json!({"type": "change_device_state", "runtime": runtime, "payload": {"mode": "standard", "cwd": server.data.path()}})).await;
+    client.send(user_input("in-1", &runtime, "make a file", "cm-1")).await;
+    let question = client.recv_until_type("control_request").await.pop().unwrap();
+    assert_eq!(
+        (&question["request_id"], &question["request"]["input"]["command"]),
+        (&json!("perm-call_abc"), &json!("touch from-model && echo ok"))
+    );
+    client
+        .send(
+            json!({"type": "input", "request_id": "ans", "runtime": runtime, "payload": {"kind": "approval_response",
+        "request_id": "perm-call_abc", "decision": {"behavior": "allow"}}}),
+        )
+        .await;
+    let frames = client.recv_until_type("turn_finished").await;
+    assert_eq!(frames.last().unwrap()["stop_reason"], "end_turn");
+    assert!(server.data.path().join("from-model").exists());
+    let requests = mock.requests();
+    let messages = requests[1].body["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[messages.len() - 1],
+        json!({"role": "tool", "tool_call_id": "call_abc", "content": "ok\n"})
+    );
+    assert_eq!(
+        messages[messages.len() - 2]["tool_calls"][0]["function"]["name"],
+        "Bash"
+    );
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            "AskUserQuestion",
+            "Bash",
+            "SetWorkingDirectory",
+            "Edit",
+            "Read",
+            "Write"
+        ]
+    );
+}
