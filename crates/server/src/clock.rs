@@ -11,3 +11,9 @@ pub fn now_iso() -> String {
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
+
+/// A short random id with a prefix: `<prefix>-<16 hex digits>` (64 random bits), for ids that
+/// are repeated in many frames (run ids).
+pub fn new_short_id(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", uuid::Uuid::new_v4().as_u64_pair().0)
+}

@@ -2,10 +2,12 @@
 //!
 //! Runtime events are serialised once ([`EventFrame`]) and queued for every subscriber; the
 //! session's writer assigns the per-session `event_seq` and appends the envelope when it writes.
-//! While queued, a status frame is replaced by a newer one of the same type and scope. Past the
-//! frame or byte limit the session is closed with a reason: deltas are never dropped silently.
+//! While the queue is backed up, a status frame is replaced by a newer one of the same type and
+//! scope. Past the frame limit while the socket does not drain, or past the byte limit at any
+//! time, the session is closed with a reason: deltas are never dropped silently.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -135,6 +137,9 @@ pub struct Outbound {
     limits: Limits,
     state: Mutex<State>,
     ready: Notify,
+    /// Set while the writer waits for the socket to take more data: only then does a long queue
+    /// mean a slow reader (a writer that merely has not run yet is not one).
+    backed_up: AtomicBool,
 }
 
 impl Outbound {
@@ -144,6 +149,7 @@ impl Outbound {
             limits,
             state: Mutex::default(),
             ready: Notify::new(),
+            backed_up: AtomicBool::new(false),
         })
     }
 
@@ -170,7 +176,8 @@ impl Outbound {
         }
         state.bytes += frame.len();
         state.queue.push_back(frame);
-        if state.queue.len() > self.limits.max_frames || state.bytes > self.limits.max_bytes {
+        let backed_up = self.backed_up.load(Ordering::Relaxed);
+        if (backed_up && state.queue.len() > self.limits.max_frames) || state.bytes > self.limits.max_bytes {
             state.closed = Some((
                 CloseCode::Policy,
                 format!(
@@ -194,6 +201,11 @@ impl Outbound {
         }
         drop(state);
         self.ready.notify_one();
+    }
+
+    /// Records whether the writer is waiting for the socket to drain.
+    pub fn set_backed_up(&self, backed_up: bool) {
+        self.backed_up.store(backed_up, Ordering::Relaxed);
     }
 
     /// Waits for queued frames and takes up to `max_frames` of them (at least one), so the

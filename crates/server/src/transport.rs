@@ -369,13 +369,16 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
             }
             control_fed = true;
         }
+        session.outbound.set_backed_up(true);
         if stream_fed
             && let Some(sink) = stream.as_mut()
             && sink.flush().await.is_err()
         {
             stream = None;
         }
-        if control_fed && control.flush().await.is_err() {
+        let flushed = !control_fed || control.flush().await.is_ok();
+        session.outbound.set_backed_up(false);
+        if !flushed {
             return;
         }
     }

@@ -17,7 +17,7 @@ use letta_app_server_protocol::{
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{new_id, now_iso};
+use crate::clock::{new_id, new_short_id, now_iso};
 use crate::conversation::{ApprovalAnswer, Conversation, Outcome, PendingApproval};
 use crate::permissions::{Verdict, classify, suggestion};
 use crate::provider::{
@@ -78,7 +78,7 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
     let mut consumed = turn.client_ids;
     let mut runs = 0;
     loop {
-        let run_id = new_id("run");
+        let run_id = new_short_id("run");
         let request = {
             let mut state = conversation.state.lock().await;
             if cancel.is_cancelled() {

@@ -183,11 +183,17 @@ impl ModelProvider for Scripted {
                 .rev()
                 .take_while(|message| matches!(message, HistoryMessage::ToolResult { .. }))
                 .collect();
-            // Like a real model, let the rest of the server run between chunks.
-            let pause = || async {
-                match script.delay {
-                    Some(delay) => tokio::time::sleep(delay).await,
-                    None => tokio::task::yield_now().await,
+            // Like a real model, let the rest of the server run now and then.
+            let mut chunks_since_yield = 0_u32;
+            let mut pause = || {
+                chunks_since_yield += 1;
+                let yield_now = chunks_since_yield.is_multiple_of(16);
+                async move {
+                    match script.delay {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None if yield_now => tokio::task::yield_now().await,
+                        None => {}
+                    }
                 }
             };
             if let Some(think) = script.think.as_deref().filter(|_| pending_results.is_empty()) {

@@ -285,8 +285,8 @@ fn text_of(content: &Value) -> String {
     }
 }
 
-/// The frames with volatile values replaced: times, machine paths, and every UUID (numbered by
-/// first appearance, so equal ids stay equal).
+/// The frames with volatile values replaced: times, machine paths, and every UUID and short
+/// random id (numbered by first appearance, so equal ids stay equal).
 pub fn normalize(frames: &[Value]) -> Vec<Value> {
     let mut ids = HashMap::new();
     frames
@@ -322,7 +322,18 @@ fn replace_uuids(text: &str, ids: &mut HashMap<String, usize>) -> String {
     let mut out = String::new();
     let mut index = 0;
     while index < text.len() {
-        if index + 36 <= text.len() && is_uuid(&bytes[index..index + 36]) {
+        let short = index > 0
+            && bytes[index - 1] == b'-'
+            && index + 16 <= text.len()
+            && bytes[index..index + 16].iter().all(u8::is_ascii_hexdigit)
+            && bytes.get(index + 16).is_none_or(|b| !b.is_ascii_hexdigit());
+        if short {
+            let id = &text[index..index + 16];
+            let next = ids.len() + 1;
+            let number = *ids.entry(id.to_owned()).or_insert(next);
+            out.push_str(&format!("<id-{number}>"));
+            index += 16;
+        } else if index + 36 <= text.len() && is_uuid(&bytes[index..index + 36]) {
             let uuid = &text[index..index + 36];
             let next = ids.len() + 1;
             let number = *ids.entry(uuid.to_owned()).or_insert(next);
