@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{new_id, now_iso};
 use crate::config::Config;
 use crate::permissions::Rules;
-use crate::provider::HistoryMessage;
+use crate::provider::{HistoryMessage, ToolCall};
 use crate::runtime::{Runtime, Session, SessionId, lock};
 use crate::store::ScopeSettings;
 use crate::toolbox::TurnOptions;
@@ -106,9 +106,10 @@ struct Batch {
     turn_id: String,
     origin: SessionId,
     from_queue: bool,
-    content: MessageContent,
+    content: Option<MessageContent>,
     client_ids: Vec<String>,
     options: TurnOptions,
+    resume: Vec<ToolCall>,
 }
 
 /// The turn in progress.
@@ -154,6 +155,8 @@ pub(crate) struct State {
     pub(crate) rules: Rules,
     /// Model-facing names of the tools the last turn offered; `None` before the first turn.
     pub(crate) loaded_tools: Option<Vec<String>>,
+    /// Interactive tool calls left unanswered by a previous process, to ask again.
+    recoverable: Vec<ToolCall>,
     client_ids: HashMap<String, Disposition>,
     client_id_order: VecDeque<String>,
 }
@@ -181,6 +184,7 @@ impl Conversation {
         agent: Agent,
         settings: ScopeSettings,
         history: Vec<HistoryMessage>,
+        recoverable: Vec<ToolCall>,
         config: &Config,
     ) -> Self {
         let mode = settings
@@ -207,6 +211,7 @@ impl Conversation {
             pending: None,
             rules: Rules::default(),
             loaded_tools: None,
+            recoverable,
             client_ids: HashMap::new(),
             client_id_order: VecDeque::new(),
         };
@@ -386,6 +391,25 @@ impl Conversation {
         session.send_event(&self.scope, &Self::subagent_event());
     }
 
+    /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
+    /// previous process left unanswered, in a `recovery-…` turn (REFERENCE §3.10).
+    pub async fn recover_approvals(self: &Arc<Self>, runtime: &Arc<Runtime>, session: &Session) {
+        let mut state = self.state.lock().await;
+        if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
+            return;
+        }
+        let batch = Batch {
+            turn_id: new_id("recovery"),
+            origin: session.id,
+            from_queue: false,
+            content: None,
+            client_ids: Vec::new(),
+            options: TurnOptions::default(),
+            resume: std::mem::take(&mut state.recoverable),
+        };
+        self.start_turn(runtime, &mut state, batch);
+    }
+
     /// Sends the pending approval question, if any, to one session.
     pub async fn replay_pending_approval(&self, session: &Session) {
         let state = self.state.lock().await;
@@ -544,9 +568,10 @@ impl Conversation {
                 turn_id,
                 origin: session.id,
                 from_queue: false,
-                content,
+                content: Some(content),
                 client_ids: ids,
                 options: TurnOptions::from(payload),
+                resume: Vec::new(),
             };
             self.start_turn(runtime, &mut state, batch);
             return;
@@ -605,6 +630,7 @@ impl Conversation {
         self.emit(runtime, [Self::loop_event(state), Self::device_event(state)]);
         let turn = turn::Turn {
             content: batch.content,
+            resume: batch.resume,
             client_ids: batch.client_ids,
             options: batch.options,
             origin: batch.origin,
@@ -688,9 +714,10 @@ impl Conversation {
             turn_id,
             origin: first.session,
             from_queue: true,
-            content,
+            content: Some(content),
             client_ids: client_ids.clone(),
             options: first.options.clone(),
+            resume: Vec::new(),
         };
         self.start_turn(runtime, state, batch);
         let removed = client_ids
@@ -931,4 +958,28 @@ fn hostname() -> String {
                 .unwrap_or_else(|_| "localhost".into())
         })
         .clone()
+}
+
+/// The tool calls of the newest assistant message that have no result in `history`.
+pub(crate) fn unanswered(history: &[HistoryMessage]) -> Vec<ToolCall> {
+    let answered: Vec<&str> = history
+        .iter()
+        .rev()
+        .map_while(|message| match message {
+            HistoryMessage::ToolResult { tool_call_id, .. } => Some(tool_call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    match history
+        .iter()
+        .rev()
+        .find(|m| !matches!(m, HistoryMessage::ToolResult { .. }))
+    {
+        Some(HistoryMessage::Assistant { tool_calls, .. }) => tool_calls
+            .iter()
+            .filter(|call| !answered.contains(&call.id.as_str()))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
 }

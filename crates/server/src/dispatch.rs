@@ -105,6 +105,9 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
             let request_id = sync.request_id.clone();
             match scoped(runtime, session, &sync.runtime).await {
                 Some(conversation) => {
+                    if sync.recover_approvals.unwrap_or(true) {
+                        conversation.recover_approvals(runtime, session).await;
+                    }
                     conversation
                         .replay(session, sync.force_device_status.unwrap_or(false))
                         .await;
@@ -273,6 +276,9 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
         error: None,
     };
     let wait = start.wait_for_replay.unwrap_or(false);
+    if start.recover_approvals.unwrap_or(true) {
+        conversation.recover_approvals(runtime, session).await;
+    }
     if !wait {
         session.send(response.clone());
     }

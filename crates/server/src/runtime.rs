@@ -12,8 +12,13 @@ use crate::conversation::{Agent, Conversation};
 use crate::external::ExternalTools;
 use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
 use crate::provider::Providers;
+use crate::provider::{HistoryMessage, ToolCall};
 use crate::store::{Store, StoreError};
-use crate::tools::LocalTool;
+use crate::tools::{LocalTool, ToolKind};
+
+/// The result a tool call gets when the server stopped before it was answered.
+const STALE_RESULT: &str =
+    "This tool call was still pending when the server stopped. It may or may not have run; it was not run again.";
 
 /// Identifies a client session (one socket, or a control + stream pair).
 pub type SessionId = u64;
@@ -275,12 +280,34 @@ impl Runtime {
             }
         }
         let settings = self.store.scope_settings(&key).await?;
-        let history = self.store.history(&key).await?;
+        let mut history = self.store.history(&key).await?;
+        // Calls a previous process left unanswered: interactive ones are asked again on
+        // `recover_approvals`; the others may have run already, so they are never re-run: the
+        // model gets a stale result instead (REFERENCE §3.10).
+        let (recoverable, stale): (Vec<ToolCall>, Vec<ToolCall>) =
+            crate::conversation::unanswered(&history).into_iter().partition(|call| {
+                self.tools
+                    .iter()
+                    .any(|tool| tool.name() == call.name && tool.kind() == ToolKind::Interactive)
+            });
+        if !stale.is_empty() {
+            let results: Vec<HistoryMessage> = stale
+                .into_iter()
+                .map(|call| HistoryMessage::ToolResult {
+                    tool_call_id: call.id,
+                    content: STALE_RESULT.into(),
+                    is_error: true,
+                })
+                .collect();
+            self.store.append_messages(&key, None, results.clone()).await?;
+            history.extend(results);
+        }
         let loaded = Arc::new(Conversation::new(
             key.clone(),
             Agent::from_state(&agent),
             settings,
             history,
+            recoverable,
             &self.config,
         ));
         Ok(lock(&self.conversations).entry(key).or_insert(loaded).clone())

@@ -30,8 +30,10 @@ use crate::tools::{OutputLine, ToolContext, ToolResult};
 
 /// What a turn is started with.
 pub(crate) struct Turn {
-    /// The user message.
-    pub(crate) content: MessageContent,
+    /// The user message (none for a recovery turn).
+    pub(crate) content: Option<MessageContent>,
+    /// Tool calls to ask about and run before the first model run (a recovery turn).
+    pub(crate) resume: Vec<ToolCall>,
     /// The `client_message_id`s it consumes.
     pub(crate) client_ids: Vec<String>,
     /// Its tool options.
@@ -57,14 +59,16 @@ pub(crate) async fn run(runtime: Arc<Runtime>, conversation: Arc<Conversation>, 
 
 async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>, turn: Turn) -> Outcome {
     let cancel = &turn.cancel;
-    let user = HistoryMessage::User { content: turn.content };
-    conversation.state.lock().await.history.push(user.clone());
-    if let Err(error) = runtime
-        .store
-        .append_messages(&conversation.scope, None, vec![user])
-        .await
-    {
-        return Outcome::Failed(StopReason::Error, error.to_string());
+    if let Some(content) = turn.content {
+        let user = HistoryMessage::User { content };
+        conversation.state.lock().await.history.push(user.clone());
+        if let Err(error) = runtime
+            .store
+            .append_messages(&conversation.scope, None, vec![user])
+            .await
+        {
+            return Outcome::Failed(StopReason::Error, error.to_string());
+        }
     }
     let (provider, model) = match runtime.providers.resolve(conversation.agent.model.as_deref()) {
         Ok(resolved) => resolved,
@@ -75,6 +79,17 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
         Err(error) => return Outcome::Failed(StopReason::Error, error),
     };
     conversation.state.lock().await.loaded_tools = Some(tools.names());
+    if !turn.resume.is_empty() {
+        let run_id = new_short_id("run");
+        conversation.start_run(&mut *conversation.state.lock().await, &run_id, &[]);
+        let mut output = RunOutput::new(&run_id);
+        output.tool_calls = turn.resume;
+        let results = run_tools(runtime, conversation, &tools, &output, cancel).await;
+        save(runtime, conversation, &run_id, results).await;
+        if cancel.is_cancelled() {
+            return Outcome::Cancelled;
+        }
+    }
     let mut consumed = turn.client_ids;
     let mut runs = 0;
     loop {
@@ -142,15 +157,16 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
             FinishReason::EndTurn | FinishReason::ToolCalls => StopReason::EndTurn,
         };
         conversation.emit_run_output(runtime, output.end(stop_reason.clone()));
-        let mut messages: Vec<HistoryMessage> = assistant.into_iter().collect();
+        let messages: Vec<HistoryMessage> = assistant.into_iter().collect();
         if output.tool_calls.is_empty() {
             save(runtime, conversation, &run_id, messages).await;
             return Outcome::Completed(stop_reason);
         }
+        // The calls are stored before they run, so a restart can recover them.
+        save(runtime, conversation, &run_id, messages).await;
         let results = run_tools(runtime, conversation, &tools, &output, cancel).await;
         let cancelled = cancel.is_cancelled();
-        messages.extend(results);
-        save(runtime, conversation, &run_id, messages).await;
+        save(runtime, conversation, &run_id, results).await;
         if cancelled {
             return Outcome::Cancelled;
         }

@@ -121,3 +121,78 @@ async fn sigterm_stops_the_server_cleanly() {
     let exit = server.wait().expect("exits");
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Approvals pending at a crash: interactive questions are asked again; other calls are never
+/// re-run, the model gets a stale result (REFERENCE §3.10).
+#[tokio::test]
+async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
+    let data = tempfile::tempdir().unwrap();
+    let work = data.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    client
+        .send(
+            json!({"type": "runtime_start", "request_id": "rs", "mode": "standard", "cwd": work,
+            "create_agent": {"body": {"name": "Recover"}}}),
+        )
+        .await;
+    let runtime = client.recv_until_type("update_subagent_state").await[0]["runtime"].clone();
+    let bash = r#"[[tool: Bash {"command":"echo ran >> runs.txt","description":"append"}]]"#;
+    client.send(user_input("in-1", &runtime, bash, "cm-1")).await;
+    client.recv_until_type("control_request").await;
+    server.kill().expect("kill -9");
+    server.wait().expect("reaped");
+
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    client
+        .send(json!({"type": "sync", "request_id": "s-1", "runtime": runtime}))
+        .await;
+    let replay = client.recv_until_type("sync_response").await;
+    assert!(
+        !replay.iter().any(|f| f["type"] == "control_request"),
+        "a shell command is not asked again"
+    );
+    assert!(!work.join("runs.txt").exists(), "nor run");
+    let question = r#"[[tool: AskUserQuestion {"questions":[{"question":"Proceed?"}]}]]"#;
+    client.send(user_input("in-2", &runtime, question, "cm-2")).await;
+    client.recv_until_type("control_request").await;
+    server.kill().expect("kill -9");
+    server.wait().expect("reaped");
+
+    let (mut server, url) = spawn_server(data.path());
+    let mut client = Client::connect(&url).await;
+    client
+        .send(json!({"type": "sync", "request_id": "s-2", "runtime": runtime}))
+        .await;
+    let asked = client.recv_until_type("control_request").await.pop().unwrap();
+    assert_eq!(
+        asked["request"]["tool_name"], "AskUserQuestion",
+        "an interactive question is asked again"
+    );
+    let answer = json!({"questions": [{"question": "Proceed?"}], "answers": {"Proceed?": "yes"}});
+    client
+        .send(
+            json!({"type": "input", "request_id": "ans", "runtime": runtime, "payload": {"kind": "approval_response",
+        "request_id": asked["request_id"], "decision": {"behavior": "allow", "updated_input": answer}}}),
+        )
+        .await;
+    let frames = client.recv_until_type("turn_finished").await;
+    let finished = frames.last().unwrap();
+    assert!(
+        finished["turn_id"].as_str().unwrap().starts_with("recovery-"),
+        "{finished}"
+    );
+    let result = frames
+        .iter()
+        .rev()
+        .find(|f| f["delta"]["message_type"] == "tool_return_message")
+        .unwrap();
+    assert!(
+        result["delta"]["tool_return"].as_str().unwrap().contains("yes"),
+        "{result}"
+    );
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
