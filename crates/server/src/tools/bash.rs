@@ -250,17 +250,8 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
         .chain(&stderr.lines)
         .map(|line| format!("{line}\n"))
         .collect();
-    let total_chars = text.chars().count() + stdout.dropped_chars + stderr.dropped_chars;
-    if total_chars > MAX_OUTPUT_CHARS {
-        let cut = text
-            .char_indices()
-            .nth(MAX_OUTPUT_CHARS)
-            .map_or(text.len(), |(index, _)| index);
-        text.truncate(cut);
-        text.push_str(&format!(
-            "\n… [output truncated: {} more characters]",
-            total_chars - MAX_OUTPUT_CHARS
-        ));
+    if let Some(cut) = super::truncate_chars(&mut text, MAX_OUTPUT_CHARS, stdout.dropped_chars + stderr.dropped_chars) {
+        text.push_str(&format!("\n… [output truncated: {cut} more characters]"));
     }
 
     let (text, is_error) = match outcome {

@@ -149,3 +149,15 @@ pub fn resolve(cwd: &Path, path: &str) -> PathBuf {
         cwd.join(path)
     }
 }
+
+/// Cuts `text` to `max` characters; returns how many characters were cut (counting `extra`
+/// characters already dropped elsewhere), or `None` when it fits.
+pub(crate) fn truncate_chars(text: &mut String, max: usize, extra: usize) -> Option<usize> {
+    let total = text.chars().count() + extra;
+    if total <= max {
+        return None;
+    }
+    let cut = text.char_indices().nth(max).map_or(text.len(), |(index, _)| index);
+    text.truncate(cut);
+    Some(total - max)
+}

@@ -334,16 +334,9 @@ fn grep(options: &GrepOptions, cancel: &CancellationToken) -> ToolResult {
             text
         }
     };
-    let total_chars = text.chars().count();
-    if total_chars > MAX_OUTPUT_CHARS {
-        let cut = text
-            .char_indices()
-            .nth(MAX_OUTPUT_CHARS)
-            .map_or(text.len(), |(index, _)| index);
-        text.truncate(cut);
+    if let Some(cut) = super::truncate_chars(&mut text, MAX_OUTPUT_CHARS, 0) {
         text.push_str(&format!(
-            "\n… [output truncated: {} more characters; use head_limit and offset, or a narrower path, glob or type]",
-            total_chars - MAX_OUTPUT_CHARS
+            "\n… [output truncated: {cut} more characters; use head_limit and offset, or a narrower path, glob or type]"
         ));
     }
     ToolResult::ok(text)
