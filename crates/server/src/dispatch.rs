@@ -103,7 +103,7 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
         ClientFrame::LegacyMessage(message) => self::input(runtime, session, message.into_input()).await,
         ClientFrame::Sync(sync) => {
             let request_id = sync.request_id.clone();
-            match scoped(runtime, session, &sync.runtime).await {
+            match scoped(runtime, session, &sync.runtime, ("sync", sync.request_id.as_ref())).await {
                 Some(conversation) => {
                     if sync.recover_approvals.unwrap_or(true) {
                         conversation.recover_approvals(runtime, session).await;
@@ -133,7 +133,14 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                 }
             }
         }
-        ClientFrame::AbortMessage(abort) => match scoped(runtime, session, &abort.runtime).await {
+        ClientFrame::AbortMessage(abort) => match scoped(
+            runtime,
+            session,
+            &abort.runtime,
+            ("abort_message", abort.request_id.as_ref()),
+        )
+        .await
+        {
             Some(conversation) => conversation.abort(runtime, Some(session), abort.request_id).await,
             None => {
                 if let Some(request_id) = abort.request_id {
@@ -156,11 +163,18 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
             if let Some(conversation_id) = &change.payload.conversation_id {
                 target.conversation_id.clone_from(conversation_id);
             }
-            if let Some(conversation) = scoped(runtime, session, &target).await {
+            if let Some(conversation) = scoped(runtime, session, &target, ("change_device_state", None)).await {
                 conversation.change_device_state(runtime, &change).await;
             }
         }
-        ClientFrame::RemoveQueueItem(remove) => match scoped(runtime, session, &remove.runtime).await {
+        ClientFrame::RemoveQueueItem(remove) => match scoped(
+            runtime,
+            session,
+            &remove.runtime,
+            ("remove_queue_item", Some(&remove.request_id)),
+        )
+        .await
+        {
             Some(conversation) => conversation.remove_queue_item(runtime, session, &remove).await,
             None => session.send(RemoveQueueItemResponse {
                 request_id: remove.request_id,
@@ -188,9 +202,14 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
     }
 }
 
-/// Resolves a command's scope and subscribes the session to it; answers an `error` frame when
-/// the scope does not exist.
-async fn scoped(runtime: &Arc<Runtime>, session: &Arc<Session>, scope: &RuntimeScope) -> Option<Arc<Conversation>> {
+/// Resolves a command's scope and subscribes the session to it; answers an `error` frame (with
+/// the command's type and `request_id`) when the scope does not exist.
+async fn scoped(
+    runtime: &Arc<Runtime>,
+    session: &Arc<Session>,
+    scope: &RuntimeScope,
+    command: (&str, Option<&String>),
+) -> Option<Arc<Conversation>> {
     match runtime.conversation(scope).await {
         Ok(conversation) => {
             runtime.subscribe(session.id, &conversation.scope);
@@ -203,10 +222,10 @@ async fn scoped(runtime: &Arc<Runtime>, session: &Arc<Session>, scope: &RuntimeS
                 ErrorCode::UnknownRuntime
             };
             session.send(ErrorFrame {
-                request_id: None,
+                request_id: command.1.cloned(),
                 code,
                 message: format!("{error}; send runtime_start first"),
-                frame_type: None,
+                frame_type: Some(command.0.to_owned()),
             });
             None
         }
@@ -218,7 +237,8 @@ fn unknown_runtime(scope: &RuntimeScope) -> String {
 }
 
 async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
-    let Some(conversation) = scoped(runtime, session, &input.runtime).await else {
+    let Some(conversation) = scoped(runtime, session, &input.runtime, ("input", input.request_id.as_ref())).await
+    else {
         if let Some(request_id) = input.request_id {
             let error = Some(unknown_runtime(&input.runtime));
             session.send(InputAccepted {

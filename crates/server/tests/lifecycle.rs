@@ -277,6 +277,9 @@ async fn sync_replays_state_and_omits_an_unchanged_device_status() {
         .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
         .await;
     first.drop_connection();
+    // Let the cancelled turn unwind before the next socket subscribes, so that its last frames
+    // (turn_finished, device) do not interleave with the replays checked below.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let mut second = server.client().await;
     second

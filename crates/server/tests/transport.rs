@@ -167,6 +167,10 @@ async fn commands_for_unknown_runtimes_get_an_error() {
         "{}",
         frames[0]
     );
+    assert_eq!(
+        (&frames[0]["request_id"], &frames[0]["frame_type"]),
+        (&json!("in-1"), &json!("input"))
+    );
     client
         .send(json!({"type": "sync", "request_id": "s-1", "runtime": ghost}))
         .await;
