@@ -31,6 +31,9 @@ pub struct Config {
     pub boot_cwd: String,
     /// How long a controller has to answer an `external_tool_call_request`.
     pub external_tool_timeout: Duration,
+    /// How long a conversation stays in memory once it is idle with no subscriber (its state is
+    /// in the store and is loaded again on the next use).
+    pub idle_eviction: Duration,
 }
 
 impl Config {
@@ -46,6 +49,7 @@ impl Config {
             max_queued_bytes: 16 * 1024 * 1024,
             providers: ProviderSettings::from_env(),
             external_tool_timeout: Duration::from_secs(5 * 60),
+            idle_eviction: Duration::from_secs(10 * 60),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

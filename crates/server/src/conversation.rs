@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use letta_app_server_protocol::{
@@ -175,6 +176,10 @@ pub struct Conversation {
     pub agent: Agent,
     pub(crate) state: tokio::sync::Mutex<State>,
     emitter: Mutex<Emitter>,
+    /// Consecutive eviction sweeps that found it idle and unwatched.
+    idle_sweeps: AtomicU32,
+    /// Set when it was dropped from memory; whoever still holds it must load it again.
+    evicted: AtomicBool,
 }
 
 impl Conversation {
@@ -220,7 +225,38 @@ impl Conversation {
             agent,
             state: tokio::sync::Mutex::new(state),
             emitter: Mutex::default(),
+            idle_sweeps: AtomicU32::new(0),
+            evicted: AtomicBool::new(false),
         }
+    }
+
+    // ----- eviction --------------------------------------------------------------------------
+
+    /// Counts one eviction sweep: `true` once `sweeps` consecutive sweeps found it `unwatched`
+    /// and idle (no turn, queue, approval or recovery), when it is marked evicted. A busy state
+    /// (locked) counts as not idle.
+    pub(crate) fn sweep(&self, unwatched: bool, sweeps: u32) -> bool {
+        let idle = unwatched
+            && self.state.try_lock().is_ok_and(|state| {
+                state.turn.is_none()
+                    && state.queue.is_empty()
+                    && state.pending.is_none()
+                    && state.recoverable.is_empty()
+            });
+        if !idle {
+            self.idle_sweeps.store(0, Ordering::Relaxed);
+            return false;
+        }
+        if self.idle_sweeps.fetch_add(1, Ordering::Relaxed) + 1 < sweeps {
+            return false;
+        }
+        self.evicted.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// Whether it was dropped from memory (see [`Runtime::subscribed_conversation`]).
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::SeqCst)
     }
 
     // ----- emitting -------------------------------------------------------------------------

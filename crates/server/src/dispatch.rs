@@ -58,10 +58,9 @@ async fn reject(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str, erro
     let Ok(scope) = serde_json::from_value::<RuntimeScope>(raw["runtime"].clone()) else {
         return;
     };
-    let Ok(conversation) = runtime.conversation(&scope).await else {
+    let Ok(conversation) = runtime.subscribed_conversation(session.id, &scope).await else {
         return;
     };
-    runtime.subscribe(session.id, &conversation.scope);
     let message = match (error.frame_type.as_deref(), error.path.as_deref()) {
         (Some("change_device_state"), _) => {
             format!("Unsupported permission mode: {}", display(&raw["payload"]["mode"]))
@@ -210,11 +209,8 @@ async fn scoped(
     scope: &RuntimeScope,
     command: (&str, Option<&String>),
 ) -> Option<Arc<Conversation>> {
-    match runtime.conversation(scope).await {
-        Ok(conversation) => {
-            runtime.subscribe(session.id, &conversation.scope);
-            Some(conversation)
-        }
+    match runtime.subscribed_conversation(session.id, scope).await {
+        Ok(conversation) => Some(conversation),
         Err(error) => {
             let code = if matches!(error, ScopeError::Store(_)) {
                 ErrorCode::Internal
@@ -275,14 +271,13 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
         Err(error) => return session.send(failed(error)),
     };
     let (scope, agent, conversation_state, created) = resolved;
-    let conversation = match runtime.conversation(&scope).await {
+    let conversation = match runtime.subscribed_conversation(session.id, &scope).await {
         Ok(conversation) => conversation,
         Err(error) => return session.send(failed(error.to_string())),
     };
     conversation
         .apply_start_settings(runtime, start.mode, start.cwd.clone())
         .await;
-    runtime.subscribe(session.id, &scope);
     runtime
         .external
         .replace(session.id, &scope, start.external_tools.as_deref().unwrap_or_default());

@@ -61,6 +61,7 @@ impl Server {
         let shutdown = CancellationToken::new();
         let transport = transport::Transport::new(runtime.clone(), shutdown.clone());
         let serving = tokio::spawn(transport::serve(listener, transport));
+        tokio::spawn(evict_idle_conversations(runtime.clone(), shutdown.clone()));
         Ok(Self {
             local_addr,
             runtime,
@@ -74,11 +75,32 @@ impl Server {
         self.local_addr
     }
 
+    /// How many conversation runtimes are in memory (see [`Config::idle_eviction`]).
+    pub fn loaded_conversations(&self) -> usize {
+        self.runtime.loaded_conversations()
+    }
+
     /// Stops accepting connections, closes the open ones, stops every turn (saving what it
     /// produced) and waits for the store to finish writing.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.serving.await;
         self.runtime.shutdown(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// Sweeps for idle conversations until shutdown: one that stays idle and unwatched for
+/// [`Config::idle_eviction`] (give or take a fifth) is dropped from memory.
+async fn evict_idle_conversations(runtime: Arc<runtime::Runtime>, shutdown: CancellationToken) {
+    const SWEEPS: u32 = 5;
+    let period = (runtime.config.idle_eviction / SWEEPS).max(std::time::Duration::from_millis(10));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        runtime.evict_idle(SWEEPS);
     }
 }

@@ -5,10 +5,15 @@
 //! While the queue is backed up, a status frame is replaced by a newer one of the same type and
 //! scope. Past the frame limit while the socket does not drain, or past the byte limit at any
 //! time, the session is closed with a reason: deltas are never dropped silently.
+//!
+//! Model streams do not outrun their readers: once a quarter of the frame limit is queued, the
+//! turn stops reading the model until the writer catches up ([`Outbound::drained`]). A reader
+//! that takes nothing for [`Outbound::PATIENCE`] stops holding the turn up and meets the limits.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, UpdateQueue};
@@ -137,18 +142,28 @@ pub struct Outbound {
     limits: Limits,
     state: Mutex<State>,
     ready: Notify,
+    /// Notified whenever the writer takes a batch.
+    taken: Notify,
+    /// Set when a producer gave up waiting for the writer; cleared when the writer takes frames.
+    /// While set, producers do not wait for this queue.
+    stalled: AtomicBool,
     /// Set while the writer waits for the socket to take more data: only then does a long queue
     /// mean a slow reader (a writer that merely has not run yet is not one).
     backed_up: AtomicBool,
 }
 
 impl Outbound {
+    /// How long a producer waits for a writer that takes nothing.
+    pub const PATIENCE: Duration = Duration::from_millis(500);
+
     /// An empty queue.
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,
             state: Mutex::default(),
             ready: Notify::new(),
+            taken: Notify::new(),
+            stalled: AtomicBool::new(false),
             backed_up: AtomicBool::new(false),
         })
     }
@@ -203,9 +218,51 @@ impl Outbound {
         self.ready.notify_one();
     }
 
+    /// Whether a quarter of the frame limit or more is queued and the writer is not stalled:
+    /// producers that can wait (model streams) should.
+    pub fn is_busy(&self) -> bool {
+        if self.stalled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let state = self.state();
+        state.closed.is_none() && state.queue.len() >= (self.limits.max_frames / 4).max(1)
+    }
+
+    /// Waits until the queue is no longer [busy](Self::is_busy), is closed, or the queue is closed, or the
+    /// writer has taken nothing for [`Self::PATIENCE`].
+    pub async fn drained(&self) {
+        loop {
+            let taken = self.taken.notified();
+            if !self.is_busy() {
+                return;
+            }
+            if tokio::time::timeout(Self::PATIENCE, taken).await.is_err() {
+                self.stalled.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
     /// Records whether the writer is waiting for the socket to drain.
     pub fn set_backed_up(&self, backed_up: bool) {
         self.backed_up.store(backed_up, Ordering::Relaxed);
+    }
+
+    /// Takes up to `max_frames` queued frames without waiting (none once closed).
+    pub fn take(&self, max_frames: usize) -> Vec<Outgoing> {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            return Vec::new();
+        }
+        let count = state.queue.len().min(max_frames);
+        let batch: Vec<Outgoing> = state.queue.drain(..count).collect();
+        state.bytes -= batch.iter().map(Outgoing::len).sum::<usize>();
+        drop(state);
+        if count > 0 {
+            self.stalled.store(false, Ordering::Relaxed);
+            self.taken.notify_waiters();
+        }
+        batch
     }
 
     /// Waits for queued frames and takes up to `max_frames` of them (at least one), so the
@@ -220,6 +277,9 @@ impl Outbound {
                     let count = state.queue.len().min(max_frames);
                     let batch: Vec<Outgoing> = state.queue.drain(..count).collect();
                     state.bytes -= batch.iter().map(Outgoing::len).sum::<usize>();
+                    drop(state);
+                    self.stalled.store(false, Ordering::Relaxed);
+                    self.taken.notify_waiters();
                     return Ok(batch);
                 }
                 if let Some(closed) = &state.closed {
@@ -228,5 +288,78 @@ impl Outbound {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(max_frames: usize) -> Arc<Outbound> {
+        Outbound::new(Limits {
+            coalesce_after: 64,
+            max_frames,
+            max_bytes: 1 << 24,
+        })
+    }
+
+    fn direct() -> Outgoing {
+        Outgoing::Direct(Bytes::from_static(b"{}"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_producer_waits_for_the_writer_once_a_quarter_of_the_limit_is_queued() {
+        let outbound = queue(8);
+        outbound.push(direct());
+        assert!(!outbound.is_busy());
+        outbound.push(direct());
+        assert!(outbound.is_busy(), "2 of 8 frames");
+
+        let waiter = tokio::spawn({
+            let outbound = outbound.clone();
+            async move { outbound.drained().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert_eq!(outbound.next_batch(1).await.map(|batch| batch.len()), Ok(1));
+        tokio::time::timeout(Duration::from_millis(1), waiter)
+            .await
+            .expect("the writer took a frame")
+            .expect("no panic");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_that_takes_nothing_stops_holding_the_producer_up() {
+        let outbound = queue(8);
+        for _ in 0..4 {
+            outbound.push(direct());
+        }
+        let started = tokio::time::Instant::now();
+        outbound.drained().await;
+        assert_eq!(started.elapsed(), Outbound::PATIENCE);
+        assert!(!outbound.is_busy(), "stalled: nobody waits for it any more");
+        outbound.drained().await;
+        assert_eq!(started.elapsed(), Outbound::PATIENCE);
+
+        assert_eq!(outbound.take(1).len(), 1);
+        assert!(outbound.is_busy(), "the writer moved again: 3 of 8 frames");
+    }
+
+    #[tokio::test]
+    async fn past_the_frame_limit_while_backed_up_the_queue_is_closed() {
+        let outbound = queue(4);
+        for _ in 0..6 {
+            outbound.push(direct());
+        }
+        assert!(
+            outbound.is_busy(),
+            "not backed up: a writer that has not run yet is not slow"
+        );
+        outbound.set_backed_up(true);
+        outbound.push(direct());
+        let closed = outbound.next_batch(10).await.expect_err("closed");
+        assert_eq!(closed.0, CloseCode::Policy);
+        assert!(!outbound.is_busy());
+        outbound.drained().await;
     }
 }

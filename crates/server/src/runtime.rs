@@ -250,6 +250,62 @@ impl Runtime {
         }
     }
 
+    /// Resolves once no subscriber of `scope` is [busy](Outbound::is_busy), except one that has
+    /// taken nothing for [`Outbound::PATIENCE`] (a stuck reader is left to
+    /// the queue's limits instead of holding the turn up).
+    pub async fn subscribers_ready(&self, scope: &RuntimeScope) {
+        let outbounds: Vec<Arc<Outbound>> = {
+            let subscriptions = lock(&self.subscriptions);
+            let Some(ids) = subscriptions.get(scope) else { return };
+            let sessions = lock(&self.sessions);
+            ids.iter()
+                .filter_map(|id| sessions.get(id))
+                .filter(|session| session.outbound.is_busy())
+                .map(|session| session.outbound.clone())
+                .collect()
+        };
+        for outbound in outbounds {
+            outbound.drained().await;
+        }
+    }
+
+    /// The conversation runtime of a scope with `session` subscribed to it. A conversation
+    /// evicted between the lookup and the subscription is loaded again.
+    pub async fn subscribed_conversation(
+        self: &Arc<Self>,
+        session: SessionId,
+        scope: &RuntimeScope,
+    ) -> Result<Arc<Conversation>, ScopeError> {
+        loop {
+            let conversation = self.conversation(scope).await?;
+            self.subscribe(session, &conversation.scope);
+            // Eviction checks the subscriptions before it marks a conversation: either it saw
+            // this one, or the mark is visible now.
+            if !conversation.is_evicted() {
+                return Ok(conversation);
+            }
+        }
+    }
+
+    /// One eviction sweep: drops the conversations that `sweeps` consecutive sweeps found idle
+    /// with no subscriber (real Letta evicts idle conversation runtimes too, REFERENCE §3.3).
+    /// Their state is in the store; the next use loads them again. Returns how many were dropped.
+    pub fn evict_idle(&self, sweeps: u32) -> usize {
+        let mut conversations = lock(&self.conversations);
+        let subscriptions = lock(&self.subscriptions);
+        let before = conversations.len();
+        conversations.retain(|scope, conversation| {
+            let unwatched = subscriptions.get(scope).is_none_or(Vec::is_empty);
+            !conversation.sweep(unwatched, sweeps)
+        });
+        before - conversations.len()
+    }
+
+    /// How many conversations are in memory.
+    pub fn loaded_conversations(&self) -> usize {
+        lock(&self.conversations).len()
+    }
+
     /// The conversation runtime of a scope, loading it from the store on first use.
     pub async fn conversation(self: &Arc<Self>, scope: &RuntimeScope) -> Result<Arc<Conversation>, ScopeError> {
         let key = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());

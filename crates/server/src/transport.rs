@@ -332,7 +332,7 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
             }
             next = session.outbound.next_batch(FRAMES_PER_FLUSH) => next,
         };
-        let frames = match next {
+        let mut frames = match next {
             Ok(frames) => frames,
             Err((code, reason)) => {
                 if let Some(mut sink) = stream.take() {
@@ -342,6 +342,11 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
                 return;
             }
         };
+        if frames.len() < FRAMES_PER_FLUSH / 8 {
+            // Let the producers that woke us add to the batch: fewer, larger socket writes.
+            tokio::task::yield_now().await;
+            frames.extend(session.outbound.take(FRAMES_PER_FLUSH - frames.len()));
+        }
         // Frames written together were serialised at the same moment.
         let emitted_at = clock::now_iso();
         let (mut stream_fed, mut control_fed) = (false, false);

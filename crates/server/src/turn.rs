@@ -4,9 +4,10 @@
 //! Each run asks the provider once. A run that ends with tool calls is followed by another run
 //! with their results; tools this server does not offer get an error result.
 
-use std::sync::Arc;
-
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use letta_app_server_protocol::{
     ApiError, ApprovalRequestMessage, AssistantMessage, CanUseToolRequest, ClientToolEnd, ClientToolStart, ContentPart,
@@ -21,7 +22,7 @@ use crate::clock::{new_id, new_short_id, now_iso};
 use crate::conversation::{ApprovalAnswer, Conversation, Outcome, PendingApproval};
 use crate::permissions::{Verdict, classify, suggestion};
 use crate::provider::{
-    FinishReason, HistoryMessage, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent, ToolCall,
+    EventSink, FinishReason, HistoryMessage, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent, ToolCall,
 };
 use crate::runtime::Runtime;
 use crate::runtime::SessionId;
@@ -55,6 +56,25 @@ pub(crate) async fn run(runtime: Arc<Runtime>, conversation: Arc<Conversation>, 
         outcome
     };
     conversation.finish_turn(&runtime, &mut state, outcome);
+}
+
+/// Where a run's model output goes: converted to `stream_delta`s and broadcast; the model is read
+/// no faster than the scope's subscribers take its output.
+struct RunSink<'a> {
+    runtime: &'a Runtime,
+    conversation: &'a Conversation,
+    output: &'a mut RunOutput,
+}
+
+impl EventSink for RunSink<'_> {
+    fn event(&mut self, event: ProviderEvent) {
+        let events = self.output.on_event(event);
+        self.conversation.emit_run_output(self.runtime, events);
+    }
+
+    fn ready(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.runtime.subscribers_ready(&self.conversation.scope))
+    }
 }
 
 async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>, turn: Turn) -> Outcome {
@@ -120,9 +140,10 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
         };
         let mut output = RunOutput::new(&run_id);
         let result = {
-            let mut sink = |event: ProviderEvent| {
-                let events = output.on_event(event);
-                conversation.emit_run_output(runtime, events);
+            let mut sink = RunSink {
+                runtime,
+                conversation,
+                output: &mut output,
             };
             tokio::select! {
                 result = provider.stream(&request, &mut sink) => Some(result),

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use wire::{Client, start_runtime, user_input};
+use wire::{Client, TestServer, start_runtime, user_input};
 
 /// Starts the real binary on a free port; returns it and its websocket URL.
 fn spawn_server(data_dir: &std::path::Path) -> (Child, String) {
@@ -195,4 +195,41 @@ async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
     );
     server.kill().expect("kill");
     server.wait().expect("reaped");
+}
+
+#[tokio::test]
+async fn idle_unwatched_conversations_leave_memory_and_come_back_from_the_store() {
+    let server = TestServer::start_with(|config| config.idle_eviction = Duration::from_millis(100)).await;
+    let running = || server.server.as_ref().expect("running");
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    client.send(user_input("in-1", &runtime, "one two three", "cm-1")).await;
+    let first = prompt_tokens(&client.recv_until_type("turn_finished").await);
+
+    // Watched: kept, however long it is idle.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(running().loaded_conversations(), 1);
+
+    drop(client);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while running().loaded_conversations() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the conversation was not evicted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs-2",
+            "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]}))
+        .await;
+    let replay = client.recv_until_type("update_subagent_state").await;
+    assert_eq!(replay[0]["created"], json!({"agent": false, "conversation": false}));
+    assert_eq!(running().loaded_conversations(), 1);
+    client.send(user_input("in-2", &runtime, "four", "cm-2")).await;
+    let second = prompt_tokens(&client.recv_until_type("turn_finished").await);
+    // Without the first turn's messages the prompt would be smaller than the first one plus "four".
+    assert!(second > first + 1, "history reloaded: {first} then {second}");
 }

@@ -12,10 +12,18 @@ use serde_json::json;
 use wire::{Client, TestServer, summary, user_input};
 
 async fn start_with_model(mock: &MockOpenAi) -> (TestServer, Client, serde_json::Value) {
+    start_with_model_and(mock, |_| {}).await
+}
+
+async fn start_with_model_and(
+    mock: &MockOpenAi,
+    configure: impl FnOnce(&mut letta_app_server::Config),
+) -> (TestServer, Client, serde_json::Value) {
     let base_url = mock.base_url.clone();
     let server = TestServer::start_with(|config| {
         config.providers.llama_cpp = base_url;
         config.providers.retry_base_delay = Duration::from_millis(10);
+        configure(config);
     })
     .await;
     let mut client = server.client().await;
@@ -104,6 +112,37 @@ async fn provider_outages_are_retried_then_reported_and_the_runtime_stays_usable
         client.recv_until_type("turn_finished").await.last().unwrap()["stop_reason"],
         "end_turn"
     );
+}
+
+#[tokio::test]
+async fn a_burst_faster_than_the_reader_is_streamed_in_full() {
+    // 10,000 chunks in one piece: the server reads them as fast as the socket takes them.
+    let mut body: String = (0..10_000)
+        .map(|n| format!("data: {}\n\n", text_chunk(&format!("{n} "))))
+        .collect();
+    body.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", finish_chunk("stop")));
+    let mock = MockOpenAi::start(vec![MockResponse::raw([body])]);
+    let (_server, mut client, runtime) = start_with_model_and(&mock, |config| config.max_queued_frames = 64).await;
+    client.send(user_input("in-1", &runtime, "go", "cm-1")).await;
+    // A reader slower than the model, but never stuck: it is served, not disconnected.
+    let mut frames = Vec::new();
+    while frames
+        .last()
+        .is_none_or(|f: &serde_json::Value| f["type"] != "turn_finished")
+    {
+        frames.push(client.recv().await);
+        if frames.len() % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let text: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["delta"]["message_type"] == "assistant_message")
+        .map(|f| f["delta"]["content"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text.len(), 10_000);
+    assert_eq!((text[0], text[9_999]), ("0 ", "9999 "));
+    assert_eq!(frames.last().unwrap()["stop_reason"], "end_turn");
 }
 
 #[tokio::test]

@@ -167,7 +167,25 @@ impl std::fmt::Display for ProviderError {
 impl std::error::Error for ProviderError {}
 
 /// Receives a provider's events as they are produced.
-pub type EventSink<'a> = dyn FnMut(ProviderEvent) + Send + 'a;
+///
+/// Any `FnMut(ProviderEvent)` closure is a sink that is always ready.
+pub trait EventSink: Send {
+    /// Takes the next event.
+    fn event(&mut self, event: ProviderEvent);
+
+    /// Resolves once the consumers can take more events. Providers await it between network
+    /// reads (and the scripted model between chunks), so a model that streams faster than the
+    /// websocket readers take its output is read no faster than they are (REFERENCE §2.6).
+    fn ready(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl<F: FnMut(ProviderEvent) + Send> EventSink for F {
+    fn event(&mut self, event: ProviderEvent) {
+        self(event);
+    }
+}
 
 /// The future a provider returns for one request.
 pub type ProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<FinishReason, ProviderError>> + Send + 'a>>;
@@ -175,7 +193,7 @@ pub type ProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<FinishReason, P
 /// A source of model output.
 pub trait ModelProvider: Send + Sync {
     /// Runs one model request, delivering events to `sink` in order.
-    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut EventSink<'a>) -> ProviderFuture<'a>;
+    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut dyn EventSink) -> ProviderFuture<'a>;
 }
 
 /// A shared provider.

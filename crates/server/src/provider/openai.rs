@@ -57,6 +57,10 @@ use super::{
     ProviderEvent, ProviderFuture, RetryNotice, ToolCall, Usage,
 };
 
+/// Bytes of SSE parsed between two waits for the consumers ([`EventSink::ready`]): at most a
+/// hundred or so chunks.
+const PACE_BYTES: usize = 4096;
+
 /// Longest error body quoted in a [`ProviderError`] message, in bytes.
 const ERROR_BODY_LIMIT: usize = 2048;
 /// Longest error body read from an error response, in bytes.
@@ -170,7 +174,7 @@ impl OpenAiCompatible {
     }
 
     /// Runs one request with retries.
-    async fn run(&self, request: &ModelRequest, sink: &mut EventSink<'_>) -> Result<FinishReason, ProviderError> {
+    async fn run(&self, request: &ModelRequest, sink: &mut dyn EventSink) -> Result<FinishReason, ProviderError> {
         let target = self.target.as_ref().map_err(|message| request_error(message.clone()))?;
         let body = serde_json::to_vec(&WireRequest::new(request))
             .map_err(|error| request_error(format!("cannot encode the request: {error}")))?;
@@ -194,7 +198,7 @@ impl OpenAiCompatible {
             if let Some(retry_after) = retry_after {
                 delay = delay.max(retry_after.min(MAX_RETRY_AFTER));
             }
-            sink(ProviderEvent::Retry(RetryNotice {
+            sink.event(ProviderEvent::Retry(RetryNotice {
                 attempt,
                 max_attempts: max_attempts - 1,
                 delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -210,7 +214,7 @@ impl OpenAiCompatible {
         &self,
         target: &Target,
         body: &Bytes,
-        sink: &mut EventSink<'_>,
+        sink: &mut dyn EventSink,
     ) -> Result<FinishReason, AttemptError> {
         let request = target.request(body.clone()).map_err(AttemptError::Fatal)?;
         let timeout = self.settings.request_timeout;
@@ -275,7 +279,7 @@ impl OpenAiCompatible {
         &self,
         mut body: Incoming,
         state: &mut StreamState,
-        sink: &mut EventSink<'_>,
+        sink: &mut dyn EventSink,
     ) -> Result<(), Failure> {
         let idle_timeout = self.settings.idle_timeout;
         let idle = tokio::time::sleep(idle_timeout);
@@ -315,13 +319,18 @@ impl OpenAiCompatible {
                 json.extend_from_slice(&data);
                 continue;
             }
-            parser
-                .feed(&data, &mut |event| state.on_data(event, sink))
-                .map_err(Failure::Provider)?;
-            if state.done {
-                drain(&mut body).await;
-                return Ok(());
+            for piece in data.chunks(PACE_BYTES) {
+                parser
+                    .feed(piece, &mut |event| state.on_data(event, sink))
+                    .map_err(Failure::Provider)?;
+                if state.done {
+                    drain(&mut body).await;
+                    return Ok(());
+                }
+                sink.ready().await;
             }
+            // Waiting for the consumers is not the model stalling.
+            idle.as_mut().reset(Instant::now() + idle_timeout);
         }
         if mode == BodyMode::Json {
             state.on_data(&json, sink).map_err(Failure::Provider)?;
@@ -336,7 +345,7 @@ impl OpenAiCompatible {
 }
 
 impl ModelProvider for OpenAiCompatible {
-    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut EventSink<'a>) -> ProviderFuture<'a> {
+    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut dyn EventSink) -> ProviderFuture<'a> {
         Box::pin(self.run(request, sink))
     }
 }
@@ -667,7 +676,7 @@ struct PartialToolCall {
 
 impl StreamState {
     /// Handles the data of one SSE event (or a whole JSON completion).
-    fn on_data(&mut self, data: &[u8], sink: &mut EventSink<'_>) -> Result<(), ProviderError> {
+    fn on_data(&mut self, data: &[u8], sink: &mut dyn EventSink) -> Result<(), ProviderError> {
         let data = data.trim_ascii();
         if self.done || data.is_empty() {
             return Ok(());
@@ -694,11 +703,11 @@ impl StreamState {
                 let reasoning = delta.reasoning_content.0.filter(|text| !text.is_empty());
                 if let Some(reasoning) = reasoning.or(delta.reasoning.0).filter(|text| !text.is_empty()) {
                     self.delivered = true;
-                    sink(ProviderEvent::Reasoning(reasoning.into_owned()));
+                    sink.event(ProviderEvent::Reasoning(reasoning.into_owned()));
                 }
                 if let Some(text) = delta.content.0.filter(|text| !text.is_empty()) {
                     self.delivered = true;
-                    sink(ProviderEvent::Text(text.into_owned()));
+                    sink.event(ProviderEvent::Text(text.into_owned()));
                 }
                 for fragment in delta.tool_calls.into_iter().flatten() {
                     self.add_tool_fragment(fragment);
@@ -761,7 +770,7 @@ impl StreamState {
     }
 
     /// Completes a response: emits the tool calls and the usage and returns why it stopped.
-    fn finish(self, sink: &mut EventSink<'_>) -> Result<FinishReason, ProviderError> {
+    fn finish(self, sink: &mut dyn EventSink) -> Result<FinishReason, ProviderError> {
         if !self.done && self.finish.is_none() {
             return Err(invalid_response("stream ended unexpectedly"));
         }
@@ -779,14 +788,14 @@ impl StreamState {
             } else {
                 call.arguments
             };
-            sink(ProviderEvent::ToolCall(ToolCall {
+            sink.event(ProviderEvent::ToolCall(ToolCall {
                 id,
                 name: call.name,
                 arguments,
             }));
         }
         if let Some(usage) = self.usage {
-            sink(ProviderEvent::Usage(usage));
+            sink.event(ProviderEvent::Usage(usage));
         }
         Ok(match self.finish {
             _ if has_calls => FinishReason::ToolCalls,

@@ -158,8 +158,29 @@ fn words(request: &ModelRequest) -> u64 {
     (message_words + request.system.split_whitespace().count()) as u64
 }
 
+/// Paces the chunks: the scripted delay before each, or, like a real model, a pause for the
+/// consumers (and the rest of the server) every 16 chunks.
+struct Pacer {
+    delay: Option<Duration>,
+    chunks: u32,
+}
+
+impl Pacer {
+    async fn pause(&mut self, sink: &mut dyn EventSink) {
+        self.chunks += 1;
+        match self.delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None if self.chunks.is_multiple_of(16) => {
+                sink.ready().await;
+                tokio::task::yield_now().await;
+            }
+            None => {}
+        }
+    }
+}
+
 impl ModelProvider for Scripted {
-    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut EventSink<'a>) -> ProviderFuture<'a> {
+    fn stream<'a>(&'a self, request: &'a ModelRequest, sink: &'a mut dyn EventSink) -> ProviderFuture<'a> {
         Box::pin(async move {
             let newest_user = request.messages.iter().rev().find_map(|message| match message {
                 HistoryMessage::User { content } => Some(text_of(content)),
@@ -183,32 +204,23 @@ impl ModelProvider for Scripted {
                 .rev()
                 .take_while(|message| matches!(message, HistoryMessage::ToolResult { .. }))
                 .collect();
-            // Like a real model, let the rest of the server run now and then.
-            let mut chunks_since_yield = 0_u32;
-            let mut pause = || {
-                chunks_since_yield += 1;
-                let yield_now = chunks_since_yield.is_multiple_of(16);
-                async move {
-                    match script.delay {
-                        Some(delay) => tokio::time::sleep(delay).await,
-                        None if yield_now => tokio::task::yield_now().await,
-                        None => {}
-                    }
-                }
+            let mut pacer = Pacer {
+                delay: script.delay,
+                chunks: 0,
             };
             if let Some(think) = script.think.as_deref().filter(|_| pending_results.is_empty()) {
                 for piece in split(think, think.split_whitespace().count().clamp(1, 4)) {
-                    pause().await;
-                    sink(ProviderEvent::Reasoning(piece));
+                    pacer.pause(sink).await;
+                    sink.event(ProviderEvent::Reasoning(piece));
                 }
             }
             let mut completion = 0;
             let finish = if !script.tools.is_empty() && pending_results.is_empty() {
                 for (index, (name, arguments)) in script.tools.iter().enumerate() {
-                    pause().await;
+                    pacer.pause(sink).await;
                     completion += 1;
                     let id = format!("call_{}", index + 1);
-                    sink(ProviderEvent::ToolCall(ToolCall {
+                    sink.event(ProviderEvent::ToolCall(ToolCall {
                         id,
                         name: name.clone(),
                         arguments: arguments.clone(),
@@ -240,13 +252,13 @@ impl ModelProvider for Scripted {
                     )
                 };
                 for chunk in chunks {
-                    pause().await;
+                    pacer.pause(sink).await;
                     completion += 1;
-                    sink(ProviderEvent::Text(chunk));
+                    sink.event(ProviderEvent::Text(chunk));
                 }
                 FinishReason::EndTurn
             };
-            sink(ProviderEvent::Usage(Usage {
+            sink.event(ProviderEvent::Usage(Usage {
                 prompt_tokens: words(request),
                 completion_tokens: completion,
                 ..Usage::default()
