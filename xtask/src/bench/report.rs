@@ -216,18 +216,12 @@ pub fn machine() -> String {
 /// The heading that starts the results section of `BENCHMARKS.md`.
 const RESULTS_HEADING: &str = "## Results";
 
-/// What `BENCHMARKS.md` starts with when it does not exist yet: how to run, what each metric
-/// means and how it is measured.
+/// What `BENCHMARKS.md` starts with: how to run, what each metric means and how it is measured.
 const INTRO: &str = include_str!("intro.md");
 
-/// Writes `BENCHMARKS.md`: the text before `## Results` is kept (or the default introduction
-/// written), the results section is replaced.
+/// Writes `BENCHMARKS.md`: the introduction (`bench/intro.md`), then the results.
 pub fn write_markdown(path: &Path, rows: &[Row], notes: &[String], started: SystemTime) -> Result<(), String> {
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let intro = match existing.find(&format!("\n{RESULTS_HEADING}\n")) {
-        Some(index) => existing[..=index].to_owned(),
-        None => INTRO.to_owned(),
-    };
+    let intro = INTRO.to_owned();
     let mut out = intro;
     if !out.ends_with("\n\n") {
         out.push('\n');
