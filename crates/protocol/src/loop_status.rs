@@ -1,7 +1,6 @@
 //! `update_loop_status`: what the agent loop of a scope is doing (REFERENCE §3.7).
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +18,9 @@ pub struct LoopState {
     pub status: LoopStatus,
     /// The current backend run, if any (0 or 1 entries).
     pub active_run_ids: Vec<String>,
-    /// Which `client_message_id`s each of the last runs consumed.
+    /// Which `client_message_id`s each of the last runs consumed, oldest run first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_message_ids_by_run_id: Option<BTreeMap<String, Vec<String>>>,
+    pub client_message_ids_by_run_id: Option<IndexMap<String, Vec<String>>>,
     /// Tool calls executing now (only while `EXECUTING_CLIENT_SIDE_TOOL`).
     pub executing_tool_call_ids: Vec<String>,
 }

@@ -40,7 +40,42 @@ pub fn bundle() -> Value {
     });
     inline_tagged_variants(&mut root);
     drop_unreferenced_definitions(&mut root);
+    name_frames(&mut root);
     root
+}
+
+/// Adds each frame of `ClientFrame` and `ServerFrame` as a definition of its own, named after
+/// its `type` in PascalCase (`runtime_start_response` → `RuntimeStartResponse`), so generated
+/// code has a named type per frame as well as the tagged unions (which keep their branches
+/// inline, the shape code generators need to keep them tagged).
+fn name_frames(root: &mut Value) {
+    let mut named = Vec::new();
+    for union in ["ClientFrame", "ServerFrame"] {
+        for branch in root["definitions"][union]["oneOf"].as_array().into_iter().flatten() {
+            if let Some(frame_type) = branch["properties"]["type"]["const"].as_str() {
+                named.push((pascal_case(frame_type), branch.clone()));
+            }
+        }
+    }
+    if let Some(definitions) = root["definitions"].as_object_mut() {
+        for (name, branch) in named {
+            definitions.entry(name).or_insert(branch);
+        }
+    }
+}
+
+/// `runtime_start_response` → `RuntimeStartResponse`.
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `meta.json`: protocol version and the frame type lists, for bindings and tools.

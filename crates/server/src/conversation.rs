@@ -5,7 +5,7 @@
 //! the sync `emitter` lock, which also records whether the current run was cancelled, so that no
 //! output of an aborted run is sent after the abort's frames.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,7 +144,6 @@ pub(crate) struct State {
     pub(crate) cwd: String,
     cwd_revision: u64,
     pub(crate) loop_state: LoopState,
-    run_order: VecDeque<String>,
     queue: VecDeque<Queued>,
     next_queue_item: u64,
     next_batch: u64,
@@ -207,7 +206,6 @@ impl Conversation {
                 client_message_ids_by_run_id: None,
                 executing_tool_call_ids: Vec::new(),
             },
-            run_order: VecDeque::new(),
             queue: VecDeque::new(),
             next_queue_item: 1,
             next_batch: 1,
@@ -392,13 +390,10 @@ impl Conversation {
             let runs = state
                 .loop_state
                 .client_message_ids_by_run_id
-                .get_or_insert_with(BTreeMap::new);
+                .get_or_insert_with(Default::default);
             runs.insert(run_id.to_owned(), client_ids.to_vec());
-            state.run_order.push_back(run_id.to_owned());
-            while state.run_order.len() > REMEMBERED_RUNS {
-                if let Some(old) = state.run_order.pop_front() {
-                    runs.remove(&old);
-                }
+            if runs.len() > REMEMBERED_RUNS {
+                runs.shift_remove_index(0);
             }
         }
         if let Some(turn) = state.turn.as_mut() {

@@ -418,3 +418,35 @@ async fn change_device_state_and_remove_queue_item() {
     );
     assert_eq!(tail.last().unwrap(), "remove_queue_item_response success=false");
 }
+
+#[tokio::test]
+async fn loop_status_lists_the_client_ids_of_the_last_32_runs_oldest_first() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    let mut run_ids = Vec::new();
+    let mut last_status = json!(null);
+    for turn in 1..=33 {
+        client
+            .send(user_input(&format!("in-{turn}"), &runtime, "hi", &format!("cm-{turn}")))
+            .await;
+        for frame in client.recv_until_type("turn_finished").await {
+            match frame["type"].as_str() {
+                Some("update_loop_status") => last_status = frame["loop_status"].clone(),
+                Some("turn_finished") => run_ids.push(frame["run_id"].as_str().unwrap().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    let expected: serde_json::Map<String, serde_json::Value> = run_ids[1..]
+        .iter()
+        .zip(2..)
+        .map(|(run_id, turn)| (run_id.clone(), json!([format!("cm-{turn}")])))
+        .collect();
+    let listed = last_status["client_message_ids_by_run_id"].as_object().unwrap();
+    // The order matters: the oldest remembered run first, as real Letta's object keeps it.
+    assert_eq!(
+        listed.iter().collect::<Vec<_>>(),
+        expected.iter().collect::<Vec<_>>()
+    );
+}
