@@ -1,6 +1,6 @@
 //! Code generated from the schema bundle.
 
-use typify::{TypeSpace, TypeSpaceSettings};
+use typify::{TypeSpace, TypeSpacePatch, TypeSpaceSettings};
 
 /// Where the typify-generated Rust frame types live.
 pub const RUST_TYPES_PATH: &str = "crates/client/src/types.rs";
@@ -15,6 +15,21 @@ pub fn rust_types(bundle: &serde_json::Value) -> Result<String, String> {
         .with_struct_builder(false)
         .with_derive("PartialEq".to_owned())
         .with_map_type("::std::collections::BTreeMap");
+    // Extra derives the client API relies on: commands whose fields are all optional can be
+    // written with `..Default::default()` (the client fills in `type` and `request_id`), and a
+    // runtime scope can key a map.
+    for (name, derives) in [
+        ("RuntimeStart", &["Default"][..]),
+        ("CreateAgent", &["Default"]),
+        ("CreateConversation", &["Default"]),
+        ("RuntimeScope", &["Eq", "Hash"]),
+    ] {
+        let mut patch = TypeSpacePatch::default();
+        for derive in derives {
+            patch.with_derive(*derive);
+        }
+        settings.with_patch(name, &patch);
+    }
     let mut space = TypeSpace::new(&settings);
     space
         .add_root_schema(root)

@@ -580,7 +580,7 @@ impl ::std::convert::TryFrom<::std::string::String> for ControlSubtype {
     }
 }
 ///How to create an agent in `runtime_start`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct CreateAgent {
     ///Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …), passed through.
     pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -3373,7 +3373,7 @@ pub struct RuntimeExternalToolsUpdateResponse {
 /**A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
 
 `conversation_id: "default"` addresses the agent's built-in default conversation.*/
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, PartialEq)]
 pub struct RuntimeScope {
     ///Inbound only: the user a relay acts for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3384,7 +3384,7 @@ pub struct RuntimeScope {
     pub conversation_id: ::std::string::String,
 }
 ///Resolve or create an agent and conversation, subscribe, replay state.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RuntimeStart {
     ///An existing agent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -445,8 +445,5 @@ async fn loop_status_lists_the_client_ids_of_the_last_32_runs_oldest_first() {
         .collect();
     let listed = last_status["client_message_ids_by_run_id"].as_object().unwrap();
     // The order matters: the oldest remembered run first, as real Letta's object keeps it.
-    assert_eq!(
-        listed.iter().collect::<Vec<_>>(),
-        expected.iter().collect::<Vec<_>>()
-    );
+    assert_eq!(listed.iter().collect::<Vec<_>>(), expected.iter().collect::<Vec<_>>());
 }

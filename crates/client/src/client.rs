@@ -1,0 +1,495 @@
+//! The client handle and its commands.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::connection;
+use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
+use crate::frame::{Frame, RawFrame};
+use crate::options::{Options, Reconnect, Transport, resolve_url};
+use crate::shared::{Shared, Subscribed};
+use crate::tools;
+use crate::turn::Turn;
+use crate::types::{
+    AbortMessage, AbortMessageResponse, AppServerInfo, AppServerInfoResponse, ApprovalDecision,
+    ExternalToolCallRequest, ExternalToolDefinition, ExternalToolGroup, ExternalToolResult, ExternalToolsUpdate, Input,
+    InputAccepted, InputPayload, RemoveQueueItem, RemoveQueueItemResponse, RuntimeExternalToolsUpdate,
+    RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
+};
+
+/// The default time a command waits for its answer, as in Letta Code's client helper.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `protocol_version` this client speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A connection to an App Server. Cheap to clone; clones share the connection. The connection
+/// closes with [`Client::close`] or when the last clone is dropped.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+    timeout: Duration,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// Options for [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    transport: Transport,
+    token: Option<String>,
+    request_timeout: Duration,
+    event_capacity: usize,
+    reconnect: Option<Reconnect>,
+}
+
+impl ClientBuilder {
+    /// Sends `Authorization: Bearer <token>` on every upgrade.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Chooses the transport (default: one socket).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// How long commands wait for their answer (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How many frames each event stream buffers before it skips (default 4096).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Reconnects automatically after the connection drops; see the crate docs for what a
+    /// caller may miss.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let token = match self.token {
+            Some(token) if token.trim().is_empty() => {
+                return Err(Error::InvalidUrl {
+                    url: self.url,
+                    reason: "app-server auth token must not be empty".into(),
+                });
+            }
+            token => token,
+        };
+        let options = Options {
+            url: resolve_url(&self.url)?,
+            transport: self.transport,
+            token,
+            request_timeout: self.request_timeout,
+            event_capacity: self.event_capacity,
+            reconnect: self.reconnect,
+        };
+        let sockets = connection::open(&options).await?;
+        let timeout = options.request_timeout;
+        let shared = Arc::new(Shared::new(options));
+        let supervisor = connection::start(Arc::clone(&shared), sockets);
+        Ok(Client {
+            handle: Arc::new(Handle {
+                shared,
+                supervisor: Mutex::new(Some(supervisor)),
+            }),
+            timeout,
+        })
+    }
+}
+
+impl Client {
+    /// Connects to `url` (`ws://host:port`, `/ws` assumed) over one socket.
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Self::builder(url).connect().await
+    }
+
+    /// Options for a connection to `url`.
+    pub fn builder(url: &str) -> ClientBuilder {
+        ClientBuilder {
+            url: url.to_owned(),
+            transport: Transport::Single,
+            token: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            reconnect: None,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// This client with another timeout for its commands.
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            handle: Arc::clone(&self.handle),
+            timeout,
+        }
+    }
+
+    /// A fresh request id, `"<prefix>-<n>"`.
+    pub fn next_request_id(&self, prefix: &str) -> String {
+        self.shared().next_request_id(prefix)
+    }
+
+    // ----- events ---------------------------------------------------------------------------
+
+    /// Every frame the server sends from now on, typed.
+    pub fn events(&self) -> Events {
+        Events::new(self.raw_events(None))
+    }
+
+    /// The frames of one runtime from now on, typed.
+    pub fn runtime_events(&self, scope: &RuntimeScope) -> Events {
+        Events::new(self.raw_events(Some(scope)))
+    }
+
+    /// Frames as received, of every runtime or of one.
+    pub fn raw_events(&self, scope: Option<&RuntimeScope>) -> RawEvents {
+        self.shared().subscribe(scope.cloned())
+    }
+
+    // ----- sending --------------------------------------------------------------------------
+
+    /// Sends any frame without waiting for an answer.
+    pub async fn send<T: Serialize + ?Sized>(&self, frame: &T) -> Result<(), Error> {
+        self.shared().send(to_text(frame)?).await
+    }
+
+    /// Sends a frame that carries `request_id` and returns the first frame the server answers
+    /// with that `request_id` (an `error` frame is returned as [`Error::Server`]).
+    pub async fn request<T: Serialize + ?Sized>(&self, frame: &T, request_id: &str) -> Result<Frame, Error> {
+        // With no answer types listed, the first frame with the id answers.
+        let raw = self
+            .shared()
+            .request(to_text(frame)?, request_id, &[], self.timeout)
+            .await?;
+        refuse_error_frame(&raw)?;
+        Ok(raw.into_frame())
+    }
+
+    async fn command<T: DeserializeOwned>(
+        &self,
+        frame: &impl Serialize,
+        request_id: &str,
+        answer: &'static [&'static str],
+    ) -> Result<T, Error> {
+        let raw = self
+            .shared()
+            .request(to_text(frame)?, request_id, answer, self.timeout)
+            .await?;
+        refuse_error_frame(&raw)?;
+        raw.parse()
+    }
+
+    /// `app_server_info`: the server's version and capabilities. Fails with
+    /// [`Error::Protocol`] when the server speaks another protocol version.
+    pub async fn app_server_info(&self) -> Result<AppServerInfoResponse, Error> {
+        let request_id = self.next_request_id("app-server-info");
+        let command = AppServerInfo {
+            type_: "app_server_info".into(),
+            request_id: request_id.clone(),
+        };
+        let info: AppServerInfoResponse = self
+            .command(&command, &request_id, &["app_server_info_response"])
+            .await?;
+        if info.protocol_version != PROTOCOL_VERSION {
+            return Err(Error::Protocol {
+                message: format!(
+                    "the server speaks protocol version {}, this client version {PROTOCOL_VERSION}",
+                    info.protocol_version
+                ),
+            });
+        }
+        Ok(info)
+    }
+
+    /// `runtime_start`: resolves or creates an agent and a conversation and subscribes this
+    /// connection to them. `type` and an empty `request_id` are filled in; when `external_tools`
+    /// is `None`, the tools registered with [`Client::register_external_tool`] are offered.
+    /// The runtime is restored after a reconnect.
+    pub async fn runtime_start(&self, mut command: RuntimeStart) -> Result<RuntimeStartResponse, Error> {
+        command.type_ = "runtime_start".into();
+        if command.request_id.is_empty() {
+            command.request_id = self.next_request_id("runtime-start");
+        }
+        if command.external_tools.is_none() {
+            let tools = self.shared().tools.definitions();
+            if !tools.is_empty() {
+                command.external_tools = Some(vec![ExternalToolGroup { scope_id: None, tools }]);
+            }
+        }
+        let response: RuntimeStartResponse = self
+            .command(&command, &command.request_id, &["runtime_start_response"])
+            .await?;
+        if !response.success {
+            return Err(rejected(
+                &response.request_id,
+                "runtime_start_response",
+                response.error.as_deref(),
+            ));
+        }
+        if let Some(scope) = &response.runtime {
+            self.shared().note_runtime(scope, |in_use| {
+                in_use.subscribed = Some(Subscribed::RuntimeStart);
+                in_use.tools = command.external_tools.clone();
+            });
+        }
+        Ok(response)
+    }
+
+    /// `sync`: subscribes to `scope` and replays its state (pending approvals, device and loop
+    /// status, queue, subagents) before the answer.
+    pub async fn sync(&self, scope: &RuntimeScope) -> Result<SyncResponse, Error> {
+        let request_id = self.next_request_id("sync");
+        let command = crate::types::Sync {
+            type_: "sync".into(),
+            request_id: Some(request_id.clone()),
+            runtime: scope.clone(),
+            force_device_status: None,
+            recover_approvals: None,
+        };
+        let response: SyncResponse = self.command(&command, &request_id, &["sync_response"]).await?;
+        if !response.success {
+            return Err(rejected(&request_id, "sync_response", response.error.as_deref()));
+        }
+        self.shared().note_runtime(scope, |in_use| {
+            in_use.subscribed.get_or_insert(Subscribed::Sync);
+        });
+        Ok(response)
+    }
+
+    /// `abort_message`: cancels the runtime's turn and rejects its pending approvals.
+    /// `aborted` says whether there was anything to cancel.
+    pub async fn abort(&self, scope: &RuntimeScope) -> Result<AbortMessageResponse, Error> {
+        let request_id = self.next_request_id("abort");
+        let command = AbortMessage {
+            type_: "abort_message".into(),
+            request_id: Some(request_id.clone()),
+            runtime: scope.clone(),
+            run_id: None,
+        };
+        let response: AbortMessageResponse = self.command(&command, &request_id, &["abort_message_response"]).await?;
+        if !response.success {
+            return Err(rejected(
+                &request_id,
+                "abort_message_response",
+                response.error.as_deref(),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// `remove_queue_item`: withdraws a queued input.
+    pub async fn remove_queue_item(
+        &self,
+        scope: &RuntimeScope,
+        item_id: &str,
+    ) -> Result<RemoveQueueItemResponse, Error> {
+        let request_id = self.next_request_id("remove-queue-item");
+        let command = RemoveQueueItem {
+            type_: "remove_queue_item".into(),
+            request_id: request_id.clone(),
+            runtime: scope.clone(),
+            item_id: item_id.to_owned(),
+        };
+        let response: RemoveQueueItemResponse = self
+            .command(&command, &request_id, &["remove_queue_item_response"])
+            .await?;
+        if !response.success {
+            let message = format!("no queued item {item_id}");
+            return Err(rejected(&request_id, "remove_queue_item_response", Some(&message)));
+        }
+        Ok(response)
+    }
+
+    /// `runtime_external_tools_update`: replaces this connection's external tools of many
+    /// runtimes at once, without subscribing to them. They are registered again after a
+    /// reconnect.
+    pub async fn runtime_external_tools_update(
+        &self,
+        updates: Vec<ExternalToolsUpdate>,
+    ) -> Result<RuntimeExternalToolsUpdateResponse, Error> {
+        let request_id = self.next_request_id("runtime-external-tools");
+        let command = RuntimeExternalToolsUpdate {
+            type_: "runtime_external_tools_update".into(),
+            request_id: request_id.clone(),
+            updates,
+        };
+        let response: RuntimeExternalToolsUpdateResponse = self
+            .command(&command, &request_id, &["runtime_external_tools_update_response"])
+            .await?;
+        if !response.success {
+            return Err(rejected(
+                &request_id,
+                "runtime_external_tools_update_response",
+                response.error.as_deref(),
+            ));
+        }
+        for update in &command.updates {
+            for scope in &update.runtimes {
+                self.shared()
+                    .note_runtime(scope, |in_use| in_use.tools = Some(update.external_tools.clone()));
+            }
+        }
+        Ok(response)
+    }
+
+    /// `input`: sends messages (a turn starts, or the input queues) or answers an approval.
+    /// Fails with [`Error::Rejected`] when the server does not accept it.
+    pub async fn input(&self, scope: &RuntimeScope, payload: InputPayload) -> Result<InputAccepted, Error> {
+        let request_id = self.next_request_id("input");
+        let command = Input {
+            type_: "input".into(),
+            request_id: Some(request_id.clone()),
+            runtime: scope.clone(),
+            payload,
+        };
+        let accepted: InputAccepted = self.command(&command, &request_id, &["input_accepted"]).await?;
+        if !accepted.accepted {
+            return Err(rejected(&request_id, "input_accepted", accepted.error.as_deref()));
+        }
+        Ok(accepted)
+    }
+
+    /// Sends `payload` and returns the stream of the turn it starts or joins, up to its
+    /// `turn_finished`. Messages without a `client_message_id` get a unique one, which is how
+    /// a queued input finds its turn.
+    pub async fn turn(&self, scope: &RuntimeScope, mut payload: InputPayload) -> Result<Turn, Error> {
+        let mut ids = Vec::new();
+        if let InputPayload::CreateMessage { messages, .. } = &mut payload {
+            for message in messages.iter_mut() {
+                let id = message
+                    .client_message_id
+                    .get_or_insert_with(|| format!("cm-{}", uuid::Uuid::new_v4()));
+                ids.push(id.clone());
+            }
+        }
+        // Subscribe first so that none of the turn's frames can be missed.
+        let events = self.raw_events(Some(scope));
+        let accepted = self.input(scope, payload).await?;
+        Ok(Turn::new(events, accepted, ids))
+    }
+
+    /// Sends one user message and returns the stream of its turn.
+    pub async fn send_message(&self, scope: &RuntimeScope, text: &str) -> Result<Turn, Error> {
+        self.turn(scope, InputPayload::user_text(text)).await
+    }
+
+    /// Answers the `control_request` `request_id` of `scope`: allow (possibly with edited
+    /// input) or deny. The first answer wins; a late one fails with [`Error::Rejected`].
+    pub async fn answer_approval(
+        &self,
+        scope: &RuntimeScope,
+        request_id: &str,
+        decision: ApprovalDecision,
+    ) -> Result<InputAccepted, Error> {
+        let payload = InputPayload::ApprovalResponse {
+            request_id: request_id.to_owned(),
+            decision: Some(decision),
+            error: None,
+        };
+        self.input(scope, payload).await
+    }
+
+    // ----- external tools -------------------------------------------------------------------
+
+    /// Serves an external tool: `runtime_start`s from now on offer it (unless they name their
+    /// own `external_tools`), and its calls are answered with `handler`'s result. An `Err`, or
+    /// a panic, is answered as an error the model sees.
+    pub fn register_external_tool<F, Fut, R, E>(&self, definition: ExternalToolDefinition, handler: F)
+    where
+        F: Fn(ExternalToolCallRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Into<ExternalToolResult>,
+        E: Display,
+    {
+        self.shared().tools.register(definition, tools::handler(handler));
+    }
+
+    /// Answers calls of external tools that have no handler of their own (tools registered
+    /// through `runtime_start.external_tools` directly, for example).
+    pub fn on_external_tool_call<F, Fut, R, E>(&self, handler: F)
+    where
+        F: Fn(ExternalToolCallRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Into<ExternalToolResult>,
+        E: Display,
+    {
+        self.shared().tools.set_fallback(tools::handler(handler));
+    }
+
+    // ----- closing --------------------------------------------------------------------------
+
+    /// Closes the connection: pending commands fail with [`Error::Closed`], event streams end.
+    pub async fn close(&self) {
+        self.shared().close();
+        let supervisor = self
+            .handle
+            .supervisor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.await;
+        }
+    }
+}
+
+fn to_text<T: Serialize + ?Sized>(frame: &T) -> Result<String, Error> {
+    serde_json::to_string(frame).map_err(|e| Error::Protocol {
+        message: format!("the frame cannot be serialised: {e}"),
+    })
+}
+
+/// An `error` frame answering a command becomes [`Error::Server`].
+fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
+    if raw.frame_type() != "error" {
+        return Ok(());
+    }
+    let error: crate::types::Error = raw.parse()?;
+    Err(Error::Server {
+        request_id: error.request_id,
+        code: serde_json::to_value(error.code)
+            .ok()
+            .and_then(|code| code.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        message: error.message,
+    })
+}
+
+fn rejected(request_id: &str, frame_type: &str, message: Option<&str>) -> Error {
+    Error::Rejected {
+        request_id: request_id.to_owned(),
+        frame_type: frame_type.to_owned(),
+        message: message.unwrap_or("no reason given").to_owned(),
+    }
+}

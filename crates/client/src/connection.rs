@@ -1,0 +1,250 @@
+//! The sockets of one connection: dialling them, and the tasks that write commands and read
+//! frames until the connection ends. A supervisor reconnects when a policy is set.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::Error;
+use crate::frame::RawFrame;
+use crate::options::{Options, Reconnect};
+use crate::restore;
+use crate::shared::{OUTBOUND_CAPACITY, Shared};
+use crate::tools::ExternalTools;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Commands queued per write.
+const WRITE_BATCH: usize = 64;
+
+/// The open sockets of one connection: one, or control then stream.
+pub(crate) struct Sockets(Vec<Socket>);
+
+/// Dials every socket of the transport.
+pub(crate) async fn open(options: &Options) -> Result<Sockets, Error> {
+    let mut sockets = Vec::new();
+    for url in options.socket_urls() {
+        sockets.push(dial(&url, options.token.as_deref()).await?);
+    }
+    Ok(Sockets(sockets))
+}
+
+async fn dial(url: &str, token: Option<&str>) -> Result<Socket, Error> {
+    let connect_error = |message: String| Error::Connect {
+        url: url.to_owned(),
+        message,
+    };
+    let mut request = url.into_client_request().map_err(|e| connect_error(e.to_string()))?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| connect_error("the token is not a valid header value".into()))?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let status = response.status();
+            Err(connect_error(if body.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status}: {body}")
+            }))
+        }
+        Err(e) => Err(connect_error(e.to_string())),
+    }
+}
+
+/// Makes `sockets` the client's connection and returns the task that serves it, then
+/// reconnects as the policy allows, until the client closes or the connection is lost for good.
+pub(crate) fn start(shared: Arc<Shared>, sockets: Sockets) -> tokio::task::JoinHandle<()> {
+    let commands = link(&shared);
+    tokio::spawn(supervise(shared, sockets, commands))
+}
+
+/// A new outbound queue, which the client's commands go to from now on.
+fn link(shared: &Shared) -> mpsc::Receiver<Message> {
+    let (link, commands) = mpsc::channel(OUTBOUND_CAPACITY);
+    shared.connected(link);
+    commands
+}
+
+async fn supervise(shared: Arc<Shared>, mut sockets: Sockets, mut commands: mpsc::Receiver<Message>) {
+    loop {
+        let reason = serve(&shared, sockets, commands).await;
+        if shared.is_closed() {
+            return;
+        }
+        shared.disconnected(&reason);
+        let Some(policy) = shared.options.reconnect.clone() else {
+            shared.finish(Error::Disconnected { reason });
+            return;
+        };
+        match redial(&shared, &policy).await {
+            Some(new_sockets) => sockets = new_sockets,
+            None => {
+                shared.finish(Error::Disconnected { reason });
+                return;
+            }
+        }
+        commands = link(&shared);
+        shared.reconnected();
+        tokio::spawn(restore::runtimes(Arc::clone(&shared)));
+    }
+}
+
+/// Dials again with back-off; `None` when the policy gives up or the client closes.
+async fn redial(shared: &Shared, policy: &Reconnect) -> Option<Sockets> {
+    let mut attempt = 1;
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return None,
+            () = tokio::time::sleep(policy.delay(attempt)) => {}
+        }
+        if let Ok(sockets) = open(&shared.options).await {
+            return Some(sockets);
+        }
+        if policy.max_attempts.is_some_and(|max| attempt >= max) {
+            return None;
+        }
+        attempt += 1;
+    }
+}
+
+/// Writes queued commands to the first socket and reads every socket until one of them ends
+/// or the client closes. Returns why the connection ended.
+async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mpsc::Receiver<Message>) -> String {
+    let mut sockets = sockets.into_iter();
+    let Some(control) = sockets.next() else {
+        return "no socket".into();
+    };
+    let (mut sink, control) = control.split();
+    let sequencer = Mutex::new(Sequencer::default());
+    let readers = futures_util::future::select_all(
+        std::iter::once(control)
+            .chain(sockets.map(|socket| socket.split().1))
+            .map(|stream| Box::pin(read(shared, &sequencer, stream))),
+    );
+    let write = async {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        loop {
+            tokio::select! {
+                () = shared.shutdown.cancelled() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return "closed by the client".to_owned();
+                }
+                received = commands.recv_many(&mut batch, WRITE_BATCH) => {
+                    if received == 0 {
+                        return "closed by the client".to_owned();
+                    }
+                }
+            }
+            for message in batch.drain(..) {
+                if let Err(e) = sink.feed(message).await {
+                    return format!("writing failed: {e}");
+                }
+            }
+            if let Err(e) = sink.flush().await {
+                return format!("writing failed: {e}");
+            }
+        }
+    };
+    tokio::select! {
+        (reason, _, _) = readers => reason,
+        reason = write => reason,
+    }
+}
+
+/// Reads one socket, dispatching every text frame in order, until it ends.
+async fn read(
+    shared: &Arc<Shared>,
+    sequencer: &Mutex<Sequencer>,
+    mut stream: futures_util::stream::SplitStream<Socket>,
+) -> String {
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let mut sequencer = sequencer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                sequencer.order(RawFrame::new(text), |frame| {
+                    shared.dispatch(&frame);
+                    if frame.frame_type() == "external_tool_call_request" {
+                        ExternalTools::handle(shared, &frame);
+                    }
+                });
+            }
+            Some(Ok(Message::Close(frame))) => return close_reason(frame.as_ref()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return format!("reading failed: {e}"),
+            None => return "the socket closed".into(),
+        }
+    }
+}
+
+/// Puts the runtime events of a connection back in `event_seq` order. On one socket they
+/// arrive in order; a split pair shares one sequence over two sockets, and reading both at
+/// once can see `turn_finished` (control) before the last deltas (stream). Events that arrive
+/// early wait for the ones before them; frames without `event_seq` pass straight through.
+#[derive(Debug)]
+struct Sequencer {
+    next: u64,
+    early: BTreeMap<u64, RawFrame>,
+}
+
+impl Default for Sequencer {
+    fn default() -> Self {
+        Self {
+            next: 1,
+            early: BTreeMap::new(),
+        }
+    }
+}
+
+/// Events held waiting for a missing one before the sequencer gives up on it.
+const MAX_EARLY: usize = 4096;
+
+impl Sequencer {
+    /// Hands `frame`, and every held event it unblocks, to `deliver` in order.
+    fn order(&mut self, frame: RawFrame, mut deliver: impl FnMut(RawFrame)) {
+        match frame.event_seq() {
+            Some(seq) if seq > self.next => {
+                self.early.insert(seq, frame);
+                if self.early.len() > MAX_EARLY {
+                    // The server skipped a number: go on from the oldest held event.
+                    self.next = self.early.keys().next().copied().unwrap_or(seq);
+                }
+            }
+            Some(seq) => {
+                self.next = self.next.max(seq + 1);
+                deliver(frame);
+            }
+            None => return deliver(frame),
+        }
+        while let Some(frame) = self.early.remove(&self.next) {
+            self.next += 1;
+            deliver(frame);
+        }
+    }
+}
+
+fn close_reason(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        Some(frame) if frame.reason.is_empty() => format!("closed by the server ({})", u16::from(frame.code)),
+        Some(frame) => format!("closed by the server ({}: {})", u16::from(frame.code), frame.reason),
+        None => "closed by the server".into(),
+    }
+}

@@ -1,0 +1,157 @@
+//! Frames as the client receives them: the text, the few fields every frame is routed by, and
+//! the typed view from the generated types.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::Error;
+use crate::types::{RuntimeScope, ServerFrame};
+
+/// A frame the server sent, kept as its text, with its `type`, `request_id` and runtime scope
+/// read off once on arrival. Cloning is cheap: clones share one allocation.
+#[derive(Clone)]
+pub struct RawFrame(Arc<Inner>);
+
+struct Inner {
+    text: Utf8Bytes,
+    frame_type: Box<str>,
+    request_id: Option<Box<str>>,
+    runtime: Option<RuntimeScope>,
+    event_seq: Option<u64>,
+}
+
+/// The routing fields of a frame, borrowed from its text.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    frame_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    runtime: Option<RuntimeScope>,
+    #[serde(default)]
+    event_seq: Option<u64>,
+}
+
+impl RawFrame {
+    /// Reads the routing fields of `text`. A frame whose fields have unexpected types is read
+    /// field by field; text that is not a JSON object gets the type `""`. Either way it is
+    /// delivered, so nothing the server sends is lost.
+    pub(crate) fn new(text: Utf8Bytes) -> Self {
+        let (frame_type, request_id, runtime, event_seq) = match serde_json::from_str::<Head<'_>>(text.as_str()) {
+            Ok(head) => (
+                head.frame_type.map(Cow::into_owned),
+                head.request_id.map(Cow::into_owned),
+                head.runtime,
+                head.event_seq,
+            ),
+            Err(_) => lenient_head(text.as_str()),
+        };
+        Self(Arc::new(Inner {
+            text,
+            frame_type: frame_type.unwrap_or_default().into(),
+            request_id: request_id.map(Into::into),
+            runtime,
+            event_seq,
+        }))
+    }
+
+    /// The frame's `type` (`""` if it had none).
+    pub fn frame_type(&self) -> &str {
+        &self.0.frame_type
+    }
+
+    /// The frame's `request_id`, if it has one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+
+    /// The runtime the frame belongs to (the envelope's or the response's `runtime`).
+    pub fn runtime(&self) -> Option<&RuntimeScope> {
+        self.0.runtime.as_ref()
+    }
+
+    /// The envelope's `event_seq` of a runtime event.
+    pub fn event_seq(&self) -> Option<u64> {
+        self.0.event_seq
+    }
+
+    /// The frame exactly as received.
+    pub fn text(&self) -> &str {
+        self.0.text.as_str()
+    }
+
+    /// The frame as a JSON value.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.text()).unwrap_or_else(|_| serde_json::Value::String(self.text().to_owned()))
+    }
+
+    /// Parses the frame into `T` (a generated frame struct such as
+    /// [`types::RuntimeStartResponse`](crate::types::RuntimeStartResponse)).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_str(self.text()).map_err(|e| Error::Protocol {
+            message: format!("`{}` frame does not match this client's types: {e}", self.frame_type()),
+        })
+    }
+
+    /// Whether the frame belongs to `scope`.
+    pub fn is_for(&self, scope: &RuntimeScope) -> bool {
+        self.runtime()
+            .is_some_and(|own| own.agent_id == scope.agent_id && own.conversation_id == scope.conversation_id)
+    }
+
+    /// Parses the typed view.
+    pub fn into_frame(self) -> Frame {
+        let typed = serde_json::from_str(self.text()).ok();
+        Frame { raw: self, typed }
+    }
+}
+
+/// The routing fields of a frame that does not have the usual shape.
+fn lenient_head(text: &str) -> (Option<String>, Option<String>, Option<RuntimeScope>, Option<u64>) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
+        return (None, None, None, None);
+    };
+    let string = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let runtime = fields
+        .get("runtime")
+        .and_then(|runtime| serde_json::from_value(runtime.clone()).ok());
+    let event_seq = fields.get("event_seq").and_then(serde_json::Value::as_u64);
+    (string("type"), string("request_id"), runtime, event_seq)
+}
+
+impl fmt::Debug for RawFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// A frame with its typed view.
+///
+/// `typed` is `None` when the generated types do not describe the frame: a frame type, delta
+/// type or enum value from a newer server. Such frames are delivered all the same, with their
+/// text, type and scope, so a client never fails on what it does not know.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// The frame as received.
+    pub raw: RawFrame,
+    /// The frame parsed into the generated [`ServerFrame`] union.
+    pub typed: Option<ServerFrame>,
+}
+
+impl Frame {
+    /// The frame's `type`.
+    pub fn frame_type(&self) -> &str {
+        self.raw.frame_type()
+    }
+
+    /// The runtime the frame belongs to.
+    pub fn runtime(&self) -> Option<&RuntimeScope> {
+        self.raw.runtime()
+    }
+}

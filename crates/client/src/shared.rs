@@ -1,0 +1,338 @@
+//! State shared by a client's handles and its connection tasks: the link to the socket writer,
+//! requests waiting for answers, event subscribers, the runtimes to restore after a reconnect
+//! and the approvals already surfaced.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Item, RawEvents};
+use crate::frame::RawFrame;
+use crate::options::Options;
+use crate::tools::ExternalTools;
+use crate::types::{ExternalToolGroup, RuntimeScope};
+use crate::{Error, Gap};
+
+/// Frames queued for the socket writer; senders wait when it is full.
+pub(crate) const OUTBOUND_CAPACITY: usize = 256;
+
+/// The client's shared core.
+pub(crate) struct Shared {
+    pub options: Options,
+    pub tools: ExternalTools,
+    /// Cancelled when the client closes.
+    pub shutdown: CancellationToken,
+    next_id: AtomicU64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The current connection's writer; `None` while disconnected.
+    link: Option<mpsc::Sender<Message>>,
+    closed: bool,
+    pending: HashMap<String, Pending>,
+    subscribers: Vec<Subscriber>,
+    runtimes: HashMap<RuntimeScope, InUse>,
+    /// `control_request` ids already delivered, per scope, until the scope's device status no
+    /// longer lists them as pending.
+    approvals: HashMap<RuntimeScope, HashSet<String>>,
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    /// Frame types that answer it (besides `error`); empty: any frame with its id.
+    answers: &'static [&'static str],
+    reply: oneshot::Sender<Result<RawFrame, Error>>,
+}
+
+/// One event stream.
+struct Subscriber {
+    filter: Option<RuntimeScope>,
+    tx: mpsc::Sender<Item>,
+    /// Frames skipped because the stream was full, not yet reported.
+    missed: u64,
+}
+
+/// How this client uses a runtime, to restore it on a new connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InUse {
+    pub subscribed: Option<Subscribed>,
+    /// The external tools this client registered for it (registrations die with a socket).
+    pub tools: Option<Vec<ExternalToolGroup>>,
+}
+
+/// How a runtime was subscribed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subscribed {
+    RuntimeStart,
+    Sync,
+}
+
+impl Shared {
+    pub fn new(options: Options) -> Self {
+        Self {
+            options,
+            tools: ExternalTools::default(),
+            shutdown: CancellationToken::new(),
+            next_id: AtomicU64::new(1),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `"<prefix>-<n>"`, `n` counting from 1 per client, as Letta Code's helper numbers them.
+    pub fn next_request_id(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    // ----- connection ----------------------------------------------------------------------
+
+    /// A new connection is up: commands go to `link` from now on.
+    pub fn connected(&self, link: mpsc::Sender<Message>) {
+        self.state().link = Some(link);
+    }
+
+    /// The connection dropped: pending requests fail, streams get a [`Gap::Disconnected`].
+    pub fn disconnected(&self, reason: &str) {
+        let mut state = self.state();
+        state.link = None;
+        for (_, pending) in state.pending.drain() {
+            let _ = pending.reply.send(Err(Error::Disconnected {
+                reason: reason.to_owned(),
+            }));
+        }
+        state.deliver(&Err(Gap::Disconnected {
+            reason: reason.to_owned(),
+        }));
+    }
+
+    /// Tells every stream that a new connection is up.
+    pub fn reconnected(&self) {
+        self.state().deliver(&Err(Gap::Reconnected));
+    }
+
+    /// The client is done (closed, or the connection is gone for good): pending requests fail
+    /// with `error`, streams end.
+    pub fn finish(&self, error: Error) {
+        let mut state = self.state();
+        state.closed = true;
+        state.link = None;
+        for (_, pending) in state.pending.drain() {
+            let _ = pending.reply.send(Err(error.clone()));
+        }
+        state.subscribers.clear();
+    }
+
+    /// Closes the client: no more commands, and the connection task stops.
+    pub fn close(&self) {
+        self.finish(Error::Closed);
+        self.shutdown.cancel();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    // ----- sending -------------------------------------------------------------------------
+
+    /// Queues a frame for the socket.
+    pub async fn send(&self, text: String) -> Result<(), Error> {
+        let link = self.link()?;
+        link.send(Message::text(text)).await.map_err(|_| self.gone())
+    }
+
+    fn link(&self) -> Result<mpsc::Sender<Message>, Error> {
+        let state = self.state();
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        state.link.clone().ok_or_else(|| Error::Disconnected {
+            reason: "not connected (reconnecting)".into(),
+        })
+    }
+
+    fn gone(&self) -> Error {
+        if self.is_closed() {
+            Error::Closed
+        } else {
+            Error::Disconnected {
+                reason: "the connection closed while sending".into(),
+            }
+        }
+    }
+
+    /// Sends `text` (a command with `request_id`) and waits up to `timeout` for the first frame
+    /// with that `request_id` whose type is one of `answers` (any type if `answers` is empty),
+    /// or an `error` frame. Dropping the
+    /// future withdraws the request.
+    pub async fn request(
+        &self,
+        text: String,
+        request_id: &str,
+        answers: &'static [&'static str],
+        timeout: Duration,
+    ) -> Result<RawFrame, Error> {
+        let (reply, answer) = oneshot::channel();
+        let link = {
+            let mut state = self.state();
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            let link = state.link.clone().ok_or_else(|| Error::Disconnected {
+                reason: "not connected (reconnecting)".into(),
+            })?;
+            state.pending.insert(request_id.to_owned(), Pending { answers, reply });
+            link
+        };
+        let _withdraw = Withdraw {
+            shared: self,
+            request_id,
+        };
+        link.send(Message::text(text)).await.map_err(|_| self.gone())?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.gone()),
+            Err(_) => Err(Error::Timeout {
+                request_id: request_id.to_owned(),
+                after: timeout,
+            }),
+        }
+    }
+
+    // ----- receiving -----------------------------------------------------------------------
+
+    /// A new event stream, of every frame or only of `filter`'s.
+    pub fn subscribe(&self, filter: Option<RuntimeScope>) -> RawEvents {
+        let (tx, rx) = mpsc::channel(self.options.event_capacity.max(1));
+        let mut state = self.state();
+        if !state.closed {
+            state.subscribers.push(Subscriber { filter, tx, missed: 0 });
+        }
+        RawEvents::new(rx)
+    }
+
+    /// Routes one received frame: approvals are de-duplicated, then the frame goes to every
+    /// stream, then it answers a pending request.
+    pub fn dispatch(&self, frame: &RawFrame) {
+        let mut state = self.state();
+        match frame.frame_type() {
+            "control_request" if !state.first_sight_of_approval(frame) => return,
+            "update_device_status" => state.forget_settled_approvals(frame),
+            _ => {}
+        }
+        state.deliver(&Ok(frame.clone()));
+        if let Some(id) = frame.request_id() {
+            let answers = state.pending.get(id).is_some_and(|pending| {
+                pending.answers.is_empty()
+                    || frame.frame_type() == "error"
+                    || pending.answers.contains(&frame.frame_type())
+            });
+            if answers && let Some(pending) = state.pending.remove(id) {
+                let _ = pending.reply.send(Ok(frame.clone()));
+            }
+        }
+    }
+
+    // ----- runtimes in use -----------------------------------------------------------------
+
+    /// Notes how this client uses `scope`.
+    pub fn note_runtime(&self, scope: &RuntimeScope, update: impl FnOnce(&mut InUse)) {
+        update(self.state().runtimes.entry(scope.clone()).or_default());
+    }
+
+    /// Every runtime to restore on a new connection.
+    pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {
+        let state = self.state();
+        state.runtimes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Removes a request from the pending table when its future ends, however it ends.
+struct Withdraw<'a> {
+    shared: &'a Shared,
+    request_id: &'a str,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.shared.state().pending.remove(self.request_id);
+    }
+}
+
+impl State {
+    /// Offers `item` to every stream it is for. A full stream skips it and reports the count
+    /// before its next frame; a dropped stream is forgotten.
+    fn deliver(&mut self, item: &Item) {
+        self.subscribers.retain_mut(|subscriber| {
+            if let (Some(filter), Ok(frame)) = (&subscriber.filter, item)
+                && !frame.is_for(filter)
+            {
+                return true;
+            }
+            if subscriber.missed > 0 {
+                let lagged = Err(Gap::Lagged {
+                    missed: subscriber.missed,
+                });
+                match subscriber.tx.try_send(lagged) {
+                    Ok(()) => subscriber.missed = 0,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        subscriber.missed += 1;
+                        return true;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            match subscriber.tx.try_send(item.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.missed += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// Whether this `control_request` is new (replays on reconnect, `sync` and `runtime_start`
+    /// repeat it with the same `request_id`).
+    fn first_sight_of_approval(&mut self, frame: &RawFrame) -> bool {
+        let (Some(scope), Some(id)) = (frame.runtime(), frame.request_id()) else {
+            return true;
+        };
+        self.approvals.entry(scope.clone()).or_default().insert(id.to_owned())
+    }
+
+    /// Forgets the approvals a scope's device status no longer lists as pending.
+    fn forget_settled_approvals(&mut self, frame: &RawFrame) {
+        #[derive(Deserialize)]
+        struct Status {
+            device_status: Pending,
+        }
+        #[derive(Deserialize)]
+        struct Pending {
+            #[serde(default)]
+            pending_control_requests: Vec<Id>,
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            request_id: String,
+        }
+        let Some(seen) = frame.runtime().and_then(|scope| self.approvals.get_mut(scope)) else {
+            return;
+        };
+        if let Ok(status) = serde_json::from_str::<Status>(frame.text()) {
+            let pending = status.device_status.pending_control_requests;
+            seen.retain(|id| pending.iter().any(|p| &p.request_id == id));
+        }
+    }
+}
