@@ -7,7 +7,6 @@
 //! but the task still succeeds; only a benchmark that cannot run at all is an error.
 
 mod client;
-mod mock_llm;
 mod process;
 mod report;
 mod scenarios;
@@ -16,6 +15,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+use letta_app_server_mock_llm::{Directives, MockServer};
 
 use crate::repo_root;
 use report::Row;
@@ -117,7 +118,8 @@ fn cargo() -> String {
 }
 
 async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
-    let mock = mock_llm::MockLlm::start(Instant::now()).await?;
+    let mock =
+        MockServer::start(Directives::new(Instant::now())).map_err(|e| format!("starting the mock LLM server: {e}"))?;
     let mut bench = Bench {
         binary: &binary,
         mock: Arc::new(mock),

@@ -1,8 +1,5 @@
 //! The OpenAI-compatible provider against a scripted local Chat Completions server.
 
-#[path = "support/openai_mock.rs"]
-mod openai_mock;
-
 use std::time::Duration;
 
 use letta_app_server::provider::openai::{OpenAiCompatible, OpenAiSettings};
@@ -10,10 +7,10 @@ use letta_app_server::provider::{
     FinishReason, HistoryMessage, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent,
     RetryNotice, ToolCall, ToolSpec, Usage,
 };
-use letta_app_server_protocol::{ContentPart, ImagePart, ImageSource, JsonObject, MessageContent};
-use openai_mock::{
-    MockOpenAi, MockResponse, StreamEnd, finish_chunk, reasoning_chunk, text_chunk, tool_chunk, usage_chunk,
+use letta_app_server_mock_llm::{
+    MockResponse, MockServer, Script, StreamEnd, finish_chunk, reasoning_chunk, text_chunk, tool_chunk, usage_chunk,
 };
+use letta_app_server_protocol::{ContentPart, ImagePart, ImageSource, JsonObject, MessageContent};
 use serde_json::{Value, json};
 
 fn settings(base_url: &str) -> OpenAiSettings {
@@ -27,7 +24,7 @@ fn settings(base_url: &str) -> OpenAiSettings {
     }
 }
 
-fn provider(mock: &MockOpenAi) -> OpenAiCompatible {
+fn provider(mock: &MockServer<Script>) -> OpenAiCompatible {
     OpenAiCompatible::new(settings(&mock.base_url))
 }
 
@@ -114,7 +111,7 @@ fn hello_events() -> Vec<ProviderEvent> {
 
 #[tokio::test]
 async fn streams_text_chunks_then_usage_and_ends_the_turn() {
-    let mock = MockOpenAi::start(vec![hello_stream().chunk_delay(Duration::from_millis(2))]);
+    let mock = MockServer::scripted(vec![hello_stream().chunk_delay(Duration::from_millis(2))]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(result, Ok(FinishReason::EndTurn));
     assert_eq!(events, hello_events());
@@ -123,7 +120,7 @@ async fn streams_text_chunks_then_usage_and_ends_the_turn() {
 
 #[tokio::test]
 async fn sends_the_chat_completions_request() {
-    let mock = MockOpenAi::start(vec![hello_stream()]);
+    let mock = MockServer::scripted(vec![hello_stream()]);
     let mut settings = settings(&format!("{}/", mock.base_url));
     settings.api_key = Some("sk-test".to_owned());
     let provider = OpenAiCompatible::new(settings);
@@ -186,9 +183,8 @@ async fn sends_the_chat_completions_request() {
 
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
+    // Only `POST /v1/chat/completions` is answered (and recorded).
     let recorded = &requests[0];
-    assert_eq!(recorded.method, "POST");
-    assert_eq!(recorded.path, "/v1/chat/completions");
     assert_eq!(
         recorded
             .headers
@@ -244,7 +240,7 @@ async fn sends_the_chat_completions_request() {
 
 #[tokio::test]
 async fn omits_empty_system_prompt_tools_and_authorization() {
-    let mock = MockOpenAi::start(vec![hello_stream()]);
+    let mock = MockServer::scripted(vec![hello_stream()]);
     let mut request = simple_request();
     request.system = String::new();
     let (_, result) = run(&provider(&mock), &request).await;
@@ -257,7 +253,7 @@ async fn omits_empty_system_prompt_tools_and_authorization() {
 
 #[tokio::test]
 async fn streams_reasoning_before_text() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse([
+    let mock = MockServer::scripted(vec![MockResponse::sse([
         reasoning_chunk("Let me "),
         json!({"choices": [{"index": 0, "delta": {"reasoning": "think."}}]}),
         // Servers that send both fields must not duplicate the reasoning.
@@ -287,7 +283,7 @@ async fn streams_reasoning_before_text() {
 
 #[tokio::test]
 async fn assembles_parallel_tool_calls_from_fragments() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse([
+    let mock = MockServer::scripted(vec![MockResponse::sse([
         text_chunk("Checking."),
         tool_chunk(0, Some("call_read"), Some("read_file"), Some("")),
         tool_chunk(0, None, None, Some(r#"{"pa"#)),
@@ -325,7 +321,7 @@ async fn assembles_parallel_tool_calls_from_fragments() {
 
 #[tokio::test]
 async fn tool_calls_win_over_the_finish_reason() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse([
+    let mock = MockServer::scripted(vec![MockResponse::sse([
         tool_chunk(0, Some("c1"), Some("noop"), None),
         finish_chunk("stop"),
     ])]);
@@ -343,7 +339,7 @@ async fn tool_calls_win_over_the_finish_reason() {
 
 #[tokio::test]
 async fn maps_length_to_max_tokens() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse([text_chunk("trunc"), finish_chunk("length")])]);
+    let mock = MockServer::scripted(vec![MockResponse::sse([text_chunk("trunc"), finish_chunk("length")])]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(result, Ok(FinishReason::MaxTokens));
     assert_eq!(texts(&events), "trunc");
@@ -352,7 +348,7 @@ async fn maps_length_to_max_tokens() {
 #[tokio::test]
 async fn retries_server_errors_then_succeeds() {
     let error = MockResponse::error(500, json!({"error": {"message": "upstream exploded"}}));
-    let mock = MockOpenAi::start(vec![error.clone(), error, hello_stream()]);
+    let mock = MockServer::scripted(vec![error.clone(), error, hello_stream()]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(result, Ok(FinishReason::EndTurn));
     assert_eq!(
@@ -382,7 +378,7 @@ async fn retries_server_errors_then_succeeds() {
 
 #[tokio::test]
 async fn retries_rate_limits() {
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::error(429, json!({"message": "slow down"})),
         hello_stream(),
     ]);
@@ -402,7 +398,7 @@ async fn retries_rate_limits() {
 
 #[tokio::test]
 async fn persistent_server_errors_fail_with_an_api_error_after_max_attempts() {
-    let mock = MockOpenAi::start(vec![MockResponse::error(500, json!({"message": "overloaded"}))]);
+    let mock = MockServer::scripted(vec![MockResponse::error(500, json!({"message": "overloaded"}))]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(
         result,
@@ -418,7 +414,7 @@ async fn persistent_server_errors_fail_with_an_api_error_after_max_attempts() {
 
 #[tokio::test]
 async fn long_error_bodies_are_truncated() {
-    let mock = MockOpenAi::start(vec![MockResponse::error(500, json!({"message": "x".repeat(10_000)}))]);
+    let mock = MockServer::scripted(vec![MockResponse::error(500, json!({"message": "x".repeat(10_000)}))]);
     let mut settings = settings(&mock.base_url);
     settings.max_attempts = 1;
     let (events, result) = run(&OpenAiCompatible::new(settings), &simple_request()).await;
@@ -436,7 +432,7 @@ async fn long_error_bodies_are_truncated() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::error(
             400,
             json!({"error": {"message": "bad tools", "type": "invalid_request_error"}}),
@@ -457,7 +453,7 @@ async fn client_errors_are_not_retried() {
 
 #[tokio::test]
 async fn a_stream_broken_after_output_is_an_api_error() {
-    let mock = MockOpenAi::start(vec![MockResponse::broken([text_chunk("partial")]), hello_stream()]);
+    let mock = MockServer::scripted(vec![MockResponse::broken([text_chunk("partial")]), hello_stream()]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(events, vec![ProviderEvent::Text("partial".to_owned())]);
     assert_eq!(error_kind(&result), ProviderErrorKind::Api);
@@ -467,7 +463,7 @@ async fn a_stream_broken_after_output_is_an_api_error() {
 #[tokio::test]
 async fn a_stream_broken_before_output_is_retried() {
     // Tool-call fragments are not delivered until the end, so nothing was shown yet.
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::broken([tool_chunk(0, Some("c"), Some("ls"), None)]),
         hello_stream(),
     ]);
@@ -482,7 +478,7 @@ async fn a_stream_broken_before_output_is_retried() {
 
 #[tokio::test]
 async fn a_stalled_stream_hits_the_idle_timeout() {
-    let mock = MockOpenAi::start(vec![MockResponse::stalled([text_chunk("thinking…")])]);
+    let mock = MockServer::scripted(vec![MockResponse::stalled([text_chunk("thinking…")])]);
     let mut settings = settings(&mock.base_url);
     settings.idle_timeout = Duration::from_millis(150);
     let started = std::time::Instant::now();
@@ -501,7 +497,7 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
 
 #[tokio::test]
 async fn slow_chunks_within_the_idle_timeout_are_fine() {
-    let mock = MockOpenAi::start(vec![hello_stream().chunk_delay(Duration::from_millis(40))]);
+    let mock = MockServer::scripted(vec![hello_stream().chunk_delay(Duration::from_millis(40))]);
     let mut settings = settings(&mock.base_url);
     settings.idle_timeout = Duration::from_millis(400);
     let (events, result) = run(&OpenAiCompatible::new(settings), &simple_request()).await;
@@ -511,7 +507,7 @@ async fn slow_chunks_within_the_idle_timeout_are_fine() {
 
 #[tokio::test]
 async fn missing_response_headers_time_out_and_are_retried() {
-    let mock = MockOpenAi::start(vec![hello_stream().head_delay(Duration::from_secs(30))]);
+    let mock = MockServer::scripted(vec![hello_stream().head_delay(Duration::from_secs(30))]);
     let mut settings = settings(&mock.base_url);
     settings.request_timeout = Duration::from_millis(100);
     settings.max_attempts = 2;
@@ -550,7 +546,7 @@ async fn parses_sse_split_at_every_byte() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
         "data: [DONE]\r\n\r\n",
     );
-    let mock = MockOpenAi::start(vec![MockResponse::raw([body]).split_every(1)]);
+    let mock = MockServer::scripted(vec![MockResponse::raw([body]).split_every(1)]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(result, Ok(FinishReason::EndTurn));
     assert_eq!(
@@ -566,7 +562,7 @@ async fn parses_sse_split_at_every_byte() {
 #[tokio::test]
 async fn parses_sse_split_at_awkward_boundaries() {
     for size in [2, 3, 7, 13] {
-        let mock = MockOpenAi::start(vec![hello_stream().split_every(size)]);
+        let mock = MockServer::scripted(vec![hello_stream().split_every(size)]);
         let (events, result) = run(&provider(&mock), &simple_request()).await;
         assert_eq!(result, Ok(FinishReason::EndTurn), "size {size}");
         assert_eq!(events, hello_events(), "size {size}");
@@ -575,7 +571,7 @@ async fn parses_sse_split_at_awkward_boundaries() {
 
 #[tokio::test]
 async fn a_finish_reason_without_done_completes_the_stream() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse_without_done([
+    let mock = MockServer::scripted(vec![MockResponse::sse_without_done([
         text_chunk("ok"),
         finish_chunk("stop"),
         usage_chunk(1, 1, 0, 0),
@@ -588,7 +584,7 @@ async fn a_finish_reason_without_done_completes_the_stream() {
 
 #[tokio::test]
 async fn a_stream_ending_without_done_or_finish_reason_is_invalid() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse_without_done([text_chunk("cut")])]);
+    let mock = MockServer::scripted(vec![MockResponse::sse_without_done([text_chunk("cut")])]);
     let (events, result) = run(&provider(&mock), &simple_request()).await;
     assert_eq!(texts(&events), "cut");
     assert_eq!(
@@ -603,7 +599,7 @@ async fn a_stream_ending_without_done_or_finish_reason_is_invalid() {
 
 #[tokio::test]
 async fn invalid_json_is_an_invalid_response() {
-    let mock = MockOpenAi::start(vec![MockResponse::raw([
+    let mock = MockServer::scripted(vec![MockResponse::raw([
         "data: {\"choices\": [\n\n",
         "data: [DONE]\n\n",
     ])]);
@@ -614,7 +610,7 @@ async fn invalid_json_is_an_invalid_response() {
 
 #[tokio::test]
 async fn an_error_chunk_is_an_api_error() {
-    let mock = MockOpenAi::start(vec![MockResponse::sse([
+    let mock = MockServer::scripted(vec![MockResponse::sse([
         text_chunk("a"),
         json!({"error": {"code": 500, "message": "the context is full", "type": "server_error"}}),
     ])]);
@@ -631,7 +627,7 @@ async fn an_error_chunk_is_an_api_error() {
 
 #[tokio::test]
 async fn understands_a_non_streamed_completion() {
-    let mock = MockOpenAi::start(vec![MockResponse::json(json!({
+    let mock = MockServer::scripted(vec![MockResponse::json(json!({
         "object": "chat.completion",
         "choices": [{
             "index": 0,
@@ -684,7 +680,7 @@ async fn unusable_settings_fail_as_request_errors() {
 
 #[tokio::test]
 async fn dropping_the_future_closes_the_connection() {
-    let mock = MockOpenAi::start(vec![MockResponse::stalled([text_chunk("first")])]);
+    let mock = MockServer::scripted(vec![MockResponse::stalled([text_chunk("first")])]);
     let provider = provider(&mock);
     let request = simple_request();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -711,7 +707,7 @@ async fn dropping_the_future_closes_the_connection() {
 
 #[tokio::test]
 async fn the_mock_repeats_its_last_response_and_can_end_streams_in_several_ways() {
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::error(502, json!({"message": "bad gateway"})),
         hello_stream().ending(StreamEnd::Complete),
     ]);

@@ -1,22 +1,22 @@
 //! Turns against a real local OpenAI-compatible HTTP server streaming SSE.
 
-#[path = "support/openai_mock.rs"]
-mod openai_mock;
 #[path = "support/wire.rs"]
 mod wire;
 
 use std::time::Duration;
 
-use openai_mock::{MockOpenAi, MockResponse, finish_chunk, reasoning_chunk, text_chunk, usage_chunk};
+use letta_app_server_mock_llm::{
+    MockResponse, MockServer, Script, finish_chunk, reasoning_chunk, text_chunk, tool_chunk, usage_chunk,
+};
 use serde_json::json;
 use wire::{Client, TestServer, summary, user_input};
 
-async fn start_with_model(mock: &MockOpenAi) -> (TestServer, Client, serde_json::Value) {
+async fn start_with_model(mock: &MockServer<Script>) -> (TestServer, Client, serde_json::Value) {
     start_with_model_and(mock, |_| {}).await
 }
 
 async fn start_with_model_and(
-    mock: &MockOpenAi,
+    mock: &MockServer<Script>,
     configure: impl FnOnce(&mut letta_app_server::Config),
 ) -> (TestServer, Client, serde_json::Value) {
     let base_url = mock.base_url.clone();
@@ -37,7 +37,7 @@ async fn start_with_model_and(
 
 #[tokio::test]
 async fn a_streamed_reply_becomes_deltas() {
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::sse([
             reasoning_chunk("Pondering."),
             text_chunk("Hello"),
@@ -77,7 +77,7 @@ async fn a_streamed_reply_becomes_deltas() {
 #[tokio::test]
 async fn provider_outages_are_retried_then_reported_and_the_runtime_stays_usable() {
     let outage = || MockResponse::error(500, json!({"error": {"message": "upstream exploded"}}));
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         outage(),
         outage(),
         MockResponse::sse([text_chunk("recovered"), finish_chunk("stop")]),
@@ -121,7 +121,7 @@ async fn a_burst_faster_than_the_reader_is_streamed_in_full() {
         .map(|n| format!("data: {}\n\n", text_chunk(&format!("{n} "))))
         .collect();
     body.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", finish_chunk("stop")));
-    let mock = MockOpenAi::start(vec![MockResponse::raw([body])]);
+    let mock = MockServer::scripted(vec![MockResponse::raw([body])]);
     let (_server, mut client, runtime) = start_with_model_and(&mock, |config| config.max_queued_frames = 64).await;
     client.send(user_input("in-1", &runtime, "go", "cm-1")).await;
     // A reader slower than the model, but never stuck: it is served, not disconnected.
@@ -147,7 +147,7 @@ async fn a_burst_faster_than_the_reader_is_streamed_in_full() {
 
 #[tokio::test]
 async fn aborting_a_turn_cancels_the_model_request() {
-    let mock = MockOpenAi::start(vec![MockResponse::stalled([text_chunk("thinking...")])]);
+    let mock = MockServer::scripted(vec![MockResponse::stalled([text_chunk("thinking...")])]);
     let (_server, mut client, runtime) = start_with_model(&mock).await;
     client.send(user_input("in-1", &runtime, "hi", "cm-1")).await;
     client
@@ -167,8 +167,7 @@ async fn aborting_a_turn_cancels_the_model_request() {
 
 #[tokio::test]
 async fn an_openai_compatible_model_calls_a_tool_through_an_approval() {
-    use openai_mock::tool_chunk;
-    let mock = MockOpenAi::start(vec![
+    let mock = MockServer::scripted(vec![
         MockResponse::sse([
             tool_chunk(
                 0,

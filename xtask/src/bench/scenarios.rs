@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use letta_app_server_mock_llm::{Directives, MockServer};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::BenchResult;
 use super::client::{self, Client, Received};
-use super::mock_llm::MockLlm;
 use super::process::{ServerProcess, clock_ticks_per_second};
 use super::report::{Row, Unit, thousands};
 
@@ -68,7 +68,7 @@ pub struct Bench<'a> {
     /// The release server binary.
     pub binary: &'a Path,
     /// The local Chat Completions server.
-    pub mock: Arc<MockLlm>,
+    pub mock: Arc<MockServer<Directives>>,
     /// Rows measured so far.
     pub rows: Vec<Row>,
     /// Observations for the notes under the table.
@@ -635,7 +635,7 @@ async fn stream_replies(
     send_at: Vec<tokio::time::Instant>,
     socket: usize,
     provider: Provider,
-    mock: Arc<MockLlm>,
+    mock: Arc<MockServer<Directives>>,
 ) -> BenchResult<Vec<Latency>> {
     let (mut sink, mut source) = client.split();
     let text = format!("stream [[deltas: {SCALE_DELTAS}]] [[delay: {SCALE_DELAY_MS}]]");
@@ -668,7 +668,8 @@ async fn stream_replies(
                     continue;
                 };
                 let latency = if provider.model.is_some() {
-                    mock.stamp_of(&delta.text())
+                    mock.responder()
+                        .stamp_of(&delta.text())
                         .map(|sent| frame.at.saturating_duration_since(sent))
                 } else {
                     delta

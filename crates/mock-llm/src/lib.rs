@@ -1,0 +1,20 @@
+//! A local OpenAI-compatible Chat Completions server (hyper, in-process) for the server's tests
+//! and the benchmarks.
+//!
+//! A [`MockServer`] serves `POST /v1/chat/completions` on `127.0.0.1:<free port>`; a
+//! [`Responder`] answers each request:
+//!
+//! * [`Script`] ([`MockServer::scripted`]) answers with a script of [`MockResponse`]s (SSE chunks
+//!   with delays, error statuses, broken or stalled streams) and records the requests;
+//! * [`Directives`] streams what the newest user message asks for with the scripted model's
+//!   directives, time-stamping chunks for latency measurements.
+
+mod chunks;
+mod directives;
+mod script;
+mod server;
+
+pub use chunks::{finish_chunk, reasoning_chunk, text_chunk, tool_chunk, usage_chunk};
+pub use directives::Directives;
+pub use script::{MockResponse, Script};
+pub use server::{MockServer, ReceivedRequest, Reply, Responder, StreamEnd};

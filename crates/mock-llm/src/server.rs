@@ -1,0 +1,280 @@
+//! The HTTP side: connections, routing, and streaming a [`Reply`] with backpressure.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// The one route served; anything else gets 404.
+const ROUTE: &str = "/v1/chat/completions";
+
+/// A `POST /v1/chat/completions` request.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The body parsed as JSON (`Value::String` with the raw text when it is not JSON).
+    pub body: Value,
+}
+
+/// How a streamed body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Normally.
+    Complete,
+    /// The connection is dropped without finishing the body.
+    Break,
+    /// Nothing more is sent; the body stays open until the client goes away.
+    Stall,
+}
+
+/// An answer to one request; its body is written chunk by chunk as the client takes it.
+pub struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: &'static str,
+    /// Wait before sending the response headers.
+    pub(crate) head_delay: Duration,
+    /// One HTTP chunk per item; an item may take its time (a delay, a time stamp).
+    pub(crate) body: BoxStream<'static, Bytes>,
+    pub(crate) end: StreamEnd,
+}
+
+impl Reply {
+    /// `{"error":{"message":…}}` with this status.
+    pub(crate) fn error(status: StatusCode, message: &str) -> Self {
+        let body = json!({"error": {"message": message}}).to_string();
+        Self {
+            status,
+            content_type: "application/json",
+            head_delay: Duration::ZERO,
+            body: stream::iter([Bytes::from(body)]).boxed(),
+            end: StreamEnd::Complete,
+        }
+    }
+
+    /// `200 text/event-stream` with this body.
+    pub(crate) fn event_stream(body: BoxStream<'static, Bytes>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: "text/event-stream",
+            head_delay: Duration::ZERO,
+            body,
+            end: StreamEnd::Complete,
+        }
+    }
+}
+
+/// Answers the requests of a [`MockServer`]: [`Script`](crate::Script) or
+/// [`Directives`](crate::Directives).
+pub trait Responder: Send + Sync + 'static {
+    /// HTTP chunks buffered between a streamed body and its connection.
+    const BUFFER: usize;
+
+    /// The answer to `request`.
+    fn respond(&self, request: ReceivedRequest) -> Reply;
+}
+
+struct Shared<R> {
+    responder: R,
+    /// Streamed bodies the client went away from before they were finished.
+    abandoned: AtomicUsize,
+    /// Connections accepted.
+    connections: AtomicUsize,
+    /// Connections that ended.
+    closed_connections: AtomicUsize,
+    changed: Notify,
+}
+
+/// A running server; stops when dropped.
+pub struct MockServer<R> {
+    /// `http://127.0.0.1:<port>/v1`.
+    pub base_url: String,
+    shared: Arc<Shared<R>>,
+    task: JoinHandle<()>,
+}
+
+impl<R: Responder> MockServer<R> {
+    /// Binds a free loopback port and serves `responder` (inside a Tokio runtime).
+    pub fn start(responder: R) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let shared = Arc::new(Shared {
+            responder,
+            abandoned: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+            closed_connections: AtomicUsize::new(0),
+            changed: Notify::new(),
+        });
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(Self {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            shared,
+            task,
+        })
+    }
+
+    /// What answers the requests.
+    pub fn responder(&self) -> &R {
+        &self.shared.responder
+    }
+
+    /// How many streamed bodies the client abandoned before they were finished.
+    pub fn abandoned_streams(&self) -> usize {
+        self.shared.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// How many connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// How many connections have ended.
+    pub fn closed_connections(&self) -> usize {
+        self.shared.closed_connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `condition` holds, up to `timeout`; returns whether it held. It is checked
+    /// again whenever a request comes in, a connection ends or a stream is abandoned.
+    pub async fn wait_until(&self, timeout: Duration, condition: impl Fn(&Self) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            if condition(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return condition(self);
+            }
+        }
+    }
+}
+
+impl<R> Drop for MockServer<R> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop<R: Responder>(listener: tokio::net::TcpListener, shared: Arc<Shared<R>>) {
+    // Connections are aborted with the accept loop; a body feeder ends with its connection.
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let shared = Arc::clone(&shared);
+        connections.spawn(async move {
+            let service = service_fn({
+                let shared = Arc::clone(&shared);
+                move |request| handle(request, Arc::clone(&shared))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            shared.closed_connections.fetch_add(1, Ordering::SeqCst);
+            shared.changed.notify_waiters();
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+async fn handle<R: Responder>(
+    request: Request<Incoming>,
+    shared: Arc<Shared<R>>,
+) -> Result<Response<ChannelBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
+    let reply = if parts.method != Method::POST || path != ROUTE {
+        Reply::error(StatusCode::NOT_FOUND, &format!("no route for {path}"))
+    } else if let Ok(collected) = body.collect().await {
+        let bytes = collected.to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let reply = shared.responder.respond(ReceivedRequest {
+            headers: parts.headers,
+            body,
+        });
+        shared.changed.notify_waiters();
+        reply
+    } else {
+        Reply::error(StatusCode::BAD_REQUEST, "unreadable body")
+    };
+    tokio::time::sleep(reply.head_delay).await;
+    let (sender, receiver) = mpsc::channel(R::BUFFER);
+    let mut response = Response::new(ChannelBody { receiver });
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(reply.content_type));
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    tokio::spawn(async move {
+        if !feed(&sender, reply.body, reply.end).await {
+            shared.abandoned.fetch_add(1, Ordering::SeqCst);
+            shared.changed.notify_waiters();
+        }
+    });
+    Ok(response)
+}
+
+type FrameResult = Result<Frame<Bytes>, io::Error>;
+
+/// Writes `body` into the connection's channel and ends it as `end` says; returns false when the
+/// client went away before the body was finished.
+async fn feed(sender: &mpsc::Sender<FrameResult>, mut body: BoxStream<'static, Bytes>, end: StreamEnd) -> bool {
+    loop {
+        let chunk = tokio::select! {
+            chunk = body.next() => chunk,
+            () = sender.closed() => return false,
+        };
+        let Some(chunk) = chunk else { break };
+        if sender.send(Ok(Frame::data(chunk))).await.is_err() {
+            return false;
+        }
+    }
+    match end {
+        StreamEnd::Complete => true,
+        StreamEnd::Break => {
+            let _ = sender
+                .send(Err(io::Error::other("mock: connection broken on purpose")))
+                .await;
+            true
+        }
+        StreamEnd::Stall => {
+            sender.closed().await;
+            false
+        }
+    }
+}
+
+/// A response body fed through a channel; it ends when the sender is dropped.
+struct ChannelBody {
+    receiver: mpsc::Receiver<FrameResult>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FrameResult>> {
+        self.receiver.poll_recv(cx)
+    }
+}
