@@ -197,3 +197,65 @@ fn golden(frame_type: &str, case: &str) -> Value {
         .unwrap_or_else(|| panic!("no golden frame {frame_type}/{case}"))
         .json
 }
+
+/// Parses `value` into the generated struct named after `frame_type` and serialises it back.
+fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, String>> {
+    fn through<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Result<Value, String> {
+        let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    macro_rules! named {
+        ($($wire:literal => $name:ident),* $(,)?) => {
+            match frame_type {
+                $($wire => Some(through::<types::$name>(value)),)*
+                _ => None,
+            }
+        };
+    }
+    named! {
+        "abort_message" => AbortMessage,
+        "abort_message_response" => AbortMessageResponse,
+        "app_server_info" => AppServerInfo,
+        "app_server_info_response" => AppServerInfoResponse,
+        "change_device_state" => ChangeDeviceState,
+        "control_request" => ControlRequest,
+        "error" => Error,
+        "external_tool_call_request" => ExternalToolCallRequest,
+        "external_tool_call_response" => ExternalToolCallResponse,
+        "file_ops" => FileOps,
+        "input" => Input,
+        "input_accepted" => InputAccepted,
+        "message" => Message,
+        "pong" => Pong,
+        "remove_queue_item" => RemoveQueueItem,
+        "remove_queue_item_response" => RemoveQueueItemResponse,
+        "runtime_external_tools_update" => RuntimeExternalToolsUpdate,
+        "runtime_external_tools_update_response" => RuntimeExternalToolsUpdateResponse,
+        "runtime_start" => RuntimeStart,
+        "runtime_start_response" => RuntimeStartResponse,
+        "stream_delta" => StreamDelta,
+        "sync" => Sync,
+        "sync_response" => SyncResponse,
+        "turn_finished" => TurnFinished,
+        "update_device_status" => UpdateDeviceStatus,
+        "update_loop_status" => UpdateLoopStatus,
+        "update_queue" => UpdateQueue,
+        "update_subagent_state" => UpdateSubagentState,
+    }
+}
+
+/// The client sends commands and reads answers through the struct generated for each frame
+/// type (the schema's named definitions), so those must round-trip as the unions do.
+#[test]
+fn every_golden_frame_round_trips_through_its_named_client_type() {
+    let mut failures = Vec::new();
+    for frame in golden_frames() {
+        match named_round_trip(&frame.frame_type, frame.json.clone()) {
+            Some(Ok(value)) if value == frame.json => {}
+            Some(Ok(value)) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
+            Some(Err(error)) => failures.push(format!("{}: {error}", frame.name())),
+            None => failures.push(format!("{}: no named type for `{}`", frame.name(), frame.frame_type)),
+        }
+    }
+    assert_no_failures("named-type round-trip failures", &failures);
+}

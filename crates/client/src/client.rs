@@ -167,6 +167,11 @@ impl Client {
         Events::new(self.raw_events(None))
     }
 
+    /// [`Client::events`] with a buffer of `capacity` frames instead of the client's default.
+    pub fn events_with_capacity(&self, capacity: usize) -> Events {
+        Events::new(self.shared().subscribe(None, capacity))
+    }
+
     /// The frames of one runtime from now on, typed.
     pub fn runtime_events(&self, scope: &RuntimeScope) -> Events {
         Events::new(self.raw_events(Some(scope)))
@@ -174,7 +179,8 @@ impl Client {
 
     /// Frames as received, of every runtime or of one.
     pub fn raw_events(&self, scope: Option<&RuntimeScope>) -> RawEvents {
-        self.shared().subscribe(scope.cloned())
+        let shared = self.shared();
+        shared.subscribe(scope.cloned(), shared.options.event_capacity)
     }
 
     // ----- sending --------------------------------------------------------------------------

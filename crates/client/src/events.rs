@@ -6,6 +6,8 @@
 //! external tool handlers or other streams, and never loses frames silently.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
@@ -24,27 +26,46 @@ pub type Item = Result<RawFrame, Gap>;
 /// language bindings). Ends when the client closes, or when the connection is lost for good.
 pub struct RawEvents {
     rx: mpsc::Receiver<Item>,
+    /// Frames skipped while the buffer was full and not yet reported.
+    missed: Arc<AtomicU64>,
 }
 
 impl RawEvents {
-    pub(crate) fn new(rx: mpsc::Receiver<Item>) -> Self {
-        Self { rx }
+    pub(crate) fn new(rx: mpsc::Receiver<Item>, missed: Arc<AtomicU64>) -> Self {
+        Self { rx, missed }
     }
 
     /// The next item; `None` once the stream has ended.
     pub async fn next(&mut self) -> Option<Item> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_next_item(cx)).await
     }
 
     /// Waits for at least one item, then moves up to `limit` buffered items into `items`.
     /// Returns how many it added; 0 once the stream has ended.
     pub async fn next_batch(&mut self, items: &mut Vec<Item>, limit: usize) -> usize {
-        self.rx.recv_many(items, limit.max(1)).await
+        let Some(first) = self.next().await else {
+            return 0;
+        };
+        let before = items.len();
+        items.push(first);
+        while items.len() - before < limit
+            && let Ok(item) = self.rx.try_recv()
+        {
+            items.push(item);
+        }
+        items.len() - before
     }
 
-    /// Polls for the next item.
+    /// Polls for the next item. Once the buffer is drained, frames skipped while it was full
+    /// are reported as [`Gap::Lagged`].
     pub fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        self.rx.poll_recv(cx)
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => match self.missed.swap(0, Ordering::AcqRel) {
+                0 => Poll::Pending,
+                missed => Poll::Ready(Some(Err(Gap::Lagged { missed }))),
+            },
+            ready => ready,
+        }
     }
 }
 

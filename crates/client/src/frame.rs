@@ -125,6 +125,13 @@ fn lenient_head(text: &str) -> (Option<String>, Option<String>, Option<RuntimeSc
     (string("type"), string("request_id"), runtime, event_seq)
 }
 
+impl From<String> for RawFrame {
+    /// A frame from its text (a recorded frame, say), read as if it had been received.
+    fn from(text: String) -> Self {
+        Self::new(text.into())
+    }
+}
+
 impl fmt::Debug for RawFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.text())

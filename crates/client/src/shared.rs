@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -36,7 +36,8 @@ pub(crate) struct Shared {
 struct State {
     /// The current connection's writer; `None` while disconnected.
     link: Option<mpsc::Sender<Message>>,
-    closed: bool,
+    /// Why the client ended (closed, or the connection lost for good).
+    ended: Option<Error>,
     pending: HashMap<String, Pending>,
     subscribers: Vec<Subscriber>,
     runtimes: HashMap<RuntimeScope, InUse>,
@@ -56,8 +57,9 @@ struct Pending {
 struct Subscriber {
     filter: Option<RuntimeScope>,
     tx: mpsc::Sender<Item>,
-    /// Frames skipped because the stream was full, not yet reported.
-    missed: u64,
+    /// Frames skipped because the stream was full, not yet reported (shared with the stream,
+    /// which reports them once it has drained what came before them).
+    missed: Arc<AtomicU64>,
 }
 
 /// How this client uses a runtime, to restore it on a new connection.
@@ -125,12 +127,12 @@ impl Shared {
     /// with `error`, streams end.
     pub fn finish(&self, error: Error) {
         let mut state = self.state();
-        state.closed = true;
         state.link = None;
         for (_, pending) in state.pending.drain() {
             let _ = pending.reply.send(Err(error.clone()));
         }
         state.subscribers.clear();
+        state.ended = Some(error);
     }
 
     /// Closes the client: no more commands, and the connection task stops.
@@ -140,41 +142,27 @@ impl Shared {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.state().closed
+        self.state().ended.is_some()
     }
 
     // ----- sending -------------------------------------------------------------------------
 
     /// Queues a frame for the socket.
     pub async fn send(&self, text: String) -> Result<(), Error> {
-        let link = self.link()?;
+        let link = self.state().link()?;
         link.send(Message::text(text)).await.map_err(|_| self.gone())
     }
 
-    fn link(&self) -> Result<mpsc::Sender<Message>, Error> {
-        let state = self.state();
-        if state.closed {
-            return Err(Error::Closed);
-        }
-        state.link.clone().ok_or_else(|| Error::Disconnected {
-            reason: "not connected (reconnecting)".into(),
-        })
-    }
-
+    /// The error of a command whose connection went away under it.
     fn gone(&self) -> Error {
-        if self.is_closed() {
-            Error::Closed
-        } else {
-            Error::Disconnected {
-                reason: "the connection closed while sending".into(),
-            }
-        }
+        self.state().ended.clone().unwrap_or_else(|| Error::Disconnected {
+            reason: "the connection closed while sending".into(),
+        })
     }
 
     /// Sends `text` (a command with `request_id`) and waits up to `timeout` for the first frame
     /// with that `request_id` whose type is one of `answers` (any type if `answers` is empty),
-    /// or an `error` frame. Dropping the
-    /// future withdraws the request.
+    /// or an `error` frame. Dropping the future withdraws the request.
     pub async fn request(
         &self,
         text: String,
@@ -185,12 +173,7 @@ impl Shared {
         let (reply, answer) = oneshot::channel();
         let link = {
             let mut state = self.state();
-            if state.closed {
-                return Err(Error::Closed);
-            }
-            let link = state.link.clone().ok_or_else(|| Error::Disconnected {
-                reason: "not connected (reconnecting)".into(),
-            })?;
+            let link = state.link()?;
             state.pending.insert(request_id.to_owned(), Pending { answers, reply });
             link
         };
@@ -211,14 +194,19 @@ impl Shared {
 
     // ----- receiving -----------------------------------------------------------------------
 
-    /// A new event stream, of every frame or only of `filter`'s.
-    pub fn subscribe(&self, filter: Option<RuntimeScope>) -> RawEvents {
-        let (tx, rx) = mpsc::channel(self.options.event_capacity.max(1));
+    /// A new event stream of `capacity` frames, of every frame or only of `filter`'s.
+    pub fn subscribe(&self, filter: Option<RuntimeScope>, capacity: usize) -> RawEvents {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let missed = Arc::new(AtomicU64::new(0));
         let mut state = self.state();
-        if !state.closed {
-            state.subscribers.push(Subscriber { filter, tx, missed: 0 });
+        if state.ended.is_none() {
+            state.subscribers.push(Subscriber {
+                filter,
+                tx,
+                missed: Arc::clone(&missed),
+            });
         }
-        RawEvents::new(rx)
+        RawEvents::new(rx, missed)
     }
 
     /// Routes one received frame: approvals are de-duplicated, then the frame goes to every
@@ -270,8 +258,18 @@ impl Drop for Withdraw<'_> {
 }
 
 impl State {
-    /// Offers `item` to every stream it is for. A full stream skips it and reports the count
-    /// before its next frame; a dropped stream is forgotten.
+    /// The current connection's writer, or why there is none.
+    fn link(&self) -> Result<mpsc::Sender<Message>, Error> {
+        if let Some(ended) = &self.ended {
+            return Err(ended.clone());
+        }
+        self.link.clone().ok_or_else(|| Error::Disconnected {
+            reason: "not connected (reconnecting)".into(),
+        })
+    }
+
+    /// Offers `item` to every stream it is for. A full stream skips it and counts it, to
+    /// report before its next frame (or when it has drained); a dropped stream is forgotten.
     fn deliver(&mut self, item: &Item) {
         self.subscribers.retain_mut(|subscriber| {
             if let (Some(filter), Ok(frame)) = (&subscriber.filter, item)
@@ -279,14 +277,12 @@ impl State {
             {
                 return true;
             }
-            if subscriber.missed > 0 {
-                let lagged = Err(Gap::Lagged {
-                    missed: subscriber.missed,
-                });
-                match subscriber.tx.try_send(lagged) {
-                    Ok(()) => subscriber.missed = 0,
+            let missed = subscriber.missed.swap(0, Ordering::AcqRel);
+            if missed > 0 {
+                match subscriber.tx.try_send(Err(Gap::Lagged { missed })) {
+                    Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        subscriber.missed += 1;
+                        subscriber.missed.fetch_add(missed + 1, Ordering::AcqRel);
                         return true;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return false,
@@ -295,7 +291,7 @@ impl State {
             match subscriber.tx.try_send(item.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.missed += 1;
+                    subscriber.missed.fetch_add(1, Ordering::AcqRel);
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,

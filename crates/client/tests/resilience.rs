@@ -1,0 +1,347 @@
+//! What the client does when things go wrong: timeouts, refused commands, frames it does not
+//! know, slow consumers, dropped sockets, server restarts, closing.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use letta_app_server_client::types::{
+    ApprovalDecision, DevicePermissionMode, ExternalToolDefinition, RuntimeScope, RuntimeStart, ServerFrame,
+};
+use letta_app_server_client::{Client, Error, Frame, Gap, Transport};
+use serde_json::json;
+use support::{TestServer, assistant_text, collect, frames_until, new_runtime, next, tool_returns};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn a_command_without_an_answer_times_out() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    // The server ignores `pong`, so nothing answers this request id.
+    let error = client
+        .with_timeout(Duration::from_millis(100))
+        .request(&json!({"type": "pong", "request_id": "p-1"}), "p-1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Error::Timeout {
+            request_id: "p-1".into(),
+            after: Duration::from_millis(100)
+        }
+    );
+    assert_eq!(error.to_string(), "timed out after 100ms waiting for the answer to p-1");
+    // The client is still usable.
+    client.app_server_info().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_servers_error_frame_is_a_typed_error() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    let error = client
+        .request(&json!({"type": "teleport", "request_id": "t-1"}), "t-1")
+        .await
+        .unwrap_err();
+    let Error::Server {
+        request_id,
+        code,
+        message,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!((request_id.as_deref(), code.as_str()), (Some("t-1"), "unknown_type"));
+    assert!(message.contains("teleport"), "{message}");
+
+    let nowhere = RuntimeScope::new("agent-missing", "conv-missing");
+    let error = client.abort(&nowhere).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Server { code, .. } if code == "unknown_runtime"),
+        "{error:?}"
+    );
+
+    let error = client
+        .runtime_start(RuntimeStart {
+            agent_id: Some("agent-missing".into()),
+            ..RuntimeStart::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Rejected { frame_type, .. } if frame_type == "runtime_start_response"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn connect_failures_say_what_happened() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_port = listener.local_addr().unwrap();
+    drop(listener);
+    let refused = Client::connect(&format!("ws://{closed_port}")).await.err().unwrap();
+    assert!(matches!(refused, Error::Connect { .. }), "{refused:?}");
+
+    let server = TestServer::start().await;
+    let wrong_path = Client::connect(&format!("{}/elsewhere", server.url()))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&wrong_path, Error::Connect { message, .. } if message.contains("HTTP 404")),
+        "{wrong_path:?}"
+    );
+    let bad_url = Client::connect("ftp://127.0.0.1:1").await.err().unwrap();
+    assert!(matches!(bad_url, Error::InvalidUrl { .. }));
+    let blank_token = Client::builder(&server.url()).token(" ").connect().await.err().unwrap();
+    assert!(blank_token.to_string().contains("must not be empty"), "{blank_token}");
+}
+
+/// A server that answers `app_server_info`, then sends frames a newer server might send.
+#[tokio::test]
+async fn frames_and_deltas_from_a_newer_server_pass_through() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let scope = json!({"agent_id": "agent-1", "conversation_id": "conv-1"});
+    let envelope = |seq: u64| {
+        json!({"runtime": scope, "event_seq": seq, "emitted_at": "2026-12-01T00:00:00.000Z",
+               "idempotency_key": format!("x:{seq}:k")})
+    };
+    let mut unknown_frame = json!({"type": "hologram_ready", "resolution": 8});
+    let mut unknown_delta = json!({"type": "stream_delta", "delta": {"message_type": "hologram_delta", "z": 1}});
+    let mut known = json!({"type": "update_subagent_state", "subagents": []});
+    for (seq, frame) in [&mut unknown_frame, &mut unknown_delta, &mut known]
+        .into_iter()
+        .enumerate()
+    {
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(envelope(seq as u64 + 1).as_object().unwrap().clone());
+    }
+    let frames = [unknown_frame.clone(), unknown_delta.clone(), known.clone()];
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        while let Some(Ok(Message::Text(text))) = socket.next().await {
+            let request: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let info = json!({"type": "app_server_info_response", "request_id": request["request_id"],
+                "success": true, "backend": "local", "letta_code_version": "9.9.9", "protocol_version": 1,
+                "capabilities": {"agent_management": true, "conversation_management": true,
+                    "memory_management": true, "runtime_start": true, "split_channels": false,
+                    "hologram_support": true}});
+            socket.send(Message::text(info.to_string())).await.unwrap();
+            for frame in &frames {
+                socket.send(Message::text(frame.to_string())).await.unwrap();
+            }
+        }
+    });
+
+    let client = Client::connect(&format!("ws://{addr}")).await.unwrap();
+    let mut events = client.events();
+    let info = client.app_server_info().await.unwrap();
+    assert_eq!(info.letta_code_version, "9.9.9");
+    let received: Vec<Frame> = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
+    let [response, hologram, delta, subagents] = received.as_slice() else {
+        panic!("{received:?}");
+    };
+    assert!(matches!(
+        response.typed,
+        Some(ServerFrame::AppServerInfoResponse { .. })
+    ));
+    assert_eq!(
+        (hologram.frame_type(), hologram.typed.is_none()),
+        ("hologram_ready", true)
+    );
+    assert_eq!(hologram.raw.json(), unknown_frame);
+    assert_eq!((delta.frame_type(), delta.typed.is_none()), ("stream_delta", true));
+    assert_eq!(delta.runtime(), Some(&RuntimeScope::new("agent-1", "conv-1")));
+    assert_eq!(delta.raw.json(), unknown_delta);
+    assert!(matches!(subagents.typed, Some(ServerFrame::UpdateSubagentState { .. })));
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_stops_reading_skips_and_says_so_without_holding_anything_up() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    let runtime = new_runtime(&client, "Slow reader").await;
+    let mut idle = client.events_with_capacity(8);
+    // Another stream and the commands carry on while `idle` is full.
+    let frames = collect(client.send_message(&runtime, "[[deltas: 100]]").await.unwrap()).await;
+    assert_eq!(frames.last().unwrap().frame_type(), "turn_finished");
+    client.app_server_info().await.unwrap();
+
+    let mut received = 0;
+    let missed = loop {
+        match next(&mut idle).await {
+            Ok(_) => received += 1,
+            Err(Gap::Lagged { missed }) => break missed,
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(received, 8);
+    assert!(missed > 100, "{missed}");
+    // After the gap the stream goes on with what comes next.
+    client.app_server_info().await.unwrap();
+    let after = next(&mut idle).await.unwrap();
+    assert_eq!(after.frame_type(), "app_server_info_response");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn closing_fails_pending_commands_and_ends_streams() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    let mut events = client.events();
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .request(&json!({"type": "pong", "request_id": "p-9"}), "p-9")
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.close().await;
+    assert_eq!(waiting.await.unwrap().unwrap_err(), Error::Closed);
+    assert!(events.next().await.is_none());
+    assert_eq!(client.app_server_info().await.unwrap_err(), Error::Closed);
+}
+
+#[tokio::test]
+async fn without_reconnect_a_lost_connection_ends_the_client() {
+    let mut server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    let mut events = client.events();
+    server.stop().await;
+    assert!(matches!(next(&mut events).await, Err(Gap::Disconnected { .. })));
+    assert!(events.next().await.is_none());
+    let error = client.app_server_info().await.unwrap_err();
+    assert!(matches!(error, Error::Disconnected { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn after_the_server_drops_the_socket_the_client_restores_runtimes_and_tools() {
+    for transport in [Transport::Single, Transport::Split] {
+        let server = TestServer::start_with(|config| config.max_frame_bytes = 4096).await;
+        let client = server.builder(transport).connect().await.unwrap();
+        client.register_external_tool(
+            ExternalToolDefinition::new("echo_tool", "Echoes", json!({"type": "object"})),
+            |call| async move { Ok::<_, String>(format!("echo {}", call.input["word"])) },
+        );
+        let runtime = new_runtime(&client, "Reconnecting").await;
+        let mut events = client.events();
+
+        // A frame over the server's limit: the server answers with an error frame and closes
+        // the socket with 1009.
+        client
+            .send(&json!({"type": "pong", "padding": "x".repeat(8192)}))
+            .await
+            .unwrap();
+        let refused = next(&mut events).await.unwrap();
+        assert_eq!(refused.raw.json()["code"], "frame_too_large");
+        let dropped = next(&mut events).await;
+        assert!(
+            matches!(&dropped, Err(Gap::Disconnected { reason }) if reason.contains("1009")),
+            "{transport:?}: {dropped:?}"
+        );
+        assert_eq!(next(&mut events).await.unwrap_err(), Gap::Reconnected);
+        // The runtime_start is re-run: its response and replay follow.
+        let replay = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
+        assert_eq!(replay[0].frame_type(), "runtime_start_response");
+
+        // The runtime works, and so does the tool: it was registered again.
+        let frames = collect(
+            client
+                .send_message(&runtime, r#"[[tool: echo_tool {"word":"again"}]]"#)
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(tool_returns(&frames), [r#"echo "again""#], "{transport:?}");
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn after_a_server_restart_the_client_resumes_the_conversation() {
+    let mut server = TestServer::start().await;
+    let client = server.builder(Transport::Single).connect().await.unwrap();
+    let runtime = new_runtime(&client, "Durable").await;
+    collect(client.send_message(&runtime, "[[reply: before]]").await.unwrap()).await;
+    let mut events = client.events();
+
+    server.restart().await;
+    assert!(matches!(next(&mut events).await, Err(Gap::Disconnected { .. })));
+    assert!(matches!(next(&mut events).await, Err(Gap::Reconnected)));
+    let replay = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
+    let response = replay[0].raw.json();
+    assert_eq!(response["created"], json!({"agent": false, "conversation": false}));
+
+    let frames = collect(client.send_message(&runtime, "[[reply: after]]").await.unwrap()).await;
+    assert_eq!(assistant_text(&frames), "after");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn replayed_approvals_are_delivered_once() {
+    let server = TestServer::start_with(|config| config.max_frame_bytes = 4096).await;
+    let client = server.builder(Transport::Single).connect().await.unwrap();
+    let runtime = new_runtime(&client, "Approvals").await;
+    // A second watcher keeps the turn (and its approval) alive while the first reconnects.
+    let watcher = server.client(Transport::Single).await;
+    watcher.runtime_start(RuntimeStart::join(&runtime)).await.unwrap();
+    let mut strict = RuntimeStart::join(&runtime);
+    strict.mode = Some(DevicePermissionMode::Strict);
+    client.runtime_start(strict).await.unwrap();
+    let mut events = client.runtime_events(&runtime);
+    let mut turn = client
+        .send_message(&runtime, r#"[[tool: Bash {"command":"echo once"}]]"#)
+        .await
+        .unwrap();
+    let asked = frames_until(&mut turn, |f| f.frame_type() == "control_request").await;
+    let request_id = asked.last().unwrap().raw.request_id().unwrap().to_owned();
+    frames_until(&mut events, |f| f.frame_type() == "control_request").await;
+
+    // `sync` replays the pending approval; the stream does not see it twice, and the device
+    // status still lists it.
+    client.sync(&runtime).await.unwrap();
+    let replay = frames_until(&mut events, |f| f.frame_type() == "sync_response").await;
+    assert!(replay.iter().all(|f| f.frame_type() != "control_request"), "{replay:?}");
+    let device = replay
+        .iter()
+        .find(|f| f.frame_type() == "update_device_status")
+        .unwrap()
+        .raw
+        .json();
+    assert_eq!(
+        device["device_status"]["pending_control_requests"][0]["request_id"],
+        request_id
+    );
+
+    // Nor after a reconnect, which replays it on connect and on runtime_start.
+    client
+        .send(&json!({"type": "pong", "padding": "x".repeat(8192)}))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut events).await, Err(Gap::Disconnected { .. })));
+    assert!(matches!(next(&mut events).await, Err(Gap::Reconnected)));
+    let after = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
+    assert!(
+        after.iter().any(|f| f.frame_type() == "runtime_start_response"),
+        "{after:?}"
+    );
+    assert!(after.iter().all(|f| f.frame_type() != "control_request"), "{after:?}");
+
+    client
+        .answer_approval(&runtime, &request_id, ApprovalDecision::allow())
+        .await
+        .unwrap();
+    let done = frames_until(&mut events, |f| f.frame_type() == "turn_finished").await;
+    assert_eq!(tool_returns(&done), ["once\n"]);
+    client.close().await;
+    watcher.close().await;
+}
