@@ -109,6 +109,12 @@
 //!
 //! A [`Turn`] ends at [`Gap::Disconnected`].
 
+/// The Rust examples in the repository README, compiled (and, unless marked `no_run`, run) as
+/// doctests of this crate, which can use every crate they show.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod client;
 mod connection;
 mod error;

@@ -77,11 +77,6 @@ pub use scope::*;
 pub use subagent::*;
 pub use turn::*;
 
-/// The examples in the repository README, compiled and run as doctests.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
 /// The protocol version this crate speaks, as reported in `app_server_info_response`
 /// (`protocol_version`). Real Letta Code reports `1`.
 pub const PROTOCOL_VERSION: u32 = 1;
