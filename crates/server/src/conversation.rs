@@ -148,7 +148,8 @@ pub(crate) struct State {
     next_queue_item: u64,
     next_batch: u64,
     pub(crate) turn: Option<ActiveTurn>,
-    pub(crate) history: Vec<HistoryMessage>,
+    /// Shared with the model request of the running run; append with `Arc::make_mut`.
+    pub(crate) history: Arc<Vec<HistoryMessage>>,
     /// The approval question being asked.
     pub(crate) pending: Option<PendingApproval>,
     /// Rules saved with "don't ask again".
@@ -210,7 +211,7 @@ impl Conversation {
             next_queue_item: 1,
             next_batch: 1,
             turn: None,
-            history,
+            history: Arc::new(history),
             pending: None,
             rules: Rules::default(),
             loaded_tools: None,

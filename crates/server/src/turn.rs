@@ -81,7 +81,7 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
     let cancel = &turn.cancel;
     if let Some(content) = turn.content {
         let user = HistoryMessage::User { content };
-        conversation.state.lock().await.history.push(user.clone());
+        Arc::make_mut(&mut conversation.state.lock().await.history).push(user.clone());
         if let Err(error) = runtime
             .store
             .append_messages(&conversation.scope, None, vec![user])
@@ -134,7 +134,7 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
             ModelRequest {
                 model: model.clone(),
                 system: conversation.agent.system.clone(),
-                messages: state.history.clone(),
+                messages: Arc::clone(&state.history),
                 tools: tools.specs(),
             }
         };
@@ -150,9 +150,11 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
                 () = cancel.cancelled() => None,
             }
         };
+        // Released before the history grows, so that it grows in place.
+        drop(request);
         let assistant = output.assistant_message();
         if let Some(message) = &assistant {
-            conversation.state.lock().await.history.push(message.clone());
+            Arc::make_mut(&mut conversation.state.lock().await.history).push(message.clone());
         }
         let result = match result {
             Some(result) if !cancel.is_cancelled() => result,
@@ -284,7 +286,7 @@ async fn run_tools(
     }
     let mut state = conversation.state.lock().await;
     state.loop_state.executing_tool_call_ids.clear();
-    state.history.extend(results.iter().cloned());
+    Arc::make_mut(&mut state.history).extend(results.iter().cloned());
     drop(state);
     let done: Vec<String> = results
         .iter()
@@ -443,7 +445,7 @@ async fn interrupted_results(conversation: &Conversation, calls: &[ToolCall], do
             is_error: true,
         })
         .collect();
-    conversation.state.lock().await.history.extend(results.iter().cloned());
+    Arc::make_mut(&mut conversation.state.lock().await.history).extend(results.iter().cloned());
     results
 }
 

@@ -34,7 +34,8 @@ fn simple_request() -> ModelRequest {
         system: "You are a test.".to_owned(),
         messages: vec![HistoryMessage::User {
             content: MessageContent::Text("hi".to_owned()),
-        }],
+        }]
+        .into(),
         tools: Vec::new().into(),
     }
 }
@@ -170,7 +171,8 @@ async fn sends_the_chat_completions_request() {
                     ContentPart::Unknown(json!({"type": "audio", "data": "…"})),
                 ]),
             },
-        ],
+        ]
+        .into(),
         tools: vec![ToolSpec {
             name: "ls".to_owned(),
             description: "List files".to_owned(),

@@ -78,8 +78,9 @@ pub struct ModelRequest {
     pub model: String,
     /// The system prompt.
     pub system: String,
-    /// The conversation so far, oldest first, ending with the new input.
-    pub messages: Vec<HistoryMessage>,
+    /// The conversation so far, oldest first, ending with the new input: shared with the
+    /// conversation, which appends to it copy-on-write (in place once no request holds it).
+    pub messages: Arc<Vec<HistoryMessage>>,
     /// Tools the model may call (shared by the runs of a turn).
     pub tools: Arc<[ToolSpec]>,
 }
