@@ -129,16 +129,17 @@ async fn redial(shared: &Shared, policy: &Reconnect) -> Option<Sockets> {
 /// Writes queued commands to the first socket and reads every socket until one of them ends
 /// or the client closes. Returns why the connection ended.
 async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mpsc::Receiver<Message>) -> String {
+    // One socket delivers its events in order; a pair needs putting back in order.
+    let sequencer = (sockets.len() > 1).then(|| Mutex::new(Sequencer::default()));
     let mut sockets = sockets.into_iter();
     let Some(control) = sockets.next() else {
         return "no socket".into();
     };
     let (mut sink, control) = control.split();
-    let sequencer = Mutex::new(Sequencer::default());
     let readers = futures_util::future::select_all(
         std::iter::once(control)
             .chain(sockets.map(|socket| socket.split().1))
-            .map(|stream| Box::pin(read(shared, &sequencer, stream))),
+            .map(|stream| Box::pin(read(shared, sequencer.as_ref(), stream))),
     );
     let write = async {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
@@ -170,22 +171,24 @@ async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mp
     }
 }
 
-/// Reads one socket, dispatching every text frame in order, until it ends.
+/// Reads one socket, dispatching every text frame (in `event_seq` order through `sequencer`
+/// when there is one), until it ends.
 async fn read(
     shared: &Arc<Shared>,
-    sequencer: &Mutex<Sequencer>,
+    sequencer: Option<&Mutex<Sequencer>>,
     mut stream: futures_util::stream::SplitStream<Socket>,
 ) -> String {
     loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
-                let mut sequencer = sequencer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                sequencer.order(RawFrame::new(text), |frame| {
-                    shared.dispatch(&frame);
-                    if frame.frame_type() == "external_tool_call_request" {
-                        ExternalTools::handle(shared, &frame);
-                    }
-                });
+                let frame = RawFrame::new(text);
+                match sequencer {
+                    Some(sequencer) => sequencer
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .order(frame, |frame| receive(shared, &frame)),
+                    None => receive(shared, &frame),
+                }
             }
             Some(Ok(Message::Close(frame))) => return close_reason(frame.as_ref()),
             Some(Ok(_)) => {}
@@ -195,9 +198,17 @@ async fn read(
     }
 }
 
-/// Puts the runtime events of a connection back in `event_seq` order. On one socket they
-/// arrive in order; a split pair shares one sequence over two sockets, and reading both at
-/// once can see `turn_finished` (control) before the last deltas (stream). Events that arrive
+/// Hands a received frame to the client: streams and pending requests, then tool handlers.
+fn receive(shared: &Arc<Shared>, frame: &RawFrame) {
+    shared.dispatch(frame);
+    if frame.frame_type() == "external_tool_call_request" {
+        ExternalTools::handle(shared, frame);
+    }
+}
+
+/// Puts the runtime events of a split pair back in `event_seq` order: the pair shares one
+/// sequence over two sockets, and reading both at once can see `turn_finished` (control)
+/// before the last deltas (stream). Events that arrive
 /// early wait for the ones before them; frames without `event_seq` pass straight through.
 #[derive(Debug)]
 struct Sequencer {
