@@ -345,3 +345,89 @@ async fn replayed_approvals_are_delivered_once() {
     client.close().await;
     watcher.close().await;
 }
+
+#[tokio::test]
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
+async fn the_token_goes_in_the_upgrade_and_another_protocol_version_is_a_mismatch() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, seen) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut authorization = None;
+        let mut socket = tokio_tungstenite::accept_hdr_async(
+            stream,
+            |request: &tokio_tungstenite::tungstenite::handshake::server::Request, response| {
+                authorization = request
+                    .headers()
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or_default().to_owned());
+                Ok(response)
+            },
+        )
+        .await
+        .unwrap();
+        let _ = seen_tx.send(authorization);
+        while let Some(Ok(Message::Text(text))) = socket.next().await {
+            let request: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let info = json!({"type": "app_server_info_response", "request_id": request["request_id"],
+                "success": true, "backend": "local", "letta_code_version": "9.9.9", "protocol_version": 2,
+                "capabilities": {"agent_management": true, "conversation_management": true,
+                    "memory_management": true, "runtime_start": true, "split_channels": false}});
+            socket.send(Message::text(info.to_string())).await.unwrap();
+        }
+    });
+    let client = Client::builder(&format!("ws://{addr}"))
+        .token("secret-token")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(seen.await.unwrap().as_deref(), Some("Bearer secret-token"));
+    let error = client.app_server_info().await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Protocol { message } if message.contains("protocol version 2")),
+        "{error:?}"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn tools_registered_without_subscribing_are_registered_again_after_a_reconnect() {
+    let server = TestServer::start_with(|config| config.max_frame_bytes = 4096).await;
+    let owner = server.client(Transport::Single).await;
+    let runtime = new_runtime(&owner, "Owner").await;
+    let tools = server.builder(Transport::Single).connect().await.unwrap();
+    tools.on_external_tool_call(|call| async move { Ok::<_, String>(format!("served {}", call.tool_name)) });
+    tools
+        .runtime_external_tools_update(vec![letta_app_server_client::types::ExternalToolsUpdate {
+            runtimes: vec![runtime.clone()],
+            external_tools: vec![letta_app_server_client::types::ExternalToolGroup {
+                scope_id: None,
+                tools: vec![ExternalToolDefinition::new(
+                    "remote_tool",
+                    "Served elsewhere",
+                    json!({}),
+                )],
+            }],
+        }])
+        .await
+        .unwrap();
+    let call = r#"[[tool: remote_tool {}]]"#;
+    let frames = collect(owner.send_message(&runtime, call).await.unwrap()).await;
+    assert_eq!(tool_returns(&frames), ["served remote_tool"]);
+
+    let mut events = tools.events();
+    tools
+        .send(&json!({"type": "pong", "padding": "x".repeat(8192)}))
+        .await
+        .unwrap();
+    while !matches!(next(&mut events).await, Err(Gap::Reconnected)) {}
+    frames_until(&mut events, |f| {
+        f.frame_type() == "runtime_external_tools_update_response"
+    })
+    .await;
+    let frames = collect(owner.send_message(&runtime, call).await.unwrap()).await;
+    assert_eq!(tool_returns(&frames), ["served remote_tool"]);
+    owner.close().await;
+    tools.close().await;
+}
