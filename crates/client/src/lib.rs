@@ -135,5 +135,4 @@ pub use error::{Error, Gap};
 pub use events::{DEFAULT_EVENT_CAPACITY, Events, Item, RawEvents};
 pub use frame::{Frame, RawFrame};
 pub use options::{Reconnect, Transport, resolve_url};
-pub use tools::ToolOutcome;
 pub use turn::Turn;

@@ -14,7 +14,7 @@ use crate::types::{
 
 /// What a handler returns: the result, or an error message the model sees as
 /// `External tool execution error: <message>`.
-pub type ToolOutcome = Result<ExternalToolResult, String>;
+type ToolOutcome = Result<ExternalToolResult, String>;
 
 type Handler = Arc<dyn Fn(ExternalToolCallRequest) -> Pin<Box<dyn Future<Output = ToolOutcome> + Send>> + Send + Sync>;
 
