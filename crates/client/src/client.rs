@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::connection;
 use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::options::{Options, Reconnect, Transport, resolve_url};
-use crate::shared::{Shared, Subscribed};
+use crate::shared::{InUse, Shared};
 use crate::tools;
 use crate::turn::Turn;
 use crate::types::{
@@ -58,6 +59,7 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     event_capacity: usize,
     reconnect: Option<Reconnect>,
+    next_request_number: Option<Arc<AtomicU64>>,
 }
 
 impl ClientBuilder {
@@ -92,28 +94,42 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects.
-    pub async fn connect(self) -> Result<Client, Error> {
-        let token = match self.token {
-            Some(token) if token.trim().is_empty() => {
-                return Err(Error::InvalidUrl {
-                    url: self.url,
-                    reason: "app-server auth token must not be empty".into(),
-                });
-            }
-            token => token,
-        };
-        let options = Options {
+    /// Numbers request ids (`"<prefix>-<n>"`) from `counter`, the next number to use, which
+    /// the caller may share (a language binding numbering ids before the client exists).
+    pub fn request_numbers(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.next_request_number = Some(counter);
+        self
+    }
+
+    /// Checks the URL and the token as [`ClientBuilder::connect`] does, without connecting.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.options().map(drop)
+    }
+
+    fn options(&self) -> Result<Options, Error> {
+        if self.token.as_ref().is_some_and(|token| token.trim().is_empty()) {
+            return Err(Error::InvalidUrl {
+                url: self.url.clone(),
+                reason: "app-server auth token must not be empty".into(),
+            });
+        }
+        Ok(Options {
             url: resolve_url(&self.url)?,
             transport: self.transport,
-            token,
+            token: self.token.clone(),
             request_timeout: self.request_timeout,
             event_capacity: self.event_capacity,
-            reconnect: self.reconnect,
-        };
+            reconnect: self.reconnect.clone(),
+        })
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let options = self.options()?;
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
-        let shared = Arc::new(Shared::new(options));
+        let next_id = self.next_request_number.unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
+        let shared = Arc::new(Shared::new(options, next_id));
         let supervisor = connection::start(Arc::clone(&shared), sockets);
         Ok(Client {
             handle: Arc::new(Handle {
@@ -140,6 +156,7 @@ impl Client {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             reconnect: None,
+            next_request_number: None,
         }
     }
 
@@ -183,11 +200,28 @@ impl Client {
         shared.subscribe(scope.cloned(), shared.options.event_capacity)
     }
 
+    /// Every frame as received, through a stream that does not skip: while it holds
+    /// `capacity` unread items the client stops reading the socket, so command answers, tool
+    /// calls and the other streams wait too, and the server holds back the turns it streams to
+    /// this connection (and, past its slow-reader limits, closes it). For a consumer that
+    /// always reads, such as a language binding's dispatcher.
+    pub fn raw_events_paced(&self, capacity: usize) -> RawEvents {
+        self.shared().subscribe_paced(capacity)
+    }
+
     // ----- sending --------------------------------------------------------------------------
 
     /// Sends any frame without waiting for an answer.
     pub async fn send<T: Serialize + ?Sized>(&self, frame: &T) -> Result<(), Error> {
         self.shared().send(to_text(frame)?).await
+    }
+
+    /// Sends a frame given as JSON text, as it is. A `runtime_start`, `sync` (with a
+    /// `request_id`) or `runtime_external_tools_update` counts, once the server accepts it, as
+    /// if it had been sent with [`Client::runtime_start`], [`Client::sync`] or
+    /// [`Client::runtime_external_tools_update`]: a reconnect restores it.
+    pub async fn send_text(&self, text: String) -> Result<(), Error> {
+        self.shared().send_text(text).await
     }
 
     /// Sends a frame that carries `request_id` and returns the first frame the server answers
@@ -264,10 +298,8 @@ impl Client {
             ));
         }
         if let Some(scope) = &response.runtime {
-            self.shared().note_runtime(scope, |in_use| {
-                in_use.subscribed = Some(Subscribed::RuntimeStart);
-                in_use.tools = command.external_tools.clone();
-            });
+            self.shared()
+                .note_runtime(scope, |in_use| in_use.started(command.external_tools.clone()));
         }
         Ok(response)
     }
@@ -287,9 +319,7 @@ impl Client {
         if !response.success {
             return Err(rejected(&request_id, "sync_response", response.error.as_deref()));
         }
-        self.shared().note_runtime(scope, |in_use| {
-            in_use.subscribed.get_or_insert(Subscribed::Sync);
-        });
+        self.shared().note_runtime(scope, InUse::synced);
         Ok(response)
     }
 
@@ -363,7 +393,7 @@ impl Client {
         for update in &command.updates {
             for scope in &update.runtimes {
                 self.shared()
-                    .note_runtime(scope, |in_use| in_use.tools = Some(update.external_tools.clone()));
+                    .note_runtime(scope, |in_use| in_use.registered(update.external_tools.clone()));
             }
         }
         Ok(response)

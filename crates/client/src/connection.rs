@@ -172,13 +172,14 @@ async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mp
 }
 
 /// Reads one socket, dispatching every text frame (in `event_seq` order through `sequencer`
-/// when there is one), until it ends.
+/// when there is one), until it ends. Before each read it waits for room in paced streams.
 async fn read(
     shared: &Arc<Shared>,
     sequencer: Option<&Mutex<Sequencer>>,
     mut stream: futures_util::stream::SplitStream<Socket>,
 ) -> String {
     loop {
+        shared.make_room().await;
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
                 let frame = RawFrame::new(text);
@@ -226,7 +227,7 @@ impl Default for Sequencer {
 }
 
 /// Events held waiting for a missing one before the sequencer gives up on it.
-const MAX_EARLY: usize = 4096;
+pub(crate) const MAX_EARLY: usize = 4096;
 
 impl Sequencer {
     /// Hands `frame`, and every held event it unblocks, to `deliver` in order.

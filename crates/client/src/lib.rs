@@ -58,7 +58,9 @@
 //! [`Client::sync`], [`Client::abort`], [`Client::remove_queue_item`],
 //! [`Client::runtime_external_tools_update`] and [`Client::input`]. A response with
 //! `success: false` (or `accepted: false`) is [`Error::Rejected`]. [`Client::request`] and
-//! [`Client::send`] take any frame.
+//! [`Client::send`] take any frame; [`Client::send_text`] takes one as JSON text (for language
+//! bindings), and a reconnect restores the runtimes and tools of the `runtime_start`, `sync` and
+//! `runtime_external_tools_update` it sent once the server accepted them.
 //!
 //! [`Client::send_message`] and [`Client::turn`] send an input and return a [`Turn`]: the
 //! stream of that turn's frames up to its `turn_finished`, even when the input was queued
@@ -75,6 +77,11 @@
 //! consumer that stops reading never holds up command answers, tool handlers or other streams,
 //! and never loses frames silently. Commands wait for room in a bounded outbound queue (256
 //! frames).
+//!
+//! [`Client::raw_events_paced`] is the other choice, for a consumer that always reads (a
+//! language binding's dispatcher): a stream that never skips, because while it is full the
+//! client stops reading the socket, as a plain websocket client that reads in its own event
+//! loop does. The server then holds back the turns it streams to this connection.
 //!
 //! # External tools
 //!
@@ -124,6 +131,7 @@ mod options;
 mod restore;
 mod shared;
 mod tools;
+mod tracked;
 mod turn;
 mod types_ext;
 

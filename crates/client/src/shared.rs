@@ -16,11 +16,16 @@ use crate::events::{Item, RawEvents};
 use crate::frame::RawFrame;
 use crate::options::Options;
 use crate::tools::ExternalTools;
+use crate::tracked::{MAX_TRACKED, Tracked};
 use crate::types::{ExternalToolGroup, RuntimeScope};
 use crate::{Error, Gap};
 
 /// Frames queued for the socket writer; senders wait when it is full.
 pub(crate) const OUTBOUND_CAPACITY: usize = 256;
+
+/// Room a paced stream keeps beyond its capacity: the most items one socket read can deliver
+/// (a split pair's held events, released at once) and a few gaps.
+const PACED_HEADROOM: usize = crate::connection::MAX_EARLY + 16;
 
 /// The client's shared core.
 pub(crate) struct Shared {
@@ -28,7 +33,7 @@ pub(crate) struct Shared {
     pub tools: ExternalTools,
     /// Cancelled when the client closes.
     pub shutdown: CancellationToken,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     state: Mutex<State>,
 }
 
@@ -41,6 +46,8 @@ struct State {
     pending: HashMap<String, Pending>,
     subscribers: Vec<Subscriber>,
     runtimes: HashMap<RuntimeScope, InUse>,
+    /// Commands sent as text awaiting the answer that changes `runtimes`, by `request_id`.
+    tracked: HashMap<String, Tracked>,
     /// `control_request` ids already delivered, per scope, until the scope's device status no
     /// longer lists them as pending.
     approvals: HashMap<RuntimeScope, HashSet<String>>,
@@ -60,6 +67,8 @@ struct Subscriber {
     /// Frames skipped because the stream was full, not yet reported (shared with the stream,
     /// which reports them once it has drained what came before them).
     missed: Arc<AtomicU64>,
+    /// Reading waits while the stream is full (see [`Shared::make_room`]).
+    paced: bool,
 }
 
 /// How this client uses a runtime, to restore it on a new connection.
@@ -70,6 +79,24 @@ pub(crate) struct InUse {
     pub tools: Option<Vec<ExternalToolGroup>>,
 }
 
+impl InUse {
+    /// Subscribed by `runtime_start`, which registered `tools` (or none).
+    pub fn started(&mut self, tools: Option<Vec<ExternalToolGroup>>) {
+        self.subscribed = Some(Subscribed::RuntimeStart);
+        self.tools = tools;
+    }
+
+    /// Subscribed by `sync`, unless `runtime_start` subscribed it already.
+    pub fn synced(&mut self) {
+        self.subscribed.get_or_insert(Subscribed::Sync);
+    }
+
+    /// Its tools replaced by `runtime_external_tools_update`.
+    pub fn registered(&mut self, tools: Vec<ExternalToolGroup>) {
+        self.tools = Some(tools);
+    }
+}
+
 /// How a runtime was subscribed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Subscribed {
@@ -78,12 +105,13 @@ pub(crate) enum Subscribed {
 }
 
 impl Shared {
-    pub fn new(options: Options) -> Self {
+    /// A client's core; request ids are numbered from `next_id`.
+    pub fn new(options: Options, next_id: Arc<AtomicU64>) -> Self {
         Self {
             options,
             tools: ExternalTools::default(),
             shutdown: CancellationToken::new(),
-            next_id: AtomicU64::new(1),
+            next_id,
             state: Mutex::new(State::default()),
         }
     }
@@ -108,6 +136,7 @@ impl Shared {
     pub fn disconnected(&self, reason: &str) {
         let mut state = self.state();
         state.link = None;
+        state.tracked.clear();
         for (_, pending) in state.pending.drain() {
             let _ = pending.reply.send(Err(Error::Disconnected {
                 reason: reason.to_owned(),
@@ -128,6 +157,7 @@ impl Shared {
     pub fn finish(&self, error: Error) {
         let mut state = self.state();
         state.link = None;
+        state.tracked.clear();
         for (_, pending) in state.pending.drain() {
             let _ = pending.reply.send(Err(error.clone()));
         }
@@ -151,6 +181,24 @@ impl Shared {
     pub async fn send(&self, text: String) -> Result<(), Error> {
         let link = self.state().link()?;
         link.send(Message::text(text)).await.map_err(|_| self.gone())
+    }
+
+    /// Queues a frame given as text. A `runtime_start`, `sync` or `runtime_external_tools_update`
+    /// is tracked until its answer, so that a reconnect restores what it did.
+    pub async fn send_text(&self, text: String) -> Result<(), Error> {
+        let link = self.state().link()?;
+        let tracked = Tracked::of(&text).and_then(|(request_id, tracked)| {
+            let mut state = self.state();
+            (state.tracked.len() < MAX_TRACKED).then(|| {
+                state.tracked.insert(request_id.clone(), tracked);
+                request_id
+            })
+        });
+        let sent = link.send(Message::text(text)).await.map_err(|_| self.gone());
+        if let (Err(_), Some(request_id)) = (&sent, tracked) {
+            self.state().tracked.remove(&request_id);
+        }
+        sent
     }
 
     /// The error of a command whose connection went away under it.
@@ -196,7 +244,17 @@ impl Shared {
 
     /// A new event stream of `capacity` frames, of every frame or only of `filter`'s.
     pub fn subscribe(&self, filter: Option<RuntimeScope>, capacity: usize) -> RawEvents {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.add_subscriber(filter, capacity.max(1), false)
+    }
+
+    /// A new stream of every frame that never falls behind: while it holds `capacity` items,
+    /// [`Shared::make_room`] holds up reading.
+    pub fn subscribe_paced(&self, capacity: usize) -> RawEvents {
+        self.add_subscriber(None, capacity.max(1) + PACED_HEADROOM, true)
+    }
+
+    fn add_subscriber(&self, filter: Option<RuntimeScope>, buffer: usize, paced: bool) -> RawEvents {
+        let (tx, rx) = mpsc::channel(buffer);
         let missed = Arc::new(AtomicU64::new(0));
         let mut state = self.state();
         if state.ended.is_none() {
@@ -204,9 +262,25 @@ impl Shared {
                 filter,
                 tx,
                 missed: Arc::clone(&missed),
+                paced,
             });
         }
         RawEvents::new(rx, missed)
+    }
+
+    /// Waits until every paced stream has room for what the next socket read can deliver.
+    pub async fn make_room(&self) {
+        let full: Vec<mpsc::Sender<Item>> = self
+            .state()
+            .subscribers
+            .iter()
+            .filter(|subscriber| subscriber.paced && subscriber.tx.capacity() < PACED_HEADROOM)
+            .map(|subscriber| subscriber.tx.clone())
+            .collect();
+        for tx in full {
+            // Err: the stream was dropped, and is forgotten at the next delivery.
+            let _ = tx.reserve_many(PACED_HEADROOM).await;
+        }
     }
 
     /// Routes one received frame: approvals are de-duplicated, then the frame goes to every
@@ -220,6 +294,14 @@ impl Shared {
         }
         state.deliver(&Ok(frame.clone()));
         if let Some(id) = frame.request_id() {
+            if state
+                .tracked
+                .get(id)
+                .is_some_and(|tracked| tracked.is_answered_by(frame))
+                && let Some(tracked) = state.tracked.remove(id)
+            {
+                tracked.apply(frame, &mut state.runtimes);
+            }
             let answers = state.pending.get(id).is_some_and(|pending| {
                 pending.answers.is_empty()
                     || frame.frame_type() == "error"

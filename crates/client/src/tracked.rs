@@ -1,0 +1,127 @@
+//! Commands sent as text ([`Client::send_text`](crate::Client::send_text)) whose answers change
+//! what a reconnect restores: `runtime_start`, `sync` and `runtime_external_tools_update`.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::frame::RawFrame;
+use crate::shared::InUse;
+use crate::types::{ExternalToolGroup, ExternalToolsUpdate, RuntimeScope};
+
+/// Commands waiting for their answer that a client tracks at most; more are not tracked (their
+/// runtimes are not restored). The table empties as answers come and when the connection drops.
+pub(crate) const MAX_TRACKED: usize = 1024;
+
+/// A command sent as text that subscribes to runtimes or registers tools, once answered.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Tracked {
+    RuntimeStart {
+        request_id: String,
+        #[serde(default)]
+        external_tools: Option<Vec<ExternalToolGroup>>,
+    },
+    Sync {
+        request_id: Option<String>,
+        runtime: RuntimeScope,
+    },
+    RuntimeExternalToolsUpdate {
+        request_id: String,
+        updates: Vec<ExternalToolsUpdate>,
+    },
+}
+
+/// The part of an answer that says whether the command took effect.
+#[derive(Deserialize)]
+struct Outcome {
+    #[serde(default)]
+    success: bool,
+}
+
+impl Tracked {
+    /// Reads a command sent as text: its `request_id` and what its answer would change, or
+    /// `None` for any other frame (or one without a `request_id`, which gets no answer).
+    pub fn of(text: &str) -> Option<(String, Tracked)> {
+        let tracked: Tracked = serde_json::from_str(text).ok()?;
+        let request_id = match &tracked {
+            Tracked::RuntimeStart { request_id, .. } | Tracked::RuntimeExternalToolsUpdate { request_id, .. } => {
+                request_id.clone()
+            }
+            Tracked::Sync { request_id, .. } => request_id.clone()?,
+        };
+        Some((request_id, tracked))
+    }
+
+    /// Whether `frame` (which carries the command's `request_id`) is its answer or its refusal.
+    pub fn is_answered_by(&self, frame: &RawFrame) -> bool {
+        let answer = match self {
+            Tracked::RuntimeStart { .. } => "runtime_start_response",
+            Tracked::Sync { .. } => "sync_response",
+            Tracked::RuntimeExternalToolsUpdate { .. } => "runtime_external_tools_update_response",
+        };
+        frame.frame_type() == answer || frame.frame_type() == "error"
+    }
+
+    /// Notes in `runtimes` how a successful `answer` makes this client use runtimes.
+    pub fn apply(self, answer: &RawFrame, runtimes: &mut HashMap<RuntimeScope, InUse>) {
+        if !answer.parse::<Outcome>().is_ok_and(|outcome| outcome.success) {
+            return;
+        }
+        match self {
+            Tracked::RuntimeStart { external_tools, .. } => {
+                if let Some(scope) = answer.runtime() {
+                    runtimes.entry(scope.clone()).or_default().started(external_tools);
+                }
+            }
+            Tracked::Sync { runtime, .. } => runtimes.entry(runtime).or_default().synced(),
+            Tracked::RuntimeExternalToolsUpdate { updates, .. } => {
+                for update in updates {
+                    for scope in update.runtimes {
+                        runtimes
+                            .entry(scope)
+                            .or_default()
+                            .registered(update.external_tools.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_commands_that_change_what_is_restored_are_tracked() {
+        let start = r#"{"type":"runtime_start","request_id":"rs-1","agent_id":"a"}"#;
+        assert!(matches!(Tracked::of(start), Some((id, Tracked::RuntimeStart { .. })) if id == "rs-1"));
+        let sync = r#"{"type":"sync","request_id":"s-1","runtime":{"agent_id":"a","conversation_id":"c"}}"#;
+        assert!(matches!(Tracked::of(sync), Some((id, Tracked::Sync { .. })) if id == "s-1"));
+        // A sync without a request_id gets no answer to wait for.
+        assert!(Tracked::of(r#"{"type":"sync","runtime":{"agent_id":"a","conversation_id":"c"}}"#).is_none());
+        assert!(Tracked::of(r#"{"type":"input","request_id":"i-1"}"#).is_none());
+        assert!(Tracked::of("not json").is_none());
+    }
+
+    #[test]
+    fn only_a_successful_answer_is_applied() {
+        let (_, tracked) = Tracked::of(r#"{"type":"runtime_start","request_id":"rs-1"}"#).unwrap();
+        let failed =
+            RawFrame::from(r#"{"type":"runtime_start_response","request_id":"rs-1","success":false}"#.to_owned());
+        assert!(tracked.is_answered_by(&failed));
+        let mut runtimes = HashMap::new();
+        tracked.apply(&failed, &mut runtimes);
+        assert!(runtimes.is_empty());
+
+        let (_, tracked) = Tracked::of(r#"{"type":"runtime_start","request_id":"rs-2"}"#).unwrap();
+        let started = RawFrame::from(
+            r#"{"type":"runtime_start_response","request_id":"rs-2","success":true,"runtime":{"agent_id":"a","conversation_id":"c"}}"#
+                .to_owned(),
+        );
+        assert!(!tracked.is_answered_by(&RawFrame::from(r#"{"type":"pong","request_id":"rs-2"}"#.to_owned())));
+        tracked.apply(&started, &mut runtimes);
+        assert!(runtimes.contains_key(&RuntimeScope::new("a", "c")));
+    }
+}
