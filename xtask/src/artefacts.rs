@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::codegen;
+use crate::{codegen, codegen_py};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,18 @@ pub fn schema() -> Vec<Artefact> {
         .collect()
 }
 
-/// Every generated file: the schema and the code generated from it.
+/// Every generated file: the schema and the code generated from it (Rust and Python types).
 pub fn all() -> Result<Vec<Artefact>, String> {
     let bundle = letta_app_server_protocol::schema::bundle();
     let mut artefacts = schema();
     artefacts.push(Artefact {
         path: PathBuf::from(codegen::RUST_TYPES_PATH),
         contents: codegen::rust_types(&bundle)?,
+        command: CODEGEN_COMMAND,
+    });
+    artefacts.push(Artefact {
+        path: PathBuf::from(codegen_py::PYTHON_TYPES_PATH),
+        contents: codegen_py::python_types(&bundle)?,
         command: CODEGEN_COMMAND,
     });
     Ok(artefacts)

@@ -4,6 +4,7 @@
 pub mod artefacts;
 pub mod bench;
 pub mod codegen;
+pub mod codegen_py;
 pub mod drift;
 pub mod test_run;
 

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::Gap;
-use crate::events::RawEvents;
+use crate::events::{Item, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::types::{Disposition, InputAccepted};
 
@@ -127,17 +127,17 @@ impl Turn {
     }
 }
 
-impl Stream for Turn {
-    type Item = Result<Frame, Gap>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl Turn {
+    /// Polls for the turn's next frame as received, without the typed view (what the
+    /// [`Stream`] implementation yields, before parsing; for language bindings).
+    pub fn poll_next_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         loop {
             if let Some(frame) = self.ready.pop_front() {
                 if frame.frame_type() == "turn_finished" {
                     self.phase = Phase::Done;
                     self.ready.clear();
                 }
-                return Poll::Ready(Some(Ok(frame.into_frame())));
+                return Poll::Ready(Some(Ok(frame)));
             }
             if self.phase == Phase::Done {
                 return Poll::Ready(None);
@@ -160,5 +160,14 @@ impl Stream for Turn {
                 Poll::Ready(Some(Ok(frame))) => self.take(frame),
             }
         }
+    }
+}
+
+impl Stream for Turn {
+    type Item = Result<Frame, Gap>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_next_raw(cx)
+            .map(|item| item.map(|item| item.map(RawFrame::into_frame)))
     }
 }

@@ -1,0 +1,42 @@
+"""Python client for the Letta Code App Server v2 websocket protocol.
+
+`AsyncClient` for asyncio programs, `Client` for scripts and notebooks; frames are plain dicts
+typed by the `TypedDict`s of `letta_app_server.frames`, generated from the protocol's JSON
+Schema. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
+"""
+
+from . import frames
+from ._async import AsyncClient, EventStream, Reconnect, Turn, user_message
+from ._native import Gap
+from ._sync import Client
+from .errors import (
+    AppServerError,
+    ClosedError,
+    ConnectError,
+    DisconnectedError,
+    InvalidUrlError,
+    ProtocolError,
+    RejectedError,
+    RequestTimeoutError,
+    ServerError,
+)
+
+__all__ = [
+    "AppServerError",
+    "AsyncClient",
+    "Client",
+    "ClosedError",
+    "ConnectError",
+    "DisconnectedError",
+    "EventStream",
+    "Gap",
+    "InvalidUrlError",
+    "ProtocolError",
+    "Reconnect",
+    "RejectedError",
+    "RequestTimeoutError",
+    "ServerError",
+    "Turn",
+    "frames",
+    "user_message",
+]

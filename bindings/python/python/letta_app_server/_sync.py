@@ -1,0 +1,210 @@
+"""The synchronous client: the asyncio client on a private event loop in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._async import DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
+from ._native import Gap
+from .frames import (
+    AbortMessageResponse,
+    AppServerInfoResponse,
+    ApprovalDecision,
+    CreateAgent,
+    CreateConversation,
+    DevicePermissionMode,
+    ExternalToolGroup,
+    ExternalToolsUpdate,
+    InputAccepted,
+    InputPayload,
+    RemoveQueueItemResponse,
+    RuntimeExternalToolsUpdateResponse,
+    RuntimeScope,
+    RuntimeStartResponse,
+    ServerFrame,
+    SyncResponse,
+)
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="letta-app-server-client", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs `coroutine` on the loop and waits for it; an interrupt (Ctrl-C) cancels it."""
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("the synchronous client cannot be used from its own event loop (in an async tool)")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class Client:
+    """A connection to a Letta Code App Server for scripts and notebooks: the operations of
+    `AsyncClient`, blocking. Use it as a context manager, or call `close()`.
+
+    It runs an asyncio client on an event loop in a background thread; `async def` tools run on
+    that loop, plain `def` tools in worker threads.
+    """
+
+    def __init__(self, thread: _LoopThread, client: AsyncClient) -> None:
+        """Use `Client.connect`."""
+        self._thread = thread
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        reconnect: bool | Reconnect = False,
+        event_capacity: int = DEFAULT_EVENT_CAPACITY,
+        split: bool = False,
+    ) -> Client:
+        """Connects; the options are `AsyncClient.connect`'s."""
+        thread = _LoopThread()
+
+        async def opening() -> AsyncClient:
+            return await AsyncClient.connect(
+                url,
+                token,
+                request_timeout=request_timeout,
+                reconnect=reconnect,
+                event_capacity=event_capacity,
+                split=split,
+            )
+
+        try:
+            return cls(thread, thread.run(opening()))
+        except BaseException:
+            thread.stop()
+            raise
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def next_request_id(self, prefix: str = "req") -> str:
+        """A fresh request id, `"<prefix>-<n>"`."""
+        return self._client.next_request_id(prefix)
+
+    def _iterate(self, stream: EventStream) -> Iterator[ServerFrame | Gap]:
+        while items := self._thread.run(stream._next_batch()):
+            yield from items
+
+    def events(self, runtime: RuntimeScope | None = None) -> Iterator[ServerFrame | Gap]:
+        """Every frame from now on (or only `runtime`'s), with `Gap`s; see `AsyncClient.events`."""
+        return self._iterate(self._client.events(runtime))
+
+    def turn(self, runtime: RuntimeScope, message: str | InputPayload) -> Iterator[ServerFrame | Gap]:
+        """Sends a message and yields its turn's frames up to its `turn_finished`."""
+        return self._iterate(self._client.turn(runtime, message))
+
+    def info(self) -> AppServerInfoResponse:
+        """`app_server_info`."""
+        return self._thread.run(self._client.info())
+
+    def runtime_start(
+        self,
+        *,
+        agent_id: str | None = None,
+        conversation_id: str | None = None,
+        create_agent: CreateAgent | None = None,
+        create_conversation: CreateConversation | None = None,
+        mode: DevicePermissionMode | None = None,
+        external_tools: list[ExternalToolGroup] | None = None,
+        **fields: Any,
+    ) -> RuntimeStartResponse:
+        """`runtime_start`; see `AsyncClient.runtime_start`."""
+        return self._thread.run(
+            self._client.runtime_start(
+                agent_id=agent_id,
+                conversation_id=conversation_id,
+                create_agent=create_agent,
+                create_conversation=create_conversation,
+                mode=mode,
+                external_tools=external_tools,
+                **fields,
+            )
+        )
+
+    def sync(self, runtime: RuntimeScope) -> SyncResponse:
+        """`sync`."""
+        return self._thread.run(self._client.sync(runtime))
+
+    def abort(self, runtime: RuntimeScope) -> AbortMessageResponse:
+        """`abort_message`."""
+        return self._thread.run(self._client.abort(runtime))
+
+    def remove_queue_item(self, runtime: RuntimeScope, item_id: str) -> RemoveQueueItemResponse:
+        """`remove_queue_item`."""
+        return self._thread.run(self._client.remove_queue_item(runtime, item_id))
+
+    def runtime_external_tools_update(self, updates: list[ExternalToolsUpdate]) -> RuntimeExternalToolsUpdateResponse:
+        """`runtime_external_tools_update`."""
+        return self._thread.run(self._client.runtime_external_tools_update(updates))
+
+    def submit_input(self, runtime: RuntimeScope, message: str | InputPayload) -> InputAccepted:
+        """`input`, waiting for its `input_accepted`."""
+        return self._thread.run(self._client.submit_input(runtime, message))
+
+    def input(self, runtime: RuntimeScope, message: str | InputPayload) -> str:
+        """`input` without waiting for the answer; returns its `request_id`."""
+        return self._thread.run(self._client.input(runtime, message))
+
+    def answer_approval(self, runtime: RuntimeScope, request_id: str, decision: ApprovalDecision) -> InputAccepted:
+        """Answers a `control_request`; see `AsyncClient.answer_approval`."""
+        return self._thread.run(self._client.answer_approval(runtime, request_id, decision))
+
+    def send(self, frame: dict[str, Any]) -> None:
+        """Sends any frame without waiting for an answer."""
+        self._thread.run(self._client.send(frame))
+
+    def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Sends a frame carrying a `request_id` and returns the first frame with that id."""
+        return self._thread.run(self._client.request(frame))
+
+    def external_tool(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Registers the decorated function as an external tool; see `AsyncClient.external_tool`."""
+        return self._client.external_tool(name, description=description, parameters=parameters)
+
+    def close(self) -> None:
+        """Closes the connection and stops the background thread (once; later calls do nothing)."""
+        if self._thread.loop.is_closed():
+            return
+        try:
+            self._thread.run(self._client.close())
+        finally:
+            self._thread.stop()

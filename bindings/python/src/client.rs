@@ -1,0 +1,246 @@
+//! The native client: the Rust client's commands as awaitables for the Python package.
+//!
+//! Every method that talks to the server returns an awaitable run on the binding's tokio
+//! runtime; the GIL is taken only to convert arguments before and results after. Cancelling
+//! the awaitable drops the Rust future, which withdraws the request.
+
+use std::future::Future;
+use std::time::Duration;
+
+use letta_app_server_client::types::{
+    ApprovalDecision, ExternalToolDefinition, ExternalToolsUpdate, InputPayload, RuntimeScope, RuntimeStart,
+};
+use letta_app_server_client::{Client as RustClient, Reconnect, Transport};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::convert::{Json, from_py, py_to_value};
+use crate::errors;
+use crate::stream::{FrameStream, Source};
+use crate::tools::{self, Calls, Inbox};
+
+/// A connection to an App Server.
+#[pyclass(module = "letta_app_server._native", frozen)]
+pub struct Client {
+    client: RustClient,
+    calls: Calls,
+    inbox: Inbox,
+}
+
+/// Runs `future` on the tokio runtime as a Python awaitable, client errors becoming the
+/// package's exceptions.
+fn awaitable<'py, T, F>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, letta_app_server_client::Error>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    pyo3_async_runtimes::tokio::future_into_py(py, async move { future.await.map_err(errors::to_py) })
+}
+
+/// Like [`awaitable`], for a typed answer that Python gets as a dict.
+fn answer<'py, T, F>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, letta_app_server_client::Error>> + Send + 'static,
+    T: serde::Serialize + Send + 'static,
+{
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let value = future.await.map_err(errors::to_py)?;
+        Json::of(&value)
+    })
+}
+
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a number of seconds ≥ 0")))
+}
+
+#[pymethods]
+impl Client {
+    /// Connects. `reconnect` is `(initial_delay, max_delay, max_attempts)` in seconds, or
+    /// `None` for no automatic reconnect.
+    #[staticmethod]
+    #[pyo3(signature = (url, token, request_timeout, event_capacity, reconnect, split))]
+    fn connect<'py>(
+        py: Python<'py>,
+        url: String,
+        token: Option<String>,
+        request_timeout: f64,
+        event_capacity: usize,
+        reconnect: Option<(f64, f64, Option<u32>)>,
+        split: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut builder = RustClient::builder(&url)
+            .request_timeout(seconds(request_timeout, "request_timeout")?)
+            .event_capacity(event_capacity)
+            .transport(if split { Transport::Split } else { Transport::Single });
+        if let Some(token) = token {
+            builder = builder.token(token);
+        }
+        if let Some((initial, max, attempts)) = reconnect {
+            builder = builder.reconnect(Reconnect {
+                initial_delay: seconds(initial, "initial_delay")?,
+                max_delay: seconds(max, "max_delay")?,
+                max_attempts: attempts,
+            });
+        }
+        awaitable(py, async move {
+            let client = builder.connect().await?;
+            let (calls, inbox) = tools::queue();
+            Ok(Client { client, calls, inbox })
+        })
+    }
+
+    /// A fresh request id, `"<prefix>-<n>"`.
+    fn next_request_id(&self, prefix: &str) -> String {
+        self.client.next_request_id(prefix)
+    }
+
+    /// Every frame from now on, or one runtime's.
+    #[pyo3(signature = (runtime=None))]
+    fn events(&self, runtime: Option<&Bound<'_, PyAny>>) -> PyResult<FrameStream> {
+        let scope = runtime.map(|r| from_py::<RuntimeScope>(r, "runtime")).transpose()?;
+        Ok(FrameStream::new(Source::Events(self.client.raw_events(scope.as_ref()))))
+    }
+
+    /// Sends any frame without waiting for an answer.
+    fn send<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let frame = py_to_value(frame)?;
+        let client = self.client.clone();
+        awaitable(py, async move { client.send(&frame).await })
+    }
+
+    /// Sends a frame carrying `request_id` and returns the first frame answering it.
+    fn request<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let frame = py_to_value(frame)?;
+        let request_id = frame
+            .get("request_id")
+            .and_then(|id| id.as_str())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| PyValueError::new_err("a request needs a non-empty string `request_id`"))?
+            .to_owned();
+        let client = self.client.clone();
+        awaitable(py, async move {
+            let answer = client.request(&frame, &request_id).await?;
+            Ok(Json(answer.raw.json()))
+        })
+    }
+
+    /// `app_server_info`.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        answer(py, async move { client.app_server_info().await })
+    }
+
+    /// `runtime_start` (a `RuntimeStart` frame; `type` and an empty `request_id` are filled in).
+    fn runtime_start<'py>(&self, py: Python<'py>, command: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let command = from_py::<RuntimeStart>(command, "runtime_start")?;
+        let client = self.client.clone();
+        answer(py, async move { client.runtime_start(command).await })
+    }
+
+    /// `sync`.
+    fn sync<'py>(&self, py: Python<'py>, runtime: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let client = self.client.clone();
+        answer(py, async move { client.sync(&scope).await })
+    }
+
+    /// `abort_message`.
+    fn abort<'py>(&self, py: Python<'py>, runtime: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let client = self.client.clone();
+        answer(py, async move { client.abort(&scope).await })
+    }
+
+    /// `remove_queue_item`.
+    fn remove_queue_item<'py>(
+        &self,
+        py: Python<'py>,
+        runtime: &Bound<'py, PyAny>,
+        item_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let client = self.client.clone();
+        answer(py, async move { client.remove_queue_item(&scope, &item_id).await })
+    }
+
+    /// `runtime_external_tools_update`.
+    fn runtime_external_tools_update<'py>(
+        &self,
+        py: Python<'py>,
+        updates: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let updates = from_py::<Vec<ExternalToolsUpdate>>(updates, "runtime_external_tools_update updates")?;
+        let client = self.client.clone();
+        answer(py, async move { client.runtime_external_tools_update(updates).await })
+    }
+
+    /// `input`, waiting for its `input_accepted`.
+    fn submit_input<'py>(
+        &self,
+        py: Python<'py>,
+        runtime: &Bound<'py, PyAny>,
+        payload: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let payload = from_py::<InputPayload>(payload, "input payload")?;
+        let client = self.client.clone();
+        answer(py, async move { client.input(&scope, payload).await })
+    }
+
+    /// Answers a `control_request`.
+    fn answer_approval<'py>(
+        &self,
+        py: Python<'py>,
+        runtime: &Bound<'py, PyAny>,
+        request_id: String,
+        decision: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let decision = from_py::<ApprovalDecision>(decision, "approval decision")?;
+        let client = self.client.clone();
+        answer(py, async move { client.answer_approval(&scope, &request_id, decision).await })
+    }
+
+    /// Sends an input and returns `(input_accepted, stream of its turn)`.
+    fn turn<'py>(
+        &self,
+        py: Python<'py>,
+        runtime: &Bound<'py, PyAny>,
+        payload: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
+        let payload = from_py::<InputPayload>(payload, "input payload")?;
+        let client = self.client.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let turn = client.turn(&scope, payload).await.map_err(errors::to_py)?;
+            let accepted = Json::of(turn.accepted())?;
+            Ok((accepted, FrameStream::new(Source::Turn(Box::new(turn)))))
+        })
+    }
+
+    /// Serves an external tool: its calls come out of [`Client::next_tool_call`].
+    fn register_tool(&self, definition: &Bound<'_, PyAny>) -> PyResult<()> {
+        let definition = from_py::<ExternalToolDefinition>(definition, "external tool definition")?;
+        let calls = self.calls.clone();
+        self.client.register_external_tool(definition, move |request| {
+            let calls = calls.clone();
+            async move { calls.handle(request).await }
+        });
+        Ok(())
+    }
+
+    /// The next call of a registered tool (`None` once there can be none).
+    fn next_tool_call<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inbox = self.inbox.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(tools::next(inbox).await) })
+    }
+
+    /// Closes the connection: pending commands fail with `ClosedError`, streams end.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            client.close().await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,39 @@
+//! `letta_app_server._native`: the native core of the `letta_app_server` Python package, over
+//! the Rust client (`letta-app-server-client`).
+//!
+//! The Python package (`bindings/python/python/letta_app_server`) is the public API; this
+//! module is private to it. Awaitables run on a tokio runtime of the module's own and take the
+//! GIL only to convert values; event streams hand frames over in batches, converted from their
+//! text into dicts on Python's own thread (see `stream`).
+
+mod client;
+mod convert;
+mod errors;
+mod stream;
+mod tools;
+
+use pyo3::prelude::*;
+
+/// Parses a frame's text the way event streams do: a JSON object becomes a dict.
+#[pyfunction]
+fn parse_frame<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
+    convert::text_to_py(py, text)
+}
+
+/// Serialises a frame the way commands are sent.
+#[pyfunction]
+fn encode_frame(frame: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(convert::py_to_value(frame)?.to_string())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::Client>()?;
+    m.add_class::<stream::FrameStream>()?;
+    m.add_class::<stream::Gap>()?;
+    m.add_class::<tools::ToolCall>()?;
+    m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_frame, m)?)?;
+    m.add("QUEUED_TOOL_CALLS", tools::QUEUED_CALLS)?;
+    Ok(())
+}

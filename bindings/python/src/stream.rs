@@ -1,0 +1,151 @@
+//! Frame streams for Python: an event stream or one turn's frames, read in batches.
+//!
+//! Python drains what is buffered with [`FrameStream::take`] (synchronous, on its own thread,
+//! converting frame texts into dicts there) and awaits [`FrameStream::wait`] only when nothing
+//! is. `wait` parks the item it received in the stream, so an awaitable cancelled after it
+//! completed loses nothing. The buffering is the Rust stream's own (bounded, with
+//! [`Gap::Lagged`] when the reader falls behind) plus at most one batch held by Python.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::task::noop_waker_ref;
+use letta_app_server_client::{Gap as RustGap, Item, RawEvents, Turn};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use tokio::sync::Mutex;
+
+use crate::convert::text_to_py;
+
+/// Where a stream's items come from.
+pub enum Source {
+    /// Every frame, or one runtime's.
+    Events(RawEvents),
+    /// One turn's frames, up to its `turn_finished`.
+    Turn(Box<Turn>),
+}
+
+struct State {
+    source: Source,
+    /// An item received by [`FrameStream::wait`], handed out first by the next `take`.
+    parked: Option<Item>,
+}
+
+impl State {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        if let Some(item) = self.parked.take() {
+            return Poll::Ready(Some(item));
+        }
+        match &mut self.source {
+            Source::Events(events) => events.poll_next_item(cx),
+            Source::Turn(turn) => turn.poll_next_raw(cx),
+        }
+    }
+}
+
+/// A stream of server frames (dicts) and gaps ([`Gap`]).
+#[pyclass(module = "letta_app_server._native", frozen)]
+pub struct FrameStream {
+    state: Arc<Mutex<State>>,
+}
+
+impl FrameStream {
+    pub fn new(source: Source) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State { source, parked: None })),
+        }
+    }
+}
+
+#[pymethods]
+impl FrameStream {
+    /// Up to `limit` items that are ready now, without waiting; `[]` when none is.
+    fn take<'py>(&self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
+        let mut items = Vec::new();
+        // Only a `wait` in progress holds the lock; its item will be ready for the next call.
+        if let Ok(mut state) = self.state.try_lock() {
+            let mut cx = Context::from_waker(noop_waker_ref());
+            while items.len() < limit {
+                match state.poll_item(&mut cx) {
+                    Poll::Ready(Some(item)) => items.push(item),
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+        }
+        let objects = items
+            .iter()
+            .map(|item| match item {
+                Ok(frame) => Ok(text_to_py(py, frame.text())),
+                Err(gap) => Bound::new(py, Gap::from(gap)).map(Bound::into_any),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objects)
+    }
+
+    /// Waits until an item is ready: `True`, or `False` once the stream has ended.
+    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = Arc::clone(&self.state);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut state = state.lock().await;
+            let ready = std::future::poll_fn(|cx| match state.poll_item(cx) {
+                Poll::Ready(Some(item)) => {
+                    state.parked = Some(item);
+                    Poll::Ready(true)
+                }
+                Poll::Ready(None) => Poll::Ready(false),
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            Ok(ready)
+        })
+    }
+}
+
+/// A place in a stream where frames may be missing; the stream goes on after it.
+///
+/// `kind` is `"lagged"` (this stream fell behind and skipped `missed` frames),
+/// `"disconnected"` (the connection dropped, `reason` says why; without reconnect the stream
+/// ends after it) or `"reconnected"` (the replays of the restored runtimes follow).
+#[pyclass(module = "letta_app_server._native", frozen, eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    #[pyo3(get)]
+    kind: &'static str,
+    #[pyo3(get)]
+    missed: Option<u64>,
+    #[pyo3(get)]
+    reason: Option<String>,
+    /// The Rust gap's message.
+    message: String,
+}
+
+impl From<&RustGap> for Gap {
+    fn from(gap: &RustGap) -> Self {
+        let (kind, missed, reason) = match gap {
+            RustGap::Lagged { missed } => ("lagged", Some(*missed), None),
+            RustGap::Disconnected { reason } => ("disconnected", None, Some(reason.clone())),
+            _ => ("reconnected", None, None),
+        };
+        Self {
+            kind,
+            missed,
+            reason,
+            message: gap.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl Gap {
+    fn __repr__(&self) -> String {
+        match (self.missed, &self.reason) {
+            (Some(missed), _) => format!("Gap(kind='lagged', missed={missed})"),
+            (_, Some(reason)) => format!("Gap(kind='{}', reason={reason:?})", self.kind),
+            _ => format!("Gap(kind='{}')", self.kind),
+        }
+    }
+
+    fn __str__(&self) -> &str {
+        &self.message
+    }
+}
