@@ -289,7 +289,8 @@ impl<'a> Module<'a> {
              \"\"\"\n\n\
              from typing import Any, Literal, NotRequired, TypedDict\n",
         );
-        let (literals, unions): (Vec<&Alias>, Vec<&Alias>) = self.aliases.iter().partition(|alias| alias.deps.is_empty());
+        let (literals, unions): (Vec<&Alias>, Vec<&Alias>) =
+            self.aliases.iter().partition(|alias| alias.deps.is_empty());
         for alias in &literals {
             write_alias(&mut out, alias);
         }
@@ -408,8 +409,8 @@ fn pascal(name: &str) -> String {
 fn is_identifier(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
         "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-        "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+        "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
     ];
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
@@ -472,7 +473,11 @@ mod tests {
     fn unnamed_objects_and_clashing_names_are_errors() {
         let inline = json!({"definitions": {"A": {"type": "object", "properties": {
             "b": {"type": "object", "properties": {"c": {"type": "string"}}}}}}});
-        assert!(python_types(&inline).unwrap_err().contains("`A.b`: an object type without a name"));
+        assert!(
+            python_types(&inline)
+                .unwrap_err()
+                .contains("`A.b`: an object type without a name")
+        );
         let clash = json!({"definitions": {
             "DotShape": {"type": "string"},
             "Shape": {"oneOf": [{"type": "object", "properties": {"kind": {"const": "dot"}}}]}}});
@@ -481,7 +486,10 @@ mod tests {
 
     #[test]
     fn docstrings_are_escaped() {
-        assert_eq!(docstring(r#"say \o/ to "default""#, ""), r#""""say \\o/ to "default\"""""#);
+        assert_eq!(
+            docstring(r#"say \o/ to "default""#, ""),
+            r#""""say \\o/ to "default\"""""#
+        );
         assert_eq!(docstring("a\nb", "    "), "\"\"\"a\n    b\n    \"\"\"");
     }
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod codegen;
 pub mod codegen_py;
 pub mod drift;
+pub mod test_python;
 pub mod test_run;
 
 use std::path::{Path, PathBuf};

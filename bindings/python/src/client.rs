@@ -50,7 +50,8 @@ where
 }
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a number of seconds ≥ 0")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{what} must be a number of seconds ≥ 0")))
 }
 
 #[pymethods]
@@ -198,7 +199,9 @@ impl Client {
         let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
         let decision = from_py::<ApprovalDecision>(decision, "approval decision")?;
         let client = self.client.clone();
-        answer(py, async move { client.answer_approval(&scope, &request_id, decision).await })
+        answer(py, async move {
+            client.answer_approval(&scope, &request_id, decision).await
+        })
     }
 
     /// Sends an input and returns `(input_accepted, stream of its turn)`.

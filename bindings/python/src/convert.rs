@@ -132,7 +132,14 @@ pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, P
             (None, None) => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
         },
         Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => PyList::new(py, items.iter().map(|item| value_to_py(py, item)).collect::<PyResult<Vec<_>>>()?)?.into_any(),
+        Value::Array(items) => PyList::new(
+            py,
+            items
+                .iter()
+                .map(|item| value_to_py(py, item))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
         Value::Object(fields) => {
             let dict = PyDict::new(py);
             for (key, value) in fields {
@@ -163,7 +170,10 @@ fn to_value_at(value: &Bound<'_, PyAny>, path: &mut String) -> PyResult<Value> {
         if let Ok(u) = int.extract::<u64>() {
             return Ok(Value::from(u));
         }
-        return Err(PyValueError::new_err(format!("{}: the integer is too large for JSON", at(path))));
+        return Err(PyValueError::new_err(format!(
+            "{}: the integer is too large for JSON",
+            at(path)
+        )));
     }
     if let Ok(float) = value.cast::<PyFloat>() {
         return Number::from_f64(float.value())
@@ -228,7 +238,11 @@ fn push_field(path: &mut String, key: &str) {
 }
 
 fn at(path: &str) -> String {
-    if path.is_empty() { "the value".to_owned() } else { format!("`{path}`") }
+    if path.is_empty() {
+        "the value".to_owned()
+    } else {
+        format!("`{path}`")
+    }
 }
 
 /// Parses a Python value into the generated Rust type of `what` (a frame or argument name);

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ._async import DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
 from ._native import Gap
+from .errors import ClosedError
 from .frames import (
     AbortMessageResponse,
     AppServerInfoResponse,
@@ -43,6 +44,9 @@ class _LoopThread:
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs `coroutine` on the loop and waits for it; an interrupt (Ctrl-C) cancels it."""
+        if self.loop.is_closed():
+            coroutine.close()
+            raise ClosedError("the client was closed")
         if threading.current_thread() is self._thread:
             coroutine.close()
             raise RuntimeError("the synchronous client cannot be used from its own event loop (in an async tool)")

@@ -1,0 +1,51 @@
+"""The README's examples and the package pass a real type checker (mypy, strict), which also
+rejects frames used wrongly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, readme_examples
+
+
+def mypy(*targets: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(REPO / "target" / "mypy-cache"), *targets],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_readme_examples_and_the_package_type_check(tmp_path: Path) -> None:
+    examples = readme_examples()
+    assert len(examples) == 2
+    for index, example in enumerate(examples):
+        (tmp_path / f"example_{index}.py").write_text(example)
+    checked = mypy("example_0.py", "example_1.py", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    checked = mypy("-p", "letta_app_server", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_misused_frames_are_type_errors(tmp_path: Path) -> None:
+    (tmp_path / "wrong.py").write_text(
+        """
+from letta_app_server import AsyncClient, Gap
+from letta_app_server.frames import RuntimeScope
+
+
+async def wrong(client: AsyncClient, runtime: RuntimeScope) -> None:
+    async for frame in client.turn(runtime, "hi"):
+        if not isinstance(frame, Gap) and frame["type"] == "turn_finished":
+            print(frame["delta"])
+    await client.answer_approval(runtime, "perm-1", {"behavior": "maybe"})
+"""
+    )
+    checked = mypy("wrong.py", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stdout
+    assert 'TypedDict "TurnFinished" has no key "delta"' in checked.stdout, checked.stdout
+    assert "wrong.py:10: error: Incompatible types (expression has type \"Literal['maybe']\"" in checked.stdout, checked.stdout
