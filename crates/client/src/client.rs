@@ -125,19 +125,33 @@ impl ClientBuilder {
 
     /// Connects.
     pub async fn connect(self) -> Result<Client, Error> {
+        self.connect_then(|_| ()).await.map(|(client, ())| client)
+    }
+
+    /// Connects, and returns with the client a stream of every frame like
+    /// [`Client::raw_events_paced`]'s, subscribed before the first frame is read: it misses
+    /// none, not even a frame the server sends as soon as the socket opens.
+    pub async fn connect_paced(self, capacity: usize) -> Result<(Client, RawEvents), Error> {
+        self.connect_then(|shared| shared.subscribe_paced(capacity)).await
+    }
+
+    /// Connects, running `before_reading` on the client's core before the first frame is read.
+    async fn connect_then<T>(self, before_reading: impl FnOnce(&Shared) -> T) -> Result<(Client, T), Error> {
         let options = self.options()?;
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
         let next_id = self.next_request_number.unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
         let shared = Arc::new(Shared::new(options, next_id));
+        let subscribed = before_reading(&shared);
         let supervisor = connection::start(Arc::clone(&shared), sockets);
-        Ok(Client {
+        let client = Client {
             handle: Arc::new(Handle {
                 shared,
                 supervisor: Mutex::new(Some(supervisor)),
             }),
             timeout,
-        })
+        };
+        Ok((client, subscribed))
     }
 }
 

@@ -132,6 +132,26 @@ async fn a_refused_text_command_is_not_restored() {
 }
 
 #[tokio::test]
+async fn a_stream_from_connect_paced_misses_not_even_the_first_frame() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    // A server that speaks first, as soon as the socket opens.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        socket.send(Message::text(r#"{"type":"hello_first"}"#)).await.unwrap();
+        // Keep the socket open until the client goes.
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut socket).await {}
+    });
+    let (client, mut events) = Client::builder(&format!("ws://{addr}")).connect_paced(4).await.unwrap();
+    assert_eq!(next_raw(&mut events).await.unwrap()["type"], "hello_first");
+    client.close().await;
+}
+
+#[tokio::test]
 async fn request_ids_come_from_a_shared_counter() {
     let server = TestServer::start().await;
     let counter = Arc::new(AtomicU64::new(41));
