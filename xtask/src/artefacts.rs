@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{codegen, codegen_py};
+use crate::{codegen, codegen_py, codegen_ts};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,11 @@ pub fn all() -> Result<Vec<Artefact>, String> {
     artefacts.push(Artefact {
         path: PathBuf::from(codegen_py::PYTHON_TYPES_PATH),
         contents: codegen_py::python_types(&bundle)?,
+        command: CODEGEN_COMMAND,
+    });
+    artefacts.push(Artefact {
+        path: PathBuf::from(codegen_ts::TS_TYPES_PATH),
+        contents: codegen_ts::typescript_types(&bundle)?,
         command: CODEGEN_COMMAND,
     });
     Ok(artefacts)

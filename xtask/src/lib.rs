@@ -5,6 +5,7 @@ pub mod artefacts;
 pub mod bench;
 pub mod codegen;
 pub mod codegen_py;
+pub mod codegen_ts;
 pub mod drift;
 pub mod test_python;
 pub mod test_run;

@@ -9,7 +9,7 @@ usage: cargo xtask <task>
 
 tasks:
   schema    write schema/ (JSON Schema bundle and meta.json) from the protocol crate
-  codegen   write schema/ and every file generated from it (Rust client types, Python frame types)
+  codegen   write schema/ and every file generated from it (Rust client types, Python and TypeScript frame types)
   test      check formatting and lints, then run every test (what CI runs)
   bench     build the server in release mode, benchmark it, write BENCHMARKS.md
   help      show this message

@@ -64,8 +64,9 @@ fn name_frames(root: &mut Value) {
     }
 }
 
-/// `runtime_start_response` → `RuntimeStartResponse`.
-fn pascal_case(snake: &str) -> String {
+/// `runtime_start_response` → `RuntimeStartResponse`: how a frame's definition is named after
+/// its `type` (and how code generators name what they derive from tags).
+pub fn pascal_case(snake: &str) -> String {
     snake
         .split('_')
         .map(|word| {
