@@ -7,6 +7,7 @@ pub mod codegen;
 pub mod codegen_py;
 pub mod codegen_ts;
 pub mod drift;
+pub mod test_node;
 pub mod test_python;
 pub mod test_run;
 

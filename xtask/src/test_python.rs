@@ -102,7 +102,7 @@ pub fn run_tests() -> Result<(), String> {
 }
 
 /// Runs `command` in the repository root, echoing it; an error names `step`.
-fn run(step: &str, command: &mut Command) -> Result<(), String> {
+pub(crate) fn run(step: &str, command: &mut Command) -> Result<(), String> {
     command.current_dir(repo_root());
     eprintln!("==> {step}: {}", shown(command));
     let status = command.status().map_err(|e| {

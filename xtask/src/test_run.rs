@@ -55,8 +55,8 @@ const CARGO_TEST: Step = Step {
     hint: "see the failing tests above",
 };
 
-/// Runs formatting and lint checks, then every test (the Python SDK's last). Returns an error
-/// naming the failed step.
+/// Runs formatting and lint checks, then every test (the Node and Python SDKs' last). Returns
+/// an error naming the failed step.
 pub fn run() -> Result<(), String> {
     // nextest does not run doctests; plain `cargo test` runs both. The test summary comes last.
     let tests: &[Step] = if has_nextest() {
@@ -77,6 +77,7 @@ pub fn run() -> Result<(), String> {
             return Err(format!("{} failed: {}", step.name, step.hint));
         }
     }
+    crate::test_node::run_tests()?;
     crate::test_python::run_tests()
 }
 

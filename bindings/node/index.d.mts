@@ -1,0 +1,2 @@
+// The ES module entry point has the same exports as the CommonJS one.
+export * from "./index.js";

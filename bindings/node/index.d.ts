@@ -1,0 +1,187 @@
+// letta-app-server: the Node SDK for the Letta Code App Server v2 websocket protocol.
+//
+// The client mirrors the official helper (`createAppServerClient` from
+// `@letta-ai/letta-code/app-server-client`); the frame types (`./frames`) are generated from the
+// protocol's JSON Schema.
+
+import type {
+  AbortMessage,
+  AbortMessageResponse,
+  AppServerInfoResponse,
+  ClientFrame,
+  ExternalToolCallRequest,
+  ExternalToolResult,
+  Input,
+  InputAccepted,
+  InputPayload,
+  RuntimeExternalToolsUpdate,
+  RuntimeExternalToolsUpdateResponse,
+  RuntimeScope,
+  RuntimeStart,
+  RuntimeStartResponse,
+  ServerFrame,
+  Sync,
+  SyncResponse,
+} from "./frames";
+
+export * from "./frames";
+
+/** The official helper's name for a frame the server sends. */
+export type WsProtocolMessage = ServerFrame;
+/** The official helper's name for a frame a client sends. */
+export type WsProtocolCommand = ClientFrame;
+
+/** A frame outside the generated types: a command or answer of the protocol's Tier B, say. */
+export interface OtherFrame {
+  type: string;
+  request_id?: string;
+  [field: string]: unknown;
+}
+
+/** Automatic reconnect: wait `initialDelayMs` (100), doubling up to `maxDelayMs` (5000). */
+export interface ReconnectOptions {
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  /** Give up after this many failed attempts (default: never, until `close()`). */
+  maxAttempts?: number;
+}
+
+export interface AppServerClientOptions {
+  /** `ws://`, `wss://`, `http://` or `https://`; an empty path becomes `/ws`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <token>`; a blank token throws. */
+  authToken?: string;
+  /** Default timeout of every request (30000). */
+  requestTimeoutMs?: number;
+  /** Accepted for compatibility with the official helper, and not used: Rust owns the socket. */
+  WebSocket?: unknown;
+  /**
+   * Reconnect after the connection drops, then start, sync and register tools again for the
+   * runtimes this client used (`true`: the default policy). Default: no reconnect.
+   */
+  reconnect?: boolean | ReconnectOptions;
+  /** Frames each `events()` or `turn()` iterator buffers before it skips (4096). */
+  eventCapacity?: number;
+}
+
+export interface RequestOptions {
+  /** Rejects with `Timed out waiting for <request_id>` after this many milliseconds. */
+  timeoutMs?: number;
+  /** Rejects with the signal's reason when it aborts (the command may still take effect). */
+  signal?: AbortSignal;
+}
+
+/** A command as the methods take it: `type` is filled in, `request_id` generated when absent. */
+export type CommandInput<T extends { type: string }> = Omit<T, "type" | "request_id"> & {
+  type?: T["type"];
+  request_id?: string;
+};
+
+/**
+ * Where an `events()` or `turn()` iterator may be missing frames: it fell behind by more than
+ * `eventCapacity` and skipped `missed` frames, the connection dropped, or it came back.
+ */
+export type StreamGap =
+  | { type: "gap"; reason: "lagged"; missed: number }
+  | { type: "gap"; reason: "disconnected"; detail: string }
+  | { type: "gap"; reason: "reconnected" };
+
+/** What an `events()` or `turn()` iterator yields. */
+export type StreamItem = ServerFrame | StreamGap;
+
+/** The frames of one turn, up to its `turn_finished`. */
+export interface Turn extends AsyncIterableIterator<StreamItem> {
+  /** The server's `input_accepted` for the input. */
+  accepted: InputAccepted;
+}
+
+/** What an external tool handler may return: a result, or a text (one text part). */
+export type ExternalToolHandlerResult = ExternalToolResult | string;
+
+/** This project's `error` frame answering a request: the server refused the command. */
+export declare class AppServerError extends Error {
+  /** The stable reason code (`unknown_runtime`, `invalid_frame`, `unknown_type`, …). */
+  readonly code: string;
+  readonly requestId: string | undefined;
+  readonly frame: Extract<ServerFrame, { type: "error" }>;
+}
+
+export declare class AppServerClient {
+  constructor(options: AppServerClientOptions);
+  /** Resolves with the client once connected; rejects `App-server WebSocket failed to open: …`. */
+  connect(): Promise<this>;
+  /** Rejects every pending request with `App-server client closed` and closes the connection. */
+  close(): Promise<void>;
+  /** `"<prefix>-<n>"`, `n` counting from 1 per client. */
+  nextRequestId(prefix?: string): string;
+
+  info(opts?: RequestOptions): Promise<AppServerInfoResponse>;
+  runtimeStart(cmd: CommandInput<RuntimeStart>, opts?: RequestOptions): Promise<RuntimeStartResponse>;
+  runtimeExternalToolsUpdate(
+    cmd: CommandInput<RuntimeExternalToolsUpdate>,
+    opts?: RequestOptions,
+  ): Promise<RuntimeExternalToolsUpdateResponse>;
+  sync(cmd: CommandInput<Sync>, opts?: RequestOptions): Promise<SyncResponse>;
+  abort(cmd: CommandInput<AbortMessage>, opts?: RequestOptions): Promise<AbortMessageResponse>;
+  resumeQueue(cmd: Record<string, unknown>, opts?: RequestOptions): Promise<OtherFrame>;
+  conversationList(cmd?: Record<string, unknown>, opts?: RequestOptions): Promise<OtherFrame>;
+  submitInput(cmd: CommandInput<Input>, opts?: RequestOptions): Promise<InputAccepted>;
+  /** Sends an `input` without waiting for its `input_accepted`. */
+  input(cmd: CommandInput<Input>): Promise<void>;
+  /** Sends any frame; the promise settles once it is queued, and nobody has to await it. */
+  send(cmd: ClientFrame | OtherFrame): Promise<void>;
+  sendRaw(cmd: ClientFrame | OtherFrame): Promise<void>;
+  /** Resolves with the first frame with the command's `request_id` that `predicate` accepts. */
+  request<T extends ServerFrame>(
+    cmd: ClientFrame | OtherFrame,
+    opts: RequestOptions & { predicate: (message: ServerFrame) => message is T },
+  ): Promise<T>;
+  request(
+    cmd: ClientFrame | OtherFrame,
+    opts?: RequestOptions & { predicate?: (message: ServerFrame) => boolean },
+  ): Promise<ServerFrame>;
+  /** Sends `{type, ...body}` with `request_id` `<type>-<n>` unless the body has one. */
+  request(
+    type: string,
+    body?: Record<string, unknown>,
+    opts?: RequestOptions & { predicate?: (message: ServerFrame) => boolean },
+  ): Promise<ServerFrame>;
+  requestRaw(
+    cmd: ClientFrame | OtherFrame,
+    opts: RequestOptions & { predicate: (message: ServerFrame) => boolean },
+  ): Promise<ServerFrame>;
+
+  /**
+   * `handler(message, channel)` for every frame received, before any request it answers
+   * resolves. Frames this version's types do not describe arrive too. Returns an unsubscribe
+   * function.
+   */
+  onMessage(handler: (message: ServerFrame, channel: "control") => void): () => void;
+  /** `handler(command)` before every command is written. */
+  onSend(handler: (command: ClientFrame | OtherFrame) => void): () => void;
+  /** `handler({channel, event})` each time the connection drops, unless `close()` was called. */
+  onDisconnect(handler: (disconnect: { channel: "control"; event: { reason: string } }) => void): () => void;
+  /** `handler()` each time the client has reconnected (with the `reconnect` option). */
+  onReconnect(handler: () => void): () => void;
+  /**
+   * Answers each `external_tool_call_request` with the handler's result, or with the message
+   * of what it throws (synchronously or not) as an error the model sees.
+   */
+  onExternalToolCall(
+    handler: (request: ExternalToolCallRequest) => ExternalToolHandlerResult | Promise<ExternalToolHandlerResult>,
+  ): () => void;
+
+  /** Every frame from now on (or one runtime's), with a buffer of its own. */
+  events(options?: { runtime?: RuntimeScope; signal?: AbortSignal }): AsyncIterableIterator<StreamItem>;
+  /** Sends `input` to `runtime` and returns the frames of the turn it starts or joins. */
+  turn(runtime: RuntimeScope, input: string | InputPayload, options?: RequestOptions): Promise<Turn>;
+}
+
+/** A new client; the connection opens at once (`connect()` waits for it). */
+export declare function createAppServerClient(options: AppServerClientOptions): AppServerClient;
+/** `http(s)` becomes `ws(s)`, an empty path `/ws`; `channel` is dropped. */
+export declare function resolveAppServerUrl(url: string): string;
+/** The same as `resolveAppServerUrl`: one socket carries every channel. */
+export declare function resolveAppServerChannelUrl(url: string, channel: "control" | "stream"): string;
+/** Whether `message` is a well-formed, successful `app_server_info_response`. */
+export declare function isAppServerInfoResponseMessage(message: unknown): message is AppServerInfoResponse;

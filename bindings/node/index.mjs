@@ -1,0 +1,12 @@
+// letta-app-server, as an ES module: the same exports as the CommonJS entry point.
+
+import client from './lib/client.js';
+
+export const {
+  AppServerClient,
+  AppServerError,
+  createAppServerClient,
+  isAppServerInfoResponseMessage,
+  resolveAppServerChannelUrl,
+  resolveAppServerUrl,
+} = client;

@@ -1,0 +1,488 @@
+'use strict';
+// The client: the official helper's API (`createAppServerClient` from
+// `@letta-ai/letta-code/app-server-client`) over the native Rust client, plus async iteration,
+// a turn helper, AbortSignal and reconnect.
+//
+// Every frame reaches JavaScript through one dispatcher that reads the native client's paced
+// stream in batches, in order: message handlers first, then the pending requests, as the
+// official helper does. The paced stream never skips; while it is full the Rust client stops
+// reading the socket, so a busy event loop slows the server down instead of losing frames.
+
+const native = require('./native');
+const { BATCH_LIMIT, FrameIterator, FrameQueue, gapOf } = require('./stream');
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Frames an `events()` iterator holds before it skips (as the Rust client's streams). */
+const DEFAULT_EVENT_CAPACITY = 4096;
+/** Frames the dispatcher's stream holds before the client stops reading the socket. */
+const DISPATCH_CAPACITY = 1024;
+const CLIENT_CLOSED = 'App-server client closed';
+const SOCKET_CLOSED = 'App-server socket closed';
+
+/** This project's `error` frame answering a request: the server could not accept the command. */
+class AppServerError extends Error {
+  constructor(frame) {
+    super(frame.message);
+    this.name = 'AppServerError';
+    /** The stable reason code (`unknown_runtime`, `invalid_frame`, …). */
+    this.code = frame.code;
+    this.requestId = frame.request_id ?? undefined;
+    this.frame = frame;
+  }
+}
+
+/** The `reconnect` option as the native policy: `true` is 100 ms doubling to 5 s, forever. */
+function reconnectPolicy(reconnect) {
+  if (!reconnect) return undefined;
+  const policy = reconnect === true ? {} : reconnect;
+  return {
+    initialDelayMs: policy.initialDelayMs ?? 100,
+    maxDelayMs: policy.maxDelayMs ?? 5_000,
+    maxAttempts: policy.maxAttempts,
+  };
+}
+
+/** Rethrows what a handler threw outside the dispatcher, which goes on. */
+function rethrowLater(error) {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+/** A promise whose rejection is reported to whoever awaits it, and never as unhandled. */
+function quiet(promise) {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** `promise`, or the abort reason of `signal` if it aborts first. */
+function abortable(promise, signal) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** What a tool handler returned, as an `external_tool_call_response`. */
+function toolResponse(requestId, result) {
+  if (result === undefined || result === null) {
+    return { type: 'external_tool_call_response', request_id: requestId, error: 'the tool handler returned no result' };
+  }
+  const content = typeof result === 'string' ? { content: [{ type: 'text', text: result }] } : result;
+  return { type: 'external_tool_call_response', request_id: requestId, result: content };
+}
+
+class AppServerClient {
+  #native;
+  #ready;
+  #requestTimeoutMs;
+  #closed = false;
+  #closing;
+  /** Set once the dispatcher has read its last frame. */
+  #ended = false;
+  /** The last send, which the next one waits for. */
+  #sending = Promise.resolve();
+  /** Pending requests by `request_id`: sets of `{ predicate, settle }`. */
+  #pending = new Map();
+  #messageHandlers = new Set();
+  #sendHandlers = new Set();
+  #disconnectHandlers = new Set();
+  #reconnectHandlers = new Set();
+  /** The `events()` iterators. */
+  #queues = new Set();
+  #eventCapacity;
+
+  constructor(options = {}) {
+    const {
+      url,
+      authToken,
+      requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+      eventCapacity = DEFAULT_EVENT_CAPACITY,
+      reconnect,
+    } = options;
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#eventCapacity = eventCapacity;
+    // Throws at once, as the official helper does, for a bad URL scheme or a blank token.
+    this.#native = new native.NativeClient({
+      url,
+      authToken,
+      requestTimeoutMs,
+      eventCapacity,
+      reconnect: reconnectPolicy(reconnect),
+    });
+    this.#ready = quiet(
+      this.#native.connect(DISPATCH_CAPACITY).then(
+        (stream) => {
+          this.#dispatch(stream);
+        },
+        (error) => {
+          throw new Error(`App-server WebSocket failed to open: ${error.message}`);
+        },
+      ),
+    );
+  }
+
+  /** Resolves with the client once connected. */
+  async connect() {
+    await this.#ready;
+    return this;
+  }
+
+  /** Rejects every pending request with `App-server client closed` and closes the connection. */
+  close() {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#failPending(CLIENT_CLOSED);
+      this.#closing = this.#native.close();
+    }
+    return this.#closing;
+  }
+
+  /** `"<prefix>-<n>"`, `n` counting from 1 per client. */
+  nextRequestId(prefix = 'req') {
+    return this.#native.nextRequestId(prefix);
+  }
+
+  // ----- commands with an answer ------------------------------------------------------------
+
+  async info(opts) {
+    const request = { type: 'app_server_info', request_id: this.nextRequestId('app-server-info') };
+    return this.#request(request, { ...opts, predicate: isAppServerInfoResponseMessage });
+  }
+
+  runtimeStart(cmd, opts) {
+    return this.#command(cmd, opts, 'runtime_start', 'runtime-start', 'runtime_start_response');
+  }
+
+  runtimeExternalToolsUpdate(cmd, opts) {
+    return this.#command(
+      cmd,
+      opts,
+      'runtime_external_tools_update',
+      'runtime-external-tools',
+      'runtime_external_tools_update_response',
+    );
+  }
+
+  sync(cmd, opts) {
+    return this.#command(cmd, opts, 'sync', 'sync', 'sync_response');
+  }
+
+  abort(cmd, opts) {
+    return this.#command(cmd, opts, 'abort_message', 'abort', 'abort_message_response');
+  }
+
+  resumeQueue(cmd, opts) {
+    return this.#command(cmd, opts, 'resume_queue', 'resume-queue', 'resume_queue_response');
+  }
+
+  conversationList(cmd, opts) {
+    return this.#command(cmd, opts, 'conversation_list', 'conversation-list', 'conversation_list_response');
+  }
+
+  submitInput(cmd, opts) {
+    return this.#command(cmd, opts, 'input', 'input', 'input_accepted');
+  }
+
+  /**
+   * `request(cmd, opts?)` or `request(type, body?, opts?)`: sends a command and resolves with
+   * the first frame with its `request_id` that `opts.predicate` accepts (any, by default).
+   */
+  request(cmdOrType, bodyOrOpts, maybeOpts) {
+    if (typeof cmdOrType === 'string') {
+      const body = bodyOrOpts ?? {};
+      const command = { ...body, type: cmdOrType, request_id: body.request_id ?? this.nextRequestId(cmdOrType) };
+      return this.#request(command, maybeOpts);
+    }
+    const command = { ...cmdOrType, request_id: cmdOrType.request_id ?? this.nextRequestId(cmdOrType.type) };
+    return this.#request(command, bodyOrOpts);
+  }
+
+  requestRaw(cmd, opts) {
+    return this.request(cmd, opts);
+  }
+
+  // ----- commands without an answer ---------------------------------------------------------
+
+  /** Sends any frame. The promise settles once it is queued; nobody has to await it. */
+  send(cmd) {
+    return quiet(this.#write(cmd));
+  }
+
+  sendRaw(cmd) {
+    return this.send(cmd);
+  }
+
+  /** Sends an `input` without waiting for `input_accepted`. */
+  input(cmd) {
+    return this.send({ ...cmd, type: 'input' });
+  }
+
+  // ----- handlers ---------------------------------------------------------------------------
+
+  /** `handler(message, channel)` for every frame received; returns an unsubscribe function. */
+  onMessage(handler) {
+    return this.#subscribe(this.#messageHandlers, handler);
+  }
+
+  /** `handler(command)` before every command is written; returns an unsubscribe function. */
+  onSend(handler) {
+    return this.#subscribe(this.#sendHandlers, handler);
+  }
+
+  /** `handler({ channel, event })` when the connection drops (not after `close()`). */
+  onDisconnect(handler) {
+    return this.#subscribe(this.#disconnectHandlers, handler);
+  }
+
+  /** `handler()` when the client has reconnected (with the `reconnect` option). */
+  onReconnect(handler) {
+    return this.#subscribe(this.#reconnectHandlers, handler);
+  }
+
+  /**
+   * Answers every `external_tool_call_request` with what `handler(request)` returns (a result,
+   * or a string as one text part) or with the message of what it throws or rejects with.
+   */
+  onExternalToolCall(handler) {
+    return this.onMessage((message) => {
+      if (message.type === 'external_tool_call_request') this.#answerToolCall(handler, message);
+    });
+  }
+
+  // ----- beyond the official helper ---------------------------------------------------------
+
+  /**
+   * Every frame from now on (or `runtime`'s), as an async iterator with its own buffer: a
+   * consumer that falls behind by more than `eventCapacity` frames gets a `lagged` gap.
+   */
+  events({ runtime, signal } = {}) {
+    const queue = new FrameQueue({
+      capacity: this.#eventCapacity,
+      runtime,
+      signal,
+      onClose: (closed) => this.#queues.delete(closed),
+    });
+    if (this.#ended) queue.end();
+    else this.#queues.add(queue);
+    return queue;
+  }
+
+  /**
+   * Sends `input` (a text, or an `input` payload) to `runtime` and returns the frames of the
+   * turn it starts or joins, up to its `turn_finished`; `turn.accepted` is its `input_accepted`.
+   */
+  async turn(runtime, input, { timeoutMs, signal } = {}) {
+    await this.#ready;
+    const payload =
+      typeof input === 'string' ? { kind: 'create_message', messages: [{ role: 'user', content: input }] } : input;
+    const started = this.#native.turn(
+      JSON.stringify(runtime),
+      JSON.stringify(payload),
+      timeoutMs ?? this.#requestTimeoutMs,
+    );
+    const stream = await abortable(quiet(started), signal).catch((error) => {
+      started.then((stream) => stream.close(), () => {});
+      throw error;
+    });
+    const turn = new FrameIterator(stream, signal);
+    turn.accepted = JSON.parse(stream.accepted);
+    return turn;
+  }
+
+  // ----- internals --------------------------------------------------------------------------
+
+  #command(cmd, opts, type, prefix, answer) {
+    const command = { ...cmd, type, request_id: cmd?.request_id || this.nextRequestId(prefix) };
+    return this.#request(command, { ...opts, predicate: (message) => message.type === answer });
+  }
+
+  #request(command, { predicate = () => true, timeoutMs = this.#requestTimeoutMs, signal } = {}) {
+    const id = command.request_id;
+    return new Promise((resolve, reject) => {
+      if (this.#closed) return reject(new Error(CLIENT_CLOSED));
+      if (signal?.aborted) return reject(signal.reason);
+      const entry = { predicate, settle };
+      const timer = setTimeout(() => settle(new Error(`Timed out waiting for ${id}`)), timeoutMs);
+      const onAbort = () => settle(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let waiting = this.#pending.get(id);
+      if (!waiting) this.#pending.set(id, (waiting = new Set()));
+      waiting.add(entry);
+      function settle(error, frame) {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        waiting.delete(entry);
+        if (error) reject(error);
+        else resolve(frame);
+      }
+      this.#write(command).catch((error) => settle(error));
+    }).finally(() => {
+      if (this.#pending.get(id)?.size === 0) this.#pending.delete(id);
+    });
+  }
+
+  async #write(command) {
+    if (this.#closed) throw new Error(CLIENT_CLOSED);
+    await this.#ready;
+    for (const { handler } of this.#sendHandlers) {
+      try {
+        handler(command);
+      } catch (error) {
+        rethrowLater(error);
+      }
+    }
+    // One send at a time, so that frames leave in the order they were sent.
+    const text = JSON.stringify(command);
+    const sent = this.#sending.then(() => this.#native.send(text));
+    this.#sending = sent.catch(() => {});
+    try {
+      await sent;
+    } catch {
+      throw new Error(this.#closed ? CLIENT_CLOSED : SOCKET_CLOSED);
+    }
+  }
+
+  async #answerToolCall(handler, request) {
+    let response;
+    try {
+      response = toolResponse(request.request_id, await handler(request));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      response = { type: 'external_tool_call_response', request_id: request.request_id, error: message };
+    }
+    // If the connection is gone, the server has failed the call already.
+    this.send(response);
+  }
+
+  /** Reads the dispatcher's stream until the client closes or the connection is gone for good. */
+  async #dispatch(stream) {
+    for (;;) {
+      const batch = await stream.next(BATCH_LIMIT);
+      if (batch === null) break;
+      // Nobody to hand frames to and no gap (gaps are arrays of strings): nothing to parse.
+      const listening = this.#messageHandlers.size + this.#pending.size + this.#queues.size;
+      if (listening === 0 && !batch.includes('["')) continue;
+      for (const item of JSON.parse(batch)) {
+        if (Array.isArray(item)) this.#gap(gapOf(item));
+        else this.#receive(item);
+      }
+    }
+    this.#ended = true;
+    this.#failPending(this.#closed ? CLIENT_CLOSED : SOCKET_CLOSED);
+    for (const queue of this.#queues) queue.end();
+  }
+
+  #receive(message) {
+    for (const { handler } of this.#messageHandlers) {
+      try {
+        handler(message, 'control');
+      } catch (error) {
+        rethrowLater(error);
+      }
+    }
+    for (const queue of this.#queues) queue.offer(message);
+    const waiting = typeof message.request_id === 'string' && this.#pending.get(message.request_id);
+    if (!waiting) return;
+    for (const entry of [...waiting]) {
+      let accepted;
+      try {
+        accepted = entry.predicate(message);
+      } catch (error) {
+        entry.settle(error);
+        continue;
+      }
+      if (accepted) entry.settle(null, message);
+      // This server's `error` frame: the command was refused, no answer will come.
+      else if (message.type === 'error') entry.settle(new AppServerError(message));
+    }
+  }
+
+  #gap(gap) {
+    for (const queue of this.#queues) queue.push(gap);
+    if (this.#closed) return;
+    if (gap.reason === 'disconnected') {
+      this.#failPending(SOCKET_CLOSED);
+      const event = { channel: 'control', event: { reason: gap.detail } };
+      this.#notify(this.#disconnectHandlers, event);
+    } else if (gap.reason === 'reconnected') {
+      this.#notify(this.#reconnectHandlers);
+    }
+  }
+
+  #failPending(message) {
+    for (const waiting of this.#pending.values()) {
+      for (const entry of [...waiting]) entry.settle(new Error(message));
+    }
+  }
+
+  #notify(handlers, event) {
+    for (const { handler } of handlers) {
+      try {
+        handler(event);
+      } catch (error) {
+        rethrowLater(error);
+      }
+    }
+  }
+
+  #subscribe(handlers, handler) {
+    // An entry of its own, so that the same function registered twice is called twice.
+    const entry = { handler };
+    handlers.add(entry);
+    return () => handlers.delete(entry);
+  }
+}
+
+/** A new client; the connection opens at once (`connect()` waits for it). */
+function createAppServerClient(options) {
+  return new AppServerClient(options);
+}
+
+/** Resolves a server URL as the client does; see `resolveAppServerUrl` in the docs. */
+function resolveAppServerUrl(url) {
+  return native.resolveAppServerUrl(url);
+}
+
+/** The same URL as `resolveAppServerUrl`: one socket carries every channel. */
+function resolveAppServerChannelUrl(url, _channel) {
+  return resolveAppServerUrl(url);
+}
+
+const CAPABILITIES = ['agent_management', 'conversation_management', 'memory_management', 'runtime_start', 'split_channels'];
+const OPTIONAL_CAPABILITIES = [
+  'launch_subagent',
+  'runtime_workspace_sandbox',
+  'runtime_external_tools_update',
+  'structured_outputs',
+];
+
+/** Whether `m` is a well-formed successful `app_server_info_response`. */
+function isAppServerInfoResponseMessage(m) {
+  const capabilities = m?.capabilities;
+  return (
+    m?.type === 'app_server_info_response' &&
+    typeof m.request_id === 'string' &&
+    m.request_id.length > 0 &&
+    m.success === true &&
+    (m.backend === 'local' || m.backend === 'api') &&
+    typeof m.letta_code_version === 'string' &&
+    Number.isInteger(m.protocol_version) &&
+    typeof capabilities === 'object' &&
+    capabilities !== null &&
+    CAPABILITIES.every((name) => typeof capabilities[name] === 'boolean') &&
+    OPTIONAL_CAPABILITIES.every((name) => capabilities[name] === undefined || typeof capabilities[name] === 'boolean')
+  );
+}
+
+module.exports = {
+  AppServerClient,
+  AppServerError,
+  createAppServerClient,
+  isAppServerInfoResponseMessage,
+  resolveAppServerChannelUrl,
+  resolveAppServerUrl,
+};

@@ -1,0 +1,205 @@
+'use strict';
+// Async iteration over frames: over a native stream (a turn's), whose frames arrive from Rust in
+// batches (the text of one JSON array per batch), and over what the client's dispatcher hands on.
+
+/** Items taken from Rust per boundary crossing. */
+const BATCH_LIMIT = 1024;
+
+/** A batch item that is an array is a gap: `["lagged", n]`, `["disconnected", why]`, `["reconnected"]`. */
+function gapOf(item) {
+  switch (item[0]) {
+    case 'lagged':
+      return { type: 'gap', reason: 'lagged', missed: item[1] };
+    case 'disconnected':
+      return { type: 'gap', reason: 'disconnected', detail: item[1] };
+    case 'reconnected':
+      return { type: 'gap', reason: 'reconnected' };
+    default:
+      return { type: 'gap', reason: 'other', detail: item[1] };
+  }
+}
+
+/**
+ * Frames (and gaps) of a native stream, as an async iterator. `stream` is the native stream or
+ * a promise of it; `signal` aborts the iteration (the pending `next()` rejects with its reason).
+ */
+class FrameIterator {
+  #stream;
+  #signal;
+  #buffer = [];
+  #index = 0;
+  #done = false;
+
+  constructor(stream, signal) {
+    this.#stream = Promise.resolve(stream);
+    // A stream that failed to open fails the iteration, not the process.
+    this.#stream.catch(() => {});
+    this.#signal = signal;
+    signal?.addEventListener('abort', () => this.#close(), { once: true });
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  next() {
+    // Buffered items are handed out without another trip to Rust.
+    if (this.#index < this.#buffer.length) return Promise.resolve(this.#take());
+    return this.#fill();
+  }
+
+  async #fill() {
+    while (this.#index >= this.#buffer.length) {
+      if (this.#done) return { value: undefined, done: true };
+      this.#signal?.throwIfAborted();
+      const stream = await this.#stream;
+      const batch = await stream.next(BATCH_LIMIT);
+      this.#signal?.throwIfAborted();
+      if (batch === null) {
+        this.#done = true;
+        return { value: undefined, done: true };
+      }
+      this.#buffer = JSON.parse(batch);
+      this.#index = 0;
+    }
+    return this.#take();
+  }
+
+  #take() {
+    const item = this.#buffer[this.#index++];
+    return { value: Array.isArray(item) ? gapOf(item) : item, done: false };
+  }
+
+  /** Ends the iteration (a `break` out of `for await` calls this): the stream unsubscribes. */
+  async return() {
+    this.#close();
+    return { value: undefined, done: true };
+  }
+
+  #close() {
+    this.#done = true;
+    this.#buffer = [];
+    this.#stream.then((stream) => stream.close(), () => {});
+  }
+}
+
+/**
+ * Frames (and gaps) the client's dispatcher hands over, as an async iterator with a bounded
+ * buffer of its own: when `capacity` items wait unread, further frames are skipped and counted,
+ * and a `lagged` gap with their number comes before the next frame. Only frames of `runtime`
+ * are taken when it is given; gaps always are.
+ */
+class FrameQueue {
+  #capacity;
+  #runtime;
+  #signal;
+  #onClose;
+  #items = [];
+  #head = 0;
+  #missed = 0;
+  #waiting = null;
+  #done = false;
+
+  constructor({ capacity, runtime, signal, onClose }) {
+    this.#capacity = capacity;
+    this.#runtime = runtime;
+    this.#signal = signal;
+    this.#onClose = onClose;
+    signal?.addEventListener(
+      'abort',
+      () => {
+        this.#settle(null, signal.reason);
+        this.#close();
+      },
+      { once: true },
+    );
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  /** Takes a frame, if it is for this queue. */
+  offer(frame) {
+    const runtime = this.#runtime;
+    if (runtime && (frame.runtime?.agent_id !== runtime.agent_id || frame.runtime?.conversation_id !== runtime.conversation_id)) {
+      return;
+    }
+    this.push(frame);
+  }
+
+  /** Takes a frame or a gap; a full queue skips it. */
+  push(item) {
+    if (this.#done) return;
+    if (this.#waiting) return this.#settle({ value: item, done: false });
+    if (this.#missed > 0) {
+      if (this.#size() >= this.#capacity) {
+        this.#missed++;
+        return;
+      }
+      this.#items.push(this.#lagged());
+    }
+    if (this.#size() < this.#capacity) this.#items.push(item);
+    else this.#missed++;
+  }
+
+  /** No more items will come (the client closed or its connection is gone for good). */
+  end() {
+    this.#done = true;
+    this.#settle({ value: undefined, done: true });
+  }
+
+  next() {
+    if (this.#size() > 0) {
+      const value = this.#items[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head);
+        this.#head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#missed > 0) return Promise.resolve({ value: this.#lagged(), done: false });
+    if (this.#signal?.aborted) return Promise.reject(this.#signal.reason);
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  /** Ends the iteration (a `break` out of `for await` calls this). */
+  return() {
+    this.#close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  #size() {
+    return this.#items.length - this.#head;
+  }
+
+  #lagged() {
+    const gap = { type: 'gap', reason: 'lagged', missed: this.#missed };
+    this.#missed = 0;
+    return gap;
+  }
+
+  #settle(result, error) {
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    if (!waiting) return;
+    if (error) waiting.reject(error);
+    else waiting.resolve(result);
+  }
+
+  #close() {
+    if (!this.#done) {
+      this.#done = true;
+      this.#onClose(this);
+    }
+    this.#items = [];
+    this.#head = 0;
+    this.#missed = 0;
+    this.#settle({ value: undefined, done: true });
+  }
+}
+
+module.exports = { BATCH_LIMIT, FrameIterator, FrameQueue, gapOf };

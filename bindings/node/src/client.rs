@@ -1,0 +1,174 @@
+//! The connection: options, commands sent as text, the streams of frames, closing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use letta_app_server_client::types::{InputPayload, RuntimeScope};
+use letta_app_server_client::{Client, ClientBuilder, Reconnect};
+use napi::bindgen_prelude::{Error, Result};
+use napi_derive::napi;
+use tokio_util::sync::CancellationToken;
+
+use crate::stream::FrameStream;
+
+/// Connection options, as the JavaScript layer passes them.
+#[napi(object)]
+pub struct NativeOptions {
+    /// The server: `ws://`, `wss://`, `http://` or `https://`.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>` on every upgrade.
+    pub auth_token: Option<String>,
+    /// How long the client's own requests wait: the turn helper's `input`, and the commands
+    /// that restore runtimes after a reconnect.
+    pub request_timeout_ms: Option<u32>,
+    /// Frames a turn's stream buffers before it skips.
+    pub event_capacity: Option<u32>,
+    /// Reconnect automatically after the connection drops; absent: never.
+    pub reconnect: Option<NativeReconnect>,
+}
+
+/// The reconnect policy: wait `initial_delay_ms`, doubling up to `max_delay_ms`, for at most
+/// `max_attempts` attempts (absent: until closed).
+#[napi(object)]
+pub struct NativeReconnect {
+    /// Wait before the first attempt.
+    pub initial_delay_ms: u32,
+    /// The longest wait between attempts.
+    pub max_delay_ms: u32,
+    /// Give up after this many failed attempts.
+    pub max_attempts: Option<u32>,
+}
+
+/// A client of one App Server. Made at once (options are checked then), connected by
+/// [`NativeClient::connect`].
+#[napi]
+pub struct NativeClient {
+    /// Until [`NativeClient::connect`] takes it.
+    builder: Mutex<Option<ClientBuilder>>,
+    /// Request numbers, shared with the Rust client's own requests.
+    next_request_number: Arc<AtomicU64>,
+    client: OnceLock<Client>,
+    closed: CancellationToken,
+}
+
+#[napi]
+impl NativeClient {
+    /// Checks the options (a bad URL scheme or a blank token throws) without connecting.
+    #[napi(constructor)]
+    pub fn new(options: NativeOptions) -> Result<Self> {
+        let next_request_number = Arc::new(AtomicU64::new(1));
+        let mut builder = Client::builder(&options.url).request_numbers(Arc::clone(&next_request_number));
+        if let Some(token) = options.auth_token {
+            builder = builder.token(token);
+        }
+        if let Some(ms) = options.request_timeout_ms {
+            builder = builder.request_timeout(millis(ms));
+        }
+        if let Some(capacity) = options.event_capacity {
+            builder = builder.event_capacity(capacity as usize);
+        }
+        if let Some(policy) = options.reconnect {
+            builder = builder.reconnect(Reconnect {
+                initial_delay: millis(policy.initial_delay_ms),
+                max_delay: millis(policy.max_delay_ms),
+                max_attempts: policy.max_attempts,
+            });
+        }
+        builder.validate().map_err(to_js)?;
+        Ok(Self {
+            builder: Mutex::new(Some(builder)),
+            next_request_number,
+            client: OnceLock::new(),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// `"<prefix>-<n>"`: `n` counts from 1 per client, shared with the client's own requests.
+    #[napi]
+    pub fn next_request_id(&self, prefix: String) -> String {
+        format!("{prefix}-{}", self.next_request_number.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Connects and returns the stream of every frame the server sends. It never skips: while
+    /// it holds `capacity` unread frames the client stops reading the socket.
+    #[napi]
+    pub async fn connect(&self, capacity: u32) -> Result<FrameStream> {
+        let builder = self
+            .builder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .ok_or_else(|| Error::from_reason("connect() was already called"))?;
+        let (client, events) = tokio::select! {
+            connected = builder.connect_paced(capacity as usize) => connected.map_err(to_js)?,
+            () = self.closed.cancelled() => return Err(Error::from_reason("closed while connecting")),
+        };
+        let stream = FrameStream::events(events);
+        // `close()` may have run while the handshake finished.
+        if self.closed.is_cancelled() {
+            client.close().await;
+        }
+        let _ = self.client.set(client);
+        Ok(stream)
+    }
+
+    /// Sends a frame given as JSON text.
+    #[napi]
+    pub async fn send(&self, text: String) -> Result<()> {
+        self.client()?.send_text(text).await.map_err(to_js)
+    }
+
+    /// Sends an `input` with `payload` (JSON) to `runtime` (a JSON scope) and returns the
+    /// stream of the turn it starts or joins, up to its `turn_finished`.
+    #[napi]
+    pub async fn turn(&self, runtime: String, payload: String, timeout_ms: Option<u32>) -> Result<FrameStream> {
+        let scope: RuntimeScope = parse(&runtime, "runtime")?;
+        let payload: InputPayload = parse(&payload, "payload")?;
+        let client = self.client()?;
+        let client = match timeout_ms {
+            Some(ms) => client.with_timeout(millis(ms)),
+            None => client.clone(),
+        };
+        let turn = client.turn(&scope, payload).await.map_err(to_js)?;
+        Ok(FrameStream::turn(turn))
+    }
+
+    /// Closes the connection: streams end, the client's own pending requests fail.
+    #[napi]
+    pub async fn close(&self) {
+        self.closed.cancel();
+        if let Some(client) = self.client.get() {
+            client.close().await;
+        }
+    }
+
+    fn client(&self) -> Result<&Client> {
+        self.client.get().ok_or_else(|| Error::from_reason("not connected"))
+    }
+}
+
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(ms.into())
+}
+
+/// Reads `text` as a `T`; the error names `what` and the offending field.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::from_reason(format!("invalid {what}: {e}")))
+}
+
+/// A client error for JavaScript. A bad URL or token keeps the official helper's message.
+fn to_js(error: letta_app_server_client::Error) -> Error {
+    match error {
+        letta_app_server_client::Error::InvalidUrl { reason, .. } => Error::from_reason(reason),
+        other => Error::from_reason(other.to_string()),
+    }
+}
+
+/// Resolves a server URL as the official helper does: `http(s)` becomes `ws(s)`, an empty path
+/// or `/` becomes `/ws`, a `channel` parameter is dropped; another scheme throws
+/// `Unsupported app-server URL protocol: <scheme>:`.
+#[napi]
+pub fn resolve_app_server_url(url: String) -> Result<String> {
+    letta_app_server_client::resolve_url(&url).map_err(to_js)
+}

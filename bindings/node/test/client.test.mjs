@@ -1,0 +1,377 @@
+// The client against the real server: the official helper's API and resolution behaviour,
+// turns, the queue, abort, sync, approvals, external tools, reconnect, errors.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  AppServerError,
+  createAppServerClient,
+  isAppServerInfoResponseMessage,
+  resolveAppServerChannelUrl,
+  resolveAppServerUrl,
+} from '../index.mjs';
+import { assistantText, collect, startServer, toolReturns, until, userText } from './support.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.stop());
+
+/** A connected client, closed when the test ends. */
+async function connected(t, options = {}) {
+  const client = createAppServerClient({ url: server.url, ...options });
+  t.after(() => client.close());
+  return client.connect();
+}
+
+async function newRuntime(client, extra = {}) {
+  const started = await client.runtimeStart({ create_agent: { body: { name: 'Node test' } }, ...extra });
+  assert.equal(started.success, true);
+  return started.runtime;
+}
+
+describe('the official helper API', () => {
+  test('info and runtimeStart resolve with their responses, ids numbered per client', async (t) => {
+    const client = await connected(t);
+    const info = await client.info();
+    assert.equal(info.request_id, 'app-server-info-1');
+    assert.ok(isAppServerInfoResponseMessage(info));
+    assert.equal(info.protocol_version, 1);
+    const started = await client.runtimeStart({ create_agent: { body: { name: 'Ids' } } });
+    assert.equal(started.type, 'runtime_start_response');
+    assert.equal(started.request_id, 'runtime-start-2');
+    assert.equal(client.nextRequestId(), 'req-3');
+    const mine = await client.runtimeStart({ request_id: 'mine', agent_id: started.runtime.agent_id });
+    assert.equal(mine.request_id, 'mine');
+  });
+
+  test('a streamed turn: handlers see every frame, in order, before the answer resolves', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client);
+    const seen = [];
+    client.onMessage((message, channel) => {
+      assert.equal(channel, 'control');
+      seen.push(message);
+    });
+    const finished = until(client, (frame) => frame.type === 'turn_finished');
+    const accepted = await client.submitInput({ runtime, payload: userText('hello [[reply: Hello there!]]') });
+    assert.equal(accepted.type, 'input_accepted');
+    assert.equal(accepted.disposition, 'started');
+    assert.ok(seen.includes(accepted), 'the handlers saw the input_accepted before it resolved');
+    const frames = await finished;
+    assert.equal(assistantText(frames), 'Hello there!');
+    assert.equal(frames.at(-1).stop_reason, 'end_turn');
+    const sequence = seen.filter((frame) => 'event_seq' in frame).map((frame) => frame.event_seq);
+    assert.deepEqual(sequence, [...sequence].sort((a, b) => a - b));
+  });
+
+  test('queue: an input sent while a turn runs is queued; the turn helper yields only its own turn', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client);
+    const first = await client.turn(runtime, 'first [[reply: one two three]] [[delay: 40]]');
+    const second = await client.turn(runtime, 'second [[reply: second reply]]');
+    assert.equal(first.accepted.disposition, 'started');
+    assert.equal(second.accepted.disposition, 'queued');
+    const [firstFrames, secondFrames] = await Promise.all([collect(first), collect(second)]);
+    assert.equal(assistantText(firstFrames), 'one two three');
+    assert.equal(assistantText(secondFrames), 'second reply');
+    assert.equal(secondFrames.at(-1).type, 'turn_finished');
+    assert.notEqual(firstFrames.at(-1).run_id, secondFrames.at(-1).run_id);
+
+    // The queue as update_queue frames show it.
+    const queued = until(client, (frame) => frame.type === 'update_queue' && frame.queue.length > 0);
+    const busy = await client.turn(runtime, 'busy [[delay: 60]] [[chunks: 3]]');
+    client.input({ runtime, payload: userText('queued behind') });
+    const [update] = (await queued).slice(-1);
+    assert.equal(update.queue[0].kind, 'message');
+    await collect(busy);
+  });
+
+  test('abort cancels the running turn; when idle there is nothing to abort', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client);
+    const turn = await client.turn(runtime, 'long [[deltas: 200]] [[delay: 20]]');
+    const frames = [];
+    for await (const frame of turn) {
+      frames.push(frame);
+      if (frame.type === 'stream_delta' && frame.delta.message_type === 'assistant_message') break;
+    }
+    const rest = collect(client.events({ runtime }));
+    const finished = until(client, (frame) => frame.type === 'turn_finished');
+    const aborted = await client.abort({ runtime });
+    assert.equal(aborted.type, 'abort_message_response');
+    assert.equal(aborted.request_id.startsWith('abort-'), true);
+    assert.equal(aborted.aborted, true);
+    assert.equal((await finished).at(-1).stop_reason, 'cancelled');
+    assert.equal((await client.abort({ runtime })).aborted, false);
+    await client.close();
+    assert.ok((await rest).some((frame) => frame.type === 'turn_finished'));
+  });
+
+  test('sync replays the state, and the handlers see the replay before sync resolves', async (t) => {
+    const owner = await connected(t);
+    const runtime = await newRuntime(owner);
+    const watcher = await connected(t);
+    const seen = [];
+    watcher.onMessage((frame) => seen.push(frame.type));
+    const synced = await watcher.sync({ runtime });
+    assert.equal(synced.type, 'sync_response');
+    assert.equal(synced.success, true);
+    assert.match(synced.request_id, /^sync-\d+$/);
+    assert.ok(seen.indexOf('update_device_status') < seen.indexOf('sync_response'), seen.join(', '));
+    assert.ok(seen.includes('update_loop_status'));
+    // Subscribed: the watcher sees the owner's turn.
+    const watched = until(watcher, (frame) => frame.type === 'turn_finished');
+    await collect(await owner.turn(runtime, '[[reply: watched]]'));
+    assert.equal(assistantText(await watched), 'watched');
+  });
+
+  test('approvals: a control_request answered by an approval_response input; allow and deny', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client, { mode: 'standard' });
+    for (const [decision, expected] of [
+      [{ behavior: 'allow' }, 'as asked\n'],
+      [{ behavior: 'deny', message: 'Not now' }, 'Not now'],
+    ]) {
+      const asked = until(client, (frame) => frame.type === 'control_request');
+      const finished = until(client, (frame) => frame.type === 'turn_finished');
+      await client.submitInput({ runtime, payload: userText('run [[tool: Bash {"command":"mkdir -p made && echo as asked"}]]') });
+      const request = (await asked).at(-1);
+      assert.match(request.request_id, /^perm-/);
+      assert.equal(request.request.tool_name, 'Bash');
+      const answer = { kind: 'approval_response', request_id: request.request_id, decision };
+      assert.equal((await client.submitInput({ runtime, payload: answer })).accepted, true);
+      assert.deepEqual(toolReturns(await finished), [expected]);
+      // Only the first answer counts; the official helper resolves with what the server says.
+      const late = await client.submitInput({ runtime, payload: answer });
+      assert.equal(late.accepted, false);
+      assert.match(late.error, /no longer pending/);
+    }
+  });
+
+  test('external tools: results, rejections and synchronous throws all become answers', async (t) => {
+    const client = await connected(t);
+    const parameters = { type: 'object', properties: { city: { type: 'string' } } };
+    const tools = ['lookup_weather', 'failing_tool', 'throwing_tool', 'structured_tool'].map((name) => ({
+      name,
+      description: name,
+      parameters,
+    }));
+    const runtime = await newRuntime(client, { external_tools: [{ tools }] });
+    const calls = [];
+    client.onExternalToolCall((request) => {
+      calls.push(request.tool_name);
+      switch (request.tool_name) {
+        case 'lookup_weather':
+          return Promise.resolve(`Sunny in ${request.input.city}`);
+        case 'failing_tool':
+          return Promise.reject(new Error('the weather service is down'));
+        case 'throwing_tool':
+          throw new Error('handler bug');
+        default:
+          return { content: [{ type: 'text', text: 'structured' }] };
+      }
+    });
+    const turn = await client.turn(
+      runtime,
+      'weather [[tool: lookup_weather {"city":"Paris"}]] [[tool: failing_tool {"city":"Oslo"}]] ' +
+        '[[tool: throwing_tool {"city":"Rome"}]] [[tool: structured_tool {}]]',
+    );
+    const frames = await collect(turn);
+    assert.deepEqual(toolReturns(frames), [
+      'Sunny in Paris',
+      'External tool execution error: the weather service is down',
+      'External tool execution error: handler bug',
+      'structured',
+    ]);
+    assert.deepEqual(calls, ['lookup_weather', 'failing_tool', 'throwing_tool', 'structured_tool']);
+    assert.equal(frames.at(-1).stop_reason, 'end_turn');
+  });
+
+  test('request and requestRaw: the first frame with the id that the predicate accepts', async (t) => {
+    const client = await connected(t);
+    const answer = await client.request('app_server_info');
+    assert.equal(answer.type, 'app_server_info_response');
+    assert.match(answer.request_id, /^app_server_info-\d+$/);
+    // A predicate that refuses the answer makes the request wait for another one.
+    const refused = client.requestRaw(
+      { type: 'app_server_info', request_id: 'picky' },
+      { predicate: (frame) => frame.type === 'never', timeoutMs: 200 },
+    );
+    await assert.rejects(refused, { message: 'Timed out waiting for picky' });
+    const sent = [];
+    client.onSend((command) => sent.push(command.request_id));
+    await client.request({ type: 'app_server_info', request_id: 'mine' });
+    assert.deepEqual(sent, ['mine']);
+  });
+});
+
+describe('errors and closing', () => {
+  test('options are checked at once, with the official messages', () => {
+    assert.throws(() => createAppServerClient({ url: 'ftp://127.0.0.1:1' }), {
+      message: 'Unsupported app-server URL protocol: ftp:',
+    });
+    assert.throws(() => createAppServerClient({ url: server.url, authToken: '  ' }), {
+      message: 'app-server auth token must not be empty',
+    });
+    assert.equal(resolveAppServerUrl('http://127.0.0.1:4500'), 'ws://127.0.0.1:4500/ws');
+    assert.equal(resolveAppServerChannelUrl('ws://h:1/ws?channel=stream&a=1', 'stream'), 'ws://h:1/ws?a=1');
+  });
+
+  test('a server that cannot be reached: connect rejects, and so do commands', async () => {
+    const client = createAppServerClient({ url: 'ws://127.0.0.1:1' });
+    await assert.rejects(client.connect(), /^Error: App-server WebSocket failed to open: /);
+    await assert.rejects(client.info(), /App-server WebSocket failed to open/);
+    await client.close();
+  });
+
+  test('timeouts, refused commands and this server’s error frames', async (t) => {
+    const client = await connected(t, { requestTimeoutMs: 150 });
+    // pong gets no answer.
+    await assert.rejects(client.request({ type: 'pong', request_id: 'p-1' }), { message: 'Timed out waiting for p-1' });
+    await assert.rejects(client.request({ type: 'pong', request_id: 'p-2' }, { timeoutMs: 50 }), {
+      message: 'Timed out waiting for p-2',
+    });
+    // An error frame answers at once instead of a timeout.
+    const scope = { agent_id: 'agent-none', conversation_id: 'conv-none' };
+    const error = await client.sync({ runtime: scope }).catch((e) => e);
+    assert.ok(error instanceof AppServerError, String(error));
+    assert.equal(error.code, 'unknown_runtime');
+    await assert.rejects(client.conversationList(), { name: 'AppServerError', code: 'unknown_type' });
+    await assert.rejects(client.resumeQueue({ runtime: scope }), { code: 'unknown_type' });
+    // success: false resolves, as the official helper's does.
+    const missing = await client.runtimeStart({ agent_id: 'agent-none' });
+    assert.equal(missing.success, false);
+  });
+
+  test('close rejects pending requests with "App-server client closed"', async () => {
+    const client = createAppServerClient({ url: server.url });
+    await client.connect();
+    const disconnects = [];
+    client.onDisconnect((event) => disconnects.push(event));
+    const pending = assert.rejects(client.request({ type: 'pong', request_id: 'never' }), {
+      message: 'App-server client closed',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await client.close();
+    await pending;
+    await assert.rejects(client.info(), { message: 'App-server client closed' });
+    assert.deepEqual(disconnects, [], 'closing is not a disconnect');
+  });
+
+  test('a lost socket rejects pending requests with "App-server socket closed" and calls onDisconnect', async () => {
+    const own = await startServer();
+    const client = createAppServerClient({ url: own.url });
+    await client.connect();
+    const disconnected = new Promise((resolve) => client.onDisconnect(resolve));
+    const pending = assert.rejects(client.request({ type: 'pong', request_id: 'never' }), {
+      message: 'App-server socket closed',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await own.stop();
+    await pending;
+    const { channel, event } = await disconnected;
+    assert.equal(channel, 'control');
+    assert.equal(typeof event.reason, 'string');
+    await assert.rejects(client.info(), { message: 'App-server socket closed' });
+    await client.close();
+  });
+
+  test('an AbortSignal rejects a request, a turn and an iteration with its reason', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client);
+    const controller = new AbortController();
+    const pending = assert.rejects(client.request({ type: 'pong', request_id: 'p-abort' }, { signal: controller.signal }), {
+      message: 'stop waiting',
+    });
+    controller.abort(new Error('stop waiting'));
+    await pending;
+    await assert.rejects(client.info({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+
+    const turnAbort = new AbortController();
+    const turn = await client.turn(runtime, '[[deltas: 500]] [[delay: 5]]', { signal: turnAbort.signal });
+    const read = (async () => {
+      for await (const frame of turn) if (frame.type === 'turn_finished') return 'finished';
+    })();
+    setTimeout(() => turnAbort.abort(), 50);
+    await assert.rejects(read, { name: 'AbortError' });
+    await client.abort({ runtime });
+  });
+});
+
+describe('beyond the official helper', () => {
+  test('events(): every frame, or one runtime’s, as an async iterator', async (t) => {
+    const client = await connected(t);
+    const first = await newRuntime(client);
+    const second = await newRuntime(client);
+    const all = client.events();
+    const onlySecond = client.events({ runtime: second });
+    await collect(await client.turn(first, '[[reply: first]]'));
+    await collect(await client.turn(second, '[[reply: second]]'));
+    const read = async (events, turns) => {
+      const frames = [];
+      for await (const frame of events) {
+        frames.push(frame);
+        if (frame.type === 'turn_finished' && --turns === 0) break;
+      }
+      return frames;
+    };
+    assert.equal(assistantText(await read(all, 2)), 'firstsecond');
+    const second_ = await read(onlySecond, 1);
+    assert.equal(assistantText(second_), 'second');
+    assert.ok(second_.every((frame) => frame.runtime?.conversation_id === second.conversation_id));
+  });
+
+  test('an iterator that falls behind skips frames and says so with a lagged gap', async (t) => {
+    const client = await connected(t, { eventCapacity: 8 });
+    const runtime = await newRuntime(client);
+    const idle = client.events();
+    // The dispatcher behind onMessage never skips: it carries on.
+    const finished = until(client, (frame) => frame.type === 'turn_finished');
+    await client.submitInput({ runtime, payload: userText('[[deltas: 100]]') });
+    assert.equal(assistantText(await finished).match(/t\d+/g).length, 100);
+    const seen = [];
+    for await (const item of idle) {
+      seen.push(item);
+      if (item.type === 'gap') break;
+    }
+    assert.equal(seen.length, 9);
+    const gap = seen.at(-1);
+    assert.equal(gap.reason, 'lagged');
+    assert.ok(gap.missed > 100, String(gap.missed));
+  });
+
+  test('reconnect: the runtime and its external tools are restored', async () => {
+    const own = await startServer('--max-frame-bytes', '4096');
+    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    try {
+      await client.connect();
+      client.onExternalToolCall((request) => `echo ${request.input.word}`);
+      const tools = [{ tools: [{ name: 'echo_tool', description: 'Echoes', parameters: { type: 'object' } }] }];
+      const runtime = await newRuntime(client, { external_tools: tools });
+      const disconnected = new Promise((resolve) => client.onDisconnect(resolve));
+      const reconnected = new Promise((resolve) => client.onReconnect(resolve));
+      const gaps = client.events();
+      const replayed = until(client, (frame) => frame.type === 'update_subagent_state');
+      // A frame over the server's limit: it closes the socket (1009); the client reconnects.
+      client.send({ type: 'pong', padding: 'x'.repeat(8192) });
+      assert.match((await disconnected).event.reason, /1009/);
+      await reconnected;
+      const replay = await replayed;
+      assert.ok(replay.some((frame) => frame.type === 'runtime_start_response'));
+      const items = [];
+      for await (const item of gaps) {
+        items.push(item.type === 'gap' ? item.reason : item.type);
+        if (item.type === 'gap' && item.reason === 'reconnected') break;
+      }
+      assert.deepEqual(items.slice(-2), ['disconnected', 'reconnected']);
+      const frames = await collect(await client.turn(runtime, '[[tool: echo_tool {"word":"again"}]]'));
+      assert.deepEqual(toolReturns(frames), ['echo again']);
+    } finally {
+      await client.close();
+      await own.stop();
+    }
+  });
+});

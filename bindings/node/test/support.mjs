@@ -1,0 +1,93 @@
+// The real server binary on 127.0.0.1:0 for the tests, and helpers to read what a client sees.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = path.resolve(PACKAGE, '..', '..');
+
+/** `LETTA_APP_SERVER_BIN`, or the debug build of `cargo build -p letta-app-server`. */
+export const SERVER_BINARY =
+  process.env.LETTA_APP_SERVER_BIN ??
+  path.join(process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target'), 'debug', 'letta-app-server');
+
+/** Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args`. */
+export async function startServer(...args) {
+  const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
+  const child = spawn(SERVER_BINARY, ['--listen', 'ws://127.0.0.1:0', '--data-dir', data, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const first = await Promise.race([
+    once(lines, 'line').then(([line]) => line),
+    once(child, 'error').then(([error]) => Promise.reject(new Error(`starting ${SERVER_BINARY}: ${error.message}`))),
+    once(child, 'exit').then(() => Promise.reject(new Error('the server exited before printing its address'))),
+  ]);
+  const match = /^Listening on (ws:\/\/\S+)$/.exec(first);
+  if (!match) throw new Error(`unexpected first line from the server: ${first}`);
+  return {
+    url: match[1],
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with the first frame `client` receives that `matches` (and every frame until then). */
+export function until(client, matches, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const frames = [];
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching frame within ${timeoutMs} ms (saw ${frames.map((f) => f.type).join(', ')})`));
+    }, timeoutMs);
+    const off = client.onMessage((frame) => {
+      frames.push(frame);
+      if (matches(frame)) {
+        clearTimeout(timer);
+        off();
+        resolve(frames);
+      }
+    });
+  });
+}
+
+/** Every item an iterator yields (frames and gaps). */
+export async function collect(iterable) {
+  const items = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+/** The text of the assistant deltas among `frames`. */
+export function assistantText(frames) {
+  return frames
+    .filter((frame) => frame.type === 'stream_delta' && frame.delta.message_type === 'assistant_message')
+    .map(({ delta }) => (typeof delta.content === 'string' ? delta.content : delta.content.map((p) => p.text).join('')))
+    .join('');
+}
+
+/** The final result of each tool call among `frames`, in call order. */
+export function toolReturns(frames) {
+  const results = new Map();
+  for (const frame of frames) {
+    if (frame.type !== 'stream_delta' || frame.delta.message_type !== 'tool_return_message') continue;
+    results.set(frame.delta.tool_returns[0].tool_call_id, frame.delta.tool_return);
+  }
+  return [...results.values()];
+}
+
+/** A `create_message` payload of one user text. */
+export function userText(content) {
+  return { kind: 'create_message', messages: [{ role: 'user', content }] };
+}
