@@ -7,6 +7,7 @@
 //! but the task still succeeds; only a benchmark that cannot run at all is an error.
 
 mod client;
+mod node;
 mod process;
 mod report;
 mod scenarios;
@@ -132,5 +133,7 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
         eprintln!("==> {}: 1,000 concurrent runtimes", provider.name);
         bench.scale_suite(provider).await?;
     }
+    eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
+    bench.node_sdk_suite().await?;
     Ok((bench.rows, bench.notes))
 }

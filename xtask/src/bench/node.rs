@@ -1,0 +1,154 @@
+//! The Node SDK against a plain `ws` client: the frames per second each receives during a
+//! 10,000-delta reply from the same server. `bindings/node/bench/frames.mjs` measures, on Node;
+//! this module builds the addon, starts the server and puts the figures in the table.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use super::BenchResult;
+use super::process::ServerProcess;
+use super::report::{Row, Unit, Verdict};
+use super::scenarios::{Bench, SCRIPTED};
+use crate::repo_root;
+
+/// The npm package, relative to the repository root.
+const PACKAGE: &str = "bindings/node";
+/// Replies per client (taking turns, reply by reply).
+const REPLIES: usize = 7;
+/// How long the measuring script may take.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The SDK must receive at least as many frames per second as the plain client.
+const TARGET_RATIO: f64 = 1.0;
+
+/// What `frames.mjs` prints.
+#[derive(Debug, Deserialize)]
+struct Measured {
+    deltas: u64,
+    #[serde(flatten)]
+    clients: HashMap<String, Client>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Client {
+    /// Median frames per second over the replies.
+    median: f64,
+}
+
+impl Bench<'_> {
+    /// Frames per second received by the SDK (through `onMessage` and through `events()`) and
+    /// by plain `ws` + `JSON.parse`, and the SDK's ratio to the plain client. A run that cannot
+    /// be made (no Node, a failed build) is a failed row, not an error.
+    pub async fn node_sdk_suite(&mut self) -> BenchResult<()> {
+        let measured = match self.node_measurements().await {
+            Ok(measured) => measured,
+            Err(error) => {
+                self.rows.push(Row::failed(
+                    "Node SDK ÷ plain ws, frames/s during a 10,000-delta reply",
+                    SCRIPTED.name,
+                    &error,
+                    Some(target()),
+                ));
+                return Ok(());
+            }
+        };
+        let rate = |name: &str| measured.clients.get(name).map(|client| client.median);
+        let (Some(plain), Some(on_message), Some(events)) = (rate("ws"), rate("onMessage"), rate("events")) else {
+            return Err(format!("frames.mjs did not measure every client: {measured:?}"));
+        };
+        let reply = format!("{} deltas", super::report::thousands(measured.deltas));
+        for (what, value) in [
+            ("plain `ws` + `JSON.parse`", plain),
+            ("Node SDK, `onMessage`", on_message),
+            ("Node SDK, `for await` of `events()`", events),
+        ] {
+            self.rows.push(
+                Row::new(
+                    &format!("{reply} reply: frames/s received by {what}, median"),
+                    SCRIPTED.name,
+                    value,
+                    Unit::PerSecond,
+                    None,
+                )
+                .detail(format!("{REPLIES} replies")),
+            );
+        }
+        self.rows.push(ratio_row(
+            "Node SDK (`onMessage`) ÷ plain ws, frames/s",
+            on_message / plain,
+        ));
+        self.rows
+            .push(ratio_row("Node SDK (`events()`) ÷ plain ws, frames/s", events / plain));
+        Ok(())
+    }
+
+    async fn node_measurements(&self) -> BenchResult<Measured> {
+        let package = repo_root().join(PACKAGE);
+        if !package.join("node_modules").is_dir() {
+            npm(&package, &["ci", "--no-audit", "--no-fund", "--loglevel=error"]).await?;
+        }
+        npm(&package, &["run", "build"]).await?;
+        let server = ServerProcess::start(self.binary, &[]).await?;
+        let output = tokio::time::timeout(
+            SCRIPT_TIMEOUT,
+            Command::new("node")
+                .arg(package.join("bench").join("frames.mjs"))
+                .arg(&server.url)
+                .arg(REPLIES.to_string())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await;
+        let stopped = server.stop().await;
+        let output = output
+            .map_err(|_| format!("frames.mjs took longer than {SCRIPT_TIMEOUT:?}"))?
+            .map_err(|e| format!("could not start node: {e}"))?;
+        stopped?;
+        if !output.status.success() {
+            return Err(format!(
+                "frames.mjs failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("unreadable output of frames.mjs: {e}"))
+    }
+}
+
+fn target() -> String {
+    format!("≥ {TARGET_RATIO:.2}×")
+}
+
+/// A ratio with a lower-bound target.
+fn ratio_row(metric: &str, ratio: f64) -> Row {
+    Row {
+        metric: metric.to_owned(),
+        provider: SCRIPTED.name.to_owned(),
+        value: format!("{ratio:.2}×"),
+        target: target(),
+        verdict: if ratio >= TARGET_RATIO {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        letta: "—".to_owned(),
+    }
+}
+
+/// `npm <args>` in the package; an error says which command failed.
+async fn npm(package: &Path, args: &[&str]) -> BenchResult<()> {
+    eprintln!("==> {PACKAGE}: npm {}", args.join(" "));
+    let status = Command::new("npm")
+        .args(args)
+        .current_dir(package)
+        .status()
+        .await
+        .map_err(|e| format!("could not start npm: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`npm {}` failed in {PACKAGE}", args.join(" ")))
+    }
+}
