@@ -1,6 +1,6 @@
 //! Streams of frames for JavaScript, read in batches.
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use letta_app_server_client::{Gap, Item, RawEvents, Turn};
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -18,14 +18,14 @@ impl Source {
         match self {
             Source::Events(events) => events.next_batch(items, limit).await,
             Source::Turn(turn) => {
-                let Some(first) = turn.next().await else {
+                let Some(first) = std::future::poll_fn(|cx| turn.poll_next_raw(cx)).await else {
                     return 0;
                 };
-                items.push(first.map(|frame| frame.raw));
+                items.push(first);
                 while items.len() < limit
-                    && let Some(Some(item)) = turn.next().now_or_never()
+                    && let Some(Some(item)) = std::future::poll_fn(|cx| turn.poll_next_raw(cx)).now_or_never()
                 {
-                    items.push(item.map(|frame| frame.raw));
+                    items.push(item);
                 }
                 items.len()
             }
