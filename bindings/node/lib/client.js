@@ -31,6 +31,20 @@ class AppServerError extends Error {
   }
 }
 
+/** The longest timeout `setTimeout` keeps (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Options of the wrong type throw a `TypeError` naming them. */
+function checkOptions({ url, requestTimeoutMs, eventCapacity }) {
+  if (typeof url !== 'string') throw new TypeError('url must be a string');
+  if (!(typeof requestTimeoutMs === 'number' && requestTimeoutMs >= 0 && requestTimeoutMs <= MAX_TIMEOUT_MS)) {
+    throw new TypeError(`requestTimeoutMs must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`);
+  }
+  if (!(Number.isInteger(eventCapacity) && eventCapacity > 0 && eventCapacity < 2 ** 32)) {
+    throw new TypeError('eventCapacity must be a positive integer');
+  }
+}
+
 /** The `reconnect` option as the native policy: `true` is 100 ms doubling to 5 s, forever. */
 function reconnectPolicy(reconnect) {
   if (!reconnect) return undefined;
@@ -103,6 +117,7 @@ class AppServerClient {
       eventCapacity = DEFAULT_EVENT_CAPACITY,
       reconnect,
     } = options;
+    checkOptions({ url, requestTimeoutMs, eventCapacity });
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#eventCapacity = eventCapacity;
     // Throws at once, as the official helper does, for a bad URL scheme or a blank token.
@@ -442,7 +457,10 @@ function createAppServerClient(options) {
   return new AppServerClient(options);
 }
 
-/** Resolves a server URL as the client does; see `resolveAppServerUrl` in the docs. */
+/**
+ * `http(s)` becomes `ws(s)`, an empty path or `/` becomes `/ws`, a `channel` parameter is
+ * dropped; another scheme throws `Unsupported app-server URL protocol: <proto>`.
+ */
 function resolveAppServerUrl(url) {
   return native.resolveAppServerUrl(url);
 }

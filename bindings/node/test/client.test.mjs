@@ -216,6 +216,9 @@ describe('errors and closing', () => {
     assert.throws(() => createAppServerClient({ url: server.url, authToken: '  ' }), {
       message: 'app-server auth token must not be empty',
     });
+    assert.throws(() => createAppServerClient({ url: server.url, requestTimeoutMs: -1 }), TypeError);
+    assert.throws(() => createAppServerClient({ url: server.url, eventCapacity: 0 }), TypeError);
+    assert.throws(() => createAppServerClient({}), { name: 'TypeError', message: 'url must be a string' });
     assert.equal(resolveAppServerUrl('http://127.0.0.1:4500'), 'ws://127.0.0.1:4500/ws');
     assert.equal(resolveAppServerChannelUrl('ws://h:1/ws?channel=stream&a=1', 'stream'), 'ws://h:1/ws?a=1');
   });
