@@ -223,6 +223,18 @@ impl Client {
         self.shared().subscribe_paced(capacity)
     }
 
+    /// Frames as received, of every runtime or of one, through a stream of the client's
+    /// `event_capacity` that holds reading back while it is full, for at most `patience` at a
+    /// time. A consumer that keeps reading gets every frame however fast the server sends (the
+    /// server holds its turns back, as for a plain websocket reader); one that stops for longer
+    /// than `patience` stops holding up the connection and falls behind as a
+    /// [`Client::raw_events`] stream does (skipping, then [`Gap::Lagged`](crate::Gap::Lagged))
+    /// until it has drained half its buffer.
+    pub fn raw_events_patient(&self, scope: Option<&RuntimeScope>, patience: Duration) -> RawEvents {
+        let shared = self.shared();
+        shared.subscribe_patient(scope.cloned(), shared.options.event_capacity, patience)
+    }
+
     // ----- sending --------------------------------------------------------------------------
 
     /// Sends any frame without waiting for an answer.
@@ -433,7 +445,24 @@ impl Client {
     /// Sends `payload` and returns the stream of the turn it starts or joins, up to its
     /// `turn_finished`. Messages without a `client_message_id` get a unique one, which is how
     /// a queued input finds its turn.
-    pub async fn turn(&self, scope: &RuntimeScope, mut payload: InputPayload) -> Result<Turn, Error> {
+    pub async fn turn(&self, scope: &RuntimeScope, payload: InputPayload) -> Result<Turn, Error> {
+        // Subscribe first so that none of the turn's frames can be missed.
+        self.turn_on(self.raw_events(Some(scope)), scope, payload).await
+    }
+
+    /// [`Client::turn`] through a [`Client::raw_events_patient`] stream: a consumer that keeps
+    /// reading gets every frame of the turn, however long.
+    pub async fn turn_patient(
+        &self,
+        scope: &RuntimeScope,
+        payload: InputPayload,
+        patience: Duration,
+    ) -> Result<Turn, Error> {
+        self.turn_on(self.raw_events_patient(Some(scope), patience), scope, payload)
+            .await
+    }
+
+    async fn turn_on(&self, events: RawEvents, scope: &RuntimeScope, mut payload: InputPayload) -> Result<Turn, Error> {
         let mut ids = Vec::new();
         if let InputPayload::CreateMessage { messages, .. } = &mut payload {
             for message in messages.iter_mut() {
@@ -443,8 +472,6 @@ impl Client {
                 ids.push(id.clone());
             }
         }
-        // Subscribe first so that none of the turn's frames can be missed.
-        let events = self.raw_events(Some(scope));
         let accepted = self.input(scope, payload).await?;
         Ok(Turn::new(events, accepted, ids))
     }

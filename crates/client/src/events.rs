@@ -60,6 +60,8 @@ impl RawEvents {
     /// are reported as [`Gap::Lagged`].
     pub fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         match self.rx.poll_recv(cx) {
+            // Tokio's cooperative budget ran out; the frames before the gap come first.
+            Poll::Pending if !self.rx.is_empty() => Poll::Pending,
             Poll::Pending => match self.missed.swap(0, Ordering::AcqRel) {
                 0 => Poll::Pending,
                 missed => Poll::Ready(Some(Err(Gap::Lagged { missed }))),

@@ -82,6 +82,9 @@
 //! language binding's dispatcher): a stream that never skips, because while it is full the
 //! client stops reading the socket, as a plain websocket client that reads in its own event
 //! loop does. The server then holds back the turns it streams to this connection.
+//! [`Client::raw_events_patient`] and [`Client::turn_patient`] hold reading back the same way,
+//! but for at most a given time at a stretch: a consumer that keeps reading gets every frame,
+//! and one that stops falls behind as a plain stream does instead of stalling the connection.
 //!
 //! # External tools
 //!

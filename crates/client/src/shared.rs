@@ -3,7 +3,7 @@
 //! and the approvals already surfaced.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -69,6 +69,17 @@ struct Subscriber {
     missed: Arc<AtomicU64>,
     /// Reading waits while the stream is full (see [`Shared::make_room`]).
     paced: bool,
+    /// How long reading waits for a paced stream at a time; `None`: as long as it takes.
+    patience: Option<Arc<Patience>>,
+}
+
+/// A paced stream's limit on holding up reading.
+struct Patience {
+    /// The longest wait for room.
+    wait: Duration,
+    /// Set when a wait ran out; reading no longer waits for the stream until it has drained
+    /// half its buffer.
+    waited_out: AtomicBool,
 }
 
 /// How this client uses a runtime, to restore it on a new connection.
@@ -253,7 +264,27 @@ impl Shared {
         self.add_subscriber(None, capacity.max(1) + PACED_HEADROOM, true)
     }
 
+    /// A new paced stream, of every frame or only of `filter`'s, that holds up reading for at
+    /// most `patience` at a time (see [`Shared::make_room`]).
+    pub fn subscribe_patient(&self, filter: Option<RuntimeScope>, capacity: usize, patience: Duration) -> RawEvents {
+        let patience = Arc::new(Patience {
+            wait: patience,
+            waited_out: AtomicBool::new(false),
+        });
+        self.add(filter, capacity.max(1) + PACED_HEADROOM, true, Some(patience))
+    }
+
     fn add_subscriber(&self, filter: Option<RuntimeScope>, buffer: usize, paced: bool) -> RawEvents {
+        self.add(filter, buffer, paced, None)
+    }
+
+    fn add(
+        &self,
+        filter: Option<RuntimeScope>,
+        buffer: usize,
+        paced: bool,
+        patience: Option<Arc<Patience>>,
+    ) -> RawEvents {
         let (tx, rx) = mpsc::channel(buffer);
         let missed = Arc::new(AtomicU64::new(0));
         let mut state = self.state();
@@ -263,23 +294,47 @@ impl Shared {
                 tx,
                 missed: Arc::clone(&missed),
                 paced,
+                patience,
             });
         }
         RawEvents::new(rx, missed)
     }
 
-    /// Waits until every paced stream has room for what the next socket read can deliver.
+    /// Waits until every paced stream has room for what the next socket read can deliver. A
+    /// stream with patience is waited for at most that long; once a wait ran out, not again
+    /// until it has drained half its buffer (meanwhile it skips, as a plain stream does).
     pub async fn make_room(&self) {
-        let full: Vec<mpsc::Sender<Item>> = self
-            .state()
-            .subscribers
-            .iter()
-            .filter(|subscriber| subscriber.paced && subscriber.tx.capacity() < PACED_HEADROOM)
-            .map(|subscriber| subscriber.tx.clone())
-            .collect();
-        for tx in full {
+        let mut full = Vec::new();
+        for subscriber in self.state().subscribers.iter().filter(|subscriber| subscriber.paced) {
+            let room = subscriber.tx.capacity();
+            if let Some(patience) = &subscriber.patience
+                && patience.waited_out.load(Ordering::Acquire)
+            {
+                let buffer = subscriber.tx.max_capacity();
+                if buffer - room <= (buffer - PACED_HEADROOM) / 2 {
+                    patience.waited_out.store(false, Ordering::Release);
+                }
+                continue;
+            }
+            if room < PACED_HEADROOM {
+                full.push((subscriber.tx.clone(), subscriber.patience.clone()));
+            }
+        }
+        for (tx, patience) in full {
             // Err: the stream was dropped, and is forgotten at the next delivery.
-            let _ = tx.reserve_many(PACED_HEADROOM).await;
+            match patience {
+                None => {
+                    let _ = tx.reserve_many(PACED_HEADROOM).await;
+                }
+                Some(patience) => {
+                    if tokio::time::timeout(patience.wait, tx.reserve_many(PACED_HEADROOM))
+                        .await
+                        .is_err()
+                    {
+                        patience.waited_out.store(true, Ordering::Release);
+                    }
+                }
+            }
         }
     }
 
