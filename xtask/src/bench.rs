@@ -9,6 +9,7 @@
 mod client;
 mod node;
 mod process;
+mod python;
 mod report;
 mod scenarios;
 
@@ -135,5 +136,7 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
     }
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
     bench.node_sdk_suite().await?;
+    eprintln!("==> the Python SDK against websockets: frames/s of a 10,000-delta reply");
+    python::suite(&binary, &mut bench.rows).await;
     Ok((bench.rows, bench.notes))
 }

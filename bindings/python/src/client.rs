@@ -19,6 +19,12 @@ use crate::errors;
 use crate::stream::{FrameStream, Source};
 use crate::tools::{self, Calls, Inbox};
 
+/// How long a full stream holds back reading the socket before it falls behind instead:
+/// Python keeps up with a reply however fast the server streams it, as a plain websocket reader
+/// does, while a stream nobody reads holds up the connection for this long at most. Under the
+/// server's half second, after which it would count this client as a slow reader.
+pub const PATIENCE: Duration = Duration::from_millis(250);
+
 /// A connection to an App Server.
 #[pyclass(module = "letta_app_server._native", frozen)]
 pub struct Client {
@@ -95,11 +101,12 @@ impl Client {
         self.client.next_request_id(prefix)
     }
 
-    /// Every frame from now on, or one runtime's.
+    /// Every frame from now on, or one runtime's (a patient stream: see [`PATIENCE`]).
     #[pyo3(signature = (runtime=None))]
     fn events(&self, runtime: Option<&Bound<'_, PyAny>>) -> PyResult<FrameStream> {
         let scope = runtime.map(|r| from_py::<RuntimeScope>(r, "runtime")).transpose()?;
-        Ok(FrameStream::new(Source::Events(self.client.raw_events(scope.as_ref()))))
+        let events = self.client.raw_events_patient(scope.as_ref(), PATIENCE);
+        Ok(FrameStream::new(Source::Events(events)))
     }
 
     /// Sends any frame without waiting for an answer.
@@ -215,7 +222,10 @@ impl Client {
         let payload = from_py::<InputPayload>(payload, "input payload")?;
         let client = self.client.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let turn = client.turn(&scope, payload).await.map_err(errors::to_py)?;
+            let turn = client
+                .turn_patient(&scope, payload, PATIENCE)
+                .await
+                .map_err(errors::to_py)?;
             let accepted = Json::of(turn.accepted())?;
             Ok((accepted, FrameStream::new(Source::Turn(Box::new(turn)))))
         })

@@ -2,7 +2,9 @@
 //! every event stream), serde values both ways, and typed parsing of command arguments with
 //! the path of the offending field.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -14,9 +16,10 @@ use serde_json::{Map, Number, Value};
 /// Parses JSON text into Python objects (`dict`, `list`, `str`, `int`, `float`, `bool`,
 /// `None`) without an intermediate tree. Text that is not JSON comes back as the `str` itself,
 /// as the Rust client delivers it: nothing the server sends is dropped.
-pub fn text_to_py<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
+pub fn text_to_py<'py>(py: Python<'py>, text: &str, keys: &mut Keys) -> Bound<'py, PyAny> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    match PySeed(py)
+    let seed = PySeed { py, keys };
+    match seed
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value))
     {
@@ -25,11 +28,54 @@ pub fn text_to_py<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
     }
 }
 
-/// Builds one Python value from the deserializer.
-#[derive(Clone, Copy)]
-struct PySeed<'py>(Python<'py>);
+/// Object keys already made into Python strings: frames repeat the same few dozen keys, and
+/// reusing them saves an allocation and a UTF-8 check per key.
+#[derive(Default)]
+pub struct Keys(HashMap<Box<str>, Py<PyString>, BuildHasherDefault<Fnv>>);
 
-impl<'de, 'py> DeserializeSeed<'de> for PySeed<'py> {
+/// FNV-1a: for short keys much cheaper than the default SipHash, and the keys come from the
+/// server the client chose to connect to.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// Keys remembered at most, and the longest key remembered (in bytes).
+const MAX_KEYS: usize = 2048;
+const MAX_KEY_LENGTH: usize = 48;
+
+impl Keys {
+    fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+        if let Some(known) = self.0.get(key) {
+            return known.bind(py).clone();
+        }
+        let made = PyString::new(py, key);
+        if self.0.len() < MAX_KEYS && key.len() <= MAX_KEY_LENGTH {
+            self.0.insert(key.into(), made.clone().unbind());
+        }
+        made
+    }
+}
+
+/// Builds one Python value from the deserializer.
+struct PySeed<'a, 'py> {
+    py: Python<'py>,
+    keys: &'a mut Keys,
+}
+
+impl<'de, 'py> DeserializeSeed<'de> for PySeed<'_, 'py> {
     type Value = Bound<'py, PyAny>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -37,7 +83,7 @@ impl<'de, 'py> DeserializeSeed<'de> for PySeed<'py> {
     }
 }
 
-impl<'de, 'py> Visitor<'de> for PySeed<'py> {
+impl<'de, 'py> Visitor<'de> for PySeed<'_, 'py> {
     type Value = Bound<'py, PyAny>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,43 +91,49 @@ impl<'de, 'py> Visitor<'de> for PySeed<'py> {
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(PyBool::new(self.0, v).to_owned().into_any())
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(v.into_pyobject(self.0).map_err(E::custom)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(E::custom)?.into_any())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(v.into_pyobject(self.0).map_err(E::custom)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(E::custom)?.into_any())
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(PyFloat::new(self.0, v).into_any())
+        Ok(PyFloat::new(self.py, v).into_any())
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0, v).into_any())
+        Ok(PyString::new(self.py, v).into_any())
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(self.0.None().into_bound(self.0))
+        Ok(self.py.None().into_bound(self.py))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(self)? {
+        while let Some(item) = seq.next_element_seed(PySeed {
+            py: self.py,
+            keys: &mut *self.keys,
+        })? {
             items.push(item);
         }
-        Ok(PyList::new(self.0, items).map_err(de::Error::custom)?.into_any())
+        Ok(PyList::new(self.py, items).map_err(de::Error::custom)?.into_any())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let dict = PyDict::new(self.0);
+        let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key::<KeyStr<'de>>()? {
-            let value = map.next_value_seed(self)?;
-            dict.set_item(PyString::new(self.0, key.as_str()), value)
-                .map_err(de::Error::custom)?;
+            let key = self.keys.get(self.py, key.as_str());
+            let value = map.next_value_seed(PySeed {
+                py: self.py,
+                keys: &mut *self.keys,
+            })?;
+            dict.set_item(key, value).map_err(de::Error::custom)?;
         }
         Ok(dict.into_any())
     }

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 /// Parses a frame's text the way event streams do: a JSON object becomes a dict.
 #[pyfunction]
 fn parse_frame<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
-    convert::text_to_py(py, text)
+    convert::text_to_py(py, text, &mut convert::Keys::default())
 }
 
 /// Serialises a frame the way commands are sent.
@@ -26,8 +26,18 @@ fn encode_frame(frame: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(convert::py_to_value(frame)?.to_string())
 }
 
+/// Threads of the module's tokio runtime. One reads the socket and runs the client's tasks;
+/// the work per frame is small, and a second would mostly cost wake-ups.
+const WORKER_THREADS: usize = 1;
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
+        .worker_threads(WORKER_THREADS)
+        .thread_name("letta-app-server-client")
+        .enable_all();
+    pyo3_async_runtimes::tokio::init(runtime);
     m.add_class::<client::Client>()?;
     m.add_class::<stream::FrameStream>()?;
     m.add_class::<stream::Gap>()?;

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
 
-use crate::convert::text_to_py;
+use crate::convert::{Keys, text_to_py};
 
 /// Where a stream's items come from.
 pub enum Source {
@@ -27,6 +27,8 @@ pub enum Source {
 
 struct State {
     source: Source,
+    /// The keys of the frames converted so far.
+    keys: Keys,
     /// An item received by [`FrameStream::wait`], handed out first by the next `take`.
     parked: Option<Item>,
 }
@@ -52,7 +54,11 @@ pub struct FrameStream {
 impl FrameStream {
     pub fn new(source: Source) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State { source, parked: None })),
+            state: Arc::new(Mutex::new(State {
+                source,
+                keys: Keys::default(),
+                parked: None,
+            })),
         }
     }
 }
@@ -61,24 +67,19 @@ impl FrameStream {
 impl FrameStream {
     /// Up to `limit` items that are ready now, without waiting; `[]` when none is.
     fn take<'py>(&self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        let mut items = Vec::new();
+        let mut objects = Vec::new();
         // Only a `wait` in progress holds the lock; its item will be ready for the next call.
         if let Ok(mut state) = self.state.try_lock() {
             let mut cx = Context::from_waker(noop_waker_ref());
-            while items.len() < limit {
-                match state.poll_item(&mut cx) {
-                    Poll::Ready(Some(item)) => items.push(item),
+            while objects.len() < limit {
+                let object = match state.poll_item(&mut cx) {
+                    Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), &mut state.keys),
+                    Poll::Ready(Some(Err(gap))) => Bound::new(py, Gap::from(&gap))?.into_any(),
                     Poll::Ready(None) | Poll::Pending => break,
-                }
+                };
+                objects.push(object);
             }
         }
-        let objects = items
-            .iter()
-            .map(|item| match item {
-                Ok(frame) => Ok(text_to_py(py, frame.text())),
-                Err(gap) => Bound::new(py, Gap::from(gap)).map(Bound::into_any),
-            })
-            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, objects)
     }
 

@@ -1,0 +1,99 @@
+//! The Python SDK: frames per second a Python client receives during a 10,000-delta reply,
+//! the SDK (`letta_app_server`) against a client built on the `websockets` package with
+//! `json.loads`, each on a fresh server. The clients are `bindings/python/bench/deltas.py`, run
+//! in the virtual environment of `cargo xtask test` with `websockets` added and the release
+//! wheel installed.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::BenchResult;
+use super::process::ServerProcess;
+use super::report::{Row, Unit, Verdict};
+use crate::{repo_root, test_python};
+
+/// The clients, relative to the repository root.
+const SCRIPT: &str = "bindings/python/bench/deltas.py";
+/// Replies measured per client, after one warm-up.
+const REPLIES: usize = 5;
+/// The SDK should receive at least this many times the frames per second of the plain client.
+const TARGET_RATIO: f64 = 2.0;
+/// What the benchmark needs from PyPI besides the package itself.
+const TOOLS: &[&str] = &["maturin==1.16.0", "websockets==17.4"];
+
+const METRIC: &str = "10,000-delta reply: frames/s a Python client receives, median";
+
+/// Measures both clients and adds their rows (a failed row when Python cannot run them).
+pub async fn suite(binary: &Path, rows: &mut Vec<Row>) {
+    match measure(binary).await {
+        Ok((sdk, plain)) => {
+            let ratio = sdk / plain;
+            let mut row = Row::new(&format!("{METRIC}: Python SDK"), "scripted", sdk, Unit::PerSecond, None).detail(
+                format!("{REPLIES} replies; {ratio:.2}× the websockets + json.loads client"),
+            );
+            row.target = format!("≥ {TARGET_RATIO:.1}× websockets");
+            row.verdict = if ratio >= TARGET_RATIO {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            rows.push(row);
+            rows.push(
+                Row::new(
+                    &format!("{METRIC}: websockets + json.loads"),
+                    "scripted",
+                    plain,
+                    Unit::PerSecond,
+                    None,
+                )
+                .detail(format!("{REPLIES} replies")),
+            );
+        }
+        Err(why) => rows.push(Row::failed(
+            &format!("{METRIC}: Python SDK"),
+            "scripted",
+            &why,
+            Some(format!("≥ {TARGET_RATIO:.1}× websockets")),
+        )),
+    }
+}
+
+/// The median frames per second of the SDK and of the plain client.
+async fn measure(binary: &Path) -> BenchResult<(f64, f64)> {
+    eprintln!("==> Python SDK: the virtual environment and the release wheel");
+    test_python::prepare(TOOLS)?;
+    test_python::build_wheel()?;
+    eprintln!("==> Python SDK: frames/s during a 10,000-delta reply, SDK and websockets");
+    let sdk = median_rate(binary, "sdk").await?;
+    let plain = median_rate(binary, "websockets").await?;
+    Ok((sdk, plain))
+}
+
+/// Runs one client against a fresh server; the median of its replies' frames per second.
+async fn median_rate(binary: &Path, client: &str) -> BenchResult<f64> {
+    let server = ServerProcess::start(binary, &[]).await?;
+    let output = tokio::process::Command::new(test_python::venv_bin("python"))
+        .arg(repo_root().join(SCRIPT))
+        .args([server.url.as_str(), client, &REPLIES.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(|e| format!("starting the Python benchmark: {e}"));
+    server.stop().await?;
+    let output = output?;
+    if !output.status.success() {
+        return Err(format!("the {client} client failed ({})", output.status));
+    }
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("the {client} client's report is not JSON ({e})"))?;
+    let mut rates: Vec<f64> = report["frames_per_second"]
+        .as_array()
+        .map(|rates| rates.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    if rates.len() != REPLIES {
+        return Err(format!("the {client} client reported {} replies", rates.len()));
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[REPLIES / 2])
+}
