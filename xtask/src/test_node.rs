@@ -23,7 +23,8 @@ pub fn run_tests() -> Result<(), String> {
     run(
         "node tests",
         Command::new("node")
-            .arg("--test")
+            // A test that hangs fails instead of holding up the run.
+            .args(["--test", "--test-timeout=60000"])
             .args(test_files()?)
             .env("LETTA_APP_SERVER_BIN", &server),
     )

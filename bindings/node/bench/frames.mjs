@@ -8,7 +8,7 @@
 // and the median of frames / seconds.
 
 import WebSocket from 'ws';
-import { createAppServerClient } from '../index.mjs';
+import { createAppServerClient, resolveAppServerUrl } from '../index.mjs';
 
 const DELTAS = 10_000;
 const [url, repliesArg = '5'] = process.argv.slice(2);
@@ -17,7 +17,7 @@ const text = `[[deltas: ${DELTAS}]]`;
 
 /** The baseline: `ws`, `JSON.parse` of every frame, a look at its type. */
 async function plainWs() {
-  const socket = new WebSocket(`${url.replace(/\/$/, '')}/ws`);
+  const socket = new WebSocket(resolveAppServerUrl(url));
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   let onFrame = () => {};
   socket.on('message', (data) => onFrame(JSON.parse(data)));
@@ -75,21 +75,29 @@ async function sdk(via) {
   };
 }
 
-const clients = { ws: await plainWs(), onMessage: await sdk('onMessage'), events: await sdk('events') };
-const results = Object.fromEntries(Object.keys(clients).map((name) => [name, []]));
-for (let run = 0; run < replies; run++) {
-  for (const [name, client] of Object.entries(clients)) {
-    let frames = 0;
-    const sent = process.hrtime.bigint();
-    await client.reply(() => frames++);
-    results[name].push({ frames, seconds: Number(process.hrtime.bigint() - sent) / 1e9 });
+async function main() {
+  const clients = { ws: await plainWs(), onMessage: await sdk('onMessage'), events: await sdk('events') };
+  const results = Object.fromEntries(Object.keys(clients).map((name) => [name, []]));
+  for (let run = 0; run < replies; run++) {
+    for (const [name, client] of Object.entries(clients)) {
+      let frames = 0;
+      const sent = process.hrtime.bigint();
+      await client.reply(() => frames++);
+      results[name].push({ frames, seconds: Number(process.hrtime.bigint() - sent) / 1e9 });
+    }
   }
+  await Promise.all(Object.values(clients).map((client) => client.close()));
+  const median = (runs) => {
+    const rates = runs.map(({ frames, seconds }) => frames / seconds).sort((a, b) => a - b);
+    const middle = Math.floor(rates.length / 2);
+    return rates.length % 2 ? rates[middle] : (rates[middle - 1] + rates[middle]) / 2;
+  };
+  const summary = Object.fromEntries(Object.entries(results).map(([name, runs]) => [name, { median: median(runs), runs }]));
+  console.log(JSON.stringify({ deltas: DELTAS, replies, ...summary }));
 }
-await Promise.all(Object.values(clients).map((client) => client.close()));
-const median = (runs) => {
-  const rates = runs.map(({ frames, seconds }) => frames / seconds).sort((a, b) => a - b);
-  const middle = Math.floor(rates.length / 2);
-  return rates.length % 2 ? rates[middle] : (rates[middle - 1] + rates[middle]) / 2;
-};
-const summary = Object.fromEntries(Object.entries(results).map(([name, runs]) => [name, { median: median(runs), runs }]));
-console.log(JSON.stringify({ deltas: DELTAS, replies, ...summary }));
+
+// A failure is one line on stderr, for the benchmark table.
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});

@@ -12,6 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::stream::FrameStream;
 
+/// How long a full turn stream holds back reading the socket before it falls behind instead: a
+/// turn iterator that keeps being read gets every frame however fast the server streams, and
+/// one nobody reads holds up the connection this long at most (under the server's half second,
+/// after which it would count this client as a slow reader).
+const TURN_PATIENCE: Duration = Duration::from_millis(250);
+
 /// Connection options, as the JavaScript layer passes them.
 #[napi(object)]
 pub struct NativeOptions {
@@ -120,7 +126,8 @@ impl NativeClient {
     }
 
     /// Sends an `input` with `payload` (JSON) to `runtime` (a JSON scope) and returns the
-    /// stream of the turn it starts or joins, up to its `turn_finished`.
+    /// stream of the turn it starts or joins, up to its `turn_finished` (a patient stream: see
+    /// [`TURN_PATIENCE`]).
     #[napi]
     pub async fn turn(&self, runtime: String, payload: String, timeout_ms: Option<u32>) -> Result<FrameStream> {
         let scope: RuntimeScope = parse(&runtime, "runtime")?;
@@ -130,7 +137,10 @@ impl NativeClient {
             Some(ms) => client.with_timeout(millis(ms)),
             None => client.clone(),
         };
-        let turn = client.turn(&scope, payload).await.map_err(to_js)?;
+        let turn = client
+            .turn_patient(&scope, payload, TURN_PATIENCE)
+            .await
+            .map_err(to_js)?;
         Ok(FrameStream::turn(turn))
     }
 

@@ -346,6 +346,19 @@ describe('beyond the official helper', () => {
     assert.ok(gap.missed > 100, String(gap.missed));
   });
 
+  test('a turn read slowly but steadily gets every frame, even with a small buffer', async (t) => {
+    const client = await connected(t, { eventCapacity: 16 });
+    const runtime = await newRuntime(client);
+    const frames = [];
+    for await (const item of await client.turn(runtime, '[[deltas: 300]]')) {
+      frames.push(item);
+      if (frames.length % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.deepEqual(frames.filter((item) => item.type === 'gap'), []);
+    assert.equal(assistantText(frames).match(/t\d+/g).length, 300);
+    assert.equal(frames.at(-1).type, 'turn_finished');
+  });
+
   test('reconnect: the runtime and its external tools are restored', async () => {
     const own = await startServer('--max-frame-bytes', '4096');
     const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });

@@ -28,6 +28,7 @@ const TARGET_RATIO: f64 = 1.0;
 #[derive(Debug, Deserialize)]
 struct Measured {
     deltas: u64,
+    replies: usize,
     #[serde(flatten)]
     clients: HashMap<String, Client>,
 }
@@ -59,7 +60,7 @@ impl Bench<'_> {
         let (Some(plain), Some(on_message), Some(events)) = (rate("ws"), rate("onMessage"), rate("events")) else {
             return Err(format!("frames.mjs did not measure every client: {measured:?}"));
         };
-        let reply = format!("{} deltas", super::report::thousands(measured.deltas));
+        let reply = format!("{}-delta", super::report::thousands(measured.deltas));
         for (what, value) in [
             ("plain `ws` + `JSON.parse`", plain),
             ("Node SDK, `onMessage`", on_message),
@@ -73,7 +74,7 @@ impl Bench<'_> {
                     Unit::PerSecond,
                     None,
                 )
-                .detail(format!("{REPLIES} replies")),
+                .detail(format!("{} replies", measured.replies)),
             );
         }
         self.rows.push(ratio_row(
@@ -108,10 +109,8 @@ impl Bench<'_> {
             .map_err(|e| format!("could not start node: {e}"))?;
         stopped?;
         if !output.status.success() {
-            return Err(format!(
-                "frames.mjs failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("frames.mjs failed: {}", stderr.trim().replace('\n', " ")));
         }
         serde_json::from_slice(&output.stdout).map_err(|e| format!("unreadable output of frames.mjs: {e}"))
     }
