@@ -301,6 +301,11 @@ describe('errors and closing', () => {
     setTimeout(() => turnAbort.abort(), 50);
     await assert.rejects(read, { name: 'AbortError' });
     await client.abort({ runtime });
+
+    const eventsAbort = new AbortController();
+    const waiting = client.events({ signal: eventsAbort.signal }).next();
+    eventsAbort.abort();
+    await assert.rejects(waiting, { name: 'AbortError' });
   });
 });
 
