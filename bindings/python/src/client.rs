@@ -55,6 +55,11 @@ where
     })
 }
 
+/// The runtime and the payload of an `input`.
+fn input(runtime: &Bound<'_, PyAny>, payload: &Bound<'_, PyAny>) -> PyResult<(RuntimeScope, InputPayload)> {
+    Ok((from_py(runtime, "runtime")?, from_py(payload, "input payload")?))
+}
+
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| PyValueError::new_err(format!("{what} must be a number of seconds ≥ 0")))
@@ -189,8 +194,7 @@ impl Client {
         runtime: &Bound<'py, PyAny>,
         payload: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let payload = from_py::<InputPayload>(payload, "input payload")?;
+        let (scope, payload) = input(runtime, payload)?;
         let client = self.client.clone();
         answer(py, async move { client.input(&scope, payload).await })
     }
@@ -218,8 +222,7 @@ impl Client {
         runtime: &Bound<'py, PyAny>,
         payload: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let payload = from_py::<InputPayload>(payload, "input payload")?;
+        let (scope, payload) = input(runtime, payload)?;
         let client = self.client.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let turn = client

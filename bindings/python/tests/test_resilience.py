@@ -70,6 +70,7 @@ def test_a_reader_that_stops_reading_falls_behind_with_a_lagged_gap(server: Serv
             # The driver's connection is not held up at all.
             turn = frames_only([frame async for frame in driver.turn(runtime, "[[deltas: 6000]]")])
             assert turn[-1]["type"] == "turn_finished" and len(turn) > 6000
+            await asyncio.sleep(0.5)  # longer than the patience of a full stream (0.25 s)
             # The stream kept what fits in its buffer, then says how many frames it skipped.
             kept = 0
             while not isinstance(item := await anext(behind), Gap):

@@ -7,20 +7,25 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use letta_app_server_client::types::InputPayload;
-use letta_app_server_client::{Gap, Transport};
+use letta_app_server_client::{Client, Gap, Transport};
 use support::{TestServer, assistant_text, collect, new_runtime};
 
 const PATIENCE: Duration = Duration::from_millis(200);
 
-#[tokio::test]
-async fn a_slow_reader_of_a_patient_turn_gets_every_frame() {
-    let server = TestServer::start().await;
-    let client = server
+/// A client whose streams buffer 16 frames.
+async fn small_buffers(server: &TestServer) -> Client {
+    server
         .builder(Transport::Single)
         .event_capacity(16)
         .connect()
         .await
-        .unwrap();
+        .expect("client connects")
+}
+
+#[tokio::test]
+async fn a_slow_reader_of_a_patient_turn_gets_every_frame() {
+    let server = TestServer::start().await;
+    let client = small_buffers(&server).await;
     let runtime = new_runtime(&client, "Patient").await;
     let mut turn = client
         .turn_patient(&runtime, InputPayload::user_text("[[deltas: 300]]"), PATIENCE)
@@ -57,12 +62,7 @@ async fn a_slow_reader_of_a_patient_turn_gets_every_frame() {
 #[tokio::test]
 async fn a_patient_stream_nobody_reads_stops_holding_the_connection_back() {
     let server = TestServer::start().await;
-    let client = server
-        .builder(Transport::Single)
-        .event_capacity(16)
-        .connect()
-        .await
-        .unwrap();
+    let client = small_buffers(&server).await;
     let runtime = new_runtime(&client, "Forgotten").await;
     let mut forgotten = client.raw_events_patient(None, PATIENCE);
     // A patient turn, read at once: held up for one patience at most, then streamed in full.

@@ -59,8 +59,9 @@ class EventStream:
     """Server frames (dicts) and `Gap`s, in order, as an async iterator.
 
     The frames come from a bounded Rust buffer (`event_capacity` frames) in batches of up to
-    `BATCH`. A reader that falls further behind loses the oldest frames it has not read and gets a
-    `Gap(kind="lagged", missed=N)` in their place; commands, tool calls and other streams carry on.
+    `BATCH`. While the buffer is full the client stops reading the socket for up to a quarter of a
+    second, so a reader that keeps reading misses nothing; a stream left unread for longer skips
+    the frames that do not fit and then yields `Gap(kind="lagged", missed=N)`.
     """
 
     def __init__(self, native: _native.FrameStream | None = None) -> None:
