@@ -2,9 +2,7 @@
 //! every event stream), serde values both ways, and typed parsing of command arguments with
 //! the path of the offending field.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -16,9 +14,9 @@ use serde_json::{Map, Number, Value};
 /// Parses JSON text into Python objects (`dict`, `list`, `str`, `int`, `float`, `bool`,
 /// `None`) without an intermediate tree. Text that is not JSON comes back as the `str` itself,
 /// as the Rust client delivers it: nothing the server sends is dropped.
-pub fn text_to_py<'py>(py: Python<'py>, text: &str, keys: &mut Keys) -> Bound<'py, PyAny> {
+pub fn text_to_py<'py>(py: Python<'py>, text: &str, strings: &mut Strings) -> Bound<'py, PyAny> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let seed = PySeed { py, keys };
+    let seed = PySeed { py, strings };
     match seed
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value))
@@ -28,51 +26,51 @@ pub fn text_to_py<'py>(py: Python<'py>, text: &str, keys: &mut Keys) -> Bound<'p
     }
 }
 
-/// Object keys already made into Python strings: frames repeat the same few dozen keys, and
-/// reusing them saves an allocation and a UTF-8 check per key.
-#[derive(Default)]
-pub struct Keys(HashMap<Box<str>, Py<PyString>, BuildHasherDefault<Fnv>>);
+/// Python strings made recently, for reuse: frames repeat the same keys and many of the same
+/// short values (frame and delta types, runtime and run ids), and reusing them saves an
+/// allocation and a UTF-8 check each. Direct-mapped: a string takes the slot its hash picks,
+/// replacing what was there, so the cache stays small and keeps what recurs.
+pub struct Strings(Vec<Option<(Box<str>, Py<PyString>)>>);
 
-/// FNV-1a: for short keys much cheaper than the default SipHash, and the keys come from the
-/// server the client chose to connect to.
-#[derive(Default)]
-struct Fnv(u64);
+/// Slots of the cache, and the longest string it keeps (in bytes).
+const SLOTS: usize = 1024;
+const MAX_CACHED_LENGTH: usize = 48;
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
+impl Default for Strings {
+    fn default() -> Self {
+        Self((0..SLOTS).map(|_| None).collect())
     }
 }
 
-/// Keys remembered at most, and the longest key remembered (in bytes).
-const MAX_KEYS: usize = 2048;
-const MAX_KEY_LENGTH: usize = 48;
-
-impl Keys {
-    fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
-        if let Some(known) = self.0.get(key) {
-            return known.bind(py).clone();
+impl Strings {
+    fn get<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+        if text.len() > MAX_CACHED_LENGTH {
+            return PyString::new(py, text);
         }
-        let made = PyString::new(py, key);
-        if self.0.len() < MAX_KEYS && key.len() <= MAX_KEY_LENGTH {
-            self.0.insert(key.into(), made.clone().unbind());
+        let slot = &mut self.0[fnv1a(text.as_bytes()) % SLOTS];
+        if let Some((known, string)) = slot
+            && **known == *text
+        {
+            return string.bind(py).clone();
         }
+        let made = PyString::new(py, text);
+        *slot = Some((text.into(), made.clone().unbind()));
         made
     }
+}
+
+/// FNV-1a, much cheaper than SipHash for short strings.
+fn fnv1a(bytes: &[u8]) -> usize {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash as usize
 }
 
 /// Builds one Python value from the deserializer.
 struct PySeed<'a, 'py> {
     py: Python<'py>,
-    keys: &'a mut Keys,
+    strings: &'a mut Strings,
 }
 
 impl<'de, 'py> DeserializeSeed<'de> for PySeed<'_, 'py> {
@@ -107,7 +105,7 @@ impl<'de, 'py> Visitor<'de> for PySeed<'_, 'py> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.py, v).into_any())
+        Ok(self.strings.get(self.py, v).into_any())
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -118,7 +116,7 @@ impl<'de, 'py> Visitor<'de> for PySeed<'_, 'py> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(item) = seq.next_element_seed(PySeed {
             py: self.py,
-            keys: &mut *self.keys,
+            strings: &mut *self.strings,
         })? {
             items.push(item);
         }
@@ -128,10 +126,10 @@ impl<'de, 'py> Visitor<'de> for PySeed<'_, 'py> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key::<KeyStr<'de>>()? {
-            let key = self.keys.get(self.py, key.as_str());
+            let key = self.strings.get(self.py, key.as_str());
             let value = map.next_value_seed(PySeed {
                 py: self.py,
-                keys: &mut *self.keys,
+                strings: &mut *self.strings,
             })?;
             dict.set_item(key, value).map_err(de::Error::custom)?;
         }

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 /// Parses a frame's text the way event streams do: a JSON object becomes a dict.
 #[pyfunction]
 fn parse_frame<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
-    convert::text_to_py(py, text, &mut convert::Keys::default())
+    convert::text_to_py(py, text, &mut convert::Strings::default())
 }
 
 /// Serialises a frame the way commands are sent.
@@ -44,6 +44,5 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tools::ToolCall>()?;
     m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
     m.add_function(wrap_pyfunction!(encode_frame, m)?)?;
-    m.add("QUEUED_TOOL_CALLS", tools::QUEUED_CALLS)?;
     Ok(())
 }

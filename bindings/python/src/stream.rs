@@ -3,8 +3,8 @@
 //! Python drains what is buffered with [`FrameStream::take`] (synchronous, on its own thread,
 //! converting frame texts into dicts there) and awaits [`FrameStream::wait`] only when nothing
 //! is. `wait` parks the item it received in the stream, so an awaitable cancelled after it
-//! completed loses nothing. The buffering is the Rust stream's own (bounded, with
-//! [`Gap::Lagged`] when the reader falls behind) plus at most one batch held by Python.
+//! completed loses nothing. The buffering is the Rust stream's own (bounded; a patient stream,
+//! see `client::PATIENCE`) plus at most one batch held by Python.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
 
-use crate::convert::{Keys, text_to_py};
+use crate::convert::{Strings, text_to_py};
 
 /// Where a stream's items come from.
 pub enum Source {
@@ -27,8 +27,8 @@ pub enum Source {
 
 struct State {
     source: Source,
-    /// The keys of the frames converted so far.
-    keys: Keys,
+    /// Strings of the frames converted so far, for reuse.
+    strings: Strings,
     /// An item received by [`FrameStream::wait`], handed out first by the next `take`.
     parked: Option<Item>,
 }
@@ -56,7 +56,7 @@ impl FrameStream {
         Self {
             state: Arc::new(Mutex::new(State {
                 source,
-                keys: Keys::default(),
+                strings: Strings::default(),
                 parked: None,
             })),
         }
@@ -73,7 +73,7 @@ impl FrameStream {
             let mut cx = Context::from_waker(noop_waker_ref());
             while objects.len() < limit {
                 let object = match state.poll_item(&mut cx) {
-                    Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), &mut state.keys),
+                    Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), &mut state.strings),
                     Poll::Ready(Some(Err(gap))) => Bound::new(py, Gap::from(&gap))?.into_any(),
                     Poll::Ready(None) | Poll::Pending => break,
                 };

@@ -301,8 +301,9 @@ impl Shared {
     }
 
     /// Waits until every paced stream has room for what the next socket read can deliver. A
-    /// stream with patience is waited for at most that long; once a wait ran out, not again
-    /// until it has drained half its buffer (meanwhile it skips, as a plain stream does).
+    /// stream with patience, once full, is waited for until half of it is free, for at most its
+    /// patience; once a wait ran out, not again until it has drained half its buffer (meanwhile
+    /// it skips, as a plain stream does).
     pub async fn make_room(&self) {
         let mut full = Vec::new();
         for subscriber in self.state().subscribers.iter().filter(|subscriber| subscriber.paced) {
@@ -327,7 +328,10 @@ impl Shared {
                     let _ = tx.reserve_many(PACED_HEADROOM).await;
                 }
                 Some(patience) => {
-                    if tokio::time::timeout(patience.wait, tx.reserve_many(PACED_HEADROOM))
+                    // Until half the stream is free: reading then goes on in bursts, not a
+                    // frame at a time as the reader takes them.
+                    let room = PACED_HEADROOM + (tx.max_capacity() - PACED_HEADROOM) / 2;
+                    if tokio::time::timeout(patience.wait, tx.reserve_many(room))
                         .await
                         .is_err()
                     {

@@ -5,8 +5,6 @@ from typing import Any, Literal, final
 
 from .frames import ExternalToolCallRequest, ExternalToolResult, InputAccepted, ServerFrame
 
-QUEUED_TOOL_CALLS: int
-
 def parse_frame(text: str) -> Any:
     """Parses a frame's text the way event streams do."""
 
