@@ -1,10 +1,11 @@
 """Frames per second a Python client receives during a 10,000-delta reply: the SDK against a
 client built on the `websockets` package with `json.loads`, on the same server.
 
-Usage: `python deltas.py URL sdk|websockets [REPLIES]` (URL like `ws://127.0.0.1:PORT/ws`). After one
-warm-up reply, reads REPLIES replies (default 5), each from sending the input to its
-`turn_finished`, and prints `{"client": ..., "frames": [...], "frames_per_second": [...]}` with one
-entry per reply. Run by `cargo xtask bench`, on a fresh server per client.
+Usage: `python deltas.py URL [REPLIES]` (URL like `ws://127.0.0.1:PORT/ws`). Each client opens its
+own connection and runtime; after one warm-up reply each, they take turns asking for REPLIES
+replies each (default 5), each timed from sending the input to reading its `turn_finished`. Prints
+`{"sdk": [...], "websockets": [...]}`: frames per second, one entry per reply. Run by
+`cargo xtask bench`.
 """
 
 from __future__ import annotations
@@ -33,14 +34,6 @@ async def sdk_reply(client: AsyncClient, runtime: Any) -> tuple[int, float]:
     return frames, time.perf_counter() - started
 
 
-async def sdk(url: str, replies: int) -> list[tuple[int, float]]:
-    async with AsyncClient.connect(url) as client:
-        started = await client.runtime_start(create_agent={"body": {"name": "Python SDK bench"}})
-        runtime = started["runtime"]
-        await sdk_reply(client, runtime)  # warm-up
-        return [await sdk_reply(client, runtime) for _ in range(replies)]
-
-
 async def plain_reply(socket: Any, runtime: Any, number: int) -> tuple[int, float]:
     """One reply read with `websockets` and `json.loads`, counting every frame up to turn_finished."""
     frames = 0
@@ -62,35 +55,40 @@ async def plain_reply(socket: Any, runtime: Any, number: int) -> tuple[int, floa
             return frames, time.perf_counter() - started
 
 
-async def plain(url: str, replies: int) -> list[tuple[int, float]]:
-    async with websockets.connect(url, max_size=None) as socket:
-        await socket.send(
-            json.dumps({"type": "runtime_start", "request_id": "rs-1", "create_agent": {"body": {"name": "ws bench"}}})
-        )
-        while True:
-            frame = json.loads(await socket.recv())
-            if frame["type"] == "runtime_start_response":
-                runtime = frame["runtime"]
-            if frame["type"] == "update_subagent_state":
-                break
-        await plain_reply(socket, runtime, 0)  # warm-up
-        return [await plain_reply(socket, runtime, number) for number in range(1, replies + 1)]
+async def start_plain(socket: Any) -> Any:
+    """Starts a runtime on a plain connection; returns its scope once the replay is read."""
+    await socket.send(
+        json.dumps({"type": "runtime_start", "request_id": "rs-1", "create_agent": {"body": {"name": "ws bench"}}})
+    )
+    runtime = None
+    while True:
+        frame = json.loads(await socket.recv())
+        if frame["type"] == "runtime_start_response":
+            runtime = frame["runtime"]
+        if frame["type"] == "update_subagent_state" and runtime is not None:
+            return runtime
+
+
+async def measure(url: str, replies: int) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = {"sdk": [], "websockets": []}
+    async with AsyncClient.connect(url) as client, websockets.connect(url, max_size=None) as socket:
+        started = await client.runtime_start(create_agent={"body": {"name": "Python SDK bench"}})
+        runtime = started["runtime"]
+        plain_runtime = await start_plain(socket)
+        await sdk_reply(client, runtime)  # warm-ups
+        await plain_reply(socket, plain_runtime, 0)
+        for number in range(1, replies + 1):
+            frames, seconds = await sdk_reply(client, runtime)
+            rates["sdk"].append(frames / seconds)
+            frames, seconds = await plain_reply(socket, plain_runtime, number)
+            rates["websockets"].append(frames / seconds)
+    return rates
 
 
 def main() -> None:
-    url, name = sys.argv[1], sys.argv[2]
-    replies = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    client = {"sdk": sdk, "websockets": plain}[name]
-    results = asyncio.run(client(url, replies))
-    print(
-        json.dumps(
-            {
-                "client": name,
-                "frames": [frames for frames, _ in results],
-                "frames_per_second": [frames / seconds for frames, seconds in results],
-            }
-        )
-    )
+    url = sys.argv[1]
+    replies = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    print(json.dumps(asyncio.run(measure(url, replies))))
 
 
 main()

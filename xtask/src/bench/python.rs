@@ -1,6 +1,6 @@
 //! The Python SDK: frames per second a Python client receives during a 10,000-delta reply,
 //! the SDK (`letta_app_server`) against a client built on the `websockets` package with
-//! `json.loads`, each on a fresh server. The clients are `bindings/python/bench/deltas.py`, run
+//! `json.loads`, taking turns on one server. The clients are `bindings/python/bench/deltas.py`, run
 //! in the virtual environment of `cargo xtask test` with `websockets` added and the release
 //! wheel installed.
 
@@ -16,7 +16,7 @@ use crate::{repo_root, test_python};
 /// The clients, relative to the repository root.
 const SCRIPT: &str = "bindings/python/bench/deltas.py";
 /// Replies measured per client, after one warm-up.
-const REPLIES: usize = 5;
+const REPLIES: usize = 7;
 /// The SDK should receive at least this many times the frames per second of the plain client.
 const TARGET_RATIO: f64 = 2.0;
 /// What the benchmark needs from PyPI besides the package itself.
@@ -59,23 +59,16 @@ pub async fn suite(binary: &Path, rows: &mut Vec<Row>) {
     }
 }
 
-/// The median frames per second of the SDK and of the plain client.
+/// The median frames per second of the SDK and of the plain client, taking turns on one server.
 async fn measure(binary: &Path) -> BenchResult<(f64, f64)> {
     eprintln!("==> Python SDK: the virtual environment and the release wheel");
     test_python::prepare(TOOLS)?;
     test_python::build_wheel()?;
     eprintln!("==> Python SDK: frames/s during a 10,000-delta reply, SDK and websockets");
-    let sdk = median_rate(binary, "sdk").await?;
-    let plain = median_rate(binary, "websockets").await?;
-    Ok((sdk, plain))
-}
-
-/// Runs one client against a fresh server; the median of its replies' frames per second.
-async fn median_rate(binary: &Path, client: &str) -> BenchResult<f64> {
     let server = ServerProcess::start(binary, &[]).await?;
     let output = tokio::process::Command::new(test_python::venv_bin("python"))
         .arg(repo_root().join(SCRIPT))
-        .args([server.url.as_str(), client, &REPLIES.to_string()])
+        .args([server.url.as_str(), &REPLIES.to_string()])
         .stderr(std::process::Stdio::inherit())
         .output()
         .await
@@ -83,11 +76,16 @@ async fn median_rate(binary: &Path, client: &str) -> BenchResult<f64> {
     server.stop().await?;
     let output = output?;
     if !output.status.success() {
-        return Err(format!("the {client} client failed ({})", output.status));
+        return Err(format!("the Python benchmark failed ({})", output.status));
     }
     let report: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("the {client} client's report is not JSON ({e})"))?;
-    let mut rates: Vec<f64> = report["frames_per_second"]
+        .map_err(|e| format!("the Python benchmark's report is not JSON ({e})"))?;
+    Ok((median(&report, "sdk")?, median(&report, "websockets")?))
+}
+
+/// The median of one client's rates in the report.
+fn median(report: &Value, client: &str) -> BenchResult<f64> {
+    let mut rates: Vec<f64> = report[client]
         .as_array()
         .map(|rates| rates.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
