@@ -55,7 +55,7 @@ def test_queued_inputs_find_their_own_turn_and_can_be_removed(server: Server) ->
     async def scenario() -> None:
         async with AsyncClient.connect(server.url) as client:
             runtime = await new_runtime(client, "Queue")
-            first = client.turn(runtime, "first [[reply: one two three]] [[delay: 60]]")
+            first = client.turn(runtime, "first [[reply: one two three]] [[delay: 150]]")
             first_frames = asyncio.create_task(collect(first))
             while first.accepted is None:
                 await asyncio.sleep(0.01)
@@ -66,7 +66,7 @@ def test_queued_inputs_find_their_own_turn_and_can_be_removed(server: Server) ->
             assert assistant_text(second_frames) == "second reply"
             assert kinds(second_frames)[0] == "user_message"
 
-            busy = asyncio.create_task(collect(client.turn(runtime, "busy [[delay: 100]] [[chunks: 3]]")))
+            busy = asyncio.create_task(collect(client.turn(runtime, "busy [[delay: 200]] [[chunks: 3]]")))
             events = client.events(runtime)
             await asyncio.sleep(0.05)
             accepted = await client.submit_input(runtime, "to be removed")
