@@ -5,7 +5,9 @@
 // Each client has its own connection and runtime; the clients take turns, reply by reply, so
 // that they share the machine's ups and downs. Prints one JSON object: per client, the frames
 // of each reply and the seconds each took (from sending the input to reading turn_finished),
-// and the median of frames / seconds.
+// the median of frames / seconds, and for the SDK's clients `ratio`, the median over the rounds
+// of its rate divided by the plain client's in the same round (which cancels out a machine that
+// gets busier or quieter during the run).
 
 import WebSocket from 'ws';
 import { createAppServerClient, resolveAppServerUrl } from '../index.mjs';
@@ -87,12 +89,18 @@ async function main() {
     }
   }
   await Promise.all(Object.values(clients).map((client) => client.close()));
-  const median = (runs) => {
-    const rates = runs.map(({ frames, seconds }) => frames / seconds).sort((a, b) => a - b);
-    const middle = Math.floor(rates.length / 2);
-    return rates.length % 2 ? rates[middle] : (rates[middle - 1] + rates[middle]) / 2;
+  const rate = ({ frames, seconds }) => frames / seconds;
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
   };
-  const summary = Object.fromEntries(Object.entries(results).map(([name, runs]) => [name, { median: median(runs), runs }]));
+  const summary = Object.fromEntries(
+    Object.entries(results).map(([name, runs]) => {
+      const ratios = runs.map((run, round) => rate(run) / rate(results.ws[round]));
+      return [name, { median: median(runs.map(rate)), ratio: median(ratios), runs }];
+    }),
+  );
   console.log(JSON.stringify({ deltas: DELTAS, replies, ...summary }));
 }
 

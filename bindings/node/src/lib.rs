@@ -12,3 +12,21 @@
 
 pub mod client;
 pub mod stream;
+
+/// Threads of the addon's tokio runtime. One reads the socket and runs the client's tasks; the
+/// work per frame is small, and a second thread would mostly add wake-ups across threads.
+const WORKER_THREADS: usize = 1;
+
+/// Gives napi-rs the runtime its `async` functions run on (its default has a thread per core).
+#[napi_derive::module_init]
+fn init() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("letta-app-server-client")
+        .enable_all()
+        .build();
+    // Should it fail, napi-rs builds its default runtime instead.
+    if let Ok(runtime) = runtime {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
+}
