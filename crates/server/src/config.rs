@@ -25,6 +25,9 @@ pub struct Config {
     pub max_queued_frames: usize,
     /// Bytes a session may have queued before it is closed.
     pub max_queued_bytes: usize,
+    /// How long a model stream waits for a backed-up reader that takes nothing before it stops
+    /// waiting for that reader (which then meets the queue limits).
+    pub slow_reader_patience: Duration,
     /// Model provider endpoints.
     pub providers: ProviderSettings,
     /// Working directory of scopes that never set one.
@@ -47,6 +50,7 @@ impl Config {
             max_frame_bytes: 16 * 1024 * 1024,
             max_queued_frames: 512,
             max_queued_bytes: 16 * 1024 * 1024,
+            slow_reader_patience: Duration::from_millis(500),
             providers: ProviderSettings::from_env(),
             external_tool_timeout: Duration::from_secs(5 * 60),
             idle_eviction: Duration::from_secs(10 * 60),

@@ -8,7 +8,7 @@
 //!
 //! Model streams do not outrun their readers: once a quarter of the frame limit is queued, the
 //! turn stops reading the model until the writer catches up ([`Outbound::drained`]). A reader
-//! that takes nothing for [`Outbound::PATIENCE`] stops holding the turn up and meets the limits.
+//! that takes nothing for [`Limits::patience`] stops holding the turn up and meets the limits.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,6 +127,8 @@ pub struct Limits {
     pub max_frames: usize,
     /// Bytes queued at most.
     pub max_bytes: usize,
+    /// How long a producer waits for a writer that takes nothing.
+    pub patience: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -153,9 +155,6 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// How long a producer waits for a writer that takes nothing.
-    pub const PATIENCE: Duration = Duration::from_millis(500);
-
     /// An empty queue.
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
@@ -229,14 +228,14 @@ impl Outbound {
     }
 
     /// Waits until the queue is no longer [busy](Self::is_busy), is closed, or the queue is closed, or the
-    /// writer has taken nothing for [`Self::PATIENCE`].
+    /// writer has taken nothing for [`Limits::patience`].
     pub async fn drained(&self) {
         loop {
             let taken = self.taken.notified();
             if !self.is_busy() {
                 return;
             }
-            if tokio::time::timeout(Self::PATIENCE, taken).await.is_err() {
+            if tokio::time::timeout(self.limits.patience, taken).await.is_err() {
                 self.stalled.store(true, Ordering::Relaxed);
                 return;
             }
@@ -295,11 +294,14 @@ impl Outbound {
 mod tests {
     use super::*;
 
+    const PATIENCE: Duration = Duration::from_millis(500);
+
     fn queue(max_frames: usize) -> Arc<Outbound> {
         Outbound::new(Limits {
             coalesce_after: 64,
             max_frames,
             max_bytes: 1 << 24,
+            patience: PATIENCE,
         })
     }
 
@@ -336,10 +338,10 @@ mod tests {
         }
         let started = tokio::time::Instant::now();
         outbound.drained().await;
-        assert_eq!(started.elapsed(), Outbound::PATIENCE);
+        assert_eq!(started.elapsed(), PATIENCE);
         assert!(!outbound.is_busy(), "stalled: nobody waits for it any more");
         outbound.drained().await;
-        assert_eq!(started.elapsed(), Outbound::PATIENCE);
+        assert_eq!(started.elapsed(), PATIENCE);
 
         assert_eq!(outbound.take(1).len(), 1);
         assert!(outbound.is_busy(), "the writer moved again: 3 of 8 frames");

@@ -144,6 +144,7 @@ impl Runtime {
             coalesce_after: 64,
             max_frames: self.config.max_queued_frames,
             max_bytes: self.config.max_queued_bytes,
+            patience: self.config.slow_reader_patience,
         };
         let session = Arc::new(Session {
             id,
@@ -251,7 +252,7 @@ impl Runtime {
     }
 
     /// Resolves once no subscriber of `scope` is [busy](Outbound::is_busy), except one that has
-    /// taken nothing for [`Outbound::PATIENCE`] (a stuck reader is left to
+    /// taken nothing for [`Config::slow_reader_patience`] (a stuck reader is left to
     /// the queue's limits instead of holding the turn up).
     pub async fn subscribers_ready(&self, scope: &RuntimeScope) {
         let outbounds: Vec<Arc<Outbound>> = {

@@ -122,7 +122,13 @@ async fn a_burst_faster_than_the_reader_is_streamed_in_full() {
         .collect();
     body.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", finish_chunk("stop")));
     let mock = MockServer::scripted(vec![MockResponse::raw([body])]);
-    let (_server, mut client, runtime) = start_with_model_and(&mock, |config| config.max_queued_frames = 64).await;
+    let (_server, mut client, runtime) = start_with_model_and(&mock, |config| {
+        config.max_queued_frames = 64;
+        // This reader is never stuck; a generous patience keeps a busy machine's scheduling
+        // pauses from passing for one.
+        config.slow_reader_patience = Duration::from_secs(10);
+    })
+    .await;
     client.send(user_input("in-1", &runtime, "go", "cm-1")).await;
     // A reader slower than the model, but never stuck: it is served, not disconnected.
     let mut frames = Vec::new();
