@@ -13,8 +13,9 @@ use letta_app_server_client::types::{
 use letta_app_server_client::{Client as RustClient, Reconnect, Transport};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use serde_json::{Value, json};
 
-use crate::convert::{Json, from_py, py_to_value};
+use crate::convert::{Json, checked, from_py, py_to_value};
 use crate::errors;
 use crate::stream::{FrameStream, Source};
 use crate::tools::{self, Calls, Inbox};
@@ -43,16 +44,14 @@ where
     pyo3_async_runtimes::tokio::future_into_py(py, async move { future.await.map_err(errors::to_py) })
 }
 
-/// Like [`awaitable`], for a typed answer that Python gets as a dict.
-fn answer<'py, T, F>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = Result<T, letta_app_server_client::Error>> + Send + 'static,
-    T: serde::Serialize + Send + 'static,
-{
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let value = future.await.map_err(errors::to_py)?;
-        Json::of(&value)
-    })
+/// Sends a command (a JSON object) with [`RustClient::command`]; Python gets the answer frame
+/// as received, so fields this version does not know reach it too.
+fn command<'py>(py: Python<'py>, client: &RustClient, frame: Value) -> PyResult<Bound<'py, PyAny>> {
+    let Value::Object(frame) = frame else {
+        return Err(PyValueError::new_err("a command must be a dict"));
+    };
+    let client = client.clone();
+    awaitable(py, async move { Ok(Json(client.command(frame).await?.json())) })
 }
 
 /// The runtime and the payload of an `input`.
@@ -139,29 +138,26 @@ impl Client {
 
     /// `app_server_info`.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        answer(py, async move { client.app_server_info().await })
+        command(py, &self.client, json!({"type": "app_server_info"}))
     }
 
     /// `runtime_start` (a `RuntimeStart` frame; `type` and an empty `request_id` are filled in).
-    fn runtime_start<'py>(&self, py: Python<'py>, command: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let command = from_py::<RuntimeStart>(command, "runtime_start")?;
-        let client = self.client.clone();
-        answer(py, async move { client.runtime_start(command).await })
+    fn runtime_start<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let mut frame = checked::<RuntimeStart>(frame, "runtime_start")?;
+        frame["type"] = "runtime_start".into();
+        command(py, &self.client, frame)
     }
 
     /// `sync`.
     fn sync<'py>(&self, py: Python<'py>, runtime: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let client = self.client.clone();
-        answer(py, async move { client.sync(&scope).await })
+        let runtime = checked::<RuntimeScope>(runtime, "runtime")?;
+        command(py, &self.client, json!({"type": "sync", "runtime": runtime}))
     }
 
     /// `abort_message`.
     fn abort<'py>(&self, py: Python<'py>, runtime: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let client = self.client.clone();
-        answer(py, async move { client.abort(&scope).await })
+        let runtime = checked::<RuntimeScope>(runtime, "runtime")?;
+        command(py, &self.client, json!({"type": "abort_message", "runtime": runtime}))
     }
 
     /// `remove_queue_item`.
@@ -171,9 +167,9 @@ impl Client {
         runtime: &Bound<'py, PyAny>,
         item_id: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let client = self.client.clone();
-        answer(py, async move { client.remove_queue_item(&scope, &item_id).await })
+        let runtime = checked::<RuntimeScope>(runtime, "runtime")?;
+        let frame = json!({"type": "remove_queue_item", "runtime": runtime, "item_id": item_id});
+        command(py, &self.client, frame)
     }
 
     /// `runtime_external_tools_update`.
@@ -182,9 +178,12 @@ impl Client {
         py: Python<'py>,
         updates: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let updates = from_py::<Vec<ExternalToolsUpdate>>(updates, "runtime_external_tools_update updates")?;
-        let client = self.client.clone();
-        answer(py, async move { client.runtime_external_tools_update(updates).await })
+        let updates = checked::<Vec<ExternalToolsUpdate>>(updates, "runtime_external_tools_update updates")?;
+        command(
+            py,
+            &self.client,
+            json!({"type": "runtime_external_tools_update", "updates": updates}),
+        )
     }
 
     /// `input`, waiting for its `input_accepted`.
@@ -194,9 +193,13 @@ impl Client {
         runtime: &Bound<'py, PyAny>,
         payload: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (scope, payload) = input(runtime, payload)?;
-        let client = self.client.clone();
-        answer(py, async move { client.input(&scope, payload).await })
+        let runtime = checked::<RuntimeScope>(runtime, "runtime")?;
+        let payload = checked::<InputPayload>(payload, "input payload")?;
+        command(
+            py,
+            &self.client,
+            json!({"type": "input", "runtime": runtime, "payload": payload}),
+        )
     }
 
     /// Answers a `control_request`.
@@ -207,12 +210,14 @@ impl Client {
         request_id: String,
         decision: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let scope = from_py::<RuntimeScope>(runtime, "runtime")?;
-        let decision = from_py::<ApprovalDecision>(decision, "approval decision")?;
-        let client = self.client.clone();
-        answer(py, async move {
-            client.answer_approval(&scope, &request_id, decision).await
-        })
+        let runtime = checked::<RuntimeScope>(runtime, "runtime")?;
+        let decision = checked::<ApprovalDecision>(decision, "approval decision")?;
+        let payload = json!({"kind": "approval_response", "request_id": request_id, "decision": decision});
+        command(
+            py,
+            &self.client,
+            json!({"type": "input", "runtime": runtime, "payload": payload}),
+        )
     }
 
     /// Sends an input and returns `(input_accepted, stream of its turn)`.

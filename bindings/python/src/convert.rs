@@ -305,7 +305,18 @@ fn at(path: &str) -> String {
 /// Parses a Python value into the generated Rust type of `what` (a frame or argument name);
 /// a mismatch is a `ValueError` naming the field.
 pub fn from_py<T: DeserializeOwned>(value: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
+    from_value(py_to_value(value)?, what)
+}
+
+/// A Python value as JSON, unchanged (fields this version does not know are kept), once it has
+/// been checked against the generated Rust type `T` of `what` as [`from_py`] checks it.
+pub fn checked<T: DeserializeOwned>(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     let json = py_to_value(value)?;
+    from_value::<T>(json.clone(), what)?;
+    Ok(json)
+}
+
+fn from_value<T: DeserializeOwned>(json: Value, what: &str) -> PyResult<T> {
     serde_path_to_error::deserialize(json).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();

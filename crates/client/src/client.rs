@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::Error;
+use crate::command::Command;
 use crate::connection;
 use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::options::{Options, Reconnect, Transport, resolve_url};
-use crate::shared::{InUse, Shared};
+use crate::shared::Shared;
 use crate::tools;
 use crate::turn::Turn;
 use crate::types::{
@@ -24,6 +25,7 @@ use crate::types::{
     InputAccepted, InputPayload, RemoveQueueItem, RemoveQueueItemResponse, RuntimeExternalToolsUpdate,
     RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
 };
+use crate::{Error, JsonObject};
 
 /// The default time a command waits for its answer, as in Letta Code's client helper.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -237,17 +239,16 @@ impl Client {
 
     // ----- sending --------------------------------------------------------------------------
 
-    /// Sends any frame without waiting for an answer.
+    /// Sends any frame without waiting for an answer. A `runtime_start`, `sync` (with a
+    /// `request_id`) or `runtime_external_tools_update` that the server accepts is restored
+    /// after a reconnect, as if sent with the typed method.
     pub async fn send<T: Serialize + ?Sized>(&self, frame: &T) -> Result<(), Error> {
         self.shared().send(to_text(frame)?).await
     }
 
-    /// Sends a frame given as JSON text, as it is. A `runtime_start`, `sync` (with a
-    /// `request_id`) or `runtime_external_tools_update` counts, once the server accepts it, as
-    /// if it had been sent with [`Client::runtime_start`], [`Client::sync`] or
-    /// [`Client::runtime_external_tools_update`]: a reconnect restores it.
+    /// [`Client::send`] for a frame given as JSON text, sent as it is.
     pub async fn send_text(&self, text: String) -> Result<(), Error> {
-        self.shared().send_text(text).await
+        self.shared().send(text).await
     }
 
     /// Sends a frame that carries `request_id` and returns the first frame the server answers
@@ -262,40 +263,66 @@ impl Client {
         Ok(raw.into_frame())
     }
 
-    async fn command<T: DeserializeOwned>(
-        &self,
-        frame: &impl Serialize,
-        request_id: &str,
-        answer: &'static [&'static str],
-    ) -> Result<T, Error> {
-        let raw = self
+    /// Sends a command with an answer, given as a JSON object, and returns the answer as
+    /// received, unchanged: what the typed methods do, for callers that hold frames as JSON
+    /// (language bindings, proxies) and must not lose fields this version does not know.
+    ///
+    /// An absent or empty `request_id` is filled in (`"<command>-<n>"`); a `runtime_start`
+    /// without `external_tools` offers the tools registered with
+    /// [`Client::register_external_tool`]. An `error` frame is [`Error::Server`], `success:
+    /// false` or `accepted: false` is [`Error::Rejected`], another protocol version in
+    /// `app_server_info_response` is [`Error::Protocol`]. A `runtime_start`, `sync` or
+    /// `runtime_external_tools_update` that succeeds is restored after a reconnect.
+    pub async fn command(&self, mut frame: JsonObject) -> Result<RawFrame, Error> {
+        let frame_type = frame.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let command = Command::of(&frame_type).ok_or_else(|| Error::Protocol {
+            message: format!("`{frame_type}` is not a command with an answer (send it with `send` or `request`)"),
+        })?;
+        let request_id = match frame.get("request_id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => self.next_request_id(command.id_prefix),
+        };
+        frame.insert("request_id".into(), request_id.clone().into());
+        if frame_type == "runtime_start" && frame.get("external_tools").is_none_or(Value::is_null) {
+            let tools = self.shared().tools.definitions();
+            if !tools.is_empty() {
+                let groups = vec![ExternalToolGroup { scope_id: None, tools }];
+                frame.insert(
+                    "external_tools".into(),
+                    serde_json::to_value(groups).unwrap_or_default(),
+                );
+            }
+        }
+        let answer = self
             .shared()
-            .request(to_text(frame)?, request_id, answer, self.timeout)
+            .request(to_text(&frame)?, &request_id, command.answers, self.timeout)
             .await?;
-        refuse_error_frame(&raw)?;
-        raw.parse()
+        refuse_error_frame(&answer)?;
+        command.check(&answer)?;
+        Ok(answer)
+    }
+
+    /// [`Client::command`] with a typed command and answer.
+    async fn typed<T: DeserializeOwned>(&self, command: &impl Serialize) -> Result<T, Error> {
+        let Value::Object(frame) = serde_json::to_value(command).map_err(|e| Error::Protocol {
+            message: format!("the command cannot be serialised: {e}"),
+        })?
+        else {
+            return Err(Error::Protocol {
+                message: "a command serialises to a JSON object".into(),
+            });
+        };
+        self.command(frame).await?.parse()
     }
 
     /// `app_server_info`: the server's version and capabilities. Fails with
     /// [`Error::Protocol`] when the server speaks another protocol version.
     pub async fn app_server_info(&self) -> Result<AppServerInfoResponse, Error> {
-        let request_id = self.next_request_id("app-server-info");
-        let command = AppServerInfo {
+        self.typed(&AppServerInfo {
             type_: "app_server_info".into(),
-            request_id: request_id.clone(),
-        };
-        let info: AppServerInfoResponse = self
-            .command(&command, &request_id, &["app_server_info_response"])
-            .await?;
-        if info.protocol_version != PROTOCOL_VERSION {
-            return Err(Error::Protocol {
-                message: format!(
-                    "the server speaks protocol version {}, this client version {PROTOCOL_VERSION}",
-                    info.protocol_version
-                ),
-            });
-        }
-        Ok(info)
+            request_id: String::new(),
+        })
+        .await
     }
 
     /// `runtime_start`: resolves or creates an agent and a conversation and subscribes this
@@ -304,70 +331,32 @@ impl Client {
     /// The runtime is restored after a reconnect.
     pub async fn runtime_start(&self, mut command: RuntimeStart) -> Result<RuntimeStartResponse, Error> {
         command.type_ = "runtime_start".into();
-        if command.request_id.is_empty() {
-            command.request_id = self.next_request_id("runtime-start");
-        }
-        if command.external_tools.is_none() {
-            let tools = self.shared().tools.definitions();
-            if !tools.is_empty() {
-                command.external_tools = Some(vec![ExternalToolGroup { scope_id: None, tools }]);
-            }
-        }
-        let response: RuntimeStartResponse = self
-            .command(&command, &command.request_id, &["runtime_start_response"])
-            .await?;
-        if !response.success {
-            return Err(rejected(
-                &response.request_id,
-                "runtime_start_response",
-                response.error.as_deref(),
-            ));
-        }
-        if let Some(scope) = &response.runtime {
-            self.shared()
-                .note_runtime(scope, |in_use| in_use.started(command.external_tools.clone()));
-        }
-        Ok(response)
+        self.typed(&command).await
     }
 
     /// `sync`: subscribes to `scope` and replays its state (pending approvals, device and loop
     /// status, queue, subagents) before the answer.
     pub async fn sync(&self, scope: &RuntimeScope) -> Result<SyncResponse, Error> {
-        let request_id = self.next_request_id("sync");
-        let command = crate::types::Sync {
+        self.typed(&crate::types::Sync {
             type_: "sync".into(),
-            request_id: Some(request_id.clone()),
+            request_id: None,
             runtime: scope.clone(),
             force_device_status: None,
             recover_approvals: None,
-        };
-        let response: SyncResponse = self.command(&command, &request_id, &["sync_response"]).await?;
-        if !response.success {
-            return Err(rejected(&request_id, "sync_response", response.error.as_deref()));
-        }
-        self.shared().note_runtime(scope, InUse::synced);
-        Ok(response)
+        })
+        .await
     }
 
     /// `abort_message`: cancels the runtime's turn and rejects its pending approvals.
     /// `aborted` says whether there was anything to cancel.
     pub async fn abort(&self, scope: &RuntimeScope) -> Result<AbortMessageResponse, Error> {
-        let request_id = self.next_request_id("abort");
-        let command = AbortMessage {
+        self.typed(&AbortMessage {
             type_: "abort_message".into(),
-            request_id: Some(request_id.clone()),
+            request_id: None,
             runtime: scope.clone(),
             run_id: None,
-        };
-        let response: AbortMessageResponse = self.command(&command, &request_id, &["abort_message_response"]).await?;
-        if !response.success {
-            return Err(rejected(
-                &request_id,
-                "abort_message_response",
-                response.error.as_deref(),
-            ));
-        }
-        Ok(response)
+        })
+        .await
     }
 
     /// `remove_queue_item`: withdraws a queued input.
@@ -376,21 +365,13 @@ impl Client {
         scope: &RuntimeScope,
         item_id: &str,
     ) -> Result<RemoveQueueItemResponse, Error> {
-        let request_id = self.next_request_id("remove-queue-item");
-        let command = RemoveQueueItem {
+        self.typed(&RemoveQueueItem {
             type_: "remove_queue_item".into(),
-            request_id: request_id.clone(),
+            request_id: String::new(),
             runtime: scope.clone(),
             item_id: item_id.to_owned(),
-        };
-        let response: RemoveQueueItemResponse = self
-            .command(&command, &request_id, &["remove_queue_item_response"])
-            .await?;
-        if !response.success {
-            let message = format!("no queued item {item_id}");
-            return Err(rejected(&request_id, "remove_queue_item_response", Some(&message)));
-        }
-        Ok(response)
+        })
+        .await
     }
 
     /// `runtime_external_tools_update`: replaces this connection's external tools of many
@@ -400,46 +381,24 @@ impl Client {
         &self,
         updates: Vec<ExternalToolsUpdate>,
     ) -> Result<RuntimeExternalToolsUpdateResponse, Error> {
-        let request_id = self.next_request_id("runtime-external-tools");
-        let command = RuntimeExternalToolsUpdate {
+        self.typed(&RuntimeExternalToolsUpdate {
             type_: "runtime_external_tools_update".into(),
-            request_id: request_id.clone(),
+            request_id: String::new(),
             updates,
-        };
-        let response: RuntimeExternalToolsUpdateResponse = self
-            .command(&command, &request_id, &["runtime_external_tools_update_response"])
-            .await?;
-        if !response.success {
-            return Err(rejected(
-                &request_id,
-                "runtime_external_tools_update_response",
-                response.error.as_deref(),
-            ));
-        }
-        for update in &command.updates {
-            for scope in &update.runtimes {
-                self.shared()
-                    .note_runtime(scope, |in_use| in_use.registered(update.external_tools.clone()));
-            }
-        }
-        Ok(response)
+        })
+        .await
     }
 
     /// `input`: sends messages (a turn starts, or the input queues) or answers an approval.
     /// Fails with [`Error::Rejected`] when the server does not accept it.
     pub async fn input(&self, scope: &RuntimeScope, payload: InputPayload) -> Result<InputAccepted, Error> {
-        let request_id = self.next_request_id("input");
-        let command = Input {
+        self.typed(&Input {
             type_: "input".into(),
-            request_id: Some(request_id.clone()),
+            request_id: None,
             runtime: scope.clone(),
             payload,
-        };
-        let accepted: InputAccepted = self.command(&command, &request_id, &["input_accepted"]).await?;
-        if !accepted.accepted {
-            return Err(rejected(&request_id, "input_accepted", accepted.error.as_deref()));
-        }
-        Ok(accepted)
+        })
+        .await
     }
 
     /// Sends `payload` and returns the stream of the turn it starts or joins, up to its
@@ -561,12 +520,4 @@ fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
             .unwrap_or_default(),
         message: error.message,
     })
-}
-
-fn rejected(request_id: &str, frame_type: &str, message: Option<&str>) -> Error {
-    Error::Rejected {
-        request_id: request_id.to_owned(),
-        frame_type: frame_type.to_owned(),
-        message: message.unwrap_or("no reason given").to_owned(),
-    }
 }

@@ -57,10 +57,13 @@
 //! returns the typed answer: [`Client::app_server_info`], [`Client::runtime_start`],
 //! [`Client::sync`], [`Client::abort`], [`Client::remove_queue_item`],
 //! [`Client::runtime_external_tools_update`] and [`Client::input`]. A response with
-//! `success: false` (or `accepted: false`) is [`Error::Rejected`]. [`Client::request`] and
-//! [`Client::send`] take any frame; [`Client::send_text`] takes one as JSON text (for language
-//! bindings), and a reconnect restores the runtimes and tools of the `runtime_start`, `sync` and
-//! `runtime_external_tools_update` it sent once the server accepted them.
+//! `success: false` (or `accepted: false`) is [`Error::Rejected`]. They are all built on
+//! [`Client::command`], which does the same for a command given as a JSON object and returns
+//! the answer frame unchanged, fields this version does not know included (for language
+//! bindings and proxies). [`Client::request`] and [`Client::send`] take any frame,
+//! [`Client::send_text`] one given as JSON text. However it was sent, a `runtime_start`,
+//! `sync` or `runtime_external_tools_update` that the server accepts is restored after a
+//! reconnect.
 //!
 //! [`Client::send_message`] and [`Client::turn`] send an input and return a [`Turn`]: the
 //! stream of that turn's frames up to its `turn_finished`, even when the input was queued
@@ -126,6 +129,7 @@
 pub struct ReadmeDoctests;
 
 mod client;
+mod command;
 mod connection;
 mod error;
 mod events;
@@ -147,3 +151,6 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Events, Item, RawEvents};
 pub use frame::{Frame, RawFrame};
 pub use options::{Reconnect, Transport, resolve_url};
 pub use turn::Turn;
+
+/// A JSON object: a frame, or an open-ended part of one.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;

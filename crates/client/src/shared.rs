@@ -188,28 +188,33 @@ impl Shared {
 
     // ----- sending -------------------------------------------------------------------------
 
-    /// Queues a frame for the socket.
+    /// Queues a frame for the socket. A `runtime_start`, `sync` or `runtime_external_tools_update`
+    /// is tracked until its answer, so that a reconnect restores what it did.
     pub async fn send(&self, text: String) -> Result<(), Error> {
         let link = self.state().link()?;
-        link.send(Message::text(text)).await.map_err(|_| self.gone())
-    }
-
-    /// Queues a frame given as text. A `runtime_start`, `sync` or `runtime_external_tools_update`
-    /// is tracked until its answer, so that a reconnect restores what it did.
-    pub async fn send_text(&self, text: String) -> Result<(), Error> {
-        let link = self.state().link()?;
-        let tracked = Tracked::of(&text).and_then(|(request_id, tracked)| {
-            let mut state = self.state();
-            (state.tracked.len() < MAX_TRACKED).then(|| {
-                state.tracked.insert(request_id.clone(), tracked);
-                request_id
-            })
-        });
+        let tracked = self.track(&text);
         let sent = link.send(Message::text(text)).await.map_err(|_| self.gone());
-        if let (Err(_), Some(request_id)) = (&sent, tracked) {
-            self.state().tracked.remove(&request_id);
+        if sent.is_err() {
+            self.untrack(tracked);
         }
         sent
+    }
+
+    /// Starts tracking `text` if it is a command whose answer changes what a reconnect
+    /// restores; returns its `request_id` then.
+    fn track(&self, text: &str) -> Option<String> {
+        let (request_id, tracked) = Tracked::of(text)?;
+        let mut state = self.state();
+        (state.tracked.len() < MAX_TRACKED).then(|| {
+            state.tracked.insert(request_id.clone(), tracked);
+            request_id
+        })
+    }
+
+    fn untrack(&self, request_id: Option<String>) {
+        if let Some(request_id) = request_id {
+            self.state().tracked.remove(&request_id);
+        }
     }
 
     /// The error of a command whose connection went away under it.
@@ -219,9 +224,10 @@ impl Shared {
         })
     }
 
-    /// Sends `text` (a command with `request_id`) and waits up to `timeout` for the first frame
-    /// with that `request_id` whose type is one of `answers` (any type if `answers` is empty),
-    /// or an `error` frame. Dropping the future withdraws the request.
+    /// Sends `text` (a command with `request_id`, tracked as [`Shared::send`] tracks) and waits
+    /// up to `timeout` for the first frame with that `request_id` whose type is one of `answers`
+    /// (any type if `answers` is empty), or an `error` frame. Dropping the future withdraws the
+    /// request.
     pub async fn request(
         &self,
         text: String,
@@ -240,7 +246,11 @@ impl Shared {
             shared: self,
             request_id,
         };
-        link.send(Message::text(text)).await.map_err(|_| self.gone())?;
+        let tracked = self.track(&text);
+        if link.send(Message::text(text)).await.is_err() {
+            self.untrack(tracked);
+            return Err(self.gone());
+        }
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.gone()),
@@ -373,11 +383,6 @@ impl Shared {
     }
 
     // ----- runtimes in use -----------------------------------------------------------------
-
-    /// Notes how this client uses `scope`.
-    pub fn note_runtime(&self, scope: &RuntimeScope, update: impl FnOnce(&mut InUse)) {
-        update(self.state().runtimes.entry(scope.clone()).or_default());
-    }
 
     /// Every runtime to restore on a new connection.
     pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {

@@ -56,6 +56,13 @@ async fn the_servers_error_frame_is_a_typed_error() {
     assert_eq!((request_id.as_deref(), code.as_str()), (Some("t-1"), "unknown_type"));
     assert!(message.contains("teleport"), "{message}");
 
+    let not_a_command = json!({"type": "pong"}).as_object().unwrap().clone();
+    let error = client.command(not_a_command).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Protocol { message } if message.contains("not a command with an answer")),
+        "{error:?}"
+    );
+
     let nowhere = RuntimeScope::new("agent-missing", "conv-missing");
     let error = client.abort(&nowhere).await.unwrap_err();
     assert!(
@@ -143,8 +150,13 @@ async fn frames_and_deltas_from_a_newer_server_pass_through() {
     let mut events = client.events();
     let info = client.app_server_info().await.unwrap();
     assert_eq!(info.letta_code_version, "9.9.9");
+    // The typed answer keeps the fields this version knows; `command` returns the frame whole.
+    let command = json!({"type": "app_server_info"}).as_object().unwrap().clone();
+    let whole = client.command(command).await.unwrap();
+    assert_eq!(whole.request_id(), Some("app-server-info-2"));
+    assert_eq!(whole.json()["capabilities"]["hologram_support"], true);
     let received: Vec<Frame> = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
-    let [response, hologram, delta, subagents] = received.as_slice() else {
+    let [response, hologram, delta, subagents] = &received[..4] else {
         panic!("{received:?}");
     };
     assert!(matches!(
