@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use letta_app_server_protocol::schema::pascal_case;
 use serde_json::{Map, Value};
 
 /// Where the generated Python frame types live.
@@ -164,7 +165,7 @@ impl<'a> Module<'a> {
             let member = match named {
                 Some(named) => named,
                 None => {
-                    let variant_name = format!("{}{name}", pascal(value.as_str().unwrap_or_default()));
+                    let variant_name = format!("{}{name}", pascal_case(value.as_str().unwrap_or_default()));
                     if !self.names.insert(variant_name.clone()) {
                         return Err(format!("`{name}`: the variant name `{variant_name}` is taken"));
                     }
@@ -174,7 +175,7 @@ impl<'a> Module<'a> {
             };
             members.push(member);
         }
-        let tag_alias = format!("{name}{}", pascal(&tag));
+        let tag_alias = format!("{name}{}", pascal_case(&tag));
         if !self.names.insert(tag_alias.clone()) {
             return Err(format!("`{name}`: the name `{tag_alias}` for its tags is taken"));
         }
@@ -391,19 +392,6 @@ fn literal(value: &Value) -> String {
         Value::Null => "None".to_owned(),
         other => other.to_string(),
     }
-}
-
-/// `assistant_message` → `AssistantMessage`.
-fn pascal(name: &str) -> String {
-    name.split(['_', '-'])
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 fn is_identifier(name: &str) -> bool {

@@ -65,10 +65,11 @@ fn name_frames(root: &mut Value) {
 }
 
 /// `runtime_start_response` → `RuntimeStartResponse`: how a frame's definition is named after
-/// its `type` (and how code generators name what they derive from tags).
+/// its `type` (and how code generators name what they derive from tags; `-` separates words
+/// too).
 pub fn pascal_case(snake: &str) -> String {
     snake
-        .split('_')
+        .split(['_', '-'])
         .map(|word| {
             let mut chars = word.chars();
             chars
