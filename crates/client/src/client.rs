@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::command::Command;
+use crate::command::{self, refuse_error_frame};
 use crate::connection;
 use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
@@ -274,16 +274,8 @@ impl Client {
     /// `app_server_info_response` is [`Error::Protocol`]. A `runtime_start`, `sync` or
     /// `runtime_external_tools_update` that succeeds is restored after a reconnect.
     pub async fn command(&self, mut frame: JsonObject) -> Result<RawFrame, Error> {
-        let frame_type = frame.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let command = Command::of(&frame_type).ok_or_else(|| Error::Protocol {
-            message: format!("`{frame_type}` is not a command with an answer (send it with `send` or `request`)"),
-        })?;
-        let request_id = match frame.get("request_id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_owned(),
-            _ => self.next_request_id(command.id_prefix),
-        };
-        frame.insert("request_id".into(), request_id.clone().into());
-        if frame_type == "runtime_start" && frame.get("external_tools").is_none_or(Value::is_null) {
+        let starts_runtime = frame.get("type").and_then(Value::as_str) == Some("runtime_start");
+        if starts_runtime && frame.get("external_tools").is_none_or(Value::is_null) {
             let tools = self.shared().tools.definitions();
             if !tools.is_empty() {
                 let groups = vec![ExternalToolGroup { scope_id: None, tools }];
@@ -293,26 +285,12 @@ impl Client {
                 );
             }
         }
-        let answer = self
-            .shared()
-            .request(to_text(&frame)?, &request_id, command.answers, self.timeout)
-            .await?;
-        refuse_error_frame(&answer)?;
-        command.check(&answer)?;
-        Ok(answer)
+        command::send(self.shared(), frame, self.timeout).await
     }
 
     /// [`Client::command`] with a typed command and answer.
     async fn typed<T: DeserializeOwned>(&self, command: &impl Serialize) -> Result<T, Error> {
-        let Value::Object(frame) = serde_json::to_value(command).map_err(|e| Error::Protocol {
-            message: format!("the command cannot be serialised: {e}"),
-        })?
-        else {
-            return Err(Error::Protocol {
-                message: "a command serialises to a JSON object".into(),
-            });
-        };
-        self.command(frame).await?.parse()
+        self.command(command::to_object(command)?).await?.parse()
     }
 
     /// `app_server_info`: the server's version and capabilities. Fails with
@@ -503,21 +481,5 @@ impl Client {
 fn to_text<T: Serialize + ?Sized>(frame: &T) -> Result<String, Error> {
     serde_json::to_string(frame).map_err(|e| Error::Protocol {
         message: format!("the frame cannot be serialised: {e}"),
-    })
-}
-
-/// An `error` frame answering a command becomes [`Error::Server`].
-fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
-    if raw.frame_type() != "error" {
-        return Ok(());
-    }
-    let error: crate::types::Error = raw.parse()?;
-    Err(Error::Server {
-        request_id: error.request_id,
-        code: serde_json::to_value(error.code)
-            .ok()
-            .and_then(|code| code.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        message: error.message,
     })
 }

@@ -1,23 +1,78 @@
-//! The commands that have an answer: what answers them, how their ids are numbered, and when
-//! an answer means the command failed.
+//! The commands that have an answer: what answers them, how their ids are numbered, when an
+//! answer means the command failed, and sending one.
 
-use serde::Deserialize;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::frame::RawFrame;
-use crate::{Error, PROTOCOL_VERSION};
+use crate::shared::Shared;
+use crate::{Error, JsonObject, PROTOCOL_VERSION};
+
+/// Sends a command with an answer, given as a JSON object (an absent or empty `request_id` is
+/// filled in), and returns its answer as received once [`Command::check`] passed; an `error`
+/// frame is [`Error::Server`].
+pub(crate) async fn send(shared: &Shared, mut frame: JsonObject, timeout: Duration) -> Result<RawFrame, Error> {
+    let frame_type = frame.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let command = Command::of(&frame_type).ok_or_else(|| Error::Protocol {
+        message: format!("`{frame_type}` is not a command with an answer (send it with `send` or `request`)"),
+    })?;
+    let request_id = match frame.get("request_id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => shared.next_request_id(command.id_prefix),
+    };
+    frame.insert("request_id".into(), request_id.clone().into());
+    let text = serde_json::to_string(&frame).map_err(|e| Error::Protocol {
+        message: format!("the command cannot be serialised: {e}"),
+    })?;
+    let answer = shared.request(text, &request_id, command.answers, timeout).await?;
+    refuse_error_frame(&answer)?;
+    command.check(&answer)?;
+    Ok(answer)
+}
+
+/// A typed command as the JSON object [`send`] takes.
+pub(crate) fn to_object(command: &impl Serialize) -> Result<JsonObject, Error> {
+    match serde_json::to_value(command) {
+        Ok(Value::Object(frame)) => Ok(frame),
+        Ok(_) => Err(Error::Protocol {
+            message: "a command serialises to a JSON object".into(),
+        }),
+        Err(e) => Err(Error::Protocol {
+            message: format!("the command cannot be serialised: {e}"),
+        }),
+    }
+}
+
+/// An `error` frame answering a command becomes [`Error::Server`].
+pub(crate) fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
+    if raw.frame_type() != "error" {
+        return Ok(());
+    }
+    let error: crate::types::Error = raw.parse()?;
+    Err(Error::Server {
+        request_id: error.request_id,
+        code: serde_json::to_value(error.code)
+            .ok()
+            .and_then(|code| code.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        message: error.message,
+    })
+}
 
 /// A command with an answer.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Command {
+struct Command {
     /// The frame types that answer it (besides `error`).
-    pub answers: &'static [&'static str],
+    answers: &'static [&'static str],
     /// Generated request ids are `"<id_prefix>-<n>"`, as Letta Code's client helper numbers them.
-    pub id_prefix: &'static str,
+    id_prefix: &'static str,
 }
 
 impl Command {
     /// The command of this `type`, if it has an answer.
-    pub fn of(frame_type: &str) -> Option<Self> {
+    fn of(frame_type: &str) -> Option<Self> {
         let (answer, id_prefix) = match frame_type {
             "app_server_info" => (&["app_server_info_response"], "app-server-info"),
             "runtime_start" => (&["runtime_start_response"], "runtime-start"),
@@ -35,7 +90,7 @@ impl Command {
     }
 
     /// Whether `answer` (of one of [`Command::answers`]) reports success.
-    pub fn check(&self, answer: &RawFrame) -> Result<(), Error> {
+    fn check(&self, answer: &RawFrame) -> Result<(), Error> {
         #[derive(Deserialize)]
         struct Outcome {
             success: Option<bool>,

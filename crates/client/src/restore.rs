@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::command::{self, to_object};
 use crate::shared::{Shared, Subscribed};
 use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, RuntimeStart};
 
@@ -11,66 +12,46 @@ use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, Runtim
 /// `runtime_external_tools_update` for tools it registered without subscribing. Each replays the
 /// runtime's state, including pending approvals (which streams do not see twice).
 pub(crate) async fn runtimes(shared: Arc<Shared>) {
-    let timeout = shared.options.request_timeout;
+    let mut commands = Vec::new();
     let mut updates = Vec::new();
     for (scope, in_use) in shared.runtimes() {
-        let (request_id, text, answer) = match in_use.subscribed {
-            Some(Subscribed::RuntimeStart) => {
-                let request_id = shared.next_request_id("runtime-start");
-                let command = RuntimeStart {
-                    type_: "runtime_start".into(),
-                    request_id: request_id.clone(),
-                    agent_id: Some(scope.agent_id.clone()),
-                    conversation_id: Some(scope.conversation_id.clone()),
-                    external_tools: in_use.tools,
-                    ..RuntimeStart::default()
-                };
-                (request_id, serde_json::to_string(&command), &["runtime_start_response"])
-            }
+        match in_use.subscribed {
+            Some(Subscribed::RuntimeStart) => commands.push(to_object(&RuntimeStart {
+                type_: "runtime_start".into(),
+                agent_id: Some(scope.agent_id.clone()),
+                conversation_id: Some(scope.conversation_id.clone()),
+                external_tools: in_use.tools,
+                ..RuntimeStart::default()
+            })),
             Some(Subscribed::Sync) => {
-                if let Some(tools) = in_use.tools {
-                    updates.push(ExternalToolsUpdate {
-                        runtimes: vec![scope.clone()],
-                        external_tools: tools,
-                    });
-                }
-                let request_id = shared.next_request_id("sync");
-                let command = types::Sync {
+                commands.push(to_object(&types::Sync {
                     type_: "sync".into(),
-                    request_id: Some(request_id.clone()),
-                    runtime: scope,
+                    request_id: None,
+                    runtime: scope.clone(),
                     force_device_status: None,
                     recover_approvals: None,
-                };
-                (request_id, serde_json::to_string(&command), &["sync_response"])
+                }));
+                updates.extend(in_use.tools.map(|tools| ExternalToolsUpdate {
+                    runtimes: vec![scope],
+                    external_tools: tools,
+                }));
             }
-            None => {
-                if let Some(tools) = in_use.tools {
-                    updates.push(ExternalToolsUpdate {
-                        runtimes: vec![scope],
-                        external_tools: tools,
-                    });
-                }
-                continue;
-            }
-        };
-        if let Ok(text) = text {
-            // A failure here surfaces to the caller through the events (the runtime's frames
-            // stop) and through their next command; there is no one to return it to.
-            let _ = shared.request(text, &request_id, answer, timeout).await;
+            None => updates.extend(in_use.tools.map(|tools| ExternalToolsUpdate {
+                runtimes: vec![scope],
+                external_tools: tools,
+            })),
         }
     }
     if !updates.is_empty() {
-        let request_id = shared.next_request_id("runtime-external-tools");
-        let command = RuntimeExternalToolsUpdate {
+        commands.push(to_object(&RuntimeExternalToolsUpdate {
             type_: "runtime_external_tools_update".into(),
-            request_id: request_id.clone(),
+            request_id: String::new(),
             updates,
-        };
-        if let Ok(text) = serde_json::to_string(&command) {
-            let _ = shared
-                .request(text, &request_id, &["runtime_external_tools_update_response"], timeout)
-                .await;
-        }
+        }));
+    }
+    for frame in commands.into_iter().flatten() {
+        // A failure here surfaces to the caller through the events (the runtime's frames stop)
+        // and through their next command; there is no one to return it to.
+        let _ = command::send(&shared, frame, shared.options.request_timeout).await;
     }
 }

@@ -46,7 +46,7 @@ struct State {
     pending: HashMap<String, Pending>,
     subscribers: Vec<Subscriber>,
     runtimes: HashMap<RuntimeScope, InUse>,
-    /// Commands sent as text awaiting the answer that changes `runtimes`, by `request_id`.
+    /// Commands sent awaiting the answer that changes `runtimes`, by `request_id`.
     tracked: HashMap<String, Tracked>,
     /// `control_request` ids already delivered, per scope, until the scope's device status no
     /// longer lists them as pending.
@@ -265,13 +265,13 @@ impl Shared {
 
     /// A new event stream of `capacity` frames, of every frame or only of `filter`'s.
     pub fn subscribe(&self, filter: Option<RuntimeScope>, capacity: usize) -> RawEvents {
-        self.add_subscriber(filter, capacity.max(1), false)
+        self.add(filter, capacity.max(1), false, None)
     }
 
     /// A new stream of every frame that never falls behind: while it holds `capacity` items,
     /// [`Shared::make_room`] holds up reading.
     pub fn subscribe_paced(&self, capacity: usize) -> RawEvents {
-        self.add_subscriber(None, capacity.max(1) + PACED_HEADROOM, true)
+        self.add(None, capacity.max(1) + PACED_HEADROOM, true, None)
     }
 
     /// A new paced stream, of every frame or only of `filter`'s, that holds up reading for at
@@ -282,10 +282,6 @@ impl Shared {
             waited_out: AtomicBool::new(false),
         });
         self.add(filter, capacity.max(1) + PACED_HEADROOM, true, Some(patience))
-    }
-
-    fn add_subscriber(&self, filter: Option<RuntimeScope>, buffer: usize, paced: bool) -> RawEvents {
-        self.add(filter, buffer, paced, None)
     }
 
     fn add(

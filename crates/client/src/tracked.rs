@@ -1,5 +1,6 @@
-//! Commands sent as text ([`Client::send_text`](crate::Client::send_text)) whose answers change
-//! what a reconnect restores: `runtime_start`, `sync` and `runtime_external_tools_update`.
+//! Sent commands whose answers change what a reconnect restores: `runtime_start`, `sync` and
+//! `runtime_external_tools_update`, however they were sent (typed method, `command`, `request`,
+//! `send` or `send_text`).
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use crate::types::{ExternalToolGroup, ExternalToolsUpdate, RuntimeScope};
 /// runtimes are not restored). The table empties as answers come and when the connection drops.
 pub(crate) const MAX_TRACKED: usize = 1024;
 
-/// A command sent as text that subscribes to runtimes or registers tools, once answered.
+/// A sent command that subscribes to runtimes or registers tools, once answered.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Tracked {
@@ -40,7 +41,7 @@ struct Outcome {
 }
 
 impl Tracked {
-    /// Reads a command sent as text: its `request_id` and what its answer would change, or
+    /// Reads a sent command: its `request_id` and what its answer would change, or
     /// `None` for any other frame (or one without a `request_id`, which gets no answer).
     pub fn of(text: &str) -> Option<(String, Tracked)> {
         let tracked: Tracked = serde_json::from_str(text).ok()?;
