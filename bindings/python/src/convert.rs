@@ -29,49 +29,96 @@ pub fn text_to_py<'py>(py: Python<'py>, text: &str, strings: &mut Strings) -> Bo
 /// Python strings made recently, for reuse: frames repeat the same keys and many of the same
 /// short values (frame and delta types, runtime and run ids), and reusing them saves an
 /// allocation and a UTF-8 check each. Direct-mapped: a string takes the slot its hash picks,
-/// replacing what was there, so the cache stays small and keeps what recurs.
-pub struct Strings(Vec<Option<(Box<str>, Py<PyString>)>>);
+/// replacing what was there, so the cache stays small and keeps what recurs. The bytes live in
+/// the slot itself, so a lookup reads one slot and compares a few words.
+pub struct Strings(Box<[Slot]>);
 
 /// Slots of the cache, and the longest string it keeps (in bytes).
 const SLOTS: usize = 1024;
 const MAX_CACHED_LENGTH: usize = 48;
 
+struct Slot {
+    /// The string's length and its first and last bytes.
+    key: Key,
+    /// All of its bytes, for strings longer than the two words cover.
+    bytes: [u8; MAX_CACHED_LENGTH],
+    string: Option<Py<PyString>>,
+}
+
 impl Default for Strings {
     fn default() -> Self {
-        Self((0..SLOTS).map(|_| None).collect())
+        let empty = || Slot {
+            key: Key::default(),
+            bytes: [0; MAX_CACHED_LENGTH],
+            string: None,
+        };
+        Self((0..SLOTS).map(|_| empty()).collect())
     }
 }
 
 impl Strings {
     fn get<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
-        if text.len() > MAX_CACHED_LENGTH {
+        let bytes = text.as_bytes();
+        if bytes.len() > MAX_CACHED_LENGTH {
             return PyString::new(py, text);
         }
-        let slot = &mut self.0[slot_of(text)];
-        if let Some((known, string)) = slot
-            && **known == *text
+        let key = Key::of(bytes);
+        let slot = &mut self.0[key.slot()];
+        if let Some(string) = &slot.string
+            && slot.key == key
+            && (bytes.len() <= 16 || slot.bytes[8..bytes.len() - 8] == bytes[8..bytes.len() - 8])
         {
             return string.bind(py).clone();
         }
         let made = PyString::new(py, text);
-        *slot = Some((text.into(), made.clone().unbind()));
+        slot.key = key;
+        slot.bytes[..bytes.len()].copy_from_slice(bytes);
+        slot.string = Some(made.clone().unbind());
         made
     }
 }
 
-/// The slot of a string: a hash of its length and its first and last eight bytes, cheap for the
-/// strings it is used on (a collision only costs a miss).
-fn slot_of(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    let word = |part: &[u8]| {
-        let mut buffer = [0u8; 8];
-        buffer[..part.len()].copy_from_slice(part);
-        u64::from_le_bytes(buffer)
-    };
-    let head = word(&bytes[..bytes.len().min(8)]);
-    let tail = word(&bytes[bytes.len().saturating_sub(8)..]);
-    let mixed = (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 54) as usize % SLOTS
+/// What identifies a short string cheaply: its length and its first and last eight bytes,
+/// which for strings of up to 16 bytes are all of it (shorter than 8: all of its bytes, packed
+/// into `head`).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Key {
+    head: u64,
+    tail: u64,
+    length: usize,
+}
+
+impl Key {
+    fn of(bytes: &[u8]) -> Self {
+        let length = bytes.len();
+        let (head, tail) = match length {
+            8.. => (word(&bytes[..8]), word(&bytes[length - 8..])),
+            // Two overlapping halves cover every byte; read as words, not copied into a buffer.
+            4.. => (half(&bytes[..4]) | half(&bytes[length - 4..]) << 32, 0),
+            1.. => {
+                let byte = |index: usize| u64::from(bytes[index]);
+                (byte(0) | byte(length / 2) << 8 | byte(length - 1) << 16, 0)
+            }
+            0 => (0, 0),
+        };
+        Self { head, tail, length }
+    }
+
+    /// The slot of the string (a collision only costs a miss).
+    fn slot(self) -> usize {
+        let mixed = (self.head ^ self.tail.rotate_left(29) ^ self.length as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> 54) as usize % SLOTS
+    }
+}
+
+/// Eight bytes as a word.
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
+}
+
+/// Four bytes as a word.
+fn half(bytes: &[u8]) -> u64 {
+    u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
 }
 
 /// Builds one Python value from the deserializer.

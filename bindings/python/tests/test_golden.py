@@ -95,3 +95,19 @@ def test_text_that_is_not_a_json_object_is_still_delivered() -> None:
         "neg": -5,
         "s": "é\n",
     }
+
+
+def test_strings_that_look_alike_stay_apart() -> None:
+    # Frame strings are reused from a cache keyed by length and first and last bytes: strings
+    # that share those, of every length the cache keeps and beyond, must still come back as sent.
+    strings = []
+    for length in range(0, 60):
+        for middle in "xyé":
+            if length == 0:
+                strings.append("")
+                continue
+            chars = ["a"] * length
+            chars[length // 2] = middle
+            strings.append("".join(chars))
+    text = json.dumps({"list": strings + strings, **{s: s for s in strings}}, ensure_ascii=False)
+    assert _native.parse_frame(text) == json.loads(text)

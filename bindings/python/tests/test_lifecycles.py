@@ -51,6 +51,29 @@ def test_a_streamed_turn_ends_with_turn_finished(server: Server) -> None:
     run(scenario())
 
 
+def test_a_stream_left_early_goes_on_where_it_stopped(server: Server) -> None:
+    async def scenario() -> None:
+        async with AsyncClient.connect(server.url) as client:
+            runtime = await new_runtime(client, "Resumed")
+            events = client.events(runtime)
+            await client.submit_input(runtime, "[[reply: a b c d e f g h]] [[chunks: 8]]")
+            seen: list[Any] = []
+            # Leave the loop after every frame, and mix in anext(): frames of a batch already
+            # handed to Python are neither lost nor repeated.
+            while not seen or seen[-1]["type"] != "turn_finished":
+                if len(seen) % 2:
+                    seen.append(await anext(events))
+                    continue
+                async for frame in events:
+                    seen.append(frame)
+                    break
+            seqs = [frame["event_seq"] for frame in frames_only(seen) if "event_seq" in frame]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+            assert assistant_text(seen) == "a b c d e f g h"
+
+    run(scenario())
+
+
 def test_queued_inputs_find_their_own_turn_and_can_be_removed(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -32,9 +32,11 @@ from .frames import (
     SyncResponse,
 )
 
-BATCH = 256
+BATCH = 32
 """Frames a stream hands from Rust to Python at a time (the most Python holds beyond the Rust
-stream's own buffer)."""
+stream's own buffer). Small on purpose: a frame is about five dicts and lists, and CPython runs a
+garbage collection each time some 700 more containers were made than freed, so a batch of a
+few hundred frames would set off collections that a reader dropping each frame never needs."""
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 """Seconds a command waits for its answer, as in Letta Code's client helper."""
@@ -69,8 +71,17 @@ class EventStream:
         self._items: list[ServerFrame | Gap] = []
         self._index = 0
 
-    def __aiter__(self) -> EventStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[ServerFrame | Gap]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ServerFrame | Gap]:
+        """What `async for` runs: one generator over the batches, cheaper per item than a call
+        of `__anext__`. It keeps its place in `_index`, so a loop left early and a later one
+        miss nothing."""
+        while items := await self._next_batch():
+            self._items = items
+            for self._index, item in enumerate(items, 1):
+                yield item
 
     async def __anext__(self) -> ServerFrame | Gap:
         if self._index < len(self._items):
