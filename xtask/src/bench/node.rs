@@ -11,7 +11,7 @@ use tokio::process::Command;
 
 use super::BenchResult;
 use super::process::ServerProcess;
-use super::report::{Row, Unit, Verdict};
+use super::report::{Row, Unit};
 use super::scenarios::{Bench, SCRIPTED};
 use crate::repo_root;
 
@@ -83,9 +83,11 @@ impl Bench<'_> {
             );
         }
         for (what, client) in [("`onMessage`", on_message), ("`events()`", events)] {
-            self.rows.push(ratio_row(
+            self.rows.push(Row::ratio(
                 &format!("Node SDK ({what}) ÷ plain ws, frames/s, median of the rounds"),
+                SCRIPTED.name,
                 client.ratio,
+                TARGET_RATIO,
             ));
         }
         Ok(())
@@ -123,22 +125,6 @@ impl Bench<'_> {
 
 fn target() -> String {
     format!("≥ {TARGET_RATIO:.2}×")
-}
-
-/// A ratio with a lower-bound target.
-fn ratio_row(metric: &str, ratio: f64) -> Row {
-    Row {
-        metric: metric.to_owned(),
-        provider: SCRIPTED.name.to_owned(),
-        value: format!("{ratio:.2}×"),
-        target: target(),
-        verdict: if ratio >= TARGET_RATIO {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        },
-        letta: "—".to_owned(),
-    }
 }
 
 /// `npm <args>` in the package; an error says which command failed.

@@ -104,6 +104,18 @@ impl Row {
         }
     }
 
+    /// A ratio of rates (one client's to another's) with a lower-bound target.
+    pub fn ratio(metric: &str, provider: &str, ratio: f64, target: f64) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            provider: provider.to_owned(),
+            value: format!("{ratio:.2}×"),
+            target: format!("≥ {target:.2}×"),
+            verdict: if ratio >= target { Verdict::Pass } else { Verdict::Fail },
+            letta: "—".to_owned(),
+        }
+    }
+
     /// A measurement that could not be made.
     pub fn failed(metric: &str, provider: &str, why: &str, target: Option<String>) -> Self {
         Self {
