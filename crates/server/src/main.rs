@@ -26,6 +26,11 @@ struct Cli {
     /// Largest accepted inbound frame, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     max_frame_bytes: usize,
+    /// Threads running sockets, turns and model streams. 1 (the default) is one event loop, the
+    /// least CPU per frame; more spread heavy loads over cores at the cost of wake-ups between
+    /// threads. SQLite and blocking tool work have threads of their own either way.
+    #[arg(long, value_name = "N", env = "LETTA_APP_SERVER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
 }
 
 /// The listen address and websocket path of a `ws://host:port[/path]` URL.
@@ -60,9 +65,27 @@ fn parse_listen(url: &str) -> Result<(SocketAddr, String), String> {
     Ok((SocketAddr::new(ip, port), path))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut builder = match cli.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(threads));
+            builder
+        }
+    };
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(serve(cli)),
+        Err(error) => {
+            eprintln!("Error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+async fn serve(cli: Cli) -> ExitCode {
     let (listen, ws_path) = match parse_listen(&cli.listen) {
         Ok(parsed) => parsed,
         Err(error) => {

@@ -1,43 +1,17 @@
 //! The store survives `kill -9`: agents, conversations, history and accepted inputs.
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/wire.rs"]
 mod wire;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use binary::spawn_server;
 
 use serde_json::json;
 use wire::{Client, TestServer, start_runtime, user_input};
-
-/// Starts the real binary on a free port; returns it and its websocket URL.
-fn spawn_server(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_letta-app-server"))
-        .args(["--listen", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a line").expect("readable");
-    let base = first
-        .strip_prefix("Listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_owned();
-    let websocket = lines.next().expect("a line").expect("readable");
-    assert_eq!(websocket, format!("WebSocket: {base}/ws"));
-    assert_eq!(
-        lines.next().expect("line").expect("readable"),
-        format!("Control channel: {base}/ws?channel=control")
-    );
-    assert_eq!(
-        lines.next().expect("line").expect("readable"),
-        format!("Stream channel: {base}/ws?channel=stream")
-    );
-    (child, format!("{base}/ws"))
-}
 
 fn prompt_tokens(frames: &[serde_json::Value]) -> u64 {
     frames
@@ -51,7 +25,7 @@ fn prompt_tokens(frames: &[serde_json::Value]) -> u64 {
 #[tokio::test]
 async fn agents_conversations_and_history_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let (mut server, url) = spawn_server(data.path());
+    let (mut server, url) = spawn_server(data.path(), &[]);
     let mut client = Client::connect(&url).await;
     let runtime = start_runtime(&mut client).await;
     client
@@ -66,7 +40,8 @@ async fn agents_conversations_and_history_survive_kill_9() {
     server.kill().expect("kill -9");
     server.wait().expect("reaped");
 
-    let (mut server, url) = spawn_server(data.path());
+    // Restarted with a multi-threaded runtime: the store does not depend on how it is run.
+    let (mut server, url) = spawn_server(data.path(), &["--threads", "2"]);
     let mut client = Client::connect(&url).await;
     client.send(json!({"type": "runtime_start", "request_id": "rs-2", "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]})).await;
     let resumed = client.recv_until_type("update_subagent_state").await;
@@ -110,7 +85,7 @@ async fn agents_conversations_and_history_survive_kill_9() {
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let data = tempfile::tempdir().unwrap();
-    let (mut server, url) = spawn_server(data.path());
+    let (mut server, url) = spawn_server(data.path(), &[]);
     let mut client = Client::connect(&url).await;
     start_runtime(&mut client).await;
     let status = Command::new("kill")
@@ -129,7 +104,7 @@ async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
     let data = tempfile::tempdir().unwrap();
     let work = data.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let (mut server, url) = spawn_server(data.path());
+    let (mut server, url) = spawn_server(data.path(), &[]);
     let mut client = Client::connect(&url).await;
     client
         .send(
@@ -144,7 +119,7 @@ async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
     server.kill().expect("kill -9");
     server.wait().expect("reaped");
 
-    let (mut server, url) = spawn_server(data.path());
+    let (mut server, url) = spawn_server(data.path(), &[]);
     let mut client = Client::connect(&url).await;
     client
         .send(json!({"type": "sync", "request_id": "s-1", "runtime": runtime}))
@@ -161,7 +136,7 @@ async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
     server.kill().expect("kill -9");
     server.wait().expect("reaped");
 
-    let (mut server, url) = spawn_server(data.path());
+    let (mut server, url) = spawn_server(data.path(), &[]);
     let mut client = Client::connect(&url).await;
     client
         .send(json!({"type": "sync", "request_id": "s-2", "runtime": runtime}))
