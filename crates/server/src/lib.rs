@@ -1,5 +1,10 @@
 //! The reference Letta Code App Server: the v2 websocket protocol over a durable local runtime.
 //!
+//! [`Server::start`] runs on the caller's tokio runtime, of either flavour. A current-thread
+//! runtime (what the `letta-app-server` binary uses unless given `--threads N`) costs the least
+//! CPU per frame: no frame wakes another thread between the model and the socket. SQLite runs on
+//! a thread of its own and blocking tool work on the runtime's blocking pool either way.
+//!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! let config = letta_app_server::Config::new("/tmp/letta-data".into());
