@@ -3,6 +3,7 @@
 //! the path of the offending field.
 
 use std::fmt;
+use std::sync::{Mutex, TryLockError};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -12,9 +13,10 @@ use serde::{Serialize, de};
 use serde_json::{Map, Number, Value};
 
 /// Parses JSON text into Python objects (`dict`, `list`, `str`, `int`, `float`, `bool`,
-/// `None`) without an intermediate tree. Text that is not JSON comes back as the `str` itself,
-/// as the Rust client delivers it: nothing the server sends is dropped.
-pub fn text_to_py<'py>(py: Python<'py>, text: &str, strings: &mut Strings) -> Bound<'py, PyAny> {
+/// `None`) without an intermediate tree, reusing strings from `strings` when given. Text that is
+/// not JSON comes back as the `str` itself, as the Rust client delivers it: nothing the server
+/// sends is dropped.
+pub fn text_to_py<'py>(py: Python<'py>, text: &str, strings: Option<&mut Strings>) -> Bound<'py, PyAny> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let seed = PySeed { py, strings };
     match seed
@@ -31,16 +33,34 @@ pub fn text_to_py<'py>(py: Python<'py>, text: &str, strings: &mut Strings) -> Bo
 /// allocation and a UTF-8 check each. Direct-mapped: a string takes the slot its hash picks,
 /// replacing what was there, so the cache stays small and keeps what recurs. The bytes live in
 /// the slot itself, so a lookup reads one slot and compares a few words.
+///
+/// One cache (80 KiB) serves every stream of the process: see [`with_strings`].
 pub struct Strings(Box<[Slot]>);
 
 /// Slots of the cache, and the longest string it keeps (in bytes).
 const SLOTS: usize = 1024;
 const MAX_CACHED_LENGTH: usize = 48;
 
+/// The process's string cache, made on first use.
+static STRINGS: Mutex<Option<Strings>> = Mutex::new(None);
+
+/// Runs `convert` with the process's string cache. Callers hold the GIL, so the cache is only
+/// ever contended by a conversion on the same thread (a finaliser run by the garbage collector
+/// in the middle of one): that one gets `None` and makes its strings afresh.
+pub fn with_strings<R>(convert: impl FnOnce(Option<&mut Strings>) -> R) -> R {
+    match STRINGS.try_lock() {
+        Ok(mut cache) => convert(Some(cache.get_or_insert_with(Strings::default))),
+        Err(TryLockError::Poisoned(poisoned)) => {
+            convert(Some(poisoned.into_inner().get_or_insert_with(Strings::default)))
+        }
+        Err(TryLockError::WouldBlock) => convert(None),
+    }
+}
+
 struct Slot {
     /// The string's length and its first and last bytes.
     key: Key,
-    /// All of its bytes, for strings longer than the two words cover.
+    /// All of its bytes, for strings longer than the key covers.
     bytes: [u8; MAX_CACHED_LENGTH],
     string: Option<Py<PyString>>,
 }
@@ -90,18 +110,27 @@ struct Key {
 
 impl Key {
     fn of(bytes: &[u8]) -> Self {
-        let length = bytes.len();
-        let (head, tail) = match length {
-            8.. => (word(&bytes[..8]), word(&bytes[length - 8..])),
-            // Two overlapping halves cover every byte; read as words, not copied into a buffer.
-            4.. => (half(&bytes[..4]) | half(&bytes[length - 4..]) << 32, 0),
-            1.. => {
-                let byte = |index: usize| u64::from(bytes[index]);
-                (byte(0) | byte(length / 2) << 8 | byte(length - 1) << 16, 0)
-            }
-            0 => (0, 0),
+        let word = |chunk: &[u8; 8]| u64::from_le_bytes(*chunk);
+        let half = |chunk: &[u8; 4]| u64::from(u32::from_le_bytes(*chunk));
+        let pack = |a: u8, b: u8, c: u8| u64::from(a) | u64::from(b) << 8 | u64::from(c) << 16;
+        // Read as words, not copied into a buffer; overlapping halves cover every byte.
+        let (head, tail) = match (bytes.first_chunk(), bytes.last_chunk()) {
+            (Some(first), Some(last)) => (word(first), word(last)),
+            _ => match (bytes.first_chunk(), bytes.last_chunk()) {
+                (Some(first), Some(last)) => (half(first) | half(last) << 32, 0),
+                _ => match *bytes {
+                    [a, b, c] => (pack(a, b, c), 0),
+                    [a, b] => (pack(a, b, b), 0),
+                    [a] => (pack(a, a, a), 0),
+                    _ => (0, 0),
+                },
+            },
         };
-        Self { head, tail, length }
+        Self {
+            head,
+            tail,
+            length: bytes.len(),
+        }
     }
 
     /// The slot of the string (a collision only costs a miss).
@@ -111,20 +140,27 @@ impl Key {
     }
 }
 
-/// Eight bytes as a word.
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
-}
-
-/// Four bytes as a word.
-fn half(bytes: &[u8]) -> u64 {
-    u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
-}
-
 /// Builds one Python value from the deserializer.
 struct PySeed<'a, 'py> {
     py: Python<'py>,
-    strings: &'a mut Strings,
+    strings: Option<&'a mut Strings>,
+}
+
+impl<'py> PySeed<'_, 'py> {
+    fn string(&mut self, text: &str) -> Bound<'py, PyString> {
+        match self.strings.as_deref_mut() {
+            Some(strings) => strings.get(self.py, text),
+            None => PyString::new(self.py, text),
+        }
+    }
+
+    /// A seed for a value inside this one, sharing its cache.
+    fn inner(&mut self) -> PySeed<'_, 'py> {
+        PySeed {
+            py: self.py,
+            strings: self.strings.as_deref_mut(),
+        }
+    }
 }
 
 impl<'de, 'py> DeserializeSeed<'de> for PySeed<'_, 'py> {
@@ -158,33 +194,27 @@ impl<'de, 'py> Visitor<'de> for PySeed<'_, 'py> {
         Ok(PyFloat::new(self.py, v).into_any())
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.strings.get(self.py, v).into_any())
+    fn visit_str<E>(mut self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.string(v).into_any())
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(self.py.None().into_bound(self.py))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(PySeed {
-            py: self.py,
-            strings: &mut *self.strings,
-        })? {
+        while let Some(item) = seq.next_element_seed(self.inner())? {
             items.push(item);
         }
         Ok(PyList::new(self.py, items).map_err(de::Error::custom)?.into_any())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
         let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key::<KeyStr<'de>>()? {
-            let key = self.strings.get(self.py, key.as_str());
-            let value = map.next_value_seed(PySeed {
-                py: self.py,
-                strings: &mut *self.strings,
-            })?;
+            let key = self.string(key.as_str());
+            let value = map.next_value_seed(self.inner())?;
             dict.set_item(key, value).map_err(de::Error::custom)?;
         }
         Ok(dict.into_any())

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 /// Parses a frame's text the way event streams do: a JSON object becomes a dict.
 #[pyfunction]
 fn parse_frame<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
-    convert::text_to_py(py, text, &mut convert::Strings::default())
+    convert::with_strings(|strings| convert::text_to_py(py, text, strings))
 }
 
 /// Serialises a frame the way commands are sent.

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
 
-use crate::convert::{Strings, text_to_py};
+use crate::convert::{text_to_py, with_strings};
 
 /// Where a stream's items come from.
 pub enum Source {
@@ -27,8 +27,6 @@ pub enum Source {
 
 struct State {
     source: Source,
-    /// Strings of the frames converted so far, for reuse.
-    strings: Strings,
     /// An item received by [`FrameStream::wait`], handed out first by the next `take`.
     parked: Option<Item>,
 }
@@ -54,11 +52,7 @@ pub struct FrameStream {
 impl FrameStream {
     pub fn new(source: Source) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State {
-                source,
-                strings: Strings::default(),
-                parked: None,
-            })),
+            state: Arc::new(Mutex::new(State { source, parked: None })),
         }
     }
 }
@@ -71,14 +65,17 @@ impl FrameStream {
         // Only a `wait` in progress holds the lock; its item will be ready for the next call.
         if let Ok(mut state) = self.state.try_lock() {
             let mut cx = Context::from_waker(noop_waker_ref());
-            while objects.len() < limit {
-                let object = match state.poll_item(&mut cx) {
-                    Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), &mut state.strings),
-                    Poll::Ready(Some(Err(gap))) => Bound::new(py, Gap::from(&gap))?.into_any(),
-                    Poll::Ready(None) | Poll::Pending => break,
-                };
-                objects.push(object);
-            }
+            with_strings(|mut strings| -> PyResult<()> {
+                while objects.len() < limit {
+                    let object = match state.poll_item(&mut cx) {
+                        Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), strings.as_deref_mut()),
+                        Poll::Ready(Some(Err(gap))) => Bound::new(py, Gap::from(&gap))?.into_any(),
+                        Poll::Ready(None) | Poll::Pending => break,
+                    };
+                    objects.push(object);
+                }
+                Ok(())
+            })?;
         }
         PyList::new(py, objects)
     }

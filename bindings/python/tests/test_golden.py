@@ -3,6 +3,7 @@ generated `TypedDict`s."""
 
 from __future__ import annotations
 
+import gc
 import json
 import types
 from pathlib import Path
@@ -111,3 +112,31 @@ def test_strings_that_look_alike_stay_apart() -> None:
             strings.append("".join(chars))
     text = json.dumps({"list": strings + strings, **{s: s for s in strings}}, ensure_ascii=False)
     assert _native.parse_frame(text) == json.loads(text)
+
+
+def test_a_conversion_inside_a_conversion_makes_its_own_strings() -> None:
+    # A finaliser run by the garbage collector in the middle of a conversion may convert a frame
+    # itself; the string cache is then busy, and that conversion goes without it.
+    inside: list[tuple[bool, Any]] = []
+    converting = [False]
+
+    class Cycle:
+        def __del__(self) -> None:
+            inside.append((converting[0], _native.parse_frame('{"inner": ["a", "b"]}')))
+
+    frame = json.dumps({"items": [{"key": str(n)} for n in range(2000)]})
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        for _ in range(3):
+            cycle = Cycle()
+            cycle.me = cycle  # type: ignore[attr-defined]
+            del cycle
+            converting[0] = True
+            assert _native.parse_frame(frame) == json.loads(frame)
+            converting[0] = False
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    assert any(during for during, _ in inside), inside
+    assert all(parsed == {"inner": ["a", "b"]} for _, parsed in inside)

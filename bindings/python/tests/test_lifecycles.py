@@ -51,22 +51,23 @@ def test_a_streamed_turn_ends_with_turn_finished(server: Server) -> None:
     run(scenario())
 
 
-def test_a_stream_left_early_goes_on_where_it_stopped(server: Server) -> None:
+def test_a_stream_read_in_pieces_misses_nothing(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url) as client:
-            runtime = await new_runtime(client, "Resumed")
+            runtime = await new_runtime(client, "Pieces")
             events = client.events(runtime)
-            await client.submit_input(runtime, "[[reply: a b c d e f g h]] [[chunks: 8]]")
+            # The whole turn arrives before `events` is read, so it comes in one batch and every
+            # way of reading below starts in the middle of one.
+            await collect(client.turn(runtime, "[[reply: a b c d e f g h]] [[chunks: 8]]"))
             seen: list[Any] = []
-            # Leave the loop after every frame, and mix in anext(): frames of a batch already
-            # handed to Python are neither lost nor repeated.
             while not seen or seen[-1]["type"] != "turn_finished":
-                if len(seen) % 2:
-                    seen.append(await anext(events))
-                    continue
-                async for frame in events:
+                async for frame in events:  # left after a frame or two each time
                     seen.append(frame)
+                    if frame["type"] != "turn_finished":
+                        seen.append(await anext(events))  # a peek from inside the loop
                     break
+                else:
+                    raise AssertionError("the stream ended before turn_finished")
             seqs = [frame["event_seq"] for frame in frames_only(seen) if "event_seq" in frame]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
             assert assistant_text(seen) == "a b c d e f g h"

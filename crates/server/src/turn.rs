@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use letta_app_server_protocol::{
     ApiError, ApprovalRequestMessage, AssistantMessage, CanUseToolRequest, ClientToolEnd, ClientToolStart, ContentPart,
-    ControlSubtype, Delta, DeltaMarker, DeltaMeta, ErrorMessage, FileOps, JsonObject, LoopError, LoopStatus,
-    MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason, StopReasonMessage, StreamDelta, ToolCallDelta,
-    ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
+    ControlSubtype, Delta, DeltaMarker, DeltaMeta, DiffPreview, ErrorMessage, FileOps, JsonObject, LoopError,
+    LoopStatus, MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason, StopReasonMessage, StreamDelta,
+    ToolCallDelta, ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -310,8 +310,20 @@ async fn ask(
     cancel: &CancellationToken,
 ) -> Option<Decision> {
     let subject = tool.subject();
+    let cwd = {
+        let state = conversation.state.lock().await;
+        if classify(state.mode, &call.name, subject, &args, &state.rules) == Verdict::Allow {
+            return Some(Decision::Run(args));
+        }
+        state.cwd.clone()
+    };
+    let diffs = preview(tool, &args, cwd).await;
     let answer = {
         let mut state = conversation.state.lock().await;
+        // Meanwhile the turn may have been aborted, or the mode or rules changed.
+        if cancel.is_cancelled() {
+            return None;
+        }
         if classify(state.mode, &call.name, subject, &args, &state.rules) == Verdict::Allow {
             return Some(Decision::Run(args));
         }
@@ -325,7 +337,7 @@ async fn ask(
                 tool_call_id: call.id.clone(),
                 permission_suggestions: suggestion(&call.name, subject, &args).into_iter().collect(),
                 blocked_path: None,
-                diffs: tool.preview(&args, Path::new(&state.cwd)),
+                diffs,
             },
             answer,
         };
@@ -357,6 +369,16 @@ async fn ask(
         }
         ApprovalAnswer::Deny(message) => Decision::Deny(message),
     })
+}
+
+/// The preview of a call's file changes for its approval question, made on the blocking pool:
+/// it reads and diffs files, which must not hold up the event loop.
+async fn preview(tool: &ToolRef, args: &JsonObject, cwd: String) -> Option<Vec<DiffPreview>> {
+    let (tool, args) = (tool.clone(), args.clone());
+    tokio::task::spawn_blocking(move || tool.preview(&args, Path::new(&cwd)))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Runs one approved call: `client_tool_start`, the tool (with streamed output snapshots),

@@ -8,7 +8,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._async import DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
+from . import _native
+from ._async import BATCH, DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
 from ._native import Gap
 from .errors import ClosedError
 from .frames import (
@@ -32,6 +33,11 @@ from .frames import (
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+async def _wait(native: _native.FrameStream) -> bool:
+    """Waits on the loop until `native` has an item: `False` once it has ended."""
+    return await native.wait()
 
 
 class _LoopThread:
@@ -119,8 +125,13 @@ class Client:
         return self._client.next_request_id(prefix)
 
     def _iterate(self, stream: EventStream) -> Iterator[ServerFrame | Gap]:
-        while items := self._thread.run(stream._next_batch()):
-            yield from items
+        # Batches are taken on the caller's thread; only waiting for one needs the loop.
+        native = self._thread.run(stream._open())
+        while True:
+            if items := native.take(BATCH):
+                yield from items
+            elif not self._thread.run(_wait(native)):
+                return
 
     def events(self, runtime: RuntimeScope | None = None) -> Iterator[ServerFrame | Gap]:
         """Every frame from now on (or only `runtime`'s), with `Gap`s; see `AsyncClient.events`."""

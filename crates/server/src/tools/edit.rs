@@ -1,6 +1,7 @@
 //! `Edit` and `MultiEdit`, and the diff previews of all file-editing tools.
 
 use std::path::Path;
+use std::time::Duration;
 
 use letta_app_server_protocol::{AdvancedDiff, DiffHunk, DiffLine, DiffLineKind, DiffNotice, DiffPreview, JsonObject};
 use serde_json::{Value, json};
@@ -14,6 +15,8 @@ use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult};
 
 /// Lines of context around each change in a diff preview.
 const DIFF_CONTEXT: usize = 3;
+/// The longest a preview's diff may take to compute.
+const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One replacement.
 struct Replacement<'a> {
@@ -105,11 +108,14 @@ fn apply_all(content: &str, edits: &[Replacement<'_>]) -> Result<(String, usize)
     Ok((content, replaced))
 }
 
-/// A diff preview of `old` → `new` for `path`.
+/// A diff preview of `old` → `new` for `path`. Diffing large, very different texts is bounded
+/// by [`DIFF_TIMEOUT`], after which the diff is coarser (more lines removed and added).
 pub(super) fn diff_preview(path: &Path, old: &str, new: &str) -> DiffPreview {
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
-    let diff = TextDiff::from_slices(&old_lines, &new_lines);
+    let diff = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_slices(&old_lines, &new_lines);
     let mut hunks = Vec::new();
     for group in diff.grouped_ops(DIFF_CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
