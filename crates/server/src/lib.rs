@@ -2,8 +2,9 @@
 //!
 //! [`Server::start`] runs on the caller's tokio runtime, of either flavour. A current-thread
 //! runtime (what the `letta-app-server` binary uses unless given `--threads N`) costs the least
-//! CPU per frame: no frame wakes another thread between the model and the socket. SQLite runs on
-//! a thread of its own and blocking tool work on the runtime's blocking pool either way.
+//! CPU per frame: no frame wakes another thread between the model and the socket. Either way
+//! SQLite runs on a thread of its own, and blocking work (Grep, Glob, LS, approval previews) on
+//! the runtime's blocking pool.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {

@@ -65,6 +65,9 @@ fn parse_listen(url: &str) -> Result<(SocketAddr, String), String> {
     Ok((SocketAddr::new(ip, port), path))
 }
 
+/// The name of the runtime's threads besides the main one: its workers, and its blocking pool.
+const WORKER_THREAD_NAME: &str = "letta-worker";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut builder = match cli.threads {
@@ -75,7 +78,7 @@ fn main() -> ExitCode {
             builder
         }
     };
-    match builder.enable_all().build() {
+    match builder.thread_name(WORKER_THREAD_NAME).enable_all().build() {
         Ok(runtime) => runtime.block_on(serve(cli)),
         Err(error) => {
             eprintln!("Error: cannot start the async runtime: {error}");

@@ -28,11 +28,41 @@ fn bad_arguments_are_refused_with_a_clear_error() {
     );
 }
 
+/// Threads named `letta-worker` (the runtime's workers; its blocking pool starts empty).
+fn workers(server: &std::process::Child) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", server.id()))
+        .expect("the server's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "letta-worker")
+        .count()
+}
+
+#[test]
+fn one_event_loop_by_default_and_workers_on_request() {
+    let data = tempfile::tempdir().unwrap();
+    for (args, env, expected) in [
+        (&[][..], None, 0),
+        (&["--threads", "3"][..], None, 3),
+        (&[][..], Some("2"), 2),
+    ] {
+        let mut command = binary::command(data.path(), args);
+        match env {
+            Some(threads) => command.env("LETTA_APP_SERVER_THREADS", threads),
+            None => command.env_remove("LETTA_APP_SERVER_THREADS"),
+        };
+        let (mut server, _) = binary::spawn(command);
+        assert_eq!(workers(&server), expected, "{args:?}, LETTA_APP_SERVER_THREADS={env:?}");
+        server.kill().expect("kill");
+        server.wait().expect("reaped");
+    }
+}
+
 /// More than one thread: a multi-threaded runtime streams a turn and stops on SIGTERM.
 #[tokio::test]
 async fn a_multi_threaded_server_runs_turns_and_stops_cleanly() {
     let data = tempfile::tempdir().unwrap();
     let (mut server, url) = spawn_server(data.path(), &["--threads", "3"]);
+    assert_eq!(workers(&server), 3);
     let mut client = Client::connect(&url).await;
     let runtime = start_runtime(&mut client).await;
     client

@@ -7,13 +7,23 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary with `--listen` (a free port), `--data-dir data_dir` and `args`.
+pub fn command(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_letta-app-server"));
+    command.args(["--listen", "--data-dir"]).arg(data_dir).args(args);
+    command
+}
+
 /// Starts the binary with `--listen` (a free port), `--data-dir data_dir` and `args`; returns it
 /// and its websocket URL once it printed its four address lines.
 pub fn spawn_server(data_dir: &Path, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_letta-app-server"))
-        .args(["--listen", "--data-dir"])
-        .arg(data_dir)
-        .args(args)
+    spawn(command(data_dir, args))
+}
+
+/// Starts `command` (the binary, listening); returns it and its websocket URL once it printed
+/// its four address lines.
+pub fn spawn(mut command: Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -42,7 +52,11 @@ pub fn spawn_server(data_dir: &Path, args: &[&str]) -> (Child, String) {
 /// ten seconds (a binary that accepted them and serves is killed), and `expected` in what it
 /// printed to stderr.
 pub fn refused(args: &[&str], expected: &str) {
+    // A data directory of its own, should the arguments be accepted after all.
+    let data = tempfile::tempdir().expect("a temporary directory");
     let mut child = Command::new(env!("CARGO_BIN_EXE_letta-app-server"))
+        .arg("--data-dir")
+        .arg(data.path())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
