@@ -20,6 +20,9 @@ use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, UpdateQueue};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+/// Bytes reserved for an event's serialisation: a stream delta with its scope fits.
+const PREFIX_CAPACITY: usize = 512;
+
 /// A runtime event serialised once for all its subscribers.
 #[derive(Debug)]
 pub struct EventFrame {
@@ -43,16 +46,24 @@ impl EventFrame {
             RuntimeEvent::UpdateQueue(UpdateQueue { removed, .. }) => removed.is_empty(),
             _ => false,
         };
-        let mut prefix = serde_json::to_string(event).unwrap_or_default();
-        prefix.pop(); // the closing brace; the envelope follows
-        prefix.push_str(",\"runtime\":");
+        // One buffer, sized for a delta, for the event and its scope.
+        let mut prefix = Vec::with_capacity(PREFIX_CAPACITY);
         let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
-        prefix.push_str(&serde_json::to_string(&scope).unwrap_or_default());
+        if serde_json::to_writer(&mut prefix, event).is_ok() {
+            prefix.pop(); // the closing brace; the envelope follows
+            prefix.extend_from_slice(b",\"runtime\":");
+            if serde_json::to_writer(&mut prefix, &scope).is_err() {
+                prefix.clear();
+            }
+        } else {
+            prefix.clear();
+        }
         Self {
             frame_type: event.frame_type(),
             scope,
             coalesces,
-            prefix,
+            // serde_json writes UTF-8.
+            prefix: String::from_utf8(prefix).unwrap_or_default(),
         }
     }
 

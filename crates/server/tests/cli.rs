@@ -6,6 +6,7 @@ mod binary;
 mod wire;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use binary::{refused, spawn_server};
 use wire::{Client, start_runtime, user_input};
@@ -28,13 +29,29 @@ fn bad_arguments_are_refused_with_a_clear_error() {
     );
 }
 
-/// Threads named `letta-worker` (the runtime's workers; its blocking pool starts empty).
-fn workers(server: &std::process::Child) -> usize {
-    std::fs::read_dir(format!("/proc/{}/task", server.id()))
-        .expect("the server's threads")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end() == "letta-worker")
-        .count()
+/// Threads named `letta-worker` (the runtime's workers; its blocking pool starts empty), counted
+/// once every thread has named itself: a new thread carries the main thread's name until then.
+fn workers(server: &binary::ServerProcess) -> usize {
+    let names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", server.id()))
+            .expect("the server's threads")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    };
+    let main = std::fs::read_to_string(format!("/proc/{}/comm", server.id())).expect("the main thread's name");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = names();
+        if names.iter().filter(|name| **name == main.trim_end()).count() == 1 {
+            return names.iter().filter(|name| *name == "letta-worker").count();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "threads that never named themselves: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]

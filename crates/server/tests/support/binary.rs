@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +15,40 @@ pub fn command(data_dir: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// A started server process; killed when dropped (a failed test leaves no server behind).
+pub struct ServerProcess(Child);
+
+impl Deref for ServerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the binary with `--listen` (a free port), `--data-dir data_dir` and `args`; returns it
 /// and its websocket URL once it printed its four address lines.
-pub fn spawn_server(data_dir: &Path, args: &[&str]) -> (Child, String) {
+pub fn spawn_server(data_dir: &Path, args: &[&str]) -> (ServerProcess, String) {
     spawn(command(data_dir, args))
 }
 
 /// Starts `command` (the binary, listening); returns it and its websocket URL once it printed
 /// its four address lines.
-pub fn spawn(mut command: Command) -> (Child, String) {
+pub fn spawn(mut command: Command) -> (ServerProcess, String) {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -45,7 +71,7 @@ pub fn spawn(mut command: Command) -> (Child, String) {
         lines.next().expect("line").expect("readable"),
         format!("Stream channel: {base}/ws?channel=stream")
     );
-    (child, format!("{base}/ws"))
+    (ServerProcess(child), format!("{base}/ws"))
 }
 
 /// Runs the binary with `args` and expects it to refuse them: a failure exit status within
