@@ -317,7 +317,8 @@ export interface ExternalToolContent {
 
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
- * parses into [`ServerFrame::Unknown`] with the frame's JSON kept.
+ * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
+ * frame's JSON).
  */
 export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error;
 
@@ -1684,7 +1685,7 @@ export interface FileOp {
 /** Kind of a file operation. */
 export type FileOpKind = "ins" | "del";
 
-/** Stable machine-readable reason of an [`ErrorFrame`]. */
+/** Stable machine-readable reason of an `error` frame. */
 export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "internal";
 
 /** Capability discovery. */

@@ -9,6 +9,8 @@ struct Step {
     name: &'static str,
     program: &'static str,
     args: &'static [&'static str],
+    /// Environment variables the step sets.
+    env: &'static [(&'static str, &'static str)],
     hint: &'static str,
 }
 
@@ -16,6 +18,7 @@ const FMT: Step = Step {
     name: "formatting",
     program: "cargo",
     args: &["fmt", "--all", "--", "--check"],
+    env: &[],
     hint: "run `cargo fmt --all`",
 };
 
@@ -31,13 +34,23 @@ const CLIPPY: Step = Step {
         "-D",
         "warnings",
     ],
+    env: &[],
     hint: "fix the lints above",
+};
+
+const DOCS: Step = Step {
+    name: "docs",
+    program: "cargo",
+    args: &["doc", "--workspace", "--no-deps", "--locked", "--quiet"],
+    env: &[("RUSTDOCFLAGS", "-D warnings")],
+    hint: "fix the documentation warnings above (broken links, say)",
 };
 
 const NEXTEST: Step = Step {
     name: "tests",
     program: "cargo",
     args: &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"],
+    env: &[],
     hint: "see the failing tests above",
 };
 
@@ -45,6 +58,7 @@ const DOCTESTS: Step = Step {
     name: "doctests",
     program: "cargo",
     args: &["test", "--workspace", "--locked", "--doc"],
+    env: &[],
     hint: "see the failing doctests above",
 };
 
@@ -52,10 +66,11 @@ const CARGO_TEST: Step = Step {
     name: "tests",
     program: "cargo",
     args: &["test", "--workspace", "--locked", "--no-fail-fast"],
+    env: &[],
     hint: "see the failing tests above",
 };
 
-/// Runs formatting and lint checks, then every test (the Node and Python SDKs' last). Returns
+/// Runs formatting, lint and documentation checks, then every test (the Node and Python SDKs' last). Returns
 /// an error naming the failed step.
 pub fn run() -> Result<(), String> {
     // nextest does not run doctests; plain `cargo test` runs both. The test summary comes last.
@@ -64,13 +79,14 @@ pub fn run() -> Result<(), String> {
     } else {
         &[CARGO_TEST]
     };
-    for step in [&FMT, &CLIPPY].into_iter().chain(tests) {
+    for step in [&FMT, &CLIPPY, &DOCS].into_iter().chain(tests) {
         eprintln!("==> {}: {} {}", step.name, step.program, step.args.join(" "));
         let status = Command::new(step.program)
             .args(step.args)
             .current_dir(repo_root())
             // Snapshot tests must fail on a mismatch, never rewrite their snapshots, in a test run.
             .env("CI", std::env::var("CI").unwrap_or_else(|_| "true".into()))
+            .envs(step.env.iter().copied())
             .status()
             .map_err(|e| format!("could not start `{}`: {e}", step.program))?;
         if !status.success() {

@@ -126,8 +126,8 @@ impl NativeClient {
     }
 
     /// Sends an `input` with `payload` (JSON) to `runtime` (a JSON scope) and returns the
-    /// stream of the turn it starts or joins, up to its `turn_finished` (a patient stream: see
-    /// [`TURN_PATIENCE`]).
+    /// stream of the turn it starts or joins, up to its `turn_finished` (a patient stream, which
+    /// holds reading back for at most a quarter of a second at a time).
     #[napi]
     pub async fn turn(&self, runtime: String, payload: String, timeout_ms: Option<u32>) -> Result<FrameStream> {
         let scope: RuntimeScope = parse(&runtime, "runtime")?;

@@ -2108,7 +2108,7 @@ pub struct Error {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-///Stable machine-readable reason of an [`ErrorFrame`].
+///Stable machine-readable reason of an `error` frame.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -3469,7 +3469,8 @@ pub struct RuntimeStartResponse {
     pub type_: ::std::string::String,
 }
 /**A frame the server sends, tagged by `type`. Open: a `type` this version does not know
-parses into [`ServerFrame::Unknown`] with the frame's JSON kept.*/
+is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
+frame's JSON).*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type")]
 pub enum ServerFrame {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 open_enum! {
-    /// Stable machine-readable reason of an [`ErrorFrame`].
+    /// Stable machine-readable reason of an `error` frame.
     pub enum ErrorCode {
         /// The frame was not valid JSON.
         MalformedJson = "malformed_json",

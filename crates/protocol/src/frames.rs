@@ -141,7 +141,8 @@ macro_rules! protocol_table {
         }
 
         /// A frame the server sends, tagged by `type`. Open: a `type` this version does not know
-        /// parses into [`ServerFrame::Unknown`] with the frame's JSON kept.
+        /// is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
+        /// frame's JSON).
         #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
         #[serde(tag = "type")]
         pub enum ServerFrame {

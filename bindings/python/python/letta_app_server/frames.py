@@ -114,7 +114,7 @@ FileOpKind = Literal["ins", "del"]
 """Kind of a file operation."""
 
 ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "internal"]
-"""Stable machine-readable reason of an [`ErrorFrame`]."""
+"""Stable machine-readable reason of an `error` frame."""
 
 
 class CreateAgent(TypedDict):
@@ -2142,7 +2142,8 @@ ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 
 ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
-parses into [`ServerFrame::Unknown`] with the frame's JSON kept.
+is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
+frame's JSON).
 """
 
 Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta
