@@ -315,14 +315,7 @@ impl Client {
     /// `sync`: subscribes to `scope` and replays its state (pending approvals, device and loop
     /// status, queue, subagents) before the answer.
     pub async fn sync(&self, scope: &RuntimeScope) -> Result<SyncResponse, Error> {
-        self.typed(&crate::types::Sync {
-            type_: "sync".into(),
-            request_id: None,
-            runtime: scope.clone(),
-            force_device_status: None,
-            recover_approvals: None,
-        })
-        .await
+        self.typed(&crate::types::Sync::new(scope)).await
     }
 
     /// `abort_message`: cancels the runtime's turn and rejects its pending approvals.
@@ -370,13 +363,18 @@ impl Client {
     /// `input`: sends messages (a turn starts, or the input queues) or answers an approval.
     /// Fails with [`Error::Rejected`] when the server does not accept it.
     pub async fn input(&self, scope: &RuntimeScope, payload: InputPayload) -> Result<InputAccepted, Error> {
-        self.typed(&Input {
+        self.send_input(scope, payload).await?.parse()
+    }
+
+    /// `input`, answered by its `input_accepted` frame.
+    async fn send_input(&self, scope: &RuntimeScope, payload: InputPayload) -> Result<RawFrame, Error> {
+        let input = Input {
             type_: "input".into(),
             request_id: None,
             runtime: scope.clone(),
             payload,
-        })
-        .await
+        };
+        self.command(command::to_object(&input)?).await
     }
 
     /// Sends `payload` and returns the stream of the turn it starts or joins, up to its
@@ -409,8 +407,7 @@ impl Client {
                 ids.push(id.clone());
             }
         }
-        let accepted = self.input(scope, payload).await?;
-        Ok(Turn::new(events, accepted, ids))
+        Turn::new(events, self.send_input(scope, payload).await?, ids)
     }
 
     /// Sends one user message and returns the stream of its turn.

@@ -50,14 +50,21 @@ pub(crate) fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
     if raw.frame_type() != "error" {
         return Ok(());
     }
-    let error: crate::types::Error = raw.parse()?;
+    // The code as a string: a newer server's code must not hide the refusal.
+    #[derive(Deserialize)]
+    struct Refusal {
+        #[serde(default)]
+        request_id: Option<String>,
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let refusal: Refusal = raw.parse()?;
     Err(Error::Server {
-        request_id: error.request_id,
-        code: serde_json::to_value(error.code)
-            .ok()
-            .and_then(|code| code.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        message: error.message,
+        request_id: refusal.request_id,
+        code: refusal.code,
+        message: refusal.message,
     })
 }
 
@@ -114,5 +121,30 @@ impl Command {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_frame_with_a_code_this_version_does_not_know_is_still_a_refusal() {
+        let frame = RawFrame::from(
+            r#"{"type":"error","request_id":"rs-1","code":"quota_exceeded","message":"too many runtimes"}"#.to_owned(),
+        );
+        match refuse_error_frame(&frame) {
+            Err(Error::Server {
+                request_id,
+                code,
+                message,
+            }) => {
+                assert_eq!(request_id.as_deref(), Some("rs-1"));
+                assert_eq!(code, "quota_exceeded");
+                assert_eq!(message, "too many runtimes");
+            }
+            other => panic!("expected a server error, got {other:?}"),
+        }
+        assert!(refuse_error_frame(&RawFrame::from(r#"{"type":"pong"}"#.to_owned())).is_ok());
     }
 }

@@ -85,8 +85,13 @@ fn link(shared: &Shared) -> mpsc::Receiver<Message> {
 }
 
 async fn supervise(shared: Arc<Shared>, mut sockets: Sockets, mut commands: mpsc::Receiver<Message>) {
+    // The restore of the current connection; a later connection's restore replaces it.
+    let mut restoring: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let reason = serve(&shared, sockets, commands).await;
+        if let Some(restore) = restoring.take() {
+            restore.abort();
+        }
         if shared.is_closed() {
             return;
         }
@@ -104,7 +109,7 @@ async fn supervise(shared: Arc<Shared>, mut sockets: Sockets, mut commands: mpsc
         }
         commands = link(&shared);
         shared.reconnected();
-        tokio::spawn(restore::runtimes(Arc::clone(&shared)));
+        restoring = Some(tokio::spawn(restore::runtimes(Arc::clone(&shared))));
     }
 }
 

@@ -104,9 +104,10 @@
 //! runtime it started (with the external tools it registered there), `sync` for each runtime
 //! it only synced, and `runtime_external_tools_update` for tools it registered elsewhere. Each
 //! replays the runtime's state. Streams see [`Gap::Disconnected`], then [`Gap::Reconnected`],
-//! then the replays. Replayed `control_request`s a stream has already seen are not delivered
-//! again (they are recognised by `request_id` until the runtime's device status stops listing
-//! them as pending); the device status's `pending_control_requests` always lists them.
+//! then the replays. Replayed `control_request`s the client has already delivered are not
+//! delivered again, to any stream (they are recognised by `request_id` until the runtime's
+//! device status stops listing them as pending; a stream made since then, or one that skipped
+//! them, finds them in the device status's `pending_control_requests`, which always lists them).
 //!
 //! Across a reconnect a caller may miss, because the protocol has no resume cursor:
 //!

@@ -9,38 +9,29 @@ use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, Runtim
 
 /// Re-runs `runtime_start` for every runtime this client started (with the external tools it
 /// registered for it), `sync` for every runtime it only synced, and one
-/// `runtime_external_tools_update` for tools it registered without subscribing. Each replays the
-/// runtime's state, including pending approvals (which streams do not see twice).
+/// `runtime_external_tools_update` for the tools it registered for the other runtimes (synced,
+/// or not subscribed at all). Each replays the runtime's state, including pending approvals
+/// (which the client does not deliver twice).
 pub(crate) async fn runtimes(shared: Arc<Shared>) {
     let mut commands = Vec::new();
     let mut updates = Vec::new();
     for (scope, in_use) in shared.runtimes() {
         match in_use.subscribed {
-            Some(Subscribed::RuntimeStart) => commands.push(to_object(&RuntimeStart {
-                type_: "runtime_start".into(),
-                agent_id: Some(scope.agent_id.clone()),
-                conversation_id: Some(scope.conversation_id.clone()),
-                external_tools: in_use.tools,
-                ..RuntimeStart::default()
-            })),
-            Some(Subscribed::Sync) => {
-                commands.push(to_object(&types::Sync {
-                    type_: "sync".into(),
-                    request_id: None,
-                    runtime: scope.clone(),
-                    force_device_status: None,
-                    recover_approvals: None,
+            Some(Subscribed::RuntimeStart) => {
+                commands.push(to_object(&RuntimeStart {
+                    type_: "runtime_start".into(),
+                    external_tools: in_use.tools,
+                    ..RuntimeStart::join(&scope)
                 }));
-                updates.extend(in_use.tools.map(|tools| ExternalToolsUpdate {
-                    runtimes: vec![scope],
-                    external_tools: tools,
-                }));
+                continue;
             }
-            None => updates.extend(in_use.tools.map(|tools| ExternalToolsUpdate {
-                runtimes: vec![scope],
-                external_tools: tools,
-            })),
+            Some(Subscribed::Sync) => commands.push(to_object(&types::Sync::new(&scope))),
+            None => {}
         }
+        updates.extend(in_use.tools.map(|tools| ExternalToolsUpdate {
+            runtimes: vec![scope],
+            external_tools: tools,
+        }));
     }
     if !updates.is_empty() {
         commands.push(to_object(&RuntimeExternalToolsUpdate {

@@ -465,12 +465,17 @@ impl State {
         struct Id {
             request_id: String,
         }
-        let Some(seen) = frame.runtime().and_then(|scope| self.approvals.get_mut(scope)) else {
+        let Some(scope) = frame.runtime() else { return };
+        let Some(seen) = self.approvals.get_mut(scope) else {
             return;
         };
         if let Ok(status) = serde_json::from_str::<Status>(frame.text()) {
             let pending = status.device_status.pending_control_requests;
             seen.retain(|id| pending.iter().any(|p| &p.request_id == id));
+        }
+        // A scope with nothing pending costs its later statuses no parse.
+        if seen.is_empty() {
+            self.approvals.remove(scope);
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::frame::RawFrame;
 use crate::shared::Shared;
@@ -21,7 +21,7 @@ type Handler = Arc<dyn Fn(ExternalToolCallRequest) -> Pin<Box<dyn Future<Output 
 /// The tools a client serves.
 #[derive(Default)]
 pub(crate) struct ExternalTools {
-    registry: RwLock<Registry>,
+    registry: Mutex<Registry>,
 }
 
 #[derive(Default)]
@@ -34,8 +34,8 @@ struct Registry {
 }
 
 impl ExternalTools {
-    fn registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds (or replaces) a tool and its handler.

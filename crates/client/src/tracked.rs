@@ -2,6 +2,7 @@
 //! `runtime_external_tools_update`, however they were sent (typed method, `command`, `request`,
 //! `send` or `send_text`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -33,7 +34,9 @@ pub(crate) enum Tracked {
     },
 }
 
-/// The part of an answer that says whether the command took effect.
+/// The part of an answer that says whether the command took effect. Unlike
+/// `command::Command::check`, which refuses only an explicit `false`, a runtime counts as in use
+/// only on an explicit `success: true`.
 #[derive(Deserialize)]
 struct Outcome {
     #[serde(default)]
@@ -44,6 +47,20 @@ impl Tracked {
     /// Reads a sent command: its `request_id` and what its answer would change, or
     /// `None` for any other frame (or one without a `request_id`, which gets no answer).
     pub fn of(text: &str) -> Option<(String, Tracked)> {
+        // The type first: most frames sent (inputs, tool results) are none of these, and the
+        // tagged enum would buffer the whole frame to find out.
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            frame_type: Cow<'a, str>,
+        }
+        let kind: Kind<'_> = serde_json::from_str(text).ok()?;
+        if !matches!(
+            &*kind.frame_type,
+            "runtime_start" | "sync" | "runtime_external_tools_update"
+        ) {
+            return None;
+        }
         let tracked: Tracked = serde_json::from_str(text).ok()?;
         let request_id = match &tracked {
             Tracked::RuntimeStart { request_id, .. } | Tracked::RuntimeExternalToolsUpdate { request_id, .. } => {

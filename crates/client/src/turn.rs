@@ -4,14 +4,14 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::Stream;
+use futures_util::{FutureExt, Stream};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::Gap;
 use crate::events::{Item, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::types::{Disposition, InputAccepted};
+use crate::{Error, Gap};
 
 /// The frames of one turn, ending with its `turn_finished`.
 ///
@@ -25,6 +25,8 @@ use crate::types::{Disposition, InputAccepted};
 pub struct Turn {
     events: RawEvents,
     accepted: InputAccepted,
+    /// The same, as received.
+    accepted_frame: RawFrame,
     client_message_ids: Vec<String>,
     phase: Phase,
     /// Frames of a turn that may be ours, held until a loop status says whether it is.
@@ -45,20 +47,31 @@ enum Phase {
 }
 
 impl Turn {
-    pub(crate) fn new(events: RawEvents, accepted: InputAccepted, client_message_ids: Vec<String>) -> Self {
-        Self {
+    /// The turn of an input the server answered with `accepted_frame` (an `input_accepted`).
+    pub(crate) fn new(
+        events: RawEvents,
+        accepted_frame: RawFrame,
+        client_message_ids: Vec<String>,
+    ) -> Result<Self, Error> {
+        Ok(Self {
             events,
-            accepted,
+            accepted: accepted_frame.parse()?,
+            accepted_frame,
             client_message_ids,
             phase: Phase::Accepting,
             held: VecDeque::new(),
             ready: VecDeque::new(),
-        }
+        })
     }
 
     /// The server's `input_accepted` for the input.
     pub fn accepted(&self) -> &InputAccepted {
         &self.accepted
+    }
+
+    /// The same `input_accepted` exactly as received, fields this version does not know included.
+    pub fn accepted_frame(&self) -> &RawFrame {
+        &self.accepted_frame
     }
 
     /// The `client_message_id`s of the input's messages.
@@ -128,6 +141,22 @@ impl Turn {
 }
 
 impl Turn {
+    /// Waits for at least one item, then moves up to `limit` items that are ready into
+    /// `items`. Returns how many it added; 0 once the turn has ended.
+    pub async fn next_batch(&mut self, items: &mut Vec<Item>, limit: usize) -> usize {
+        let Some(first) = std::future::poll_fn(|cx| self.poll_next_raw(cx)).await else {
+            return 0;
+        };
+        let before = items.len();
+        items.push(first);
+        while items.len() - before < limit
+            && let Some(Some(item)) = std::future::poll_fn(|cx| self.poll_next_raw(cx)).now_or_never()
+        {
+            items.push(item);
+        }
+        items.len() - before
+    }
+
     /// Polls for the turn's next frame as received, without the typed view (what the
     /// [`Stream`] implementation yields, before parsing; for language bindings).
     pub fn poll_next_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {

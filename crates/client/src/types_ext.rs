@@ -2,7 +2,7 @@
 
 use crate::types::{
     ApprovalDecision, ContentPart, CreateAgent, InputPayload, MessageContent, MessageCreate, MessageRole, RuntimeScope,
-    RuntimeStart,
+    RuntimeStart, Sync,
 };
 
 impl RuntimeScope {
@@ -36,6 +36,19 @@ impl RuntimeStart {
             agent_id: Some(scope.agent_id.clone()),
             conversation_id: Some(scope.conversation_id.clone()),
             ..Self::default()
+        }
+    }
+}
+
+impl Sync {
+    /// `sync` of `scope`: subscribes to it and replays its state.
+    pub fn new(scope: &RuntimeScope) -> Self {
+        Self {
+            type_: "sync".into(),
+            request_id: None,
+            runtime: scope.clone(),
+            force_device_status: None,
+            recover_approvals: None,
         }
     }
 }

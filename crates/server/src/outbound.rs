@@ -46,18 +46,13 @@ impl EventFrame {
             RuntimeEvent::UpdateQueue(UpdateQueue { removed, .. }) => removed.is_empty(),
             _ => false,
         };
+        let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
         // One buffer, sized for a delta, for the event and its scope.
         let mut prefix = Vec::with_capacity(PREFIX_CAPACITY);
-        let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
-        if serde_json::to_writer(&mut prefix, event).is_ok() {
-            prefix.pop(); // the closing brace; the envelope follows
-            prefix.extend_from_slice(b",\"runtime\":");
-            if serde_json::to_writer(&mut prefix, &scope).is_err() {
-                prefix.clear();
-            }
-        } else {
-            prefix.clear();
-        }
+        let _ = serde_json::to_writer(&mut prefix, event);
+        prefix.pop(); // the closing brace; the envelope follows
+        prefix.extend_from_slice(b",\"runtime\":");
+        let _ = serde_json::to_writer(&mut prefix, &scope);
         Self {
             frame_type: event.frame_type(),
             scope,
