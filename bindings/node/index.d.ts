@@ -79,12 +79,14 @@ export type CommandInput<T extends { type: string }> = Omit<T, "type" | "request
 
 /**
  * Where an `events()` or `turn()` iterator may be missing frames: it fell behind by more than
- * `eventCapacity` and skipped `missed` frames, the connection dropped, or it came back.
+ * `eventCapacity` and skipped `missed` frames, the connection dropped, it came back, or (`other`)
+ * a kind of gap this version does not know, described by `detail`.
  */
 export type StreamGap =
   | { type: "gap"; reason: "lagged"; missed: number }
   | { type: "gap"; reason: "disconnected"; detail: string }
-  | { type: "gap"; reason: "reconnected" };
+  | { type: "gap"; reason: "reconnected" }
+  | { type: "gap"; reason: "other"; detail: string };
 
 /** What an `events()` or `turn()` iterator yields. */
 export type StreamItem = ServerFrame | StreamGap;

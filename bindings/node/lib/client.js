@@ -134,6 +134,8 @@ class AppServerClient {
           this.#dispatch(stream);
         },
         (error) => {
+          // No dispatcher will run: end the iterators now (pending requests fail on `#ready`).
+          this.#end();
           throw new Error(`App-server WebSocket failed to open: ${error.message}`);
         },
       ),
@@ -297,7 +299,7 @@ class AppServerClient {
     const started = this.#native.turn(
       JSON.stringify(runtime),
       JSON.stringify(payload),
-      timeoutMs ?? this.#requestTimeoutMs,
+      timeoutMs,
     );
     const stream = await abortable(quiet(started), signal).catch((error) => {
       started.then((stream) => stream.close(), () => {});
@@ -343,13 +345,7 @@ class AppServerClient {
   async #write(command) {
     if (this.#closed) throw new Error(CLIENT_CLOSED);
     await this.#ready;
-    for (const { handler } of this.#sendHandlers) {
-      try {
-        handler(command);
-      } catch (error) {
-        rethrowLater(error);
-      }
-    }
+    this.#notify(this.#sendHandlers, command);
     // One send at a time, so that frames leave in the order they were sent.
     const text = JSON.stringify(command);
     const sent = this.#sending.then(() => this.#native.send(text));
@@ -386,19 +382,18 @@ class AppServerClient {
         else this.#receive(item);
       }
     }
-    this.#ended = true;
     this.#failPending(this.#closed ? CLIENT_CLOSED : SOCKET_CLOSED);
+    this.#end();
+  }
+
+  /** No frame will come any more: the iterators end. */
+  #end() {
+    this.#ended = true;
     for (const queue of this.#queues) queue.end();
   }
 
   #receive(message) {
-    for (const { handler } of this.#messageHandlers) {
-      try {
-        handler(message, 'control');
-      } catch (error) {
-        rethrowLater(error);
-      }
-    }
+    this.#notify(this.#messageHandlers, message, 'control');
     for (const queue of this.#queues) queue.offer(message);
     const waiting = typeof message.request_id === 'string' && this.#pending.get(message.request_id);
     if (!waiting) return;
@@ -434,10 +429,11 @@ class AppServerClient {
     }
   }
 
-  #notify(handlers, event) {
+  /** Calls every handler with `args`; what one throws is rethrown later, and the rest go on. */
+  #notify(handlers, ...args) {
     for (const { handler } of handlers) {
       try {
-        handler(event);
+        handler(...args);
       } catch (error) {
         rethrowLater(error);
       }

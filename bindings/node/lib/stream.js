@@ -20,22 +20,21 @@ function gapOf(item) {
 }
 
 /**
- * Frames (and gaps) of a native stream, as an async iterator. `stream` is the native stream or
- * a promise of it; `signal` aborts the iteration (the pending `next()` rejects with its reason).
+ * Frames (and gaps) of a native stream, as an async iterator; `signal` aborts the iteration
+ * (the pending `next()` rejects with its reason).
  */
 class FrameIterator {
   #stream;
   #signal;
+  #onAbort = () => this.#close();
   #buffer = [];
   #index = 0;
   #done = false;
 
   constructor(stream, signal) {
-    this.#stream = Promise.resolve(stream);
-    // A stream that failed to open fails the iteration, not the process.
-    this.#stream.catch(() => {});
+    this.#stream = stream;
     this.#signal = signal;
-    signal?.addEventListener('abort', () => this.#close(), { once: true });
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   [Symbol.asyncIterator]() {
@@ -52,11 +51,10 @@ class FrameIterator {
     while (this.#index >= this.#buffer.length) {
       if (this.#done) return { value: undefined, done: true };
       this.#signal?.throwIfAborted();
-      const stream = await this.#stream;
-      const batch = await stream.next(BATCH_LIMIT);
+      const batch = await this.#stream.next(BATCH_LIMIT);
       this.#signal?.throwIfAborted();
       if (batch === null) {
-        this.#done = true;
+        this.#close();
         return { value: undefined, done: true };
       }
       this.#buffer = JSON.parse(batch);
@@ -79,7 +77,8 @@ class FrameIterator {
   #close() {
     this.#done = true;
     this.#buffer = [];
-    this.#stream.then((stream) => stream.close(), () => {});
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#stream.close();
   }
 }
 
@@ -99,20 +98,17 @@ class FrameQueue {
   #missed = 0;
   #waiting = null;
   #done = false;
+  #onAbort = () => {
+    this.#settle(null, this.#signal.reason);
+    this.#close();
+  };
 
   constructor({ capacity, runtime, signal, onClose }) {
     this.#capacity = capacity;
     this.#runtime = runtime;
     this.#signal = signal;
     this.#onClose = onClose;
-    signal?.addEventListener(
-      'abort',
-      () => {
-        this.#settle(null, signal.reason);
-        this.#close();
-      },
-      { once: true },
-    );
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   [Symbol.asyncIterator]() {
@@ -146,6 +142,7 @@ class FrameQueue {
   /** No more items will come (the client closed or its connection is gone for good). */
   end() {
     this.#done = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#settle({ value: undefined, done: true });
   }
 
@@ -195,6 +192,7 @@ class FrameQueue {
       this.#done = true;
       this.#onClose(this);
     }
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#items = [];
     this.#head = 0;
     this.#missed = 0;

@@ -6,7 +6,8 @@
 //! array, which the JavaScript layer reads with a single `JSON.parse`: one boundary crossing
 //! and one string per batch rather than per frame. In that array a frame is an object, exactly
 //! as the server sent it, and a gap is an array: `["lagged", missed]`,
-//! `["disconnected", reason]` or `["reconnected"]`.
+//! `["disconnected", reason]`, `["reconnected"]`, or `["gap", description]` for a kind of gap
+//! this binding does not know.
 //!
 //! The hand-written JavaScript layer (`lib/*.js`) gives these the official client helper's API.
 

@@ -1,6 +1,5 @@
 //! Streams of frames for JavaScript, read in batches.
 
-use futures_util::FutureExt;
 use letta_app_server_client::{Gap, Item, RawEvents, Turn};
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -17,18 +16,7 @@ impl Source {
     async fn next_batch(&mut self, items: &mut Vec<Item>, limit: usize) -> usize {
         match self {
             Source::Events(events) => events.next_batch(items, limit).await,
-            Source::Turn(turn) => {
-                let Some(first) = std::future::poll_fn(|cx| turn.poll_next_raw(cx)).await else {
-                    return 0;
-                };
-                items.push(first);
-                while items.len() < limit
-                    && let Some(Some(item)) = std::future::poll_fn(|cx| turn.poll_next_raw(cx)).now_or_never()
-                {
-                    items.push(item);
-                }
-                items.len()
-            }
+            Source::Turn(turn) => turn.next_batch(items, limit).await,
         }
     }
 }
@@ -39,7 +27,7 @@ impl Source {
 pub struct FrameStream {
     source: Mutex<Option<Source>>,
     closed: CancellationToken,
-    /// The `input_accepted` (JSON) of a turn's input.
+    /// The `input_accepted` of a turn's input, as received.
     accepted: Option<String>,
 }
 
@@ -49,8 +37,8 @@ impl FrameStream {
     }
 
     pub(crate) fn turn(turn: Turn) -> Self {
-        let accepted = serde_json::to_string(turn.accepted()).ok();
-        Self::new(Source::Turn(Box::new(turn)), accepted)
+        let accepted = turn.accepted_frame().text().to_owned();
+        Self::new(Source::Turn(Box::new(turn)), Some(accepted))
     }
 
     fn new(source: Source, accepted: Option<String>) -> Self {
@@ -69,7 +57,7 @@ impl FrameStream {
     #[napi]
     pub async fn next(&self, limit: u32) -> Option<String> {
         let mut source = self.source.lock().await;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(limit as usize);
         let taken = tokio::select! {
             taken = async {
                 match source.as_mut() {

@@ -2,6 +2,7 @@
 // turns, the queue, abort, sync, approvals, external tools, reconnect, errors.
 
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -120,6 +121,7 @@ describe('the official helper API', () => {
     assert.equal(synced.type, 'sync_response');
     assert.equal(synced.success, true);
     assert.match(synced.request_id, /^sync-\d+$/);
+    assert.ok(seen.includes('update_device_status'), seen.join(', '));
     assert.ok(seen.indexOf('update_device_status') < seen.indexOf('sync_response'), seen.join(', '));
     assert.ok(seen.includes('update_loop_status'));
     // Subscribed: the watcher sees the owner's turn.
@@ -223,10 +225,13 @@ describe('errors and closing', () => {
     assert.equal(resolveAppServerChannelUrl('ws://h:1/ws?channel=stream&a=1', 'stream'), 'ws://h:1/ws?a=1');
   });
 
-  test('a server that cannot be reached: connect rejects, and so do commands', async () => {
+  test('a server that cannot be reached: connect rejects, commands too, and iterators end', async () => {
     const client = createAppServerClient({ url: 'ws://127.0.0.1:1' });
+    const before = client.events();
     await assert.rejects(client.connect(), /^Error: App-server WebSocket failed to open: /);
     await assert.rejects(client.info(), /App-server WebSocket failed to open/);
+    assert.deepEqual(await before.next(), { value: undefined, done: true });
+    assert.deepEqual(await client.events().next(), { value: undefined, done: true });
     await client.close();
   });
 
@@ -306,6 +311,18 @@ describe('errors and closing', () => {
     const waiting = client.events({ signal: eventsAbort.signal }).next();
     eventsAbort.abort();
     await assert.rejects(waiting, { name: 'AbortError' });
+  });
+
+  test('a signal kept for many turns and iterators holds none of them once they are done', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client);
+    const { signal } = new AbortController();
+    for (let n = 0; n < 3; n++) {
+      await collect(await client.turn(runtime, `[[reply: turn ${n}]]`, { signal }));
+      const events = client.events({ signal });
+      await events.return();
+    }
+    assert.equal(getEventListeners(signal, 'abort').length, 0);
   });
 });
 

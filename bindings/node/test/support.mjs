@@ -20,6 +20,8 @@ export const SERVER_BINARY =
 export async function startServer(...args) {
   const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
   const child = spawn(SERVER_BINARY, ['--listen', 'ws://127.0.0.1:0', '--data-dir', data, ...args], {
+    // Tools run in the server's working directory: the temporary one, not the checkout.
+    cwd: data,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
