@@ -10,7 +10,9 @@ use std::process::Command;
 use crate::repo_root;
 
 /// The tools the tests need, from PyPI, pinned.
-pub const TOOLS: &[&str] = &["maturin==1.16.0", "pytest==9.2.0", "mypy==2.4.1"];
+pub const TOOLS: &[&str] = &[MATURIN, "pytest==9.2.0", "mypy==2.4.1"];
+/// The pinned maturin, which builds the wheel (also for the benchmark).
+pub const MATURIN: &str = "maturin==1.16.0";
 
 /// Where the wheel is built (the tests install it from there into a fresh environment).
 pub const WHEEL_DIR: &str = "target/python-wheel";

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::{Value, json};
 
-use crate::convert::{Json, checked, from_py, py_to_value};
+use crate::convert::{Json, check, checked, from_py, py_to_value};
 use crate::errors;
 use crate::stream::{FrameStream, Source};
 use crate::tools::{self, Calls, Inbox};
@@ -51,7 +51,7 @@ fn command<'py>(py: Python<'py>, client: &RustClient, frame: Value) -> PyResult<
         return Err(PyValueError::new_err("a command must be a dict"));
     };
     let client = client.clone();
-    awaitable(py, async move { Ok(Json(client.command(frame).await?.json())) })
+    awaitable(py, async move { Ok(Json::received(&client.command(frame).await?)) })
 }
 
 /// The runtime and the payload of an `input`.
@@ -132,7 +132,7 @@ impl Client {
         let client = self.client.clone();
         awaitable(py, async move {
             let answer = client.request(&frame, &request_id).await?;
-            Ok(Json(answer.raw.json()))
+            Ok(Json::received(&answer.raw))
         })
     }
 
@@ -141,11 +141,15 @@ impl Client {
         command(py, &self.client, json!({"type": "app_server_info"}))
     }
 
-    /// `runtime_start` (a `RuntimeStart` frame; `type` and an empty `request_id` are filled in).
+    /// `runtime_start` (a `RuntimeStart` frame; `type` is set, and a missing `request_id` is
+    /// numbered by the client).
     fn runtime_start<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let mut frame = checked::<RuntimeStart>(frame, "runtime_start")?;
-        frame["type"] = "runtime_start".into();
-        command(py, &self.client, frame)
+        let mut frame = py_to_value(frame)?;
+        if let Value::Object(fields) = &mut frame {
+            fields.insert("type".into(), "runtime_start".into());
+            fields.entry("request_id").or_insert_with(|| "".into());
+        }
+        command(py, &self.client, check::<RuntimeStart>(frame, "runtime_start")?)
     }
 
     /// `sync`.
@@ -234,7 +238,7 @@ impl Client {
                 .turn_patient(&scope, payload, PATIENCE)
                 .await
                 .map_err(errors::to_py)?;
-            let accepted = Json::of(turn.accepted())?;
+            let accepted = Json::received(turn.accepted_frame());
             Ok((accepted, FrameStream::new(Source::Turn(Box::new(turn)))))
         })
     }
@@ -250,14 +254,16 @@ impl Client {
         Ok(())
     }
 
-    /// The next call of a registered tool (`None` once there can be none).
+    /// Waits for the next call of a registered tool; `None` once the client is closed.
     fn next_tool_call<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inbox = self.inbox.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(tools::next(inbox).await) })
     }
 
-    /// Closes the connection: pending commands fail with `ClosedError`, streams end.
+    /// Closes the connection: pending commands fail with `ClosedError`, streams end, and a
+    /// waiting [`Client::next_tool_call`] returns `None`.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.inbox.close();
         let client = self.client.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             client.close().await;

@@ -1,10 +1,11 @@
-//! JSON between Rust and Python: frame text straight into dicts and lists (the hot path of
-//! every event stream), serde values both ways, and typed parsing of command arguments with
+//! JSON between Rust and Python: frame text straight into dicts and lists (every event and
+//! every answer), Python values into serde values, and typed parsing of command arguments with
 //! the path of the offending field.
 
 use std::fmt;
 use std::sync::{Mutex, TryLockError};
 
+use letta_app_server_client::RawFrame;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -255,35 +256,6 @@ impl<'de> de::Deserialize<'de> for KeyStr<'de> {
     }
 }
 
-/// A serde value as Python objects.
-pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => u.into_pyobject(py)?.into_any(),
-            (None, Some(i)) => i.into_pyobject(py)?.into_any(),
-            (None, None) => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
-        },
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => PyList::new(
-            py,
-            items
-                .iter()
-                .map(|item| value_to_py(py, item))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::Object(fields) => {
-            let dict = PyDict::new(py);
-            for (key, value) in fields {
-                dict.set_item(key, value_to_py(py, value)?)?;
-            }
-            dict.into_any()
-        }
-    })
-}
-
 /// A Python value (`dict` with `str` keys, `list`, `tuple`, `str`, `int`, `float`, `bool`,
 /// `None`) as a serde value. Anything else is a `TypeError` naming where it was.
 pub fn py_to_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -382,18 +354,22 @@ fn at(path: &str) -> String {
 /// Parses a Python value into the generated Rust type of `what` (a frame or argument name);
 /// a mismatch is a `ValueError` naming the field.
 pub fn from_py<T: DeserializeOwned>(value: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    from_value(py_to_value(value)?, what)
+    from_value(&py_to_value(value)?, what)
 }
 
 /// A Python value as JSON, unchanged (fields this version does not know are kept), once it has
 /// been checked against the generated Rust type `T` of `what` as [`from_py`] checks it.
 pub fn checked<T: DeserializeOwned>(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
-    let json = py_to_value(value)?;
-    from_value::<T>(json.clone(), what)?;
+    check::<T>(py_to_value(value)?, what)
+}
+
+/// `json`, unchanged, once it has been checked against the generated Rust type `T` of `what`.
+pub fn check<T: DeserializeOwned>(json: Value, what: &str) -> PyResult<Value> {
+    from_value::<T>(&json, what)?;
     Ok(json)
 }
 
-fn from_value<T: DeserializeOwned>(json: Value, what: &str) -> PyResult<T> {
+fn from_value<T: DeserializeOwned>(json: &Value, what: &str) -> PyResult<T> {
     serde_path_to_error::deserialize(json).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -405,16 +381,21 @@ fn from_value<T: DeserializeOwned>(json: Value, what: &str) -> PyResult<T> {
     })
 }
 
-/// A Rust value on its way to Python as plain JSON objects; converted when the awaitable
-/// that returns it completes.
-pub struct Json(pub Value);
+/// JSON text on its way to Python as plain objects ([`text_to_py`]); converted when the
+/// awaitable that returns it completes.
+pub struct Json(String);
 
 impl Json {
     /// Serialises a generated frame type.
     pub fn of<T: Serialize>(value: &T) -> PyResult<Self> {
-        serde_json::to_value(value)
+        serde_json::to_string(value)
             .map(Json)
             .map_err(|e| PyValueError::new_err(format!("a frame could not be converted: {e}")))
+    }
+
+    /// A frame exactly as received, fields this version does not know included.
+    pub fn received(frame: &RawFrame) -> Self {
+        Json(frame.text().to_owned())
     }
 }
 
@@ -424,6 +405,6 @@ impl<'py> IntoPyObject<'py> for Json {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        value_to_py(py, &self.0)
+        Ok(with_strings(|strings| text_to_py(py, &self.0, strings)))
     }
 }

@@ -7,6 +7,7 @@ use letta_app_server_client::types::{ExternalToolCallRequest, ExternalToolResult
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::convert::{Json, from_py};
 
@@ -28,12 +29,29 @@ pub struct Call {
 pub struct Calls(mpsc::Sender<Call>);
 
 /// The Python side of the queue.
-pub type Inbox = Arc<tokio::sync::Mutex<mpsc::Receiver<Call>>>;
+pub type Inbox = Arc<Receiver>;
+
+/// Where Python takes calls from, until the client closes.
+pub struct Receiver {
+    calls: tokio::sync::Mutex<mpsc::Receiver<Call>>,
+    closed: CancellationToken,
+}
+
+impl Receiver {
+    /// No call is taken any more: a waiting [`next`] returns `None`.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
 
 /// A new queue.
 pub fn queue() -> (Calls, Inbox) {
     let (tx, rx) = mpsc::channel(QUEUED_CALLS);
-    (Calls(tx), Arc::new(tokio::sync::Mutex::new(rx)))
+    let receiver = Receiver {
+        calls: tokio::sync::Mutex::new(rx),
+        closed: CancellationToken::new(),
+    };
+    (Calls(tx), Arc::new(receiver))
 }
 
 impl Calls {
@@ -52,9 +70,12 @@ impl Calls {
     }
 }
 
-/// Waits for the next call; `None` when no tool can be called any more.
+/// Waits for the next call; `None` once the client has closed.
 pub async fn next(inbox: Inbox) -> Option<ToolCall> {
-    let call = inbox.lock().await.recv().await?;
+    let call = tokio::select! {
+        () = inbox.closed.cancelled() => None,
+        call = async { inbox.calls.lock().await.recv().await } => call,
+    }?;
     Some(ToolCall {
         request: call.request,
         answer: Mutex::new(Some(call.answer)),
@@ -95,12 +116,6 @@ impl ToolCall {
     #[getter]
     fn input(&self) -> PyResult<Json> {
         Json::of(&self.request.input)
-    }
-
-    /// The whole `external_tool_call_request` frame.
-    #[getter]
-    fn request(&self) -> PyResult<Json> {
-        Json::of(&self.request)
     }
 
     /// Answers with a result (`{"content": [...], "is_error": ...}`).

@@ -1,14 +1,16 @@
-"""Reconnecting after the server restarts, and readers that fall behind."""
+"""Reconnecting after the server restarts, readers that fall behind, timeouts, and exiting."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from conftest import Server, assistant_text, frames_only, new_runtime, run, tool_returns
 
-from letta_app_server import AsyncClient, DisconnectedError, Gap, Reconnect
+from letta_app_server import AsyncClient, DisconnectedError, Gap, Reconnect, RequestTimeoutError
 
 
 def test_reconnect_restores_runtimes_and_tools_after_a_restart(server: Server) -> None:
@@ -102,3 +104,38 @@ def test_a_reader_that_keeps_reading_gets_every_frame_of_a_long_reply(server: Se
             assert assistant_text(frames).split() == [f"t{n}" for n in range(3000)]
 
     run(scenario())
+
+
+def test_a_command_without_an_answer_times_out(server: Server) -> None:
+    async def scenario() -> None:
+        async with AsyncClient.connect(server.url, request_timeout=0.1) as client:
+            # A tool result for a call nobody made: the server answers nothing.
+            frame = {"type": "external_tool_call_response", "request_id": "nobody-1", "error": "none"}
+            with pytest.raises(RequestTimeoutError) as timed_out:
+                await client.request(frame)
+            assert timed_out.value.request_id == "nobody-1"
+            assert timed_out.value.after == pytest.approx(0.1)
+            assert isinstance(timed_out.value, TimeoutError)
+            assert (await client.info())["type"] == "app_server_info_response"
+
+    run(scenario())
+
+
+PROGRAM = """
+import asyncio, sys
+from letta_app_server import AsyncClient
+
+async def main() -> None:
+    async with AsyncClient.connect(sys.argv[1]) as client:
+        await client.info()
+
+asyncio.run(main())
+"""
+
+
+def test_programs_using_the_client_exit_cleanly(server: Server) -> None:
+    # Results are handed to Python on a runtime thread; one still doing so while the interpreter
+    # is finalised made CPython abort about one exit in twenty-five.
+    for _ in range(20):
+        done = subprocess.run([sys.executable, "-c", PROGRAM, server.url], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()

@@ -5,12 +5,14 @@
 //! wheel installed.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::BenchResult;
 use super::process::ServerProcess;
 use super::report::{Row, Unit};
+use super::scenarios::{SCRIPTED, Stats};
 use crate::{repo_root, test_python};
 
 /// The clients, relative to the repository root.
@@ -20,7 +22,9 @@ const REPLIES: usize = 9;
 /// The SDK should receive at least this many times the frames per second of the plain client.
 const TARGET_RATIO: f64 = 2.0;
 /// What the benchmark needs from PyPI besides the package itself.
-const TOOLS: &[&str] = &["maturin==1.16.0", "websockets==17.4"];
+const TOOLS: &[&str] = &[test_python::MATURIN, "websockets==17.4"];
+/// The longest the clients may take (they take seconds); a hung one is killed.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const METRIC: &str = "10,000-delta reply: frames/s received by";
 
@@ -36,7 +40,7 @@ pub async fn suite(binary: &Path, rows: &mut Vec<Row>) {
                 rows.push(
                     Row::new(
                         &format!("{METRIC} {what}, median"),
-                        "scripted",
+                        SCRIPTED.name,
                         median(rates.clone()),
                         Unit::PerSecond,
                         None,
@@ -50,11 +54,11 @@ pub async fn suite(binary: &Path, rows: &mut Vec<Row>) {
                 .zip(&rates.plain)
                 .map(|(sdk, plain)| sdk / plain)
                 .collect();
-            rows.push(Row::ratio(ratio_metric, "scripted", median(ratios), TARGET_RATIO));
+            rows.push(Row::ratio(ratio_metric, SCRIPTED.name, median(ratios), TARGET_RATIO));
         }
         Err(why) => rows.push(Row::failed(
             ratio_metric,
-            "scripted",
+            SCRIPTED.name,
             &why,
             Some(format!("≥ {TARGET_RATIO:.2}×")),
         )),
@@ -75,15 +79,20 @@ async fn measure(binary: &Path) -> BenchResult<Rates> {
     test_python::build_wheel()?;
     eprintln!("==> Python SDK: frames/s during a 10,000-delta reply, SDK and websockets");
     let server = ServerProcess::start(binary, &[]).await?;
-    let output = tokio::process::Command::new(test_python::venv_bin("python"))
-        .arg(repo_root().join(SCRIPT))
-        .args([server.url.as_str(), &REPLIES.to_string()])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .map_err(|e| format!("starting the Python benchmark: {e}"));
+    let output = tokio::time::timeout(
+        SCRIPT_TIMEOUT,
+        tokio::process::Command::new(test_python::venv_bin("python"))
+            .arg(repo_root().join(SCRIPT))
+            .args([server.url.as_str(), &REPLIES.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await;
     server.stop().await?;
-    let output = output?;
+    let output = output
+        .map_err(|_| format!("the Python benchmark took longer than {SCRIPT_TIMEOUT:?}"))?
+        .map_err(|e| format!("starting the Python benchmark: {e}"))?;
     if !output.status.success() {
         return Err(format!("the Python benchmark failed ({})", output.status));
     }
@@ -108,7 +117,6 @@ fn client_rates(report: &Value, client: &str) -> BenchResult<Vec<f64>> {
 }
 
 /// The median of some rates.
-fn median(mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+fn median(rates: Vec<f64>) -> f64 {
+    Stats::of(rates).median
 }

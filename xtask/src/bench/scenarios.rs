@@ -742,14 +742,14 @@ impl RssSampler {
 }
 
 /// Median, 99th percentile and maximum of a series.
-struct Stats {
-    median: f64,
+pub(super) struct Stats {
+    pub(super) median: f64,
     p99: f64,
     max: f64,
 }
 
 impl Stats {
-    fn of(mut values: Vec<f64>) -> Self {
+    pub(super) fn of(mut values: Vec<f64>) -> Self {
         values.sort_by(f64::total_cmp);
         Self {
             median: percentile(&values, 0.5),

@@ -5,7 +5,9 @@ typed by the `TypedDict`s of `letta_app_server.frames`, generated from the proto
 Schema. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
 """
 
-from . import frames
+import atexit
+
+from . import _native, frames
 from ._async import AsyncClient, EventStream, Reconnect, Turn, user_message
 from ._native import Gap
 from ._sync import Client
@@ -20,6 +22,9 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
 )
+
+# Results still on their way to Python must arrive before the interpreter is finalised.
+atexit.register(_native.settle)
 
 __all__ = [
     "AppServerError",

@@ -265,8 +265,6 @@ class AsyncClient:
             if value is not None
         }
         command.update(fields)
-        command.setdefault("type", "runtime_start")
-        command.setdefault("request_id", "")
         response: RuntimeStartResponse = await self._native.runtime_start(command)
         return response
 
@@ -377,7 +375,9 @@ class AsyncClient:
     async def close(self) -> None:
         """Closes the connection: pending commands raise `ClosedError`, streams end, tool calls
         in progress are cancelled."""
-        self._tool_server.cancel()
         for task in list(self._calls):
             task.cancel()
         await self._native.close()
+        # Closing ends the tool server's wait for calls. Waiting for it here means no native
+        # awaitable is left to complete after the event loop (or the interpreter) has gone.
+        await asyncio.wait([self._tool_server])

@@ -3,13 +3,16 @@
 from collections.abc import Awaitable
 from typing import Any, Literal, final
 
-from .frames import ExternalToolCallRequest, ExternalToolResult, InputAccepted, ServerFrame
+from .frames import ExternalToolResult, InputAccepted, ServerFrame
 
 def parse_frame(text: str) -> Any:
     """Parses a frame's text the way event streams do."""
 
 def encode_frame(frame: Any) -> str:
     """Serialises a frame the way commands are sent."""
+
+def settle() -> None:
+    """Waits until every completed awaitable has handed its result to Python (run at exit)."""
 
 @final
 class Gap:
@@ -37,8 +40,6 @@ class ToolCall:
     def tool_name(self) -> str: ...
     @property
     def input(self) -> dict[str, Any]: ...
-    @property
-    def request(self) -> ExternalToolCallRequest: ...
     def respond(self, result: ExternalToolResult) -> None: ...
     def fail(self, message: str) -> None: ...
 

@@ -138,7 +138,8 @@ class Client:
         return self._iterate(self._client.events(runtime))
 
     def turn(self, runtime: RuntimeScope, message: str | InputPayload) -> Iterator[ServerFrame | Gap]:
-        """Sends a message and yields its turn's frames up to its `turn_finished`."""
+        """Yields the frames of the turn of a message up to its `turn_finished`; the message is
+        sent when iteration starts (see `AsyncClient.turn`)."""
         return self._iterate(self._client.turn(runtime, message))
 
     def info(self) -> AppServerInfoResponse:
