@@ -12,12 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use letta_app_server_protocol::{
     AbortMessageResponse, ApprovalDecision, ApprovalResponse, CanUseToolRequest, ChangeDeviceState, ContentPart,
-    ControlRequest, CreateMessage, Delta, DeltaMeta, DevicePermissionMode, DeviceStatus, Disposition, ImageFailureMode,
-    Input, InputAccepted, JsonObject, LoopError, LoopState, LoopStatus, MessageContent, PendingControlRequest,
-    QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RemoveQueueItem,
-    RemoveQueueItemResponse, RuntimeEvent, RuntimeScope, Status, StatusLevel, StopReason, StreamDelta, ToolsetName,
-    ToolsetPreference, TurnFinished, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue, UpdateSubagentState,
-    UserMessage,
+    ControlRequest, CreateMessage, Delta, DeltaMeta, DevicePermissionMode, DeviceStatus, Disposition, Input,
+    InputAccepted, JsonObject, LoopError, LoopState, LoopStatus, MessageContent, PendingControlRequest, QueueItemKind,
+    QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RemoveQueueItem, RemoveQueueItemResponse,
+    RuntimeEvent, RuntimeScope, Status, StatusLevel, StopReason, StreamDelta, ToolsetName, ToolsetPreference,
+    TurnFinished, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue, UpdateSubagentState, UserMessage,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +25,10 @@ use crate::config::Config;
 use crate::permissions::Rules;
 use crate::provider::{HistoryMessage, ToolCall};
 use crate::runtime::{Runtime, Session, SessionId, lock};
-use crate::store::ScopeSettings;
+use crate::store::{
+    Admission, INTERRUPTED_TURN_ERROR, InputState, InterruptedTurn, QueueEntry, Restored, ScopeSettings, TurnStart,
+    item_no,
+};
 use crate::toolbox::TurnOptions;
 use crate::turn;
 
@@ -39,6 +41,9 @@ const REMEMBERED_RUNS: usize = 32;
 const QUEUE_SOFT_LIMIT: usize = 100;
 /// Inputs beyond this many waiting items are rejected.
 const QUEUE_HARD_LIMIT: usize = 300;
+/// Inputs that would bring the content of the waiting items past this many bytes (as JSON) are
+/// rejected: every `update_queue` carries all of it to every subscriber.
+pub const QUEUE_CONTENT_LIMIT: usize = 4 * 1024 * 1024;
 
 /// What a turn needs to know about its agent.
 #[derive(Debug, Clone)]
@@ -64,9 +69,36 @@ impl Agent {
 #[derive(Debug, Clone)]
 struct Queued {
     item: QueueMessage,
-    session: SessionId,
-    image_failure_mode: Option<ImageFailureMode>,
+    /// The session that sent it, while it is connected; restored items and those of a closed
+    /// session belong to none.
+    session: Option<SessionId>,
     options: TurnOptions,
+    /// Size of its content as JSON (see [`QUEUE_CONTENT_LIMIT`]).
+    content_bytes: usize,
+}
+
+impl Queued {
+    fn new(item: QueueMessage, session: Option<SessionId>, options: TurnOptions) -> Self {
+        let content_bytes = content_bytes(&item.content);
+        Self {
+            item,
+            session,
+            options,
+            content_bytes,
+        }
+    }
+
+    /// Its durable form.
+    fn entry(&self) -> QueueEntry {
+        QueueEntry {
+            item: self.item.clone(),
+            options: serde_json::to_string(&self.options).unwrap_or_default(),
+        }
+    }
+}
+
+fn content_bytes(content: &MessageContent) -> usize {
+    serde_json::to_vec(content).map_or(0, |bytes| bytes.len())
 }
 
 /// The controller's answer to a `control_request`.
@@ -105,7 +137,7 @@ pub(crate) enum Outcome {
 /// What a turn is started with.
 struct Batch {
     turn_id: String,
-    origin: SessionId,
+    origin: Option<SessionId>,
     from_queue: bool,
     content: Option<MessageContent>,
     client_ids: Vec<String>,
@@ -117,7 +149,8 @@ struct Batch {
 #[derive(Debug)]
 pub(crate) struct ActiveTurn {
     pub(crate) turn_id: String,
-    pub(crate) origin: SessionId,
+    /// The session that started it, if any (a turn of restored queue items has none).
+    pub(crate) origin: Option<SessionId>,
     pub(crate) cancel: CancellationToken,
     pub(crate) run_id: Option<String>,
     /// Whether it is a dequeued batch (which ends with boundary snapshots).
@@ -145,7 +178,7 @@ pub(crate) struct State {
     cwd_revision: u64,
     pub(crate) loop_state: LoopState,
     queue: VecDeque<Queued>,
-    next_queue_item: u64,
+    next_queue_item: i64,
     next_batch: u64,
     pub(crate) turn: Option<ActiveTurn>,
     /// Shared with the model request of the running run; append with `Arc::make_mut`.
@@ -158,7 +191,11 @@ pub(crate) struct State {
     pub(crate) loaded_tools: Option<Vec<String>>,
     /// Interactive tool calls left unanswered by a previous process, to ask again.
     recoverable: Vec<ToolCall>,
-    client_ids: HashMap<String, Disposition>,
+    /// Turns the previous process left running (ended with an error by the store), reported to
+    /// the first session the scope is replayed to.
+    interrupted: Vec<InterruptedTurn>,
+    /// Recently seen `client_message_id`s and their inputs' states (the store knows them all).
+    client_ids: HashMap<String, InputState>,
     client_id_order: VecDeque<String>,
 }
 
@@ -183,15 +220,29 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// A conversation runtime with saved settings and history.
+    /// A conversation runtime with its restored state (settings, history, waiting queue, turns
+    /// cut short), and the interactive calls to ask again.
     pub fn new(
         scope: RuntimeScope,
         agent: Agent,
-        settings: ScopeSettings,
-        history: Vec<HistoryMessage>,
+        restored: Restored,
         recoverable: Vec<ToolCall>,
         config: &Config,
     ) -> Self {
+        let Restored {
+            settings,
+            history,
+            queue,
+            interrupted,
+        } = restored;
+        let next_queue_item = queue.iter().map(|entry| item_no(&entry.item.id)).max().unwrap_or(0) + 1;
+        let queue = queue
+            .into_iter()
+            .map(|entry| {
+                let options = serde_json::from_str(&entry.options).unwrap_or_default();
+                Queued::new(entry.item, None, options)
+            })
+            .collect();
         let mode = settings
             .mode
             .as_deref()
@@ -207,8 +258,8 @@ impl Conversation {
                 client_message_ids_by_run_id: None,
                 executing_tool_call_ids: Vec::new(),
             },
-            queue: VecDeque::new(),
-            next_queue_item: 1,
+            queue,
+            next_queue_item,
             next_batch: 1,
             turn: None,
             history: Arc::new(history),
@@ -216,6 +267,7 @@ impl Conversation {
             rules: Rules::default(),
             loaded_tools: None,
             recoverable,
+            interrupted,
             client_ids: HashMap::new(),
             client_id_order: VecDeque::new(),
         };
@@ -232,15 +284,15 @@ impl Conversation {
     // ----- eviction --------------------------------------------------------------------------
 
     /// Counts one eviction sweep: `true` once `sweeps` consecutive sweeps found it `unwatched`
-    /// and idle (no turn, queue, approval or recovery), when it is marked evicted. A busy state
-    /// (locked) counts as not idle.
+    /// and idle (no turn, approval or recovery), when it is marked evicted. A busy state
+    /// (locked) counts as not idle. Its waiting queue items are in the store, and come back with it.
     pub(crate) fn sweep(&self, unwatched: bool, sweeps: u32) -> bool {
         let idle = unwatched
             && self.state.try_lock().is_ok_and(|state| {
                 state.turn.is_none()
-                    && state.queue.is_empty()
                     && state.pending.is_none()
                     && state.recoverable.is_empty()
+                    && state.interrupted.is_empty()
             });
         if !idle {
             self.idle_sweeps.store(0, Ordering::Relaxed);
@@ -407,7 +459,7 @@ impl Conversation {
     /// Replays the scope's state to one session: device status (unless unchanged since the last
     /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
     pub async fn replay(&self, session: &Session, force_device: bool) {
-        let state = self.state.lock().await;
+        let mut state = self.state.lock().await;
         let device = Self::device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
         let changed = session.note_replayed_device(&self.scope, device_json);
@@ -421,6 +473,21 @@ impl Conversation {
         session.send_event(&self.scope, &Self::loop_event(&state));
         session.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
         session.send_event(&self.scope, &Self::subagent_event());
+        // The first session replayed to after a restart learns how the turns the previous
+        // process left running ended: as any failed turn, with `turn_finished` and a terminal
+        // `loop_error`.
+        for turn in std::mem::take(&mut state.interrupted) {
+            let finished: RuntimeEvent = TurnFinished {
+                turn_id: turn.turn_id,
+                stop_reason: StopReason::Error,
+                run_id: None,
+                error: Some(INTERRUPTED_TURN_ERROR.into()),
+            }
+            .into();
+            session.send_event(&self.scope, &finished);
+            let error = Self::loop_error(INTERRUPTED_TURN_ERROR.into(), StopReason::Error, true, None);
+            session.send_event(&self.scope, &error);
+        }
     }
 
     /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
@@ -430,9 +497,19 @@ impl Conversation {
         if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
             return;
         }
+        let turn_id = new_id("recovery");
+        let record = TurnStart {
+            turn_id: turn_id.clone(),
+            client_ids: Vec::new(),
+            user: None,
+        };
+        if let Err(error) = runtime.store.start_turn(&self.scope, record).await {
+            self.protocol_violation(runtime, format!("Could not start the recovery turn: {error}"));
+            return;
+        }
         let batch = Batch {
-            turn_id: new_id("recovery"),
-            origin: session.id,
+            turn_id,
+            origin: Some(session.id),
             from_queue: false,
             content: None,
             client_ids: Vec::new(),
@@ -502,6 +579,8 @@ impl Conversation {
     // ----- input ----------------------------------------------------------------------------
 
     /// Handles `input` `create_message`: start a turn when idle, else queue (REFERENCE §3.3).
+    /// The input is acknowledged only once it is durable as work to do (see [`crate::store`]);
+    /// a `client_message_id` seen before gets its input's current state and runs nothing.
     pub async fn submit(
         self: &Arc<Self>,
         runtime: &Arc<Runtime>,
@@ -509,146 +588,159 @@ impl Conversation {
         input: &Input,
         payload: &CreateMessage,
     ) {
-        let accepted = |disposition: Option<Disposition>, error: Option<String>| InputAccepted {
-            request_id: input.request_id.clone().unwrap_or_default(),
-            runtime: input.runtime.clone(),
-            accepted: error.is_none(),
-            disposition,
-            error,
+        let reply = |disposition: Option<Disposition>, error: Option<String>| {
+            if let Some(request_id) = &input.request_id {
+                self.reply(
+                    session,
+                    InputAccepted {
+                        request_id: request_id.clone(),
+                        runtime: input.runtime.clone(),
+                        accepted: error.is_none(),
+                        disposition,
+                        error,
+                    },
+                );
+            }
         };
-        let client_id = payload
-            .messages
-            .iter()
-            .find_map(|m| m.client_message_id.clone())
-            .unwrap_or_else(|| new_id("cm-submit"));
-        let mut state = self.state.lock().await;
-        if let Some(disposition) = state.client_ids.get(&client_id).copied() {
-            if input.request_id.is_some() {
-                self.reply(session, accepted(Some(disposition), None));
-            }
-            return;
-        }
-        if state.queue.len() >= QUEUE_HARD_LIMIT {
-            if input.request_id.is_some() {
-                self.reply(session, accepted(None, Some("Input was rejected by the queue".into())));
-            }
-            return;
-        }
-        let disposition = if state.turn.is_none() && state.queue.is_empty() {
-            Disposition::Started
-        } else {
-            Disposition::Queued
-        };
-        let wire = if disposition == Disposition::Started {
-            "started"
-        } else {
-            "queued"
-        };
-        let payload_json = serde_json::to_string(payload).unwrap_or_default();
-        match runtime
-            .store
-            .accept_input(
-                &self.scope,
-                client_id.clone(),
-                wire,
-                input.request_id.clone(),
-                payload_json,
-            )
-            .await
-        {
-            Ok(None) => {}
-            Ok(Some(first)) => {
-                let disposition = if first == "started" {
-                    Disposition::Started
-                } else {
-                    Disposition::Queued
-                };
-                remember(&mut state, client_id, disposition);
-                if input.request_id.is_some() {
-                    self.reply(session, accepted(Some(disposition), None));
-                }
-                return;
-            }
-            Err(error) => {
-                if input.request_id.is_some() {
-                    self.reply(
-                        session,
-                        accepted(None, Some(format!("Input could not be stored: {error}"))),
-                    );
-                }
-                return;
-            }
-        }
-        remember(&mut state, client_id.clone(), disposition);
-        if input.request_id.is_some() {
-            self.reply(session, accepted(Some(disposition), None));
-        }
         let client_ids: Vec<String> = payload
             .messages
             .iter()
             .filter_map(|m| m.client_message_id.clone())
             .collect();
+        let client_id = client_ids.first().cloned().unwrap_or_else(|| new_id("cm-submit"));
+        let mut state = self.state.lock().await;
+        if let Some(known) = state.client_ids.get(&client_id).copied() {
+            let (disposition, error) = retry_answer(known);
+            return reply(disposition, error);
+        }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
-        if disposition == Disposition::Started {
-            let turn_id = new_id("batch-direct");
-            let ids = if client_ids.is_empty() {
-                vec![client_id]
-            } else {
-                client_ids
+        let options = TurnOptions::from(payload);
+        let direct = state.turn.is_none() && state.queue.is_empty();
+        let (admission, queued, evicted) = if direct {
+            let turn = TurnStart {
+                turn_id: new_id("batch-direct"),
+                client_ids: if client_ids.is_empty() {
+                    vec![client_id.clone()]
+                } else {
+                    client_ids.clone()
+                },
+                user: Some(HistoryMessage::User {
+                    content: content.clone(),
+                }),
             };
+            (Admission::Started(turn), Vec::new(), Vec::new())
+        } else {
+            // Several messages that each carry an id wait as separate items.
+            let messages: Vec<(String, MessageContent)> =
+                if payload.messages.len() == 1 || client_ids.len() != payload.messages.len() {
+                    vec![(client_id.clone(), content)]
+                } else {
+                    payload
+                        .messages
+                        .iter()
+                        .zip(client_ids)
+                        .map(|(message, id)| (id, message.content.clone()))
+                        .collect()
+                };
+            let queued: Vec<Queued> = messages
+                .into_iter()
+                .enumerate()
+                .map(|(index, (client_message_id, content))| {
+                    let item = QueueMessage {
+                        id: format!("q-{}", state.next_queue_item + index as i64),
+                        client_message_id,
+                        kind: QueueItemKind::Message,
+                        source: QueueItemSource::User,
+                        content,
+                        enqueued_at: now_iso(),
+                    };
+                    Queued::new(item, Some(session.id), options.clone())
+                })
+                .collect();
+            if let Err(error) = admit(&state.queue, &queued) {
+                return reply(None, Some(error));
+            }
+            // Past the soft limit, the oldest waiting messages make room.
+            let excess = (state.queue.len() + queued.len()).saturating_sub(QUEUE_SOFT_LIMIT);
+            let evicted: Vec<i64> = state
+                .queue
+                .iter()
+                .filter(|q| q.item.kind == QueueItemKind::Message)
+                .take(excess)
+                .map(|q| item_no(&q.item.id))
+                .collect();
+            let entries = queued.iter().map(Queued::entry).collect();
+            (
+                Admission::Queued {
+                    entries,
+                    evicted: evicted.clone(),
+                },
+                queued,
+                evicted,
+            )
+        };
+        let turn = match &admission {
+            Admission::Started(turn) => Some(turn.clone()),
+            Admission::Queued { .. } => None,
+        };
+        let payload_json = serde_json::to_string(payload).unwrap_or_default();
+        let stored = runtime
+            .store
+            .accept_input(
+                &self.scope,
+                client_id.clone(),
+                input.request_id.clone(),
+                payload_json,
+                admission,
+            )
+            .await;
+        match stored {
+            Ok(None) => {}
+            Ok(Some(known)) => {
+                remember(&mut state, client_id, known);
+                let (disposition, error) = retry_answer(known);
+                return reply(disposition, error);
+            }
+            Err(error) => return reply(None, Some(format!("Input could not be stored: {error}"))),
+        }
+        if let Some(turn) = turn {
+            remember(&mut state, client_id, InputState::Started);
+            reply(Some(Disposition::Started), None);
             let batch = Batch {
-                turn_id,
-                origin: session.id,
+                turn_id: turn.turn_id,
+                origin: Some(session.id),
                 from_queue: false,
-                content: Some(content),
-                client_ids: ids,
-                options: TurnOptions::from(payload),
+                content: turn.user.and_then(|user| match user {
+                    HistoryMessage::User { content } => Some(content),
+                    _ => None,
+                }),
+                client_ids: turn.client_ids,
+                options,
                 resume: Vec::new(),
             };
-            self.start_turn(runtime, &mut state, batch);
-            return;
+            return self.start_turn(runtime, &mut state, batch);
         }
+        for item in &queued {
+            remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
+        }
+        reply(Some(Disposition::Queued), None);
         let mut removed = Vec::new();
-        let messages: Vec<(String, MessageContent)> =
-            if payload.messages.len() == 1 || client_ids.len() != payload.messages.len() {
-                vec![(client_id, content)]
-            } else {
-                payload
-                    .messages
-                    .iter()
-                    .map(|m| (m.client_message_id.clone().unwrap_or_default(), m.content.clone()))
-                    .collect()
-            };
-        for (client_message_id, content) in messages {
-            if state.queue.len() >= QUEUE_SOFT_LIMIT
-                && let Some(position) = state.queue.iter().position(|q| q.item.kind == QueueItemKind::Message)
-                && let Some(evicted) = state.queue.remove(position)
-            {
-                removed.push(QueueRemoval {
-                    client_message_id: evicted.item.client_message_id,
-                    disposition: RemovalDisposition::Cancelled,
-                });
+        state.queue.retain(|q| {
+            let keep = !evicted.contains(&item_no(&q.item.id));
+            if !keep {
+                removed.push(cancelled(&q.item));
             }
-            let id = format!("q-{}", state.next_queue_item);
-            state.next_queue_item += 1;
-            state.queue.push_back(Queued {
-                item: QueueMessage {
-                    id,
-                    client_message_id,
-                    kind: QueueItemKind::Message,
-                    source: QueueItemSource::User,
-                    content,
-                    enqueued_at: now_iso(),
-                },
-                session: session.id,
-                image_failure_mode: payload.image_failure_mode,
-                options: TurnOptions::from(payload),
-            });
+            keep
+        });
+        for id in removed.iter().map(|r| r.client_message_id.clone()) {
+            remember(&mut state, id, InputState::Cancelled);
         }
+        state.next_queue_item += queued.len() as i64;
+        state.queue.extend(queued);
         self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
-    /// Starts a turn (the caller holds the state lock).
+    /// Starts a turn whose input is already stored (the caller holds the state lock).
     fn start_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, batch: Batch) {
         let cancel = CancellationToken::new();
         state.turn = Some(ActiveTurn {
@@ -658,10 +750,14 @@ impl Conversation {
             run_id: None,
             from_queue: batch.from_queue,
         });
+        if let Some(content) = &batch.content {
+            Arc::make_mut(&mut state.history).push(HistoryMessage::User {
+                content: content.clone(),
+            });
+        }
         Self::set_status(state, LoopStatus::SendingApiRequest);
         self.emit(runtime, [Self::loop_event(state), Self::device_event(state)]);
         let turn = turn::Turn {
-            content: batch.content,
             resume: batch.resume,
             client_ids: batch.client_ids,
             options: batch.options,
@@ -671,9 +767,10 @@ impl Conversation {
         tokio::spawn(turn::run(runtime.clone(), self.clone(), turn));
     }
 
-    /// Ends the turn: final statuses, `turn_finished`, then the next queued batch or the
-    /// turn-end boundary snapshots (REFERENCE §3.6, §5 (e), (f), (i)).
-    pub(crate) fn finish_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, outcome: Outcome) {
+    /// Ends the turn: records how it ended, then the final statuses, `turn_finished`, then the
+    /// next queued batch (while someone watches) or the turn-end boundary snapshots
+    /// (REFERENCE §3.6, §5 (e), (f), (i)).
+    pub(crate) async fn finish_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, outcome: Outcome) {
         let Some(turn) = state.turn.take() else { return };
         Self::set_status(state, LoopStatus::WaitingOnInput);
         let (stop_reason, error) = match outcome {
@@ -681,6 +778,13 @@ impl Conversation {
             Outcome::Failed(stop_reason, error) => (stop_reason, Some(error)),
             Outcome::Cancelled => (StopReason::Cancelled, None),
         };
+        let recorded = runtime
+            .store
+            .finish_turn(turn.turn_id.clone(), stop_reason.to_string(), error.clone())
+            .await;
+        if let Err(error) = recorded {
+            self.protocol_violation(runtime, format!("Could not save the end of the turn: {error}"));
+        }
         let finished: RuntimeEvent = TurnFinished {
             turn_id: turn.turn_id,
             stop_reason: stop_reason.clone(),
@@ -699,27 +803,57 @@ impl Conversation {
             events.push(Self::loop_error(error, stop_reason, true, turn.run_id));
         }
         self.emit(runtime, events);
-        if !self.start_next_batch(runtime, state) && turn.from_queue {
+        if !self.start_next_batch(runtime, state).await && turn.from_queue {
             self.emit(runtime, [Self::queue_event(state, Vec::new()), Self::loop_event(state)]);
         }
     }
 
-    /// Dequeues the leading coalescable items as one turn; `false` if the queue is empty.
-    fn start_next_batch(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State) -> bool {
-        let Some(first) = state.queue.front().cloned() else {
+    /// Starts the waiting queue items, if the conversation is idle and someone watches it: a
+    /// queue whose sessions all left waits (durably) for the next subscriber, as on Letta 0.34.
+    pub async fn resume_queue(self: &Arc<Self>, runtime: &Arc<Runtime>) {
+        let mut state = self.state.lock().await;
+        if state.turn.is_none() && state.pending.is_none() {
+            self.start_next_batch(runtime, &mut state).await;
+        }
+    }
+
+    /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
+    /// watches the scope, or the server is stopping (the items wait).
+    async fn start_next_batch(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State) -> bool {
+        let Some(first) = state.queue.front() else {
             return false;
         };
-        let mut batch = vec![];
-        while let Some(next) = state.queue.front() {
-            if next.session != first.session || next.image_failure_mode != first.image_failure_mode {
-                break;
-            }
-            if let Some(item) = state.queue.pop_front() {
-                batch.push(item);
-            }
+        if !runtime.has_subscribers(&self.scope) || runtime.is_stopping() {
+            return false;
         }
+        let (origin, image_failure_mode) = (first.session, first.options.image_failure_mode);
+        let count = state
+            .queue
+            .iter()
+            .take_while(|q| q.session == origin && q.options.image_failure_mode == image_failure_mode)
+            .count();
+        let batch: Vec<&Queued> = state.queue.iter().take(count).collect();
         let content = merge_contents(batch.iter().map(|q| &q.item.content));
         let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
+        let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
+        let options = batch[0].options.clone();
+        let turn_id = format!("batch-{}", state.next_batch);
+        let record = TurnStart {
+            turn_id: turn_id.clone(),
+            client_ids: client_ids.clone(),
+            user: Some(HistoryMessage::User {
+                content: content.clone(),
+            }),
+        };
+        if let Err(error) = runtime.store.start_batch(&self.scope, item_nos, record).await {
+            self.protocol_violation(runtime, format!("Could not start the queued turn: {error}"));
+            return false;
+        }
+        state.queue.drain(..count);
+        state.next_batch += 1;
+        for id in &client_ids {
+            remember(state, id.clone(), InputState::Started);
+        }
         let echo: RuntimeEvent = StreamDelta {
             delta: Delta::UserMessage(UserMessage {
                 meta: DeltaMeta {
@@ -735,8 +869,6 @@ impl Conversation {
             subagent_id: None,
         }
         .into();
-        let turn_id = format!("batch-{}", state.next_batch);
-        state.next_batch += 1;
         Self::set_status(state, LoopStatus::WaitingOnInput);
         self.emit(
             runtime,
@@ -744,11 +876,11 @@ impl Conversation {
         );
         let batch = Batch {
             turn_id,
-            origin: first.session,
+            origin,
             from_queue: true,
             content: Some(content),
             client_ids: client_ids.clone(),
-            options: first.options.clone(),
+            options,
             resume: Vec::new(),
         };
         self.start_turn(runtime, state, batch);
@@ -824,11 +956,17 @@ impl Conversation {
     /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
     pub async fn remove_queue_item(&self, runtime: &Runtime, session: &Session, command: &RemoveQueueItem) {
         let mut state = self.state.lock().await;
-        let removed = state
-            .queue
-            .iter()
-            .position(|q| q.item.id == command.item_id)
-            .and_then(|p| state.queue.remove(p));
+        let mut removed = None;
+        if let Some(position) = state.queue.iter().position(|q| q.item.id == command.item_id) {
+            let item_nos = vec![item_no(&command.item_id)];
+            match runtime.store.cancel_queued(&self.scope, item_nos).await {
+                Ok(()) => removed = state.queue.remove(position),
+                Err(error) => self.protocol_violation(runtime, format!("Could not remove the queue item: {error}")),
+            }
+        }
+        if let Some(item) = &removed {
+            remember(&mut state, item.item.client_message_id.clone(), InputState::Cancelled);
+        }
         self.reply(
             session,
             RemoveQueueItemResponse {
@@ -837,13 +975,7 @@ impl Conversation {
                 item_id: command.item_id.clone(),
             },
         );
-        let removed = removed
-            .map(|q| QueueRemoval {
-                client_message_id: q.item.client_message_id,
-                disposition: RemovalDisposition::Cancelled,
-            })
-            .into_iter()
-            .collect();
+        let removed = removed.iter().map(|q| cancelled(&q.item)).collect();
         self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
@@ -928,29 +1060,84 @@ impl Conversation {
     /// watches the scope, or in any case when `abort_its_turns` (REFERENCE §5 (g), §7 item 12).
     pub async fn session_closed(self: &Arc<Self>, runtime: &Arc<Runtime>, session: SessionId, abort_its_turns: bool) {
         let mut state = self.state.lock().await;
-        let mut removed = Vec::new();
-        state.queue.retain(|q| {
-            let keep = q.session != session;
-            if !keep {
-                removed.push(QueueRemoval {
-                    client_message_id: q.item.client_message_id.clone(),
-                    disposition: RemovalDisposition::Cancelled,
-                });
+        let theirs = |q: &Queued| q.session == Some(session);
+        if abort_its_turns {
+            // A replaced control session takes its waiting inputs with it (REFERENCE §1.10).
+            let item_nos: Vec<i64> = state
+                .queue
+                .iter()
+                .filter(|q| theirs(q))
+                .map(|q| item_no(&q.item.id))
+                .collect();
+            if !item_nos.is_empty() {
+                if let Err(error) = runtime.store.cancel_queued(&self.scope, item_nos).await {
+                    self.protocol_violation(runtime, format!("Could not remove the queue items: {error}"));
+                    return;
+                }
+                let (gone, kept): (Vec<Queued>, Vec<Queued>) = state.queue.drain(..).partition(|q| theirs(q));
+                state.queue = kept.into();
+                for item in &gone {
+                    remember(&mut state, item.item.client_message_id.clone(), InputState::Cancelled);
+                }
+                let removed = gone.iter().map(|q| cancelled(&q.item)).collect();
+                self.emit(runtime, [Self::queue_event(&state, removed)]);
             }
-            keep
-        });
-        if !removed.is_empty() {
-            self.emit(runtime, [Self::queue_event(&state, removed)]);
+        } else {
+            // Its waiting inputs stay: they were acknowledged (as on Letta 0.34).
+            for item in state.queue.iter_mut().filter(|q| q.session == Some(session)) {
+                item.session = None;
+            }
         }
-        let its_turn = state.turn.as_ref().is_some_and(|t| t.origin == session);
-        if its_turn && (abort_its_turns || !runtime.has_subscribers(&self.scope)) {
+        // The turn it started ends when nobody else watches it (or it was replaced); a turn no
+        // connected session started ends when nobody watches it.
+        let watched = runtime.has_subscribers(&self.scope);
+        let abandoned = state.turn.as_ref().is_some_and(|turn| match turn.origin {
+            Some(origin) => origin == session && (abort_its_turns || !watched),
+            None => !watched,
+        });
+        if abandoned {
             self.interrupt(runtime, &mut state);
         }
     }
 }
 
-fn remember(state: &mut State, client_id: String, disposition: Disposition) {
-    if state.client_ids.insert(client_id.clone(), disposition).is_none() {
+/// Whether new items fit the queue's limits; the rejection's error text otherwise.
+fn admit(queue: &VecDeque<Queued>, new: &[Queued]) -> Result<(), String> {
+    if queue.len() >= QUEUE_HARD_LIMIT {
+        return Err(format!(
+            "Input was rejected by the queue: {QUEUE_HARD_LIMIT} inputs are waiting, the most it holds"
+        ));
+    }
+    let bytes: usize = queue.iter().chain(new).map(|q| q.content_bytes).sum();
+    if bytes > QUEUE_CONTENT_LIMIT {
+        return Err(format!(
+            "Input was rejected by the queue: the waiting inputs would hold {bytes} bytes of content, \
+             over the limit of {QUEUE_CONTENT_LIMIT}"
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to an input whose `client_message_id` is already known: its current state.
+fn retry_answer(known: InputState) -> (Option<Disposition>, Option<String>) {
+    match known {
+        InputState::Queued => (Some(Disposition::Queued), None),
+        InputState::Started => (Some(Disposition::Started), None),
+        InputState::Cancelled => (None, Some("Input was removed from the queue before it ran".into())),
+    }
+}
+
+/// The `removed` entry of a queue item that leaves unrun.
+fn cancelled(item: &QueueMessage) -> QueueRemoval {
+    QueueRemoval {
+        client_message_id: item.client_message_id.clone(),
+        disposition: RemovalDisposition::Cancelled,
+    }
+}
+
+/// Records the state of an input in the conversation's memory of recent ids.
+fn remember(state: &mut State, client_id: String, known: InputState) {
+    if state.client_ids.insert(client_id.clone(), known).is_none() {
         state.client_id_order.push_back(client_id);
         while state.client_id_order.len() > REMEMBERED_CLIENT_IDS {
             if let Some(old) = state.client_id_order.pop_front() {

@@ -89,20 +89,37 @@ fn display(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_owned)
 }
 
-/// Handles one parsed client frame.
+/// Handles one parsed client frame. A command that subscribed the session to a conversation
+/// then starts the conversation's waiting queue items, if it is idle.
 pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFrame) {
+    if let Some(conversation) = command(runtime, session, frame).await {
+        conversation.resume_queue(runtime).await;
+    }
+}
+
+/// Handles one parsed client frame; returns the conversation it addressed, if any.
+async fn command(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFrame) -> Option<Arc<Conversation>> {
     match frame {
-        ClientFrame::AppServerInfo(info) => session.send(app_server_info(info.request_id)),
+        ClientFrame::AppServerInfo(info) => {
+            session.send(app_server_info(info.request_id));
+            None
+        }
         ClientFrame::RuntimeStart(start) => {
             // A detached task, as on real Letta: later frames are not blocked behind it.
             let (runtime, session) = (runtime.clone(), session.clone());
-            tokio::spawn(async move { runtime_start(&runtime, &session, start).await });
+            tokio::spawn(async move {
+                if let Some(conversation) = runtime_start(&runtime, &session, start).await {
+                    conversation.resume_queue(&runtime).await;
+                }
+            });
+            None
         }
         ClientFrame::Input(input) => self::input(runtime, session, input).await,
         ClientFrame::LegacyMessage(message) => self::input(runtime, session, message.into_input()).await,
         ClientFrame::Sync(sync) => {
             let request_id = sync.request_id.clone();
-            match scoped(runtime, session, &sync.runtime, ("sync", sync.request_id.as_ref())).await {
+            let conversation = scoped(runtime, session, &sync.runtime, ("sync", sync.request_id.as_ref())).await;
+            match &conversation {
                 Some(conversation) => {
                     if sync.recover_approvals.unwrap_or(true) {
                         conversation.recover_approvals(runtime, session).await;
@@ -131,17 +148,19 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                     }
                 }
             }
+            conversation
         }
-        ClientFrame::AbortMessage(abort) => match scoped(
-            runtime,
-            session,
-            &abort.runtime,
-            ("abort_message", abort.request_id.as_ref()),
-        )
-        .await
-        {
-            Some(conversation) => conversation.abort(runtime, Some(session), abort.request_id).await,
-            None => {
+        ClientFrame::AbortMessage(abort) => {
+            let conversation = scoped(
+                runtime,
+                session,
+                &abort.runtime,
+                ("abort_message", abort.request_id.as_ref()),
+            )
+            .await;
+            if let Some(conversation) = &conversation {
+                conversation.abort(runtime, Some(session), abort.request_id).await;
+            } else {
                 if let Some(request_id) = abort.request_id {
                     let error = Some(unknown_runtime(&abort.runtime));
                     session.send(AbortMessageResponse {
@@ -153,7 +172,8 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                     });
                 }
             }
-        },
+            conversation
+        }
         ClientFrame::ChangeDeviceState(change) => {
             let mut target = change.runtime.clone();
             if let Some(agent_id) = &change.payload.agent_id {
@@ -162,25 +182,25 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
             if let Some(conversation_id) = &change.payload.conversation_id {
                 target.conversation_id.clone_from(conversation_id);
             }
-            if let Some(conversation) = scoped(runtime, session, &target, ("change_device_state", None)).await {
+            let conversation = scoped(runtime, session, &target, ("change_device_state", None)).await;
+            if let Some(conversation) = &conversation {
                 conversation.change_device_state(runtime, &change).await;
             }
+            conversation
         }
-        ClientFrame::RemoveQueueItem(remove) => match scoped(
-            runtime,
-            session,
-            &remove.runtime,
-            ("remove_queue_item", Some(&remove.request_id)),
-        )
-        .await
-        {
-            Some(conversation) => conversation.remove_queue_item(runtime, session, &remove).await,
-            None => session.send(RemoveQueueItemResponse {
-                request_id: remove.request_id,
-                success: false,
-                item_id: remove.item_id,
-            }),
-        },
+        ClientFrame::RemoveQueueItem(remove) => {
+            let scope = &remove.runtime;
+            let conversation = scoped(runtime, session, scope, ("remove_queue_item", Some(&remove.request_id))).await;
+            match &conversation {
+                Some(conversation) => conversation.remove_queue_item(runtime, session, &remove).await,
+                None => session.send(RemoveQueueItemResponse {
+                    request_id: remove.request_id,
+                    success: false,
+                    item_id: remove.item_id,
+                }),
+            }
+            conversation
+        }
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
             // Registers without subscribing (REFERENCE §3.11).
             for entry in &update.updates {
@@ -194,10 +214,14 @@ pub async fn handle(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: Clien
                 success: true,
                 error: None,
             });
+            None
         }
         // Unknown or late answers are ignored, as on real Letta.
-        ClientFrame::ExternalToolCallResponse(response) => runtime.external.answer(response),
-        ClientFrame::Pong(_) => {}
+        ClientFrame::ExternalToolCallResponse(response) => {
+            runtime.external.answer(response);
+            None
+        }
+        ClientFrame::Pong(_) => None,
     }
 }
 
@@ -232,7 +256,7 @@ fn unknown_runtime(scope: &RuntimeScope) -> String {
     format!("Unknown runtime {}/{}", scope.agent_id, scope.conversation_id)
 }
 
-async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
+async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) -> Option<Arc<Conversation>> {
     let Some(conversation) = scoped(runtime, session, &input.runtime, ("input", input.request_id.as_ref())).await
     else {
         if let Some(request_id) = input.request_id {
@@ -245,17 +269,22 @@ async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) {
                 error,
             });
         }
-        return;
+        return None;
     };
     match &input.payload {
         InputPayload::CreateMessage(payload) => conversation.submit(runtime, session, &input, payload).await,
         InputPayload::ApprovalResponse(answer) => conversation.answer_approval(runtime, session, &input, answer).await,
     }
+    Some(conversation)
 }
 
 /// `runtime_start`: resolve or create the agent and conversation, apply settings, subscribe,
-/// answer and replay (REFERENCE §3.2, §5 (a)).
-async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: RuntimeStart) {
+/// answer and replay (REFERENCE §3.2, §5 (a)); returns the conversation it started.
+async fn runtime_start(
+    runtime: &Arc<Runtime>,
+    session: &Arc<Session>,
+    start: RuntimeStart,
+) -> Option<Arc<Conversation>> {
     let request_id = start.request_id.clone();
     let failed = |error: String| RuntimeStartResponse {
         request_id: request_id.clone(),
@@ -268,12 +297,18 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
     };
     let resolved = match resolve(runtime, &start).await {
         Ok(resolved) => resolved,
-        Err(error) => return session.send(failed(error)),
+        Err(error) => {
+            session.send(failed(error));
+            return None;
+        }
     };
     let (scope, agent, conversation_state, created) = resolved;
     let conversation = match runtime.subscribed_conversation(session.id, &scope).await {
         Ok(conversation) => conversation,
-        Err(error) => return session.send(failed(error.to_string())),
+        Err(error) => {
+            session.send(failed(error.to_string()));
+            return None;
+        }
     };
     conversation
         .apply_start_settings(runtime, start.mode, start.cwd.clone())
@@ -303,6 +338,7 @@ async fn runtime_start(runtime: &Arc<Runtime>, session: &Arc<Session>, start: Ru
     if wait {
         session.send(response);
     }
+    Some(conversation)
 }
 
 type Resolved = (RuntimeScope, JsonObject, JsonObject, Created);
@@ -331,7 +367,7 @@ async fn resolve(runtime: &Arc<Runtime>, start: &RuntimeStart) -> Result<Resolve
             }
             agent.insert("id".into(), Value::String(id.clone()));
             store
-                .insert_agent(id.clone(), agent.clone(), now)
+                .insert_agent(id.clone(), &agent, now)
                 .await
                 .map_err(|e| e.to_string())?;
             created.agent = true;
@@ -367,7 +403,7 @@ async fn resolve(runtime: &Arc<Runtime>, start: &RuntimeStart) -> Result<Resolve
             conversation.insert("id".into(), Value::String(id.clone()));
             conversation.insert("agent_id".into(), Value::String(agent_id.clone()));
             store
-                .insert_conversation(id, agent_id.clone(), conversation.clone(), now)
+                .insert_conversation(id, agent_id.clone(), &conversation, now)
                 .await
                 .map_err(|e| e.to_string())?;
             created.conversation = true;

@@ -58,15 +58,15 @@ impl ExternalTools {
     }
 
     /// The tools a turn of `scope` started by `origin` may call: unscoped tools of any
-    /// connection, and `origin`'s tools whose `scope_id` the turn listed. Later registrations
-    /// win for a duplicate name.
-    pub fn visible(&self, scope: &RuntimeScope, origin: SessionId, scope_ids: &[String]) -> Vec<Registration> {
+    /// connection, and `origin`'s tools whose `scope_id` the turn listed (none when no connected
+    /// session started it). Later registrations win for a duplicate name.
+    pub fn visible(&self, scope: &RuntimeScope, origin: Option<SessionId>, scope_ids: &[String]) -> Vec<Registration> {
         let registrations = lock(&self.registrations);
         let mut visible: Vec<Registration> = Vec::new();
         for registration in registrations.get(scope).into_iter().flatten() {
             let offered = match &registration.scope_id {
                 None => true,
-                Some(id) => registration.session == origin && scope_ids.contains(id),
+                Some(id) => origin == Some(registration.session) && scope_ids.contains(id),
             };
             if offered {
                 visible.retain(|r| r.tool.name != registration.tool.name);

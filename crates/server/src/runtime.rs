@@ -1,7 +1,7 @@
 //! The shared runtime: client sessions, scope subscriptions, and the conversations they drive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -115,6 +115,8 @@ pub struct Runtime {
     /// Controller-owned tools and their calls in flight.
     pub external: ExternalTools,
     next_session: AtomicU64,
+    /// Set once the server is stopping: no new turn starts from the queue.
+    stopping: AtomicBool,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
     conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
@@ -131,6 +133,7 @@ impl Runtime {
             tools: crate::tools::all().into_iter().map(Arc::from).collect(),
             external: ExternalTools::default(),
             next_session: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
             sessions: Mutex::default(),
             subscriptions: Mutex::default(),
             conversations: Mutex::default(),
@@ -155,14 +158,14 @@ impl Runtime {
         session
     }
 
-    /// Forgets a closed session: its subscriptions, its queued inputs, and the turns only it
-    /// was watching (REFERENCE §5 (g)).
+    /// Forgets a closed session: its subscriptions and the turns only it was watching
+    /// (REFERENCE §5 (g)); its queued inputs stay (Letta 0.34, §4.7 of its changes).
     pub async fn close_session(self: &Arc<Self>, session: SessionId) {
         self.release_session(session, false).await;
     }
 
     /// Ends a replaced control session: like [`Runtime::close_session`], but the turns it
-    /// started are aborted even when other sessions watch them.
+    /// started are aborted even when other sessions watch them, and its queued inputs removed.
     pub async fn abandon_session(self: &Arc<Self>, session: SessionId) {
         self.release_session(session, true).await;
     }
@@ -193,6 +196,7 @@ impl Runtime {
     /// Stops every turn (their output so far is saved) and waits, up to `grace`, for them to end
     /// and for the store to finish its writes.
     pub async fn shutdown(self: &Arc<Self>, grace: std::time::Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
         let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
         for conversation in &conversations {
             conversation.abort(self, None, None).await;
@@ -204,6 +208,11 @@ impl Runtime {
             }
         }
         let _ = self.store.flush().await;
+    }
+
+    /// Whether the server is stopping (waiting queue items then stay queued, in the store).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// A session by id, if it is still open.
@@ -336,13 +345,13 @@ impl Runtime {
                 });
             }
         }
-        let settings = self.store.scope_settings(&key).await?;
-        let mut history = self.store.history(&key).await?;
+        let mut restored = self.store.restore(&key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
         // `recover_approvals`; the others may have run already, so they are never re-run: the
         // model gets a stale result instead (REFERENCE §3.10).
-        let (recoverable, stale): (Vec<ToolCall>, Vec<ToolCall>) =
-            crate::conversation::unanswered(&history).into_iter().partition(|call| {
+        let (recoverable, stale): (Vec<ToolCall>, Vec<ToolCall>) = crate::conversation::unanswered(&restored.history)
+            .into_iter()
+            .partition(|call| {
                 self.tools
                     .iter()
                     .any(|tool| tool.name() == call.name && tool.kind() == ToolKind::Interactive)
@@ -357,13 +366,12 @@ impl Runtime {
                 })
                 .collect();
             self.store.append_messages(&key, None, results.clone()).await?;
-            history.extend(results);
+            restored.history.extend(results);
         }
         let loaded = Arc::new(Conversation::new(
             key.clone(),
             Agent::from_state(&agent),
-            settings,
-            history,
+            restored,
             recoverable,
             &self.config,
         ));

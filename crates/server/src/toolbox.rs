@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use letta_app_server_protocol::{ClientToolset, CreateMessage, DiffPreview, JsonObject, ToolsetPreference};
+use letta_app_server_protocol::{
+    ClientToolset, CreateMessage, DiffPreview, ImageFailureMode, JsonObject, ToolsetPreference,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::external::Registration;
 use crate::permissions::Subject;
@@ -13,13 +16,15 @@ use crate::provider::ToolSpec;
 use crate::runtime::{Runtime, SessionId};
 use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind};
 
-/// The per-turn tool options of a `create_message` input.
-#[derive(Debug, Clone, Default)]
+/// The per-turn options of a `create_message` input (stored with its queue items).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct TurnOptions {
     allowlist: Option<Vec<String>>,
     toolset: Option<ClientToolset>,
     scope_ids: Vec<String>,
     exclude_interactive: bool,
+    /// Only inputs with the same mode are merged into one turn.
+    pub(crate) image_failure_mode: Option<ImageFailureMode>,
 }
 
 impl From<&CreateMessage> for TurnOptions {
@@ -29,6 +34,7 @@ impl From<&CreateMessage> for TurnOptions {
             toolset: payload.client_toolset.clone(),
             scope_ids: payload.external_tool_scope_ids.clone().unwrap_or_default(),
             exclude_interactive: payload.exclude_interactive_tools.unwrap_or(false),
+            image_failure_mode: payload.image_failure_mode,
         }
     }
 }
@@ -90,13 +96,14 @@ pub(crate) struct TurnTools {
 }
 
 impl TurnTools {
-    /// Chooses the tools for a turn of `scope` started by `origin`; an unavailable toolset or
-    /// an unknown tool in `client_toolset.include` fails the turn.
+    /// Chooses the tools for a turn of `scope` started by `origin` (if a connected session
+    /// started it); an unavailable toolset or an unknown tool in `client_toolset.include` fails
+    /// the turn.
     pub(crate) fn select(
         runtime: &Runtime,
         scope: &letta_app_server_protocol::RuntimeScope,
         options: &TurnOptions,
-        origin: SessionId,
+        origin: Option<SessionId>,
     ) -> Result<Self, String> {
         let local = |name: &str| runtime.tools.iter().find(|tool| tool.name() == name).cloned();
         let base = options

@@ -29,18 +29,16 @@ use crate::runtime::SessionId;
 use crate::toolbox::{ToolRef, TurnOptions, TurnTools};
 use crate::tools::{OutputLine, ToolContext, ToolResult};
 
-/// What a turn is started with.
+/// What a turn is started with (its user message, if any, is already in the history).
 pub(crate) struct Turn {
-    /// The user message (none for a recovery turn).
-    pub(crate) content: Option<MessageContent>,
     /// Tool calls to ask about and run before the first model run (a recovery turn).
     pub(crate) resume: Vec<ToolCall>,
     /// The `client_message_id`s it consumes.
     pub(crate) client_ids: Vec<String>,
     /// Its tool options.
     pub(crate) options: TurnOptions,
-    /// The session that started it.
-    pub(crate) origin: SessionId,
+    /// The session that started it, if a connected one did.
+    pub(crate) origin: Option<SessionId>,
     /// Cancelled by `abort_message` or when its only watcher leaves.
     pub(crate) cancel: CancellationToken,
 }
@@ -55,21 +53,52 @@ pub(crate) async fn run(runtime: Arc<Runtime>, conversation: Arc<Conversation>, 
     } else {
         outcome
     };
-    conversation.finish_turn(&runtime, &mut state, outcome);
+    conversation.finish_turn(&runtime, &mut state, outcome).await;
 }
 
+/// How often a streaming reply is checkpointed to the store at most.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Where a run's model output goes: converted to `stream_delta`s and broadcast; the model is read
-/// no faster than the scope's subscribers take its output.
+/// no faster than the scope's subscribers take its output. The reply text so far is
+/// checkpointed to the store, so that a process that dies mid-reply keeps it.
 struct RunSink<'a> {
     runtime: &'a Runtime,
     conversation: &'a Conversation,
     output: &'a mut RunOutput,
+    /// When the reply was last checkpointed, and how long it was then.
+    checkpoint: (std::time::Instant, usize),
+}
+
+impl<'a> RunSink<'a> {
+    fn new(runtime: &'a Runtime, conversation: &'a Conversation, output: &'a mut RunOutput) -> Self {
+        Self {
+            runtime,
+            conversation,
+            output,
+            checkpoint: (std::time::Instant::now(), 0),
+        }
+    }
 }
 
 impl EventSink for RunSink<'_> {
     fn event(&mut self, event: ProviderEvent) {
         let events = self.output.on_event(event);
         self.conversation.emit_run_output(self.runtime, events);
+        let (at, length) = self.checkpoint;
+        if self.output.text.len() != length && at.elapsed() >= CHECKPOINT_INTERVAL {
+            self.checkpoint = (std::time::Instant::now(), self.output.text.len());
+            let partial = HistoryMessage::Assistant {
+                text: self.output.text.clone(),
+                tool_calls: Vec::new(),
+            };
+            // Written in the background, in order with the run's final messages.
+            drop(
+                self.runtime
+                    .store
+                    .save_partial(&self.conversation.scope, self.output.run_id.clone(), &partial),
+            );
+        }
     }
 
     fn ready(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
@@ -79,17 +108,6 @@ impl EventSink for RunSink<'_> {
 
 async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>, turn: Turn) -> Outcome {
     let cancel = &turn.cancel;
-    if let Some(content) = turn.content {
-        let user = HistoryMessage::User { content };
-        Arc::make_mut(&mut conversation.state.lock().await.history).push(user.clone());
-        if let Err(error) = runtime
-            .store
-            .append_messages(&conversation.scope, None, vec![user])
-            .await
-        {
-            return Outcome::Failed(StopReason::Error, error.to_string());
-        }
-    }
     let (provider, model) = match runtime.providers.resolve(conversation.agent.model.as_deref()) {
         Ok(resolved) => resolved,
         Err(error) => return Outcome::Failed(StopReason::Error, error),
@@ -140,11 +158,7 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
         };
         let mut output = RunOutput::new(&run_id);
         let result = {
-            let mut sink = RunSink {
-                runtime,
-                conversation,
-                output: &mut output,
-            };
+            let mut sink = RunSink::new(runtime, conversation, &mut output);
             tokio::select! {
                 result = provider.stream(&request, &mut sink) => Some(result),
                 () = cancel.cancelled() => None,

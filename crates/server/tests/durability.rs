@@ -208,3 +208,334 @@ async fn idle_unwatched_conversations_leave_memory_and_come_back_from_the_store(
     // Without the first turn's messages the prompt would be smaller than the first one plus "four".
     assert!(second > first + 1, "history reloaded: {first} then {second}");
 }
+
+/// The bodies of a conversation's stored messages, oldest first, read from the SQLite file.
+fn stored_messages(data: &std::path::Path, runtime: &serde_json::Value) -> Vec<serde_json::Value> {
+    let db = rusqlite::Connection::open(data.join("letta-app-server.sqlite3")).expect("open the store");
+    let mut query = db
+        .prepare("SELECT body FROM messages WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY seq")
+        .expect("query");
+    let agent = runtime["agent_id"].as_str().expect("agent id");
+    let conversation = runtime["conversation_id"].as_str().expect("conversation id");
+    query
+        .query_map([agent, conversation], |row| row.get::<_, String>(0))
+        .expect("rows")
+        .map(|body| serde_json::from_str(&body.expect("row")).expect("JSON"))
+        .collect()
+}
+
+/// Joins the runtime of a previous process: `runtime_start` with its ids; returns the frames up
+/// to the replay's `update_subagent_state`.
+async fn rejoin(client: &mut Client, runtime: &serde_json::Value) -> Vec<serde_json::Value> {
+    client
+        .send(
+            json!({"type": "runtime_start", "request_id": "rejoin", "agent_id": runtime["agent_id"],
+            "conversation_id": runtime["conversation_id"]}),
+        )
+        .await;
+    client.recv_until_type("update_subagent_state").await
+}
+
+fn queued_ids(frame: &serde_json::Value) -> Vec<&str> {
+    frame["queue"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .map(|item| item["client_message_id"].as_str().expect("id"))
+        .collect()
+}
+
+fn kill_9(server: &mut binary::ServerProcess) {
+    server.kill().expect("kill -9");
+    server.wait().expect("reaped");
+}
+
+/// Reads until `n` reply chunks arrived.
+async fn recv_replies(client: &mut Client, n: usize) {
+    for _ in 0..n {
+        client
+            .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
+            .await;
+    }
+}
+
+/// A slow reply: `n` chunks, 20 ms apart.
+fn slow(text: &str, n: usize) -> String {
+    format!("{text} [[deltas: {n}]] [[delay: 20]]")
+}
+
+/// Queued inputs are durable work to do: killed mid-turn with two inputs waiting, the server
+/// comes back with the cut turn ended in an error (its partial reply kept), the queue restored and
+/// shown on `runtime_start`, and then runs it; killed again in the middle of that batch, it ends
+/// that one the same way. Retried ids get their inputs' real states and never run twice.
+#[tokio::test]
+async fn acknowledged_queued_inputs_survive_kill_9_at_any_point_of_a_turn() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, &slow("first", 200), "cm-1"))
+        .await;
+    client.recv_until(|f| f["type"] == "input_accepted").await;
+    client
+        .send(user_input("in-2", &runtime, &slow("second", 200), "cm-2"))
+        .await;
+    client.send(user_input("in-3", &runtime, "third", "cm-3")).await;
+    for request in ["in-2", "in-3"] {
+        let ack = client.recv_until(|f| f["request_id"] == request).await.pop().unwrap();
+        assert_eq!(
+            (&ack["accepted"], &ack["disposition"]),
+            (&json!(true), &json!("queued"))
+        );
+    }
+    // Half a second of reply (and at least one checkpoint) before the kill.
+    recv_replies(&mut client, 25).await;
+    kill_9(&mut server);
+
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    let replay = rejoin(&mut client, &runtime).await;
+    let queue = replay
+        .iter()
+        .find(|f| f["type"] == "update_queue")
+        .expect("queue snapshot");
+    assert_eq!(queued_ids(queue), ["cm-2", "cm-3"], "the queue is restored");
+    let notice = client.recv_until_type("turn_finished").await.pop().unwrap();
+    assert_eq!(notice["stop_reason"], "error");
+    assert!(
+        notice["turn_id"].as_str().unwrap().starts_with("batch-direct-"),
+        "{notice}"
+    );
+    assert_eq!(
+        notice["error"],
+        "The server stopped while this turn was running; its output so far was kept"
+    );
+    let terminal = client.recv().await;
+    assert_eq!(
+        (&terminal["delta"]["message_type"], &terminal["delta"]["is_terminal"]),
+        (&json!("loop_error"), &json!(true))
+    );
+    // The restored items run as one batch, echoed as the user message.
+    let echo = client
+        .recv_until(|f| f["delta"]["message_type"] == "user_message")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(echo["delta"]["otid"], "cm-2");
+    client
+        .recv_until(|f| f["type"] == "update_queue" && f["removed"].as_array().is_some_and(|r| r.len() == 2))
+        .await;
+    recv_replies(&mut client, 25).await;
+    kill_9(&mut server);
+
+    let history = stored_messages(data.path(), &runtime);
+    let partial = |prefix: &str| {
+        history.iter().any(|m| {
+            m["role"] == "assistant"
+                && m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(prefix) && !t.contains("t199"))
+        })
+    };
+    assert!(
+        partial("t0 t1 t2"),
+        "the cut reply's text so far is in the history: {history:?}"
+    );
+
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    let replay = rejoin(&mut client, &runtime).await;
+    let queue = replay
+        .iter()
+        .find(|f| f["type"] == "update_queue")
+        .expect("queue snapshot");
+    assert!(queued_ids(queue).is_empty(), "the batch left the queue when it started");
+    let notice = client.recv_until_type("turn_finished").await.pop().unwrap();
+    assert_eq!(
+        (&notice["turn_id"], &notice["stop_reason"]),
+        (&json!("batch-1"), &json!("error"))
+    );
+    client.recv().await;
+
+    // Every id answers with its input's real state, and nothing runs again.
+    for (request, id) in [("re-1", "cm-1"), ("re-2", "cm-2"), ("re-3", "cm-3")] {
+        client.send(user_input(request, &runtime, "again", id)).await;
+        let ack = client.recv().await;
+        assert_eq!(
+            (&ack["request_id"], &ack["accepted"], &ack["disposition"]),
+            (&json!(request), &json!(true), &json!("started")),
+            "{ack}"
+        );
+    }
+    client.expect_silence(Duration::from_millis(300)).await;
+    let users = stored_messages(data.path(), &runtime)
+        .into_iter()
+        .filter(|m| m["role"] == "user")
+        .count();
+    assert_eq!(
+        users, 2,
+        "one user message per turn: the first input, then the batch of two"
+    );
+    kill_9(&mut server);
+}
+
+/// As on Letta 0.34.12: the inputs a client queued stay queued when it disconnects (its running
+/// turn is cancelled, nobody watching it), and run once another client joins the runtime.
+#[tokio::test]
+async fn queued_inputs_survive_the_disconnect_of_the_client_that_sent_them() {
+    let server = TestServer::start().await;
+    let mut first = server.client().await;
+    let runtime = start_runtime(&mut first).await;
+    first
+        .send(user_input("in-1", &runtime, &slow("first", 100), "cm-1"))
+        .await;
+    first
+        .send(user_input("in-2", &runtime, "second [[reply: done]]", "cm-2"))
+        .await;
+    first.recv_until(|f| f["request_id"] == "in-2").await;
+    first
+        .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
+        .await;
+    first.drop_connection();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut second = server.client().await;
+    let replay = rejoin(&mut second, &runtime).await;
+    let queue = replay
+        .iter()
+        .find(|f| f["type"] == "update_queue")
+        .expect("queue snapshot");
+    assert_eq!(queued_ids(queue), ["cm-2"], "still queued after its sender left");
+    let frames = second.recv_until_type("turn_finished").await;
+    let finished = frames.last().unwrap();
+    assert_eq!(
+        (&finished["turn_id"], &finished["stop_reason"]),
+        (&json!("batch-1"), &json!("end_turn"))
+    );
+    let reply: String = frames
+        .iter()
+        .filter(|f| f["delta"]["message_type"] == "assistant_message")
+        .filter_map(|f| f["delta"]["content"][0]["text"].as_str())
+        .collect();
+    assert_eq!(reply, "done");
+}
+
+/// A retried id of an input removed from the queue is refused with what became of it.
+#[tokio::test]
+async fn a_retried_id_of_a_removed_input_is_refused() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, &slow("first", 50), "cm-1"))
+        .await;
+    client.send(user_input("in-2", &runtime, "second", "cm-2")).await;
+    let queued = client
+        .recv_until(|f| f["type"] == "update_queue" && !f["queue"].as_array().unwrap().is_empty())
+        .await;
+    let item = queued.last().unwrap()["queue"][0]["id"].clone();
+    client
+        .send(json!({"type": "remove_queue_item", "request_id": "rq", "runtime": runtime, "item_id": item}))
+        .await;
+    client.recv_until(|f| f["type"] == "remove_queue_item_response").await;
+    client.send(user_input("in-2-retry", &runtime, "second", "cm-2")).await;
+    let ack = client
+        .recv_until(|f| f["request_id"] == "in-2-retry")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (&ack["accepted"], &ack["error"]),
+        (&json!(false), &json!("Input was removed from the queue before it ran"))
+    );
+}
+
+/// Every `update_queue` carries the content of every waiting input to every subscriber, so the
+/// waiting content is bounded.
+#[tokio::test]
+async fn the_waiting_content_is_bounded() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-0", &runtime, &slow("busy", 100), "cm-0"))
+        .await;
+    let big = "x".repeat(1024 * 1024);
+    let mut answers = Vec::new();
+    for n in 1..=5 {
+        let request = format!("in-{n}");
+        client
+            .send(user_input(&request, &runtime, &big, &format!("cm-{n}")))
+            .await;
+        answers.push(
+            client
+                .recv_until(|f| f["request_id"] == request.as_str())
+                .await
+                .pop()
+                .unwrap(),
+        );
+    }
+    let accepted: Vec<bool> = answers.iter().map(|a| a["accepted"] == true).collect();
+    assert_eq!(
+        accepted,
+        [true, true, true, false, false],
+        "4 MiB of waiting content at most"
+    );
+    assert_eq!(
+        answers[3]["error"],
+        format!(
+            "Input was rejected by the queue: the waiting inputs would hold {} bytes of content, over the limit of 4194304",
+            4 * (big.len() + 2)
+        )
+    );
+}
+
+/// Killed while a tool runs: on the next `sync` the turn is reported ended with an error, and
+/// the call, which may or may not have finished, gets a result saying so instead of running again.
+#[tokio::test]
+async fn a_turn_killed_during_a_tool_call_ends_with_an_error_and_the_call_is_not_rerun() {
+    let data = tempfile::tempdir().unwrap();
+    let work = data.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs", "cwd": work, "create_agent": {"body": {"name": "Tools"}}}))
+        .await;
+    let runtime = client.recv_until_type("update_subagent_state").await[0]["runtime"].clone();
+    let bash = r#"[[tool: Bash {"command":"sleep 3; echo ran >> runs.txt","description":"slow"}]]"#;
+    client.send(user_input("in-1", &runtime, bash, "cm-1")).await;
+    client
+        .recv_until(|f| f["delta"]["message_type"] == "client_tool_start")
+        .await;
+    kill_9(&mut server);
+
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    client
+        .send(json!({"type": "sync", "request_id": "s-1", "runtime": runtime}))
+        .await;
+    let replay = client.recv_until_type("sync_response").await;
+    let notice = replay
+        .iter()
+        .find(|f| f["type"] == "turn_finished")
+        .expect("the cut turn's end");
+    assert_eq!(notice["stop_reason"], "error");
+    let stale = stored_messages(data.path(), &runtime)
+        .into_iter()
+        .find(|m| m["role"] == "tool_result")
+        .expect("a result for the call");
+    assert!(
+        stale["content"]
+            .as_str()
+            .unwrap()
+            .contains("still pending when the server stopped"),
+        "{stale}"
+    );
+    // The next turn runs normally.
+    client.send(user_input("in-2", &runtime, "next", "cm-2")).await;
+    let finished = client.recv_until_type("turn_finished").await.pop().unwrap();
+    assert_eq!(finished["stop_reason"], "end_turn");
+    kill_9(&mut server);
+}
