@@ -1686,7 +1686,7 @@ export interface FileOp {
 export type FileOpKind = "ins" | "del";
 
 /** Stable machine-readable reason of an `error` frame. */
-export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "internal";
+export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "limit_exceeded" | "internal";
 
 /** Capability discovery. */
 export interface AppServerInfo {

@@ -2134,6 +2134,8 @@ pub enum ErrorCode {
     FrameTooLarge,
     #[serde(rename = "unknown_runtime")]
     UnknownRuntime,
+    #[serde(rename = "limit_exceeded")]
+    LimitExceeded,
     #[serde(rename = "internal")]
     Internal,
 }
@@ -2146,6 +2148,7 @@ impl ::std::fmt::Display for ErrorCode {
             Self::InvalidFrame => f.write_str("invalid_frame"),
             Self::FrameTooLarge => f.write_str("frame_too_large"),
             Self::UnknownRuntime => f.write_str("unknown_runtime"),
+            Self::LimitExceeded => f.write_str("limit_exceeded"),
             Self::Internal => f.write_str("internal"),
         }
     }
@@ -2162,6 +2165,7 @@ impl ::std::str::FromStr for ErrorCode {
             "invalid_frame" => Ok(Self::InvalidFrame),
             "frame_too_large" => Ok(Self::FrameTooLarge),
             "unknown_runtime" => Ok(Self::UnknownRuntime),
+            "limit_exceeded" => Ok(Self::LimitExceeded),
             "internal" => Ok(Self::Internal),
             _ => Err("invalid value".into()),
         }

@@ -18,6 +18,8 @@ open_enum! {
         FrameTooLarge = "frame_too_large",
         /// The frame named a runtime that has not been started.
         UnknownRuntime = "unknown_runtime",
+        /// A field of the frame was longer than the server accepts (an id, a name, a document).
+        LimitExceeded = "limit_exceeded",
         /// The server failed while handling the frame.
         Internal = "internal",
     }
@@ -37,4 +39,59 @@ pub struct ErrorFrame {
     /// The `type` of the bad frame, when it had a string one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_type: Option<String>,
+}
+
+/// Bytes of an echoed `request_id` or `frame_type` an [`ErrorFrame`] keeps at most.
+pub const ECHOED_ID_BYTES: usize = 256;
+/// Bytes of an [`ErrorFrame`]'s `message` at most.
+pub const MESSAGE_BYTES: usize = 2048;
+
+impl ErrorFrame {
+    /// The frame with its echoes of the bad input bounded: a `request_id` or `frame_type` past
+    /// [`ECHOED_ID_BYTES`] and a `message` past [`MESSAGE_BYTES`] are cut, with a marker saying
+    /// how much was cut. An answer to a frame is never much larger than an ordinary one.
+    pub fn bounded(self) -> Self {
+        Self {
+            request_id: self.request_id.map(|id| cut(id, ECHOED_ID_BYTES)),
+            code: self.code,
+            message: cut(self.message, MESSAGE_BYTES),
+            frame_type: self.frame_type.map(|frame_type| cut(frame_type, ECHOED_ID_BYTES)),
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary) followed by `…[N bytes cut]`.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let removed = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("…[{removed} bytes cut]"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_of_bad_input_are_cut_with_a_marker() {
+        let frame = ErrorFrame {
+            request_id: Some("r".repeat(300)),
+            code: ErrorCode::InvalidFrame,
+            message: format!("unknown variant `{}`", "é".repeat(2000)),
+            frame_type: Some("short".into()),
+        }
+        .bounded();
+        assert_eq!(frame.request_id, Some(format!("{}…[44 bytes cut]", "r".repeat(256))));
+        assert_eq!(frame.frame_type.as_deref(), Some("short"));
+        // 17 ASCII bytes, then two-byte characters: the cut falls on the boundary before 2048.
+        assert!(frame.message.ends_with("é…[1971 bytes cut]"), "{}", frame.message);
+        assert_eq!(frame.message.len(), 2047 + "…[1971 bytes cut]".len());
+    }
 }

@@ -52,7 +52,8 @@ pub struct FrameError {
 }
 
 impl FrameError {
-    /// Builds the [`ErrorFrame`] a server sends back for this error.
+    /// Builds the [`ErrorFrame`] a server sends back for this error, with its echoes of the bad
+    /// frame [bounded](ErrorFrame::bounded).
     pub fn to_error_frame(&self) -> ErrorFrame {
         ErrorFrame {
             request_id: self.request_id.clone(),
@@ -60,6 +61,7 @@ impl FrameError {
             message: self.to_string(),
             frame_type: self.frame_type.clone(),
         }
+        .bounded()
     }
 
     pub(crate) fn malformed(error: &serde_json::Error) -> Self {

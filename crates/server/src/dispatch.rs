@@ -40,7 +40,18 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
 /// Handles one text frame from a session.
 pub async fn handle_text(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str) {
     match ClientFrame::from_json(text) {
-        Ok(frame) => handle(runtime, session, frame).await,
+        Ok(frame) => match crate::limits::check(&frame, text.len()) {
+            Ok(()) => handle(runtime, session, frame).await,
+            Err(violation) => session.send(
+                ErrorFrame {
+                    request_id: crate::limits::request_id(&frame).map(str::to_owned),
+                    code: ErrorCode::LimitExceeded,
+                    message: format!("invalid `{}` frame: {violation}", frame.frame_type()),
+                    frame_type: Some(frame.frame_type().to_owned()),
+                }
+                .bounded(),
+            ),
+        },
         Err(error) => reject(runtime, session, text, error).await,
     }
 }

@@ -20,6 +20,7 @@ mod config;
 mod conversation;
 mod dispatch;
 mod external;
+pub mod limits;
 mod outbound;
 mod permissions;
 pub mod provider;

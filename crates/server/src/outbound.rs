@@ -248,6 +248,11 @@ impl Outbound {
         }
     }
 
+    /// The most bytes the queue holds before the session is closed.
+    pub fn max_bytes(&self) -> usize {
+        self.limits.max_bytes
+    }
+
     /// Records whether the writer is waiting for the socket to drain.
     pub fn set_backed_up(&self, backed_up: bool) {
         self.backed_up.store(backed_up, Ordering::Relaxed);

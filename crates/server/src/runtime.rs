@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, ServerFrame};
+use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScope, ServerFrame};
 
 use crate::config::Config;
 use crate::conversation::{Agent, Conversation};
@@ -35,9 +35,31 @@ pub struct Session {
 }
 
 impl Session {
-    /// Queues a direct frame (a response or notification).
+    /// Queues a direct frame (a response or notification). One larger than half the session's
+    /// outbound byte limit is replaced by an `error` frame saying so: no answer to one frame can
+    /// close the socket it answers. (The limits on client input keep every answer far smaller.)
     pub fn send(&self, frame: impl Into<ServerFrame>) {
-        let bytes = serde_json::to_vec(&frame.into()).unwrap_or_default();
+        let frame = frame.into();
+        let mut bytes = serde_json::to_vec(&frame).unwrap_or_default();
+        let limit = self.outbound.max_bytes() / 2;
+        if bytes.len() > limit {
+            #[derive(serde::Deserialize)]
+            struct Answering {
+                request_id: Option<String>,
+            }
+            let answering = serde_json::from_slice::<Answering>(&bytes).ok();
+            let error = ErrorFrame {
+                request_id: answering.and_then(|a| a.request_id),
+                code: ErrorCode::Internal,
+                message: format!(
+                    "the `{}` answer would be {} bytes, over this connection's limit of {limit}",
+                    frame.frame_type(),
+                    bytes.len()
+                ),
+                frame_type: None,
+            };
+            bytes = serde_json::to_vec(&ServerFrame::from(error.bounded())).unwrap_or_default();
+        }
         self.outbound.push(Outgoing::Direct(Bytes::from(bytes)));
     }
 

@@ -113,7 +113,7 @@ SubagentStatus = Literal["pending", "running", "completed", "error"]
 FileOpKind = Literal["ins", "del"]
 """Kind of a file operation."""
 
-ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "internal"]
+ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "limit_exceeded", "internal"]
 """Stable machine-readable reason of an `error` frame."""
 
 

@@ -1,0 +1,301 @@
+//! Bounds on what a client may make the server store or repeat to others.
+//!
+//! Ids, names and paths a client chooses are echoed in frames every subscriber receives (a
+//! `client_message_id` in every `update_loop_status` of the next 32 runs, a tool name in every
+//! device status, a scope in every event), and documents it sends (agent bodies, tool results)
+//! come back in replies. Unbounded, one client could make every frame of a conversation huge and
+//! close its readers. The limits are far above what real clients send; a frame past one is
+//! refused whole with an `error` frame naming the field and the limit (code
+//! `limit_exceeded`). They are server policy, not protocol shape, so they are not in the schema.
+
+use letta_app_server_protocol::{
+    ApprovalDecision, ClientFrame, ExternalToolGroup, InputPayload, JsonObject, MessageCreate, RuntimeScope,
+};
+
+/// Bytes of an id: `request_id`, `agent_id`, `conversation_id`, `client_message_id`, `otid`,
+/// queue item and scope ids (Letta's own bound for its ids is 256 characters).
+pub const MAX_ID_BYTES: usize = 256;
+/// Bytes of a name: tool names, toolset entries, message author names.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Bytes of a working directory path (Linux's `PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Entries of a list of names or ids (tools of a registration, allowlists, scope ids).
+pub const MAX_LIST_ENTRIES: usize = 256;
+/// Bytes of a free text: a tool description, a denial message, an error text.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Bytes of a document, as JSON: an agent or conversation body, a tool's parameter schema, edited
+/// tool arguments, an external tool's result.
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// A field past its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Dotted path of the field (`payload.messages[0].client_message_id`).
+    pub path: String,
+    /// What was found, with its unit (`5242880 bytes`, `300 entries`).
+    pub found: String,
+    /// The limit, with its unit.
+    pub limit: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "field `{}` is {}, over the limit of {}",
+            self.path, self.found, self.limit
+        )
+    }
+}
+
+type Checked = Result<(), Violation>;
+
+/// Checks every client-chosen string, list and document of a parsed frame of `frame_bytes` bytes.
+pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
+    let checker = Checker { frame_bytes };
+    match frame {
+        ClientFrame::AppServerInfo(info) => checker.id("request_id", &info.request_id),
+        ClientFrame::RuntimeStart(start) => {
+            checker.id("request_id", &start.request_id)?;
+            checker.optional_id("agent_id", start.agent_id.as_ref())?;
+            checker.optional_id("conversation_id", start.conversation_id.as_ref())?;
+            checker.path("cwd", start.cwd.as_ref().and_then(Option::as_ref))?;
+            if let Some(create) = &start.create_agent {
+                checker.document("create_agent.body", &create.body)?;
+            }
+            if let Some(body) = start.create_conversation.as_ref().and_then(|c| c.body.as_ref()) {
+                checker.document("create_conversation.body", body)?;
+            }
+            checker.tools("external_tools", start.external_tools.as_deref().unwrap_or_default())
+        }
+        ClientFrame::Input(input) => {
+            checker.optional_id("request_id", input.request_id.as_ref())?;
+            checker.scope("runtime", &input.runtime)?;
+            match &input.payload {
+                InputPayload::CreateMessage(payload) => {
+                    checker.messages("payload.messages", &payload.messages)?;
+                    checker.names(
+                        "payload.client_tool_allowlist",
+                        payload.client_tool_allowlist.as_deref(),
+                    )?;
+                    let include = payload.client_toolset.as_ref().and_then(|t| t.include.as_deref());
+                    checker.names("payload.client_toolset.include", include)?;
+                    checker.ids(
+                        "payload.external_tool_scope_ids",
+                        payload.external_tool_scope_ids.as_deref(),
+                    )
+                }
+                InputPayload::ApprovalResponse(answer) => {
+                    checker.id("payload.request_id", &answer.request_id)?;
+                    checker.optional_text("payload.error", answer.error.as_ref())?;
+                    match &answer.decision {
+                        Some(ApprovalDecision::Allow {
+                            message,
+                            updated_input,
+                            selected_permission_suggestion_ids,
+                        }) => {
+                            checker.optional_text("payload.decision.message", message.as_ref())?;
+                            if let Some(updated) = updated_input {
+                                checker.document("payload.decision.updated_input", updated)?;
+                            }
+                            let selected = selected_permission_suggestion_ids.as_deref();
+                            checker.ids("payload.decision.selected_permission_suggestion_ids", selected)
+                        }
+                        Some(ApprovalDecision::Deny { message }) => checker.text("payload.decision.message", message),
+                        None => Ok(()),
+                    }
+                }
+            }
+        }
+        ClientFrame::LegacyMessage(message) => {
+            checker.id("agentId", &message.agent_id)?;
+            checker.optional_id("conversationId", message.conversation_id.as_ref())?;
+            checker.messages("messages", &message.messages)?;
+            checker.names("clientToolAllowlist", message.client_tool_allowlist.as_deref())?;
+            let include = message.client_toolset.as_ref().and_then(|t| t.include.as_deref());
+            checker.names("clientToolset.include", include)?;
+            checker.ids("externalToolScopeIds", message.external_tool_scope_ids.as_deref())
+        }
+        ClientFrame::Sync(sync) => {
+            checker.optional_id("request_id", sync.request_id.as_ref())?;
+            checker.scope("runtime", &sync.runtime)
+        }
+        ClientFrame::AbortMessage(abort) => {
+            checker.optional_id("request_id", abort.request_id.as_ref())?;
+            checker.scope("runtime", &abort.runtime)?;
+            checker.optional_id("run_id", abort.run_id.as_ref())
+        }
+        ClientFrame::ChangeDeviceState(change) => {
+            checker.scope("runtime", &change.runtime)?;
+            checker.path("payload.cwd", change.payload.cwd.as_ref())?;
+            checker.optional_id("payload.agent_id", change.payload.agent_id.as_ref())?;
+            checker.optional_id("payload.conversation_id", change.payload.conversation_id.as_ref())
+        }
+        ClientFrame::RemoveQueueItem(remove) => {
+            checker.id("request_id", &remove.request_id)?;
+            checker.scope("runtime", &remove.runtime)?;
+            checker.id("item_id", &remove.item_id)
+        }
+        ClientFrame::RuntimeExternalToolsUpdate(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.list("updates", update.updates.len())?;
+            for (index, entry) in update.updates.iter().enumerate() {
+                checker.list(&format!("updates[{index}].runtimes"), entry.runtimes.len())?;
+                for (position, scope) in entry.runtimes.iter().enumerate() {
+                    checker.scope(&format!("updates[{index}].runtimes[{position}]"), scope)?;
+                }
+                checker.tools(&format!("updates[{index}].external_tools"), &entry.external_tools)?;
+            }
+            Ok(())
+        }
+        ClientFrame::ExternalToolCallResponse(response) => {
+            checker.id("request_id", &response.request_id)?;
+            checker.optional_text("error", response.error.as_ref())?;
+            match &response.result {
+                Some(result) => checker.measured("result", result),
+                None => Ok(()),
+            }
+        }
+        ClientFrame::Pong(_) => Ok(()),
+    }
+}
+
+/// The `request_id` a frame's answers echo, if it has one.
+pub fn request_id(frame: &ClientFrame) -> Option<&str> {
+    match frame {
+        ClientFrame::AppServerInfo(info) => Some(&info.request_id),
+        ClientFrame::RuntimeStart(start) => Some(&start.request_id),
+        ClientFrame::Input(input) => input.request_id.as_deref(),
+        ClientFrame::Sync(sync) => sync.request_id.as_deref(),
+        ClientFrame::AbortMessage(abort) => abort.request_id.as_deref(),
+        ClientFrame::RemoveQueueItem(remove) => Some(&remove.request_id),
+        ClientFrame::RuntimeExternalToolsUpdate(update) => Some(&update.request_id),
+        ClientFrame::ExternalToolCallResponse(response) => Some(&response.request_id),
+        ClientFrame::ChangeDeviceState(_) | ClientFrame::LegacyMessage(_) | ClientFrame::Pong(_) => None,
+    }
+}
+
+struct Checker {
+    /// The whole frame's size: a document cannot be larger, so small frames skip measuring them.
+    frame_bytes: usize,
+}
+
+impl Checker {
+    fn bytes(path: &str, value: &str, limit: usize) -> Checked {
+        if value.len() <= limit {
+            return Ok(());
+        }
+        Err(Violation {
+            path: path.to_owned(),
+            found: format!("{} bytes", value.len()),
+            limit: format!("{limit} bytes"),
+        })
+    }
+
+    fn id(&self, path: &str, value: &str) -> Checked {
+        Self::bytes(path, value, MAX_ID_BYTES)
+    }
+
+    fn optional_id(&self, path: &str, value: Option<&String>) -> Checked {
+        value.map_or(Ok(()), |value| self.id(path, value))
+    }
+
+    fn scope(&self, path: &str, scope: &RuntimeScope) -> Checked {
+        self.id(&format!("{path}.agent_id"), &scope.agent_id)?;
+        self.id(&format!("{path}.conversation_id"), &scope.conversation_id)
+    }
+
+    fn path(&self, path: &str, value: Option<&String>) -> Checked {
+        value.map_or(Ok(()), |value| Self::bytes(path, value, MAX_PATH_BYTES))
+    }
+
+    fn text(&self, path: &str, value: &str) -> Checked {
+        Self::bytes(path, value, MAX_TEXT_BYTES)
+    }
+
+    fn optional_text(&self, path: &str, value: Option<&String>) -> Checked {
+        value.map_or(Ok(()), |value| self.text(path, value))
+    }
+
+    fn list(&self, path: &str, entries: usize) -> Checked {
+        if entries <= MAX_LIST_ENTRIES {
+            return Ok(());
+        }
+        Err(Violation {
+            path: path.to_owned(),
+            found: format!("{entries} entries"),
+            limit: format!("{MAX_LIST_ENTRIES} entries"),
+        })
+    }
+
+    fn entries(&self, path: &str, values: Option<&[String]>, limit: usize) -> Checked {
+        let values = values.unwrap_or_default();
+        self.list(path, values.len())?;
+        for (index, value) in values.iter().enumerate() {
+            Self::bytes(&format!("{path}[{index}]"), value, limit)?;
+        }
+        Ok(())
+    }
+
+    fn names(&self, path: &str, values: Option<&[String]>) -> Checked {
+        self.entries(path, values, MAX_NAME_BYTES)
+    }
+
+    fn ids(&self, path: &str, values: Option<&[String]>) -> Checked {
+        self.entries(path, values, MAX_ID_BYTES)
+    }
+
+    fn document(&self, path: &str, value: &JsonObject) -> Checked {
+        self.measured(path, value)
+    }
+
+    /// The size of a value as JSON, measured only when the frame is larger than the limit.
+    fn measured(&self, path: &str, value: &impl serde::Serialize) -> Checked {
+        if self.frame_bytes <= MAX_DOCUMENT_BYTES {
+            return Ok(());
+        }
+        let size = serde_json::to_vec(value).map_or(usize::MAX, |json| json.len());
+        if size <= MAX_DOCUMENT_BYTES {
+            return Ok(());
+        }
+        Err(Violation {
+            path: path.to_owned(),
+            found: format!("{size} bytes as JSON"),
+            limit: format!("{MAX_DOCUMENT_BYTES} bytes"),
+        })
+    }
+
+    fn messages(&self, path: &str, messages: &[MessageCreate]) -> Checked {
+        for (index, message) in messages.iter().enumerate() {
+            let at = |field: &str| format!("{path}[{index}].{field}");
+            self.optional_id(&at("client_message_id"), message.client_message_id.as_ref())?;
+            self.optional_id(&at("otid"), message.otid.as_ref())?;
+            self.optional_id(&at("sender_id"), message.sender_id.as_ref())?;
+            self.optional_id(&at("group_id"), message.group_id.as_ref())?;
+            self.optional_id(&at("batch_item_id"), message.batch_item_id.as_ref())?;
+            if let Some(name) = &message.name {
+                Self::bytes(&at("name"), name, MAX_NAME_BYTES)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tools(&self, path: &str, groups: &[ExternalToolGroup]) -> Checked {
+        self.list(path, groups.len())?;
+        for (index, group) in groups.iter().enumerate() {
+            let at = |field: &str| format!("{path}[{index}].{field}");
+            self.optional_id(&at("scope_id"), group.scope_id.as_ref())?;
+            self.list(&at("tools"), group.tools.len())?;
+            for (position, tool) in group.tools.iter().enumerate() {
+                let at = |field: &str| format!("{path}[{index}].tools[{position}].{field}");
+                Self::bytes(&at("name"), &tool.name, MAX_NAME_BYTES)?;
+                if let Some(label) = &tool.label {
+                    Self::bytes(&at("label"), label, MAX_NAME_BYTES)?;
+                }
+                self.text(&at("description"), &tool.description)?;
+                self.document(&at("parameters"), &tool.parameters)?;
+            }
+        }
+        Ok(())
+    }
+}
