@@ -145,6 +145,24 @@ struct Batch {
     resume: Vec<ToolCall>,
 }
 
+impl Batch {
+    /// What the store records when it starts.
+    fn record(&self) -> TurnStart {
+        TurnStart {
+            turn_id: self.turn_id.clone(),
+            client_ids: self.client_ids.clone(),
+            user: self.content.clone().map(|content| HistoryMessage::User { content }),
+        }
+    }
+}
+
+/// How an input is taken in: a turn it starts, or items it queues (removing the oldest waiting
+/// ones past the soft limit).
+enum Admitted {
+    Direct(Batch),
+    Queued { items: Vec<Queued>, evicted: Vec<i64> },
+}
+
 /// The turn in progress.
 #[derive(Debug)]
 pub(crate) struct ActiveTurn {
@@ -197,6 +215,54 @@ pub(crate) struct State {
     /// Recently seen `client_message_id`s and their inputs' states (the store knows them all).
     client_ids: HashMap<String, InputState>,
     client_id_order: VecDeque<String>,
+}
+
+impl State {
+    /// The queue items for `messages` (client id and content each) sent by `session`, if they
+    /// fit the queue's limits (the rejection's error text otherwise).
+    fn admit(
+        &self,
+        messages: Vec<(String, MessageContent)>,
+        session: SessionId,
+        options: TurnOptions,
+    ) -> Result<Admitted, String> {
+        if self.queue.len() >= QUEUE_HARD_LIMIT {
+            return Err(format!(
+                "Input was rejected by the queue: {QUEUE_HARD_LIMIT} inputs are waiting, the most it holds"
+            ));
+        }
+        let items: Vec<Queued> = (self.next_queue_item..)
+            .zip(messages)
+            .map(|(number, (client_message_id, content))| {
+                let item = QueueMessage {
+                    id: format!("q-{number}"),
+                    client_message_id,
+                    kind: QueueItemKind::Message,
+                    source: QueueItemSource::User,
+                    content,
+                    enqueued_at: now_iso(),
+                };
+                Queued::new(item, Some(session), options.clone())
+            })
+            .collect();
+        let bytes: usize = self.queue.iter().chain(&items).map(|q| q.content_bytes).sum();
+        if bytes > QUEUE_CONTENT_LIMIT {
+            return Err(format!(
+                "Input was rejected by the queue: the waiting inputs would hold {bytes} bytes of content, \
+                 over the limit of {QUEUE_CONTENT_LIMIT}"
+            ));
+        }
+        // Past the soft limit, the oldest waiting messages make room.
+        let excess = (self.queue.len() + items.len()).saturating_sub(QUEUE_SOFT_LIMIT);
+        let evicted = self
+            .queue
+            .iter()
+            .filter(|q| q.item.kind == QueueItemKind::Message)
+            .take(excess)
+            .map(|q| item_no(&q.item.id))
+            .collect();
+        Ok(Admitted::Queued { items, evicted })
+    }
 }
 
 /// Orders a scope's frames and cancels a run's output atomically with an abort.
@@ -497,18 +563,8 @@ impl Conversation {
         if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
             return;
         }
-        let turn_id = new_id("recovery");
-        let record = TurnStart {
-            turn_id: turn_id.clone(),
-            client_ids: Vec::new(),
-            user: None,
-        };
-        if let Err(error) = runtime.store.start_turn(&self.scope, record).await {
-            self.protocol_violation(runtime, format!("Could not start the recovery turn: {error}"));
-            return;
-        }
         let batch = Batch {
-            turn_id,
+            turn_id: new_id("recovery"),
             origin: Some(session.id),
             from_queue: false,
             content: None,
@@ -516,6 +572,11 @@ impl Conversation {
             options: TurnOptions::default(),
             resume: std::mem::take(&mut state.recoverable),
         };
+        if let Err(error) = runtime.store.start_turn(&self.scope, batch.record()).await {
+            state.recoverable = batch.resume;
+            self.protocol_violation(runtime, format!("Could not start the recovery turn: {error}"));
+            return;
+        }
         self.start_turn(runtime, &mut state, batch);
     }
 
@@ -615,73 +676,40 @@ impl Conversation {
         }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
         let options = TurnOptions::from(payload);
-        let direct = state.turn.is_none() && state.queue.is_empty();
-        let (admission, queued, evicted) = if direct {
-            let turn = TurnStart {
+        let admitted = if state.turn.is_none() && state.queue.is_empty() {
+            Admitted::Direct(Batch {
                 turn_id: new_id("batch-direct"),
+                origin: Some(session.id),
+                from_queue: false,
+                content: Some(content),
                 client_ids: if client_ids.is_empty() {
                     vec![client_id.clone()]
                 } else {
-                    client_ids.clone()
+                    client_ids
                 },
-                user: Some(HistoryMessage::User {
-                    content: content.clone(),
-                }),
-            };
-            (Admission::Started(turn), Vec::new(), Vec::new())
+                options,
+                resume: Vec::new(),
+            })
         } else {
             // Several messages that each carry an id wait as separate items.
             let messages: Vec<(String, MessageContent)> =
                 if payload.messages.len() == 1 || client_ids.len() != payload.messages.len() {
                     vec![(client_id.clone(), content)]
                 } else {
-                    payload
-                        .messages
-                        .iter()
-                        .zip(client_ids)
-                        .map(|(message, id)| (id, message.content.clone()))
-                        .collect()
+                    let contents = payload.messages.iter().map(|m| m.content.clone());
+                    client_ids.into_iter().zip(contents).collect()
                 };
-            let queued: Vec<Queued> = messages
-                .into_iter()
-                .enumerate()
-                .map(|(index, (client_message_id, content))| {
-                    let item = QueueMessage {
-                        id: format!("q-{}", state.next_queue_item + index as i64),
-                        client_message_id,
-                        kind: QueueItemKind::Message,
-                        source: QueueItemSource::User,
-                        content,
-                        enqueued_at: now_iso(),
-                    };
-                    Queued::new(item, Some(session.id), options.clone())
-                })
-                .collect();
-            if let Err(error) = admit(&state.queue, &queued) {
-                return reply(None, Some(error));
+            match state.admit(messages, session.id, options) {
+                Ok(admitted) => admitted,
+                Err(error) => return reply(None, Some(error)),
             }
-            // Past the soft limit, the oldest waiting messages make room.
-            let excess = (state.queue.len() + queued.len()).saturating_sub(QUEUE_SOFT_LIMIT);
-            let evicted: Vec<i64> = state
-                .queue
-                .iter()
-                .filter(|q| q.item.kind == QueueItemKind::Message)
-                .take(excess)
-                .map(|q| item_no(&q.item.id))
-                .collect();
-            let entries = queued.iter().map(Queued::entry).collect();
-            (
-                Admission::Queued {
-                    entries,
-                    evicted: evicted.clone(),
-                },
-                queued,
-                evicted,
-            )
         };
-        let turn = match &admission {
-            Admission::Started(turn) => Some(turn.clone()),
-            Admission::Queued { .. } => None,
+        let admission = match &admitted {
+            Admitted::Direct(batch) => Admission::Started(batch.record()),
+            Admitted::Queued { items, evicted } => Admission::Queued {
+                entries: items.iter().map(Queued::entry).collect(),
+                evicted: evicted.clone(),
+            },
         };
         let payload_json = serde_json::to_string(payload).unwrap_or_default();
         let stored = runtime
@@ -703,41 +731,33 @@ impl Conversation {
             }
             Err(error) => return reply(None, Some(format!("Input could not be stored: {error}"))),
         }
-        if let Some(turn) = turn {
-            remember(&mut state, client_id, InputState::Started);
-            reply(Some(Disposition::Started), None);
-            let batch = Batch {
-                turn_id: turn.turn_id,
-                origin: Some(session.id),
-                from_queue: false,
-                content: turn.user.and_then(|user| match user {
-                    HistoryMessage::User { content } => Some(content),
-                    _ => None,
-                }),
-                client_ids: turn.client_ids,
-                options,
-                resume: Vec::new(),
-            };
-            return self.start_turn(runtime, &mut state, batch);
-        }
-        for item in &queued {
-            remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
-        }
-        reply(Some(Disposition::Queued), None);
-        let mut removed = Vec::new();
-        state.queue.retain(|q| {
-            let keep = !evicted.contains(&item_no(&q.item.id));
-            if !keep {
-                removed.push(cancelled(&q.item));
+        match admitted {
+            Admitted::Direct(batch) => {
+                remember(&mut state, client_id, InputState::Started);
+                reply(Some(Disposition::Started), None);
+                self.start_turn(runtime, &mut state, batch);
             }
-            keep
-        });
-        for id in removed.iter().map(|r| r.client_message_id.clone()) {
-            remember(&mut state, id, InputState::Cancelled);
+            Admitted::Queued { items, evicted } => {
+                for item in &items {
+                    remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
+                }
+                reply(Some(Disposition::Queued), None);
+                let mut removed = Vec::new();
+                state.queue.retain(|q| {
+                    let keep = !evicted.contains(&item_no(&q.item.id));
+                    if !keep {
+                        removed.push(cancelled(&q.item));
+                    }
+                    keep
+                });
+                for id in removed.iter().map(|r| r.client_message_id.clone()) {
+                    remember(&mut state, id, InputState::Cancelled);
+                }
+                state.next_queue_item += items.len() as i64;
+                state.queue.extend(items);
+                self.emit(runtime, [Self::queue_event(&state, removed)]);
+            }
         }
-        state.next_queue_item += queued.len() as i64;
-        state.queue.extend(queued);
-        self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
     /// Starts a turn whose input is already stored (the caller holds the state lock).
@@ -836,16 +856,16 @@ impl Conversation {
         let content = merge_contents(batch.iter().map(|q| &q.item.content));
         let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
         let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
-        let options = batch[0].options.clone();
-        let turn_id = format!("batch-{}", state.next_batch);
-        let record = TurnStart {
-            turn_id: turn_id.clone(),
+        let batch = Batch {
+            turn_id: format!("batch-{}", state.next_batch),
+            origin,
+            from_queue: true,
+            content: Some(content.clone()),
             client_ids: client_ids.clone(),
-            user: Some(HistoryMessage::User {
-                content: content.clone(),
-            }),
+            options: batch[0].options.clone(),
+            resume: Vec::new(),
         };
-        if let Err(error) = runtime.store.start_batch(&self.scope, item_nos, record).await {
+        if let Err(error) = runtime.store.start_batch(&self.scope, item_nos, batch.record()).await {
             self.protocol_violation(runtime, format!("Could not start the queued turn: {error}"));
             return false;
         }
@@ -863,7 +883,7 @@ impl Conversation {
                     otid: client_ids.first().cloned(),
                     ..DeltaMeta::default()
                 },
-                content: content.clone(),
+                content,
                 created_by_id: None,
             }),
             subagent_id: None,
@@ -874,15 +894,6 @@ impl Conversation {
             runtime,
             [echo, Self::queue_event(state, Vec::new()), Self::loop_event(state)],
         );
-        let batch = Batch {
-            turn_id,
-            origin,
-            from_queue: true,
-            content: Some(content),
-            client_ids: client_ids.clone(),
-            options,
-            resume: Vec::new(),
-        };
         self.start_turn(runtime, state, batch);
         let removed = client_ids
             .into_iter()
@@ -1099,23 +1110,6 @@ impl Conversation {
             self.interrupt(runtime, &mut state);
         }
     }
-}
-
-/// Whether new items fit the queue's limits; the rejection's error text otherwise.
-fn admit(queue: &VecDeque<Queued>, new: &[Queued]) -> Result<(), String> {
-    if queue.len() >= QUEUE_HARD_LIMIT {
-        return Err(format!(
-            "Input was rejected by the queue: {QUEUE_HARD_LIMIT} inputs are waiting, the most it holds"
-        ));
-    }
-    let bytes: usize = queue.iter().chain(new).map(|q| q.content_bytes).sum();
-    if bytes > QUEUE_CONTENT_LIMIT {
-        return Err(format!(
-            "Input was rejected by the queue: the waiting inputs would hold {bytes} bytes of content, \
-             over the limit of {QUEUE_CONTENT_LIMIT}"
-        ));
-    }
-    Ok(())
 }
 
 /// The answer to an input whose `client_message_id` is already known: its current state.

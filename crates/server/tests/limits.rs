@@ -12,7 +12,10 @@ use wire::{Client, TestServer, start_runtime, user_input};
 /// `frame` with `value` at the JSON pointer `at` (set or added).
 fn with(mut frame: Value, at: &str, value: Value) -> Value {
     let (parent, key) = at.rsplit_once('/').expect("a pointer");
-    let parent = frame.pointer_mut(parent).and_then(Value::as_object_mut).expect("an object");
+    let parent = frame
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .expect("an object");
     parent.insert(key.to_owned(), value);
     frame
 }
