@@ -142,6 +142,8 @@ pub struct Runtime {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
     conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
+    /// Held while a conversation is loaded from the store.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -159,6 +161,7 @@ impl Runtime {
             sessions: Mutex::default(),
             subscriptions: Mutex::default(),
             conversations: Mutex::default(),
+            loading: tokio::sync::Mutex::default(),
         })
     }
 
@@ -341,6 +344,12 @@ impl Runtime {
     /// The conversation runtime of a scope, loading it from the store on first use.
     pub async fn conversation(self: &Arc<Self>, scope: &RuntimeScope) -> Result<Arc<Conversation>, ScopeError> {
         let key = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
+        if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
+            return Ok(conversation);
+        }
+        // One load at a time: a second load of a conversation that started a turn meanwhile
+        // would take that turn for one the previous process left running.
+        let _loading = self.loading.lock().await;
         if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
             return Ok(conversation);
         }
