@@ -380,7 +380,7 @@ export interface Created {
 export type Disposition = "started" | "queued";
 
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
-export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
+export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
 
 /** Model text. */
 export interface AssistantMessageDelta {
@@ -868,6 +868,41 @@ export interface SummaryMessageDelta {
   summary?: string | null;
 }
 
+/** A run's client-side tool calls sorted into auto-allowed, auto-denied and asked. */
+export interface ApprovalClassificationEndDelta {
+  message_type: "approval_classification_end";
+  /** `"message"` on Letta message chunks (and Cloud's translated `retry`). */
+  type?: DeltaMarker | null;
+  /** Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …). */
+  id?: string | null;
+  /** ISO-8601 time. */
+  date?: string | null;
+  /** Offline thread id, stable across the chunks of one message. */
+  otid?: string | null;
+  /** Backend run. */
+  run_id?: string | null;
+  /** Position within the run. */
+  seq_id?: number | null;
+  /** Backend step. */
+  step_id?: string | null;
+  /** Author name. */
+  name?: string | null;
+  /** Sender id. */
+  sender_id?: string | null;
+  /** Marks an error message. */
+  is_err?: boolean | null;
+  /** Agent (local backend). */
+  agent_id?: string | null;
+  /** Conversation (local backend). */
+  conversation_id?: string | null;
+  /** Calls allowed without asking (by the permission mode or a saved rule). */
+  auto_allowed_tool_call_ids: string[];
+  /** Calls refused without asking; the refusal becomes the tool result. */
+  auto_denied_tool_call_ids: string[];
+  /** Calls that need an answer: one `control_request` each, one at a time. */
+  user_input_tool_call_ids: string[];
+}
+
 /** An approved client-side tool is about to run. */
 export interface ClientToolStartDelta {
   message_type: "client_tool_start";
@@ -1215,6 +1250,7 @@ export interface DeltaByMessageType {
   error_message: ErrorMessageDelta;
   event_message: EventMessageDelta;
   summary_message: SummaryMessageDelta;
+  approval_classification_end: ApprovalClassificationEndDelta;
   client_tool_start: ClientToolStartDelta;
   client_tool_end: ClientToolEndDelta;
   command_start: CommandStartDelta;

@@ -68,6 +68,10 @@ pub struct InvalidFrame {
     pub description: String,
     /// The exact text sent over the socket.
     pub text: String,
+    /// The frame is valid against `schema/frames.schema.json`: what is wrong with it is a check
+    /// the schema does not express (a non-empty id, exactly one of two fields, a runtime listed
+    /// once), made by the parser after the types.
+    pub schema_accepts: bool,
     /// The expected `error` frame fields: `code`, and `request_id`, `frame_type`, `path` when
     /// they apply (`path` is the offending field, present in the error message).
     pub expect: Value,
@@ -84,6 +88,7 @@ pub fn invalid_frames() -> Vec<InvalidFrame> {
                 case: file_stem(&file),
                 description: json["description"].as_str().unwrap_or_default().to_owned(),
                 text: json["text"].as_str().unwrap_or_default().to_owned(),
+                schema_accepts: json["schema_accepts"].as_bool().unwrap_or(false),
                 expect: json["expect"].clone(),
             }
         })

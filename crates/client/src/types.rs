@@ -1276,6 +1276,52 @@ pub enum Delta {
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         type_: ::std::option::Option<DeltaMarker>,
     },
+    ///A run's client-side tool calls sorted into auto-allowed, auto-denied and asked.
+    #[serde(rename = "approval_classification_end")]
+    ApprovalClassificationEnd {
+        ///Agent (local backend).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///Calls allowed without asking (by the permission mode or a saved rule).
+        auto_allowed_tool_call_ids: ::std::vec::Vec<::std::string::String>,
+        ///Calls refused without asking; the refusal becomes the tool result.
+        auto_denied_tool_call_ids: ::std::vec::Vec<::std::string::String>,
+        ///Conversation (local backend).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///ISO-8601 time.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        date: ::std::option::Option<::std::string::String>,
+        ///Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        id: ::std::option::Option<::std::string::String>,
+        ///Marks an error message.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        is_err: ::std::option::Option<bool>,
+        ///Author name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
+        ///Offline thread id, stable across the chunks of one message.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        otid: ::std::option::Option<::std::string::String>,
+        ///Backend run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        run_id: ::std::option::Option<::std::string::String>,
+        ///Sender id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        sender_id: ::std::option::Option<::std::string::String>,
+        ///Position within the run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        seq_id: ::std::option::Option<u64>,
+        ///Backend step.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        step_id: ::std::option::Option<::std::string::String>,
+        ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        type_: ::std::option::Option<DeltaMarker>,
+        ///Calls that need an answer: one `control_request` each, one at a time.
+        user_input_tool_call_ids: ::std::vec::Vec<::std::string::String>,
+    },
     ///An approved client-side tool is about to run.
     #[serde(rename = "client_tool_start")]
     ClientToolStart {

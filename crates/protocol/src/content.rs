@@ -5,7 +5,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::parse::{json_kind, path_tracked};
+use crate::parse::{json_kind, path_tracked, tagged_object};
 
 /// Who a message is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -128,6 +128,7 @@ pub struct TextPart {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImagePart {
     /// Where the image comes from.
+    #[serde(deserialize_with = "tagged_object::required")]
     pub source: ImageSource,
 }
 

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::parse::tagged_object;
 use crate::{JsonObject, MessageCreate, RuntimeScope, ToolsetPreference};
 
 /// Sends user messages or an approval answer to a runtime. Subscribes the socket to the scope.
@@ -91,7 +92,11 @@ pub struct ApprovalResponse {
     /// The `control_request`'s id (`perm-<tool_call_id>`).
     pub request_id: String,
     /// The decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "tagged_object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub decision: Option<ApprovalDecision>,
     /// The client failed to decide; treated as a denial with this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

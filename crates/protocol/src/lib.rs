@@ -46,6 +46,7 @@ mod info;
 mod input;
 mod loop_status;
 mod modes;
+mod objects_only;
 mod parse;
 mod queue;
 mod runtime_start;

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+use serde::de::{DeserializeOwned, Error as _, Unexpected};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::objects_only::ObjectsOnly;
 use crate::{ErrorCode, ErrorFrame};
 
 /// What was wrong with a frame.
@@ -117,15 +119,16 @@ impl fmt::Display for PathError {
     }
 }
 
-/// Deserialises `T`, recording the path of the field that failed. Tagged unions buffer their
-/// input, which hides the path inside them from `serde_path_to_error`; they report it in their
-/// error text ([`PathError`]'s `Display`) and it is joined to the outer path here.
+/// Deserialises `T`, recording the path of the field that failed, and reading every struct
+/// inside only from a JSON object ([`ObjectsOnly`]). Tagged unions buffer their input, which
+/// hides the path inside them from `serde_path_to_error`; they report it in their error text
+/// ([`PathError`]'s `Display`) and it is joined to the outer path here.
 pub(crate) fn path_tracked<'de, D, T>(deserializer: D) -> Result<T, PathError>
 where
     D: Deserializer<'de, Error = serde_json::Error>,
     T: Deserialize<'de>,
 {
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    serde_path_to_error::deserialize(ObjectsOnly(deserializer)).map_err(|error| {
         let outer = Some(error.path().to_string()).filter(|path| path != ".");
         let reason = error.into_inner().to_string();
         let nested = reason.strip_prefix("at `").and_then(|rest| rest.split_once("`: "));
@@ -141,6 +144,39 @@ where
             None => PathError { path: outer, reason },
         }
     })
+}
+
+/// `deserialize_with` functions for fields holding an internally tagged enum
+/// (`#[serde(tag = …)]`). serde's derive buffers such an enum's input before reading it, out of
+/// [`ObjectsOnly`]'s reach, and reads an array by position (`["allow"]` as
+/// `{"behavior":"allow"}`); these read it only from an object.
+pub(crate) mod tagged_object {
+    use super::*;
+
+    /// A required field.
+    pub(crate) fn required<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+        from_object(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+
+    /// An optional field (`null` or absent is `None`; mark it `#[serde(default)]`).
+    pub(crate) fn optional<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<Value>::deserialize(deserializer)?
+            .map(from_object)
+            .transpose()
+            .map_err(D::Error::custom)
+    }
+
+    fn from_object<T: DeserializeOwned>(value: Value) -> Result<T, PathError> {
+        if value.is_array() {
+            return Err(PathError {
+                path: None,
+                reason: serde_json::Error::invalid_type(Unexpected::Seq, &"an object").to_string(),
+            });
+        }
+        path_tracked(value)
+    }
 }
 
 /// A JSON object split into its tag and the rest, ready for dispatch on the tag.

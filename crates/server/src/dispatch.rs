@@ -57,7 +57,8 @@ pub async fn handle_text(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &
 }
 
 /// Answers a frame that could not be parsed: our `error` frame, plus what real Letta sends for a
-/// bad `input` or `change_device_state` payload (a non-terminal `loop_error` for the scope).
+/// bad `input` payload or an unknown permission mode (a non-terminal `loop_error` for the scope).
+/// Any other malformed `change_device_state` payload is one real Letta drops silently.
 async fn reject(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str, error: FrameError) {
     session.send(error.to_error_frame());
     if error.kind != FrameErrorKind::InvalidFrame || !error.path.as_deref().is_some_and(|p| p.starts_with("payload")) {
@@ -66,16 +67,22 @@ async fn reject(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str, erro
     let Ok(raw) = serde_json::from_str::<Value>(text) else {
         return;
     };
-    let Ok(scope) = serde_json::from_value::<RuntimeScope>(raw["runtime"].clone()) else {
+    // Only an object is a scope (serde alone reads one from an array too).
+    let Some(scope) = raw["runtime"]
+        .is_object()
+        .then(|| serde_json::from_value::<RuntimeScope>(raw["runtime"].clone()).ok())
+        .flatten()
+    else {
         return;
     };
     let Ok(conversation) = runtime.subscribed_conversation(session.id, &scope).await else {
         return;
     };
     let message = match (error.frame_type.as_deref(), error.path.as_deref()) {
-        (Some("change_device_state"), _) => {
+        (Some("change_device_state"), Some("payload.mode")) => {
             format!("Unsupported permission mode: {}", display(&raw["payload"]["mode"]))
         }
+        (Some("change_device_state"), _) => return,
         (_, Some("payload.kind")) => format!("Unsupported input payload kind: {}", display(&raw["payload"]["kind"])),
         (_, Some(path)) if path.starts_with("payload.messages") && path.ends_with(".type") => {
             if let Some(request_id) = raw["request_id"].as_str() {

@@ -10,10 +10,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    ApiError, ApprovalRequestMessage, AssistantMessage, CanUseToolRequest, ClientToolEnd, ClientToolStart, ContentPart,
-    ControlSubtype, Delta, DeltaMarker, DeltaMeta, DiffPreview, ErrorMessage, FileOps, JsonObject, LoopError,
-    LoopStatus, MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason, StopReasonMessage, StreamDelta,
-    ToolCallDelta, ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
+    ApiError, ApprovalClassificationEnd, ApprovalRequestMessage, AssistantMessage, CanUseToolRequest, ClientToolEnd,
+    ClientToolStart, ContentPart, ControlSubtype, Delta, DeltaMarker, DeltaMeta, DiffPreview, ErrorMessage, FileOps,
+    JsonObject, LoopError, LoopStatus, MessageContent, ReasoningMessage, Retry, RuntimeEvent, StopReason,
+    StopReasonMessage, StreamDelta, ToolCallDelta, ToolReturn, ToolReturnMessage, ToolStatus, UsageStatistics,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -218,16 +218,24 @@ async fn run_to_outcome(runtime: &Arc<Runtime>, conversation: &Arc<Conversation>
 /// `max_steps`.
 const MAX_RUNS_PER_TURN: usize = 50;
 
-/// What the controller (or the permission rules) decided for one tool call.
+/// What the permission rules or the controller decided for one tool call.
 enum Decision {
     Run(JsonObject),
     Deny(String),
-    Unknown,
 }
 
-/// Asks about and runs the tool calls of a run, one question at a time, then executes the
-/// approved calls in order (REFERENCE §3.9, §5 (c), (d)). Returns one result per call; calls
-/// left when the turn is cancelled get `Interrupted by user`.
+/// A tool call as classified before anything runs: decided by the rules, or to be asked about.
+enum Classified<'t> {
+    Decided(Decision),
+    Ask(&'t ToolRef, JsonObject),
+}
+
+/// Asks about and runs the tool calls of a run (REFERENCE §3.5, §3.9, §5 (c), (d)). As in real
+/// Letta, every call is classified first — auto-allowed, auto-denied (a tool this turn does not
+/// offer) or asked — and the classification announced in `approval_classification_end`; then the
+/// asked calls get one question at a time (`WAITING_ON_APPROVAL` only then), and the allowed calls
+/// run in order. Returns one result per call; calls left when the turn is cancelled get
+/// `Interrupted by user`.
 async fn run_tools(
     runtime: &Arc<Runtime>,
     conversation: &Arc<Conversation>,
@@ -235,51 +243,64 @@ async fn run_tools(
     output: &RunOutput,
     cancel: &CancellationToken,
 ) -> Vec<HistoryMessage> {
-    {
-        let mut state = conversation.state.lock().await;
-        Conversation::set_status(&mut state, LoopStatus::WaitingOnApproval);
-        conversation.emit(
-            runtime,
-            [Conversation::loop_event(&state), Conversation::device_event(&state)],
-        );
-    }
+    let calls = &output.tool_calls;
+    let classified: Vec<Classified> = {
+        let state = conversation.state.lock().await;
+        calls
+            .iter()
+            .map(|call| {
+                let args: JsonObject = serde_json::from_str(&call.arguments).unwrap_or_default();
+                match tools.find(&call.name) {
+                    None => Classified::Decided(Decision::Deny(format!("Unknown tool: {}", call.name))),
+                    Some(tool) => match classify(state.mode, &call.name, tool.subject(), &args, &state.rules) {
+                        Verdict::Allow => Classified::Decided(Decision::Run(args)),
+                        Verdict::Ask => Classified::Ask(tool, args),
+                    },
+                }
+            })
+            .collect()
+    };
+    let classification = ApprovalClassificationEnd {
+        meta: output.lifecycle_meta(),
+        auto_allowed_tool_call_ids: ids_where(calls, &classified, |c| {
+            matches!(c, Classified::Decided(Decision::Run(_)))
+        }),
+        auto_denied_tool_call_ids: ids_where(calls, &classified, |c| {
+            matches!(c, Classified::Decided(Decision::Deny(_)))
+        }),
+        user_input_tool_call_ids: ids_where(calls, &classified, |c| matches!(c, Classified::Ask(..))),
+    };
+    conversation.emit_run_output(
+        runtime,
+        [output.lifecycle(Delta::ApprovalClassificationEnd(classification))],
+    );
     let mut decisions = Vec::new();
-    for call in &output.tool_calls {
-        let args: JsonObject = serde_json::from_str(&call.arguments).unwrap_or_default();
-        let Some(tool) = tools.find(&call.name) else {
-            decisions.push(Decision::Unknown);
-            continue;
-        };
-        match ask(runtime, conversation, tool, call, args, cancel).await {
-            Some(decision) => decisions.push(decision),
-            None => return interrupted_results(conversation, &output.tool_calls, &[]).await,
-        }
+    for (call, classified) in calls.iter().zip(classified) {
+        decisions.push(match classified {
+            Classified::Decided(decision) => decision,
+            Classified::Ask(tool, args) => match ask(runtime, conversation, tool, call, args, cancel).await {
+                Some(decision) => decision,
+                None => return interrupted_results(conversation, calls, &[]).await,
+            },
+        });
     }
-    let executing: Vec<String> = output
-        .tool_calls
-        .iter()
-        .zip(&decisions)
-        .filter(|(_, d)| matches!(d, Decision::Run(_)))
-        .map(|(call, _)| call.id.clone())
-        .collect();
     {
         let mut state = conversation.state.lock().await;
         Conversation::set_status(&mut state, LoopStatus::ExecutingClientSideTool);
-        state.loop_state.executing_tool_call_ids = executing;
+        state.loop_state.executing_tool_call_ids = ids_where(calls, &decisions, |d| matches!(d, Decision::Run(_)));
         conversation.emit(
             runtime,
             [Conversation::loop_event(&state), Conversation::device_event(&state)],
         );
     }
     let mut results = Vec::new();
-    for (call, decision) in output.tool_calls.iter().zip(decisions) {
+    for (call, decision) in calls.iter().zip(decisions) {
         if cancel.is_cancelled() {
             break;
         }
         let result = match decision {
             Decision::Run(args) => execute(runtime, conversation, tools, output, call, args, cancel).await,
             Decision::Deny(message) => ToolResult::error(message),
-            Decision::Unknown => ToolResult::error(format!("Unknown tool: {}", call.name)),
         };
         conversation.emit_run_output(
             runtime,
@@ -309,12 +330,24 @@ async fn run_tools(
             _ => None,
         })
         .collect();
-    results.extend(interrupted_results(conversation, &output.tool_calls, &done).await);
+    results.extend(interrupted_results(conversation, calls, &done).await);
     results
 }
 
-/// Classifies one call and, when it needs asking, sends the `control_request` and waits for the
-/// answer; `None` when the turn is cancelled meanwhile.
+/// The ids of the calls whose item (same position) matches `keep`.
+fn ids_where<T>(calls: &[ToolCall], items: &[T], keep: impl Fn(&T) -> bool) -> Vec<String> {
+    calls
+        .iter()
+        .zip(items)
+        .filter(|(_, item)| keep(item))
+        .map(|(call, _)| call.id.clone())
+        .collect()
+}
+
+/// Asks about one call the classification left to the user: sends the `control_request` (after
+/// `WAITING_ON_APPROVAL`, the first time) and waits for the answer. The call is classified again
+/// just before, as an earlier answer may have saved a rule or the mode may have changed; `None`
+/// when the turn is cancelled meanwhile.
 async fn ask(
     runtime: &Arc<Runtime>,
     conversation: &Arc<Conversation>,
@@ -324,13 +357,7 @@ async fn ask(
     cancel: &CancellationToken,
 ) -> Option<Decision> {
     let subject = tool.subject();
-    let cwd = {
-        let state = conversation.state.lock().await;
-        if classify(state.mode, &call.name, subject, &args, &state.rules) == Verdict::Allow {
-            return Some(Decision::Run(args));
-        }
-        state.cwd.clone()
-    };
+    let cwd = conversation.state.lock().await.cwd.clone();
     let diffs = preview(tool, &args, cwd).await;
     let answer = {
         let mut state = conversation.state.lock().await;
@@ -355,16 +382,15 @@ async fn ask(
             },
             answer,
         };
-        let question = pending.event(&conversation.scope);
+        let mut events = Vec::new();
+        if state.loop_state.status != LoopStatus::WaitingOnApproval {
+            Conversation::set_status(&mut state, LoopStatus::WaitingOnApproval);
+            events.push(Conversation::loop_event(&state));
+        }
+        events.push(pending.event(&conversation.scope));
         state.pending = Some(pending);
-        conversation.emit(
-            runtime,
-            [
-                question,
-                Conversation::loop_event(&state),
-                Conversation::device_event(&state),
-            ],
-        );
+        events.extend([Conversation::loop_event(&state), Conversation::device_event(&state)]);
+        conversation.emit(runtime, events);
         answered
     };
     let answer = tokio::select! {

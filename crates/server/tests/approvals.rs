@@ -124,6 +124,86 @@ async fn a_denied_call_gets_the_message_as_its_result_without_client_tool_start(
     );
 }
 
+/// A call the permission mode allows never looks like it waits for a person: real Letta goes from
+/// `stop_reason requires_approval` through `approval_classification_end` straight to
+/// `EXECUTING_CLIENT_SIDE_TOOL` (captures `0.32.18/d-external-tool`, `p8-external-tool-slow`).
+/// An Agent SDK without an approval callback ends the turn on `WAITING_ON_APPROVAL`.
+#[tokio::test]
+async fn an_auto_allowed_call_goes_straight_to_execution() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start(&mut client, "unrestricted", json!({"cwd": server.data.path()})).await;
+    let command = tool("Bash", json!({"command": "echo ran", "description": "echo"}));
+    client.send(user_input("in-u1", &runtime, &command, "cm-u1")).await;
+    let frames = client.recv_until_type("turn_finished").await;
+    insta::assert_snapshot!("auto_allowed", lines(&frames).join("\n"));
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f["loop_status"]["status"] == "WAITING_ON_APPROVAL"),
+        "{:?}",
+        summary(&frames)
+    );
+    let executing = frames
+        .iter()
+        .find(|f| f["loop_status"]["status"] == "EXECUTING_CLIENT_SIDE_TOOL")
+        .unwrap();
+    assert_eq!(executing["loop_status"]["executing_tool_call_ids"], json!(["call_1"]));
+}
+
+/// A call refused without asking (here: a tool the turn does not offer) is reported as
+/// auto-denied and gets its error result with no `client_tool_start` and no wait, as real Letta's
+/// auto-denied calls (capture `0.34.12/p12-client-preferences-toolset`). The permission rules
+/// themselves never deny automatically: they allow or ask.
+#[tokio::test]
+async fn an_auto_denied_call_gets_its_error_without_waiting() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start(&mut client, "unrestricted", json!({})).await;
+    let call = tool("NoSuchTool", json!({"x": 1}));
+    client.send(user_input("in-n1", &runtime, &call, "cm-n1")).await;
+    let frames = client.recv_until_type("turn_finished").await;
+    insta::assert_snapshot!("auto_denied", lines(&frames).join("\n"));
+    let executing = frames
+        .iter()
+        .find(|f| f["loop_status"]["status"] == "EXECUTING_CLIENT_SIDE_TOOL")
+        .unwrap();
+    assert_eq!(executing["loop_status"]["executing_tool_call_ids"], json!([]));
+}
+
+/// One run with an auto-allowed, an auto-denied and an asked call: one classification for all
+/// three, `WAITING_ON_APPROVAL` only around the question, then the allowed calls run in order.
+#[tokio::test]
+async fn a_run_is_classified_once_and_only_the_asked_call_waits() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start(&mut client, "standard", json!({"cwd": server.data.path()})).await;
+    std::fs::write(server.data.path().join("notes.txt"), "alpha\n").unwrap();
+    let calls = [
+        tool("Read", json!({"file_path": "notes.txt"})),
+        tool("NoSuchTool", json!({})),
+        tool("Bash", json!({"command": "mkdir -p mixed", "description": "mkdir"})),
+    ]
+    .concat();
+    client.send(user_input("in-m1", &runtime, &calls, "cm-m1")).await;
+    let asked = client.recv_until_type("control_request").await;
+    assert_eq!(asked.last().unwrap()["request_id"], "perm-call_3");
+    client
+        .send(approve("perm-call_3", &runtime, json!({"behavior": "allow"})))
+        .await;
+    let rest = client.recv_until_type("turn_finished").await;
+    insta::assert_snapshot!("mixed", lines(&[asked, rest.clone()].concat()).join("\n"));
+    let executing = rest
+        .iter()
+        .find(|f| f["loop_status"]["status"] == "EXECUTING_CLIENT_SIDE_TOOL")
+        .unwrap();
+    assert_eq!(
+        executing["loop_status"]["executing_tool_call_ids"],
+        json!(["call_1", "call_3"])
+    );
+    assert!(server.data.path().join("mixed").is_dir());
+}
+
 #[tokio::test]
 async fn an_approval_can_edit_the_input_and_save_a_rule() {
     let server = TestServer::start().await;

@@ -355,6 +355,9 @@ async fn change_device_state_and_remove_queue_item() {
         json!({"cwd": dir}),
         json!({"cwd": "/does/not/exist"}),
         json!({"mode": "bogusMode"}),
+        // Arrays are not payloads: an error, no change (serde alone would read a mode from it).
+        json!(["strict"]),
+        json!([]),
         json!({}),
     ] {
         client

@@ -137,6 +137,19 @@ async fn every_invalid_frame_gets_the_expected_error_and_the_socket_stays_open()
         frames.last().unwrap()["delta"]["message"],
         "Unsupported input payload kind: frobnicate"
     );
+    // A bad payload before a scope written as an array: no scope, so no loop_error.
+    client
+        .send(
+            json!({"type": "input", "request_id": "bad-4", "payload": {"kind": "frobnicate"},
+        "runtime": [runtime["agent_id"], runtime["conversation_id"]]}),
+        )
+        .await;
+    let error = client.recv().await;
+    assert_eq!(
+        (&error["type"], &error["request_id"]),
+        (&json!("error"), &json!("bad-4"))
+    );
+    client.expect_silence(Duration::from_millis(300)).await;
     // Still usable.
     client.send(user_input("in-ok", &runtime, "hello", "cm-ok")).await;
     assert_eq!(

@@ -59,7 +59,7 @@ Backend = Literal["local", "api"]
 Disposition = Literal["started", "queued"]
 """What happened to an accepted `create_message`."""
 
-DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "event_message", "summary_message", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
+DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
 """The `message_type` values of `Delta`."""
 
 DeltaMarker = Literal["message"]
@@ -889,6 +889,42 @@ class SummaryMessageDelta(TypedDict):
     """Conversation (local backend)."""
     summary: NotRequired[str | None]
     """The summary text."""
+
+
+class ApprovalClassificationEndDelta(TypedDict):
+    """A run's client-side tool calls sorted into auto-allowed, auto-denied and asked."""
+
+    message_type: Literal["approval_classification_end"]
+    type: NotRequired['DeltaMarker | None']
+    """`"message"` on Letta message chunks (and Cloud's translated `retry`)."""
+    id: NotRequired[str | None]
+    """Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …)."""
+    date: NotRequired[str | None]
+    """ISO-8601 time."""
+    otid: NotRequired[str | None]
+    """Offline thread id, stable across the chunks of one message."""
+    run_id: NotRequired[str | None]
+    """Backend run."""
+    seq_id: NotRequired[int | None]
+    """Position within the run."""
+    step_id: NotRequired[str | None]
+    """Backend step."""
+    name: NotRequired[str | None]
+    """Author name."""
+    sender_id: NotRequired[str | None]
+    """Sender id."""
+    is_err: NotRequired[bool | None]
+    """Marks an error message."""
+    agent_id: NotRequired[str | None]
+    """Agent (local backend)."""
+    conversation_id: NotRequired[str | None]
+    """Conversation (local backend)."""
+    auto_allowed_tool_call_ids: list[str]
+    """Calls allowed without asking (by the permission mode or a saved rule)."""
+    auto_denied_tool_call_ids: list[str]
+    """Calls refused without asking; the refusal becomes the tool result."""
+    user_input_tool_call_ids: list[str]
+    """Calls that need an answer: one `control_request` each, one at a time."""
 
 
 class ClientToolStartDelta(TypedDict):
@@ -2146,7 +2182,7 @@ is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).
 """
 
-Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta
+Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta
 """The payload of a `stream_delta`, discriminated by `message_type`."""
 
 BackgroundProcess = BashBackgroundProcess | AgentTaskBackgroundProcess | MonitorBackgroundProcess

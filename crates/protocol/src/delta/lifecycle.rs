@@ -8,6 +8,22 @@ use super::DeltaMeta;
 use super::letta::ToolStatus;
 use crate::StopReason;
 
+/// The permission check has sorted a run's client-side tool calls. Sent once per run that
+/// requested any, after its `stop_reason` (`requires_approval`) and before any
+/// `control_request`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalClassificationEnd {
+    /// Shared fields (`id` `lifecycle-<uuid>`, `date`, `run_id`).
+    #[serde(flatten)]
+    pub meta: DeltaMeta,
+    /// Calls allowed without asking (by the permission mode or a saved rule).
+    pub auto_allowed_tool_call_ids: Vec<String>,
+    /// Calls refused without asking; the refusal becomes the tool result.
+    pub auto_denied_tool_call_ids: Vec<String>,
+    /// Calls that need an answer: one `control_request` each, one at a time.
+    pub user_input_tool_call_ids: Vec<String>,
+}
+
 /// An approved client-side or external tool is about to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClientToolStart {

@@ -106,6 +106,8 @@ tagged_union! {
     EventMessage(EventMessage) = "event_message",
     /// A compaction summary.
     SummaryMessage(SummaryMessage) = "summary_message",
+    /// A run's client-side tool calls sorted into auto-allowed, auto-denied and asked.
+    ApprovalClassificationEnd(ApprovalClassificationEnd) = "approval_classification_end",
     /// An approved client-side tool is about to run.
     ClientToolStart(ClientToolStart) = "client_tool_start",
     /// A decided client-side tool finished (also for denied tools).

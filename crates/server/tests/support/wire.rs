@@ -226,6 +226,11 @@ pub fn summary(frames: &[Value]) -> Vec<String> {
                     if let Some(content) = delta.get("content") {
                         line.push_str(&format!(" content={}", text_of(content)));
                     }
+                    for key in ["auto_allowed", "auto_denied", "user_input"] {
+                        if let Some(ids) = delta.get(format!("{key}_tool_call_ids")) {
+                            line.push_str(&format!(" {key}={ids}"));
+                        }
+                    }
                 }
                 "update_loop_status" => {
                     line = format!("loop {}", frame["loop_status"]["status"].as_str().unwrap_or("?"))
