@@ -9,6 +9,7 @@ import type {
   AbortMessageResponse,
   AppServerInfoResponse,
   ClientFrame,
+  ControlRequest,
   ExternalToolCallRequest,
   ExternalToolResult,
   Input,
@@ -155,8 +156,10 @@ export declare class AppServerClient {
 
   /**
    * `handler(message, channel)` for every frame received, before any request it answers
-   * resolves. Frames this version's types do not describe arrive too. Returns an unsubscribe
-   * function.
+   * resolves. Frames this version's types do not describe arrive too. It also gets each approval
+   * pending when it subscribes (`pendingApprovals()`), after `onMessage` returns; each
+   * `control_request` reaches it once per connection, however often the server replays it.
+   * Returns an unsubscribe function.
    */
   onMessage(handler: (message: ServerFrame, channel: "control") => void): () => void;
   /** `handler(command)` before every command is written. */
@@ -173,8 +176,17 @@ export declare class AppServerClient {
     handler: (request: ExternalToolCallRequest) => ExternalToolHandlerResult | Promise<ExternalToolHandlerResult>,
   ): () => void;
 
-  /** Every frame from now on (or one runtime's), with a buffer of its own. */
+  /**
+   * The approvals pending (`pendingApprovals()`), then every frame from now on (or one
+   * runtime's), with a buffer of its own; each `control_request` once per connection.
+   */
   events(options?: { runtime?: RuntimeScope; signal?: AbortSignal }): AsyncIterableIterator<StreamItem>;
+  /**
+   * The `control_request`s pending (of every runtime, or of `runtime`), oldest first: asked on
+   * this connection or replayed to it, and not settled since (the runtime's
+   * `update_device_status` no longer lists it, or its turn finished); none while disconnected.
+   */
+  pendingApprovals(options?: { runtime?: RuntimeScope }): ControlRequest[];
   /** Sends `input` to `runtime` and returns the frames of the turn it starts or joins. */
   turn(runtime: RuntimeScope, input: string | InputPayload, options?: RequestOptions): Promise<Turn>;
 }

@@ -9,7 +9,7 @@
 // reading the socket, so a busy event loop slows the server down instead of losing frames.
 
 const native = require('./native');
-const { BATCH_LIMIT, FrameIterator, FrameQueue, gapOf } = require('./stream');
+const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, gapOf } = require('./stream');
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Frames an `events()` iterator holds before it skips (as the Rust client's streams). */
@@ -240,9 +240,21 @@ class AppServerClient {
 
   // ----- handlers ---------------------------------------------------------------------------
 
-  /** `handler(message, channel)` for every frame received; returns an unsubscribe function. */
+  /**
+   * `handler(message, channel)` for every frame received, and first (after `onMessage` returns)
+   * for each approval pending; each approval once per connection. Returns an unsubscribe
+   * function.
+   */
   onMessage(handler) {
-    return this.#subscribe(this.#messageHandlers, handler);
+    const entry = { handler, approvals: new GivenApprovals() };
+    this.#messageHandlers.add(entry);
+    if (entry.approvals.owe(this.pendingApprovals())) {
+      queueMicrotask(() => {
+        if (!this.#messageHandlers.has(entry)) return;
+        for (const frame of entry.approvals.pay()) this.#call(handler, frame, 'control');
+      });
+    }
+    return () => this.#messageHandlers.delete(entry);
   }
 
   /** `handler(command)` before every command is written; returns an unsubscribe function. */
@@ -273,8 +285,19 @@ class AppServerClient {
   // ----- beyond the official helper ---------------------------------------------------------
 
   /**
-   * Every frame from now on (or `runtime`'s), as an async iterator with its own buffer: a
-   * consumer that falls behind by more than `eventCapacity` frames gets a `lagged` gap.
+   * The `control_request`s pending (of every runtime, or of `runtime`), oldest first, as the
+   * Rust client records them: asked on this connection, or replayed to it, and not settled since
+   * (an `update_device_status` of the runtime no longer lists it, or its turn finished); none
+   * while disconnected.
+   */
+  pendingApprovals({ runtime } = {}) {
+    return JSON.parse(this.#native.pendingApprovals(runtime === undefined ? undefined : JSON.stringify(runtime)));
+  }
+
+  /**
+   * The approvals pending (`pendingApprovals`), then every frame from now on (or `runtime`'s),
+   * as an async iterator with its own buffer: a consumer that falls behind by more than
+   * `eventCapacity` frames gets a `lagged` gap.
    */
   events({ runtime, signal } = {}) {
     const queue = new FrameQueue({
@@ -284,7 +307,10 @@ class AppServerClient {
       onClose: (closed) => this.#queues.delete(closed),
     });
     if (this.#ended) queue.end();
-    else this.#queues.add(queue);
+    else {
+      queue.begin(this.pendingApprovals());
+      this.#queues.add(queue);
+    }
     return queue;
   }
 
@@ -393,7 +419,9 @@ class AppServerClient {
   }
 
   #receive(message) {
-    this.#notify(this.#messageHandlers, message, 'control');
+    for (const { handler, approvals } of this.#messageHandlers) {
+      if (!approvals.skips(message)) this.#call(handler, message, 'control');
+    }
     for (const queue of this.#queues) queue.offer(message);
     const waiting = typeof message.request_id === 'string' && this.#pending.get(message.request_id);
     if (!waiting) return;
@@ -412,6 +440,9 @@ class AppServerClient {
   }
 
   #gap(gap) {
+    if (gap.reason === 'disconnected') {
+      for (const { approvals } of [...this.#messageHandlers, ...this.#queues]) approvals.forget();
+    }
     for (const queue of this.#queues) queue.push(gap);
     if (this.#closed) return;
     if (gap.reason === 'disconnected') {
@@ -431,12 +462,14 @@ class AppServerClient {
 
   /** Calls every handler with `args`; what one throws is rethrown later, and the rest go on. */
   #notify(handlers, ...args) {
-    for (const { handler } of handlers) {
-      try {
-        handler(...args);
-      } catch (error) {
-        rethrowLater(error);
-      }
+    for (const { handler } of handlers) this.#call(handler, ...args);
+  }
+
+  #call(handler, ...args) {
+    try {
+      handler(...args);
+    } catch (error) {
+      rethrowLater(error);
     }
   }
 

@@ -19,6 +19,56 @@ function gapOf(item) {
   }
 }
 
+/** What an approval is known by: its runtime and its `request_id`. */
+function approvalKey(frame) {
+  return JSON.stringify([frame.runtime?.agent_id, frame.runtime?.conversation_id, frame.request_id]);
+}
+
+/**
+ * The approvals a handler or an iterator is given when it subscribes: the client's pending ones
+ * (the Rust client's record). That record runs ahead of the dispatcher, which may still hand
+ * some of them on; each reaches the subscriber once.
+ */
+class GivenApprovals {
+  /** Owed, not given yet: key → frame. */
+  #owed = new Map();
+  /** Given, and maybe still to come from the dispatcher. */
+  #given = new Set();
+
+  /** Owes `frames`; whether there are any. */
+  owe(frames) {
+    for (const frame of frames) this.#owed.set(approvalKey(frame), frame);
+    return this.#owed.size > 0;
+  }
+
+  /** The frames owed, given now. */
+  pay() {
+    const frames = [...this.#owed.values()];
+    for (const key of this.#owed.keys()) this.#given.add(key);
+    this.#owed.clear();
+    return frames;
+  }
+
+  /**
+   * Whether the dispatcher's `frame` is to be left out: an approval given already. One still
+   * owed comes from the dispatcher instead, in its place.
+   */
+  skips(frame) {
+    if (frame.type !== 'control_request' || (this.#owed.size === 0 && this.#given.size === 0)) return false;
+    const key = approvalKey(frame);
+    this.#owed.delete(key);
+    return this.#given.delete(key);
+  }
+
+  /**
+   * At a disconnect: what the dispatcher hands on from now on comes from a later connection,
+   * whose replays bring each approval still pending once more.
+   */
+  forget() {
+    this.#given.clear();
+  }
+}
+
 /**
  * Frames (and gaps) of a native stream, as an async iterator; `signal` aborts the iteration
  * (the pending `next()` rejects with its reason).
@@ -86,7 +136,7 @@ class FrameIterator {
  * Frames (and gaps) the client's dispatcher hands over, as an async iterator with a bounded
  * buffer of its own: when `capacity` items wait unread, further frames are skipped and counted,
  * and a `lagged` gap with their number comes before the next frame. Only frames of `runtime`
- * are taken when it is given; gaps always are.
+ * are taken when it is given; gaps always are. It starts with the approvals pending (`begin`).
  */
 class FrameQueue {
   #capacity;
@@ -98,6 +148,8 @@ class FrameQueue {
   #missed = 0;
   #waiting = null;
   #done = false;
+  /** The approvals it began with (`begin`). */
+  approvals = new GivenApprovals();
   #onAbort = () => {
     this.#settle(null, this.#signal.reason);
     this.#close();
@@ -115,13 +167,23 @@ class FrameQueue {
     return this;
   }
 
-  /** Takes a frame, if it is for this queue. */
+  /** Starts with the client's pending approvals (`control_request` frames) that are for it. */
+  begin(approvals) {
+    this.approvals.owe(approvals.filter((frame) => this.#wants(frame)));
+    for (const frame of this.approvals.pay()) this.push(frame);
+  }
+
+  /** Takes a frame from the dispatcher, if it is for this queue. */
   offer(frame) {
+    if (this.#wants(frame) && !this.approvals.skips(frame)) this.push(frame);
+  }
+
+  #wants(frame) {
     const runtime = this.#runtime;
-    if (runtime && (frame.runtime?.agent_id !== runtime.agent_id || frame.runtime?.conversation_id !== runtime.conversation_id)) {
-      return;
-    }
-    this.push(frame);
+    return (
+      !runtime ||
+      (frame.runtime?.agent_id === runtime.agent_id && frame.runtime?.conversation_id === runtime.conversation_id)
+    );
   }
 
   /** Takes a frame or a gap; a full queue skips it. */
@@ -200,4 +262,4 @@ class FrameQueue {
   }
 }
 
-module.exports = { BATCH_LIMIT, FrameIterator, FrameQueue, gapOf };
+module.exports = { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, gapOf };

@@ -125,6 +125,21 @@ impl NativeClient {
         self.client()?.send_text(text).await.map_err(to_js)
     }
 
+    /// The `control_request`s pending, of every runtime or of `runtime` (a JSON scope), as the
+    /// text of a JSON array of the frames as received; `[]` before the connection is up.
+    #[napi]
+    pub fn pending_approvals(&self, runtime: Option<String>) -> Result<String> {
+        let scope = runtime
+            .map(|runtime| parse::<RuntimeScope>(&runtime, "runtime"))
+            .transpose()?;
+        let Some(client) = self.client.get() else {
+            return Ok("[]".into());
+        };
+        let pending = client.pending_approvals(scope.as_ref());
+        let texts: Vec<&str> = pending.iter().map(|frame| frame.raw.text()).collect();
+        Ok(format!("[{}]", texts.join(",")))
+    }
+
     /// Sends an `input` with `payload` (JSON) to `runtime` (a JSON scope) and returns the
     /// stream of the turn it starts or joins, up to its `turn_finished` (a patient stream, which
     /// holds reading back for at most a quarter of a second at a time).

@@ -33,6 +33,37 @@ async function newRuntime(client, extra = {}) {
   return started.runtime;
 }
 
+/** A scripted model call of Bash, which asks first in `strict` mode. */
+const BASH = '[[tool: Bash {"command":"echo hi","description":"x"}]]';
+
+/** The frames an iterator yields up to the first of type `type` (gaps fail the test). */
+async function readUntil(events, type) {
+  const frames = [];
+  for (;;) {
+    const { value, done } = await events.next();
+    assert.ok(!done && value.type !== 'gap', JSON.stringify(value));
+    frames.push(value);
+    if (value.type === type) return frames;
+  }
+}
+
+/** The `request_id`s of the `control_request`s among `frames`. */
+function approvalsIn(frames) {
+  return frames.filter((frame) => frame.type === 'control_request').map((frame) => frame.request_id);
+}
+
+/** After an approval of `runtime` was answered: a new handler or iterator does not get it, nor a replay. */
+async function answeredIsNotGivenAgain(client, runtime) {
+  assert.deepEqual(client.pendingApprovals(), []);
+  const seen = [];
+  client.onMessage((frame) => seen.push(frame.type));
+  const events = client.events({ runtime });
+  await client.sync({ runtime });
+  assert.deepEqual(approvalsIn(await readUntil(events, 'sync_response')), []);
+  assert.ok(seen.includes('sync_response') && !seen.includes('control_request'), seen.join(', '));
+  await events.return();
+}
+
 describe('the official helper API', () => {
   test('info and runtimeStart resolve with their responses, ids numbered per client', async (t) => {
     const client = await connected(t);
@@ -379,6 +410,115 @@ describe('beyond the official helper', () => {
     assert.deepEqual(frames.filter((item) => item.type === 'gap'), []);
     assert.equal(assistantText(frames).match(/t\d+/g).length, 300);
     assert.equal(frames.at(-1).type, 'turn_finished');
+  });
+
+  test('a controller that joins while an approval is pending sees it once and can answer it', async (t) => {
+    const first = await connected(t);
+    const runtime = await newRuntime(first, { mode: 'strict' });
+    const asked = until(first, (frame) => frame.type === 'control_request');
+    const firstFinished = until(first, (frame) => frame.type === 'turn_finished');
+    await first.submitInput({ runtime, payload: userText(BASH) });
+    const requestId = (await asked).at(-1).request_id;
+
+    // The server sends the approval to the new socket on connect, before it subscribes, and
+    // again after the runtime_start_response and on sync: a handler and an iterator made after
+    // all that get it, once.
+    const second = await connected(t);
+    await second.runtimeStart({ agent_id: runtime.agent_id, conversation_id: runtime.conversation_id });
+    const seen = [];
+    second.onMessage((frame) => frame.type === 'control_request' && seen.push(frame.request_id));
+    const events = second.events({ runtime });
+    await second.sync({ runtime });
+    const replay = await readUntil(events, 'sync_response');
+    assert.deepEqual(approvalsIn(replay), [requestId]);
+    assert.equal(replay[0].type, 'control_request');
+    assert.deepEqual(seen, [requestId]);
+    assert.deepEqual(second.pendingApprovals({ runtime }).map((frame) => frame.request_id), [requestId]);
+
+    const answer = { kind: 'approval_response', request_id: requestId, decision: { behavior: 'allow' } };
+    assert.equal((await second.submitInput({ runtime, payload: answer })).accepted, true);
+    const done = await readUntil(events, 'turn_finished');
+    assert.deepEqual(toolReturns(done), ['hi\n']);
+    assert.deepEqual(approvalsIn(done), []);
+    assert.deepEqual(toolReturns(await firstFinished), ['hi\n']);
+    assert.deepEqual(seen, [requestId]);
+    await answeredIsNotGivenAgain(second, runtime);
+  });
+
+  test('on one client, a handler or an iterator made after an approval arrived gets it once', async (t) => {
+    const client = await connected(t);
+    const runtime = await newRuntime(client, { mode: 'strict' });
+    const asked = until(
+      client,
+      (frame) => frame.type === 'update_device_status' && frame.device_status.pending_control_requests.length > 0,
+    );
+    await client.submitInput({ runtime, payload: userText(BASH) });
+    const requestId = (await asked).find((frame) => frame.type === 'control_request').request_id;
+
+    const seen = [];
+    client.onMessage((frame) => seen.push(frame.type === 'control_request' ? frame.request_id : frame.type));
+    // Handlers are called after onMessage returns, never during it.
+    assert.deepEqual(seen, []);
+    const events = client.events();
+    await client.sync({ runtime });
+    assert.equal(seen[0], requestId);
+    assert.deepEqual(approvalsIn(await readUntil(events, 'sync_response')), [requestId]);
+
+    const finished = until(client, (frame) => frame.type === 'turn_finished');
+    const answer = { kind: 'approval_response', request_id: requestId, decision: { behavior: 'allow' } };
+    assert.equal((await client.submitInput({ runtime, payload: answer })).accepted, true);
+    assert.deepEqual(toolReturns(await finished), ['hi\n']);
+    assert.deepEqual(seen.filter((item) => item === requestId), [requestId]);
+    await answeredIsNotGivenAgain(client, runtime);
+  });
+
+  test('after a reconnect, an approval still pending comes once more to each handler and iterator', async () => {
+    const own = await startServer('--max-frame-bytes', '4096');
+    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const watcher = createAppServerClient({ url: own.url });
+    try {
+      await client.connect();
+      await watcher.connect();
+      const runtime = await newRuntime(client, { mode: 'strict' });
+      // A second watcher keeps the turn, and its approval, alive while the client reconnects.
+      await watcher.runtimeStart({ agent_id: runtime.agent_id, conversation_id: runtime.conversation_id });
+      const asked = until(client, (frame) => frame.type === 'control_request');
+      await client.submitInput({ runtime, payload: userText(BASH) });
+      const requestId = (await asked).at(-1).request_id;
+      const before = [];
+      client.onMessage((frame) => frame.type === 'control_request' && before.push(frame.request_id));
+      const events = client.events({ runtime });
+      const disconnected = new Promise((resolve) => client.onDisconnect(resolve));
+      const reconnected = new Promise((resolve) => client.onReconnect(resolve));
+      const replayed = until(client, (frame) => frame.type === 'update_subagent_state');
+      client.send({ type: 'pong', padding: 'x'.repeat(8192) });
+      await disconnected;
+      const during = [];
+      client.onMessage((frame) => frame.type === 'control_request' && during.push(frame.request_id));
+      await reconnected;
+      await replayed;
+      // On connect and after the restoring runtime_start: once.
+      assert.deepEqual(before, [requestId, requestId]);
+      assert.deepEqual(during, [requestId]);
+      const items = [];
+      for await (const item of events) {
+        items.push(item.type === 'gap' ? item.reason : item.type === 'control_request' ? item.request_id : item.type);
+        if (item.type === 'update_subagent_state') break;
+      }
+      const gap = items.indexOf('disconnected');
+      assert.deepEqual(items.slice(0, gap), [requestId]);
+      assert.deepEqual(items.slice(gap).filter((item) => item === requestId), [requestId]);
+
+      const finished = until(client, (frame) => frame.type === 'turn_finished');
+      const answer = { kind: 'approval_response', request_id: requestId, decision: { behavior: 'allow' } };
+      assert.equal((await client.submitInput({ runtime, payload: answer })).accepted, true);
+      assert.deepEqual(toolReturns(await finished), ['hi\n']);
+      assert.deepEqual(before, [requestId, requestId]);
+    } finally {
+      await client.close();
+      await watcher.close();
+      await own.stop();
+    }
   });
 
   test('reconnect: the runtime and its external tools are restored', async () => {

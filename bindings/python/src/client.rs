@@ -105,12 +105,21 @@ impl Client {
         self.client.next_request_id(prefix)
     }
 
-    /// Every frame from now on, or one runtime's (a patient stream: see [`PATIENCE`]).
+    /// The approvals pending, then every frame from now on, or one runtime's (a patient stream:
+    /// see [`PATIENCE`]).
     #[pyo3(signature = (runtime=None))]
     fn events(&self, runtime: Option<&Bound<'_, PyAny>>) -> PyResult<FrameStream> {
         let scope = runtime.map(|r| from_py::<RuntimeScope>(r, "runtime")).transpose()?;
         let events = self.client.raw_events_patient(scope.as_ref(), PATIENCE);
         Ok(FrameStream::new(Source::Events(events)))
+    }
+
+    /// The `control_request`s pending, of every runtime or of `runtime`'s, as received.
+    #[pyo3(signature = (runtime=None))]
+    fn pending_approvals(&self, runtime: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Json>> {
+        let scope = runtime.map(|r| from_py::<RuntimeScope>(r, "runtime")).transpose()?;
+        let pending = self.client.pending_approvals(scope.as_ref());
+        Ok(pending.iter().map(|frame| Json::received(&frame.raw)).collect())
     }
 
     /// Sends any frame without waiting for an answer.

@@ -181,6 +181,61 @@ def test_approvals_allow_edit_and_deny(server: Server, decision: Any, expected: 
     run(scenario())
 
 
+BASH = '[[tool: Bash {"command":"echo hi","description":"x"}]]'
+"""A scripted model call of Bash, which asks first in `strict` mode."""
+
+
+async def until(events: Any, frame_type: str) -> list[Any]:
+    """The frames of `events` up to the first of `frame_type` (gaps fail the test)."""
+    frames = []
+    async for frame in events:
+        assert not isinstance(frame, Gap), frame
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames
+    raise AssertionError(f"the stream ended before a {frame_type}")
+
+
+def approvals(frames: list[Any]) -> list[str]:
+    """The `request_id`s of the `control_request`s among `frames`."""
+    return [frame["request_id"] for frame in frames if frame["type"] == "control_request"]
+
+
+def test_a_second_client_joins_while_an_approval_is_pending_and_answers_it(server: Server) -> None:
+    async def scenario() -> None:
+        async with AsyncClient.connect(server.url) as first:
+            runtime = await new_runtime(first, "Shared approval", mode="strict")
+            turn = first.turn(runtime, BASH)
+            request_id = approvals(await until(turn, "control_request"))[0]
+
+            # The server sends the approval to the new socket on connect, before it subscribes,
+            # and again after the runtime_start_response and on sync: a stream made after all
+            # that starts with it, and gets it once.
+            async with AsyncClient.connect(server.url) as second:
+                await second.runtime_start(agent_id=runtime["agent_id"], conversation_id=runtime["conversation_id"])
+                events = second.events(runtime)
+                await second.sync(runtime)
+                replay = await until(events, "sync_response")
+                assert approvals(replay) == [request_id]
+                assert replay[0]["type"] == "control_request"
+                assert approvals(second.pending_approvals(runtime)) == [request_id]
+
+                await second.answer_approval(runtime, request_id, {"behavior": "allow"})
+                done = await until(events, "turn_finished")
+                assert tool_returns(done) == ["hi\n"]
+                assert approvals(done) == []
+                rest = frames_only(await collect(turn))
+                assert tool_returns(rest) == ["hi\n"] and rest[-1]["stop_reason"] == "end_turn"
+
+                # Answered, it is no longer pending: a stream made now does not get it.
+                assert second.pending_approvals() == []
+                later = second.events(runtime)
+                await second.sync(runtime)
+                assert approvals(await until(later, "sync_response")) == []
+
+    run(scenario())
+
+
 def test_ten_runtimes_driven_concurrently_from_one_event_loop(server: Server) -> None:
     async def one(client: AsyncClient, index: int) -> str:
         runtime = await new_runtime(client, f"Agent {index}")

@@ -60,6 +60,36 @@ def test_the_sync_client_runs_turns_tools_and_approvals(server: Server) -> None:
     assert not any(thread.name == "letta-app-server-client" for thread in threading.enumerate())
 
 
+def test_a_stream_made_after_an_approval_arrived_still_sees_it_once(server: Server) -> None:
+    with Client.connect(server.url) as client:
+        runtime = client.runtime_start(create_agent={"body": {"name": "Late stream"}}, mode="strict")["runtime"]
+        assert runtime is not None
+        turn = client.turn(runtime, '[[tool: Bash {"command":"echo hi","description":"x"}]]')
+        request_id = next(frame["request_id"] for frame in turn if frame["type"] == "control_request")
+
+        late = client.events()
+        client.sync(runtime)  # replays it
+        replay = []
+        for frame in late:
+            assert not isinstance(frame, Gap)
+            replay.append(frame)
+            if frame["type"] == "sync_response":
+                break
+        assert replay[0]["type"] == "control_request" and replay[0]["request_id"] == request_id
+        assert [frame["request_id"] for frame in replay if frame["type"] == "control_request"] == [request_id]
+        assert [frame["request_id"] for frame in client.pending_approvals()] == [request_id]
+
+        client.answer_approval(runtime, request_id, {"behavior": "allow"})
+        assert tool_returns(frames_only(list(turn))) == ["hi\n"]
+        assert client.pending_approvals(runtime) == []
+        after = client.events(runtime)
+        client.sync(runtime)
+        for frame in after:
+            assert not isinstance(frame, Gap) and frame["type"] != "control_request"
+            if frame["type"] == "sync_response":
+                break
+
+
 def test_the_sync_client_reports_connection_problems(server: Server) -> None:
     with pytest.raises(InvalidUrlError, match="Unsupported app-server URL protocol: ftp:"):
         Client.connect("ftp://127.0.0.1:1")

@@ -195,7 +195,8 @@ impl Client {
 
     // ----- events ---------------------------------------------------------------------------
 
-    /// Every frame the server sends from now on, typed.
+    /// Every frame the server sends from now on, typed, after the approvals pending now (see
+    /// [`Client::pending_approvals`]). Every stream of this client starts that way.
     pub fn events(&self) -> Events {
         Events::new(self.raw_events(None))
     }
@@ -235,6 +236,19 @@ impl Client {
     pub fn raw_events_patient(&self, scope: Option<&RuntimeScope>, patience: Duration) -> RawEvents {
         let shared = self.shared();
         shared.subscribe_patient(scope.cloned(), shared.options.event_capacity, patience)
+    }
+
+    /// The `control_request`s pending, of every runtime or of `scope`'s, oldest first, as last
+    /// received: those the server asked on this connection (or replayed to it: on connect, on
+    /// `sync` and on `runtime_start`) and has not settled. An approval is settled once its
+    /// runtime's `update_device_status` no longer lists it in `pending_control_requests`, or its
+    /// turn's `turn_finished` arrives. Empty while disconnected.
+    pub fn pending_approvals(&self, scope: Option<&RuntimeScope>) -> Vec<Frame> {
+        self.shared()
+            .pending_approvals(scope)
+            .into_iter()
+            .map(RawFrame::into_frame)
+            .collect()
     }
 
     // ----- sending --------------------------------------------------------------------------

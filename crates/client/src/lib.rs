@@ -71,6 +71,32 @@
 //! ([`types::ApprovalDecision::allow`], [`allow_with_input`](types::ApprovalDecision::allow_with_input),
 //! [`deny`](types::ApprovalDecision::deny)).
 //!
+//! # Approvals
+//!
+//! The server sends a pending `control_request` to a socket as soon as it connects (before it
+//! subscribes to anything) and again on each `sync` and `runtime_start` of its runtime, so a
+//! controller that joins a runtime while an approval is pending learns of it. The client keeps
+//! a record of the approvals pending ([`Client::pending_approvals`]) and delivers each to each
+//! stream once:
+//!
+//! * a stream starts with the approvals pending when it is made (of its runtime, for a
+//!   [`Client::runtime_events`] stream), then gets each new one; a replay reaches only the
+//!   streams that have not had it (one that was full when it came, say);
+//! * an approval stops being pending, and is not delivered again, when its runtime's
+//!   `update_device_status` no longer lists it in `pending_control_requests` (the server sends
+//!   one as soon as any controller answers it, or an abort rejects it) or its turn's
+//!   `turn_finished` arrives;
+//! * the record is of the current connection: a disconnect empties it, and every stream gets
+//!   the approvals still pending once more when the new connection replays them, after
+//!   [`Gap::Reconnected`];
+//! * the server sends a connection a runtime's updates only while it is subscribed to it, so an
+//!   approval heard of only on connect stays in the record until the connection drops, unless
+//!   the client joins its runtime (`runtime_start` or `sync`, which replay its status);
+//! * the record holds at most 1024 approvals; beyond that the oldest is forgotten.
+//!
+//! A [`Turn`] starts at its input's `input_accepted`, so it leaves out the approvals pending
+//! before it.
+//!
 //! # Event streams and slow consumers
 //!
 //! [`Client::events`] (every frame) and [`Client::runtime_events`] (one runtime's) are
@@ -104,10 +130,7 @@
 //! runtime it started (with the external tools it registered there), `sync` for each runtime
 //! it only synced, and `runtime_external_tools_update` for tools it registered elsewhere. Each
 //! replays the runtime's state. Streams see [`Gap::Disconnected`], then [`Gap::Reconnected`],
-//! then the replays. Replayed `control_request`s the client has already delivered are not
-//! delivered again, to any stream (they are recognised by `request_id` until the runtime's
-//! device status stops listing them as pending; a stream made since then, or one that skipped
-//! them, finds them in the device status's `pending_control_requests`, which always lists them).
+//! then the replays, which bring each approval still pending once (see [Approvals](#approvals)).
 //!
 //! Across a reconnect a caller may miss, because the protocol has no resume cursor:
 //!

@@ -11,7 +11,7 @@ use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, Runtim
 /// registered for it), `sync` for every runtime it only synced, and one
 /// `runtime_external_tools_update` for the tools it registered for the other runtimes (synced,
 /// or not subscribed at all). Each replays the runtime's state, including pending approvals
-/// (which the client does not deliver twice).
+/// (which a stream delivers once per connection).
 pub(crate) async fn runtimes(shared: Arc<Shared>) {
     let mut commands = Vec::new();
     let mut updates = Vec::new();

@@ -1,6 +1,6 @@
 //! State shared by a client's handles and its connection tasks: the link to the socket writer,
 //! requests waiting for answers, event subscribers, the runtimes to restore after a reconnect
-//! and the approvals already surfaced.
+//! and the approvals pending.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +22,10 @@ use crate::{Error, Gap};
 
 /// Frames queued for the socket writer; senders wait when it is full.
 pub(crate) const OUTBOUND_CAPACITY: usize = 256;
+
+/// Pending approvals a client records at most; past it the oldest is forgotten (a stream made
+/// later does not get it, and a stream that had it gets its next replay again).
+const MAX_APPROVALS: usize = 1024;
 
 /// Room a paced stream keeps beyond its capacity: the most items one socket read can deliver
 /// (a split pair's held events, released at once) and a few gaps.
@@ -48,9 +52,27 @@ struct State {
     runtimes: HashMap<RuntimeScope, InUse>,
     /// Commands sent awaiting the answer that changes `runtimes`, by `request_id`.
     tracked: HashMap<String, Tracked>,
-    /// `control_request` ids already delivered, per scope, until the scope's device status no
-    /// longer lists them as pending.
-    approvals: HashMap<RuntimeScope, HashSet<String>>,
+    /// The id of the next stream.
+    next_subscriber: u64,
+    /// The approvals pending, oldest first.
+    approvals: Vec<Approval>,
+}
+
+/// An approval the server asked for on the current connection (a `control_request` with a
+/// scope and a `request_id`) and, as far as this client knows, has not settled: its runtime's
+/// device status still lists it in `pending_control_requests`, and its turn has not finished.
+struct Approval {
+    /// The `control_request`, as last received.
+    frame: RawFrame,
+    /// The streams it was delivered to: the server sends it again on every `sync` and
+    /// `runtime_start` of its runtime, and a stream delivers it once.
+    delivered: HashSet<u64>,
+}
+
+impl Approval {
+    fn is_for(&self, scope: &RuntimeScope) -> bool {
+        self.frame.is_for(scope)
+    }
 }
 
 /// A request waiting for its answer.
@@ -62,6 +84,7 @@ struct Pending {
 
 /// One event stream.
 struct Subscriber {
+    id: u64,
     filter: Option<RuntimeScope>,
     tx: mpsc::Sender<Item>,
     /// Frames skipped because the stream was full, not yet reported (shared with the stream,
@@ -71,6 +94,50 @@ struct Subscriber {
     paced: bool,
     /// How long reading waits for a paced stream at a time; `None`: as long as it takes.
     patience: Option<Arc<Patience>>,
+}
+
+/// What became of an item offered to a stream.
+#[derive(PartialEq, Eq)]
+enum Offer {
+    Sent,
+    /// The stream was full; the item is counted as missed.
+    Skipped,
+    /// The stream was dropped.
+    Closed,
+}
+
+impl Subscriber {
+    /// Whether `item` is for this stream: gaps are for every stream, frames for those without
+    /// a filter or of the filter's runtime.
+    fn wants(&self, item: &Item) -> bool {
+        match (&self.filter, item) {
+            (Some(filter), Ok(frame)) => frame.is_for(filter),
+            _ => true,
+        }
+    }
+
+    /// Offers `item`, reporting first the items skipped since the last one that fitted.
+    fn offer(&self, item: &Item) -> Offer {
+        let missed = self.missed.swap(0, Ordering::AcqRel);
+        if missed > 0 {
+            match self.tx.try_send(Err(Gap::Lagged { missed })) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.missed.fetch_add(missed + 1, Ordering::AcqRel);
+                    return Offer::Skipped;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Offer::Closed,
+            }
+        }
+        match self.tx.try_send(item.clone()) {
+            Ok(()) => Offer::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.missed.fetch_add(1, Ordering::AcqRel);
+                Offer::Skipped
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
 }
 
 /// A paced stream's limit on holding up reading.
@@ -143,11 +210,13 @@ impl Shared {
         self.state().link = Some(link);
     }
 
-    /// The connection dropped: pending requests fail, streams get a [`Gap::Disconnected`].
+    /// The connection dropped: pending requests fail, streams get a [`Gap::Disconnected`], and
+    /// the approvals pending are forgotten (a new connection gets those still pending again).
     pub fn disconnected(&self, reason: &str) {
         let mut state = self.state();
         state.link = None;
         state.tracked.clear();
+        state.approvals.clear();
         for (_, pending) in state.pending.drain() {
             let _ = pending.reply.send(Err(Error::Disconnected {
                 reason: reason.to_owned(),
@@ -173,6 +242,7 @@ impl Shared {
             let _ = pending.reply.send(Err(error.clone()));
         }
         state.subscribers.clear();
+        state.approvals.clear();
         state.ended = Some(error);
     }
 
@@ -293,15 +363,26 @@ impl Shared {
     ) -> RawEvents {
         let (tx, rx) = mpsc::channel(buffer);
         let missed = Arc::new(AtomicU64::new(0));
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         if state.ended.is_none() {
-            state.subscribers.push(Subscriber {
+            let subscriber = Subscriber {
+                id: state.next_subscriber,
                 filter,
                 tx,
                 missed: Arc::clone(&missed),
                 paced,
                 patience,
-            });
+            };
+            state.next_subscriber += 1;
+            // It starts with the approvals pending: it would get them only at the next replay.
+            for approval in &mut state.approvals {
+                let item = Ok(approval.frame.clone());
+                if subscriber.wants(&item) && subscriber.offer(&item) == Offer::Sent {
+                    approval.delivered.insert(subscriber.id);
+                }
+            }
+            state.subscribers.push(subscriber);
         }
         RawEvents::new(rx, missed)
     }
@@ -348,16 +429,28 @@ impl Shared {
         }
     }
 
-    /// Routes one received frame: approvals are de-duplicated, then the frame goes to every
-    /// stream, then it answers a pending request.
+    /// Routes one received frame: it goes to every stream (an approval only to the streams that
+    /// have not had it) and settles the approvals it says are no longer pending, then it answers
+    /// a pending request.
     pub fn dispatch(&self, frame: &RawFrame) {
         let mut state = self.state();
-        match frame.frame_type() {
-            "control_request" if !state.first_sight_of_approval(frame) => return,
-            "update_device_status" => state.forget_settled_approvals(frame),
-            _ => {}
+        let delivered = match frame.frame_type() {
+            "control_request" => state.asked(frame),
+            "update_device_status" => {
+                state.settle_unlisted(frame);
+                false
+            }
+            "turn_finished" => {
+                if let Some(scope) = frame.runtime() {
+                    state.approvals.retain(|approval| !approval.is_for(scope));
+                }
+                false
+            }
+            _ => false,
+        };
+        if !delivered {
+            state.deliver(&Ok(frame.clone()));
         }
-        state.deliver(&Ok(frame.clone()));
         if let Some(id) = frame.request_id() {
             if state
                 .tracked
@@ -379,6 +472,17 @@ impl Shared {
     }
 
     // ----- runtimes in use -----------------------------------------------------------------
+
+    /// The `control_request`s pending, of every runtime or of `scope`'s, oldest first.
+    pub fn pending_approvals(&self, scope: Option<&RuntimeScope>) -> Vec<RawFrame> {
+        let state = self.state();
+        state
+            .approvals
+            .iter()
+            .filter(|approval| scope.is_none_or(|scope| approval.is_for(scope)))
+            .map(|approval| approval.frame.clone())
+            .collect()
+    }
 
     /// Every runtime to restore on a new connection.
     pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {
@@ -413,45 +517,70 @@ impl State {
     /// Offers `item` to every stream it is for. A full stream skips it and counts it, to
     /// report before its next frame (or when it has drained); a dropped stream is forgotten.
     fn deliver(&mut self, item: &Item) {
-        self.subscribers.retain_mut(|subscriber| {
-            if let (Some(filter), Ok(frame)) = (&subscriber.filter, item)
-                && !frame.is_for(filter)
-            {
+        self.offer(item, |_| false, |_| {});
+    }
+
+    /// [`State::deliver`] to the streams `skip` does not name; `sent` learns which streams
+    /// took the item.
+    fn offer(&mut self, item: &Item, skip: impl Fn(u64) -> bool, mut sent: impl FnMut(u64)) {
+        let mut closed = false;
+        self.subscribers.retain(|subscriber| {
+            if skip(subscriber.id) || !subscriber.wants(item) {
                 return true;
             }
-            let missed = subscriber.missed.swap(0, Ordering::AcqRel);
-            if missed > 0 {
-                match subscriber.tx.try_send(Err(Gap::Lagged { missed })) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        subscriber.missed.fetch_add(missed + 1, Ordering::AcqRel);
-                        return true;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                }
-            }
-            match subscriber.tx.try_send(item.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.missed.fetch_add(1, Ordering::AcqRel);
+            match subscriber.offer(item) {
+                Offer::Sent => {
+                    sent(subscriber.id);
                     true
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Offer::Skipped => true,
+                Offer::Closed => {
+                    closed = true;
+                    false
+                }
             }
         });
+        if closed {
+            let live: HashSet<u64> = self.subscribers.iter().map(|subscriber| subscriber.id).collect();
+            for approval in &mut self.approvals {
+                approval.delivered.retain(|id| live.contains(id));
+            }
+        }
     }
 
-    /// Whether this `control_request` is new (replays on reconnect, `sync` and `runtime_start`
-    /// repeat it with the same `request_id`).
-    fn first_sight_of_approval(&mut self, frame: &RawFrame) -> bool {
+    /// Records a `control_request` as pending and delivers it to the streams that have not had
+    /// it (the replays on `sync` and `runtime_start` repeat it with the same `request_id`). `false` for one without a scope or a `request_id`, which is delivered as
+    /// any frame.
+    fn asked(&mut self, frame: &RawFrame) -> bool {
         let (Some(scope), Some(id)) = (frame.runtime(), frame.request_id()) else {
-            return true;
+            return false;
         };
-        self.approvals.entry(scope.clone()).or_default().insert(id.to_owned())
+        let known = self
+            .approvals
+            .iter()
+            .position(|approval| approval.is_for(scope) && approval.frame.request_id() == Some(id));
+        let index = known.unwrap_or_else(|| {
+            if self.approvals.len() >= MAX_APPROVALS {
+                self.approvals.remove(0);
+            }
+            self.approvals.push(Approval {
+                frame: frame.clone(),
+                delivered: HashSet::new(),
+            });
+            self.approvals.len() - 1
+        });
+        let mut delivered = std::mem::take(&mut self.approvals[index].delivered);
+        let mut took = Vec::new();
+        self.offer(&Ok(frame.clone()), |id| delivered.contains(&id), |id| took.push(id));
+        delivered.extend(took);
+        let approval = &mut self.approvals[index];
+        approval.delivered = delivered;
+        approval.frame = frame.clone();
+        true
     }
 
-    /// Forgets the approvals a scope's device status no longer lists as pending.
-    fn forget_settled_approvals(&mut self, frame: &RawFrame) {
+    /// Settles the approvals of a device status's runtime that it no longer lists as pending.
+    fn settle_unlisted(&mut self, frame: &RawFrame) {
         #[derive(Deserialize)]
         struct Status {
             device_status: Pending,
@@ -466,16 +595,176 @@ impl State {
             request_id: String,
         }
         let Some(scope) = frame.runtime() else { return };
-        let Some(seen) = self.approvals.get_mut(scope) else {
+        // A runtime with nothing pending costs its statuses no parse.
+        if !self.approvals.iter().any(|approval| approval.is_for(scope)) {
+            return;
+        }
+        let Ok(status) = serde_json::from_str::<Status>(frame.text()) else {
             return;
         };
-        if let Ok(status) = serde_json::from_str::<Status>(frame.text()) {
-            let pending = status.device_status.pending_control_requests;
-            seen.retain(|id| pending.iter().any(|p| &p.request_id == id));
+        let pending = status.device_status.pending_control_requests;
+        self.approvals.retain(|approval| {
+            !approval.is_for(scope)
+                || pending
+                    .iter()
+                    .any(|p| approval.frame.request_id() == Some(p.request_id.as_str()))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::options::Transport;
+
+    fn shared() -> Shared {
+        let options = Options {
+            url: "ws://127.0.0.1:1/ws".into(),
+            transport: Transport::Single,
+            token: None,
+            request_timeout: Duration::from_secs(1),
+            event_capacity: 16,
+            reconnect: None,
+        };
+        Shared::new(options, Arc::new(AtomicU64::new(1)))
+    }
+
+    fn scope(conversation: &str) -> RuntimeScope {
+        RuntimeScope::new("agent-1", conversation)
+    }
+
+    fn runtime_event(conversation: &str, body: &str) -> RawFrame {
+        RawFrame::from(format!(
+            r#"{{{body},"runtime":{{"agent_id":"agent-1","conversation_id":"{conversation}"}}}}"#
+        ))
+    }
+
+    fn asked(conversation: &str, request_id: &str) -> RawFrame {
+        runtime_event(
+            conversation,
+            &format!(r#""type":"control_request","request_id":"{request_id}","request":{{"subtype":"can_use_tool"}}"#),
+        )
+    }
+
+    fn device(conversation: &str, pending: &[&str]) -> RawFrame {
+        let pending: Vec<String> = pending
+            .iter()
+            .map(|id| format!(r#"{{"request_id":"{id}","request":{{}}}}"#))
+            .collect();
+        runtime_event(
+            conversation,
+            &format!(
+                r#""type":"update_device_status","device_status":{{"pending_control_requests":[{}]}}"#,
+                pending.join(",")
+            ),
+        )
+    }
+
+    /// What a stream holds now: the `request_id` of each frame that has one, else its type.
+    fn ready(events: &mut RawEvents) -> Vec<String> {
+        let mut items = Vec::new();
+        while let Some(Some(item)) = events.next().now_or_never() {
+            items.push(match item {
+                Ok(frame) => frame.request_id().unwrap_or(frame.frame_type()).to_owned(),
+                Err(_) => "gap".to_owned(),
+            });
         }
-        // A scope with nothing pending costs its later statuses no parse.
-        if seen.is_empty() {
-            self.approvals.remove(scope);
+        items
+    }
+
+    fn pending(shared: &Shared, scope: Option<&RuntimeScope>) -> Vec<String> {
+        shared
+            .pending_approvals(scope)
+            .iter()
+            .filter_map(|frame| frame.request_id().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn each_stream_gets_an_approval_once_and_a_later_stream_starts_with_it() {
+        let shared = shared();
+        // Asked before any stream exists, as on connect.
+        shared.dispatch(&asked("c1", "perm-1"));
+        let mut early = shared.subscribe(None, 16);
+        let mut other = shared.subscribe(Some(scope("c2")), 16);
+        assert_eq!(ready(&mut early), ["perm-1"]);
+        assert!(ready(&mut other).is_empty());
+
+        shared.dispatch(&asked("c1", "perm-1"));
+        shared.dispatch(&asked("c2", "perm-2"));
+        let mut late = shared.subscribe(Some(scope("c1")), 16);
+        shared.dispatch(&asked("c1", "perm-1"));
+        assert_eq!(ready(&mut early), ["perm-2"]);
+        assert_eq!(ready(&mut other), ["perm-2"]);
+        assert_eq!(ready(&mut late), ["perm-1"]);
+        assert_eq!(pending(&shared, None), ["perm-1", "perm-2"]);
+        assert_eq!(pending(&shared, Some(&scope("c2"))), ["perm-2"]);
+    }
+
+    #[test]
+    fn a_device_status_or_the_turns_end_settles_approvals() {
+        let shared = shared();
+        let mut events = shared.subscribe(None, 16);
+        shared.dispatch(&asked("c1", "perm-1"));
+        shared.dispatch(&asked("c1", "perm-2"));
+        shared.dispatch(&asked("c2", "perm-3"));
+        // Another runtime's status settles nothing; this one's settles what it does not list.
+        shared.dispatch(&device("c2", &["perm-3"]));
+        shared.dispatch(&device("c1", &["perm-2"]));
+        assert_eq!(pending(&shared, None), ["perm-2", "perm-3"]);
+        shared.dispatch(&runtime_event(
+            "c1",
+            r#""type":"turn_finished","stop_reason":"end_turn""#,
+        ));
+        assert_eq!(pending(&shared, None), ["perm-3"]);
+        assert_eq!(
+            ready(&mut events),
+            [
+                "perm-1",
+                "perm-2",
+                "perm-3",
+                "update_device_status",
+                "update_device_status",
+                "turn_finished"
+            ]
+        );
+        // A stream made now starts with what is still pending.
+        let mut later = shared.subscribe(None, 16);
+        assert_eq!(ready(&mut later), ["perm-3"]);
+    }
+
+    #[test]
+    fn a_disconnect_forgets_approvals_and_the_next_connection_delivers_them_again() {
+        let shared = shared();
+        let mut events = shared.subscribe(None, 16);
+        shared.dispatch(&asked("c1", "perm-1"));
+        shared.dispatch(&asked("c2", "perm-2"));
+        assert_eq!(ready(&mut events), ["perm-1", "perm-2"]);
+
+        shared.disconnected("gone");
+        assert_eq!(ready(&mut events), ["gap"]);
+        assert!(pending(&shared, None).is_empty());
+        let mut while_away = shared.subscribe(None, 16);
+        assert!(ready(&mut while_away).is_empty());
+        // The new connection replays what is still pending, on connect and on runtime_start:
+        // every stream gets it, once.
+        shared.dispatch(&asked("c1", "perm-1"));
+        shared.dispatch(&asked("c1", "perm-1"));
+        assert_eq!(pending(&shared, None), ["perm-1"]);
+        assert_eq!(ready(&mut events), ["perm-1"]);
+        assert_eq!(ready(&mut while_away), ["perm-1"]);
+    }
+
+    #[test]
+    fn the_record_keeps_the_newest_approvals() {
+        let shared = shared();
+        for n in 0..=MAX_APPROVALS {
+            shared.dispatch(&asked("c1", &format!("perm-{n}")));
         }
+        let pending = pending(&shared, None);
+        assert_eq!(pending.len(), MAX_APPROVALS);
+        assert_eq!(pending[0], "perm-1");
     }
 }

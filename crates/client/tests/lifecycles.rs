@@ -285,6 +285,59 @@ async fn h_a_second_client_sees_the_turn_and_keeps_it_alive() {
 }
 
 #[tokio::test]
+async fn h_a_second_client_joins_while_an_approval_is_pending_and_answers_it() {
+    for transport in TRANSPORTS {
+        let server = TestServer::start().await;
+        // A split pair replaces the server's previous one: the first client uses one socket.
+        let first = server.client(Transport::Single).await;
+        let runtime = new_runtime(&first, "Shared approval").await;
+        let mut strict = RuntimeStart::join(&runtime);
+        strict.mode = Some(DevicePermissionMode::Strict);
+        first.runtime_start(strict).await.unwrap();
+        let mut turn = first
+            .send_message(&runtime, r#"[[tool: Bash {"command":"echo hi","description":"x"}]]"#)
+            .await
+            .unwrap();
+        let asked = frames_until(&mut turn, is_type("control_request")).await;
+        let request_id = asked.last().unwrap().raw.request_id().unwrap().to_owned();
+
+        // The server sends the pending approval to the new socket on connect, before it
+        // subscribes, and again after `runtime_start_response`.
+        let second = server.client(transport).await;
+        second.runtime_start(RuntimeStart::join(&runtime)).await.unwrap();
+        let pending = second.pending_approvals(Some(&runtime));
+        assert_eq!(pending.len(), 1, "{transport:?}: {pending:?}");
+        assert_eq!(pending[0].raw.request_id(), Some(request_id.as_str()));
+        // A stream made now starts with it, once.
+        let mut events = second.runtime_events(&runtime);
+        let pending = frames_until(&mut events, is_type("control_request")).await;
+        assert_eq!(pending.len(), 1, "{transport:?}: {pending:?}");
+        assert_eq!(pending[0].raw.request_id(), Some(request_id.as_str()));
+        second.sync(&runtime).await.unwrap();
+        let replay = frames_until(&mut events, is_type("sync_response")).await;
+        assert!(replay.iter().all(|f| f.frame_type() != "control_request"), "{replay:?}");
+
+        second
+            .answer_approval(&runtime, &request_id, ApprovalDecision::allow())
+            .await
+            .unwrap();
+        let done = frames_until(&mut events, is_type("turn_finished")).await;
+        assert_eq!(tool_returns(&done), ["hi\n"], "{transport:?}");
+        assert!(done.iter().all(|f| f.frame_type() != "control_request"), "{done:?}");
+        assert_eq!(stop_reason(&collect(turn).await), Some(StopReason::EndTurn));
+
+        // Answered, it is no longer pending: a stream made now does not get it, nor a replay.
+        assert!(second.pending_approvals(None).is_empty(), "{transport:?}");
+        let mut later = second.runtime_events(&runtime);
+        second.sync(&runtime).await.unwrap();
+        let replay = frames_until(&mut later, is_type("sync_response")).await;
+        assert!(replay.iter().all(|f| f.frame_type() != "control_request"), "{replay:?}");
+        first.close().await;
+        second.close().await;
+    }
+}
+
+#[tokio::test]
 async fn i_a_failed_model_request_ends_the_turn_with_an_error() {
     for transport in TRANSPORTS {
         let server = TestServer::start().await;

@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use letta_app_server_client::types::{
     ApprovalDecision, DevicePermissionMode, ExternalToolDefinition, RuntimeScope, RuntimeStart, ServerFrame,
 };
-use letta_app_server_client::{Client, Error, Frame, Gap, Transport};
+use letta_app_server_client::{Client, Error, Frame, Gap, Transport, Turn};
 use serde_json::json;
 use support::{TestServer, assistant_text, collect, frames_until, new_runtime, next, tool_returns};
 use tokio::net::TcpListener;
@@ -299,7 +299,7 @@ async fn after_a_server_restart_the_client_resumes_the_conversation() {
 }
 
 #[tokio::test]
-async fn replayed_approvals_are_delivered_once() {
+async fn replayed_approvals_are_delivered_once_per_connection() {
     let server = TestServer::start_with(|config| config.max_frame_bytes = 4096).await;
     let client = server.builder(Transport::Single).connect().await.unwrap();
     let runtime = new_runtime(&client, "Approvals").await;
@@ -334,7 +334,8 @@ async fn replayed_approvals_are_delivered_once() {
         request_id
     );
 
-    // Nor after a reconnect, which replays it on connect and on runtime_start.
+    // After a reconnect, which replays it on connect and on runtime_start, the stream gets it
+    // once more: what the new connection says is pending.
     client
         .send(&json!({"type": "pong", "padding": "x".repeat(8192)}))
         .await
@@ -346,7 +347,15 @@ async fn replayed_approvals_are_delivered_once() {
         after.iter().any(|f| f.frame_type() == "runtime_start_response"),
         "{after:?}"
     );
-    assert!(after.iter().all(|f| f.frame_type() != "control_request"), "{after:?}");
+    let asked_again: Vec<_> = after
+        .iter()
+        .filter(|f| f.frame_type() == "control_request")
+        .map(|f| f.raw.request_id())
+        .collect();
+    assert_eq!(asked_again, [Some(request_id.as_str())], "{after:?}");
+    let pending = client.pending_approvals(Some(&runtime));
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].raw.request_id(), Some(request_id.as_str()));
 
     client
         .answer_approval(&runtime, &request_id, ApprovalDecision::allow())
@@ -356,6 +365,90 @@ async fn replayed_approvals_are_delivered_once() {
     assert_eq!(tool_returns(&done), ["once\n"]);
     client.close().await;
     watcher.close().await;
+}
+
+/// Starts a runtime of `client` in `strict` mode and a turn that stops at an approval; returns
+/// the runtime, the approval's `request_id` and the turn, once nothing more comes until the
+/// approval is answered.
+async fn ask_for_approval(client: &Client, name: &str) -> (RuntimeScope, String, Turn) {
+    let runtime = new_runtime(client, name).await;
+    let mut strict = RuntimeStart::join(&runtime);
+    strict.mode = Some(DevicePermissionMode::Strict);
+    client.runtime_start(strict).await.expect("the mode is set");
+    let mut turn = client
+        .send_message(&runtime, r#"[[tool: Bash {"command":"echo hi","description":"x"}]]"#)
+        .await
+        .expect("the turn starts");
+    let asked = frames_until(&mut turn, |f| f.frame_type() == "control_request").await;
+    let request_id = asked
+        .last()
+        .and_then(|f| f.raw.request_id())
+        .expect("an approval id")
+        .to_owned();
+    // The statuses that follow the question.
+    frames_until(&mut turn, |f| f.frame_type() == "update_device_status").await;
+    (runtime, request_id, turn)
+}
+
+#[tokio::test]
+async fn a_stream_made_after_an_approval_arrived_still_sees_it_once() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    let (runtime, request_id, turn) = ask_for_approval(&client, "Late stream").await;
+
+    let pending = client.pending_approvals(None);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].raw.request_id(), Some(request_id.as_str()));
+    let mut late = client.events();
+    let first = next(&mut late).await.unwrap();
+    assert_eq!(
+        (first.frame_type(), first.raw.request_id()),
+        ("control_request", Some(request_id.as_str()))
+    );
+    client.sync(&runtime).await.unwrap();
+    let replay = frames_until(&mut late, |f| f.frame_type() == "sync_response").await;
+    assert!(replay.iter().all(|f| f.frame_type() != "control_request"), "{replay:?}");
+
+    client
+        .answer_approval(&runtime, &request_id, ApprovalDecision::allow())
+        .await
+        .unwrap();
+    let done = frames_until(&mut late, |f| f.frame_type() == "turn_finished").await;
+    assert!(done.iter().all(|f| f.frame_type() != "control_request"), "{done:?}");
+    assert_eq!(tool_returns(&collect(turn).await), ["hi\n"]);
+
+    // Answered: a stream made now starts with what comes next.
+    assert!(client.pending_approvals(Some(&runtime)).is_empty());
+    let mut after = client.runtime_events(&runtime);
+    client.sync(&runtime).await.unwrap();
+    let replay = frames_until(&mut after, |f| f.frame_type() == "sync_response").await;
+    assert!(replay.iter().all(|f| f.frame_type() != "control_request"), "{replay:?}");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_replayed_approval_reaches_a_stream_that_skipped_it() {
+    let server = TestServer::start().await;
+    let client = server.client(Transport::Single).await;
+    // Room for one frame: it keeps the turn's first and skips the rest, the approval included.
+    let mut small = client.events_with_capacity(1);
+    let (runtime, request_id, turn) = ask_for_approval(&client, "Skipped").await;
+    assert!(next(&mut small).await.is_ok());
+    assert!(matches!(next(&mut small).await, Err(Gap::Lagged { .. })));
+
+    // `sync` replays it, and this stream, which never had it, gets it.
+    client.sync(&runtime).await.unwrap();
+    let replayed = next(&mut small).await.unwrap();
+    assert_eq!(
+        (replayed.frame_type(), replayed.raw.request_id()),
+        ("control_request", Some(request_id.as_str()))
+    );
+    client
+        .answer_approval(&runtime, &request_id, ApprovalDecision::allow())
+        .await
+        .unwrap();
+    assert_eq!(tool_returns(&collect(turn).await), ["hi\n"]);
+    client.close().await;
 }
 
 #[tokio::test]

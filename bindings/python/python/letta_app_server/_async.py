@@ -16,6 +16,7 @@ from .frames import (
     AbortMessageResponse,
     AppServerInfoResponse,
     ApprovalDecision,
+    ControlRequest,
     CreateAgent,
     CreateConversation,
     DevicePermissionMode,
@@ -221,8 +222,17 @@ class AsyncClient:
     # ----- events ------------------------------------------------------------------------------
 
     def events(self, runtime: RuntimeScope | None = None) -> EventStream:
-        """Every frame the server sends from now on (or only `runtime`'s), with `Gap`s."""
+        """The approvals pending (`pending_approvals`), then every frame the server sends from now
+        on (or only `runtime`'s), with `Gap`s. Each `control_request` comes once, however often
+        the server replays it."""
         return EventStream(self._native.events(runtime))
+
+    def pending_approvals(self, runtime: RuntimeScope | None = None) -> list[ControlRequest]:
+        """The `control_request`s pending (of every runtime, or of `runtime`), oldest first: asked
+        on this connection or replayed to it, and not settled since (the runtime's
+        `update_device_status` no longer lists it, or its turn finished); none while disconnected.
+        Each stream gets each approval once per connection."""
+        return self._native.pending_approvals(runtime)
 
     def turn(self, runtime: RuntimeScope, message: str | InputPayload) -> Turn:
         """Sends a user message (or any input payload) and yields its turn's frames up to its

@@ -16,6 +16,7 @@ from .frames import (
     AbortMessageResponse,
     AppServerInfoResponse,
     ApprovalDecision,
+    ControlRequest,
     CreateAgent,
     CreateConversation,
     DevicePermissionMode,
@@ -134,8 +135,13 @@ class Client:
                 return
 
     def events(self, runtime: RuntimeScope | None = None) -> Iterator[ServerFrame | Gap]:
-        """Every frame from now on (or only `runtime`'s), with `Gap`s; see `AsyncClient.events`."""
+        """The approvals pending, then every frame from now on (or only `runtime`'s), with `Gap`s;
+        see `AsyncClient.events`."""
         return self._iterate(self._client.events(runtime))
+
+    def pending_approvals(self, runtime: RuntimeScope | None = None) -> list[ControlRequest]:
+        """The `control_request`s pending; see `AsyncClient.pending_approvals`."""
+        return self._client.pending_approvals(runtime)
 
     def turn(self, runtime: RuntimeScope, message: str | InputPayload) -> Iterator[ServerFrame | Gap]:
         """Yields the frames of the turn of a message up to its `turn_finished`; the message is
