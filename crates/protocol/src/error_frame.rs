@@ -26,7 +26,7 @@ open_enum! {
 }
 
 /// Sent by this project's server, only to the socket that sent a frame it could not accept.
-/// The socket stays open.
+/// The socket stays open, except after `frame_too_large` (then closed with code 1009).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorFrame {
     /// The `request_id` of the bad frame, when it had one.

@@ -28,6 +28,17 @@ pub struct Config {
     /// How long a model stream waits for a backed-up reader that takes nothing before it stops
     /// waiting for that reader (which then meets the queue limits).
     pub slow_reader_patience: Duration,
+    /// How often each websocket is pinged (REFERENCE §1.7).
+    pub ping_interval: Duration,
+    /// A websocket peer that sends nothing at all (no frame, not even a pong) for this long is
+    /// cut off without a close frame (REFERENCE §1.7).
+    pub silent_peer_timeout: Duration,
+    /// How long closing a websocket may take: sending what is queued and the close frame, then
+    /// the peer's close frame in answer. Past it the TCP connection is reset.
+    pub close_timeout: Duration,
+    /// How long a client has to send a complete HTTP request head, from the moment the
+    /// connection opens or the previous response was sent; past it the connection is closed.
+    pub http_header_timeout: Duration,
     /// Model provider endpoints.
     pub providers: ProviderSettings,
     /// Working directory of scopes that never set one.
@@ -51,6 +62,10 @@ impl Config {
             max_queued_frames: 512,
             max_queued_bytes: 16 * 1024 * 1024,
             slow_reader_patience: Duration::from_millis(500),
+            ping_interval: Duration::from_secs(30),
+            silent_peer_timeout: Duration::from_secs(90),
+            close_timeout: Duration::from_secs(5),
+            http_header_timeout: Duration::from_secs(10),
             providers: ProviderSettings::from_env(),
             external_tool_timeout: Duration::from_secs(5 * 60),
             idle_eviction: Duration::from_secs(10 * 60),

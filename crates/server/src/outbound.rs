@@ -19,6 +19,7 @@ use bytes::Bytes;
 use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, UpdateQueue};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
 
 /// Bytes reserved for an event's serialisation: a stream delta with its scope fits.
 const PREFIX_CAPACITY: usize = 512;
@@ -152,6 +153,8 @@ pub struct Outbound {
     ready: Notify,
     /// Notified whenever the writer takes a batch.
     taken: Notify,
+    /// Cancelled when the queue is closed.
+    closed: CancellationToken,
     /// Set when a producer gave up waiting for the writer; cleared when the writer takes frames.
     /// While set, producers do not wait for this queue.
     stalled: AtomicBool,
@@ -168,6 +171,7 @@ impl Outbound {
             state: Mutex::default(),
             ready: Notify::new(),
             taken: Notify::new(),
+            closed: CancellationToken::new(),
             stalled: AtomicBool::new(false),
             backed_up: AtomicBool::new(false),
         })
@@ -207,6 +211,7 @@ impl Outbound {
             ));
             state.queue.clear();
             state.bytes = 0;
+            self.closed.cancel();
         }
         drop(state);
         self.ready.notify_one();
@@ -218,9 +223,15 @@ impl Outbound {
         let mut state = self.state();
         if state.closed.is_none() {
             state.closed = Some((code, reason.into()));
+            self.closed.cancel();
         }
         drop(state);
         self.ready.notify_one();
+    }
+
+    /// Resolves once the queue is closed, by [`close`](Self::close) or by passing a limit.
+    pub async fn closing(&self) {
+        self.closed.cancelled().await;
     }
 
     /// Whether a quarter of the frame limit or more is queued and the writer is not stalled:
@@ -303,6 +314,8 @@ impl Outbound {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     const PATIENCE: Duration = Duration::from_millis(500);
@@ -369,7 +382,12 @@ mod tests {
             "not backed up: a writer that has not run yet is not slow"
         );
         outbound.set_backed_up(true);
+        assert!(outbound.closing().now_or_never().is_none());
         outbound.push(direct());
+        assert!(
+            outbound.closing().now_or_never().is_some(),
+            "the socket's reader learns at once"
+        );
         let closed = outbound.next_batch(10).await.expect_err("closed");
         assert_eq!(closed.0, CloseCode::Policy);
         assert!(!outbound.is_busy());

@@ -1,4 +1,4 @@
-//! HTTP and websocket transport on one port (REFERENCE §1.4, §1.5, §1.10).
+//! HTTP and websocket transport on one port (REFERENCE §1.4, §1.5, §1.7, §1.9, §1.10).
 //!
 //! * `GET /healthz`, `/readyz` → `ok`; `GET /app-server-info` → the info response as JSON.
 //! * `/ws` (or `/`) without `channel`: one bidirectional socket per client, any number of them.
@@ -6,46 +6,86 @@
 //!   session at a time; a new one replaces the old (its sockets are closed, its turns aborted,
 //!   its queued inputs cancelled). Stream deltas and status snapshots go to the stream socket
 //!   while it is open, everything else to control; one `event_seq` for the pair.
+//!
+//! Every request passes the checks of [`http`]; a client has [`Config::http_header_timeout`] to
+//! send a request head. Each websocket is pinged every [`Config::ping_interval`], and cut off
+//! when its peer sends nothing at all for [`Config::silent_peer_timeout`]. A websocket ends with
+//! the close handshake of RFC 6455 §7: the server answers a peer's close frame with the same
+//! code; it closes with 1008 (queue overflow, replaced session), 1001 (shutdown), 1002 (protocol
+//! violation), 1007 (invalid UTF-8) or 1009 (frame too large, after an `error` frame) and waits
+//! for the peer's answer. After a violation it stops reading frames and discards the peer's
+//! input until the peer closes, so the peer reads the close frame instead of a reset. Whatever
+//! does not finish within [`Config::close_timeout`] is cut off with a TCP reset.
+//!
+//! [`Config::http_header_timeout`]: crate::Config::http_header_timeout
+//! [`Config::ping_interval`]: crate::Config::ping_interval
+//! [`Config::silent_peer_timeout`]: crate::Config::silent_peer_timeout
+//! [`Config::close_timeout`]: crate::Config::close_timeout
 
+mod http;
+mod tcp;
+
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use letta_app_server_protocol::{ErrorCode, ErrorFrame};
-use tokio::net::TcpListener;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError, handshake::derive_accept_key};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
+use crate::config::Config;
 use crate::dispatch;
-use crate::outbound::{Outgoing, Route};
+use crate::outbound::{Outbound, Outgoing, Route};
 use crate::runtime::{Runtime, Session};
+use http::{Body, Refusal};
+use tcp::Tcp;
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Socket = WebSocketStream<Tcp>;
 type Sink = SplitSink<Socket, Message>;
 type Source = SplitStream<Socket>;
 
 /// How long a stream socket waits for its control socket.
 const STREAM_WAITS_FOR_CONTROL: Duration = Duration::from_secs(5);
 
+/// What a failed connection discards beyond the frame limit while waiting for the peer to close:
+/// the rest of an oversized frame, and a little more.
+const DISCARD_SLACK: usize = 64 * 1024;
+
 /// The active split (control + stream) session.
 struct SplitSession {
     session: Arc<Session>,
-    /// Hands the stream socket's sink to the session's writer.
-    attach_stream: mpsc::Sender<Sink>,
+    /// Requests to the session's writer about the stream socket.
+    to_writer: mpsc::Sender<StreamSocket>,
+    /// The id of the attached stream socket (a second one is refused).
+    stream: Option<u64>,
+    /// Stream sockets attached so far, to tell them apart.
+    streams: u64,
     /// Cancelled when the session is replaced or ends.
     ended: CancellationToken,
+}
+
+/// What a split session's stream socket (by id) asks of the session's writer, which holds its
+/// sink.
+enum StreamSocket {
+    /// Write stream frames here from now on.
+    Attach(u64, Sink),
+    /// Let the sink go, after sending this close frame if there is one; answer when done.
+    /// Stream frames go to control again.
+    Detach(u64, Option<(CloseCode, String)>, oneshot::Sender<()>),
 }
 
 /// State shared by every connection of one server.
@@ -69,6 +109,9 @@ impl Transport {
 
 /// Accepts connections until `shutdown` is cancelled.
 pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(transport.runtime.config.http_header_timeout);
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -79,12 +122,13 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
         };
         let _ = stream.set_nodelay(true);
         let transport = transport.clone();
+        let http = http.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let transport = transport.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(transport, request)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _ = http
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
@@ -92,89 +136,59 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
     }
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
-}
-
-fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.headers().contains_key(header::ORIGIN) {
-        return plain(StatusCode::FORBIDDEN, "");
+fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {
+    if let Err(refusal) = http::admit(&request) {
+        return refusal.response();
+    }
+    if !http::wants_websocket(&request) {
+        return http::plain_route(request.uri().path());
     }
     let path = request.uri().path();
-    let is_upgrade = request
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !is_upgrade {
-        return match path {
-            "/healthz" | "/readyz" => plain(StatusCode::OK, "ok\n"),
-            "/app-server-info" => {
-                let body = serde_json::to_vec(&letta_app_server_protocol::ServerFrame::from(
-                    dispatch::app_server_info("http-info".into()),
-                ))
-                .unwrap_or_default();
-                let mut response = Response::new(Full::new(Bytes::from(body)));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                response
-            }
-            _ => plain(StatusCode::NOT_FOUND, ""),
-        };
-    }
     if path != transport.runtime.config.ws_path && path != "/" {
-        return plain(StatusCode::NOT_FOUND, "");
+        return Refusal::new(StatusCode::NOT_FOUND, "").response();
     }
+    let accept = match http::check_handshake(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.response(),
+    };
     let channel = request
         .uri()
         .query()
         .into_iter()
         .flat_map(|query| query.split('&'))
-        .find_map(|pair| pair.strip_prefix("channel="))
-        .map(str::to_owned);
-    let role = match channel.as_deref() {
+        .find_map(|pair| pair.strip_prefix("channel="));
+    let role = match channel {
         None => Channel::Single,
         Some("control" | "") => Channel::Control,
         Some("stream") => Channel::Stream,
-        Some(_) => return plain(StatusCode::BAD_REQUEST, "unknown channel: use control or stream\n"),
-    };
-    let Some(accept) = request
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|key| derive_accept_key(key.as_bytes()))
-    else {
-        return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n");
+        Some(_) => {
+            return Refusal::new(StatusCode::BAD_REQUEST, "unknown channel: use control or stream\n").response();
+        }
     };
     let max = transport.runtime.config.max_frame_bytes;
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
+        // The connection is served over `TokioIo<TcpStream>`, so this always succeeds.
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            return;
+        };
+        let tcp = Tcp::new(parts.io.into_inner());
         let config = WebSocketConfig::default()
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
-        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        // Frames the client sent right behind its request were read with it.
+        let socket =
+            WebSocketStream::from_partially_read(tcp.clone(), parts.read_buf.to_vec(), Role::Server, Some(config))
+                .await;
         match role {
-            Channel::Single => single(transport, socket).await,
-            Channel::Control => control(transport, socket).await,
-            Channel::Stream => stream(transport, socket).await,
+            Channel::Single => single(transport, tcp, socket).await,
+            Channel::Control => control(transport, tcp, socket).await,
+            Channel::Stream => stream(transport, tcp, socket).await,
         }
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    response
+    http::switching_protocols(&accept)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,111 +199,307 @@ enum Channel {
 }
 
 /// A current-Letta client: one socket for everything.
-async fn single(transport: Arc<Transport>, socket: Socket) {
-    let runtime = transport.runtime.clone();
+async fn single(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+    let runtime = &transport.runtime;
     let session = runtime.open_session();
     runtime.replay_pending_approvals(&session).await;
-    let (sink, source) = socket.split();
-    let (_attach, attached) = mpsc::channel(1);
-    let writer = tokio::spawn(write(session.clone(), sink, attached));
+    let (_no_stream, stream_sockets) = mpsc::channel(1);
     let ended = transport.shutdown.child_token();
-    read(&runtime, &session, source, &ended).await;
-    session.outbound.close(CloseCode::Normal, "");
-    runtime.close_session(session.id).await;
-    let _ = writer.await;
+    run_session(runtime, tcp, socket, &session, stream_sockets, &ended, async {}).await;
 }
 
 /// The control socket of a split session; replaces any existing split session.
-async fn control(transport: Arc<Transport>, socket: Socket) {
-    let runtime = transport.runtime.clone();
+async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+    let runtime = &transport.runtime;
     let session = runtime.open_session();
     runtime.replay_pending_approvals(&session).await;
-    let (sink, source) = socket.split();
-    let (attach_stream, attached) = mpsc::channel(1);
+    let (to_writer, stream_sockets) = mpsc::channel(4);
     let ended = transport.shutdown.child_token();
     let replaced = transport.split.lock().await.replace(SplitSession {
         session: session.clone(),
-        attach_stream,
+        to_writer,
+        stream: None,
+        streams: 0,
         ended: ended.clone(),
     });
     transport.split_changed.send_modify(|generation| *generation += 1);
     if let Some(old) = replaced {
-        old.ended.cancel();
+        // Closed before `ended` fires, so its sockets see this reason.
         old.session
             .outbound
             .close(CloseCode::Policy, "replaced by a new control session");
+        old.ended.cancel();
         runtime.abandon_session(old.session.id).await;
     }
-    let writer = tokio::spawn(write(session.clone(), sink, attached));
-    read(&runtime, &session, source, &ended).await;
-    {
+    let stopped = async {
         let mut split = transport.split.lock().await;
         if split.as_ref().is_some_and(|s| s.session.id == session.id) {
             *split = None;
         }
-    }
-    ended.cancel();
-    session.outbound.close(CloseCode::Normal, "");
+        drop(split);
+        ended.cancel();
+    };
+    run_session(runtime, tcp, socket, &session, stream_sockets, &ended, stopped).await;
+}
+
+/// Runs the socket of `session` (a single socket, or a split session's control socket): writes
+/// its queue, reads and dispatches its frames, and once reading stopped runs `stopped`, releases
+/// the session and closes the socket.
+async fn run_session(
+    runtime: &Arc<Runtime>,
+    tcp: Tcp,
+    socket: Socket,
+    session: &Arc<Session>,
+    stream_sockets: mpsc::Receiver<StreamSocket>,
+    ended: &CancellationToken,
+    stopped: impl Future<Output = ()>,
+) {
+    let (sink, mut source) = socket.split();
+    let writer = tokio::spawn(write(
+        session.clone(),
+        sink,
+        stream_sockets,
+        runtime.config.ping_interval,
+    ));
+    let ending = read(runtime, session, &mut source, ended).await;
+    ending.start(&tcp, &session.outbound);
+    stopped.await;
     runtime.close_session(session.id).await;
-    let _ = writer.await;
+    finish(&tcp, &mut source, ending, writer, &runtime.config).await;
 }
 
 /// The stream socket of a split session: attaches to the active control session (waiting up to
 /// five seconds for one). It only receives; a second stream socket is refused.
-async fn stream(transport: Arc<Transport>, socket: Socket) {
+async fn stream(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+    let config = &transport.runtime.config;
     let mut changes = transport.split_changed.subscribe();
-    let deadline = tokio::time::sleep(STREAM_WAITS_FOR_CONTROL);
-    tokio::pin!(deadline);
-    let (mut sink, mut source) = socket.split();
-    let (attach, ended) = loop {
-        if let Some(split) = transport.split.lock().await.as_ref() {
-            break (split.attach_stream.clone(), split.ended.clone());
+    let waiting = tokio::time::sleep(STREAM_WAITS_FOR_CONTROL);
+    tokio::pin!(waiting);
+    let (sink, mut source) = socket.split();
+    let refusal = loop {
+        let attached = match transport.split.lock().await.as_mut() {
+            Some(split) if split.stream.is_some() => break (CloseCode::Policy, "stream channel already connected"),
+            Some(split) => {
+                split.streams += 1;
+                split.stream = Some(split.streams);
+                Some(Attached {
+                    id: split.streams,
+                    session: split.session.clone(),
+                    to_writer: split.to_writer.clone(),
+                    ended: split.ended.clone(),
+                })
+            }
+            None => None,
+        };
+        if let Some(attached) = attached {
+            return serve_stream(&transport, &tcp, sink, source, attached).await;
         }
         tokio::select! {
             _ = changes.changed() => {}
-            () = &mut deadline => {
-                let _ = sink.send(close(CloseCode::Policy, "control channel did not connect")).await;
-                return;
-            }
+            () = &mut waiting => break (CloseCode::Policy, "control channel did not connect"),
+            () = transport.shutdown.cancelled() => break (CloseCode::Away, "server shutting down"),
         }
     };
-    if let Err(mpsc::error::TrySendError::Full(mut sink) | mpsc::error::TrySendError::Closed(mut sink)) =
-        attach.try_send(sink)
+    let (code, reason) = refusal;
+    let close_sent = async move {
+        let mut sink = sink;
+        let _ = sink.send(close(code, reason)).await;
+    };
+    finish(&tcp, &mut source, Ending::Closing, close_sent, config).await;
+}
+
+/// A stream socket attached to a split session.
+struct Attached {
+    id: u64,
+    session: Arc<Session>,
+    to_writer: mpsc::Sender<StreamSocket>,
+    ended: CancellationToken,
+}
+
+/// A stream socket attached to a split session: hands its sink to the session's writer and reads
+/// until it ends.
+async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: Source, attached: Attached) {
+    let Attached {
+        id,
+        session,
+        to_writer,
+        ended,
+    } = attached;
+    let config = &transport.runtime.config;
+    let Ok(permit) = to_writer.reserve().await else {
+        // The session ended before the stream socket could attach.
+        let close_sent = async move {
+            let mut sink = sink;
+            let _ = sink.send(close(CONTROL_LOST.0, CONTROL_LOST.1)).await;
+        };
+        return finish(tcp, &mut source, Ending::Closing, close_sent, config).await;
+    };
+    permit.send(StreamSocket::Attach(id, sink));
+    let silent = tokio::time::sleep(config.silent_peer_timeout);
+    tokio::pin!(silent);
+    let ending = loop {
+        let message = tokio::select! {
+            biased;
+            () = ended.cancelled() => break Ending::Closing,
+            message = source.next() => message,
+            () = &mut silent => break Ending::Lost,
+        };
+        silent.as_mut().reset(Instant::now() + config.silent_peer_timeout);
+        if let Err(ending) = classify(message, &session) {
+            break ending;
+        }
+    };
     {
-        let _ = sink
-            .send(close(CloseCode::Policy, "stream channel already connected"))
-            .await;
-        return;
+        let mut split = transport.split.lock().await;
+        if let Some(split) = split.as_mut().filter(|split| split.stream == Some(id)) {
+            split.stream = None;
+        }
     }
-    // The writer owns the sink now; wait for the peer to close or the session to end.
-    loop {
-        tokio::select! {
-            message = source.next() => match message {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            },
-            () = ended.cancelled() => return,
+    // As the session ends, its writer sends the stream socket the session's close frame itself.
+    // Otherwise the writer lets the sink go, after the close frame of a violation.
+    let (detached, done) = oneshot::channel();
+    let detach = match &ending {
+        Ending::Closing => None,
+        Ending::Failed(code, reason) => Some(StreamSocket::Detach(id, Some((*code, reason.clone())), detached)),
+        Ending::PeerClosed => Some(StreamSocket::Detach(id, None, detached)),
+        Ending::Lost => {
+            tcp.terminate();
+            // Without waiting: the connection is gone, and the writer's next write to it fails anyway.
+            let _ = to_writer.try_send(StreamSocket::Detach(id, None, detached));
+            None
+        }
+    };
+    let close_sent = async {
+        if let Some(detach) = detach
+            && to_writer.send(detach).await.is_ok()
+        {
+            let _ = done.await;
+        }
+    };
+    finish(tcp, &mut source, ending, close_sent, config).await;
+}
+
+/// Why a socket stopped being read.
+enum Ending {
+    /// The peer sent a close frame; tungstenite has queued the answer (the same code).
+    PeerClosed,
+    /// The session's queue was closed (overflow, replacement, shutdown, a failed control socket):
+    /// the writer sends what is queued, then the close frame.
+    Closing,
+    /// The peer broke the protocol: the connection fails (RFC 6455 §7.1.7) with this close code.
+    Failed(CloseCode, String),
+    /// The connection broke, or the peer fell silent: it is cut off.
+    Lost,
+}
+
+impl Ending {
+    /// Stops a session's writer the way this ending needs: a lost connection is cut off first,
+    /// so nothing more is written to it.
+    fn start(&self, tcp: &Tcp, outbound: &Outbound) {
+        match self {
+            // tungstenite refuses the writer's own close frame: its answer is already queued.
+            Self::PeerClosed => outbound.close(CloseCode::Normal, ""),
+            Self::Closing => {}
+            Self::Failed(code, reason) => outbound.close(*code, reason.as_str()),
+            Self::Lost => {
+                tcp.terminate();
+                control_lost(outbound);
+            }
         }
     }
 }
 
+/// Sorts a message read from a socket: a data frame, ping or pong to go on with, or why the
+/// socket ends. A frame over the size limit also gets an `error` frame (to `session`).
+fn classify(message: Option<Result<Message, WsError>>, session: &Session) -> Result<Message, Ending> {
+    match message {
+        Some(Ok(Message::Close(_))) => Err(Ending::PeerClosed),
+        Some(Ok(message)) => Ok(message),
+        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+            session.send(ErrorFrame {
+                request_id: None,
+                code: ErrorCode::FrameTooLarge,
+                message: format!("frame of {size} bytes exceeds the limit of {max_size} bytes"),
+                frame_type: None,
+            });
+            Err(Ending::Failed(CloseCode::Size, "frame too large".into()))
+        }
+        Some(Err(WsError::Utf8(_))) => Err(Ending::Failed(CloseCode::Invalid, "text is not valid UTF-8".into())),
+        Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) | None => Err(Ending::Lost),
+        Some(Err(WsError::Protocol(violation))) => Err(Ending::Failed(CloseCode::Protocol, violation.to_string())),
+        Some(Err(_)) => Err(Ending::Lost),
+    }
+}
+
+/// Ends a socket once reading stopped: completes the close handshake (reading on until the
+/// peer's close frame, while `close_sent` sends ours or tungstenite's answer goes out), or fails
+/// the connection (after `close_sent`, FIN, then the peer's input is discarded until it closes).
+/// Whatever does not finish within the close deadline is cut off.
+async fn finish(tcp: &Tcp, source: &mut Source, ending: Ending, close_sent: impl Future, config: &Config) {
+    let handshake = async {
+        match ending {
+            Ending::PeerClosed | Ending::Closing => {
+                let answered = async { while let Some(Ok(_)) = source.next().await {} };
+                tokio::join!(answered, close_sent);
+                true
+            }
+            Ending::Failed(..) => {
+                close_sent.await;
+                tcp.shutdown_write();
+                tcp.discard_input(config.max_frame_bytes.saturating_add(DISCARD_SLACK))
+                    .await
+            }
+            Ending::Lost => false,
+        }
+    };
+    if !tokio::time::timeout(config.close_timeout, handshake)
+        .await
+        .unwrap_or(false)
+    {
+        tcp.terminate();
+    }
+}
+
+/// A close frame; the reason is cut to the 123 bytes a control frame has room for.
 fn close(code: CloseCode, reason: &str) -> Message {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: reason.to_owned().into(),
+        reason: reason[..end].into(),
     }))
 }
 
-/// Reads frames until the peer closes, the session ends or the server shuts down.
-async fn read(runtime: &Arc<Runtime>, session: &Arc<Session>, mut source: Source, ended: &CancellationToken) {
+/// Reads frames until the peer closes, the session's queue is closed, the session ends (the
+/// server shuts down, or a new control session replaces it), the peer breaks the protocol or
+/// falls silent.
+async fn read(
+    runtime: &Arc<Runtime>,
+    session: &Arc<Session>,
+    source: &mut Source,
+    ended: &CancellationToken,
+) -> Ending {
+    let silence = runtime.config.silent_peer_timeout;
+    let silent = tokio::time::sleep(silence);
+    tokio::pin!(silent);
     loop {
         let message = tokio::select! {
+            biased;
+            () = session.outbound.closing() => return Ending::Closing,
+            () = ended.cancelled() => {
+                session.outbound.close(CloseCode::Away, "server shutting down");
+                return Ending::Closing;
+            }
             message = source.next() => message,
-            () = ended.cancelled() => return,
+            () = &mut silent => return Ending::Lost,
         };
-        match message {
-            Some(Ok(Message::Text(text))) => dispatch::handle_text(runtime, session, text.as_str()).await,
-            Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
+        // Anything at all, a pong included, shows the peer is there.
+        silent.as_mut().reset(Instant::now() + silence);
+        match classify(message, session) {
+            Ok(Message::Text(text)) => dispatch::handle_text(runtime, session, text.as_str()).await,
+            Ok(Message::Binary(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => dispatch::handle_text(runtime, session, text).await,
                 Err(_) => session.send(ErrorFrame {
                     request_id: None,
@@ -298,19 +508,9 @@ async fn read(runtime: &Arc<Runtime>, session: &Arc<Session>, mut source: Source
                     frame_type: None,
                 }),
             },
-            Some(Ok(Message::Close(_))) | None => return,
-            Some(Ok(_)) => {}
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                session.send(ErrorFrame {
-                    request_id: None,
-                    code: ErrorCode::FrameTooLarge,
-                    message: format!("frame of {size} bytes exceeds the limit of {max_size} bytes"),
-                    frame_type: None,
-                });
-                session.outbound.close(CloseCode::Size, "frame too large");
-                return;
-            }
-            Some(Err(_)) => return,
+            // tungstenite answers pings itself.
+            Ok(_) => {}
+            Err(ending) => return ending,
         }
     }
 }
@@ -320,27 +520,52 @@ const FRAMES_PER_FLUSH: usize = 256;
 
 /// Writes a session's queued frames, assigning `event_seq`; routes to the stream socket of a
 /// split session while one is attached. A burst of queued frames is written with one flush.
-async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Receiver<Sink>) {
-    let mut stream: Option<Sink> = None;
+/// Pings every socket it writes to every `ping_interval`. Once the queue is closed, or the control
+/// socket cannot be written, sends the close frame to each socket and returns.
+async fn write(
+    session: Arc<Session>,
+    mut control: Sink,
+    mut stream_sockets: mpsc::Receiver<StreamSocket>,
+    ping_interval: Duration,
+) {
+    let mut stream: Option<(u64, Sink)> = None;
     let mut event_seq = 0;
-    loop {
+    let ping_interval = ping_interval.max(Duration::from_millis(1)); // an interval cannot be zero
+    let mut pings = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (code, reason) = 'writing: loop {
         let next = tokio::select! {
             biased;
-            Some(sink) = attached.recv() => {
-                stream = Some(sink);
+            Some(request) = stream_sockets.recv() => {
+                match request {
+                    StreamSocket::Attach(id, sink) => stream = Some((id, sink)),
+                    StreamSocket::Detach(id, close_frame, done) => {
+                        if stream.as_ref().is_some_and(|(attached, _)| *attached == id)
+                            && let (Some((_, mut sink)), Some((code, reason))) = (stream.take(), close_frame)
+                        {
+                            let _ = sink.send(close(code, &reason)).await;
+                        }
+                        let _ = done.send(());
+                    }
+                }
+                continue;
+            }
+            _ = pings.tick() => {
+                if let Some((_, sink)) = stream.as_mut()
+                    && sink.send(Message::Ping(Bytes::new())).await.is_err()
+                {
+                    stream = None;
+                }
+                if control.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break 'writing control_lost(&session.outbound);
+                }
                 continue;
             }
             next = session.outbound.next_batch(FRAMES_PER_FLUSH) => next,
         };
         let mut frames = match next {
             Ok(frames) => frames,
-            Err((code, reason)) => {
-                if let Some(mut sink) = stream.take() {
-                    let _ = sink.send(close(code, &reason)).await;
-                }
-                let _ = control.send(close(code, &reason)).await;
-                return;
-            }
+            Err(closed) => break closed,
         };
         if frames.len() < FRAMES_PER_FLUSH / 8 {
             // Let the producers that woke us add to the batch: fewer, larger socket writes.
@@ -360,7 +585,7 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
                 Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
             };
             if route == Route::Stream
-                && let Some(sink) = stream.as_mut()
+                && let Some((_, sink)) = stream.as_mut()
             {
                 if sink.feed(Message::text(text.clone())).await.is_ok() {
                     stream_fed = true;
@@ -370,13 +595,13 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
                 stream = None;
             }
             if control.feed(Message::text(text)).await.is_err() {
-                return;
+                break 'writing control_lost(&session.outbound);
             }
             control_fed = true;
         }
         session.outbound.set_backed_up(true);
         if stream_fed
-            && let Some(sink) = stream.as_mut()
+            && let Some((_, sink)) = stream.as_mut()
             && sink.flush().await.is_err()
         {
             stream = None;
@@ -384,7 +609,22 @@ async fn write(session: Arc<Session>, mut control: Sink, mut attached: mpsc::Rec
         let flushed = !control_fed || control.flush().await.is_ok();
         session.outbound.set_backed_up(false);
         if !flushed {
-            return;
+            break control_lost(&session.outbound);
         }
+    };
+    if let Some((_, mut sink)) = stream {
+        let _ = sink.send(close(code, &reason)).await;
     }
+    let _ = control.send(close(code, &reason)).await;
+}
+
+/// The close code and reason of a split session's stream socket when its control socket fails.
+const CONTROL_LOST: (CloseCode, &str) = (CloseCode::Away, "control channel closed");
+
+/// Closes the queue of a session whose control socket failed; returns the close code and reason
+/// for its other socket.
+fn control_lost(outbound: &Outbound) -> (CloseCode, String) {
+    let (code, reason) = CONTROL_LOST;
+    outbound.close(code, reason);
+    (code, reason.to_owned())
 }

@@ -9,7 +9,7 @@ use letta_app_server_tests::invalid_frames;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use wire::{Client, TestServer, start_runtime, summary, user_input};
+use wire::{Client, TestServer, create_runtime, start_runtime, summary, user_input};
 
 /// A raw HTTP/1.1 request; returns the status line and the body.
 async fn http(server: &TestServer, request: &str) -> (String, String) {
@@ -296,4 +296,477 @@ async fn a_stream_socket_without_control_is_refused() {
         .unwrap()
         .expect("close");
     assert_eq!(close.reason.as_str(), "control channel did not connect");
+}
+
+// ---- Limits and timeouts of the connection itself (issue #12, items 4 and 5) ----
+
+/// The key of RFC 6455's example handshake.
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A header to set (`Some`) or remove (`None`).
+type HeaderChange<'a> = (&'a str, Option<&'a str>);
+
+/// A valid upgrade request for `/ws`, with the request line replaced and headers changed.
+fn upgrade_request(request_line: &str, change: &[HeaderChange]) -> String {
+    let mut headers = vec![
+        ("Host", "localhost"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", KEY),
+    ];
+    for (name, value) in change {
+        headers.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            headers.push((name, value));
+        }
+    }
+    let headers: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    format!("{request_line}\r\n{headers}\r\n")
+}
+
+async fn connect(server: &TestServer) -> tokio::net::TcpStream {
+    let address = server.server.as_ref().expect("running").local_addr();
+    tokio::net::TcpStream::connect(address).await.expect("connect")
+}
+
+/// Reads until the server ends the connection (EOF or reset); panics if it does not within 10 s.
+async fn read_to_close(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0; 8192];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the server kept the connection open; received {:?}",
+            String::from_utf8_lossy(&received)
+        )
+    });
+    received
+}
+
+/// Writes `request` on a new connection; returns everything the server sent until it closed
+/// the connection.
+async fn exchange(server: &TestServer, request: &str) -> String {
+    let mut stream = connect(server).await;
+    stream.write_all(request.as_bytes()).await.expect("write");
+    String::from_utf8_lossy(&read_to_close(&mut stream).await).into_owned()
+}
+
+/// A websocket opened by hand on `/ws`: the 101 response is read byte by byte, so nothing after
+/// it is consumed.
+async fn raw_socket(server: &TestServer) -> tokio::net::TcpStream {
+    raw_socket_at(server, "/ws").await
+}
+
+async fn raw_socket_at(server: &TestServer, path: &str) -> tokio::net::TcpStream {
+    let mut stream = connect(server).await;
+    stream
+        .write_all(upgrade_request(&format!("GET {path} HTTP/1.1"), &[]).as_bytes())
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.expect("response head"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_after_the_close_deadline() {
+    let server = TestServer::start_with(|config| {
+        config.max_queued_frames = 64;
+        config.close_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, "[[deltas: 100000]]", "cm-1"))
+        .await;
+    // The client reads nothing more: the queue overflows, the close frame cannot be written, and
+    // the server must not wait for it forever. The reset frees the buffers the peer pinned.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(error) = client.tcp().take_error().expect("SO_ERROR") {
+            assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still holds a connection whose peer stopped reading"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_pinged_then_cut_off() {
+    let server = TestServer::start_with(|config| {
+        config.ping_interval = Duration::from_millis(100);
+        config.silent_peer_timeout = Duration::from_millis(800);
+    })
+    .await;
+    // Never answers a ping.
+    let mut silent = raw_socket(&server).await;
+    let received = read_to_close(&mut silent).await;
+    assert!(
+        received.starts_with(&[0x89, 0x00]),
+        "the first frame is an empty ping: {received:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_pings_stays_connected_however_idle() {
+    let server = TestServer::start_with(|config| {
+        config.ping_interval = Duration::from_millis(200);
+        config.silent_peer_timeout = Duration::from_millis(1500);
+    })
+    .await;
+    let mut client = server.client().await;
+    let pings = client.idle(Duration::from_secs(4)).await;
+    assert!(pings >= 5, "pinged {pings} times in 4 s");
+    client
+        .send(json!({"type": "app_server_info", "request_id": "still-here"}))
+        .await;
+    assert_eq!(client.recv().await["request_id"], "still-here");
+}
+
+#[tokio::test]
+async fn incomplete_idle_and_silent_http_connections_are_closed() {
+    let server = TestServer::start_with(|config| config.http_header_timeout = Duration::from_millis(500)).await;
+    let mut silent = connect(&server).await;
+    let mut partial = connect(&server).await;
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: local")
+        .await
+        .expect("write");
+    let mut idle = connect(&server).await;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(read_to_close(&mut silent).await.is_empty());
+    assert!(read_to_close(&mut partial).await.is_empty());
+    let answered = String::from_utf8(read_to_close(&mut idle).await).expect("text");
+    assert!(answered.starts_with("HTTP/1.1 200 OK\r\n"), "{answered}");
+}
+
+// ---- The websocket layer (RFC 6455; issue #12, item 6) ----
+
+/// A masked client frame: `head` is the first byte (FIN, RSV bits, opcode).
+fn masked_frame(head: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![head, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Opens a websocket on `path` by hand, writes `bytes` and returns the code of the close frame
+/// the server answers with.
+async fn close_code_after(server: &TestServer, path: &str, bytes: &[u8]) -> Option<CloseCode> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, protocol::Role};
+    let mut stream = raw_socket_at(server, path).await;
+    stream.write_all(bytes).await.expect("write");
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+    loop {
+        match tokio::time::timeout(wire::FRAME_TIMEOUT, ws.next())
+            .await
+            .expect("an answer")
+        {
+            Some(Ok(Message::Close(close))) => return close.map(|c| c.code),
+            Some(Ok(_)) => {}
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_close_frame_is_answered_with_the_same_code() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let answer = client
+        .close_with(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })
+        .await;
+    assert_eq!(answer.map(|c| c.code), Some(CloseCode::Normal));
+    let mut client = server.client().await;
+    let answer = client
+        .close_with(CloseFrame {
+            code: CloseCode::Away,
+            reason: "".into(),
+        })
+        .await;
+    assert_eq!(answer.map(|c| c.code), Some(CloseCode::Away));
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
+    let server = TestServer::start().await;
+    let json = br#"{"type":"app_server_info"}"#;
+    let mut unmasked = vec![0x81, json.len() as u8];
+    unmasked.extend_from_slice(json);
+    let cases: [(&str, Vec<u8>, CloseCode); 8] = [
+        ("unmasked frame", unmasked, CloseCode::Protocol),
+        ("RSV1 set", masked_frame(0xc1, json), CloseCode::Protocol),
+        ("reserved data opcode", masked_frame(0x83, json), CloseCode::Protocol),
+        ("reserved control opcode", masked_frame(0x8b, b""), CloseCode::Protocol),
+        (
+            "continuation without a start",
+            masked_frame(0x80, json),
+            CloseCode::Protocol,
+        ),
+        ("fragmented ping", masked_frame(0x09, b""), CloseCode::Protocol),
+        (
+            "invalid UTF-8 text",
+            masked_frame(0x81, &[b'"', 0xff, 0xfe, b'"']),
+            CloseCode::Invalid,
+        ),
+        (
+            "invalid UTF-8 across fragments",
+            [masked_frame(0x01, &[b'"', 0xe2]), masked_frame(0x80, &[0x28, b'"'])].concat(),
+            CloseCode::Invalid,
+        ),
+    ];
+    for (case, bytes, expected) in cases {
+        assert_eq!(close_code_after(&server, "/ws", &bytes).await, Some(expected), "{case}");
+    }
+    // The stream socket of a split session too; its control socket carries on.
+    let mut control = Client::connect(&server.url("/ws?channel=control")).await;
+    assert_eq!(
+        close_code_after(&server, "/ws?channel=stream", &masked_frame(0xc1, json)).await,
+        Some(CloseCode::Protocol)
+    );
+    control
+        .send(json!({"type": "app_server_info", "request_id": "still-here"}))
+        .await;
+    assert_eq!(control.recv().await["request_id"], "still-here");
+}
+
+#[tokio::test]
+async fn a_stream_socket_closes_on_its_own_and_a_second_one_is_refused() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = TestServer::start().await;
+    let mut control = Client::connect(&server.url("/ws?channel=control")).await;
+    let mut stream = Client::connect(&server.url("/ws?channel=stream")).await;
+    control.send(create_runtime("rs-1")).await;
+    let runtime = control.recv_until_type("runtime_start_response").await.pop().unwrap()["runtime"].clone();
+    stream.recv_until_type("update_subagent_state").await;
+
+    let mut second = Client::connect(&server.url("/ws?channel=stream")).await;
+    let refused = second.closed().await.expect("close frame");
+    assert_eq!(
+        (refused.code, refused.reason.as_str()),
+        (CloseCode::Policy, "stream channel already connected")
+    );
+
+    let answer = stream
+        .close_with(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })
+        .await;
+    assert_eq!(answer.map(|c| c.code), Some(CloseCode::Normal));
+    // Its frames go to control now, and another stream socket may attach.
+    control.send(user_input("in-1", &runtime, "hello", "cm-1")).await;
+    let frames = control.recv_until_type("turn_finished").await;
+    assert!(frames.iter().any(|f| f["type"] == "stream_delta"), "{frames:?}");
+    let mut third = Client::connect(&server.url("/ws?channel=stream")).await;
+    for attempt in 2.. {
+        assert!(attempt < 50, "the third stream socket never attached");
+        let id = format!("cm-{attempt}");
+        control.send(user_input(&id, &runtime, "again", &id)).await;
+        let frames = control.recv_until_type("turn_finished").await;
+        if frames.iter().all(|f| f["type"] != "stream_delta") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    third.recv_until_type("stream_delta").await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001() {
+    let mut server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "app_server_info", "request_id": "i-1"}))
+        .await;
+    client.recv().await;
+    let shutdown = tokio::spawn(server.server.take().expect("running").shutdown());
+    let close = client.closed().await.expect("close frame");
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (CloseCode::Away, "server shutting down")
+    );
+    shutdown.await.expect("shut down");
+}
+
+#[tokio::test]
+async fn a_frame_over_the_default_limit_gets_an_error_and_close_1009_not_a_reset() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client.send_text(&"x".repeat(16 * 1024 * 1024 + 1)).await;
+    let close = client.closed().await.expect("close frame");
+    assert_eq!(close.code, CloseCode::Size);
+    assert_eq!(summary(&client.received), ["error frame_too_large"]);
+}
+
+// ---- The HTTP upgrade (RFC 6455 §4.2; issue #12, item 7) ----
+
+#[tokio::test]
+async fn bad_upgrades_are_refused_and_the_connection_closed() {
+    let server = TestServer::start().await;
+    let cases: [(&str, &[HeaderChange], &str); 9] = [
+        ("POST /ws HTTP/1.1", &[], "405"),
+        ("GET /ws HTTP/1.0", &[], "400"),
+        ("GET /ws HTTP/1.1", &[("Sec-WebSocket-Version", None)], "400"),
+        ("GET /ws HTTP/1.1", &[("Sec-WebSocket-Version", Some("8"))], "426"),
+        ("GET /ws HTTP/1.1", &[("Connection", None)], "400"),
+        ("GET /ws HTTP/1.1", &[("Connection", Some("keep-alive"))], "400"),
+        ("GET /ws HTTP/1.1", &[("Sec-WebSocket-Key", None)], "400"),
+        ("GET /ws HTTP/1.1", &[("Sec-WebSocket-Key", Some("not a key"))], "400"),
+        // Valid base64 of 15 bytes, not 16.
+        (
+            "GET /ws HTTP/1.1",
+            &[("Sec-WebSocket-Key", Some("AAAAAAAAAAAAAAAAAAAA"))],
+            "400",
+        ),
+    ];
+    for (request_line, change, status) in cases {
+        let request = upgrade_request(request_line, change);
+        let response = exchange(&server, &request).await;
+        let lower = response.to_ascii_lowercase();
+        assert_eq!(response.split(' ').nth(1), Some(status), "{request}\n=> {response}");
+        assert!(lower.contains("\r\nconnection: close\r\n"), "{request}\n=> {response}");
+        if status == "426" {
+            assert!(lower.contains("\r\nsec-websocket-version: 13\r\n"), "{response}");
+        }
+        if status == "405" {
+            assert!(lower.contains("\r\nallow: get\r\n"), "{response}");
+        }
+    }
+    // Token lists and any letter case are fine.
+    let mut stream = connect(&server).await;
+    let request = upgrade_request(
+        "GET /ws HTTP/1.1",
+        &[
+            ("Connection", Some("keep-alive, Upgrade")),
+            ("Upgrade", Some("WebSocket")),
+        ],
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = [0; 13];
+    stream.read_exact(&mut head).await.expect("read");
+    assert_eq!(&head, b"HTTP/1.1 101 ");
+}
+
+#[tokio::test]
+async fn a_frame_sent_right_behind_the_upgrade_request_is_read() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, protocol::Role};
+    let server = TestServer::start().await;
+    let mut stream = connect(&server).await;
+    let request = upgrade_request("GET /ws HTTP/1.1", &[]);
+    let frame = masked_frame(0x81, br#"{"type":"app_server_info","request_id":"eager"}"#);
+    stream
+        .write_all(&[request.as_bytes(), &frame].concat())
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.expect("response head"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+    let answer = tokio::time::timeout(wire::FRAME_TIMEOUT, ws.next())
+        .await
+        .expect("an answer");
+    let Some(Ok(Message::Text(text))) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["request_id"], "eager");
+}
+
+#[tokio::test]
+async fn a_request_pipelined_after_a_refused_upgrade_is_never_served() {
+    let server = TestServer::start().await;
+    let refused = upgrade_request("GET /ws HTTP/1.1", &[("Sec-WebSocket-Version", Some("8"))]);
+    let valid = upgrade_request("GET /ws HTTP/1.1", &[]);
+    let response = exchange(&server, &format!("{refused}{valid}")).await;
+    assert!(response.starts_with("HTTP/1.1 426 "), "{response}");
+    assert_eq!(response.matches("HTTP/1.1 ").count(), 1, "{response}");
+}
+
+// ---- Host names (DNS rebinding; issue #12, item 8) ----
+
+#[tokio::test]
+async fn only_loopback_host_names_are_served_without_authentication() {
+    let server = TestServer::start().await;
+    let info = |host: &str| format!("GET /app-server-info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    for host in [
+        "localhost",
+        "LocalHost:8283",
+        "127.0.0.1",
+        "127.0.0.1:8283",
+        "127.45.6.7:1",
+        "[::1]",
+        "[::1]:8283",
+        "[0:0:0:0:0:0:0:1]:8283",
+    ] {
+        assert_eq!(http(&server, &info(host)).await.0, "HTTP/1.1 200 OK", "{host}");
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8283",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "app.localhost",
+        "10.0.0.1",
+        "0.0.0.0",
+        "[::]",
+        "2130706433",
+        "localhost@evil.example",
+    ] {
+        let response = exchange(&server, &info(host)).await;
+        assert!(response.starts_with("HTTP/1.1 403 "), "{host}: {response}");
+    }
+    // No Host, two of them, or an absolute request target naming another host.
+    for request in [
+        "GET /app-server-info HTTP/1.1\r\n\r\n".to_owned(),
+        "GET /app-server-info HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n".to_owned(),
+        "GET /app-server-info HTTP/1.1\r\nHost: localhost:99999\r\n\r\n".to_owned(),
+    ] {
+        let response = exchange(&server, &request).await;
+        assert!(response.starts_with("HTTP/1.1 400 "), "{request}: {response}");
+    }
+    let response = exchange(
+        &server,
+        "GET http://evil.example/app-server-info HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
+    // HTTP/1.0 has no Host requirement; a browser always sends one.
+    let response = exchange(&server, "GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.0 200 OK\r\n"), "{response}");
+    // Upgrades too.
+    let response = exchange(
+        &server,
+        &upgrade_request("GET /ws HTTP/1.1", &[("Host", Some("evil.example"))]),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
 }

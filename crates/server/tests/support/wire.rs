@@ -169,6 +169,44 @@ impl Client {
         }
     }
 
+    /// Reads for `wait`, answering pings as every client must (tungstenite does while reading),
+    /// and fails on any other frame; returns how many pings arrived.
+    pub async fn idle(&mut self, wait: Duration) -> usize {
+        let until = tokio::time::Instant::now() + wait;
+        let mut pings = 0;
+        loop {
+            match tokio::time::timeout_at(until, self.ws.next()).await {
+                Err(_) => return pings,
+                Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+                Ok(other) => panic!("expected only pings, got {other:?}"),
+            }
+        }
+    }
+
+    /// Starts the close handshake with `frame`; returns the close frame the server answers with
+    /// (`None` when the connection ends without one).
+    pub async fn close_with(&mut self, frame: CloseFrame) -> Option<CloseFrame> {
+        self.ws.send(Message::Close(Some(frame))).await.expect("send close");
+        loop {
+            match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("the server answers")
+            {
+                Some(Ok(Message::Close(close))) => return close,
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// The TCP connection under the websocket.
+    pub fn tcp(&self) -> &TcpStream {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Plain(stream) => stream,
+            _ => panic!("the tests use plain TCP"),
+        }
+    }
+
     /// Closes the socket normally.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;

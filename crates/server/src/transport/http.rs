@@ -1,0 +1,277 @@
+//! The HTTP side of the port: the checks every request passes, the plain routes (REFERENCE
+//! §1.4) and the websocket opening handshake (RFC 6455 §4.2).
+//!
+//! Every refusal carries `Connection: close` and hyper closes the connection after it, so a
+//! request pipelined behind a refused one is never read.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::dispatch;
+
+/// The body of every response.
+pub(super) type Body = Full<Bytes>;
+
+/// A `text/plain` response.
+fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Why a request is refused: its status, a `text/plain` explanation, and a header the status
+/// calls for.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    header: Option<(HeaderName, &'static str)>,
+}
+
+impl Refusal {
+    pub(super) fn new(status: StatusCode, reason: &'static str) -> Self {
+        Self {
+            status,
+            reason,
+            header: None,
+        }
+    }
+
+    fn with(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.header = Some((name, value));
+        self
+    }
+
+    /// The response; the connection is closed after it.
+    pub(super) fn response(self) -> Response<Body> {
+        let mut response = plain(self.status, self.reason);
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if let Some((name, value)) = self.header {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        response
+    }
+}
+
+/// The checks every request passes before it is routed; `Err` says why it is refused.
+pub(super) fn admit<B>(request: &Request<B>) -> Result<(), Refusal> {
+    check_host(request)?;
+    // REFERENCE §1.4, §1.5: without authentication, nothing a browser sends is served.
+    if request.headers().contains_key(header::ORIGIN) {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
+    }
+    Ok(())
+}
+
+/// The guard against DNS rebinding, while no authentication is configured (there is none
+/// yet; with authentication a rebound page could not authenticate, and this check can go).
+///
+/// A web page that points its own domain name at 127.0.0.1 still names that domain in `Host`,
+/// so only requests naming a loopback host are served: `localhost`, an IPv4 address in
+/// 127.0.0.0/8 or the IPv6 loopback address (`[::1]`), each with or without a port. Other
+/// names — `*.localhost` included, which some resolvers send to DNS — get 403. A missing Host
+/// on HTTP/1.1, more than one, or one that is not `host[:port]` gets 400 (RFC 9112 §3.2). An
+/// absolute request target must name a loopback host too.
+fn check_host<B>(request: &Request<B>) -> Result<(), Refusal> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "more than one Host header\n"));
+    }
+    if host.is_none() && request.version() == Version::HTTP_11 {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing Host header\n"));
+    }
+    let named = host
+        .map(|host| host.to_str().unwrap_or_default())
+        .into_iter()
+        .chain(request.uri().authority().map(|authority| authority.as_str()));
+    for authority in named {
+        match names_loopback(authority) {
+            None => return Err(Refusal::new(StatusCode::BAD_REQUEST, "invalid Host header\n")),
+            Some(false) => {
+                return Err(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "Host must name a loopback address (localhost, 127.0.0.1 or [::1]) while no authentication is configured\n",
+                ));
+            }
+            Some(true) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `authority` (`host[:port]`) names a loopback host; `None` when it is not of that form.
+fn names_loopback(authority: &str) -> Option<bool> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (address, rest) = bracketed.split_once(']')?;
+            let port = match rest {
+                "" => None,
+                _ => Some(rest.strip_prefix(':')?),
+            };
+            (address, port)
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let valid_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok();
+    if host.is_empty() || port.is_some_and(|port| !valid_port(port)) {
+        return None;
+    }
+    Some(match authority.starts_with('[') {
+        true => host.parse::<Ipv6Addr>().ok()?.to_canonical().is_loopback(),
+        false => host.eq_ignore_ascii_case("localhost") || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()),
+    })
+}
+
+/// Whether the request opens a websocket (`Upgrade: websocket`, or a `Sec-WebSocket-Key`): it is
+/// then held to the handshake's rules instead of being served as a plain request.
+pub(super) fn wants_websocket<B>(request: &Request<B>) -> bool {
+    has_token(request.headers(), &header::UPGRADE, "websocket")
+        || request.headers().contains_key(header::SEC_WEBSOCKET_KEY)
+}
+
+/// A plain request (REFERENCE §1.4).
+pub(super) fn plain_route(path: &str) -> Response<Body> {
+    match path {
+        "/healthz" | "/readyz" => plain(StatusCode::OK, "ok\n"),
+        "/app-server-info" => {
+            let info = letta_app_server_protocol::ServerFrame::from(dispatch::app_server_info("http-info".into()));
+            let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(&info).unwrap_or_default())));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        _ => Refusal::new(StatusCode::NOT_FOUND, "").response(),
+    }
+}
+
+/// Checks a websocket opening handshake (RFC 6455 §4.2.1, §4.4); returns the
+/// `Sec-WebSocket-Accept` value of the 101 response.
+pub(super) fn check_handshake<B>(request: &Request<B>) -> Result<String, Refusal> {
+    if request.method() != Method::GET {
+        return Err(
+            Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "a websocket opens with GET\n").with(header::ALLOW, "GET"),
+        );
+    }
+    if request.version() != Version::HTTP_11 {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "a websocket opens with an HTTP/1.1 request\n",
+        ));
+    }
+    let headers = request.headers();
+    if !has_token(headers, &header::UPGRADE, "websocket") {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing `Upgrade: websocket`\n"));
+    }
+    if !has_token(headers, &header::CONNECTION, "upgrade") {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing `Connection: Upgrade`\n"));
+    }
+    let Some(key) = single(headers, &header::SEC_WEBSOCKET_KEY).filter(|key| {
+        data_encoding::BASE64
+            .decode(key.as_bytes())
+            .is_ok_and(|nonce| nonce.len() == 16)
+    }) else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key must be one base64-encoded 16-byte value\n",
+        ));
+    };
+    match single(headers, &header::SEC_WEBSOCKET_VERSION) {
+        Some(version) if version.as_bytes() == b"13" => Ok(derive_accept_key(key.as_bytes())),
+        Some(_) => Err(
+            Refusal::new(StatusCode::UPGRADE_REQUIRED, "unsupported websocket version: use 13\n")
+                .with(header::SEC_WEBSOCKET_VERSION, "13"),
+        ),
+        None => Err(Refusal::new(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Version\n")),
+    }
+}
+
+/// The 101 response accepting a websocket handshake.
+pub(super) fn switching_protocols(accept: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// Whether a comma-separated header lists `token` (ASCII case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
+/// The value of a header that must appear exactly once.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    values.next().filter(|_| values.next().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_loopback;
+
+    #[test]
+    fn loopback_names() {
+        for host in [
+            "localhost",
+            "LOCALHOST:80",
+            "127.0.0.1",
+            "127.255.0.9:65535",
+            "[::1]",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]",
+        ] {
+            assert_eq!(names_loopback(host), Some(true), "{host}");
+        }
+        for host in [
+            "example.com",
+            "app.localhost",
+            "localhost.",
+            "0.0.0.0",
+            "10.0.0.1",
+            "[::]",
+            "[::2]:1",
+            "2130706433",
+            "0x7f.0.0.1",
+            "a@localhost",
+        ] {
+            assert_eq!(names_loopback(host), Some(false), "{host}");
+        }
+        for host in [
+            "",
+            ":80",
+            "localhost:",
+            "localhost:65536",
+            "localhost:+1",
+            "localhost:1:2",
+            "[::1",
+            "[::1]x",
+            "[nope]",
+            "[]:80",
+        ] {
+            assert_eq!(names_loopback(host), None, "{host}");
+        }
+    }
+}
