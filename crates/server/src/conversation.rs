@@ -623,17 +623,9 @@ impl Conversation {
             };
             let _ = pending.answer.send(reply);
         }
-        if let Some(request_id) = &input.request_id {
-            self.reply(
-                session,
-                InputAccepted {
-                    request_id: request_id.clone(),
-                    runtime: input.runtime.clone(),
-                    accepted,
-                    disposition: None,
-                    error: (!accepted).then(|| "Approval request is no longer pending".to_owned()),
-                },
-            );
+        let error = (!accepted).then(|| "Approval request is no longer pending".to_owned());
+        if let Some(answer) = acknowledgement(input, None, error) {
+            self.reply(session, answer);
         }
     }
 
@@ -650,17 +642,8 @@ impl Conversation {
         payload: &CreateMessage,
     ) {
         let reply = |disposition: Option<Disposition>, error: Option<String>| {
-            if let Some(request_id) = &input.request_id {
-                self.reply(
-                    session,
-                    InputAccepted {
-                        request_id: request_id.clone(),
-                        runtime: input.runtime.clone(),
-                        accepted: error.is_none(),
-                        disposition,
-                        error,
-                    },
-                );
+            if let Some(answer) = acknowledgement(input, disposition, error) {
+                self.reply(session, answer);
             }
         };
         let client_ids: Vec<String> = payload
@@ -1110,6 +1093,22 @@ impl Conversation {
             self.interrupt(runtime, &mut state);
         }
     }
+}
+
+/// The `input_accepted` answering `input`, when it carried a `request_id`: accepted unless there
+/// is an `error`.
+pub(crate) fn acknowledgement(
+    input: &Input,
+    disposition: Option<Disposition>,
+    error: Option<String>,
+) -> Option<InputAccepted> {
+    Some(InputAccepted {
+        request_id: input.request_id.clone()?,
+        runtime: input.runtime.clone(),
+        accepted: error.is_none(),
+        disposition,
+        error,
+    })
 }
 
 /// The answer to an input whose `client_message_id` is already known: its current state.

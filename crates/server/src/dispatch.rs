@@ -12,7 +12,7 @@ use letta_app_server_protocol::{
 use serde_json::{Value, json};
 
 use crate::clock::{new_id, now_iso};
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, acknowledgement};
 use crate::runtime::{Runtime, ScopeError, Session};
 
 /// The `app_server_info_response` body (also served at `GET /app-server-info`).
@@ -277,15 +277,8 @@ fn unknown_runtime(scope: &RuntimeScope) -> String {
 async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) -> Option<Arc<Conversation>> {
     let Some(conversation) = scoped(runtime, session, &input.runtime, ("input", input.request_id.as_ref())).await
     else {
-        if let Some(request_id) = input.request_id {
-            let error = Some(unknown_runtime(&input.runtime));
-            session.send(InputAccepted {
-                request_id,
-                runtime: input.runtime,
-                accepted: false,
-                disposition: None,
-                error,
-            });
+        if let Some(answer) = acknowledgement(&input, None, Some(unknown_runtime(&input.runtime))) {
+            session.send(answer);
         }
         return None;
     };
