@@ -783,7 +783,7 @@ impl Conversation {
         };
         let recorded = runtime
             .store
-            .finish_turn(turn.turn_id.clone(), stop_reason.to_string(), error.clone())
+            .finish_turn(&self.scope, stop_reason.to_string(), error.clone())
             .await;
         if let Err(error) = recorded {
             self.protocol_violation(runtime, format!("Could not save the end of the turn: {error}"));

@@ -199,7 +199,8 @@ const SCHEMA: &str = "
         client_message_id TEXT NOT NULL, item TEXT NOT NULL, options TEXT NOT NULL,
         PRIMARY KEY (agent_id, conversation_id, item_no));
     CREATE TABLE IF NOT EXISTS turns (
-        turn_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, turn_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
         client_message_ids TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
         started_at TEXT NOT NULL, finished_at TEXT);
     CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
@@ -441,13 +442,17 @@ impl Store {
         self.transaction(move |t| remove_queued(t, &agent, &conversation, &item_nos, InputState::Cancelled))
     }
 
-    /// Records how a turn ended (`stop_reason` in its wire spelling).
-    pub fn finish_turn(&self, turn_id: String, stop_reason: String, error: Option<String>) -> Reply<()> {
+    /// Records how the running turn of a scope ended (`stop_reason` in its wire spelling). A
+    /// conversation runs one turn at a time; turn ids are only unique while it stays in memory
+    /// (`batch-<n>` counts from 1 again after a restart, as on real Letta).
+    pub fn finish_turn(&self, scope: &RuntimeScope, stop_reason: String, error: Option<String>) -> Reply<()> {
+        let (agent, conversation) = key(scope);
         let finished_at = crate::clock::now_iso();
         self.call(move |c| {
             c.execute(
-                "UPDATE turns SET state = ?2, error = ?3, finished_at = ?4 WHERE turn_id = ?1",
-                params![turn_id, stop_reason, error, finished_at],
+                "UPDATE turns SET state = ?3, error = ?4, finished_at = ?5
+                 WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
+                params![agent, conversation, stop_reason, error, finished_at],
             )?;
             Ok(())
         })
@@ -665,7 +670,7 @@ fn end_interrupted_turns(
 ) -> Result<Vec<InterruptedTurn>, StoreError> {
     let mut running = t.prepare_cached(
         "SELECT turn_id, client_message_ids FROM turns
-         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running' ORDER BY started_at",
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running' ORDER BY seq",
     )?;
     let mut interrupted = Vec::new();
     for row in running.query_map([agent, conversation], |row| {

@@ -539,3 +539,35 @@ async fn a_turn_killed_during_a_tool_call_ends_with_an_error_and_the_call_is_not
     assert_eq!(finished["stop_reason"], "end_turn");
     kill_9(&mut server);
 }
+
+/// Queued batches are numbered per conversation, from `batch-1` in each (and again after a
+/// restart): the store must not take two conversations' `batch-1` for one turn.
+#[tokio::test]
+async fn the_queued_batches_of_every_conversation_run() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    for n in 0..3 {
+        let runtime = start_runtime(&mut client).await;
+        client
+            .send(user_input(
+                &format!("in-{n}"),
+                &runtime,
+                &slow("busy", 5),
+                &format!("cm-{n}"),
+            ))
+            .await;
+        let queued = format!("queued-{n}");
+        client
+            .send(user_input(&queued, &runtime, "next [[reply: ran]]", &queued))
+            .await;
+        let frames = client
+            .recv_until(|f| f["type"] == "turn_finished" && f["turn_id"] == "batch-1" && f["runtime"] == runtime)
+            .await;
+        assert_eq!(frames.last().unwrap()["stop_reason"], "end_turn");
+        let errors: Vec<&serde_json::Value> = frames
+            .iter()
+            .filter(|f| f["delta"]["message_type"] == "loop_error")
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
