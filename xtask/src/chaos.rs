@@ -5,9 +5,9 @@
 //! Three phases, each against its own server process (see `chaos/intro.md`, the section's
 //! introduction, for what each measures):
 //!
-//! 1. [`kills`]: inputs from several clients while the server is killed with `SIGKILL`;
-//! 2. [`frames`]: mutated frames from abusive clients next to a [`witness`];
-//! 3. [`connections`]: connection cycles, stalled readers, half-open requests, garbage.
+//! 1. `kills`: inputs from several clients while the server is killed with `SIGKILL`;
+//! 2. `frames`: mutated frames from abusive clients next to a `witness` running ordinary turns;
+//! 3. `connections`: connection cycles, stalled readers, half-open requests, garbage.
 //!
 //! Everything random comes from `--seed`, which is printed: the same seed makes the same frames,
 //! inputs and kill times (what the server does with them still depends on timing). The task
@@ -183,11 +183,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
         options.seed,
         elapsed.as_secs_f64()
     );
-    let failed: Vec<&Check> = checks.iter().filter(|c| c.verdict == Verdict::Fail).collect();
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| format!("{}: {}", c.phase, c.what))
+        .collect();
+    let verdict = if failed.is_empty() {
+        "Every hard guarantee held.".to_owned()
+    } else {
+        format!("**{} hard guarantee(s) failed**: {}.", failed.len(), failed.join("; "))
+    };
     if options.write {
         let path = repo_root().join("BENCHMARKS.md");
         let run = format!(
-            "### {}\n\n`{replay}`{}, {:.0} s in all.\n\n{}",
+            "### {}\n\n`{replay}`{}, {:.0} s in all. {verdict}\n\n{}",
             report::run_on(started),
             if options.phases.len() < PHASES.len() {
                 " (not every phase)"
@@ -203,12 +212,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if failed.is_empty() {
         Ok(())
     } else {
-        let names: Vec<String> = failed.iter().map(|c| format!("{}: {}", c.phase, c.what)).collect();
         Err(format!(
             "{} hard guarantee(s) failed (seed {}): {}",
             failed.len(),
             options.seed,
-            names.join("; ")
+            failed.join("; ")
         ))
     }
 }
