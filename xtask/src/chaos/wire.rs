@@ -39,7 +39,7 @@ pub async fn next_text(socket: &mut Socket, timeout: Duration) -> Result<String,
             Some(Ok(Message::Close(close))) => {
                 return Err(Ended::Closed(close.map_or_else(
                     || "no close code".to_owned(),
-                    |c| format!("{} {}", u16::from(c.code), c.reason),
+                    |c| format!("{} {}", u16::from(c.code), c.reason).trim_end().to_owned(),
                 )));
             }
             Some(Ok(_)) => {}
