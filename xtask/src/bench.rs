@@ -6,12 +6,12 @@
 //! `bench/intro.md`). The benchmarks are not tests: a missed target is marked `FAIL` in the table
 //! but the task still succeeds; only a benchmark that cannot run at all is an error.
 
-mod client;
+pub(crate) mod client;
 mod node;
-mod process;
+pub(crate) mod process;
 mod python;
-mod report;
-mod scenarios;
+pub(crate) mod report;
+pub(crate) mod scenarios;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,13 +25,13 @@ use report::Row;
 use scenarios::{Bench, OPENAI, SCRIPTED};
 
 /// What the benchmarks return on failure: a message for the terminal.
-type BenchResult<T> = Result<T, String>;
+pub(crate) type BenchResult<T> = Result<T, String>;
 
 /// Open files the concurrency test needs: two sockets per runtime's model request (server and
 /// mock), the websocket connections, and some slack.
 const OPEN_FILES: u64 = 8192;
 
-/// Set in the optimised copy of xtask that [`run`] starts from a debug build.
+/// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`.
@@ -40,27 +40,13 @@ const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
 /// build of itself instead (`cargo run --release -p xtask -- bench`).
 pub fn run() -> Result<(), String> {
-    if cfg!(debug_assertions) && std::env::var_os(OPTIMISED).is_none() {
-        eprintln!("==> building the benchmark client: cargo run --release -p xtask -- bench");
-        let status = Command::new(cargo())
-            .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"])
-            .env(OPTIMISED, "1")
-            .current_dir(repo_root())
-            .status()
-            .map_err(|e| format!("could not start cargo: {e}"))?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err("the optimised benchmark run failed (see above)".into())
-        };
+    if let Some(result) = in_optimised_build(&["bench".to_owned()]) {
+        return result;
     }
     let started = SystemTime::now();
     let clock = Instant::now();
     let binary = build_server()?;
-    // The server inherits the limit from this process.
-    if let Err(error) = rlimit::increase_nofile_limit(OPEN_FILES) {
-        eprintln!("warning: could not raise the open-file limit: {error}");
-    }
+    raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,12 +68,42 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// In an unoptimised build of xtask (what `cargo xtask` builds), runs `cargo run --release -p
+/// xtask -- <args>` and returns its outcome; `None` in the optimised build, which does the work.
+pub(crate) fn in_optimised_build(args: &[String]) -> Option<Result<(), String>> {
+    if !cfg!(debug_assertions) || std::env::var_os(OPTIMISED).is_some() {
+        return None;
+    }
+    eprintln!(
+        "==> building an optimised xtask: cargo run --release -p xtask -- {}",
+        args.join(" ")
+    );
+    let status = Command::new(cargo())
+        .args(["run", "--release", "--quiet", "-p", "xtask", "--"])
+        .args(args)
+        .env(OPTIMISED, "1")
+        .current_dir(repo_root())
+        .status();
+    Some(match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(_) => Err(format!("the optimised `{}` run failed (see above)", args.join(" "))),
+        Err(error) => Err(format!("could not start cargo: {error}")),
+    })
+}
+
+/// Raises this process's open-file limit (the server inherits it); a warning when it cannot.
+pub(crate) fn raise_open_files() {
+    if let Err(error) = rlimit::increase_nofile_limit(OPEN_FILES) {
+        eprintln!("warning: could not raise the open-file limit: {error}");
+    }
+}
+
 /// Names a server binary to benchmark instead of building one (e.g. another version's).
 const SERVER_OVERRIDE: &str = "LETTA_BENCH_SERVER";
 
 /// `cargo build --release -p letta-app-server`; returns the binary's path. With
 /// `LETTA_BENCH_SERVER=<path>` that binary is used and nothing is built.
-fn build_server() -> BenchResult<PathBuf> {
+pub(crate) fn build_server() -> BenchResult<PathBuf> {
     if let Some(binary) = std::env::var_os(SERVER_OVERRIDE).filter(|value| !value.is_empty()) {
         let binary = PathBuf::from(binary);
         eprintln!("==> benchmarking {} ({SERVER_OVERRIDE})", binary.display());

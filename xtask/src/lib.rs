@@ -1,8 +1,9 @@
 //! Project tasks behind `cargo xtask`: the generated artefacts, the drift check that keeps them
-//! current, and the full test run.
+//! current, the full test run, the benchmarks and the chaos run.
 
 pub mod artefacts;
 pub mod bench;
+pub mod chaos;
 pub mod codegen;
 pub mod codegen_py;
 pub mod codegen_ts;

@@ -12,7 +12,11 @@ tasks:
   codegen   write schema/ and every file generated from it (Rust client types, Python and TypeScript frame types)
   test      check formatting and lints, then run every test (what CI runs)
   bench     build the server in release mode, benchmark it, write BENCHMARKS.md
+  chaos     build the server in release mode, kill it, feed it mutated frames and abusive
+            connections; check that nothing acknowledged is lost and no client hurts another;
+            write the figures into BENCHMARKS.md (fails when a hard guarantee fails)
   help      show this message
+
 ";
 
 fn main() -> ExitCode {
@@ -22,8 +26,9 @@ fn main() -> ExitCode {
         "codegen" => artefacts::all().and_then(write),
         "test" => test_run::run(),
         "bench" => xtask::bench::run(),
+        "chaos" => xtask::chaos::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "help" | "--help" | "-h" => {
-            print!("{HELP}");
+            print!("{HELP}{}", xtask::chaos::USAGE);
             Ok(())
         }
         other => Err(format!("unknown task `{other}`\n\n{HELP}")),

@@ -14,15 +14,15 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the server may take to stop after `SIGTERM`.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A running `letta-app-server` with its own temporary data directory. Killed when dropped.
+/// A running `letta-app-server`. Killed when dropped.
 pub struct ServerProcess {
     child: Child,
     /// Its process id.
     pub pid: u32,
     /// `ws://127.0.0.1:<port>/ws`.
     pub url: String,
-    /// The data directory (SQLite store), removed when dropped.
-    _data: tempfile::TempDir,
+    /// The data directory when it is the server's own (removed when dropped).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
@@ -33,10 +33,19 @@ impl ServerProcess {
             .prefix("letta-bench-")
             .tempdir()
             .map_err(|e| format!("creating a data directory: {e}"))?;
+        let mut server = Self::start_in(binary, data.path(), env).await?;
+        server._data = Some(data);
+        Ok(server)
+    }
+
+    /// Starts `binary --listen ws://127.0.0.1:0 --data-dir <data_dir>` (a directory the caller
+    /// keeps, e.g. across restarts), working in that directory, and waits for its address.
+    pub async fn start_in(binary: &Path, data_dir: &Path, env: &[(&str, String)]) -> BenchResult<Self> {
         let mut command = Command::new(binary);
         command
             .args(["--listen", "ws://127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
+            .arg(data_dir)
+            .current_dir(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,8 +75,28 @@ impl ServerProcess {
             child,
             pid,
             url: format!("{base}/ws"),
-            _data: data,
+            _data: None,
         })
+    }
+
+    /// Kills the server with `SIGKILL` (`kill -9`: no chance to save anything) and reaps it.
+    pub async fn kill(mut self) -> BenchResult<()> {
+        self.child
+            .kill()
+            .await
+            .map_err(|e| format!("killing the server (pid {}): {e}", self.pid))
+    }
+
+    /// How the server ended, if it has (`None` while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// How many files (sockets included) the server has open: the entries of `/proc/<pid>/fd`.
+    pub fn open_files(&self) -> BenchResult<usize> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(Iterator::count)
+            .map_err(|e| format!("reading /proc/{}/fd: {e}", self.pid))
     }
 
     /// User + system CPU time the server has used so far, all threads, in clock ticks.

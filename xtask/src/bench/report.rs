@@ -57,14 +57,18 @@ pub enum Verdict {
     Fail,
     /// No target: reported for information.
     Info,
+    /// An expectation that did not hold but is not enforced.
+    Warn,
 }
 
 impl Verdict {
-    fn label(self) -> &'static str {
+    /// How the verdict reads in a table.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Pass => "pass",
             Self::Fail => "FAIL",
             Self::Info => "info",
+            Self::Warn => "warn",
         }
     }
 }
@@ -143,7 +147,7 @@ impl Row {
 
 const HEADERS: [&str; 6] = ["metric", "provider", "value", "target", "result", "real Letta"];
 
-fn cells(row: &Row) -> [&str; 6] {
+fn cells(row: &Row) -> Vec<String> {
     [
         &row.metric,
         &row.provider,
@@ -152,41 +156,54 @@ fn cells(row: &Row) -> [&str; 6] {
         row.verdict.label(),
         &row.letta,
     ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// The table for a terminal, columns aligned.
 pub fn plain_table(rows: &[Row]) -> String {
-    let mut widths = HEADERS.map(|h| h.chars().count());
+    plain(&HEADERS, &rows.iter().map(cells).collect::<Vec<_>>())
+}
+
+/// The table in Markdown.
+pub fn markdown_table(rows: &[Row]) -> String {
+    markdown(&HEADERS, &rows.iter().map(cells).collect::<Vec<_>>())
+}
+
+/// Any table for a terminal, columns aligned.
+pub fn plain(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(cells(row)) {
+        for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| -> String {
+    let line = |cells: &[&str]| -> String {
         let padded: Vec<String> = cells
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.chars().count())))
             .collect();
         padded.join("  ").trim_end().to_owned()
     };
-    let mut out = line(HEADERS);
+    let mut out = line(headers);
     out.push('\n');
-    out.push_str(&line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str)));
+    let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&line(&rules.iter().map(String::as_str).collect::<Vec<_>>()));
     out.push('\n');
     for row in rows {
-        out.push_str(&line(cells(row)));
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
         out.push('\n');
     }
     out
 }
 
-/// The table in Markdown.
-pub fn markdown_table(rows: &[Row]) -> String {
-    let mut out = format!("| {} |\n", HEADERS.join(" | "));
-    out.push_str(&format!("|{}\n", "---|".repeat(HEADERS.len())));
+/// Any table in Markdown.
+pub fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!("| {} |\n", headers.join(" | "));
+    out.push_str(&format!("|{}\n", "---|".repeat(headers.len())));
     for row in rows {
-        let escaped: Vec<String> = cells(row).iter().map(|cell| cell.replace('|', "\\|")).collect();
+        let escaped: Vec<String> = row.iter().map(|cell| cell.replace('|', "\\|")).collect();
         out.push_str(&format!("| {} |\n", escaped.join(" | ")));
     }
     out
@@ -228,30 +245,57 @@ pub fn machine() -> String {
 /// The heading that starts the results section of `BENCHMARKS.md`.
 const RESULTS_HEADING: &str = "## Results";
 
+/// The heading of the section `cargo xtask chaos` writes at the end of `BENCHMARKS.md`; the
+/// benchmarks keep it as it is.
+pub const CHAOS_HEADING: &str = "## Chaos: `cargo xtask chaos`";
+
+/// `text` from the line that is exactly `heading` to the end; `""` when there is none.
+pub fn section_from<'a>(text: &'a str, heading: &str) -> &'a str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == heading {
+            return &text[offset..];
+        }
+        offset += line.len();
+    }
+    ""
+}
+
+/// `Run on <date> UTC, on <machine>` for a run that started at `started`.
+pub fn run_on(started: SystemTime) -> String {
+    let date = humantime::format_rfc3339_seconds(started).to_string();
+    format!(
+        "Run on {} UTC, on {}",
+        date.trim_end_matches('Z').replace('T', " "),
+        machine()
+    )
+}
+
 /// What `BENCHMARKS.md` starts with: how to run, what each metric means and how it is measured.
 const INTRO: &str = include_str!("intro.md");
 
-/// Writes `BENCHMARKS.md`: the introduction (`bench/intro.md`), then the results.
+/// Writes `BENCHMARKS.md`: the introduction (`bench/intro.md`), then the results, then the
+/// chaos section the file already had.
 pub fn write_markdown(path: &Path, rows: &[Row], notes: &[String], started: SystemTime) -> Result<(), String> {
-    let intro = INTRO.to_owned();
-    let mut out = intro;
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = INTRO.to_owned();
     if !out.ends_with("\n\n") {
         out.push('\n');
     }
     out.push_str(RESULTS_HEADING);
     out.push_str("\n\n");
-    let date = humantime::format_rfc3339_seconds(started).to_string();
-    out.push_str(&format!(
-        "Run on {} UTC, on {}.\n\n",
-        date.trim_end_matches('Z').replace('T', " "),
-        machine()
-    ));
+    out.push_str(&format!("{}.\n\n", run_on(started)));
     out.push_str(&markdown_table(rows));
     if !notes.is_empty() {
         out.push_str("\nNotes from this run:\n\n");
         for note in notes {
             out.push_str(&format!("* {note}\n"));
         }
+    }
+    let chaos = section_from(&existing, CHAOS_HEADING);
+    if !chaos.is_empty() {
+        out.push('\n');
+        out.push_str(chaos);
     }
     std::fs::write(path, out).map_err(|e| format!("writing {}: {e}", path.display()))
 }
@@ -276,5 +320,16 @@ mod tests {
             table.contains("| x | scripted | 1.50 ms | ≤ 2.00 ms | pass | — |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn sections_are_found_by_their_whole_heading_line() {
+        let text = "# B\n\n## Results\n\nx\n\n## Chaos: `cargo xtask chaos`\n\ny\n";
+        assert_eq!(
+            section_from(text, CHAOS_HEADING),
+            "## Chaos: `cargo xtask chaos`\n\ny\n"
+        );
+        assert_eq!(section_from(text, "## Chaos"), "");
+        assert_eq!(section_from("# B\n", CHAOS_HEADING), "");
     }
 }

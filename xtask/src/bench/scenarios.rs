@@ -742,14 +742,14 @@ impl RssSampler {
 }
 
 /// Median, 99th percentile and maximum of a series.
-pub(super) struct Stats {
-    pub(super) median: f64,
-    p99: f64,
-    max: f64,
+pub(crate) struct Stats {
+    pub(crate) median: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 impl Stats {
-    pub(super) fn of(mut values: Vec<f64>) -> Self {
+    pub(crate) fn of(mut values: Vec<f64>) -> Self {
         values.sort_by(f64::total_cmp);
         Self {
             median: percentile(&values, 0.5),
