@@ -2002,8 +2002,8 @@ export interface StreamDelta {
 export interface TurnFinished {
   type: "turn_finished";
   /**
-   * Id of the batch that owned the turn (`batch-direct-<uuid>`, `batch-<n>`, `recovery-<uuid>`);
-   * not globally unique.
+   * The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
+   * `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.
    */
   turn_id: string;
   /** Why the turn ended (never `requires_approval`). */

@@ -3670,8 +3670,8 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         runtime: RuntimeScope,
         ///Why the turn ended (never `requires_approval`).
         stop_reason: StopReason,
-        /**Id of the batch that owned the turn (`batch-direct-<uuid>`, `batch-<n>`, `recovery-<uuid>`);
-not globally unique.*/
+        /**The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
+`batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.*/
         turn_id: ::std::string::String,
     },
     ///Agent loop state snapshot.
@@ -4485,8 +4485,8 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub runtime: RuntimeScope,
     ///Why the turn ended (never `requires_approval`).
     pub stop_reason: StopReason,
-    /**Id of the batch that owned the turn (`batch-direct-<uuid>`, `batch-<n>`, `recovery-<uuid>`);
-not globally unique.*/
+    /**The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
+`batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.*/
     pub turn_id: ::std::string::String,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,

@@ -8,8 +8,8 @@ use crate::StopReason;
 /// Runtime event: exactly once per turn, after its final loop/device statuses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TurnFinished {
-    /// Id of the batch that owned the turn (`batch-direct-<uuid>`, `batch-<n>`, `recovery-<uuid>`);
-    /// not globally unique.
+    /// The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
+    /// `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.
     pub turn_id: String,
     /// Why the turn ended (never `requires_approval`).
     pub stop_reason: StopReason,

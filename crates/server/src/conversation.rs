@@ -197,7 +197,6 @@ pub(crate) struct State {
     pub(crate) loop_state: LoopState,
     queue: VecDeque<Queued>,
     next_queue_item: i64,
-    next_batch: u64,
     pub(crate) turn: Option<ActiveTurn>,
     /// Shared with the model request of the running run; append with `Arc::make_mut`.
     pub(crate) history: Arc<Vec<HistoryMessage>>,
@@ -326,7 +325,6 @@ impl Conversation {
             },
             queue,
             next_queue_item,
-            next_batch: 1,
             turn: None,
             history: Arc::new(history),
             pending: None,
@@ -524,7 +522,7 @@ impl Conversation {
 
     /// Replays the scope's state to one session: device status (unless unchanged since the last
     /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
-    pub async fn replay(&self, session: &Session, force_device: bool) {
+    pub async fn replay(&self, runtime: &Runtime, session: &Session, force_device: bool) {
         let mut state = self.state.lock().await;
         let device = Self::device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
@@ -539,9 +537,10 @@ impl Conversation {
         session.send_event(&self.scope, &Self::loop_event(&state));
         session.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
         session.send_event(&self.scope, &Self::subagent_event());
-        // The first session replayed to after a restart learns how the turns the previous
-        // process left running ended: as any failed turn, with `turn_finished` and a terminal
+        // The first session replayed to after a restart learns how the turns a previous process
+        // left running ended: as any failed turn, with `turn_finished` and a terminal
         // `loop_error`.
+        let reported: Vec<String> = state.interrupted.iter().map(|turn| turn.turn_id.clone()).collect();
         for turn in std::mem::take(&mut state.interrupted) {
             let finished: RuntimeEvent = TurnFinished {
                 turn_id: turn.turn_id,
@@ -554,17 +553,21 @@ impl Conversation {
             let error = Self::loop_error(INTERRUPTED_TURN_ERROR.into(), StopReason::Error, true, None);
             session.send_event(&self.scope, &error);
         }
+        if !reported.is_empty() {
+            // Written in the background; until it is, a restart reports them again.
+            drop(runtime.store.turns_reported(&self.scope, reported));
+        }
     }
 
     /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
-    /// previous process left unanswered, in a `recovery-…` turn (REFERENCE §3.10).
+    /// previous process left unanswered, in a turn of their own (REFERENCE §3.10).
     pub async fn recover_approvals(self: &Arc<Self>, runtime: &Arc<Runtime>, session: &Session) {
         let mut state = self.state.lock().await;
         if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
             return;
         }
         let batch = Batch {
-            turn_id: new_id("recovery"),
+            turn_id: new_id("turn"),
             origin: Some(session.id),
             from_queue: false,
             content: None,
@@ -661,7 +664,7 @@ impl Conversation {
         let options = TurnOptions::from(payload);
         let admitted = if state.turn.is_none() && state.queue.is_empty() {
             Admitted::Direct(Batch {
-                turn_id: new_id("batch-direct"),
+                turn_id: new_id("turn"),
                 origin: Some(session.id),
                 from_queue: false,
                 content: Some(content),
@@ -840,7 +843,7 @@ impl Conversation {
         let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
         let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
         let batch = Batch {
-            turn_id: format!("batch-{}", state.next_batch),
+            turn_id: new_id("turn"),
             origin,
             from_queue: true,
             content: Some(content.clone()),
@@ -853,7 +856,6 @@ impl Conversation {
             return false;
         }
         state.queue.drain(..count);
-        state.next_batch += 1;
         for id in &client_ids {
             remember(state, id.clone(), InputState::Started);
         }

@@ -143,7 +143,7 @@ async fn command(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFr
                         conversation.recover_approvals(runtime, session).await;
                     }
                     conversation
-                        .replay(session, sync.force_device_status.unwrap_or(false))
+                        .replay(runtime, session, sync.force_device_status.unwrap_or(false))
                         .await;
                     if let Some(request_id) = request_id {
                         session.send(SyncResponse {
@@ -344,7 +344,7 @@ async fn runtime_start(
         session.send(response.clone());
     }
     conversation
-        .replay(session, start.force_device_status.unwrap_or(true))
+        .replay(runtime, session, start.force_device_status.unwrap_or(true))
         .await;
     if wait {
         session.send(response);

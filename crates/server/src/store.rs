@@ -14,7 +14,8 @@
 //! * a run's reply text: checkpointed while it streams ([`Store::save_partial`]), replaced by the
 //!   complete message when the run ends;
 //! * a turn that was running when the process died is ended with an error on the next load of
-//!   its conversation ([`Store::restore`]), keeping the partial reply.
+//!   its conversation ([`Store::restore`]), keeping the partial reply, and reads as
+//!   `interrupted` until a client was sent its end ([`Store::turns_reported`]).
 
 use std::future::Future;
 use std::path::Path;
@@ -151,7 +152,8 @@ pub enum Admission {
     },
 }
 
-/// A turn the previous process left running, ended with an error by [`Store::restore`].
+/// A turn a previous process left running, ended with an error by [`Store::restore`], that no
+/// client has been told of yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterruptedTurn {
     /// Its `turn_id`.
@@ -442,9 +444,8 @@ impl Store {
         self.transaction(move |t| remove_queued(t, &agent, &conversation, &item_nos, InputState::Cancelled))
     }
 
-    /// Records how the running turn of a scope ended (`stop_reason` in its wire spelling). A
-    /// conversation runs one turn at a time; turn ids are only unique while it stays in memory
-    /// (`batch-<n>` counts from 1 again after a restart, as on real Letta).
+    /// Records how the running turn of a scope ended (`stop_reason` in its wire spelling); a
+    /// conversation runs one turn at a time.
     pub fn finish_turn(&self, scope: &RuntimeScope, stop_reason: String, error: Option<String>) -> Reply<()> {
         let (agent, conversation) = key(scope);
         let finished_at = crate::clock::now_iso();
@@ -454,6 +455,22 @@ impl Store {
                  WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
                 params![agent, conversation, stop_reason, error, finished_at],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Records that the end of these interrupted turns was sent to a client: they read as
+    /// failed (`error`) from now on, and are not reported again.
+    pub fn turns_reported(&self, scope: &RuntimeScope, turn_ids: Vec<String>) -> Reply<()> {
+        let (agent, conversation) = key(scope);
+        self.transaction(move |t| {
+            let mut reported = t.prepare_cached(
+                "UPDATE turns SET state = 'error'
+                 WHERE agent_id = ?1 AND conversation_id = ?2 AND turn_id = ?3 AND state = 'interrupted'",
+            )?;
+            for turn_id in turn_ids {
+                reported.execute(params![agent, conversation, turn_id])?;
+            }
             Ok(())
         })
     }
@@ -496,7 +513,8 @@ impl Store {
 
     /// Loads a conversation runtime's durable state. Turns the previous process left running
     /// are ended first, in one transaction: their checkpointed partial replies join the history
-    /// and they are recorded as failed with [`INTERRUPTED_TURN_ERROR`].
+    /// and they are recorded as failed with [`INTERRUPTED_TURN_ERROR`]; the ones no client was
+    /// told of yet come back in [`Restored::interrupted`].
     pub fn restore(&self, scope: &RuntimeScope) -> Reply<Restored> {
         let (agent, conversation) = key(scope);
         self.transaction(move |t| {
@@ -662,46 +680,48 @@ fn remove_queued(
     Ok(())
 }
 
-/// Ends the turns a previous process left running (see [`Store::restore`]).
+/// Ends the turns a previous process left running (see [`Store::restore`]): their partial
+/// replies join the history and they read as `interrupted` until [`Store::turns_reported`].
+/// Returns every interrupted turn not reported yet, oldest first.
 fn end_interrupted_turns(
     t: &Transaction<'_>,
     agent: &str,
     conversation: &str,
 ) -> Result<Vec<InterruptedTurn>, StoreError> {
-    let mut running = t.prepare_cached(
-        "SELECT turn_id, client_message_ids FROM turns
-         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running' ORDER BY seq",
+    let finished_at = crate::clock::now_iso();
+    let ended = t.execute(
+        "UPDATE turns SET state = 'interrupted', error = ?3, finished_at = ?4
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
+        params![agent, conversation, INTERRUPTED_TURN_ERROR, finished_at],
     )?;
-    let mut interrupted = Vec::new();
-    for row in running.query_map([agent, conversation], |row| {
+    if ended > 0 {
+        let mut partial = t.prepare_cached(
+            "DELETE FROM partial_replies WHERE agent_id = ?1 AND conversation_id = ?2 RETURNING run_id, body",
+        )?;
+        let replies = partial
+            .query_map([agent, conversation], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (run_id, body) in replies {
+            append(t, agent, conversation, Some(&run_id), &[body])?;
+        }
+    }
+    let mut unreported = t.prepare_cached(
+        "SELECT turn_id, client_message_ids FROM turns
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'interrupted' ORDER BY seq",
+    )?;
+    let rows = unreported.query_map([agent, conversation], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })? {
+    })?;
+    let mut interrupted = Vec::new();
+    for row in rows {
         let (turn_id, client_ids) = row?;
         interrupted.push(InterruptedTurn {
             turn_id,
             client_ids: serde_json::from_str(&client_ids)?,
         });
     }
-    if interrupted.is_empty() {
-        return Ok(interrupted);
-    }
-    let mut partial = t.prepare_cached(
-        "DELETE FROM partial_replies WHERE agent_id = ?1 AND conversation_id = ?2 RETURNING run_id, body",
-    )?;
-    let replies = partial
-        .query_map([agent, conversation], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (run_id, body) in replies {
-        append(t, agent, conversation, Some(&run_id), &[body])?;
-    }
-    let finished_at = crate::clock::now_iso();
-    t.execute(
-        "UPDATE turns SET state = 'error', error = ?3, finished_at = ?4
-         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
-        params![agent, conversation, INTERRUPTED_TURN_ERROR, finished_at],
-    )?;
     Ok(interrupted)
 }
 
@@ -748,6 +768,15 @@ mod tests {
             }],
             "a turn left running is ended on the next load"
         );
+        assert_eq!(
+            store.restore(&scope).await.expect("restored").interrupted.len(),
+            1,
+            "reported on every load until a client was told"
+        );
+        store
+            .turns_reported(&scope, vec!["turn-cm-new".into()])
+            .await
+            .expect("stored");
         assert!(store.restore(&scope).await.expect("restored").interrupted.is_empty());
     }
 }

@@ -412,7 +412,7 @@ fn read_store(database: &Path) -> Result<Store, String> {
         ledger: pairs("SELECT client_message_id, state FROM inputs")?
             .into_iter()
             .collect(),
-        cut_short: pairs("SELECT conversation_id, turn_id FROM turns WHERE state = 'error'")?
+        cut_short: pairs("SELECT conversation_id, turn_id FROM turns WHERE state IN ('error', 'interrupted')")?
             .into_iter()
             .collect(),
         queued: pairs("SELECT client_message_id, '' FROM queue")?
@@ -553,7 +553,7 @@ fn checks(record: &Record, store: &Store, outcome: &Outcome) -> Vec<Check> {
         ),
         Check::hard(
             PHASE,
-            "turns cut short (store: error) reported by turn_finished stop_reason error",
+            "turns cut short (store: error or interrupted) reported by turn_finished stop_reason error",
             format!(
                 "{} of {}{}",
                 store.cut_short.len() - unreported.len(),

@@ -1981,8 +1981,8 @@ class TurnFinished(TypedDict):
 
     type: Literal["turn_finished"]
     turn_id: str
-    """Id of the batch that owned the turn (`batch-direct-<uuid>`, `batch-<n>`, `recovery-<uuid>`);
-    not globally unique.
+    """The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
+    `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.
     """
     stop_reason: 'StopReason'
     """Why the turn ended (never `requires_approval`)."""
