@@ -137,7 +137,8 @@
 //! * every frame sent while disconnected: stream deltas, `turn_finished`, statuses (the replay
 //!   brings the current statuses back, not the frames);
 //! * a turn that this connection was the only one watching: the server cancels it when the
-//!   socket drops, and removes the inputs this connection had queued;
+//!   socket drops (the inputs this connection had queued stay queued, and run once a client
+//!   joins the runtime again);
 //! * external tool calls in flight: the server answers them `External tool controller is not
 //!   connected`;
 //! * answers to commands in flight: they fail with [`Error::Disconnected`], and may or may not

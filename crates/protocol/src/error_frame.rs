@@ -60,8 +60,9 @@ impl ErrorFrame {
     }
 }
 
-/// `text` cut to at most `max` bytes (on a character boundary) followed by `…[N bytes cut]`.
-fn cut(mut text: String, max: usize) -> String {
+/// `text` cut to at most `max` bytes (on a character boundary) and followed by `…[N bytes cut]`,
+/// when it is longer: how a server echoes client input it cannot vouch for.
+pub fn cut(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }

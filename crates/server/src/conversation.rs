@@ -37,6 +37,9 @@ use crate::turn;
 const REMEMBERED_CLIENT_IDS: usize = 4096;
 /// Runs listed in `client_message_ids_by_run_id`.
 const REMEMBERED_RUNS: usize = 32;
+/// Client ids listed in `client_message_ids_by_run_id` at most (the oldest runs go first): the map
+/// is in every `update_loop_status`, so it stays small whatever the inputs carried.
+const REMEMBERED_RUN_CLIENT_IDS: usize = 512;
 /// A new item beyond this many evicts the oldest waiting one.
 const QUEUE_SOFT_LIMIT: usize = 100;
 /// Inputs beyond this many waiting items are rejected.
@@ -217,6 +220,26 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Removes the waiting items with these numbers (their removal is stored already): their
+    /// inputs read as cancelled, and the `removed` entries of the next `update_queue` say so.
+    fn cancel(&mut self, item_nos: &[i64]) -> Vec<QueueRemoval> {
+        let mut removed = Vec::new();
+        self.queue.retain(|q| {
+            let keep = !item_nos.contains(&item_no(&q.item.id));
+            if !keep {
+                removed.push(QueueRemoval {
+                    client_message_id: q.item.client_message_id.clone(),
+                    disposition: RemovalDisposition::Cancelled,
+                });
+            }
+            keep
+        });
+        for entry in &removed {
+            remember(self, entry.client_message_id.clone(), InputState::Cancelled);
+        }
+        removed
+    }
+
     /// The queue items for `messages` (client id and content each) sent by `session`, if they
     /// fit the queue's limits (the rejection's error text otherwise).
     fn admit(
@@ -225,9 +248,10 @@ impl State {
         session: SessionId,
         options: TurnOptions,
     ) -> Result<Admitted, String> {
-        if self.queue.len() >= QUEUE_HARD_LIMIT {
+        if self.queue.len() + messages.len() > QUEUE_HARD_LIMIT {
             return Err(format!(
-                "Input was rejected by the queue: {QUEUE_HARD_LIMIT} inputs are waiting, the most it holds"
+                "Input was rejected by the queue: {} items would be waiting, over the limit of {QUEUE_HARD_LIMIT}",
+                self.queue.len() + messages.len()
             ));
         }
         let items: Vec<Queued> = (self.next_queue_item..)
@@ -298,9 +322,9 @@ impl Conversation {
             settings,
             history,
             queue,
+            next_queue_item,
             interrupted,
         } = restored;
-        let next_queue_item = queue.iter().map(|entry| item_no(&entry.item.id)).max().unwrap_or(0) + 1;
         let queue = queue
             .into_iter()
             .map(|entry| {
@@ -488,7 +512,9 @@ impl Conversation {
     }
 
     /// Sends a non-terminal `loop_error` to the scope (bad `input` payloads, failed commands).
+    /// The message may quote client input, so it is cut as an `error` frame's would be.
     pub fn protocol_violation(&self, runtime: &Runtime, message: String) {
+        let message = letta_app_server_protocol::cut(message, letta_app_server_protocol::MESSAGE_BYTES);
         self.emit(runtime, [Self::loop_error(message, StopReason::Error, false, None)]);
     }
 
@@ -509,8 +535,11 @@ impl Conversation {
                 .client_message_ids_by_run_id
                 .get_or_insert_with(Default::default);
             runs.insert(run_id.to_owned(), client_ids.to_vec());
-            if runs.len() > REMEMBERED_RUNS {
-                runs.shift_remove_index(0);
+            let mut listed: usize = runs.values().map(Vec::len).sum();
+            while runs.len() > 1 && (runs.len() > REMEMBERED_RUNS || listed > REMEMBERED_RUN_CLIENT_IDS) {
+                if let Some((_, ids)) = runs.shift_remove_index(0) {
+                    listed -= ids.len();
+                }
             }
         }
         if let Some(turn) = state.turn.as_mut() {
@@ -522,8 +551,8 @@ impl Conversation {
 
     /// Replays the scope's state to one session: device status (unless unchanged since the last
     /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
-    pub async fn replay(&self, runtime: &Runtime, session: &Session, force_device: bool) {
-        let mut state = self.state.lock().await;
+    pub async fn replay(&self, session: &Session, force_device: bool) {
+        let state = self.state.lock().await;
         let device = Self::device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
         let changed = session.note_replayed_device(&self.scope, device_json);
@@ -537,26 +566,33 @@ impl Conversation {
         session.send_event(&self.scope, &Self::loop_event(&state));
         session.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
         session.send_event(&self.scope, &Self::subagent_event());
-        // The first session replayed to after a restart learns how the turns a previous process
-        // left running ended: as any failed turn, with `turn_finished` and a terminal
-        // `loop_error`.
-        let reported: Vec<String> = state.interrupted.iter().map(|turn| turn.turn_id.clone()).collect();
-        for turn in std::mem::take(&mut state.interrupted) {
+    }
+
+    /// Tells the scope's subscribers how the turns a previous process left running ended, if
+    /// no client was told yet: as any failed turn, with `turn_finished` (`stop_reason: error`)
+    /// and a terminal `loop_error`. Called on `runtime_start` and `sync`, before a recovery turn
+    /// can start.
+    pub async fn report_interrupted(&self, runtime: &Runtime) {
+        let mut state = self.state.lock().await;
+        if state.interrupted.is_empty() {
+            return;
+        }
+        let turns = std::mem::take(&mut state.interrupted);
+        let events = turns.iter().flat_map(|turn| {
             let finished: RuntimeEvent = TurnFinished {
-                turn_id: turn.turn_id,
+                turn_id: turn.turn_id.clone(),
                 stop_reason: StopReason::Error,
                 run_id: None,
                 error: Some(INTERRUPTED_TURN_ERROR.into()),
             }
             .into();
-            session.send_event(&self.scope, &finished);
             let error = Self::loop_error(INTERRUPTED_TURN_ERROR.into(), StopReason::Error, true, None);
-            session.send_event(&self.scope, &error);
-        }
-        if !reported.is_empty() {
-            // Written in the background; until it is, a restart reports them again.
-            drop(runtime.store.turns_reported(&self.scope, reported));
-        }
+            [finished, error]
+        });
+        self.emit(runtime, events);
+        // Written in the background; until it is, a restart reports them again.
+        let reported = turns.into_iter().map(|turn| turn.turn_id).collect();
+        drop(runtime.store.turns_reported(&self.scope, reported));
     }
 
     /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
@@ -660,6 +696,10 @@ impl Conversation {
             let (disposition, error) = retry_answer(known);
             return reply(disposition, error);
         }
+        if runtime.is_stopping() {
+            // Real Letta's answer for an input to a runtime that is going away.
+            return reply(None, Some("Runtime is no longer active".into()));
+        }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
         let options = TurnOptions::from(payload);
         let admitted = if state.turn.is_none() && state.queue.is_empty() {
@@ -700,13 +740,7 @@ impl Conversation {
         let payload_json = serde_json::to_string(payload).unwrap_or_default();
         let stored = runtime
             .store
-            .accept_input(
-                &self.scope,
-                client_id.clone(),
-                input.request_id.clone(),
-                payload_json,
-                admission,
-            )
+            .accept_input(&self.scope, input.request_id.clone(), payload_json, admission)
             .await;
         match stored {
             Ok(None) => {}
@@ -728,17 +762,7 @@ impl Conversation {
                     remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
                 }
                 reply(Some(Disposition::Queued), None);
-                let mut removed = Vec::new();
-                state.queue.retain(|q| {
-                    let keep = !evicted.contains(&item_no(&q.item.id));
-                    if !keep {
-                        removed.push(cancelled(&q.item));
-                    }
-                    keep
-                });
-                for id in removed.iter().map(|r| r.client_message_id.clone()) {
-                    remember(&mut state, id, InputState::Cancelled);
-                }
+                let removed = state.cancel(&evicted);
                 state.next_queue_item += items.len() as i64;
                 state.queue.extend(items);
                 self.emit(runtime, [Self::queue_event(&state, removed)]);
@@ -952,26 +976,22 @@ impl Conversation {
     /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
     pub async fn remove_queue_item(&self, runtime: &Runtime, session: &Session, command: &RemoveQueueItem) {
         let mut state = self.state.lock().await;
-        let mut removed = None;
-        if let Some(position) = state.queue.iter().position(|q| q.item.id == command.item_id) {
+        let mut removed = Vec::new();
+        if state.queue.iter().any(|q| q.item.id == command.item_id) {
             let item_nos = vec![item_no(&command.item_id)];
-            match runtime.store.cancel_queued(&self.scope, item_nos).await {
-                Ok(()) => removed = state.queue.remove(position),
+            match runtime.store.cancel_queued(&self.scope, item_nos.clone()).await {
+                Ok(()) => removed = state.cancel(&item_nos),
                 Err(error) => self.protocol_violation(runtime, format!("Could not remove the queue item: {error}")),
             }
-        }
-        if let Some(item) = &removed {
-            remember(&mut state, item.item.client_message_id.clone(), InputState::Cancelled);
         }
         self.reply(
             session,
             RemoveQueueItemResponse {
                 request_id: command.request_id.clone(),
-                success: removed.is_some(),
+                success: !removed.is_empty(),
                 item_id: command.item_id.clone(),
             },
         );
-        let removed = removed.iter().map(|q| cancelled(&q.item)).collect();
         self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
@@ -1052,8 +1072,10 @@ impl Conversation {
         }
     }
 
-    /// A session closed: drop its queued inputs, and cancel the turn it started if nobody else
-    /// watches the scope, or in any case when `abort_its_turns` (REFERENCE §5 (g), §7 item 12).
+    /// A session closed: its queued inputs stay (they no longer belong to it), and the turn it
+    /// started is cancelled if nobody else watches the scope (REFERENCE §5 (g), §7 item 12). An
+    /// abandoned session (`abort_its_turns`, a replaced control session) takes its queued inputs
+    /// and its turn with it.
     pub async fn session_closed(self: &Arc<Self>, runtime: &Arc<Runtime>, session: SessionId, abort_its_turns: bool) {
         let mut state = self.state.lock().await;
         let theirs = |q: &Queued| q.session == Some(session);
@@ -1066,16 +1088,11 @@ impl Conversation {
                 .map(|q| item_no(&q.item.id))
                 .collect();
             if !item_nos.is_empty() {
-                if let Err(error) = runtime.store.cancel_queued(&self.scope, item_nos).await {
+                if let Err(error) = runtime.store.cancel_queued(&self.scope, item_nos.clone()).await {
                     self.protocol_violation(runtime, format!("Could not remove the queue items: {error}"));
                     return;
                 }
-                let (gone, kept): (Vec<Queued>, Vec<Queued>) = state.queue.drain(..).partition(|q| theirs(q));
-                state.queue = kept.into();
-                for item in &gone {
-                    remember(&mut state, item.item.client_message_id.clone(), InputState::Cancelled);
-                }
-                let removed = gone.iter().map(|q| cancelled(&q.item)).collect();
+                let removed = state.cancel(&item_nos);
                 self.emit(runtime, [Self::queue_event(&state, removed)]);
             }
         } else {
@@ -1084,13 +1101,18 @@ impl Conversation {
                 item.session = None;
             }
         }
-        // The turn it started ends when nobody else watches it (or it was replaced); a turn no
-        // connected session started ends when nobody watches it.
+        // The turn it started ends when nobody else watches it (or it was replaced); otherwise it
+        // belongs to nobody from now on. A turn that belongs to nobody ends when nobody watches it.
         let watched = runtime.has_subscribers(&self.scope);
-        let abandoned = state.turn.as_ref().is_some_and(|turn| match turn.origin {
-            Some(origin) => origin == session && (abort_its_turns || !watched),
-            None => !watched,
-        });
+        let abandoned = match state.turn.as_mut() {
+            Some(turn) if turn.origin == Some(session) => {
+                let abandoned = abort_its_turns || !watched;
+                turn.origin = None;
+                abandoned
+            }
+            Some(turn) => turn.origin.is_none() && !watched,
+            None => false,
+        };
         if abandoned {
             self.interrupt(runtime, &mut state);
         }
@@ -1119,14 +1141,6 @@ fn retry_answer(known: InputState) -> (Option<Disposition>, Option<String>) {
         InputState::Queued => (Some(Disposition::Queued), None),
         InputState::Started => (Some(Disposition::Started), None),
         InputState::Cancelled => (None, Some("Input was removed from the queue before it ran".into())),
-    }
-}
-
-/// The `removed` entry of a queue item that leaves unrun.
-fn cancelled(item: &QueueMessage) -> QueueRemoval {
-    QueueRemoval {
-        client_message_id: item.client_message_id.clone(),
-        disposition: RemovalDisposition::Cancelled,
     }
 }
 

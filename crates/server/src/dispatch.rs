@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessageResponse, AppServerInfoResponse, Backend, Capabilities, ClientFrame, Created, ErrorCode, ErrorFrame,
-    FrameError, FrameErrorKind, Input, InputAccepted, InputPayload, JsonObject, PROTOCOL_VERSION,
-    RemoveQueueItemResponse, RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse,
-    SyncResponse,
+    AbortMessageResponse, AppServerInfoResponse, Backend, Capabilities, ClientFrame, Created, ECHOED_ID_BYTES,
+    ErrorCode, ErrorFrame, FrameError, FrameErrorKind, Input, InputAccepted, InputPayload, JsonObject,
+    PROTOCOL_VERSION, RemoveQueueItemResponse, RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart,
+    RuntimeStartResponse, SyncResponse,
 };
 use serde_json::{Value, json};
 
@@ -87,7 +87,7 @@ async fn reject(runtime: &Arc<Runtime>, session: &Arc<Session>, text: &str, erro
         (_, Some(path)) if path.starts_with("payload.messages") && path.ends_with(".type") => {
             if let Some(request_id) = raw["request_id"].as_str() {
                 session.send(InputAccepted {
-                    request_id: request_id.to_owned(),
+                    request_id: letta_app_server_protocol::cut(request_id.to_owned(), ECHOED_ID_BYTES),
                     runtime: scope,
                     accepted: false,
                     disposition: None,
@@ -139,11 +139,12 @@ async fn command(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFr
             let conversation = scoped(runtime, session, &sync.runtime, ("sync", sync.request_id.as_ref())).await;
             match &conversation {
                 Some(conversation) => {
+                    conversation.report_interrupted(runtime).await;
                     if sync.recover_approvals.unwrap_or(true) {
                         conversation.recover_approvals(runtime, session).await;
                     }
                     conversation
-                        .replay(runtime, session, sync.force_device_status.unwrap_or(false))
+                        .replay(session, sync.force_device_status.unwrap_or(false))
                         .await;
                     if let Some(request_id) = request_id {
                         session.send(SyncResponse {
@@ -221,16 +222,18 @@ async fn command(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFr
         }
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
             // Registers without subscribing (REFERENCE §3.11).
-            for entry in &update.updates {
-                for scope in &entry.runtimes {
-                    let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
-                    runtime.external.replace(session.id, &scope, &entry.external_tools);
-                }
-            }
+            let registered = update.updates.iter().try_for_each(|entry| {
+                let scopes: Vec<RuntimeScope> = entry
+                    .runtimes
+                    .iter()
+                    .map(|scope| RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone()))
+                    .collect();
+                runtime.external.replace(session.id, &scopes, &entry.external_tools)
+            });
             session.send(RuntimeExternalToolsUpdateResponse {
                 request_id: update.request_id,
-                success: true,
-                error: None,
+                success: registered.is_ok(),
+                error: registered.err(),
             });
             None
         }
@@ -324,9 +327,14 @@ async fn runtime_start(
     conversation
         .apply_start_settings(runtime, start.mode, start.cwd.clone())
         .await;
-    runtime
+    let tools = start.external_tools.as_deref().unwrap_or_default();
+    if let Err(error) = runtime
         .external
-        .replace(session.id, &scope, start.external_tools.as_deref().unwrap_or_default());
+        .replace(session.id, std::slice::from_ref(&scope), tools)
+    {
+        session.send(failed(error));
+        return None;
+    }
     let response = RuntimeStartResponse {
         request_id: request_id.clone(),
         success: true,
@@ -337,6 +345,7 @@ async fn runtime_start(
         error: None,
     };
     let wait = start.wait_for_replay.unwrap_or(false);
+    conversation.report_interrupted(runtime).await;
     if start.recover_approvals.unwrap_or(true) {
         conversation.recover_approvals(runtime, session).await;
     }
@@ -344,7 +353,7 @@ async fn runtime_start(
         session.send(response.clone());
     }
     conversation
-        .replay(runtime, session, start.force_device_status.unwrap_or(true))
+        .replay(session, start.force_device_status.unwrap_or(true))
         .await;
     if wait {
         session.send(response);

@@ -1,8 +1,8 @@
 //! Controller-owned external tools (REFERENCE §3.11): registrations per connection, runtime and
 //! `scope_id`, and calls routed to the owning connection.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use letta_app_server_protocol::{
@@ -23,9 +23,15 @@ pub struct Registration {
     pub session: SessionId,
     /// Its `scope_id`, if any.
     pub scope_id: Option<String>,
-    /// The definition.
-    pub tool: ExternalToolDefinition,
+    /// The definition (one allocation shared by every runtime it was registered for).
+    pub tool: Arc<ExternalToolDefinition>,
 }
+
+/// Runtimes one connection may have tools registered for at once.
+pub const MAX_RUNTIMES_PER_CONNECTION: usize = 1024;
+/// Tools one runtime may have registered at once, by all connections together: every turn offers
+/// them and every device status lists their names.
+pub const MAX_TOOLS_PER_RUNTIME: usize = 1024;
 
 /// Where a call goes.
 struct PendingCall {
@@ -33,28 +39,94 @@ struct PendingCall {
     reply: oneshot::Sender<Result<ExternalToolCallResponse, String>>,
 }
 
+/// Registrations by runtime, and the connections that may register.
+#[derive(Default)]
+struct Registrations {
+    by_scope: HashMap<RuntimeScope, Vec<Registration>>,
+    /// Open connections: a connection that closed (even while one of its commands was still
+    /// being handled) registers nothing.
+    open: HashSet<SessionId>,
+}
+
 /// All external tool registrations and calls in flight.
 #[derive(Default)]
 pub struct ExternalTools {
-    registrations: Mutex<HashMap<RuntimeScope, Vec<Registration>>>,
+    registrations: Mutex<Registrations>,
     calls: Mutex<HashMap<String, PendingCall>>,
 }
 
 impl ExternalTools {
-    /// Replaces `session`'s registrations for `scope` with `groups` (empty removes them).
-    pub fn replace(&self, session: SessionId, scope: &RuntimeScope, groups: &[ExternalToolGroup]) {
-        let mut registrations = lock(&self.registrations);
-        let entries = registrations.entry(scope.clone()).or_default();
-        entries.retain(|r| r.session != session);
-        for group in groups {
-            for tool in &group.tools {
-                entries.push(Registration {
+    /// A connection opened: it may register tools.
+    pub fn session_opened(&self, session: SessionId) {
+        lock(&self.registrations).open.insert(session);
+    }
+
+    /// Replaces `session`'s registrations for each of `scopes` with `groups` (empty removes
+    /// them), all or none: refused past [`MAX_RUNTIMES_PER_CONNECTION`] or
+    /// [`MAX_TOOLS_PER_RUNTIME`], and ignored once the connection has closed.
+    pub fn replace(
+        &self,
+        session: SessionId,
+        scopes: &[RuntimeScope],
+        groups: &[ExternalToolGroup],
+    ) -> Result<(), String> {
+        let tools: Vec<Registration> = groups
+            .iter()
+            .flat_map(|group| {
+                group.tools.iter().map(|tool| Registration {
                     session,
                     scope_id: group.scope_id.clone(),
-                    tool: tool.clone(),
-                });
+                    tool: Arc::new(tool.clone()),
+                })
+            })
+            .collect();
+        let mut registrations = lock(&self.registrations);
+        if !registrations.open.contains(&session) {
+            return Ok(());
+        }
+        let theirs = |entries: &Vec<Registration>| entries.iter().filter(|r| r.session == session).count();
+        if !tools.is_empty() {
+            let registered = registrations
+                .by_scope
+                .values()
+                .filter(|entries| theirs(entries) > 0)
+                .count();
+            let new = scopes
+                .iter()
+                .filter(|scope| {
+                    registrations
+                        .by_scope
+                        .get(*scope)
+                        .is_none_or(|entries| theirs(entries) == 0)
+                })
+                .count();
+            if registered + new > MAX_RUNTIMES_PER_CONNECTION {
+                return Err(format!(
+                    "a connection may register tools for {MAX_RUNTIMES_PER_CONNECTION} runtimes at most"
+                ));
             }
         }
+        for scope in scopes {
+            let entries = registrations.by_scope.get(scope);
+            let others = entries.map_or(0, |entries| entries.len() - theirs(entries));
+            if others + tools.len() > MAX_TOOLS_PER_RUNTIME {
+                return Err(format!(
+                    "runtime {}/{} would have {} external tools, over the limit of {MAX_TOOLS_PER_RUNTIME}",
+                    scope.agent_id,
+                    scope.conversation_id,
+                    others + tools.len()
+                ));
+            }
+        }
+        for scope in scopes {
+            let entries = registrations.by_scope.entry(scope.clone()).or_default();
+            entries.retain(|r| r.session != session);
+            entries.extend(tools.iter().cloned());
+            if entries.is_empty() {
+                registrations.by_scope.remove(scope);
+            }
+        }
+        Ok(())
     }
 
     /// The tools a turn of `scope` started by `origin` may call: unscoped tools of any
@@ -62,25 +134,36 @@ impl ExternalTools {
     /// session started it). Later registrations win for a duplicate name.
     pub fn visible(&self, scope: &RuntimeScope, origin: Option<SessionId>, scope_ids: &[String]) -> Vec<Registration> {
         let registrations = lock(&self.registrations);
-        let mut visible: Vec<Registration> = Vec::new();
-        for registration in registrations.get(scope).into_iter().flatten() {
-            let offered = match &registration.scope_id {
-                None => true,
-                Some(id) => origin == Some(registration.session) && scope_ids.contains(id),
-            };
-            if offered {
-                visible.retain(|r| r.tool.name != registration.tool.name);
-                visible.push(registration.clone());
-            }
-        }
+        let offered =
+            registrations
+                .by_scope
+                .get(scope)
+                .into_iter()
+                .flatten()
+                .filter(|registration| match &registration.scope_id {
+                    None => true,
+                    Some(id) => origin == Some(registration.session) && scope_ids.contains(id),
+                });
+        // The latest registration of each name, in the order of the latest ones.
+        let mut names = HashSet::new();
+        let mut visible: Vec<Registration> = offered
+            .rev()
+            .filter(|registration| names.insert(registration.tool.name.as_str()))
+            .cloned()
+            .collect();
+        visible.reverse();
         visible
     }
 
     /// A connection closed: its tools are gone and its calls in flight fail.
     pub fn session_closed(&self, session: SessionId) {
-        for entries in lock(&self.registrations).values_mut() {
+        let mut registrations = lock(&self.registrations);
+        registrations.open.remove(&session);
+        registrations.by_scope.retain(|_, entries| {
             entries.retain(|r| r.session != session);
-        }
+            !entries.is_empty()
+        });
+        drop(registrations);
         let mut calls = lock(&self.calls);
         let closed: Vec<String> = calls
             .iter()

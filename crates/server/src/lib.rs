@@ -43,6 +43,7 @@ pub use config::Config;
 pub struct Server {
     local_addr: SocketAddr,
     runtime: Arc<runtime::Runtime>,
+    transport: Arc<transport::Transport>,
     shutdown: CancellationToken,
     serving: tokio::task::JoinHandle<()>,
 }
@@ -67,11 +68,12 @@ impl Server {
         let runtime = runtime::Runtime::new(config, store);
         let shutdown = CancellationToken::new();
         let transport = transport::Transport::new(runtime.clone(), shutdown.clone());
-        let serving = tokio::spawn(transport::serve(listener, transport));
+        let serving = tokio::spawn(transport::serve(listener, transport.clone()));
         tokio::spawn(evict_idle_conversations(runtime.clone(), shutdown.clone()));
         Ok(Self {
             local_addr,
             runtime,
+            transport,
             shutdown,
             serving,
         })
@@ -87,11 +89,16 @@ impl Server {
         self.runtime.loaded_conversations()
     }
 
-    /// Stops accepting connections, closes the open ones, stops every turn (saving what it
-    /// produced) and waits for the store to finish writing.
+    /// Stops taking inputs and connections, closes the open ones (waiting up to the close
+    /// deadline for their close frames), stops every turn (saving what it produced) and waits
+    /// for the store to finish writing. Queued inputs stay queued, in the store.
     pub async fn shutdown(self) {
+        // First, so that no turn ending while the sockets close starts one from the queue.
+        self.runtime.stop();
         self.shutdown.cancel();
         let _ = self.serving.await;
+        let deadline = self.runtime.config.close_timeout + std::time::Duration::from_secs(1);
+        self.transport.connections_closed(deadline).await;
         self.runtime.shutdown(std::time::Duration::from_secs(2)).await;
     }
 }

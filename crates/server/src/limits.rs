@@ -19,7 +19,9 @@ pub const MAX_ID_BYTES: usize = 256;
 pub const MAX_NAME_BYTES: usize = 256;
 /// Bytes of a working directory path (Linux's `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
-/// Entries of a list of names or ids (tools of a registration, allowlists, scope ids).
+/// Entries of a list: the messages of an input, the tools of a registration (all its groups
+/// together), the runtimes of a `runtime_external_tools_update` (all its updates together),
+/// allowlists, scope ids.
 pub const MAX_LIST_ENTRIES: usize = 256;
 /// Bytes of a free text: a tool description, a denial message, an error text.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -138,7 +140,10 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
         }
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
             checker.id("request_id", &update.request_id)?;
-            checker.list("updates", update.updates.len())?;
+            checker.list(
+                "updates",
+                update.updates.iter().map(|entry| entry.runtimes.len().max(1)).sum(),
+            )?;
             for (index, entry) in update.updates.iter().enumerate() {
                 checker.list(&format!("updates[{index}].runtimes"), entry.runtimes.len())?;
                 for (position, scope) in entry.runtimes.iter().enumerate() {
@@ -266,6 +271,7 @@ impl Checker {
     }
 
     fn messages(&self, path: &str, messages: &[MessageCreate]) -> Checked {
+        self.list(path, messages.len())?;
         for (index, message) in messages.iter().enumerate() {
             let at = |field: &str| format!("{path}[{index}].{field}");
             self.optional_id(&at("client_message_id"), message.client_message_id.as_ref())?;
@@ -281,7 +287,7 @@ impl Checker {
     }
 
     fn tools(&self, path: &str, groups: &[ExternalToolGroup]) -> Checked {
-        self.list(path, groups.len())?;
+        self.list(path, groups.iter().map(|group| group.tools.len().max(1)).sum())?;
         for (index, group) in groups.iter().enumerate() {
             let at = |field: &str| format!("{path}[{index}].{field}");
             self.optional_id(&at("scope_id"), group.scope_id.as_ref())?;

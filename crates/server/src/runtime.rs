@@ -32,6 +32,9 @@ pub struct Session {
     pub outbound: Arc<Outbound>,
     /// The device status last replayed to it per scope, to omit unchanged ones from `sync`.
     replayed_device: Mutex<HashMap<RuntimeScope, String>>,
+    /// Set when a new control session replaced it: its turns and queued inputs go with it,
+    /// whichever of its own close and the replacement is handled first.
+    abandoned: AtomicBool,
 }
 
 impl Session {
@@ -67,6 +70,13 @@ impl Session {
     pub fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
         self.outbound
             .push(Outgoing::Event(Arc::new(EventFrame::new(event, scope))));
+    }
+
+    /// Marks it replaced by a new control session: when it closes, the turns it started are
+    /// aborted even when other sessions watch them, and its queued inputs are removed
+    /// (REFERENCE §1.10). Set before its close can be handled.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
     }
 
     /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
@@ -178,25 +188,25 @@ impl Runtime {
             id,
             outbound: Outbound::new(limits),
             replayed_device: Mutex::default(),
+            abandoned: AtomicBool::new(false),
         });
         lock(&self.sessions).insert(id, session.clone());
+        self.external.session_opened(id);
         session
     }
 
     /// Forgets a closed session: its subscriptions and the turns only it was watching
-    /// (REFERENCE §5 (g)); its queued inputs stay (Letta 0.34, §4.7 of its changes).
+    /// (REFERENCE §5 (g)); its queued inputs stay (Letta 0.34, §4.7 of its changes), unless it
+    /// was [abandoned](Session::abandon). Closing a session twice does nothing more.
     pub async fn close_session(self: &Arc<Self>, session: SessionId) {
-        self.release_session(session, false).await;
+        self.release_session(session).await;
     }
 
-    /// Ends a replaced control session: like [`Runtime::close_session`], but the turns it
-    /// started are aborted even when other sessions watch them, and its queued inputs removed.
-    pub async fn abandon_session(self: &Arc<Self>, session: SessionId) {
-        self.release_session(session, true).await;
-    }
-
-    async fn release_session(self: &Arc<Self>, session: SessionId, abort_its_turns: bool) {
-        lock(&self.sessions).remove(&session);
+    async fn release_session(self: &Arc<Self>, session: SessionId) {
+        let Some(closed) = lock(&self.sessions).remove(&session) else {
+            return;
+        };
+        let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
         self.external.session_closed(session);
         let scopes: Vec<RuntimeScope> = {
             let mut subscriptions = lock(&self.subscriptions);
@@ -221,7 +231,7 @@ impl Runtime {
     /// Stops every turn (their output so far is saved) and waits, up to `grace`, for them to end
     /// and for the store to finish its writes.
     pub async fn shutdown(self: &Arc<Self>, grace: std::time::Duration) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stop();
         let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
         for conversation in &conversations {
             conversation.abort(self, None, None).await;
@@ -233,6 +243,11 @@ impl Runtime {
             }
         }
         let _ = self.store.flush().await;
+    }
+
+    /// Marks the server as stopping: no turn starts any more, and inputs are refused.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// Whether the server is stopping (waiting queue items then stay queued, in the store).
@@ -254,9 +269,16 @@ impl Runtime {
         }
     }
 
-    /// Subscribes a session to a scope's runtime events.
+    /// Subscribes a session to a scope's runtime events, unless it has closed meanwhile (a
+    /// command's handling can outlast its connection): a closed session must not count as a
+    /// watcher. [`Runtime::close_session`] forgets the session before its subscriptions, and
+    /// this checks it under the subscriptions' lock, so either it sees the close or the close
+    /// sees its subscription.
     pub fn subscribe(&self, session: SessionId, scope: &RuntimeScope) {
         let mut subscriptions = lock(&self.subscriptions);
+        if !lock(&self.sessions).contains_key(&session) {
+            return;
+        }
         let sessions = subscriptions.entry(scope.clone()).or_default();
         if !sessions.contains(&session) {
             sessions.push(session);

@@ -15,7 +15,7 @@
 //!   complete message when the run ends;
 //! * a turn that was running when the process died is ended with an error on the next load of
 //!   its conversation ([`Store::restore`]), keeping the partial reply, and reads as
-//!   `interrupted` until a client was sent its end ([`Store::turns_reported`]).
+//!   `interrupted` until its end was queued for a client ([`Store::turns_reported`]).
 
 use std::future::Future;
 use std::path::Path;
@@ -163,7 +163,7 @@ pub struct InterruptedTurn {
 }
 
 /// Everything a conversation runtime is loaded with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Restored {
     /// Its settings.
     pub settings: ScopeSettings,
@@ -171,6 +171,8 @@ pub struct Restored {
     pub history: Vec<HistoryMessage>,
     /// Its waiting queue items, in order.
     pub queue: Vec<QueueEntry>,
+    /// The number of its next queue item (`q-<n>`): item ids are never given twice.
+    pub next_queue_item: i64,
     /// Turns that were cut short by the end of the previous process.
     pub interrupted: Vec<InterruptedTurn>,
 }
@@ -199,6 +201,7 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS queue (
         agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, item_no INTEGER NOT NULL,
         client_message_id TEXT NOT NULL, item TEXT NOT NULL, options TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
         PRIMARY KEY (agent_id, conversation_id, item_no));
     CREATE TABLE IF NOT EXISTS turns (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, turn_id TEXT NOT NULL,
@@ -342,14 +345,13 @@ impl Store {
         })
     }
 
-    /// Records an accepted input and admits it: the ledger entry (keyed by `client_id`, plus
-    /// one per further queue item), and the turn it starts or the items it queues, in one
-    /// transaction. When `client_id` is already in the ledger (a retry), nothing is written and
-    /// the input's current state is returned.
+    /// Records an accepted input and admits it, in one transaction: a ledger entry for each of
+    /// its `client_message_id`s (the turn's, or the queue items'; the payload is kept with the
+    /// first), and the turn it starts or the items it queues. When one of its ids is already in
+    /// the ledger (a retry), nothing is written and that input's current state is returned.
     pub fn accept_input(
         &self,
         scope: &RuntimeScope,
-        client_id: String,
         request_id: Option<String>,
         payload: String,
         admission: Admission,
@@ -358,52 +360,52 @@ impl Store {
         let accepted_at = crate::clock::now_iso();
         let admission = encode_admission(admission);
         self.transaction(move |t| {
-            let known = t
-                .query_row(
-                    "SELECT state FROM inputs WHERE agent_id = ?1 AND conversation_id = ?2 AND client_message_id = ?3",
-                    params![agent, conversation, client_id],
-                    |row| row.get::<_, String>(0),
-                )
-                .optional()?;
-            if let Some(state) = known {
-                return Ok(Some(InputState::from_column(&state)));
+            let admission = admission?;
+            let (ids, disposition) = match &admission {
+                EncodedAdmission::Started(turn) => (turn.ids.clone(), InputState::Started),
+                EncodedAdmission::Queued(entries, _) => (
+                    entries.iter().map(|e| e.client_id.clone()).collect(),
+                    InputState::Queued,
+                ),
+            };
+            let mut known = t.prepare_cached(
+                "SELECT state FROM inputs WHERE agent_id = ?1 AND conversation_id = ?2 AND client_message_id = ?3",
+            )?;
+            for id in &ids {
+                let state: Option<String> = known
+                    .query_row(params![agent, conversation, id], |row| row.get(0))
+                    .optional()?;
+                if let Some(state) = state {
+                    return Ok(Some(InputState::from_column(&state)));
+                }
             }
             let mut ledger = t.prepare_cached(
                 "INSERT OR IGNORE INTO inputs
                  (agent_id, conversation_id, client_message_id, disposition, request_id, payload, accepted_at, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
             )?;
-            match admission? {
-                EncodedAdmission::Started(turn) => {
-                    ledger.execute(params![
-                        agent,
-                        conversation,
-                        client_id,
-                        "started",
-                        request_id,
-                        payload,
-                        accepted_at
-                    ])?;
-                    insert_turn(t, &agent, &conversation, &turn)?;
-                }
+            for (index, id) in ids.iter().enumerate() {
+                let payload = if index == 0 { payload.as_str() } else { "" };
+                let disposition = disposition.as_str();
+                ledger.execute(params![
+                    agent,
+                    conversation,
+                    id,
+                    disposition,
+                    request_id,
+                    payload,
+                    accepted_at
+                ])?;
+            }
+            match admission {
+                EncodedAdmission::Started(turn) => insert_turn(t, &agent, &conversation, &turn)?,
                 EncodedAdmission::Queued(entries, evicted) => {
                     remove_queued(t, &agent, &conversation, &evicted, InputState::Cancelled)?;
                     let mut queue = t.prepare_cached(
                         "INSERT INTO queue (agent_id, conversation_id, item_no, client_message_id, item, options)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?;
-                    for (index, entry) in entries.into_iter().enumerate() {
-                        // The payload is kept once, with the input's first item.
-                        let payload = if index == 0 { payload.as_str() } else { "" };
-                        ledger.execute(params![
-                            agent,
-                            conversation,
-                            entry.client_id,
-                            "queued",
-                            request_id,
-                            payload,
-                            accepted_at
-                        ])?;
+                    for entry in entries {
                         queue.execute(params![
                             agent,
                             conversation,
@@ -541,7 +543,8 @@ impl Store {
             }
             let mut queue = Vec::new();
             let mut query = t.prepare_cached(
-                "SELECT item, options FROM queue WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY item_no",
+                "SELECT item, options FROM queue
+                 WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'queued' ORDER BY item_no",
             )?;
             let rows = query.query_map([&agent, &conversation], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
@@ -553,10 +556,16 @@ impl Store {
                     options,
                 });
             }
+            let next_queue_item = t.query_row(
+                "SELECT COALESCE(MAX(item_no), 0) + 1 FROM queue WHERE agent_id = ?1 AND conversation_id = ?2",
+                [&agent, &conversation],
+                |row| row.get(0),
+            )?;
             Ok(Restored {
                 settings,
                 history,
                 queue,
+                next_queue_item,
                 interrupted,
             })
         })
@@ -578,6 +587,7 @@ struct EncodedEntry {
 /// A turn ready for its rows.
 struct EncodedTurn {
     turn_id: String,
+    ids: Vec<String>,
     client_ids: String,
     user: Option<String>,
 }
@@ -587,6 +597,7 @@ impl EncodedTurn {
         Ok(Self {
             turn_id: turn.turn_id,
             client_ids: serde_json::to_string(&turn.client_ids)?,
+            ids: turn.client_ids,
             user: turn.user.as_ref().map(serde_json::to_string).transpose()?,
         })
     }
@@ -655,7 +666,8 @@ fn insert_turn(t: &Transaction<'_>, agent: &str, conversation: &str, turn: &Enco
     append(t, agent, conversation, None, turn.user.as_slice())
 }
 
-/// Deletes queue items and moves their inputs to `state`.
+/// Takes queue items out of the queue and moves their inputs to `state`. Their rows stay, without
+/// content, so that item numbers are never given twice in a conversation.
 fn remove_queued(
     t: &Transaction<'_>,
     agent: &str,
@@ -664,14 +676,16 @@ fn remove_queued(
     state: InputState,
 ) -> Result<(), StoreError> {
     let mut client_id = t.prepare_cached(
-        "DELETE FROM queue WHERE agent_id = ?1 AND conversation_id = ?2 AND item_no = ?3 RETURNING client_message_id",
+        "UPDATE queue SET state = ?4, item = '', options = ''
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND item_no = ?3 AND state = 'queued'
+         RETURNING client_message_id",
     )?;
     let mut ledger = t.prepare_cached(
         "UPDATE inputs SET state = ?4 WHERE agent_id = ?1 AND conversation_id = ?2 AND client_message_id = ?3",
     )?;
     for item_no in item_nos {
         let removed: Option<String> = client_id
-            .query_row(params![agent, conversation, item_no], |row| row.get(0))
+            .query_row(params![agent, conversation, item_no, state.as_str()], |row| row.get(0))
             .optional()?;
         if let Some(removed) = removed {
             ledger.execute(params![agent, conversation, removed, state.as_str()])?;
@@ -754,7 +768,7 @@ mod tests {
                 client_ids: vec![id.to_owned()],
                 user: None,
             };
-            store.accept_input(&scope, id.to_owned(), None, "{}".into(), Admission::Started(turn))
+            store.accept_input(&scope, None, "{}".into(), Admission::Started(turn))
         };
         assert_eq!(retry("cm-old").await.expect("stored"), Some(InputState::Started));
         assert_eq!(retry("cm-new").await.expect("stored"), None);
@@ -778,5 +792,39 @@ mod tests {
             .await
             .expect("stored");
         assert!(store.restore(&scope).await.expect("restored").interrupted.is_empty());
+    }
+
+    /// Queue item numbers are never given twice in a conversation, even once its queue is empty.
+    #[tokio::test]
+    async fn queue_item_numbers_are_not_reused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store.sqlite3")).expect("opened");
+        let scope = RuntimeScope::new("agent-1", "default");
+        let item = |id: &str| QueueEntry {
+            item: serde_json::from_value(serde_json::json!({"id": id, "client_message_id": format!("cm-{id}"),
+                "kind": "message", "source": "user", "content": "hi", "enqueued_at": "now"}))
+            .expect("an item"),
+            options: "{}".into(),
+        };
+        let queued = Admission::Queued {
+            entries: vec![item("q-1"), item("q-2")],
+            evicted: Vec::new(),
+        };
+        assert_eq!(
+            store
+                .accept_input(&scope, None, "{}".into(), queued)
+                .await
+                .expect("stored"),
+            None
+        );
+        let turn = TurnStart {
+            turn_id: "turn-1".into(),
+            client_ids: vec!["cm-q-1".into(), "cm-q-2".into()],
+            user: None,
+        };
+        store.start_batch(&scope, vec![1, 2], turn).await.expect("started");
+        let restored = store.restore(&scope).await.expect("restored");
+        assert!(restored.queue.is_empty());
+        assert_eq!(restored.next_queue_item, 3);
     }
 }

@@ -141,17 +141,18 @@ impl TurnTools {
                 tools.push(ToolRef::Local(tool));
             }
         }
-        for registration in runtime.external.visible(scope, origin, &options.scope_ids) {
-            if options
-                .allowlist
-                .as_ref()
-                .is_some_and(|allowed| !allowed.contains(&registration.tool.name))
-            {
-                continue;
-            }
-            tools.retain(|t| t.name() != registration.tool.name);
-            tools.push(ToolRef::External(registration));
-        }
+        // A controller's tool replaces a local one of the same name (visible ones have unique names).
+        let external: Vec<Registration> = runtime
+            .external
+            .visible(scope, origin, &options.scope_ids)
+            .into_iter()
+            .filter(|registration| {
+                (options.allowlist.as_ref()).is_none_or(|allowed| allowed.contains(&registration.tool.name))
+            })
+            .collect();
+        let replaced: std::collections::HashSet<&str> = external.iter().map(|r| r.tool.name.as_str()).collect();
+        tools.retain(|tool| !replaced.contains(tool.name()));
+        tools.extend(external.into_iter().map(ToolRef::External));
         let specs = tools.iter().map(ToolRef::spec).collect();
         Ok(Self { tools, specs })
     }

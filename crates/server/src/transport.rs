@@ -45,6 +45,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock;
 use crate::config::Config;
@@ -94,6 +95,8 @@ pub(crate) struct Transport {
     split: Mutex<Option<SplitSession>>,
     split_changed: watch::Sender<u64>,
     shutdown: CancellationToken,
+    /// Every connection's task, so that a shutdown can wait for their close frames.
+    tasks: TaskTracker,
 }
 
 impl Transport {
@@ -103,7 +106,15 @@ impl Transport {
             split: Mutex::new(None),
             split_changed: watch::Sender::new(0),
             shutdown,
+            tasks: TaskTracker::new(),
         })
+    }
+
+    /// After shutdown was signalled: waits, up to `deadline`, for every connection to finish
+    /// closing (its close frame written, or its TCP connection reset).
+    pub(crate) async fn connections_closed(&self, deadline: Duration) {
+        self.tasks.close();
+        let _ = tokio::time::timeout(deadline, self.tasks.wait()).await;
     }
 }
 
@@ -123,7 +134,7 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
         let _ = stream.set_nodelay(true);
         let transport = transport.clone();
         let http = http.clone();
-        tokio::spawn(async move {
+        transport.tasks.clone().spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let transport = transport.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(transport, request)) }
@@ -166,7 +177,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         }
     };
     let max = transport.runtime.config.max_frame_bytes;
-    tokio::spawn(async move {
+    transport.tasks.clone().spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
@@ -224,12 +235,13 @@ async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
     });
     transport.split_changed.send_modify(|generation| *generation += 1);
     if let Some(old) = replaced {
+        old.session.abandon();
         // Closed before `ended` fires, so its sockets see this reason.
         old.session
             .outbound
             .close(CloseCode::Policy, "replaced by a new control session");
         old.ended.cancel();
-        runtime.abandon_session(old.session.id).await;
+        runtime.close_session(old.session.id).await;
     }
     let stopped = async {
         let mut split = transport.split.lock().await;

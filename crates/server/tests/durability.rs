@@ -298,7 +298,11 @@ async fn acknowledged_queued_inputs_survive_kill_9_at_any_point_of_a_turn() {
         .find(|f| f["type"] == "update_queue")
         .expect("queue snapshot");
     assert_eq!(queued_ids(queue), ["cm-2", "cm-3"], "the queue is restored");
-    let notice = client.recv_until_type("turn_finished").await.pop().unwrap();
+    // The cut turn's end comes first, before the answer and the replay.
+    let [notice, terminal, answer] = &replay[..3] else {
+        panic!("{replay:?}")
+    };
+    assert_eq!(answer["type"], "runtime_start_response");
     assert_eq!(notice["stop_reason"], "error");
     let cut = notice["turn_id"].clone();
     assert!(cut.as_str().unwrap().starts_with("turn-"), "{notice}");
@@ -306,7 +310,6 @@ async fn acknowledged_queued_inputs_survive_kill_9_at_any_point_of_a_turn() {
         notice["error"],
         "The server stopped while this turn was running; its output so far was kept"
     );
-    let terminal = client.recv().await;
     assert_eq!(
         (&terminal["delta"]["message_type"], &terminal["delta"]["is_terminal"]),
         (&json!("loop_error"), &json!(true))
@@ -346,10 +349,12 @@ async fn acknowledged_queued_inputs_survive_kill_9_at_any_point_of_a_turn() {
         .find(|f| f["type"] == "update_queue")
         .expect("queue snapshot");
     assert!(queued_ids(queue).is_empty(), "the batch left the queue when it started");
-    let notice = client.recv_until_type("turn_finished").await.pop().unwrap();
-    assert_eq!(notice["stop_reason"], "error");
+    let notice = &replay[0];
+    assert_eq!(
+        (&notice["type"], &notice["stop_reason"]),
+        (&json!("turn_finished"), &json!("error"))
+    );
     assert_ne!(notice["turn_id"], cut, "the batch's turn, not the first one again");
-    client.recv().await;
 
     // Every id answers with its input's real state, and nothing runs again.
     for (request, id) in [("re-1", "cm-1"), ("re-2", "cm-2"), ("re-3", "cm-3")] {
@@ -391,7 +396,23 @@ async fn queued_inputs_survive_the_disconnect_of_the_client_that_sent_them() {
         .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
         .await;
     first.drop_connection();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its turn is cancelled once the server has seen it go (recorded in the store).
+    let db = server.data.path().join("store/letta-app-server.sqlite3");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rusqlite::Connection::open(&db)
+        .and_then(|db| {
+            db.query_row("SELECT count(*) FROM turns WHERE state = 'cancelled'", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .is_ok_and(|cancelled| cancelled == 1)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first turn was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let mut second = server.client().await;
     let replay = rejoin(&mut second, &runtime).await;
@@ -568,5 +589,91 @@ async fn the_queued_batches_of_every_conversation_run() {
             .filter(|f| f["delta"]["message_type"] == "loop_error")
             .collect();
         assert!(errors.is_empty(), "{errors:?}");
+    }
+}
+
+/// A turn outlives the client that started it while another watches, and ends when the last
+/// watcher leaves too (as a turn whose starter leaves alone does).
+#[tokio::test]
+async fn a_turn_ends_when_its_last_watcher_leaves() {
+    let server = TestServer::start().await;
+    let mut starter = server.client().await;
+    let runtime = start_runtime(&mut starter).await;
+    let mut watcher = server.client().await;
+    rejoin(&mut watcher, &runtime).await;
+    starter
+        .send(user_input("in-1", &runtime, &slow("long", 500), "cm-1"))
+        .await;
+    watcher
+        .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
+        .await;
+    starter.drop_connection();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher
+        .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
+        .await;
+    watcher.drop_connection();
+
+    let mut late = server.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let replay = rejoin(&mut late, &runtime).await;
+        let status = replay.iter().rev().find(|f| f["type"] == "update_loop_status").unwrap();
+        if status["loop_status"]["status"] == "WAITING_ON_INPUT" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the turn still runs: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every `client_message_id` of an input is in the ledger: retrying one message of a
+/// multi-message input on its own runs nothing.
+#[tokio::test]
+async fn every_id_of_an_input_is_recognised_on_a_retry() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(
+            json!({"type": "input", "request_id": "in-1", "runtime": runtime, "payload": {"kind": "create_message",
+            "messages": [{"role": "user", "content": "a", "client_message_id": "cm-a"},
+                         {"role": "user", "content": "b", "client_message_id": "cm-b"}]}}),
+        )
+        .await;
+    client.recv_until_type("turn_finished").await;
+    client.send(user_input("in-2", &runtime, "b", "cm-b")).await;
+    let ack = client.recv().await;
+    assert_eq!(
+        (&ack["accepted"], &ack["disposition"]),
+        (&json!(true), &json!("started"))
+    );
+    client.expect_silence(Duration::from_millis(300)).await;
+}
+
+/// A client that sends `runtime_start` and is gone before it is handled leaves no subscription
+/// behind: the conversation, unwatched, still leaves memory.
+#[tokio::test]
+async fn a_client_gone_before_its_runtime_start_is_handled_watches_nothing() {
+    let server = TestServer::start_with(|config| config.idle_eviction = Duration::from_millis(100)).await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    drop(client);
+    for n in 0..20 {
+        let mut ghost = server.client().await;
+        ghost
+            .send(json!({"type": "runtime_start", "request_id": format!("rs-{n}"),
+                "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]}))
+            .await;
+        ghost.drop_connection();
+    }
+    let running = server.server.as_ref().expect("running");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while running.loaded_conversations() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed connection still watches the conversation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -219,3 +219,164 @@ async fn no_answer_can_overflow_the_socket_it_answers() {
         true
     );
 }
+
+/// A bad payload's `loop_error` goes to every subscriber of the runtime: what it quotes of the
+/// bad input is cut.
+#[tokio::test]
+async fn loop_errors_quoting_bad_input_are_cut() {
+    let server = TestServer::start().await;
+    let mut sender = server.client().await;
+    let runtime = start_runtime(&mut sender).await;
+    let mut watcher = server.client().await;
+    watcher
+        .send(json!({"type": "sync", "request_id": "s", "runtime": runtime}))
+        .await;
+    watcher.recv_until_type("sync_response").await;
+    let huge = "k".repeat(8 * 1024 * 1024);
+    sender
+        .send(json!({"type": "input", "runtime": runtime, "payload": {"kind": huge, "messages": []}}))
+        .await;
+    sender
+        .send(json!({"type": "change_device_state", "runtime": runtime, "payload": {"mode": huge}}))
+        .await;
+    for _ in 0..2 {
+        let error = watcher
+            .recv_until(|f| f["delta"]["message_type"] == "loop_error")
+            .await
+            .pop()
+            .unwrap();
+        let message = error["delta"]["message"].as_str().unwrap();
+        assert!(
+            message.len() < 2100 && message.ends_with("bytes cut]"),
+            "{}",
+            &message[..80]
+        );
+    }
+}
+
+/// The number of messages in one input is bounded, and so is what they add to the queue and to
+/// every `update_loop_status`.
+#[tokio::test]
+async fn the_messages_of_an_input_are_bounded() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    let input = |request: &str, count: usize, busy: bool| {
+        let messages: Vec<Value> = (0..count)
+            .map(|n| {
+                let text = if busy && n == 0 {
+                    "[[deltas: 100]] [[delay: 20]]"
+                } else {
+                    "m"
+                };
+                json!({"role": "user", "content": text, "client_message_id": format!("{request}-{n:0>250}")})
+            })
+            .collect();
+        json!({"type": "input", "request_id": request, "runtime": runtime,
+            "payload": {"kind": "create_message", "messages": messages}})
+    };
+    client.send(input("too-many", 257, false)).await;
+    let error = client.recv().await;
+    assert_eq!(error["code"], "limit_exceeded");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`payload.messages` is 257 entries")
+    );
+
+    // Direct starts: every id of the input is listed for its run, but the map keeps 512 at most.
+    for n in 0..3 {
+        client.send(input(&format!("d{n}"), 256, false)).await;
+        client.recv_until_type("turn_finished").await;
+    }
+    client.send(input("last", 1, false)).await;
+    let statuses = client.recv_until_type("turn_finished").await;
+    let loop_status = statuses
+        .iter()
+        .rev()
+        .find(|f| f["type"] == "update_loop_status")
+        .unwrap();
+    let listed: usize = loop_status["loop_status"]["client_message_ids_by_run_id"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|ids| ids.as_array().unwrap().len())
+        .sum();
+    assert!(listed <= 512, "{listed} ids listed");
+
+    // Queued: an input whose items would take the queue past 300 is refused.
+    client.send(input("busy", 1, true)).await;
+    client.send(input("q1", 256, false)).await;
+    let first = client.recv_until(|f| f["request_id"] == "q1").await.pop().unwrap();
+    assert_eq!(first["disposition"], "queued", "{first}");
+    client.send(input("q2", 100, false)).await;
+    let second = client.recv_until(|f| f["request_id"] == "q2").await.pop().unwrap();
+    assert_eq!(
+        second["error"],
+        "Input was rejected by the queue: 356 items would be waiting, over the limit of 300"
+    );
+}
+
+/// External tools: a registration is bounded, shared between the runtimes it names, and a
+/// runtime holds a bounded number of tools from all connections together.
+#[tokio::test]
+async fn external_tool_registrations_are_bounded() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let tool = |name: String| json!({"name": name, "description": "d", "parameters": {"type": "object"}});
+    let tools =
+        |prefix: &str, count: usize| -> Vec<Value> { (0..count).map(|n| tool(format!("{prefix}{n}"))).collect() };
+    let runtime = json!({"agent_id": "agent-x", "conversation_id": "default"});
+    let update = |request: &str, runtimes: Vec<Value>, tools: Vec<Value>| {
+        json!({"type": "runtime_external_tools_update", "request_id": request,
+            "updates": [{"runtimes": runtimes, "external_tools": [{"tools": tools}]}]})
+    };
+    client
+        .send(json!({"type": "runtime_external_tools_update", "request_id": "groups",
+            "updates": [{"runtimes": [runtime], "external_tools": [{"tools": tools("a", 200)}, {"tools": tools("b", 57)}]}]}))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(error["code"], "limit_exceeded");
+    assert!(error["message"].as_str().unwrap().contains("is 257 entries"), "{error}");
+
+    // Four connections of 256 tools each fill a runtime; a fifth is refused.
+    let mut others = Vec::new();
+    for n in 0..4 {
+        let mut other = server.client().await;
+        other
+            .send(update(&format!("u{n}"), vec![runtime.clone()], tools("t", 256)))
+            .await;
+        assert_eq!(other.recv().await["success"], true);
+        others.push(other);
+    }
+    client.send(update("u5", vec![runtime.clone()], tools("t", 1))).await;
+    let refused = client.recv().await;
+    assert_eq!(
+        (&refused["success"], &refused["error"]),
+        (
+            &json!(false),
+            &json!("runtime agent-x/default would have 1025 external tools, over the limit of 1024")
+        )
+    );
+
+    // A connection registers for 1024 runtimes at most.
+    for batch in 0..4 {
+        let runtimes: Vec<Value> = (0..256)
+            .map(|n| json!({"agent_id": format!("agent-{batch}-{n}"), "conversation_id": "default"}))
+            .collect();
+        client.send(update(&format!("r{batch}"), runtimes, tools("x", 1))).await;
+        assert_eq!(client.recv().await["success"], true);
+    }
+    client
+        .send(update(
+            "r4",
+            vec![json!({"agent_id": "one-more", "conversation_id": "default"})],
+            tools("x", 1),
+        ))
+        .await;
+    assert_eq!(
+        client.recv().await["error"],
+        "a connection may register tools for 1024 runtimes at most"
+    );
+}

@@ -526,7 +526,7 @@ fn checks(record: &Record, store: &Store, outcome: &Outcome) -> Vec<Check> {
         ),
         Check::info(
             PHASE,
-            "acknowledged inputs that ran exactly once",
+            "acknowledged inputs whose turn started exactly once (user message stored once)",
             thousands(acked.iter().filter(|id| runs(id) == 1).count() as u64),
         ),
         Check::hard(
