@@ -152,8 +152,8 @@ pub struct Runtime {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
     conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
-    /// Held while a conversation is loaded from the store.
-    loading: tokio::sync::Mutex<()>,
+    /// Held while a conversation is loaded from the store, one per conversation being loaded.
+    loading: Mutex<HashMap<RuntimeScope, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Runtime {
@@ -171,7 +171,7 @@ impl Runtime {
             sessions: Mutex::default(),
             subscriptions: Mutex::default(),
             conversations: Mutex::default(),
-            loading: tokio::sync::Mutex::default(),
+            loading: Mutex::default(),
         })
     }
 
@@ -369,12 +369,28 @@ impl Runtime {
         if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
             return Ok(conversation);
         }
-        // One load at a time: a second load of a conversation that started a turn meanwhile
-        // would take that turn for one the previous process left running.
-        let _loading = self.loading.lock().await;
+        // One load of a conversation at a time: a second load of a conversation that started a
+        // turn meanwhile would take that turn for one the previous process left running.
+        let gate = lock(&self.loading).entry(key.clone()).or_default().clone();
+        let _loading = gate.lock().await;
         if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
             return Ok(conversation);
         }
+        let loaded = self.load(&key).await.map(|conversation| {
+            let conversation = Arc::new(conversation);
+            lock(&self.conversations).insert(key.clone(), conversation.clone());
+            conversation
+        });
+        // Only once it is in memory (or failed to load): a load starting now finds it there.
+        let mut loading = lock(&self.loading);
+        if loading.get(&key).is_some_and(|current| Arc::ptr_eq(current, &gate)) {
+            loading.remove(&key);
+        }
+        loaded
+    }
+
+    /// Loads a conversation runtime from the store.
+    async fn load(self: &Arc<Self>, key: &RuntimeScope) -> Result<Conversation, ScopeError> {
         let agent = self
             .store
             .agent(key.agent_id.clone())
@@ -398,7 +414,7 @@ impl Runtime {
                 });
             }
         }
-        let mut restored = self.store.restore(&key).await?;
+        let mut restored = self.store.restore(key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
         // `recover_approvals`; the others may have run already, so they are never re-run: the
         // model gets a stale result instead (REFERENCE §3.10).
@@ -418,16 +434,15 @@ impl Runtime {
                     is_error: true,
                 })
                 .collect();
-            self.store.append_messages(&key, None, results.clone()).await?;
+            self.store.append_messages(key, None, results.clone()).await?;
             restored.history.extend(results);
         }
-        let loaded = Arc::new(Conversation::new(
+        Ok(Conversation::new(
             key.clone(),
             Agent::from_state(&agent),
             restored,
             recoverable,
             &self.config,
-        ));
-        Ok(lock(&self.conversations).entry(key).or_insert(loaded).clone())
+        ))
     }
 }
