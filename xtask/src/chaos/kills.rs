@@ -367,7 +367,7 @@ fn answer(record: &mut Record, frame: &Value) {
 fn busy(database: &Path) -> Result<(i64, i64, i64), rusqlite::Error> {
     let connection = rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     connection.query_row(
-        "SELECT (SELECT COUNT(*) FROM queue), (SELECT COUNT(*) FROM turns WHERE state = 'running'),
+        "SELECT (SELECT COUNT(*) FROM queue WHERE state = 'queued'), (SELECT COUNT(*) FROM turns WHERE state = 'running'),
                 (SELECT COUNT(*) FROM messages)",
         [],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
@@ -415,7 +415,7 @@ fn read_store(database: &Path) -> Result<Store, String> {
         cut_short: pairs("SELECT conversation_id, turn_id FROM turns WHERE state IN ('error', 'interrupted')")?
             .into_iter()
             .collect(),
-        queued: pairs("SELECT client_message_id, '' FROM queue")?
+        queued: pairs("SELECT client_message_id, '' FROM queue WHERE state = 'queued'")?
             .into_iter()
             .map(|(id, _)| id)
             .collect(),
