@@ -41,7 +41,7 @@ export interface CreateConversation {
 }
 
 /**
- * Permission mode of a runtime scope (REFERENCE §3.9). Closed: an unknown mode is an error,
+ * Permission mode of a runtime scope (docs/protocol.md §3.9). Closed: an unknown mode is an error,
  * never a more permissive mode.
  */
 export type DevicePermissionMode = "standard" | "acceptEdits" | "unrestricted" | "strict";
@@ -88,7 +88,7 @@ export interface ExternalToolDefinition {
 }
 
 /**
- * A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
+ * A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
  *
  * `conversation_id: "default"` addresses the agent's built-in default conversation.
  */
@@ -144,7 +144,7 @@ export interface MessageCreate {
   role: MessageRole;
   /** Text, or an array of content parts. */
   content: MessageContent;
-  /** Client-chosen idempotency and correlation key (REFERENCE §3.3). */
+  /** Client-chosen idempotency and correlation key (docs/protocol.md §3.3). */
   client_message_id?: string | null;
   /** Offline thread id; defaults to `client_message_id`. */
   otid?: string | null;
@@ -1391,7 +1391,7 @@ export interface GitContext {
   recent_branches: string[];
 }
 
-/** A client toolset preset (REFERENCE §6.2). */
+/** A client toolset preset (docs/protocol.md §6.2). */
 export type ToolsetName = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "none";
 
 /** A skill the agent can load. */

@@ -1,6 +1,6 @@
 //! Async client for the Letta Code App Server v2 websocket protocol.
 //!
-//! It speaks the protocol as REFERENCE.md describes real Letta Code's App Server, so it works
+//! It speaks the protocol of real Letta Code's App Server (`docs/protocol.md`), so it works
 //! against real Letta as well as this project's server; the only thing it uses that real Letta
 //! does not send is this project's `error` frame, which turns a refused command into
 //! [`Error::Server`] at once instead of a timeout.

@@ -1814,7 +1814,7 @@ impl ::std::convert::TryFrom<::std::string::String> for DeltaMarker {
         value.parse()
     }
 }
-/**Permission mode of a runtime scope (REFERENCE §3.9). Closed: an unknown mode is an error,
+/**Permission mode of a runtime scope (docs/protocol.md §3.9). Closed: an unknown mode is an error,
 never a more permissive mode.*/
 #[derive(
     ::serde::Deserialize,
@@ -2829,7 +2829,7 @@ pub struct MessageCreate {
     ///Batch item id.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub batch_item_id: ::std::option::Option<::std::string::String>,
-    ///Client-chosen idempotency and correlation key (REFERENCE §3.3).
+    ///Client-chosen idempotency and correlation key (docs/protocol.md §3.3).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_message_id: ::std::option::Option<::std::string::String>,
     ///Text, or an array of content parts.
@@ -3420,7 +3420,7 @@ pub struct RuntimeExternalToolsUpdateResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-/**A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
+/**A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
 
 `conversation_id: "default"` addresses the agent's built-in default conversation.*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, PartialEq)]
@@ -4319,7 +4319,7 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolStatus {
         value.parse()
     }
 }
-///A client toolset preset (REFERENCE §6.2).
+///A client toolset preset (docs/protocol.md §6.2).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,

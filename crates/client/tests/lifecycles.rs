@@ -1,4 +1,4 @@
-//! The lifecycles of REFERENCE §5 through the client API, against the reference server, on
+//! The lifecycles of docs/protocol.md §5 through the client API, against the reference server, on
 //! both transports.
 
 mod support;

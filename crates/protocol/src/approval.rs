@@ -1,4 +1,4 @@
-//! `control_request`: the server asks whether a tool may run (REFERENCE §3.9).
+//! `control_request`: the server asks whether a tool may run (docs/protocol.md §3.9).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

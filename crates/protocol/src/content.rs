@@ -35,7 +35,7 @@ pub struct MessageCreate {
     pub role: MessageRole,
     /// Text, or an array of content parts.
     pub content: MessageContent,
-    /// Client-chosen idempotency and correlation key (REFERENCE §3.3).
+    /// Client-chosen idempotency and correlation key (docs/protocol.md §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
     /// Offline thread id; defaults to `client_message_id`.

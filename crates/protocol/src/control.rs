@@ -1,5 +1,5 @@
 //! Runtime control commands: `sync`, `abort_message`, `change_device_state`
-//! (REFERENCE §3.10, §3.12, §3.13).
+//! (docs/protocol.md §3.10, §3.12, §3.13).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! `update_device_status`: the per-scope "bottom bar" snapshot (REFERENCE §3.8).
+//! `update_device_status`: the per-scope "bottom bar" snapshot (docs/protocol.md §3.8).
 
 use std::collections::BTreeMap;
 

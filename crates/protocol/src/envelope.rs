@@ -1,4 +1,4 @@
-//! The envelope that every runtime event carries on the wire (REFERENCE §2.1).
+//! The envelope that every runtime event carries on the wire (docs/protocol.md §2.1).
 
 use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Error as _};

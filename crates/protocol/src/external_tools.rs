@@ -1,4 +1,4 @@
-//! Controller-owned external tools (REFERENCE §3.11).
+//! Controller-owned external tools (docs/protocol.md §3.11).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! `file_ops`: the agent changed a file (REFERENCE §4.1, §5 (c)).
+//! `file_ops`: the agent changed a file (docs/protocol.md §4.1, §5 (c)).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

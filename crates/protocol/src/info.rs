@@ -1,4 +1,4 @@
-//! `app_server_info`: capability discovery (REFERENCE §3.1).
+//! `app_server_info`: capability discovery (docs/protocol.md §3.1).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! `input`: start a turn or answer an approval (REFERENCE §3.3).
+//! `input`: start a turn or answer an approval (docs/protocol.md §3.3).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! `update_loop_status`: what the agent loop of a scope is doing (REFERENCE §3.7).
+//! `update_loop_status`: what the agent loop of a scope is doing (docs/protocol.md §3.7).
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Permission mode of a runtime scope (REFERENCE §3.9). Closed: an unknown mode is an error,
+/// Permission mode of a runtime scope (docs/protocol.md §3.9). Closed: an unknown mode is an error,
 /// never a more permissive mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum DevicePermissionMode {
@@ -81,7 +81,7 @@ impl RequestedPermissionMode {
 }
 
 open_enum! {
-    /// A client toolset preset (REFERENCE §6.2).
+    /// A client toolset preset (docs/protocol.md §6.2).
     pub enum ToolsetName {
         /// OpenAI Codex style tools.
         Codex = "codex",

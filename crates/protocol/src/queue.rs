@@ -1,4 +1,4 @@
-//! The conversation queue: `update_queue` and `remove_queue_item` (REFERENCE §3.4).
+//! The conversation queue: `update_queue` and `remove_queue_item` (docs/protocol.md §3.4).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! `runtime_start`: resolve or create an agent and a conversation (REFERENCE §3.2).
+//! `runtime_start`: resolve or create an agent and a conversation (docs/protocol.md §3.2).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

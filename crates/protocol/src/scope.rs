@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
+/// A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
 ///
 /// `conversation_id: "default"` addresses the agent's built-in default conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]

@@ -1,4 +1,4 @@
-//! `update_subagent_state`: subagents launched by the scope (REFERENCE §3.14).
+//! `update_subagent_state`: subagents launched by the scope (docs/protocol.md §3.14).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

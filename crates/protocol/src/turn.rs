@@ -1,4 +1,4 @@
-//! `turn_finished`: the end of a turn (REFERENCE §3.6).
+//! `turn_finished`: the end of a turn (docs/protocol.md §3.6).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

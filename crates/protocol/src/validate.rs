@@ -1,4 +1,4 @@
-//! Shape checks the types cannot express, as real Letta applies them (REFERENCE §1.8, §3.11):
+//! Shape checks the types cannot express, as real Letta applies them (docs/protocol.md §1.8, §3.11):
 //! non-empty ids, one-of fields, non-empty and unique runtime lists.
 
 use std::collections::HashSet;

@@ -28,10 +28,10 @@ pub struct Config {
     /// How long a model stream waits for a backed-up reader that takes nothing before it stops
     /// waiting for that reader (which then meets the queue limits).
     pub slow_reader_patience: Duration,
-    /// How often each websocket is pinged (REFERENCE §1.7).
+    /// How often each websocket is pinged (docs/protocol.md §1.7).
     pub ping_interval: Duration,
     /// A websocket peer that sends nothing at all (no frame, not even a pong) for this long is
-    /// cut off without a close frame (REFERENCE §1.7).
+    /// cut off without a close frame (docs/protocol.md §1.7).
     pub silent_peer_timeout: Duration,
     /// How long closing a websocket may take: sending what is queued and the close frame, then
     /// the peer's close frame in answer. Past it the TCP connection is reset.

@@ -1,5 +1,5 @@
 //! One conversation runtime: its queue, its turn, its loop and device state, and the frames
-//! each change produces (REFERENCE §3.3–§3.13, frame order of §5).
+//! each change produces (docs/protocol.md §3.3–§3.13, frame order of §5).
 //!
 //! State changes happen under the async `state` lock. Every frame of the scope is emitted under
 //! the sync `emitter` lock, which also records whether the current run was cancelled, so that no
@@ -117,7 +117,7 @@ pub(crate) enum ApprovalAnswer {
     Deny(String),
 }
 
-/// The approval question the turn is waiting on (one at a time, REFERENCE §3.9).
+/// The approval question the turn is waiting on (one at a time, docs/protocol.md §3.9).
 #[derive(Debug)]
 pub(crate) struct PendingApproval {
     pub(crate) request_id: String,
@@ -550,7 +550,7 @@ impl Conversation {
     // ----- replay ---------------------------------------------------------------------------
 
     /// Replays the scope's state to one session: device status (unless unchanged since the last
-    /// replay to it and not forced), loop status, queue, subagents (REFERENCE §3.10).
+    /// replay to it and not forced), loop status, queue, subagents (docs/protocol.md §3.10).
     pub async fn replay(&self, session: &Session, force_device: bool) {
         let state = self.state.lock().await;
         let device = Self::device_event(&state);
@@ -596,7 +596,7 @@ impl Conversation {
     }
 
     /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
-    /// previous process left unanswered, in a turn of their own (REFERENCE §3.10).
+    /// previous process left unanswered, in a turn of their own (docs/protocol.md §3.10).
     pub async fn recover_approvals(self: &Arc<Self>, runtime: &Arc<Runtime>, session: &Session) {
         let mut state = self.state.lock().await;
         if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
@@ -629,7 +629,7 @@ impl Conversation {
     }
 
     /// Handles `input` `approval_response`: the first answer to the pending question wins;
-    /// anything else gets `accepted: false` (REFERENCE §3.3, §3.9).
+    /// anything else gets `accepted: false` (docs/protocol.md §3.3, §3.9).
     pub async fn answer_approval(
         &self,
         runtime: &Runtime,
@@ -670,7 +670,7 @@ impl Conversation {
 
     // ----- input ----------------------------------------------------------------------------
 
-    /// Handles `input` `create_message`: start a turn when idle, else queue (REFERENCE §3.3).
+    /// Handles `input` `create_message`: start a turn when idle, else queue (docs/protocol.md §3.3).
     /// The input is acknowledged only once it is durable as work to do (see [`crate::store`]);
     /// a `client_message_id` seen before gets its input's current state and runs nothing.
     pub async fn submit(
@@ -799,7 +799,7 @@ impl Conversation {
 
     /// Ends the turn: records how it ended, then the final statuses, `turn_finished`, then the
     /// next queued batch (while someone watches) or the turn-end boundary snapshots
-    /// (REFERENCE §3.6, §5 (e), (f), (i)).
+    /// (docs/protocol.md §3.6, §5 (e), (f), (i)).
     pub(crate) async fn finish_turn(self: &Arc<Self>, runtime: &Arc<Runtime>, state: &mut State, outcome: Outcome) {
         let Some(turn) = state.turn.take() else { return };
         Self::set_status(state, LoopStatus::WaitingOnInput);
@@ -922,7 +922,7 @@ impl Conversation {
         self.state.lock().await.turn.is_some()
     }
 
-    /// Handles `abort_message` (REFERENCE §3.12, §5 (f)).
+    /// Handles `abort_message` (docs/protocol.md §3.12, §5 (f)).
     pub async fn abort(&self, runtime: &Runtime, session: Option<&Session>, request_id: Option<String>) {
         let mut state = self.state.lock().await;
         let aborted = self.interrupt(runtime, &mut state);
@@ -995,7 +995,7 @@ impl Conversation {
         self.emit(runtime, [Self::queue_event(&state, removed)]);
     }
 
-    /// Handles `change_device_state` (REFERENCE §3.13).
+    /// Handles `change_device_state` (docs/protocol.md §3.13).
     pub async fn change_device_state(&self, runtime: &Runtime, command: &ChangeDeviceState) {
         let mut state = self.state.lock().await;
         let idle = state.turn.is_none();
@@ -1073,14 +1073,14 @@ impl Conversation {
     }
 
     /// A session closed: its queued inputs stay (they no longer belong to it), and the turn it
-    /// started is cancelled if nobody else watches the scope (REFERENCE §5 (g), §7 item 12). An
+    /// started is cancelled if nobody else watches the scope (docs/protocol.md §5 (g), §7 item 12). An
     /// abandoned session (`abort_its_turns`, a replaced control session) takes its queued inputs
     /// and its turn with it.
     pub async fn session_closed(self: &Arc<Self>, runtime: &Arc<Runtime>, session: SessionId, abort_its_turns: bool) {
         let mut state = self.state.lock().await;
         let theirs = |q: &Queued| q.session == Some(session);
         if abort_its_turns {
-            // A replaced control session takes its waiting inputs with it (REFERENCE §1.10).
+            // A replaced control session takes its waiting inputs with it (docs/protocol.md §1.10).
             let item_nos: Vec<i64> = state
                 .queue
                 .iter()
@@ -1157,7 +1157,7 @@ fn remember(state: &mut State, client_id: String, known: InputState) {
 }
 
 /// Joins message contents into one: a single content stays as it is; several become one part
-/// array with `"\n"` text separators (REFERENCE §3.4).
+/// array with `"\n"` text separators (docs/protocol.md §3.4).
 pub(crate) fn merge_contents<'a>(contents: impl Iterator<Item = &'a MessageContent>) -> MessageContent {
     let contents: Vec<&MessageContent> = contents.collect();
     if let [single] = contents.as_slice() {

@@ -1,4 +1,4 @@
-//! What the server does with each client frame (REFERENCE §3), and with frames it cannot accept
+//! What the server does with each client frame (docs/protocol.md §3), and with frames it cannot accept
 //! (§1.8, plus this project's `error` frame).
 
 use std::sync::Arc;
@@ -221,7 +221,7 @@ async fn command(runtime: &Arc<Runtime>, session: &Arc<Session>, frame: ClientFr
             conversation
         }
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
-            // Registers without subscribing (REFERENCE §3.11).
+            // Registers without subscribing (docs/protocol.md §3.11).
             let registered = update.updates.iter().try_for_each(|entry| {
                 let scopes: Vec<RuntimeScope> = entry
                     .runtimes
@@ -293,7 +293,7 @@ async fn input(runtime: &Arc<Runtime>, session: &Arc<Session>, input: Input) -> 
 }
 
 /// `runtime_start`: resolve or create the agent and conversation, apply settings, subscribe,
-/// answer and replay (REFERENCE §3.2, §5 (a)); returns the conversation it started.
+/// answer and replay (docs/protocol.md §3.2, §5 (a)); returns the conversation it started.
 async fn runtime_start(
     runtime: &Arc<Runtime>,
     session: &Arc<Session>,
@@ -443,7 +443,7 @@ async fn resolve(runtime: &Arc<Runtime>, start: &RuntimeStart) -> Result<Resolve
     ))
 }
 
-/// The synthesized default conversation of an agent (never stored, REFERENCE §3.2).
+/// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).
 fn default_conversation(agent_id: &str) -> JsonObject {
     let now = now_iso();
     let conversation = json!({

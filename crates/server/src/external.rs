@@ -1,4 +1,4 @@
-//! Controller-owned external tools (REFERENCE §3.11): registrations per connection, runtime and
+//! Controller-owned external tools (docs/protocol.md §3.11): registrations per connection, runtime and
 //! `scope_id`, and calls routed to the owning connection.
 
 use std::collections::{HashMap, HashSet};
@@ -231,7 +231,7 @@ impl ExternalTools {
     }
 }
 
-/// Maps a controller's answer to the tool result the model sees (REFERENCE §3.11): text parts
+/// Maps a controller's answer to the tool result the model sees (docs/protocol.md §3.11): text parts
 /// joined with newlines; images noted; an `error` becomes `External tool execution error: …`.
 fn result_of(response: ExternalToolCallResponse) -> ToolResult {
     if let Some(error) = response.error {

@@ -1,4 +1,4 @@
-//! The bounded outbound queue of one client session (REFERENCE §2.6).
+//! The bounded outbound queue of one client session (docs/protocol.md §2.6).
 //!
 //! Runtime events are serialised once ([`EventFrame`]) and queued for every subscriber; the
 //! session's writer assigns the per-session `event_seq` and appends the envelope when it writes.
@@ -82,7 +82,7 @@ impl EventFrame {
     }
 }
 
-/// Which socket of a split session a frame goes to (REFERENCE §1.10).
+/// Which socket of a split session a frame goes to (docs/protocol.md §1.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// Responses, approvals, `turn_finished`, tool calls.

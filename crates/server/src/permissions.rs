@@ -1,4 +1,4 @@
-//! Permission classification of tool calls (REFERENCE §3.9): which calls run straight away and
+//! Permission classification of tool calls (docs/protocol.md §3.9): which calls run straight away and
 //! which ask the controller first.
 
 use letta_app_server_protocol::{DevicePermissionMode, JsonObject, PermissionSuggestion};

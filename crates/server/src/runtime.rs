@@ -74,7 +74,7 @@ impl Session {
 
     /// Marks it replaced by a new control session: when it closes, the turns it started are
     /// aborted even when other sessions watch them, and its queued inputs are removed
-    /// (REFERENCE §1.10). Set before its close can be handled.
+    /// (docs/protocol.md §1.10). Set before its close can be handled.
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::SeqCst);
     }
@@ -196,7 +196,7 @@ impl Runtime {
     }
 
     /// Forgets a closed session: its subscriptions and the turns only it was watching
-    /// (REFERENCE §5 (g)); its queued inputs stay (Letta 0.34, §4.7 of its changes), unless it
+    /// (docs/protocol.md §5 (g)); its queued inputs stay (Letta 0.34, §4.7 of its changes), unless it
     /// was [abandoned](Session::abandon). Closing a session twice does nothing more.
     pub async fn close_session(self: &Arc<Self>, session: SessionId) {
         self.release_session(session).await;
@@ -261,7 +261,7 @@ impl Runtime {
     }
 
     /// Sends every pending approval question of every conversation to a newly connected
-    /// session, before it subscribes to anything (REFERENCE §1.5).
+    /// session, before it subscribes to anything (docs/protocol.md §1.5).
     pub async fn replay_pending_approvals(&self, session: &Session) {
         let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
         for conversation in conversations {
@@ -345,7 +345,7 @@ impl Runtime {
     }
 
     /// One eviction sweep: drops the conversations that `sweeps` consecutive sweeps found idle
-    /// with no subscriber (real Letta evicts idle conversation runtimes too, REFERENCE §3.3).
+    /// with no subscriber (real Letta evicts idle conversation runtimes too, docs/protocol.md §3.3).
     /// Their state is in the store; the next use loads them again. Returns how many were dropped.
     pub fn evict_idle(&self, sweeps: u32) -> usize {
         let mut conversations = lock(&self.conversations);
@@ -417,7 +417,7 @@ impl Runtime {
         let mut restored = self.store.restore(key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
         // `recover_approvals`; the others may have run already, so they are never re-run: the
-        // model gets a stale result instead (REFERENCE §3.10).
+        // model gets a stale result instead (docs/protocol.md §3.10).
         let (recoverable, stale): (Vec<ToolCall>, Vec<ToolCall>) = crate::conversation::unanswered(&restored.history)
             .into_iter()
             .partition(|call| {

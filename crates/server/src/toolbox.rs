@@ -1,5 +1,5 @@
 //! The tools one turn offers the model: local tools of the toolset, narrowed or extended by the
-//! `input`'s options, plus the controller-owned tools visible to the turn (REFERENCE §3.3,
+//! `input`'s options, plus the controller-owned tools visible to the turn (docs/protocol.md §3.3,
 //! §3.11, §6.2).
 
 use std::path::Path;

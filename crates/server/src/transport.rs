@@ -1,4 +1,4 @@
-//! HTTP and websocket transport on one port (REFERENCE §1.4, §1.5, §1.7, §1.9, §1.10).
+//! HTTP and websocket transport on one port (docs/protocol.md §1.4, §1.5, §1.7, §1.9, §1.10).
 //!
 //! * `GET /healthz`, `/readyz` → `ok`; `GET /app-server-info` → the info response as JSON.
 //! * `/ws` (or `/`) without `channel`: one bidirectional socket per client, any number of them.

@@ -1,5 +1,5 @@
 //! A turn: the model runs for one input batch, streamed as `stream_delta`s, with the loop and
-//! device statuses around them (REFERENCE §3.5–§3.7, §5 (b), (f), (i)).
+//! device statuses around them (docs/protocol.md §3.5–§3.7, §5 (b), (f), (i)).
 //!
 //! Each run asks the provider once. A run that ends with tool calls is followed by another run
 //! with their results; tools this server does not offer get an error result.
@@ -230,7 +230,7 @@ enum Classified<'t> {
     Ask(&'t ToolRef, JsonObject),
 }
 
-/// Asks about and runs the tool calls of a run (REFERENCE §3.5, §3.9, §5 (c), (d)). As in real
+/// Asks about and runs the tool calls of a run (docs/protocol.md §3.5, §3.9, §5 (c), (d)). As in real
 /// Letta, every call is classified first — auto-allowed, auto-denied (a tool this turn does not
 /// offer) or asked — and the classification announced in `approval_classification_end`; then the
 /// asked calls get one question at a time (`WAITING_ON_APPROVAL` only then), and the allowed calls
@@ -519,7 +519,7 @@ fn status_of(result: &ToolResult) -> ToolStatus {
     }
 }
 
-/// Cumulative output of a running tool, released at most every 100 ms (REFERENCE §3.5).
+/// Cumulative output of a running tool, released at most every 100 ms (docs/protocol.md §3.5).
 struct Snapshot {
     stdout: Vec<String>,
     stderr: Vec<String>,
@@ -743,7 +743,7 @@ impl RunOutput {
     }
 
     /// The chunks of a failed run: a non-terminal `loop_error`, the `error_message`, the stop
-    /// reason (REFERENCE §5 (i)).
+    /// reason (docs/protocol.md §5 (i)).
     fn failure(&mut self, error: &ProviderError, stop_reason: StopReason) -> Vec<RuntimeEvent> {
         let error_type = "llm_error".to_owned();
         let api_error = ApiError {

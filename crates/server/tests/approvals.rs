@@ -1,5 +1,5 @@
 //! Local tools through permission modes and approvals, and controller-owned external tools
-//! (REFERENCE §3.9, §3.11, §5 (c), (d), (g)).
+//! (docs/protocol.md §3.9, §3.11, §5 (c), (d), (g)).
 
 #[path = "support/wire.rs"]
 mod wire;

@@ -98,7 +98,7 @@ async fn sigterm_stops_the_server_cleanly() {
 }
 
 /// Approvals pending at a crash: interactive questions are asked again; other calls are never
-/// re-run, the model gets a stale result (REFERENCE §3.10).
+/// re-run, the model gets a stale result (docs/protocol.md §3.10).
 #[tokio::test]
 async fn pending_approvals_survive_kill_9_as_recover_approvals_describes() {
     let data = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! The Tier-A lifecycles of REFERENCE §5 over a real socket, with the frame order of real Letta.
+//! The Tier-A lifecycles of docs/protocol.md §5 over a real socket, with the frame order of real Letta.
 
 #[path = "support/wire.rs"]
 mod wire;

@@ -592,7 +592,7 @@ async fn edit_preview_matches_the_real_frame() {
     write(&dir.path().join("edit.txt"), "alpha\nbeta\ngamma\n");
     let args = object(json!({"file_path": dir.path().join("edit.txt"), "old_string": "beta", "new_string": "BETA"}));
     let previews = tool("Edit").preview(&args, dir.path()).expect("a preview");
-    // `diffs` of /work/shared/protocol/frames/variants/control_request.edit_with_diffs.json.
+    // `diffs` of the real server's `control_request` edit example (golden frame `control_request/edit_with_diffs`).
     assert_eq!(
         serde_json::to_value(&previews).expect("json"),
         json!([{

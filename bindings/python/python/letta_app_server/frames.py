@@ -12,7 +12,7 @@ ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
-"""Permission mode of a runtime scope (REFERENCE §3.9). Closed: an unknown mode is an error,
+"""Permission mode of a runtime scope (docs/protocol.md §3.9). Closed: an unknown mode is an error,
 never a more permissive mode.
 """
 
@@ -84,7 +84,7 @@ LoopStatus = Literal["WAITING_ON_INPUT", "SENDING_API_REQUEST", "WAITING_FOR_API
 """Agent loop state."""
 
 ToolsetName = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "none"]
-"""A client toolset preset (REFERENCE §6.2)."""
+"""A client toolset preset (docs/protocol.md §6.2)."""
 
 BackgroundProcessKind = Literal["bash", "agent_task", "monitor"]
 """The `kind` values of `BackgroundProcess`."""
@@ -178,7 +178,7 @@ class ExternalToolDefinition(TypedDict):
 
 
 class RuntimeScope(TypedDict):
-    """A resolved `{agent_id, conversation_id}` scope (REFERENCE §2.4).
+    """A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
     
     `conversation_id: "default"` addresses the agent's built-in default conversation.
     """
@@ -229,7 +229,7 @@ class MessageCreate(TypedDict):
     content: 'MessageContent'
     """Text, or an array of content parts."""
     client_message_id: NotRequired[str | None]
-    """Client-chosen idempotency and correlation key (REFERENCE §3.3)."""
+    """Client-chosen idempotency and correlation key (docs/protocol.md §3.3)."""
     otid: NotRequired[str | None]
     """Offline thread id; defaults to `client_message_id`."""
     name: NotRequired[str | None]

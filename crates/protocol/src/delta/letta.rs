@@ -1,4 +1,4 @@
-//! Letta message chunks (family A of REFERENCE §3.5).
+//! Letta message chunks (family A of docs/protocol.md §3.5).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Lifecycle notices (family B of REFERENCE §3.5): tool execution, commands, status, retries
+//! Lifecycle notices (family B of docs/protocol.md §3.5): tool execution, commands, status, retries
 //! and loop errors. They carry no `type: "message"` (except Cloud's translated `retry`).
 
 use schemars::JsonSchema;

@@ -1,4 +1,4 @@
-//! `stream_delta`: streamed agent output and turn lifecycle notices (REFERENCE §3.5).
+//! `stream_delta`: streamed agent output and turn lifecycle notices (docs/protocol.md §3.5).
 //!
 //! Two families share one union discriminated by `message_type`: Letta message chunks
 //! ([`letta`]) and lifecycle notices ([`lifecycle`]). Chunks are incremental fragments to be

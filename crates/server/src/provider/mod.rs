@@ -176,7 +176,7 @@ pub trait EventSink: Send {
 
     /// Resolves once the consumers can take more events. Providers await it between network
     /// reads (and the scripted model between chunks), so a model that streams faster than the
-    /// websocket readers take its output is read no faster than they are (REFERENCE §2.6).
+    /// websocket readers take its output is read no faster than they are (docs/protocol.md §2.6).
     fn ready(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(std::future::ready(()))
     }

@@ -3,7 +3,7 @@
 //! [`OpenAiCompatible`] sends `POST {base_url}/chat/completions` with `stream: true`,
 //! `stream_options.include_usage`, `store: false` and the offered tools (the request Letta's local
 //! backend makes for `llama.cpp/…`, `ollama/…`, `lmstudio/…`, `openai-compatible/…` handles,
-//! REFERENCE §6.1) and turns the server-sent events into [`ProviderEvent`]s:
+//! docs/protocol.md §6.1) and turns the server-sent events into [`ProviderEvent`]s:
 //!
 //! * `choices[0].delta.reasoning_content` (or `delta.reasoning`) → [`ProviderEvent::Reasoning`],
 //!   `choices[0].delta.content` → [`ProviderEvent::Text`], one event per SSE chunk, as they arrive;

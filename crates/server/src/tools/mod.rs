@@ -1,5 +1,5 @@
 //! Local tools the server runs for the model, with Letta Code's model-facing names and argument
-//! schemas (REFERENCE §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
+//! schemas (docs/protocol.md §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
 //! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion`.
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
@@ -19,7 +19,7 @@ use std::pin::Pin;
 use letta_app_server_protocol::{DiffPreview, JsonObject};
 use tokio_util::sync::CancellationToken;
 
-/// How a tool relates to permission modes (REFERENCE §3.9).
+/// How a tool relates to permission modes (docs/protocol.md §3.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToolKind {
     /// Only reads: auto-allowed in `standard` and `acceptEdits`.

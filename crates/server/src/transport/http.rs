@@ -1,5 +1,5 @@
-//! The HTTP side of the port: the checks every request passes, the plain routes (REFERENCE
-//! §1.4) and the websocket opening handshake (RFC 6455 §4.2).
+//! The HTTP side of the port: the checks every request passes, the plain routes
+//! (docs/protocol.md §1.4) and the websocket opening handshake (RFC 6455 §4.2).
 //!
 //! Every refusal carries `Connection: close` and hyper closes the connection after it, so a
 //! request pipelined behind a refused one is never read.
@@ -65,7 +65,7 @@ impl Refusal {
 /// The checks every request passes before it is routed; `Err` says why it is refused.
 pub(super) fn admit<B>(request: &Request<B>) -> Result<(), Refusal> {
     check_host(request)?;
-    // REFERENCE §1.4, §1.5: without authentication, nothing a browser sends is served.
+    // docs/protocol.md §1.4, §1.5: without authentication, nothing a browser sends is served.
     if request.headers().contains_key(header::ORIGIN) {
         return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
     }
@@ -142,7 +142,7 @@ pub(super) fn wants_websocket<B>(request: &Request<B>) -> bool {
         || request.headers().contains_key(header::SEC_WEBSOCKET_KEY)
 }
 
-/// A plain request (REFERENCE §1.4).
+/// A plain request (docs/protocol.md §1.4).
 pub(super) fn plain_route(path: &str) -> Response<Body> {
     match path {
         "/healthz" | "/readyz" => plain(StatusCode::OK, "ok\n"),
