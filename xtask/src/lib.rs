@@ -8,6 +8,7 @@ pub mod codegen;
 pub mod codegen_py;
 pub mod codegen_ts;
 pub mod drift;
+pub mod layers;
 pub mod test_node;
 pub mod test_python;
 pub mod test_run;
