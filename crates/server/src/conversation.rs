@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{new_id, now_iso};
 use crate::config::Config;
+use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::Rules;
-use crate::provider::{HistoryMessage, ToolCall};
 use crate::runtime::{Runtime, Session, SessionId, lock};
 use crate::store::{
     Admission, INTERRUPTED_TURN_ERROR, InputState, InterruptedTurn, QueueEntry, Restored, ScopeSettings, TurnStart,

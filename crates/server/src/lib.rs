@@ -20,14 +20,15 @@ mod config;
 mod conversation;
 mod dispatch;
 mod external;
-pub mod limits;
+mod history;
+mod limits;
 mod outbound;
 mod permissions;
-pub mod provider;
+mod provider;
 mod runtime;
 mod store;
 mod toolbox;
-pub mod tools;
+mod tools;
 mod transport;
 mod turn;
 
@@ -38,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use provider::ProviderSettings;
 
 /// A running server.
 pub struct Server {

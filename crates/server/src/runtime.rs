@@ -10,9 +10,9 @@ use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScop
 use crate::config::Config;
 use crate::conversation::{Agent, Conversation};
 use crate::external::ExternalTools;
+use crate::history::{HistoryMessage, ToolCall};
 use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
 use crate::provider::Providers;
-use crate::provider::{HistoryMessage, ToolCall};
 use crate::store::{Store, StoreError};
 use crate::tools::{LocalTool, ToolKind};
 

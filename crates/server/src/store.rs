@@ -26,7 +26,7 @@ use letta_app_server_protocol::{JsonObject, QueueMessage, RuntimeScope};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::provider::HistoryMessage;
+use crate::history::HistoryMessage;
 
 /// A store failure.
 #[derive(Debug)]

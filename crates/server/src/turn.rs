@@ -20,10 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{new_id, new_short_id, now_iso};
 use crate::conversation::{ApprovalAnswer, Conversation, Outcome, PendingApproval};
+use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::{Verdict, classify, suggestion};
-use crate::provider::{
-    EventSink, FinishReason, HistoryMessage, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent, ToolCall,
-};
+use crate::provider::{EventSink, FinishReason, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent};
 use crate::runtime::Runtime;
 use crate::runtime::SessionId;
 use crate::toolbox::{ToolRef, TurnOptions, TurnTools};

@@ -19,46 +19,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use letta_app_server_protocol::{JsonObject, MessageContent};
-use serde::{Deserialize, Serialize};
+use letta_app_server_protocol::JsonObject;
 
-/// One message of the conversation history sent to the model (and stored).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum HistoryMessage {
-    /// A user message.
-    User {
-        /// Text or content parts (text and images).
-        content: MessageContent,
-    },
-    /// An assistant reply, possibly with tool calls.
-    Assistant {
-        /// The reply text (may be empty when the model only called tools).
-        text: String,
-        /// Tool calls the model made.
-        tool_calls: Vec<ToolCall>,
-    },
-    /// The result of one tool call.
-    ToolResult {
-        /// The call answered.
-        tool_call_id: String,
-        /// The result text the model sees.
-        content: String,
-        /// Whether the tool failed.
-        is_error: bool,
-    },
-}
-
-/// A complete tool call made by the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ToolCall {
-    /// The call id (the provider's, or generated when it has none).
-    pub id: String,
-    /// The tool's name.
-    pub name: String,
-    /// The arguments as a JSON string.
-    pub arguments: String,
-}
+use crate::history::{HistoryMessage, ToolCall};
 
 /// A tool offered to the model.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,9 +19,10 @@ use std::time::Duration;
 use letta_app_server_protocol::{ContentPart, MessageContent};
 
 use super::{
-    EventSink, FinishReason, HistoryMessage, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
-    ProviderEvent, ProviderFuture, ToolCall, Usage,
+    EventSink, FinishReason, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent,
+    ProviderFuture, Usage,
 };
+use crate::history::{HistoryMessage, ToolCall};
 
 /// The scripted provider.
 #[derive(Debug, Clone, Copy, Default)]

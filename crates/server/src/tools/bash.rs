@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::files::{object_schema, optional_bool, optional_str, optional_u64, required_str, try_arg};
+use super::args::{object_schema, optional_bool, optional_str, optional_u64, required_str, try_arg};
 use super::{LocalTool, OutputLine, ToolContext, ToolFuture, ToolKind, ToolResult};
 
 /// Timeout when none is given.

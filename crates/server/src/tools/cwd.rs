@@ -3,8 +3,8 @@
 use letta_app_server_protocol::JsonObject;
 use serde_json::json;
 
-use super::files::{object_schema, required_str, resolve_path, try_arg};
-use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult};
+use super::args::{object_schema, required_str, try_arg};
+use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve_path};
 
 /// `SetWorkingDirectory`: selects a new working directory.
 pub struct SetWorkingDirectory;

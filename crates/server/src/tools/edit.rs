@@ -1,22 +1,14 @@
-//! `Edit` and `MultiEdit`, and the diff previews of all file-editing tools.
+//! `Edit` and `MultiEdit`.
 
 use std::path::Path;
-use std::time::Duration;
 
-use letta_app_server_protocol::{AdvancedDiff, DiffHunk, DiffLine, DiffLineKind, DiffNotice, DiffPreview, JsonObject};
+use letta_app_server_protocol::{DiffPreview, JsonObject};
 use serde_json::{Value, json};
-use similar::{ChangeTag, TextDiff};
 
-use super::files::{
-    file_name, object_schema, optional_bool, read_text_file, read_text_file_blocking, required_array, required_str,
-    resolve_path, try_arg, type_name, write_text_file,
-};
-use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult};
-
-/// Lines of context around each change in a diff preview.
-const DIFF_CONTEXT: usize = 3;
-/// The longest a preview's diff may take to compute.
-const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
+use super::args::{object_schema, optional_bool, required_array, required_str, try_arg, type_name};
+use super::diff::{diff_preview, fallback_preview};
+use super::files::{read_text_file, read_text_file_blocking, write_text_file};
+use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve_path};
 
 /// One replacement.
 struct Replacement<'a> {
@@ -106,63 +98,6 @@ fn apply_all(content: &str, edits: &[Replacement<'_>]) -> Result<(String, usize)
         }
     }
     Ok((content, replaced))
-}
-
-/// A diff preview of `old` → `new` for `path`. Diffing large, very different texts is bounded
-/// by [`DIFF_TIMEOUT`], after which the diff is coarser (more lines removed and added).
-pub(super) fn diff_preview(path: &Path, old: &str, new: &str) -> DiffPreview {
-    let old_lines: Vec<&str> = old.lines().collect();
-    let new_lines: Vec<&str> = new.lines().collect();
-    let diff = TextDiff::configure()
-        .timeout(DIFF_TIMEOUT)
-        .diff_slices(&old_lines, &new_lines);
-    let mut hunks = Vec::new();
-    for group in diff.grouped_ops(DIFF_CONTEXT) {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        let old_range = first.old_range().start..last.old_range().end;
-        let new_range = first.new_range().start..last.new_range().end;
-        let mut lines = Vec::new();
-        for op in &group {
-            for change in diff.iter_changes(op) {
-                let kind = match change.tag() {
-                    ChangeTag::Equal => DiffLineKind::Context,
-                    ChangeTag::Delete => DiffLineKind::Remove,
-                    ChangeTag::Insert => DiffLineKind::Add,
-                };
-                let content = change.value().strip_suffix('\r').unwrap_or(change.value()).to_owned();
-                lines.push(DiffLine { kind, content });
-            }
-        }
-        // Unified-diff convention: an empty range starts at the line before it.
-        let start = |range: &std::ops::Range<usize>| {
-            if range.is_empty() {
-                range.start as u64
-            } else {
-                range.start as u64 + 1
-            }
-        };
-        hunks.push(DiffHunk {
-            old_start: start(&old_range),
-            old_lines: old_range.len() as u64,
-            new_start: start(&new_range),
-            new_lines: new_range.len() as u64,
-            lines,
-        });
-    }
-    DiffPreview::Advanced(AdvancedDiff {
-        file_name: file_name(path),
-        hunks,
-    })
-}
-
-/// A preview saying why no diff could be computed.
-pub(super) fn fallback_preview(path: &Path, reason: String) -> DiffPreview {
-    DiffPreview::Fallback(DiffNotice {
-        file_name: file_name(path),
-        reason,
-    })
 }
 
 /// The preview of applying `edits` to the file at `path`.

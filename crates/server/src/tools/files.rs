@@ -1,4 +1,4 @@
-//! `Read`, `Write` and `LS`, plus the argument helpers the other tools share.
+//! `Read`, `Write` and `LS`, and the text-file reading and writing the edit tools share.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use letta_app_server_protocol::{DiffPreview, JsonObject};
 use serde_json::{Value, json};
 
-use super::edit::{diff_preview, fallback_preview};
-use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve};
+use super::args::{object_schema, optional_array, optional_u64, required_str, try_arg};
+use super::diff::{diff_preview, fallback_preview};
+use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve_path};
 
 /// Lines `Read` returns when no `limit` is given.
 const DEFAULT_READ_LIMIT: u64 = 2000;
@@ -19,109 +20,8 @@ const BINARY_PROBE_BYTES: usize = 8 * 1024;
 const MAX_LS_ENTRIES: usize = 1000;
 
 // ---------------------------------------------------------------------------------------------
-// Shared helpers.
+// Text files.
 // ---------------------------------------------------------------------------------------------
-
-/// A JSON Schema object with `properties`, `required` and `additionalProperties: false`.
-pub(super) fn object_schema(properties: Value, required: &[&str]) -> JsonObject {
-    let mut schema = JsonObject::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), properties);
-    schema.insert("required".into(), json!(required));
-    schema.insert("additionalProperties".into(), json!(false));
-    schema
-}
-
-/// A required string argument.
-pub(super) fn required_str<'a>(args: &'a JsonObject, name: &str) -> Result<&'a str, String> {
-    match args.get(name) {
-        Some(Value::String(value)) => Ok(value),
-        None | Some(Value::Null) => Err(format!("Missing required argument `{name}`.")),
-        Some(other) => Err(format!("Argument `{name}` must be a string, got {}.", type_name(other))),
-    }
-}
-
-/// An optional string argument.
-pub(super) fn optional_str<'a>(args: &'a JsonObject, name: &str) -> Result<Option<&'a str>, String> {
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value)),
-        Some(other) => Err(format!("Argument `{name}` must be a string, got {}.", type_name(other))),
-    }
-}
-
-/// An optional boolean argument (`"true"`/`"false"` strings are accepted too).
-pub(super) fn optional_bool(args: &JsonObject, name: &str) -> Result<Option<bool>, String> {
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(value)) => Ok(Some(*value)),
-        Some(Value::String(value)) if value.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(value)) if value.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(format!(
-            "Argument `{name}` must be a boolean, got {}.",
-            type_name(other)
-        )),
-    }
-}
-
-/// An optional non-negative integer argument (whole floats and digit strings are accepted too).
-pub(super) fn optional_u64(args: &JsonObject, name: &str) -> Result<Option<u64>, String> {
-    let invalid =
-        |shown: &dyn std::fmt::Display| format!("Argument `{name}` must be a non-negative integer, got {shown}.");
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(number)) => {
-            if let Some(value) = number.as_u64() {
-                Ok(Some(value))
-            } else if let Some(value) = number.as_f64().filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v < 1e15) {
-                Ok(Some(value as u64))
-            } else {
-                Err(invalid(number))
-            }
-        }
-        Some(Value::String(text)) => text.trim().parse().map(Some).map_err(|_| invalid(&format!("{text:?}"))),
-        Some(other) => Err(invalid(&type_name(other))),
-    }
-}
-
-/// An optional array argument.
-pub(super) fn optional_array<'a>(args: &'a JsonObject, name: &str) -> Result<Option<&'a [Value]>, String> {
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(values)) => Ok(Some(values)),
-        Some(other) => Err(format!("Argument `{name}` must be an array, got {}.", type_name(other))),
-    }
-}
-
-/// A required array argument.
-pub(super) fn required_array<'a>(args: &'a JsonObject, name: &str) -> Result<&'a [Value], String> {
-    optional_array(args, name)?.ok_or_else(|| format!("Missing required argument `{name}`."))
-}
-
-/// The JSON type name of a value, for error messages.
-pub(super) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Resolves `path` against `cwd` like [`resolve`], dropping `.` components (`./a` → `a`).
-pub(super) fn resolve_path(cwd: &Path, path: &str) -> PathBuf {
-    resolve(cwd, path).components().collect()
-}
-
-/// The last component of a path, for diff previews.
-pub(super) fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |name| name.to_string_lossy().into_owned(),
-    )
-}
 
 /// Reads a text file for editing, with errors a model can act on.
 pub(super) async fn read_text_file(path: &Path) -> Result<String, String> {
@@ -168,17 +68,6 @@ pub(super) async fn write_text_file(path: &Path, content: &str) -> Result<(), St
         .await
         .map_err(|error| format!("Cannot write {}: {error}", path.display()))
 }
-
-/// Unwraps a helper result inside a tool body.
-macro_rules! try_arg {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(error) => return ToolResult::error(error),
-        }
-    };
-}
-pub(super) use try_arg;
 
 // ---------------------------------------------------------------------------------------------
 // Read.

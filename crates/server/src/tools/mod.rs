@@ -4,13 +4,18 @@
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
 
+mod args;
 mod ask;
 mod bash;
 mod cwd;
+mod diff;
 mod edit;
 mod files;
 mod search;
 mod todo;
+
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -148,6 +153,11 @@ pub fn resolve(cwd: &Path, path: &str) -> PathBuf {
     } else {
         cwd.join(path)
     }
+}
+
+/// Resolves `path` against `cwd` like [`resolve`], dropping `.` components (`./a` → `a`).
+fn resolve_path(cwd: &Path, path: &str) -> PathBuf {
+    resolve(cwd, path).components().collect()
 }
 
 /// Cuts `text` to `max` characters; returns how many characters were cut (counting `extra`

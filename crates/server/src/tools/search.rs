@@ -12,8 +12,8 @@ use letta_app_server_protocol::JsonObject;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::files::{object_schema, optional_bool, optional_str, optional_u64, required_str, resolve_path, try_arg};
-use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult};
+use super::args::{object_schema, optional_bool, optional_str, optional_u64, required_str, try_arg};
+use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve_path};
 
 /// Characters of one matching line `Grep` shows.
 const MAX_LINE_CHARS: usize = 500;

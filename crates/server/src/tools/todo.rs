@@ -3,7 +3,7 @@
 use letta_app_server_protocol::JsonObject;
 use serde_json::{Value, json};
 
-use super::files::{object_schema, required_array, try_arg, type_name};
+use super::args::{object_schema, required_array, try_arg, type_name};
 use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult};
 
 const STATUSES: [&str; 3] = ["pending", "in_progress", "completed"];
