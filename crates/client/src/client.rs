@@ -12,12 +12,13 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::command::{self, refuse_error_frame};
-use crate::connection;
+use crate::connection::{self, Connection};
 use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::options::{Options, Reconnect, Transport, resolve_url};
+use crate::requests::Requests;
 use crate::shared::Shared;
-use crate::tools;
+use crate::tools::{self, ExternalTools};
 use crate::turn::Turn;
 use crate::types::{
     AbortMessage, AbortMessageResponse, AppServerInfo, AppServerInfoResponse, ApprovalDecision,
@@ -30,9 +31,6 @@ use crate::{Error, JsonObject};
 /// The default time a command waits for its answer, as in Letta Code's client helper.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `protocol_version` this client speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
-
 /// A connection to an App Server. Cheap to clone; clones share the connection. The connection
 /// closes with [`Client::close`] or when the last clone is dropped.
 #[derive(Clone)]
@@ -43,6 +41,9 @@ pub struct Client {
 
 struct Handle {
     shared: Arc<Shared>,
+    tools: Arc<ExternalTools>,
+    /// How many frames a stream buffers by default.
+    event_capacity: usize,
     supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -55,44 +56,40 @@ impl Drop for Handle {
 /// Options for [`Client::builder`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    url: String,
-    transport: Transport,
-    token: Option<String>,
-    request_timeout: Duration,
-    event_capacity: usize,
-    reconnect: Option<Reconnect>,
+    /// The options as given (the URL not yet resolved).
+    options: Options,
     next_request_number: Option<Arc<AtomicU64>>,
 }
 
 impl ClientBuilder {
     /// Sends `Authorization: Bearer <token>` on every upgrade.
     pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.options.token = Some(token.into());
         self
     }
 
     /// Chooses the transport (default: one socket).
     pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
+        self.options.transport = transport;
         self
     }
 
     /// How long commands wait for their answer (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.options.request_timeout = timeout;
         self
     }
 
     /// How many frames each event stream buffers before it skips (default 4096).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.event_capacity = capacity;
+        self.options.event_capacity = capacity;
         self
     }
 
     /// Reconnects automatically after the connection drops; see the crate docs for what a
     /// caller may miss.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.reconnect = Some(policy);
+        self.options.reconnect = Some(policy);
         self
     }
 
@@ -108,20 +105,17 @@ impl ClientBuilder {
         self.options().map(drop)
     }
 
+    /// The options, checked, with the URL resolved.
     fn options(&self) -> Result<Options, Error> {
-        if self.token.as_ref().is_some_and(|token| token.trim().is_empty()) {
+        if self.options.token.as_ref().is_some_and(|token| token.trim().is_empty()) {
             return Err(Error::InvalidUrl {
-                url: self.url.clone(),
+                url: self.options.url.clone(),
                 reason: "app-server auth token must not be empty".into(),
             });
         }
         Ok(Options {
-            url: resolve_url(&self.url)?,
-            transport: self.transport,
-            token: self.token.clone(),
-            request_timeout: self.request_timeout,
-            event_capacity: self.event_capacity,
-            reconnect: self.reconnect.clone(),
+            url: resolve_url(&self.options.url)?,
+            ..self.options.clone()
         })
     }
 
@@ -142,13 +136,24 @@ impl ClientBuilder {
         let options = self.options()?;
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
+        let event_capacity = options.event_capacity;
         let next_id = self.next_request_number.unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
-        let shared = Arc::new(Shared::new(options, next_id));
+        let shared = Arc::new(Shared::new(next_id));
+        let tools = Arc::new(ExternalTools::default());
         let subscribed = before_reading(&shared);
-        let supervisor = connection::start(Arc::clone(&shared), sockets);
+        let supervisor = connection::start(
+            Connection {
+                options,
+                shared: Arc::clone(&shared),
+                tools: Arc::clone(&tools),
+            },
+            sockets,
+        );
         let client = Client {
             handle: Arc::new(Handle {
                 shared,
+                tools,
+                event_capacity,
                 supervisor: Mutex::new(Some(supervisor)),
             }),
             timeout,
@@ -166,17 +171,19 @@ impl Client {
     /// Options for a connection to `url`.
     pub fn builder(url: &str) -> ClientBuilder {
         ClientBuilder {
-            url: url.to_owned(),
-            transport: Transport::Single,
-            token: None,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            event_capacity: DEFAULT_EVENT_CAPACITY,
-            reconnect: None,
+            options: Options {
+                url: url.to_owned(),
+                transport: Transport::Single,
+                token: None,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                event_capacity: DEFAULT_EVENT_CAPACITY,
+                reconnect: None,
+            },
             next_request_number: None,
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 
@@ -213,8 +220,7 @@ impl Client {
 
     /// Frames as received, of every runtime or of one.
     pub fn raw_events(&self, scope: Option<&RuntimeScope>) -> RawEvents {
-        let shared = self.shared();
-        shared.subscribe(scope.cloned(), shared.options.event_capacity)
+        self.shared().subscribe(scope.cloned(), self.handle.event_capacity)
     }
 
     /// Every frame as received, through a stream that does not skip: while it holds
@@ -234,8 +240,8 @@ impl Client {
     /// [`Client::raw_events`] stream does (skipping, then [`Gap::Lagged`](crate::Gap::Lagged))
     /// until it has drained half its buffer.
     pub fn raw_events_patient(&self, scope: Option<&RuntimeScope>, patience: Duration) -> RawEvents {
-        let shared = self.shared();
-        shared.subscribe_patient(scope.cloned(), shared.options.event_capacity, patience)
+        self.shared()
+            .subscribe_patient(scope.cloned(), self.handle.event_capacity, patience)
     }
 
     /// The `control_request`s pending, of every runtime or of `scope`'s, oldest first, as last
@@ -290,7 +296,7 @@ impl Client {
     pub async fn command(&self, mut frame: JsonObject) -> Result<RawFrame, Error> {
         let starts_runtime = frame.get("type").and_then(Value::as_str) == Some("runtime_start");
         if starts_runtime && frame.get("external_tools").is_none_or(Value::is_null) {
-            let tools = self.shared().tools.definitions();
+            let tools = self.handle.tools.definitions();
             if !tools.is_empty() {
                 let groups = vec![ExternalToolGroup { scope_id: None, tools }];
                 frame.insert(
@@ -457,7 +463,7 @@ impl Client {
         R: Into<ExternalToolResult>,
         E: Display,
     {
-        self.shared().tools.register(definition, tools::handler(handler));
+        self.handle.tools.register(definition, tools::handler(handler));
     }
 
     /// Answers calls of external tools that have no handler of their own (tools registered
@@ -469,7 +475,7 @@ impl Client {
         R: Into<ExternalToolResult>,
         E: Display,
     {
-        self.shared().tools.set_fallback(tools::handler(handler));
+        self.handle.tools.set_fallback(tools::handler(handler));
     }
 
     // ----- closing --------------------------------------------------------------------------
