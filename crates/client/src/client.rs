@@ -1,4 +1,4 @@
-//! The client handle and its commands.
+//! The client handle and its commands; connecting is in the `builder` module.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -13,9 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::command::{self, refuse_error_frame};
 use crate::connection::{self, Connection};
-use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
+use crate::events::{Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
-use crate::options::{Options, Reconnect, Transport, resolve_url};
+use crate::options::Options;
 use crate::requests::Requests;
 use crate::shared::Shared;
 use crate::tools::{self, ExternalTools};
@@ -27,9 +27,6 @@ use crate::types::{
     RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
 };
 use crate::{Error, JsonObject};
-
-/// The default time a command waits for its answer, as in Letta Code's client helper.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to an App Server. Cheap to clone; clones share the connection. The connection
 /// closes with [`Client::close`] or when the last clone is dropped.
@@ -53,91 +50,17 @@ impl Drop for Handle {
     }
 }
 
-/// Options for [`Client::builder`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    /// The options as given (the URL not yet resolved).
-    options: Options,
-    next_request_number: Option<Arc<AtomicU64>>,
-}
-
-impl ClientBuilder {
-    /// Sends `Authorization: Bearer <token>` on every upgrade.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.options.token = Some(token.into());
-        self
-    }
-
-    /// Chooses the transport (default: one socket).
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.options.transport = transport;
-        self
-    }
-
-    /// How long commands wait for their answer (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.options.request_timeout = timeout;
-        self
-    }
-
-    /// How many frames each event stream buffers before it skips (default 4096).
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.options.event_capacity = capacity;
-        self
-    }
-
-    /// Reconnects automatically after the connection drops; see the crate docs for what a
-    /// caller may miss.
-    pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.options.reconnect = Some(policy);
-        self
-    }
-
-    /// Numbers request ids (`"<prefix>-<n>"`) from `counter`, the next number to use, which
-    /// the caller may share (a language binding numbering ids before the client exists).
-    pub fn request_numbers(mut self, counter: Arc<AtomicU64>) -> Self {
-        self.next_request_number = Some(counter);
-        self
-    }
-
-    /// Checks the URL and the token as [`ClientBuilder::connect`] does, without connecting.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.options().map(drop)
-    }
-
-    /// The options, checked, with the URL resolved.
-    fn options(&self) -> Result<Options, Error> {
-        if self.options.token.as_ref().is_some_and(|token| token.trim().is_empty()) {
-            return Err(Error::InvalidUrl {
-                url: self.options.url.clone(),
-                reason: "app-server auth token must not be empty".into(),
-            });
-        }
-        Ok(Options {
-            url: resolve_url(&self.options.url)?,
-            ..self.options.clone()
-        })
-    }
-
-    /// Connects.
-    pub async fn connect(self) -> Result<Client, Error> {
-        self.connect_then(|_| ()).await.map(|(client, ())| client)
-    }
-
-    /// Connects, and returns with the client a stream of every frame like
-    /// [`Client::raw_events_paced`]'s, subscribed before the first frame is read: it misses
-    /// none, not even a frame the server sends as soon as the socket opens.
-    pub async fn connect_paced(self, capacity: usize) -> Result<(Client, RawEvents), Error> {
-        self.connect_then(|shared| shared.subscribe_paced(capacity)).await
-    }
-
-    /// Connects, running `before_reading` on the client's core before the first frame is read.
-    async fn connect_then<T>(self, before_reading: impl FnOnce(&Shared) -> T) -> Result<(Client, T), Error> {
-        let options = self.options()?;
+impl Client {
+    /// Connects with `options` (checked), numbering request ids from `next_id`, and runs
+    /// `before_reading` on the client's core before the first frame is read.
+    pub(crate) async fn start<T>(
+        options: Options,
+        next_id: Arc<AtomicU64>,
+        before_reading: impl FnOnce(&Shared) -> T,
+    ) -> Result<(Client, T), Error> {
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
         let event_capacity = options.event_capacity;
-        let next_id = self.next_request_number.unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
         let shared = Arc::new(Shared::new(next_id));
         let tools = Arc::new(ExternalTools::default());
         let subscribed = before_reading(&shared);
@@ -159,28 +82,6 @@ impl ClientBuilder {
             timeout,
         };
         Ok((client, subscribed))
-    }
-}
-
-impl Client {
-    /// Connects to `url` (`ws://host:port`, `/ws` assumed) over one socket.
-    pub async fn connect(url: &str) -> Result<Client, Error> {
-        Self::builder(url).connect().await
-    }
-
-    /// Options for a connection to `url`.
-    pub fn builder(url: &str) -> ClientBuilder {
-        ClientBuilder {
-            options: Options {
-                url: url.to_owned(),
-                transport: Transport::Single,
-                token: None,
-                request_timeout: DEFAULT_REQUEST_TIMEOUT,
-                event_capacity: DEFAULT_EVENT_CAPACITY,
-                reconnect: None,
-            },
-            next_request_number: None,
-        }
     }
 
     fn shared(&self) -> &Shared {

@@ -154,6 +154,7 @@
 pub struct ReadmeDoctests;
 
 mod approvals;
+mod builder;
 mod client;
 mod command;
 mod connection;
@@ -175,7 +176,8 @@ mod types_ext;
 #[rustfmt::skip]
 pub mod types;
 
-pub use client::{Client, ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
+pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
+pub use client::Client;
 pub use command::PROTOCOL_VERSION;
 pub use error::{Error, Gap};
 pub use events::{DEFAULT_EVENT_CAPACITY, Events, Item, RawEvents};
