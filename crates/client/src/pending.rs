@@ -77,3 +77,62 @@ impl Answer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> RawFrame {
+        RawFrame::from(text.to_owned())
+    }
+
+    /// The frame `answer` already holds.
+    async fn answered(answer: Answer) -> RawFrame {
+        answer
+            .wait("r-1", Duration::ZERO, || Error::Closed)
+            .await
+            .expect("an answer")
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_by_its_answer_type_or_an_error_frame_with_its_id() {
+        let mut pending = Pending::default();
+        let answer = pending.insert("r-1", &["sync_response"]);
+        // Another id, or another type with this id (a replayed status), does not answer it.
+        pending.answer(&frame(r#"{"type":"sync_response","request_id":"r-2"}"#));
+        pending.answer(&frame(r#"{"type":"update_device_status","request_id":"r-1"}"#));
+        pending.answer(&frame(r#"{"type":"sync_response","request_id":"r-1","success":true}"#));
+        assert_eq!(answered(answer).await.frame_type(), "sync_response");
+
+        let refused = pending.insert("r-1", &["sync_response"]);
+        pending.answer(&frame(r#"{"type":"error","request_id":"r-1","code":"invalid_frame"}"#));
+        assert_eq!(answered(refused).await.frame_type(), "error");
+
+        let any = pending.insert("r-1", &[]);
+        pending.answer(&frame(r#"{"type":"pong","request_id":"r-1"}"#));
+        assert_eq!(answered(any).await.frame_type(), "pong");
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_request_ends_with_gone_and_an_unanswered_one_times_out() {
+        let mut pending = Pending::default();
+        let withdrawn = pending.insert("r-1", &["sync_response"]);
+        pending.withdraw("r-1");
+        let gone = withdrawn.wait("r-1", Duration::from_secs(5), || Error::Closed).await;
+        assert_eq!(gone.err(), Some(Error::Closed));
+
+        let _waiting = pending.insert("r-2", &["sync_response"]);
+        let silent = pending.insert("r-3", &["sync_response"]);
+        let after = Duration::from_millis(10);
+        let timed_out = silent.wait("r-3", after, || Error::Closed).await;
+        assert_eq!(
+            timed_out.err(),
+            Some(Error::Timeout {
+                request_id: "r-3".into(),
+                after
+            })
+        );
+        pending.fail_all(&Error::Closed);
+        assert!(pending.waiting.is_empty());
+    }
+}

@@ -49,3 +49,43 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> RawFrame {
+        RawFrame::from(format!(r#"{{"type":"stream_delta","event_seq":{seq}}}"#))
+    }
+
+    fn seqs(sequencer: &mut Sequencer, frame: RawFrame) -> Vec<Option<u64>> {
+        let mut out = Vec::new();
+        sequencer.order(frame, |frame| out.push(frame.event_seq()));
+        out
+    }
+
+    #[test]
+    fn early_events_wait_for_the_ones_before_them() {
+        let mut sequencer = Sequencer::default();
+        assert_eq!(seqs(&mut sequencer, event(2)), []);
+        assert_eq!(seqs(&mut sequencer, event(3)), []);
+        // A frame without event_seq passes straight through.
+        assert_eq!(
+            seqs(&mut sequencer, RawFrame::from(r#"{"type":"pong"}"#.to_owned())),
+            [None]
+        );
+        assert_eq!(seqs(&mut sequencer, event(1)), [Some(1), Some(2), Some(3)]);
+        assert_eq!(seqs(&mut sequencer, event(4)), [Some(4)]);
+    }
+
+    #[test]
+    fn a_skipped_number_is_given_up_on_past_the_limit() {
+        let mut sequencer = Sequencer::default();
+        let mut delivered = Vec::new();
+        for seq in 2..=(MAX_EARLY as u64 + 2) {
+            delivered.extend(seqs(&mut sequencer, event(seq)));
+        }
+        assert_eq!(delivered.len(), MAX_EARLY + 1);
+        assert_eq!(delivered.first(), Some(&Some(2)));
+    }
+}
