@@ -1,4 +1,4 @@
-//! The client handle and its commands.
+//! The client handle and its commands; connecting is in the `builder` module.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -12,12 +12,13 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::command::{self, refuse_error_frame};
-use crate::connection;
-use crate::events::{DEFAULT_EVENT_CAPACITY, Events, RawEvents};
+use crate::connection::{self, Connection};
+use crate::events::{Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
-use crate::options::{Options, Reconnect, Transport, resolve_url};
+use crate::options::Options;
+use crate::requests::Requests;
 use crate::shared::Shared;
-use crate::tools;
+use crate::tools::{self, ExternalTools};
 use crate::turn::Turn;
 use crate::types::{
     AbortMessage, AbortMessageResponse, AppServerInfo, AppServerInfoResponse, ApprovalDecision,
@@ -26,12 +27,6 @@ use crate::types::{
     RuntimeExternalToolsUpdateResponse, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
 };
 use crate::{Error, JsonObject};
-
-/// The default time a command waits for its answer, as in Letta Code's client helper.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The `protocol_version` this client speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A connection to an App Server. Cheap to clone; clones share the connection. The connection
 /// closes with [`Client::close`] or when the last clone is dropped.
@@ -43,6 +38,9 @@ pub struct Client {
 
 struct Handle {
     shared: Arc<Shared>,
+    tools: Arc<ExternalTools>,
+    /// How many frames a stream buffers by default.
+    event_capacity: usize,
     supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -52,131 +50,41 @@ impl Drop for Handle {
     }
 }
 
-/// Options for [`Client::builder`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    url: String,
-    transport: Transport,
-    token: Option<String>,
-    request_timeout: Duration,
-    event_capacity: usize,
-    reconnect: Option<Reconnect>,
-    next_request_number: Option<Arc<AtomicU64>>,
-}
-
-impl ClientBuilder {
-    /// Sends `Authorization: Bearer <token>` on every upgrade.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// Chooses the transport (default: one socket).
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// How long commands wait for their answer (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// How many frames each event stream buffers before it skips (default 4096).
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.event_capacity = capacity;
-        self
-    }
-
-    /// Reconnects automatically after the connection drops; see the crate docs for what a
-    /// caller may miss.
-    pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.reconnect = Some(policy);
-        self
-    }
-
-    /// Numbers request ids (`"<prefix>-<n>"`) from `counter`, the next number to use, which
-    /// the caller may share (a language binding numbering ids before the client exists).
-    pub fn request_numbers(mut self, counter: Arc<AtomicU64>) -> Self {
-        self.next_request_number = Some(counter);
-        self
-    }
-
-    /// Checks the URL and the token as [`ClientBuilder::connect`] does, without connecting.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.options().map(drop)
-    }
-
-    fn options(&self) -> Result<Options, Error> {
-        if self.token.as_ref().is_some_and(|token| token.trim().is_empty()) {
-            return Err(Error::InvalidUrl {
-                url: self.url.clone(),
-                reason: "app-server auth token must not be empty".into(),
-            });
-        }
-        Ok(Options {
-            url: resolve_url(&self.url)?,
-            transport: self.transport,
-            token: self.token.clone(),
-            request_timeout: self.request_timeout,
-            event_capacity: self.event_capacity,
-            reconnect: self.reconnect.clone(),
-        })
-    }
-
-    /// Connects.
-    pub async fn connect(self) -> Result<Client, Error> {
-        self.connect_then(|_| ()).await.map(|(client, ())| client)
-    }
-
-    /// Connects, and returns with the client a stream of every frame like
-    /// [`Client::raw_events_paced`]'s, subscribed before the first frame is read: it misses
-    /// none, not even a frame the server sends as soon as the socket opens.
-    pub async fn connect_paced(self, capacity: usize) -> Result<(Client, RawEvents), Error> {
-        self.connect_then(|shared| shared.subscribe_paced(capacity)).await
-    }
-
-    /// Connects, running `before_reading` on the client's core before the first frame is read.
-    async fn connect_then<T>(self, before_reading: impl FnOnce(&Shared) -> T) -> Result<(Client, T), Error> {
-        let options = self.options()?;
+impl Client {
+    /// Connects with `options` (checked), numbering request ids from `next_id`, and runs
+    /// `before_reading` on the client's core before the first frame is read.
+    pub(crate) async fn start<T>(
+        options: Options,
+        next_id: Arc<AtomicU64>,
+        before_reading: impl FnOnce(&Shared) -> T,
+    ) -> Result<(Client, T), Error> {
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
-        let next_id = self.next_request_number.unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
-        let shared = Arc::new(Shared::new(options, next_id));
+        let event_capacity = options.event_capacity;
+        let shared = Arc::new(Shared::new(next_id));
+        let tools = Arc::new(ExternalTools::default());
         let subscribed = before_reading(&shared);
-        let supervisor = connection::start(Arc::clone(&shared), sockets);
+        let supervisor = connection::start(
+            Connection {
+                options,
+                shared: Arc::clone(&shared),
+                tools: Arc::clone(&tools),
+            },
+            sockets,
+        );
         let client = Client {
             handle: Arc::new(Handle {
                 shared,
+                tools,
+                event_capacity,
                 supervisor: Mutex::new(Some(supervisor)),
             }),
             timeout,
         };
         Ok((client, subscribed))
     }
-}
 
-impl Client {
-    /// Connects to `url` (`ws://host:port`, `/ws` assumed) over one socket.
-    pub async fn connect(url: &str) -> Result<Client, Error> {
-        Self::builder(url).connect().await
-    }
-
-    /// Options for a connection to `url`.
-    pub fn builder(url: &str) -> ClientBuilder {
-        ClientBuilder {
-            url: url.to_owned(),
-            transport: Transport::Single,
-            token: None,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            event_capacity: DEFAULT_EVENT_CAPACITY,
-            reconnect: None,
-            next_request_number: None,
-        }
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 
@@ -213,8 +121,7 @@ impl Client {
 
     /// Frames as received, of every runtime or of one.
     pub fn raw_events(&self, scope: Option<&RuntimeScope>) -> RawEvents {
-        let shared = self.shared();
-        shared.subscribe(scope.cloned(), shared.options.event_capacity)
+        self.shared().subscribe(scope.cloned(), self.handle.event_capacity)
     }
 
     /// Every frame as received, through a stream that does not skip: while it holds
@@ -234,8 +141,8 @@ impl Client {
     /// [`Client::raw_events`] stream does (skipping, then [`Gap::Lagged`](crate::Gap::Lagged))
     /// until it has drained half its buffer.
     pub fn raw_events_patient(&self, scope: Option<&RuntimeScope>, patience: Duration) -> RawEvents {
-        let shared = self.shared();
-        shared.subscribe_patient(scope.cloned(), shared.options.event_capacity, patience)
+        self.shared()
+            .subscribe_patient(scope.cloned(), self.handle.event_capacity, patience)
     }
 
     /// The `control_request`s pending, of every runtime or of `scope`'s, oldest first, as last
@@ -290,7 +197,7 @@ impl Client {
     pub async fn command(&self, mut frame: JsonObject) -> Result<RawFrame, Error> {
         let starts_runtime = frame.get("type").and_then(Value::as_str) == Some("runtime_start");
         if starts_runtime && frame.get("external_tools").is_none_or(Value::is_null) {
-            let tools = self.shared().tools.definitions();
+            let tools = self.handle.tools.definitions();
             if !tools.is_empty() {
                 let groups = vec![ExternalToolGroup { scope_id: None, tools }];
                 frame.insert(
@@ -457,7 +364,7 @@ impl Client {
         R: Into<ExternalToolResult>,
         E: Display,
     {
-        self.shared().tools.register(definition, tools::handler(handler));
+        self.handle.tools.register(definition, tools::handler(handler));
     }
 
     /// Answers calls of external tools that have no handler of their own (tools registered
@@ -469,7 +376,7 @@ impl Client {
         R: Into<ExternalToolResult>,
         E: Display,
     {
-        self.shared().tools.set_fallback(tools::handler(handler));
+        self.handle.tools.set_fallback(tools::handler(handler));
     }
 
     // ----- closing --------------------------------------------------------------------------

@@ -7,26 +7,33 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::frame::RawFrame;
-use crate::shared::Shared;
-use crate::{Error, JsonObject, PROTOCOL_VERSION};
+use crate::requests::Requests;
+use crate::{Error, JsonObject};
+
+/// The `protocol_version` this client speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Sends a command with an answer, given as a JSON object (an absent or empty `request_id` is
 /// filled in), and returns its answer as received once [`Command::check`] passed; an `error`
 /// frame is [`Error::Server`].
-pub(crate) async fn send(shared: &Shared, mut frame: JsonObject, timeout: Duration) -> Result<RawFrame, Error> {
+pub(crate) async fn send(
+    requests: &impl Requests,
+    mut frame: JsonObject,
+    timeout: Duration,
+) -> Result<RawFrame, Error> {
     let frame_type = frame.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     let command = Command::of(&frame_type).ok_or_else(|| Error::Protocol {
         message: format!("`{frame_type}` is not a command with an answer (send it with `send` or `request`)"),
     })?;
     let request_id = match frame.get("request_id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id.to_owned(),
-        _ => shared.next_request_id(command.id_prefix),
+        _ => requests.next_request_id(command.id_prefix),
     };
     frame.insert("request_id".into(), request_id.clone().into());
     let text = serde_json::to_string(&frame).map_err(|e| Error::Protocol {
         message: format!("the command cannot be serialised: {e}"),
     })?;
-    let answer = shared.request(text, &request_id, command.answers, timeout).await?;
+    let answer = requests.request(text, &request_id, command.answers, timeout).await?;
     refuse_error_frame(&answer)?;
     command.check(&answer)?;
     Ok(answer)

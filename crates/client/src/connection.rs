@@ -1,7 +1,6 @@
 //! The sockets of one connection: dialling them, and the tasks that write commands and read
 //! frames until the connection ends. A supervisor reconnects when a policy is set.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
@@ -18,6 +17,7 @@ use crate::Error;
 use crate::frame::RawFrame;
 use crate::options::{Options, Reconnect};
 use crate::restore;
+use crate::sequencer::Sequencer;
 use crate::shared::{OUTBOUND_CAPACITY, Shared};
 use crate::tools::ExternalTools;
 
@@ -70,11 +70,18 @@ async fn dial(url: &str, token: Option<&str>) -> Result<Socket, Error> {
     }
 }
 
+/// What a connection task serves: the client's options, its core and its tools.
+pub(crate) struct Connection {
+    pub options: Options,
+    pub shared: Arc<Shared>,
+    pub tools: Arc<ExternalTools>,
+}
+
 /// Makes `sockets` the client's connection and returns the task that serves it, then
 /// reconnects as the policy allows, until the client closes or the connection is lost for good.
-pub(crate) fn start(shared: Arc<Shared>, sockets: Sockets) -> tokio::task::JoinHandle<()> {
-    let commands = link(&shared);
-    tokio::spawn(supervise(shared, sockets, commands))
+pub(crate) fn start(connection: Connection, sockets: Sockets) -> tokio::task::JoinHandle<()> {
+    let commands = link(&connection.shared);
+    tokio::spawn(supervise(connection, sockets, commands))
 }
 
 /// A new outbound queue, which the client's commands go to from now on.
@@ -84,11 +91,12 @@ fn link(shared: &Shared) -> mpsc::Receiver<Message> {
     commands
 }
 
-async fn supervise(shared: Arc<Shared>, mut sockets: Sockets, mut commands: mpsc::Receiver<Message>) {
+async fn supervise(connection: Connection, mut sockets: Sockets, mut commands: mpsc::Receiver<Message>) {
+    let shared = &connection.shared;
     // The restore of the current connection; a later connection's restore replaces it.
     let mut restoring: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let reason = serve(&shared, sockets, commands).await;
+        let reason = serve(&connection, sockets, commands).await;
         if let Some(restore) = restoring.take() {
             restore.abort();
         }
@@ -96,32 +104,36 @@ async fn supervise(shared: Arc<Shared>, mut sockets: Sockets, mut commands: mpsc
             return;
         }
         shared.disconnected(&reason);
-        let Some(policy) = shared.options.reconnect.clone() else {
+        let Some(policy) = connection.options.reconnect.clone() else {
             shared.finish(Error::Disconnected { reason });
             return;
         };
-        match redial(&shared, &policy).await {
+        match redial(&connection, &policy).await {
             Some(new_sockets) => sockets = new_sockets,
             None => {
                 shared.finish(Error::Disconnected { reason });
                 return;
             }
         }
-        commands = link(&shared);
+        commands = link(shared);
         shared.reconnected();
-        restoring = Some(tokio::spawn(restore::runtimes(Arc::clone(&shared))));
+        let restorer = Arc::clone(shared);
+        let timeout = connection.options.request_timeout;
+        restoring = Some(tokio::spawn(async move {
+            restore::runtimes(&*restorer, restorer.runtimes(), timeout).await;
+        }));
     }
 }
 
 /// Dials again with back-off; `None` when the policy gives up or the client closes.
-async fn redial(shared: &Shared, policy: &Reconnect) -> Option<Sockets> {
+async fn redial(connection: &Connection, policy: &Reconnect) -> Option<Sockets> {
     let mut attempt = 1;
     loop {
         tokio::select! {
-            () = shared.shutdown.cancelled() => return None,
+            () = connection.shared.shutdown.cancelled() => return None,
             () = tokio::time::sleep(policy.delay(attempt)) => {}
         }
-        if let Ok(sockets) = open(&shared.options).await {
+        if let Ok(sockets) = open(&connection.options).await {
             return Some(sockets);
         }
         if policy.max_attempts.is_some_and(|max| attempt >= max) {
@@ -133,7 +145,8 @@ async fn redial(shared: &Shared, policy: &Reconnect) -> Option<Sockets> {
 
 /// Writes queued commands to the first socket and reads every socket until one of them ends
 /// or the client closes. Returns why the connection ended.
-async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mpsc::Receiver<Message>) -> String {
+async fn serve(connection: &Connection, Sockets(sockets): Sockets, mut commands: mpsc::Receiver<Message>) -> String {
+    let shared = &connection.shared;
     // One socket delivers its events in order; a pair needs putting back in order.
     let sequencer = (sockets.len() > 1).then(|| Mutex::new(Sequencer::default()));
     let mut sockets = sockets.into_iter();
@@ -144,7 +157,7 @@ async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mp
     let readers = futures_util::future::select_all(
         std::iter::once(control)
             .chain(sockets.map(|socket| socket.split().1))
-            .map(|stream| Box::pin(read(shared, sequencer.as_ref(), stream))),
+            .map(|stream| Box::pin(read(connection, sequencer.as_ref(), stream))),
     );
     let write = async {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
@@ -179,12 +192,12 @@ async fn serve(shared: &Arc<Shared>, Sockets(sockets): Sockets, mut commands: mp
 /// Reads one socket, dispatching every text frame (in `event_seq` order through `sequencer`
 /// when there is one), until it ends. Before each read it waits for room in paced streams.
 async fn read(
-    shared: &Arc<Shared>,
+    connection: &Connection,
     sequencer: Option<&Mutex<Sequencer>>,
     mut stream: futures_util::stream::SplitStream<Socket>,
 ) -> String {
     loop {
-        shared.make_room().await;
+        connection.shared.make_room().await;
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
                 let frame = RawFrame::new(text);
@@ -192,8 +205,8 @@ async fn read(
                     Some(sequencer) => sequencer
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .order(frame, |frame| receive(shared, &frame)),
-                    None => receive(shared, &frame),
+                        .order(frame, |frame| receive(connection, &frame)),
+                    None => receive(connection, &frame),
                 }
             }
             Some(Ok(Message::Close(frame))) => return close_reason(frame.as_ref()),
@@ -205,56 +218,10 @@ async fn read(
 }
 
 /// Hands a received frame to the client: streams and pending requests, then tool handlers.
-fn receive(shared: &Arc<Shared>, frame: &RawFrame) {
-    shared.dispatch(frame);
+fn receive(connection: &Connection, frame: &RawFrame) {
+    connection.shared.dispatch(frame);
     if frame.frame_type() == "external_tool_call_request" {
-        ExternalTools::handle(shared, frame);
-    }
-}
-
-/// Puts the runtime events of a split pair back in `event_seq` order: the pair shares one
-/// sequence over two sockets, and reading both at once can see `turn_finished` (control)
-/// before the last deltas (stream). Events that arrive
-/// early wait for the ones before them; frames without `event_seq` pass straight through.
-#[derive(Debug)]
-struct Sequencer {
-    next: u64,
-    early: BTreeMap<u64, RawFrame>,
-}
-
-impl Default for Sequencer {
-    fn default() -> Self {
-        Self {
-            next: 1,
-            early: BTreeMap::new(),
-        }
-    }
-}
-
-/// Events held waiting for a missing one before the sequencer gives up on it.
-pub(crate) const MAX_EARLY: usize = 4096;
-
-impl Sequencer {
-    /// Hands `frame`, and every held event it unblocks, to `deliver` in order.
-    fn order(&mut self, frame: RawFrame, mut deliver: impl FnMut(RawFrame)) {
-        match frame.event_seq() {
-            Some(seq) if seq > self.next => {
-                self.early.insert(seq, frame);
-                if self.early.len() > MAX_EARLY {
-                    // The server skipped a number: go on from the oldest held event.
-                    self.next = self.early.keys().next().copied().unwrap_or(seq);
-                }
-            }
-            Some(seq) => {
-                self.next = self.next.max(seq + 1);
-                deliver(frame);
-            }
-            None => return deliver(frame),
-        }
-        while let Some(frame) = self.early.remove(&self.next) {
-            self.next += 1;
-            deliver(frame);
-        }
+        connection.tools.handle(&connection.shared, frame);
     }
 }
 

@@ -153,14 +153,20 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod approvals;
+mod builder;
 mod client;
 mod command;
 mod connection;
 mod error;
 mod events;
+mod fanout;
 mod frame;
 mod options;
+mod pending;
+mod requests;
 mod restore;
+mod sequencer;
 mod shared;
 mod tools;
 mod tracked;
@@ -170,7 +176,9 @@ mod types_ext;
 #[rustfmt::skip]
 pub mod types;
 
-pub use client::{Client, ClientBuilder, DEFAULT_REQUEST_TIMEOUT, PROTOCOL_VERSION};
+pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
+pub use client::Client;
+pub use command::PROTOCOL_VERSION;
 pub use error::{Error, Gap};
 pub use events::{DEFAULT_EVENT_CAPACITY, Events, Item, RawEvents};
 pub use frame::{Frame, RawFrame};

@@ -1,21 +1,22 @@
 //! After a reconnect: subscribe again to the runtimes this client used and register its
 //! external tools again (a server forgets both when a socket closes).
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use crate::command::{self, to_object};
-use crate::shared::{Shared, Subscribed};
-use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, RuntimeStart};
+use crate::requests::Requests;
+use crate::tracked::{InUse, Subscribed};
+use crate::types::{self, ExternalToolsUpdate, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart};
 
 /// Re-runs `runtime_start` for every runtime this client started (with the external tools it
 /// registered for it), `sync` for every runtime it only synced, and one
 /// `runtime_external_tools_update` for the tools it registered for the other runtimes (synced,
 /// or not subscribed at all). Each replays the runtime's state, including pending approvals
-/// (which a stream delivers once per connection).
-pub(crate) async fn runtimes(shared: Arc<Shared>) {
+/// (which a stream delivers once per connection). Each command waits up to `timeout`.
+pub(crate) async fn runtimes(requests: &impl Requests, runtimes: Vec<(RuntimeScope, InUse)>, timeout: Duration) {
     let mut commands = Vec::new();
     let mut updates = Vec::new();
-    for (scope, in_use) in shared.runtimes() {
+    for (scope, in_use) in runtimes {
         match in_use.subscribed {
             Some(Subscribed::RuntimeStart) => {
                 commands.push(to_object(&RuntimeStart {
@@ -43,6 +44,6 @@ pub(crate) async fn runtimes(shared: Arc<Shared>) {
     for frame in commands.into_iter().flatten() {
         // A failure here surfaces to the caller through the events (the runtime's frames stop)
         // and through their next command; there is no one to return it to.
-        let _ = command::send(&shared, frame, shared.options.request_timeout).await;
+        let _ = command::send(requests, frame, timeout).await;
     }
 }

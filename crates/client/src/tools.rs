@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::frame::RawFrame;
-use crate::shared::Shared;
+use crate::requests::Requests;
 use crate::types::{
     ExternalToolCallRequest, ExternalToolCallResponse, ExternalToolContent, ExternalToolDefinition, ExternalToolResult,
 };
@@ -63,15 +63,15 @@ impl ExternalTools {
 
     /// Answers an `external_tool_call_request` in a task of its own, if a handler serves the
     /// tool; otherwise leaves it to whoever reads the events. A handler's error, or its panic,
-    /// becomes an error answer.
-    pub fn handle(shared: &Arc<Shared>, frame: &RawFrame) {
+    /// becomes an error answer. The answer goes out through `requests`.
+    pub fn handle(&self, requests: &Arc<impl Requests + 'static>, frame: &RawFrame) {
         let Ok(call) = frame.parse::<ExternalToolCallRequest>() else {
             return;
         };
-        let Some(handler) = shared.tools.handler(&call.tool_name) else {
+        let Some(handler) = self.handler(&call.tool_name) else {
             return;
         };
-        let shared = Arc::clone(shared);
+        let requests = Arc::clone(requests);
         tokio::spawn(async move {
             let request_id = call.request_id.clone();
             let tool = call.tool_name.clone();
@@ -92,7 +92,7 @@ impl ExternalTools {
             };
             if let Ok(text) = serde_json::to_string(&response) {
                 // If the connection is gone the server has already failed the call.
-                let _ = shared.send(text).await;
+                let _ = requests.send(text).await;
             }
         });
     }

@@ -1,5 +1,6 @@
-//! Sent commands whose answers change what a reconnect restores: `runtime_start`, `sync` and
-//! `runtime_external_tools_update`, however they were sent (typed method, `command`, `request`,
+//! The ledger of what a reconnect restores: the runtimes this client uses, and the sent
+//! commands whose answers change them (`runtime_start`, `sync` and
+//! `runtime_external_tools_update`, however they were sent: typed method, `command`, `request`,
 //! `send` or `send_text`).
 
 use std::borrow::Cow;
@@ -8,12 +9,93 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::frame::RawFrame;
-use crate::shared::InUse;
 use crate::types::{ExternalToolGroup, ExternalToolsUpdate, RuntimeScope};
 
 /// Commands waiting for their answer that a client tracks at most; more are not tracked (their
 /// runtimes are not restored). The table empties as answers come and when the connection drops.
-pub(crate) const MAX_TRACKED: usize = 1024;
+const MAX_TRACKED: usize = 1024;
+
+/// The runtimes to restore, and the commands sent that may add to them.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    runtimes: HashMap<RuntimeScope, InUse>,
+    /// Commands sent awaiting the answer that changes `runtimes`, by `request_id`.
+    tracked: HashMap<String, Tracked>,
+}
+
+impl Ledger {
+    /// Starts tracking a sent command (read by [`Tracked::of`]) unless the ledger is full;
+    /// returns its `request_id` then.
+    pub fn track(&mut self, request_id: String, tracked: Tracked) -> Option<String> {
+        (self.tracked.len() < MAX_TRACKED).then(|| {
+            self.tracked.insert(request_id.clone(), tracked);
+            request_id
+        })
+    }
+
+    /// Stops tracking a command that was not sent after all.
+    pub fn untrack(&mut self, request_id: Option<String>) {
+        if let Some(request_id) = request_id {
+            self.tracked.remove(&request_id);
+        }
+    }
+
+    /// Applies `frame` if it answers a tracked command.
+    pub fn answer(&mut self, frame: &RawFrame) {
+        let Some(id) = frame.request_id() else { return };
+        if self
+            .tracked
+            .get(id)
+            .is_some_and(|tracked| tracked.is_answered_by(frame))
+            && let Some(tracked) = self.tracked.remove(id)
+        {
+            tracked.apply(frame, &mut self.runtimes);
+        }
+    }
+
+    /// Forgets the commands awaiting answers (their connection is gone; they get none).
+    pub fn forget_sent(&mut self) {
+        self.tracked.clear();
+    }
+
+    /// Every runtime to restore on a new connection.
+    pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {
+        self.runtimes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// How this client uses a runtime, to restore it on a new connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InUse {
+    pub subscribed: Option<Subscribed>,
+    /// The external tools this client registered for it (registrations die with a socket).
+    pub tools: Option<Vec<ExternalToolGroup>>,
+}
+
+impl InUse {
+    /// Subscribed by `runtime_start`, which registered `tools` (or none).
+    fn started(&mut self, tools: Option<Vec<ExternalToolGroup>>) {
+        self.subscribed = Some(Subscribed::RuntimeStart);
+        self.tools = tools;
+    }
+
+    /// Subscribed by `sync`, unless `runtime_start` subscribed it already.
+    fn synced(&mut self) {
+        self.subscribed.get_or_insert(Subscribed::Sync);
+    }
+
+    /// Its tools replaced by `runtime_external_tools_update`.
+    fn registered(&mut self, tools: Vec<ExternalToolGroup>) {
+        self.tools = Some(tools);
+    }
+}
+
+/// How a runtime was subscribed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subscribed {
+    RuntimeStart,
+    Sync,
+}
 
 /// A sent command that subscribes to runtimes or registers tools, once answered.
 #[derive(Debug, Deserialize)]
