@@ -1,8 +1,9 @@
 //! Client sessions: who is connected, which scopes each one watches, and the fan-out of a
 //! scope's events to its subscribers' outbound queues.
 //!
-//! [`Sessions`] is what the transport and the commands hold. The engine below sees the
-//! subscribers only as an [`Audience`] and a command's session only as a [`Peer`].
+//! The transport holds [`Sessions`] and one [`Client`] per connection, and hands each frame to
+//! its client. Below, the commands see a client as a [`Caller`]; the engine sees the subscribers
+//! only as an [`Audience`] and a command's client only as a [`Peer`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -65,7 +66,7 @@ impl Session {
     }
 
     /// Queues a runtime event for this session only.
-    pub fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+    fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
         self.outbound
             .push(Outgoing::Event(Arc::new(EventFrame::new(event, scope))));
     }
@@ -78,27 +79,9 @@ impl Session {
     }
 
     /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
-    pub fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
         let mut replayed = lock(&self.replayed_device);
         replayed.insert(scope.clone(), device.clone()).as_deref() != Some(device.as_str())
-    }
-}
-
-impl Peer for Session {
-    fn id(&self) -> SessionId {
-        self.id
-    }
-
-    fn send_frame(&self, frame: ServerFrame) {
-        self.send(frame);
-    }
-
-    fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
-        Session::send_event(self, scope, event);
-    }
-
-    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
-        Session::note_replayed_device(self, scope, device)
     }
 }
 
@@ -239,9 +222,9 @@ impl Sessions {
         self.engine.session_left(session, scopes, abort_its_turns).await;
     }
 
-    /// Sends every pending approval question to a newly connected session (docs/protocol.md §1.5).
-    pub async fn replay_pending_approvals(&self, session: &Session) {
-        self.engine.replay_pending_approvals(session).await;
+    /// Sends every pending approval question to a newly connected client (docs/protocol.md §1.5).
+    pub async fn replay_pending_approvals(&self, client: &Client) {
+        self.engine.replay_pending_approvals(client).await;
     }
 
     /// Subscribes a session to a scope's runtime events, unless it has closed meanwhile (a

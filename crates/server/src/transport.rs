@@ -212,7 +212,7 @@ enum Channel {
 async fn single(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
     let sessions = &transport.sessions;
     let client = sessions.open_session();
-    sessions.replay_pending_approvals(&client.session).await;
+    sessions.replay_pending_approvals(&client).await;
     let (_no_stream, stream_sockets) = mpsc::channel(1);
     let ended = transport.shutdown.child_token();
     run_session(sessions, tcp, socket, &client, stream_sockets, &ended, async {}).await;
@@ -223,7 +223,7 @@ async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
     let sessions = &transport.sessions;
     let client = sessions.open_session();
     let session = &client.session;
-    sessions.replay_pending_approvals(session).await;
+    sessions.replay_pending_approvals(&client).await;
     let (to_writer, stream_sockets) = mpsc::channel(4);
     let ended = transport.shutdown.child_token();
     let replaced = transport.split.lock().await.replace(SplitSession {

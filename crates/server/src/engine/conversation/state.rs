@@ -32,7 +32,7 @@ pub(super) const QUEUE_SOFT_LIMIT: usize = 100;
 pub(super) const QUEUE_HARD_LIMIT: usize = 300;
 /// Inputs that would bring the content of the waiting items past this many bytes (as JSON) are
 /// rejected: every `update_queue` carries all of it to every subscriber.
-pub const QUEUE_CONTENT_LIMIT: usize = 4 * 1024 * 1024;
+pub(super) const QUEUE_CONTENT_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A waiting input.
 #[derive(Debug, Clone)]
