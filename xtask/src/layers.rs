@@ -25,11 +25,16 @@ pub const CRATES: &[&str] = &[
 /// The server's layers, top first: a top-level module may import only modules of its own layer or
 /// of a layer below it. Every top-level module of the server must be listed.
 pub const SERVER_LAYERS: &[&[&str]] = &[
+    // HTTP and websockets: reads frames, writes each session's outbound queue.
     &["transport"],
-    &["dispatch"],
-    &["runtime", "conversation", "turn", "toolbox", "external"],
-    &["permissions", "provider", "tools", "store"],
-    &["config", "limits", "clock"],
+    // Who is connected and what each one watches; the queue the transport drains.
+    &["sessions", "outbound"],
+    // One handler module per command group.
+    &["commands"],
+    // Conversations, their turns, the tools a turn offers.
+    &["engine"],
+    &["permissions", "provider", "tools", "store", "config"],
+    &["history", "limits", "clock", "sync"],
 ];
 
 /// A module path inside one crate (`[]` is the crate root).

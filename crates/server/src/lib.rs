@@ -16,21 +16,19 @@
 //! ```
 
 mod clock;
+mod commands;
 mod config;
-mod conversation;
-mod dispatch;
-mod external;
+mod engine;
 mod history;
 mod limits;
 mod outbound;
 mod permissions;
 mod provider;
-mod runtime;
+mod sessions;
 mod store;
-mod toolbox;
+mod sync;
 mod tools;
 mod transport;
-mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +42,7 @@ pub use provider::ProviderSettings;
 /// A running server.
 pub struct Server {
     local_addr: SocketAddr,
-    runtime: Arc<runtime::Runtime>,
+    sessions: Arc<sessions::Sessions>,
     transport: Arc<transport::Transport>,
     shutdown: CancellationToken,
     serving: tokio::task::JoinHandle<()>,
@@ -67,14 +65,14 @@ impl Server {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let runtime = runtime::Runtime::new(config, store);
+        let sessions = sessions::Sessions::new(config, store);
         let shutdown = CancellationToken::new();
-        let transport = transport::Transport::new(runtime.clone(), shutdown.clone());
+        let transport = transport::Transport::new(sessions.clone(), shutdown.clone());
         let serving = tokio::spawn(transport::serve(listener, transport.clone()));
-        tokio::spawn(evict_idle_conversations(runtime.clone(), shutdown.clone()));
+        tokio::spawn(evict_idle_conversations(sessions.clone(), shutdown.clone()));
         Ok(Self {
             local_addr,
-            runtime,
+            sessions,
             transport,
             shutdown,
             serving,
@@ -88,7 +86,7 @@ impl Server {
 
     /// How many conversation runtimes are in memory (see [`Config::idle_eviction`]).
     pub fn loaded_conversations(&self) -> usize {
-        self.runtime.loaded_conversations()
+        self.sessions.engine().loaded_conversations()
     }
 
     /// Stops taking inputs and connections, closes the open ones (waiting up to the close
@@ -96,20 +94,20 @@ impl Server {
     /// for the store to finish writing. Queued inputs stay queued, in the store.
     pub async fn shutdown(self) {
         // First, so that no turn ending while the sockets close starts one from the queue.
-        self.runtime.stop();
+        self.sessions.engine().stop();
         self.shutdown.cancel();
         let _ = self.serving.await;
-        let deadline = self.runtime.config.close_timeout + std::time::Duration::from_secs(1);
+        let deadline = self.sessions.config().close_timeout + std::time::Duration::from_secs(1);
         self.transport.connections_closed(deadline).await;
-        self.runtime.shutdown(std::time::Duration::from_secs(2)).await;
+        self.sessions.engine().shutdown(std::time::Duration::from_secs(2)).await;
     }
 }
 
 /// Sweeps for idle conversations until shutdown: one that stays idle and unwatched for
 /// [`Config::idle_eviction`] (give or take a fifth) is dropped from memory.
-async fn evict_idle_conversations(runtime: Arc<runtime::Runtime>, shutdown: CancellationToken) {
+async fn evict_idle_conversations(sessions: Arc<sessions::Sessions>, shutdown: CancellationToken) {
     const SWEEPS: u32 = 5;
-    let period = (runtime.config.idle_eviction / SWEEPS).max(std::time::Duration::from_millis(10));
+    let period = (sessions.config().idle_eviction / SWEEPS).max(std::time::Duration::from_millis(10));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -117,6 +115,6 @@ async fn evict_idle_conversations(runtime: Arc<runtime::Runtime>, shutdown: Canc
             _ = ticks.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        runtime.evict_idle(SWEEPS);
+        sessions.evict_idle(SWEEPS);
     }
 }

@@ -49,9 +49,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock;
 use crate::config::Config;
-use crate::dispatch;
 use crate::outbound::{Outbound, Outgoing, Route};
-use crate::runtime::{Runtime, Session};
+use crate::sessions::{Client, Session, Sessions};
 use http::{Body, Refusal};
 use tcp::Tcp;
 
@@ -91,7 +90,7 @@ enum StreamSocket {
 
 /// State shared by every connection of one server.
 pub(crate) struct Transport {
-    runtime: Arc<Runtime>,
+    sessions: Arc<Sessions>,
     split: Mutex<Option<SplitSession>>,
     split_changed: watch::Sender<u64>,
     shutdown: CancellationToken,
@@ -100,9 +99,9 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(runtime: Arc<Runtime>, shutdown: CancellationToken) -> Arc<Self> {
+    pub(crate) fn new(sessions: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
-            runtime,
+            sessions,
             split: Mutex::new(None),
             split_changed: watch::Sender::new(0),
             shutdown,
@@ -122,7 +121,7 @@ impl Transport {
 pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(transport.runtime.config.http_header_timeout);
+        .header_read_timeout(transport.sessions.config().http_header_timeout);
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -155,7 +154,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         return http::plain_route(request.uri().path());
     }
     let path = request.uri().path();
-    if path != transport.runtime.config.ws_path && path != "/" {
+    if path != transport.sessions.config().ws_path && path != "/" {
         return Refusal::new(StatusCode::NOT_FOUND, "").response();
     }
     let accept = match http::check_handshake(&request) {
@@ -176,7 +175,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
             return Refusal::new(StatusCode::BAD_REQUEST, "unknown channel: use control or stream\n").response();
         }
     };
-    let max = transport.runtime.config.max_frame_bytes;
+    let max = transport.sessions.config().max_frame_bytes;
     transport.tasks.clone().spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
@@ -211,19 +210,20 @@ enum Channel {
 
 /// A current-Letta client: one socket for everything.
 async fn single(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
-    let runtime = &transport.runtime;
-    let session = runtime.open_session();
-    runtime.replay_pending_approvals(&session).await;
+    let sessions = &transport.sessions;
+    let client = sessions.open_session();
+    sessions.replay_pending_approvals(&client).await;
     let (_no_stream, stream_sockets) = mpsc::channel(1);
     let ended = transport.shutdown.child_token();
-    run_session(runtime, tcp, socket, &session, stream_sockets, &ended, async {}).await;
+    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, async {}).await;
 }
 
 /// The control socket of a split session; replaces any existing split session.
 async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
-    let runtime = &transport.runtime;
-    let session = runtime.open_session();
-    runtime.replay_pending_approvals(&session).await;
+    let sessions = &transport.sessions;
+    let client = sessions.open_session();
+    let session = &client.session;
+    sessions.replay_pending_approvals(&client).await;
     let (to_writer, stream_sockets) = mpsc::channel(4);
     let ended = transport.shutdown.child_token();
     let replaced = transport.split.lock().await.replace(SplitSession {
@@ -241,7 +241,7 @@ async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
             .outbound
             .close(CloseCode::Policy, "replaced by a new control session");
         old.ended.cancel();
-        runtime.close_session(old.session.id).await;
+        sessions.close_session(old.session.id).await;
     }
     let stopped = async {
         let mut split = transport.split.lock().await;
@@ -251,39 +251,36 @@ async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
         drop(split);
         ended.cancel();
     };
-    run_session(runtime, tcp, socket, &session, stream_sockets, &ended, stopped).await;
+    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, stopped).await;
 }
 
 /// Runs the socket of `session` (a single socket, or a split session's control socket): writes
 /// its queue, reads and dispatches its frames, and once reading stopped runs `stopped`, releases
 /// the session and closes the socket.
 async fn run_session(
-    runtime: &Arc<Runtime>,
+    sessions: &Sessions,
     tcp: Tcp,
     socket: Socket,
-    session: &Arc<Session>,
+    client: &Arc<Client>,
     stream_sockets: mpsc::Receiver<StreamSocket>,
     ended: &CancellationToken,
     stopped: impl Future<Output = ()>,
 ) {
+    let session = &client.session;
+    let config = sessions.config();
     let (sink, mut source) = socket.split();
-    let writer = tokio::spawn(write(
-        session.clone(),
-        sink,
-        stream_sockets,
-        runtime.config.ping_interval,
-    ));
-    let ending = read(runtime, session, &mut source, ended).await;
+    let writer = tokio::spawn(write(session.clone(), sink, stream_sockets, config.ping_interval));
+    let ending = read(config, client, &mut source, ended).await;
     ending.start(&tcp, &session.outbound);
     stopped.await;
-    runtime.close_session(session.id).await;
-    finish(&tcp, &mut source, ending, writer, &runtime.config).await;
+    sessions.close_session(session.id).await;
+    finish(&tcp, &mut source, ending, writer, config).await;
 }
 
 /// The stream socket of a split session: attaches to the active control session (waiting up to
 /// five seconds for one). It only receives; a second stream socket is refused.
 async fn stream(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
-    let config = &transport.runtime.config;
+    let config = transport.sessions.config();
     let mut changes = transport.split_changed.subscribe();
     let waiting = tokio::time::sleep(STREAM_WAITS_FOR_CONTROL);
     tokio::pin!(waiting);
@@ -337,7 +334,7 @@ async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: 
         to_writer,
         ended,
     } = attached;
-    let config = &transport.runtime.config;
+    let config = transport.sessions.config();
     let Ok(permit) = to_writer.reserve().await else {
         // The session ended before the stream socket could attach.
         let close_sent = async move {
@@ -487,13 +484,9 @@ fn close(code: CloseCode, reason: &str) -> Message {
 /// Reads frames until the peer closes, the session's queue is closed, the session ends (the
 /// server shuts down, or a new control session replaces it), the peer breaks the protocol or
 /// falls silent.
-async fn read(
-    runtime: &Arc<Runtime>,
-    session: &Arc<Session>,
-    source: &mut Source,
-    ended: &CancellationToken,
-) -> Ending {
-    let silence = runtime.config.silent_peer_timeout;
+async fn read(config: &Config, client: &Arc<Client>, source: &mut Source, ended: &CancellationToken) -> Ending {
+    let session = &client.session;
+    let silence = config.silent_peer_timeout;
     let silent = tokio::time::sleep(silence);
     tokio::pin!(silent);
     loop {
@@ -510,9 +503,9 @@ async fn read(
         // Anything at all, a pong included, shows the peer is there.
         silent.as_mut().reset(Instant::now() + silence);
         match classify(message, session) {
-            Ok(Message::Text(text)) => dispatch::handle_text(runtime, session, text.as_str()).await,
+            Ok(Message::Text(text)) => client.handle_text(text.as_str()).await,
             Ok(Message::Binary(bytes)) => match std::str::from_utf8(&bytes) {
-                Ok(text) => dispatch::handle_text(runtime, session, text).await,
+                Ok(text) => client.handle_text(text).await,
                 Err(_) => session.send(ErrorFrame {
                     request_id: None,
                     code: ErrorCode::MalformedJson,

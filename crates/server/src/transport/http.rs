@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::dispatch;
+use crate::commands::info;
 
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
@@ -147,7 +147,7 @@ pub(super) fn plain_route(path: &str) -> Response<Body> {
     match path {
         "/healthz" | "/readyz" => plain(StatusCode::OK, "ok\n"),
         "/app-server-info" => {
-            let info = letta_app_server_protocol::ServerFrame::from(dispatch::app_server_info("http-info".into()));
+            let info = letta_app_server_protocol::ServerFrame::from(info::app_server_info("http-info".into()));
             let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(&info).unwrap_or_default())));
             response
                 .headers_mut()

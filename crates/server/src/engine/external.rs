@@ -12,8 +12,9 @@ use letta_app_server_protocol::{
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::SessionId;
 use crate::clock::new_id;
-use crate::runtime::{SessionId, lock};
+use crate::sync::lock;
 use crate::tools::ToolResult;
 
 /// One registered tool.

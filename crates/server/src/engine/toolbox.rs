@@ -10,10 +10,10 @@ use letta_app_server_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::external::Registration;
+use super::external::Registration;
+use super::{Engine, SessionId};
 use crate::permissions::Subject;
 use crate::provider::ToolSpec;
-use crate::runtime::{Runtime, SessionId};
 use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind};
 
 /// The per-turn options of a `create_message` input (stored with its queue items).
@@ -100,12 +100,12 @@ impl TurnTools {
     /// started it); an unavailable toolset or an unknown tool in `client_toolset.include` fails
     /// the turn.
     pub(crate) fn select(
-        runtime: &Runtime,
+        engine: &Engine,
         scope: &letta_app_server_protocol::RuntimeScope,
         options: &TurnOptions,
         origin: Option<SessionId>,
     ) -> Result<Self, String> {
-        let local = |name: &str| runtime.tools.iter().find(|tool| tool.name() == name).cloned();
+        let local = |name: &str| engine.tools.iter().find(|tool| tool.name() == name).cloned();
         let base = options
             .toolset
             .as_ref()
@@ -142,7 +142,7 @@ impl TurnTools {
             }
         }
         // A controller's tool replaces a local one of the same name (visible ones have unique names).
-        let external: Vec<Registration> = runtime
+        let external: Vec<Registration> = engine
             .external
             .visible(scope, origin, &options.scope_ids)
             .into_iter()

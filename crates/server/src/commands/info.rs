@@ -1,0 +1,25 @@
+//! `app_server_info` (docs/protocol.md §3.1): what this server is and can do.
+
+use letta_app_server_protocol::{AppServerInfoResponse, Backend, Capabilities, PROTOCOL_VERSION};
+
+/// The `app_server_info_response` body (also served at `GET /app-server-info`).
+pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
+    AppServerInfoResponse {
+        request_id,
+        success: true,
+        backend: Backend::Local,
+        letta_code_version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: PROTOCOL_VERSION,
+        capabilities: Capabilities {
+            agent_management: false,
+            conversation_management: false,
+            memory_management: false,
+            runtime_start: true,
+            runtime_workspace_sandbox: Some(false),
+            runtime_external_tools_update: Some(true),
+            split_channels: true,
+            launch_subagent: None,
+            structured_outputs: None,
+        },
+    }
+}

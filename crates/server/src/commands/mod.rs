@@ -1,0 +1,196 @@
+//! What the server does with each client frame (docs/protocol.md §3), and with frames it cannot
+//! accept (§1.8, plus this project's `error` frame).
+//!
+//! A frame is parsed and checked against [`crate::limits`] here, then handed to the handler of
+//! its command group, one module per group:
+//!
+//! * [`info`] — `app_server_info`.
+//! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
+//! * `input` — `input`, `remove_queue_item`, `abort_message`.
+//! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//!
+//! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
+//! subscribe it to a scope. The sessions layer implements it.
+
+mod external_tools;
+pub(crate) mod info;
+mod input;
+mod runtime;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, FrameError, FrameErrorKind, InputAccepted, RuntimeScope,
+    ServerFrame,
+};
+use serde_json::Value;
+
+use crate::engine::conversation::Conversation;
+use crate::engine::{Engine, Peer, ScopeError};
+
+/// The client a command came from, as its handler sees it.
+pub trait Caller: Peer {
+    /// The engine the client drives.
+    fn engine(&self) -> &Arc<Engine>;
+    /// Subscribes the client to `scope`'s events; returns the scope's conversation (loaded on
+    /// first use).
+    fn subscribe<'a>(
+        &'a self,
+        scope: &'a RuntimeScope,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>>;
+    /// Itself as the [`Peer`] that conversations answer.
+    fn as_peer(&self) -> &dyn Peer;
+}
+
+impl dyn Caller + '_ {
+    /// Queues a direct frame (a response) for the client.
+    fn send(&self, frame: impl Into<ServerFrame>) {
+        self.send_frame(frame.into());
+    }
+}
+
+/// Handles one text frame from a client.
+pub async fn handle_text(caller: &Arc<dyn Caller>, text: &str) {
+    match ClientFrame::from_json(text) {
+        Ok(frame) => match crate::limits::check(&frame, text.len()) {
+            Ok(()) => handle(caller, frame).await,
+            Err(violation) => caller.send(
+                ErrorFrame {
+                    request_id: crate::limits::request_id(&frame).map(str::to_owned),
+                    code: ErrorCode::LimitExceeded,
+                    message: format!("invalid `{}` frame: {violation}", frame.frame_type()),
+                    frame_type: Some(frame.frame_type().to_owned()),
+                }
+                .bounded(),
+            ),
+        },
+        Err(error) => reject(caller, text, error).await,
+    }
+}
+
+/// Answers a frame that could not be parsed: our `error` frame, plus what real Letta sends for a
+/// bad `input` payload or an unknown permission mode (a non-terminal `loop_error` for the scope).
+/// Any other malformed `change_device_state` payload is one real Letta drops silently.
+async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
+    caller.send(error.to_error_frame());
+    if error.kind != FrameErrorKind::InvalidFrame || !error.path.as_deref().is_some_and(|p| p.starts_with("payload")) {
+        return;
+    }
+    let Ok(raw) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    // Only an object is a scope (serde alone reads one from an array too).
+    let Some(scope) = raw["runtime"]
+        .is_object()
+        .then(|| serde_json::from_value::<RuntimeScope>(raw["runtime"].clone()).ok())
+        .flatten()
+    else {
+        return;
+    };
+    let Ok(conversation) = caller.subscribe(&scope).await else {
+        return;
+    };
+    let message = match (error.frame_type.as_deref(), error.path.as_deref()) {
+        (Some("change_device_state"), Some("payload.mode")) => {
+            format!("Unsupported permission mode: {}", display(&raw["payload"]["mode"]))
+        }
+        (Some("change_device_state"), _) => return,
+        (_, Some("payload.kind")) => format!("Unsupported input payload kind: {}", display(&raw["payload"]["kind"])),
+        (_, Some(path)) if path.starts_with("payload.messages") && path.ends_with(".type") => {
+            if let Some(request_id) = raw["request_id"].as_str() {
+                caller.send(InputAccepted {
+                    request_id: letta_app_server_protocol::cut(request_id.to_owned(), ECHOED_ID_BYTES),
+                    runtime: scope,
+                    accepted: false,
+                    disposition: None,
+                    error: Some("Approval payloads require approval_response".into()),
+                });
+            }
+            "Protocol violation: approval payloads are not allowed in input.kind=create_message. \
+             Use input.kind=approval_response."
+                .to_owned()
+        }
+        _ => format!("Protocol violation: {error}"),
+    };
+    conversation.protocol_violation(caller.engine(), message);
+}
+
+fn display(value: &Value) -> String {
+    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Handles one parsed client frame. A command that subscribed the client to a conversation
+/// then starts the conversation's waiting queue items, if it is idle.
+async fn handle(caller: &Arc<dyn Caller>, frame: ClientFrame) {
+    if let Some(conversation) = command(caller, frame).await {
+        conversation.resume_queue(caller.engine()).await;
+    }
+}
+
+/// Routes one parsed client frame to its command group; returns the conversation it addressed,
+/// if any.
+async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Conversation>> {
+    match frame {
+        ClientFrame::AppServerInfo(info) => {
+            caller.send(info::app_server_info(info.request_id));
+            None
+        }
+        ClientFrame::RuntimeStart(start) => {
+            // A detached task, as on real Letta: later frames are not blocked behind it.
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                if let Some(conversation) = runtime::runtime_start(&caller, start).await {
+                    conversation.resume_queue(caller.engine()).await;
+                }
+            });
+            None
+        }
+        ClientFrame::Input(frame) => input::input(caller, frame).await,
+        ClientFrame::LegacyMessage(message) => input::input(caller, message.into_input()).await,
+        ClientFrame::Sync(sync) => runtime::sync(caller, sync).await,
+        ClientFrame::AbortMessage(abort) => input::abort_message(caller, abort).await,
+        ClientFrame::ChangeDeviceState(change) => runtime::change_device_state(caller, change).await,
+        ClientFrame::RemoveQueueItem(remove) => input::remove_queue_item(caller, remove).await,
+        ClientFrame::RuntimeExternalToolsUpdate(update) => {
+            external_tools::update(caller.as_ref(), update);
+            None
+        }
+        ClientFrame::ExternalToolCallResponse(response) => {
+            external_tools::answer(caller.as_ref(), response);
+            None
+        }
+        ClientFrame::Pong(_) => None,
+    }
+}
+
+/// Resolves a command's scope and subscribes the session to it; answers an `error` frame (with
+/// the command's type and `request_id`) when the scope does not exist.
+async fn scoped(
+    caller: &Arc<dyn Caller>,
+    scope: &RuntimeScope,
+    command: (&str, Option<&String>),
+) -> Option<Arc<Conversation>> {
+    match caller.subscribe(scope).await {
+        Ok(conversation) => Some(conversation),
+        Err(error) => {
+            let code = if matches!(error, ScopeError::Store(_)) {
+                ErrorCode::Internal
+            } else {
+                ErrorCode::UnknownRuntime
+            };
+            caller.send(ErrorFrame {
+                request_id: command.1.cloned(),
+                code,
+                message: format!("{error}; send runtime_start first"),
+                frame_type: Some(command.0.to_owned()),
+            });
+            None
+        }
+    }
+}
+
+fn unknown_runtime(scope: &RuntimeScope) -> String {
+    format!("Unknown runtime {}/{}", scope.agent_id, scope.conversation_id)
+}

@@ -1,0 +1,230 @@
+//! The runtime commands: `runtime_start` (docs/protocol.md §3.2, §5 (a)), `sync` (§3.10) and
+//! `change_device_state` (§3.13).
+
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    ChangeDeviceState, Created, JsonObject, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
+};
+use serde_json::{Value, json};
+
+use super::{Caller, scoped, unknown_runtime};
+use crate::clock::{new_id, now_iso};
+use crate::engine::Engine;
+use crate::engine::conversation::Conversation;
+
+/// `sync`: report turns cut short, ask again the approvals a previous process left, replay the
+/// scope's state, answer (docs/protocol.md §3.10).
+pub(super) async fn sync(caller: &Arc<dyn Caller>, sync: letta_app_server_protocol::Sync) -> Option<Arc<Conversation>> {
+    let engine = caller.engine();
+    let request_id = sync.request_id.clone();
+    let conversation = scoped(caller, &sync.runtime, ("sync", sync.request_id.as_ref())).await;
+    match &conversation {
+        Some(conversation) => {
+            conversation.report_interrupted(engine).await;
+            if sync.recover_approvals.unwrap_or(true) {
+                conversation.recover_approvals(engine, caller.as_peer()).await;
+            }
+            conversation
+                .replay(caller.as_peer(), sync.force_device_status.unwrap_or(false))
+                .await;
+            if let Some(request_id) = request_id {
+                caller.send(SyncResponse {
+                    request_id,
+                    runtime: sync.runtime,
+                    success: true,
+                    error: None,
+                });
+            }
+        }
+        None => {
+            if let Some(request_id) = request_id {
+                let error = Some(unknown_runtime(&sync.runtime));
+                caller.send(SyncResponse {
+                    request_id,
+                    runtime: sync.runtime,
+                    success: false,
+                    error,
+                });
+            }
+        }
+    }
+    conversation
+}
+
+/// `change_device_state`: the payload may name another scope than the envelope (docs/protocol.md §3.13).
+pub(super) async fn change_device_state(
+    caller: &Arc<dyn Caller>,
+    change: ChangeDeviceState,
+) -> Option<Arc<Conversation>> {
+    let mut target = change.runtime.clone();
+    if let Some(agent_id) = &change.payload.agent_id {
+        target.agent_id.clone_from(agent_id);
+    }
+    if let Some(conversation_id) = &change.payload.conversation_id {
+        target.conversation_id.clone_from(conversation_id);
+    }
+    let conversation = scoped(caller, &target, ("change_device_state", None)).await;
+    if let Some(conversation) = &conversation {
+        conversation.change_device_state(caller.engine(), &change).await;
+    }
+    conversation
+}
+
+/// `runtime_start`: resolve or create the agent and conversation, apply settings, subscribe,
+/// answer and replay (docs/protocol.md §3.2, §5 (a)); returns the conversation it started.
+pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart) -> Option<Arc<Conversation>> {
+    let request_id = start.request_id.clone();
+    let failed = |error: String| RuntimeStartResponse {
+        request_id: request_id.clone(),
+        success: false,
+        runtime: None,
+        agent: None,
+        conversation: None,
+        created: Created::default(),
+        error: Some(error),
+    };
+    let resolved = match resolve(caller.engine(), &start).await {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            caller.send(failed(error));
+            return None;
+        }
+    };
+    let (scope, agent, conversation_state, created) = resolved;
+    let conversation = match caller.subscribe(&scope).await {
+        Ok(conversation) => conversation,
+        Err(error) => {
+            caller.send(failed(error.to_string()));
+            return None;
+        }
+    };
+    conversation
+        .apply_start_settings(caller.engine(), start.mode, start.cwd.clone())
+        .await;
+    let tools = start.external_tools.as_deref().unwrap_or_default();
+    if let Err(error) = caller
+        .engine()
+        .external
+        .replace(caller.id(), std::slice::from_ref(&scope), tools)
+    {
+        caller.send(failed(error));
+        return None;
+    }
+    let response = RuntimeStartResponse {
+        request_id: request_id.clone(),
+        success: true,
+        runtime: Some(scope),
+        agent: Some(agent),
+        conversation: Some(conversation_state),
+        created,
+        error: None,
+    };
+    let wait = start.wait_for_replay.unwrap_or(false);
+    conversation.report_interrupted(caller.engine()).await;
+    if start.recover_approvals.unwrap_or(true) {
+        conversation.recover_approvals(caller.engine(), caller.as_peer()).await;
+    }
+    if !wait {
+        caller.send(response.clone());
+    }
+    conversation
+        .replay(caller.as_peer(), start.force_device_status.unwrap_or(true))
+        .await;
+    if wait {
+        caller.send(response);
+    }
+    Some(conversation)
+}
+
+type Resolved = (RuntimeScope, JsonObject, JsonObject, Created);
+
+async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, String> {
+    let store = &engine.store;
+    let mut created = Created::default();
+    let (agent_id, agent) = match (&start.agent_id, &start.create_agent) {
+        (Some(agent_id), None) => {
+            let agent = store.agent(agent_id.clone()).await.map_err(|e| e.to_string())?;
+            (
+                agent_id.clone(),
+                agent.ok_or_else(|| format!("Agent {agent_id} not found"))?,
+            )
+        }
+        (None, Some(create)) => {
+            let id = new_id("agent");
+            let now = now_iso();
+            let mut agent = create.body.clone();
+            let defaults = json!({
+                "id": id, "name": "agent", "description": null, "system": "", "tools": [], "tags": [],
+                "model": null, "created_at": now, "updated_at": now,
+            });
+            for (key, value) in defaults.as_object().into_iter().flatten() {
+                agent.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            agent.insert("id".into(), Value::String(id.clone()));
+            store
+                .insert_agent(id.clone(), &agent, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            created.agent = true;
+            (id, agent)
+        }
+        _ => return Err("runtime_start requires exactly one of agent_id or create_agent".into()),
+    };
+    let conversation = match (&start.conversation_id, &start.create_conversation) {
+        (Some(_), Some(_)) => {
+            return Err("runtime_start accepts conversation_id or create_conversation, not both".into());
+        }
+        (Some(id), None) if id == "default" => default_conversation(&agent_id),
+        (Some(id), None) => {
+            let conversation = store.conversation(id.clone()).await.map_err(|e| e.to_string())?;
+            let conversation = conversation.ok_or_else(|| format!("Conversation {id} not found"))?;
+            let owner = conversation.get("agent_id").and_then(Value::as_str).unwrap_or_default();
+            if owner != agent_id {
+                return Err(format!("Conversation {id} belongs to {owner}, not {agent_id}"));
+            }
+            conversation
+        }
+        (None, create) => {
+            let id = new_id("conv");
+            let now = now_iso();
+            let mut conversation = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let defaults = json!({
+                "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+                "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+            });
+            for (key, value) in defaults.as_object().into_iter().flatten() {
+                conversation.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            conversation.insert("id".into(), Value::String(id.clone()));
+            conversation.insert("agent_id".into(), Value::String(agent_id.clone()));
+            store
+                .insert_conversation(id, agent_id.clone(), &conversation, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            created.conversation = true;
+            conversation
+        }
+    };
+    let conversation_id = conversation
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
+    Ok((
+        RuntimeScope::new(agent_id, conversation_id),
+        agent,
+        conversation,
+        created,
+    ))
+}
+
+/// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).
+fn default_conversation(agent_id: &str) -> JsonObject {
+    let now = now_iso();
+    let conversation = json!({
+        "id": "default", "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+    });
+    conversation.as_object().cloned().unwrap_or_default()
+}

@@ -1,0 +1,220 @@
+//! Commands that change a conversation without an input: abort, queue edits, device state,
+//! settings, and sessions leaving (docs/protocol.md §3.12, §3.13, §5 (f), (g)).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    AbortMessageResponse, ChangeDeviceState, Delta, DeltaMeta, DevicePermissionMode, LoopStatus, RemoveQueueItem,
+    RemoveQueueItemResponse, RuntimeEvent, Status, StatusLevel, StreamDelta,
+};
+
+use super::Conversation;
+use super::state::{Queued, State};
+use crate::clock::{new_id, now_iso};
+use crate::engine::{Engine, Peer, SessionId};
+use crate::store::{ScopeSettings, item_no};
+use crate::sync::lock;
+
+impl Conversation {
+    /// Whether a turn is running (or still unwinding).
+    pub async fn has_turn(&self) -> bool {
+        self.state.lock().await.turn.is_some()
+    }
+
+    /// Handles `abort_message` (docs/protocol.md §3.12, §5 (f)).
+    pub async fn abort(&self, engine: &Engine, peer: Option<&dyn Peer>, request_id: Option<String>) {
+        let mut state = self.state.lock().await;
+        let aborted = self.interrupt(engine, &mut state);
+        if let (Some(peer), Some(request_id)) = (peer, request_id) {
+            self.reply(
+                peer,
+                AbortMessageResponse {
+                    request_id,
+                    runtime: self.scope.clone(),
+                    aborted,
+                    success: true,
+                    error: None,
+                },
+            );
+        }
+    }
+
+    /// Cancels the active turn's current run and tells the scope; `false` if nothing ran.
+    fn interrupt(&self, engine: &Engine, state: &mut State) -> bool {
+        let Some(turn) = state.turn.as_ref() else { return false };
+        if turn.cancel.is_cancelled() {
+            return false;
+        }
+        let run_id = turn.run_id.clone();
+        turn.cancel.cancel();
+        state.pending = None;
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        let status: RuntimeEvent = StreamDelta {
+            delta: Delta::Status(Status {
+                meta: DeltaMeta {
+                    id: Some(new_id("lifecycle")),
+                    date: Some(now_iso()),
+                    run_id,
+                    ..DeltaMeta::default()
+                },
+                message: "Interrupted".into(),
+                level: StatusLevel::Warning,
+            }),
+            subagent_id: None,
+        }
+        .into();
+        let events = [Self::loop_event(state), Self::device_event(state), status];
+        let mut order = lock(&self.emitter);
+        order.run_cancelled = true;
+        for event in events {
+            engine.audience.broadcast(&self.scope, &event);
+        }
+        true
+    }
+
+    /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
+    pub async fn remove_queue_item(&self, engine: &Engine, peer: &dyn Peer, command: &RemoveQueueItem) {
+        let mut state = self.state.lock().await;
+        let mut removed = Vec::new();
+        if state.queue.iter().any(|q| q.item.id == command.item_id) {
+            let item_nos = vec![item_no(&command.item_id)];
+            match engine.store.cancel_queued(&self.scope, item_nos.clone()).await {
+                Ok(()) => removed = state.cancel(&item_nos),
+                Err(error) => self.protocol_violation(engine, format!("Could not remove the queue item: {error}")),
+            }
+        }
+        self.reply(
+            peer,
+            RemoveQueueItemResponse {
+                request_id: command.request_id.clone(),
+                success: !removed.is_empty(),
+                item_id: command.item_id.clone(),
+            },
+        );
+        self.emit(engine, [Self::queue_event(&state, removed)]);
+    }
+
+    /// Handles `change_device_state` (docs/protocol.md §3.13).
+    pub async fn change_device_state(&self, engine: &Engine, command: &ChangeDeviceState) {
+        let mut state = self.state.lock().await;
+        let idle = state.turn.is_none();
+        if idle {
+            Self::set_status(&mut state, LoopStatus::ExecutingCommand);
+            self.emit(engine, [Self::loop_event(&state)]);
+        }
+        let payload = &command.payload;
+        if let Some(mode) = payload.mode {
+            state.mode = mode.resolve();
+        }
+        if let Some(cwd) = &payload.cwd {
+            let target = Path::new(&state.cwd).join(cwd);
+            if target.is_dir() {
+                state.cwd = target.canonicalize().unwrap_or(target).display().to_string();
+            }
+            state.cwd_revision += 1;
+        }
+        if payload.mode.is_some() || payload.cwd.is_some() {
+            self.save_settings(engine, &state).await;
+        }
+        let mut events = Vec::new();
+        if payload.mode.is_some() {
+            events.push(Self::loop_event(&state));
+        }
+        events.push(Self::device_event(&state));
+        if idle {
+            Self::set_status(&mut state, LoopStatus::WaitingOnInput);
+            events.push(Self::loop_event(&state));
+        }
+        self.emit(engine, events);
+    }
+
+    /// Moves the scope to a new working directory (`SetWorkingDirectory`), persisted and shown
+    /// in the device status.
+    pub(crate) async fn set_cwd(&self, engine: &Engine, cwd: String) {
+        let mut state = self.state.lock().await;
+        state.cwd = cwd;
+        state.cwd_revision += 1;
+        self.save_settings(engine, &state).await;
+        self.emit(engine, [Self::device_event(&state)]);
+    }
+
+    /// Applies `runtime_start`'s `mode` and `cwd` (persisted).
+    pub async fn apply_start_settings(
+        &self,
+        engine: &Engine,
+        mode: Option<DevicePermissionMode>,
+        cwd: Option<Option<String>>,
+    ) {
+        if mode.is_none() && cwd.is_none() {
+            return;
+        }
+        let mut state = self.state.lock().await;
+        if let Some(mode) = mode {
+            state.mode = mode;
+        }
+        match cwd {
+            Some(Some(cwd)) if Path::new(&cwd).is_dir() => state.cwd = cwd,
+            Some(None) => state.cwd = engine.config.boot_cwd.clone(),
+            _ => {}
+        }
+        self.save_settings(engine, &state).await;
+    }
+
+    /// Persists the scope's mode and working directory.
+    async fn save_settings(&self, engine: &Engine, state: &State) {
+        let settings = ScopeSettings {
+            mode: Some(state.mode.as_str().to_owned()),
+            cwd: Some(state.cwd.clone()),
+        };
+        if let Err(error) = engine.store.save_scope_settings(&self.scope, settings).await {
+            self.protocol_violation(engine, format!("Could not save the runtime settings: {error}"));
+        }
+    }
+
+    /// A session closed: its queued inputs stay (they no longer belong to it), and the turn it
+    /// started is cancelled if nobody else watches the scope (docs/protocol.md §5 (g), §7 item 12). An
+    /// abandoned session (`abort_its_turns`, a replaced control session) takes its queued inputs
+    /// and its turn with it.
+    pub async fn session_closed(self: &Arc<Self>, engine: &Arc<Engine>, session: SessionId, abort_its_turns: bool) {
+        let mut state = self.state.lock().await;
+        let theirs = |q: &Queued| q.session == Some(session);
+        if abort_its_turns {
+            // A replaced control session takes its waiting inputs with it (docs/protocol.md §1.10).
+            let item_nos: Vec<i64> = state
+                .queue
+                .iter()
+                .filter(|q| theirs(q))
+                .map(|q| item_no(&q.item.id))
+                .collect();
+            if !item_nos.is_empty() {
+                if let Err(error) = engine.store.cancel_queued(&self.scope, item_nos.clone()).await {
+                    self.protocol_violation(engine, format!("Could not remove the queue items: {error}"));
+                    return;
+                }
+                let removed = state.cancel(&item_nos);
+                self.emit(engine, [Self::queue_event(&state, removed)]);
+            }
+        } else {
+            // Its waiting inputs stay: they were acknowledged (as on Letta 0.34).
+            for item in state.queue.iter_mut().filter(|q| q.session == Some(session)) {
+                item.session = None;
+            }
+        }
+        // The turn it started ends when nobody else watches it (or it was replaced); otherwise it
+        // belongs to nobody from now on. A turn that belongs to nobody ends when nobody watches it.
+        let watched = engine.audience.is_watched(&self.scope);
+        let abandoned = match state.turn.as_mut() {
+            Some(turn) if turn.origin == Some(session) => {
+                let abandoned = abort_its_turns || !watched;
+                turn.origin = None;
+                abandoned
+            }
+            Some(turn) => turn.origin.is_none() && !watched,
+            None => false,
+        };
+        if abandoned {
+            self.interrupt(engine, &mut state);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The status snapshots and lifecycle deltas a conversation emits (docs/protocol.md §3.6–§3.8).
+
+use letta_app_server_protocol::{
+    Delta, DeltaMeta, DeviceStatus, LoopError, LoopStatus, PendingControlRequest, QueueRemoval, RuntimeEvent,
+    StopReason, StreamDelta, ToolsetName, ToolsetPreference, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue,
+    UpdateSubagentState,
+};
+
+use super::Conversation;
+use super::state::State;
+use crate::clock::{new_id, now_iso};
+
+impl Conversation {
+    pub(super) fn loop_event(state: &State) -> RuntimeEvent {
+        UpdateLoopStatus {
+            loop_status: state.loop_state.clone(),
+        }
+        .into()
+    }
+
+    pub(super) fn device_event(state: &State) -> RuntimeEvent {
+        UpdateDeviceStatus {
+            device_status: Self::device_status(state),
+        }
+        .into()
+    }
+
+    fn device_status(state: &State) -> DeviceStatus {
+        DeviceStatus {
+            current_connection_id: Some("app-server".into()),
+            connection_name: Some(hostname()),
+            is_online: true,
+            is_processing: state.turn.is_some() && state.loop_state.status != LoopStatus::WaitingOnInput,
+            current_permission_mode: state.mode,
+            current_working_directory: Some(state.cwd.clone()),
+            cwd_revision: Some(state.cwd_revision),
+            git_context: None,
+            letta_code_version: Some(env!("CARGO_PKG_VERSION").into()),
+            current_toolset: state.loaded_tools.as_ref().map(|_| ToolsetName::Default),
+            current_toolset_preference: ToolsetPreference::Auto,
+            current_loaded_tools: state.loaded_tools.clone().unwrap_or_default(),
+            current_available_skills: Vec::new(),
+            background_processes: Vec::new(),
+            pending_control_requests: state
+                .pending
+                .iter()
+                .map(|p| PendingControlRequest {
+                    request_id: p.request_id.clone(),
+                    request: p.request.clone(),
+                })
+                .collect(),
+            experiments: Vec::new(),
+            memory_directory: None,
+            cwd_map: None,
+            boot_working_directory: None,
+            should_doctor: None,
+            reflection_settings: None,
+            supported_commands: Vec::new(),
+            mod_commands: None,
+        }
+    }
+
+    pub(super) fn queue_event(state: &State, removed: Vec<QueueRemoval>) -> RuntimeEvent {
+        UpdateQueue {
+            queue: state.queue.iter().map(|q| q.item.clone()).collect(),
+            removed,
+        }
+        .into()
+    }
+
+    pub(super) fn subagent_event() -> RuntimeEvent {
+        UpdateSubagentState { subagents: Vec::new() }.into()
+    }
+
+    /// A `loop_error` delta (non-terminal unless `terminal`).
+    pub(super) fn loop_error(
+        message: String,
+        stop_reason: StopReason,
+        terminal: bool,
+        run_id: Option<String>,
+    ) -> RuntimeEvent {
+        StreamDelta {
+            delta: Delta::LoopError(LoopError {
+                meta: DeltaMeta {
+                    id: Some(new_id("lifecycle")),
+                    date: Some(now_iso()),
+                    run_id,
+                    ..DeltaMeta::default()
+                },
+                message,
+                stop_reason,
+                is_terminal: terminal,
+                api_error: None,
+            }),
+            subagent_id: None,
+        }
+        .into()
+    }
+}
+
+/// The host name, read once.
+fn hostname() -> String {
+    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into())
+        })
+        .clone()
+}

@@ -1,0 +1,235 @@
+//! The conversation as its running turn sees it: [`TurnHost`] over the conversation's state,
+//! its scope's audience and the store.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    CanUseToolRequest, DevicePermissionMode, JsonObject, LoopStatus, RuntimeEvent, StopReason,
+};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::Conversation;
+use super::state::{Batch, PendingApproval};
+use crate::engine::Engine;
+use crate::engine::external::Registration;
+use crate::engine::toolbox::TurnTools;
+use crate::engine::turn::{self, Asked, Outcome, Turn, TurnHost};
+use crate::history::HistoryMessage;
+use crate::permissions::{Rules, Subject, Verdict, classify};
+use crate::tools::ToolResult;
+
+/// Runs a started turn (its input stored, its statuses sent) to its end, then finishes it.
+pub(super) async fn run_turn(
+    engine: Arc<Engine>,
+    conversation: Arc<Conversation>,
+    batch: Batch,
+    cancel: CancellationToken,
+) {
+    let host = Host { engine, conversation };
+    let outcome = match host.prepare(batch, cancel.clone()).await {
+        Ok(turn) => turn::run(&host, turn).await,
+        Err(error) => Outcome::Failed(StopReason::Error, error),
+    };
+    let Host { engine, conversation } = host;
+    let mut state = conversation.state.lock().await;
+    let outcome = if cancel.is_cancelled() {
+        Outcome::Cancelled
+    } else {
+        outcome
+    };
+    conversation.finish_turn(&engine, &mut state, outcome).await;
+}
+
+/// A running turn's view of its conversation.
+struct Host {
+    engine: Arc<Engine>,
+    conversation: Arc<Conversation>,
+}
+
+impl Host {
+    /// Resolves the agent's model and the turn's tools; an unknown model or toolset fails the turn.
+    async fn prepare(&self, batch: Batch, cancel: CancellationToken) -> Result<Turn, String> {
+        let agent = &self.conversation.agent;
+        let (provider, model) = self.engine.providers.resolve(agent.model.as_deref())?;
+        let tools = TurnTools::select(&self.engine, &self.conversation.scope, &batch.options, batch.origin)?;
+        self.conversation.state.lock().await.loaded_tools = Some(tools.names());
+        Ok(Turn {
+            provider,
+            model,
+            system: agent.system.clone(),
+            tools,
+            resume: batch.resume,
+            client_ids: batch.client_ids,
+            cancel,
+        })
+    }
+}
+
+impl TurnHost for Host {
+    fn emit(&self, events: Vec<RuntimeEvent>) {
+        self.conversation.emit_run_output(&self.engine, events);
+    }
+
+    fn readers_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.engine.audience.readers_ready(&self.conversation.scope)
+    }
+
+    async fn begin_run(
+        &self,
+        run_id: &str,
+        client_ids: Vec<String>,
+        cancel: &CancellationToken,
+    ) -> Option<Arc<Vec<HistoryMessage>>> {
+        let conversation = &self.conversation;
+        let mut state = conversation.state.lock().await;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        let mut events = Vec::new();
+        if state.loop_state.status != LoopStatus::SendingApiRequest {
+            Conversation::set_status(&mut state, LoopStatus::SendingApiRequest);
+            events.push(Conversation::loop_event(&state));
+            events.push(Conversation::device_event(&state));
+        }
+        Conversation::set_status(&mut state, LoopStatus::WaitingForApiResponse);
+        events.push(Conversation::loop_event(&state));
+        conversation.start_run(&mut state, run_id, &client_ids);
+        Conversation::set_status(&mut state, LoopStatus::ProcessingApiResponse);
+        events.push(Conversation::loop_event(&state));
+        conversation.emit(&self.engine, events);
+        Some(Arc::clone(&state.history))
+    }
+
+    async fn resume_run(&self, run_id: &str) {
+        let mut state = self.conversation.state.lock().await;
+        self.conversation.start_run(&mut state, run_id, &[]);
+    }
+
+    async fn append_history(&self, messages: Vec<HistoryMessage>) {
+        Arc::make_mut(&mut self.conversation.state.lock().await.history).extend(messages);
+    }
+
+    async fn save(&self, run_id: &str, messages: Vec<HistoryMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        let scope = &self.conversation.scope;
+        if let Err(error) = self
+            .engine
+            .store
+            .append_messages(scope, Some(run_id.to_owned()), messages)
+            .await
+        {
+            self.conversation
+                .protocol_violation(&self.engine, format!("Could not save the turn: {error}"));
+        }
+    }
+
+    fn checkpoint(&self, run_id: &str, partial: &HistoryMessage) {
+        // Written in the background, in order with the run's final messages.
+        drop(
+            self.engine
+                .store
+                .save_partial(&self.conversation.scope, run_id.to_owned(), partial),
+        );
+    }
+
+    async fn permissions(&self) -> (DevicePermissionMode, Rules) {
+        let state = self.conversation.state.lock().await;
+        (state.mode, state.rules.clone())
+    }
+
+    async fn cwd(&self) -> String {
+        self.conversation.state.lock().await.cwd.clone()
+    }
+
+    async fn set_cwd(&self, cwd: String) {
+        self.conversation.set_cwd(&self.engine, cwd).await;
+    }
+
+    async fn ask(
+        &self,
+        request_id: String,
+        request: CanUseToolRequest,
+        subject: Subject,
+        cancel: &CancellationToken,
+    ) -> Asked {
+        let conversation = &self.conversation;
+        let mut state = conversation.state.lock().await;
+        // Meanwhile the turn may have been aborted, or the mode or rules changed.
+        if cancel.is_cancelled() {
+            return Asked::Cancelled;
+        }
+        if classify(state.mode, &request.tool_name, subject, &request.input, &state.rules) == Verdict::Allow {
+            return Asked::Allowed;
+        }
+        let (answer, answered) = oneshot::channel();
+        let pending = PendingApproval {
+            request_id,
+            request,
+            answer,
+        };
+        let mut events = Vec::new();
+        if state.loop_state.status != LoopStatus::WaitingOnApproval {
+            Conversation::set_status(&mut state, LoopStatus::WaitingOnApproval);
+            events.push(Conversation::loop_event(&state));
+        }
+        events.push(pending.event(&conversation.scope));
+        state.pending = Some(pending);
+        events.extend([Conversation::loop_event(&state), Conversation::device_event(&state)]);
+        conversation.emit(&self.engine, events);
+        Asked::Waiting(answered)
+    }
+
+    async fn save_rule(&self, tool: &str, subject: Subject, args: &JsonObject) {
+        let mut state = self.conversation.state.lock().await;
+        if let Some(mode) = state.rules.save(tool, subject, args) {
+            state.mode = mode;
+        }
+    }
+
+    async fn start_tools(&self, running: Vec<String>) {
+        let mut state = self.conversation.state.lock().await;
+        Conversation::set_status(&mut state, LoopStatus::ExecutingClientSideTool);
+        state.loop_state.executing_tool_call_ids = running;
+        self.conversation.emit(
+            &self.engine,
+            [Conversation::loop_event(&state), Conversation::device_event(&state)],
+        );
+    }
+
+    async fn end_tools(&self, results: Vec<HistoryMessage>) {
+        let mut state = self.conversation.state.lock().await;
+        state.loop_state.executing_tool_call_ids.clear();
+        Arc::make_mut(&mut state.history).extend(results);
+    }
+
+    async fn call_external(
+        &self,
+        registration: &Registration,
+        tool_call_id: &str,
+        args: JsonObject,
+        cancel: &CancellationToken,
+    ) -> ToolResult {
+        let engine = &self.engine;
+        let send = |request: letta_app_server_protocol::ExternalToolCallRequest| {
+            engine.audience.send_to(registration.session, request.into())
+        };
+        let timeout = engine.config.external_tool_timeout;
+        engine
+            .external
+            .call(
+                registration,
+                &self.conversation.scope,
+                tool_call_id,
+                args,
+                timeout,
+                cancel,
+                send,
+            )
+            .await
+    }
+}

@@ -1,0 +1,342 @@
+//! Taking in `input`: new messages start a turn or wait in the queue, approval answers reach
+//! the turn waiting on them; a turn's start and end, and the queue moving on
+//! (docs/protocol.md §3.3, §3.4, §3.6, §3.9, §5).
+
+use std::sync::Arc;
+
+use letta_app_server_protocol::{
+    ApprovalDecision, ApprovalResponse, ContentPart, CreateMessage, Delta, DeltaMeta, Disposition, Input,
+    InputAccepted, LoopStatus, MessageContent, QueueRemoval, RemovalDisposition, RuntimeEvent, StopReason, StreamDelta,
+    TurnFinished, UserMessage,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::state::{ActiveTurn, Admitted, Batch, Queued, State, remember};
+use super::{Conversation, host};
+use crate::clock::{new_id, now_iso};
+use crate::engine::toolbox::TurnOptions;
+use crate::engine::turn::{ApprovalAnswer, Outcome};
+use crate::engine::{Engine, Peer};
+use crate::history::HistoryMessage;
+use crate::store::{Admission, InputState, item_no};
+
+impl Conversation {
+    /// Handles `input` `approval_response`: the first answer to the pending question wins;
+    /// anything else gets `accepted: false` (docs/protocol.md §3.3, §3.9).
+    pub async fn answer_approval(&self, engine: &Engine, peer: &dyn Peer, input: &Input, answer: &ApprovalResponse) {
+        let mut state = self.state.lock().await;
+        let pending = state.pending.take_if(|p| p.request_id == answer.request_id);
+        let accepted = pending.is_some();
+        if let Some(pending) = pending {
+            self.emit(engine, [Self::loop_event(&state), Self::device_event(&state)]);
+            let reply = match (&answer.decision, &answer.error) {
+                (
+                    Some(ApprovalDecision::Allow {
+                        updated_input,
+                        selected_permission_suggestion_ids,
+                        ..
+                    }),
+                    _,
+                ) => ApprovalAnswer::Allow {
+                    updated_input: updated_input.clone(),
+                    save: selected_permission_suggestion_ids
+                        .iter()
+                        .flatten()
+                        .any(|id| id == crate::permissions::SAVE_DEFAULT),
+                },
+                (Some(ApprovalDecision::Deny { message }), _) => ApprovalAnswer::Deny(message.clone()),
+                (None, error) => ApprovalAnswer::Deny(error.clone().unwrap_or_default()),
+            };
+            let _ = pending.answer.send(reply);
+        }
+        let error = (!accepted).then(|| "Approval request is no longer pending".to_owned());
+        if let Some(answer) = acknowledgement(input, None, error) {
+            self.reply(peer, answer);
+        }
+    }
+
+    // ----- input ----------------------------------------------------------------------------
+
+    /// Handles `input` `create_message`: start a turn when idle, else queue (docs/protocol.md §3.3).
+    /// The input is acknowledged only once it is durable as work to do (see [`crate::store`]);
+    /// a `client_message_id` seen before gets its input's current state and runs nothing.
+    pub async fn submit(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        peer: &dyn Peer,
+        input: &Input,
+        payload: &CreateMessage,
+    ) {
+        let reply = |disposition: Option<Disposition>, error: Option<String>| {
+            if let Some(answer) = acknowledgement(input, disposition, error) {
+                self.reply(peer, answer);
+            }
+        };
+        let client_ids: Vec<String> = payload
+            .messages
+            .iter()
+            .filter_map(|m| m.client_message_id.clone())
+            .collect();
+        let client_id = client_ids.first().cloned().unwrap_or_else(|| new_id("cm-submit"));
+        let mut state = self.state.lock().await;
+        if let Some(known) = state.client_ids.get(&client_id).copied() {
+            let (disposition, error) = retry_answer(known);
+            return reply(disposition, error);
+        }
+        if engine.is_stopping() {
+            // Real Letta's answer for an input to a runtime that is going away.
+            return reply(None, Some("Runtime is no longer active".into()));
+        }
+        let content = merge_contents(payload.messages.iter().map(|m| &m.content));
+        let options = TurnOptions::from(payload);
+        let admitted = if state.turn.is_none() && state.queue.is_empty() {
+            Admitted::Direct(Batch {
+                turn_id: new_id("turn"),
+                origin: Some(peer.id()),
+                from_queue: false,
+                content: Some(content),
+                client_ids: if client_ids.is_empty() {
+                    vec![client_id.clone()]
+                } else {
+                    client_ids
+                },
+                options,
+                resume: Vec::new(),
+            })
+        } else {
+            // Several messages that each carry an id wait as separate items.
+            let messages: Vec<(String, MessageContent)> =
+                if payload.messages.len() == 1 || client_ids.len() != payload.messages.len() {
+                    vec![(client_id.clone(), content)]
+                } else {
+                    let contents = payload.messages.iter().map(|m| m.content.clone());
+                    client_ids.into_iter().zip(contents).collect()
+                };
+            match state.admit(messages, peer.id(), options) {
+                Ok(admitted) => admitted,
+                Err(error) => return reply(None, Some(error)),
+            }
+        };
+        let admission = match &admitted {
+            Admitted::Direct(batch) => Admission::Started(batch.record()),
+            Admitted::Queued { items, evicted } => Admission::Queued {
+                entries: items.iter().map(Queued::entry).collect(),
+                evicted: evicted.clone(),
+            },
+        };
+        let payload_json = serde_json::to_string(payload).unwrap_or_default();
+        let stored = engine
+            .store
+            .accept_input(&self.scope, input.request_id.clone(), payload_json, admission)
+            .await;
+        match stored {
+            Ok(None) => {}
+            Ok(Some(known)) => {
+                remember(&mut state, client_id, known);
+                let (disposition, error) = retry_answer(known);
+                return reply(disposition, error);
+            }
+            Err(error) => return reply(None, Some(format!("Input could not be stored: {error}"))),
+        }
+        match admitted {
+            Admitted::Direct(batch) => {
+                remember(&mut state, client_id, InputState::Started);
+                reply(Some(Disposition::Started), None);
+                self.start_turn(engine, &mut state, batch);
+            }
+            Admitted::Queued { items, evicted } => {
+                for item in &items {
+                    remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
+                }
+                reply(Some(Disposition::Queued), None);
+                let removed = state.cancel(&evicted);
+                state.next_queue_item += items.len() as i64;
+                state.queue.extend(items);
+                self.emit(engine, [Self::queue_event(&state, removed)]);
+            }
+        }
+    }
+
+    /// Starts a turn whose input is already stored (the caller holds the state lock).
+    pub(super) fn start_turn(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State, batch: Batch) {
+        let cancel = CancellationToken::new();
+        state.turn = Some(ActiveTurn {
+            turn_id: batch.turn_id.clone(),
+            origin: batch.origin,
+            cancel: cancel.clone(),
+            run_id: None,
+            from_queue: batch.from_queue,
+        });
+        if let Some(content) = &batch.content {
+            Arc::make_mut(&mut state.history).push(HistoryMessage::User {
+                content: content.clone(),
+            });
+        }
+        Self::set_status(state, LoopStatus::SendingApiRequest);
+        self.emit(engine, [Self::loop_event(state), Self::device_event(state)]);
+        tokio::spawn(host::run_turn(engine.clone(), self.clone(), batch, cancel));
+    }
+
+    /// Ends the turn: records how it ended, then the final statuses, `turn_finished`, then the
+    /// next queued batch (while someone watches) or the turn-end boundary snapshots
+    /// (docs/protocol.md §3.6, §5 (e), (f), (i)).
+    pub(super) async fn finish_turn(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State, outcome: Outcome) {
+        let Some(turn) = state.turn.take() else { return };
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        let (stop_reason, error) = match outcome {
+            Outcome::Completed(stop_reason) => (stop_reason, None),
+            Outcome::Failed(stop_reason, error) => (stop_reason, Some(error)),
+            Outcome::Cancelled => (StopReason::Cancelled, None),
+        };
+        let recorded = engine
+            .store
+            .finish_turn(&self.scope, stop_reason.to_string(), error.clone())
+            .await;
+        if let Err(error) = recorded {
+            self.protocol_violation(engine, format!("Could not save the end of the turn: {error}"));
+        }
+        let finished: RuntimeEvent = TurnFinished {
+            turn_id: turn.turn_id,
+            stop_reason: stop_reason.clone(),
+            run_id: turn.run_id.clone(),
+            error: error.clone(),
+        }
+        .into();
+        let device = Self::device_event(state);
+        // An abort already sent the idle statuses; a cancelled turn only reports its end.
+        let mut events = if stop_reason == StopReason::Cancelled {
+            vec![finished, device]
+        } else {
+            vec![Self::loop_event(state), device, finished]
+        };
+        if let Some(error) = error {
+            events.push(Self::loop_error(error, stop_reason, true, turn.run_id));
+        }
+        self.emit(engine, events);
+        if !self.start_next_batch(engine, state).await && turn.from_queue {
+            self.emit(engine, [Self::queue_event(state, Vec::new()), Self::loop_event(state)]);
+        }
+    }
+
+    /// Starts the waiting queue items, if the conversation is idle and someone watches it: a
+    /// queue whose sessions all left waits (durably) for the next subscriber, as on Letta 0.34.
+    pub async fn resume_queue(self: &Arc<Self>, engine: &Arc<Engine>) {
+        let mut state = self.state.lock().await;
+        if state.turn.is_none() && state.pending.is_none() {
+            self.start_next_batch(engine, &mut state).await;
+        }
+    }
+
+    /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
+    /// watches the scope, or the server is stopping (the items wait).
+    async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State) -> bool {
+        let Some(first) = state.queue.front() else {
+            return false;
+        };
+        if !engine.audience.is_watched(&self.scope) || engine.is_stopping() {
+            return false;
+        }
+        let (origin, image_failure_mode) = (first.session, first.options.image_failure_mode);
+        let count = state
+            .queue
+            .iter()
+            .take_while(|q| q.session == origin && q.options.image_failure_mode == image_failure_mode)
+            .count();
+        let batch: Vec<&Queued> = state.queue.iter().take(count).collect();
+        let content = merge_contents(batch.iter().map(|q| &q.item.content));
+        let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
+        let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
+        let batch = Batch {
+            turn_id: new_id("turn"),
+            origin,
+            from_queue: true,
+            content: Some(content.clone()),
+            client_ids: client_ids.clone(),
+            options: batch[0].options.clone(),
+            resume: Vec::new(),
+        };
+        if let Err(error) = engine.store.start_batch(&self.scope, item_nos, batch.record()).await {
+            self.protocol_violation(engine, format!("Could not start the queued turn: {error}"));
+            return false;
+        }
+        state.queue.drain(..count);
+        for id in &client_ids {
+            remember(state, id.clone(), InputState::Started);
+        }
+        let echo: RuntimeEvent = StreamDelta {
+            delta: Delta::UserMessage(UserMessage {
+                meta: DeltaMeta {
+                    kind: Some(letta_app_server_protocol::DeltaMarker::Message),
+                    id: Some(new_id("user-msg")),
+                    date: Some(now_iso()),
+                    otid: client_ids.first().cloned(),
+                    ..DeltaMeta::default()
+                },
+                content,
+                created_by_id: None,
+            }),
+            subagent_id: None,
+        }
+        .into();
+        Self::set_status(state, LoopStatus::WaitingOnInput);
+        self.emit(
+            engine,
+            [echo, Self::queue_event(state, Vec::new()), Self::loop_event(state)],
+        );
+        self.start_turn(engine, state, batch);
+        let removed = client_ids
+            .into_iter()
+            .map(|client_message_id| QueueRemoval {
+                client_message_id,
+                disposition: RemovalDisposition::Dequeued,
+            })
+            .collect();
+        self.emit(engine, [Self::queue_event(state, removed)]);
+        true
+    }
+}
+
+/// The `input_accepted` answering `input`, when it carried a `request_id`: accepted unless there
+/// is an `error`.
+pub(crate) fn acknowledgement(
+    input: &Input,
+    disposition: Option<Disposition>,
+    error: Option<String>,
+) -> Option<InputAccepted> {
+    Some(InputAccepted {
+        request_id: input.request_id.clone()?,
+        runtime: input.runtime.clone(),
+        accepted: error.is_none(),
+        disposition,
+        error,
+    })
+}
+
+/// The answer to an input whose `client_message_id` is already known: its current state.
+fn retry_answer(known: InputState) -> (Option<Disposition>, Option<String>) {
+    match known {
+        InputState::Queued => (Some(Disposition::Queued), None),
+        InputState::Started => (Some(Disposition::Started), None),
+        InputState::Cancelled => (None, Some("Input was removed from the queue before it ran".into())),
+    }
+}
+
+/// Joins message contents into one: a single content stays as it is; several become one part
+/// array with `"\n"` text separators (docs/protocol.md §3.4).
+pub(crate) fn merge_contents<'a>(contents: impl Iterator<Item = &'a MessageContent>) -> MessageContent {
+    let contents: Vec<&MessageContent> = contents.collect();
+    if let [single] = contents.as_slice() {
+        return (*single).clone();
+    }
+    let mut parts = Vec::new();
+    for (index, content) in contents.into_iter().enumerate() {
+        if index > 0 {
+            parts.push(ContentPart::text("\n"));
+        }
+        match content {
+            MessageContent::Text(text) => parts.push(ContentPart::text(text.clone())),
+            MessageContent::Parts(content_parts) => parts.extend(content_parts.iter().cloned()),
+        }
+    }
+    MessageContent::Parts(parts)
+}

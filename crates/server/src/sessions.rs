@@ -1,0 +1,322 @@
+//! Client sessions: who is connected, which scopes each one watches, and the fan-out of a
+//! scope's events to its subscribers' outbound queues.
+//!
+//! The transport holds [`Sessions`] and one [`Client`] per connection, and hands each frame to
+//! its client. Below, the commands see a client as a [`Caller`]; the engine sees the subscribers
+//! only as an [`Audience`] and a command's client only as a [`Peer`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScope, ServerFrame};
+
+use crate::commands::{self, Caller};
+use crate::config::Config;
+use crate::engine::conversation::Conversation;
+use crate::engine::{Audience, Engine, Peer, ScopeError, SessionId};
+use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
+use crate::store::Store;
+use crate::sync::lock;
+
+/// One client session.
+#[derive(Debug)]
+pub struct Session {
+    /// Its id.
+    pub id: SessionId,
+    /// Its outbound queue.
+    pub outbound: Arc<Outbound>,
+    /// The device status last replayed to it per scope, to omit unchanged ones from `sync`.
+    replayed_device: Mutex<HashMap<RuntimeScope, String>>,
+    /// Set when a new control session replaced it: its turns and queued inputs go with it,
+    /// whichever of its own close and the replacement is handled first.
+    abandoned: AtomicBool,
+}
+
+impl Session {
+    /// Queues a direct frame (a response or notification). One larger than half the session's
+    /// outbound byte limit is replaced by an `error` frame saying so: no answer to one frame can
+    /// close the socket it answers. (The limits on client input keep every answer far smaller.)
+    pub fn send(&self, frame: impl Into<ServerFrame>) {
+        let frame = frame.into();
+        let mut bytes = serde_json::to_vec(&frame).unwrap_or_default();
+        let limit = self.outbound.max_bytes() / 2;
+        if bytes.len() > limit {
+            #[derive(serde::Deserialize)]
+            struct Answering {
+                request_id: Option<String>,
+            }
+            let answering = serde_json::from_slice::<Answering>(&bytes).ok();
+            let error = ErrorFrame {
+                request_id: answering.and_then(|a| a.request_id),
+                code: ErrorCode::Internal,
+                message: format!(
+                    "the `{}` answer would be {} bytes, over this connection's limit of {limit}",
+                    frame.frame_type(),
+                    bytes.len()
+                ),
+                frame_type: None,
+            };
+            bytes = serde_json::to_vec(&ServerFrame::from(error.bounded())).unwrap_or_default();
+        }
+        self.outbound.push(Outgoing::Direct(Bytes::from(bytes)));
+    }
+
+    /// Queues a runtime event for this session only.
+    fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+        self.outbound
+            .push(Outgoing::Event(Arc::new(EventFrame::new(event, scope))));
+    }
+
+    /// Marks it replaced by a new control session: when it closes, the turns it started are
+    /// aborted even when other sessions watch them, and its queued inputs are removed
+    /// (docs/protocol.md §1.10). Set before its close can be handled.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+        let mut replayed = lock(&self.replayed_device);
+        replayed.insert(scope.clone(), device.clone()).as_deref() != Some(device.as_str())
+    }
+}
+
+/// The open sessions and their subscriptions: the engine's [`Audience`].
+#[derive(Default)]
+struct Watchers {
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
+}
+
+impl Audience for Watchers {
+    /// Serialises the event once for every subscriber.
+    fn broadcast(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+        let targets: Vec<Arc<Session>> = {
+            let subscriptions = lock(&self.subscriptions);
+            let Some(ids) = subscriptions.get(scope) else { return };
+            let sessions = lock(&self.sessions);
+            ids.iter().filter_map(|id| sessions.get(id).cloned()).collect()
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let frame = Arc::new(EventFrame::new(event, scope));
+        for session in targets {
+            session.outbound.push(Outgoing::Event(frame.clone()));
+        }
+    }
+
+    fn is_watched(&self, scope: &RuntimeScope) -> bool {
+        lock(&self.subscriptions).get(scope).is_some_and(|s| !s.is_empty())
+    }
+
+    /// Resolves once no subscriber of `scope` is [busy](Outbound::is_busy), except one that has
+    /// taken nothing for [`Config::slow_reader_patience`].
+    fn readers_ready<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let outbounds: Vec<Arc<Outbound>> = {
+            let subscriptions = lock(&self.subscriptions);
+            let Some(ids) = subscriptions.get(scope) else {
+                return Box::pin(std::future::ready(()));
+            };
+            let sessions = lock(&self.sessions);
+            ids.iter()
+                .filter_map(|id| sessions.get(id))
+                .filter(|session| session.outbound.is_busy())
+                .map(|session| session.outbound.clone())
+                .collect()
+        };
+        Box::pin(async move {
+            for outbound in outbounds {
+                outbound.drained().await;
+            }
+        })
+    }
+
+    fn send_to(&self, session: SessionId, frame: ServerFrame) -> bool {
+        let Some(session) = lock(&self.sessions).get(&session).cloned() else {
+            return false;
+        };
+        session.send(frame);
+        true
+    }
+}
+
+/// Every client session, over the engine they drive.
+pub struct Sessions {
+    engine: Arc<Engine>,
+    watchers: Arc<Watchers>,
+    next_session: AtomicU64,
+}
+
+impl Sessions {
+    /// The sessions of a new engine over an open store.
+    pub fn new(config: Config, store: Store) -> Arc<Self> {
+        let watchers = Arc::new(Watchers::default());
+        let engine = Engine::new(config, store, watchers.clone());
+        Arc::new(Self {
+            engine,
+            watchers,
+            next_session: AtomicU64::new(0),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.engine.config
+    }
+
+    /// Registers a new session, for a new client.
+    pub fn open_session(self: &Arc<Self>) -> Arc<Client> {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let config = self.config();
+        let limits = Limits {
+            coalesce_after: 64,
+            max_frames: config.max_queued_frames,
+            max_bytes: config.max_queued_bytes,
+            patience: config.slow_reader_patience,
+        };
+        let session = Arc::new(Session {
+            id,
+            outbound: Outbound::new(limits),
+            replayed_device: Mutex::default(),
+            abandoned: AtomicBool::new(false),
+        });
+        lock(&self.watchers.sessions).insert(id, session.clone());
+        self.engine.external.session_opened(id);
+        Arc::new(Client {
+            session,
+            sessions: self.clone(),
+        })
+    }
+
+    /// Forgets a closed session: its subscriptions and the turns only it was watching
+    /// (docs/protocol.md §5 (g)); its queued inputs stay (docs/protocol.md §8.7), unless it
+    /// was [abandoned](Session::abandon). Closing a session twice does nothing more.
+    pub async fn close_session(&self, session: SessionId) {
+        let Some(closed) = lock(&self.watchers.sessions).remove(&session) else {
+            return;
+        };
+        let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
+        self.engine.external.session_closed(session);
+        let scopes: Vec<RuntimeScope> = {
+            let mut subscriptions = lock(&self.watchers.subscriptions);
+            let mut scopes = Vec::new();
+            for (scope, sessions) in subscriptions.iter_mut() {
+                if let Some(position) = sessions.iter().position(|s| *s == session) {
+                    sessions.remove(position);
+                    scopes.push(scope.clone());
+                }
+            }
+            subscriptions.retain(|_, sessions| !sessions.is_empty());
+            scopes
+        };
+        self.engine.session_left(session, scopes, abort_its_turns).await;
+    }
+
+    /// Sends every pending approval question to a newly connected client (docs/protocol.md §1.5).
+    pub async fn replay_pending_approvals(&self, client: &Client) {
+        self.engine.replay_pending_approvals(client).await;
+    }
+
+    /// Subscribes a session to a scope's runtime events, unless it has closed meanwhile (a
+    /// command's handling can outlast its connection): a closed session must not count as a
+    /// watcher. [`Sessions::close_session`] forgets the session before its subscriptions, and
+    /// this checks it under the subscriptions' lock, so either it sees the close or the close
+    /// sees its subscription.
+    fn subscribe(&self, session: SessionId, scope: &RuntimeScope) {
+        let mut subscriptions = lock(&self.watchers.subscriptions);
+        if !lock(&self.watchers.sessions).contains_key(&session) {
+            return;
+        }
+        let sessions = subscriptions.entry(scope.clone()).or_default();
+        if !sessions.contains(&session) {
+            sessions.push(session);
+        }
+    }
+
+    /// The conversation runtime of a scope with `session` subscribed to it. A conversation
+    /// evicted between the lookup and the subscription is loaded again.
+    pub async fn subscribed_conversation(
+        &self,
+        session: SessionId,
+        scope: &RuntimeScope,
+    ) -> Result<Arc<Conversation>, ScopeError> {
+        loop {
+            let conversation = self.engine.conversation(scope).await?;
+            self.subscribe(session, &conversation.scope);
+            // Eviction checks the subscriptions before it marks a conversation: either it saw
+            // this one, or the mark is visible now.
+            if !conversation.is_evicted() {
+                return Ok(conversation);
+            }
+        }
+    }
+
+    /// One eviction sweep (see [`Engine::evict_idle`]), with the subscriptions held so that no
+    /// subscription slips in between the check and the mark.
+    pub fn evict_idle(&self, sweeps: u32) -> usize {
+        let subscriptions = lock(&self.watchers.subscriptions);
+        self.engine
+            .evict_idle(sweeps, |scope| subscriptions.get(scope).is_some_and(|s| !s.is_empty()))
+    }
+}
+
+/// A connected client: its session, over the sessions it belongs to. The transport holds one
+/// per connection and hands it each frame; commands see it as their [`Caller`].
+pub struct Client {
+    /// Its session.
+    pub session: Arc<Session>,
+    sessions: Arc<Sessions>,
+}
+
+impl Client {
+    /// Handles one text frame from this client.
+    pub async fn handle_text(self: &Arc<Self>, text: &str) {
+        let caller: Arc<dyn Caller> = self.clone();
+        commands::handle_text(&caller, text).await;
+    }
+}
+
+impl Peer for Client {
+    fn id(&self) -> SessionId {
+        self.session.id
+    }
+
+    fn send_frame(&self, frame: ServerFrame) {
+        self.session.send(frame);
+    }
+
+    fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
+        self.session.send_event(scope, event);
+    }
+
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+        self.session.note_replayed_device(scope, device)
+    }
+}
+
+impl Caller for Client {
+    fn engine(&self) -> &Arc<Engine> {
+        &self.sessions.engine
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        scope: &'a RuntimeScope,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>> {
+        Box::pin(self.sessions.subscribed_conversation(self.session.id, scope))
+    }
+
+    fn as_peer(&self) -> &dyn Peer {
+        self
+    }
+}
