@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{codegen, codegen_py, codegen_ts};
+use crate::{codegen, codegen_meta, codegen_py, codegen_ts};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +32,24 @@ pub fn schema() -> Vec<Artefact> {
         .collect()
 }
 
-/// Every generated file: the schema and the code generated from it (Rust and Python types).
+/// Every generated file: the schema and the code generated from it (the Rust, TypeScript and
+/// Python frame types from `frames.schema.json`; the Rust, Node and Python protocol tables from
+/// `meta.json`).
 pub fn all() -> Result<Vec<Artefact>, String> {
     let bundle = letta_app_server_protocol::schema::bundle();
+    let meta = letta_app_server_protocol::schema::meta();
     let mut artefacts = schema();
+    for (path, contents) in [
+        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta)?),
+        (codegen_meta::NODE_META_PATH, codegen_meta::node_meta(&meta)?),
+        (codegen_meta::PYTHON_META_PATH, codegen_meta::python_meta(&meta)?),
+    ] {
+        artefacts.push(Artefact {
+            path: PathBuf::from(path),
+            contents,
+            command: CODEGEN_COMMAND,
+        });
+    }
     artefacts.push(Artefact {
         path: PathBuf::from(codegen::RUST_TYPES_PATH),
         contents: codegen::rust_types(&bundle)?,

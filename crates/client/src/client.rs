@@ -30,8 +30,7 @@ use crate::{Error, JsonObject};
 /// The default time a command waits for its answer, as in Letta Code's client helper.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `protocol_version` this client speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub use crate::meta::PROTOCOL_VERSION;
 
 /// A connection to an App Server. Cheap to clone; clones share the connection. The connection
 /// closes with [`Client::close`] or when the last clone is dropped.

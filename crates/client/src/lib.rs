@@ -168,6 +168,8 @@ mod turn;
 mod types_ext;
 
 #[rustfmt::skip]
+pub mod meta;
+#[rustfmt::skip]
 pub mod types;
 
 pub use client::{Client, ClientBuilder, DEFAULT_REQUEST_TIMEOUT, PROTOCOL_VERSION};
