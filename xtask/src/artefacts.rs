@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::codegen_model::Model;
 use crate::{codegen, codegen_meta, codegen_py, codegen_ts};
 
 /// One generated, checked-in file.
@@ -38,6 +39,8 @@ pub fn schema() -> Vec<Artefact> {
 pub fn all() -> Result<Vec<Artefact>, String> {
     let bundle = letta_app_server_protocol::schema::bundle();
     let meta = letta_app_server_protocol::schema::meta();
+    // The TypeScript and Python types come from one reading of the bundle.
+    let model = Model::read(&bundle)?;
     let mut artefacts = schema();
     for (path, contents) in [
         (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta)?),
@@ -57,12 +60,12 @@ pub fn all() -> Result<Vec<Artefact>, String> {
     });
     artefacts.push(Artefact {
         path: PathBuf::from(codegen_py::PYTHON_TYPES_PATH),
-        contents: codegen_py::python_types(&bundle)?,
+        contents: codegen_py::python_types(&model)?,
         command: CODEGEN_COMMAND,
     });
     artefacts.push(Artefact {
         path: PathBuf::from(codegen_ts::TS_TYPES_PATH),
-        contents: codegen_ts::typescript_types(&bundle)?,
+        contents: codegen_ts::typescript_types(&model)?,
         command: CODEGEN_COMMAND,
     });
     Ok(artefacts)
