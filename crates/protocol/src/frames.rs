@@ -1,9 +1,12 @@
 //! The protocol table: every frame type declared once, and everything derived from it.
 //!
 //! [`ClientFrame`], [`ServerFrame`] and [`RuntimeEvent`], the [`FrameType::TYPE`] constants, the
-//! [`Request`] command/response pairing, the `From`/`TryFrom` conversions, the JSON dispatch and
-//! the machine-readable lists ([`COMMANDS`], [`CLIENT_FRAMES`], [`SERVER_FRAMES`]) all come from
-//! the single `protocol_table!` invocation at the bottom of this file.
+//! [`Request`] command/response pairing, each command's request-id prefix, each event's
+//! [`Delivery`] (the channel of a split session, whether it coalesces in a backed-up queue), the
+//! `From`/`TryFrom` conversions, the JSON dispatch and the machine-readable lists ([`COMMANDS`],
+//! [`CLIENT_FRAMES`], [`SERVER_FRAMES`], [`EVENTS`]) all come from the single `protocol_table!`
+//! invocation at the bottom of this file. `schema/meta.json` carries the lists to the SDKs, whose
+//! tables `cargo xtask codegen` generates from it.
 
 use schemars::JsonSchema;
 use serde::de::Error as _;
@@ -38,7 +41,7 @@ pub struct CommandInfo {
     /// The `type` of its response frame, if it has one.
     pub response: Option<&'static str>,
     /// For a command with a response: clients number its generated `request_id`s
-    /// `"<prefix>-<n>"`, as Letta Code's client helper does (docs/protocol.md §2.2).
+    /// `"<prefix>-<n>"`, as Letta Code's client helper does (docs/protocol.md §2.3).
     pub request_id_prefix: Option<&'static str>,
 }
 

@@ -160,6 +160,10 @@ impl Outbound {
             && let Some(queued) = state.queue.iter_mut().rev().find(|queued| {
                 matches!(queued, Outgoing::Event(q) if q.frame_type() == event.frame_type() && q.scope == event.scope)
             })
+            // The latest queued frame of the type and scope is replaced only if it coalesces
+            // itself: an `update_queue` with removals stays, or its removals would be lost (and
+            // an older one is not replaced past it, which would reorder them).
+            && matches!(queued, Outgoing::Event(q) if q.delivery.coalesces)
         {
             let old = std::mem::replace(queued, frame.clone());
             state.bytes = state.bytes + frame.len() - old.len();
@@ -282,6 +286,9 @@ impl Outbound {
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
+    use letta_app_server_protocol::{
+        LoopState, LoopStatus, QueueRemoval, RemovalDisposition, UpdateLoopStatus, UpdateQueue,
+    };
 
     use super::*;
 
@@ -298,6 +305,71 @@ mod tests {
 
     fn direct() -> Outgoing {
         Outgoing::Direct(Bytes::from_static(b"{}"))
+    }
+
+    fn event(event: impl Into<RuntimeEvent>) -> Outgoing {
+        Outgoing::Event(Arc::new(EventFrame::new(
+            &event.into(),
+            &RuntimeScope::new("agent-1", "conv-1"),
+        )))
+    }
+
+    fn queue_update(removed: usize) -> Outgoing {
+        let removal = QueueRemoval {
+            client_message_id: "cm-1".into(),
+            disposition: RemovalDisposition::Dequeued,
+        };
+        event(UpdateQueue {
+            queue: Vec::new(),
+            removed: vec![removal; removed],
+        })
+    }
+
+    #[test]
+    fn the_protocol_table_routes_and_coalesces_events() {
+        let outbound = Outbound::new(Limits {
+            coalesce_after: 1,
+            ..queue(64).limits
+        });
+        let loop_status = || {
+            event(UpdateLoopStatus {
+                loop_status: LoopState {
+                    status: LoopStatus::WaitingOnInput,
+                    active_run_ids: Vec::new(),
+                    client_message_ids_by_run_id: None,
+                    executing_tool_call_ids: Vec::new(),
+                },
+            })
+        };
+        assert_eq!(loop_status().route(), Route::Stream);
+        assert_eq!(direct().route(), Route::Control);
+        for frame in [
+            loop_status(),
+            loop_status(),
+            queue_update(0),
+            queue_update(1),
+            queue_update(0),
+        ] {
+            outbound.push(frame);
+        }
+        let kept: Vec<String> = outbound
+            .take(10)
+            .iter()
+            .map(|frame| match frame {
+                Outgoing::Event(event) => format!("{}:{}", event.frame_type(), event.delivery.coalesces),
+                Outgoing::Direct(_) => "direct".into(),
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "update_loop_status:true",
+                "update_queue:true",
+                "update_queue:false",
+                "update_queue:true"
+            ],
+            "a newer snapshot replaces a queued one; removals are never replaced"
+        );
     }
 
     #[tokio::test(start_paused = true)]
