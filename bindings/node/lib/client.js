@@ -508,7 +508,6 @@ function resolveAppServerChannelUrl(url, _channel) {
   return resolveAppServerUrl(url);
 }
 
-
 /** Whether `m` is a well-formed successful `app_server_info_response`. */
 function isAppServerInfoResponseMessage(m) {
   const capabilities = m?.capabilities;
