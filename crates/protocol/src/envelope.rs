@@ -1,5 +1,7 @@
 //! The envelope that every runtime event carries on the wire (docs/protocol.md §2.1).
 
+use std::fmt::Display;
+
 use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -47,8 +49,17 @@ impl<'de, E: DeserializeOwned> Deserialize<'de> for Enveloped<E> {
 impl Envelope {
     /// The `idempotency_key` of the frame of type `frame_type` numbered `event_seq`:
     /// `"<type>:<event_seq>:<nonce>"`, with a fresh UUID v4 as `nonce`.
-    pub fn idempotency_key(frame_type: &str, event_seq: u64, nonce: impl std::fmt::Display) -> String {
-        format!("{frame_type}:{event_seq}:{nonce}")
+    pub fn idempotency_key(frame_type: &str, event_seq: u64, nonce: impl Display) -> String {
+        Key(frame_type, event_seq, nonce).to_string()
+    }
+}
+
+/// Writes an `idempotency_key` without allocating: `(type, event_seq, nonce)`.
+struct Key<'a, N>(&'a str, u64, N);
+
+impl<N: Display> Display for Key<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.0, self.1, self.2)
     }
 }
 
@@ -96,14 +107,14 @@ impl SerializedEvent {
     /// The complete frame numbered `event_seq` on its connection, emitted at `emitted_at` (an
     /// ISO-8601 time, written as is), with `nonce` (a fresh UUID v4) in its
     /// [`idempotency_key`](Envelope::idempotency_key).
-    pub fn render(&self, event_seq: u64, emitted_at: &str, nonce: impl std::fmt::Display) -> String {
+    pub fn render(&self, event_seq: u64, emitted_at: &str, nonce: impl Display) -> String {
         use std::fmt::Write as _;
         let mut out = String::with_capacity(self.size_hint());
         out.push_str(&self.prefix);
+        let key = Key(self.frame_type, event_seq, nonce);
         let _ = write!(
             out,
-            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{}:{event_seq}:{nonce}\"}}",
-            self.frame_type
+            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{key}\"}}"
         );
         out
     }
