@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::{codegen, codegen_py, codegen_ts};
+use crate::codegen_model::Model;
+use crate::{codegen, codegen_meta, codegen_py, codegen_ts};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +33,26 @@ pub fn schema() -> Vec<Artefact> {
         .collect()
 }
 
-/// Every generated file: the schema and the code generated from it (Rust and Python types).
+/// Every generated file: the schema and the code generated from it (the Rust, TypeScript and
+/// Python frame types from `frames.schema.json`; the Rust, Node and Python protocol tables from
+/// `meta.json`).
 pub fn all() -> Result<Vec<Artefact>, String> {
     let bundle = letta_app_server_protocol::schema::bundle();
+    let meta = letta_app_server_protocol::schema::meta();
+    // The TypeScript and Python types come from one reading of the bundle.
+    let model = Model::read(&bundle)?;
     let mut artefacts = schema();
+    for (path, contents) in [
+        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta)?),
+        (codegen_meta::NODE_META_PATH, codegen_meta::node_meta(&meta)?),
+        (codegen_meta::PYTHON_META_PATH, codegen_meta::python_meta(&meta)?),
+    ] {
+        artefacts.push(Artefact {
+            path: PathBuf::from(path),
+            contents,
+            command: CODEGEN_COMMAND,
+        });
+    }
     artefacts.push(Artefact {
         path: PathBuf::from(codegen::RUST_TYPES_PATH),
         contents: codegen::rust_types(&bundle)?,
@@ -43,12 +60,12 @@ pub fn all() -> Result<Vec<Artefact>, String> {
     });
     artefacts.push(Artefact {
         path: PathBuf::from(codegen_py::PYTHON_TYPES_PATH),
-        contents: codegen_py::python_types(&bundle)?,
+        contents: codegen_py::python_types(&model)?,
         command: CODEGEN_COMMAND,
     });
     artefacts.push(Artefact {
         path: PathBuf::from(codegen_ts::TS_TYPES_PATH),
-        contents: codegen_ts::typescript_types(&bundle)?,
+        contents: codegen_ts::typescript_types(&model)?,
         command: CODEGEN_COMMAND,
     });
     Ok(artefacts)

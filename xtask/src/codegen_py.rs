@@ -9,33 +9,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use letta_app_server_protocol::schema::pascal_case;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::codegen_model::{Body, Kind, Model, Object, Tagged, Type};
 
 /// Where the generated Python frame types live.
 pub const PYTHON_TYPES_PATH: &str = "bindings/python/python/letta_app_server/frames.py";
 
 type Result<T> = std::result::Result<T, String>;
 
-/// The module of Python frame types for the schema bundle.
-pub fn python_types(bundle: &Value) -> Result<String> {
-    let definitions = bundle
-        .get("definitions")
-        .and_then(Value::as_object)
-        .ok_or("the schema bundle has no `definitions`")?;
-    let mut module = Module::new(definitions);
-    for (name, schema) in definitions {
-        module.definition(name, schema)?;
+/// The module of Python frame types for `model` (read from the bundle of
+/// `schema/frames.schema.json`).
+pub fn python_types(model: &Model) -> Result<String> {
+    let mut module = Module::new(model);
+    for definition in &model.definitions {
+        let name = &definition.name;
+        let description = definition.description.as_deref();
+        match &definition.body {
+            Body::Object(object) => module.class(name.clone(), description, object)?,
+            Body::Tagged(tagged) => module.tagged_union(name, description, tagged)?,
+            Body::Alias(ty) => {
+                let mut deps = BTreeSet::new();
+                let expr = type_of(ty, &mut deps)?;
+                module.alias(name, expr, deps, description);
+            }
+        }
     }
-    if let (Some(title), Some(members)) = (
-        bundle.get("title").and_then(Value::as_str),
-        bundle.get("oneOf").and_then(Value::as_array),
-    ) {
+    if let Some(root) = &model.root {
         let mut deps = BTreeSet::new();
-        let members = members
+        let members = root
+            .members
             .iter()
-            .map(|member| module.type_of(member, &mut deps))
+            .map(|member| type_of(member, &mut deps))
             .collect::<Result<Vec<_>>>()?;
-        module.alias(title, members.join(" | "), deps, None)?;
+        module.alias(&root.title, members.join(" | "), deps, None);
     }
     module.render()
 }
@@ -63,64 +70,43 @@ struct Alias {
     doc: Option<String>,
 }
 
-struct Module<'a> {
-    definitions: &'a Map<String, Value>,
+struct Module {
     classes: Vec<Class>,
     aliases: Vec<Alias>,
     names: BTreeSet<String>,
 }
 
-impl<'a> Module<'a> {
-    fn new(definitions: &'a Map<String, Value>) -> Self {
+impl Module {
+    fn new(model: &Model) -> Self {
         Self {
-            definitions,
             classes: Vec::new(),
             aliases: Vec::new(),
-            names: definitions.keys().cloned().collect(),
+            names: model
+                .definitions
+                .iter()
+                .map(|definition| definition.name.clone())
+                .collect(),
         }
     }
 
-    fn definition(&mut self, name: &str, schema: &Value) -> Result<()> {
-        if schema.get("properties").is_some() {
-            return self.class(name.to_owned(), schema);
-        }
-        if let Some(variants) = tagged_variants(schema) {
-            return self.tagged_union(name, schema, &variants);
-        }
-        let mut deps = BTreeSet::new();
-        let expr = self.type_of(schema, &mut deps)?;
-        self.alias(name, expr, deps, schema.get("description"))
-    }
-
-    fn alias(&mut self, name: &str, expr: String, deps: BTreeSet<String>, description: Option<&Value>) -> Result<()> {
+    fn alias(&mut self, name: &str, expr: String, deps: BTreeSet<String>, description: Option<&str>) {
         self.aliases.push(Alias {
             name: name.to_owned(),
             expr,
             deps,
-            doc: description.and_then(Value::as_str).map(str::to_owned),
+            doc: description.map(str::to_owned),
         });
-        Ok(())
     }
 
-    fn class(&mut self, name: String, schema: &Value) -> Result<()> {
-        let required: BTreeSet<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|names| names.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let properties = schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .ok_or_else(|| format!("`{name}`: `properties` is not an object"))?;
+    fn class(&mut self, name: String, description: Option<&str>, object: &Object) -> Result<()> {
         let mut fields = Vec::new();
-        for (field, property) in properties {
+        for property in &object.properties {
+            let field = &property.name;
             if !is_identifier(field) {
                 return Err(format!("`{name}.{field}` is not a Python identifier"));
             }
             let mut deps = BTreeSet::new();
-            let expr = self
-                .type_of(property, &mut deps)
-                .map_err(|e| format!("`{name}.{field}`: {e}"))?;
+            let expr = type_of(&property.ty, &mut deps).map_err(|e| format!("`{name}.{field}`: {e}"))?;
             // Class bodies are evaluated in order: names defined later are forward references.
             let expr = if deps.is_empty() {
                 expr
@@ -129,7 +115,7 @@ impl<'a> Module<'a> {
             } else {
                 format!("'{expr}'")
             };
-            let annotation = if required.contains(field.as_str()) {
+            let annotation = if property.required {
                 expr
             } else {
                 format!("NotRequired[{expr}]")
@@ -137,146 +123,52 @@ impl<'a> Module<'a> {
             fields.push(Field {
                 name: field.clone(),
                 annotation,
-                doc: property.get("description").and_then(Value::as_str).map(str::to_owned),
+                doc: property.description.clone(),
             });
         }
         self.classes.push(Class {
             name,
-            doc: schema.get("description").and_then(Value::as_str).map(str::to_owned),
+            doc: description.map(str::to_owned),
             fields,
         });
         Ok(())
     }
 
-    /// A union of objects told apart by a constant property: each variant becomes a class (or is
-    /// the named definition equal to it), the union an alias, and the tag values an alias too.
-    fn tagged_union(&mut self, name: &str, schema: &Value, variants: &[Value]) -> Result<()> {
-        let tag = tag_property(variants).ok_or_else(|| format!("`{name}`: its variants share no constant property"))?;
+    /// A tagged union: each branch becomes a class (or is the named definition it repeats), the
+    /// union an alias, and the tag values an alias too.
+    fn tagged_union(&mut self, name: &str, description: Option<&str>, tagged: &Tagged) -> Result<()> {
+        let tag = &tagged.tag;
         let mut members = Vec::new();
         let mut tags = Vec::new();
-        for variant in variants {
-            let value = variant["properties"][&tag]["const"].clone();
-            tags.push(literal(&value));
-            let named = self
-                .definitions
-                .iter()
-                .find(|(_, definition)| *definition == variant)
-                .map(|(name, _)| name.clone());
-            let member = match named {
-                Some(named) => named,
+        for branch in &tagged.branches {
+            tags.push(literal(&Value::String(branch.value.clone())));
+            let member = match &branch.named {
+                Some(named) => named.clone(),
                 None => {
-                    let variant_name = format!("{}{name}", pascal_case(value.as_str().unwrap_or_default()));
+                    let variant_name = format!("{}{name}", pascal_case(&branch.value));
                     if !self.names.insert(variant_name.clone()) {
                         return Err(format!("`{name}`: the variant name `{variant_name}` is taken"));
                     }
-                    self.class(variant_name.clone(), variant)?;
+                    self.class(variant_name.clone(), branch.description.as_deref(), &branch.object)?;
                     variant_name
                 }
             };
             members.push(member);
         }
-        let tag_alias = format!("{name}{}", pascal_case(&tag));
+        let tag_alias = format!("{name}{}", pascal_case(tag));
         if !self.names.insert(tag_alias.clone()) {
             return Err(format!("`{name}`: the name `{tag_alias}` for its tags is taken"));
         }
-        let tag_doc = Value::String(format!("The `{tag}` values of `{name}`."));
+        let tag_doc = format!("The `{tag}` values of `{name}`.");
         self.alias(
             &tag_alias,
             format!("Literal[{}]", tags.join(", ")),
             BTreeSet::new(),
             Some(&tag_doc),
-        )?;
+        );
         let deps = members.iter().cloned().collect();
-        self.alias(name, members.join(" | "), deps, schema.get("description"))
-    }
-
-    /// The Python type of a schema, noting the generated names it uses in `deps`.
-    fn type_of(&self, schema: &Value, deps: &mut BTreeSet<String>) -> Result<String> {
-        let Value::Object(schema) = schema else {
-            return match schema {
-                Value::Bool(true) => Ok("Any".to_owned()),
-                other => Err(format!("unsupported schema {other}")),
-            };
-        };
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let name = reference
-                .strip_prefix("#/definitions/")
-                .filter(|name| self.definitions.contains_key(*name))
-                .ok_or_else(|| format!("unresolved reference {reference}"))?;
-            deps.insert(name.to_owned());
-            return Ok(name.to_owned());
-        }
-        if let Some(value) = schema.get("const") {
-            return Ok(format!("Literal[{}]", literal(value)));
-        }
-        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-            let values: Vec<String> = values.iter().map(literal).collect();
-            return Ok(format!("Literal[{}]", values.join(", ")));
-        }
-        for key in ["allOf", "anyOf", "oneOf"] {
-            if let Some(members) = schema.get(key).and_then(Value::as_array) {
-                if key == "allOf" && members.len() != 1 {
-                    return Err("`allOf` with more than one member".into());
-                }
-                return self.union(members, deps);
-            }
-        }
-        if schema.contains_key("properties") {
-            return Err("an object type without a name".into());
-        }
-        let types: Vec<&str> = match schema.get("type") {
-            Some(Value::String(single)) => vec![single.as_str()],
-            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-            None => return Ok("Any".to_owned()),
-            Some(other) => return Err(format!("unsupported `type` {other}")),
-        };
-        let mut out = Vec::new();
-        for kind in types {
-            out.push(match kind {
-                "string" => "str".to_owned(),
-                "integer" => "int".to_owned(),
-                "number" => "float".to_owned(),
-                "boolean" => "bool".to_owned(),
-                "null" => "None".to_owned(),
-                "array" => match schema.get("items") {
-                    None => "list[Any]".to_owned(),
-                    // A fixed-length tuple arrives as a list.
-                    Some(Value::Array(items)) => format!("list[{}]", self.union(items, deps)?),
-                    Some(items) => format!("list[{}]", self.type_of(items, deps)?),
-                },
-                "object" => match schema.get("additionalProperties") {
-                    None | Some(Value::Bool(true)) => "dict[str, Any]".to_owned(),
-                    Some(values) => format!("dict[str, {}]", self.type_of(values, deps)?),
-                },
-                other => return Err(format!("unsupported type `{other}`")),
-            });
-        }
-        Ok(out.join(" | "))
-    }
-
-    /// The union of `members`, with their constants gathered into one `Literal`.
-    fn union(&self, members: &[Value], deps: &mut BTreeSet<String>) -> Result<String> {
-        let mut literals = Vec::new();
-        let mut others: Vec<String> = Vec::new();
-        for member in members {
-            match member.get("const") {
-                Some(value) => literals.push(literal(value)),
-                None => {
-                    let expr = self.type_of(member, deps)?;
-                    if !others.contains(&expr) {
-                        others.push(expr);
-                    }
-                }
-            }
-        }
-        let mut parts = Vec::new();
-        if !literals.is_empty() {
-            parts.push(format!("Literal[{}]", literals.join(", ")));
-        }
-        // `None` last, as people write it.
-        others.sort_by_key(|expr| expr == "None");
-        parts.extend(others);
-        Ok(parts.join(" | "))
+        self.alias(name, members.join(" | "), deps, description);
+        Ok(())
     }
 
     fn render(self) -> Result<String> {
@@ -316,6 +208,69 @@ impl<'a> Module<'a> {
         }
         Ok(out)
     }
+}
+
+/// The Python type of `ty`, noting the generated names it uses in `deps`.
+fn type_of(ty: &Type, deps: &mut BTreeSet<String>) -> Result<String> {
+    Ok(match ty {
+        Type::Any => "Any".to_owned(),
+        Type::Never => return Err("no Python type for the schema `false`".into()),
+        Type::Ref(name) => {
+            deps.insert(name.clone());
+            name.clone()
+        }
+        Type::Const(value) => format!("Literal[{}]", literal(value)),
+        Type::Enum(values) => {
+            let values: Vec<String> = values.iter().map(literal).collect();
+            format!("Literal[{}]", values.join(", "))
+        }
+        Type::Union(members) => union(members, deps)?,
+        Type::Kinds(kinds) => {
+            let mut out = Vec::new();
+            for kind in kinds {
+                out.push(match kind {
+                    Kind::String => "str".to_owned(),
+                    Kind::Integer => "int".to_owned(),
+                    Kind::Number => "float".to_owned(),
+                    Kind::Boolean => "bool".to_owned(),
+                    Kind::Null => "None".to_owned(),
+                    Kind::List => "list[Any]".to_owned(),
+                    Kind::ListOf(items) => format!("list[{}]", type_of(items, deps)?),
+                    // A fixed-length tuple arrives as a list.
+                    Kind::Tuple(items) => format!("list[{}]", union(items, deps)?),
+                    Kind::Map(None) => "dict[str, Any]".to_owned(),
+                    Kind::Map(Some(values)) => format!("dict[str, {}]", type_of(values, deps)?),
+                    Kind::Object(_) => return Err("an object type without a name".into()),
+                });
+            }
+            out.join(" | ")
+        }
+    })
+}
+
+/// The union of `members`, with their constants gathered into one `Literal`.
+fn union(members: &[Type], deps: &mut BTreeSet<String>) -> Result<String> {
+    let mut literals = Vec::new();
+    let mut others: Vec<String> = Vec::new();
+    for member in members {
+        match member {
+            Type::Const(value) => literals.push(literal(value)),
+            _ => {
+                let expr = type_of(member, deps)?;
+                if !others.contains(&expr) {
+                    others.push(expr);
+                }
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !literals.is_empty() {
+        parts.push(format!("Literal[{}]", literals.join(", ")));
+    }
+    // `None` last, as people write it.
+    others.sort_by_key(|expr| expr == "None");
+    parts.extend(others);
+    Ok(parts.join(" | "))
 }
 
 /// Aliases after the aliases they use.
@@ -360,30 +315,6 @@ fn write_alias(out: &mut String, alias: &Alias) {
     }
 }
 
-/// The variants of a `oneOf` whose members are all objects with properties.
-fn tagged_variants(schema: &Value) -> Option<Vec<Value>> {
-    let variants = schema.get("oneOf")?.as_array()?;
-    variants
-        .iter()
-        .all(|variant| variant.get("properties").is_some())
-        .then(|| variants.clone())
-}
-
-/// The first property that is a constant in every variant.
-fn tag_property(variants: &[Value]) -> Option<String> {
-    let first = variants.first()?.get("properties")?.as_object()?;
-    first
-        .iter()
-        .filter(|(_, property)| property.get("const").is_some())
-        .map(|(name, _)| name)
-        .find(|name| {
-            variants
-                .iter()
-                .all(|variant| variant["properties"][name.as_str()].get("const").is_some())
-        })
-        .cloned()
-}
-
 /// A JSON constant as a Python literal (JSON strings, numbers and booleans read the same way).
 fn literal(value: &Value) -> String {
     match value {
@@ -426,6 +357,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn generate(bundle: &Value) -> Result<String> {
+        python_types(&Model::read(bundle)?)
+    }
+
     #[test]
     fn objects_unions_and_enums() {
         let bundle = json!({
@@ -440,7 +375,7 @@ mod tests {
                 "Size": {"type": "string", "enum": ["s", "m"]},
             }
         });
-        let module = python_types(&bundle).unwrap_or_else(|e| panic!("{e}"));
+        let module = generate(&bundle).unwrap_or_else(|e| panic!("{e}"));
         for expected in [
             "class DotShape(TypedDict):\n    kind: Literal[\"dot\"]\n",
             "class BigBoxShape(TypedDict):\n    kind: Literal[\"big_box\"]\n    size: NotRequired['Size | None']\n",
@@ -462,14 +397,15 @@ mod tests {
         let inline = json!({"definitions": {"A": {"type": "object", "properties": {
             "b": {"type": "object", "properties": {"c": {"type": "string"}}}}}}});
         assert!(
-            python_types(&inline)
+            generate(&inline)
                 .unwrap_err()
                 .contains("`A.b`: an object type without a name")
         );
         let clash = json!({"definitions": {
             "DotShape": {"type": "string"},
-            "Shape": {"oneOf": [{"type": "object", "properties": {"kind": {"const": "dot"}}}]}}});
-        assert!(python_types(&clash).unwrap_err().contains("`DotShape` is taken"));
+            "Shape": {"oneOf": [{"type": "object", "properties": {"kind": {"type": "string", "const": "dot"}},
+                "required": ["kind"]}]}}});
+        assert!(generate(&clash).unwrap_err().contains("`DotShape` is taken"));
     }
 
     #[test]

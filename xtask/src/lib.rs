@@ -5,6 +5,8 @@ pub mod artefacts;
 pub mod bench;
 pub mod chaos;
 pub mod codegen;
+pub mod codegen_meta;
+pub mod codegen_model;
 pub mod codegen_py;
 pub mod codegen_ts;
 pub mod drift;

@@ -71,3 +71,34 @@ fn drift_is_reported_with_a_diff_and_the_fix_command() {
     let report = drift::check(checked_in.path(), &renamed).expect_err("a missing file is drift");
     assert!(report.contains("`schema/meta.json` cannot be read"), "{report}");
 }
+
+/// The protocol tables of the three SDKs are generated from `schema/meta.json`; a copy edited by
+/// hand (here: the Node layer's request-id prefix of `runtime_start`) is drift, reported with the
+/// fix command.
+#[test]
+fn a_hand_edited_sdk_table_is_drift() {
+    use xtask::artefacts::CODEGEN_COMMAND;
+    use xtask::codegen_meta::{NODE_META_PATH, PYTHON_META_PATH, RUST_META_PATH};
+
+    let artefacts = artefacts::all().unwrap_or_else(|e| panic!("{e}"));
+    for path in [RUST_META_PATH, NODE_META_PATH, PYTHON_META_PATH] {
+        assert!(
+            artefacts.iter().any(|artefact| artefact.path.to_str() == Some(path)),
+            "{path} is not checked for drift"
+        );
+    }
+    let checked_in = tempfile::tempdir().expect("temp dir");
+    drift::write(checked_in.path(), &artefacts).expect("write");
+    let table = checked_in.path().join(NODE_META_PATH);
+    let text = std::fs::read_to_string(&table).expect("read");
+    let edited = text.replace("requestIdPrefix: \"runtime-start\"", "requestIdPrefix: \"rs\"");
+    assert_ne!(text, edited, "the table lists runtime_start's prefix");
+    std::fs::write(&table, edited).expect("edit");
+
+    let report = drift::check(checked_in.path(), &artefacts).expect_err("drift must be reported");
+    assert!(
+        report.contains(&format!("`{NODE_META_PATH}` is out of date"))
+            && report.contains(&format!("run `{CODEGEN_COMMAND}` and commit the result")),
+        "{report}"
+    );
+}

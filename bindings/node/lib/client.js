@@ -8,6 +8,7 @@
 // official helper does. The paced stream never skips; while it is full the Rust client stops
 // reading the socket, so a busy event loop slows the server down instead of losing frames.
 
+const { CAPABILITIES, OPTIONAL_CAPABILITIES, REQUESTS } = require('./meta');
 const native = require('./native');
 const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, gapOf } = require('./stream');
 
@@ -89,6 +90,15 @@ function toolResponse(requestId, result) {
   return { type: 'external_tool_call_response', request_id: requestId, result: content };
 }
 
+/**
+ * Commands of the official helper's API that the protocol table does not declare yet (Tier-B);
+ * each moves into the table, and out of here, when the protocol crate declares it.
+ */
+const HELPER_ONLY_REQUESTS = {
+  resume_queue: { answer: 'resume_queue_response', requestIdPrefix: 'resume-queue' },
+  conversation_list: { answer: 'conversation_list_response', requestIdPrefix: 'conversation-list' },
+};
+
 class AppServerClient {
   #native;
   #ready;
@@ -166,42 +176,39 @@ class AppServerClient {
   // ----- commands with an answer ------------------------------------------------------------
 
   async info(opts) {
-    const request = { type: 'app_server_info', request_id: this.nextRequestId('app-server-info') };
+    const request = {
+      type: 'app_server_info',
+      request_id: this.nextRequestId(REQUESTS.app_server_info.requestIdPrefix),
+    };
     return this.#request(request, { ...opts, predicate: isAppServerInfoResponseMessage });
   }
 
   runtimeStart(cmd, opts) {
-    return this.#command(cmd, opts, 'runtime_start', 'runtime-start', 'runtime_start_response');
+    return this.#command(cmd, opts, 'runtime_start');
   }
 
   runtimeExternalToolsUpdate(cmd, opts) {
-    return this.#command(
-      cmd,
-      opts,
-      'runtime_external_tools_update',
-      'runtime-external-tools',
-      'runtime_external_tools_update_response',
-    );
+    return this.#command(cmd, opts, 'runtime_external_tools_update');
   }
 
   sync(cmd, opts) {
-    return this.#command(cmd, opts, 'sync', 'sync', 'sync_response');
+    return this.#command(cmd, opts, 'sync');
   }
 
   abort(cmd, opts) {
-    return this.#command(cmd, opts, 'abort_message', 'abort', 'abort_message_response');
+    return this.#command(cmd, opts, 'abort_message');
   }
 
   resumeQueue(cmd, opts) {
-    return this.#command(cmd, opts, 'resume_queue', 'resume-queue', 'resume_queue_response');
+    return this.#command(cmd, opts, 'resume_queue');
   }
 
   conversationList(cmd, opts) {
-    return this.#command(cmd, opts, 'conversation_list', 'conversation-list', 'conversation_list_response');
+    return this.#command(cmd, opts, 'conversation_list');
   }
 
   submitInput(cmd, opts) {
-    return this.#command(cmd, opts, 'input', 'input', 'input_accepted');
+    return this.#command(cmd, opts, 'input');
   }
 
   /**
@@ -338,7 +345,9 @@ class AppServerClient {
 
   // ----- internals --------------------------------------------------------------------------
 
-  #command(cmd, opts, type, prefix, answer) {
+  /** Sends the command `type`, numbering its id and waiting for its answer as the protocol table says. */
+  #command(cmd, opts, type) {
+    const { requestIdPrefix: prefix, answer } = REQUESTS[type] ?? HELPER_ONLY_REQUESTS[type];
     const command = { ...cmd, type, request_id: cmd?.request_id || this.nextRequestId(prefix) };
     return this.#request(command, { ...opts, predicate: (message) => message.type === answer });
   }
@@ -498,14 +507,6 @@ function resolveAppServerUrl(url) {
 function resolveAppServerChannelUrl(url, _channel) {
   return resolveAppServerUrl(url);
 }
-
-const CAPABILITIES = ['agent_management', 'conversation_management', 'memory_management', 'runtime_start', 'split_channels'];
-const OPTIONAL_CAPABILITIES = [
-  'launch_subagent',
-  'runtime_workspace_sandbox',
-  'runtime_external_tools_update',
-  'structured_outputs',
-];
 
 /** Whether `m` is a well-formed successful `app_server_info_response`. */
 function isAppServerInfoResponseMessage(m) {

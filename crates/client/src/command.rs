@@ -8,10 +8,7 @@ use serde_json::Value;
 
 use crate::frame::RawFrame;
 use crate::requests::Requests;
-use crate::{Error, JsonObject};
-
-/// The `protocol_version` this client speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+use crate::{Error, JsonObject, PROTOCOL_VERSION, meta};
 
 /// Sends a command with an answer, given as a JSON object (an absent or empty `request_id` is
 /// filled in), and returns its answer as received once [`Command::check`] passed; an `error`
@@ -87,19 +84,9 @@ struct Command {
 impl Command {
     /// The command of this `type`, if it has an answer.
     fn of(frame_type: &str) -> Option<Self> {
-        let (answer, id_prefix) = match frame_type {
-            "app_server_info" => (&["app_server_info_response"], "app-server-info"),
-            "runtime_start" => (&["runtime_start_response"], "runtime-start"),
-            "sync" => (&["sync_response"], "sync"),
-            "abort_message" => (&["abort_message_response"], "abort"),
-            "remove_queue_item" => (&["remove_queue_item_response"], "remove-queue-item"),
-            "runtime_external_tools_update" => (&["runtime_external_tools_update_response"], "runtime-external-tools"),
-            "input" => (&["input_accepted"], "input"),
-            _ => return None,
-        };
-        Some(Self {
-            answers: answer,
-            id_prefix,
+        meta::request(frame_type).map(|request| Self {
+            answers: std::slice::from_ref(&request.answer),
+            id_prefix: request.request_id_prefix,
         })
     }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::frame::RawFrame;
+use crate::meta;
 use crate::types::{ExternalToolGroup, ExternalToolsUpdate, RuntimeScope};
 
 /// Commands waiting for their answer that a client tracks at most; more are not tracked (their
@@ -155,12 +156,13 @@ impl Tracked {
 
     /// Whether `frame` (which carries the command's `request_id`) is its answer or its refusal.
     pub fn is_answered_by(&self, frame: &RawFrame) -> bool {
-        let answer = match self {
-            Tracked::RuntimeStart { .. } => "runtime_start_response",
-            Tracked::Sync { .. } => "sync_response",
-            Tracked::RuntimeExternalToolsUpdate { .. } => "runtime_external_tools_update_response",
+        let command = match self {
+            Tracked::RuntimeStart { .. } => "runtime_start",
+            Tracked::Sync { .. } => "sync",
+            Tracked::RuntimeExternalToolsUpdate { .. } => "runtime_external_tools_update",
         };
-        frame.frame_type() == answer || frame.frame_type() == "error"
+        let answer = meta::request(command).map(|request| request.answer);
+        Some(frame.frame_type()) == answer || frame.frame_type() == "error"
     }
 
     /// Notes in `runtimes` how a successful `answer` makes this client use runtimes.

@@ -1,5 +1,7 @@
 //! The envelope that every runtime event carries on the wire (docs/protocol.md §2.1).
 
+use std::fmt::Display;
+
 use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -41,5 +43,111 @@ impl<'de, E: DeserializeOwned> Deserialize<'de> for Enveloped<E> {
         let envelope = path_tracked(&value).map_err(D::Error::custom)?;
         let body = path_tracked(value).map_err(D::Error::custom)?;
         Ok(Self { body, envelope })
+    }
+}
+
+impl Envelope {
+    /// The `idempotency_key` of the frame of type `frame_type` numbered `event_seq`:
+    /// `"<type>:<event_seq>:<nonce>"`, with a fresh UUID v4 as `nonce`.
+    pub fn idempotency_key(frame_type: &str, event_seq: u64, nonce: impl Display) -> String {
+        Key(frame_type, event_seq, nonce).to_string()
+    }
+}
+
+/// Writes an `idempotency_key` without allocating: `(type, event_seq, nonce)`.
+struct Key<'a, N>(&'a str, u64, N);
+
+impl<N: Display> Display for Key<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.0, self.1, self.2)
+    }
+}
+
+/// Bytes reserved for an event's serialisation: a stream delta with its scope fits.
+const PREFIX_CAPACITY: usize = 512;
+
+/// Bytes the per-connection envelope fields add at most (`event_seq`, `emitted_at`,
+/// `idempotency_key` with a UUID).
+const ENVELOPE_CAPACITY: usize = 140;
+
+/// A runtime event serialised once for every connection it goes to: the payload and its
+/// `runtime` scope, to which [`render`](Self::render) appends the per-connection fields of the
+/// [`Envelope`]. Writes the same JSON as serialising
+/// [`RuntimeEvent::with_envelope`](crate::RuntimeEvent::with_envelope), without serialising the
+/// payload once per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerializedEvent {
+    frame_type: &'static str,
+    /// `{"type":…,<payload fields>,"runtime":{…}` — everything but the per-connection fields.
+    prefix: String,
+}
+
+impl SerializedEvent {
+    /// Serialises `event` for `scope`.
+    pub fn new(event: &crate::RuntimeEvent, scope: &RuntimeScope) -> Self {
+        // One buffer, sized for a delta, for the event and its scope.
+        let mut prefix = Vec::with_capacity(PREFIX_CAPACITY);
+        // Serialising the protocol's own types into memory cannot fail.
+        let _ = serde_json::to_writer(&mut prefix, event);
+        prefix.pop(); // the closing brace; the envelope follows
+        prefix.extend_from_slice(b",\"runtime\":");
+        let _ = serde_json::to_writer(&mut prefix, scope);
+        Self {
+            frame_type: event.frame_type(),
+            // serde_json writes UTF-8.
+            prefix: String::from_utf8(prefix).unwrap_or_default(),
+        }
+    }
+
+    /// The event's `type`.
+    pub fn frame_type(&self) -> &'static str {
+        self.frame_type
+    }
+
+    /// The complete frame numbered `event_seq` on its connection, emitted at `emitted_at` (an
+    /// ISO-8601 time, written as is), with `nonce` (a fresh UUID v4) in its
+    /// [`idempotency_key`](Envelope::idempotency_key).
+    pub fn render(&self, event_seq: u64, emitted_at: &str, nonce: impl Display) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.size_hint());
+        out.push_str(&self.prefix);
+        let key = Key(self.frame_type, event_seq, nonce);
+        let _ = write!(
+            out,
+            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{key}\"}}"
+        );
+        out
+    }
+
+    /// The most bytes [`render`](Self::render) writes (what a queue counts the event as).
+    pub fn size_hint(&self) -> usize {
+        self.prefix.len() + ENVELOPE_CAPACITY
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RuntimeEvent, ServerFrame, TurnFinished};
+
+    #[test]
+    fn a_rendered_event_is_the_enveloped_frame() {
+        let scope = RuntimeScope::new("agent-1", "conv-1");
+        let event = RuntimeEvent::from(TurnFinished {
+            turn_id: "turn-1".into(),
+            stop_reason: "end_turn".into(),
+            run_id: None,
+            error: Some("say \"hi\"".into()),
+        });
+        let nonce = "8d3a9c2e-0000-4000-8000-000000000000";
+        let text = SerializedEvent::new(&event, &scope).render(7, "2026-01-01T00:00:00.000Z", nonce);
+        let expected = event.with_envelope(Envelope {
+            runtime: scope,
+            event_seq: 7,
+            emitted_at: "2026-01-01T00:00:00.000Z".into(),
+            idempotency_key: Envelope::idempotency_key("turn_finished", 7, nonce),
+        });
+        assert_eq!(text, serde_json::to_string(&expected).unwrap_or_default());
+        assert_eq!(ServerFrame::from_json(&text).ok(), Some(expected));
     }
 }

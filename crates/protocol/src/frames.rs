@@ -1,9 +1,12 @@
 //! The protocol table: every frame type declared once, and everything derived from it.
 //!
 //! [`ClientFrame`], [`ServerFrame`] and [`RuntimeEvent`], the [`FrameType::TYPE`] constants, the
-//! [`Request`] command/response pairing, the `From`/`TryFrom` conversions, the JSON dispatch and
-//! the machine-readable lists ([`COMMANDS`], [`CLIENT_FRAMES`], [`SERVER_FRAMES`]) all come from
-//! the single `protocol_table!` invocation at the bottom of this file.
+//! [`Request`] command/response pairing, each command's request-id prefix, each event's
+//! [`Delivery`] (the channel of a split session, whether it coalesces in a backed-up queue), the
+//! `From`/`TryFrom` conversions, the JSON dispatch and the machine-readable lists ([`COMMANDS`],
+//! [`CLIENT_FRAMES`], [`SERVER_FRAMES`], [`EVENTS`]) all come from the single `protocol_table!`
+//! invocation at the bottom of this file. `schema/meta.json` carries the lists to the SDKs, whose
+//! tables `cargo xtask codegen` generates from it.
 
 use schemars::JsonSchema;
 use serde::de::Error as _;
@@ -37,6 +40,39 @@ pub struct CommandInfo {
     pub name: &'static str,
     /// The `type` of its response frame, if it has one.
     pub response: Option<&'static str>,
+    /// For a command with a response: clients number its generated `request_id`s
+    /// `"<prefix>-<n>"`, as Letta Code's client helper does (docs/protocol.md §2.3).
+    pub request_id_prefix: Option<&'static str>,
+}
+
+/// Which socket of a split session carries a runtime event (docs/protocol.md §1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Responses, approvals, `turn_finished`, tool calls: everything not on the stream channel.
+    Control,
+    /// Stream deltas and status snapshots, while a stream socket is attached.
+    Stream,
+}
+
+/// How a runtime event travels from the server's outbound queue to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Delivery {
+    /// The socket of a split session it goes to.
+    pub channel: Channel,
+    /// Whether it is a snapshot that a newer frame of the same type and scope replaces while
+    /// both wait in a backed-up queue (docs/protocol.md §2.6); see [`RuntimeEvent::coalesces`]
+    /// for the one exception.
+    pub coalesces: bool,
+}
+
+/// A runtime event type as listed in `schema/meta.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The event's `type`.
+    pub name: &'static str,
+    /// How it is delivered.
+    pub delivery: Delivery,
 }
 
 /// How a server frame is delivered.
@@ -64,13 +100,14 @@ macro_rules! protocol_table {
     (
         commands {
             $( $(#[$cmeta:meta])* $cvar:ident($cty:ty) = $cname:literal
-               $( => $rvar:ident($rty:ty) = $rname:literal )? ; )+
+               $( => $rvar:ident($rty:ty) = $rname:literal, ids $prefix:literal )? ; )+
         }
         inbound {
             $( $(#[$imeta:meta])* $ivar:ident($ity:ty) = $iname:literal ; )+
         }
         events {
-            $( $(#[$emeta:meta])* $evar:ident($ety:ty) = $ename:literal ; )+
+            $( $(#[$emeta:meta])* $evar:ident($ety:ty) = $ename:literal
+               { channel: $echannel:ident, coalesces: $ecoalesces:literal } ; )+
         }
         notifications {
             $( $(#[$nmeta:meta])* $nvar:ident($nty:ty) = $nname:literal ; )+
@@ -86,7 +123,19 @@ macro_rules! protocol_table {
 
         /// Every client→server command, in declaration order.
         pub const COMMANDS: &[CommandInfo] = &[
-            $( CommandInfo { name: $cname, response: protocol_table!(@opt $($rname)?) }, )+
+            $( CommandInfo {
+                name: $cname,
+                response: protocol_table!(@opt $($rname)?),
+                request_id_prefix: protocol_table!(@opt $($prefix)?),
+            }, )+
+        ];
+
+        /// Every runtime event with its delivery, in declaration order.
+        pub const EVENTS: &[EventInfo] = &[
+            $( EventInfo {
+                name: $ename,
+                delivery: Delivery { channel: Channel::$echannel, coalesces: $ecoalesces },
+            }, )+
         ];
 
         /// Every `type` a client may send: the commands, then the legacy/keepalive frames.
@@ -208,6 +257,13 @@ macro_rules! protocol_table {
                 match self { $( Self::$evar(_) => $ename, )+ }
             }
 
+            /// How this event is delivered, as the table declares it for its type.
+            pub fn delivery(&self) -> Delivery {
+                match self {
+                    $( Self::$evar(_) => Delivery { channel: Channel::$echannel, coalesces: $ecoalesces }, )+
+                }
+            }
+
             /// The complete server frame for one connection.
             pub fn with_envelope(self, envelope: Envelope) -> ServerFrame {
                 match self {
@@ -240,26 +296,26 @@ protocol_table! {
     commands {
         /// Capability discovery.
         AppServerInfo(AppServerInfo) = "app_server_info"
-            => AppServerInfoResponse(AppServerInfoResponse) = "app_server_info_response";
+            => AppServerInfoResponse(AppServerInfoResponse) = "app_server_info_response", ids "app-server-info";
         /// Resolve or create an agent and conversation, subscribe, replay state.
         RuntimeStart(RuntimeStart) = "runtime_start"
-            => RuntimeStartResponse(RuntimeStartResponse) = "runtime_start_response";
+            => RuntimeStartResponse(RuntimeStartResponse) = "runtime_start_response", ids "runtime-start";
         /// Send messages or an approval answer to a runtime.
-        Input(Input) = "input" => InputAccepted(InputAccepted) = "input_accepted";
+        Input(Input) = "input" => InputAccepted(InputAccepted) = "input_accepted", ids "input";
         /// Replay a scope's state to this socket.
-        Sync(Sync) = "sync" => SyncResponse(SyncResponse) = "sync_response";
+        Sync(Sync) = "sync" => SyncResponse(SyncResponse) = "sync_response", ids "sync";
         /// Cancel the active turn and pending approvals.
         AbortMessage(AbortMessage) = "abort_message"
-            => AbortMessageResponse(AbortMessageResponse) = "abort_message_response";
+            => AbortMessageResponse(AbortMessageResponse) = "abort_message_response", ids "abort";
         /// Change permission mode and/or working directory.
         ChangeDeviceState(ChangeDeviceState) = "change_device_state";
         /// Remove a waiting queue item.
         RemoveQueueItem(RemoveQueueItem) = "remove_queue_item"
-            => RemoveQueueItemResponse(RemoveQueueItemResponse) = "remove_queue_item_response";
+            => RemoveQueueItemResponse(RemoveQueueItemResponse) = "remove_queue_item_response", ids "remove-queue-item";
         /// Replace this connection's external tools on many runtimes.
         RuntimeExternalToolsUpdate(RuntimeExternalToolsUpdate) = "runtime_external_tools_update"
             => RuntimeExternalToolsUpdateResponse(RuntimeExternalToolsUpdateResponse)
-                = "runtime_external_tools_update_response";
+                = "runtime_external_tools_update_response", ids "runtime-external-tools";
         /// Answer an `external_tool_call_request`.
         ExternalToolCallResponse(ExternalToolCallResponse) = "external_tool_call_response";
     }
@@ -271,27 +327,47 @@ protocol_table! {
     }
     events {
         /// Streamed agent output or a lifecycle notice.
-        StreamDelta(StreamDelta) = "stream_delta";
+        StreamDelta(StreamDelta) = "stream_delta"
+            { channel: Stream, coalesces: false };
         /// The end of a turn.
-        TurnFinished(TurnFinished) = "turn_finished";
+        TurnFinished(TurnFinished) = "turn_finished"
+            { channel: Control, coalesces: false };
         /// Agent loop state snapshot.
-        UpdateLoopStatus(UpdateLoopStatus) = "update_loop_status";
+        UpdateLoopStatus(UpdateLoopStatus) = "update_loop_status"
+            { channel: Stream, coalesces: true };
         /// Device status snapshot.
-        UpdateDeviceStatus(UpdateDeviceStatus) = "update_device_status";
+        UpdateDeviceStatus(UpdateDeviceStatus) = "update_device_status"
+            { channel: Stream, coalesces: true };
         /// Queue snapshot and removals.
-        UpdateQueue(UpdateQueue) = "update_queue";
+        UpdateQueue(UpdateQueue) = "update_queue"
+            { channel: Stream, coalesces: true };
         /// Subagent snapshot.
-        UpdateSubagentState(UpdateSubagentState) = "update_subagent_state";
+        UpdateSubagentState(UpdateSubagentState) = "update_subagent_state"
+            { channel: Stream, coalesces: true };
         /// A tool approval question.
-        ControlRequest(ControlRequest) = "control_request";
+        ControlRequest(ControlRequest) = "control_request"
+            { channel: Control, coalesces: false };
         /// The agent changed a file.
-        FileOps(FileOps) = "file_ops";
+        FileOps(FileOps) = "file_ops"
+            { channel: Control, coalesces: false };
     }
     notifications {
         /// Asks the owning controller to run one of its tools.
         ExternalToolCallRequest(ExternalToolCallRequest) = "external_tool_call_request";
         /// This project's answer to a frame it could not accept.
         Error(ErrorFrame) = "error";
+    }
+}
+
+impl RuntimeEvent {
+    /// Whether a newer event of the same type and scope may replace this one while both wait in
+    /// a backed-up queue: the table's [`Delivery::coalesces`], except that an `update_queue`
+    /// that removes items never does (a later snapshot does not repeat the removals).
+    pub fn coalesces(&self) -> bool {
+        match self {
+            Self::UpdateQueue(update) if !update.removed.is_empty() => false,
+            other => other.delivery().coalesces,
+        }
     }
 }
 
@@ -318,5 +394,50 @@ impl<'de> Deserialize<'de> for ClientFrame {
 impl<'de> Deserialize<'de> for ServerFrame {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Self::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_snapshots_go_to_the_stream_channel_and_coalesce_queue_removals_do_not() {
+        let delivery = |name: &str| {
+            EVENTS
+                .iter()
+                .find(|event| event.name == name)
+                .map(|event| event.delivery)
+        };
+        let stream = |coalesces| {
+            Some(Delivery {
+                channel: Channel::Stream,
+                coalesces,
+            })
+        };
+        assert_eq!(delivery("stream_delta"), stream(false));
+        assert_eq!(delivery("update_loop_status"), stream(true));
+        assert_eq!(delivery("turn_finished").map(|d| d.channel), Some(Channel::Control));
+
+        let snapshot = RuntimeEvent::from(UpdateQueue {
+            queue: Vec::new(),
+            removed: Vec::new(),
+        });
+        assert_eq!(
+            snapshot.delivery(),
+            Delivery {
+                channel: Channel::Stream,
+                coalesces: true
+            }
+        );
+        assert!(snapshot.coalesces());
+        let removal = RuntimeEvent::from(UpdateQueue {
+            queue: Vec::new(),
+            removed: vec![QueueRemoval {
+                client_message_id: "cm-1".into(),
+                disposition: RemovalDisposition::Dequeued,
+            }],
+        });
+        assert!(!removal.coalesces(), "a later snapshot does not repeat the removals");
     }
 }

@@ -11,9 +11,10 @@
 //! * [`RuntimeEvent`] — the payload of an enveloped runtime event without its per-connection
 //!   [`Envelope`]; a server serialises it once and appends the envelope per connection.
 //!
-//! Each command is declared once (wire name, request type, response type) in `frames.rs`; the
-//! enums, the [`FrameType::TYPE`] name constants, the [`Request`] pairing and the
-//! machine-readable [`COMMANDS`]/[`SERVER_FRAMES`] lists are derived from that declaration.
+//! Each command is declared once (wire name, request type, response type, request-id prefix) and
+//! each event once (wire name, type, [`Delivery`]) in `frames.rs`; the enums, the
+//! [`FrameType::TYPE`] name constants, the [`Request`] pairing and the machine-readable
+//! [`COMMANDS`]/[`SERVER_FRAMES`]/[`EVENTS`] lists are derived from that declaration.
 //!
 //! ```
 //! use letta_app_server_protocol::{ClientFrame, ServerFrame, FrameType, RuntimeStart};

@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::{CLIENT_FRAMES, COMMANDS, ClientFrame, PROTOCOL_VERSION, SERVER_FRAMES, ServerFrame, ServerFrameKind};
+use crate::{
+    CLIENT_FRAMES, COMMANDS, Capabilities, ClientFrame, EVENTS, PROTOCOL_VERSION, SERVER_FRAMES, ServerFrame,
+    ServerFrameKind,
+};
 
 /// Title of the bundle (and name of its root union).
 pub const BUNDLE_TITLE: &str = "LettaAppServerFrame";
@@ -80,7 +83,11 @@ pub fn pascal_case(snake: &str) -> String {
         .collect()
 }
 
-/// `meta.json`: protocol version and the frame type lists, for bindings and tools.
+/// `meta.json`: what clients need besides the frame types, for bindings and tools (the code
+/// generator reads it for the Rust client, Node and Python tables): the protocol version; each
+/// command with its response and request-id prefix; the capability flags of
+/// `app_server_info_response` (those always sent, then the optional ones); the frame type lists;
+/// and how each runtime event is delivered (its channel, and whether it coalesces).
 pub fn meta() -> Value {
     let kind = |kind: ServerFrameKind| -> Vec<&str> {
         SERVER_FRAMES
@@ -91,13 +98,45 @@ pub fn meta() -> Value {
     };
     json!({
         "protocol_version": PROTOCOL_VERSION,
-        "commands": COMMANDS.iter().map(|c| json!({"type": c.name, "response": c.response})).collect::<Vec<_>>(),
+        "commands": COMMANDS
+            .iter()
+            .map(|c| json!({"type": c.name, "response": c.response, "request_id_prefix": c.request_id_prefix}))
+            .collect::<Vec<_>>(),
+        "capabilities": capabilities(),
         "client_frames": CLIENT_FRAMES,
         "server_frames": SERVER_FRAMES.iter().map(|f| f.name).collect::<Vec<_>>(),
         "responses": kind(ServerFrameKind::Response),
         "events": kind(ServerFrameKind::Event),
         "notifications": kind(ServerFrameKind::Notification),
+        "event_delivery": EVENTS
+            .iter()
+            .map(|event| (event.name.to_owned(), json!({
+                "channel": event.delivery.channel,
+                "coalesces": event.delivery.coalesces,
+            })))
+            .collect::<Map<String, Value>>(),
     })
+}
+
+/// The capability flags of `app_server_info_response`, read from [`Capabilities`]' schema:
+/// `{"required": [...], "optional": [...]}`, each in declaration order.
+fn capabilities() -> Value {
+    let schema = schemars::schema_for!(Capabilities);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let (always, optional): (Vec<&str>, Vec<&str>) = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name.as_str())
+        .partition(|name| required.contains(name));
+    json!({"required": always, "optional": optional})
 }
 
 fn pretty(value: &Value) -> String {

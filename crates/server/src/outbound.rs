@@ -1,9 +1,10 @@
 //! The bounded outbound queue of one client session (docs/protocol.md §2.6).
 //!
 //! Runtime events are serialised once ([`EventFrame`]) and queued for every subscriber; the
-//! session's writer assigns the per-session `event_seq` and appends the envelope when it writes.
-//! While the queue is backed up, a status frame is replaced by a newer one of the same type and
-//! scope. Past the frame limit while the socket does not drain, or past the byte limit at any
+//! session's writer assigns the per-session `event_seq` and the protocol crate appends the
+//! envelope when it writes. The protocol table says which socket of a split session an event goes
+//! to and whether it coalesces: while the queue is backed up, a coalescing event (a status
+//! snapshot) is replaced by a newer one of the same type and scope. Past the frame limit while the socket does not drain, or past the byte limit at any
 //! time, the session is closed with a reason: deltas are never dropped silently.
 //!
 //! Model streams do not outrun their readers: once a quarter of the frame limit is queued, the
@@ -16,80 +17,53 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, UpdateQueue};
+use letta_app_server_protocol::{Delivery, RuntimeEvent, RuntimeScope, SerializedEvent};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes reserved for an event's serialisation: a stream delta with its scope fits.
-const PREFIX_CAPACITY: usize = 512;
-
 /// A runtime event serialised once for all its subscribers.
 #[derive(Debug)]
 pub struct EventFrame {
-    /// The event's `type`.
-    pub frame_type: &'static str,
     /// Its scope.
     pub scope: RuntimeScope,
-    /// Whether a newer frame of the same type and scope may replace it while queued.
-    pub coalesces: bool,
-    /// `{"type":…,<payload fields>,"runtime":{…}` — everything but the per-session fields.
-    prefix: String,
+    /// How the protocol table delivers it.
+    pub delivery: Delivery,
+    /// The payload and scope, enveloped per session by the protocol crate.
+    serialized: SerializedEvent,
 }
 
 impl EventFrame {
     /// Serialises `event` for `scope`.
     pub fn new(event: &RuntimeEvent, scope: &RuntimeScope) -> Self {
-        let coalesces = match event {
-            RuntimeEvent::UpdateDeviceStatus(_)
-            | RuntimeEvent::UpdateLoopStatus(_)
-            | RuntimeEvent::UpdateSubagentState(_) => true,
-            RuntimeEvent::UpdateQueue(UpdateQueue { removed, .. }) => removed.is_empty(),
-            _ => false,
-        };
         let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
-        // One buffer, sized for a delta, for the event and its scope.
-        let mut prefix = Vec::with_capacity(PREFIX_CAPACITY);
-        let _ = serde_json::to_writer(&mut prefix, event);
-        prefix.pop(); // the closing brace; the envelope follows
-        prefix.extend_from_slice(b",\"runtime\":");
-        let _ = serde_json::to_writer(&mut prefix, &scope);
         Self {
-            frame_type: event.frame_type(),
+            serialized: SerializedEvent::new(event, &scope),
             scope,
-            coalesces,
-            // serde_json writes UTF-8.
-            prefix: String::from_utf8(prefix).unwrap_or_default(),
+            delivery: Delivery {
+                coalesces: event.coalesces(),
+                ..event.delivery()
+            },
         }
+    }
+
+    /// The event's `type`.
+    pub fn frame_type(&self) -> &'static str {
+        self.serialized.frame_type()
     }
 
     /// The complete frame for one session, emitted at `emitted_at`.
     pub fn render(&self, event_seq: u64, emitted_at: &str) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::with_capacity(self.prefix.len() + 140);
-        out.push_str(&self.prefix);
-        let key = uuid::Uuid::new_v4();
-        let _ = write!(
-            out,
-            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{}:{event_seq}:{key}\"}}",
-            self.frame_type
-        );
-        out
+        self.serialized.render(event_seq, emitted_at, uuid::Uuid::new_v4())
     }
 
     fn len(&self) -> usize {
-        self.prefix.len() + 140
+        self.serialized.size_hint()
     }
 }
 
 /// Which socket of a split session a frame goes to (docs/protocol.md §1.10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// Responses, approvals, `turn_finished`, tool calls.
-    Control,
-    /// Stream deltas and status snapshots.
-    Stream,
-}
+pub use letta_app_server_protocol::Channel as Route;
 
 /// One queued frame.
 #[derive(Debug, Clone)]
@@ -104,14 +78,7 @@ impl Outgoing {
     /// The socket this frame is written to in a split session.
     pub fn route(&self) -> Route {
         match self {
-            Self::Event(event) => match event.frame_type {
-                "stream_delta"
-                | "update_device_status"
-                | "update_loop_status"
-                | "update_queue"
-                | "update_subagent_state" => Route::Stream,
-                _ => Route::Control,
-            },
+            Self::Event(event) => event.delivery.channel,
             Self::Direct(_) => Route::Control,
         }
     }
@@ -188,11 +155,15 @@ impl Outbound {
             return;
         }
         if let Outgoing::Event(event) = &frame
-            && event.coalesces
+            && event.delivery.coalesces
             && state.queue.len() >= self.limits.coalesce_after
             && let Some(queued) = state.queue.iter_mut().rev().find(|queued| {
-                matches!(queued, Outgoing::Event(q) if q.frame_type == event.frame_type && q.scope == event.scope)
+                matches!(queued, Outgoing::Event(q) if q.frame_type() == event.frame_type() && q.scope == event.scope)
             })
+            // The latest queued frame of the type and scope is replaced only if it coalesces
+            // itself: an `update_queue` with removals stays, or its removals would be lost (and
+            // an older one is not replaced past it, which would reorder them).
+            && matches!(queued, Outgoing::Event(q) if q.delivery.coalesces)
         {
             let old = std::mem::replace(queued, frame.clone());
             state.bytes = state.bytes + frame.len() - old.len();
@@ -315,6 +286,9 @@ impl Outbound {
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
+    use letta_app_server_protocol::{
+        LoopState, LoopStatus, QueueRemoval, RemovalDisposition, UpdateLoopStatus, UpdateQueue,
+    };
 
     use super::*;
 
@@ -331,6 +305,71 @@ mod tests {
 
     fn direct() -> Outgoing {
         Outgoing::Direct(Bytes::from_static(b"{}"))
+    }
+
+    fn event(event: impl Into<RuntimeEvent>) -> Outgoing {
+        Outgoing::Event(Arc::new(EventFrame::new(
+            &event.into(),
+            &RuntimeScope::new("agent-1", "conv-1"),
+        )))
+    }
+
+    fn queue_update(removed: usize) -> Outgoing {
+        let removal = QueueRemoval {
+            client_message_id: "cm-1".into(),
+            disposition: RemovalDisposition::Dequeued,
+        };
+        event(UpdateQueue {
+            queue: Vec::new(),
+            removed: vec![removal; removed],
+        })
+    }
+
+    #[test]
+    fn the_protocol_table_routes_and_coalesces_events() {
+        let outbound = Outbound::new(Limits {
+            coalesce_after: 1,
+            ..queue(64).limits
+        });
+        let loop_status = || {
+            event(UpdateLoopStatus {
+                loop_status: LoopState {
+                    status: LoopStatus::WaitingOnInput,
+                    active_run_ids: Vec::new(),
+                    client_message_ids_by_run_id: None,
+                    executing_tool_call_ids: Vec::new(),
+                },
+            })
+        };
+        assert_eq!(loop_status().route(), Route::Stream);
+        assert_eq!(direct().route(), Route::Control);
+        for frame in [
+            loop_status(),
+            loop_status(),
+            queue_update(0),
+            queue_update(1),
+            queue_update(0),
+        ] {
+            outbound.push(frame);
+        }
+        let kept: Vec<String> = outbound
+            .take(10)
+            .iter()
+            .map(|frame| match frame {
+                Outgoing::Event(event) => format!("{}:{}", event.frame_type(), event.delivery.coalesces),
+                Outgoing::Direct(_) => "direct".into(),
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "update_loop_status:true",
+                "update_queue:true",
+                "update_queue:false",
+                "update_queue:true"
+            ],
+            "a newer snapshot replaces a queued one; removals are never replaced"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,12 +2,13 @@
 
 `AsyncClient` for asyncio programs, `Client` for scripts and notebooks; frames are plain dicts
 typed by the `TypedDict`s of `letta_app_server.frames`, generated from the protocol's JSON
-Schema. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
+Schema; `letta_app_server.meta` holds the protocol's tables (version, commands and their answers,
+capability flags, event delivery), generated from the protocol's `meta.json`. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
 """
 
 import atexit
 
-from . import _native, frames
+from . import _native, frames, meta
 from ._async import AsyncClient, EventStream, Reconnect, Turn, user_message
 from ._native import Gap
 from ._sync import Client
@@ -43,5 +44,6 @@ __all__ = [
     "ServerError",
     "Turn",
     "frames",
+    "meta",
     "user_message",
 ]

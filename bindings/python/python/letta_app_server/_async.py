@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from . import _native
 from ._native import Gap
+from .meta import REQUESTS
 from .frames import (
     AbortMessageResponse,
     AppServerInfoResponse,
@@ -308,7 +309,7 @@ class AsyncClient:
 
     async def input(self, runtime: RuntimeScope, message: str | InputPayload) -> str:
         """`input` without waiting for the answer; returns its `request_id`."""
-        request_id = self.next_request_id("input")
+        request_id = self.next_request_id(REQUESTS["input"].request_id_prefix)
         await self.send({"type": "input", "request_id": request_id, "runtime": runtime, "payload": _payload(message)})
         return request_id
 
