@@ -144,7 +144,7 @@ pub fn shorten(text: &str) -> String {
     }
 }
 
-/// A recording websocket client.
+/// The schema-checking wire client, which records every frame it receives.
 ///
 /// Every frame it receives must be valid against the schema and continue the `event_seq`
 /// sequence (one socket of a split pair shares the sequence and is not checked for it); anything
@@ -479,4 +479,53 @@ fn is_uuid(bytes: &[u8]) -> bool {
         8 | 13 | 18 | 23 => *b == b'-',
         _ => b.is_ascii_hexdigit(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden `stream_delta/assistant_message` with `event_seq` set to `seq`.
+    fn delta(seq: u64) -> Value {
+        let mut frame = crate::golden_frames()
+            .into_iter()
+            .find(|golden| golden.name() == "stream_delta/assistant_message")
+            .expect("the golden assistant delta")
+            .json;
+        frame["event_seq"] = json!(seq);
+        frame
+    }
+
+    #[test]
+    fn the_checker_passes_valid_frames_in_sequence() {
+        let mut checker = Checker::new(schemas());
+        for seq in 1..=3 {
+            assert!(checker.check(&delta(seq).to_string()).is_some());
+        }
+        assert_eq!(checker.violations, Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_checker_reports_schema_violations_gaps_and_non_json() {
+        let mut checker = Checker::new(schemas());
+        let mut without_delta = delta(1);
+        without_delta.as_object_mut().expect("an object").remove("delta");
+        checker.check(&without_delta.to_string());
+        assert!(!checker.violations.is_empty(), "a delta without its delta passed");
+        checker.violations.clear();
+        checker.check(&delta(3).to_string());
+        assert_eq!(checker.violations.len(), 1, "{:?}", checker.violations);
+        assert!(
+            checker.violations[0].starts_with("event_seq 3 after 1: "),
+            "{:?}",
+            checker.violations
+        );
+        checker.violations.clear();
+        assert_eq!(checker.check("not json"), None);
+        assert_eq!(checker.violations, ["not JSON: not json"]);
+
+        let mut unsequenced = Checker::unsequenced(schemas());
+        unsequenced.check(&delta(7).to_string());
+        assert_eq!(unsequenced.violations, Vec::<String>::new());
+    }
 }

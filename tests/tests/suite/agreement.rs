@@ -8,10 +8,11 @@
 //!   serde's derive reads into a struct — or as `[]` is rejected by both, or accepted by both
 //!   where the object is opaque to the protocol (an agent state, a tool's parameter schema).
 
-use crate::support::{Direction, Schemas, assert_no_failures};
 use letta_app_server_protocol::{ClientFrame, ServerFrame};
 use letta_app_server_tests::{golden_frames, invalid_frames};
 use serde_json::Value;
+
+use crate::support::{Direction, Schemas, assert_no_failures};
 
 /// Whether the parser accepts `frame`, and its error if not.
 fn parse(direction: Direction, frame: &Value) -> Result<(), String> {

@@ -1,11 +1,12 @@
 //! Every golden frame validates against the schema and round-trips unchanged through the
 //! protocol crate's types and through the typify-generated client types.
 
-use crate::support::{Direction, Schemas, assert_no_failures};
 use letta_app_server_client::types;
 use letta_app_server_protocol::{CLIENT_FRAMES, ClientFrame, Delta, SERVER_FRAMES, ServerFrame};
 use letta_app_server_tests::{GoldenFrame, golden_frames};
 use serde_json::Value;
+
+use crate::support::{Direction, Schemas, assert_no_failures};
 
 fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
     let text = frame.json.to_string();

@@ -1,10 +1,11 @@
 //! Every case of `tests/invalid_frames/` is rejected with the expected `error` frame, which
 //! itself is a valid server frame.
 
-use crate::support::{Direction, Schemas, assert_no_failures};
 use letta_app_server_protocol::{ClientFrame, ServerFrame};
 use letta_app_server_tests::invalid_frames;
 use serde_json::Value;
+
+use crate::support::{Direction, Schemas, assert_no_failures};
 
 #[test]
 fn every_invalid_frame_is_rejected_with_the_expected_error() {

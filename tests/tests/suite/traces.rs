@@ -3,11 +3,12 @@
 //! frames into [`ClientFrame`] — except the frames the recordings sent on purpose to show how
 //! bad input is treated, which must fail with the expected error.
 
-use crate::support::{Direction, Schemas, assert_no_failures};
 use letta_app_server_client::types;
 use letta_app_server_protocol::{ClientFrame, FrameErrorKind, SERVER_FRAMES, ServerFrame};
 use letta_app_server_tests::{TraceLine, trace_lines};
 use serde_json::Value;
+
+use crate::support::{Direction, Schemas, assert_no_failures};
 
 /// The recordings replaced long lists in device statuses with `"<trimmed N entries>"`; put an
 /// empty list back so the frame has its wire shape.

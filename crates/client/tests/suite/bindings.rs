@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::support::{Connect, TestServer, collect, new_runtime, tool_returns};
 use letta_app_server_client::types::{ExternalToolDefinition, RuntimeScope};
 use letta_app_server_client::{Client, Error, Gap, RawEvents, Transport};
 use serde_json::{Value, json};
+
+use crate::support::{Connect, TestServer, collect, new_runtime, tool_returns};
 
 /// The next item of a raw stream, failing the test after [`crate::support::WAIT`].
 async fn next_raw(events: &mut RawEvents) -> Result<Value, Gap> {

@@ -1,13 +1,14 @@
 //! The lifecycles of docs/protocol.md §5 through the client API, against the reference server, on
 //! both transports.
 
-use crate::support::{Connect, TestServer, assistant_text, collect, frames_until, kinds, new_runtime, tool_returns};
 use letta_app_server_client::types::{
     ApprovalDecision, DevicePermissionMode, Disposition, ExternalToolDefinition, InputPayload, RuntimeStart,
     ServerFrame, StopReason,
 };
 use letta_app_server_client::{Error, Frame, Transport};
 use serde_json::json;
+
+use crate::support::{Connect, TestServer, assistant_text, collect, frames_until, kinds, new_runtime, tool_returns};
 
 const TRANSPORTS: [Transport; 2] = [Transport::Single, Transport::Split];
 

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use crate::support::{Connect, TestServer, assistant_text, collect, new_runtime};
 use futures_util::StreamExt;
 use letta_app_server_client::types::InputPayload;
 use letta_app_server_client::{Client, Gap, Transport};
+
+use crate::support::{Connect, TestServer, assistant_text, collect, new_runtime};
 
 const PATIENCE: Duration = Duration::from_millis(200);
 

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use crate::support::{Connect, TestServer, assistant_text, collect, frames_until, new_runtime, next, tool_returns};
 use futures_util::{SinkExt, StreamExt};
 use letta_app_server_client::types::{
     ApprovalDecision, DevicePermissionMode, ExternalToolDefinition, RuntimeScope, RuntimeStart, ServerFrame,
@@ -12,6 +11,8 @@ use letta_app_server_client::{Client, Error, Frame, Gap, Transport, Turn};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{Connect, TestServer, assistant_text, collect, frames_until, new_runtime, next, tool_returns};
 
 #[tokio::test]
 async fn a_command_without_an_answer_times_out() {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::support::TestServer;
 use crate::support::wire::{Client, summary, user_input};
-use serde_json::{Value, json};
 
 /// Starts a runtime in `mode` with the server's data directory as cwd; returns its scope.
 async fn start(client: &mut Client, mode: &str, extra: Value) -> Value {

@@ -3,11 +3,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::binary::spawn_server;
+use serde_json::json;
 
 use crate::support::TestServer;
+use crate::support::binary::spawn_server;
 use crate::support::wire::{Client, start_runtime, user_input};
-use serde_json::json;
 
 fn prompt_tokens(frames: &[serde_json::Value]) -> u64 {
     frames

@@ -1,8 +1,9 @@
 //! The Tier-A lifecycles of docs/protocol.md §5 over a real socket, with the frame order of real Letta.
 
+use serde_json::json;
+
 use crate::support::wire::{start_runtime, summary, user_input};
 use crate::support::{TestServer, wire};
-use serde_json::json;
 
 #[tokio::test]
 async fn runtime_start_creates_an_agent_and_a_text_turn_streams() {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::support::TestServer;
 use crate::support::wire::{Client, start_runtime, user_input};
-use serde_json::{Value, json};
 
 /// `frame` with `value` at the JSON pointer `at` (set or added).
 fn with(mut frame: Value, at: &str, value: Value) -> Value {

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use crate::support::TestServer;
-use crate::support::wire::{Client, summary, user_input};
 use letta_app_server_mock_llm::{
     MockResponse, MockServer, Script, finish_chunk, reasoning_chunk, text_chunk, tool_chunk, usage_chunk,
 };
 use serde_json::json;
+
+use crate::support::TestServer;
+use crate::support::wire::{Client, summary, user_input};
 
 async fn start_with_model(mock: &MockServer<Script>) -> (TestServer, Client, serde_json::Value) {
     start_with_model_and(mock, |_| {}).await

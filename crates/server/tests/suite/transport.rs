@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use crate::support::wire::{Client, create_runtime, start_runtime, summary, user_input};
-use crate::support::{TestServer, wire};
 use letta_app_server_tests::invalid_frames;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::support::wire::{Client, create_runtime, start_runtime, summary, user_input};
+use crate::support::{TestServer, wire};
 
 /// A raw HTTP/1.1 request; returns the status line and the body.
 async fn http(server: &TestServer, request: &str) -> (String, String) {
