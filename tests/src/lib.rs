@@ -1,12 +1,25 @@
+//! Test support shared by the workspace's tests and xtask.
+//!
 //! Loaders for the language-neutral test corpus under `tests/`:
 //!
 //! * `frames/<type>/<case>.json` — golden frames, one JSON object each;
 //! * `invalid_frames/<case>.json` — frames a server must reject, with the expected error;
 //! * `traces/*.jsonl` — recorded sessions against real Letta Code.
 //!
-//! Other languages read the same files directly; see `tests/frames/README.md`.
+//! Other languages read the same files directly; see `tests/README.md`.
+//!
+//! And the test servers and the client that checks what they send:
+//!
+//! * [`schema`] — the checked-in schema bundle, compiled for validating frames;
+//! * [`wire`] — the schema-checking websocket client;
+//! * [`process`] — the server binary as a child process (stop, restart, `kill -9`);
+//! * `server` (feature `server`) — the server in this process, configurable and restartable.
 
+pub mod process;
 pub mod schema;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 

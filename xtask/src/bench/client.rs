@@ -6,18 +6,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+/// An `input` with one user text message.
+pub use letta_app_server_tests::wire::user_input as input;
+use letta_app_server_tests::wire::{Socket, next_text};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::BenchResult;
 
 /// How long a client waits for one frame before giving up.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One received text frame.
 #[derive(Debug)]
@@ -151,28 +150,11 @@ pub async fn send(sink: &mut SplitSink<Socket, Message>, frame: &Value) -> Bench
 /// The next text frame from a receiving half; a close or a silence of [`FRAME_TIMEOUT`] is an
 /// error that says why.
 pub async fn recv(source: &mut SplitStream<Socket>) -> BenchResult<Received> {
-    loop {
-        let message = tokio::time::timeout(FRAME_TIMEOUT, source.next())
-            .await
-            .map_err(|_| format!("no frame from the server within {FRAME_TIMEOUT:?}"))?;
-        let (at, wall) = (Instant::now(), SystemTime::now());
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                return Ok(Received {
-                    text: text.as_str().to_owned(),
-                    at,
-                    wall,
-                });
-            }
-            Some(Ok(Message::Close(close))) => {
-                let reason = close.map_or_else(|| "no reason".to_owned(), |c| format!("{}: {}", c.code, c.reason));
-                return Err(format!("the server closed the socket ({reason})"));
-            }
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(format!("the socket failed: {error}")),
-            None => return Err("the server closed the socket".into()),
-        }
-    }
+    let text = next_text(source, FRAME_TIMEOUT)
+        .await
+        .map_err(|ended| format!("no frame from the server: the socket {ended}"))?;
+    let (at, wall) = (Instant::now(), SystemTime::now());
+    Ok(Received { text, at, wall })
 }
 
 /// A `runtime_start` creating an agent (with this model handle, or the scripted model) and a
@@ -183,12 +165,6 @@ pub fn runtime_start(request_id: &str, model: Option<&str>) -> Value {
         body["model"] = json!(model);
     }
     json!({"type": "runtime_start", "request_id": request_id, "create_agent": {"body": body}})
-}
-
-/// An `input` with one user text message.
-pub fn input(request_id: &str, runtime: &Value, text: &str, client_message_id: &str) -> Value {
-    json!({"type": "input", "request_id": request_id, "runtime": runtime, "payload": {"kind": "create_message",
-        "messages": [{"role": "user", "content": text, "client_message_id": client_message_id}]}})
 }
 
 /// What a `runtime_start` round trip took.

@@ -1,22 +1,20 @@
-//! The server under test as a child process, and what `/proc` says about it.
+//! The server under test as a child process (the shared test support's), and what `/proc`
+//! says about it.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use letta_app_server_tests::process;
 
 use super::BenchResult;
 
-/// How long the server may take to print its listen address.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the server may take to stop after `SIGTERM`.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A running `letta-app-server`. Killed when dropped.
+/// A running `letta-app-server`: the shared test support's process (killed when dropped) and
+/// the `/proc` readings the measurements take.
 pub struct ServerProcess {
-    child: Child,
+    process: process::ServerProcess,
     /// Its process id.
     pub pid: u32,
     /// `ws://127.0.0.1:<port>/ws`.
@@ -41,55 +39,31 @@ impl ServerProcess {
     /// Starts `binary --listen ws://127.0.0.1:0 --data-dir <data_dir>` (a directory the caller
     /// keeps, e.g. across restarts), working in that directory, and waits for its address.
     pub async fn start_in(binary: &Path, data_dir: &Path, env: &[(&str, String)]) -> BenchResult<Self> {
-        let mut command = Command::new(binary);
-        command
-            .args(["--listen", "ws://127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .current_dir(data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        let mut command = process::command(binary, data_dir, &[]);
+        command.current_dir(data_dir);
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        let pid = child.id().ok_or("the server exited at once")?;
-        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(STARTUP_TIMEOUT, lines.next_line())
+        // Waiting for the address blocks: not on the runtime's threads.
+        let process = tokio::task::spawn_blocking(move || process::ServerProcess::spawn(command))
             .await
-            .map_err(|_| format!("the server printed nothing within {STARTUP_TIMEOUT:?}"))?
-            .map_err(|e| format!("reading the server's stdout: {e}"))?
-            .ok_or("the server exited before printing its address")?;
-        let base = first
-            .strip_prefix("Listening on ")
-            .ok_or_else(|| format!("unexpected first line from the server: {first:?}"))?
-            .trim()
-            .to_owned();
-        // Keep reading stdout so that the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .map_err(|e| format!("starting the server: {e}"))??;
         Ok(Self {
-            child,
-            pid,
-            url: format!("{base}/ws"),
+            pid: process.pid(),
+            url: process.url.clone(),
+            process,
             _data: None,
         })
     }
 
     /// Kills the server with `SIGKILL` (`kill -9`: no chance to save anything) and reaps it.
     pub async fn kill(mut self) -> BenchResult<()> {
-        self.child
-            .kill()
-            .await
-            .map_err(|e| format!("killing the server (pid {}): {e}", self.pid))
+        self.process.kill_9()
     }
 
     /// How the server ended, if it has (`None` while it runs).
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.process.exit_status()
     }
 
     /// How many files (sockets included) the server has open: the entries of `/proc/<pid>/fd`.
@@ -132,19 +106,9 @@ impl ServerProcess {
     /// Asks the server to stop (`SIGTERM`) and waits for it; kills it if it does not stop in
     /// time. Returns how long the shutdown took, or an error naming what went wrong.
     pub async fn stop(mut self) -> BenchResult<Duration> {
-        let started = std::time::Instant::now();
-        let signalled = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .is_ok_and(|status| status.success());
-        if signalled && let Ok(Ok(_)) = tokio::time::timeout(SHUTDOWN_TIMEOUT, self.child.wait()).await {
-            return Ok(started.elapsed());
-        }
-        let _ = self.child.kill().await;
-        Err(format!(
-            "the server (pid {}) did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM and was killed",
-            self.pid
-        ))
+        tokio::task::spawn_blocking(move || self.process.terminate(SHUTDOWN_TIMEOUT).map(|(took, _)| took))
+            .await
+            .map_err(|e| format!("stopping the server: {e}"))?
     }
 }
 

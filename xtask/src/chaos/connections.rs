@@ -285,7 +285,7 @@ async fn closed_how(socket: &mut Socket) -> String {
     loop {
         match wire::next_text(socket, Duration::from_secs(1)).await {
             Ok(_) => {}
-            Err(Ended::Silent) => return "open".into(),
+            Err(Ended::Silent(_)) => return "open".into(),
             Err(Ended::Closed(how)) => return format!("closed {how}"),
             Err(Ended::Failed(error)) => return format!("failed: {error}"),
         }
@@ -379,7 +379,7 @@ async fn websocket_cycle(socket: &mut Socket, behaviour: usize) -> Result<(), St
             // The server's close frame, then the end.
             match wire::next_text(socket, wire::FRAME_TIMEOUT).await {
                 Err(Ended::Closed(_) | Ended::Failed(_)) => Ok(()),
-                Err(Ended::Silent) => Err("no answer to the close handshake".into()),
+                Err(Ended::Silent(_)) => Err("no answer to the close handshake".into()),
                 Ok(text) => Err(format!("a frame after the close: {}", wire::shorten(&text))),
             }
         }
@@ -450,7 +450,7 @@ async fn send_garbage(url: &str, address: &str, count: usize, mut rng: StdRng) -
             loop {
                 match wire::next_text(&mut socket, PROMPT_CLOSE).await {
                     Ok(_) => {}
-                    Err(Ended::Silent) => break false,
+                    Err(Ended::Silent(_)) => break false,
                     Err(_) => break true,
                 }
             }

@@ -253,7 +253,7 @@ async fn abuse(url: String, mut mutator: Mutator, count: usize, schemas: Arc<Sch
         match ended {
             None if answered => tally.answered += 1,
             None => classify_silence(&mutant, &mut tally, &mut pending),
-            Some(Ended::Silent) => {
+            Some(Ended::Silent(_)) => {
                 tally.hangs.push(format!(
                     "no answer to the fence after a {} frame ({} bytes)",
                     mutant.kind.label(),

@@ -1,77 +1,39 @@
-//! A real server on 127.0.0.1 for the client's tests, and helpers to read streams.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! The shared test server (`letta-app-server-tests`), reached with this crate's client, and
+//! helpers to read streams.
 
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use letta_app_server::{Config, Server};
 use letta_app_server_client::types::{Delta, RuntimeScope, RuntimeStart, ServerFrame};
 use letta_app_server_client::{Client, ClientBuilder, Frame, Gap, Reconnect, Transport};
+pub use letta_app_server_tests::server::TestServer;
 
 /// How long a test waits for one frame.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A server with its own data directory, restartable on the same port.
-pub struct TestServer {
-    server: Option<Server>,
-    config: Config,
-    pub data: tempfile::TempDir,
+/// This crate's client for a [`TestServer`].
+pub trait Connect {
+    /// A client builder for this server with fast reconnects.
+    fn builder(&self, transport: Transport) -> ClientBuilder;
+
+    /// A client connected to this server over `transport`.
+    fn rust_client(&self, transport: Transport) -> impl Future<Output = Client>;
 }
 
-impl TestServer {
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::new(data.path().join("store"));
-        config.boot_cwd = data.path().display().to_string();
-        configure(&mut config);
-        let server = Server::start(config.clone()).await.expect("server starts");
-        config.listen = server.local_addr();
-        Self {
-            server: Some(server),
-            config,
-            data,
-        }
-    }
-
-    /// `ws://127.0.0.1:<port>` (the client adds `/ws`).
-    pub fn url(&self) -> String {
-        format!("ws://{}", self.config.listen)
-    }
-
-    /// A client builder for this server with fast reconnects.
-    pub fn builder(&self, transport: Transport) -> ClientBuilder {
-        Client::builder(&self.url()).transport(transport).reconnect(Reconnect {
-            initial_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            max_attempts: None,
-        })
-    }
-
-    pub async fn client(&self, transport: Transport) -> Client {
-        Client::builder(&self.url())
+impl Connect for TestServer {
+    fn builder(&self, transport: Transport) -> ClientBuilder {
+        Client::builder(&self.url(""))
             .transport(transport)
-            .connect()
-            .await
-            .expect("client connects")
+            .reconnect(Reconnect {
+                initial_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                max_attempts: None,
+            })
     }
 
-    /// Stops the server (its sockets close) without starting it again.
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
-    }
-
-    /// Starts the server again on the same port with the same store.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        let server = Server::start(self.config.clone()).await.expect("server restarts");
-        self.server = Some(server);
+    fn rust_client(&self, transport: Transport) -> impl Future<Output = Client> {
+        let builder = Client::builder(&self.url("")).transport(transport);
+        async move { builder.connect().await.expect("client connects") }
     }
 }
 

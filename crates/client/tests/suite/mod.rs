@@ -1,0 +1,8 @@
+//! The client against the real server, by area.
+
+mod bindings;
+mod example;
+mod golden;
+mod lifecycles;
+mod patient;
+mod resilience;

@@ -1,0 +1,102 @@
+//! The `letta-app-server` command line: what it refuses, and the runtime it runs on.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::binary;
+use crate::support::binary::{refused, spawn_server};
+use crate::support::wire::{Client, start_runtime, user_input};
+
+#[test]
+fn bad_arguments_are_refused_with_a_clear_error() {
+    refused(&["--listen", "http://127.0.0.1:0"], "listen URL must start with ws://");
+    refused(&["--listen", "ws://127.0.0.1"], "listen URL needs a port");
+    refused(&["--listen", "ws://127.0.0.1:99999"], "invalid port `99999`");
+    refused(
+        &["--listen", "ws://0.0.0.0:0"],
+        "refusing to start non-loopback websocket listener",
+    );
+    refused(&["--listen", "ws://127.0.0.1:0/ws?x=1"], "must not have a query");
+    refused(&["--threads", "0"], "invalid value '0' for '--threads <N>'");
+    refused(&["--threads", "many"], "invalid value 'many' for '--threads <N>'");
+    refused(
+        &["--default-mode", "yolo"],
+        "invalid value 'yolo' for '--default-mode <MODE>'",
+    );
+}
+
+/// Threads named `letta-worker` (the runtime's workers; its blocking pool starts empty), counted
+/// once every thread has named itself: a new thread carries the main thread's name until then.
+fn workers(server: &binary::ServerProcess) -> usize {
+    let names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", server.id()))
+            .expect("the server's threads")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    };
+    let main = std::fs::read_to_string(format!("/proc/{}/comm", server.id())).expect("the main thread's name");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = names();
+        if names.iter().filter(|name| **name == main.trim_end()).count() == 1 {
+            return names.iter().filter(|name| *name == "letta-worker").count();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "threads that never named themselves: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn one_event_loop_by_default_and_workers_on_request() {
+    let data = tempfile::tempdir().unwrap();
+    for (args, env, expected) in [
+        (&[][..], None, 0),
+        (&["--threads", "3"][..], None, 3),
+        (&[][..], Some("2"), 2),
+    ] {
+        let mut command = binary::command(data.path(), args);
+        match env {
+            Some(threads) => command.env("LETTA_APP_SERVER_THREADS", threads),
+            None => command.env_remove("LETTA_APP_SERVER_THREADS"),
+        };
+        let (mut server, _) = binary::spawn(command);
+        assert_eq!(workers(&server), expected, "{args:?}, LETTA_APP_SERVER_THREADS={env:?}");
+        server.kill().expect("kill");
+        server.wait().expect("reaped");
+    }
+}
+
+/// More than one thread: a multi-threaded runtime streams a turn and stops on SIGTERM.
+#[tokio::test]
+async fn a_multi_threaded_server_runs_turns_and_stops_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = spawn_server(data.path(), &["--threads", "3"]);
+    assert_eq!(workers(&server), 3);
+    let mut client = Client::connect(&url).await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input(
+            "in-1",
+            &runtime,
+            "[[reply: three threads]] [[chunks: 3]]",
+            "cm-1",
+        ))
+        .await;
+    let frames = client.recv_until_type("turn_finished").await;
+    let text: String = frames
+        .iter()
+        .filter(|frame| frame["delta"]["message_type"] == "assistant_message")
+        .filter_map(|frame| frame["delta"]["content"][0]["text"].as_str())
+        .collect();
+    assert_eq!(text, "three threads");
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(server.wait().expect("exits").success());
+}

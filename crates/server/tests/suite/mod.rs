@@ -1,0 +1,9 @@
+//! The server over real sockets, by area.
+
+mod approvals;
+mod cli;
+mod durability;
+mod lifecycle;
+mod limits;
+mod providers;
+mod transport;

@@ -1,0 +1,173 @@
+//! The real server binary as a child process on a free loopback port: started on a data
+//! directory, stopped with `SIGTERM`, killed with `SIGKILL` (`kill -9`), and started again on the
+//! same directory. The server's tests pass `env!("CARGO_BIN_EXE_letta-app-server")`; xtask builds
+//! the binary and passes its path.
+
+use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// How long the server may take to print its address.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `binary --listen ws://127.0.0.1:0 --data-dir <data_dir> <args>`, its standard input closed.
+pub fn command(binary: &Path, data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["--listen", "ws://127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A started server; killed (and reaped) when dropped, so a failed test or run leaves no server
+/// behind. Dereferences to its [`Child`].
+pub struct ServerProcess {
+    child: Child,
+    /// `ws://127.0.0.1:<port>/ws`.
+    pub url: String,
+    /// What it prints to stdout after its first line, read by a thread so that the server never
+    /// blocks on a full pipe.
+    stdout: Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `command` (the binary, listening on a free port; see [`command`]) and waits for its
+    /// `Listening on ws://HOST:PORT` line. Its stderr goes to ours.
+    pub fn spawn(mut command: Command) -> Result<Self, String> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {program}: {e}"))?;
+        let pipe = child.stdout.take().ok_or("no stdout pipe")?;
+        let (lines_tx, stdout) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                // The receiver may be gone (the process value dropped); keep draining the pipe.
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut server = Self {
+            child,
+            url: String::new(),
+            stdout,
+        };
+        let first = server
+            .next_line(STARTUP_TIMEOUT)
+            .ok_or_else(|| format!("{program} printed no address within {STARTUP_TIMEOUT:?}"))?;
+        let base = first
+            .strip_prefix("Listening on ")
+            .ok_or_else(|| format!("unexpected first line from {program}: {first:?}"))?
+            .trim();
+        server.url = format!("{base}/ws");
+        Ok(server)
+    }
+
+    /// The next line the server printed to stdout, waiting up to `wait`; `None` when none came
+    /// (or stdout closed).
+    pub fn next_line(&self, wait: Duration) -> Option<String> {
+        self.stdout.recv_timeout(wait).ok()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How it ended, if it has (`None` while it runs).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Kills it with `SIGKILL` (`kill -9`: no chance to save anything) and reaps it.
+    pub fn kill_9(&mut self) -> Result<(), String> {
+        let pid = self.pid();
+        self.child
+            .kill()
+            .and_then(|()| self.child.wait().map(drop))
+            .map_err(|e| format!("killing the server (pid {pid}): {e}"))
+    }
+
+    /// Asks it to stop (`SIGTERM`) and waits up to `timeout`; kills it if it does not stop in
+    /// time. Returns how long the shutdown took and how it exited, or an error saying what went
+    /// wrong.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<(Duration, ExitStatus), String> {
+        let pid = self.pid();
+        let started = Instant::now();
+        let signalled = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        while signalled && started.elapsed() < timeout {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok((started.elapsed(), status)),
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(error) => return Err(format!("waiting for the server (pid {pid}): {error}")),
+            }
+        }
+        let _ = self.kill_9();
+        Err(format!(
+            "the server (pid {pid}) did not stop within {timeout:?} of SIGTERM and was killed"
+        ))
+    }
+}
+
+impl Deref for ServerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `binary --data-dir <a fresh directory> <args>` and expects it to refuse them: a failure
+/// exit status within ten seconds (a binary that accepted them and serves is killed), and
+/// `expected` in what it printed to stderr.
+pub fn refused(binary: &Path, args: &[&str], expected: &str) {
+    // A data directory of its own, should the arguments be accepted after all.
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let mut child = Command::new(binary)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the server binary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("poll the server binary").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("{args:?} was accepted: the server is running");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{args:?} was accepted");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected {expected:?} in {stderr:?}"
+    );
+}

@@ -1,0 +1,257 @@
+//! Every golden frame validates against the schema and round-trips unchanged through the
+//! protocol crate's types and through the typify-generated client types.
+
+use letta_app_server_client::types;
+use letta_app_server_protocol::{CLIENT_FRAMES, ClientFrame, Delta, SERVER_FRAMES, ServerFrame};
+use letta_app_server_tests::{GoldenFrame, golden_frames};
+use serde_json::Value;
+
+use crate::support::{Direction, Schemas, assert_no_failures};
+
+fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
+    let text = frame.json.to_string();
+    let reserialized = match Direction::of(&frame.frame_type) {
+        Direction::Client => serde_json::to_value(ClientFrame::from_json(&text).map_err(|e| e.to_string())?),
+        Direction::Server => {
+            let parsed = ServerFrame::from_json(&text).map_err(|e| e.to_string())?;
+            if let ServerFrame::Unknown(_) = parsed {
+                return Err("parsed as an unknown frame type".into());
+            }
+            serde_json::to_value(parsed)
+        }
+    };
+    reserialized.map_err(|e| e.to_string())
+}
+
+fn generated_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
+    let value = frame.json.clone();
+    let reserialized = match Direction::of(&frame.frame_type) {
+        Direction::Client => {
+            serde_json::to_value(serde_json::from_value::<types::ClientFrame>(value).map_err(|e| e.to_string())?)
+        }
+        Direction::Server => {
+            serde_json::to_value(serde_json::from_value::<types::ServerFrame>(value).map_err(|e| e.to_string())?)
+        }
+    };
+    reserialized.map_err(|e| e.to_string())
+}
+
+#[test]
+fn golden_frames_are_filed_under_their_type() {
+    let failures: Vec<String> = golden_frames()
+        .iter()
+        .filter(|f| f.json["type"].as_str() != Some(f.frame_type.as_str()))
+        .map(|f| format!("{}: `type` is {}", f.name(), f.json["type"]))
+        .collect();
+    assert_no_failures("golden frames in the wrong directory", &failures);
+}
+
+#[test]
+fn every_golden_frame_validates_against_the_schema() {
+    let schemas = Schemas::load();
+    let failures: Vec<String> = golden_frames()
+        .iter()
+        .flat_map(|f| {
+            schemas
+                .errors(Direction::of(&f.frame_type), &f.json)
+                .into_iter()
+                .map(move |e| format!("{}: {e}", f.name()))
+        })
+        .collect();
+    assert_no_failures("schema violations", &failures);
+}
+
+#[test]
+fn every_golden_frame_round_trips_through_the_protocol_types() {
+    let mut failures = Vec::new();
+    for frame in golden_frames() {
+        match protocol_round_trip(&frame) {
+            Ok(value) if value == frame.json => {}
+            Ok(value) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
+            Err(error) => failures.push(format!("{}: {error}", frame.name())),
+        }
+    }
+    assert_no_failures("protocol round-trip failures", &failures);
+}
+
+#[test]
+fn every_golden_frame_round_trips_through_the_generated_client_types() {
+    let mut failures = Vec::new();
+    for frame in golden_frames() {
+        match (generated_round_trip(&frame), protocol_round_trip(&frame)) {
+            (Ok(generated), Ok(protocol)) if generated == frame.json && generated == protocol => {}
+            (Ok(generated), _) if generated != frame.json => {
+                failures.push(format!("{}: re-serialised as {generated}", frame.name()))
+            }
+            (Ok(_), protocol) => failures.push(format!("{}: the protocol types disagree: {protocol:?}", frame.name())),
+            (Err(error), _) => failures.push(format!("{}: {error}", frame.name())),
+        }
+    }
+    assert_no_failures("generated-type round-trip failures", &failures);
+}
+
+#[test]
+fn every_frame_type_has_a_golden_frame() {
+    let frames = golden_frames();
+    let server = SERVER_FRAMES.iter().map(|f| f.name);
+    let missing: Vec<String> = CLIENT_FRAMES
+        .iter()
+        .copied()
+        .chain(server)
+        .filter(|name| !frames.iter().any(|f| f.frame_type == *name))
+        .map(str::to_owned)
+        .collect();
+    assert_no_failures("frame types without a golden frame", &missing);
+}
+
+#[test]
+fn every_delta_message_type_has_a_golden_frame() {
+    let frames = golden_frames();
+    let missing: Vec<String> = Delta::TAGS
+        .iter()
+        .filter(|t| {
+            !frames
+                .iter()
+                .any(|f| f.frame_type == "stream_delta" && f.json["delta"]["message_type"] == **t)
+        })
+        .map(|t| (*t).to_owned())
+        .collect();
+    assert_no_failures("delta message types without a golden frame", &missing);
+}
+
+/// Optional cross-check: when the real server's published examples are checked out beside the
+/// repository (`../shared/protocol/frames/`, as in this project's development checkouts), each
+/// must be in the corpus unchanged. The corpus itself is the source of truth, so a clean clone
+/// with nothing beside it skips this test with a message.
+#[test]
+fn every_reference_example_is_in_the_corpus() {
+    let shared = letta_app_server_tests::repo_root().join("../shared/protocol/frames");
+    let Ok(top) = std::fs::read_dir(&shared) else {
+        eprintln!("skipped: {} is not present (optional cross-check)", shared.display());
+        return;
+    };
+    let variants = std::fs::read_dir(shared.join("variants")).expect("variants directory");
+    let corpus: Vec<Value> = golden_frames().into_iter().map(|f| f.json).collect();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for path in top
+        .chain(variants)
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let example: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("example")).expect("example is JSON");
+        checked += 1;
+        if !corpus.contains(&example) {
+            missing.push(path.display().to_string());
+        }
+    }
+    assert!(checked > 60, "expected the reference examples, found {checked}");
+    assert_no_failures("reference examples missing from tests/frames", &missing);
+}
+
+/// typify turns a `oneOf` into an untagged enum with anonymous variants when a branch is not a
+/// plain object; these matches only compile while the generated unions keep their tags and names.
+#[test]
+fn generated_unions_stay_tagged() {
+    let frame: types::ClientFrame =
+        serde_json::from_str(r#"{"type":"runtime_start","request_id":"rs-1","agent_id":"agent-1"}"#)
+            .expect("runtime_start");
+    assert!(
+        matches!(frame, types::ClientFrame::RuntimeStart { ref agent_id, .. } if agent_id.as_deref() == Some("agent-1"))
+    );
+
+    let frame: types::ServerFrame =
+        serde_json::from_value(golden("stream_delta", "assistant_message")).expect("stream_delta");
+    let types::ServerFrame::StreamDelta { delta, event_seq, .. } = frame else {
+        panic!("not a stream_delta: {frame:?}")
+    };
+    assert_eq!(event_seq, 13);
+    assert!(matches!(delta, types::Delta::AssistantMessage { .. }));
+
+    let frame: types::ClientFrame = serde_json::from_value(golden("input", "approval_response.deny")).expect("input");
+    let types::ClientFrame::Input { payload, .. } = frame else {
+        panic!("not an input")
+    };
+    let types::InputPayload::ApprovalResponse {
+        decision: Some(types::ApprovalDecision::Deny { message }),
+        ..
+    } = payload
+    else {
+        panic!("not a denial: {payload:?}")
+    };
+    assert_eq!(message, "Not now");
+
+    let unknown = serde_json::from_str::<types::ClientFrame>(r#"{"type":"no_such_command"}"#);
+    assert!(unknown.is_err(), "the generated client union must check the tag");
+}
+
+fn golden(frame_type: &str, case: &str) -> Value {
+    golden_frames()
+        .into_iter()
+        .find(|f| f.frame_type == frame_type && f.case == case)
+        .unwrap_or_else(|| panic!("no golden frame {frame_type}/{case}"))
+        .json
+}
+
+/// Parses `value` into the generated struct named after `frame_type` and serialises it back.
+fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, String>> {
+    fn through<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Result<Value, String> {
+        let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    macro_rules! named {
+        ($($wire:literal => $name:ident),* $(,)?) => {
+            match frame_type {
+                $($wire => Some(through::<types::$name>(value)),)*
+                _ => None,
+            }
+        };
+    }
+    named! {
+        "abort_message" => AbortMessage,
+        "abort_message_response" => AbortMessageResponse,
+        "app_server_info" => AppServerInfo,
+        "app_server_info_response" => AppServerInfoResponse,
+        "change_device_state" => ChangeDeviceState,
+        "control_request" => ControlRequest,
+        "error" => Error,
+        "external_tool_call_request" => ExternalToolCallRequest,
+        "external_tool_call_response" => ExternalToolCallResponse,
+        "file_ops" => FileOps,
+        "input" => Input,
+        "input_accepted" => InputAccepted,
+        "message" => Message,
+        "pong" => Pong,
+        "remove_queue_item" => RemoveQueueItem,
+        "remove_queue_item_response" => RemoveQueueItemResponse,
+        "runtime_external_tools_update" => RuntimeExternalToolsUpdate,
+        "runtime_external_tools_update_response" => RuntimeExternalToolsUpdateResponse,
+        "runtime_start" => RuntimeStart,
+        "runtime_start_response" => RuntimeStartResponse,
+        "stream_delta" => StreamDelta,
+        "sync" => Sync,
+        "sync_response" => SyncResponse,
+        "turn_finished" => TurnFinished,
+        "update_device_status" => UpdateDeviceStatus,
+        "update_loop_status" => UpdateLoopStatus,
+        "update_queue" => UpdateQueue,
+        "update_subagent_state" => UpdateSubagentState,
+    }
+}
+
+/// The client sends commands and reads answers through the struct generated for each frame
+/// type (the schema's named definitions), so those must round-trip as the unions do.
+#[test]
+fn every_golden_frame_round_trips_through_its_named_client_type() {
+    let mut failures = Vec::new();
+    for frame in golden_frames() {
+        match named_round_trip(&frame.frame_type, frame.json.clone()) {
+            Some(Ok(value)) if value == frame.json => {}
+            Some(Ok(value)) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
+            Some(Err(error)) => failures.push(format!("{}: {error}", frame.name())),
+            None => failures.push(format!("{}: no named type for `{}`", frame.name(), frame.frame_type)),
+        }
+    }
+    assert_no_failures("named-type round-trip failures", &failures);
+}

@@ -1,0 +1,6 @@
+//! The golden frames, invalid frames and traces against the parsers and the schema.
+
+mod agreement;
+mod golden;
+mod invalid;
+mod traces;
