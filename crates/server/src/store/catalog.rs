@@ -1,0 +1,80 @@
+//! Agents, conversations, and the settings of each scope that survive restarts.
+
+use letta_app_server_protocol::{JsonObject, RuntimeScope};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Reply, Store, key};
+
+/// Per-scope settings that survive restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSettings {
+    /// Permission mode (wire spelling).
+    pub mode: Option<String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+}
+
+impl Store {
+    /// Saves a new agent.
+    pub fn insert_agent(&self, id: String, state: &JsonObject, created_at: String) -> Reply<()> {
+        let state = serde_json::to_string(state);
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO agents (id, state, created_at) VALUES (?1, ?2, ?3)",
+                params![id, state?, created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// An agent's state.
+    pub fn agent(&self, id: String) -> Reply<Option<JsonObject>> {
+        self.call(move |c| {
+            let state: Option<String> = c
+                .query_row("SELECT state FROM agents WHERE id = ?1", [id], |row| row.get(0))
+                .optional()?;
+            Ok(state.map(|s| serde_json::from_str(&s)).transpose()?)
+        })
+    }
+
+    /// Saves a new conversation.
+    pub fn insert_conversation(
+        &self,
+        id: String,
+        agent_id: String,
+        state: &JsonObject,
+        created_at: String,
+    ) -> Reply<()> {
+        let state = serde_json::to_string(state);
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO conversations (id, agent_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, agent_id, state?, created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A conversation's state.
+    pub fn conversation(&self, id: String) -> Reply<Option<JsonObject>> {
+        self.call(move |c| {
+            let state: Option<String> = c
+                .query_row("SELECT state FROM conversations WHERE id = ?1", [id], |row| row.get(0))
+                .optional()?;
+            Ok(state.map(|s| serde_json::from_str(&s)).transpose()?)
+        })
+    }
+
+    /// Saves the settings of a scope.
+    pub fn save_scope_settings(&self, scope: &RuntimeScope, settings: ScopeSettings) -> Reply<()> {
+        let (agent, conversation) = key(scope);
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO scope_settings (agent_id, conversation_id, mode, cwd) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (agent_id, conversation_id) DO UPDATE SET mode = excluded.mode, cwd = excluded.cwd",
+                params![agent, conversation, settings.mode, settings.cwd],
+            )?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Loading a conversation runtime's durable state, ending first the turns a previous process
+//! left running.
+
+use letta_app_server_protocol::RuntimeScope;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::catalog::ScopeSettings;
+use super::inputs::QueueEntry;
+use super::messages::append;
+use super::{Reply, Store, StoreError, key};
+use crate::history::HistoryMessage;
+
+/// A turn a previous process left running, ended with an error by [`Store::restore`], that no
+/// client has been told of yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterruptedTurn {
+    /// Its `turn_id`.
+    pub turn_id: String,
+    /// The `client_message_id`s it had consumed.
+    pub client_ids: Vec<String>,
+}
+
+/// Everything a conversation runtime is loaded with.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// Its settings.
+    pub settings: ScopeSettings,
+    /// Its history, oldest first.
+    pub history: Vec<HistoryMessage>,
+    /// Its waiting queue items, in order.
+    pub queue: Vec<QueueEntry>,
+    /// The number of its next queue item (`q-<n>`): item ids are never given twice.
+    pub next_queue_item: i64,
+    /// Turns that were cut short by the end of the previous process.
+    pub interrupted: Vec<InterruptedTurn>,
+}
+
+/// The error every turn cut short by the end of the server process ends with.
+pub const INTERRUPTED_TURN_ERROR: &str = "The server stopped while this turn was running; its output so far was kept";
+
+impl Store {
+    /// Loads a conversation runtime's durable state. Turns the previous process left running
+    /// are ended first, in one transaction: their checkpointed partial replies join the history
+    /// and they are recorded as failed with [`INTERRUPTED_TURN_ERROR`]; the ones no client was
+    /// told of yet come back in [`Restored::interrupted`].
+    pub fn restore(&self, scope: &RuntimeScope) -> Reply<Restored> {
+        let (agent, conversation) = key(scope);
+        self.transaction(move |t| {
+            let interrupted = end_interrupted_turns(t, &agent, &conversation)?;
+            let settings = t
+                .query_row(
+                    "SELECT mode, cwd FROM scope_settings WHERE agent_id = ?1 AND conversation_id = ?2",
+                    [&agent, &conversation],
+                    |row| {
+                        Ok(ScopeSettings {
+                            mode: row.get(0)?,
+                            cwd: row.get(1)?,
+                        })
+                    },
+                )
+                .optional()?
+                .unwrap_or_default();
+            let mut history = Vec::new();
+            let mut query = t.prepare_cached(
+                "SELECT body FROM messages WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY seq",
+            )?;
+            for body in query.query_map([&agent, &conversation], |row| row.get::<_, String>(0))? {
+                history.push(serde_json::from_str(&body?)?);
+            }
+            let mut queue = Vec::new();
+            let mut query = t.prepare_cached(
+                "SELECT item, options FROM queue
+                 WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'queued' ORDER BY item_no",
+            )?;
+            let rows = query.query_map([&agent, &conversation], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (item, options) = row?;
+                queue.push(QueueEntry {
+                    item: serde_json::from_str(&item)?,
+                    options,
+                });
+            }
+            let next_queue_item = t.query_row(
+                "SELECT COALESCE(MAX(item_no), 0) + 1 FROM queue WHERE agent_id = ?1 AND conversation_id = ?2",
+                [&agent, &conversation],
+                |row| row.get(0),
+            )?;
+            Ok(Restored {
+                settings,
+                history,
+                queue,
+                next_queue_item,
+                interrupted,
+            })
+        })
+    }
+}
+
+/// Ends the turns a previous process left running (see [`Store::restore`]): their partial
+/// replies join the history and they read as `interrupted` until [`Store::turns_reported`].
+/// Returns every interrupted turn not reported yet, oldest first.
+fn end_interrupted_turns(
+    t: &Transaction<'_>,
+    agent: &str,
+    conversation: &str,
+) -> Result<Vec<InterruptedTurn>, StoreError> {
+    let finished_at = crate::clock::now_iso();
+    let ended = t.execute(
+        "UPDATE turns SET state = 'interrupted', error = ?3, finished_at = ?4
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
+        params![agent, conversation, INTERRUPTED_TURN_ERROR, finished_at],
+    )?;
+    if ended > 0 {
+        let mut partial = t.prepare_cached(
+            "DELETE FROM partial_replies WHERE agent_id = ?1 AND conversation_id = ?2 RETURNING run_id, body",
+        )?;
+        let replies = partial
+            .query_map([agent, conversation], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (run_id, body) in replies {
+            append(t, agent, conversation, Some(&run_id), &[body])?;
+        }
+    }
+    let mut unreported = t.prepare_cached(
+        "SELECT turn_id, client_message_ids FROM turns
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'interrupted' ORDER BY seq",
+    )?;
+    let rows = unreported.query_map([agent, conversation], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut interrupted = Vec::new();
+    for row in rows {
+        let (turn_id, client_ids) = row?;
+        interrupted.push(InterruptedTurn {
+            turn_id,
+            client_ids: serde_json::from_str(&client_ids)?,
+        });
+    }
+    Ok(interrupted)
+}

@@ -1,0 +1,118 @@
+//! The tables of the store ([`SCHEMA`]) and the upgrade of a database written by an earlier
+//! version ([`migrate`]).
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+pub(super) const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS agents (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS conversations (
+        id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS scope_settings (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT,
+        PRIMARY KEY (agent_id, conversation_id));
+    CREATE TABLE IF NOT EXISTS inputs (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
+        disposition TEXT NOT NULL, request_id TEXT, payload TEXT NOT NULL, accepted_at TEXT NOT NULL,
+        PRIMARY KEY (agent_id, conversation_id, client_message_id));
+    CREATE TABLE IF NOT EXISTS messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        run_id TEXT, body TEXT NOT NULL, created_at TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (agent_id, conversation_id, seq);
+    CREATE TABLE IF NOT EXISTS queue (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, item_no INTEGER NOT NULL,
+        client_message_id TEXT NOT NULL, item TEXT NOT NULL, options TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
+        PRIMARY KEY (agent_id, conversation_id, item_no));
+    CREATE TABLE IF NOT EXISTS turns (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, turn_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        client_message_ids TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
+        started_at TEXT NOT NULL, finished_at TEXT);
+    CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
+    CREATE TABLE IF NOT EXISTS partial_replies (
+        run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
+";
+
+/// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
+pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version < 1 {
+        // Version 0 kept the queue in memory only: its inputs carry no state. Whatever they were,
+        // they are not waiting any more, so they read as started (a retry does not run them).
+        let has_state = connection
+            .prepare("SELECT 1 FROM pragma_table_info('inputs') WHERE name = 'state'")?
+            .exists([])?;
+        if !has_state {
+            connection.execute_batch("ALTER TABLE inputs ADD COLUMN state TEXT NOT NULL DEFAULT 'started'")?;
+        }
+    }
+    connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use letta_app_server_protocol::RuntimeScope;
+    use rusqlite::Connection;
+
+    use crate::store::{Admission, InputState, InterruptedTurn, Store, TurnStart};
+
+    /// A database written before the queue was durable (schema version 0) is upgraded: its inputs
+    /// read as started, and the new tables work.
+    #[tokio::test]
+    async fn a_version_0_database_is_upgraded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite3");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE inputs (
+                agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
+                disposition TEXT NOT NULL, request_id TEXT, payload TEXT NOT NULL, accepted_at TEXT NOT NULL,
+                PRIMARY KEY (agent_id, conversation_id, client_message_id));
+             INSERT INTO inputs VALUES ('agent-1', 'default', 'cm-old', 'queued', NULL, '{}', 'then');",
+        )
+        .expect("a version 0 database");
+        drop(old);
+
+        let store = Store::open(&path).expect("upgraded");
+        let scope = RuntimeScope::new("agent-1", "default");
+        let retry = |id: &str| {
+            let turn = TurnStart {
+                turn_id: format!("turn-{id}"),
+                client_ids: vec![id.to_owned()],
+                user: None,
+            };
+            store.accept_input(&scope, None, "{}".into(), Admission::Started(turn))
+        };
+        assert_eq!(retry("cm-old").await.expect("stored"), Some(InputState::Started));
+        assert_eq!(retry("cm-new").await.expect("stored"), None);
+        assert_eq!(retry("cm-new").await.expect("stored"), Some(InputState::Started));
+        let restored = store.restore(&scope).await.expect("restored");
+        assert_eq!(
+            restored.interrupted,
+            [InterruptedTurn {
+                turn_id: "turn-cm-new".into(),
+                client_ids: vec!["cm-new".into()]
+            }],
+            "a turn left running is ended on the next load"
+        );
+        assert_eq!(
+            store.restore(&scope).await.expect("restored").interrupted.len(),
+            1,
+            "reported on every load until a client was told"
+        );
+        store
+            .turns_reported(&scope, vec!["turn-cm-new".into()])
+            .await
+            .expect("stored");
+        assert!(store.restore(&scope).await.expect("restored").interrupted.is_empty());
+    }
+}

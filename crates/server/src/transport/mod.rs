@@ -1,0 +1,194 @@
+//! HTTP and websocket transport on one port (docs/protocol.md §1.4, §1.5, §1.7, §1.9, §1.10).
+//!
+//! * `GET /healthz`, `/readyz` → `ok`; `GET /app-server-info` → the info response as JSON.
+//! * `/ws` (or `/`) without `channel`: one bidirectional socket per client, any number of them.
+//! * `/ws?channel=control` + `/ws?channel=stream`: the seed design's split session. One control
+//!   session at a time; a new one replaces the old (its sockets are closed, its turns aborted,
+//!   its queued inputs cancelled). Stream deltas and status snapshots go to the stream socket
+//!   while it is open, everything else to control; one `event_seq` for the pair.
+//!
+//! Every request passes the checks of [`http`]; a client has [`Config::http_header_timeout`] to
+//! send a request head. Each websocket is pinged every [`Config::ping_interval`], and cut off
+//! when its peer sends nothing at all for [`Config::silent_peer_timeout`]. A websocket ends with
+//! the close handshake of RFC 6455 §7: the server answers a peer's close frame with the same
+//! code; it closes with 1008 (queue overflow, replaced session), 1001 (shutdown), 1002 (protocol
+//! violation), 1007 (invalid UTF-8) or 1009 (frame too large, after an `error` frame) and waits
+//! for the peer's answer. After a violation it stops reading frames and discards the peer's
+//! input until the peer closes, so the peer reads the close frame instead of a reset. Whatever
+//! does not finish within [`Config::close_timeout`] is cut off with a TCP reset.
+//!
+//! Here: accepting connections and routing requests. The rest, one file each: [`http`] (request
+//! checks, plain routes, the handshake), [`tcp`] (the TCP connection under a websocket),
+//! [`session`] (running a single or control socket), [`stream`] (a split session's stream
+//! socket), [`read`] (reading frames), [`write`](mod@write) (writing a session's queue) and
+//! [`close`] (how a socket ends: the close handshake).
+//!
+//! [`Config::http_header_timeout`]: crate::Config::http_header_timeout
+//! [`Config::ping_interval`]: crate::Config::ping_interval
+//! [`Config::silent_peer_timeout`]: crate::Config::silent_peer_timeout
+//! [`Config::close_timeout`]: crate::Config::close_timeout
+
+mod close;
+mod http;
+mod read;
+mod session;
+mod stream;
+mod tcp;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::sessions::{Session, Sessions};
+use http::{Body, Refusal};
+use tcp::Tcp;
+use write::StreamSocket;
+
+type Socket = WebSocketStream<Tcp>;
+type Sink = SplitSink<Socket, Message>;
+type Source = SplitStream<Socket>;
+
+/// The active split (control + stream) session.
+struct SplitSession {
+    session: Arc<Session>,
+    /// Requests to the session's writer about the stream socket.
+    to_writer: mpsc::Sender<StreamSocket>,
+    /// The id of the attached stream socket (a second one is refused).
+    stream: Option<u64>,
+    /// Stream sockets attached so far, to tell them apart.
+    streams: u64,
+    /// Cancelled when the session is replaced or ends.
+    ended: CancellationToken,
+}
+
+/// State shared by every connection of one server.
+pub(crate) struct Transport {
+    sessions: Arc<Sessions>,
+    split: Mutex<Option<SplitSession>>,
+    split_changed: watch::Sender<u64>,
+    shutdown: CancellationToken,
+    /// Every connection's task, so that a shutdown can wait for their close frames.
+    tasks: TaskTracker,
+}
+
+impl Transport {
+    pub(crate) fn new(sessions: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            sessions,
+            split: Mutex::new(None),
+            split_changed: watch::Sender::new(0),
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// After shutdown was signalled: waits, up to `deadline`, for every connection to finish
+    /// closing (its close frame written, or its TCP connection reset).
+    pub(crate) async fn connections_closed(&self, deadline: Duration) {
+        self.tasks.close();
+        let _ = tokio::time::timeout(deadline, self.tasks.wait()).await;
+    }
+}
+
+/// Accepts connections until `shutdown` is cancelled.
+pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(transport.sessions.config().http_header_timeout);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+            () = transport.shutdown.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let transport = transport.clone();
+        let http = http.clone();
+        transport.tasks.clone().spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let transport = transport.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(transport, request)) }
+            });
+            let _ = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {
+    if let Err(refusal) = http::admit(&request) {
+        return refusal.response();
+    }
+    if !http::wants_websocket(&request) {
+        return http::plain_route(request.uri().path());
+    }
+    let path = request.uri().path();
+    if path != transport.sessions.config().ws_path && path != "/" {
+        return Refusal::new(StatusCode::NOT_FOUND, "").response();
+    }
+    let accept = match http::check_handshake(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.response(),
+    };
+    let channel = request
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|query| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("channel="));
+    let role = match channel {
+        None => Channel::Single,
+        Some("control" | "") => Channel::Control,
+        Some("stream") => Channel::Stream,
+        Some(_) => {
+            return Refusal::new(StatusCode::BAD_REQUEST, "unknown channel: use control or stream\n").response();
+        }
+    };
+    let max = transport.sessions.config().max_frame_bytes;
+    transport.tasks.clone().spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(request).await else {
+            return;
+        };
+        // The connection is served over `TokioIo<TcpStream>`, so this always succeeds.
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            return;
+        };
+        let tcp = Tcp::new(parts.io.into_inner());
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        // Frames the client sent right behind its request were read with it.
+        let socket =
+            WebSocketStream::from_partially_read(tcp.clone(), parts.read_buf.to_vec(), Role::Server, Some(config))
+                .await;
+        match role {
+            Channel::Single => session::single(transport, tcp, socket).await,
+            Channel::Control => session::control(transport, tcp, socket).await,
+            Channel::Stream => stream::stream(transport, tcp, socket).await,
+        }
+    });
+    http::switching_protocols(&accept)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Channel {
+    Single,
+    Control,
+    Stream,
+}
