@@ -144,6 +144,7 @@ impl Store {
     }
 }
 
+/// The `agent_id` and `conversation_id` columns of a scope.
 fn key(scope: &RuntimeScope) -> (String, String) {
     (scope.agent_id.clone(), scope.conversation_id.clone())
 }
