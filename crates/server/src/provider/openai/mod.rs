@@ -21,11 +21,11 @@
 //! before retry `retry`. Each retry is announced first with a [`ProviderEvent::Retry`] whose
 //! `attempt` is the retry's number (from 1) and whose `max_attempts` is the number of retries
 //! allowed (`max_attempts - 1`), like Letta's `event_message {event_type:"retry"}`. Once output
-//! was delivered, a failure ends the request with [`ProviderErrorKind::Api`]; a response whose
+//! was delivered, a failure ends the request with [`ProviderErrorKind::Api`](super::ProviderErrorKind::Api); a response whose
 //! `finish_reason` was already seen counts as complete even if its connection then breaks.
-//! Other 4xx statuses fail at once with [`ProviderErrorKind::Request`]; unparsable chunks with
-//! [`ProviderErrorKind::InvalidResponse`]; an `error` object in the stream with
-//! [`ProviderErrorKind::Api`] (not retried).
+//! Other 4xx statuses fail at once with [`ProviderErrorKind::Request`](super::ProviderErrorKind::Request); unparsable chunks with
+//! [`ProviderErrorKind::InvalidResponse`](super::ProviderErrorKind::InvalidResponse); an `error` object in the stream with
+//! [`ProviderErrorKind::Api`](super::ProviderErrorKind::Api) (not retried).
 //!
 //! A server that ignores `stream: true` and answers with one `chat.completion` JSON object is
 //! understood too (the body is sniffed: `{` starts a JSON answer, anything else is SSE).
@@ -147,7 +147,7 @@ impl fmt::Debug for OpenAiCompatible {
 impl OpenAiCompatible {
     /// Creates the provider. Never fails: unusable settings (an empty or invalid `base_url`, an API
     /// key that is not a valid header value) make every request fail with
-    /// [`ProviderErrorKind::Request`]. Needs no runtime; requests need a Tokio runtime with timers.
+    /// [`ProviderErrorKind::Request`](super::ProviderErrorKind::Request). Needs no runtime; requests need a Tokio runtime with timers.
     pub fn new(settings: OpenAiSettings) -> Self {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
