@@ -4,8 +4,9 @@
 //! session's writer assigns the per-session `event_seq` and the protocol crate appends the
 //! envelope when it writes. The protocol table says which socket of a split session an event goes
 //! to and whether it coalesces: while the queue is backed up, a coalescing event (a status
-//! snapshot) is replaced by a newer one of the same type and scope. Past the frame limit while the socket does not drain, or past the byte limit at any
-//! time, the session is closed with a reason: deltas are never dropped silently.
+//! snapshot) is replaced by a newer one of the same type and scope. Past the frame limit while
+//! the socket does not drain, or past the byte limit at any time, the session is closed with a
+//! reason: deltas are never dropped silently.
 //!
 //! Model streams do not outrun their readers: once a quarter of the frame limit is queued, the
 //! turn stops reading the model until the writer catches up ([`Outbound::drained`]). A reader
@@ -63,7 +64,7 @@ impl EventFrame {
 }
 
 /// Which socket of a split session a frame goes to (docs/protocol.md §1.10).
-pub use letta_app_server_protocol::Channel as Route;
+pub use letta_app_server_protocol::Channel;
 
 /// One queued frame.
 #[derive(Debug, Clone)]
@@ -76,10 +77,10 @@ pub enum Outgoing {
 
 impl Outgoing {
     /// The socket this frame is written to in a split session.
-    pub fn route(&self) -> Route {
+    pub fn route(&self) -> Channel {
         match self {
             Self::Event(event) => event.delivery.channel,
-            Self::Direct(_) => Route::Control,
+            Self::Direct(_) => Channel::Control,
         }
     }
 
@@ -341,8 +342,8 @@ mod tests {
                 },
             })
         };
-        assert_eq!(loop_status().route(), Route::Stream);
-        assert_eq!(direct().route(), Route::Control);
+        assert_eq!(loop_status().route(), Channel::Stream);
+        assert_eq!(direct().route(), Channel::Control);
         for frame in [
             loop_status(),
             loop_status(),

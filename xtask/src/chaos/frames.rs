@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use letta_app_server_protocol::{ClientFrame, SERVER_FRAMES, ServerFrameKind};
+use letta_app_server_protocol::{COMMANDS, ClientFrame, SERVER_FRAMES, ServerFrameKind};
 use letta_app_server_tests::schema::Schemas;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,8 +23,11 @@ use crate::bench::report::thousands;
 
 const PHASE: &str = "frames";
 
-/// Client frames that have no response by design when they are valid.
-const SILENT_BY_DESIGN: &[&str] = &["pong", "external_tool_call_response", "change_device_state"];
+/// Whether a valid client frame of this type has no response by design: a keepalive `pong`, or
+/// a command the protocol table declares without a response.
+fn silent_by_design(frame_type: &str) -> bool {
+    frame_type == "pong" || COMMANDS.iter().any(|c| c.name == frame_type && c.response.is_none())
+}
 
 /// Runs the phase on a fresh server and returns its checks.
 pub async fn run(binary: &Path, schemas: Arc<Schemas>, seed: u64, scale: Scale) -> Result<Vec<Check>, String> {
@@ -364,7 +367,7 @@ fn classify_silence(mutant: &Mutant, tally: &mut Tally, pending: &mut HashMap<St
         Payload::Binary(_) | Payload::BadText(_) => false,
     };
     let frame_type = mutant.frame_type.as_deref();
-    if valid && frame_type.is_some_and(|t| SILENT_BY_DESIGN.contains(&t)) {
+    if valid && frame_type.is_some_and(silent_by_design) {
         *tally
             .silent_valid
             .entry(frame_type.unwrap_or_default().to_owned())

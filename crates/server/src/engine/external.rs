@@ -12,7 +12,7 @@ use letta_app_server_protocol::{
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::SessionId;
+use super::clients::SessionId;
 use crate::clock::new_id;
 use crate::sync::lock;
 use crate::tools::ToolResult;

@@ -8,59 +8,30 @@
 //! * [`turn`] — one turn: model runs, tool calls, approvals, behind [`turn::TurnHost`].
 //! * [`toolbox`] — the tools a turn offers; [`external`] — controller-owned tools.
 
+pub(crate) mod clients;
+pub(crate) mod context;
 pub(crate) mod conversation;
 pub(crate) mod external;
 pub(crate) mod toolbox;
 pub(crate) mod turn;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use letta_app_server_protocol::{RuntimeEvent, RuntimeScope, ServerFrame};
+use letta_app_server_protocol::RuntimeScope;
 
 use crate::config::Config;
 use crate::history::{HistoryMessage, ToolCall};
-use crate::provider::Providers;
 use crate::store::{Store, StoreError};
 use crate::sync::lock;
-use crate::tools::{LocalTool, ToolKind};
+use crate::tools::ToolKind;
+pub use clients::{Audience, Peer, SessionId};
+pub use context::Context;
 use conversation::{Agent, Conversation};
-use external::ExternalTools;
 
 /// The result a tool call gets when the server stopped before it was answered.
 const STALE_RESULT: &str =
     "This tool call was still pending when the server stopped. It may or may not have run; it was not run again.";
-
-/// Identifies a client session (one socket, or a control + stream pair).
-pub type SessionId = u64;
-
-/// The one client a command came from: answers go straight to it.
-pub trait Peer: Send + Sync {
-    /// Its session id.
-    fn id(&self) -> SessionId;
-    /// Queues a direct frame (a response) for it.
-    fn send_frame(&self, frame: ServerFrame);
-    /// Queues a runtime event of `scope` for it alone.
-    fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent);
-    /// Records `device` as replayed to it for `scope`; `false` if it equals the previous replay.
-    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool;
-}
-
-/// Everyone watching the conversations: the subscribers of each scope.
-pub trait Audience: Send + Sync {
-    /// Sends a runtime event to every subscriber of its scope.
-    fn broadcast(&self, scope: &RuntimeScope, event: &RuntimeEvent);
-    /// Whether any session is subscribed to `scope`.
-    fn is_watched(&self, scope: &RuntimeScope) -> bool;
-    /// Resolves once the subscribers of `scope` have taken what was sent to them (a stuck
-    /// reader is left to its queue's limits).
-    fn readers_ready<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-    /// Sends a direct frame to one session; `false` if it is not connected.
-    fn send_to(&self, session: SessionId, frame: ServerFrame) -> bool;
-}
 
 /// Why a scope cannot be used.
 #[derive(Debug)]
@@ -105,39 +76,28 @@ impl From<StoreError> for ScopeError {
     }
 }
 
-/// The conversation runtimes and everything they share.
+/// The registry of conversation runtimes, over the [`Context`] they share (which it derefs to,
+/// so the layers above reach the store, the configuration and the external tools through it).
 pub struct Engine {
-    /// Configuration.
-    pub config: Config,
-    /// The durable store.
-    pub store: Store,
-    /// Model providers.
-    pub providers: Providers,
-    /// The local tools.
-    pub tools: Vec<Arc<dyn LocalTool>>,
-    /// Controller-owned tools and their calls in flight.
-    pub external: ExternalTools,
-    /// The clients watching.
-    pub audience: Arc<dyn Audience>,
-    /// Set once the server is stopping: no new turn starts from the queue.
-    stopping: AtomicBool,
+    context: Arc<Context>,
     conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
     /// Held while a conversation is loaded from the store, one per conversation being loaded.
     loading: Mutex<HashMap<RuntimeScope, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+impl std::ops::Deref for Engine {
+    type Target = Arc<Context>;
+
+    fn deref(&self) -> &Arc<Context> {
+        &self.context
+    }
+}
+
 impl Engine {
     /// An engine over an open store, whose events go to `audience`.
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Arc<Self> {
-        let providers = Providers::new(config.providers.clone());
         Arc::new(Self {
-            config,
-            store,
-            providers,
-            tools: crate::tools::all().into_iter().map(Arc::from).collect(),
-            external: ExternalTools::default(),
-            audience,
-            stopping: AtomicBool::new(false),
+            context: Arc::new(Context::new(config, store, audience)),
             conversations: Mutex::default(),
             loading: Mutex::default(),
         })
@@ -149,7 +109,9 @@ impl Engine {
         for scope in scopes {
             let conversation = lock(&self.conversations).get(&scope).cloned();
             if let Some(conversation) = conversation {
-                conversation.session_closed(self, session, abort_its_turns).await;
+                conversation
+                    .session_closed(&self.context, session, abort_its_turns)
+                    .await;
             }
         }
     }
@@ -160,7 +122,7 @@ impl Engine {
         self.stop();
         let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
         for conversation in &conversations {
-            conversation.abort(self, None, None).await;
+            conversation.abort(&self.context, None, None).await;
         }
         let deadline = tokio::time::Instant::now() + grace;
         for conversation in &conversations {
@@ -169,16 +131,6 @@ impl Engine {
             }
         }
         let _ = self.store.flush().await;
-    }
-
-    /// Marks the server as stopping: no turn starts any more, and inputs are refused.
-    pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the server is stopping (waiting queue items then stay queued, in the store).
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Sends every pending approval question of every conversation to a newly connected

@@ -10,8 +10,9 @@ use letta_app_server_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::clients::SessionId;
+use super::context::Context;
 use super::external::Registration;
-use super::{Engine, SessionId};
 use crate::permissions::Subject;
 use crate::provider::ToolSpec;
 use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind};
@@ -100,7 +101,7 @@ impl TurnTools {
     /// started it); an unavailable toolset or an unknown tool in `client_toolset.include` fails
     /// the turn.
     pub(crate) fn select(
-        engine: &Engine,
+        engine: &Context,
         scope: &letta_app_server_protocol::RuntimeScope,
         options: &TurnOptions,
         origin: Option<SessionId>,

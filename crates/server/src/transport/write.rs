@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::Sink;
 use super::close::{close, control_lost};
 use crate::clock;
-use crate::outbound::{Outgoing, Route};
+use crate::outbound::{Channel, Outgoing};
 use crate::sessions::Session;
 
 /// What a split session's stream socket (by id) asks of the session's writer, which holds its
@@ -97,7 +97,7 @@ pub(super) async fn write(
                 }
                 Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
             };
-            if route == Route::Stream
+            if route == Channel::Stream
                 && let Some((_, sink)) = stream.as_mut()
             {
                 if sink.feed(Message::text(text.clone())).await.is_ok() {

@@ -12,7 +12,8 @@ use letta_app_server_protocol::{
 use super::Conversation;
 use super::state::{Queued, State};
 use crate::clock::{new_id, now_iso};
-use crate::engine::{Engine, Peer, SessionId};
+use crate::engine::clients::{Peer, SessionId};
+use crate::engine::context::Context;
 use crate::store::{ScopeSettings, item_no};
 use crate::sync::lock;
 
@@ -23,7 +24,7 @@ impl Conversation {
     }
 
     /// Handles `abort_message` (docs/protocol.md §3.12, §5 (f)).
-    pub async fn abort(&self, engine: &Engine, peer: Option<&dyn Peer>, request_id: Option<String>) {
+    pub async fn abort(&self, engine: &Context, peer: Option<&dyn Peer>, request_id: Option<String>) {
         let mut state = self.state.lock().await;
         let aborted = self.interrupt(engine, &mut state);
         if let (Some(peer), Some(request_id)) = (peer, request_id) {
@@ -41,7 +42,7 @@ impl Conversation {
     }
 
     /// Cancels the active turn's current run and tells the scope; `false` if nothing ran.
-    fn interrupt(&self, engine: &Engine, state: &mut State) -> bool {
+    fn interrupt(&self, engine: &Context, state: &mut State) -> bool {
         let Some(turn) = state.turn.as_ref() else { return false };
         if turn.cancel.is_cancelled() {
             return false;
@@ -74,7 +75,7 @@ impl Conversation {
     }
 
     /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
-    pub async fn remove_queue_item(&self, engine: &Engine, peer: &dyn Peer, command: &RemoveQueueItem) {
+    pub async fn remove_queue_item(&self, engine: &Context, peer: &dyn Peer, command: &RemoveQueueItem) {
         let mut state = self.state.lock().await;
         let mut removed = Vec::new();
         if state.queue.iter().any(|q| q.item.id == command.item_id) {
@@ -96,7 +97,7 @@ impl Conversation {
     }
 
     /// Handles `change_device_state` (docs/protocol.md §3.13).
-    pub async fn change_device_state(&self, engine: &Engine, command: &ChangeDeviceState) {
+    pub async fn change_device_state(&self, engine: &Context, command: &ChangeDeviceState) {
         let mut state = self.state.lock().await;
         let idle = state.turn.is_none();
         if idle {
@@ -131,7 +132,7 @@ impl Conversation {
 
     /// Moves the scope to a new working directory (`SetWorkingDirectory`), persisted and shown
     /// in the device status.
-    pub(crate) async fn set_cwd(&self, engine: &Engine, cwd: String) {
+    pub(crate) async fn set_cwd(&self, engine: &Context, cwd: String) {
         let mut state = self.state.lock().await;
         state.cwd = cwd;
         state.cwd_revision += 1;
@@ -142,7 +143,7 @@ impl Conversation {
     /// Applies `runtime_start`'s `mode` and `cwd` (persisted).
     pub async fn apply_start_settings(
         &self,
-        engine: &Engine,
+        engine: &Context,
         mode: Option<DevicePermissionMode>,
         cwd: Option<Option<String>>,
     ) {
@@ -162,7 +163,7 @@ impl Conversation {
     }
 
     /// Persists the scope's mode and working directory.
-    async fn save_settings(&self, engine: &Engine, state: &State) {
+    async fn save_settings(&self, engine: &Context, state: &State) {
         let settings = ScopeSettings {
             mode: Some(state.mode.as_str().to_owned()),
             cwd: Some(state.cwd.clone()),
@@ -176,7 +177,7 @@ impl Conversation {
     /// started is cancelled if nobody else watches the scope (docs/protocol.md §5 (g), §7 item 12). An
     /// abandoned session (`abort_its_turns`, a replaced control session) takes its queued inputs
     /// and its turn with it.
-    pub async fn session_closed(self: &Arc<Self>, engine: &Arc<Engine>, session: SessionId, abort_its_turns: bool) {
+    pub async fn session_closed(self: &Arc<Self>, engine: &Arc<Context>, session: SessionId, abort_its_turns: bool) {
         let mut state = self.state.lock().await;
         let theirs = |q: &Queued| q.session == Some(session);
         if abort_its_turns {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Conversation;
 use super::state::{Batch, PendingApproval};
-use crate::engine::Engine;
+use crate::engine::context::Context;
 use crate::engine::external::Registration;
 use crate::engine::toolbox::TurnTools;
 use crate::engine::turn::{self, Asked, Outcome, Turn, TurnHost};
@@ -23,7 +23,7 @@ use crate::tools::ToolResult;
 
 /// Runs a started turn (its input stored, its statuses sent) to its end, then finishes it.
 pub(super) async fn run_turn(
-    engine: Arc<Engine>,
+    engine: Arc<Context>,
     conversation: Arc<Conversation>,
     batch: Batch,
     cancel: CancellationToken,
@@ -45,7 +45,7 @@ pub(super) async fn run_turn(
 
 /// A running turn's view of its conversation.
 struct Host {
-    engine: Arc<Engine>,
+    engine: Arc<Context>,
     conversation: Arc<Conversation>,
 }
 

@@ -14,16 +14,17 @@ use tokio_util::sync::CancellationToken;
 use super::state::{ActiveTurn, Admitted, Batch, Queued, State, remember};
 use super::{Conversation, host};
 use crate::clock::{new_id, now_iso};
+use crate::engine::clients::Peer;
+use crate::engine::context::Context;
 use crate::engine::toolbox::TurnOptions;
 use crate::engine::turn::{ApprovalAnswer, Outcome};
-use crate::engine::{Engine, Peer};
 use crate::history::HistoryMessage;
 use crate::store::{Admission, InputState, item_no};
 
 impl Conversation {
     /// Handles `input` `approval_response`: the first answer to the pending question wins;
     /// anything else gets `accepted: false` (docs/protocol.md §3.3, §3.9).
-    pub async fn answer_approval(&self, engine: &Engine, peer: &dyn Peer, input: &Input, answer: &ApprovalResponse) {
+    pub async fn answer_approval(&self, engine: &Context, peer: &dyn Peer, input: &Input, answer: &ApprovalResponse) {
         let mut state = self.state.lock().await;
         let pending = state.pending.take_if(|p| p.request_id == answer.request_id);
         let accepted = pending.is_some();
@@ -62,7 +63,7 @@ impl Conversation {
     /// a `client_message_id` seen before gets its input's current state and runs nothing.
     pub async fn submit(
         self: &Arc<Self>,
-        engine: &Arc<Engine>,
+        engine: &Arc<Context>,
         peer: &dyn Peer,
         input: &Input,
         payload: &CreateMessage,
@@ -158,7 +159,7 @@ impl Conversation {
     }
 
     /// Starts a turn whose input is already stored (the caller holds the state lock).
-    pub(super) fn start_turn(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State, batch: Batch) {
+    pub(super) fn start_turn(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State, batch: Batch) {
         let cancel = CancellationToken::new();
         state.turn = Some(ActiveTurn {
             turn_id: batch.turn_id.clone(),
@@ -180,7 +181,7 @@ impl Conversation {
     /// Ends the turn: records how it ended, then the final statuses, `turn_finished`, then the
     /// next queued batch (while someone watches) or the turn-end boundary snapshots
     /// (docs/protocol.md §3.6, §5 (e), (f), (i)).
-    pub(super) async fn finish_turn(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State, outcome: Outcome) {
+    pub(super) async fn finish_turn(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State, outcome: Outcome) {
         let Some(turn) = state.turn.take() else { return };
         Self::set_status(state, LoopStatus::WaitingOnInput);
         let (stop_reason, error) = match outcome {
@@ -220,7 +221,7 @@ impl Conversation {
 
     /// Starts the waiting queue items, if the conversation is idle and someone watches it: a
     /// queue whose sessions all left waits (durably) for the next subscriber, as on Letta 0.34.
-    pub async fn resume_queue(self: &Arc<Self>, engine: &Arc<Engine>) {
+    pub async fn resume_queue(self: &Arc<Self>, engine: &Arc<Context>) {
         let mut state = self.state.lock().await;
         if state.turn.is_none() && state.pending.is_none() {
             self.start_next_batch(engine, &mut state).await;
@@ -229,7 +230,7 @@ impl Conversation {
 
     /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
     /// watches the scope, or the server is stopping (the items wait).
-    async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Engine>, state: &mut State) -> bool {
+    async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
         let Some(first) = state.queue.front() else {
             return false;
         };

@@ -28,7 +28,8 @@ use letta_app_server_protocol::{
 };
 
 use crate::config::Config;
-use crate::engine::{Engine, Peer};
+use crate::engine::clients::Peer;
+use crate::engine::context::Context;
 use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::Rules;
 use crate::store::Restored;
@@ -163,7 +164,7 @@ impl Conversation {
     // ----- emitting -------------------------------------------------------------------------
 
     /// Broadcasts events of this scope, in order.
-    pub(crate) fn emit(&self, engine: &Engine, events: impl IntoIterator<Item = RuntimeEvent>) {
+    pub(crate) fn emit(&self, engine: &Context, events: impl IntoIterator<Item = RuntimeEvent>) {
         let _order = lock(&self.emitter);
         for event in events {
             engine.audience.broadcast(&self.scope, &event);
@@ -171,7 +172,7 @@ impl Conversation {
     }
 
     /// Broadcasts output of the current run, unless the run was cancelled.
-    pub(crate) fn emit_run_output(&self, engine: &Engine, events: impl IntoIterator<Item = RuntimeEvent>) {
+    pub(crate) fn emit_run_output(&self, engine: &Context, events: impl IntoIterator<Item = RuntimeEvent>) {
         let order = lock(&self.emitter);
         if order.run_cancelled {
             return;
@@ -189,7 +190,7 @@ impl Conversation {
 
     /// Sends a non-terminal `loop_error` to the scope (bad `input` payloads, failed commands).
     /// The message may quote client input, so it is cut as an `error` frame's would be.
-    pub fn protocol_violation(&self, engine: &Engine, message: String) {
+    pub fn protocol_violation(&self, engine: &Context, message: String) {
         let message = letta_app_server_protocol::cut(message, letta_app_server_protocol::MESSAGE_BYTES);
         self.emit(engine, [Self::loop_error(message, StopReason::Error, false, None)]);
     }

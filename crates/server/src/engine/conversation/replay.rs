@@ -8,8 +8,9 @@ use letta_app_server_protocol::{RuntimeEvent, StopReason, TurnFinished};
 use super::Conversation;
 use super::state::Batch;
 use crate::clock::new_id;
+use crate::engine::clients::Peer;
+use crate::engine::context::Context;
 use crate::engine::toolbox::TurnOptions;
-use crate::engine::{Engine, Peer};
 use crate::store::INTERRUPTED_TURN_ERROR;
 use crate::sync::lock;
 
@@ -37,7 +38,7 @@ impl Conversation {
     /// no client was told yet: as any failed turn, with `turn_finished` (`stop_reason: error`)
     /// and a terminal `loop_error`. Called on `runtime_start` and `sync`, before a recovery turn
     /// can start.
-    pub async fn report_interrupted(&self, engine: &Engine) {
+    pub async fn report_interrupted(&self, engine: &Context) {
         let mut state = self.state.lock().await;
         if state.interrupted.is_empty() {
             return;
@@ -62,7 +63,7 @@ impl Conversation {
 
     /// `recover_approvals`: when the scope is idle, asks again the interactive tool calls a
     /// previous process left unanswered, in a turn of their own (docs/protocol.md §3.10).
-    pub async fn recover_approvals(self: &Arc<Self>, engine: &Arc<Engine>, peer: &dyn Peer) {
+    pub async fn recover_approvals(self: &Arc<Self>, engine: &Arc<Context>, peer: &dyn Peer) {
         let mut state = self.state.lock().await;
         if state.turn.is_some() || state.pending.is_some() || state.recoverable.is_empty() {
             return;

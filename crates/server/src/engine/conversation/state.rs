@@ -11,7 +11,7 @@ use letta_app_server_protocol::{
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_iso;
-use crate::engine::SessionId;
+use crate::engine::clients::SessionId;
 use crate::engine::toolbox::TurnOptions;
 use crate::engine::turn::ApprovalAnswer;
 use crate::history::{HistoryMessage, ToolCall};

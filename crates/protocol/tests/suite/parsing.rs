@@ -93,7 +93,7 @@ fn wrong_field_types_name_the_frame_and_the_field() {
 #[test]
 fn errors_inside_server_frames_keep_the_full_path() {
     let mut frame: Value = serde_json::from_str(include_str!(
-        "../../../tests/frames/stream_delta/approval_request_message.json"
+        "../../../../tests/frames/stream_delta/approval_request_message.json"
     ))
     .unwrap();
     frame["delta"]["tool_call"]["arguments"] = json!({"not": "a string"});
@@ -107,7 +107,7 @@ fn errors_inside_server_frames_keep_the_full_path() {
     assert_eq!(error.path.as_deref(), Some("delta.tool_call.arguments"));
 
     let mut frame: Value =
-        serde_json::from_str(include_str!("../../../tests/frames/turn_finished/example.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../tests/frames/turn_finished/example.json")).unwrap();
     frame["event_seq"] = json!("seven");
     assert_eq!(
         ServerFrame::from_value(frame).unwrap_err().path.as_deref(),

@@ -1,0 +1,2 @@
+mod parsing;
+mod table;

@@ -1,0 +1,57 @@
+//! What every conversation runtime shares: configuration, the store, the model providers, the
+//! local and external tools, the clients watching. Conversations, turns and the toolbox take a
+//! [`Context`], never the registry that holds them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::Config;
+use crate::engine::clients::Audience;
+use crate::engine::external::ExternalTools;
+use crate::provider::Providers;
+use crate::store::Store;
+use crate::tools::LocalTool;
+
+/// What the conversation runtimes share.
+pub struct Context {
+    /// Configuration.
+    pub config: Config,
+    /// The durable store.
+    pub store: Store,
+    /// Model providers.
+    pub providers: Providers,
+    /// The local tools.
+    pub tools: Vec<Arc<dyn LocalTool>>,
+    /// Controller-owned tools and their calls in flight.
+    pub external: ExternalTools,
+    /// The clients watching.
+    pub audience: Arc<dyn Audience>,
+    /// Set once the server is stopping: no new turn starts from the queue.
+    stopping: AtomicBool,
+}
+
+impl Context {
+    /// The shared parts over an open store, whose events go to `audience`.
+    pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Self {
+        let providers = Providers::new(config.providers.clone());
+        Self {
+            config,
+            store,
+            providers,
+            tools: crate::tools::all().into_iter().map(Arc::from).collect(),
+            external: ExternalTools::default(),
+            audience,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the server as stopping: no turn starts any more, and inputs are refused.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the server is stopping (waiting queue items then stay queued, in the store).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
