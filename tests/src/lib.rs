@@ -15,6 +15,7 @@
 //! * [`process`] — the server binary as a child process (stop, restart, `kill -9`);
 //! * `server` (feature `server`) — the server in this process, configurable and restartable.
 
+mod named_frames;
 pub mod process;
 pub mod schema;
 #[cfg(feature = "server")]

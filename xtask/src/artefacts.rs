@@ -59,6 +59,11 @@ pub fn all() -> Result<Vec<Artefact>, String> {
         command: CODEGEN_COMMAND,
     });
     artefacts.push(Artefact {
+        path: PathBuf::from(codegen::NAMED_FRAMES_PATH),
+        contents: codegen::named_frames(&bundle)?,
+        command: CODEGEN_COMMAND,
+    });
+    artefacts.push(Artefact {
         path: PathBuf::from(codegen_py::PYTHON_TYPES_PATH),
         contents: codegen_py::python_types(&model)?,
         command: CODEGEN_COMMAND,

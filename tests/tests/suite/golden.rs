@@ -207,36 +207,7 @@ fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, Stri
             }
         };
     }
-    named! {
-        "abort_message" => AbortMessage,
-        "abort_message_response" => AbortMessageResponse,
-        "app_server_info" => AppServerInfo,
-        "app_server_info_response" => AppServerInfoResponse,
-        "change_device_state" => ChangeDeviceState,
-        "control_request" => ControlRequest,
-        "error" => Error,
-        "external_tool_call_request" => ExternalToolCallRequest,
-        "external_tool_call_response" => ExternalToolCallResponse,
-        "file_ops" => FileOps,
-        "input" => Input,
-        "input_accepted" => InputAccepted,
-        "message" => Message,
-        "pong" => Pong,
-        "remove_queue_item" => RemoveQueueItem,
-        "remove_queue_item_response" => RemoveQueueItemResponse,
-        "runtime_external_tools_update" => RuntimeExternalToolsUpdate,
-        "runtime_external_tools_update_response" => RuntimeExternalToolsUpdateResponse,
-        "runtime_start" => RuntimeStart,
-        "runtime_start_response" => RuntimeStartResponse,
-        "stream_delta" => StreamDelta,
-        "sync" => Sync,
-        "sync_response" => SyncResponse,
-        "turn_finished" => TurnFinished,
-        "update_device_status" => UpdateDeviceStatus,
-        "update_loop_status" => UpdateLoopStatus,
-        "update_queue" => UpdateQueue,
-        "update_subagent_state" => UpdateSubagentState,
-    }
+    letta_app_server_tests::with_named_frames!(named)
 }
 
 /// The client sends commands and reads answers through the struct generated for each frame
