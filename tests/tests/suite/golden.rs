@@ -232,6 +232,7 @@ fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, Stri
         "sync" => Sync,
         "sync_response" => SyncResponse,
         "turn_finished" => TurnFinished,
+        "turn_finished_ack" => TurnFinishedAck,
         "update_device_status" => UpdateDeviceStatus,
         "update_loop_status" => UpdateLoopStatus,
         "update_queue" => UpdateQueue,

@@ -13,7 +13,7 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS scope_settings (
-        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT,
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT, preferences TEXT,
         PRIMARY KEY (agent_id, conversation_id));
     CREATE TABLE IF NOT EXISTS inputs (
         agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
@@ -39,7 +39,7 @@ pub(super) const SCHEMA: &str = "
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -52,6 +52,15 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
             .exists([])?;
         if !has_state {
             connection.execute_batch("ALTER TABLE inputs ADD COLUMN state TEXT NOT NULL DEFAULT 'started'")?;
+        }
+    }
+    if version < 2 {
+        // Version 1 did not remember a conversation's `client_preferences`.
+        let has_preferences = connection
+            .prepare("SELECT 1 FROM pragma_table_info('scope_settings') WHERE name = 'preferences'")?
+            .exists([])?;
+        if !has_preferences {
+            connection.execute_batch("ALTER TABLE scope_settings ADD COLUMN preferences TEXT")?;
         }
     }
     connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
