@@ -72,7 +72,7 @@ mod tests {
     use letta_app_server_protocol::RuntimeScope;
     use rusqlite::Connection;
 
-    use crate::store::{Admission, InputState, InterruptedTurn, Store, TurnStart};
+    use crate::store::{Admission, InputState, InterruptedTurn, ScopeSettings, Store, TurnStart};
 
     /// A database written before the queue was durable (schema version 0) is upgraded: its inputs
     /// read as started, and the new tables work.
@@ -123,5 +123,39 @@ mod tests {
             .await
             .expect("stored");
         assert!(store.restore(&scope).await.expect("restored").interrupted.is_empty());
+    }
+
+    /// A version 1 database (no remembered `client_preferences`) is upgraded: its settings stay,
+    /// and preferences are saved and restored.
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite3");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE scope_settings (
+                agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT,
+                PRIMARY KEY (agent_id, conversation_id));
+             INSERT INTO scope_settings VALUES ('agent-1', 'default', 'plan', '/old');
+             PRAGMA user_version = 1;",
+        )
+        .expect("a version 1 database");
+        drop(old);
+
+        let store = Store::open(&path).expect("upgraded");
+        let scope = RuntimeScope::new("agent-1", "default");
+        let settings = store.restore(&scope).await.expect("restored").settings;
+        let old = ScopeSettings {
+            mode: Some("plan".into()),
+            cwd: Some("/old".into()),
+            preferences: None,
+        };
+        assert_eq!(settings, old);
+        let new = ScopeSettings {
+            preferences: Some(r#"{"toolset":{"include":["Grep"]}}"#.into()),
+            ..old
+        };
+        store.save_scope_settings(&scope, new.clone()).await.expect("saved");
+        assert_eq!(store.restore(&scope).await.expect("restored").settings, new);
     }
 }
