@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -20,6 +20,7 @@ export interface ClientFrameByType {
   remove_queue_item: RemoveQueueItem;
   runtime_external_tools_update: RuntimeExternalToolsUpdate;
   external_tool_call_response: ExternalToolCallResponse;
+  turn_finished_ack: TurnFinishedAck;
   message: Message;
   pong: Pong;
 }
@@ -85,6 +86,17 @@ export interface ExternalToolDefinition {
   description: string;
   /** JSON Schema of the arguments. */
   parameters: { [key: string]: unknown };
+  /**
+   * Letta 0.34: how long to wait for the controller's answer, in ms (1000–300000; default
+   * 300000). Expiry fails the call; it does not cancel the controller's work.
+   */
+  timeout_ms?: number | null;
+  /**
+   * Letta 0.34: whether a call still unanswered after the server's auto-background delay
+   * (10 s by default) ends the turn and reports its result later as a task notification
+   * (default `true`); `false` waits inline.
+   */
+  auto_background?: boolean | null;
 }
 
 /**
@@ -119,6 +131,11 @@ export interface CreateMessageInputPayload {
   external_tool_scope_ids?: string[] | null;
   /** Drop interactive (AskUserQuestion-style) tools, for headless clients. */
   exclude_interactive_tools?: boolean | null;
+  /**
+   * Letta 0.34: the conversation's remembered client choices. Omitted keeps the remembered
+   * ones, supplied replaces them, `{}` clears them.
+   */
+  client_preferences?: ClientPreferences | null;
 }
 
 /** Answer a pending `control_request`. */
@@ -242,6 +259,21 @@ export interface ClientToolset {
 /** A toolset preset, or `auto` (derived from the model). */
 export type ToolsetPreference = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "none" | "auto";
 
+/**
+ * Client choices a conversation remembers until they are replaced (Letta 0.34). Closed: any
+ * other key is an error.
+ */
+export interface ClientPreferences {
+  /** Extra bundled tools offered on every turn. */
+  toolset?: ToolsetInclude | null;
+}
+
+/** `client_preferences.toolset`. */
+export interface ToolsetInclude {
+  /** Bundled tools by model-facing name (unknown names are a protocol violation). */
+  include: string[];
+}
+
 /** An approval decision. Closed: an unknown `behavior` is an error, never "allow". */
 export type ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision;
 
@@ -315,6 +347,14 @@ export interface ExternalToolContent {
   mimeType?: string | null;
 }
 
+/** A scope whose agent may be `null` (an agent-free conversation, Letta 0.34). */
+export interface AgentScope {
+  /** The agent id, or `null` (required either way). */
+  agent_id: string | null;
+  /** The conversation id. */
+  conversation_id: string;
+}
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
@@ -366,6 +406,10 @@ export interface Capabilities {
   launch_subagent?: boolean | null;
   /** Structured outputs are supported. */
   structured_outputs?: boolean | null;
+  /** Letta 0.34: `runtime_start` can create a conversation without an agent. */
+  agent_free_conversations?: boolean | null;
+  /** Letta 0.34: `launch_subagent` accepts `notify: "caller"`. */
+  launch_subagent_notify_caller?: boolean | null;
 }
 
 /** What `runtime_start` created. */
@@ -1230,6 +1274,8 @@ export interface LoopErrorDelta {
   stop_reason: StopReason;
   /** Whether the turn ended because of it. */
   is_terminal: boolean;
+  /** Letta 0.34: the accepted inputs that failed before a run was created for them. */
+  client_message_ids?: string[] | null;
   /** The backend error behind it. */
   api_error?: ApiError | null;
 }
@@ -1779,6 +1825,11 @@ export interface Input {
   type: "input";
   /** When present the server answers with `input_accepted`. */
   request_id?: string | null;
+  /**
+   * Letta 0.34: who consumes this input's turn end; echoed in `turn_finished.terminal_consumer_ids`.
+   * 1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`.
+   */
+  terminal_consumer_id?: string | null;
   /** The target scope. */
   runtime: RuntimeScope;
   /** What to do. */
@@ -1847,6 +1898,17 @@ export interface ExternalToolCallResponse {
   result?: ExternalToolResult | null;
   /** The tool failed; the model sees `External tool execution error: <error>`. */
   error?: string | null;
+}
+
+/** Letta 0.34: a receipt for a `turn_finished`; no answer. */
+export interface TurnFinishedAck {
+  type: "turn_finished_ack";
+  /** The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation). */
+  runtime: AgentScope;
+  /** The acknowledged frame's `idempotency_key` (1–256 characters). */
+  idempotency_key: string;
+  /** Who acknowledges (a `terminal_consumer_id`). */
+  consumer_id: string;
 }
 
 /** The legacy input form, converted to `input`. */
@@ -2008,6 +2070,11 @@ export interface TurnFinished {
   turn_id: string;
   /** Why the turn ended (never `requires_approval`). */
   stop_reason: StopReason;
+  /**
+   * Letta 0.34: the `terminal_consumer_id`s of the inputs the turn ran, first seen first;
+   * absent when none carried one.
+   */
+  terminal_consumer_ids?: string[] | null;
   /** The turn's last run. */
   run_id?: string | null;
   /** Human-readable error (same text as the terminal `loop_error`). */

@@ -32,6 +32,7 @@ macro_rules! with_named_frames {
             "sync" => Sync,
             "sync_response" => SyncResponse,
             "turn_finished" => TurnFinished,
+            "turn_finished_ack" => TurnFinishedAck,
             "update_device_status" => UpdateDeviceStatus,
             "update_loop_status" => UpdateLoopStatus,
             "update_queue" => UpdateQueue,

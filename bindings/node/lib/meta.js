@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -29,7 +29,7 @@ const REQUESTS = Object.freeze({
 const CAPABILITIES = Object.freeze(["agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels"]);
 
 /** The capability flags a server may leave out. */
-const OPTIONAL_CAPABILITIES = Object.freeze(["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs"]);
+const OPTIONAL_CAPABILITIES = Object.freeze(["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller"]);
 
 /**
  * How each runtime event is delivered, by `type`: the socket of a split session it arrives on,

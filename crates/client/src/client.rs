@@ -292,6 +292,7 @@ impl Client {
         let input = Input {
             type_: "input".into(),
             request_id: None,
+            terminal_consumer_id: None,
             runtime: scope.clone(),
             payload,
         };

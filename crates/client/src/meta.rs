@@ -8,7 +8,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack"];
 
 /// A command the server answers with one frame correlated by `request_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn request(command: &str) -> Option<&'static Request> {
 pub const CAPABILITIES: &[&str] = &["agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels"];
 
 /// The capability flags a server may leave out.
-pub const OPTIONAL_CAPABILITIES: &[&str] = &["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs"];
+pub const OPTIONAL_CAPABILITIES: &[&str] = &["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller"];
 
 /// Which socket of a split session carries a runtime event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

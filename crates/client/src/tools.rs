@@ -173,6 +173,8 @@ impl ExternalToolDefinition {
             description: description.into(),
             label: None,
             parameters,
+            timeout_ms: None,
+            auto_background: None,
         }
     }
 }

@@ -34,6 +34,15 @@ pub struct AbortMessageResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///A scope whose agent may be `null` (an agent-free conversation, Letta 0.34).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentScope {
+    ///The agent id, or `null` (required either way).
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///The conversation id.
+    pub conversation_id: ::std::string::String,
+}
 ///The backend error behind a `loop_error`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApiError {
@@ -237,6 +246,9 @@ pub struct CanUseToolRequest {
 ///Feature flags of `app_server_info_response`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Capabilities {
+    ///Letta 0.34: `runtime_start` can create a conversation without an agent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_free_conversations: ::std::option::Option<bool>,
     ///Agent commands are available.
     pub agent_management: bool,
     ///Conversation commands are available.
@@ -244,6 +256,9 @@ pub struct Capabilities {
     ///`launch_subagent` is supported.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub launch_subagent: ::std::option::Option<bool>,
+    ///Letta 0.34: `launch_subagent` accepts `notify: "caller"`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub launch_subagent_notify_caller: ::std::option::Option<bool>,
     ///Memory commands are available.
     pub memory_management: bool,
     ///`runtime_external_tools_update` is supported.
@@ -357,6 +372,10 @@ boot directory.*/
         request_id: ::std::option::Option<::std::string::String>,
         ///The target scope.
         runtime: RuntimeScope,
+        /**Letta 0.34: who consumes this input's turn end; echoed in `turn_finished.terminal_consumer_ids`.
+1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        terminal_consumer_id: ::std::option::Option<::std::string::String>,
     },
     ///Replay a scope's state to this socket.
     #[serde(rename = "sync")]
@@ -423,6 +442,16 @@ boot directory.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         result: ::std::option::Option<ExternalToolResult>,
     },
+    ///Letta 0.34: a receipt for a `turn_finished`; no answer.
+    #[serde(rename = "turn_finished_ack")]
+    TurnFinishedAck {
+        ///Who acknowledges (a `terminal_consumer_id`).
+        consumer_id: ::std::string::String,
+        ///The acknowledged frame's `idempotency_key` (1–256 characters).
+        idempotency_key: ::std::string::String,
+        ///The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation).
+        runtime: AgentScope,
+    },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
     Message {
@@ -475,6 +504,15 @@ pub struct ClientInfo {
     ///Client version.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+/**Client choices a conversation remembers until they are replaced (Letta 0.34). Closed: any
+other key is an error.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPreferences {
+    ///Extra bundled tools offered on every turn.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub toolset: ::std::option::Option<ToolsetInclude>,
 }
 ///A per-turn toolset preset plus extra bundled tools.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -1722,6 +1760,11 @@ pub enum Delta {
         ///The backend error behind it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         api_error: ::std::option::Option<ApiError>,
+        ///Letta 0.34: the accepted inputs that failed before a run was created for them.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        client_message_ids: ::std::option::Option<
+            ::std::vec::Vec<::std::string::String>,
+        >,
         ///Conversation (local backend).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         conversation_id: ::std::option::Option<::std::string::String>,
@@ -2309,6 +2352,11 @@ pub struct ExternalToolContent {
 ///One tool the controller executes itself.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalToolDefinition {
+    /**Letta 0.34: whether a call still unanswered after the server's auto-background delay
+(10 s by default) ends the turn and reports its result later as a task notification
+(default `true`); `false` waits inline.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub auto_background: ::std::option::Option<bool>,
     ///What the tool does (shown to the model).
     pub description: ::std::string::String,
     ///Display label.
@@ -2318,6 +2366,10 @@ pub struct ExternalToolDefinition {
     pub name: ::std::string::String,
     ///JSON Schema of the arguments.
     pub parameters: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    /**Letta 0.34: how long to wait for the controller's answer, in ms (1000–300000; default
+300000). Expiry fails the call; it does not cancel the controller's work.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timeout_ms: ::std::option::Option<u64>,
 }
 ///A group of external tools, optionally visible only to turns that list its `scope_id`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -2594,6 +2646,10 @@ pub struct Input {
     pub request_id: ::std::option::Option<::std::string::String>,
     ///The target scope.
     pub runtime: RuntimeScope,
+    /**Letta 0.34: who consumes this input's turn end; echoed in `turn_finished.terminal_consumer_ids`.
+1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub terminal_consumer_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -2622,6 +2678,10 @@ pub enum InputPayload {
     ///Send user messages: start a turn when the conversation is idle, else queue them.
     #[serde(rename = "create_message")]
     CreateMessage {
+        /**Letta 0.34: the conversation's remembered client choices. Omitted keeps the remembered
+ones, supplied replaces them, `{}` clears them.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        client_preferences: ::std::option::Option<ClientPreferences>,
         ///Restrict the locally executed tools for this turn (`[]` = none).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         client_tool_allowlist: ::std::option::Option<
@@ -3670,6 +3730,12 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         runtime: RuntimeScope,
         ///Why the turn ended (never `requires_approval`).
         stop_reason: StopReason,
+        /**Letta 0.34: the `terminal_consumer_id`s of the inputs the turn ran, first seen first;
+absent when none carried one.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        terminal_consumer_ids: ::std::option::Option<
+            ::std::vec::Vec<::std::string::String>,
+        >,
         /**The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
 `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.*/
         turn_id: ::std::string::String,
@@ -4319,6 +4385,13 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolStatus {
         value.parse()
     }
 }
+///`client_preferences.toolset`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsetInclude {
+    ///Bundled tools by model-facing name (unknown names are a protocol violation).
+    pub include: ::std::vec::Vec<::std::string::String>,
+}
 ///A client toolset preset (docs/protocol.md §6.2).
 #[derive(
     ::serde::Deserialize,
@@ -4485,9 +4558,27 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub runtime: RuntimeScope,
     ///Why the turn ended (never `requires_approval`).
     pub stop_reason: StopReason,
+    /**Letta 0.34: the `terminal_consumer_id`s of the inputs the turn ran, first seen first;
+absent when none carried one.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub terminal_consumer_ids: ::std::option::Option<
+        ::std::vec::Vec<::std::string::String>,
+    >,
     /**The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
 `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.*/
     pub turn_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta 0.34: a receipt for a `turn_finished`; no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TurnFinishedAck {
+    ///Who acknowledges (a `terminal_consumer_id`).
+    pub consumer_id: ::std::string::String,
+    ///The acknowledged frame's `idempotency_key` (1–256 characters).
+    pub idempotency_key: ::std::string::String,
+    ///The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation).
+    pub runtime: AgentScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }

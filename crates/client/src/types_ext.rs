@@ -68,6 +68,7 @@ impl InputPayload {
                 sender_id: None,
                 type_: None,
             }],
+            client_preferences: None,
             client_tool_allowlist: None,
             client_toolset: None,
             exclude_interactive_tools: None,

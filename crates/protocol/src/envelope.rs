@@ -136,6 +136,7 @@ mod tests {
         let event = RuntimeEvent::from(TurnFinished {
             turn_id: "turn-1".into(),
             stop_reason: "end_turn".into(),
+            terminal_consumer_ids: None,
             run_id: None,
             error: Some("say \"hi\"".into()),
         });

@@ -27,6 +27,15 @@ pub struct ExternalToolDefinition {
     pub description: String,
     /// JSON Schema of the arguments.
     pub parameters: JsonObject,
+    /// Letta 0.34: how long to wait for the controller's answer, in ms (1000–300000; default
+    /// 300000). Expiry fails the call; it does not cancel the controller's work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Letta 0.34: whether a call still unanswered after the server's auto-background delay
+    /// (10 s by default) ends the turn and reports its result later as a task notification
+    /// (default `true`); `false` waits inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_background: Option<bool>,
 }
 
 /// Replaces this connection's external tools on many runtimes at once, without subscribing.

@@ -318,6 +318,8 @@ protocol_table! {
                 = "runtime_external_tools_update_response", ids "runtime-external-tools";
         /// Answer an `external_tool_call_request`.
         ExternalToolCallResponse(ExternalToolCallResponse) = "external_tool_call_response";
+        /// Letta 0.34: a receipt for a `turn_finished`; no answer.
+        TurnFinishedAck(TurnFinishedAck) = "turn_finished_ack";
     }
     inbound {
         /// The legacy input form, converted to `input`.

@@ -54,4 +54,10 @@ pub struct Capabilities {
     /// Structured outputs are supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_outputs: Option<bool>,
+    /// Letta 0.34: `runtime_start` can create a conversation without an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_free_conversations: Option<bool>,
+    /// Letta 0.34: `launch_subagent` accepts `notify: "caller"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_subagent_notify_caller: Option<bool>,
 }

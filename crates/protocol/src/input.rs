@@ -12,6 +12,10 @@ pub struct Input {
     /// When present the server answers with `input_accepted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Letta 0.34: who consumes this input's turn end; echoed in `turn_finished.terminal_consumer_ids`.
+    /// 1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_consumer_id: Option<String>,
     /// The target scope.
     pub runtime: RuntimeScope,
     /// What to do.
@@ -48,6 +52,28 @@ pub struct CreateMessage {
     /// Drop interactive (AskUserQuestion-style) tools, for headless clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_interactive_tools: Option<bool>,
+    /// Letta 0.34: the conversation's remembered client choices. Omitted keeps the remembered
+    /// ones, supplied replaces them, `{}` clears them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_preferences: Option<ClientPreferences>,
+}
+
+/// Client choices a conversation remembers until they are replaced (Letta 0.34). Closed: any
+/// other key is an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPreferences {
+    /// Extra bundled tools offered on every turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolset: Option<ToolsetInclude>,
+}
+
+/// `client_preferences.toolset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsetInclude {
+    /// Bundled tools by model-facing name (unknown names are a protocol violation).
+    pub include: Vec<String>,
 }
 
 impl CreateMessage {
@@ -60,6 +86,7 @@ impl CreateMessage {
             client_toolset: None,
             external_tool_scope_ids: None,
             exclude_interactive_tools: None,
+            client_preferences: None,
         }
     }
 }
@@ -189,6 +216,7 @@ impl LegacyMessage {
         let conversation_id = self.conversation_id.unwrap_or_else(|| "default".to_owned());
         Input {
             request_id: None,
+            terminal_consumer_id: None,
             runtime: RuntimeScope::new(self.agent_id, conversation_id),
             payload: InputPayload::CreateMessage(CreateMessage {
                 client_tool_allowlist: self.client_tool_allowlist,

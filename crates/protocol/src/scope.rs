@@ -27,3 +27,13 @@ impl RuntimeScope {
         }
     }
 }
+
+/// A scope whose agent may be `null` (an agent-free conversation, Letta 0.34).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct AgentScope {
+    /// The agent id, or `null` (required either way).
+    #[schemars(required, schema_with = "crate::serde_util::nullable::<String>")]
+    pub agent_id: Option<String>,
+    /// The conversation id.
+    pub conversation_id: String,
+}

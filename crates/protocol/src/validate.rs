@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::parse::PathError;
-use crate::{ClientFrame, InputPayload, RuntimeScope};
+use crate::{ClientFrame, ExternalToolGroup, InputPayload, RuntimeScope};
 
 type Checked = Result<(), PathError>;
 
@@ -28,6 +28,41 @@ fn optional_id(path: &str, value: Option<&String>) -> Checked {
     value.map_or(Ok(()), |value| non_empty(path, value))
 }
 
+/// The longest terminal consumer id (and `turn_finished_ack.idempotency_key`), as Letta 0.34.
+const MAX_CONSUMER_ID_CHARS: usize = 256;
+
+/// A terminal consumer id: 1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`, as Letta 0.34 checks it.
+fn consumer_id(path: &str, value: &str) -> Checked {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._~:%-".contains(c);
+    if value.is_empty() || value.len() > MAX_CONSUMER_ID_CHARS || !value.chars().all(allowed) {
+        return fail(
+            path,
+            "must be 1 to 256 characters of A-Z, a-z, 0-9, `.`, `_`, `~`, `:`, `%`, `-`",
+        );
+    }
+    Ok(())
+}
+
+/// The bounds of an external tool's `timeout_ms`, as Letta 0.34 checks them.
+const EXTERNAL_TOOL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=300_000;
+
+fn tool_groups(path: &str, groups: &[ExternalToolGroup]) -> Checked {
+    for (index, group) in groups.iter().enumerate() {
+        for (position, tool) in group.tools.iter().enumerate() {
+            if tool
+                .timeout_ms
+                .is_some_and(|ms| !EXTERNAL_TOOL_TIMEOUT_MS.contains(&ms))
+            {
+                return fail(
+                    format!("{path}[{index}].tools[{position}].timeout_ms"),
+                    "must be from 1000 to 300000 (milliseconds)",
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn scope(path: &str, scope: &RuntimeScope) -> Checked {
     non_empty(&format!("{path}.agent_id"), &scope.agent_id)?;
     non_empty(&format!("{path}.conversation_id"), &scope.conversation_id)
@@ -47,9 +82,15 @@ fn exactly_one(path: &str, first: (&str, bool), second: (&str, bool)) -> Checked
 pub(crate) fn validate(frame: &ClientFrame) -> Checked {
     match frame {
         ClientFrame::AppServerInfo(info) => non_empty("request_id", &info.request_id),
-        ClientFrame::RuntimeStart(start) => non_empty("request_id", &start.request_id),
+        ClientFrame::RuntimeStart(start) => {
+            non_empty("request_id", &start.request_id)?;
+            tool_groups("external_tools", start.external_tools.as_deref().unwrap_or_default())
+        }
         ClientFrame::Input(input) => {
             optional_id("request_id", input.request_id.as_ref())?;
+            if let Some(consumer) = &input.terminal_consumer_id {
+                consumer_id("terminal_consumer_id", consumer)?;
+            }
             scope("runtime", &input.runtime)?;
             match &input.payload {
                 InputPayload::ApprovalResponse(answer) => {
@@ -90,6 +131,7 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
                         return fail(path, "a runtime may appear only once across all updates");
                     }
                 }
+                tool_groups(&format!("updates[{index}].external_tools"), &entry.external_tools)?;
             }
             Ok(())
         }
@@ -100,6 +142,13 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
                 ("result", response.result.is_some()),
                 ("error", response.error.is_some()),
             )
+        }
+        ClientFrame::TurnFinishedAck(ack) => {
+            non_empty("runtime.conversation_id", &ack.runtime.conversation_id)?;
+            if ack.idempotency_key.is_empty() || ack.idempotency_key.chars().count() > MAX_CONSUMER_ID_CHARS {
+                return fail("idempotency_key", "must have 1 to 256 characters");
+            }
+            consumer_id("consumer_id", &ack.consumer_id)
         }
         ClientFrame::LegacyMessage(message) => non_empty("agentId", &message.agent_id),
         ClientFrame::Pong(_) => Ok(()),

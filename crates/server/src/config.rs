@@ -45,6 +45,10 @@ pub struct Config {
     pub boot_cwd: String,
     /// How long a controller has to answer an `external_tool_call_request`.
     pub external_tool_timeout: Duration,
+    /// How long a turn waits for an external tool registered without `auto_background: false`
+    /// before it goes on without it (Letta 0.34: 10 s); the result arrives later as a
+    /// `task_notification` queue item.
+    pub external_tool_background_after: Duration,
     /// How long a conversation stays in memory once it is idle with no subscriber (its state is
     /// in the store and is loaded again on the next use).
     pub idle_eviction: Duration,
@@ -68,6 +72,7 @@ impl Config {
             http_header_timeout: Duration::from_secs(10),
             providers: ProviderSettings::from_env(),
             external_tool_timeout: Duration::from_secs(5 * 60),
+            external_tool_background_after: Duration::from_secs(10),
             idle_eviction: Duration::from_secs(10 * 60),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())

@@ -82,6 +82,11 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
                     )?;
                     let include = payload.client_toolset.as_ref().and_then(|t| t.include.as_deref());
                     checker.names("payload.client_toolset.include", include)?;
+                    let preferred = payload.client_preferences.as_ref().and_then(|p| p.toolset.as_ref());
+                    checker.names(
+                        "payload.client_preferences.toolset.include",
+                        preferred.map(|toolset| toolset.include.as_slice()),
+                    )?;
                     checker.ids(
                         "payload.external_tool_scope_ids",
                         payload.external_tool_scope_ids.as_deref(),
@@ -161,6 +166,10 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
                 None => Ok(()),
             }
         }
+        ClientFrame::TurnFinishedAck(ack) => {
+            checker.optional_id("runtime.agent_id", ack.runtime.agent_id.as_ref())?;
+            checker.id("runtime.conversation_id", &ack.runtime.conversation_id)
+        }
         ClientFrame::Pong(_) => Ok(()),
     }
 }
@@ -176,7 +185,10 @@ pub fn request_id(frame: &ClientFrame) -> Option<&str> {
         ClientFrame::RemoveQueueItem(remove) => Some(&remove.request_id),
         ClientFrame::RuntimeExternalToolsUpdate(update) => Some(&update.request_id),
         ClientFrame::ExternalToolCallResponse(response) => Some(&response.request_id),
-        ClientFrame::ChangeDeviceState(_) | ClientFrame::LegacyMessage(_) | ClientFrame::Pong(_) => None,
+        ClientFrame::ChangeDeviceState(_)
+        | ClientFrame::LegacyMessage(_)
+        | ClientFrame::TurnFinishedAck(_)
+        | ClientFrame::Pong(_) => None,
     }
 }
 

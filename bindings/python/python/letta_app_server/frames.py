@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -175,6 +175,15 @@ class ExternalToolDefinition(TypedDict):
     """What the tool does (shown to the model)."""
     parameters: dict[str, Any]
     """JSON Schema of the arguments."""
+    timeout_ms: NotRequired[int | None]
+    """Letta 0.34: how long to wait for the controller's answer, in ms (1000–300000; default
+    300000). Expiry fails the call; it does not cancel the controller's work.
+    """
+    auto_background: NotRequired[bool | None]
+    """Letta 0.34: whether a call still unanswered after the server's auto-background delay
+    (10 s by default) ends the turn and reports its result later as a task notification
+    (default `true`); `false` waits inline.
+    """
 
 
 class RuntimeScope(TypedDict):
@@ -207,6 +216,10 @@ class CreateMessageInputPayload(TypedDict):
     """Make scoped external tools visible for this turn."""
     exclude_interactive_tools: NotRequired[bool | None]
     """Drop interactive (AskUserQuestion-style) tools, for headless clients."""
+    client_preferences: NotRequired['ClientPreferences | None']
+    """Letta 0.34: the conversation's remembered client choices. Omitted keeps the remembered
+    ones, supplied replaces them, `{}` clears them.
+    """
 
 
 class ApprovalResponseInputPayload(TypedDict):
@@ -295,6 +308,22 @@ class ClientToolset(TypedDict):
     """Extra bundled tools by name (unknown names fail the turn)."""
 
 
+class ClientPreferences(TypedDict):
+    """Client choices a conversation remembers until they are replaced (Letta 0.34). Closed: any
+    other key is an error.
+    """
+
+    toolset: NotRequired['ToolsetInclude | None']
+    """Extra bundled tools offered on every turn."""
+
+
+class ToolsetInclude(TypedDict):
+    """`client_preferences.toolset`."""
+
+    include: list[str]
+    """Bundled tools by model-facing name (unknown names are a protocol violation)."""
+
+
 class AllowApprovalDecision(TypedDict):
     """Run the tool."""
 
@@ -359,6 +388,15 @@ class ExternalToolContent(TypedDict):
     """MIME type of an `image` part."""
 
 
+class AgentScope(TypedDict):
+    """A scope whose agent may be `null` (an agent-free conversation, Letta 0.34)."""
+
+    agent_id: str | None
+    """The agent id, or `null` (required either way)."""
+    conversation_id: str
+    """The conversation id."""
+
+
 class Capabilities(TypedDict):
     """Feature flags of `app_server_info_response`."""
 
@@ -380,6 +418,10 @@ class Capabilities(TypedDict):
     """`launch_subagent` is supported."""
     structured_outputs: NotRequired[bool | None]
     """Structured outputs are supported."""
+    agent_free_conversations: NotRequired[bool | None]
+    """Letta 0.34: `runtime_start` can create a conversation without an agent."""
+    launch_subagent_notify_caller: NotRequired[bool | None]
+    """Letta 0.34: `launch_subagent` accepts `notify: "caller"`."""
 
 
 class Created(TypedDict):
@@ -1263,6 +1305,8 @@ class LoopErrorDelta(TypedDict):
     """Stop reason it maps to."""
     is_terminal: bool
     """Whether the turn ended because of it."""
+    client_message_ids: NotRequired[list[str] | None]
+    """Letta 0.34: the accepted inputs that failed before a run was created for them."""
     api_error: NotRequired['ApiError | None']
     """The backend error behind it."""
 
@@ -1744,6 +1788,10 @@ class Input(TypedDict):
     type: Literal["input"]
     request_id: NotRequired[str | None]
     """When present the server answers with `input_accepted`."""
+    terminal_consumer_id: NotRequired[str | None]
+    """Letta 0.34: who consumes this input's turn end; echoed in `turn_finished.terminal_consumer_ids`.
+    1–256 characters of `A-Z a-z 0-9 . _ ~ : % -`.
+    """
     runtime: 'RuntimeScope'
     """The target scope."""
     payload: 'InputPayload'
@@ -1818,6 +1866,18 @@ class ExternalToolCallResponse(TypedDict):
     """The tool's output."""
     error: NotRequired[str | None]
     """The tool failed; the model sees `External tool execution error: <error>`."""
+
+
+class TurnFinishedAck(TypedDict):
+    """Letta 0.34: a receipt for a `turn_finished`; no answer."""
+
+    type: Literal["turn_finished_ack"]
+    runtime: 'AgentScope'
+    """The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation)."""
+    idempotency_key: str
+    """The acknowledged frame's `idempotency_key` (1–256 characters)."""
+    consumer_id: str
+    """Who acknowledges (a `terminal_consumer_id`)."""
 
 
 class Message(TypedDict):
@@ -1986,6 +2046,10 @@ class TurnFinished(TypedDict):
     """
     stop_reason: 'StopReason'
     """Why the turn ended (never `requires_approval`)."""
+    terminal_consumer_ids: NotRequired[list[str] | None]
+    """Letta 0.34: the `terminal_consumer_id`s of the inputs the turn ran, first seen first;
+    absent when none carried one.
+    """
     run_id: NotRequired[str | None]
     """The turn's last run."""
     error: NotRequired[str | None]
@@ -2158,7 +2222,7 @@ class Error(TypedDict):
     """The `type` of the bad frame, when it had a string one."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | Message | Pong
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload

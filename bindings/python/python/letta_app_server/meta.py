@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -37,7 +37,7 @@ REQUESTS: Final[dict[str, Request]] = {
 CAPABILITIES: Final = ("agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels",)
 """The capability flags every `app_server_info_response` carries."""
 
-OPTIONAL_CAPABILITIES: Final = ("runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs",)
+OPTIONAL_CAPABILITIES: Final = ("runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller",)
 """The capability flags a server may leave out."""
 
 

@@ -194,6 +194,9 @@ pub struct LoopError {
     pub stop_reason: StopReason,
     /// Whether the turn ended because of it.
     pub is_terminal: bool,
+    /// Letta 0.34: the accepted inputs that failed before a run was created for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_ids: Option<Vec<String>>,
     /// The backend error behind it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_error: Option<ApiError>,

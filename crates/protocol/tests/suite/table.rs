@@ -28,6 +28,7 @@ fn commands_pair_with_their_responses() {
                 Some("runtime_external_tools_update_response")
             ),
             ("external_tool_call_response", None),
+            ("turn_finished_ack", None),
         ]
     );
 }
@@ -84,6 +85,7 @@ fn a_runtime_event_plus_its_envelope_is_the_server_frame() {
     let event = RuntimeEvent::from(TurnFinished {
         turn_id: "batch-1".into(),
         stop_reason: StopReason::EndTurn,
+        terminal_consumer_ids: None,
         run_id: None,
         error: None,
     });

@@ -27,7 +27,7 @@ use letta_app_server_protocol::{
 };
 use serde_json::Value;
 
-use crate::engine::conversation::Conversation;
+use crate::engine::conversation::{CLIENT_PREFERENCES_VIOLATION, Conversation};
 use crate::engine::{Engine, Peer, ScopeError};
 
 /// The client a command came from, as its handler sees it.
@@ -97,6 +97,7 @@ async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
             format!("Unsupported permission mode: {}", display(&raw["payload"]["mode"]))
         }
         (Some("change_device_state"), _) => return,
+        (_, Some(path)) if path.starts_with("payload.client_preferences") => CLIENT_PREFERENCES_VIOLATION.to_owned(),
         (_, Some("payload.kind")) => format!("Unsupported input payload kind: {}", display(&raw["payload"]["kind"])),
         (_, Some(path)) if path.starts_with("payload.messages") && path.ends_with(".type") => {
             if let Some(request_id) = raw["request_id"].as_str() {
@@ -161,7 +162,8 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
             external_tools::answer(caller.as_ref(), response);
             None
         }
-        ClientFrame::Pong(_) => None,
+        // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.
+        ClientFrame::TurnFinishedAck(_) | ClientFrame::Pong(_) => None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    ClientToolset, CreateMessage, DiffPreview, ImageFailureMode, JsonObject, ToolsetPreference,
+    ClientToolset, CreateMessage, DiffPreview, ImageFailureMode, Input, JsonObject, ToolsetPreference,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,16 +26,27 @@ pub(crate) struct TurnOptions {
     exclude_interactive: bool,
     /// Only inputs with the same mode are merged into one turn.
     pub(crate) image_failure_mode: Option<ImageFailureMode>,
+    /// The input's `terminal_consumer_id`, echoed by its turn's `turn_finished`.
+    #[serde(default)]
+    pub(crate) terminal_consumer: Option<String>,
+    /// Bundled tools the conversation's `client_preferences` add (known names, checked when
+    /// the input was taken in).
+    #[serde(default)]
+    preferred: Vec<String>,
 }
 
-impl From<&CreateMessage> for TurnOptions {
-    fn from(payload: &CreateMessage) -> Self {
+impl TurnOptions {
+    /// The options of `input`, whose payload is `payload`, with the conversation's preferred
+    /// tools.
+    pub(crate) fn new(input: &Input, payload: &CreateMessage, preferred: Vec<String>) -> Self {
         Self {
             allowlist: payload.client_tool_allowlist.clone(),
             toolset: payload.client_toolset.clone(),
             scope_ids: payload.external_tool_scope_ids.clone().unwrap_or_default(),
             exclude_interactive: payload.exclude_interactive_tools.unwrap_or(false),
             image_failure_mode: payload.image_failure_mode,
+            terminal_consumer: input.terminal_consumer_id.clone(),
+            preferred,
         }
     }
 }
@@ -129,6 +140,7 @@ impl TurnTools {
             }
             names.push(name.clone());
         }
+        names.extend(options.preferred.iter().cloned());
         if let Some(allowlist) = &options.allowlist {
             // Naming a tool in the allowlist also loads it.
             names = allowlist.iter().filter(|name| local(name).is_some()).cloned().collect();

@@ -12,6 +12,8 @@ pub struct ScopeSettings {
     pub mode: Option<String>,
     /// Working directory.
     pub cwd: Option<String>,
+    /// The remembered `client_preferences` (JSON).
+    pub preferences: Option<String>,
 }
 
 impl Store {
@@ -70,9 +72,11 @@ impl Store {
         let (agent, conversation) = key(scope);
         self.call(move |c| {
             c.execute(
-                "INSERT INTO scope_settings (agent_id, conversation_id, mode, cwd) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (agent_id, conversation_id) DO UPDATE SET mode = excluded.mode, cwd = excluded.cwd",
-                params![agent, conversation, settings.mode, settings.cwd],
+                "INSERT INTO scope_settings (agent_id, conversation_id, mode, cwd, preferences)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (agent_id, conversation_id) DO UPDATE
+                 SET mode = excluded.mode, cwd = excluded.cwd, preferences = excluded.preferences",
+                params![agent, conversation, settings.mode, settings.cwd, settings.preferences],
             )?;
             Ok(())
         })

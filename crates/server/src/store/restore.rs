@@ -49,12 +49,13 @@ impl Store {
             let interrupted = end_interrupted_turns(t, &agent, &conversation)?;
             let settings = t
                 .query_row(
-                    "SELECT mode, cwd FROM scope_settings WHERE agent_id = ?1 AND conversation_id = ?2",
+                    "SELECT mode, cwd, preferences FROM scope_settings WHERE agent_id = ?1 AND conversation_id = ?2",
                     [&agent, &conversation],
                     |row| {
                         Ok(ScopeSettings {
                             mode: row.get(0)?,
                             cwd: row.get(1)?,
+                            preferences: row.get(2)?,
                         })
                     },
                 )

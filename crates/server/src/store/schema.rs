@@ -13,7 +13,7 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS scope_settings (
-        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT,
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT, preferences TEXT,
         PRIMARY KEY (agent_id, conversation_id));
     CREATE TABLE IF NOT EXISTS inputs (
         agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
@@ -39,7 +39,7 @@ pub(super) const SCHEMA: &str = "
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -54,6 +54,15 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
             connection.execute_batch("ALTER TABLE inputs ADD COLUMN state TEXT NOT NULL DEFAULT 'started'")?;
         }
     }
+    if version < 2 {
+        // Version 1 did not remember a conversation's `client_preferences`.
+        let has_preferences = connection
+            .prepare("SELECT 1 FROM pragma_table_info('scope_settings') WHERE name = 'preferences'")?
+            .exists([])?;
+        if !has_preferences {
+            connection.execute_batch("ALTER TABLE scope_settings ADD COLUMN preferences TEXT")?;
+        }
+    }
     connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     Ok(())
 }
@@ -63,7 +72,7 @@ mod tests {
     use letta_app_server_protocol::RuntimeScope;
     use rusqlite::Connection;
 
-    use crate::store::{Admission, InputState, InterruptedTurn, Store, TurnStart};
+    use crate::store::{Admission, InputState, InterruptedTurn, ScopeSettings, Store, TurnStart};
 
     /// A database written before the queue was durable (schema version 0) is upgraded: its inputs
     /// read as started, and the new tables work.
@@ -114,5 +123,39 @@ mod tests {
             .await
             .expect("stored");
         assert!(store.restore(&scope).await.expect("restored").interrupted.is_empty());
+    }
+
+    /// A version 1 database (no remembered `client_preferences`) is upgraded: its settings stay,
+    /// and preferences are saved and restored.
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite3");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE scope_settings (
+                agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode TEXT, cwd TEXT,
+                PRIMARY KEY (agent_id, conversation_id));
+             INSERT INTO scope_settings VALUES ('agent-1', 'default', 'plan', '/old');
+             PRAGMA user_version = 1;",
+        )
+        .expect("a version 1 database");
+        drop(old);
+
+        let store = Store::open(&path).expect("upgraded");
+        let scope = RuntimeScope::new("agent-1", "default");
+        let settings = store.restore(&scope).await.expect("restored").settings;
+        let old = ScopeSettings {
+            mode: Some("plan".into()),
+            cwd: Some("/old".into()),
+            preferences: None,
+        };
+        assert_eq!(settings, old);
+        let new = ScopeSettings {
+            preferences: Some(r#"{"toolset":{"include":["Grep"]}}"#.into()),
+            ..old
+        };
+        store.save_scope_settings(&scope, new.clone()).await.expect("saved");
+        assert_eq!(store.restore(&scope).await.expect("restored").settings, new);
     }
 }

@@ -668,3 +668,36 @@ async fn a_client_gone_before_its_runtime_start_is_handled_watches_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `terminal_consumer_id`s of queued inputs are stored with them: after `kill -9`, the
+/// restored batch's `turn_finished` still names them (Letta 0.34.12, docs/protocol.md §8.2).
+#[tokio::test]
+async fn the_terminal_consumers_of_queued_inputs_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    let runtime = start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, &slow("first", 200), "cm-1"))
+        .await;
+    client.recv_until(|f| f["type"] == "input_accepted").await;
+    for (n, consumer) in [(2, "consumer-b"), (3, "consumer-c")] {
+        let mut input = user_input(&format!("in-{n}"), &runtime, "queued", &format!("cm-{n}"));
+        input["terminal_consumer_id"] = json!(consumer);
+        client.send(input).await;
+        let request = format!("in-{n}");
+        let ack = client.recv_until(|f| f["request_id"] == request).await.pop().unwrap();
+        assert_eq!(ack["disposition"], "queued", "{ack}");
+    }
+    server.kill_9().expect("kill -9");
+
+    let (_server, url) = spawn_server(data.path(), &[]);
+    let mut client = Client::connect(&url).await;
+    rejoin(&mut client, &runtime).await;
+    let finished = client.recv_until_type("turn_finished").await.pop().unwrap();
+    assert_eq!(
+        finished["terminal_consumer_ids"],
+        json!(["consumer-b", "consumer-c"]),
+        "{finished}"
+    );
+}

@@ -3,6 +3,7 @@
 mod approvals;
 mod cli;
 mod durability;
+mod letta034;
 mod lifecycle;
 mod limits;
 mod providers;

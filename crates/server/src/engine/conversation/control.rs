@@ -162,11 +162,12 @@ impl Conversation {
         self.save_settings(engine, &state).await;
     }
 
-    /// Persists the scope's mode and working directory.
-    async fn save_settings(&self, engine: &Context, state: &State) {
+    /// Persists the scope's mode, working directory and client preferences.
+    pub(super) async fn save_settings(&self, engine: &Context, state: &State) {
         let settings = ScopeSettings {
             mode: Some(state.mode.as_str().to_owned()),
             cwd: Some(state.cwd.clone()),
+            preferences: serde_json::to_string(&state.preferences).ok(),
         };
         if let Err(error) = engine.store.save_scope_settings(&self.scope, settings).await {
             self.protocol_violation(engine, format!("Could not save the runtime settings: {error}"));

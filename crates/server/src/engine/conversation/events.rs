@@ -72,6 +72,18 @@ impl Conversation {
         UpdateSubagentState { subagents: Vec::new() }.into()
     }
 
+    /// Lists `client_ids` in a `loop_error` event's `client_message_ids` (none: unchanged).
+    pub(super) fn name_inputs(event: &mut RuntimeEvent, client_ids: Vec<String>) {
+        if let RuntimeEvent::StreamDelta(StreamDelta {
+            delta: Delta::LoopError(loop_error),
+            ..
+        }) = event
+            && !client_ids.is_empty()
+        {
+            loop_error.client_message_ids = Some(client_ids);
+        }
+    }
+
     /// A `loop_error` delta (non-terminal unless `terminal`).
     pub(super) fn loop_error(
         message: String,
@@ -90,6 +102,7 @@ impl Conversation {
                 message,
                 stop_reason,
                 is_terminal: terminal,
+                client_message_ids: None,
                 api_error: None,
             }),
             subagent_id: None,

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use letta_app_server_protocol::{
     CanUseToolRequest, DevicePermissionMode, JsonObject, LoopStatus, RuntimeEvent, StopReason,
@@ -41,6 +42,39 @@ pub(super) async fn run_turn(
         outcome
     };
     conversation.finish_turn(&engine, &mut state, outcome).await;
+}
+
+/// Calls `registration`'s tool through the connection that registered it.
+async fn call_external(
+    engine: &Context,
+    scope: &letta_app_server_protocol::RuntimeScope,
+    registration: &Registration,
+    tool_call_id: &str,
+    args: JsonObject,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> ToolResult {
+    let send = |request: letta_app_server_protocol::ExternalToolCallRequest| {
+        engine.audience.send_to(registration.session, request.into())
+    };
+    (engine.external)
+        .call(registration, scope, tool_call_id, args, timeout, cancel, send)
+        .await
+}
+
+/// The user message that reports a backgrounded external call's outcome (Letta 0.34's format).
+fn task_notification(task_id: &str, name: &str, result: &ToolResult, took: Duration) -> String {
+    let (status, summary) = if result.is_error {
+        ("failed", format!("External tool {name} failed"))
+    } else {
+        ("completed", format!("External tool {name} completed"))
+    };
+    format!(
+        "<task-notification>\n<task-id>{task_id}</task-id>\n<status>{status}</status>\n<summary>{summary}</summary>\n\
+         <result>{}</result>\n<usage>duration_ms: {}</usage>\n</task-notification>",
+        result.text,
+        took.as_millis()
+    )
 }
 
 /// A running turn's view of its conversation.
@@ -215,21 +249,61 @@ impl TurnHost for Host {
         cancel: &CancellationToken,
     ) -> ToolResult {
         let engine = &self.engine;
-        let send = |request: letta_app_server_protocol::ExternalToolCallRequest| {
-            engine.audience.send_to(registration.session, request.into())
-        };
-        let timeout = engine.config.external_tool_timeout;
-        engine
-            .external
-            .call(
-                registration,
+        let timeout = (registration.tool.timeout_ms).map_or(engine.config.external_tool_timeout, Duration::from_millis);
+        if registration.tool.auto_background == Some(false) {
+            return call_external(
+                engine,
                 &self.conversation.scope,
+                registration,
                 tool_call_id,
                 args,
                 timeout,
                 cancel,
-                send,
             )
-            .await
+            .await;
+        }
+        // The call runs on its own, so that the turn can go on without it.
+        let started = Instant::now();
+        let call_cancel = CancellationToken::new();
+        let mut call = tokio::spawn({
+            let (engine, scope, registration) = (engine.clone(), self.conversation.scope.clone(), registration.clone());
+            let (tool_call_id, call_cancel) = (tool_call_id.to_owned(), call_cancel.clone());
+            async move {
+                call_external(
+                    &engine,
+                    &scope,
+                    &registration,
+                    &tool_call_id,
+                    args,
+                    timeout,
+                    &call_cancel,
+                )
+                .await
+            }
+        });
+        let joined = |joined: Result<ToolResult, tokio::task::JoinError>| {
+            joined.unwrap_or_else(|error| ToolResult::error(format!("External tool call failed: {error}")))
+        };
+        tokio::select! {
+            result = &mut call => return joined(result),
+            () = cancel.cancelled() => {
+                call_cancel.cancel();
+                return joined(call.await);
+            }
+            () = tokio::time::sleep(engine.config.external_tool_background_after) => {}
+        }
+        let task_id = format!("external_{}", uuid::Uuid::new_v4());
+        let name = registration.tool.name.clone();
+        let receipt = format!(
+            "External tool {name} is still running. Task ID: {task_id}. Its completion will arrive as a task \
+             notification; do not call the tool again for this request."
+        );
+        let (engine, conversation) = (engine.clone(), self.conversation.clone());
+        tokio::spawn(async move {
+            let result = joined(call.await);
+            let notification = task_notification(&task_id, &name, &result, started.elapsed());
+            conversation.notify(&engine, notification).await;
+        });
+        ToolResult::ok(receipt)
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use letta_app_server_protocol::{
     ApprovalDecision, ApprovalResponse, ContentPart, CreateMessage, Delta, DeltaMeta, Disposition, Input,
-    InputAccepted, LoopStatus, MessageContent, QueueRemoval, RemovalDisposition, RuntimeEvent, StopReason, StreamDelta,
-    TurnFinished, UserMessage,
+    InputAccepted, LoopStatus, MessageContent, QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval,
+    RemovalDisposition, RuntimeEvent, StopReason, StreamDelta, TurnFinished, UserMessage,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -88,10 +88,19 @@ impl Conversation {
             // Real Letta's answer for an input to a runtime that is going away.
             return reply(None, Some("Runtime is no longer active".into()));
         }
+        let preferences = payload.client_preferences.as_ref().unwrap_or(&state.preferences);
+        let preferred: Vec<String> = preferences.toolset.iter().flat_map(|t| t.include.clone()).collect();
+        if preferred
+            .iter()
+            .any(|name| !engine.tools.iter().any(|tool| tool.name() == name))
+        {
+            // Letta 0.34's answer: this loop_error, and no `input_accepted`.
+            return self.protocol_violation(engine, CLIENT_PREFERENCES_VIOLATION.into());
+        }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
-        let options = TurnOptions::from(payload);
+        let options = TurnOptions::new(input, payload, preferred);
         let admitted = if state.turn.is_none() && state.queue.is_empty() {
-            Admitted::Direct(Batch {
+            Admitted::Direct(Box::new(Batch {
                 turn_id: new_id("turn"),
                 origin: Some(peer.id()),
                 from_queue: false,
@@ -101,9 +110,10 @@ impl Conversation {
                 } else {
                     client_ids
                 },
+                consumers: options.terminal_consumer.iter().cloned().collect(),
                 options,
                 resume: Vec::new(),
-            })
+            }))
         } else {
             // Several messages that each carry an id wait as separate items.
             let messages: Vec<(String, MessageContent)> =
@@ -139,11 +149,15 @@ impl Conversation {
             }
             Err(error) => return reply(None, Some(format!("Input could not be stored: {error}"))),
         }
+        if let Some(preferences) = &payload.client_preferences {
+            state.preferences = preferences.clone();
+            self.save_settings(engine, &state).await;
+        }
         match admitted {
             Admitted::Direct(batch) => {
                 remember(&mut state, client_id, InputState::Started);
                 reply(Some(Disposition::Started), None);
-                self.start_turn(engine, &mut state, batch);
+                self.start_turn(engine, &mut state, *batch);
             }
             Admitted::Queued { items, evicted } => {
                 for item in &items {
@@ -167,6 +181,8 @@ impl Conversation {
             cancel: cancel.clone(),
             run_id: None,
             from_queue: batch.from_queue,
+            client_ids: batch.client_ids.clone(),
+            consumers: batch.consumers.clone(),
         });
         if let Some(content) = &batch.content {
             Arc::make_mut(&mut state.history).push(HistoryMessage::User {
@@ -198,6 +214,7 @@ impl Conversation {
         }
         let finished: RuntimeEvent = TurnFinished {
             turn_id: turn.turn_id,
+            terminal_consumer_ids: (!turn.consumers.is_empty()).then_some(turn.consumers),
             stop_reason: stop_reason.clone(),
             run_id: turn.run_id.clone(),
             error: error.clone(),
@@ -211,11 +228,51 @@ impl Conversation {
             vec![Self::loop_event(state), device, finished]
         };
         if let Some(error) = error {
-            events.push(Self::loop_error(error, stop_reason, true, turn.run_id));
+            let mut loop_error = Self::loop_error(error, stop_reason, true, turn.run_id.clone());
+            if turn.run_id.is_none() {
+                // Letta 0.34 names the inputs that failed before a run was created for them.
+                Self::name_inputs(&mut loop_error, turn.client_ids);
+            }
+            events.push(loop_error);
         }
         self.emit(engine, events);
         if !self.start_next_batch(engine, state).await && turn.from_queue {
             self.emit(engine, [Self::queue_event(state, Vec::new()), Self::loop_event(state)]);
+        }
+    }
+
+    /// Queues a `task_notification` item carrying `content` (a backgrounded external tool's
+    /// outcome), durably, and starts it at once if the conversation is idle (Letta 0.34).
+    pub(crate) async fn notify(self: &Arc<Self>, engine: &Arc<Context>, content: String) {
+        let mut state = self.state.lock().await;
+        let number = state.next_queue_item;
+        let item = QueueMessage {
+            id: format!("q-{number}"),
+            client_message_id: format!("cm-q-{number}"),
+            kind: QueueItemKind::TaskNotification,
+            source: QueueItemSource::TaskNotification,
+            content: MessageContent::Text(content),
+            enqueued_at: now_iso(),
+        };
+        let queued = Queued::new(item, None, TurnOptions::default());
+        let admission = Admission::Queued {
+            entries: vec![queued.entry()],
+            evicted: Vec::new(),
+        };
+        let payload = serde_json::to_string(&queued.item.content).unwrap_or_default();
+        let stored = engine.store.accept_input(&self.scope, None, payload, admission).await;
+        if !matches!(stored, Ok(None)) {
+            let error = stored
+                .err()
+                .map_or_else(|| "its id is taken".to_owned(), |e| e.to_string());
+            return self.protocol_violation(engine, format!("Could not queue a task notification: {error}"));
+        }
+        remember(&mut state, queued.item.client_message_id.clone(), InputState::Queued);
+        state.next_queue_item += 1;
+        state.queue.push_back(queued);
+        self.emit(engine, [Self::queue_event(&state, Vec::new())]);
+        if state.turn.is_none() && state.pending.is_none() {
+            self.start_next_batch(engine, &mut state).await;
         }
     }
 
@@ -247,12 +304,19 @@ impl Conversation {
         let content = merge_contents(batch.iter().map(|q| &q.item.content));
         let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
         let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
+        let mut consumers: Vec<String> = Vec::new();
+        for consumer in batch.iter().filter_map(|q| q.options.terminal_consumer.as_ref()) {
+            if !consumers.contains(consumer) {
+                consumers.push(consumer.clone());
+            }
+        }
         let batch = Batch {
             turn_id: new_id("turn"),
             origin,
             from_queue: true,
             content: Some(content.clone()),
             client_ids: client_ids.clone(),
+            consumers,
             options: batch[0].options.clone(),
             resume: Vec::new(),
         };
@@ -296,6 +360,9 @@ impl Conversation {
         true
     }
 }
+
+/// Letta 0.34's `loop_error` text for `client_preferences` it cannot accept.
+pub(crate) const CLIENT_PREFERENCES_VIOLATION: &str = "Protocol violation: client_preferences must contain only an optional toolset with include: known bundled tool names[]";
 
 /// The `input_accepted` answering `input`, when it carried a `request_id`: accepted unless there
 /// is an `error`.

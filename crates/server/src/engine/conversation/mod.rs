@@ -34,7 +34,7 @@ use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::Rules;
 use crate::store::Restored;
 use crate::sync::lock;
-pub(crate) use input::acknowledgement;
+pub(crate) use input::{CLIENT_PREFERENCES_VIOLATION, acknowledgement};
 use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 
 /// What a turn needs to know about its agent.
@@ -104,6 +104,9 @@ impl Conversation {
             mode,
             cwd: settings.cwd.unwrap_or_else(|| config.boot_cwd.clone()),
             cwd_revision: 0,
+            preferences: (settings.preferences.as_deref())
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
             loop_state: LoopState {
                 status: LoopStatus::WaitingOnInput,
                 active_run_ids: Vec::new(),

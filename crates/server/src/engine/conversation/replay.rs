@@ -46,6 +46,7 @@ impl Conversation {
         let turns = std::mem::take(&mut state.interrupted);
         let events = turns.iter().flat_map(|turn| {
             let finished: RuntimeEvent = TurnFinished {
+                terminal_consumer_ids: None,
                 turn_id: turn.turn_id.clone(),
                 stop_reason: StopReason::Error,
                 run_id: None,
@@ -74,6 +75,7 @@ impl Conversation {
             from_queue: false,
             content: None,
             client_ids: Vec::new(),
+            consumers: Vec::new(),
             options: TurnOptions::default(),
             resume: std::mem::take(&mut state.recoverable),
         };

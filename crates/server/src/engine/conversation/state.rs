@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    CanUseToolRequest, ControlRequest, DevicePermissionMode, LoopState, MessageContent, QueueItemKind, QueueItemSource,
-    QueueMessage, QueueRemoval, RemovalDisposition, RuntimeEvent, RuntimeScope,
+    CanUseToolRequest, ClientPreferences, ControlRequest, DevicePermissionMode, LoopState, MessageContent,
+    QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RuntimeEvent, RuntimeScope,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,8 @@ pub(super) struct Batch {
     pub(super) from_queue: bool,
     pub(super) content: Option<MessageContent>,
     pub(super) client_ids: Vec<String>,
+    /// The `terminal_consumer_id`s of its inputs, first seen first, without repeats.
+    pub(super) consumers: Vec<String>,
     pub(super) options: TurnOptions,
     pub(super) resume: Vec<ToolCall>,
 }
@@ -103,7 +105,7 @@ impl Batch {
 /// How an input is taken in: a turn it starts, or items it queues (removing the oldest waiting
 /// ones past the soft limit).
 pub(super) enum Admitted {
-    Direct(Batch),
+    Direct(Box<Batch>),
     Queued { items: Vec<Queued>, evicted: Vec<i64> },
 }
 
@@ -117,6 +119,10 @@ pub(super) struct ActiveTurn {
     pub(super) run_id: Option<String>,
     /// Whether it is a dequeued batch (which ends with boundary snapshots).
     pub(super) from_queue: bool,
+    /// The client ids of its inputs (named by a `loop_error` if it fails before its first run).
+    pub(super) client_ids: Vec<String>,
+    /// For `turn_finished.terminal_consumer_ids`.
+    pub(super) consumers: Vec<String>,
 }
 
 impl PendingApproval {
@@ -138,6 +144,9 @@ pub(super) struct State {
     pub(super) mode: DevicePermissionMode,
     pub(super) cwd: String,
     pub(super) cwd_revision: u64,
+    /// The remembered `client_preferences` (Letta 0.34): replaced by an input that carries
+    /// them, cleared by `{}`.
+    pub(super) preferences: ClientPreferences,
     pub(super) loop_state: LoopState,
     pub(super) queue: VecDeque<Queued>,
     pub(super) next_queue_item: i64,

@@ -171,6 +171,7 @@ impl RunOutput {
             detail: Some(error.message.clone()),
         };
         let loop_error = Delta::LoopError(LoopError {
+            client_message_ids: None,
             meta: self.lifecycle_meta(),
             message: error.message.clone(),
             stop_reason: stop_reason.clone(),
