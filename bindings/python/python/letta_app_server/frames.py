@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -50,7 +50,10 @@ RequestedPermissionMode = Literal["standard", "acceptEdits", "unrestricted", "st
 aliases real Letta still migrates.
 """
 
-ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "external_tool_call_request", "error"]
+Personality = Literal["memo", "tutorial", "blank", "linus", "kawaii"]
+"""A built-in personality preset of `create_agent`. Closed: an unknown preset is an error."""
+
+ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "external_tool_call_request", "error"]
 """The `type` values of `ServerFrame`."""
 
 Backend = Literal["local", "api"]
@@ -113,7 +116,7 @@ SubagentStatus = Literal["pending", "running", "completed", "error"]
 FileOpKind = Literal["ins", "del"]
 """Kind of a file operation."""
 
-ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "limit_exceeded", "internal"]
+ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "limit_exceeded", "unsupported", "internal"]
 """Stable machine-readable reason of an `error` frame."""
 
 
@@ -359,6 +362,19 @@ class ExternalToolContent(TypedDict):
     """MIME type of an `image` part."""
 
 
+class ConversationForkBody(TypedDict):
+    """The body of `conversation_fork`."""
+
+    agent_id: NotRequired[str | None]
+    """The agent, for forking its default conversation (agent-direct mode). `null` is read as
+    absent.
+    """
+    hidden: NotRequired[bool | None]
+    """Hide the forked conversation."""
+    message_id: NotRequired[str | None]
+    """Fork through this message (inclusive) instead of the whole history."""
+
+
 class Capabilities(TypedDict):
     """Feature flags of `app_server_info_response`."""
 
@@ -389,6 +405,55 @@ class Created(TypedDict):
     """A new agent was created."""
     conversation: bool
     """A new conversation was created."""
+
+
+class AgentState(TypedDict):
+    """A Letta `AgentState`: the fields this project relies on typed, every other field kept."""
+
+    id: str
+    """The agent's id."""
+    name: str
+    """The agent's name."""
+
+
+class Conversation(TypedDict):
+    """A Letta `Conversation`: the fields this project relies on typed, every other field kept."""
+
+    id: str
+    """The conversation's id."""
+    agent_id: str
+    """The agent it belongs to."""
+
+
+class ForkedConversation(TypedDict):
+    """The conversation `conversation_fork` created."""
+
+    id: str
+    """Its id."""
+
+
+class HistoryMessage(TypedDict):
+    """A message of a conversation's history (a Letta `LettaMessage`): the fields this project
+    relies on typed, every other field kept.
+    """
+
+    id: str
+    """The message's id."""
+    date: str
+    """ISO-8601 time of the message."""
+    message_type: str
+    """What kind of message (`user_message`, `assistant_message`, `tool_call_message`, …)."""
+
+
+class Compaction(TypedDict):
+    """What `conversation_compact` did (a Letta `CompactionResponse`)."""
+
+    num_messages_before: int
+    """Messages in context before."""
+    num_messages_after: int
+    """Messages in context after."""
+    summary: str
+    """The summary that replaced them."""
 
 
 class AssistantMessageDelta(TypedDict):
@@ -1820,6 +1885,178 @@ class ExternalToolCallResponse(TypedDict):
     """The tool failed; the model sees `External tool execution error: <error>`."""
 
 
+class ResumeQueue(TypedDict):
+    """Start a conversation's waiting queue items if it is idle."""
+
+    type: Literal["resume_queue"]
+    runtime: 'RuntimeScope'
+    """The conversation."""
+    request_id: NotRequired[str | None]
+    """When present the server answers with `resume_queue_response`."""
+
+
+class AgentList(TypedDict):
+    """List agents."""
+
+    type: Literal["agent_list"]
+    request_id: str
+    """Correlates the response."""
+    query: NotRequired[dict[str, Any] | None]
+    """Letta `AgentListParams` (`limit`, `after`, `name`, `tags`, …)."""
+
+
+class AgentRetrieve(TypedDict):
+    """Read one agent."""
+
+    type: Literal["agent_retrieve"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class AgentCreate(TypedDict):
+    """Create an agent from Letta `AgentCreateParams`."""
+
+    type: Literal["agent_create"]
+    request_id: str
+    """Correlates the response."""
+    body: dict[str, Any]
+    """Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …)."""
+
+
+class AgentUpdate(TypedDict):
+    """Update an agent."""
+
+    type: Literal["agent_update"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    body: dict[str, Any]
+    """Letta `AgentUpdateParams`: the fields to change."""
+
+
+class AgentDelete(TypedDict):
+    """Delete an agent."""
+
+    type: Literal["agent_delete"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class CreateAgentCommand(TypedDict):
+    """Create an agent from a built-in personality preset."""
+
+    type: Literal["create_agent"]
+    request_id: str
+    """Correlates the response."""
+    personality: 'Personality'
+    """The preset."""
+    model: NotRequired[str | None]
+    """Model identifier (the preset's default when absent)."""
+    tags: NotRequired[list[str] | None]
+    """Extra tags for the new agent."""
+    pin_global: NotRequired[bool | None]
+    """Pin the agent globally after creation (default true)."""
+
+
+class ConversationList(TypedDict):
+    """List conversations."""
+
+    type: Literal["conversation_list"]
+    request_id: str
+    """Correlates the response."""
+    query: NotRequired[dict[str, Any] | None]
+    """Letta `ConversationListParams` (`agent_id`, `limit`, `after`, `order`, …)."""
+
+
+class ConversationRetrieve(TypedDict):
+    """Read one conversation."""
+
+    type: Literal["conversation_retrieve"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation."""
+
+
+class ConversationCreate(TypedDict):
+    """Create a conversation."""
+
+    type: Literal["conversation_create"]
+    request_id: str
+    """Correlates the response."""
+    body: dict[str, Any]
+    """Letta `ConversationCreateParams` (`agent_id` required by Letta; `summary`, `model`, …)."""
+    acting_user_id: NotRequired[str | None]
+    """Set by a relay: the user the new conversation is attributed to."""
+
+
+class ConversationUpdate(TypedDict):
+    """Update a conversation."""
+
+    type: Literal["conversation_update"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation."""
+    body: dict[str, Any]
+    """Letta `ConversationUpdateParams`: the fields to change."""
+
+
+class ConversationRecompile(TypedDict):
+    """Recompile a conversation's system prompt."""
+
+    type: Literal["conversation_recompile"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation."""
+    body: NotRequired[dict[str, Any] | None]
+    """Letta `ConversationRecompileParams` (`dry_run`, `agent_id`, `compaction_settings`)."""
+
+
+class ConversationFork(TypedDict):
+    """Fork a conversation."""
+
+    type: Literal["conversation_fork"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation to fork."""
+    body: NotRequired['ConversationForkBody | None']
+    """How to fork."""
+    acting_user_id: NotRequired[str | None]
+    """Set by a relay: the user the new conversation is attributed to."""
+
+
+class ConversationMessagesList(TypedDict):
+    """List a conversation's messages."""
+
+    type: Literal["conversation_messages_list"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation."""
+    query: NotRequired[dict[str, Any] | None]
+    """Letta `MessageListParams` (`limit`, `before`, `after`, `order`, …)."""
+
+
+class ConversationCompact(TypedDict):
+    """Compact a conversation's history."""
+
+    type: Literal["conversation_compact"]
+    request_id: str
+    """Correlates the response."""
+    conversation_id: str
+    """The conversation."""
+    body: NotRequired[dict[str, Any] | None]
+    """Letta `MessageCompactParams`."""
+
+
 class Message(TypedDict):
     """The legacy input form, converted to `input`."""
 
@@ -1950,6 +2187,226 @@ class RuntimeExternalToolsUpdateResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the update applied."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ResumeQueueResponse(TypedDict):
+    """Response to `resume_queue`."""
+
+    type: Literal["resume_queue_response"]
+    request_id: str
+    """Echo of the request's id."""
+    runtime: 'RuntimeScope'
+    """Echo of the scope."""
+    resumed: int
+    """How many queue items the command released."""
+    success: bool
+    """Whether the queue was resumed."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class AgentListResponse(TypedDict):
+    """Response to `agent_list`."""
+
+    type: Literal["agent_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the agents were listed."""
+    agents: 'list[AgentState]'
+    """The agents (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class AgentRetrieveResponse(TypedDict):
+    """Response to `agent_retrieve`."""
+
+    type: Literal["agent_retrieve_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    agent: 'AgentState | None'
+    """The agent; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class AgentCreateResponse(TypedDict):
+    """Response to `agent_create`."""
+
+    type: Literal["agent_create_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    agent: 'AgentState | None'
+    """The agent; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class AgentUpdateResponse(TypedDict):
+    """Response to `agent_update`."""
+
+    type: Literal["agent_update_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    agent: 'AgentState | None'
+    """The agent; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class AgentDeleteResponse(TypedDict):
+    """Response to `agent_delete`."""
+
+    type: Literal["agent_delete_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the agent was deleted."""
+    agent_id: str
+    """Echo of the agent id."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CreateAgentResponse(TypedDict):
+    """Response to `create_agent`."""
+
+    type: Literal["create_agent_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the agent was created."""
+    agent_id: NotRequired[str | None]
+    """The new agent's id."""
+    name: NotRequired[str | None]
+    """The new agent's name."""
+    model: NotRequired[str | None]
+    """The new agent's model."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationListResponse(TypedDict):
+    """Response to `conversation_list`."""
+
+    type: Literal["conversation_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the conversations were listed."""
+    conversations: 'list[Conversation]'
+    """The conversations (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationRetrieveResponse(TypedDict):
+    """Response to `conversation_retrieve`."""
+
+    type: Literal["conversation_retrieve_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    conversation: 'Conversation | None'
+    """The conversation; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationCreateResponse(TypedDict):
+    """Response to `conversation_create`."""
+
+    type: Literal["conversation_create_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    conversation: 'Conversation | None'
+    """The conversation; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationUpdateResponse(TypedDict):
+    """Response to `conversation_update`."""
+
+    type: Literal["conversation_update_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    conversation: 'Conversation | None'
+    """The conversation; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationRecompileResponse(TypedDict):
+    """Response to `conversation_recompile`."""
+
+    type: Literal["conversation_recompile_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    result: str | None
+    """The result; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationForkResponse(TypedDict):
+    """Response to `conversation_fork`."""
+
+    type: Literal["conversation_fork_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    conversation: 'ForkedConversation | None'
+    """The conversation; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationMessagesListResponse(TypedDict):
+    """Response to `conversation_messages_list`."""
+
+    type: Literal["conversation_messages_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the messages were listed."""
+    messages: 'list[HistoryMessage]'
+    """The page of messages (empty on failure)."""
+    next_before: str | None
+    """The cursor for the next (older) page; `null` when there is none."""
+    has_more: bool
+    """Whether older messages exist."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConversationCompactResponse(TypedDict):
+    """Response to `conversation_compact`."""
+
+    type: Literal["conversation_compact_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    compaction: 'Compaction | None'
+    """The compaction; `null` on failure."""
     error: NotRequired[str | None]
     """Why it failed."""
 
@@ -2158,7 +2615,7 @@ class Error(TypedDict):
     """The `type` of the bad frame, when it had a string one."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | Message | Pong
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
@@ -2176,7 +2633,7 @@ ImageSource = Base64ImageSource | UrlImageSource | LettaImageSource
 ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 """An approval decision. Closed: an unknown `behavior` is an error, never "allow"."""
 
-ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error
+ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
 is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).

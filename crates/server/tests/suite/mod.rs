@@ -7,3 +7,4 @@ mod lifecycle;
 mod limits;
 mod providers;
 mod transport;
+mod unsupported;
