@@ -135,8 +135,9 @@ async fn handle(caller: &Arc<dyn Caller>, frame: ClientFrame) {
     }
 }
 
-/// The commands this server implements, in the protocol table's order: the arms of
-/// [`command`] (a test checks that exactly these are not answered as unsupported).
+/// The commands this server implements, in the protocol table's order; every other command of
+/// the protocol table is answered at once as unsupported (a test checks that exactly these are
+/// not).
 pub const IMPLEMENTED: &[&str] = &[
     AppServerInfo::TYPE,
     RuntimeStart::TYPE,
