@@ -328,13 +328,15 @@ macro_rules! protocol_table {
             }
         }
     };
+    // A command's flags, after its request-id prefix: `refuses` (see [`Refuse`]) and `stream`
+    // (see [`Answers::Stream`]), in any order; any other word is a compile error.
     (@answers) => { Answers::None };
     (@answers One) => { Answers::One };
     (@answers One stream $($rest:ident)*) => { Answers::Stream };
-    (@answers One $other:ident $($rest:ident)*) => { protocol_table!(@answers One $($rest)*) };
+    (@answers One refuses $($rest:ident)*) => { protocol_table!(@answers One $($rest)*) };
     (@refuses) => { false };
     (@refuses refuses $($rest:ident)*) => { true };
-    (@refuses $other:ident $($rest:ident)*) => { protocol_table!(@refuses $($rest)*) };
+    (@refuses stream $($rest:ident)*) => { protocol_table!(@refuses $($rest)*) };
     (@refusal $command:ident $error:ident;) => {{
         let _ = ($command, $error);
         None
@@ -342,11 +344,14 @@ macro_rules! protocol_table {
     (@refusal $command:ident $error:ident; refuses $($rest:ident)*) => {
         Refuse::refuse($command, $error).map(ServerFrame::from)
     };
-    (@refusal $command:ident $error:ident; $other:ident $($rest:ident)*) => {
+    (@refusal $command:ident $error:ident; stream $($rest:ident)*) => {
         protocol_table!(@refusal $command $error; $($rest)*)
     };
     (@opt $name:literal) => { Some($name) };
     (@opt) => { None };
+    (@$rule:ident $($unknown:tt)*) => {
+        compile_error!(concat!("unknown protocol_table! flag in: ", stringify!($($unknown)*)))
+    };
 }
 
 protocol_table! {
