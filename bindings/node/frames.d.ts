@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -21,6 +21,21 @@ export interface ClientFrameByType {
   runtime_external_tools_update: RuntimeExternalToolsUpdate;
   external_tool_call_response: ExternalToolCallResponse;
   turn_finished_ack: TurnFinishedAck;
+  resume_queue: ResumeQueue;
+  agent_list: AgentList;
+  agent_retrieve: AgentRetrieve;
+  agent_create: AgentCreate;
+  agent_update: AgentUpdate;
+  agent_delete: AgentDelete;
+  create_agent: CreateAgentCommand;
+  conversation_list: ConversationList;
+  conversation_retrieve: ConversationRetrieve;
+  conversation_create: ConversationCreate;
+  conversation_update: ConversationUpdate;
+  conversation_recompile: ConversationRecompile;
+  conversation_fork: ConversationFork;
+  conversation_messages_list: ConversationMessagesList;
+  conversation_compact: ConversationCompact;
   message: Message;
   pong: Pong;
 }
@@ -355,12 +370,28 @@ export interface AgentScope {
   conversation_id: string;
 }
 
+/** A built-in personality preset of `create_agent`. Closed: an unknown preset is an error. */
+export type Personality = "memo" | "tutorial" | "blank" | "linus" | "kawaii";
+
+/** The body of `conversation_fork`. */
+export interface ConversationForkBody {
+  /**
+   * The agent, for forking its default conversation (agent-direct mode). `null` is read as
+   * absent.
+   */
+  agent_id?: string | null;
+  /** Hide the forked conversation. */
+  hidden?: boolean | null;
+  /** Fork through this message (inclusive) instead of the whole history. */
+  message_id?: string | null;
+}
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
  * frame's JSON).
  */
-export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error;
+export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error;
 
 /** The branches of {@link ServerFrame} by `type`. */
 export interface ServerFrameByType {
@@ -371,6 +402,21 @@ export interface ServerFrameByType {
   abort_message_response: AbortMessageResponse;
   remove_queue_item_response: RemoveQueueItemResponse;
   runtime_external_tools_update_response: RuntimeExternalToolsUpdateResponse;
+  resume_queue_response: ResumeQueueResponse;
+  agent_list_response: AgentListResponse;
+  agent_retrieve_response: AgentRetrieveResponse;
+  agent_create_response: AgentCreateResponse;
+  agent_update_response: AgentUpdateResponse;
+  agent_delete_response: AgentDeleteResponse;
+  create_agent_response: CreateAgentResponse;
+  conversation_list_response: ConversationListResponse;
+  conversation_retrieve_response: ConversationRetrieveResponse;
+  conversation_create_response: ConversationCreateResponse;
+  conversation_update_response: ConversationUpdateResponse;
+  conversation_recompile_response: ConversationRecompileResponse;
+  conversation_fork_response: ConversationForkResponse;
+  conversation_messages_list_response: ConversationMessagesListResponse;
+  conversation_compact_response: ConversationCompactResponse;
   stream_delta: StreamDelta;
   turn_finished: TurnFinished;
   update_loop_status: UpdateLoopStatus;
@@ -422,6 +468,57 @@ export interface Created {
 
 /** What happened to an accepted `create_message`. */
 export type Disposition = "started" | "queued";
+
+/** A Letta `AgentState`: the fields this project relies on typed, every other field kept. */
+export interface AgentState {
+  /** The agent's id. */
+  id: string;
+  /** The agent's name. */
+  name: string;
+  /** Fields not listed here, kept as sent. */
+  [key: string]: unknown;
+}
+
+/** A Letta `Conversation`: the fields this project relies on typed, every other field kept. */
+export interface Conversation {
+  /** The conversation's id. */
+  id: string;
+  /** The agent it belongs to. */
+  agent_id: string;
+  /** Fields not listed here, kept as sent. */
+  [key: string]: unknown;
+}
+
+/** The conversation `conversation_fork` created. */
+export interface ForkedConversation {
+  /** Its id. */
+  id: string;
+}
+
+/**
+ * A message of a conversation's history (a Letta `LettaMessage`): the fields this project
+ * relies on typed, every other field kept.
+ */
+export interface HistoryMessage {
+  /** The message's id. */
+  id: string;
+  /** ISO-8601 time of the message. */
+  date: string;
+  /** What kind of message (`user_message`, `assistant_message`, `tool_call_message`, …). */
+  message_type: string;
+  /** Fields not listed here, kept as sent. */
+  [key: string]: unknown;
+}
+
+/** What `conversation_compact` did (a Letta `CompactionResponse`). */
+export interface Compaction {
+  /** Messages in context before. */
+  num_messages_before: number;
+  /** Messages in context after. */
+  num_messages_after: number;
+  /** The summary that replaced them. */
+  summary: string;
+}
 
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
 export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
@@ -1768,7 +1865,7 @@ export interface FileOp {
 export type FileOpKind = "ins" | "del";
 
 /** Stable machine-readable reason of an `error` frame. */
-export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "limit_exceeded" | "internal";
+export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "limit_exceeded" | "unsupported" | "internal";
 
 /** Capability discovery. */
 export interface AppServerInfo {
@@ -1911,6 +2008,163 @@ export interface TurnFinishedAck {
   consumer_id: string;
 }
 
+/** Start a conversation's waiting queue items if it is idle. */
+export interface ResumeQueue {
+  type: "resume_queue";
+  /** The conversation. */
+  runtime: RuntimeScope;
+  /** When present the server answers with `resume_queue_response`. */
+  request_id?: string | null;
+}
+
+/** List agents. */
+export interface AgentList {
+  type: "agent_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** Letta `AgentListParams` (`limit`, `after`, `name`, `tags`, …). */
+  query?: { [key: string]: unknown } | null;
+}
+
+/** Read one agent. */
+export interface AgentRetrieve {
+  type: "agent_retrieve";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+}
+
+/** Create an agent from Letta `AgentCreateParams`. */
+export interface AgentCreate {
+  type: "agent_create";
+  /** Correlates the response. */
+  request_id: string;
+  /** Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …). */
+  body: { [key: string]: unknown };
+}
+
+/** Update an agent. */
+export interface AgentUpdate {
+  type: "agent_update";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** Letta `AgentUpdateParams`: the fields to change. */
+  body: { [key: string]: unknown };
+}
+
+/** Delete an agent. */
+export interface AgentDelete {
+  type: "agent_delete";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+}
+
+/** Create an agent from a built-in personality preset. */
+export interface CreateAgentCommand {
+  type: "create_agent";
+  /** Correlates the response. */
+  request_id: string;
+  /** The preset. */
+  personality: Personality;
+  /** Model identifier (the preset's default when absent). */
+  model?: string | null;
+  /** Extra tags for the new agent. */
+  tags?: string[] | null;
+  /** Pin the agent globally after creation (default true). */
+  pin_global?: boolean | null;
+}
+
+/** List conversations. */
+export interface ConversationList {
+  type: "conversation_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** Letta `ConversationListParams` (`agent_id`, `limit`, `after`, `order`, …). */
+  query?: { [key: string]: unknown } | null;
+}
+
+/** Read one conversation. */
+export interface ConversationRetrieve {
+  type: "conversation_retrieve";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  conversation_id: string;
+}
+
+/** Create a conversation. */
+export interface ConversationCreate {
+  type: "conversation_create";
+  /** Correlates the response. */
+  request_id: string;
+  /** Letta `ConversationCreateParams` (`agent_id` required by Letta; `summary`, `model`, …). */
+  body: { [key: string]: unknown };
+  /** Set by a relay: the user the new conversation is attributed to. */
+  acting_user_id?: string | null;
+}
+
+/** Update a conversation. */
+export interface ConversationUpdate {
+  type: "conversation_update";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  conversation_id: string;
+  /** Letta `ConversationUpdateParams`: the fields to change. */
+  body: { [key: string]: unknown };
+}
+
+/** Recompile a conversation's system prompt. */
+export interface ConversationRecompile {
+  type: "conversation_recompile";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  conversation_id: string;
+  /** Letta `ConversationRecompileParams` (`dry_run`, `agent_id`, `compaction_settings`). */
+  body?: { [key: string]: unknown } | null;
+}
+
+/** Fork a conversation. */
+export interface ConversationFork {
+  type: "conversation_fork";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation to fork. */
+  conversation_id: string;
+  /** How to fork. */
+  body?: ConversationForkBody | null;
+  /** Set by a relay: the user the new conversation is attributed to. */
+  acting_user_id?: string | null;
+}
+
+/** List a conversation's messages. */
+export interface ConversationMessagesList {
+  type: "conversation_messages_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  conversation_id: string;
+  /** Letta `MessageListParams` (`limit`, `before`, `after`, `order`, …). */
+  query?: { [key: string]: unknown } | null;
+}
+
+/** Compact a conversation's history. */
+export interface ConversationCompact {
+  type: "conversation_compact";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  conversation_id: string;
+  /** Letta `MessageCompactParams`. */
+  body?: { [key: string]: unknown } | null;
+}
+
 /** The legacy input form, converted to `input`. */
 export interface Message {
   type: "message";
@@ -2033,6 +2287,211 @@ export interface RuntimeExternalToolsUpdateResponse {
   request_id: string;
   /** Whether the update applied. */
   success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `resume_queue`. */
+export interface ResumeQueueResponse {
+  type: "resume_queue_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the scope. */
+  runtime: RuntimeScope;
+  /** How many queue items the command released. */
+  resumed: number;
+  /** Whether the queue was resumed. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `agent_list`. */
+export interface AgentListResponse {
+  type: "agent_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the agents were listed. */
+  success: boolean;
+  /** The agents (empty on failure). */
+  agents: AgentState[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `agent_retrieve`. */
+export interface AgentRetrieveResponse {
+  type: "agent_retrieve_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The agent; `null` on failure. */
+  agent: AgentState | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `agent_create`. */
+export interface AgentCreateResponse {
+  type: "agent_create_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The agent; `null` on failure. */
+  agent: AgentState | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `agent_update`. */
+export interface AgentUpdateResponse {
+  type: "agent_update_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The agent; `null` on failure. */
+  agent: AgentState | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `agent_delete`. */
+export interface AgentDeleteResponse {
+  type: "agent_delete_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the agent was deleted. */
+  success: boolean;
+  /** Echo of the agent id. */
+  agent_id: string;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `create_agent`. */
+export interface CreateAgentResponse {
+  type: "create_agent_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the agent was created. */
+  success: boolean;
+  /** The new agent's id. */
+  agent_id?: string | null;
+  /** The new agent's name. */
+  name?: string | null;
+  /** The new agent's model. */
+  model?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_list`. */
+export interface ConversationListResponse {
+  type: "conversation_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the conversations were listed. */
+  success: boolean;
+  /** The conversations (empty on failure). */
+  conversations: Conversation[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_retrieve`. */
+export interface ConversationRetrieveResponse {
+  type: "conversation_retrieve_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The conversation; `null` on failure. */
+  conversation: Conversation | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_create`. */
+export interface ConversationCreateResponse {
+  type: "conversation_create_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The conversation; `null` on failure. */
+  conversation: Conversation | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_update`. */
+export interface ConversationUpdateResponse {
+  type: "conversation_update_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The conversation; `null` on failure. */
+  conversation: Conversation | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_recompile`. */
+export interface ConversationRecompileResponse {
+  type: "conversation_recompile_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The result; `null` on failure. */
+  result: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_fork`. */
+export interface ConversationForkResponse {
+  type: "conversation_fork_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The conversation; `null` on failure. */
+  conversation: ForkedConversation | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_messages_list`. */
+export interface ConversationMessagesListResponse {
+  type: "conversation_messages_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the messages were listed. */
+  success: boolean;
+  /** The page of messages (empty on failure). */
+  messages: HistoryMessage[];
+  /** The cursor for the next (older) page; `null` when there is none. */
+  next_before: string | null;
+  /** Whether older messages exist. */
+  has_more: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `conversation_compact`. */
+export interface ConversationCompactResponse {
+  type: "conversation_compact_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The compaction; `null` on failure. */
+  compaction: Compaction | null;
   /** Why it failed. */
   error?: string | null;
 }

@@ -10,11 +10,15 @@ import type {
   AppServerInfoResponse,
   ClientFrame,
   ControlRequest,
+  ConversationList,
+  ConversationListResponse,
   ExternalToolCallRequest,
   ExternalToolResult,
   Input,
   InputAccepted,
   InputPayload,
+  ResumeQueue,
+  ResumeQueueResponse,
   RuntimeExternalToolsUpdate,
   RuntimeExternalToolsUpdateResponse,
   RuntimeScope,
@@ -126,8 +130,8 @@ export declare class AppServerClient {
   ): Promise<RuntimeExternalToolsUpdateResponse>;
   sync(cmd: CommandInput<Sync>, opts?: RequestOptions): Promise<SyncResponse>;
   abort(cmd: CommandInput<AbortMessage>, opts?: RequestOptions): Promise<AbortMessageResponse>;
-  resumeQueue(cmd: Record<string, unknown>, opts?: RequestOptions): Promise<OtherFrame>;
-  conversationList(cmd?: Record<string, unknown>, opts?: RequestOptions): Promise<OtherFrame>;
+  resumeQueue(cmd: CommandInput<ResumeQueue>, opts?: RequestOptions): Promise<ResumeQueueResponse>;
+  conversationList(cmd?: CommandInput<ConversationList>, opts?: RequestOptions): Promise<ConversationListResponse>;
   submitInput(cmd: CommandInput<Input>, opts?: RequestOptions): Promise<InputAccepted>;
   /** Sends an `input` without waiting for its `input_accepted`. */
   input(cmd: CommandInput<Input>): Promise<void>;

@@ -32,7 +32,35 @@ struct CommandEntry {
     #[serde(rename = "type")]
     frame_type: String,
     response: Option<String>,
+    answers: Answers,
     request_id_prefix: Option<String>,
+}
+
+/// How many frames answer a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answers {
+    None,
+    One,
+    Stream,
+}
+
+impl Answers {
+    fn wire(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::One => "one",
+            Self::Stream => "stream",
+        }
+    }
+
+    fn rust(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::One => "One",
+            Self::Stream => "Stream",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +104,7 @@ impl Channel {
 struct Request<'a> {
     command: &'a str,
     answer: &'a str,
+    answers: Answers,
     prefix: &'a str,
 }
 
@@ -89,6 +118,12 @@ impl Meta {
                     command.frame_type
                 ));
             }
+            if command.response.is_some() == (command.answers == Answers::None) {
+                return Err(format!(
+                    "schema/meta.json: `{}` has a response exactly when frames answer it",
+                    command.frame_type
+                ));
+            }
         }
         Ok(meta)
     }
@@ -98,6 +133,7 @@ impl Meta {
             Some(Request {
                 command: &command.frame_type,
                 answer: command.response.as_deref()?,
+                answers: command.answers,
                 prefix: command.request_id_prefix.as_deref()?,
             })
         })
@@ -130,13 +166,25 @@ pub fn rust_meta(meta: &Value) -> Result<String, String> {
          pub const PROTOCOL_VERSION: u32 = {};\n\n\
          /// Every command's `type`, in the protocol table's order.\n\
          pub const COMMANDS: &[&str] = &[{}];\n\n\
-         /// A command the server answers with one frame correlated by `request_id`.\n\
+         /// How many frames answer a command (besides an `error` frame).\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n\
+         pub enum Answers {{\n\
+         \x20   /// No frame answers it.\n\
+         \x20   None,\n\
+         \x20   /// One response frame.\n\
+         \x20   One,\n\
+         \x20   /// Response frames correlated by `request_id` until one carries `done: true`.\n\
+         \x20   Stream,\n\
+         }}\n\n\
+         /// A command the server answers with frames correlated by `request_id`.\n\
          #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
          pub struct Request {{\n\
          \x20   /// The command's `type`.\n\
          \x20   pub command: &'static str,\n\
          \x20   /// The `type` of the frame that answers it (besides an `error`).\n\
          \x20   pub answer: &'static str,\n\
+         \x20   /// How many of them: [`Answers::One`] or [`Answers::Stream`].\n\
+         \x20   pub answers: Answers,\n\
          \x20   /// Generated request ids are `\"<prefix>-<n>\"`, as Letta Code's client helper numbers them.\n\
          \x20   pub request_id_prefix: &'static str,\n\
          }}\n\n\
@@ -148,9 +196,10 @@ pub fn rust_meta(meta: &Value) -> Result<String, String> {
     for request in meta.requests() {
         let _ = writeln!(
             out,
-            "    Request {{ command: {}, answer: {}, request_id_prefix: {} }},",
+            "    Request {{ command: {}, answer: {}, answers: Answers::{}, request_id_prefix: {} }},",
             quoted(request.command),
             quoted(request.answer),
+            request.answers.rust(),
             quoted(request.prefix)
         );
     }
@@ -160,6 +209,11 @@ pub fn rust_meta(meta: &Value) -> Result<String, String> {
          /// The command of this `type`, if the server answers it.\n\
          pub fn request(command: &str) -> Option<&'static Request> {{\n\
          \x20   REQUESTS.iter().find(|request| request.command == command)\n\
+         }}\n\n\
+         /// How many frames answer the command of this `type` ([`Answers::None`] for one that is\n\
+         /// not answered, or not known).\n\
+         pub fn answers(command: &str) -> Answers {{\n\
+         \x20   request(command).map_or(Answers::None, |request| request.answers)\n\
          }}\n\n\
          /// The capability flags every `app_server_info_response` carries.\n\
          pub const CAPABILITIES: &[&str] = &[{}];\n\n\
@@ -221,7 +275,8 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
          /** Every command's `type`, in the protocol table's order. */\n\
          const COMMANDS = Object.freeze([{}]);\n\n\
          /**\n * The commands the server answers, by `type`: the `type` of the answering frame (besides an\n\
-         \x20* `error`) and the prefix of generated request ids (`\"<prefix>-<n>\"`).\n */\n\
+         \x20* `error`), how many (`'one'`, or `'stream'`: until one carries `done: true`) and the prefix of\n\
+         \x20* generated request ids (`\"<prefix>-<n>\"`). A command not listed is not answered.\n */\n\
          const REQUESTS = Object.freeze({{\n",
         meta.protocol_version,
         list(&meta.commands.iter().map(|c| c.frame_type.clone()).collect::<Vec<_>>()),
@@ -229,9 +284,10 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
     for request in meta.requests() {
         let _ = writeln!(
             out,
-            "  {}: Object.freeze({{ answer: {}, requestIdPrefix: {} }}),",
+            "  {}: Object.freeze({{ answer: {}, answers: {}, requestIdPrefix: {} }}),",
             request.command,
             quoted(request.answer),
+            quoted(request.answers.wire()),
             quoted(request.prefix)
         );
     }
@@ -285,7 +341,9 @@ pub fn python_meta(meta: &Value) -> Result<String, String> {
          \x20   answer: str\n\
          \x20   \"\"\"The `type` of the frame that answers it (besides an `error`).\"\"\"\n\
          \x20   request_id_prefix: str\n\
-         \x20   \"\"\"Generated request ids are `\"<prefix>-<n>\"`.\"\"\"\n\n\n\
+         \x20   \"\"\"Generated request ids are `\"<prefix>-<n>\"`.\"\"\"\n\
+         \x20   answers: Literal[\"one\", \"stream\"]\n\
+         \x20   \"\"\"How many frames answer it: one, or a stream until one carries `done: true`.\"\"\"\n\n\n\
          REQUESTS: Final[dict[str, Request]] = {{\n",
         meta.protocol_version,
         list(&meta.commands.iter().map(|c| c.frame_type.clone()).collect::<Vec<_>>()),
@@ -293,16 +351,17 @@ pub fn python_meta(meta: &Value) -> Result<String, String> {
     for request in meta.requests() {
         let _ = writeln!(
             out,
-            "    {}: Request({}, {}),",
+            "    {}: Request({}, {}, {}),",
             quoted(request.command),
             quoted(request.answer),
-            quoted(request.prefix)
+            quoted(request.prefix),
+            quoted(request.answers.wire())
         );
     }
     let _ = write!(
         out,
         "}}\n\
-         \"\"\"The commands the server answers, by `type`.\"\"\"\n\n\
+         \"\"\"The commands the server answers, by `type`; a command not listed is not answered.\"\"\"\n\n\
          CAPABILITIES: Final = ({},)\n\
          \"\"\"The capability flags every `app_server_info_response` carries.\"\"\"\n\n\
          OPTIONAL_CAPABILITIES: Final = ({},)\n\
@@ -344,6 +403,33 @@ mod tests {
     }
 
     #[test]
+    fn a_command_answered_by_a_stream_is_one_in_every_sdk_table() {
+        let mut meta = letta_app_server_protocol::schema::meta();
+        meta["commands"][0]["answers"] = "stream".into();
+        let rust = rust_meta(&meta).unwrap_or_default();
+        assert!(
+            rust.contains("answer: \"app_server_info_response\", answers: Answers::Stream,"),
+            "{rust}"
+        );
+        let node = node_meta(&meta).unwrap_or_default();
+        assert!(
+            node.contains("answer: \"app_server_info_response\", answers: \"stream\","),
+            "{node}"
+        );
+        let python = python_meta(&meta).unwrap_or_default();
+        assert!(
+            python.contains("Request(\"app_server_info_response\", \"app-server-info\", \"stream\")"),
+            "{python}"
+        );
+        meta["commands"][0]["answers"] = "none".into();
+        let error = rust_meta(&meta).unwrap_err();
+        assert!(
+            error.contains("has a response exactly when frames answer it"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn every_sdk_gets_every_command_with_an_answer() {
         let meta = letta_app_server_protocol::schema::meta();
         let (rust, node, python) = (
@@ -358,18 +444,18 @@ mod tests {
             let name = command.name;
             assert!(
                 rust.contains(&format!(
-                    "Request {{ command: \"{name}\", answer: \"{answer}\", request_id_prefix: \"{prefix}\" }}"
+                    "Request {{ command: \"{name}\", answer: \"{answer}\", answers: Answers::One, request_id_prefix: \"{prefix}\" }}"
                 )),
                 "{rust}"
             );
             assert!(
                 node.contains(&format!(
-                    "{name}: Object.freeze({{ answer: \"{answer}\", requestIdPrefix: \"{prefix}\" }})"
+                    "{name}: Object.freeze({{ answer: \"{answer}\", answers: \"one\", requestIdPrefix: \"{prefix}\" }})"
                 )),
                 "{node}"
             );
             assert!(
-                python.contains(&format!("\"{name}\": Request(\"{answer}\", \"{prefix}\")")),
+                python.contains(&format!("\"{name}\": Request(\"{answer}\", \"{prefix}\", \"one\")")),
                 "{python}"
             );
         }

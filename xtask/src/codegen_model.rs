@@ -11,7 +11,7 @@
 //! repeats a named definition (each frame of `ClientFrame` and `ServerFrame` is also a
 //! definition of its own) refers to it.
 
-use letta_app_server_protocol::schema::pascal_case;
+use letta_app_server_protocol::schema::{FRAME_NAME_SUFFIXES, pascal_case};
 use serde_json::{Map, Value};
 
 /// Keywords the generators read, or that do not affect a generated type.
@@ -106,6 +106,9 @@ pub struct Branch {
 pub struct Object {
     /// The properties, in declaration order.
     pub properties: Vec<Property>,
+    /// Whether properties besides these are allowed and kept (`"additionalProperties": true`:
+    /// a Letta object with the fields the protocol relies on typed).
+    pub open: bool,
 }
 
 /// One property of an [`Object`].
@@ -266,8 +269,11 @@ impl Reader<'_> {
             self.check_keywords(body, &branch_path)?;
             let value = tag_value(body, tag).unwrap_or_default();
             let named = named.or_else(|| {
-                let candidate = pascal_case(&value);
-                (self.definitions.get(&candidate) == Some(body)).then_some(candidate)
+                let plain = pascal_case(&value);
+                let suffixed = FRAME_NAME_SUFFIXES.map(|suffix| format!("{plain}{suffix}"));
+                std::iter::once(plain)
+                    .chain(suffixed)
+                    .find(|candidate| self.definitions.get(candidate) == Some(body))
             });
             out.push(Branch {
                 object: self.object(body, &format!("{path}/{value}"))?,
@@ -422,7 +428,10 @@ impl Reader<'_> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Object { properties })
+        Ok(Object {
+            properties,
+            open: schema.get("additionalProperties") == Some(&Value::Bool(true)),
+        })
     }
 
     fn check_keywords(&self, schema: &Value, path: &str) -> Result<()> {

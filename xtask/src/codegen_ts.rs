@@ -152,6 +152,13 @@ fn object(body: &Object, depth: usize) -> String {
         let type_ = type_of(&property.ty, depth + 1);
         writeln!(out, "{indent}{}{optional}: {type_};", property_name(&property.name)).unwrap_or_default();
     }
+    if body.open {
+        writeln!(
+            out,
+            "{indent}/** Fields not listed here, kept as sent. */\n{indent}[key: string]: unknown;"
+        )
+        .unwrap_or_default();
+    }
     out.push_str(&"  ".repeat(depth));
     out.push('}');
     out

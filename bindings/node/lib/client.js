@@ -90,14 +90,6 @@ function toolResponse(requestId, result) {
   return { type: 'external_tool_call_response', request_id: requestId, result: content };
 }
 
-/**
- * Commands of the official helper's API that the protocol table does not declare yet (Tier-B);
- * each moves into the table, and out of here, when the protocol crate declares it.
- */
-const HELPER_ONLY_REQUESTS = {
-  resume_queue: { answer: 'resume_queue_response', requestIdPrefix: 'resume-queue' },
-  conversation_list: { answer: 'conversation_list_response', requestIdPrefix: 'conversation-list' },
-};
 
 class AppServerClient {
   #native;
@@ -347,7 +339,7 @@ class AppServerClient {
 
   /** Sends the command `type`, numbering its id and waiting for its answer as the protocol table says. */
   #command(cmd, opts, type) {
-    const { requestIdPrefix: prefix, answer } = REQUESTS[type] ?? HELPER_ONLY_REQUESTS[type];
+    const { requestIdPrefix: prefix, answer } = REQUESTS[type];
     const command = { ...cmd, type, request_id: cmd?.request_id || this.nextRequestId(prefix) };
     return this.#request(command, { ...opts, predicate: (message) => message.type === answer });
   }

@@ -9,20 +9,36 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
- * `error`) and the prefix of generated request ids (`"<prefix>-<n>"`).
+ * `error`), how many (`'one'`, or `'stream'`: until one carries `done: true`) and the prefix of
+ * generated request ids (`"<prefix>-<n>"`). A command not listed is not answered.
  */
 const REQUESTS = Object.freeze({
-  app_server_info: Object.freeze({ answer: "app_server_info_response", requestIdPrefix: "app-server-info" }),
-  runtime_start: Object.freeze({ answer: "runtime_start_response", requestIdPrefix: "runtime-start" }),
-  input: Object.freeze({ answer: "input_accepted", requestIdPrefix: "input" }),
-  sync: Object.freeze({ answer: "sync_response", requestIdPrefix: "sync" }),
-  abort_message: Object.freeze({ answer: "abort_message_response", requestIdPrefix: "abort" }),
-  remove_queue_item: Object.freeze({ answer: "remove_queue_item_response", requestIdPrefix: "remove-queue-item" }),
-  runtime_external_tools_update: Object.freeze({ answer: "runtime_external_tools_update_response", requestIdPrefix: "runtime-external-tools" }),
+  app_server_info: Object.freeze({ answer: "app_server_info_response", answers: "one", requestIdPrefix: "app-server-info" }),
+  runtime_start: Object.freeze({ answer: "runtime_start_response", answers: "one", requestIdPrefix: "runtime-start" }),
+  input: Object.freeze({ answer: "input_accepted", answers: "one", requestIdPrefix: "input" }),
+  sync: Object.freeze({ answer: "sync_response", answers: "one", requestIdPrefix: "sync" }),
+  abort_message: Object.freeze({ answer: "abort_message_response", answers: "one", requestIdPrefix: "abort" }),
+  remove_queue_item: Object.freeze({ answer: "remove_queue_item_response", answers: "one", requestIdPrefix: "remove-queue-item" }),
+  runtime_external_tools_update: Object.freeze({ answer: "runtime_external_tools_update_response", answers: "one", requestIdPrefix: "runtime-external-tools" }),
+  resume_queue: Object.freeze({ answer: "resume_queue_response", answers: "one", requestIdPrefix: "resume-queue" }),
+  agent_list: Object.freeze({ answer: "agent_list_response", answers: "one", requestIdPrefix: "agent-list" }),
+  agent_retrieve: Object.freeze({ answer: "agent_retrieve_response", answers: "one", requestIdPrefix: "agent-retrieve" }),
+  agent_create: Object.freeze({ answer: "agent_create_response", answers: "one", requestIdPrefix: "agent-create" }),
+  agent_update: Object.freeze({ answer: "agent_update_response", answers: "one", requestIdPrefix: "agent-update" }),
+  agent_delete: Object.freeze({ answer: "agent_delete_response", answers: "one", requestIdPrefix: "agent-delete" }),
+  create_agent: Object.freeze({ answer: "create_agent_response", answers: "one", requestIdPrefix: "create-agent" }),
+  conversation_list: Object.freeze({ answer: "conversation_list_response", answers: "one", requestIdPrefix: "conversation-list" }),
+  conversation_retrieve: Object.freeze({ answer: "conversation_retrieve_response", answers: "one", requestIdPrefix: "conversation-retrieve" }),
+  conversation_create: Object.freeze({ answer: "conversation_create_response", answers: "one", requestIdPrefix: "conversation-create" }),
+  conversation_update: Object.freeze({ answer: "conversation_update_response", answers: "one", requestIdPrefix: "conversation-update" }),
+  conversation_recompile: Object.freeze({ answer: "conversation_recompile_response", answers: "one", requestIdPrefix: "conversation-recompile" }),
+  conversation_fork: Object.freeze({ answer: "conversation_fork_response", answers: "one", requestIdPrefix: "conversation-fork" }),
+  conversation_messages_list: Object.freeze({ answer: "conversation_messages_list_response", answers: "one", requestIdPrefix: "conversation-messages-list" }),
+  conversation_compact: Object.freeze({ answer: "conversation_compact_response", answers: "one", requestIdPrefix: "conversation-compact" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */

@@ -49,7 +49,8 @@ def problems(value: Any, hint: Any, path: str = "") -> list[str]:
             return [f"{path}: expected a {hint.__name__} dict, got {value!r}"]
         fields = get_type_hints(hint)
         found = [f"{path}.{key}: missing ({hint.__name__})" for key in hint.__required_keys__ if key not in value]
-        found += [f"{path}.{key}: not a field of {hint.__name__}" for key in value if key not in fields]
+        if hint.__name__ not in frames.OPEN_TYPES:
+            found += [f"{path}.{key}: not a field of {hint.__name__}" for key in value if key not in fields]
         for key, item in value.items():
             if key in fields:
                 found += problems(item, fields[key], f"{path}.{key}")

@@ -121,6 +121,21 @@ def test_a_command_without_an_answer_times_out(server: Server) -> None:
     run(scenario())
 
 
+def test_a_command_the_server_does_not_implement_is_declined_at_once(server: Server) -> None:
+    async def scenario() -> None:
+        async with AsyncClient.connect(server.url, request_timeout=5) as client:
+            frame = {"type": "agent_retrieve", "request_id": "ar-1", "agent_id": "agent-1"}
+            assert await client.request(frame) == {
+                "type": "agent_retrieve_response",
+                "request_id": "ar-1",
+                "success": False,
+                "agent": None,
+                "error": "this server does not support `agent_retrieve` yet",
+            }
+
+    run(scenario())
+
+
 PROGRAM = """
 import asyncio, sys
 from letta_app_server import AsyncClient

@@ -8,33 +8,67 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"];
 
-/// A command the server answers with one frame correlated by `request_id`.
+/// How many frames answer a command (besides an `error` frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answers {
+    /// No frame answers it.
+    None,
+    /// One response frame.
+    One,
+    /// Response frames correlated by `request_id` until one carries `done: true`.
+    Stream,
+}
+
+/// A command the server answers with frames correlated by `request_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     /// The command's `type`.
     pub command: &'static str,
     /// The `type` of the frame that answers it (besides an `error`).
     pub answer: &'static str,
+    /// How many of them: [`Answers::One`] or [`Answers::Stream`].
+    pub answers: Answers,
     /// Generated request ids are `"<prefix>-<n>"`, as Letta Code's client helper numbers them.
     pub request_id_prefix: &'static str,
 }
 
 /// Every command with an answer.
 pub const REQUESTS: &[Request] = &[
-    Request { command: "app_server_info", answer: "app_server_info_response", request_id_prefix: "app-server-info" },
-    Request { command: "runtime_start", answer: "runtime_start_response", request_id_prefix: "runtime-start" },
-    Request { command: "input", answer: "input_accepted", request_id_prefix: "input" },
-    Request { command: "sync", answer: "sync_response", request_id_prefix: "sync" },
-    Request { command: "abort_message", answer: "abort_message_response", request_id_prefix: "abort" },
-    Request { command: "remove_queue_item", answer: "remove_queue_item_response", request_id_prefix: "remove-queue-item" },
-    Request { command: "runtime_external_tools_update", answer: "runtime_external_tools_update_response", request_id_prefix: "runtime-external-tools" },
+    Request { command: "app_server_info", answer: "app_server_info_response", answers: Answers::One, request_id_prefix: "app-server-info" },
+    Request { command: "runtime_start", answer: "runtime_start_response", answers: Answers::One, request_id_prefix: "runtime-start" },
+    Request { command: "input", answer: "input_accepted", answers: Answers::One, request_id_prefix: "input" },
+    Request { command: "sync", answer: "sync_response", answers: Answers::One, request_id_prefix: "sync" },
+    Request { command: "abort_message", answer: "abort_message_response", answers: Answers::One, request_id_prefix: "abort" },
+    Request { command: "remove_queue_item", answer: "remove_queue_item_response", answers: Answers::One, request_id_prefix: "remove-queue-item" },
+    Request { command: "runtime_external_tools_update", answer: "runtime_external_tools_update_response", answers: Answers::One, request_id_prefix: "runtime-external-tools" },
+    Request { command: "resume_queue", answer: "resume_queue_response", answers: Answers::One, request_id_prefix: "resume-queue" },
+    Request { command: "agent_list", answer: "agent_list_response", answers: Answers::One, request_id_prefix: "agent-list" },
+    Request { command: "agent_retrieve", answer: "agent_retrieve_response", answers: Answers::One, request_id_prefix: "agent-retrieve" },
+    Request { command: "agent_create", answer: "agent_create_response", answers: Answers::One, request_id_prefix: "agent-create" },
+    Request { command: "agent_update", answer: "agent_update_response", answers: Answers::One, request_id_prefix: "agent-update" },
+    Request { command: "agent_delete", answer: "agent_delete_response", answers: Answers::One, request_id_prefix: "agent-delete" },
+    Request { command: "create_agent", answer: "create_agent_response", answers: Answers::One, request_id_prefix: "create-agent" },
+    Request { command: "conversation_list", answer: "conversation_list_response", answers: Answers::One, request_id_prefix: "conversation-list" },
+    Request { command: "conversation_retrieve", answer: "conversation_retrieve_response", answers: Answers::One, request_id_prefix: "conversation-retrieve" },
+    Request { command: "conversation_create", answer: "conversation_create_response", answers: Answers::One, request_id_prefix: "conversation-create" },
+    Request { command: "conversation_update", answer: "conversation_update_response", answers: Answers::One, request_id_prefix: "conversation-update" },
+    Request { command: "conversation_recompile", answer: "conversation_recompile_response", answers: Answers::One, request_id_prefix: "conversation-recompile" },
+    Request { command: "conversation_fork", answer: "conversation_fork_response", answers: Answers::One, request_id_prefix: "conversation-fork" },
+    Request { command: "conversation_messages_list", answer: "conversation_messages_list_response", answers: Answers::One, request_id_prefix: "conversation-messages-list" },
+    Request { command: "conversation_compact", answer: "conversation_compact_response", answers: Answers::One, request_id_prefix: "conversation-compact" },
 ];
 
 /// The command of this `type`, if the server answers it.
 pub fn request(command: &str) -> Option<&'static Request> {
     REQUESTS.iter().find(|request| request.command == command)
+}
+
+/// How many frames answer the command of this `type` ([`Answers::None`] for one that is
+/// not answered, or not known).
+pub fn answers(command: &str) -> Answers {
+    request(command).map_or(Answers::None, |request| request.answers)
 }
 
 /// The capability flags every `app_server_info_response` carries.

@@ -34,6 +34,111 @@ pub struct AbortMessageResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Create an agent from Letta `AgentCreateParams`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentCreate {
+    ///Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …).
+    pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `agent_create`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentCreateResponse {
+    ///The agent; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent: ::std::option::Option<AgentState>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Delete an agent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentDelete {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `agent_delete`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentDeleteResponse {
+    ///Echo of the agent id.
+    pub agent_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the agent was deleted.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List agents.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentList {
+    ///Letta `AgentListParams` (`limit`, `after`, `name`, `tags`, …).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub query: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `agent_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentListResponse {
+    ///The agents (empty on failure).
+    pub agents: ::std::vec::Vec<AgentState>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the agents were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Read one agent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentRetrieve {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `agent_retrieve`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentRetrieveResponse {
+    ///The agent; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent: ::std::option::Option<AgentState>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///A scope whose agent may be `null` (an agent-free conversation, Letta 0.34).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentScope {
@@ -42,6 +147,44 @@ pub struct AgentScope {
     pub agent_id: ::std::option::Option<::std::string::String>,
     ///The conversation id.
     pub conversation_id: ::std::string::String,
+}
+///A Letta `AgentState`: the fields this project relies on typed, every other field kept.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentState {
+    ///The agent's id.
+    pub id: ::std::string::String,
+    ///The agent's name.
+    pub name: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+///Update an agent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentUpdate {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Letta `AgentUpdateParams`: the fields to change.
+    pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `agent_update`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentUpdateResponse {
+    ///The agent; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent: ::std::option::Option<AgentState>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///The backend error behind a `loop_error`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -452,6 +595,170 @@ boot directory.*/
         ///The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation).
         runtime: AgentScope,
     },
+    ///Start a conversation's waiting queue items if it is idle.
+    #[serde(rename = "resume_queue")]
+    ResumeQueue {
+        ///When present the server answers with `resume_queue_response`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        request_id: ::std::option::Option<::std::string::String>,
+        ///The conversation.
+        runtime: RuntimeScope,
+    },
+    ///List agents.
+    #[serde(rename = "agent_list")]
+    AgentList {
+        ///Letta `AgentListParams` (`limit`, `after`, `name`, `tags`, …).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        query: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read one agent.
+    #[serde(rename = "agent_retrieve")]
+    AgentRetrieve {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Create an agent from Letta `AgentCreateParams`.
+    #[serde(rename = "agent_create")]
+    AgentCreate {
+        ///Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …).
+        body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Update an agent.
+    #[serde(rename = "agent_update")]
+    AgentUpdate {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Letta `AgentUpdateParams`: the fields to change.
+        body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Delete an agent.
+    #[serde(rename = "agent_delete")]
+    AgentDelete {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Create an agent from a built-in personality preset.
+    #[serde(rename = "create_agent")]
+    CreateAgent {
+        ///Model identifier (the preset's default when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        model: ::std::option::Option<::std::string::String>,
+        ///The preset.
+        personality: Personality,
+        ///Pin the agent globally after creation (default true).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pin_global: ::std::option::Option<bool>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///Extra tags for the new agent.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    },
+    ///List conversations.
+    #[serde(rename = "conversation_list")]
+    ConversationList {
+        ///Letta `ConversationListParams` (`agent_id`, `limit`, `after`, `order`, …).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        query: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read one conversation.
+    #[serde(rename = "conversation_retrieve")]
+    ConversationRetrieve {
+        ///The conversation.
+        conversation_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Create a conversation.
+    #[serde(rename = "conversation_create")]
+    ConversationCreate {
+        ///Set by a relay: the user the new conversation is attributed to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        acting_user_id: ::std::option::Option<::std::string::String>,
+        ///Letta `ConversationCreateParams` (`agent_id` required by Letta; `summary`, `model`, …).
+        body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Update a conversation.
+    #[serde(rename = "conversation_update")]
+    ConversationUpdate {
+        ///Letta `ConversationUpdateParams`: the fields to change.
+        body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///The conversation.
+        conversation_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Recompile a conversation's system prompt.
+    #[serde(rename = "conversation_recompile")]
+    ConversationRecompile {
+        ///Letta `ConversationRecompileParams` (`dry_run`, `agent_id`, `compaction_settings`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        body: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///The conversation.
+        conversation_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Fork a conversation.
+    #[serde(rename = "conversation_fork")]
+    ConversationFork {
+        ///Set by a relay: the user the new conversation is attributed to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        acting_user_id: ::std::option::Option<::std::string::String>,
+        ///How to fork.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        body: ::std::option::Option<ConversationForkBody>,
+        ///The conversation to fork.
+        conversation_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List a conversation's messages.
+    #[serde(rename = "conversation_messages_list")]
+    ConversationMessagesList {
+        ///The conversation.
+        conversation_id: ::std::string::String,
+        ///Letta `MessageListParams` (`limit`, `before`, `after`, `order`, …).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        query: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Compact a conversation's history.
+    #[serde(rename = "conversation_compact")]
+    ConversationCompact {
+        ///Letta `MessageCompactParams`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        body: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///The conversation.
+        conversation_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
     Message {
@@ -523,6 +830,16 @@ pub struct ClientToolset {
     ///Extra bundled tools by name (unknown names fail the turn).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+}
+///What `conversation_compact` did (a Letta `CompactionResponse`).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct Compaction {
+    ///Messages in context after.
+    pub num_messages_after: u64,
+    ///Messages in context before.
+    pub num_messages_before: u64,
+    ///The summary that replaced them.
+    pub summary: ::std::string::String,
 }
 ///One part of message content. Open: a part type this version does not know is kept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -617,6 +934,270 @@ impl ::std::convert::TryFrom<::std::string::String> for ControlSubtype {
         value.parse()
     }
 }
+///A Letta `Conversation`: the fields this project relies on typed, every other field kept.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct Conversation {
+    ///The agent it belongs to.
+    pub agent_id: ::std::string::String,
+    ///The conversation's id.
+    pub id: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+///Compact a conversation's history.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationCompact {
+    ///Letta `MessageCompactParams`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub body: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_compact`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationCompactResponse {
+    ///The compaction; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub compaction: ::std::option::Option<Compaction>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Create a conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationCreate {
+    ///Set by a relay: the user the new conversation is attributed to.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub acting_user_id: ::std::option::Option<::std::string::String>,
+    ///Letta `ConversationCreateParams` (`agent_id` required by Letta; `summary`, `model`, …).
+    pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_create`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationCreateResponse {
+    ///The conversation; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub conversation: ::std::option::Option<Conversation>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Fork a conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationFork {
+    ///Set by a relay: the user the new conversation is attributed to.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub acting_user_id: ::std::option::Option<::std::string::String>,
+    ///How to fork.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub body: ::std::option::Option<ConversationForkBody>,
+    ///The conversation to fork.
+    pub conversation_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The body of `conversation_fork`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct ConversationForkBody {
+    /**The agent, for forking its default conversation (agent-direct mode). `null` is read as
+absent.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///Hide the forked conversation.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub hidden: ::std::option::Option<bool>,
+    ///Fork through this message (inclusive) instead of the whole history.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message_id: ::std::option::Option<::std::string::String>,
+}
+///Response to `conversation_fork`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationForkResponse {
+    ///The conversation; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub conversation: ::std::option::Option<ForkedConversation>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List conversations.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationList {
+    ///Letta `ConversationListParams` (`agent_id`, `limit`, `after`, `order`, …).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub query: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationListResponse {
+    ///The conversations (empty on failure).
+    pub conversations: ::std::vec::Vec<Conversation>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the conversations were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List a conversation's messages.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationMessagesList {
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///Letta `MessageListParams` (`limit`, `before`, `after`, `order`, …).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub query: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_messages_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationMessagesListResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether older messages exist.
+    pub has_more: bool,
+    ///The page of messages (empty on failure).
+    pub messages: ::std::vec::Vec<HistoryMessage>,
+    ///The cursor for the next (older) page; `null` when there is none.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub next_before: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the messages were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Recompile a conversation's system prompt.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationRecompile {
+    ///Letta `ConversationRecompileParams` (`dry_run`, `agent_id`, `compaction_settings`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub body: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_recompile`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationRecompileResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The result; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub result: ::std::option::Option<::std::string::String>,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Read one conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationRetrieve {
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_retrieve`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationRetrieveResponse {
+    ///The conversation; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub conversation: ::std::option::Option<Conversation>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Update a conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationUpdate {
+    ///Letta `ConversationUpdateParams`: the fields to change.
+    pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `conversation_update`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConversationUpdateResponse {
+    ///The conversation; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub conversation: ::std::option::Option<Conversation>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///How to create an agent in `runtime_start`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct CreateAgent {
@@ -628,6 +1209,47 @@ pub struct CreateAgent {
     ///Pin the agent in local settings (default true).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pin_global: ::std::option::Option<bool>,
+}
+///Create an agent from a built-in personality preset.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CreateAgentCommand {
+    ///Model identifier (the preset's default when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    ///The preset.
+    pub personality: Personality,
+    ///Pin the agent globally after creation (default true).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub pin_global: ::std::option::Option<bool>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///Extra tags for the new agent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `create_agent`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CreateAgentResponse {
+    ///The new agent's id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The new agent's model.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    ///The new agent's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the agent was created.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///How to create a conversation in `runtime_start`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -2225,6 +2847,8 @@ pub enum ErrorCode {
     UnknownRuntime,
     #[serde(rename = "limit_exceeded")]
     LimitExceeded,
+    #[serde(rename = "unsupported")]
+    Unsupported,
     #[serde(rename = "internal")]
     Internal,
 }
@@ -2238,6 +2862,7 @@ impl ::std::fmt::Display for ErrorCode {
             Self::FrameTooLarge => f.write_str("frame_too_large"),
             Self::UnknownRuntime => f.write_str("unknown_runtime"),
             Self::LimitExceeded => f.write_str("limit_exceeded"),
+            Self::Unsupported => f.write_str("unsupported"),
             Self::Internal => f.write_str("internal"),
         }
     }
@@ -2255,6 +2880,7 @@ impl ::std::str::FromStr for ErrorCode {
             "frame_too_large" => Ok(Self::FrameTooLarge),
             "unknown_runtime" => Ok(Self::UnknownRuntime),
             "limit_exceeded" => Ok(Self::LimitExceeded),
+            "unsupported" => Ok(Self::Unsupported),
             "internal" => Ok(Self::Internal),
             _ => Err("invalid value".into()),
         }
@@ -2490,6 +3116,12 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///The conversation `conversation_fork` created.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ForkedConversation {
+    ///Its id.
+    pub id: ::std::string::String,
+}
 ///Git information of a working directory.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GitContext {
@@ -2553,6 +3185,19 @@ impl ::std::convert::TryFrom<::std::string::String> for HiddenReasoningState {
     ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
+}
+/**A message of a conversation's history (a Letta `LettaMessage`): the fields this project
+relies on typed, every other field kept.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct HistoryMessage {
+    ///ISO-8601 time of the message.
+    pub date: ::std::string::String,
+    ///The message's id.
+    pub id: ::std::string::String,
+    ///What kind of message (`user_message`, `assistant_message`, `tool_call_message`, …).
+    pub message_type: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///What to do with an image the model cannot use.
 #[derive(
@@ -3054,6 +3699,78 @@ pub struct PermissionSuggestion {
     ///Text to show.
     pub text: ::std::string::String,
 }
+///A built-in personality preset of `create_agent`. Closed: an unknown preset is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum Personality {
+    ///Memo.
+    #[serde(rename = "memo")]
+    Memo,
+    ///The tutorial agent.
+    #[serde(rename = "tutorial")]
+    Tutorial,
+    ///No personality.
+    #[serde(rename = "blank")]
+    Blank,
+    ///Linus.
+    #[serde(rename = "linus")]
+    Linus,
+    ///Kawaii.
+    #[serde(rename = "kawaii")]
+    Kawaii,
+}
+impl ::std::fmt::Display for Personality {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Memo => f.write_str("memo"),
+            Self::Tutorial => f.write_str("tutorial"),
+            Self::Blank => f.write_str("blank"),
+            Self::Linus => f.write_str("linus"),
+            Self::Kawaii => f.write_str("kawaii"),
+        }
+    }
+}
+impl ::std::str::FromStr for Personality {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "memo" => Ok(Self::Memo),
+            "tutorial" => Ok(Self::Tutorial),
+            "blank" => Ok(Self::Blank),
+            "linus" => Ok(Self::Linus),
+            "kawaii" => Ok(Self::Kawaii),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for Personality {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for Personality {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///Accepted and ignored.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Pong {
@@ -3402,6 +4119,34 @@ impl ::std::convert::TryFrom<::std::string::String> for RequestedPermissionMode 
         value.parse()
     }
 }
+///Start a conversation's waiting queue items if it is idle.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ResumeQueue {
+    ///When present the server answers with `resume_queue_response`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///The conversation.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `resume_queue`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ResumeQueueResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///How many queue items the command released.
+    pub resumed: u64,
+    ///Echo of the scope.
+    pub runtime: RuntimeScope,
+    ///Whether the queue was resumed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///What kind of retry a `retry` notice announces.
 #[derive(
     ::serde::Deserialize,
@@ -3689,6 +4434,224 @@ pub enum ServerFrame {
         ///Echo of the request's id.
         request_id: ::std::string::String,
         ///Whether the update applied.
+        success: bool,
+    },
+    ///Response to `resume_queue`.
+    #[serde(rename = "resume_queue_response")]
+    ResumeQueueResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///How many queue items the command released.
+        resumed: u64,
+        ///Echo of the scope.
+        runtime: RuntimeScope,
+        ///Whether the queue was resumed.
+        success: bool,
+    },
+    ///Response to `agent_list`.
+    #[serde(rename = "agent_list_response")]
+    AgentListResponse {
+        ///The agents (empty on failure).
+        agents: ::std::vec::Vec<AgentState>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the agents were listed.
+        success: bool,
+    },
+    ///Response to `agent_retrieve`.
+    #[serde(rename = "agent_retrieve_response")]
+    AgentRetrieveResponse {
+        ///The agent; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        agent: ::std::option::Option<AgentState>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `agent_create`.
+    #[serde(rename = "agent_create_response")]
+    AgentCreateResponse {
+        ///The agent; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        agent: ::std::option::Option<AgentState>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `agent_update`.
+    #[serde(rename = "agent_update_response")]
+    AgentUpdateResponse {
+        ///The agent; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        agent: ::std::option::Option<AgentState>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `agent_delete`.
+    #[serde(rename = "agent_delete_response")]
+    AgentDeleteResponse {
+        ///Echo of the agent id.
+        agent_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the agent was deleted.
+        success: bool,
+    },
+    ///Response to `create_agent`.
+    #[serde(rename = "create_agent_response")]
+    CreateAgentResponse {
+        ///The new agent's id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The new agent's model.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        model: ::std::option::Option<::std::string::String>,
+        ///The new agent's name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the agent was created.
+        success: bool,
+    },
+    ///Response to `conversation_list`.
+    #[serde(rename = "conversation_list_response")]
+    ConversationListResponse {
+        ///The conversations (empty on failure).
+        conversations: ::std::vec::Vec<Conversation>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the conversations were listed.
+        success: bool,
+    },
+    ///Response to `conversation_retrieve`.
+    #[serde(rename = "conversation_retrieve_response")]
+    ConversationRetrieveResponse {
+        ///The conversation; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        conversation: ::std::option::Option<Conversation>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `conversation_create`.
+    #[serde(rename = "conversation_create_response")]
+    ConversationCreateResponse {
+        ///The conversation; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        conversation: ::std::option::Option<Conversation>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `conversation_update`.
+    #[serde(rename = "conversation_update_response")]
+    ConversationUpdateResponse {
+        ///The conversation; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        conversation: ::std::option::Option<Conversation>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `conversation_recompile`.
+    #[serde(rename = "conversation_recompile_response")]
+    ConversationRecompileResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The result; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        result: ::std::option::Option<::std::string::String>,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `conversation_fork`.
+    #[serde(rename = "conversation_fork_response")]
+    ConversationForkResponse {
+        ///The conversation; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        conversation: ::std::option::Option<ForkedConversation>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `conversation_messages_list`.
+    #[serde(rename = "conversation_messages_list_response")]
+    ConversationMessagesListResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether older messages exist.
+        has_more: bool,
+        ///The page of messages (empty on failure).
+        messages: ::std::vec::Vec<HistoryMessage>,
+        ///The cursor for the next (older) page; `null` when there is none.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        next_before: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the messages were listed.
+        success: bool,
+    },
+    ///Response to `conversation_compact`.
+    #[serde(rename = "conversation_compact_response")]
+    ConversationCompactResponse {
+        ///The compaction; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        compaction: ::std::option::Option<Compaction>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
         success: bool,
     },
     ///Streamed agent output or a lifecycle notice.

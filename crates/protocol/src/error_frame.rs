@@ -20,6 +20,9 @@ open_enum! {
         UnknownRuntime = "unknown_runtime",
         /// A field of the frame was longer than the server accepts (an id, a name, a document).
         LimitExceeded = "limit_exceeded",
+        /// The command is in the protocol but this server does not implement it yet (commands
+        /// whose response can say so get that response instead).
+        Unsupported = "unsupported",
         /// The server failed while handling the frame.
         Internal = "internal",
     }

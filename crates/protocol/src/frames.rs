@@ -33,6 +33,27 @@ pub trait Request: Command {
     type Response: FrameType + TryFrom<ServerFrame, Error = ServerFrame>;
 }
 
+/// A command whose declared response can say that it failed (`success: false` and an `error`):
+/// how a server answers at once a command it does not implement (docs/protocol.md §2.3). The
+/// protocol table marks these commands `refuses`; [`ClientFrame::refusal`] uses it.
+pub trait Refuse: Request {
+    /// The response declining this command with `error`, or `None` when the command carried no
+    /// `request_id` to correlate one with.
+    fn refuse(&self, error: String) -> Option<Self::Response>;
+}
+
+/// How many frames answer a command (besides an `error` frame), as listed in `schema/meta.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answers {
+    /// No frame answers it.
+    None,
+    /// One response frame.
+    One,
+    /// Response frames correlated by `request_id` until one carries `done: true`.
+    Stream,
+}
+
 /// A client→server command as listed in `schema/meta.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
@@ -40,6 +61,10 @@ pub struct CommandInfo {
     pub name: &'static str,
     /// The `type` of its response frame, if it has one.
     pub response: Option<&'static str>,
+    /// How many frames answer it.
+    pub answers: Answers,
+    /// Whether its response can decline it (`success: false` with an `error`); see [`Refuse`].
+    pub refuses: bool,
     /// For a command with a response: clients number its generated `request_id`s
     /// `"<prefix>-<n>"`, as Letta Code's client helper does (docs/protocol.md §2.3).
     pub request_id_prefix: Option<&'static str>,
@@ -100,7 +125,7 @@ macro_rules! protocol_table {
     (
         commands {
             $( $(#[$cmeta:meta])* $cvar:ident($cty:ty) = $cname:literal
-               $( => $rvar:ident($rty:ty) = $rname:literal, ids $prefix:literal )? ; )+
+               $( => $rvar:ident($rty:ty) = $rname:literal, ids $prefix:literal $(, $flag:ident)* )? ; )+
         }
         inbound {
             $( $(#[$imeta:meta])* $ivar:ident($ity:ty) = $iname:literal ; )+
@@ -126,6 +151,8 @@ macro_rules! protocol_table {
             $( CommandInfo {
                 name: $cname,
                 response: protocol_table!(@opt $($rname)?),
+                answers: protocol_table!(@answers $( One $($flag)* )?),
+                refuses: protocol_table!(@refuses $( $($flag)* )?),
                 request_id_prefix: protocol_table!(@opt $($prefix)?),
             }, )+
         ];
@@ -186,6 +213,19 @@ macro_rules! protocol_table {
                     reason: error.reason,
                 })?;
                 Ok(frame)
+            }
+        }
+
+        impl ClientFrame {
+            /// The answer that declines this command at once, for a server that does not
+            /// implement it: its response with `success: false` and `error` when the table marks
+            /// the command `refuses` and it carried a `request_id`, otherwise `None` (then an
+            /// `error` frame answers).
+            pub fn refusal(&self, error: String) -> Option<ServerFrame> {
+                match self {
+                    $( Self::$cvar(command) => protocol_table!(@refusal command error; $( $($flag)* )?), )+
+                    $( Self::$ivar(_) => None, )+
+                }
             }
         }
 
@@ -288,8 +328,30 @@ macro_rules! protocol_table {
             }
         }
     };
+    // A command's flags, after its request-id prefix: `refuses` (see [`Refuse`]) and `stream`
+    // (see [`Answers::Stream`]), in any order; any other word is a compile error.
+    (@answers) => { Answers::None };
+    (@answers One) => { Answers::One };
+    (@answers One stream $($rest:ident)*) => { Answers::Stream };
+    (@answers One refuses $($rest:ident)*) => { protocol_table!(@answers One $($rest)*) };
+    (@refuses) => { false };
+    (@refuses refuses $($rest:ident)*) => { true };
+    (@refuses stream $($rest:ident)*) => { protocol_table!(@refuses $($rest)*) };
+    (@refusal $command:ident $error:ident;) => {{
+        let _ = ($command, $error);
+        None
+    }};
+    (@refusal $command:ident $error:ident; refuses $($rest:ident)*) => {
+        Refuse::refuse($command, $error).map(ServerFrame::from)
+    };
+    (@refusal $command:ident $error:ident; stream $($rest:ident)*) => {
+        protocol_table!(@refusal $command $error; $($rest)*)
+    };
     (@opt $name:literal) => { Some($name) };
     (@opt) => { None };
+    (@$rule:ident $($unknown:tt)*) => {
+        compile_error!(concat!("unknown protocol_table! flag in: ", stringify!($($unknown)*)))
+    };
 }
 
 protocol_table! {
@@ -320,6 +382,61 @@ protocol_table! {
         ExternalToolCallResponse(ExternalToolCallResponse) = "external_tool_call_response";
         /// Letta 0.34: a receipt for a `turn_finished`; no answer.
         TurnFinishedAck(TurnFinishedAck) = "turn_finished_ack";
+        /// Start a conversation's waiting queue items if it is idle.
+        ResumeQueue(ResumeQueue) = "resume_queue"
+            => ResumeQueueResponse(ResumeQueueResponse) = "resume_queue_response", ids "resume-queue", refuses;
+        // The agents group (agents.rs).
+        /// List agents.
+        AgentList(AgentList) = "agent_list"
+            => AgentListResponse(AgentListResponse) = "agent_list_response", ids "agent-list", refuses;
+        /// Read one agent.
+        AgentRetrieve(AgentRetrieve) = "agent_retrieve"
+            => AgentRetrieveResponse(AgentRetrieveResponse) = "agent_retrieve_response", ids "agent-retrieve", refuses;
+        /// Create an agent from Letta `AgentCreateParams`.
+        AgentCreate(AgentCreate) = "agent_create"
+            => AgentCreateResponse(AgentCreateResponse) = "agent_create_response", ids "agent-create", refuses;
+        /// Update an agent.
+        AgentUpdate(AgentUpdate) = "agent_update"
+            => AgentUpdateResponse(AgentUpdateResponse) = "agent_update_response", ids "agent-update", refuses;
+        /// Delete an agent.
+        AgentDelete(AgentDelete) = "agent_delete"
+            => AgentDeleteResponse(AgentDeleteResponse) = "agent_delete_response", ids "agent-delete", refuses;
+        /// Create an agent from a built-in personality preset.
+        CreateAgent(CreateAgentCommand) = "create_agent"
+            => CreateAgentResponse(CreateAgentResponse) = "create_agent_response", ids "create-agent", refuses;
+        // The conversations group (conversations.rs).
+        /// List conversations.
+        ConversationList(ConversationList) = "conversation_list"
+            => ConversationListResponse(ConversationListResponse) = "conversation_list_response",
+                ids "conversation-list", refuses;
+        /// Read one conversation.
+        ConversationRetrieve(ConversationRetrieve) = "conversation_retrieve"
+            => ConversationRetrieveResponse(ConversationRetrieveResponse) = "conversation_retrieve_response",
+                ids "conversation-retrieve", refuses;
+        /// Create a conversation.
+        ConversationCreate(ConversationCreate) = "conversation_create"
+            => ConversationCreateResponse(ConversationCreateResponse) = "conversation_create_response",
+                ids "conversation-create", refuses;
+        /// Update a conversation.
+        ConversationUpdate(ConversationUpdate) = "conversation_update"
+            => ConversationUpdateResponse(ConversationUpdateResponse) = "conversation_update_response",
+                ids "conversation-update", refuses;
+        /// Recompile a conversation's system prompt.
+        ConversationRecompile(ConversationRecompile) = "conversation_recompile"
+            => ConversationRecompileResponse(ConversationRecompileResponse) = "conversation_recompile_response",
+                ids "conversation-recompile", refuses;
+        /// Fork a conversation.
+        ConversationFork(ConversationFork) = "conversation_fork"
+            => ConversationForkResponse(ConversationForkResponse) = "conversation_fork_response",
+                ids "conversation-fork", refuses;
+        /// List a conversation's messages.
+        ConversationMessagesList(ConversationMessagesList) = "conversation_messages_list"
+            => ConversationMessagesListResponse(ConversationMessagesListResponse)
+                = "conversation_messages_list_response", ids "conversation-messages-list", refuses;
+        /// Compact a conversation's history.
+        ConversationCompact(ConversationCompact) = "conversation_compact"
+            => ConversationCompactResponse(ConversationCompactResponse) = "conversation_compact_response",
+                ids "conversation-compact", refuses;
     }
     inbound {
         /// The legacy input form, converted to `input`.

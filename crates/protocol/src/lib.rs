@@ -33,9 +33,11 @@
 #[macro_use]
 mod macros;
 
+mod agents;
 mod approval;
 mod content;
 mod control;
+mod conversations;
 pub mod delta;
 mod device_status;
 mod envelope;
@@ -58,9 +60,11 @@ mod subagent;
 mod turn;
 mod validate;
 
+pub use agents::*;
 pub use approval::*;
 pub use content::*;
 pub use control::*;
+pub use conversations::*;
 pub use delta::*;
 pub use device_status::*;
 pub use envelope::*;

@@ -181,3 +181,46 @@ macro_rules! tagged_union {
     (@unknown open $tagged:ident $tag:literal) => { Ok(Self::Unknown($tagged.value)) };
     (@unknown closed $tagged:ident $tag:literal) => { Err($crate::parse::unknown_union_tag(&$tagged, $tag, Self::TAGS)) };
 }
+
+/// Declares the response of a command answered with one object or `null` (the shape Letta
+/// Code's declarations give `agent_retrieve_response`, `conversation_create_response`, …):
+/// `request_id`, `success`, the object (always present, `null` on failure) and an optional
+/// `error`. `schema` names the schema function of the object field
+/// (`"nullable::<T>"`: always present, may be `null`), which an attribute cannot compose.
+macro_rules! object_response {
+    ($( $(#[$meta:meta])* $name:ident { $field:ident: $object:ty, schema $schema:literal } )+) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize, ::schemars::JsonSchema)]
+        pub struct $name {
+            /// Echo of the request's id.
+            pub request_id: String,
+            /// Whether the command succeeded.
+            pub success: bool,
+            #[doc = concat!("The ", stringify!($field), "; `null` on failure.")]
+            #[schemars(required, schema_with = $schema)]
+            pub $field: Option<$object>,
+            /// Why it failed.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub error: Option<String>,
+        }
+
+    )+};
+}
+
+/// Implements [`crate::Refuse`] for commands whose response declines them with nothing but the
+/// echoed `request_id`, `success: false` and the `error` (every other field at its empty value:
+/// `[]`, `null`, `false`).
+macro_rules! refused_with_empty_fields {
+    ($( $command:ty => $response:ident ),+ $(,)?) => {$(
+        impl $crate::Refuse for $command {
+            fn refuse(&self, error: String) -> Option<$response> {
+                Some($response {
+                    request_id: self.request_id.clone(),
+                    success: false,
+                    error: Some(error),
+                    ..Default::default()
+                })
+            }
+        }
+    )+};
+}

@@ -107,3 +107,41 @@ pub struct RemoveQueueItemResponse {
     /// Echo of the item id.
     pub item_id: String,
 }
+
+/// Starts a conversation's waiting queue items if it is idle (Letta 0.34.12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeQueue {
+    /// The conversation.
+    pub runtime: RuntimeScope,
+    /// When present the server answers with `resume_queue_response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Result of `resume_queue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeQueueResponse {
+    /// Echo of the request's id.
+    pub request_id: String,
+    /// Echo of the scope.
+    pub runtime: RuntimeScope,
+    /// How many queue items the command released.
+    pub resumed: u64,
+    /// Whether the queue was resumed.
+    pub success: bool,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl crate::Refuse for ResumeQueue {
+    fn refuse(&self, error: String) -> Option<ResumeQueueResponse> {
+        Some(ResumeQueueResponse {
+            request_id: self.request_id.clone()?,
+            runtime: self.runtime.clone(),
+            resumed: 0,
+            success: false,
+            error: Some(error),
+        })
+    }
+}

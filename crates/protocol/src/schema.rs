@@ -62,9 +62,30 @@ fn name_frames(root: &mut Value) {
     }
     if let Some(definitions) = root["definitions"].as_object_mut() {
         for (name, branch) in named {
-            definitions.entry(name).or_insert(branch);
+            // A body type of another frame may already hold the name (`CreateAgent`, the
+            // `runtime_start.create_agent` object, against the `create_agent` frame); the frame
+            // then takes the suffix Letta Code's declarations give it.
+            let name = match definitions.get(&name) {
+                Some(existing) if *existing != branch => format!("{name}{}", frame_suffix(&branch)),
+                _ => name,
+            };
+            let previous = definitions.insert(name.clone(), branch.clone());
+            assert!(
+                previous.is_none_or(|previous| previous == branch),
+                "two different definitions are named `{name}`"
+            );
         }
     }
+}
+
+/// What a frame's definition name gets appended when another type holds its plain name: the
+/// client frame's suffix, then the server frame's (as Letta Code's declarations name them).
+pub const FRAME_NAME_SUFFIXES: [&str; 2] = ["Command", "Message"];
+
+/// `Command` for a client frame, `Message` for a server frame.
+fn frame_suffix(branch: &Value) -> &'static str {
+    let frame_type = branch["properties"]["type"]["const"].as_str().unwrap_or_default();
+    FRAME_NAME_SUFFIXES[usize::from(!CLIENT_FRAMES.contains(&frame_type))]
 }
 
 /// `runtime_start_response` → `RuntimeStartResponse`: how a frame's definition is named after
@@ -85,7 +106,8 @@ pub fn pascal_case(snake: &str) -> String {
 
 /// `meta.json`: what clients need besides the frame types, for bindings and tools (the code
 /// generator reads it for the Rust client, Node and Python tables): the protocol version; each
-/// command with its response and request-id prefix; the capability flags of
+/// command with its response, how many frames answer it (`none`, `one`, or a `stream` of
+/// responses until one carries `done: true`) and its request-id prefix; the capability flags of
 /// `app_server_info_response` (those always sent, then the optional ones); the frame type lists;
 /// and how each runtime event is delivered (its channel, and whether it coalesces).
 pub fn meta() -> Value {
@@ -100,7 +122,12 @@ pub fn meta() -> Value {
         "protocol_version": PROTOCOL_VERSION,
         "commands": COMMANDS
             .iter()
-            .map(|c| json!({"type": c.name, "response": c.response, "request_id_prefix": c.request_id_prefix}))
+            .map(|c| json!({
+                "type": c.name,
+                "response": c.response,
+                "answers": c.answers,
+                "request_id_prefix": c.request_id_prefix,
+            }))
             .collect::<Vec<_>>(),
         "capabilities": capabilities(),
         "client_frames": CLIENT_FRAMES,

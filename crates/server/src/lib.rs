@@ -36,6 +36,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;
 

@@ -9,7 +9,10 @@
 //! `limit_exceeded`). They are server policy, not protocol shape, so they are not in the schema.
 
 use letta_app_server_protocol::{
-    ApprovalDecision, ClientFrame, ExternalToolGroup, InputPayload, JsonObject, MessageCreate, RuntimeScope,
+    AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, ApprovalDecision, ClientFrame,
+    ConversationCompact, ConversationCreate, ConversationFork, ConversationList, ConversationMessagesList,
+    ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand, ExternalToolGroup,
+    InputPayload, JsonObject, MessageCreate, RuntimeScope,
 };
 
 /// Bytes of an id: `request_id`, `agent_id`, `conversation_id`, `client_message_id`, `otid`,
@@ -171,6 +174,28 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("runtime.conversation_id", &ack.runtime.conversation_id)
         }
         ClientFrame::Pong(_) => Ok(()),
+        // Commands this server does not implement: only what their refusal echoes.
+        ClientFrame::ResumeQueue(resume) => {
+            checker.optional_id("request_id", resume.request_id.as_ref())?;
+            checker.scope("runtime", &resume.runtime)
+        }
+        ClientFrame::AgentDelete(delete) => {
+            checker.id("request_id", &delete.request_id)?;
+            checker.id("agent_id", &delete.agent_id)
+        }
+        ClientFrame::AgentList(_)
+        | ClientFrame::AgentRetrieve(_)
+        | ClientFrame::AgentCreate(_)
+        | ClientFrame::AgentUpdate(_)
+        | ClientFrame::CreateAgent(_)
+        | ClientFrame::ConversationList(_)
+        | ClientFrame::ConversationRetrieve(_)
+        | ClientFrame::ConversationCreate(_)
+        | ClientFrame::ConversationUpdate(_)
+        | ClientFrame::ConversationRecompile(_)
+        | ClientFrame::ConversationFork(_)
+        | ClientFrame::ConversationMessagesList(_)
+        | ClientFrame::ConversationCompact(_) => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }
 }
 
@@ -185,6 +210,21 @@ pub fn request_id(frame: &ClientFrame) -> Option<&str> {
         ClientFrame::RemoveQueueItem(remove) => Some(&remove.request_id),
         ClientFrame::RuntimeExternalToolsUpdate(update) => Some(&update.request_id),
         ClientFrame::ExternalToolCallResponse(response) => Some(&response.request_id),
+        ClientFrame::ResumeQueue(resume) => resume.request_id.as_deref(),
+        ClientFrame::AgentList(AgentList { request_id, .. })
+        | ClientFrame::AgentRetrieve(AgentRetrieve { request_id, .. })
+        | ClientFrame::AgentCreate(AgentCreate { request_id, .. })
+        | ClientFrame::AgentUpdate(AgentUpdate { request_id, .. })
+        | ClientFrame::AgentDelete(AgentDelete { request_id, .. })
+        | ClientFrame::CreateAgent(CreateAgentCommand { request_id, .. })
+        | ClientFrame::ConversationList(ConversationList { request_id, .. })
+        | ClientFrame::ConversationRetrieve(ConversationRetrieve { request_id, .. })
+        | ClientFrame::ConversationCreate(ConversationCreate { request_id, .. })
+        | ClientFrame::ConversationUpdate(ConversationUpdate { request_id, .. })
+        | ClientFrame::ConversationRecompile(ConversationRecompile { request_id, .. })
+        | ClientFrame::ConversationFork(ConversationFork { request_id, .. })
+        | ClientFrame::ConversationMessagesList(ConversationMessagesList { request_id, .. })
+        | ClientFrame::ConversationCompact(ConversationCompact { request_id, .. }) => Some(request_id),
         ClientFrame::ChangeDeviceState(_)
         | ClientFrame::LegacyMessage(_)
         | ClientFrame::TurnFinishedAck(_)

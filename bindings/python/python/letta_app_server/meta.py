@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -21,18 +21,35 @@ class Request(NamedTuple):
     """The `type` of the frame that answers it (besides an `error`)."""
     request_id_prefix: str
     """Generated request ids are `"<prefix>-<n>"`."""
+    answers: Literal["one", "stream"]
+    """How many frames answer it: one, or a stream until one carries `done: true`."""
 
 
 REQUESTS: Final[dict[str, Request]] = {
-    "app_server_info": Request("app_server_info_response", "app-server-info"),
-    "runtime_start": Request("runtime_start_response", "runtime-start"),
-    "input": Request("input_accepted", "input"),
-    "sync": Request("sync_response", "sync"),
-    "abort_message": Request("abort_message_response", "abort"),
-    "remove_queue_item": Request("remove_queue_item_response", "remove-queue-item"),
-    "runtime_external_tools_update": Request("runtime_external_tools_update_response", "runtime-external-tools"),
+    "app_server_info": Request("app_server_info_response", "app-server-info", "one"),
+    "runtime_start": Request("runtime_start_response", "runtime-start", "one"),
+    "input": Request("input_accepted", "input", "one"),
+    "sync": Request("sync_response", "sync", "one"),
+    "abort_message": Request("abort_message_response", "abort", "one"),
+    "remove_queue_item": Request("remove_queue_item_response", "remove-queue-item", "one"),
+    "runtime_external_tools_update": Request("runtime_external_tools_update_response", "runtime-external-tools", "one"),
+    "resume_queue": Request("resume_queue_response", "resume-queue", "one"),
+    "agent_list": Request("agent_list_response", "agent-list", "one"),
+    "agent_retrieve": Request("agent_retrieve_response", "agent-retrieve", "one"),
+    "agent_create": Request("agent_create_response", "agent-create", "one"),
+    "agent_update": Request("agent_update_response", "agent-update", "one"),
+    "agent_delete": Request("agent_delete_response", "agent-delete", "one"),
+    "create_agent": Request("create_agent_response", "create-agent", "one"),
+    "conversation_list": Request("conversation_list_response", "conversation-list", "one"),
+    "conversation_retrieve": Request("conversation_retrieve_response", "conversation-retrieve", "one"),
+    "conversation_create": Request("conversation_create_response", "conversation-create", "one"),
+    "conversation_update": Request("conversation_update_response", "conversation-update", "one"),
+    "conversation_recompile": Request("conversation_recompile_response", "conversation-recompile", "one"),
+    "conversation_fork": Request("conversation_fork_response", "conversation-fork", "one"),
+    "conversation_messages_list": Request("conversation_messages_list_response", "conversation-messages-list", "one"),
+    "conversation_compact": Request("conversation_compact_response", "conversation-compact", "one"),
 }
-"""The commands the server answers, by `type`."""
+"""The commands the server answers, by `type`; a command not listed is not answered."""
 
 CAPABILITIES: Final = ("agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels",)
 """The capability flags every `app_server_info_response` carries."""

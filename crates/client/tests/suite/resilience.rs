@@ -83,6 +83,25 @@ async fn the_servers_error_frame_is_a_typed_error() {
 }
 
 #[tokio::test]
+async fn a_command_the_server_does_not_implement_fails_at_once() {
+    let server = TestServer::start().await;
+    // Far below any wait: the refusal must not be a timeout.
+    let client = server
+        .rust_client(Transport::Single)
+        .await
+        .with_timeout(Duration::from_secs(5));
+    let list = json!({"type": "conversation_list", "query": {"limit": 5}});
+    let error = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Rejected { request_id, frame_type, message }
+            if request_id == "conversation-list-1"
+                && frame_type == "conversation_list_response"
+                && message == "this server does not support `conversation_list` yet"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn connect_failures_say_what_happened() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let closed_port = listener.local_addr().unwrap();

@@ -29,8 +29,30 @@ fn commands_pair_with_their_responses() {
             ),
             ("external_tool_call_response", None),
             ("turn_finished_ack", None),
+            ("resume_queue", Some("resume_queue_response")),
+            ("agent_list", Some("agent_list_response")),
+            ("agent_retrieve", Some("agent_retrieve_response")),
+            ("agent_create", Some("agent_create_response")),
+            ("agent_update", Some("agent_update_response")),
+            ("agent_delete", Some("agent_delete_response")),
+            ("create_agent", Some("create_agent_response")),
+            ("conversation_list", Some("conversation_list_response")),
+            ("conversation_retrieve", Some("conversation_retrieve_response")),
+            ("conversation_create", Some("conversation_create_response")),
+            ("conversation_update", Some("conversation_update_response")),
+            ("conversation_recompile", Some("conversation_recompile_response")),
+            ("conversation_fork", Some("conversation_fork_response")),
+            (
+                "conversation_messages_list",
+                Some("conversation_messages_list_response")
+            ),
+            ("conversation_compact", Some("conversation_compact_response")),
         ]
     );
+    let answers = |name: &str| COMMANDS.iter().find(|c| c.name == name).map(|c| (c.answers, c.refuses));
+    assert_eq!(answers("change_device_state"), Some((Answers::None, false)));
+    assert_eq!(answers("sync"), Some((Answers::One, false)));
+    assert_eq!(answers("conversation_list"), Some((Answers::One, true)));
 }
 
 #[test]
@@ -42,7 +64,7 @@ fn every_listed_frame_type_is_a_variant() {
             kinds(ServerFrameKind::Event),
             kinds(ServerFrameKind::Notification)
         ),
-        (7, 8, 2)
+        (22, 8, 2)
     );
     for name in CLIENT_FRAMES {
         let error = ClientFrame::from_value(json!({"type": name})).err();
@@ -113,5 +135,43 @@ fn a_runtime_event_plus_its_envelope_is_the_server_frame() {
     assert_eq!(
         serde_json::to_value(ServerFrame::from_json(&wire).unwrap()).unwrap(),
         expected
+    );
+}
+
+#[test]
+fn a_command_marked_refuses_is_declined_with_its_own_response() {
+    let refusal = |frame: serde_json::Value| {
+        ClientFrame::from_value(frame)
+            .expect("a valid frame")
+            .refusal("not here".into())
+            .map(|answer| serde_json::to_value(answer).expect("serialises"))
+    };
+    assert_eq!(
+        refusal(json!({"type": "agent_delete", "request_id": "ad-1", "agent_id": "agent-1"})),
+        Some(json!({
+            "type": "agent_delete_response", "request_id": "ad-1", "success": false,
+            "agent_id": "agent-1", "error": "not here",
+        }))
+    );
+    assert_eq!(
+        refusal(json!({"type": "conversation_retrieve", "request_id": "cr-1", "conversation_id": "c"})),
+        Some(json!({
+            "type": "conversation_retrieve_response", "request_id": "cr-1", "success": false,
+            "conversation": null, "error": "not here",
+        }))
+    );
+    let scope = json!({"agent_id": "agent-1", "conversation_id": "conv-1"});
+    assert_eq!(
+        refusal(json!({"type": "resume_queue", "request_id": "rq-1", "runtime": scope})),
+        Some(json!({
+            "type": "resume_queue_response", "request_id": "rq-1", "runtime": scope,
+            "resumed": 0, "success": false, "error": "not here",
+        }))
+    );
+    // Nothing to correlate a response with, or no response that can say so: an `error` frame.
+    assert_eq!(refusal(json!({"type": "resume_queue", "runtime": scope})), None);
+    assert_eq!(
+        refusal(json!({"type": "sync", "request_id": "s-1", "runtime": scope})),
+        None
     );
 }

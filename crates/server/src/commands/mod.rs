@@ -9,6 +9,11 @@
 //! * `input` — `input`, `remove_queue_item`, `abort_message`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
 //!
+//! Every other command of the protocol table is answered at once as unsupported
+//! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
+//! it `refuses` and it carried a `request_id`, otherwise with an `error` frame of code
+//! `unsupported`. A command added to the table is thus never met with silence.
+//!
 //! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
 //! subscribe it to a scope. The sessions layer implements it.
 
@@ -22,8 +27,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, FrameError, FrameErrorKind, InputAccepted, RuntimeScope,
-    ServerFrame,
+    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame,
+    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem,
+    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -130,8 +136,24 @@ async fn handle(caller: &Arc<dyn Caller>, frame: ClientFrame) {
     }
 }
 
+/// The commands this server implements, in the protocol table's order; every other command of
+/// the protocol table is answered at once as unsupported (a test checks that exactly these are
+/// not).
+pub const IMPLEMENTED: &[&str] = &[
+    AppServerInfo::TYPE,
+    RuntimeStart::TYPE,
+    Input::TYPE,
+    Sync::TYPE,
+    AbortMessage::TYPE,
+    ChangeDeviceState::TYPE,
+    RemoveQueueItem::TYPE,
+    RuntimeExternalToolsUpdate::TYPE,
+    ExternalToolCallResponse::TYPE,
+    TurnFinishedAck::TYPE,
+];
+
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
-/// if any.
+/// if any. A command without an arm here is answered as unsupported.
 async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Conversation>> {
     match frame {
         ClientFrame::AppServerInfo(info) => {
@@ -164,7 +186,29 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.
         ClientFrame::TurnFinishedAck(_) | ClientFrame::Pong(_) => None,
+        unsupported => {
+            refuse(caller.as_ref(), &unsupported);
+            None
+        }
     }
+}
+
+/// Answers at once a command of the protocol this server does not implement (docs/protocol.md
+/// §2.3): its response with `success: false` where the protocol shapes one, else an `error`
+/// frame of code `unsupported`.
+fn refuse(caller: &dyn Caller, frame: &ClientFrame) {
+    let frame_type = frame.frame_type();
+    let message = format!("this server does not support `{frame_type}` yet");
+    let answer = frame.refusal(message.clone()).unwrap_or_else(|| {
+        ErrorFrame {
+            request_id: crate::limits::request_id(frame).map(str::to_owned),
+            code: ErrorCode::Unsupported,
+            message,
+            frame_type: Some(frame_type.to_owned()),
+        }
+        .into()
+    });
+    caller.send_frame(answer);
 }
 
 /// Resolves a command's scope and subscribes the session to it; answers an `error` frame (with

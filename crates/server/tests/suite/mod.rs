@@ -8,3 +8,4 @@ mod lifecycle;
 mod limits;
 mod providers;
 mod transport;
+mod unsupported;
