@@ -121,6 +121,24 @@ pub struct ServerFrameInfo {
     pub kind: ServerFrameKind,
 }
 
+/// A command's `request_id` field, required or optional.
+pub trait RequestIdField {
+    /// The id, if there is one.
+    fn as_request_id(&self) -> Option<&str>;
+}
+
+impl RequestIdField for String {
+    fn as_request_id(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl RequestIdField for Option<String> {
+    fn as_request_id(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
 macro_rules! protocol_table {
     (
         commands {
@@ -217,6 +235,15 @@ macro_rules! protocol_table {
         }
 
         impl ClientFrame {
+            /// The `request_id` the answer of a command with a response echoes, when the frame
+            /// carries one; `None` for every other frame.
+            pub fn request_id(&self) -> Option<&str> {
+                match self {
+                    $( Self::$cvar(command) => protocol_table!(@request_id command $($rname)?), )+
+                    $( Self::$ivar(_) => None, )+
+                }
+            }
+
             /// The answer that declines this command at once, for a server that does not
             /// implement it: its response with `success: false` and `error` when the table marks
             /// the command `refuses` and it carried a `request_id`, otherwise `None` (then an
@@ -347,6 +374,11 @@ macro_rules! protocol_table {
     (@refusal $command:ident $error:ident; stream $($rest:ident)*) => {
         protocol_table!(@refusal $command $error; $($rest)*)
     };
+    (@request_id $command:ident $response:literal) => { RequestIdField::as_request_id(&$command.request_id) };
+    (@request_id $command:ident) => {{
+        let _ = $command;
+        None
+    }};
     (@opt $name:literal) => { Some($name) };
     (@opt) => { None };
     (@$rule:ident $($unknown:tt)*) => {

@@ -4,11 +4,7 @@
 use std::collections::HashSet;
 
 use crate::parse::PathError;
-use crate::{
-    AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, ClientFrame, ConversationCompact,
-    ConversationCreate, ConversationFork, ConversationList, ConversationMessagesList, ConversationRecompile,
-    ConversationRetrieve, ConversationUpdate, CreateAgentCommand, ExternalToolGroup, InputPayload, RuntimeScope,
-};
+use crate::{ClientFrame, ExternalToolGroup, InputPayload, RuntimeScope};
 
 type Checked = Result<(), PathError>;
 
@@ -158,23 +154,9 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
             optional_id("request_id", resume.request_id.as_ref())?;
             scope("runtime", &resume.runtime)
         }
-        ClientFrame::AgentList(AgentList { request_id, .. })
-        | ClientFrame::AgentRetrieve(AgentRetrieve { request_id, .. })
-        | ClientFrame::AgentCreate(AgentCreate { request_id, .. })
-        | ClientFrame::AgentUpdate(AgentUpdate { request_id, .. })
-        | ClientFrame::AgentDelete(AgentDelete { request_id, .. })
-        | ClientFrame::CreateAgent(CreateAgentCommand { request_id, .. })
-        | ClientFrame::ConversationList(ConversationList { request_id, .. })
-        | ClientFrame::ConversationRetrieve(ConversationRetrieve { request_id, .. })
-        | ClientFrame::ConversationCreate(ConversationCreate { request_id, .. })
-        | ClientFrame::ConversationUpdate(ConversationUpdate { request_id, .. })
-        | ClientFrame::ConversationRecompile(ConversationRecompile { request_id, .. })
-        | ClientFrame::ConversationFork(ConversationFork { request_id, .. })
-        | ClientFrame::ConversationMessagesList(ConversationMessagesList { request_id, .. })
-        | ClientFrame::ConversationCompact(ConversationCompact { request_id, .. }) => {
-            non_empty("request_id", request_id)
-        }
         ClientFrame::LegacyMessage(message) => non_empty("agentId", &message.agent_id),
         ClientFrame::Pong(_) => Ok(()),
+        // Commands with nothing to check beyond their `request_id` (shapes the types enforce).
+        other => other.request_id().map_or(Ok(()), |id| non_empty("request_id", id)),
     }
 }

@@ -9,10 +9,7 @@
 //! `limit_exceeded`). They are server policy, not protocol shape, so they are not in the schema.
 
 use letta_app_server_protocol::{
-    AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, ApprovalDecision, ClientFrame,
-    ConversationCompact, ConversationCreate, ConversationFork, ConversationList, ConversationMessagesList,
-    ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand, ExternalToolGroup,
-    InputPayload, JsonObject, MessageCreate, RuntimeScope,
+    ApprovalDecision, ClientFrame, ExternalToolGroup, InputPayload, JsonObject, MessageCreate, RuntimeScope,
 };
 
 /// Bytes of an id: `request_id`, `agent_id`, `conversation_id`, `client_message_id`, `otid`,
@@ -183,52 +180,16 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("request_id", &delete.request_id)?;
             checker.id("agent_id", &delete.agent_id)
         }
-        ClientFrame::AgentList(_)
-        | ClientFrame::AgentRetrieve(_)
-        | ClientFrame::AgentCreate(_)
-        | ClientFrame::AgentUpdate(_)
-        | ClientFrame::CreateAgent(_)
-        | ClientFrame::ConversationList(_)
-        | ClientFrame::ConversationRetrieve(_)
-        | ClientFrame::ConversationCreate(_)
-        | ClientFrame::ConversationUpdate(_)
-        | ClientFrame::ConversationRecompile(_)
-        | ClientFrame::ConversationFork(_)
-        | ClientFrame::ConversationMessagesList(_)
-        | ClientFrame::ConversationCompact(_) => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
+        _ => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }
 }
 
 /// The `request_id` a frame's answers echo, if it has one.
 pub fn request_id(frame: &ClientFrame) -> Option<&str> {
     match frame {
-        ClientFrame::AppServerInfo(info) => Some(&info.request_id),
-        ClientFrame::RuntimeStart(start) => Some(&start.request_id),
-        ClientFrame::Input(input) => input.request_id.as_deref(),
-        ClientFrame::Sync(sync) => sync.request_id.as_deref(),
-        ClientFrame::AbortMessage(abort) => abort.request_id.as_deref(),
-        ClientFrame::RemoveQueueItem(remove) => Some(&remove.request_id),
-        ClientFrame::RuntimeExternalToolsUpdate(update) => Some(&update.request_id),
+        // Not a command with an answer, but its `request_id` names the server request it answers.
         ClientFrame::ExternalToolCallResponse(response) => Some(&response.request_id),
-        ClientFrame::ResumeQueue(resume) => resume.request_id.as_deref(),
-        ClientFrame::AgentList(AgentList { request_id, .. })
-        | ClientFrame::AgentRetrieve(AgentRetrieve { request_id, .. })
-        | ClientFrame::AgentCreate(AgentCreate { request_id, .. })
-        | ClientFrame::AgentUpdate(AgentUpdate { request_id, .. })
-        | ClientFrame::AgentDelete(AgentDelete { request_id, .. })
-        | ClientFrame::CreateAgent(CreateAgentCommand { request_id, .. })
-        | ClientFrame::ConversationList(ConversationList { request_id, .. })
-        | ClientFrame::ConversationRetrieve(ConversationRetrieve { request_id, .. })
-        | ClientFrame::ConversationCreate(ConversationCreate { request_id, .. })
-        | ClientFrame::ConversationUpdate(ConversationUpdate { request_id, .. })
-        | ClientFrame::ConversationRecompile(ConversationRecompile { request_id, .. })
-        | ClientFrame::ConversationFork(ConversationFork { request_id, .. })
-        | ClientFrame::ConversationMessagesList(ConversationMessagesList { request_id, .. })
-        | ClientFrame::ConversationCompact(ConversationCompact { request_id, .. }) => Some(request_id),
-        ClientFrame::ChangeDeviceState(_)
-        | ClientFrame::LegacyMessage(_)
-        | ClientFrame::TurnFinishedAck(_)
-        | ClientFrame::Pong(_) => None,
+        other => other.request_id(),
     }
 }
 

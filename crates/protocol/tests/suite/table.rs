@@ -192,3 +192,25 @@ fn a_command_marked_refuses_is_declined_with_its_own_response() {
         None
     );
 }
+
+/// `ClientFrame::request_id` finds the id of every golden command frame that has one and whose
+/// command has a response; frames of other types have none.
+#[test]
+fn request_ids_come_from_the_table() {
+    let frames = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/frames");
+    let mut checked = 0;
+    for command in COMMANDS {
+        let Ok(cases) = std::fs::read_dir(frames.join(command.name)) else {
+            continue;
+        };
+        for case in cases.filter_map(Result::ok) {
+            let text = std::fs::read_to_string(case.path()).expect("golden frame");
+            let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let frame = ClientFrame::from_json(&text).expect("golden frames parse");
+            let expected = command.response.and(json["request_id"].as_str());
+            assert_eq!(frame.request_id(), expected, "{}", case.path().display());
+            checked += 1;
+        }
+    }
+    assert!(checked > COMMANDS.len(), "only {checked} golden command frames found");
+}
