@@ -117,11 +117,12 @@ export interface ExternalToolDefinition {
 /**
  * A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
  *
- * `conversation_id: "default"` addresses the agent's built-in default conversation.
+ * `conversation_id: "default"` addresses the agent's built-in default conversation; `agent_id:
+ * null` an agent-free conversation (Letta 0.34's `ConversationRuntimeScope`).
  */
 export interface RuntimeScope {
-  /** The agent id. */
-  agent_id: string;
+  /** The agent id, or `null` for an agent-free conversation (required either way). */
+  agent_id: string | null;
   /** The conversation id, or `"default"`. */
   conversation_id: string;
   /** Inbound only: the user a relay acts for. */

@@ -32,7 +32,8 @@ async fn main() -> Result<(), Error> {
 
     let started = client.runtime_start(RuntimeStart::new_agent("Weather agent")).await?;
     let runtime = started.runtime.expect("a started runtime has a scope");
-    println!("runtime {} / {}", runtime.agent_id, runtime.conversation_id);
+    let agent = runtime.agent_id.as_deref().unwrap_or("(agent-free)");
+    println!("runtime {agent} / {}", runtime.conversation_id);
 
     let mut turn = client
         .send_message(

@@ -4227,14 +4227,16 @@ pub struct RuntimeExternalToolsUpdateResponse {
 }
 /**A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
 
-`conversation_id: "default"` addresses the agent's built-in default conversation.*/
+`conversation_id: "default"` addresses the agent's built-in default conversation; `agent_id:
+null` an agent-free conversation (Letta 0.34's `ConversationRuntimeScope`).*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, PartialEq)]
 pub struct RuntimeScope {
     ///Inbound only: the user a relay acts for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub acting_user_id: ::std::option::Option<::std::string::String>,
-    ///The agent id.
-    pub agent_id: ::std::string::String,
+    ///The agent id, or `null` for an agent-free conversation (required either way).
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
     ///The conversation id, or `"default"`.
     pub conversation_id: ::std::string::String,
 }

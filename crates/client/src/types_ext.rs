@@ -9,7 +9,7 @@ impl RuntimeScope {
     /// The runtime of `agent_id` and `conversation_id` (or `"default"`).
     pub fn new(agent_id: impl Into<String>, conversation_id: impl Into<String>) -> Self {
         Self {
-            agent_id: agent_id.into(),
+            agent_id: Some(agent_id.into()),
             conversation_id: conversation_id.into(),
             acting_user_id: None,
         }
@@ -30,10 +30,10 @@ impl RuntimeStart {
         }
     }
 
-    /// Joins an existing agent and conversation.
+    /// Joins an existing agent and conversation (an agent-free conversation by its id alone).
     pub fn join(scope: &RuntimeScope) -> Self {
         Self {
-            agent_id: Some(scope.agent_id.clone()),
+            agent_id: scope.agent_id.clone(),
             conversation_id: Some(scope.conversation_id.clone()),
             ..Self::default()
         }

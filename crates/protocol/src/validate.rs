@@ -64,7 +64,9 @@ fn tool_groups(path: &str, groups: &[ExternalToolGroup]) -> Checked {
 }
 
 fn scope(path: &str, scope: &RuntimeScope) -> Checked {
-    non_empty(&format!("{path}.agent_id"), &scope.agent_id)?;
+    if let Some(agent_id) = &scope.agent_id {
+        non_empty(&format!("{path}.agent_id"), agent_id)?;
+    }
     non_empty(&format!("{path}.conversation_id"), &scope.conversation_id)
 }
 

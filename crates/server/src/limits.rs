@@ -219,7 +219,7 @@ impl Checker {
     }
 
     fn scope(&self, path: &str, scope: &RuntimeScope) -> Checked {
-        self.id(&format!("{path}.agent_id"), &scope.agent_id)?;
+        self.optional_id(&format!("{path}.agent_id"), scope.agent_id.as_ref())?;
         self.id(&format!("{path}.conversation_id"), &scope.conversation_id)
     }
 

@@ -37,7 +37,7 @@ pub struct EventFrame {
 impl EventFrame {
     /// Serialises `event` for `scope`.
     pub fn new(event: &RuntimeEvent, scope: &RuntimeScope) -> Self {
-        let scope = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
+        let scope = scope.without_acting_user();
         Self {
             serialized: SerializedEvent::new(event, &scope),
             scope,

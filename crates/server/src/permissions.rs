@@ -34,8 +34,10 @@ pub fn classify(
     args: &JsonObject,
     allowed: &Rules,
 ) -> Verdict {
-    if subject == Subject::Local(ToolKind::Interactive) {
-        return Verdict::Ask;
+    match subject {
+        Subject::Local(ToolKind::Interactive) => return Verdict::Ask,
+        Subject::Local(ToolKind::Posting) => return Verdict::Allow,
+        _ => {}
     }
     if allowed.allows(tool, subject, args) {
         return Verdict::Allow;
@@ -48,6 +50,7 @@ pub fn classify(
             Subject::Local(ToolKind::Shell) => command(args).is_some_and(is_read_only_command),
             Subject::Local(ToolKind::Edit) => mode == DevicePermissionMode::AcceptEdits,
             Subject::Local(ToolKind::Other | ToolKind::Interactive) | Subject::External => false,
+            Subject::Local(ToolKind::Posting) => true,
         },
     };
     if allow { Verdict::Allow } else { Verdict::Ask }
@@ -210,6 +213,7 @@ mod tests {
             (AcceptEdits, Subject::Local(ToolKind::Edit), Verdict::Allow),
             (AcceptEdits, Subject::Local(ToolKind::Other), Verdict::Ask),
             (Strict, Subject::Local(ToolKind::ReadOnly), Verdict::Ask),
+            (Strict, Subject::Local(ToolKind::Posting), Verdict::Allow),
         ];
         for (mode, subject, verdict) in cases {
             assert_eq!(

@@ -192,11 +192,12 @@ class ExternalToolDefinition(TypedDict):
 class RuntimeScope(TypedDict):
     """A resolved `{agent_id, conversation_id}` scope (docs/protocol.md §2.4).
     
-    `conversation_id: "default"` addresses the agent's built-in default conversation.
+    `conversation_id: "default"` addresses the agent's built-in default conversation; `agent_id:
+    null` an agent-free conversation (Letta 0.34's `ConversationRuntimeScope`).
     """
 
-    agent_id: str
-    """The agent id."""
+    agent_id: str | None
+    """The agent id, or `null` for an agent-free conversation (required either way)."""
     conversation_id: str
     """The conversation id, or `"default"`."""
     acting_user_id: NotRequired[str | None]

@@ -14,7 +14,7 @@ fn every_golden_server_frame_is_read_typed_and_unchanged() {
         let frame = RawFrame::from(golden.json.to_string()).into_frame();
         let runtime = golden.json.get("runtime").filter(|r| !r.is_null()).map(|r| {
             (
-                r["agent_id"].as_str().unwrap_or_default().to_owned(),
+                r["agent_id"].as_str().map(str::to_owned),
                 r["conversation_id"].as_str().unwrap_or_default().to_owned(),
             )
         });

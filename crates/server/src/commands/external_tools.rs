@@ -10,11 +10,7 @@ use super::Caller;
 /// `runtime_external_tools_update`: registers without subscribing.
 pub(super) fn update(caller: &dyn Caller, update: RuntimeExternalToolsUpdate) {
     let registered = update.updates.iter().try_for_each(|entry| {
-        let scopes: Vec<RuntimeScope> = entry
-            .runtimes
-            .iter()
-            .map(|scope| RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone()))
-            .collect();
+        let scopes: Vec<RuntimeScope> = entry.runtimes.iter().map(RuntimeScope::without_acting_user).collect();
         caller
             .engine()
             .external

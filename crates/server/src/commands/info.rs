@@ -20,8 +20,9 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
             split_channels: true,
             launch_subagent: None,
             structured_outputs: None,
-            // Letta 0.34's two new flags: neither is implemented here.
-            agent_free_conversations: Some(false),
+            // Letta 0.34's two new flags: agent-free conversations are implemented
+            // (`runtime_start` without an agent), `launch_subagent` is not.
+            agent_free_conversations: Some(true),
             launch_subagent_notify_caller: Some(false),
         },
     }

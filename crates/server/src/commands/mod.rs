@@ -238,5 +238,5 @@ async fn scoped(
 }
 
 fn unknown_runtime(scope: &RuntimeScope) -> String {
-    format!("Unknown runtime {}/{}", scope.agent_id, scope.conversation_id)
+    format!("Unknown runtime {scope}")
 }

@@ -59,7 +59,7 @@ pub(super) async fn change_device_state(
 ) -> Option<Arc<Conversation>> {
     let mut target = change.runtime.clone();
     if let Some(agent_id) = &change.payload.agent_id {
-        target.agent_id.clone_from(agent_id);
+        target.agent_id = Some(agent_id.clone());
     }
     if let Some(conversation_id) = &change.payload.conversation_id {
         target.conversation_id.clone_from(conversation_id);
@@ -115,7 +115,7 @@ pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart)
         request_id: request_id.clone(),
         success: true,
         runtime: Some(scope),
-        agent: Some(agent),
+        agent,
         conversation: Some(conversation_state),
         created,
         error: None,
@@ -137,7 +137,10 @@ pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart)
     Some(conversation)
 }
 
-type Resolved = (RuntimeScope, JsonObject, JsonObject, Created);
+type Resolved = (RuntimeScope, Option<JsonObject>, JsonObject, Created);
+
+/// Letta 0.34's answer to an agent-free `create_conversation` without a model or system prompt.
+const AGENT_FREE_NEEDS: &str = "Agent-free conversation creation requires body.model and body.system";
 
 async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, String> {
     let store = &engine.store;
@@ -169,39 +172,18 @@ async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, Stri
             created.agent = true;
             (id, agent)
         }
+        (None, None) if start.create_conversation.is_some() || start.conversation_id.is_some() => {
+            return agent_free(engine, start).await;
+        }
         _ => return Err("runtime_start requires exactly one of agent_id or create_agent".into()),
     };
     let conversation = match (&start.conversation_id, &start.create_conversation) {
-        (Some(_), Some(_)) => {
-            return Err("runtime_start accepts conversation_id or create_conversation, not both".into());
-        }
+        (Some(_), Some(_)) => return Err(BOTH_CONVERSATIONS.into()),
         (Some(id), None) if id == "default" => default_conversation(&agent_id),
-        (Some(id), None) => {
-            let conversation = store.conversation(id.clone()).await.map_err(|e| e.to_string())?;
-            let conversation = conversation.ok_or_else(|| format!("Conversation {id} not found"))?;
-            let owner = conversation.get("agent_id").and_then(Value::as_str).unwrap_or_default();
-            if owner != agent_id {
-                return Err(format!("Conversation {id} belongs to {owner}, not {agent_id}"));
-            }
-            conversation
-        }
+        (Some(id), None) => stored_conversation(engine, id, Some(&agent_id)).await?,
         (None, create) => {
-            let id = new_id("conv");
-            let now = now_iso();
-            let mut conversation = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
-            let defaults = json!({
-                "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
-                "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
-            });
-            for (key, value) in defaults.as_object().into_iter().flatten() {
-                conversation.entry(key.clone()).or_insert_with(|| value.clone());
-            }
-            conversation.insert("id".into(), Value::String(id.clone()));
-            conversation.insert("agent_id".into(), Value::String(agent_id.clone()));
-            store
-                .insert_conversation(id, agent_id.clone(), &conversation, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let body = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let conversation = insert_conversation(engine, "conv", Some(&agent_id), body).await?;
             created.conversation = true;
             conversation
         }
@@ -213,10 +195,89 @@ async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, Stri
         .to_owned();
     Ok((
         RuntimeScope::new(agent_id, conversation_id),
-        agent,
+        Some(agent),
         conversation,
         created,
     ))
+}
+
+const BOTH_CONVERSATIONS: &str = "runtime_start accepts conversation_id or create_conversation, not both";
+
+/// `runtime_start` without an agent (Letta 0.34, docs/protocol.md §8.2): creates an agent-free
+/// conversation from `create_conversation.body` (which must name `model` and `system`), or joins
+/// the agent-free conversation `conversation_id`.
+async fn agent_free(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, String> {
+    let mut created = Created::default();
+    let conversation = match (&start.conversation_id, &start.create_conversation) {
+        (Some(_), Some(_)) => return Err(BOTH_CONVERSATIONS.into()),
+        (Some(id), None) => stored_conversation(engine, id, None).await?,
+        (None, create) => {
+            let body = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let given = |key: &str| {
+                body.get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|text| !text.is_empty())
+            };
+            if !given("model") || !given("system") {
+                return Err(AGENT_FREE_NEEDS.into());
+            }
+            let conversation = insert_conversation(engine, "local-conv", None, body).await?;
+            created.conversation = true;
+            conversation
+        }
+    };
+    let conversation_id = conversation.get("id").and_then(Value::as_str).unwrap_or_default();
+    Ok((RuntimeScope::agent_free(conversation_id), None, conversation, created))
+}
+
+/// A stored conversation, which must belong to `agent_id` (`None`: be agent-free).
+async fn stored_conversation(engine: &Engine, id: &str, agent_id: Option<&str>) -> Result<JsonObject, String> {
+    let conversation = engine
+        .store
+        .conversation(id.to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    let conversation = conversation.ok_or_else(|| format!("Conversation {id} not found"))?;
+    let owner = conversation.get("agent_id").and_then(Value::as_str);
+    if owner != agent_id {
+        let (owner, agent_id) = (owner.unwrap_or("null"), agent_id.unwrap_or("null"));
+        return Err(format!("Conversation {id} belongs to {owner}, not {agent_id}"));
+    }
+    Ok(conversation)
+}
+
+/// Stores a new conversation `<prefix>-<uuid>` of `agent_id` (`None`: agent-free, marked
+/// `agent_free: true`) made of `body` and Letta's defaults.
+async fn insert_conversation(
+    engine: &Engine,
+    prefix: &str,
+    agent_id: Option<&str>,
+    mut conversation: JsonObject,
+) -> Result<JsonObject, String> {
+    let id = new_id(prefix);
+    let now = now_iso();
+    let defaults = json!({
+        "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+    });
+    for (key, value) in defaults.as_object().into_iter().flatten() {
+        conversation.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    conversation.insert("id".into(), Value::String(id.clone()));
+    conversation.insert("agent_id".into(), json!(agent_id));
+    if agent_id.is_none() {
+        conversation.insert("agent_free".into(), Value::Bool(true));
+    }
+    let scope = match agent_id {
+        Some(agent_id) => RuntimeScope::new(agent_id, id.clone()),
+        None => RuntimeScope::agent_free(id.clone()),
+    };
+    engine
+        .store
+        .insert_conversation(&scope, &conversation, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(conversation)
 }
 
 /// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).

@@ -112,9 +112,7 @@ impl ExternalTools {
             let others = entries.map_or(0, |entries| entries.len() - theirs(entries));
             if others + tools.len() > MAX_TOOLS_PER_RUNTIME {
                 return Err(format!(
-                    "runtime {}/{} would have {} external tools, over the limit of {MAX_TOOLS_PER_RUNTIME}",
-                    scope.agent_id,
-                    scope.conversation_id,
+                    "runtime {scope} would have {} external tools, over the limit of {MAX_TOOLS_PER_RUNTIME}",
                     others + tools.len()
                 ));
             }
@@ -209,7 +207,7 @@ impl ExternalTools {
         );
         let request = ExternalToolCallRequest {
             request_id: request_id.clone(),
-            runtime: Some(RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone())),
+            runtime: Some(scope.without_acting_user()),
             scope_id: registration.scope_id.clone(),
             tool_call_id: tool_call_id.to_owned(),
             tool_name: registration.tool.name.clone(),

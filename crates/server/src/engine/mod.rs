@@ -160,7 +160,7 @@ impl Engine {
 
     /// The conversation runtime of a scope, loading it from the store on first use.
     pub async fn conversation(self: &Arc<Self>, scope: &RuntimeScope) -> Result<Arc<Conversation>, ScopeError> {
-        let key = RuntimeScope::new(scope.agent_id.clone(), scope.conversation_id.clone());
+        let key = scope.without_acting_user();
         if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
             return Ok(conversation);
         }
@@ -184,31 +184,40 @@ impl Engine {
         loaded
     }
 
-    /// Loads a conversation runtime from the store.
+    /// Loads a conversation runtime from the store. An agent-free conversation (`agent_id:
+    /// null`) runs with its own `model` and `system`.
     async fn load(self: &Arc<Self>, key: &RuntimeScope) -> Result<Conversation, ScopeError> {
-        let agent = self
-            .store
-            .agent(key.agent_id.clone())
-            .await?
-            .ok_or_else(|| ScopeError::UnknownAgent(key.agent_id.clone()))?;
-        if key.conversation_id != "default" {
+        let agent = match &key.agent_id {
+            Some(agent_id) => Some(
+                self.store
+                    .agent(agent_id.clone())
+                    .await?
+                    .ok_or_else(|| ScopeError::UnknownAgent(agent_id.clone()))?,
+            ),
+            None => None,
+        };
+        let conversation = if key.conversation_id == "default" && agent.is_some() {
+            None
+        } else {
             let conversation = self
                 .store
                 .conversation(key.conversation_id.clone())
                 .await?
                 .ok_or_else(|| ScopeError::UnknownConversation(key.conversation_id.clone()))?;
-            let owner = conversation
-                .get("agent_id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            if owner != key.agent_id {
+            let owner = conversation.get("agent_id").and_then(|v| v.as_str());
+            if owner != key.agent_id.as_deref() {
                 return Err(ScopeError::WrongAgent {
                     conversation: key.conversation_id.clone(),
-                    owner: owner.to_owned(),
-                    agent: key.agent_id.clone(),
+                    owner: owner.unwrap_or("null").to_owned(),
+                    agent: key.agent_id.as_deref().unwrap_or("null").to_owned(),
                 });
             }
-        }
+            Some(conversation)
+        };
+        let agent = match (&agent, &conversation) {
+            (Some(agent), _) | (None, Some(agent)) => Agent::from_state(agent),
+            (None, None) => return Err(ScopeError::UnknownConversation(key.conversation_id.clone())),
+        };
         let mut restored = self.store.restore(key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
         // `recover_approvals`; the others may have run already, so they are never re-run: the
@@ -234,7 +243,7 @@ impl Engine {
         }
         Ok(Conversation::new(
             key.clone(),
-            Agent::from_state(&agent),
+            agent,
             restored,
             recoverable,
             &self.config,

@@ -15,7 +15,7 @@ use super::context::Context;
 use super::external::Registration;
 use crate::permissions::Subject;
 use crate::provider::ToolSpec;
-use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind};
+use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind, opted_in};
 
 /// The per-turn options of a `create_message` input (stored with its queue items).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ impl TurnTools {
         options: &TurnOptions,
         origin: Option<SessionId>,
     ) -> Result<Self, String> {
-        let local = |name: &str| engine.tools.iter().find(|tool| tool.name() == name).cloned();
+        let local = |id: &str| engine.tools.iter().find(|tool| tool.id() == id).cloned();
         let base = options
             .toolset
             .as_ref()
@@ -147,9 +147,16 @@ impl TurnTools {
         }
         let mut tools: Vec<ToolRef> = Vec::new();
         for name in names {
-            if let Some(tool) = local(&name)
-                && !(options.exclude_interactive && tool.kind() == ToolKind::Interactive)
-                && !tools.iter().any(|t| t.name() == name)
+            // A tool the conversation's `client_preferences` name is its opted-in version (0.34's
+            // asynchronous `AskUserQuestion`), whichever list named it.
+            let id = if options.preferred.contains(&name) {
+                opted_in(&name)
+            } else {
+                &name
+            };
+            if let Some(tool) = local(id)
+                && !(options.exclude_interactive && matches!(tool.kind(), ToolKind::Interactive | ToolKind::Posting))
+                && !tools.iter().any(|t| t.name() == tool.name())
             {
                 tools.push(ToolRef::Local(tool));
             }

@@ -39,14 +39,9 @@ impl Store {
         })
     }
 
-    /// Saves a new conversation.
-    pub fn insert_conversation(
-        &self,
-        id: String,
-        agent_id: String,
-        state: &JsonObject,
-        created_at: String,
-    ) -> Reply<()> {
+    /// Saves a new conversation of `scope` (an agent-free one has no agent).
+    pub fn insert_conversation(&self, scope: &RuntimeScope, state: &JsonObject, created_at: String) -> Reply<()> {
+        let (agent_id, id) = key(scope);
         let state = serde_json::to_string(state);
         self.call(move |c| {
             c.execute(

@@ -146,5 +146,10 @@ impl Store {
 
 /// The `agent_id` and `conversation_id` columns of a scope.
 fn key(scope: &RuntimeScope) -> (String, String) {
-    (scope.agent_id.clone(), scope.conversation_id.clone())
+    // An agent-free conversation is keyed by an empty agent id, which no agent has (ids are
+    // never empty), so the tables need no nullable column.
+    (
+        scope.agent_id.clone().unwrap_or_default(),
+        scope.conversation_id.clone(),
+    )
 }

@@ -1,6 +1,6 @@
 //! Local tools the server runs for the model, with Letta Code's model-facing names and argument
 //! schemas (docs/protocol.md §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
-//! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion`.
+//! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion` (in Letta 0.32's and 0.34's versions).
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
 
@@ -37,6 +37,9 @@ pub enum ToolKind {
     Interactive,
     /// Anything else (e.g. `SetWorkingDirectory`): asks unless the mode is `unrestricted`.
     Other,
+    /// Posts something for the user, whose answer arrives later as a message (0.34's
+    /// asynchronous `AskUserQuestion`): allowed in every mode.
+    Posting,
 }
 
 /// A line of output a running tool produced, for the streaming snapshot.
@@ -54,6 +57,8 @@ pub struct ToolContext<'a> {
     pub cwd: &'a Path,
     /// Cancelled when the turn is aborted: a running process must be killed.
     pub cancel: &'a CancellationToken,
+    /// The model's id of this call.
+    pub call_id: &'a str,
     /// Receives output lines while the tool runs.
     pub output: &'a mut (dyn FnMut(OutputLine) + Send),
 }
@@ -102,6 +107,11 @@ pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = ToolResult> + Send + 'a>>;
 pub trait LocalTool: Send + Sync {
     /// Model-facing name.
     fn name(&self) -> &'static str;
+    /// The name toolsets and `client_toolset` use for it: its model-facing name, unless two
+    /// versions share that name (see [`opted_in`]).
+    fn id(&self) -> &'static str {
+        self.name()
+    }
     /// What the tool does, for the model.
     fn description(&self) -> &'static str;
     /// JSON Schema of its arguments.
@@ -120,6 +130,7 @@ pub trait LocalTool: Send + Sync {
 pub fn all() -> Vec<Box<dyn LocalTool>> {
     vec![
         Box::new(ask::AskUserQuestion),
+        Box::new(ask::AskUserQuestionAsync),
         Box::new(bash::Bash),
         Box::new(cwd::SetWorkingDirectory),
         Box::new(edit::Edit),
@@ -144,6 +155,16 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
     "Read",
     "Write",
 ];
+
+/// The [`LocalTool::id`] of the tool a client opts into by naming `name` in
+/// `client_preferences.toolset.include` (Letta 0.34): `AskUserQuestion` is then the asynchronous
+/// version; every other name is the tool itself.
+pub fn opted_in(name: &str) -> &str {
+    match name {
+        "AskUserQuestion" => "AskUserQuestionAsync",
+        other => other,
+    }
+}
 
 /// Resolves `path` against `cwd` (absolute paths stay as they are).
 pub fn resolve(cwd: &Path, path: &str) -> PathBuf {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use letta_app_server_mock_llm::{MockResponse, MockServer, Script, finish_chunk, text_chunk, tool_chunk};
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
@@ -262,8 +263,8 @@ async fn client_preferences_are_sticky_per_conversation_and_validated() {
     );
 }
 
-/// Letta 0.34's two new capability flags are advertised, as `false`: neither agent-free
-/// conversations nor `launch_subagent` with `notify: "caller"` is implemented here.
+/// Letta 0.34's two new capability flags tell what is implemented: agent-free conversations are,
+/// `launch_subagent` with `notify: "caller"` is not.
 #[tokio::test]
 async fn the_new_capability_flags_tell_what_is_implemented() {
     let server = TestServer::start().await;
@@ -278,7 +279,7 @@ async fn the_new_capability_flags_tell_what_is_implemented() {
             &capabilities["agent_free_conversations"],
             &capabilities["launch_subagent_notify_caller"]
         ),
-        (&json!(false), &json!(false)),
+        (&json!(true), &json!(false)),
         "{info}"
     );
 }
@@ -397,4 +398,331 @@ async fn slow_external_tools_are_backgrounded_and_report_in_a_task_notification(
     let (frames, finished) = next_turn(&mut client).await;
     assert_eq!(tool_returns(&frames), ["slow result for ext_inline"]);
     assert_eq!(finished["stop_reason"], "end_turn");
+}
+
+/// A server whose `llama.cpp/…` models are served by `mock`.
+async fn server_with_model(mock: &MockServer<Script>) -> TestServer {
+    let base_url = mock.base_url.clone();
+    TestServer::start_with(|config| config.providers.llama_cpp = base_url).await
+}
+
+/// The messages the model got in its `n`th request.
+fn sent_messages(mock: &MockServer<Script>, n: usize) -> Vec<Value> {
+    mock.requests()[n].body["messages"]
+        .as_array()
+        .expect("messages")
+        .clone()
+}
+
+/// As probe p11: `runtime_start` without an agent but with `create_conversation.body.model` and
+/// `system` creates an agent-free conversation (`agent_id: null` in every scope); its turns use
+/// that model and system prompt, external tools, `sync` and `abort_message` work on it, and it
+/// survives a restart. Without `model` or `system` the answer is Letta's refusal.
+#[tokio::test]
+async fn agent_free_conversations_run_turns_and_survive_a_restart() {
+    let mock = MockServer::scripted(vec![
+        MockResponse::sse([text_chunk("Hello from the mock"), finish_chunk("stop")]),
+        MockResponse::sse([
+            tool_chunk(0, Some("call_ext"), Some("ext_echo"), Some(r#"{"city":"Paris"}"#)),
+            finish_chunk("tool_calls"),
+        ]),
+        MockResponse::sse([text_chunk("Sunny."), finish_chunk("stop")]),
+        MockResponse::sse([text_chunk("Still here."), finish_chunk("stop")]),
+    ]);
+    let mut server = server_with_model(&mock).await;
+    let mut client = server.client().await;
+
+    for (n, body) in [(1, None), (2, Some(json!({"model": "llama.cpp/mock-model"})))] {
+        let create = body.map_or_else(|| json!({}), |body| json!({"body": body}));
+        let request_id = format!("rs-{n}");
+        client
+            .send(json!({"type": "runtime_start", "request_id": request_id, "create_conversation": create}))
+            .await;
+        assert_eq!(
+            client.recv().await,
+            json!({"type": "runtime_start_response", "request_id": request_id, "success": false,
+                "runtime": null, "agent": null, "conversation": null,
+                "created": {"agent": false, "conversation": false},
+                "error": "Agent-free conversation creation requires body.model and body.system"})
+        );
+    }
+
+    let parameters = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs-3",
+            "create_conversation": {"body": {"model": "llama.cpp/mock-model", "system": "You are a test assistant."}},
+            "external_tools": [{"tools": [{"name": "ext_echo", "description": "echo", "parameters": parameters}]}]}))
+        .await;
+    let frames = client.recv_until_type("update_subagent_state").await;
+    let response = &frames[0];
+    let runtime = response["runtime"].clone();
+    let conversation_id = runtime["conversation_id"].as_str().unwrap().to_owned();
+    assert!(conversation_id.starts_with("local-conv-"), "{response}");
+    assert_eq!(runtime, json!({"agent_id": null, "conversation_id": conversation_id}));
+    assert_eq!(
+        (&response["success"], &response["agent"], &response["created"]),
+        (
+            &json!(true),
+            &json!(null),
+            &json!({"agent": false, "conversation": true})
+        ),
+        "{response}"
+    );
+    let conversation = &response["conversation"];
+    assert_eq!(
+        (
+            &conversation["id"],
+            &conversation["agent_id"],
+            &conversation["model"],
+            &conversation["system"],
+            &conversation["agent_free"]
+        ),
+        (
+            &json!(conversation_id),
+            &json!(null),
+            &json!("llama.cpp/mock-model"),
+            &json!("You are a test assistant."),
+            &json!(true)
+        ),
+        "{conversation}"
+    );
+    assert!(
+        frames[1..].iter().all(|f| f["runtime"] == runtime),
+        "the replay is scoped to the agent-free runtime: {frames:?}"
+    );
+
+    client
+        .send(user_input("in-1", &runtime, "hello agent-free", "cm-1"))
+        .await;
+    let (frames, finished) = next_turn(&mut client).await;
+    assert_eq!(
+        (&finished["stop_reason"], &finished["runtime"]),
+        (&json!("end_turn"), &runtime)
+    );
+    assert!(frames.iter().any(|f| f["delta"]["message_type"] == "assistant_message"));
+    assert_eq!(mock.requests()[0].body["model"], "mock-model");
+    assert_eq!(
+        sent_messages(&mock, 0),
+        [
+            json!({"role": "system", "content": "You are a test assistant."}),
+            json!({"role": "user", "content": "hello agent-free"})
+        ]
+    );
+
+    client.send(user_input("in-2", &runtime, "weather?", "cm-2")).await;
+    let request = client
+        .recv_until_type("external_tool_call_request")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(request["runtime"], runtime, "{request}");
+    client
+        .send(
+            json!({"type": "external_tool_call_response", "request_id": request["request_id"],
+            "result": {"content": [{"type": "text", "text": "sunny in Paris"}]}}),
+        )
+        .await;
+    let (_, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert_eq!(
+        sent_messages(&mock, 2).last().unwrap(),
+        &json!({"role": "tool", "tool_call_id": "call_ext", "content": "sunny in Paris"})
+    );
+
+    server.restart().await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "sync", "request_id": "sync-1", "runtime": runtime}))
+        .await;
+    let synced = client.recv_until_type("sync_response").await.pop().unwrap();
+    assert_eq!(
+        (&synced["success"], &synced["runtime"]),
+        (&json!(true), &runtime),
+        "{synced}"
+    );
+    client
+        .send(json!({"type": "abort_message", "request_id": "abort-1", "runtime": runtime}))
+        .await;
+    let aborted = client.recv_until_type("abort_message_response").await.pop().unwrap();
+    assert_eq!(
+        (&aborted["runtime"], &aborted["aborted"]),
+        (&runtime, &json!(false)),
+        "{aborted}"
+    );
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs-4", "conversation_id": conversation_id}))
+        .await;
+    let joined = client.recv_until_type("runtime_start_response").await.pop().unwrap();
+    assert_eq!(
+        (&joined["success"], &joined["runtime"], &joined["created"]),
+        (&json!(true), &runtime, &json!({"agent": false, "conversation": false})),
+        "{joined}"
+    );
+    client.recv_until_type("update_subagent_state").await;
+    client.send(user_input("in-3", &runtime, "still there?", "cm-3")).await;
+    let (_, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let messages = sent_messages(&mock, 3);
+    assert_eq!(
+        (&messages[0]["content"], &messages[1]["content"], messages.len()),
+        (&json!("You are a test assistant."), &json!("hello agent-free"), 8),
+        "the history and system prompt survive the restart: {messages:?}"
+    );
+
+    client
+        .send(
+            json!({"type": "runtime_start", "request_id": "rs-5", "create_agent": {"body": {"name": "Other"}},
+            "conversation_id": conversation_id}),
+        )
+        .await;
+    let refused = client.recv_until_type("runtime_start_response").await.pop().unwrap();
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("Conversation {conversation_id} belongs to null, not agent-")),
+        "an agent cannot take over an agent-free conversation: {refused}"
+    );
+}
+
+/// As probe p12 and Letta 0.34's `AskUserQuestion` v2: with `client_preferences.toolset.include:
+/// ["AskUserQuestion"]` the model gets the asynchronous tool, which is allowed without a
+/// `control_request` (even in `strict` mode) and returns at once a receipt; the user's answer
+/// arrives as an ordinary message with a `<task-notification>`. Bad arguments are a tool error.
+/// Without the preference, the 0.32.18 tool asks through a `control_request` as before.
+#[tokio::test]
+async fn ask_user_question_v2_posts_a_receipt_and_the_answer_comes_as_a_message() {
+    let questions = json!([{"question": "Which color?", "header": "Color", "multiSelect": false,
+        "options": [{"label": "red", "description": "warm"}, {"label": "blue", "description": "cool"}]}]);
+    let mock = MockServer::scripted(vec![
+        MockResponse::sse([
+            tool_chunk(
+                0,
+                Some("call_ask"),
+                Some("AskUserQuestion"),
+                Some(&json!({"questions": questions}).to_string()),
+            ),
+            finish_chunk("tool_calls"),
+        ]),
+        MockResponse::sse([text_chunk("Waiting for your answer."), finish_chunk("stop")]),
+        MockResponse::sse([text_chunk("Blue it is."), finish_chunk("stop")]),
+        MockResponse::sse([
+            tool_chunk(
+                0,
+                Some("call_bad"),
+                Some("AskUserQuestion"),
+                Some(r#"{"city":"Paris"}"#),
+            ),
+            finish_chunk("tool_calls"),
+        ]),
+        MockResponse::sse([text_chunk("Sorry."), finish_chunk("stop")]),
+        MockResponse::sse([
+            tool_chunk(
+                0,
+                Some("call_v1"),
+                Some("AskUserQuestion"),
+                Some(&json!({"questions": questions}).to_string()),
+            ),
+            finish_chunk("tool_calls"),
+        ]),
+        MockResponse::sse([text_chunk("Noted."), finish_chunk("stop")]),
+    ]);
+    let server = server_with_model(&mock).await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs-1", "mode": "strict",
+            "create_agent": {"body": {"name": "Asker", "model": "llama.cpp/mock-model", "system": "Ask."}}}))
+        .await;
+    let runtime = client.recv_until_type("update_subagent_state").await[0]["runtime"].clone();
+
+    let mut input = user_input("in-1", &runtime, "pick a color", "cm-1");
+    input["payload"]["client_preferences"] = json!({"toolset": {"include": ["AskUserQuestion"]}});
+    client.send(input).await;
+    let (frames, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(frames.iter().all(|f| f["type"] != "control_request"), "{frames:?}");
+    let classified = frames
+        .iter()
+        .find(|f| f["delta"]["message_type"] == "approval_classification_end")
+        .expect("a classification");
+    assert_eq!(classified["delta"]["auto_allowed_tool_call_ids"], json!(["call_ask"]));
+    let offered = mock.requests()[0].body["tools"].clone();
+    let ask = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"]["name"] == "AskUserQuestion")
+        .expect("AskUserQuestion is offered");
+    assert_eq!(
+        ask["function"]["parameters"]["properties"]["questions"]["items"]["required"],
+        json!(["question", "header", "options"]),
+        "the v2 argument shape: {ask}"
+    );
+    assert!(ask["function"]["parameters"]["properties"].get("answers").is_none());
+    let returned = frames
+        .iter()
+        .find(|f| f["delta"]["message_type"] == "tool_return_message")
+        .expect("a tool return");
+    assert_eq!(returned["delta"]["status"], "success", "{returned}");
+    let receipt: Value = serde_json::from_str(returned["delta"]["tool_return"].as_str().unwrap()).unwrap();
+    let message = receipt["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("Questions posted. Answers or dismissal will arrive later in a task notification"),
+        "{receipt}"
+    );
+    assert_eq!(
+        receipt,
+        json!({"type": "ask_user_question", "version": 2, "toolCallId": "call_ask", "questions": questions,
+            "message": message})
+    );
+    assert_eq!(
+        sent_messages(&mock, 1).last().unwrap(),
+        &json!({"role": "tool", "tool_call_id": "call_ask", "content": receipt.to_string()})
+    );
+
+    let answer = json!({"type": "ask_user_question_response", "version": 2, "toolCallId": "call_ask",
+        "questions": questions, "status": "answered", "answers": {"Which color?": "blue"}});
+    let notification = format!(
+        "<task-notification><task-id>call_ask</task-id><summary>User answered your questions.</summary>\
+         <ask-user-question-response>{answer}</ask-user-question-response></task-notification>"
+    );
+    client.send(user_input("in-2", &runtime, &notification, "cm-2")).await;
+    let (_, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert_eq!(
+        sent_messages(&mock, 2).last().unwrap(),
+        &json!({"role": "user", "content": notification})
+    );
+
+    client.send(user_input("in-3", &runtime, "ask badly", "cm-3")).await;
+    let (frames, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let returned = frames
+        .iter()
+        .find(|f| f["delta"]["message_type"] == "tool_return_message")
+        .expect("a tool return");
+    assert_eq!(returned["delta"]["status"], "error", "{returned}");
+    assert!(
+        returned["delta"]["tool_return"]
+            .as_str()
+            .unwrap()
+            .contains("`questions`"),
+        "{returned}"
+    );
+
+    let mut input = user_input("in-4", &runtime, "ask the old way", "cm-4");
+    input["payload"]["client_preferences"] = json!({});
+    client.send(input).await;
+    let asked = client.recv_until_type("control_request").await.pop().unwrap();
+    assert_eq!(
+        (&asked["request_id"], &asked["request"]["tool_name"]),
+        (&json!("perm-call_v1"), &json!("AskUserQuestion"))
+    );
+    client
+        .send(
+            json!({"type": "input", "request_id": "ans", "runtime": runtime, "payload": {"kind": "approval_response",
+            "request_id": "perm-call_v1", "decision": {"behavior": "allow",
+            "updated_input": {"questions": questions, "answers": {"Which color?": "red"}}}}}),
+        )
+        .await;
+    let (_, finished) = next_turn(&mut client).await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
 }

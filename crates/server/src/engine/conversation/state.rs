@@ -131,7 +131,7 @@ impl PendingApproval {
         ControlRequest {
             request_id: self.request_id.clone(),
             request: self.request.clone(),
-            agent_id: Some(scope.agent_id.clone()),
+            agent_id: scope.agent_id.clone(),
             conversation_id: Some(scope.conversation_id.clone()),
         }
         .into()

@@ -204,6 +204,7 @@ async fn execute(
             let context = ToolContext {
                 cwd: &cwd,
                 cancel,
+                call_id: &call.id,
                 output: &mut on_output,
             };
             let result = tool.run(args, context).await;

@@ -20,10 +20,11 @@ use crate::tools::{self, LocalTool, OutputLine, ToolContext, ToolKind, ToolResul
 // Helpers.
 // ---------------------------------------------------------------------------------------------
 
-fn tool(name: &str) -> Box<dyn LocalTool> {
+/// The tool with this [`LocalTool::id`].
+fn tool(id: &str) -> Box<dyn LocalTool> {
     tools::all()
         .into_iter()
-        .find(|tool| tool.name() == name)
+        .find(|tool| tool.id() == id)
         .expect("tool exists")
 }
 
@@ -53,6 +54,7 @@ async fn run_full(
             ToolContext {
                 cwd,
                 cancel,
+                call_id: "call-test",
                 output: &mut output,
             },
         )
@@ -118,11 +120,12 @@ fn assert_ok(result: &ToolResult) {
 
 #[test]
 fn every_tool_has_a_strict_documented_schema() {
-    let names: Vec<&str> = tools::all().iter().map(|tool| tool.name()).collect();
+    let names: Vec<&str> = tools::all().iter().map(|tool| tool.id()).collect();
     assert_eq!(
         names,
         [
             "AskUserQuestion",
+            "AskUserQuestionAsync",
             "Bash",
             "SetWorkingDirectory",
             "Edit",
@@ -172,6 +175,10 @@ fn every_tool_has_a_strict_documented_schema() {
     assert_eq!(required("TodoWrite"), json!(["todos"]));
     assert_eq!(required("SetWorkingDirectory"), json!(["path"]));
     assert_eq!(required("AskUserQuestion"), json!(["questions"]));
+    assert_eq!(required("AskUserQuestionAsync"), json!(["questions"]));
+    assert_eq!(tool("AskUserQuestionAsync").name(), "AskUserQuestion");
+    assert_eq!(tools::opted_in("AskUserQuestion"), "AskUserQuestionAsync");
+    assert_eq!(tools::opted_in("Grep"), "Grep");
     let grep = tool("Grep").parameters();
     for key in [
         "pattern",
@@ -204,6 +211,7 @@ fn kinds_follow_the_permission_model() {
         assert_eq!(kind(name), ToolKind::Edit, "{name}");
     }
     assert_eq!(kind("AskUserQuestion"), ToolKind::Interactive);
+    assert_eq!(kind("AskUserQuestionAsync"), ToolKind::Posting);
     assert_eq!(kind("SetWorkingDirectory"), ToolKind::Other);
 }
 
@@ -355,4 +363,47 @@ async fn ask_user_question() {
         &run("AskUserQuestion", json!({"questions": [{"header": "x"}]}), dir.path()).await,
         "questions[0].question",
     );
+}
+
+#[tokio::test]
+async fn ask_user_question_async_posts_a_receipt_of_complete_questions() {
+    let dir = temp();
+    let questions = json!([{"question": "Which database?", "header": "Database", "multiSelect": false,
+        "options": [{"label": "SQLite", "description": "Embedded"}, {"label": "Postgres", "description": "Server"}]}]);
+    let result = run("AskUserQuestionAsync", json!({"questions": questions}), dir.path()).await;
+    assert_ok(&result);
+    let receipt: Value = serde_json::from_str(&result.text).expect("a JSON receipt");
+    assert_eq!(
+        (
+            &receipt["type"],
+            &receipt["version"],
+            &receipt["toolCallId"],
+            &receipt["questions"]
+        ),
+        (&json!("ask_user_question"), &json!(2), &json!("call-test"), &questions)
+    );
+    let incomplete = [
+        (json!({}), "Missing required argument `questions`"),
+        (json!({"questions": "Which?"}), "must be an array"),
+        (json!({"questions": []}), "at least one question"),
+        (
+            json!({"questions": [{"question": "Which?", "options": []}]}),
+            "questions[0].header",
+        ),
+        (
+            json!({"questions": [{"question": "Which?", "header": "H", "multiSelect": "yes", "options": []}]}),
+            "questions[0].multiSelect",
+        ),
+        (
+            json!({"questions": [{"question": "Which?", "header": "H"}]}),
+            "questions[0].options",
+        ),
+        (
+            json!({"questions": [{"question": "Which?", "header": "H", "options": [{"label": "A"}]}]}),
+            "questions[0].options[0] must be an object with `label` and `description` strings",
+        ),
+    ];
+    for (args, needle) in incomplete {
+        assert_error(&run("AskUserQuestionAsync", args, dir.path()).await, needle);
+    }
 }
