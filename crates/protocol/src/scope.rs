@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct RuntimeScope {
     /// The agent id, or `null` for an agent-free conversation (required either way).
+    #[serde(deserialize_with = "crate::serde_util::present")]
     #[schemars(required, schema_with = "crate::serde_util::nullable::<String>")]
     pub agent_id: Option<String>,
     /// The conversation id, or `"default"`.

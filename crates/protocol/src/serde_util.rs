@@ -13,6 +13,16 @@ pub(crate) fn nullable<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema
     generator.subschema_for::<Option<T>>()
 }
 
+/// Deserialises an always-present field that may be `null` (`#[serde(deserialize_with =
+/// "present")]`): unlike a plain `Option`, an absent field is an error.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer)
+}
+
 /// Deserialises `Option<Option<T>>` so that an explicit `null` becomes `Some(None)` and an
 /// absent field (with `#[serde(default)]`) stays `None`.
 pub(crate) mod double_option {

@@ -37,7 +37,8 @@ use crate::sync::lock;
 pub(crate) use input::{CLIENT_PREFERENCES_VIOLATION, acknowledgement};
 use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 
-/// What a turn needs to know about its agent.
+/// What a turn needs to know about its agent (an agent-free conversation's own `model` and
+/// `system`).
 #[derive(Debug, Clone)]
 pub struct Agent {
     /// The model handle (`ollama/llama3`), if any.
@@ -47,7 +48,7 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Reads the fields a turn needs from a stored agent state.
+    /// Reads the fields a turn needs from a stored agent state (or agent-free conversation).
     pub fn from_state(state: &JsonObject) -> Self {
         let text = |key: &str| state.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         Self {
