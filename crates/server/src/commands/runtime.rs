@@ -180,7 +180,7 @@ async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, Stri
     let conversation = match (&start.conversation_id, &start.create_conversation) {
         (Some(_), Some(_)) => return Err(BOTH_CONVERSATIONS.into()),
         (Some(id), None) if id == "default" => default_conversation(&agent_id),
-        (Some(id), None) => stored_conversation(engine, id, Some(&agent_id)).await?,
+        (Some(id), None) => stored_conversation(engine, RuntimeScope::new(agent_id.clone(), id)).await?,
         (None, create) => {
             let body = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
             let conversation = insert_conversation(engine, "conv", Some(&agent_id), body).await?;
@@ -210,7 +210,7 @@ async fn agent_free(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, S
     let mut created = Created::default();
     let conversation = match (&start.conversation_id, &start.create_conversation) {
         (Some(_), Some(_)) => return Err(BOTH_CONVERSATIONS.into()),
-        (Some(id), None) => stored_conversation(engine, id, None).await?,
+        (Some(id), None) => stored_conversation(engine, RuntimeScope::agent_free(id)).await?,
         (None, create) => {
             let body = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
             let given = |key: &str| {
@@ -230,20 +230,9 @@ async fn agent_free(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, S
     Ok((RuntimeScope::agent_free(conversation_id), None, conversation, created))
 }
 
-/// A stored conversation, which must belong to `agent_id` (`None`: be agent-free).
-async fn stored_conversation(engine: &Engine, id: &str, agent_id: Option<&str>) -> Result<JsonObject, String> {
-    let conversation = engine
-        .store
-        .conversation(id.to_owned())
-        .await
-        .map_err(|e| e.to_string())?;
-    let conversation = conversation.ok_or_else(|| format!("Conversation {id} not found"))?;
-    let owner = conversation.get("agent_id").and_then(Value::as_str);
-    if owner != agent_id {
-        let (owner, agent_id) = (owner.unwrap_or("null"), agent_id.unwrap_or("null"));
-        return Err(format!("Conversation {id} belongs to {owner}, not {agent_id}"));
-    }
-    Ok(conversation)
+/// The stored conversation of `scope`, which must belong to its agent (`null`: to none).
+async fn stored_conversation(engine: &Engine, scope: RuntimeScope) -> Result<JsonObject, String> {
+    engine.stored_conversation(&scope).await.map_err(|e| e.to_string())
 }
 
 /// Stores a new conversation `<prefix>-<uuid>` of `agent_id` (`None`: agent-free, marked
@@ -252,25 +241,17 @@ async fn insert_conversation(
     engine: &Engine,
     prefix: &str,
     agent_id: Option<&str>,
-    mut conversation: JsonObject,
+    body: JsonObject,
 ) -> Result<JsonObject, String> {
     let id = new_id(prefix);
     let now = now_iso();
-    let defaults = json!({
-        "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
-        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
-    });
-    for (key, value) in defaults.as_object().into_iter().flatten() {
-        conversation.entry(key.clone()).or_insert_with(|| value.clone());
-    }
-    conversation.insert("id".into(), Value::String(id.clone()));
-    conversation.insert("agent_id".into(), json!(agent_id));
+    let mut conversation = conversation_object(&id, agent_id, &now, body);
     if agent_id.is_none() {
         conversation.insert("agent_free".into(), Value::Bool(true));
     }
-    let scope = match agent_id {
-        Some(agent_id) => RuntimeScope::new(agent_id, id.clone()),
-        None => RuntimeScope::agent_free(id.clone()),
+    let scope = RuntimeScope {
+        agent_id: agent_id.map(str::to_owned),
+        ..RuntimeScope::agent_free(id)
     };
     engine
         .store
@@ -282,10 +263,20 @@ async fn insert_conversation(
 
 /// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).
 fn default_conversation(agent_id: &str) -> JsonObject {
-    let now = now_iso();
-    let conversation = json!({
-        "id": "default", "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+    conversation_object("default", Some(agent_id), &now_iso(), JsonObject::new())
+}
+
+/// A Letta `Conversation` object: `body` with Letta's defaults for what it leaves out, and its
+/// `id` and `agent_id`.
+fn conversation_object(id: &str, agent_id: Option<&str>, now: &str, mut body: JsonObject) -> JsonObject {
+    let defaults = json!({
+        "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
         "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
     });
-    conversation.as_object().cloned().unwrap_or_default()
+    for (key, value) in defaults.as_object().into_iter().flatten() {
+        body.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    body.insert("id".into(), json!(id));
+    body.insert("agent_id".into(), json!(agent_id));
+    body
 }

@@ -18,7 +18,7 @@ pub(crate) mod turn;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use letta_app_server_protocol::RuntimeScope;
+use letta_app_server_protocol::{JsonObject, RuntimeScope};
 
 use crate::config::Config;
 use crate::history::{HistoryMessage, ToolCall};
@@ -184,39 +184,41 @@ impl Engine {
         loaded
     }
 
+    /// The stored conversation of `key`, which must belong to its agent (or, for `agent_id:
+    /// null`, to none).
+    pub async fn stored_conversation(&self, key: &RuntimeScope) -> Result<JsonObject, ScopeError> {
+        let conversation = self
+            .store
+            .conversation(key.conversation_id.clone())
+            .await?
+            .ok_or_else(|| ScopeError::UnknownConversation(key.conversation_id.clone()))?;
+        let owner = conversation.get("agent_id").and_then(|v| v.as_str());
+        if owner != key.agent_id.as_deref() {
+            return Err(ScopeError::WrongAgent {
+                conversation: key.conversation_id.clone(),
+                owner: owner.unwrap_or("null").to_owned(),
+                agent: key.agent_id.as_deref().unwrap_or("null").to_owned(),
+            });
+        }
+        Ok(conversation)
+    }
+
     /// Loads a conversation runtime from the store. An agent-free conversation (`agent_id:
     /// null`) runs with its own `model` and `system`.
     async fn load(self: &Arc<Self>, key: &RuntimeScope) -> Result<Conversation, ScopeError> {
-        let agent = match &key.agent_id {
-            Some(agent_id) => Some(
-                self.store
+        let state = match &key.agent_id {
+            Some(agent_id) => {
+                let agent = self
+                    .store
                     .agent(agent_id.clone())
                     .await?
-                    .ok_or_else(|| ScopeError::UnknownAgent(agent_id.clone()))?,
-            ),
-            None => None,
-        };
-        let conversation = if key.conversation_id == "default" && agent.is_some() {
-            None
-        } else {
-            let conversation = self
-                .store
-                .conversation(key.conversation_id.clone())
-                .await?
-                .ok_or_else(|| ScopeError::UnknownConversation(key.conversation_id.clone()))?;
-            let owner = conversation.get("agent_id").and_then(|v| v.as_str());
-            if owner != key.agent_id.as_deref() {
-                return Err(ScopeError::WrongAgent {
-                    conversation: key.conversation_id.clone(),
-                    owner: owner.unwrap_or("null").to_owned(),
-                    agent: key.agent_id.as_deref().unwrap_or("null").to_owned(),
-                });
+                    .ok_or_else(|| ScopeError::UnknownAgent(agent_id.clone()))?;
+                if key.conversation_id != "default" {
+                    self.stored_conversation(key).await?;
+                }
+                agent
             }
-            Some(conversation)
-        };
-        let agent = match (&agent, &conversation) {
-            (Some(agent), _) | (None, Some(agent)) => Agent::from_state(agent),
-            (None, None) => return Err(ScopeError::UnknownConversation(key.conversation_id.clone())),
+            None => self.stored_conversation(key).await?,
         };
         let mut restored = self.store.restore(key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
@@ -243,7 +245,7 @@ impl Engine {
         }
         Ok(Conversation::new(
             key.clone(),
-            agent,
+            Agent::from_state(&state),
             restored,
             recoverable,
             &self.config,
