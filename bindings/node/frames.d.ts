@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -36,6 +36,24 @@ export interface ClientFrameByType {
   conversation_fork: ConversationFork;
   conversation_messages_list: ConversationMessagesList;
   conversation_compact: ConversationCompact;
+  cron_list: CronList;
+  cron_add: CronAdd;
+  cron_get: CronGet;
+  cron_runs: CronRuns;
+  cron_trigger: CronTrigger;
+  cron_pause: CronPause;
+  cron_resume: CronResume;
+  cron_update: CronUpdate;
+  cron_delete: CronDelete;
+  cron_delete_all: CronDeleteAll;
+  execute_command: ExecuteCommand;
+  monitor_stop: MonitorStop;
+  browser_device_mcp_oauth: BrowserDeviceMcpOauth;
+  browser_device_mcp_oauth_cancel: BrowserDeviceMcpOauthCancel;
+  launch_subagent: LaunchSubagent;
+  teleport_probe: TeleportProbe;
+  teleport_request: TeleportRequest;
+  teleport_failed: TeleportFailed;
   message: Message;
   pong: Pong;
 }
@@ -387,12 +405,57 @@ export interface ConversationForkBody {
   message_id?: string | null;
 }
 
+/** The arguments of `launch_subagent`. */
+export interface SubagentLaunchArgs {
+  /** Its type (e.g. `explore`). */
+  subagent_type?: string | null;
+  /** The full prompt. */
+  prompt: string;
+  /** What it is asked to do, briefly. */
+  description: string;
+  /** The id of its first input (not the command's `request_id`). */
+  client_message_id?: string | null;
+  /** Model handle. */
+  model?: string | null;
+  /** Run it as this existing agent. */
+  agent_id?: string | null;
+  /** Run it in this existing conversation. */
+  conversation_id?: string | null;
+  /** The computer to run it on. */
+  computer?: string | null;
+  /** Letta 0.34: which MCP servers it gets. */
+  mcp?: SubagentMcp | null;
+  /** Most turns it may take. */
+  max_turns?: number | null;
+}
+
+/** The MCP servers of a launched subagent. */
+export interface SubagentMcp {
+  /** Whether it inherits the parent's MCP servers. */
+  inherit: boolean;
+  /** Only these servers. */
+  servers?: string[] | null;
+}
+
+/** Who reports a launched subagent's completion. Closed: an unknown value is an error. */
+export type SubagentLaunchNotify = "caller";
+
+/** The device a conversation is teleported to. */
+export interface TeleportTarget {
+  /** Its connection. */
+  connection_id: string;
+  /** Its device. */
+  device_id: string;
+  /** Its connection's display name. */
+  connection_name: string;
+}
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
  * frame's JSON).
  */
-export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error;
+export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error;
 
 /** The branches of {@link ServerFrame} by `type`. */
 export interface ServerFrameByType {
@@ -418,6 +481,21 @@ export interface ServerFrameByType {
   conversation_fork_response: ConversationForkResponse;
   conversation_messages_list_response: ConversationMessagesListResponse;
   conversation_compact_response: ConversationCompactResponse;
+  cron_list_response: CronListResponse;
+  cron_add_response: CronAddResponse;
+  cron_get_response: CronGetResponse;
+  cron_runs_response: CronRunsResponse;
+  cron_trigger_response: CronTriggerResponse;
+  cron_pause_response: CronPauseResponse;
+  cron_resume_response: CronResumeResponse;
+  cron_update_response: CronUpdateResponse;
+  cron_delete_response: CronDeleteResponse;
+  cron_delete_all_response: CronDeleteAllResponse;
+  execute_command_response: ExecuteCommandResponse;
+  monitor_stop_response: MonitorStopResponse;
+  browser_device_mcp_oauth_response: BrowserDeviceMcpOauthResponse;
+  launch_subagent_response: LaunchSubagentResponse;
+  teleport_probe_response: TeleportProbeResponse;
   stream_delta: StreamDelta;
   turn_finished: TurnFinished;
   update_loop_status: UpdateLoopStatus;
@@ -426,7 +504,9 @@ export interface ServerFrameByType {
   update_subagent_state: UpdateSubagentState;
   control_request: ControlRequest;
   file_ops: FileOps;
+  teleport_ready: TeleportReady;
   external_tool_call_request: ExternalToolCallRequest;
+  crons_updated: CronsUpdated;
   error: Error;
 }
 
@@ -521,8 +601,138 @@ export interface Compaction {
   summary: string;
 }
 
+/** A scheduled task. */
+export interface CronTask {
+  /** Task id. */
+  id: string;
+  /** The agent it prompts. */
+  agent_id: string;
+  /** Its target conversation (`"new"`, `"default"` or an id). */
+  conversation_id: string;
+  /** Short name. */
+  name: string;
+  /** What it is for. */
+  description: string;
+  /** Cron expression. */
+  cron: string;
+  /** IANA time zone. */
+  timezone: string;
+  /** Fires repeatedly. */
+  recurring: boolean;
+  /** The prompt it queues. */
+  prompt: string;
+  /** Lifecycle state. */
+  status: CronTaskStatus;
+  /** ISO-8601 creation time. */
+  created_at: string;
+  /** ISO-8601 expiry time, if any. */
+  expires_at: string | null;
+  /** ISO-8601 time of the last firing. */
+  last_fired_at: string | null;
+  /** How often it fired. */
+  fire_count: number;
+  /** Why it was cancelled. */
+  cancel_reason: CronCancelReason | null;
+  /** Random delay added to each firing, ms. */
+  jitter_offset_ms: number;
+  /** ISO-8601 time of the last run. */
+  last_run_at: string | null;
+  /** What the last run did. */
+  last_run_outcome: CronRunOutcome | null;
+  /** Why the last run did that. */
+  last_run_reason: CronRunReason | null;
+  /** The last run's error. */
+  last_run_error: string | null;
+  /** ISO-8601 time of the last missed firing. */
+  last_missed_at: string | null;
+  /** How many firings were missed. */
+  missed_count: number;
+  /** How many runs failed. */
+  failed_count: number;
+  /** ISO-8601 time of a one-off firing. */
+  scheduled_for: string | null;
+  /** ISO-8601 time a one-off task fired. */
+  fired_at: string | null;
+  /** ISO-8601 time a one-off task was missed. */
+  missed_at: string | null;
+}
+
+/** Lifecycle state of a scheduled task. */
+export type CronTaskStatus = "active" | "paused" | "fired" | "missed" | "cancelled";
+
+/** Why a task was cancelled. */
+export type CronCancelReason = "conversation_not_found" | "expired";
+
+/** What a run did. */
+export type CronRunOutcome = "queued" | "missed" | "failed" | "skipped";
+
+/** Why a run had its outcome. */
+export type CronRunReason = "scheduled_time_matched" | "one_off_due" | "scheduler_inactive" | "started_too_late" | "queue_full" | "runtime_unavailable" | "task_cancelled" | "invalid_cron" | "scheduler_error";
+
+/** A page of a task's run log. Its field names are camelCase on the wire. */
+export interface CronRunLogPage {
+  /** The entries. */
+  entries: CronRunLogEntry[];
+  /** Entries in the whole log. */
+  total: number;
+  /** Entries skipped. */
+  offset: number;
+  /** Page size. */
+  limit: number;
+  /** Whether more entries follow. */
+  hasMore: boolean;
+  /** The offset of the next page; `null` when there is none. */
+  nextOffset: number | null;
+}
+
+/** One entry of a task's run log. Its field names are camelCase on the wire. */
+export interface CronRunLogEntry {
+  /** When, ms since the epoch. */
+  ts: number;
+  /** The task. */
+  jobId: string;
+  /** What happened (`finished`). */
+  action: CronRunAction;
+  /** How the run ended. */
+  status?: CronRunLogStatus | null;
+  /** What the run did. */
+  outcome?: CronRunOutcome | null;
+  /** Why. */
+  reason?: CronRunReason | null;
+  /** The run's error. */
+  error?: string | null;
+  /** A summary of the run. */
+  summary?: string | null;
+  /** The agent prompted. */
+  agentId?: string | null;
+  /** The conversation prompted. */
+  conversationId?: string | null;
+  /** The backend run. */
+  runId?: string | null;
+  /** When it ran, ms since the epoch. */
+  runAtMs?: number | null;
+  /** The queue item it created. */
+  queueItemId?: string | null;
+  /** ISO-8601 time of the one-off firing, if any. */
+  scheduledFor?: string | null;
+  /** ISO-8601 time it fired. */
+  firedAt?: string | null;
+}
+
+/** The action of a run log entry. */
+export type CronRunAction = "finished";
+
+/** How a logged run ended. */
+export type CronRunLogStatus = "ok" | "error" | "skipped";
+
+/** Why a browser-device MCP OAuth flow failed. */
+export type BrowserDeviceMcpOAuthErrorCode = "already_connecting" | "authorization_failed" | "cancelled" | "invalid_request";
+
+/** Why a Claude Code or Codex subagent worker could not start. */
+export type SubagentStartupErrorCode = "not_installed" | "not_signed_in";
+
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
-export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
+export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | PingDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
 
 /** Model text. */
 export interface AssistantMessageDelta {
@@ -944,6 +1154,35 @@ export interface ErrorMessageDelta {
   detail?: string | null;
   /** Whether the backend will retry (local backend). */
   retryable?: boolean | null;
+}
+
+/** A keepalive during a long request. */
+export interface PingDelta {
+  message_type: "ping";
+  /** `"message"` on Letta message chunks (and Cloud's translated `retry`). */
+  type?: DeltaMarker | null;
+  /** Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …). */
+  id?: string | null;
+  /** ISO-8601 time. */
+  date?: string | null;
+  /** Offline thread id, stable across the chunks of one message. */
+  otid?: string | null;
+  /** Backend run. */
+  run_id?: string | null;
+  /** Position within the run. */
+  seq_id?: number | null;
+  /** Backend step. */
+  step_id?: string | null;
+  /** Author name. */
+  name?: string | null;
+  /** Sender id. */
+  sender_id?: string | null;
+  /** Marks an error message. */
+  is_err?: boolean | null;
+  /** Agent (local backend). */
+  agent_id?: string | null;
+  /** Conversation (local backend). */
+  conversation_id?: string | null;
 }
 
 /** A backend event such as a provider retry. */
@@ -1392,6 +1631,7 @@ export interface DeltaByMessageType {
   usage_statistics: UsageStatisticsDelta;
   stop_reason: StopReasonDelta;
   error_message: ErrorMessageDelta;
+  ping: PingDelta;
   event_message: EventMessageDelta;
   summary_message: SummaryMessageDelta;
   approval_classification_end: ApprovalClassificationEndDelta;
@@ -1552,8 +1792,8 @@ export interface SkillSummary {
   source: string;
 }
 
-/** A background process of the scope, discriminated by `kind`. */
-export type BackgroundProcess = BashBackgroundProcess | AgentTaskBackgroundProcess | MonitorBackgroundProcess;
+/** A background process of the scope, discriminated by `kind` (docs/protocol.md §4.16). */
+export type BackgroundProcess = BashBackgroundProcess | AgentTaskBackgroundProcess | MonitorBackgroundProcess | WorkflowBackgroundProcess;
 
 /** A background shell command. */
 export interface BashBackgroundProcess {
@@ -1562,8 +1802,8 @@ export interface BashBackgroundProcess {
   process_id: string;
   /** The command line. */
   command: string;
-  /** Start time, ms since the epoch. */
-  started_at_ms: number;
+  /** Start time, ms since the epoch; `null` when unknown. */
+  started_at_ms: number | null;
   /** Current status. */
   status: string;
   /** Exit code once finished. */
@@ -1583,21 +1823,21 @@ export interface AgentTaskBackgroundProcess {
   started_at_ms: number;
   /** Current status. */
   status: string;
-  /** The subagent running it. */
-  subagent_id: string;
+  /** The subagent running it; `null` before it has one. */
+  subagent_id: string | null;
   /** Why it failed. */
   error?: string | null;
 }
 
-/** A monitor watching a command or websocket. */
+/** A monitor watching a command, a websocket or a pull request. */
 export interface MonitorBackgroundProcess {
   kind: "monitor";
-  /** Process id. */
+  /** Process id (for `monitor_stop`). */
   process_id: string;
   /** What it watches. */
   description: string;
-  /** `command` or `websocket`. */
-  source: string;
+  /** What kind of thing it watches. */
+  source: MonitorSource;
   /** Start time, ms since the epoch. */
   started_at_ms: number;
   /** Always `running`. */
@@ -1606,11 +1846,62 @@ export interface MonitorBackgroundProcess {
   persistent: boolean;
 }
 
+/** Letta 0.34: a workflow of several agents. */
+export interface WorkflowBackgroundProcess {
+  kind: "workflow";
+  /** Process id. */
+  process_id: string;
+  /** What it does. */
+  description: string;
+  /** Start time, ms since the epoch. */
+  started_at_ms: number;
+  /** Always `running`. */
+  status: string;
+  /** How far it got. */
+  progress?: WorkflowProgress | null;
+}
+
 /** The branches of {@link BackgroundProcess} by `kind`. */
 export interface BackgroundProcessByKind {
   bash: BashBackgroundProcess;
   agent_task: AgentTaskBackgroundProcess;
   monitor: MonitorBackgroundProcess;
+  workflow: WorkflowBackgroundProcess;
+}
+
+/** What a monitor watches. */
+export type MonitorSource = "command" | "websocket" | "github_pull_request";
+
+/** The progress of a workflow. */
+export interface WorkflowProgress {
+  /** Workers scheduled so far (not a planned total). */
+  agents_total: number;
+  /** Workers done. */
+  agents_done: number;
+  /** Workers failed. */
+  agents_failed: number;
+  /** Workers running. */
+  agents_running: number;
+  /** Tokens used. */
+  total_tokens: number;
+  /** Its phases, which may run at the same time. */
+  phases: WorkflowPhase[];
+}
+
+/** One phase of a workflow. */
+export interface WorkflowPhase {
+  /** Workers scheduled so far (not a planned total). */
+  agents_total: number;
+  /** Workers done. */
+  agents_done: number;
+  /** Workers failed. */
+  agents_failed: number;
+  /** Workers running. */
+  agents_running: number;
+  /** Tokens used. */
+  total_tokens: number;
+  /** Its title. */
+  title: string;
 }
 
 /** A live approval of the scope, as listed in the device status. */
@@ -1801,12 +2092,16 @@ export interface SubagentSnapshot {
   status: SubagentStatus;
   /** Where to view it. */
   agent_url: string | null;
-  /** Its conversation. */
+  /** Its conversation (`null` before it has one). */
   conversation_id?: string | null;
+  /** Letta 0.34: the run that supervises it. */
+  super_run_id?: string | null;
   /** Its model handle. */
   model?: string | null;
   /** Runs in the background. */
   is_background?: boolean | null;
+  /** Letta 0.34: it runs in its parent's runtime. */
+  claims_parent_runtime?: boolean | null;
   /** Produces no visible output. */
   silent?: boolean | null;
   /** The tool call that launched it. */
@@ -1825,6 +2120,8 @@ export interface SubagentSnapshot {
   duration_ms: number;
   /** Why it failed. */
   error?: string | null;
+  /** Letta 0.34: its final report, truncated, for a `notify: "caller"` launch. */
+  result?: string | null;
 }
 
 /** Lifecycle state of a subagent. */
@@ -1864,6 +2161,12 @@ export interface FileOp {
 
 /** Kind of a file operation. */
 export type FileOpKind = "ins" | "del";
+
+/** Pending approval answers carried across a teleport. */
+export interface TeleportContinuation {
+  /** Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent. */
+  approvals: { [key: string]: unknown }[];
+}
 
 /** Stable machine-readable reason of an `error` frame. */
 export type ErrorCode = "malformed_json" | "missing_type" | "unknown_type" | "invalid_frame" | "frame_too_large" | "unknown_runtime" | "limit_exceeded" | "unsupported" | "internal";
@@ -2164,6 +2467,238 @@ export interface ConversationCompact {
   conversation_id: string;
   /** Letta `MessageCompactParams`. */
   body?: { [key: string]: unknown } | null;
+}
+
+/** List scheduled tasks. */
+export interface CronList {
+  type: "cron_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** Only this agent's tasks. */
+  agent_id?: string | null;
+  /** Only this conversation's tasks. */
+  conversation_id?: string | null;
+}
+
+/** Schedule a prompt. */
+export interface CronAdd {
+  type: "cron_add";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent the prompt goes to. */
+  agent_id: string;
+  /**
+   * Where it goes: absent or `"new"` for a fresh conversation per firing, `"default"`, or a
+   * conversation id.
+   */
+  conversation_id?: string | null;
+  /** Short name. */
+  name: string;
+  /** What it is for. */
+  description: string;
+  /** Cron expression. */
+  cron: string;
+  /** IANA time zone of the expression. */
+  timezone?: string | null;
+  /** Fires repeatedly (`false`: once). */
+  recurring: boolean;
+  /** The prompt to queue when it fires. */
+  prompt: string;
+  /** ISO-8601 time of a one-off firing; absent or `null` for none. */
+  scheduled_for?: string | null;
+}
+
+/** Read one scheduled task. */
+export interface CronGet {
+  type: "cron_get";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+}
+
+/** Read a page of a task's run log. */
+export interface CronRuns {
+  type: "cron_runs";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+  /** Page size. */
+  limit?: number | null;
+  /** Entries to skip. */
+  offset?: number | null;
+  /** Only the entries of this run. */
+  run_id?: string | null;
+}
+
+/** Fire a task now. */
+export interface CronTrigger {
+  type: "cron_trigger";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+}
+
+/** Pause a task. */
+export interface CronPause {
+  type: "cron_pause";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+}
+
+/** Resume a paused task. */
+export interface CronResume {
+  type: "cron_resume";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+  /** The new ISO-8601 firing time; required when resuming an overdue one-off task. */
+  scheduled_for?: string | null;
+}
+
+/** Change a task. */
+export interface CronUpdate {
+  type: "cron_update";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+  /** New name. */
+  name?: string | null;
+  /** New description. */
+  description?: string | null;
+  /** New target conversation (as in `cron_add`). */
+  conversation_id?: string | null;
+  /** New cron expression. */
+  cron?: string | null;
+  /** New time zone. */
+  timezone?: string | null;
+  /** Fires repeatedly. */
+  recurring?: boolean | null;
+  /** New prompt. */
+  prompt?: string | null;
+  /** New one-off firing time; `null` clears it. */
+  scheduled_for?: string | null;
+}
+
+/** Delete a task. */
+export interface CronDelete {
+  type: "cron_delete";
+  /** Correlates the response. */
+  request_id: string;
+  /** The task. */
+  task_id: string;
+}
+
+/** Delete every task of an agent. */
+export interface CronDeleteAll {
+  type: "cron_delete_all";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+}
+
+/** Run a slash command. */
+export interface ExecuteCommand {
+  type: "execute_command";
+  /** The command's name (`clear`, `compact`, `context-limit`, a mod command, …). */
+  command_id: string;
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation it runs in. */
+  runtime: RuntimeScope;
+  /** Everything after the command name. */
+  args?: string | null;
+}
+
+/** Stop a background monitor. */
+export interface MonitorStop {
+  type: "monitor_stop";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation the monitor belongs to. */
+  runtime: RuntimeScope;
+  /** The monitor's `process_id` (from `device_status.background_processes`). */
+  process_id: string;
+}
+
+/** Letta 0.34: start an MCP OAuth flow on this device. */
+export interface BrowserDeviceMcpOauth {
+  type: "browser_device_mcp_oauth";
+  /** Correlates the response; also the operation's id for `browser_device_mcp_oauth_cancel`. */
+  request_id: string;
+  /** The key the browser hands the result back with. */
+  handoff_key: string;
+  /** The MCP service. */
+  service: string;
+  /** The MCP server's URL. */
+  server_url: string;
+  /** The time left for the whole operation, ms (at most 285000). */
+  timeout_ms: number;
+}
+
+/** Letta 0.34: cancel an MCP OAuth flow; no answer. */
+export interface BrowserDeviceMcpOauthCancel {
+  type: "browser_device_mcp_oauth_cancel";
+  /** The `request_id` of the `browser_device_mcp_oauth` to cancel. */
+  operation_id: string;
+}
+
+/** Launch a subagent. */
+export interface LaunchSubagent {
+  type: "launch_subagent";
+  /** Correlates the response. */
+  request_id: string;
+  /** The parent conversation: the launch's context and where completion is reported. */
+  runtime: RuntimeScope;
+  /** What to launch. */
+  args: SubagentLaunchArgs;
+  /** The agent or external-tool call that asked for it. */
+  tool_call_id?: string | null;
+  /**
+   * Letta 0.34: who reports the completion (requires the `launch_subagent_notify_caller`
+   * capability).
+   */
+  notify?: SubagentLaunchNotify | null;
+}
+
+/** Ask whether teleport is supported. */
+export interface TeleportProbe {
+  type: "teleport_probe";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation to move. */
+  runtime: RuntimeScope;
+}
+
+/** Hand a conversation over to another device; answered by a `teleport_ready` event. */
+export interface TeleportRequest {
+  type: "teleport_request";
+  /** The command's id. */
+  request_id: string;
+  /** Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`. */
+  teleport_id: string;
+  /** The conversation to move. */
+  runtime: RuntimeScope;
+  /** Where it goes. */
+  target: TeleportTarget;
+}
+
+/** The handoff failed; no answer. */
+export interface TeleportFailed {
+  type: "teleport_failed";
+  /** The teleport. */
+  teleport_id: string;
+  /** The conversation. */
+  runtime: RuntimeScope;
+  /** What went wrong. */
+  error: string;
 }
 
 /** The legacy input form, converted to `input`. */
@@ -2497,6 +3032,225 @@ export interface ConversationCompactResponse {
   error?: string | null;
 }
 
+/** Response to `cron_list`. */
+export interface CronListResponse {
+  type: "cron_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** The tasks (empty on failure). */
+  tasks: CronTask[];
+  /** Whether the tasks were listed. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_add`. */
+export interface CronAddResponse {
+  type: "cron_add_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the task was added. */
+  success: boolean;
+  /** The new task. */
+  task?: CronTask | null;
+  /** A notice about the schedule (the task was still added). */
+  warning?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_get`. */
+export interface CronGetResponse {
+  type: "cron_get_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the lookup ran. */
+  success: boolean;
+  /** Whether the task exists. */
+  found: boolean;
+  /** The task; `null` when not found. */
+  task: CronTask | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_runs`. */
+export interface CronRunsResponse {
+  type: "cron_runs_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the log was read. */
+  success: boolean;
+  /** The page. */
+  page?: CronRunLogPage | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_trigger`. */
+export interface CronTriggerResponse {
+  type: "cron_trigger_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Whether the task exists. */
+  found: boolean;
+  /** The task as it is now. */
+  task?: CronTask | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_pause`. */
+export interface CronPauseResponse {
+  type: "cron_pause_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Whether the task exists. */
+  found: boolean;
+  /** The task as it is now. */
+  task?: CronTask | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_resume`. */
+export interface CronResumeResponse {
+  type: "cron_resume_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Whether the task exists. */
+  found: boolean;
+  /** The task as it is now. */
+  task?: CronTask | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_update`. */
+export interface CronUpdateResponse {
+  type: "cron_update_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the task was changed. */
+  success: boolean;
+  /** The task as it is now. */
+  task?: CronTask | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_delete`. */
+export interface CronDeleteResponse {
+  type: "cron_delete_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Whether the task existed. */
+  found: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `cron_delete_all`. */
+export interface CronDeleteAllResponse {
+  type: "cron_delete_all_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the agent id. */
+  agent_id: string;
+  /** How many tasks were deleted. */
+  deleted: number;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `execute_command`. */
+export interface ExecuteCommandResponse {
+  type: "execute_command_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** What it printed, or why it failed. */
+  output: string;
+}
+
+/** Response to `monitor_stop`. */
+export interface MonitorStopResponse {
+  type: "monitor_stop_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the scope. */
+  runtime: RuntimeScope;
+  /** Echo of the process id. */
+  process_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Whether a monitor was stopped. */
+  stopped: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `browser_device_mcp_oauth`. */
+export interface BrowserDeviceMcpOauthResponse {
+  type: "browser_device_mcp_oauth_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the server was authorised. */
+  success: boolean;
+  /** Why it failed. */
+  error_code?: BrowserDeviceMcpOAuthErrorCode | null;
+}
+
+/** Response to `launch_subagent`. */
+export interface LaunchSubagentResponse {
+  type: "launch_subagent_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Letta 0.34: echo of the parent scope, for relays. */
+  runtime?: RuntimeScope | null;
+  /** Whether it was launched. */
+  success: boolean;
+  /** On success: its background task. */
+  task_id?: string | null;
+  /** On success: the file its output goes to. */
+  output_file?: string | null;
+  /** On success: its agent, or `null`. */
+  agent_id?: string | null;
+  /** On success: its conversation, or `null`. */
+  conversation_id?: string | null;
+  /** On failure: why. */
+  error?: string | null;
+  /** Letta 0.34, on failure: why a Claude Code or Codex worker could not start. */
+  error_code?: SubagentStartupErrorCode | null;
+}
+
+/** Response to `teleport_probe`. */
+export interface TeleportProbeResponse {
+  type: "teleport_probe_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the scope. */
+  runtime: RuntimeScope;
+  /** Teleport is supported. */
+  supported: true;
+  /** Inputs already accepted run before the handoff. */
+  drains_accepted_inputs: true;
+  /** Repeating a `teleport_continue` does not run it twice. */
+  idempotent_continuation: true;
+}
+
 /** Streamed agent output or a lifecycle notice. */
 export interface StreamDelta {
   type: "stream_delta";
@@ -2676,6 +3430,39 @@ export interface FileOps {
   idempotency_key: string;
 }
 
+/** The source device is ready to hand a conversation over (to the `teleport_request`er). */
+export interface TeleportReady {
+  type: "teleport_ready";
+  /**
+   * Letta 0.34: the conversation's client preferences, for the destination to carry on with
+   * (absent from Letta 0.32.18).
+   */
+  client_preferences?: ClientPreferences | null;
+  /** The teleport. */
+  teleport_id: string;
+  /** Whether the source is ready. */
+  success: boolean;
+  /** Whether a turn is still running. */
+  active_turn: boolean;
+  /** The conversation's permission mode. */
+  mode?: DevicePermissionMode | null;
+  /** Approval answers the destination must send on in its `teleport_continue`. */
+  continuation?: TeleportContinuation | null;
+  /** Why it is not ready. */
+  error?: string | null;
+  /** The scope the event belongs to. */
+  runtime: RuntimeScope;
+  /**
+   * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+   * no gaps. Restarts on reconnect; there is no resume cursor.
+   */
+  event_seq: number;
+  /** ISO-8601 time the frame was serialised. */
+  emitted_at: string;
+  /** `"<type>:<event_seq>:<uuid-v4>"`. */
+  idempotency_key: string;
+}
+
 /** Asks the owning controller to run one of its tools. */
 export interface ExternalToolCallRequest {
   type: "external_tool_call_request";
@@ -2691,6 +3478,28 @@ export interface ExternalToolCallRequest {
   tool_name: string;
   /** Parsed arguments. */
   input: { [key: string]: unknown };
+}
+
+/** The scheduled tasks changed (enveloped when the scheduler sent it). */
+export interface CronsUpdated {
+  type: "crons_updated";
+  /** When, ms since the epoch. */
+  timestamp: number;
+  /** The agent whose tasks changed. */
+  agent_id?: string | null;
+  /** The conversation whose tasks changed; `null` for a task that starts a fresh one. */
+  conversation_id?: string | null;
+  /** The scope the event belongs to. */
+  runtime?: RuntimeScope;
+  /**
+   * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+   * no gaps. Restarts on reconnect; there is no resume cursor.
+   */
+  event_seq?: number;
+  /** ISO-8601 time the frame was serialised. */
+  emitted_at?: string;
+  /** `"<type>:<event_seq>:<uuid-v4>"`. */
+  idempotency_key?: string;
 }
 
 /** This project's answer to a frame it could not accept. */

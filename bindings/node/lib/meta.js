@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -39,6 +39,21 @@ const REQUESTS = Object.freeze({
   conversation_fork: Object.freeze({ answer: "conversation_fork_response", answers: "one", requestIdPrefix: "conversation-fork" }),
   conversation_messages_list: Object.freeze({ answer: "conversation_messages_list_response", answers: "one", requestIdPrefix: "conversation-messages-list" }),
   conversation_compact: Object.freeze({ answer: "conversation_compact_response", answers: "one", requestIdPrefix: "conversation-compact" }),
+  cron_list: Object.freeze({ answer: "cron_list_response", answers: "one", requestIdPrefix: "cron-list" }),
+  cron_add: Object.freeze({ answer: "cron_add_response", answers: "one", requestIdPrefix: "cron-add" }),
+  cron_get: Object.freeze({ answer: "cron_get_response", answers: "one", requestIdPrefix: "cron-get" }),
+  cron_runs: Object.freeze({ answer: "cron_runs_response", answers: "one", requestIdPrefix: "cron-runs" }),
+  cron_trigger: Object.freeze({ answer: "cron_trigger_response", answers: "one", requestIdPrefix: "cron-trigger" }),
+  cron_pause: Object.freeze({ answer: "cron_pause_response", answers: "one", requestIdPrefix: "cron-pause" }),
+  cron_resume: Object.freeze({ answer: "cron_resume_response", answers: "one", requestIdPrefix: "cron-resume" }),
+  cron_update: Object.freeze({ answer: "cron_update_response", answers: "one", requestIdPrefix: "cron-update" }),
+  cron_delete: Object.freeze({ answer: "cron_delete_response", answers: "one", requestIdPrefix: "cron-delete" }),
+  cron_delete_all: Object.freeze({ answer: "cron_delete_all_response", answers: "one", requestIdPrefix: "cron-delete-all" }),
+  execute_command: Object.freeze({ answer: "execute_command_response", answers: "one", requestIdPrefix: "execute-command" }),
+  monitor_stop: Object.freeze({ answer: "monitor_stop_response", answers: "one", requestIdPrefix: "monitor-stop" }),
+  browser_device_mcp_oauth: Object.freeze({ answer: "browser_device_mcp_oauth_response", answers: "one", requestIdPrefix: "browser-device-mcp-oauth" }),
+  launch_subagent: Object.freeze({ answer: "launch_subagent_response", answers: "one", requestIdPrefix: "launch-subagent" }),
+  teleport_probe: Object.freeze({ answer: "teleport_probe_response", answers: "one", requestIdPrefix: "teleport-probe" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */
@@ -60,6 +75,7 @@ const EVENTS = Object.freeze({
   update_subagent_state: Object.freeze({ channel: "stream", coalesces: true }),
   control_request: Object.freeze({ channel: "control", coalesces: false }),
   file_ops: Object.freeze({ channel: "control", coalesces: false }),
+  teleport_ready: Object.freeze({ channel: "control", coalesces: false }),
 });
 
 module.exports = { CAPABILITIES, COMMANDS, EVENTS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };

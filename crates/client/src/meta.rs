@@ -8,7 +8,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed"];
 
 /// How many frames answer a command (besides an `error` frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,21 @@ pub const REQUESTS: &[Request] = &[
     Request { command: "conversation_fork", answer: "conversation_fork_response", answers: Answers::One, request_id_prefix: "conversation-fork" },
     Request { command: "conversation_messages_list", answer: "conversation_messages_list_response", answers: Answers::One, request_id_prefix: "conversation-messages-list" },
     Request { command: "conversation_compact", answer: "conversation_compact_response", answers: Answers::One, request_id_prefix: "conversation-compact" },
+    Request { command: "cron_list", answer: "cron_list_response", answers: Answers::One, request_id_prefix: "cron-list" },
+    Request { command: "cron_add", answer: "cron_add_response", answers: Answers::One, request_id_prefix: "cron-add" },
+    Request { command: "cron_get", answer: "cron_get_response", answers: Answers::One, request_id_prefix: "cron-get" },
+    Request { command: "cron_runs", answer: "cron_runs_response", answers: Answers::One, request_id_prefix: "cron-runs" },
+    Request { command: "cron_trigger", answer: "cron_trigger_response", answers: Answers::One, request_id_prefix: "cron-trigger" },
+    Request { command: "cron_pause", answer: "cron_pause_response", answers: Answers::One, request_id_prefix: "cron-pause" },
+    Request { command: "cron_resume", answer: "cron_resume_response", answers: Answers::One, request_id_prefix: "cron-resume" },
+    Request { command: "cron_update", answer: "cron_update_response", answers: Answers::One, request_id_prefix: "cron-update" },
+    Request { command: "cron_delete", answer: "cron_delete_response", answers: Answers::One, request_id_prefix: "cron-delete" },
+    Request { command: "cron_delete_all", answer: "cron_delete_all_response", answers: Answers::One, request_id_prefix: "cron-delete-all" },
+    Request { command: "execute_command", answer: "execute_command_response", answers: Answers::One, request_id_prefix: "execute-command" },
+    Request { command: "monitor_stop", answer: "monitor_stop_response", answers: Answers::One, request_id_prefix: "monitor-stop" },
+    Request { command: "browser_device_mcp_oauth", answer: "browser_device_mcp_oauth_response", answers: Answers::One, request_id_prefix: "browser-device-mcp-oauth" },
+    Request { command: "launch_subagent", answer: "launch_subagent_response", answers: Answers::One, request_id_prefix: "launch-subagent" },
+    Request { command: "teleport_probe", answer: "teleport_probe_response", answers: Answers::One, request_id_prefix: "teleport-probe" },
 ];
 
 /// The command of this `type`, if the server answers it.
@@ -109,4 +124,5 @@ pub const EVENTS: &[Event] = &[
     Event { event: "update_subagent_state", channel: Channel::Stream, coalesces: true },
     Event { event: "control_request", channel: Channel::Control, coalesces: false },
     Event { event: "file_ops", channel: Channel::Control, coalesces: false },
+    Event { event: "teleport_ready", channel: Channel::Control, coalesces: false },
 ];

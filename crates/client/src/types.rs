@@ -311,7 +311,7 @@ impl ::std::convert::TryFrom<::std::string::String> for Backend {
         value.parse()
     }
 }
-///A background process of the scope, discriminated by `kind`.
+///A background process of the scope, discriminated by `kind` (docs/protocol.md §4.16).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind")]
 pub enum BackgroundProcess {
@@ -325,8 +325,9 @@ pub enum BackgroundProcess {
         exit_code: ::std::option::Option<i64>,
         ///Process id.
         process_id: ::std::string::String,
-        ///Start time, ms since the epoch.
-        started_at_ms: u64,
+        ///Start time, ms since the epoch; `null` when unknown.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        started_at_ms: ::std::option::Option<u64>,
         ///Current status.
         status: ::std::string::String,
     },
@@ -344,27 +345,145 @@ pub enum BackgroundProcess {
         started_at_ms: u64,
         ///Current status.
         status: ::std::string::String,
-        ///The subagent running it.
-        subagent_id: ::std::string::String,
+        ///The subagent running it; `null` before it has one.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        subagent_id: ::std::option::Option<::std::string::String>,
         ///Task type.
         task_type: ::std::string::String,
     },
-    ///A monitor watching a command or websocket.
+    ///A monitor watching a command, a websocket or a pull request.
     #[serde(rename = "monitor")]
     Monitor {
         ///What it watches.
         description: ::std::string::String,
         ///Whether it survives the turn.
         persistent: bool,
-        ///Process id.
+        ///Process id (for `monitor_stop`).
         process_id: ::std::string::String,
-        ///`command` or `websocket`.
-        source: ::std::string::String,
+        ///What kind of thing it watches.
+        source: MonitorSource,
         ///Start time, ms since the epoch.
         started_at_ms: u64,
         ///Always `running`.
         status: ::std::string::String,
     },
+    ///Letta 0.34: a workflow of several agents.
+    #[serde(rename = "workflow")]
+    Workflow {
+        ///What it does.
+        description: ::std::string::String,
+        ///Process id.
+        process_id: ::std::string::String,
+        ///How far it got.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        progress: ::std::option::Option<WorkflowProgress>,
+        ///Start time, ms since the epoch.
+        started_at_ms: u64,
+        ///Always `running`.
+        status: ::std::string::String,
+    },
+}
+///Why a browser-device MCP OAuth flow failed.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum BrowserDeviceMcpOAuthErrorCode {
+    #[serde(rename = "already_connecting")]
+    AlreadyConnecting,
+    #[serde(rename = "authorization_failed")]
+    AuthorizationFailed,
+    #[serde(rename = "cancelled")]
+    Cancelled,
+    #[serde(rename = "invalid_request")]
+    InvalidRequest,
+}
+impl ::std::fmt::Display for BrowserDeviceMcpOAuthErrorCode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::AlreadyConnecting => f.write_str("already_connecting"),
+            Self::AuthorizationFailed => f.write_str("authorization_failed"),
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::InvalidRequest => f.write_str("invalid_request"),
+        }
+    }
+}
+impl ::std::str::FromStr for BrowserDeviceMcpOAuthErrorCode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "already_connecting" => Ok(Self::AlreadyConnecting),
+            "authorization_failed" => Ok(Self::AuthorizationFailed),
+            "cancelled" => Ok(Self::Cancelled),
+            "invalid_request" => Ok(Self::InvalidRequest),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for BrowserDeviceMcpOAuthErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for BrowserDeviceMcpOAuthErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Letta 0.34: start an MCP OAuth flow on this device.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserDeviceMcpOauth {
+    ///The key the browser hands the result back with.
+    pub handoff_key: ::std::string::String,
+    ///Correlates the response; also the operation's id for `browser_device_mcp_oauth_cancel`.
+    pub request_id: ::std::string::String,
+    ///The MCP server's URL.
+    pub server_url: ::std::string::String,
+    ///The MCP service.
+    pub service: ::std::string::String,
+    ///The time left for the whole operation, ms (at most 285000).
+    pub timeout_ms: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta 0.34: cancel an MCP OAuth flow; no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserDeviceMcpOauthCancel {
+    ///The `request_id` of the `browser_device_mcp_oauth` to cancel.
+    pub operation_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `browser_device_mcp_oauth`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct BrowserDeviceMcpOauthResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error_code: ::std::option::Option<BrowserDeviceMcpOAuthErrorCode>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the server was authorised.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///The question of a `control_request`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -442,7 +561,7 @@ pub struct ChangeDeviceState {
 }
 ///A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(tag = "type")]
+#[serde(tag = "type", deny_unknown_fields)]
 pub enum ClientFrame {
     ///Capability discovery.
     #[serde(rename = "app_server_info")]
@@ -758,6 +877,236 @@ boot directory.*/
         conversation_id: ::std::string::String,
         ///Correlates the response.
         request_id: ::std::string::String,
+    },
+    ///List scheduled tasks.
+    #[serde(rename = "cron_list")]
+    CronList {
+        ///Only this agent's tasks.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///Only this conversation's tasks.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Schedule a prompt.
+    #[serde(rename = "cron_add")]
+    CronAdd {
+        ///The agent the prompt goes to.
+        agent_id: ::std::string::String,
+        /**Where it goes: absent or `"new"` for a fresh conversation per firing, `"default"`, or a
+conversation id.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///Cron expression.
+        cron: ::std::string::String,
+        ///What it is for.
+        description: ::std::string::String,
+        ///Short name.
+        name: ::std::string::String,
+        ///The prompt to queue when it fires.
+        prompt: ::std::string::String,
+        ///Fires repeatedly (`false`: once).
+        recurring: bool,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///ISO-8601 time of a one-off firing; absent or `null` for none.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scheduled_for: ::std::option::Option<::std::string::String>,
+        ///IANA time zone of the expression.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        timezone: ::std::option::Option<::std::string::String>,
+    },
+    ///Read one scheduled task.
+    #[serde(rename = "cron_get")]
+    CronGet {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Read a page of a task's run log.
+    #[serde(rename = "cron_runs")]
+    CronRuns {
+        ///Page size.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        limit: ::std::option::Option<u64>,
+        ///Entries to skip.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        offset: ::std::option::Option<u64>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///Only the entries of this run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        run_id: ::std::option::Option<::std::string::String>,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Fire a task now.
+    #[serde(rename = "cron_trigger")]
+    CronTrigger {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Pause a task.
+    #[serde(rename = "cron_pause")]
+    CronPause {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Resume a paused task.
+    #[serde(rename = "cron_resume")]
+    CronResume {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The new ISO-8601 firing time; required when resuming an overdue one-off task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scheduled_for: ::std::option::Option<::std::string::String>,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Change a task.
+    #[serde(rename = "cron_update")]
+    CronUpdate {
+        ///New target conversation (as in `cron_add`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///New cron expression.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cron: ::std::option::Option<::std::string::String>,
+        ///New description.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///New name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
+        ///New prompt.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        prompt: ::std::option::Option<::std::string::String>,
+        ///Fires repeatedly.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        recurring: ::std::option::Option<bool>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///New one-off firing time; `null` clears it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scheduled_for: ::std::option::Option<::std::string::String>,
+        ///The task.
+        task_id: ::std::string::String,
+        ///New time zone.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        timezone: ::std::option::Option<::std::string::String>,
+    },
+    ///Delete a task.
+    #[serde(rename = "cron_delete")]
+    CronDelete {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The task.
+        task_id: ::std::string::String,
+    },
+    ///Delete every task of an agent.
+    #[serde(rename = "cron_delete_all")]
+    CronDeleteAll {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Run a slash command.
+    #[serde(rename = "execute_command")]
+    ExecuteCommand {
+        ///Everything after the command name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        args: ::std::option::Option<::std::string::String>,
+        ///The command's name (`clear`, `compact`, `context-limit`, a mod command, …).
+        command_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The conversation it runs in.
+        runtime: RuntimeScope,
+    },
+    ///Stop a background monitor.
+    #[serde(rename = "monitor_stop")]
+    MonitorStop {
+        ///The monitor's `process_id` (from `device_status.background_processes`).
+        process_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The conversation the monitor belongs to.
+        runtime: RuntimeScope,
+    },
+    ///Letta 0.34: start an MCP OAuth flow on this device.
+    #[serde(rename = "browser_device_mcp_oauth")]
+    BrowserDeviceMcpOauth {
+        ///The key the browser hands the result back with.
+        handoff_key: ::std::string::String,
+        ///Correlates the response; also the operation's id for `browser_device_mcp_oauth_cancel`.
+        request_id: ::std::string::String,
+        ///The MCP server's URL.
+        server_url: ::std::string::String,
+        ///The MCP service.
+        service: ::std::string::String,
+        ///The time left for the whole operation, ms (at most 285000).
+        timeout_ms: u64,
+    },
+    ///Letta 0.34: cancel an MCP OAuth flow; no answer.
+    #[serde(rename = "browser_device_mcp_oauth_cancel")]
+    BrowserDeviceMcpOauthCancel {
+        ///The `request_id` of the `browser_device_mcp_oauth` to cancel.
+        operation_id: ::std::string::String,
+    },
+    ///Launch a subagent.
+    #[serde(rename = "launch_subagent")]
+    LaunchSubagent {
+        ///What to launch.
+        args: SubagentLaunchArgs,
+        /**Letta 0.34: who reports the completion (requires the `launch_subagent_notify_caller`
+capability).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        notify: ::std::option::Option<SubagentLaunchNotify>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The parent conversation: the launch's context and where completion is reported.
+        runtime: RuntimeScope,
+        ///The agent or external-tool call that asked for it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        tool_call_id: ::std::option::Option<::std::string::String>,
+    },
+    ///Ask whether teleport is supported.
+    #[serde(rename = "teleport_probe")]
+    TeleportProbe {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The conversation to move.
+        runtime: RuntimeScope,
+    },
+    ///Hand a conversation over to another device; answered by a `teleport_ready` event.
+    #[serde(rename = "teleport_request")]
+    TeleportRequest {
+        ///The command's id.
+        request_id: ::std::string::String,
+        ///The conversation to move.
+        runtime: RuntimeScope,
+        ///Where it goes.
+        target: TeleportTarget,
+        ///Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`.
+        teleport_id: ::std::string::String,
+    },
+    ///The handoff failed; no answer.
+    #[serde(rename = "teleport_failed")]
+    TeleportFailed {
+        ///What went wrong.
+        error: ::std::string::String,
+        ///The conversation.
+        runtime: RuntimeScope,
+        ///The teleport.
+        teleport_id: ::std::string::String,
     },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
@@ -1267,6 +1616,885 @@ pub struct Created {
     pub agent: bool,
     ///A new conversation was created.
     pub conversation: bool,
+}
+///Schedule a prompt.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronAdd {
+    ///The agent the prompt goes to.
+    pub agent_id: ::std::string::String,
+    /**Where it goes: absent or `"new"` for a fresh conversation per firing, `"default"`, or a
+conversation id.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///Cron expression.
+    pub cron: ::std::string::String,
+    ///What it is for.
+    pub description: ::std::string::String,
+    ///Short name.
+    pub name: ::std::string::String,
+    ///The prompt to queue when it fires.
+    pub prompt: ::std::string::String,
+    ///Fires repeatedly (`false`: once).
+    pub recurring: bool,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///ISO-8601 time of a one-off firing; absent or `null` for none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub scheduled_for: ::std::option::Option<::std::string::String>,
+    ///IANA time zone of the expression.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timezone: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_add`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronAddResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the task was added.
+    pub success: bool,
+    ///The new task.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+    ///A notice about the schedule (the task was still added).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub warning: ::std::option::Option<::std::string::String>,
+}
+///Why a task was cancelled.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronCancelReason {
+    #[serde(rename = "conversation_not_found")]
+    ConversationNotFound,
+    #[serde(rename = "expired")]
+    Expired,
+}
+impl ::std::fmt::Display for CronCancelReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::ConversationNotFound => f.write_str("conversation_not_found"),
+            Self::Expired => f.write_str("expired"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronCancelReason {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "conversation_not_found" => Ok(Self::ConversationNotFound),
+            "expired" => Ok(Self::Expired),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronCancelReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronCancelReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Delete a task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronDelete {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Delete every task of an agent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronDeleteAll {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_delete_all`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronDeleteAllResponse {
+    ///Echo of the agent id.
+    pub agent_id: ::std::string::String,
+    ///How many tasks were deleted.
+    pub deleted: u64,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_delete`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronDeleteResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the task existed.
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Read one scheduled task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronGet {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_get`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronGetResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the task exists.
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the lookup ran.
+    pub success: bool,
+    ///The task; `null` when not found.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List scheduled tasks.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronList {
+    ///Only this agent's tasks.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///Only this conversation's tasks.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronListResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the tasks were listed.
+    pub success: bool,
+    ///The tasks (empty on failure).
+    pub tasks: ::std::vec::Vec<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Pause a task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronPause {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_pause`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronPauseResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the task exists.
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///The task as it is now.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Resume a paused task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronResume {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The new ISO-8601 firing time; required when resuming an overdue one-off task.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub scheduled_for: ::std::option::Option<::std::string::String>,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_resume`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronResumeResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the task exists.
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///The task as it is now.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The action of a run log entry.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronRunAction {
+    #[serde(rename = "finished")]
+    Finished,
+}
+impl ::std::fmt::Display for CronRunAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Finished => f.write_str("finished"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronRunAction {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "finished" => Ok(Self::Finished),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronRunAction {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronRunAction {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///One entry of a task's run log. Its field names are camelCase on the wire.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronRunLogEntry {
+    ///What happened (`finished`).
+    pub action: CronRunAction,
+    ///The agent prompted.
+    #[serde(rename = "agentId", skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///The conversation prompted.
+    #[serde(
+        rename = "conversationId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///The run's error.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time it fired.
+    #[serde(rename = "firedAt", skip_serializing_if = "::std::option::Option::is_none")]
+    pub fired_at: ::std::option::Option<::std::string::String>,
+    ///The task.
+    #[serde(rename = "jobId")]
+    pub job_id: ::std::string::String,
+    ///What the run did.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub outcome: ::std::option::Option<CronRunOutcome>,
+    ///The queue item it created.
+    #[serde(
+        rename = "queueItemId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub queue_item_id: ::std::option::Option<::std::string::String>,
+    ///Why.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub reason: ::std::option::Option<CronRunReason>,
+    ///When it ran, ms since the epoch.
+    #[serde(rename = "runAtMs", skip_serializing_if = "::std::option::Option::is_none")]
+    pub run_at_ms: ::std::option::Option<u64>,
+    ///The backend run.
+    #[serde(rename = "runId", skip_serializing_if = "::std::option::Option::is_none")]
+    pub run_id: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time of the one-off firing, if any.
+    #[serde(
+        rename = "scheduledFor",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub scheduled_for: ::std::option::Option<::std::string::String>,
+    ///How the run ended.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<CronRunLogStatus>,
+    ///A summary of the run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub summary: ::std::option::Option<::std::string::String>,
+    ///When, ms since the epoch.
+    pub ts: u64,
+}
+///A page of a task's run log. Its field names are camelCase on the wire.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronRunLogPage {
+    ///The entries.
+    pub entries: ::std::vec::Vec<CronRunLogEntry>,
+    ///Whether more entries follow.
+    #[serde(rename = "hasMore")]
+    pub has_more: bool,
+    ///Page size.
+    pub limit: u64,
+    ///The offset of the next page; `null` when there is none.
+    #[serde(
+        rename = "nextOffset",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub next_offset: ::std::option::Option<u64>,
+    ///Entries skipped.
+    pub offset: u64,
+    ///Entries in the whole log.
+    pub total: u64,
+}
+///How a logged run ended.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronRunLogStatus {
+    #[serde(rename = "ok")]
+    Ok,
+    #[serde(rename = "error")]
+    Error,
+    #[serde(rename = "skipped")]
+    Skipped,
+}
+impl ::std::fmt::Display for CronRunLogStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Ok => f.write_str("ok"),
+            Self::Error => f.write_str("error"),
+            Self::Skipped => f.write_str("skipped"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronRunLogStatus {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "ok" => Ok(Self::Ok),
+            "error" => Ok(Self::Error),
+            "skipped" => Ok(Self::Skipped),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronRunLogStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronRunLogStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///What a run did.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronRunOutcome {
+    #[serde(rename = "queued")]
+    Queued,
+    #[serde(rename = "missed")]
+    Missed,
+    #[serde(rename = "failed")]
+    Failed,
+    #[serde(rename = "skipped")]
+    Skipped,
+}
+impl ::std::fmt::Display for CronRunOutcome {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Queued => f.write_str("queued"),
+            Self::Missed => f.write_str("missed"),
+            Self::Failed => f.write_str("failed"),
+            Self::Skipped => f.write_str("skipped"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronRunOutcome {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "queued" => Ok(Self::Queued),
+            "missed" => Ok(Self::Missed),
+            "failed" => Ok(Self::Failed),
+            "skipped" => Ok(Self::Skipped),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronRunOutcome {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronRunOutcome {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Why a run had its outcome.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronRunReason {
+    #[serde(rename = "scheduled_time_matched")]
+    ScheduledTimeMatched,
+    #[serde(rename = "one_off_due")]
+    OneOffDue,
+    #[serde(rename = "scheduler_inactive")]
+    SchedulerInactive,
+    #[serde(rename = "started_too_late")]
+    StartedTooLate,
+    #[serde(rename = "queue_full")]
+    QueueFull,
+    #[serde(rename = "runtime_unavailable")]
+    RuntimeUnavailable,
+    #[serde(rename = "task_cancelled")]
+    TaskCancelled,
+    #[serde(rename = "invalid_cron")]
+    InvalidCron,
+    #[serde(rename = "scheduler_error")]
+    SchedulerError,
+}
+impl ::std::fmt::Display for CronRunReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::ScheduledTimeMatched => f.write_str("scheduled_time_matched"),
+            Self::OneOffDue => f.write_str("one_off_due"),
+            Self::SchedulerInactive => f.write_str("scheduler_inactive"),
+            Self::StartedTooLate => f.write_str("started_too_late"),
+            Self::QueueFull => f.write_str("queue_full"),
+            Self::RuntimeUnavailable => f.write_str("runtime_unavailable"),
+            Self::TaskCancelled => f.write_str("task_cancelled"),
+            Self::InvalidCron => f.write_str("invalid_cron"),
+            Self::SchedulerError => f.write_str("scheduler_error"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronRunReason {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "scheduled_time_matched" => Ok(Self::ScheduledTimeMatched),
+            "one_off_due" => Ok(Self::OneOffDue),
+            "scheduler_inactive" => Ok(Self::SchedulerInactive),
+            "started_too_late" => Ok(Self::StartedTooLate),
+            "queue_full" => Ok(Self::QueueFull),
+            "runtime_unavailable" => Ok(Self::RuntimeUnavailable),
+            "task_cancelled" => Ok(Self::TaskCancelled),
+            "invalid_cron" => Ok(Self::InvalidCron),
+            "scheduler_error" => Ok(Self::SchedulerError),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronRunReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronRunReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Read a page of a task's run log.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronRuns {
+    ///Page size.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub limit: ::std::option::Option<u64>,
+    ///Entries to skip.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub offset: ::std::option::Option<u64>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///Only the entries of this run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub run_id: ::std::option::Option<::std::string::String>,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_runs`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronRunsResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The page.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub page: ::std::option::Option<CronRunLogPage>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the log was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A scheduled task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronTask {
+    ///The agent it prompts.
+    pub agent_id: ::std::string::String,
+    ///Why it was cancelled.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub cancel_reason: ::std::option::Option<CronCancelReason>,
+    ///Its target conversation (`"new"`, `"default"` or an id).
+    pub conversation_id: ::std::string::String,
+    ///ISO-8601 creation time.
+    pub created_at: ::std::string::String,
+    ///Cron expression.
+    pub cron: ::std::string::String,
+    ///What it is for.
+    pub description: ::std::string::String,
+    ///ISO-8601 expiry time, if any.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub expires_at: ::std::option::Option<::std::string::String>,
+    ///How many runs failed.
+    pub failed_count: u64,
+    ///How often it fired.
+    pub fire_count: u64,
+    ///ISO-8601 time a one-off task fired.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub fired_at: ::std::option::Option<::std::string::String>,
+    ///Task id.
+    pub id: ::std::string::String,
+    ///Random delay added to each firing, ms.
+    pub jitter_offset_ms: i64,
+    ///ISO-8601 time of the last firing.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_fired_at: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time of the last missed firing.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_missed_at: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time of the last run.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_run_at: ::std::option::Option<::std::string::String>,
+    ///The last run's error.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_run_error: ::std::option::Option<::std::string::String>,
+    ///What the last run did.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_run_outcome: ::std::option::Option<CronRunOutcome>,
+    ///Why the last run did that.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub last_run_reason: ::std::option::Option<CronRunReason>,
+    ///ISO-8601 time a one-off task was missed.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub missed_at: ::std::option::Option<::std::string::String>,
+    ///How many firings were missed.
+    pub missed_count: u64,
+    ///Short name.
+    pub name: ::std::string::String,
+    ///The prompt it queues.
+    pub prompt: ::std::string::String,
+    ///Fires repeatedly.
+    pub recurring: bool,
+    ///ISO-8601 time of a one-off firing.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub scheduled_for: ::std::option::Option<::std::string::String>,
+    ///Lifecycle state.
+    pub status: CronTaskStatus,
+    ///IANA time zone.
+    pub timezone: ::std::string::String,
+}
+///Lifecycle state of a scheduled task.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum CronTaskStatus {
+    #[serde(rename = "active")]
+    Active,
+    #[serde(rename = "paused")]
+    Paused,
+    #[serde(rename = "fired")]
+    Fired,
+    #[serde(rename = "missed")]
+    Missed,
+    #[serde(rename = "cancelled")]
+    Cancelled,
+}
+impl ::std::fmt::Display for CronTaskStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Active => f.write_str("active"),
+            Self::Paused => f.write_str("paused"),
+            Self::Fired => f.write_str("fired"),
+            Self::Missed => f.write_str("missed"),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+impl ::std::str::FromStr for CronTaskStatus {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "active" => Ok(Self::Active),
+            "paused" => Ok(Self::Paused),
+            "fired" => Ok(Self::Fired),
+            "missed" => Ok(Self::Missed),
+            "cancelled" => Ok(Self::Cancelled),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for CronTaskStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for CronTaskStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Fire a task now.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronTrigger {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The task.
+    pub task_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_trigger`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronTriggerResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the task exists.
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///The task as it is now.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Change a task.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronUpdate {
+    ///New target conversation (as in `cron_add`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///New cron expression.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cron: ::std::option::Option<::std::string::String>,
+    ///New description.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub description: ::std::option::Option<::std::string::String>,
+    ///New name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
+    ///New prompt.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub prompt: ::std::option::Option<::std::string::String>,
+    ///Fires repeatedly.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub recurring: ::std::option::Option<bool>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///New one-off firing time; `null` clears it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub scheduled_for: ::std::option::Option<::std::string::String>,
+    ///The task.
+    pub task_id: ::std::string::String,
+    ///New time zone.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timezone: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `cron_update`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronUpdateResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the task was changed.
+    pub success: bool,
+    ///The task as it is now.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task: ::std::option::Option<CronTask>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The scheduled tasks changed (enveloped when the scheduler sent it).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CronsUpdated {
+    ///The agent whose tasks changed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///The conversation whose tasks changed; `null` for a task that starts a fresh one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time the frame was serialised.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub emitted_at: ::std::option::Option<::std::string::String>,
+    /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+no gaps. Restarts on reconnect; there is no resume cursor.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub event_seq: ::std::option::Option<u64>,
+    ///`"<type>:<event_seq>:<uuid-v4>"`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub idempotency_key: ::std::option::Option<::std::string::String>,
+    ///The scope the event belongs to.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub runtime: ::std::option::Option<RuntimeScope>,
+    ///When, ms since the epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///The payload of a `stream_delta`, discriminated by `message_type`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1833,6 +3061,46 @@ pub enum Delta {
         ///Whether the backend will retry (local backend).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         retryable: ::std::option::Option<bool>,
+        ///Backend run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        run_id: ::std::option::Option<::std::string::String>,
+        ///Sender id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        sender_id: ::std::option::Option<::std::string::String>,
+        ///Position within the run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        seq_id: ::std::option::Option<u64>,
+        ///Backend step.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        step_id: ::std::option::Option<::std::string::String>,
+        ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        type_: ::std::option::Option<DeltaMarker>,
+    },
+    ///A keepalive during a long request.
+    #[serde(rename = "ping")]
+    Ping {
+        ///Agent (local backend).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///Conversation (local backend).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///ISO-8601 time.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        date: ::std::option::Option<::std::string::String>,
+        ///Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        id: ::std::option::Option<::std::string::String>,
+        ///Marks an error message.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        is_err: ::std::option::Option<bool>,
+        ///Author name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
+        ///Offline thread id, stable across the chunks of one message.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        otid: ::std::option::Option<::std::string::String>,
         ///Backend run.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         run_id: ::std::option::Option<::std::string::String>,
@@ -2902,6 +4170,33 @@ impl ::std::convert::TryFrom<::std::string::String> for ErrorCode {
         value.parse()
     }
 }
+///Run a slash command.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ExecuteCommand {
+    ///Everything after the command name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub args: ::std::option::Option<::std::string::String>,
+    ///The command's name (`clear`, `compact`, `context-limit`, a mod command, …).
+    pub command_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The conversation it runs in.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `execute_command`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ExecuteCommandResponse {
+    ///What it printed, or why it failed.
+    pub output: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///An experiment flag.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Experiment {
@@ -3362,6 +4657,56 @@ ones, supplied replaces them, `{}` clears them.*/
         request_id: ::std::string::String,
     },
 }
+///Launch a subagent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct LaunchSubagent {
+    ///What to launch.
+    pub args: SubagentLaunchArgs,
+    /**Letta 0.34: who reports the completion (requires the `launch_subagent_notify_caller`
+capability).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub notify: ::std::option::Option<SubagentLaunchNotify>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The parent conversation: the launch's context and where completion is reported.
+    pub runtime: RuntimeScope,
+    ///The agent or external-tool call that asked for it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub tool_call_id: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `launch_subagent`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct LaunchSubagentResponse {
+    ///On success: its agent, or `null`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///On success: its conversation, or `null`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///On failure: why.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Letta 0.34, on failure: why a Claude Code or Codex worker could not start.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error_code: ::std::option::Option<SubagentStartupErrorCode>,
+    ///On success: the file its output goes to.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub output_file: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Letta 0.34: echo of the parent scope, for relays.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub runtime: ::std::option::Option<RuntimeScope>,
+    ///Whether it was launched.
+    pub success: bool,
+    ///On success: its background task.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub task_id: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///Every frame of the Letta Code App Server v2 websocket protocol. Generated from the letta-app-server-protocol crate by `cargo xtask schema`; do not edit.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
@@ -3682,6 +5027,96 @@ pub struct ModCommand {
     pub description: ::std::string::String,
     ///Command id.
     pub id: ::std::string::String,
+}
+///What a monitor watches.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum MonitorSource {
+    #[serde(rename = "command")]
+    Command,
+    #[serde(rename = "websocket")]
+    Websocket,
+    #[serde(rename = "github_pull_request")]
+    GithubPullRequest,
+}
+impl ::std::fmt::Display for MonitorSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Command => f.write_str("command"),
+            Self::Websocket => f.write_str("websocket"),
+            Self::GithubPullRequest => f.write_str("github_pull_request"),
+        }
+    }
+}
+impl ::std::str::FromStr for MonitorSource {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "command" => Ok(Self::Command),
+            "websocket" => Ok(Self::Websocket),
+            "github_pull_request" => Ok(Self::GithubPullRequest),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for MonitorSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for MonitorSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Stop a background monitor.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MonitorStop {
+    ///The monitor's `process_id` (from `device_status.background_processes`).
+    pub process_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The conversation the monitor belongs to.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `monitor_stop`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MonitorStopResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the process id.
+    pub process_id: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Echo of the scope.
+    pub runtime: RuntimeScope,
+    ///Whether a monitor was stopped.
+    pub stopped: bool,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///A live approval of the scope, as listed in the device status.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4656,6 +6091,237 @@ pub enum ServerFrame {
         ///Whether the command succeeded.
         success: bool,
     },
+    ///Response to `cron_list`.
+    #[serde(rename = "cron_list_response")]
+    CronListResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the tasks were listed.
+        success: bool,
+        ///The tasks (empty on failure).
+        tasks: ::std::vec::Vec<CronTask>,
+    },
+    ///Response to `cron_add`.
+    #[serde(rename = "cron_add_response")]
+    CronAddResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the task was added.
+        success: bool,
+        ///The new task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task: ::std::option::Option<CronTask>,
+        ///A notice about the schedule (the task was still added).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        warning: ::std::option::Option<::std::string::String>,
+    },
+    ///Response to `cron_get`.
+    #[serde(rename = "cron_get_response")]
+    CronGetResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the task exists.
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the lookup ran.
+        success: bool,
+        ///The task; `null` when not found.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        task: ::std::option::Option<CronTask>,
+    },
+    ///Response to `cron_runs`.
+    #[serde(rename = "cron_runs_response")]
+    CronRunsResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        page: ::std::option::Option<CronRunLogPage>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the log was read.
+        success: bool,
+    },
+    ///Response to `cron_trigger`.
+    #[serde(rename = "cron_trigger_response")]
+    CronTriggerResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the task exists.
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///The task as it is now.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task: ::std::option::Option<CronTask>,
+    },
+    ///Response to `cron_pause`.
+    #[serde(rename = "cron_pause_response")]
+    CronPauseResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the task exists.
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///The task as it is now.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task: ::std::option::Option<CronTask>,
+    },
+    ///Response to `cron_resume`.
+    #[serde(rename = "cron_resume_response")]
+    CronResumeResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the task exists.
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///The task as it is now.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task: ::std::option::Option<CronTask>,
+    },
+    ///Response to `cron_update`.
+    #[serde(rename = "cron_update_response")]
+    CronUpdateResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the task was changed.
+        success: bool,
+        ///The task as it is now.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task: ::std::option::Option<CronTask>,
+    },
+    ///Response to `cron_delete`.
+    #[serde(rename = "cron_delete_response")]
+    CronDeleteResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the task existed.
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `cron_delete_all`.
+    #[serde(rename = "cron_delete_all_response")]
+    CronDeleteAllResponse {
+        ///Echo of the agent id.
+        agent_id: ::std::string::String,
+        ///How many tasks were deleted.
+        deleted: u64,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `execute_command`.
+    #[serde(rename = "execute_command_response")]
+    ExecuteCommandResponse {
+        ///What it printed, or why it failed.
+        output: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `monitor_stop`.
+    #[serde(rename = "monitor_stop_response")]
+    MonitorStopResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the process id.
+        process_id: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Echo of the scope.
+        runtime: RuntimeScope,
+        ///Whether a monitor was stopped.
+        stopped: bool,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `browser_device_mcp_oauth`.
+    #[serde(rename = "browser_device_mcp_oauth_response")]
+    BrowserDeviceMcpOauthResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error_code: ::std::option::Option<BrowserDeviceMcpOAuthErrorCode>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the server was authorised.
+        success: bool,
+    },
+    ///Response to `launch_subagent`.
+    #[serde(rename = "launch_subagent_response")]
+    LaunchSubagentResponse {
+        ///On success: its agent, or `null`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///On success: its conversation, or `null`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///On failure: why.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Letta 0.34, on failure: why a Claude Code or Codex worker could not start.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error_code: ::std::option::Option<SubagentStartupErrorCode>,
+        ///On success: the file its output goes to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        output_file: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Letta 0.34: echo of the parent scope, for relays.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        runtime: ::std::option::Option<RuntimeScope>,
+        ///Whether it was launched.
+        success: bool,
+        ///On success: its background task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        task_id: ::std::option::Option<::std::string::String>,
+    },
+    ///Response to `teleport_probe`.
+    #[serde(rename = "teleport_probe_response")]
+    TeleportProbeResponse {
+        ///Inputs already accepted run before the handoff.
+        drains_accepted_inputs: bool,
+        ///Repeating a `teleport_continue` does not run it twice.
+        idempotent_continuation: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Echo of the scope.
+        runtime: RuntimeScope,
+        ///Teleport is supported.
+        supported: bool,
+    },
     ///Streamed agent output or a lifecycle notice.
     #[serde(rename = "stream_delta")]
     StreamDelta {
@@ -4814,6 +6480,38 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///Who changed the file (`agent` for agent edits).
         source: ::std::string::String,
     },
+    ///The source device is ready to hand a conversation over (to the `teleport_request`er).
+    #[serde(rename = "teleport_ready")]
+    TeleportReady {
+        ///Whether a turn is still running.
+        active_turn: bool,
+        /**Letta 0.34: the conversation's client preferences, for the destination to carry on with
+(absent from Letta 0.32.18).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        client_preferences: ::std::option::Option<ClientPreferences>,
+        ///Approval answers the destination must send on in its `teleport_continue`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        continuation: ::std::option::Option<TeleportContinuation>,
+        ///ISO-8601 time the frame was serialised.
+        emitted_at: ::std::string::String,
+        ///Why it is not ready.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+no gaps. Restarts on reconnect; there is no resume cursor.*/
+        event_seq: u64,
+        ///`"<type>:<event_seq>:<uuid-v4>"`.
+        idempotency_key: ::std::string::String,
+        ///The conversation's permission mode.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        mode: ::std::option::Option<DevicePermissionMode>,
+        ///The scope the event belongs to.
+        runtime: RuntimeScope,
+        ///Whether the source is ready.
+        success: bool,
+        ///The teleport.
+        teleport_id: ::std::string::String,
+    },
     ///Asks the owning controller to run one of its tools.
     #[serde(rename = "external_tool_call_request")]
     ExternalToolCallRequest {
@@ -4831,6 +6529,31 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         tool_call_id: ::std::string::String,
         ///The tool.
         tool_name: ::std::string::String,
+    },
+    ///The scheduled tasks changed (enveloped when the scheduler sent it).
+    #[serde(rename = "crons_updated")]
+    CronsUpdated {
+        ///The agent whose tasks changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///The conversation whose tasks changed; `null` for a task that starts a fresh one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///ISO-8601 time the frame was serialised.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        emitted_at: ::std::option::Option<::std::string::String>,
+        /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+no gaps. Restarts on reconnect; there is no resume cursor.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        event_seq: ::std::option::Option<u64>,
+        ///`"<type>:<event_seq>:<uuid-v4>"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        idempotency_key: ::std::option::Option<::std::string::String>,
+        ///The scope the event belongs to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        runtime: ::std::option::Option<RuntimeScope>,
+        ///When, ms since the epoch.
+        timestamp: u64,
     },
     ///This project's answer to a frame it could not accept.
     #[serde(rename = "error")]
@@ -5111,13 +6834,110 @@ parent's scope).*/
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///The arguments of `launch_subagent`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SubagentLaunchArgs {
+    ///Run it as this existing agent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///The id of its first input (not the command's `request_id`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub client_message_id: ::std::option::Option<::std::string::String>,
+    ///The computer to run it on.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub computer: ::std::option::Option<::std::string::String>,
+    ///Run it in this existing conversation.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///What it is asked to do, briefly.
+    pub description: ::std::string::String,
+    ///Most turns it may take.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub max_turns: ::std::option::Option<u64>,
+    ///Letta 0.34: which MCP servers it gets.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub mcp: ::std::option::Option<SubagentMcp>,
+    ///Model handle.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model: ::std::option::Option<::std::string::String>,
+    ///The full prompt.
+    pub prompt: ::std::string::String,
+    ///Its type (e.g. `explore`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub subagent_type: ::std::option::Option<::std::string::String>,
+}
+///Who reports a launched subagent's completion. Closed: an unknown value is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum SubagentLaunchNotify {
+    /**The launching client: the server sends no notification of its own and puts the final
+report in the snapshot's `result`.*/
+    #[serde(rename = "caller")]
+    Caller,
+}
+impl ::std::fmt::Display for SubagentLaunchNotify {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Caller => f.write_str("caller"),
+        }
+    }
+}
+impl ::std::str::FromStr for SubagentLaunchNotify {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "caller" => Ok(Self::Caller),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for SubagentLaunchNotify {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SubagentLaunchNotify {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///The MCP servers of a launched subagent.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SubagentMcp {
+    ///Whether it inherits the parent's MCP servers.
+    pub inherit: bool,
+    ///Only these servers.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub servers: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+}
 ///One subagent.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubagentSnapshot {
     ///Where to view it.
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub agent_url: ::std::option::Option<::std::string::String>,
-    ///Its conversation.
+    ///Letta 0.34: it runs in its parent's runtime.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub claims_parent_runtime: ::std::option::Option<bool>,
+    ///Its conversation (`null` before it has one).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conversation_id: ::std::option::Option<::std::string::String>,
     ///What it was asked to do, briefly.
@@ -5142,6 +6962,9 @@ pub struct SubagentSnapshot {
     ///The full prompt.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prompt: ::std::option::Option<::std::string::String>,
+    ///Letta 0.34: its final report, truncated, for a `notify: "caller"` launch.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub result: ::std::option::Option<::std::string::String>,
     ///Produces no visible output.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub silent: ::std::option::Option<bool>,
@@ -5153,6 +6976,9 @@ pub struct SubagentSnapshot {
     pub subagent_id: ::std::string::String,
     ///Its type (e.g. `explore`).
     pub subagent_type: ::std::string::String,
+    ///Letta 0.34: the run that supervises it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub super_run_id: ::std::option::Option<::std::string::String>,
     ///The tool call that launched it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tool_call_id: ::std::option::Option<::std::string::String>,
@@ -5160,6 +6986,61 @@ pub struct SubagentSnapshot {
     pub tool_calls: ::std::vec::Vec<SubagentToolCall>,
     ///Tokens used.
     pub total_tokens: u64,
+}
+///Why a Claude Code or Codex subagent worker could not start.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum SubagentStartupErrorCode {
+    #[serde(rename = "not_installed")]
+    NotInstalled,
+    #[serde(rename = "not_signed_in")]
+    NotSignedIn,
+}
+impl ::std::fmt::Display for SubagentStartupErrorCode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::NotInstalled => f.write_str("not_installed"),
+            Self::NotSignedIn => f.write_str("not_signed_in"),
+        }
+    }
+}
+impl ::std::str::FromStr for SubagentStartupErrorCode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "not_installed" => Ok(Self::NotInstalled),
+            "not_signed_in" => Ok(Self::NotSignedIn),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for SubagentStartupErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SubagentStartupErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///Lifecycle state of a subagent.
 #[derive(
@@ -5265,6 +7146,110 @@ pub struct SyncResponse {
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///Pending approval answers carried across a teleport.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportContinuation {
+    ///Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent.
+    pub approvals: ::std::vec::Vec<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+}
+///The handoff failed; no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportFailed {
+    ///What went wrong.
+    pub error: ::std::string::String,
+    ///The conversation.
+    pub runtime: RuntimeScope,
+    ///The teleport.
+    pub teleport_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Ask whether teleport is supported.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportProbe {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The conversation to move.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `teleport_probe`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportProbeResponse {
+    ///Inputs already accepted run before the handoff.
+    pub drains_accepted_inputs: bool,
+    ///Repeating a `teleport_continue` does not run it twice.
+    pub idempotent_continuation: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Echo of the scope.
+    pub runtime: RuntimeScope,
+    ///Teleport is supported.
+    pub supported: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The source device is ready to hand a conversation over (to the `teleport_request`er).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportReady {
+    ///Whether a turn is still running.
+    pub active_turn: bool,
+    /**Letta 0.34: the conversation's client preferences, for the destination to carry on with
+(absent from Letta 0.32.18).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub client_preferences: ::std::option::Option<ClientPreferences>,
+    ///Approval answers the destination must send on in its `teleport_continue`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub continuation: ::std::option::Option<TeleportContinuation>,
+    ///ISO-8601 time the frame was serialised.
+    pub emitted_at: ::std::string::String,
+    ///Why it is not ready.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+no gaps. Restarts on reconnect; there is no resume cursor.*/
+    pub event_seq: u64,
+    ///`"<type>:<event_seq>:<uuid-v4>"`.
+    pub idempotency_key: ::std::string::String,
+    ///The conversation's permission mode.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub mode: ::std::option::Option<DevicePermissionMode>,
+    ///The scope the event belongs to.
+    pub runtime: RuntimeScope,
+    ///Whether the source is ready.
+    pub success: bool,
+    ///The teleport.
+    pub teleport_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Hand a conversation over to another device; answered by a `teleport_ready` event.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportRequest {
+    ///The command's id.
+    pub request_id: ::std::string::String,
+    ///The conversation to move.
+    pub runtime: RuntimeScope,
+    ///Where it goes.
+    pub target: TeleportTarget,
+    ///Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`.
+    pub teleport_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The device a conversation is teleported to.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportTarget {
+    ///Its connection.
+    pub connection_id: ::std::string::String,
+    ///Its connection's display name.
+    pub connection_name: ::std::string::String,
+    ///Its device.
+    pub device_id: ::std::string::String,
 }
 ///A tool call, complete or as a streamed fragment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -5616,6 +7601,38 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub subagents: ::std::vec::Vec<SubagentSnapshot>,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///One phase of a workflow.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WorkflowPhase {
+    ///Workers done.
+    pub agents_done: u64,
+    ///Workers failed.
+    pub agents_failed: u64,
+    ///Workers running.
+    pub agents_running: u64,
+    ///Workers scheduled so far (not a planned total).
+    pub agents_total: u64,
+    ///Its title.
+    pub title: ::std::string::String,
+    ///Tokens used.
+    pub total_tokens: u64,
+}
+///The progress of a workflow.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WorkflowProgress {
+    ///Workers done.
+    pub agents_done: u64,
+    ///Workers failed.
+    pub agents_failed: u64,
+    ///Workers running.
+    pub agents_running: u64,
+    ///Workers scheduled so far (not a planned total).
+    pub agents_total: u64,
+    ///Its phases, which may run at the same time.
+    pub phases: ::std::vec::Vec<WorkflowPhase>,
+    ///Tokens used.
+    pub total_tokens: u64,
 }
 ///Confines tools to `root`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]

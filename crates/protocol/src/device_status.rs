@@ -114,14 +114,16 @@ pub struct PendingControlRequest {
 }
 
 tagged_union! {
-    /// A background process of the scope, discriminated by `kind`.
+    /// A background process of the scope, discriminated by `kind` (docs/protocol.md §4.16).
     pub enum BackgroundProcess: open tag kind = "kind" {
         /// A background shell command.
         Bash(BashProcess) = "bash",
         /// A subagent task.
         AgentTask(AgentTaskProcess) = "agent_task",
-        /// A monitor watching a command or websocket.
+        /// A monitor watching a command, a websocket or a pull request.
         Monitor(MonitorProcess) = "monitor",
+        /// Letta 0.34: a workflow of several agents.
+        Workflow(WorkflowProcess) = "workflow",
     }
 }
 
@@ -132,8 +134,9 @@ pub struct BashProcess {
     pub process_id: String,
     /// The command line.
     pub command: String,
-    /// Start time, ms since the epoch.
-    pub started_at_ms: u64,
+    /// Start time, ms since the epoch; `null` when unknown.
+    #[schemars(required, schema_with = "nullable::<u64>")]
+    pub started_at_ms: Option<u64>,
     /// Current status.
     pub status: String,
     /// Exit code once finished.
@@ -154,28 +157,92 @@ pub struct AgentTaskProcess {
     pub started_at_ms: u64,
     /// Current status.
     pub status: String,
-    /// The subagent running it.
-    pub subagent_id: String,
+    /// The subagent running it; `null` before it has one.
+    #[schemars(required, schema_with = "nullable::<String>")]
+    pub subagent_id: Option<String>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-/// A monitor watching a command or websocket.
+/// A monitor watching a command, a websocket or a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MonitorProcess {
-    /// Process id.
+    /// Process id (for `monitor_stop`).
     pub process_id: String,
     /// What it watches.
     pub description: String,
-    /// `command` or `websocket`.
-    pub source: String,
+    /// What kind of thing it watches.
+    pub source: MonitorSource,
     /// Start time, ms since the epoch.
     pub started_at_ms: u64,
     /// Always `running`.
     pub status: String,
     /// Whether it survives the turn.
     pub persistent: bool,
+}
+
+open_enum! {
+    /// What a monitor watches.
+    pub enum MonitorSource {
+        /// A command's output.
+        Command = "command",
+        /// A websocket.
+        Websocket = "websocket",
+        /// Letta 0.34: a GitHub pull request.
+        GithubPullRequest = "github_pull_request",
+    }
+}
+
+/// Letta 0.34: a workflow of several agents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowProcess {
+    /// Process id.
+    pub process_id: String,
+    /// What it does.
+    pub description: String,
+    /// Start time, ms since the epoch.
+    pub started_at_ms: u64,
+    /// Always `running`.
+    pub status: String,
+    /// How far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<WorkflowProgress>,
+}
+
+/// Worker counts of a workflow or of one of its phases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowCounts {
+    /// Workers scheduled so far (not a planned total).
+    pub agents_total: u64,
+    /// Workers done.
+    pub agents_done: u64,
+    /// Workers failed.
+    pub agents_failed: u64,
+    /// Workers running.
+    pub agents_running: u64,
+    /// Tokens used.
+    pub total_tokens: u64,
+}
+
+/// The progress of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowProgress {
+    /// The whole workflow's counts.
+    #[serde(flatten)]
+    pub counts: WorkflowCounts,
+    /// Its phases, which may run at the same time.
+    pub phases: Vec<WorkflowPhase>,
+}
+
+/// One phase of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowPhase {
+    /// The phase's counts.
+    #[serde(flatten)]
+    pub counts: WorkflowCounts,
+    /// Its title.
+    pub title: String,
 }
 
 /// An experiment flag.

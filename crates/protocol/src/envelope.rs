@@ -47,6 +47,19 @@ impl<'de, E: DeserializeOwned> Deserialize<'de> for Enveloped<E> {
 }
 
 impl Envelope {
+    /// The field names of an envelope.
+    const FIELDS: [&'static str; 4] = ["runtime", "event_seq", "emitted_at", "idempotency_key"];
+
+    /// Reads the envelope of a frame that carries one only sometimes (`crons_updated`): `None`
+    /// when the frame has none of its fields, else the whole envelope, which must then be valid.
+    pub(crate) fn read_optional(frame: &serde_json::Value) -> Result<Option<Self>, crate::PathError> {
+        if Self::FIELDS.iter().any(|field| frame.get(field).is_some()) {
+            path_tracked(frame).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The `idempotency_key` of the frame of type `frame_type` numbered `event_seq`:
     /// `"<type>:<event_seq>:<nonce>"`, with a fresh UUID v4 as `nonce`.
     pub fn idempotency_key(frame_type: &str, event_seq: u64, nonce: impl Display) -> String {

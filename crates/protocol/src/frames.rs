@@ -469,6 +469,64 @@ protocol_table! {
         ConversationCompact(ConversationCompact) = "conversation_compact"
             => ConversationCompactResponse(ConversationCompactResponse) = "conversation_compact_response",
                 ids "conversation-compact", refuses;
+        // Scheduled prompts (cron.rs).
+        /// List scheduled tasks.
+        CronList(CronList) = "cron_list"
+            => CronListResponse(CronListResponse) = "cron_list_response", ids "cron-list", refuses;
+        /// Schedule a prompt.
+        CronAdd(CronAdd) = "cron_add"
+            => CronAddResponse(CronAddResponse) = "cron_add_response", ids "cron-add", refuses;
+        /// Read one scheduled task.
+        CronGet(CronGet) = "cron_get"
+            => CronGetResponse(CronGetResponse) = "cron_get_response", ids "cron-get", refuses;
+        /// Read a page of a task's run log.
+        CronRuns(CronRuns) = "cron_runs"
+            => CronRunsResponse(CronRunsResponse) = "cron_runs_response", ids "cron-runs", refuses;
+        /// Fire a task now.
+        CronTrigger(CronTrigger) = "cron_trigger"
+            => CronTriggerResponse(CronTriggerResponse) = "cron_trigger_response", ids "cron-trigger", refuses;
+        /// Pause a task.
+        CronPause(CronPause) = "cron_pause"
+            => CronPauseResponse(CronPauseResponse) = "cron_pause_response", ids "cron-pause", refuses;
+        /// Resume a paused task.
+        CronResume(CronResume) = "cron_resume"
+            => CronResumeResponse(CronResumeResponse) = "cron_resume_response", ids "cron-resume", refuses;
+        /// Change a task.
+        CronUpdate(CronUpdate) = "cron_update"
+            => CronUpdateResponse(CronUpdateResponse) = "cron_update_response", ids "cron-update", refuses;
+        /// Delete a task.
+        CronDelete(CronDelete) = "cron_delete"
+            => CronDeleteResponse(CronDeleteResponse) = "cron_delete_response", ids "cron-delete", refuses;
+        /// Delete every task of an agent.
+        CronDeleteAll(CronDeleteAll) = "cron_delete_all"
+            => CronDeleteAllResponse(CronDeleteAllResponse) = "cron_delete_all_response",
+                ids "cron-delete-all", refuses;
+        // Slash commands, monitors and browser-device OAuth (task_control.rs).
+        /// Run a slash command.
+        ExecuteCommand(ExecuteCommand) = "execute_command"
+            => ExecuteCommandResponse(ExecuteCommandResponse) = "execute_command_response", ids "execute-command";
+        /// Stop a background monitor.
+        MonitorStop(MonitorStop) = "monitor_stop"
+            => MonitorStopResponse(MonitorStopResponse) = "monitor_stop_response", ids "monitor-stop", refuses;
+        /// Letta 0.34: start an MCP OAuth flow on this device.
+        BrowserDeviceMcpOAuth(BrowserDeviceMcpOAuth) = "browser_device_mcp_oauth"
+            => BrowserDeviceMcpOAuthResponse(BrowserDeviceMcpOAuthResponse) = "browser_device_mcp_oauth_response",
+                ids "browser-device-mcp-oauth";
+        /// Letta 0.34: cancel an MCP OAuth flow; no answer.
+        BrowserDeviceMcpOAuthCancel(BrowserDeviceMcpOAuthCancel) = "browser_device_mcp_oauth_cancel";
+        // Subagents (subagent.rs).
+        /// Launch a subagent.
+        LaunchSubagent(LaunchSubagent) = "launch_subagent"
+            => LaunchSubagentResponse(LaunchSubagentResponse) = "launch_subagent_response",
+                ids "launch-subagent", refuses;
+        // Teleport (teleport.rs).
+        /// Ask whether teleport is supported.
+        TeleportProbe(TeleportProbe) = "teleport_probe"
+            => TeleportProbeResponse(TeleportProbeResponse) = "teleport_probe_response", ids "teleport-probe";
+        /// Hand a conversation over to another device; answered by a `teleport_ready` event.
+        TeleportRequest(TeleportRequest) = "teleport_request";
+        /// The handoff failed; no answer.
+        TeleportFailed(TeleportFailed) = "teleport_failed";
     }
     inbound {
         /// The legacy input form, converted to `input`.
@@ -501,10 +559,15 @@ protocol_table! {
         /// The agent changed a file.
         FileOps(FileOps) = "file_ops"
             { channel: Control, coalesces: false };
+        /// The source device is ready to hand a conversation over (to the `teleport_request`er).
+        TeleportReady(TeleportReady) = "teleport_ready"
+            { channel: Control, coalesces: false };
     }
     notifications {
         /// Asks the owning controller to run one of its tools.
         ExternalToolCallRequest(ExternalToolCallRequest) = "external_tool_call_request";
+        /// The scheduled tasks changed (enveloped when the scheduler sent it).
+        CronsUpdated(CronsUpdated) = "crons_updated";
         /// This project's answer to a frame it could not accept.
         Error(ErrorFrame) = "error";
     }

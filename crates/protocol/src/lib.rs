@@ -38,6 +38,7 @@ mod approval;
 mod content;
 mod control;
 mod conversations;
+mod cron;
 pub mod delta;
 mod device_status;
 mod envelope;
@@ -57,6 +58,8 @@ pub mod schema;
 mod scope;
 mod serde_util;
 mod subagent;
+mod task_control;
+mod teleport;
 mod turn;
 mod validate;
 
@@ -65,6 +68,7 @@ pub use approval::*;
 pub use content::*;
 pub use control::*;
 pub use conversations::*;
+pub use cron::*;
 pub use delta::*;
 pub use device_status::*;
 pub use envelope::*;
@@ -81,6 +85,8 @@ pub use queue::*;
 pub use runtime_start::*;
 pub use scope::*;
 pub use subagent::*;
+pub use task_control::*;
+pub use teleport::*;
 pub use turn::*;
 
 /// The protocol version this crate speaks, as reported in `app_server_info_response`

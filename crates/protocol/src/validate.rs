@@ -43,6 +43,9 @@ fn consumer_id(path: &str, value: &str) -> Checked {
     Ok(())
 }
 
+/// The bounds of `browser_device_mcp_oauth.timeout_ms`, as Letta 0.34 checks them.
+const BROWSER_OAUTH_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1..=285_000;
+
 /// The bounds of an external tool's `timeout_ms`, as Letta 0.34 checks them.
 const EXTERNAL_TOOL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=300_000;
 
@@ -155,6 +158,44 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         ClientFrame::ResumeQueue(resume) => {
             optional_id("request_id", resume.request_id.as_ref())?;
             scope("runtime", &resume.runtime)
+        }
+        ClientFrame::ExecuteCommand(command) => {
+            non_empty("request_id", &command.request_id)?;
+            non_empty("command_id", &command.command_id)?;
+            scope("runtime", &command.runtime)
+        }
+        ClientFrame::MonitorStop(stop) => {
+            non_empty("request_id", &stop.request_id)?;
+            scope("runtime", &stop.runtime)?;
+            non_empty("process_id", &stop.process_id)
+        }
+        ClientFrame::LaunchSubagent(launch) => {
+            non_empty("request_id", &launch.request_id)?;
+            scope("runtime", &launch.runtime)
+        }
+        ClientFrame::BrowserDeviceMcpOAuth(oauth) => {
+            non_empty("request_id", &oauth.request_id)?;
+            non_empty("handoff_key", &oauth.handoff_key)?;
+            non_empty("service", &oauth.service)?;
+            non_empty("server_url", &oauth.server_url)?;
+            if !BROWSER_OAUTH_TIMEOUT_MS.contains(&oauth.timeout_ms) {
+                return fail("timeout_ms", "must be from 1 to 285000 (milliseconds)");
+            }
+            Ok(())
+        }
+        ClientFrame::BrowserDeviceMcpOAuthCancel(cancel) => non_empty("operation_id", &cancel.operation_id),
+        ClientFrame::TeleportProbe(probe) => {
+            non_empty("request_id", &probe.request_id)?;
+            scope("runtime", &probe.runtime)
+        }
+        ClientFrame::TeleportRequest(request) => {
+            non_empty("request_id", &request.request_id)?;
+            non_empty("teleport_id", &request.teleport_id)?;
+            scope("runtime", &request.runtime)
+        }
+        ClientFrame::TeleportFailed(failed) => {
+            non_empty("teleport_id", &failed.teleport_id)?;
+            scope("runtime", &failed.runtime)
         }
         ClientFrame::LegacyMessage(message) => non_empty("agentId", &message.agent_id),
         ClientFrame::Pong(_) => Ok(()),

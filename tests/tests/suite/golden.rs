@@ -225,3 +225,40 @@ fn every_golden_frame_round_trips_through_its_named_client_type() {
     }
     assert_no_failures("named-type round-trip failures", &failures);
 }
+
+/// A `composed.unsupported` response is exactly what the protocol crate's refusal of a golden
+/// frame of its command (the one with the same `request_id`) gives, with the server's text.
+#[test]
+fn every_unsupported_response_is_the_refusal_of_a_golden_command() {
+    let golden = golden_frames();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for response in golden.iter().filter(|frame| frame.case == "composed.unsupported") {
+        let Some(command) = letta_app_server_protocol::COMMANDS
+            .iter()
+            .find(|command| command.response == Some(response.frame_type.as_str()))
+        else {
+            failures.push(format!("{}: not the response of a command", response.name()));
+            continue;
+        };
+        let refusal = golden
+            .iter()
+            .filter(|frame| frame.frame_type == command.name && frame.json["request_id"] == response.json["request_id"])
+            .find_map(|frame| {
+                let parsed = ClientFrame::from_value(frame.json.clone()).ok()?;
+                parsed.refusal(format!("this server does not support `{}` yet", command.name))
+            });
+        match refusal.map(|answer| serde_json::to_value(answer).map_err(|e| e.to_string())) {
+            Some(Ok(answer)) if answer == response.json => checked += 1,
+            Some(Ok(answer)) => failures.push(format!("{}: the refusal is {answer}", response.name())),
+            Some(Err(error)) => failures.push(format!("{}: {error}", response.name())),
+            None => failures.push(format!(
+                "{}: no golden `{}` with its request_id is refused with a response",
+                response.name(),
+                command.name
+            )),
+        }
+    }
+    assert!(checked > 0, "no composed.unsupported responses found");
+    assert_no_failures("unsupported responses unlike the refusal", &failures);
+}

@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -53,7 +53,10 @@ aliases real Letta still migrates.
 Personality = Literal["memo", "tutorial", "blank", "linus", "kawaii"]
 """A built-in personality preset of `create_agent`. Closed: an unknown preset is an error."""
 
-ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "external_tool_call_request", "error"]
+SubagentLaunchNotify = Literal["caller"]
+"""Who reports a launched subagent's completion. Closed: an unknown value is an error."""
+
+ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error"]
 """The `type` values of `ServerFrame`."""
 
 Backend = Literal["local", "api"]
@@ -62,7 +65,31 @@ Backend = Literal["local", "api"]
 Disposition = Literal["started", "queued"]
 """What happened to an accepted `create_message`."""
 
-DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
+CronTaskStatus = Literal["active", "paused", "fired", "missed", "cancelled"]
+"""Lifecycle state of a scheduled task."""
+
+CronCancelReason = Literal["conversation_not_found", "expired"]
+"""Why a task was cancelled."""
+
+CronRunOutcome = Literal["queued", "missed", "failed", "skipped"]
+"""What a run did."""
+
+CronRunReason = Literal["scheduled_time_matched", "one_off_due", "scheduler_inactive", "started_too_late", "queue_full", "runtime_unavailable", "task_cancelled", "invalid_cron", "scheduler_error"]
+"""Why a run had its outcome."""
+
+CronRunAction = Literal["finished"]
+"""The action of a run log entry."""
+
+CronRunLogStatus = Literal["ok", "error", "skipped"]
+"""How a logged run ended."""
+
+BrowserDeviceMcpOAuthErrorCode = Literal["already_connecting", "authorization_failed", "cancelled", "invalid_request"]
+"""Why a browser-device MCP OAuth flow failed."""
+
+SubagentStartupErrorCode = Literal["not_installed", "not_signed_in"]
+"""Why a Claude Code or Codex subagent worker could not start."""
+
+DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "ping", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
 """The `message_type` values of `Delta`."""
 
 DeltaMarker = Literal["message"]
@@ -89,8 +116,11 @@ LoopStatus = Literal["WAITING_ON_INPUT", "SENDING_API_REQUEST", "WAITING_FOR_API
 ToolsetName = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "none"]
 """A client toolset preset (docs/protocol.md §6.2)."""
 
-BackgroundProcessKind = Literal["bash", "agent_task", "monitor"]
+BackgroundProcessKind = Literal["bash", "agent_task", "monitor", "workflow"]
 """The `kind` values of `BackgroundProcess`."""
+
+MonitorSource = Literal["command", "websocket", "github_pull_request"]
+"""What a monitor watches."""
 
 ControlSubtype = Literal["can_use_tool"]
 """Subtype of a control request."""
@@ -414,6 +444,51 @@ class ConversationForkBody(TypedDict):
     """Fork through this message (inclusive) instead of the whole history."""
 
 
+class SubagentLaunchArgs(TypedDict):
+    """The arguments of `launch_subagent`."""
+
+    subagent_type: NotRequired[str | None]
+    """Its type (e.g. `explore`)."""
+    prompt: str
+    """The full prompt."""
+    description: str
+    """What it is asked to do, briefly."""
+    client_message_id: NotRequired[str | None]
+    """The id of its first input (not the command's `request_id`)."""
+    model: NotRequired[str | None]
+    """Model handle."""
+    agent_id: NotRequired[str | None]
+    """Run it as this existing agent."""
+    conversation_id: NotRequired[str | None]
+    """Run it in this existing conversation."""
+    computer: NotRequired[str | None]
+    """The computer to run it on."""
+    mcp: NotRequired['SubagentMcp | None']
+    """Letta 0.34: which MCP servers it gets."""
+    max_turns: NotRequired[int | None]
+    """Most turns it may take."""
+
+
+class SubagentMcp(TypedDict):
+    """The MCP servers of a launched subagent."""
+
+    inherit: bool
+    """Whether it inherits the parent's MCP servers."""
+    servers: NotRequired[list[str] | None]
+    """Only these servers."""
+
+
+class TeleportTarget(TypedDict):
+    """The device a conversation is teleported to."""
+
+    connection_id: str
+    """Its connection."""
+    device_id: str
+    """Its device."""
+    connection_name: str
+    """Its connection's display name."""
+
+
 class Capabilities(TypedDict):
     """Feature flags of `app_server_info_response`."""
 
@@ -497,6 +572,115 @@ class Compaction(TypedDict):
     """Messages in context after."""
     summary: str
     """The summary that replaced them."""
+
+
+class CronTask(TypedDict):
+    """A scheduled task."""
+
+    id: str
+    """Task id."""
+    agent_id: str
+    """The agent it prompts."""
+    conversation_id: str
+    """Its target conversation (`"new"`, `"default"` or an id)."""
+    name: str
+    """Short name."""
+    description: str
+    """What it is for."""
+    cron: str
+    """Cron expression."""
+    timezone: str
+    """IANA time zone."""
+    recurring: bool
+    """Fires repeatedly."""
+    prompt: str
+    """The prompt it queues."""
+    status: 'CronTaskStatus'
+    """Lifecycle state."""
+    created_at: str
+    """ISO-8601 creation time."""
+    expires_at: str | None
+    """ISO-8601 expiry time, if any."""
+    last_fired_at: str | None
+    """ISO-8601 time of the last firing."""
+    fire_count: int
+    """How often it fired."""
+    cancel_reason: 'CronCancelReason | None'
+    """Why it was cancelled."""
+    jitter_offset_ms: int
+    """Random delay added to each firing, ms."""
+    last_run_at: str | None
+    """ISO-8601 time of the last run."""
+    last_run_outcome: 'CronRunOutcome | None'
+    """What the last run did."""
+    last_run_reason: 'CronRunReason | None'
+    """Why the last run did that."""
+    last_run_error: str | None
+    """The last run's error."""
+    last_missed_at: str | None
+    """ISO-8601 time of the last missed firing."""
+    missed_count: int
+    """How many firings were missed."""
+    failed_count: int
+    """How many runs failed."""
+    scheduled_for: str | None
+    """ISO-8601 time of a one-off firing."""
+    fired_at: str | None
+    """ISO-8601 time a one-off task fired."""
+    missed_at: str | None
+    """ISO-8601 time a one-off task was missed."""
+
+
+class CronRunLogPage(TypedDict):
+    """A page of a task's run log. Its field names are camelCase on the wire."""
+
+    entries: 'list[CronRunLogEntry]'
+    """The entries."""
+    total: int
+    """Entries in the whole log."""
+    offset: int
+    """Entries skipped."""
+    limit: int
+    """Page size."""
+    hasMore: bool
+    """Whether more entries follow."""
+    nextOffset: int | None
+    """The offset of the next page; `null` when there is none."""
+
+
+class CronRunLogEntry(TypedDict):
+    """One entry of a task's run log. Its field names are camelCase on the wire."""
+
+    ts: int
+    """When, ms since the epoch."""
+    jobId: str
+    """The task."""
+    action: 'CronRunAction'
+    """What happened (`finished`)."""
+    status: NotRequired['CronRunLogStatus | None']
+    """How the run ended."""
+    outcome: NotRequired['CronRunOutcome | None']
+    """What the run did."""
+    reason: NotRequired['CronRunReason | None']
+    """Why."""
+    error: NotRequired[str | None]
+    """The run's error."""
+    summary: NotRequired[str | None]
+    """A summary of the run."""
+    agentId: NotRequired[str | None]
+    """The agent prompted."""
+    conversationId: NotRequired[str | None]
+    """The conversation prompted."""
+    runId: NotRequired[str | None]
+    """The backend run."""
+    runAtMs: NotRequired[int | None]
+    """When it ran, ms since the epoch."""
+    queueItemId: NotRequired[str | None]
+    """The queue item it created."""
+    scheduledFor: NotRequired[str | None]
+    """ISO-8601 time of the one-off firing, if any."""
+    firedAt: NotRequired[str | None]
+    """ISO-8601 time it fired."""
 
 
 class AssistantMessageDelta(TypedDict):
@@ -931,6 +1115,36 @@ class ErrorMessageDelta(TypedDict):
     """More detail."""
     retryable: NotRequired[bool | None]
     """Whether the backend will retry (local backend)."""
+
+
+class PingDelta(TypedDict):
+    """A keepalive during a long request."""
+
+    message_type: Literal["ping"]
+    type: NotRequired['DeltaMarker | None']
+    """`"message"` on Letta message chunks (and Cloud's translated `retry`)."""
+    id: NotRequired[str | None]
+    """Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …)."""
+    date: NotRequired[str | None]
+    """ISO-8601 time."""
+    otid: NotRequired[str | None]
+    """Offline thread id, stable across the chunks of one message."""
+    run_id: NotRequired[str | None]
+    """Backend run."""
+    seq_id: NotRequired[int | None]
+    """Position within the run."""
+    step_id: NotRequired[str | None]
+    """Backend step."""
+    name: NotRequired[str | None]
+    """Author name."""
+    sender_id: NotRequired[str | None]
+    """Sender id."""
+    is_err: NotRequired[bool | None]
+    """Marks an error message."""
+    agent_id: NotRequired[str | None]
+    """Agent (local backend)."""
+    conversation_id: NotRequired[str | None]
+    """Conversation (local backend)."""
 
 
 class EventMessageDelta(TypedDict):
@@ -1514,8 +1728,8 @@ class BashBackgroundProcess(TypedDict):
     """Process id."""
     command: str
     """The command line."""
-    started_at_ms: int
-    """Start time, ms since the epoch."""
+    started_at_ms: int | None
+    """Start time, ms since the epoch; `null` when unknown."""
     status: str
     """Current status."""
     exit_code: int | None
@@ -1536,28 +1750,78 @@ class AgentTaskBackgroundProcess(TypedDict):
     """Start time, ms since the epoch."""
     status: str
     """Current status."""
-    subagent_id: str
-    """The subagent running it."""
+    subagent_id: str | None
+    """The subagent running it; `null` before it has one."""
     error: NotRequired[str | None]
     """Why it failed."""
 
 
 class MonitorBackgroundProcess(TypedDict):
-    """A monitor watching a command or websocket."""
+    """A monitor watching a command, a websocket or a pull request."""
 
     kind: Literal["monitor"]
     process_id: str
-    """Process id."""
+    """Process id (for `monitor_stop`)."""
     description: str
     """What it watches."""
-    source: str
-    """`command` or `websocket`."""
+    source: 'MonitorSource'
+    """What kind of thing it watches."""
     started_at_ms: int
     """Start time, ms since the epoch."""
     status: str
     """Always `running`."""
     persistent: bool
     """Whether it survives the turn."""
+
+
+class WorkflowBackgroundProcess(TypedDict):
+    """Letta 0.34: a workflow of several agents."""
+
+    kind: Literal["workflow"]
+    process_id: str
+    """Process id."""
+    description: str
+    """What it does."""
+    started_at_ms: int
+    """Start time, ms since the epoch."""
+    status: str
+    """Always `running`."""
+    progress: NotRequired['WorkflowProgress | None']
+    """How far it got."""
+
+
+class WorkflowProgress(TypedDict):
+    """The progress of a workflow."""
+
+    agents_total: int
+    """Workers scheduled so far (not a planned total)."""
+    agents_done: int
+    """Workers done."""
+    agents_failed: int
+    """Workers failed."""
+    agents_running: int
+    """Workers running."""
+    total_tokens: int
+    """Tokens used."""
+    phases: 'list[WorkflowPhase]'
+    """Its phases, which may run at the same time."""
+
+
+class WorkflowPhase(TypedDict):
+    """One phase of a workflow."""
+
+    agents_total: int
+    """Workers scheduled so far (not a planned total)."""
+    agents_done: int
+    """Workers done."""
+    agents_failed: int
+    """Workers failed."""
+    agents_running: int
+    """Workers running."""
+    total_tokens: int
+    """Tokens used."""
+    title: str
+    """Its title."""
 
 
 class PendingControlRequest(TypedDict):
@@ -1738,11 +2002,15 @@ class SubagentSnapshot(TypedDict):
     agent_url: str | None
     """Where to view it."""
     conversation_id: NotRequired[str | None]
-    """Its conversation."""
+    """Its conversation (`null` before it has one)."""
+    super_run_id: NotRequired[str | None]
+    """Letta 0.34: the run that supervises it."""
     model: NotRequired[str | None]
     """Its model handle."""
     is_background: NotRequired[bool | None]
     """Runs in the background."""
+    claims_parent_runtime: NotRequired[bool | None]
+    """Letta 0.34: it runs in its parent's runtime."""
     silent: NotRequired[bool | None]
     """Produces no visible output."""
     tool_call_id: NotRequired[str | None]
@@ -1761,6 +2029,8 @@ class SubagentSnapshot(TypedDict):
     """Run time so far."""
     error: NotRequired[str | None]
     """Why it failed."""
+    result: NotRequired[str | None]
+    """Letta 0.34: its final report, truncated, for a `notify: "caller"` launch."""
 
 
 class SubagentToolCall(TypedDict):
@@ -1796,6 +2066,13 @@ class FileOp(TypedDict):
     """Character position."""
     content: NotRequired[str | None]
     """Inserted text."""
+
+
+class TeleportContinuation(TypedDict):
+    """Pending approval answers carried across a teleport."""
+
+    approvals: list[dict[str, Any]]
+    """Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent."""
 
 
 class AppServerInfo(TypedDict):
@@ -2116,6 +2393,254 @@ class ConversationCompact(TypedDict):
     """The conversation."""
     body: NotRequired[dict[str, Any] | None]
     """Letta `MessageCompactParams`."""
+
+
+class CronList(TypedDict):
+    """List scheduled tasks."""
+
+    type: Literal["cron_list"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: NotRequired[str | None]
+    """Only this agent's tasks."""
+    conversation_id: NotRequired[str | None]
+    """Only this conversation's tasks."""
+
+
+class CronAdd(TypedDict):
+    """Schedule a prompt."""
+
+    type: Literal["cron_add"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent the prompt goes to."""
+    conversation_id: NotRequired[str | None]
+    """Where it goes: absent or `"new"` for a fresh conversation per firing, `"default"`, or a
+    conversation id.
+    """
+    name: str
+    """Short name."""
+    description: str
+    """What it is for."""
+    cron: str
+    """Cron expression."""
+    timezone: NotRequired[str | None]
+    """IANA time zone of the expression."""
+    recurring: bool
+    """Fires repeatedly (`false`: once)."""
+    prompt: str
+    """The prompt to queue when it fires."""
+    scheduled_for: NotRequired[str | None]
+    """ISO-8601 time of a one-off firing; absent or `null` for none."""
+
+
+class CronGet(TypedDict):
+    """Read one scheduled task."""
+
+    type: Literal["cron_get"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+
+
+class CronRuns(TypedDict):
+    """Read a page of a task's run log."""
+
+    type: Literal["cron_runs"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+    limit: NotRequired[int | None]
+    """Page size."""
+    offset: NotRequired[int | None]
+    """Entries to skip."""
+    run_id: NotRequired[str | None]
+    """Only the entries of this run."""
+
+
+class CronTrigger(TypedDict):
+    """Fire a task now."""
+
+    type: Literal["cron_trigger"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+
+
+class CronPause(TypedDict):
+    """Pause a task."""
+
+    type: Literal["cron_pause"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+
+
+class CronResume(TypedDict):
+    """Resume a paused task."""
+
+    type: Literal["cron_resume"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+    scheduled_for: NotRequired[str | None]
+    """The new ISO-8601 firing time; required when resuming an overdue one-off task."""
+
+
+class CronUpdate(TypedDict):
+    """Change a task."""
+
+    type: Literal["cron_update"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+    name: NotRequired[str | None]
+    """New name."""
+    description: NotRequired[str | None]
+    """New description."""
+    conversation_id: NotRequired[str | None]
+    """New target conversation (as in `cron_add`)."""
+    cron: NotRequired[str | None]
+    """New cron expression."""
+    timezone: NotRequired[str | None]
+    """New time zone."""
+    recurring: NotRequired[bool | None]
+    """Fires repeatedly."""
+    prompt: NotRequired[str | None]
+    """New prompt."""
+    scheduled_for: NotRequired[str | None]
+    """New one-off firing time; `null` clears it."""
+
+
+class CronDelete(TypedDict):
+    """Delete a task."""
+
+    type: Literal["cron_delete"]
+    request_id: str
+    """Correlates the response."""
+    task_id: str
+    """The task."""
+
+
+class CronDeleteAll(TypedDict):
+    """Delete every task of an agent."""
+
+    type: Literal["cron_delete_all"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class ExecuteCommand(TypedDict):
+    """Run a slash command."""
+
+    type: Literal["execute_command"]
+    command_id: str
+    """The command's name (`clear`, `compact`, `context-limit`, a mod command, …)."""
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The conversation it runs in."""
+    args: NotRequired[str | None]
+    """Everything after the command name."""
+
+
+class MonitorStop(TypedDict):
+    """Stop a background monitor."""
+
+    type: Literal["monitor_stop"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The conversation the monitor belongs to."""
+    process_id: str
+    """The monitor's `process_id` (from `device_status.background_processes`)."""
+
+
+class BrowserDeviceMcpOauth(TypedDict):
+    """Letta 0.34: start an MCP OAuth flow on this device."""
+
+    type: Literal["browser_device_mcp_oauth"]
+    request_id: str
+    """Correlates the response; also the operation's id for `browser_device_mcp_oauth_cancel`."""
+    handoff_key: str
+    """The key the browser hands the result back with."""
+    service: str
+    """The MCP service."""
+    server_url: str
+    """The MCP server's URL."""
+    timeout_ms: int
+    """The time left for the whole operation, ms (at most 285000)."""
+
+
+class BrowserDeviceMcpOauthCancel(TypedDict):
+    """Letta 0.34: cancel an MCP OAuth flow; no answer."""
+
+    type: Literal["browser_device_mcp_oauth_cancel"]
+    operation_id: str
+    """The `request_id` of the `browser_device_mcp_oauth` to cancel."""
+
+
+class LaunchSubagent(TypedDict):
+    """Launch a subagent."""
+
+    type: Literal["launch_subagent"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The parent conversation: the launch's context and where completion is reported."""
+    args: 'SubagentLaunchArgs'
+    """What to launch."""
+    tool_call_id: NotRequired[str | None]
+    """The agent or external-tool call that asked for it."""
+    notify: NotRequired['SubagentLaunchNotify | None']
+    """Letta 0.34: who reports the completion (requires the `launch_subagent_notify_caller`
+    capability).
+    """
+
+
+class TeleportProbe(TypedDict):
+    """Ask whether teleport is supported."""
+
+    type: Literal["teleport_probe"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The conversation to move."""
+
+
+class TeleportRequest(TypedDict):
+    """Hand a conversation over to another device; answered by a `teleport_ready` event."""
+
+    type: Literal["teleport_request"]
+    request_id: str
+    """The command's id."""
+    teleport_id: str
+    """Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`."""
+    runtime: 'RuntimeScope'
+    """The conversation to move."""
+    target: 'TeleportTarget'
+    """Where it goes."""
+
+
+class TeleportFailed(TypedDict):
+    """The handoff failed; no answer."""
+
+    type: Literal["teleport_failed"]
+    teleport_id: str
+    """The teleport."""
+    runtime: 'RuntimeScope'
+    """The conversation."""
+    error: str
+    """What went wrong."""
 
 
 class Message(TypedDict):
@@ -2472,6 +2997,240 @@ class ConversationCompactResponse(TypedDict):
     """Why it failed."""
 
 
+class CronListResponse(TypedDict):
+    """Response to `cron_list`."""
+
+    type: Literal["cron_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    tasks: 'list[CronTask]'
+    """The tasks (empty on failure)."""
+    success: bool
+    """Whether the tasks were listed."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronAddResponse(TypedDict):
+    """Response to `cron_add`."""
+
+    type: Literal["cron_add_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the task was added."""
+    task: NotRequired['CronTask | None']
+    """The new task."""
+    warning: NotRequired[str | None]
+    """A notice about the schedule (the task was still added)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronGetResponse(TypedDict):
+    """Response to `cron_get`."""
+
+    type: Literal["cron_get_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the lookup ran."""
+    found: bool
+    """Whether the task exists."""
+    task: 'CronTask | None'
+    """The task; `null` when not found."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronRunsResponse(TypedDict):
+    """Response to `cron_runs`."""
+
+    type: Literal["cron_runs_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the log was read."""
+    page: NotRequired['CronRunLogPage | None']
+    """The page."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronTriggerResponse(TypedDict):
+    """Response to `cron_trigger`."""
+
+    type: Literal["cron_trigger_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    found: bool
+    """Whether the task exists."""
+    task: NotRequired['CronTask | None']
+    """The task as it is now."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronPauseResponse(TypedDict):
+    """Response to `cron_pause`."""
+
+    type: Literal["cron_pause_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    found: bool
+    """Whether the task exists."""
+    task: NotRequired['CronTask | None']
+    """The task as it is now."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronResumeResponse(TypedDict):
+    """Response to `cron_resume`."""
+
+    type: Literal["cron_resume_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    found: bool
+    """Whether the task exists."""
+    task: NotRequired['CronTask | None']
+    """The task as it is now."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronUpdateResponse(TypedDict):
+    """Response to `cron_update`."""
+
+    type: Literal["cron_update_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the task was changed."""
+    task: NotRequired['CronTask | None']
+    """The task as it is now."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronDeleteResponse(TypedDict):
+    """Response to `cron_delete`."""
+
+    type: Literal["cron_delete_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    found: bool
+    """Whether the task existed."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CronDeleteAllResponse(TypedDict):
+    """Response to `cron_delete_all`."""
+
+    type: Literal["cron_delete_all_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    agent_id: str
+    """Echo of the agent id."""
+    deleted: int
+    """How many tasks were deleted."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ExecuteCommandResponse(TypedDict):
+    """Response to `execute_command`."""
+
+    type: Literal["execute_command_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    output: str
+    """What it printed, or why it failed."""
+
+
+class MonitorStopResponse(TypedDict):
+    """Response to `monitor_stop`."""
+
+    type: Literal["monitor_stop_response"]
+    request_id: str
+    """Echo of the request's id."""
+    runtime: 'RuntimeScope'
+    """Echo of the scope."""
+    process_id: str
+    """Echo of the process id."""
+    success: bool
+    """Whether the command succeeded."""
+    stopped: bool
+    """Whether a monitor was stopped."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class BrowserDeviceMcpOauthResponse(TypedDict):
+    """Response to `browser_device_mcp_oauth`."""
+
+    type: Literal["browser_device_mcp_oauth_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the server was authorised."""
+    error_code: NotRequired['BrowserDeviceMcpOAuthErrorCode | None']
+    """Why it failed."""
+
+
+class LaunchSubagentResponse(TypedDict):
+    """Response to `launch_subagent`."""
+
+    type: Literal["launch_subagent_response"]
+    request_id: str
+    """Echo of the request's id."""
+    runtime: NotRequired['RuntimeScope | None']
+    """Letta 0.34: echo of the parent scope, for relays."""
+    success: bool
+    """Whether it was launched."""
+    task_id: NotRequired[str | None]
+    """On success: its background task."""
+    output_file: NotRequired[str | None]
+    """On success: the file its output goes to."""
+    agent_id: NotRequired[str | None]
+    """On success: its agent, or `null`."""
+    conversation_id: NotRequired[str | None]
+    """On success: its conversation, or `null`."""
+    error: NotRequired[str | None]
+    """On failure: why."""
+    error_code: NotRequired['SubagentStartupErrorCode | None']
+    """Letta 0.34, on failure: why a Claude Code or Codex worker could not start."""
+
+
+class TeleportProbeResponse(TypedDict):
+    """Response to `teleport_probe`."""
+
+    type: Literal["teleport_probe_response"]
+    request_id: str
+    """Echo of the request's id."""
+    runtime: 'RuntimeScope'
+    """Echo of the scope."""
+    supported: Literal[True]
+    """Teleport is supported."""
+    drains_accepted_inputs: Literal[True]
+    """Inputs already accepted run before the handoff."""
+    idempotent_continuation: Literal[True]
+    """Repeating a `teleport_continue` does not run it twice."""
+
+
 class StreamDelta(TypedDict):
     """Streamed agent output or a lifecycle notice."""
 
@@ -2648,6 +3407,38 @@ class FileOps(TypedDict):
     """`"<type>:<event_seq>:<uuid-v4>"`."""
 
 
+class TeleportReady(TypedDict):
+    """The source device is ready to hand a conversation over (to the `teleport_request`er)."""
+
+    type: Literal["teleport_ready"]
+    client_preferences: NotRequired['ClientPreferences | None']
+    """Letta 0.34: the conversation's client preferences, for the destination to carry on with
+    (absent from Letta 0.32.18).
+    """
+    teleport_id: str
+    """The teleport."""
+    success: bool
+    """Whether the source is ready."""
+    active_turn: bool
+    """Whether a turn is still running."""
+    mode: NotRequired['DevicePermissionMode | None']
+    """The conversation's permission mode."""
+    continuation: NotRequired['TeleportContinuation | None']
+    """Approval answers the destination must send on in its `teleport_continue`."""
+    error: NotRequired[str | None]
+    """Why it is not ready."""
+    runtime: 'RuntimeScope'
+    """The scope the event belongs to."""
+    event_seq: int
+    """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+    no gaps. Restarts on reconnect; there is no resume cursor.
+    """
+    emitted_at: str
+    """ISO-8601 time the frame was serialised."""
+    idempotency_key: str
+    """`"<type>:<event_seq>:<uuid-v4>"`."""
+
+
 class ExternalToolCallRequest(TypedDict):
     """Asks the owning controller to run one of its tools."""
 
@@ -2666,6 +3457,28 @@ class ExternalToolCallRequest(TypedDict):
     """Parsed arguments."""
 
 
+class CronsUpdated(TypedDict):
+    """The scheduled tasks changed (enveloped when the scheduler sent it)."""
+
+    type: Literal["crons_updated"]
+    timestamp: int
+    """When, ms since the epoch."""
+    agent_id: NotRequired[str | None]
+    """The agent whose tasks changed."""
+    conversation_id: NotRequired[str | None]
+    """The conversation whose tasks changed; `null` for a task that starts a fresh one."""
+    runtime: NotRequired['RuntimeScope']
+    """The scope the event belongs to."""
+    event_seq: NotRequired[int]
+    """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
+    no gaps. Restarts on reconnect; there is no resume cursor.
+    """
+    emitted_at: NotRequired[str]
+    """ISO-8601 time the frame was serialised."""
+    idempotency_key: NotRequired[str]
+    """`"<type>:<event_seq>:<uuid-v4>"`."""
+
+
 class Error(TypedDict):
     """This project's answer to a frame it could not accept."""
 
@@ -2680,7 +3493,7 @@ class Error(TypedDict):
     """The `type` of the bad frame, when it had a string one."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | Message | Pong
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
@@ -2698,17 +3511,17 @@ ImageSource = Base64ImageSource | UrlImageSource | LettaImageSource
 ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 """An approval decision. Closed: an unknown `behavior` is an error, never "allow"."""
 
-ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | ExternalToolCallRequest | Error
+ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
 is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).
 """
 
-Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta
+Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | PingDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta
 """The payload of a `stream_delta`, discriminated by `message_type`."""
 
-BackgroundProcess = BashBackgroundProcess | AgentTaskBackgroundProcess | MonitorBackgroundProcess
-"""A background process of the scope, discriminated by `kind`."""
+BackgroundProcess = BashBackgroundProcess | AgentTaskBackgroundProcess | MonitorBackgroundProcess | WorkflowBackgroundProcess
+"""A background process of the scope, discriminated by `kind` (docs/protocol.md §4.16)."""
 
 DiffPreview = AdvancedDiffPreview | FallbackDiffPreview | UnpreviewableDiffPreview
 """A preview of the change a file-editing tool would make, discriminated by `mode`."""

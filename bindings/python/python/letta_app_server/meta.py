@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -48,6 +48,21 @@ REQUESTS: Final[dict[str, Request]] = {
     "conversation_fork": Request("conversation_fork_response", "conversation-fork", "one"),
     "conversation_messages_list": Request("conversation_messages_list_response", "conversation-messages-list", "one"),
     "conversation_compact": Request("conversation_compact_response", "conversation-compact", "one"),
+    "cron_list": Request("cron_list_response", "cron-list", "one"),
+    "cron_add": Request("cron_add_response", "cron-add", "one"),
+    "cron_get": Request("cron_get_response", "cron-get", "one"),
+    "cron_runs": Request("cron_runs_response", "cron-runs", "one"),
+    "cron_trigger": Request("cron_trigger_response", "cron-trigger", "one"),
+    "cron_pause": Request("cron_pause_response", "cron-pause", "one"),
+    "cron_resume": Request("cron_resume_response", "cron-resume", "one"),
+    "cron_update": Request("cron_update_response", "cron-update", "one"),
+    "cron_delete": Request("cron_delete_response", "cron-delete", "one"),
+    "cron_delete_all": Request("cron_delete_all_response", "cron-delete-all", "one"),
+    "execute_command": Request("execute_command_response", "execute-command", "one"),
+    "monitor_stop": Request("monitor_stop_response", "monitor-stop", "one"),
+    "browser_device_mcp_oauth": Request("browser_device_mcp_oauth_response", "browser-device-mcp-oauth", "one"),
+    "launch_subagent": Request("launch_subagent_response", "launch-subagent", "one"),
+    "teleport_probe": Request("teleport_probe_response", "teleport-probe", "one"),
 }
 """The commands the server answers, by `type`; a command not listed is not answered."""
 
@@ -77,5 +92,6 @@ EVENTS: Final[dict[str, Delivery]] = {
     "update_subagent_state": Delivery("stream", True),
     "control_request": Delivery("control", False),
     "file_ops": Delivery("control", False),
+    "teleport_ready": Delivery("control", False),
 }
 """How each runtime event is delivered, by `type`."""

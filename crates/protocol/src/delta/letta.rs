@@ -234,6 +234,15 @@ pub struct StopReasonMessage {
     pub stop_reason: StopReason,
 }
 
+/// A keepalive Letta sends during a long request so that the stream does not time out; it
+/// carries nothing but the shared fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ping {
+    /// Shared fields (`id` and `date` always).
+    #[serde(flatten)]
+    pub meta: DeltaMeta,
+}
+
 /// A backend error inside a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorMessage {

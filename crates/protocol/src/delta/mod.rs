@@ -102,6 +102,8 @@ tagged_union! {
     StopReason(StopReasonMessage) = "stop_reason",
     /// A backend error inside a run.
     ErrorMessage(ErrorMessage) = "error_message",
+    /// A keepalive during a long request.
+    Ping(Ping) = "ping",
     /// A backend event such as a provider retry.
     EventMessage(EventMessage) = "event_message",
     /// A compaction summary.
