@@ -72,7 +72,7 @@ fn channel_id(path: &str, value: &str) -> Checked {
     if !first || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
         return fail(
             path,
-            "must be a-z or 0-9, then any of a-z, 0-9, `_`, `-` (like `telegram`)",
+            "must start with a-z or 0-9 and hold only a-z, 0-9, `_` and `-` (like `telegram`)",
         );
     }
     Ok(())
