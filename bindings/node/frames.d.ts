@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -54,6 +54,26 @@ export interface ClientFrameByType {
   teleport_probe: TeleportProbe;
   teleport_request: TeleportRequest;
   teleport_failed: TeleportFailed;
+  channels_list: ChannelsList;
+  channel_accounts_list: ChannelAccountsList;
+  channel_account_create: ChannelAccountCreate;
+  channel_account_update: ChannelAccountUpdate;
+  channel_account_bind: ChannelAccountBind;
+  channel_account_unbind: ChannelAccountUnbind;
+  channel_account_delete: ChannelAccountDelete;
+  channel_account_start: ChannelAccountStart;
+  channel_account_stop: ChannelAccountStop;
+  channel_get_config: ChannelGetConfig;
+  channel_set_config: ChannelSetConfig;
+  channel_start: ChannelStart;
+  channel_stop: ChannelStop;
+  channel_pairings_list: ChannelPairingsList;
+  channel_pairing_bind: ChannelPairingBind;
+  channel_routes_list: ChannelRoutesList;
+  channel_targets_list: ChannelTargetsList;
+  channel_target_bind: ChannelTargetBind;
+  channel_route_remove: ChannelRouteRemove;
+  channel_route_update: ChannelRouteUpdate;
   message: Message;
   pong: Pong;
 }
@@ -450,12 +470,61 @@ export interface TeleportTarget {
   connection_name: string;
 }
 
+/** The new account of `channel_account_create`. Closed: Letta rejects unknown keys. */
+export interface ChannelAccountCreatePayload {
+  /** Its id (the server picks one when absent). */
+  account_id?: string | null;
+  /** Its human name. */
+  display_name?: string | null;
+  /** Whether it is enabled. */
+  enabled?: boolean | null;
+  /** Its direct-message policy. */
+  dm_policy?: DmPolicy | null;
+  /** Platform user ids allowed to message it. */
+  allowed_users?: string[] | null;
+  /** The channel plugin's own settings (open: each plugin defines them). */
+  config?: { [key: string]: unknown } | null;
+}
+
+/**
+ * Who may message an account's bot directly. Closed: it is a setting the server enforces, and
+ * Letta validates it on every command that sets it (an unknown policy is an error).
+ */
+export type DmPolicy = "pairing" | "allowlist" | "open";
+
+/**
+ * The changes of `channel_account_update`: a [`ChannelAccountCreatePayload`] without
+ * `account_id`. Closed: Letta rejects unknown keys.
+ */
+export interface ChannelAccountPatch {
+  /** Its human name. */
+  display_name?: string | null;
+  /** Whether it is enabled. */
+  enabled?: boolean | null;
+  /** Its direct-message policy. */
+  dm_policy?: DmPolicy | null;
+  /** Platform user ids allowed to message it. */
+  allowed_users?: string[] | null;
+  /** The channel plugin's own settings (open: each plugin defines them). */
+  config?: { [key: string]: unknown } | null;
+}
+
+/** The changes of `channel_set_config`. Closed: Letta rejects unknown keys. */
+export interface ChannelConfigPatch {
+  /** The direct-message policy. */
+  dm_policy?: DmPolicy | null;
+  /** Platform user ids allowed to message the account. */
+  allowed_users?: string[] | null;
+  /** The channel plugin's own settings (open: each plugin defines them). */
+  plugin_config?: { [key: string]: unknown } | null;
+}
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
  * frame's JSON).
  */
-export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error;
+export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated;
 
 /** The branches of {@link ServerFrame} by `type`. */
 export interface ServerFrameByType {
@@ -496,6 +565,26 @@ export interface ServerFrameByType {
   browser_device_mcp_oauth_response: BrowserDeviceMcpOauthResponse;
   launch_subagent_response: LaunchSubagentResponse;
   teleport_probe_response: TeleportProbeResponse;
+  channels_list_response: ChannelsListResponse;
+  channel_accounts_list_response: ChannelAccountsListResponse;
+  channel_account_create_response: ChannelAccountCreateResponse;
+  channel_account_update_response: ChannelAccountUpdateResponse;
+  channel_account_bind_response: ChannelAccountBindResponse;
+  channel_account_unbind_response: ChannelAccountUnbindResponse;
+  channel_account_delete_response: ChannelAccountDeleteResponse;
+  channel_account_start_response: ChannelAccountStartResponse;
+  channel_account_stop_response: ChannelAccountStopResponse;
+  channel_get_config_response: ChannelGetConfigResponse;
+  channel_set_config_response: ChannelSetConfigResponse;
+  channel_start_response: ChannelStartResponse;
+  channel_stop_response: ChannelStopResponse;
+  channel_pairings_list_response: ChannelPairingsListResponse;
+  channel_pairing_bind_response: ChannelPairingBindResponse;
+  channel_routes_list_response: ChannelRoutesListResponse;
+  channel_targets_list_response: ChannelTargetsListResponse;
+  channel_target_bind_response: ChannelTargetBindResponse;
+  channel_route_remove_response: ChannelRouteRemoveResponse;
+  channel_route_update_response: ChannelRouteUpdateResponse;
   stream_delta: StreamDelta;
   turn_finished: TurnFinished;
   update_loop_status: UpdateLoopStatus;
@@ -508,6 +597,11 @@ export interface ServerFrameByType {
   external_tool_call_request: ExternalToolCallRequest;
   crons_updated: CronsUpdated;
   error: Error;
+  channels_updated: ChannelsUpdated;
+  channel_accounts_updated: ChannelAccountsUpdated;
+  channel_pairings_updated: ChannelPairingsUpdated;
+  channel_routes_updated: ChannelRoutesUpdated;
+  channel_targets_updated: ChannelTargetsUpdated;
 }
 
 /** Which backend an App Server runs agents on. */
@@ -730,6 +824,367 @@ export type BrowserDeviceMcpOAuthErrorCode = "already_connecting" | "authorizati
 
 /** Why a Claude Code or Codex subagent worker could not start. */
 export type SubagentStartupErrorCode = "not_installed" | "not_signed_in";
+
+/**
+ * One messaging channel (`telegram`, `slack`, `discord`, `custom`, `whatsapp`, `signal`, or a
+ * custom channel the server discovered), as `channels_list` and `channel_start` report it.
+ *
+ * `channel_id` is a plain string, not an enum: Letta declares it `string` because custom
+ * channels are found at run time (`~/.letta/channels/<id>/channel.json`), so any id that
+ * matches `^[a-z0-9][a-z0-9_-]*$` is a real channel today, not a value from a newer version.
+ */
+export interface ChannelSummary {
+  /** The channel. */
+  channel_id: string;
+  /** Its human name. */
+  display_name: string;
+  /** Whether it has the settings it needs to run. */
+  configured: boolean;
+  /** Whether it is enabled. */
+  enabled: boolean;
+  /** Whether it is running. */
+  running: boolean;
+  /** Its direct-message policy; `null` when it has none. */
+  dm_policy: DmPolicy | null;
+  /** Pairing codes waiting to be bound. */
+  pending_pairings_count: number;
+  /** Users allowed to message it. */
+  approved_users_count: number;
+  /** Chats routed to agents. */
+  routes_count: number;
+  /** The form a settings UI renders for it; `null` when it declares none. */
+  config_schema: ChannelConfigSchema | null;
+}
+
+/** The settings form a channel declares, for a UI to render. */
+export interface ChannelConfigSchema {
+  /**
+   * The form's format version: `1` in both Letta versions. An integer rather than a closed
+   * value, so that a newer format does not make the whole channel list unreadable; a client
+   * renders only versions it knows.
+   */
+  version: number;
+  /** The fields, in display order. */
+  fields: ChannelConfigField[];
+}
+
+/**
+ * One field of a [`ChannelConfigSchema`], discriminated by `type`. Open: the kinds of
+ * field are UI description, and a newer server may add some; an unknown one is kept.
+ */
+export type ChannelConfigField = TextChannelConfigField | SecretChannelConfigField | SelectChannelConfigField | BooleanChannelConfigField | NumberChannelConfigField | StringArrayChannelConfigField | KeyValueMapChannelConfigField;
+
+/** A line of text. */
+export interface TextChannelConfigField {
+  type: "text";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The initial value. */
+  default?: string | null;
+  /** Hint shown while empty. */
+  placeholder?: string | null;
+}
+
+/** A secret (shown redacted). */
+export interface SecretChannelConfigField {
+  type: "secret";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** Hint shown while empty. */
+  placeholder?: string | null;
+}
+
+/** One of a list of options. */
+export interface SelectChannelConfigField {
+  type: "select";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The choices. */
+  options: ChannelConfigSelectOption[];
+  /** The initial value. */
+  default?: string | null;
+}
+
+/** A switch. */
+export interface BooleanChannelConfigField {
+  type: "boolean";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The initial value. */
+  default?: boolean | null;
+}
+
+/** A number. */
+export interface NumberChannelConfigField {
+  type: "number";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The initial value. */
+  default?: number | null;
+  /** The smallest value. */
+  min?: number | null;
+  /** The largest value. */
+  max?: number | null;
+  /** The increment. */
+  step?: number | null;
+  /** Unit shown after the value. */
+  suffix?: string | null;
+  /** Hint shown while empty. */
+  placeholder?: string | null;
+}
+
+/** A list of strings. */
+export interface StringArrayChannelConfigField {
+  type: "string-array";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The initial value. */
+  default?: string[] | null;
+  /** Hint shown while empty. */
+  placeholder?: string | null;
+}
+
+/** A map of keys to strings or numbers. */
+export interface KeyValueMapChannelConfigField {
+  type: "key-value-map";
+  /** The setting's key in the plugin config. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Help text. */
+  description?: string | null;
+  /** Whether a value is required. */
+  required?: boolean | null;
+  /** Whether changing it restarts the channel. */
+  restartRequired?: boolean | null;
+  /** Where its value is stored. */
+  scope?: ChannelConfigFieldScope | null;
+  /** The type of the values. */
+  valueType: ChannelConfigMapValueType;
+  /** The initial entries. */
+  default?: { [key: string]: ChannelConfigMapValue } | null;
+  /** Label of the key column. */
+  keyLabel?: string | null;
+  /** Label of the value column. */
+  valueLabel?: string | null;
+  /** Hint shown in an empty key. */
+  keyPlaceholder?: string | null;
+  /** Hint shown in an empty value. */
+  valuePlaceholder?: string | null;
+}
+
+/** The branches of {@link ChannelConfigField} by `type`. */
+export interface ChannelConfigFieldByType {
+  text: TextChannelConfigField;
+  secret: SecretChannelConfigField;
+  select: SelectChannelConfigField;
+  boolean: BooleanChannelConfigField;
+  number: NumberChannelConfigField;
+  "string-array": StringArrayChannelConfigField;
+  "key-value-map": KeyValueMapChannelConfigField;
+}
+
+/** Where a config field's value is stored. Open: it only tells a UI where to show it. */
+export type ChannelConfigFieldScope = "app" | "account";
+
+/** An option of a `select` config field. */
+export interface ChannelConfigSelectOption {
+  /** The stored value. */
+  value: string;
+  /** Its label. */
+  label: string;
+}
+
+/** The type of a `key-value-map` field's values. Open: it only tells a UI how to edit them. */
+export type ChannelConfigMapValueType = "string" | "number";
+
+/** A value of a `key-value-map` config field. */
+export type ChannelConfigMapValue = string | number;
+
+/** One bot account of a channel. */
+export interface ChannelAccountSnapshot {
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** Its human name. */
+  display_name?: string | null;
+  /** Whether it is enabled. */
+  enabled: boolean;
+  /** Whether it has the settings it needs to run. */
+  configured: boolean;
+  /** Whether it is running. */
+  running: boolean;
+  /** Its direct-message policy. */
+  dm_policy: DmPolicy;
+  /** Platform user ids allowed to message it. */
+  allowed_users: string[];
+  /** The channel plugin's own settings, secrets redacted (open: each plugin defines them). */
+  config: { [key: string]: unknown };
+  /** ISO-8601 creation time. */
+  created_at: string;
+  /** ISO-8601 time of the last change. */
+  updated_at: string;
+}
+
+/** A channel account's settings, as `channel_get_config` and `channel_set_config` report them. */
+export interface ChannelConfigSnapshot {
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** The account's human name. */
+  display_name?: string | null;
+  /** Whether the account is enabled. */
+  enabled: boolean;
+  /** Its direct-message policy. */
+  dm_policy: DmPolicy;
+  /** Platform user ids allowed to message it. */
+  allowed_users: string[];
+  /** The channel plugin's own settings, secrets redacted (open: each plugin defines them). */
+  config: { [key: string]: unknown };
+}
+
+/** A pairing code a platform user received and a controller has not bound yet. */
+export interface ChannelPendingPairing {
+  /** The account the user messaged. */
+  account_id: string;
+  /** The code, for `channel_pairing_bind`. */
+  code: string;
+  /** The platform user. */
+  sender_id: string;
+  /** The platform user's name. */
+  sender_name?: string | null;
+  /** The chat the code was sent in. */
+  chat_id: string;
+  /** ISO-8601 time the code was issued. */
+  created_at: string;
+  /** ISO-8601 time the code expires. */
+  expires_at: string;
+}
+
+/** A platform chat routed to an agent conversation. */
+export interface ChannelRouteSnapshot {
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** The platform chat. */
+  chat_id: string;
+  /** The kind of chat. */
+  chat_type?: ChannelChatType | null;
+  /** The platform thread inside the chat: absent, `null` (the whole chat) or an id. */
+  thread_id?: string | null;
+  /** The agent. */
+  agent_id: string;
+  /** The conversation. */
+  conversation_id: string;
+  /** Whether the route delivers inbound messages. */
+  enabled: boolean;
+  /** Whether the agent may post to the chat on its own. */
+  outbound_enabled?: boolean | null;
+  /** ISO-8601 creation time. */
+  created_at: string;
+  /** ISO-8601 time of the last change. */
+  updated_at: string;
+}
+
+/**
+ * The kind of chat a route serves. Open: it describes a platform chat, and a newer server
+ * may route other kinds.
+ */
+export type ChannelChatType = "direct" | "channel";
+
+/**
+ * A platform chat the account has seen and that a controller can bind
+ * (`channel_target_bind`).
+ */
+export interface ChannelTargetSnapshot {
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** The target, for `channel_target_bind`. */
+  target_id: string;
+  /** Its kind. */
+  target_type: ChannelTargetType;
+  /** The platform chat. */
+  chat_id: string;
+  /** Its human name. */
+  label: string;
+  /** ISO-8601 time it was first seen. */
+  discovered_at: string;
+  /** ISO-8601 time it was last seen. */
+  last_seen_at: string;
+  /** The last platform message seen in it. */
+  last_message_id?: string | null;
+}
+
+/**
+ * The kind of a discovered target. Open: it describes a platform object, and a newer
+ * server may discover other kinds.
+ */
+export type ChannelTargetType = "channel";
 
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
 export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | PingDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
@@ -2701,6 +3156,244 @@ export interface TeleportFailed {
   error: string;
 }
 
+/** List the messaging channels. */
+export interface ChannelsList {
+  type: "channels_list";
+  /** Correlates the response. */
+  request_id: string;
+}
+
+/** List a channel's accounts. */
+export interface ChannelAccountsList {
+  type: "channel_accounts_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+}
+
+/** Create a channel account. */
+export interface ChannelAccountCreate {
+  type: "channel_account_create";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The new account. */
+  account: ChannelAccountCreatePayload;
+}
+
+/** Change a channel account's settings. */
+export interface ChannelAccountUpdate {
+  type: "channel_account_update";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** The settings to change. */
+  patch: ChannelAccountPatch;
+}
+
+/** Bind a channel account to an agent conversation. */
+export interface ChannelAccountBind {
+  type: "channel_account_bind";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+  /** The agent conversation. */
+  runtime: RuntimeScope;
+}
+
+/** Unbind a channel account. */
+export interface ChannelAccountUnbind {
+  type: "channel_account_unbind";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+}
+
+/** Delete a channel account. */
+export interface ChannelAccountDelete {
+  type: "channel_account_delete";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+}
+
+/** Start a channel account's bot. */
+export interface ChannelAccountStart {
+  type: "channel_account_start";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+}
+
+/** Stop a channel account's bot. */
+export interface ChannelAccountStop {
+  type: "channel_account_stop";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account. */
+  account_id: string;
+}
+
+/** Read a channel account's settings. */
+export interface ChannelGetConfig {
+  type: "channel_get_config";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+}
+
+/** Change a channel account's settings. */
+export interface ChannelSetConfig {
+  type: "channel_set_config";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+  /** The settings to change. */
+  config: ChannelConfigPatch;
+}
+
+/** Start a channel. */
+export interface ChannelStart {
+  type: "channel_start";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+}
+
+/** Stop a channel. */
+export interface ChannelStop {
+  type: "channel_stop";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+}
+
+/** List a channel's pending pairing codes. */
+export interface ChannelPairingsList {
+  type: "channel_pairings_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+}
+
+/** Bind a paired chat to an agent conversation. */
+export interface ChannelPairingBind {
+  type: "channel_pairing_bind";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+  /** The agent conversation. */
+  runtime: RuntimeScope;
+  /** The pairing code. */
+  code: string;
+}
+
+/** List chat routes. */
+export interface ChannelRoutesList {
+  type: "channel_routes_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** Only this channel's routes. */
+  channel_id?: string | null;
+  /** Only this account's routes. */
+  account_id?: string | null;
+  /** Only routes to this agent. */
+  agent_id?: string | null;
+  /** Only routes to this conversation. */
+  conversation_id?: string | null;
+}
+
+/** List the chats a channel account has seen. */
+export interface ChannelTargetsList {
+  type: "channel_targets_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+}
+
+/** Route a discovered chat to an agent conversation. */
+export interface ChannelTargetBind {
+  type: "channel_target_bind";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+  /** The agent conversation. */
+  runtime: RuntimeScope;
+  /** The target. */
+  target_id: string;
+}
+
+/** Remove a chat's route. */
+export interface ChannelRouteRemove {
+  type: "channel_route_remove";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+  /** The chat. */
+  chat_id: string;
+}
+
+/** Point a chat's route at another agent conversation. */
+export interface ChannelRouteUpdate {
+  type: "channel_route_update";
+  /** Correlates the response. */
+  request_id: string;
+  /** The channel. */
+  channel_id: string;
+  /** The account (the channel's default account when absent). */
+  account_id?: string | null;
+  /** The chat. */
+  chat_id: string;
+  /** The agent conversation. */
+  runtime: RuntimeScope;
+}
+
 /** The legacy input form, converted to `input`. */
 export interface Message {
   type: "message";
@@ -3251,6 +3944,308 @@ export interface TeleportProbeResponse {
   idempotent_continuation: true;
 }
 
+/** Response to `channels_list`. */
+export interface ChannelsListResponse {
+  type: "channels_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the channels were listed. */
+  success: boolean;
+  /** The channels (empty on failure). */
+  channels: ChannelSummary[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_accounts_list`. */
+export interface ChannelAccountsListResponse {
+  type: "channel_accounts_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the accounts were listed. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The accounts (empty on failure). */
+  accounts: ChannelAccountSnapshot[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_create`. */
+export interface ChannelAccountCreateResponse {
+  type: "channel_account_create_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_update`. */
+export interface ChannelAccountUpdateResponse {
+  type: "channel_account_update_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_bind`. */
+export interface ChannelAccountBindResponse {
+  type: "channel_account_bind_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_unbind`. */
+export interface ChannelAccountUnbindResponse {
+  type: "channel_account_unbind_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_delete`. */
+export interface ChannelAccountDeleteResponse {
+  type: "channel_account_delete_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** Echo of the account. */
+  account_id: string;
+  /** Whether an account was deleted. */
+  deleted: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_start`. */
+export interface ChannelAccountStartResponse {
+  type: "channel_account_start_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_account_stop`. */
+export interface ChannelAccountStopResponse {
+  type: "channel_account_stop_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The account as it is now; `null` on failure. */
+  account: ChannelAccountSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_get_config`. */
+export interface ChannelGetConfigResponse {
+  type: "channel_get_config_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The config; `null` on failure. */
+  config: ChannelConfigSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_set_config`. */
+export interface ChannelSetConfigResponse {
+  type: "channel_set_config_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The config; `null` on failure. */
+  config: ChannelConfigSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_start`. */
+export interface ChannelStartResponse {
+  type: "channel_start_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The channel; `null` on failure. */
+  channel: ChannelSummary | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_stop`. */
+export interface ChannelStopResponse {
+  type: "channel_stop_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The channel; `null` on failure. */
+  channel: ChannelSummary | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_pairings_list`. */
+export interface ChannelPairingsListResponse {
+  type: "channel_pairings_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the pairings were listed. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The codes waiting to be bound (empty on failure). */
+  pending: ChannelPendingPairing[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_pairing_bind`. */
+export interface ChannelPairingBindResponse {
+  type: "channel_pairing_bind_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The chat that was bound. */
+  chat_id?: string | null;
+  /** The route: absent or `null` when there is none. */
+  route?: ChannelRouteSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_routes_list`. */
+export interface ChannelRoutesListResponse {
+  type: "channel_routes_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the routes were listed. */
+  success: boolean;
+  /** Echo of the channel filter. */
+  channel_id?: string | null;
+  /** The routes (empty on failure). */
+  routes: ChannelRouteSnapshot[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_targets_list`. */
+export interface ChannelTargetsListResponse {
+  type: "channel_targets_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the targets were listed. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** The targets (empty on failure). */
+  targets: ChannelTargetSnapshot[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_target_bind`. */
+export interface ChannelTargetBindResponse {
+  type: "channel_target_bind_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** Echo of the target. */
+  target_id: string;
+  /** The chat that was bound. */
+  chat_id?: string | null;
+  /** The route: absent or `null` when there is none. */
+  route?: ChannelRouteSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_route_remove`. */
+export interface ChannelRouteRemoveResponse {
+  type: "channel_route_remove_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** Echo of the chat. */
+  chat_id: string;
+  /** Whether a route was found (and removed). */
+  found: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `channel_route_update`. */
+export interface ChannelRouteUpdateResponse {
+  type: "channel_route_update_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the channel. */
+  channel_id: string;
+  /** Echo of the chat. */
+  chat_id: string;
+  /** The route: absent or `null` when there is none. */
+  route?: ChannelRouteSnapshot | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
 /** Streamed agent output or a lifecycle notice. */
 export interface StreamDelta {
   type: "stream_delta";
@@ -3513,4 +4508,55 @@ export interface Error {
   message: string;
   /** The `type` of the bad frame, when it had a string one. */
   frame_type?: string | null;
+}
+
+/** Letta's channel service: the channel list changed. */
+export interface ChannelsUpdated {
+  type: "channels_updated";
+  /** When, in milliseconds since the Unix epoch. */
+  timestamp: number;
+  /** The channel that changed. */
+  channel_id?: string | null;
+}
+
+/** Letta's channel service: a channel's accounts changed. */
+export interface ChannelAccountsUpdated {
+  type: "channel_accounts_updated";
+  /** When, in milliseconds since the Unix epoch. */
+  timestamp: number;
+  /** The channel. */
+  channel_id: string;
+  /** The account that changed. */
+  account_id?: string | null;
+}
+
+/** Letta's channel service: a channel's pending pairings changed. */
+export interface ChannelPairingsUpdated {
+  type: "channel_pairings_updated";
+  /** When, in milliseconds since the Unix epoch. */
+  timestamp: number;
+  /** The channel. */
+  channel_id: string;
+}
+
+/** Letta's channel service: a channel's routes changed. */
+export interface ChannelRoutesUpdated {
+  type: "channel_routes_updated";
+  /** When, in milliseconds since the Unix epoch. */
+  timestamp: number;
+  /** The channel. */
+  channel_id: string;
+  /** The agent whose routes changed. */
+  agent_id?: string | null;
+  /** The conversation whose routes changed: absent, `null` or an id. */
+  conversation_id?: string | null;
+}
+
+/** Letta's channel service: a channel's discovered targets changed. */
+export interface ChannelTargetsUpdated {
+  type: "channel_targets_updated";
+  /** When, in milliseconds since the Unix epoch. */
+  timestamp: number;
+  /** The channel. */
+  channel_id: string;
 }

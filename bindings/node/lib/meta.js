@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -54,6 +54,26 @@ const REQUESTS = Object.freeze({
   browser_device_mcp_oauth: Object.freeze({ answer: "browser_device_mcp_oauth_response", answers: "one", requestIdPrefix: "browser-device-mcp-oauth" }),
   launch_subagent: Object.freeze({ answer: "launch_subagent_response", answers: "one", requestIdPrefix: "launch-subagent" }),
   teleport_probe: Object.freeze({ answer: "teleport_probe_response", answers: "one", requestIdPrefix: "teleport-probe" }),
+  channels_list: Object.freeze({ answer: "channels_list_response", answers: "one", requestIdPrefix: "channels-list" }),
+  channel_accounts_list: Object.freeze({ answer: "channel_accounts_list_response", answers: "one", requestIdPrefix: "channel-accounts-list" }),
+  channel_account_create: Object.freeze({ answer: "channel_account_create_response", answers: "one", requestIdPrefix: "channel-account-create" }),
+  channel_account_update: Object.freeze({ answer: "channel_account_update_response", answers: "one", requestIdPrefix: "channel-account-update" }),
+  channel_account_bind: Object.freeze({ answer: "channel_account_bind_response", answers: "one", requestIdPrefix: "channel-account-bind" }),
+  channel_account_unbind: Object.freeze({ answer: "channel_account_unbind_response", answers: "one", requestIdPrefix: "channel-account-unbind" }),
+  channel_account_delete: Object.freeze({ answer: "channel_account_delete_response", answers: "one", requestIdPrefix: "channel-account-delete" }),
+  channel_account_start: Object.freeze({ answer: "channel_account_start_response", answers: "one", requestIdPrefix: "channel-account-start" }),
+  channel_account_stop: Object.freeze({ answer: "channel_account_stop_response", answers: "one", requestIdPrefix: "channel-account-stop" }),
+  channel_get_config: Object.freeze({ answer: "channel_get_config_response", answers: "one", requestIdPrefix: "channel-get-config" }),
+  channel_set_config: Object.freeze({ answer: "channel_set_config_response", answers: "one", requestIdPrefix: "channel-set-config" }),
+  channel_start: Object.freeze({ answer: "channel_start_response", answers: "one", requestIdPrefix: "channel-start" }),
+  channel_stop: Object.freeze({ answer: "channel_stop_response", answers: "one", requestIdPrefix: "channel-stop" }),
+  channel_pairings_list: Object.freeze({ answer: "channel_pairings_list_response", answers: "one", requestIdPrefix: "channel-pairings-list" }),
+  channel_pairing_bind: Object.freeze({ answer: "channel_pairing_bind_response", answers: "one", requestIdPrefix: "channel-pairing-bind" }),
+  channel_routes_list: Object.freeze({ answer: "channel_routes_list_response", answers: "one", requestIdPrefix: "channel-routes-list" }),
+  channel_targets_list: Object.freeze({ answer: "channel_targets_list_response", answers: "one", requestIdPrefix: "channel-targets-list" }),
+  channel_target_bind: Object.freeze({ answer: "channel_target_bind_response", answers: "one", requestIdPrefix: "channel-target-bind" }),
+  channel_route_remove: Object.freeze({ answer: "channel_route_remove_response", answers: "one", requestIdPrefix: "channel-route-remove" }),
+  channel_route_update: Object.freeze({ answer: "channel_route_update_response", answers: "one", requestIdPrefix: "channel-route-update" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */

@@ -8,7 +8,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update"];
 
 /// How many frames answer a command (besides an `error` frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +73,26 @@ pub const REQUESTS: &[Request] = &[
     Request { command: "browser_device_mcp_oauth", answer: "browser_device_mcp_oauth_response", answers: Answers::One, request_id_prefix: "browser-device-mcp-oauth" },
     Request { command: "launch_subagent", answer: "launch_subagent_response", answers: Answers::One, request_id_prefix: "launch-subagent" },
     Request { command: "teleport_probe", answer: "teleport_probe_response", answers: Answers::One, request_id_prefix: "teleport-probe" },
+    Request { command: "channels_list", answer: "channels_list_response", answers: Answers::One, request_id_prefix: "channels-list" },
+    Request { command: "channel_accounts_list", answer: "channel_accounts_list_response", answers: Answers::One, request_id_prefix: "channel-accounts-list" },
+    Request { command: "channel_account_create", answer: "channel_account_create_response", answers: Answers::One, request_id_prefix: "channel-account-create" },
+    Request { command: "channel_account_update", answer: "channel_account_update_response", answers: Answers::One, request_id_prefix: "channel-account-update" },
+    Request { command: "channel_account_bind", answer: "channel_account_bind_response", answers: Answers::One, request_id_prefix: "channel-account-bind" },
+    Request { command: "channel_account_unbind", answer: "channel_account_unbind_response", answers: Answers::One, request_id_prefix: "channel-account-unbind" },
+    Request { command: "channel_account_delete", answer: "channel_account_delete_response", answers: Answers::One, request_id_prefix: "channel-account-delete" },
+    Request { command: "channel_account_start", answer: "channel_account_start_response", answers: Answers::One, request_id_prefix: "channel-account-start" },
+    Request { command: "channel_account_stop", answer: "channel_account_stop_response", answers: Answers::One, request_id_prefix: "channel-account-stop" },
+    Request { command: "channel_get_config", answer: "channel_get_config_response", answers: Answers::One, request_id_prefix: "channel-get-config" },
+    Request { command: "channel_set_config", answer: "channel_set_config_response", answers: Answers::One, request_id_prefix: "channel-set-config" },
+    Request { command: "channel_start", answer: "channel_start_response", answers: Answers::One, request_id_prefix: "channel-start" },
+    Request { command: "channel_stop", answer: "channel_stop_response", answers: Answers::One, request_id_prefix: "channel-stop" },
+    Request { command: "channel_pairings_list", answer: "channel_pairings_list_response", answers: Answers::One, request_id_prefix: "channel-pairings-list" },
+    Request { command: "channel_pairing_bind", answer: "channel_pairing_bind_response", answers: Answers::One, request_id_prefix: "channel-pairing-bind" },
+    Request { command: "channel_routes_list", answer: "channel_routes_list_response", answers: Answers::One, request_id_prefix: "channel-routes-list" },
+    Request { command: "channel_targets_list", answer: "channel_targets_list_response", answers: Answers::One, request_id_prefix: "channel-targets-list" },
+    Request { command: "channel_target_bind", answer: "channel_target_bind_response", answers: Answers::One, request_id_prefix: "channel-target-bind" },
+    Request { command: "channel_route_remove", answer: "channel_route_remove_response", answers: Answers::One, request_id_prefix: "channel-route-remove" },
+    Request { command: "channel_route_update", answer: "channel_route_update_response", answers: Answers::One, request_id_prefix: "channel-route-update" },
 ];
 
 /// The command of this `type`, if the server answers it.

@@ -559,6 +559,1405 @@ pub struct ChangeDeviceState {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Bind a channel account to an agent conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountBind {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent conversation.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_bind`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountBindResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Create a channel account.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountCreate {
+    ///The new account.
+    pub account: ChannelAccountCreatePayload,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The new account of `channel_account_create`. Closed: Letta rejects unknown keys.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelAccountCreatePayload {
+    ///Its id (the server picks one when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///Platform user ids allowed to message it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub allowed_users: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///The channel plugin's own settings (open: each plugin defines them).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub config: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Its human name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub display_name: ::std::option::Option<::std::string::String>,
+    ///Its direct-message policy.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub dm_policy: ::std::option::Option<DmPolicy>,
+    ///Whether it is enabled.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enabled: ::std::option::Option<bool>,
+}
+///Response to `channel_account_create`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountCreateResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Delete a channel account.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountDelete {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_delete`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountDeleteResponse {
+    ///Echo of the account.
+    pub account_id: ::std::string::String,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Whether an account was deleted.
+    pub deleted: bool,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+/**The changes of `channel_account_update`: a [`ChannelAccountCreatePayload`] without
+`account_id`. Closed: Letta rejects unknown keys.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelAccountPatch {
+    ///Platform user ids allowed to message it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub allowed_users: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///The channel plugin's own settings (open: each plugin defines them).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub config: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Its human name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub display_name: ::std::option::Option<::std::string::String>,
+    ///Its direct-message policy.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub dm_policy: ::std::option::Option<DmPolicy>,
+    ///Whether it is enabled.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub enabled: ::std::option::Option<bool>,
+}
+///One bot account of a channel.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountSnapshot {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///Platform user ids allowed to message it.
+    pub allowed_users: ::std::vec::Vec<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The channel plugin's own settings, secrets redacted (open: each plugin defines them).
+    pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///Whether it has the settings it needs to run.
+    pub configured: bool,
+    ///ISO-8601 creation time.
+    pub created_at: ::std::string::String,
+    ///Its human name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub display_name: ::std::option::Option<::std::string::String>,
+    ///Its direct-message policy.
+    pub dm_policy: DmPolicy,
+    ///Whether it is enabled.
+    pub enabled: bool,
+    ///Whether it is running.
+    pub running: bool,
+    ///ISO-8601 time of the last change.
+    pub updated_at: ::std::string::String,
+}
+///Start a channel account's bot.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountStart {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_start`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountStartResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Stop a channel account's bot.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountStop {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_stop`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountStopResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Unbind a channel account.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountUnbind {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_unbind`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountUnbindResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Change a channel account's settings.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountUpdate {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The settings to change.
+    pub patch: ChannelAccountPatch,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_account_update`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountUpdateResponse {
+    ///The account as it is now; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub account: ::std::option::Option<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List a channel's accounts.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountsList {
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_accounts_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountsListResponse {
+    ///The accounts (empty on failure).
+    pub accounts: ::std::vec::Vec<ChannelAccountSnapshot>,
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the accounts were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta's channel service: a channel's accounts changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelAccountsUpdated {
+    ///The account that changed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///When, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+/**The kind of chat a route serves. Open: it describes a platform chat, and a newer server
+may route other kinds.*/
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChannelChatType {
+    #[serde(rename = "direct")]
+    Direct,
+    #[serde(rename = "channel")]
+    Channel,
+}
+impl ::std::fmt::Display for ChannelChatType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Direct => f.write_str("direct"),
+            Self::Channel => f.write_str("channel"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChannelChatType {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "direct" => Ok(Self::Direct),
+            "channel" => Ok(Self::Channel),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChannelChatType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChannelChatType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/**One field of a [`ChannelConfigSchema`], discriminated by `type`. Open: the kinds of
+field are UI description, and a newer server may add some; an unknown one is kept.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type")]
+pub enum ChannelConfigField {
+    ///A line of text.
+    #[serde(rename = "text")]
+    Text {
+        ///The initial value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<::std::string::String>,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///Hint shown while empty.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        placeholder: ::std::option::Option<::std::string::String>,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+    },
+    ///A secret (shown redacted).
+    #[serde(rename = "secret")]
+    Secret {
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///Hint shown while empty.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        placeholder: ::std::option::Option<::std::string::String>,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+    },
+    ///One of a list of options.
+    #[serde(rename = "select")]
+    Select {
+        ///The initial value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<::std::string::String>,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///The choices.
+        options: ::std::vec::Vec<ChannelConfigSelectOption>,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+    },
+    ///A switch.
+    #[serde(rename = "boolean")]
+    Boolean {
+        ///The initial value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<bool>,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+    },
+    ///A number.
+    #[serde(rename = "number")]
+    Number {
+        ///The initial value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<f64>,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///The largest value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        max: ::std::option::Option<f64>,
+        ///The smallest value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        min: ::std::option::Option<f64>,
+        ///Hint shown while empty.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        placeholder: ::std::option::Option<::std::string::String>,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+        ///The increment.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        step: ::std::option::Option<f64>,
+        ///Unit shown after the value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        suffix: ::std::option::Option<::std::string::String>,
+    },
+    ///A list of strings.
+    #[serde(rename = "string-array")]
+    StringArray {
+        ///The initial value.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Its label.
+        label: ::std::string::String,
+        ///Hint shown while empty.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        placeholder: ::std::option::Option<::std::string::String>,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+    },
+    ///A map of keys to strings or numbers.
+    #[serde(rename = "key-value-map")]
+    KeyValueMap {
+        ///The initial entries.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        default: ::std::option::Option<
+            ::std::collections::BTreeMap<::std::string::String, ChannelConfigMapValue>,
+        >,
+        ///Help text.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        description: ::std::option::Option<::std::string::String>,
+        ///The setting's key in the plugin config.
+        key: ::std::string::String,
+        ///Label of the key column.
+        #[serde(
+            rename = "keyLabel",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        key_label: ::std::option::Option<::std::string::String>,
+        ///Hint shown in an empty key.
+        #[serde(
+            rename = "keyPlaceholder",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        key_placeholder: ::std::option::Option<::std::string::String>,
+        ///Its label.
+        label: ::std::string::String,
+        ///Whether a value is required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        required: ::std::option::Option<bool>,
+        ///Whether changing it restarts the channel.
+        #[serde(
+            rename = "restartRequired",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        restart_required: ::std::option::Option<bool>,
+        ///Where its value is stored.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ChannelConfigFieldScope>,
+        ///Label of the value column.
+        #[serde(
+            rename = "valueLabel",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        value_label: ::std::option::Option<::std::string::String>,
+        ///Hint shown in an empty value.
+        #[serde(
+            rename = "valuePlaceholder",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        value_placeholder: ::std::option::Option<::std::string::String>,
+        ///The type of the values.
+        #[serde(rename = "valueType")]
+        value_type: ChannelConfigMapValueType,
+    },
+}
+///Where a config field's value is stored. Open: it only tells a UI where to show it.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChannelConfigFieldScope {
+    #[serde(rename = "app")]
+    App,
+    #[serde(rename = "account")]
+    Account,
+}
+impl ::std::fmt::Display for ChannelConfigFieldScope {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::App => f.write_str("app"),
+            Self::Account => f.write_str("account"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChannelConfigFieldScope {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "app" => Ok(Self::App),
+            "account" => Ok(Self::Account),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChannelConfigFieldScope {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChannelConfigFieldScope {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///A value of a `key-value-map` config field.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum ChannelConfigMapValue {
+    String(::std::string::String),
+    Number(f64),
+}
+impl ::std::fmt::Display for ChannelConfigMapValue {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match self {
+            Self::String(x) => x.fmt(f),
+            Self::Number(x) => x.fmt(f),
+        }
+    }
+}
+impl ::std::convert::From<f64> for ChannelConfigMapValue {
+    fn from(value: f64) -> Self {
+        Self::Number(value)
+    }
+}
+///The type of a `key-value-map` field's values. Open: it only tells a UI how to edit them.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChannelConfigMapValueType {
+    #[serde(rename = "string")]
+    String,
+    #[serde(rename = "number")]
+    Number,
+}
+impl ::std::fmt::Display for ChannelConfigMapValueType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::String => f.write_str("string"),
+            Self::Number => f.write_str("number"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChannelConfigMapValueType {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "string" => Ok(Self::String),
+            "number" => Ok(Self::Number),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChannelConfigMapValueType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChannelConfigMapValueType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///The changes of `channel_set_config`. Closed: Letta rejects unknown keys.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfigPatch {
+    ///Platform user ids allowed to message the account.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub allowed_users: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///The direct-message policy.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub dm_policy: ::std::option::Option<DmPolicy>,
+    ///The channel plugin's own settings (open: each plugin defines them).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub plugin_config: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+}
+///The settings form a channel declares, for a UI to render.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelConfigSchema {
+    ///The fields, in display order.
+    pub fields: ::std::vec::Vec<ChannelConfigField>,
+    /**The form's format version: `1` in both Letta versions. An integer rather than a closed
+value, so that a newer format does not make the whole channel list unreadable; a client
+renders only versions it knows.*/
+    pub version: u32,
+}
+///An option of a `select` config field.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelConfigSelectOption {
+    ///Its label.
+    pub label: ::std::string::String,
+    ///The stored value.
+    pub value: ::std::string::String,
+}
+///A channel account's settings, as `channel_get_config` and `channel_set_config` report them.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelConfigSnapshot {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///Platform user ids allowed to message it.
+    pub allowed_users: ::std::vec::Vec<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The channel plugin's own settings, secrets redacted (open: each plugin defines them).
+    pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ///The account's human name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub display_name: ::std::option::Option<::std::string::String>,
+    ///Its direct-message policy.
+    pub dm_policy: DmPolicy,
+    ///Whether the account is enabled.
+    pub enabled: bool,
+}
+///Read a channel account's settings.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelGetConfig {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_get_config`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelGetConfigResponse {
+    ///The config; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub config: ::std::option::Option<ChannelConfigSnapshot>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Bind a paired chat to an agent conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPairingBind {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The pairing code.
+    pub code: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent conversation.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_pairing_bind`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPairingBindResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///The chat that was bound.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub chat_id: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The route: absent or `null` when there is none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub route: ::std::option::Option<ChannelRouteSnapshot>,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List a channel's pending pairing codes.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPairingsList {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_pairings_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPairingsListResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The codes waiting to be bound (empty on failure).
+    pub pending: ::std::vec::Vec<ChannelPendingPairing>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the pairings were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta's channel service: a channel's pending pairings changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPairingsUpdated {
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///When, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A pairing code a platform user received and a controller has not bound yet.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelPendingPairing {
+    ///The account the user messaged.
+    pub account_id: ::std::string::String,
+    ///The chat the code was sent in.
+    pub chat_id: ::std::string::String,
+    ///The code, for `channel_pairing_bind`.
+    pub code: ::std::string::String,
+    ///ISO-8601 time the code was issued.
+    pub created_at: ::std::string::String,
+    ///ISO-8601 time the code expires.
+    pub expires_at: ::std::string::String,
+    ///The platform user.
+    pub sender_id: ::std::string::String,
+    ///The platform user's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub sender_name: ::std::option::Option<::std::string::String>,
+}
+///Remove a chat's route.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRouteRemove {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The chat.
+    pub chat_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_route_remove`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRouteRemoveResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Echo of the chat.
+    pub chat_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether a route was found (and removed).
+    pub found: bool,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A platform chat routed to an agent conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRouteSnapshot {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The platform chat.
+    pub chat_id: ::std::string::String,
+    ///The kind of chat.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub chat_type: ::std::option::Option<ChannelChatType>,
+    ///The conversation.
+    pub conversation_id: ::std::string::String,
+    ///ISO-8601 creation time.
+    pub created_at: ::std::string::String,
+    ///Whether the route delivers inbound messages.
+    pub enabled: bool,
+    ///Whether the agent may post to the chat on its own.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub outbound_enabled: ::std::option::Option<bool>,
+    ///The platform thread inside the chat: absent, `null` (the whole chat) or an id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub thread_id: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time of the last change.
+    pub updated_at: ::std::string::String,
+}
+///Point a chat's route at another agent conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRouteUpdate {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The chat.
+    pub chat_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent conversation.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_route_update`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRouteUpdateResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Echo of the chat.
+    pub chat_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The route: absent or `null` when there is none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub route: ::std::option::Option<ChannelRouteSnapshot>,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List chat routes.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRoutesList {
+    ///Only this account's routes.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///Only routes to this agent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///Only this channel's routes.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub channel_id: ::std::option::Option<::std::string::String>,
+    ///Only routes to this conversation.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_routes_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRoutesListResponse {
+    ///Echo of the channel filter.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub channel_id: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The routes (empty on failure).
+    pub routes: ::std::vec::Vec<ChannelRouteSnapshot>,
+    ///Whether the routes were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta's channel service: a channel's routes changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelRoutesUpdated {
+    ///The agent whose routes changed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The conversation whose routes changed: absent, `null` or an id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///When, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Change a channel account's settings.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelSetConfig {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The settings to change.
+    pub config: ChannelConfigPatch,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_set_config`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelSetConfigResponse {
+    ///The config; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub config: ::std::option::Option<ChannelConfigSnapshot>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Start a channel.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelStart {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_start`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelStartResponse {
+    ///The channel; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub channel: ::std::option::Option<ChannelSummary>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Stop a channel.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelStop {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_stop`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelStopResponse {
+    ///The channel; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub channel: ::std::option::Option<ChannelSummary>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+/**One messaging channel (`telegram`, `slack`, `discord`, `custom`, `whatsapp`, `signal`, or a
+custom channel the server discovered), as `channels_list` and `channel_start` report it.
+
+`channel_id` is a plain string, not an enum: Letta declares it `string` because custom
+channels are found at run time (`~/.letta/channels/<id>/channel.json`), so any id that
+matches `^[a-z0-9][a-z0-9_-]*$` is a real channel today, not a value from a newer version.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelSummary {
+    ///Users allowed to message it.
+    pub approved_users_count: u64,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The form a settings UI renders for it; `null` when it declares none.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub config_schema: ::std::option::Option<ChannelConfigSchema>,
+    ///Whether it has the settings it needs to run.
+    pub configured: bool,
+    ///Its human name.
+    pub display_name: ::std::string::String,
+    ///Its direct-message policy; `null` when it has none.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub dm_policy: ::std::option::Option<DmPolicy>,
+    ///Whether it is enabled.
+    pub enabled: bool,
+    ///Pairing codes waiting to be bound.
+    pub pending_pairings_count: u64,
+    ///Chats routed to agents.
+    pub routes_count: u64,
+    ///Whether it is running.
+    pub running: bool,
+}
+///Route a discovered chat to an agent conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetBind {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent conversation.
+    pub runtime: RuntimeScope,
+    ///The target.
+    pub target_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_target_bind`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetBindResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///The chat that was bound.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub chat_id: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The route: absent or `null` when there is none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub route: ::std::option::Option<ChannelRouteSnapshot>,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///Echo of the target.
+    pub target_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+/**A platform chat the account has seen and that a controller can bind
+(`channel_target_bind`).*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetSnapshot {
+    ///The account.
+    pub account_id: ::std::string::String,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///The platform chat.
+    pub chat_id: ::std::string::String,
+    ///ISO-8601 time it was first seen.
+    pub discovered_at: ::std::string::String,
+    ///Its human name.
+    pub label: ::std::string::String,
+    ///The last platform message seen in it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub last_message_id: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time it was last seen.
+    pub last_seen_at: ::std::string::String,
+    ///The target, for `channel_target_bind`.
+    pub target_id: ::std::string::String,
+    ///Its kind.
+    pub target_type: ChannelTargetType,
+}
+/**The kind of a discovered target. Open: it describes a platform object, and a newer
+server may discover other kinds.*/
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChannelTargetType {
+    #[serde(rename = "channel")]
+    Channel,
+}
+impl ::std::fmt::Display for ChannelTargetType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Channel => f.write_str("channel"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChannelTargetType {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "channel" => Ok(Self::Channel),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChannelTargetType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChannelTargetType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///List the chats a channel account has seen.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetsList {
+    ///The account (the channel's default account when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub account_id: ::std::option::Option<::std::string::String>,
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channel_targets_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetsListResponse {
+    ///Echo of the channel.
+    pub channel_id: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the targets were listed.
+    pub success: bool,
+    ///The targets (empty on failure).
+    pub targets: ::std::vec::Vec<ChannelTargetSnapshot>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta's channel service: a channel's discovered targets changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelTargetsUpdated {
+    ///The channel.
+    pub channel_id: ::std::string::String,
+    ///When, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List the messaging channels.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelsList {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `channels_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelsListResponse {
+    ///The channels (empty on failure).
+    pub channels: ::std::vec::Vec<ChannelSummary>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the channels were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Letta's channel service: the channel list changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChannelsUpdated {
+    ///The channel that changed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub channel_id: ::std::option::Option<::std::string::String>,
+    ///When, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", deny_unknown_fields)]
@@ -1107,6 +2506,238 @@ capability).*/
         runtime: RuntimeScope,
         ///The teleport.
         teleport_id: ::std::string::String,
+    },
+    ///List the messaging channels.
+    #[serde(rename = "channels_list")]
+    ChannelsList {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List a channel's accounts.
+    #[serde(rename = "channel_accounts_list")]
+    ChannelAccountsList {
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Create a channel account.
+    #[serde(rename = "channel_account_create")]
+    ChannelAccountCreate {
+        ///The new account.
+        account: ChannelAccountCreatePayload,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Change a channel account's settings.
+    #[serde(rename = "channel_account_update")]
+    ChannelAccountUpdate {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The settings to change.
+        patch: ChannelAccountPatch,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Bind a channel account to an agent conversation.
+    #[serde(rename = "channel_account_bind")]
+    ChannelAccountBind {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent conversation.
+        runtime: RuntimeScope,
+    },
+    ///Unbind a channel account.
+    #[serde(rename = "channel_account_unbind")]
+    ChannelAccountUnbind {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Delete a channel account.
+    #[serde(rename = "channel_account_delete")]
+    ChannelAccountDelete {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Start a channel account's bot.
+    #[serde(rename = "channel_account_start")]
+    ChannelAccountStart {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Stop a channel account's bot.
+    #[serde(rename = "channel_account_stop")]
+    ChannelAccountStop {
+        ///The account.
+        account_id: ::std::string::String,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read a channel account's settings.
+    #[serde(rename = "channel_get_config")]
+    ChannelGetConfig {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Change a channel account's settings.
+    #[serde(rename = "channel_set_config")]
+    ChannelSetConfig {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The settings to change.
+        config: ChannelConfigPatch,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Start a channel.
+    #[serde(rename = "channel_start")]
+    ChannelStart {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Stop a channel.
+    #[serde(rename = "channel_stop")]
+    ChannelStop {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List a channel's pending pairing codes.
+    #[serde(rename = "channel_pairings_list")]
+    ChannelPairingsList {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Bind a paired chat to an agent conversation.
+    #[serde(rename = "channel_pairing_bind")]
+    ChannelPairingBind {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The pairing code.
+        code: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent conversation.
+        runtime: RuntimeScope,
+    },
+    ///List chat routes.
+    #[serde(rename = "channel_routes_list")]
+    ChannelRoutesList {
+        ///Only this account's routes.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///Only routes to this agent.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///Only this channel's routes.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        channel_id: ::std::option::Option<::std::string::String>,
+        ///Only routes to this conversation.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List the chats a channel account has seen.
+    #[serde(rename = "channel_targets_list")]
+    ChannelTargetsList {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Route a discovered chat to an agent conversation.
+    #[serde(rename = "channel_target_bind")]
+    ChannelTargetBind {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent conversation.
+        runtime: RuntimeScope,
+        ///The target.
+        target_id: ::std::string::String,
+    },
+    ///Remove a chat's route.
+    #[serde(rename = "channel_route_remove")]
+    ChannelRouteRemove {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The chat.
+        chat_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Point a chat's route at another agent conversation.
+    #[serde(rename = "channel_route_update")]
+    ChannelRouteUpdate {
+        ///The account (the channel's default account when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The chat.
+        chat_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent conversation.
+        runtime: RuntimeScope,
     },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
@@ -4071,6 +5702,69 @@ impl ::std::convert::TryFrom<::std::string::String> for Disposition {
         value.parse()
     }
 }
+/**Who may message an account's bot directly. Closed: it is a setting the server enforces, and
+Letta validates it on every command that sets it (an unknown policy is an error).*/
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum DmPolicy {
+    ///Unknown senders get a pairing code that a controller binds (`channel_pairing_bind`).
+    #[serde(rename = "pairing")]
+    Pairing,
+    ///Only `allowed_users` may message.
+    #[serde(rename = "allowlist")]
+    Allowlist,
+    ///Anyone may message.
+    #[serde(rename = "open")]
+    Open,
+}
+impl ::std::fmt::Display for DmPolicy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Pairing => f.write_str("pairing"),
+            Self::Allowlist => f.write_str("allowlist"),
+            Self::Open => f.write_str("open"),
+        }
+    }
+}
+impl ::std::str::FromStr for DmPolicy {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "pairing" => Ok(Self::Pairing),
+            "allowlist" => Ok(Self::Allowlist),
+            "open" => Ok(Self::Open),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for DmPolicy {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for DmPolicy {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///This project's answer to a frame it could not accept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Error {
@@ -6322,6 +8016,324 @@ pub enum ServerFrame {
         ///Teleport is supported.
         supported: bool,
     },
+    ///Response to `channels_list`.
+    #[serde(rename = "channels_list_response")]
+    ChannelsListResponse {
+        ///The channels (empty on failure).
+        channels: ::std::vec::Vec<ChannelSummary>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the channels were listed.
+        success: bool,
+    },
+    ///Response to `channel_accounts_list`.
+    #[serde(rename = "channel_accounts_list_response")]
+    ChannelAccountsListResponse {
+        ///The accounts (empty on failure).
+        accounts: ::std::vec::Vec<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the accounts were listed.
+        success: bool,
+    },
+    ///Response to `channel_account_create`.
+    #[serde(rename = "channel_account_create_response")]
+    ChannelAccountCreateResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_update`.
+    #[serde(rename = "channel_account_update_response")]
+    ChannelAccountUpdateResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_bind`.
+    #[serde(rename = "channel_account_bind_response")]
+    ChannelAccountBindResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_unbind`.
+    #[serde(rename = "channel_account_unbind_response")]
+    ChannelAccountUnbindResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_delete`.
+    #[serde(rename = "channel_account_delete_response")]
+    ChannelAccountDeleteResponse {
+        ///Echo of the account.
+        account_id: ::std::string::String,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Whether an account was deleted.
+        deleted: bool,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_start`.
+    #[serde(rename = "channel_account_start_response")]
+    ChannelAccountStartResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_account_stop`.
+    #[serde(rename = "channel_account_stop_response")]
+    ChannelAccountStopResponse {
+        ///The account as it is now; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        account: ::std::option::Option<ChannelAccountSnapshot>,
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_get_config`.
+    #[serde(rename = "channel_get_config_response")]
+    ChannelGetConfigResponse {
+        ///The config; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        config: ::std::option::Option<ChannelConfigSnapshot>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_set_config`.
+    #[serde(rename = "channel_set_config_response")]
+    ChannelSetConfigResponse {
+        ///The config; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        config: ::std::option::Option<ChannelConfigSnapshot>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_start`.
+    #[serde(rename = "channel_start_response")]
+    ChannelStartResponse {
+        ///The channel; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        channel: ::std::option::Option<ChannelSummary>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_stop`.
+    #[serde(rename = "channel_stop_response")]
+    ChannelStopResponse {
+        ///The channel; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        channel: ::std::option::Option<ChannelSummary>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_pairings_list`.
+    #[serde(rename = "channel_pairings_list_response")]
+    ChannelPairingsListResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The codes waiting to be bound (empty on failure).
+        pending: ::std::vec::Vec<ChannelPendingPairing>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the pairings were listed.
+        success: bool,
+    },
+    ///Response to `channel_pairing_bind`.
+    #[serde(rename = "channel_pairing_bind_response")]
+    ChannelPairingBindResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///The chat that was bound.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        chat_id: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The route: absent or `null` when there is none.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        route: ::std::option::Option<ChannelRouteSnapshot>,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_routes_list`.
+    #[serde(rename = "channel_routes_list_response")]
+    ChannelRoutesListResponse {
+        ///Echo of the channel filter.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        channel_id: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The routes (empty on failure).
+        routes: ::std::vec::Vec<ChannelRouteSnapshot>,
+        ///Whether the routes were listed.
+        success: bool,
+    },
+    ///Response to `channel_targets_list`.
+    #[serde(rename = "channel_targets_list_response")]
+    ChannelTargetsListResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the targets were listed.
+        success: bool,
+        ///The targets (empty on failure).
+        targets: ::std::vec::Vec<ChannelTargetSnapshot>,
+    },
+    ///Response to `channel_target_bind`.
+    #[serde(rename = "channel_target_bind_response")]
+    ChannelTargetBindResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///The chat that was bound.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        chat_id: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The route: absent or `null` when there is none.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        route: ::std::option::Option<ChannelRouteSnapshot>,
+        ///Whether the command succeeded.
+        success: bool,
+        ///Echo of the target.
+        target_id: ::std::string::String,
+    },
+    ///Response to `channel_route_remove`.
+    #[serde(rename = "channel_route_remove_response")]
+    ChannelRouteRemoveResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Echo of the chat.
+        chat_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether a route was found (and removed).
+        found: bool,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `channel_route_update`.
+    #[serde(rename = "channel_route_update_response")]
+    ChannelRouteUpdateResponse {
+        ///Echo of the channel.
+        channel_id: ::std::string::String,
+        ///Echo of the chat.
+        chat_id: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The route: absent or `null` when there is none.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        route: ::std::option::Option<ChannelRouteSnapshot>,
+        ///Whether the command succeeded.
+        success: bool,
+    },
     ///Streamed agent output or a lifecycle notice.
     #[serde(rename = "stream_delta")]
     StreamDelta {
@@ -6568,6 +8580,56 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///The `request_id` of the bad frame, when it had one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         request_id: ::std::option::Option<::std::string::String>,
+    },
+    ///Letta's channel service: the channel list changed.
+    #[serde(rename = "channels_updated")]
+    ChannelsUpdated {
+        ///The channel that changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        channel_id: ::std::option::Option<::std::string::String>,
+        ///When, in milliseconds since the Unix epoch.
+        timestamp: u64,
+    },
+    ///Letta's channel service: a channel's accounts changed.
+    #[serde(rename = "channel_accounts_updated")]
+    ChannelAccountsUpdated {
+        ///The account that changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        account_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///When, in milliseconds since the Unix epoch.
+        timestamp: u64,
+    },
+    ///Letta's channel service: a channel's pending pairings changed.
+    #[serde(rename = "channel_pairings_updated")]
+    ChannelPairingsUpdated {
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///When, in milliseconds since the Unix epoch.
+        timestamp: u64,
+    },
+    ///Letta's channel service: a channel's routes changed.
+    #[serde(rename = "channel_routes_updated")]
+    ChannelRoutesUpdated {
+        ///The agent whose routes changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        agent_id: ::std::option::Option<::std::string::String>,
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///The conversation whose routes changed: absent, `null` or an id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_id: ::std::option::Option<::std::string::String>,
+        ///When, in milliseconds since the Unix epoch.
+        timestamp: u64,
+    },
+    ///Letta's channel service: a channel's discovered targets changed.
+    #[serde(rename = "channel_targets_updated")]
+    ChannelTargetsUpdated {
+        ///The channel.
+        channel_id: ::std::string::String,
+        ///When, in milliseconds since the Unix epoch.
+        timestamp: u64,
     },
 }
 ///Where skills are loaded from.

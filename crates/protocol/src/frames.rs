@@ -527,6 +527,87 @@ protocol_table! {
         TeleportRequest(TeleportRequest) = "teleport_request";
         /// The handoff failed; no answer.
         TeleportFailed(TeleportFailed) = "teleport_failed";
+        // The messaging-channels group (channels/).
+        /// List the messaging channels.
+        ChannelsList(ChannelsList) = "channels_list"
+            => ChannelsListResponse(ChannelsListResponse) = "channels_list_response",
+                ids "channels-list", refuses;
+        /// List a channel's accounts.
+        ChannelAccountsList(ChannelAccountsList) = "channel_accounts_list"
+            => ChannelAccountsListResponse(ChannelAccountsListResponse) = "channel_accounts_list_response",
+                ids "channel-accounts-list", refuses;
+        /// Create a channel account.
+        ChannelAccountCreate(ChannelAccountCreate) = "channel_account_create"
+            => ChannelAccountCreateResponse(ChannelAccountCreateResponse) = "channel_account_create_response",
+                ids "channel-account-create", refuses;
+        /// Change a channel account's settings.
+        ChannelAccountUpdate(ChannelAccountUpdate) = "channel_account_update"
+            => ChannelAccountUpdateResponse(ChannelAccountUpdateResponse) = "channel_account_update_response",
+                ids "channel-account-update", refuses;
+        /// Bind a channel account to an agent conversation.
+        ChannelAccountBind(ChannelAccountBind) = "channel_account_bind"
+            => ChannelAccountBindResponse(ChannelAccountBindResponse) = "channel_account_bind_response",
+                ids "channel-account-bind", refuses;
+        /// Unbind a channel account.
+        ChannelAccountUnbind(ChannelAccountUnbind) = "channel_account_unbind"
+            => ChannelAccountUnbindResponse(ChannelAccountUnbindResponse) = "channel_account_unbind_response",
+                ids "channel-account-unbind", refuses;
+        /// Delete a channel account.
+        ChannelAccountDelete(ChannelAccountDelete) = "channel_account_delete"
+            => ChannelAccountDeleteResponse(ChannelAccountDeleteResponse) = "channel_account_delete_response",
+                ids "channel-account-delete", refuses;
+        /// Start a channel account's bot.
+        ChannelAccountStart(ChannelAccountStart) = "channel_account_start"
+            => ChannelAccountStartResponse(ChannelAccountStartResponse) = "channel_account_start_response",
+                ids "channel-account-start", refuses;
+        /// Stop a channel account's bot.
+        ChannelAccountStop(ChannelAccountStop) = "channel_account_stop"
+            => ChannelAccountStopResponse(ChannelAccountStopResponse) = "channel_account_stop_response",
+                ids "channel-account-stop", refuses;
+        /// Read a channel account's settings.
+        ChannelGetConfig(ChannelGetConfig) = "channel_get_config"
+            => ChannelGetConfigResponse(ChannelGetConfigResponse) = "channel_get_config_response",
+                ids "channel-get-config", refuses;
+        /// Change a channel account's settings.
+        ChannelSetConfig(ChannelSetConfig) = "channel_set_config"
+            => ChannelSetConfigResponse(ChannelSetConfigResponse) = "channel_set_config_response",
+                ids "channel-set-config", refuses;
+        /// Start a channel.
+        ChannelStart(ChannelStart) = "channel_start"
+            => ChannelStartResponse(ChannelStartResponse) = "channel_start_response",
+                ids "channel-start", refuses;
+        /// Stop a channel.
+        ChannelStop(ChannelStop) = "channel_stop"
+            => ChannelStopResponse(ChannelStopResponse) = "channel_stop_response",
+                ids "channel-stop", refuses;
+        /// List a channel's pending pairing codes.
+        ChannelPairingsList(ChannelPairingsList) = "channel_pairings_list"
+            => ChannelPairingsListResponse(ChannelPairingsListResponse) = "channel_pairings_list_response",
+                ids "channel-pairings-list", refuses;
+        /// Bind a paired chat to an agent conversation.
+        ChannelPairingBind(ChannelPairingBind) = "channel_pairing_bind"
+            => ChannelPairingBindResponse(ChannelPairingBindResponse) = "channel_pairing_bind_response",
+                ids "channel-pairing-bind", refuses;
+        /// List chat routes.
+        ChannelRoutesList(ChannelRoutesList) = "channel_routes_list"
+            => ChannelRoutesListResponse(ChannelRoutesListResponse) = "channel_routes_list_response",
+                ids "channel-routes-list", refuses;
+        /// List the chats a channel account has seen.
+        ChannelTargetsList(ChannelTargetsList) = "channel_targets_list"
+            => ChannelTargetsListResponse(ChannelTargetsListResponse) = "channel_targets_list_response",
+                ids "channel-targets-list", refuses;
+        /// Route a discovered chat to an agent conversation.
+        ChannelTargetBind(ChannelTargetBind) = "channel_target_bind"
+            => ChannelTargetBindResponse(ChannelTargetBindResponse) = "channel_target_bind_response",
+                ids "channel-target-bind", refuses;
+        /// Remove a chat's route.
+        ChannelRouteRemove(ChannelRouteRemove) = "channel_route_remove"
+            => ChannelRouteRemoveResponse(ChannelRouteRemoveResponse) = "channel_route_remove_response",
+                ids "channel-route-remove", refuses;
+        /// Point a chat's route at another agent conversation.
+        ChannelRouteUpdate(ChannelRouteUpdate) = "channel_route_update"
+            => ChannelRouteUpdateResponse(ChannelRouteUpdateResponse) = "channel_route_update_response",
+                ids "channel-route-update", refuses;
     }
     inbound {
         /// The legacy input form, converted to `input`.
@@ -570,6 +651,17 @@ protocol_table! {
         CronsUpdated(CronsUpdated) = "crons_updated";
         /// This project's answer to a frame it could not accept.
         Error(ErrorFrame) = "error";
+        // The messaging-channels group (channels/): broadcast without an envelope.
+        /// Letta's channel service: the channel list changed.
+        ChannelsUpdated(ChannelsUpdated) = "channels_updated";
+        /// Letta's channel service: a channel's accounts changed.
+        ChannelAccountsUpdated(ChannelAccountsUpdated) = "channel_accounts_updated";
+        /// Letta's channel service: a channel's pending pairings changed.
+        ChannelPairingsUpdated(ChannelPairingsUpdated) = "channel_pairings_updated";
+        /// Letta's channel service: a channel's routes changed.
+        ChannelRoutesUpdated(ChannelRoutesUpdated) = "channel_routes_updated";
+        /// Letta's channel service: a channel's discovered targets changed.
+        ChannelTargetsUpdated(ChannelTargetsUpdated) = "channel_targets_updated";
     }
 }
 

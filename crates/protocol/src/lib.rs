@@ -35,6 +35,7 @@ mod macros;
 
 mod agents;
 mod approval;
+mod channels;
 mod content;
 mod control;
 mod conversations;
@@ -65,6 +66,7 @@ mod validate;
 
 pub use agents::*;
 pub use approval::*;
+pub use channels::*;
 pub use content::*;
 pub use control::*;
 pub use conversations::*;

@@ -208,16 +208,18 @@ macro_rules! object_response {
 }
 
 /// Implements [`crate::Refuse`] for commands whose response declines them with nothing but the
-/// echoed `request_id`, `success: false` and the `error` (every other field at its empty value:
-/// `[]`, `null`, `false`).
+/// echoed `request_id`, `success: false` and the `error`, plus the fields listed in braces after
+/// the response, copied from the command (`Cmd => CmdResponse { channel_id }`); every other
+/// field at its empty value (`[]`, `null`, `false`).
 macro_rules! refused_with_empty_fields {
-    ($( $command:ty => $response:ident ),+ $(,)?) => {$(
+    ($( $command:ty => $response:ident $({ $($echo:ident),+ })? ),+ $(,)?) => {$(
         impl $crate::Refuse for $command {
             fn refuse(&self, error: String) -> Option<$response> {
                 Some($response {
                     request_id: self.request_id.clone(),
                     success: false,
                     error: Some(error),
+                    $($( $echo: self.$echo.clone(), )+)?
                     ..Default::default()
                 })
             }

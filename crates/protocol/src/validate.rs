@@ -1,5 +1,5 @@
-//! Shape checks the types cannot express, as real Letta applies them (docs/protocol.md §1.8, §3.11):
-//! non-empty ids, one-of fields, non-empty and unique runtime lists.
+//! Shape checks the types cannot express, as real Letta applies them (docs/protocol.md §1.8,
+//! §3.11, §4.10): non-empty ids, one-of fields, non-empty and unique runtime lists, channel ids.
 
 use std::collections::HashSet;
 
@@ -62,6 +62,21 @@ fn tool_groups(path: &str, groups: &[ExternalToolGroup]) -> Checked {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// A messaging channel's id: `^[a-z0-9][a-z0-9_-]*$`, as Letta checks it.
+fn channel_id(path: &str, value: &str) -> Checked {
+    let mut chars = value.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !first || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        return fail(
+            path,
+            "must start with a-z or 0-9 and hold only a-z, 0-9, `_` and `-` (like `telegram`)",
+        );
     }
     Ok(())
 }
@@ -199,7 +214,15 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         }
         ClientFrame::LegacyMessage(message) => non_empty("agentId", &message.agent_id),
         ClientFrame::Pong(_) => Ok(()),
-        // Commands with nothing to check beyond their `request_id` (shapes the types enforce).
-        other => other.request_id().map_or(Ok(()), |id| non_empty("request_id", id)),
+        // Commands with nothing to check beyond their `request_id` (shapes the types enforce),
+        // and for a messaging-channels command its `channel_id` and `runtime`.
+        other => {
+            other.request_id().map_or(Ok(()), |id| non_empty("request_id", id))?;
+            let Some((channel, runtime)) = other.channel_addressing() else {
+                return Ok(());
+            };
+            channel.map_or(Ok(()), |id| channel_id("channel_id", id))?;
+            runtime.map_or(Ok(()), |runtime| scope("runtime", runtime))
+        }
     }
 }

@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -56,7 +56,12 @@ Personality = Literal["memo", "tutorial", "blank", "linus", "kawaii"]
 SubagentLaunchNotify = Literal["caller"]
 """Who reports a launched subagent's completion. Closed: an unknown value is an error."""
 
-ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error"]
+DmPolicy = Literal["pairing", "allowlist", "open"]
+"""Who may message an account's bot directly. Closed: it is a setting the server enforces, and
+Letta validates it on every command that sets it (an unknown policy is an error).
+"""
+
+ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "channels_list_response", "channel_accounts_list_response", "channel_account_create_response", "channel_account_update_response", "channel_account_bind_response", "channel_account_unbind_response", "channel_account_delete_response", "channel_account_start_response", "channel_account_stop_response", "channel_get_config_response", "channel_set_config_response", "channel_start_response", "channel_stop_response", "channel_pairings_list_response", "channel_pairing_bind_response", "channel_routes_list_response", "channel_targets_list_response", "channel_target_bind_response", "channel_route_remove_response", "channel_route_update_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error", "channels_updated", "channel_accounts_updated", "channel_pairings_updated", "channel_routes_updated", "channel_targets_updated"]
 """The `type` values of `ServerFrame`."""
 
 Backend = Literal["local", "api"]
@@ -88,6 +93,28 @@ BrowserDeviceMcpOAuthErrorCode = Literal["already_connecting", "authorization_fa
 
 SubagentStartupErrorCode = Literal["not_installed", "not_signed_in"]
 """Why a Claude Code or Codex subagent worker could not start."""
+
+ChannelConfigFieldType = Literal["text", "secret", "select", "boolean", "number", "string-array", "key-value-map"]
+"""The `type` values of `ChannelConfigField`."""
+
+ChannelConfigFieldScope = Literal["app", "account"]
+"""Where a config field's value is stored. Open: it only tells a UI where to show it."""
+
+ChannelConfigMapValueType = Literal["string", "number"]
+"""The type of a `key-value-map` field's values. Open: it only tells a UI how to edit them."""
+
+ChannelConfigMapValue = str | float
+"""A value of a `key-value-map` config field."""
+
+ChannelChatType = Literal["direct", "channel"]
+"""The kind of chat a route serves. Open: it describes a platform chat, and a newer server
+may route other kinds.
+"""
+
+ChannelTargetType = Literal["channel"]
+"""The kind of a discovered target. Open: it describes a platform object, and a newer
+server may discover other kinds.
+"""
 
 DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "ping", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
 """The `message_type` values of `Delta`."""
@@ -489,6 +516,51 @@ class TeleportTarget(TypedDict):
     """Its connection's display name."""
 
 
+class ChannelAccountCreatePayload(TypedDict):
+    """The new account of `channel_account_create`. Closed: Letta rejects unknown keys."""
+
+    account_id: NotRequired[str | None]
+    """Its id (the server picks one when absent)."""
+    display_name: NotRequired[str | None]
+    """Its human name."""
+    enabled: NotRequired[bool | None]
+    """Whether it is enabled."""
+    dm_policy: NotRequired['DmPolicy | None']
+    """Its direct-message policy."""
+    allowed_users: NotRequired[list[str] | None]
+    """Platform user ids allowed to message it."""
+    config: NotRequired[dict[str, Any] | None]
+    """The channel plugin's own settings (open: each plugin defines them)."""
+
+
+class ChannelAccountPatch(TypedDict):
+    """The changes of `channel_account_update`: a [`ChannelAccountCreatePayload`] without
+    `account_id`. Closed: Letta rejects unknown keys.
+    """
+
+    display_name: NotRequired[str | None]
+    """Its human name."""
+    enabled: NotRequired[bool | None]
+    """Whether it is enabled."""
+    dm_policy: NotRequired['DmPolicy | None']
+    """Its direct-message policy."""
+    allowed_users: NotRequired[list[str] | None]
+    """Platform user ids allowed to message it."""
+    config: NotRequired[dict[str, Any] | None]
+    """The channel plugin's own settings (open: each plugin defines them)."""
+
+
+class ChannelConfigPatch(TypedDict):
+    """The changes of `channel_set_config`. Closed: Letta rejects unknown keys."""
+
+    dm_policy: NotRequired['DmPolicy | None']
+    """The direct-message policy."""
+    allowed_users: NotRequired[list[str] | None]
+    """Platform user ids allowed to message the account."""
+    plugin_config: NotRequired[dict[str, Any] | None]
+    """The channel plugin's own settings (open: each plugin defines them)."""
+
+
 class Capabilities(TypedDict):
     """Feature flags of `app_server_info_response`."""
 
@@ -681,6 +753,341 @@ class CronRunLogEntry(TypedDict):
     """ISO-8601 time of the one-off firing, if any."""
     firedAt: NotRequired[str | None]
     """ISO-8601 time it fired."""
+
+
+class ChannelSummary(TypedDict):
+    """One messaging channel (`telegram`, `slack`, `discord`, `custom`, `whatsapp`, `signal`, or a
+    custom channel the server discovered), as `channels_list` and `channel_start` report it.
+    
+    `channel_id` is a plain string, not an enum: Letta declares it `string` because custom
+    channels are found at run time (`~/.letta/channels/<id>/channel.json`), so any id that
+    matches `^[a-z0-9][a-z0-9_-]*$` is a real channel today, not a value from a newer version.
+    """
+
+    channel_id: str
+    """The channel."""
+    display_name: str
+    """Its human name."""
+    configured: bool
+    """Whether it has the settings it needs to run."""
+    enabled: bool
+    """Whether it is enabled."""
+    running: bool
+    """Whether it is running."""
+    dm_policy: 'DmPolicy | None'
+    """Its direct-message policy; `null` when it has none."""
+    pending_pairings_count: int
+    """Pairing codes waiting to be bound."""
+    approved_users_count: int
+    """Users allowed to message it."""
+    routes_count: int
+    """Chats routed to agents."""
+    config_schema: 'ChannelConfigSchema | None'
+    """The form a settings UI renders for it; `null` when it declares none."""
+
+
+class ChannelConfigSchema(TypedDict):
+    """The settings form a channel declares, for a UI to render."""
+
+    version: int
+    """The form's format version: `1` in both Letta versions. An integer rather than a closed
+    value, so that a newer format does not make the whole channel list unreadable; a client
+    renders only versions it knows.
+    """
+    fields: 'list[ChannelConfigField]'
+    """The fields, in display order."""
+
+
+class TextChannelConfigField(TypedDict):
+    """A line of text."""
+
+    type: Literal["text"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    default: NotRequired[str | None]
+    """The initial value."""
+    placeholder: NotRequired[str | None]
+    """Hint shown while empty."""
+
+
+class SecretChannelConfigField(TypedDict):
+    """A secret (shown redacted)."""
+
+    type: Literal["secret"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    placeholder: NotRequired[str | None]
+    """Hint shown while empty."""
+
+
+class SelectChannelConfigField(TypedDict):
+    """One of a list of options."""
+
+    type: Literal["select"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    options: 'list[ChannelConfigSelectOption]'
+    """The choices."""
+    default: NotRequired[str | None]
+    """The initial value."""
+
+
+class BooleanChannelConfigField(TypedDict):
+    """A switch."""
+
+    type: Literal["boolean"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    default: NotRequired[bool | None]
+    """The initial value."""
+
+
+class NumberChannelConfigField(TypedDict):
+    """A number."""
+
+    type: Literal["number"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    default: NotRequired[float | None]
+    """The initial value."""
+    min: NotRequired[float | None]
+    """The smallest value."""
+    max: NotRequired[float | None]
+    """The largest value."""
+    step: NotRequired[float | None]
+    """The increment."""
+    suffix: NotRequired[str | None]
+    """Unit shown after the value."""
+    placeholder: NotRequired[str | None]
+    """Hint shown while empty."""
+
+
+class StringArrayChannelConfigField(TypedDict):
+    """A list of strings."""
+
+    type: Literal["string-array"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    default: NotRequired[list[str] | None]
+    """The initial value."""
+    placeholder: NotRequired[str | None]
+    """Hint shown while empty."""
+
+
+class KeyValueMapChannelConfigField(TypedDict):
+    """A map of keys to strings or numbers."""
+
+    type: Literal["key-value-map"]
+    key: str
+    """The setting's key in the plugin config."""
+    label: str
+    """Its label."""
+    description: NotRequired[str | None]
+    """Help text."""
+    required: NotRequired[bool | None]
+    """Whether a value is required."""
+    restartRequired: NotRequired[bool | None]
+    """Whether changing it restarts the channel."""
+    scope: NotRequired['ChannelConfigFieldScope | None']
+    """Where its value is stored."""
+    valueType: 'ChannelConfigMapValueType'
+    """The type of the values."""
+    default: NotRequired['dict[str, ChannelConfigMapValue] | None']
+    """The initial entries."""
+    keyLabel: NotRequired[str | None]
+    """Label of the key column."""
+    valueLabel: NotRequired[str | None]
+    """Label of the value column."""
+    keyPlaceholder: NotRequired[str | None]
+    """Hint shown in an empty key."""
+    valuePlaceholder: NotRequired[str | None]
+    """Hint shown in an empty value."""
+
+
+class ChannelConfigSelectOption(TypedDict):
+    """An option of a `select` config field."""
+
+    value: str
+    """The stored value."""
+    label: str
+    """Its label."""
+
+
+class ChannelAccountSnapshot(TypedDict):
+    """One bot account of a channel."""
+
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    display_name: NotRequired[str | None]
+    """Its human name."""
+    enabled: bool
+    """Whether it is enabled."""
+    configured: bool
+    """Whether it has the settings it needs to run."""
+    running: bool
+    """Whether it is running."""
+    dm_policy: 'DmPolicy'
+    """Its direct-message policy."""
+    allowed_users: list[str]
+    """Platform user ids allowed to message it."""
+    config: dict[str, Any]
+    """The channel plugin's own settings, secrets redacted (open: each plugin defines them)."""
+    created_at: str
+    """ISO-8601 creation time."""
+    updated_at: str
+    """ISO-8601 time of the last change."""
+
+
+class ChannelConfigSnapshot(TypedDict):
+    """A channel account's settings, as `channel_get_config` and `channel_set_config` report them."""
+
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    display_name: NotRequired[str | None]
+    """The account's human name."""
+    enabled: bool
+    """Whether the account is enabled."""
+    dm_policy: 'DmPolicy'
+    """Its direct-message policy."""
+    allowed_users: list[str]
+    """Platform user ids allowed to message it."""
+    config: dict[str, Any]
+    """The channel plugin's own settings, secrets redacted (open: each plugin defines them)."""
+
+
+class ChannelPendingPairing(TypedDict):
+    """A pairing code a platform user received and a controller has not bound yet."""
+
+    account_id: str
+    """The account the user messaged."""
+    code: str
+    """The code, for `channel_pairing_bind`."""
+    sender_id: str
+    """The platform user."""
+    sender_name: NotRequired[str | None]
+    """The platform user's name."""
+    chat_id: str
+    """The chat the code was sent in."""
+    created_at: str
+    """ISO-8601 time the code was issued."""
+    expires_at: str
+    """ISO-8601 time the code expires."""
+
+
+class ChannelRouteSnapshot(TypedDict):
+    """A platform chat routed to an agent conversation."""
+
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    chat_id: str
+    """The platform chat."""
+    chat_type: NotRequired['ChannelChatType | None']
+    """The kind of chat."""
+    thread_id: NotRequired[str | None]
+    """The platform thread inside the chat: absent, `null` (the whole chat) or an id."""
+    agent_id: str
+    """The agent."""
+    conversation_id: str
+    """The conversation."""
+    enabled: bool
+    """Whether the route delivers inbound messages."""
+    outbound_enabled: NotRequired[bool | None]
+    """Whether the agent may post to the chat on its own."""
+    created_at: str
+    """ISO-8601 creation time."""
+    updated_at: str
+    """ISO-8601 time of the last change."""
+
+
+class ChannelTargetSnapshot(TypedDict):
+    """A platform chat the account has seen and that a controller can bind
+    (`channel_target_bind`).
+    """
+
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    target_id: str
+    """The target, for `channel_target_bind`."""
+    target_type: 'ChannelTargetType'
+    """Its kind."""
+    chat_id: str
+    """The platform chat."""
+    label: str
+    """Its human name."""
+    discovered_at: str
+    """ISO-8601 time it was first seen."""
+    last_seen_at: str
+    """ISO-8601 time it was last seen."""
+    last_message_id: NotRequired[str | None]
+    """The last platform message seen in it."""
 
 
 class AssistantMessageDelta(TypedDict):
@@ -2643,6 +3050,264 @@ class TeleportFailed(TypedDict):
     """What went wrong."""
 
 
+class ChannelsList(TypedDict):
+    """List the messaging channels."""
+
+    type: Literal["channels_list"]
+    request_id: str
+    """Correlates the response."""
+
+
+class ChannelAccountsList(TypedDict):
+    """List a channel's accounts."""
+
+    type: Literal["channel_accounts_list"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+
+
+class ChannelAccountCreate(TypedDict):
+    """Create a channel account."""
+
+    type: Literal["channel_account_create"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account: 'ChannelAccountCreatePayload'
+    """The new account."""
+
+
+class ChannelAccountUpdate(TypedDict):
+    """Change a channel account's settings."""
+
+    type: Literal["channel_account_update"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    patch: 'ChannelAccountPatch'
+    """The settings to change."""
+
+
+class ChannelAccountBind(TypedDict):
+    """Bind a channel account to an agent conversation."""
+
+    type: Literal["channel_account_bind"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+    runtime: 'RuntimeScope'
+    """The agent conversation."""
+
+
+class ChannelAccountUnbind(TypedDict):
+    """Unbind a channel account."""
+
+    type: Literal["channel_account_unbind"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+
+
+class ChannelAccountDelete(TypedDict):
+    """Delete a channel account."""
+
+    type: Literal["channel_account_delete"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+
+
+class ChannelAccountStart(TypedDict):
+    """Start a channel account's bot."""
+
+    type: Literal["channel_account_start"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+
+
+class ChannelAccountStop(TypedDict):
+    """Stop a channel account's bot."""
+
+    type: Literal["channel_account_stop"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: str
+    """The account."""
+
+
+class ChannelGetConfig(TypedDict):
+    """Read a channel account's settings."""
+
+    type: Literal["channel_get_config"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+
+
+class ChannelSetConfig(TypedDict):
+    """Change a channel account's settings."""
+
+    type: Literal["channel_set_config"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+    config: 'ChannelConfigPatch'
+    """The settings to change."""
+
+
+class ChannelStart(TypedDict):
+    """Start a channel."""
+
+    type: Literal["channel_start"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+
+
+class ChannelStop(TypedDict):
+    """Stop a channel."""
+
+    type: Literal["channel_stop"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+
+
+class ChannelPairingsList(TypedDict):
+    """List a channel's pending pairing codes."""
+
+    type: Literal["channel_pairings_list"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+
+
+class ChannelPairingBind(TypedDict):
+    """Bind a paired chat to an agent conversation."""
+
+    type: Literal["channel_pairing_bind"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+    runtime: 'RuntimeScope'
+    """The agent conversation."""
+    code: str
+    """The pairing code."""
+
+
+class ChannelRoutesList(TypedDict):
+    """List chat routes."""
+
+    type: Literal["channel_routes_list"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: NotRequired[str | None]
+    """Only this channel's routes."""
+    account_id: NotRequired[str | None]
+    """Only this account's routes."""
+    agent_id: NotRequired[str | None]
+    """Only routes to this agent."""
+    conversation_id: NotRequired[str | None]
+    """Only routes to this conversation."""
+
+
+class ChannelTargetsList(TypedDict):
+    """List the chats a channel account has seen."""
+
+    type: Literal["channel_targets_list"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+
+
+class ChannelTargetBind(TypedDict):
+    """Route a discovered chat to an agent conversation."""
+
+    type: Literal["channel_target_bind"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+    runtime: 'RuntimeScope'
+    """The agent conversation."""
+    target_id: str
+    """The target."""
+
+
+class ChannelRouteRemove(TypedDict):
+    """Remove a chat's route."""
+
+    type: Literal["channel_route_remove"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+    chat_id: str
+    """The chat."""
+
+
+class ChannelRouteUpdate(TypedDict):
+    """Point a chat's route at another agent conversation."""
+
+    type: Literal["channel_route_update"]
+    request_id: str
+    """Correlates the response."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account (the channel's default account when absent)."""
+    chat_id: str
+    """The chat."""
+    runtime: 'RuntimeScope'
+    """The agent conversation."""
+
+
 class Message(TypedDict):
     """The legacy input form, converted to `input`."""
 
@@ -3231,6 +3896,328 @@ class TeleportProbeResponse(TypedDict):
     """Repeating a `teleport_continue` does not run it twice."""
 
 
+class ChannelsListResponse(TypedDict):
+    """Response to `channels_list`."""
+
+    type: Literal["channels_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the channels were listed."""
+    channels: 'list[ChannelSummary]'
+    """The channels (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountsListResponse(TypedDict):
+    """Response to `channel_accounts_list`."""
+
+    type: Literal["channel_accounts_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the accounts were listed."""
+    channel_id: str
+    """Echo of the channel."""
+    accounts: 'list[ChannelAccountSnapshot]'
+    """The accounts (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountCreateResponse(TypedDict):
+    """Response to `channel_account_create`."""
+
+    type: Literal["channel_account_create_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountUpdateResponse(TypedDict):
+    """Response to `channel_account_update`."""
+
+    type: Literal["channel_account_update_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountBindResponse(TypedDict):
+    """Response to `channel_account_bind`."""
+
+    type: Literal["channel_account_bind_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountUnbindResponse(TypedDict):
+    """Response to `channel_account_unbind`."""
+
+    type: Literal["channel_account_unbind_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountDeleteResponse(TypedDict):
+    """Response to `channel_account_delete`."""
+
+    type: Literal["channel_account_delete_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account_id: str
+    """Echo of the account."""
+    deleted: bool
+    """Whether an account was deleted."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountStartResponse(TypedDict):
+    """Response to `channel_account_start`."""
+
+    type: Literal["channel_account_start_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelAccountStopResponse(TypedDict):
+    """Response to `channel_account_stop`."""
+
+    type: Literal["channel_account_stop_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    account: 'ChannelAccountSnapshot | None'
+    """The account as it is now; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelGetConfigResponse(TypedDict):
+    """Response to `channel_get_config`."""
+
+    type: Literal["channel_get_config_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    config: 'ChannelConfigSnapshot | None'
+    """The config; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelSetConfigResponse(TypedDict):
+    """Response to `channel_set_config`."""
+
+    type: Literal["channel_set_config_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    config: 'ChannelConfigSnapshot | None'
+    """The config; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelStartResponse(TypedDict):
+    """Response to `channel_start`."""
+
+    type: Literal["channel_start_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel: 'ChannelSummary | None'
+    """The channel; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelStopResponse(TypedDict):
+    """Response to `channel_stop`."""
+
+    type: Literal["channel_stop_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel: 'ChannelSummary | None'
+    """The channel; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelPairingsListResponse(TypedDict):
+    """Response to `channel_pairings_list`."""
+
+    type: Literal["channel_pairings_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the pairings were listed."""
+    channel_id: str
+    """Echo of the channel."""
+    pending: 'list[ChannelPendingPairing]'
+    """The codes waiting to be bound (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelPairingBindResponse(TypedDict):
+    """Response to `channel_pairing_bind`."""
+
+    type: Literal["channel_pairing_bind_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    chat_id: NotRequired[str | None]
+    """The chat that was bound."""
+    route: NotRequired['ChannelRouteSnapshot | None']
+    """The route: absent or `null` when there is none."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelRoutesListResponse(TypedDict):
+    """Response to `channel_routes_list`."""
+
+    type: Literal["channel_routes_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the routes were listed."""
+    channel_id: NotRequired[str | None]
+    """Echo of the channel filter."""
+    routes: 'list[ChannelRouteSnapshot]'
+    """The routes (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelTargetsListResponse(TypedDict):
+    """Response to `channel_targets_list`."""
+
+    type: Literal["channel_targets_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the targets were listed."""
+    channel_id: str
+    """Echo of the channel."""
+    targets: 'list[ChannelTargetSnapshot]'
+    """The targets (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelTargetBindResponse(TypedDict):
+    """Response to `channel_target_bind`."""
+
+    type: Literal["channel_target_bind_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    target_id: str
+    """Echo of the target."""
+    chat_id: NotRequired[str | None]
+    """The chat that was bound."""
+    route: NotRequired['ChannelRouteSnapshot | None']
+    """The route: absent or `null` when there is none."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelRouteRemoveResponse(TypedDict):
+    """Response to `channel_route_remove`."""
+
+    type: Literal["channel_route_remove_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    chat_id: str
+    """Echo of the chat."""
+    found: bool
+    """Whether a route was found (and removed)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChannelRouteUpdateResponse(TypedDict):
+    """Response to `channel_route_update`."""
+
+    type: Literal["channel_route_update_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    channel_id: str
+    """Echo of the channel."""
+    chat_id: str
+    """Echo of the chat."""
+    route: NotRequired['ChannelRouteSnapshot | None']
+    """The route: absent or `null` when there is none."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
 class StreamDelta(TypedDict):
     """Streamed agent output or a lifecycle notice."""
 
@@ -3493,7 +4480,63 @@ class Error(TypedDict):
     """The `type` of the bad frame, when it had a string one."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | Message | Pong
+class ChannelsUpdated(TypedDict):
+    """Letta's channel service: the channel list changed."""
+
+    type: Literal["channels_updated"]
+    timestamp: int
+    """When, in milliseconds since the Unix epoch."""
+    channel_id: NotRequired[str | None]
+    """The channel that changed."""
+
+
+class ChannelAccountsUpdated(TypedDict):
+    """Letta's channel service: a channel's accounts changed."""
+
+    type: Literal["channel_accounts_updated"]
+    timestamp: int
+    """When, in milliseconds since the Unix epoch."""
+    channel_id: str
+    """The channel."""
+    account_id: NotRequired[str | None]
+    """The account that changed."""
+
+
+class ChannelPairingsUpdated(TypedDict):
+    """Letta's channel service: a channel's pending pairings changed."""
+
+    type: Literal["channel_pairings_updated"]
+    timestamp: int
+    """When, in milliseconds since the Unix epoch."""
+    channel_id: str
+    """The channel."""
+
+
+class ChannelRoutesUpdated(TypedDict):
+    """Letta's channel service: a channel's routes changed."""
+
+    type: Literal["channel_routes_updated"]
+    timestamp: int
+    """When, in milliseconds since the Unix epoch."""
+    channel_id: str
+    """The channel."""
+    agent_id: NotRequired[str | None]
+    """The agent whose routes changed."""
+    conversation_id: NotRequired[str | None]
+    """The conversation whose routes changed: absent, `null` or an id."""
+
+
+class ChannelTargetsUpdated(TypedDict):
+    """Letta's channel service: a channel's discovered targets changed."""
+
+    type: Literal["channel_targets_updated"]
+    timestamp: int
+    """When, in milliseconds since the Unix epoch."""
+    channel_id: str
+    """The channel."""
+
+
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
@@ -3511,10 +4554,15 @@ ImageSource = Base64ImageSource | UrlImageSource | LettaImageSource
 ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 """An approval decision. Closed: an unknown `behavior` is an error, never "allow"."""
 
-ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error
+ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
 is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).
+"""
+
+ChannelConfigField = TextChannelConfigField | SecretChannelConfigField | SelectChannelConfigField | BooleanChannelConfigField | NumberChannelConfigField | StringArrayChannelConfigField | KeyValueMapChannelConfigField
+"""One field of a [`ChannelConfigSchema`], discriminated by `type`. Open: the kinds of
+field are UI description, and a newer server may add some; an unknown one is kept.
 """
 
 Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | PingDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta

@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -63,6 +63,26 @@ REQUESTS: Final[dict[str, Request]] = {
     "browser_device_mcp_oauth": Request("browser_device_mcp_oauth_response", "browser-device-mcp-oauth", "one"),
     "launch_subagent": Request("launch_subagent_response", "launch-subagent", "one"),
     "teleport_probe": Request("teleport_probe_response", "teleport-probe", "one"),
+    "channels_list": Request("channels_list_response", "channels-list", "one"),
+    "channel_accounts_list": Request("channel_accounts_list_response", "channel-accounts-list", "one"),
+    "channel_account_create": Request("channel_account_create_response", "channel-account-create", "one"),
+    "channel_account_update": Request("channel_account_update_response", "channel-account-update", "one"),
+    "channel_account_bind": Request("channel_account_bind_response", "channel-account-bind", "one"),
+    "channel_account_unbind": Request("channel_account_unbind_response", "channel-account-unbind", "one"),
+    "channel_account_delete": Request("channel_account_delete_response", "channel-account-delete", "one"),
+    "channel_account_start": Request("channel_account_start_response", "channel-account-start", "one"),
+    "channel_account_stop": Request("channel_account_stop_response", "channel-account-stop", "one"),
+    "channel_get_config": Request("channel_get_config_response", "channel-get-config", "one"),
+    "channel_set_config": Request("channel_set_config_response", "channel-set-config", "one"),
+    "channel_start": Request("channel_start_response", "channel-start", "one"),
+    "channel_stop": Request("channel_stop_response", "channel-stop", "one"),
+    "channel_pairings_list": Request("channel_pairings_list_response", "channel-pairings-list", "one"),
+    "channel_pairing_bind": Request("channel_pairing_bind_response", "channel-pairing-bind", "one"),
+    "channel_routes_list": Request("channel_routes_list_response", "channel-routes-list", "one"),
+    "channel_targets_list": Request("channel_targets_list_response", "channel-targets-list", "one"),
+    "channel_target_bind": Request("channel_target_bind_response", "channel-target-bind", "one"),
+    "channel_route_remove": Request("channel_route_remove_response", "channel-route-remove", "one"),
+    "channel_route_update": Request("channel_route_update_response", "channel-route-update", "one"),
 }
 """The commands the server answers, by `type`; a command not listed is not answered."""
 

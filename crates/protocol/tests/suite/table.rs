@@ -78,7 +78,7 @@ fn every_listed_frame_type_is_a_variant() {
         COMMANDS.iter().filter(|c| c.response.is_some()).count()
     );
     assert_eq!(kinds(ServerFrameKind::Event), EVENTS.len());
-    for name in ["external_tool_call_request", "error", "crons_updated"] {
+    for name in ["external_tool_call_request", "error", "crons_updated", "channels_updated"] {
         assert!(
             SERVER_FRAMES
                 .iter()
