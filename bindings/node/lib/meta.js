@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -39,6 +39,17 @@ const REQUESTS = Object.freeze({
   conversation_fork: Object.freeze({ answer: "conversation_fork_response", answers: "one", requestIdPrefix: "conversation-fork" }),
   conversation_messages_list: Object.freeze({ answer: "conversation_messages_list_response", answers: "one", requestIdPrefix: "conversation-messages-list" }),
   conversation_compact: Object.freeze({ answer: "conversation_compact_response", answers: "one", requestIdPrefix: "conversation-compact" }),
+  search_files: Object.freeze({ answer: "search_files_response", answers: "one", requestIdPrefix: "search-files" }),
+  grep_in_files: Object.freeze({ answer: "grep_in_files_response", answers: "one", requestIdPrefix: "grep-in-files" }),
+  list_in_directory: Object.freeze({ answer: "list_in_directory_response", answers: "one", requestIdPrefix: "list-in-directory" }),
+  get_tree: Object.freeze({ answer: "get_tree_response", answers: "one", requestIdPrefix: "get-tree" }),
+  read_file: Object.freeze({ answer: "read_file_response", answers: "one", requestIdPrefix: "read-file" }),
+  write_file: Object.freeze({ answer: "write_file_response", answers: "one", requestIdPrefix: "write-file" }),
+  edit_file: Object.freeze({ answer: "edit_file_response", answers: "one", requestIdPrefix: "edit-file" }),
+  search_branches: Object.freeze({ answer: "search_branches_response", answers: "one", requestIdPrefix: "search-branches" }),
+  checkout_branch: Object.freeze({ answer: "checkout_branch_response", answers: "one", requestIdPrefix: "checkout-branch" }),
+  set_boot_working_directory: Object.freeze({ answer: "set_boot_working_directory_response", answers: "one", requestIdPrefix: "set-boot-working-directory" }),
+  get_cwd_map: Object.freeze({ answer: "get_cwd_map_response", answers: "one", requestIdPrefix: "get-cwd-map" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */
