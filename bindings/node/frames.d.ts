@@ -589,11 +589,11 @@ export interface SearchFilesEntry {
   /** Its path. */
   path: string;
   /** What it is: always `file`. */
-  type: EntryKind;
+  type: FileEntryKind;
 }
 
 /** What a listed path is. */
-export type EntryKind = "file" | "dir";
+export type FileEntryKind = "file" | "dir";
 
 /** One line `grep_in_files` matched. */
 export interface GrepInFilesMatch {
@@ -618,7 +618,7 @@ export interface TreeEntry {
   /** Its path, relative to the root. */
   path: string;
   /** A file or a directory. */
-  type: EntryKind;
+  type: FileEntryKind;
 }
 
 /** A branch `search_branches` found. */

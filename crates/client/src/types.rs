@@ -3097,61 +3097,6 @@ pub struct EditFileResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-///What a listed path is.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum EntryKind {
-    #[serde(rename = "file")]
-    File,
-    #[serde(rename = "dir")]
-    Dir,
-}
-impl ::std::fmt::Display for EntryKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::File => f.write_str("file"),
-            Self::Dir => f.write_str("dir"),
-        }
-    }
-}
-impl ::std::str::FromStr for EntryKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "file" => Ok(Self::File),
-            "dir" => Ok(Self::Dir),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for EntryKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for EntryKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
 ///This project's answer to a frame it could not accept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Error {
@@ -3434,6 +3379,61 @@ impl ::std::convert::TryFrom<&str> for FileEncoding {
     }
 }
 impl ::std::convert::TryFrom<::std::string::String> for FileEncoding {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///What a listed path is.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum FileEntryKind {
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "dir")]
+    Dir,
+}
+impl ::std::fmt::Display for FileEntryKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::File => f.write_str("file"),
+            Self::Dir => f.write_str("dir"),
+        }
+    }
+}
+impl ::std::str::FromStr for FileEntryKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "file" => Ok(Self::File),
+            "dir" => Ok(Self::Dir),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FileEntryKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FileEntryKind {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -5037,7 +5037,7 @@ pub struct SearchFilesEntry {
     pub path: ::std::string::String,
     ///What it is: always `file`.
     #[serde(rename = "type")]
-    pub type_: EntryKind,
+    pub type_: FileEntryKind,
 }
 ///Response to `search_files`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -6571,7 +6571,7 @@ pub struct TreeEntry {
     pub path: ::std::string::String,
     ///A file or a directory.
     #[serde(rename = "type")]
-    pub type_: EntryKind,
+    pub type_: FileEntryKind,
 }
 ///The end of a turn.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]

@@ -47,12 +47,12 @@ pub struct SearchFilesEntry {
     pub path: String,
     /// What it is: always `file`.
     #[serde(rename = "type")]
-    pub kind: EntryKind,
+    pub kind: FileEntryKind,
 }
 
 open_enum! {
     /// What a listed path is.
-    pub enum EntryKind {
+    pub enum FileEntryKind {
         /// A file.
         File = "file",
         /// A directory.
@@ -212,7 +212,7 @@ pub struct TreeEntry {
     pub path: String,
     /// A file or a directory.
     #[serde(rename = "type")]
-    pub kind: EntryKind,
+    pub kind: FileEntryKind,
 }
 
 /// How a file's content travels.

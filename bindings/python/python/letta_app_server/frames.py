@@ -70,7 +70,7 @@ Backend = Literal["local", "api"]
 Disposition = Literal["started", "queued"]
 """What happened to an accepted `create_message`."""
 
-EntryKind = Literal["file", "dir"]
+FileEntryKind = Literal["file", "dir"]
 """What a listed path is."""
 
 DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
@@ -535,7 +535,7 @@ class SearchFilesEntry(TypedDict):
 
     path: str
     """Its path."""
-    type: 'EntryKind'
+    type: 'FileEntryKind'
     """What it is: always `file`."""
 
 
@@ -563,7 +563,7 @@ class TreeEntry(TypedDict):
 
     path: str
     """Its path, relative to the root."""
-    type: 'EntryKind'
+    type: 'FileEntryKind'
     """A file or a directory."""
 
 
