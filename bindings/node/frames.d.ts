@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -74,6 +74,24 @@ export interface ClientFrameByType {
   channel_target_bind: ChannelTargetBind;
   channel_route_remove: ChannelRouteRemove;
   channel_route_update: ChannelRouteUpdate;
+  search_files: SearchFiles;
+  grep_in_files: GrepInFiles;
+  list_in_directory: ListInDirectory;
+  get_tree: GetTree;
+  read_file: ReadFile;
+  write_file: WriteFile;
+  watch_file: WatchFile;
+  unwatch_file: UnwatchFile;
+  edit_file: EditFile;
+  file_ops: FileOpsCommand;
+  terminal_spawn: TerminalSpawn;
+  terminal_input: TerminalInput;
+  terminal_resize: TerminalResize;
+  terminal_kill: TerminalKill;
+  search_branches: SearchBranches;
+  checkout_branch: CheckoutBranch;
+  set_boot_working_directory: SetBootWorkingDirectory;
+  get_cwd_map: GetCwdMap;
   message: Message;
   pong: Pong;
 }
@@ -519,12 +537,43 @@ export interface ChannelConfigPatch {
   plugin_config?: { [key: string]: unknown } | null;
 }
 
+/** How a file's content travels. */
+export type FileEncoding = "utf8" | "base64";
+
+/** A causal graph entry of a collaborative edit. */
+export interface CausalGraphEntry {
+  /** Editing agent id. */
+  agent: string;
+  /** First sequence number. */
+  seq: number;
+  /** Number of operations. */
+  len: number;
+  /** Parent versions as `[agent, seq]` pairs. */
+  parents: [string, number][];
+}
+
+/** One collaborative-editing operation. */
+export interface FileOp {
+  /** Insert or delete. */
+  type: FileOpKind;
+  /** Character position. */
+  pos: number;
+  /** Inserted text. */
+  content?: string | null;
+}
+
+/**
+ * Kind of a file operation. Open in the server's frames; a client's `file_ops` with another
+ * kind is invalid (the server could not apply it).
+ */
+export type FileOpKind = "ins" | "del";
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
  * frame's JSON).
  */
-export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated;
+export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited;
 
 /** The branches of {@link ServerFrame} by `type`. */
 export interface ServerFrameByType {
@@ -585,6 +634,17 @@ export interface ServerFrameByType {
   channel_target_bind_response: ChannelTargetBindResponse;
   channel_route_remove_response: ChannelRouteRemoveResponse;
   channel_route_update_response: ChannelRouteUpdateResponse;
+  search_files_response: SearchFilesResponse;
+  grep_in_files_response: GrepInFilesResponse;
+  list_in_directory_response: ListInDirectoryResponse;
+  get_tree_response: GetTreeResponse;
+  read_file_response: ReadFileResponse;
+  write_file_response: WriteFileResponse;
+  edit_file_response: EditFileResponse;
+  search_branches_response: SearchBranchesResponse;
+  checkout_branch_response: CheckoutBranchResponse;
+  set_boot_working_directory_response: SetBootWorkingDirectoryResponse;
+  get_cwd_map_response: GetCwdMapResponse;
   stream_delta: StreamDelta;
   turn_finished: TurnFinished;
   update_loop_status: UpdateLoopStatus;
@@ -602,6 +662,10 @@ export interface ServerFrameByType {
   channel_pairings_updated: ChannelPairingsUpdated;
   channel_routes_updated: ChannelRoutesUpdated;
   channel_targets_updated: ChannelTargetsUpdated;
+  file_changed: FileChanged;
+  terminal_spawned: TerminalSpawned;
+  terminal_output: TerminalOutput;
+  terminal_exited: TerminalExited;
 }
 
 /** Which backend an App Server runs agents on. */
@@ -1185,6 +1249,53 @@ export interface ChannelTargetSnapshot {
  * server may discover other kinds.
  */
 export type ChannelTargetType = "channel";
+
+/** A file `search_files` found. */
+export interface SearchFilesEntry {
+  /** Its path. */
+  path: string;
+  /** What it is: always `file`. */
+  type: FileEntryKind;
+}
+
+/** What a listed path is. */
+export type FileEntryKind = "file" | "dir";
+
+/** One line `grep_in_files` matched. */
+export interface GrepInFilesMatch {
+  /** The file, relative to the search root. */
+  path: string;
+  /** The line's number, from 1. */
+  line: number;
+  /** The column where the match starts, from 1. */
+  column: number;
+  /** The column after the match ends, from 1. */
+  column_end: number;
+  /** The whole line, without its line break. */
+  text: string;
+  /** Up to `context_lines` lines before it. */
+  before?: string[] | null;
+  /** Up to `context_lines` lines after it. */
+  after?: string[] | null;
+}
+
+/** An entry of `get_tree_response`. */
+export interface TreeEntry {
+  /** Its path, relative to the root. */
+  path: string;
+  /** A file or a directory. */
+  type: FileEntryKind;
+}
+
+/** A branch `search_branches` found. */
+export interface GitBranchInfo {
+  /** Its name. */
+  name: string;
+  /** Whether it is checked out. */
+  is_current: boolean;
+  /** Whether it is a remote-tracking branch. */
+  is_remote: boolean;
+}
 
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
 export type Delta = AssistantMessageDelta | ReasoningMessageDelta | HiddenReasoningMessageDelta | ToolCallMessageDelta | ApprovalRequestMessageDelta | ToolReturnMessageDelta | ApprovalResponseMessageDelta | UserMessageDelta | SystemMessageDelta | UsageStatisticsDelta | StopReasonDelta | ErrorMessageDelta | PingDelta | EventMessageDelta | SummaryMessageDelta | ApprovalClassificationEndDelta | ClientToolStartDelta | ClientToolEndDelta | CommandStartDelta | CommandEndDelta | SlashCommandStartDelta | SlashCommandEndDelta | StatusDelta | RetryDelta | LoopErrorDelta;
@@ -2592,31 +2703,6 @@ export interface SubagentToolCall {
   args: string;
 }
 
-/** A causal graph entry of a collaborative edit. */
-export interface CausalGraphEntry {
-  /** Editing agent id. */
-  agent: string;
-  /** First sequence number. */
-  seq: number;
-  /** Number of operations. */
-  len: number;
-  /** Parent versions as `[agent, seq]` pairs. */
-  parents: [string, number][];
-}
-
-/** One collaborative-editing operation. */
-export interface FileOp {
-  /** Insert or delete. */
-  type: FileOpKind;
-  /** Character position. */
-  pos: number;
-  /** Inserted text. */
-  content?: string | null;
-}
-
-/** Kind of a file operation. */
-export type FileOpKind = "ins" | "del";
-
 /** Pending approval answers carried across a teleport. */
 export interface TeleportContinuation {
   /** Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent. */
@@ -3392,6 +3478,222 @@ export interface ChannelRouteUpdate {
   chat_id: string;
   /** The agent conversation. */
   runtime: RuntimeScope;
+}
+
+/** Search file paths under a working directory. */
+export interface SearchFiles {
+  type: "search_files";
+  /** Correlates the response. */
+  request_id: string;
+  /** Substring of the paths to find; `""` returns the most recently modified files. */
+  query: string;
+  /** How many files at most (Letta Code: 5). */
+  max_results?: number | null;
+  /** Only files under this directory. */
+  cwd?: string | null;
+}
+
+/** Search file contents, line by line. */
+export interface GrepInFiles {
+  type: "grep_in_files";
+  /** Correlates the response. */
+  request_id: string;
+  /** The text to find, or a regular expression when `is_regex`. */
+  query: string;
+  /** Read `query` as a regular expression (default `false`). */
+  is_regex?: boolean | null;
+  /** Match case (default `false`). */
+  case_sensitive?: boolean | null;
+  /** Match whole words only (default `false`). */
+  whole_word?: boolean | null;
+  /** Only files matching this glob (`*.tsx`, `src/**\/*.ts`); empty means all. */
+  glob?: string | null;
+  /** The directory to search; the index root when absent. */
+  cwd?: string | null;
+  /** How many matching lines at most (Letta Code: 500). */
+  max_results?: number | null;
+  /** Lines of context before and after each match (Letta Code: 2). */
+  context_lines?: number | null;
+}
+
+/** List one directory. */
+export interface ListInDirectory {
+  type: "list_in_directory";
+  /** Correlates the response; without it the server still answers, uncorrelated. */
+  request_id?: string | null;
+  /** The directory. */
+  path: string;
+  /** Also list the entries that are not directories, in `files`. */
+  include_files?: boolean | null;
+  /** How many entries (folders and files together) at most. */
+  limit?: number | null;
+  /** How many entries to skip first. */
+  offset?: number | null;
+}
+
+/** List a subtree. */
+export interface GetTree {
+  type: "get_tree";
+  /** Correlates the response. */
+  request_id: string;
+  /** The subtree's root. */
+  path: string;
+  /** How many levels below the root at most. */
+  depth: number;
+}
+
+/** Read a file. */
+export interface ReadFile {
+  type: "read_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The file. */
+  path: string;
+  /** How to send the content (default `utf8`, which fails on a file that is not UTF-8). */
+  encoding?: FileEncoding | null;
+}
+
+/** Overwrite a file. */
+export interface WriteFile {
+  type: "write_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The file. */
+  path: string;
+  /** Its whole new content. */
+  content: string;
+}
+
+/** Start pushing `file_changed` for a file; no answer. */
+export interface WatchFile {
+  type: "watch_file";
+  /** Names the command (no response echoes it). */
+  request_id: string;
+  /** The file. */
+  path: string;
+}
+
+/** Stop pushing `file_changed` for a file; no answer. */
+export interface UnwatchFile {
+  type: "unwatch_file";
+  /** Names the command (no response echoes it). */
+  request_id: string;
+  /** The file. */
+  path: string;
+}
+
+/** Replace text in a file. */
+export interface EditFile {
+  type: "edit_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The file. */
+  file_path: string;
+  /** The exact text to replace. */
+  old_string: string;
+  /** Its replacement. */
+  new_string: string;
+  /** Replace every occurrence, not just one. */
+  replace_all?: boolean | null;
+  /** How many replacements the client expects; a different count fails the edit. */
+  expected_replacements?: number | null;
+}
+
+/** Collaborative-editing operations on a file (also a server event); no answer. */
+export interface FileOpsCommand {
+  type: "file_ops";
+  /** The file. */
+  path: string;
+  /** Collaborative-editing causal graph entries. */
+  cg_entries: CausalGraphEntry[];
+  /** Collaborative-editing operations. */
+  ops: FileOp[];
+  /** Who generated the operations (`agent` for agent edits; an editor window's id). */
+  source: string;
+  /** The file's whole content after the operations. */
+  document_content?: string | null;
+}
+
+/** Start a terminal. */
+export interface TerminalSpawn {
+  type: "terminal_spawn";
+  /** The client's name for the terminal. */
+  terminal_id: string;
+  /** Columns. */
+  cols: number;
+  /** Rows. */
+  rows: number;
+  /** The shell's working directory; the boot working directory when absent. */
+  cwd?: string | null;
+}
+
+/** Type into a terminal. */
+export interface TerminalInput {
+  type: "terminal_input";
+  /** The terminal. */
+  terminal_id: string;
+  /** The bytes to write, as text. */
+  data: string;
+}
+
+/** Resize a terminal. */
+export interface TerminalResize {
+  type: "terminal_resize";
+  /** The terminal. */
+  terminal_id: string;
+  /** Columns. */
+  cols: number;
+  /** Rows. */
+  rows: number;
+}
+
+/** End a terminal. */
+export interface TerminalKill {
+  type: "terminal_kill";
+  /** The terminal. */
+  terminal_id: string;
+}
+
+/** List branches. */
+export interface SearchBranches {
+  type: "search_branches";
+  /** Correlates the response. */
+  request_id: string;
+  /** Substring of the branch names; `""` lists all branches. */
+  query: string;
+  /** How many branches at most (Letta Code: 20). */
+  max_results?: number | null;
+  /** The repository's directory. */
+  cwd?: string | null;
+}
+
+/** Check out (or create) a branch. */
+export interface CheckoutBranch {
+  type: "checkout_branch";
+  /** Correlates the response. */
+  request_id: string;
+  /** The branch. */
+  branch: string;
+  /** Create the branch if it does not exist. */
+  create?: boolean | null;
+  /** The repository's directory. */
+  cwd?: string | null;
+}
+
+/** Set the working directory of conversations without their own. */
+export interface SetBootWorkingDirectory {
+  type: "set_boot_working_directory";
+  /** Correlates the response. */
+  request_id: string;
+  /** The directory. */
+  cwd: string;
+}
+
+/** Read every conversation's working directory. */
+export interface GetCwdMap {
+  type: "get_cwd_map";
+  /** Correlates the response. */
+  request_id: string;
 }
 
 /** The legacy input form, converted to `input`. */
@@ -4246,6 +4548,184 @@ export interface ChannelRouteUpdateResponse {
   error?: string | null;
 }
 
+/** Response to `search_files`. */
+export interface SearchFilesResponse {
+  type: "search_files_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the search ran. */
+  success: boolean;
+  /** The files found (empty on failure). */
+  files: SearchFilesEntry[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `grep_in_files`. */
+export interface GrepInFilesResponse {
+  type: "grep_in_files_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the search ran. */
+  success: boolean;
+  /** The matching lines (empty on failure). */
+  matches: GrepInFilesMatch[];
+  /** Matching lines in all, including those past `max_results`. */
+  total_matches: number;
+  /** Files with a match. */
+  total_files: number;
+  /** Whether `matches` stops at `max_results`. */
+  truncated: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `list_in_directory`. */
+export interface ListInDirectoryResponse {
+  type: "list_in_directory_response";
+  /** Echo of the request's id, when it had one. */
+  request_id?: string | null;
+  /** Whether the directory was listed. */
+  success: boolean;
+  /** The directory listed. */
+  path: string;
+  /** Its subdirectories' names (empty on failure). */
+  folders: string[];
+  /** Its other entries' names, when `include_files` was set. */
+  files?: string[] | null;
+  /** Whether entries past `offset + limit` remain. */
+  hasMore: boolean;
+  /** How many entries the directory has. */
+  total?: number | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `get_tree`. */
+export interface GetTreeResponse {
+  type: "get_tree_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the subtree was listed. */
+  success: boolean;
+  /** The subtree's root. */
+  path: string;
+  /** Its entries (empty on failure). */
+  entries: TreeEntry[];
+  /** Whether entries deeper than `depth` exist. */
+  has_more_depth: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `read_file`. */
+export interface ReadFileResponse {
+  type: "read_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the file was read. */
+  success: boolean;
+  /** The file. */
+  path: string;
+  /** Its content; `null` on failure. */
+  content: string | null;
+  /** The encoding of `content`, as requested. */
+  encoding?: FileEncoding | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `write_file`. */
+export interface WriteFileResponse {
+  type: "write_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the file was written. */
+  success: boolean;
+  /** The file. */
+  path: string;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `edit_file`. */
+export interface EditFileResponse {
+  type: "edit_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the file was edited. */
+  success: boolean;
+  /** The file. */
+  file_path: string;
+  /** What was done, for people; `null` on failure. */
+  message: string | null;
+  /** How many occurrences were replaced. */
+  replacements: number;
+  /** The line of the first replacement, from 1. */
+  start_line?: number | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `search_branches`. */
+export interface SearchBranchesResponse {
+  type: "search_branches_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the branches were listed. */
+  success: boolean;
+  /** The branches found (empty on failure). */
+  branches: GitBranchInfo[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `checkout_branch`. */
+export interface CheckoutBranchResponse {
+  type: "checkout_branch_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the branch was checked out. */
+  success: boolean;
+  /** The branch now checked out (on failure, the one asked for). */
+  branch: string;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `set_boot_working_directory`. */
+export interface SetBootWorkingDirectoryResponse {
+  type: "set_boot_working_directory_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the directory was set. */
+  success: boolean;
+  /** The boot working directory now (`""` when this server declines the command). */
+  boot_working_directory: string;
+  /** The working-directory revision after the change (as `update_device_status.cwd_revision`). */
+  cwd_revision: number;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `get_cwd_map`. */
+export interface GetCwdMapResponse {
+  type: "get_cwd_map_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the map was read. */
+  success: boolean;
+  /**
+   * Each conversation's own working directory, keyed by its scope key
+   * (`conversation:<id>`, or `agent:<id>::conversation:default`; docs/protocol.md §2.4).
+   */
+  cwd_map: { [key: string]: string };
+  /** The directory of conversations without an entry; `null` when there is none. */
+  boot_working_directory: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
 /** Streamed agent output or a lifecycle notice. */
 export interface StreamDelta {
   type: "stream_delta";
@@ -4399,7 +4879,7 @@ export interface ControlRequest {
   idempotency_key: string;
 }
 
-/** The agent changed a file. */
+/** The agent changed a file (the same body a client sends as a command). */
 export interface FileOps {
   type: "file_ops";
   /** The file. */
@@ -4408,9 +4888,9 @@ export interface FileOps {
   cg_entries: CausalGraphEntry[];
   /** Collaborative-editing operations. */
   ops: FileOp[];
-  /** Who changed the file (`agent` for agent edits). */
+  /** Who generated the operations (`agent` for agent edits; an editor window's id). */
   source: string;
-  /** The full new content. */
+  /** The file's whole content after the operations. */
   document_content?: string | null;
   /** The scope the event belongs to. */
   runtime: RuntimeScope;
@@ -4559,4 +5039,45 @@ export interface ChannelTargetsUpdated {
   timestamp: number;
   /** The channel. */
   channel_id: string;
+}
+
+/** A watched file changed. */
+export interface FileChanged {
+  type: "file_changed";
+  /** The file. */
+  path: string;
+  /**
+   * Its modification time in milliseconds since the Unix epoch; may have a fraction, as a
+   * file system's modification time does.
+   */
+  lastModified: number;
+}
+
+/** A terminal started. */
+export interface TerminalSpawned {
+  type: "terminal_spawned";
+  /** The terminal. */
+  terminal_id: string;
+  /** Its process id. */
+  pid: number;
+}
+
+/** A terminal's output. */
+export interface TerminalOutput {
+  type: "terminal_output";
+  /** The terminal. */
+  terminal_id: string;
+  /** The bytes it wrote, as text (escape sequences included). */
+  data: string;
+}
+
+/** A terminal's process ended. */
+export interface TerminalExited {
+  type: "terminal_exited";
+  /** The terminal. */
+  terminal_id: string;
+  /** The process's exit code. */
+  exitCode: number;
+  /** Why the terminal failed, when it did. */
+  error?: string | null;
 }

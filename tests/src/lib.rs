@@ -48,6 +48,11 @@ pub struct GoldenFrame {
 }
 
 impl GoldenFrame {
+    /// Which side sends it.
+    pub fn direction(&self) -> schema::Direction {
+        schema::Direction::of(&self.json)
+    }
+
     /// `<type>/<case>`, for messages.
     pub fn name(&self) -> String {
         format!("{}/{}", self.frame_type, self.case)

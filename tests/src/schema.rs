@@ -1,7 +1,7 @@
 //! Validating frames against the checked-in schema bundle.
 
 use jsonschema::Validator;
-use letta_app_server_protocol::CLIENT_FRAMES;
+use letta_app_server_protocol::{CLIENT_FRAMES, SERVER_FRAMES};
 use serde_json::{Value, json};
 
 /// Which side sends a frame type.
@@ -14,12 +14,16 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// The direction of a frame `type` (anything not sent by clients is a server frame).
-    pub fn of(frame_type: &str) -> Self {
-        if CLIENT_FRAMES.contains(&frame_type) {
-            Self::Client
-        } else {
+    /// The direction of a frame: its `type`'s (anything not sent by clients is a server frame);
+    /// for a type both sides send (`file_ops`), the server's when the frame carries the runtime
+    /// envelope (`event_seq`), since the server sends it as a runtime event.
+    pub fn of(frame: &Value) -> Self {
+        let frame_type = frame["type"].as_str().unwrap_or_default();
+        let both_ways = SERVER_FRAMES.iter().any(|server| server.name == frame_type);
+        if !CLIENT_FRAMES.contains(&frame_type) || (both_ways && frame.get("event_seq").is_some()) {
             Self::Server
+        } else {
+            Self::Client
         }
     }
 }

@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -74,6 +74,17 @@ const REQUESTS = Object.freeze({
   channel_target_bind: Object.freeze({ answer: "channel_target_bind_response", answers: "one", requestIdPrefix: "channel-target-bind" }),
   channel_route_remove: Object.freeze({ answer: "channel_route_remove_response", answers: "one", requestIdPrefix: "channel-route-remove" }),
   channel_route_update: Object.freeze({ answer: "channel_route_update_response", answers: "one", requestIdPrefix: "channel-route-update" }),
+  search_files: Object.freeze({ answer: "search_files_response", answers: "one", requestIdPrefix: "search-files" }),
+  grep_in_files: Object.freeze({ answer: "grep_in_files_response", answers: "one", requestIdPrefix: "grep-in-files" }),
+  list_in_directory: Object.freeze({ answer: "list_in_directory_response", answers: "one", requestIdPrefix: "list-in-directory" }),
+  get_tree: Object.freeze({ answer: "get_tree_response", answers: "one", requestIdPrefix: "get-tree" }),
+  read_file: Object.freeze({ answer: "read_file_response", answers: "one", requestIdPrefix: "read-file" }),
+  write_file: Object.freeze({ answer: "write_file_response", answers: "one", requestIdPrefix: "write-file" }),
+  edit_file: Object.freeze({ answer: "edit_file_response", answers: "one", requestIdPrefix: "edit-file" }),
+  search_branches: Object.freeze({ answer: "search_branches_response", answers: "one", requestIdPrefix: "search-branches" }),
+  checkout_branch: Object.freeze({ answer: "checkout_branch_response", answers: "one", requestIdPrefix: "checkout-branch" }),
+  set_boot_working_directory: Object.freeze({ answer: "set_boot_working_directory_response", answers: "one", requestIdPrefix: "set-boot-working-directory" }),
+  get_cwd_map: Object.freeze({ answer: "get_cwd_map_response", answers: "one", requestIdPrefix: "get-cwd-map" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */

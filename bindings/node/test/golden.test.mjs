@@ -16,7 +16,7 @@ const meta = JSON.parse(readFileSync(path.join(REPO, 'schema', 'meta.json'), 'ut
 
 /** The golden frames of these types, as `{ name, frame }`. */
 function golden(types) {
-  return types.flatMap((type) => {
+  return [...new Set(types)].flatMap((type) => {
     const directory = path.join(REPO, 'tests', 'frames', type);
     return readdirSync(directory)
       .filter((file) => file.endsWith('.json'))
@@ -28,8 +28,18 @@ function golden(types) {
   });
 }
 
-const serverFrames = golden(meta.server_frames);
-const clientFrames = golden(meta.client_frames);
+/**
+ * Whether the server sends this frame: its type's side; for a type both sides send (`file_ops`),
+ * the server's when it carries the runtime envelope, as the server sends it as a runtime event.
+ */
+function fromServer(frame) {
+  const server = meta.server_frames.includes(frame.type);
+  return meta.client_frames.includes(frame.type) ? server && 'event_seq' in frame : server;
+}
+
+const corpus = golden([...meta.server_frames, ...meta.client_frames]);
+const serverFrames = corpus.filter(({ frame }) => fromServer(frame));
+const clientFrames = corpus.filter(({ frame }) => !fromServer(frame));
 
 /** A websocket server on 127.0.0.1 that runs `serve(socket, url)` for each connection. */
 async function fakeServer(serve) {

@@ -8,7 +8,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map"];
 
 /// How many frames answer a command (besides an `error` frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +93,17 @@ pub const REQUESTS: &[Request] = &[
     Request { command: "channel_target_bind", answer: "channel_target_bind_response", answers: Answers::One, request_id_prefix: "channel-target-bind" },
     Request { command: "channel_route_remove", answer: "channel_route_remove_response", answers: Answers::One, request_id_prefix: "channel-route-remove" },
     Request { command: "channel_route_update", answer: "channel_route_update_response", answers: Answers::One, request_id_prefix: "channel-route-update" },
+    Request { command: "search_files", answer: "search_files_response", answers: Answers::One, request_id_prefix: "search-files" },
+    Request { command: "grep_in_files", answer: "grep_in_files_response", answers: Answers::One, request_id_prefix: "grep-in-files" },
+    Request { command: "list_in_directory", answer: "list_in_directory_response", answers: Answers::One, request_id_prefix: "list-in-directory" },
+    Request { command: "get_tree", answer: "get_tree_response", answers: Answers::One, request_id_prefix: "get-tree" },
+    Request { command: "read_file", answer: "read_file_response", answers: Answers::One, request_id_prefix: "read-file" },
+    Request { command: "write_file", answer: "write_file_response", answers: Answers::One, request_id_prefix: "write-file" },
+    Request { command: "edit_file", answer: "edit_file_response", answers: Answers::One, request_id_prefix: "edit-file" },
+    Request { command: "search_branches", answer: "search_branches_response", answers: Answers::One, request_id_prefix: "search-branches" },
+    Request { command: "checkout_branch", answer: "checkout_branch_response", answers: Answers::One, request_id_prefix: "checkout-branch" },
+    Request { command: "set_boot_working_directory", answer: "set_boot_working_directory_response", answers: Answers::One, request_id_prefix: "set-boot-working-directory" },
+    Request { command: "get_cwd_map", answer: "get_cwd_map_response", answers: Answers::One, request_id_prefix: "get-cwd-map" },
 ];
 
 /// The command of this `type`, if the server answers it.

@@ -1958,6 +1958,37 @@ pub struct ChannelsUpdated {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Check out (or create) a branch.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CheckoutBranch {
+    ///The branch.
+    pub branch: ::std::string::String,
+    ///Create the branch if it does not exist.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub create: ::std::option::Option<bool>,
+    ///The repository's directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cwd: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `checkout_branch`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct CheckoutBranchResponse {
+    ///The branch now checked out (on failure, the one asked for).
+    pub branch: ::std::string::String,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the branch was checked out.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", deny_unknown_fields)]
@@ -2738,6 +2769,226 @@ capability).*/
         request_id: ::std::string::String,
         ///The agent conversation.
         runtime: RuntimeScope,
+    },
+    ///Search file paths under a working directory.
+    #[serde(rename = "search_files")]
+    SearchFiles {
+        ///Only files under this directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cwd: ::std::option::Option<::std::string::String>,
+        ///How many files at most (Letta Code: 5).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        max_results: ::std::option::Option<u64>,
+        ///Substring of the paths to find; `""` returns the most recently modified files.
+        query: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Search file contents, line by line.
+    #[serde(rename = "grep_in_files")]
+    GrepInFiles {
+        ///Match case (default `false`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        case_sensitive: ::std::option::Option<bool>,
+        ///Lines of context before and after each match (Letta Code: 2).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        context_lines: ::std::option::Option<u64>,
+        ///The directory to search; the index root when absent.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cwd: ::std::option::Option<::std::string::String>,
+        ///Only files matching this glob (`*.tsx`, `src/**/*.ts`); empty means all.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        glob: ::std::option::Option<::std::string::String>,
+        ///Read `query` as a regular expression (default `false`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        is_regex: ::std::option::Option<bool>,
+        ///How many matching lines at most (Letta Code: 500).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        max_results: ::std::option::Option<u64>,
+        ///The text to find, or a regular expression when `is_regex`.
+        query: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///Match whole words only (default `false`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        whole_word: ::std::option::Option<bool>,
+    },
+    ///List one directory.
+    #[serde(rename = "list_in_directory")]
+    ListInDirectory {
+        ///Also list the entries that are not directories, in `files`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        include_files: ::std::option::Option<bool>,
+        ///How many entries (folders and files together) at most.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        limit: ::std::option::Option<u64>,
+        ///How many entries to skip first.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        offset: ::std::option::Option<u64>,
+        ///The directory.
+        path: ::std::string::String,
+        ///Correlates the response; without it the server still answers, uncorrelated.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        request_id: ::std::option::Option<::std::string::String>,
+    },
+    ///List a subtree.
+    #[serde(rename = "get_tree")]
+    GetTree {
+        ///How many levels below the root at most.
+        depth: u64,
+        ///The subtree's root.
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read a file.
+    #[serde(rename = "read_file")]
+    ReadFile {
+        ///How to send the content (default `utf8`, which fails on a file that is not UTF-8).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        encoding: ::std::option::Option<FileEncoding>,
+        ///The file.
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Overwrite a file.
+    #[serde(rename = "write_file")]
+    WriteFile {
+        ///Its whole new content.
+        content: ::std::string::String,
+        ///The file.
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Start pushing `file_changed` for a file; no answer.
+    #[serde(rename = "watch_file")]
+    WatchFile {
+        ///The file.
+        path: ::std::string::String,
+        ///Names the command (no response echoes it).
+        request_id: ::std::string::String,
+    },
+    ///Stop pushing `file_changed` for a file; no answer.
+    #[serde(rename = "unwatch_file")]
+    UnwatchFile {
+        ///The file.
+        path: ::std::string::String,
+        ///Names the command (no response echoes it).
+        request_id: ::std::string::String,
+    },
+    ///Replace text in a file.
+    #[serde(rename = "edit_file")]
+    EditFile {
+        ///How many replacements the client expects; a different count fails the edit.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        expected_replacements: ::std::option::Option<u64>,
+        ///The file.
+        file_path: ::std::string::String,
+        ///Its replacement.
+        new_string: ::std::string::String,
+        ///The exact text to replace.
+        old_string: ::std::string::String,
+        ///Replace every occurrence, not just one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        replace_all: ::std::option::Option<bool>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Collaborative-editing operations on a file (also a server event); no answer.
+    #[serde(rename = "file_ops")]
+    FileOps {
+        ///Collaborative-editing causal graph entries.
+        cg_entries: ::std::vec::Vec<CausalGraphEntry>,
+        ///The file's whole content after the operations.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        document_content: ::std::option::Option<::std::string::String>,
+        ///Collaborative-editing operations.
+        ops: ::std::vec::Vec<FileOp>,
+        ///The file.
+        path: ::std::string::String,
+        ///Who generated the operations (`agent` for agent edits; an editor window's id).
+        source: ::std::string::String,
+    },
+    ///Start a terminal.
+    #[serde(rename = "terminal_spawn")]
+    TerminalSpawn {
+        ///Columns.
+        cols: u32,
+        ///The shell's working directory; the boot working directory when absent.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cwd: ::std::option::Option<::std::string::String>,
+        ///Rows.
+        rows: u32,
+        ///The client's name for the terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///Type into a terminal.
+    #[serde(rename = "terminal_input")]
+    TerminalInput {
+        ///The bytes to write, as text.
+        data: ::std::string::String,
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///Resize a terminal.
+    #[serde(rename = "terminal_resize")]
+    TerminalResize {
+        ///Columns.
+        cols: u32,
+        ///Rows.
+        rows: u32,
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///End a terminal.
+    #[serde(rename = "terminal_kill")]
+    TerminalKill {
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///List branches.
+    #[serde(rename = "search_branches")]
+    SearchBranches {
+        ///The repository's directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cwd: ::std::option::Option<::std::string::String>,
+        ///How many branches at most (Letta Code: 20).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        max_results: ::std::option::Option<u64>,
+        ///Substring of the branch names; `""` lists all branches.
+        query: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Check out (or create) a branch.
+    #[serde(rename = "checkout_branch")]
+    CheckoutBranch {
+        ///The branch.
+        branch: ::std::string::String,
+        ///Create the branch if it does not exist.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        create: ::std::option::Option<bool>,
+        ///The repository's directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        cwd: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Set the working directory of conversations without their own.
+    #[serde(rename = "set_boot_working_directory")]
+    SetBootWorkingDirectory {
+        ///The directory.
+        cwd: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read every conversation's working directory.
+    #[serde(rename = "get_cwd_map")]
+    GetCwdMap {
+        ///Correlates the response.
+        request_id: ::std::string::String,
     },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
@@ -5765,6 +6016,49 @@ impl ::std::convert::TryFrom<::std::string::String> for DmPolicy {
         value.parse()
     }
 }
+///Replace text in a file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct EditFile {
+    ///How many replacements the client expects; a different count fails the edit.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub expected_replacements: ::std::option::Option<u64>,
+    ///The file.
+    pub file_path: ::std::string::String,
+    ///Its replacement.
+    pub new_string: ::std::string::String,
+    ///The exact text to replace.
+    pub old_string: ::std::string::String,
+    ///Replace every occurrence, not just one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub replace_all: ::std::option::Option<bool>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `edit_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct EditFileResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The file.
+    pub file_path: ::std::string::String,
+    ///What was done, for people; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub message: ::std::option::Option<::std::string::String>,
+    ///How many occurrences were replaced.
+    pub replacements: u64,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The line of the first replacement, from 1.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub start_line: ::std::option::Option<u64>,
+    ///Whether the file was edited.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///This project's answer to a frame it could not accept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Error {
@@ -6012,6 +6306,130 @@ pub struct ExternalToolsUpdate {
     ///The runtimes (non-empty).
     pub runtimes: ::std::vec::Vec<RuntimeScope>,
 }
+///A watched file changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FileChanged {
+    /**Its modification time in milliseconds since the Unix epoch; may have a fraction, as a
+file system's modification time does.*/
+    #[serde(rename = "lastModified")]
+    pub last_modified: f64,
+    ///The file.
+    pub path: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///How a file's content travels.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum FileEncoding {
+    ///UTF-8 text (the default).
+    #[serde(rename = "utf8")]
+    Utf8,
+    ///The raw bytes, base64-encoded (binary files such as images).
+    #[serde(rename = "base64")]
+    Base64,
+}
+impl ::std::fmt::Display for FileEncoding {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Utf8 => f.write_str("utf8"),
+            Self::Base64 => f.write_str("base64"),
+        }
+    }
+}
+impl ::std::str::FromStr for FileEncoding {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "utf8" => Ok(Self::Utf8),
+            "base64" => Ok(Self::Base64),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FileEncoding {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FileEncoding {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///What a listed path is.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum FileEntryKind {
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "dir")]
+    Dir,
+}
+impl ::std::fmt::Display for FileEntryKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::File => f.write_str("file"),
+            Self::Dir => f.write_str("dir"),
+        }
+    }
+}
+impl ::std::str::FromStr for FileEntryKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "file" => Ok(Self::File),
+            "dir" => Ok(Self::Dir),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for FileEntryKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for FileEntryKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///One collaborative-editing operation.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileOp {
@@ -6024,7 +6442,8 @@ pub struct FileOp {
     #[serde(rename = "type")]
     pub type_: FileOpKind,
 }
-///Kind of a file operation.
+/**Kind of a file operation. Open in the server's frames; a client's `file_ops` with another
+kind is invalid (the server could not apply it).*/
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -6079,12 +6498,12 @@ impl ::std::convert::TryFrom<::std::string::String> for FileOpKind {
         value.parse()
     }
 }
-///The agent changed a file.
+///The agent changed a file (the same body a client sends as a command).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileOps {
     ///Collaborative-editing causal graph entries.
     pub cg_entries: ::std::vec::Vec<CausalGraphEntry>,
-    ///The full new content.
+    ///The file's whole content after the operations.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub document_content: ::std::option::Option<::std::string::String>,
     ///ISO-8601 time the frame was serialised.
@@ -6100,7 +6519,24 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub path: ::std::string::String,
     ///The scope the event belongs to.
     pub runtime: RuntimeScope,
-    ///Who changed the file (`agent` for agent edits).
+    ///Who generated the operations (`agent` for agent edits; an editor window's id).
+    pub source: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Collaborative-editing operations on a file (also a server event); no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FileOpsCommand {
+    ///Collaborative-editing causal graph entries.
+    pub cg_entries: ::std::vec::Vec<CausalGraphEntry>,
+    ///The file's whole content after the operations.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub document_content: ::std::option::Option<::std::string::String>,
+    ///Collaborative-editing operations.
+    pub ops: ::std::vec::Vec<FileOp>,
+    ///The file.
+    pub path: ::std::string::String,
+    ///Who generated the operations (`agent` for agent edits; an editor window's id).
     pub source: ::std::string::String,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
@@ -6111,6 +6547,77 @@ pub struct ForkedConversation {
     ///Its id.
     pub id: ::std::string::String,
 }
+///Read every conversation's working directory.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetCwdMap {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `get_cwd_map`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetCwdMapResponse {
+    ///The directory of conversations without an entry; `null` when there is none.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub boot_working_directory: ::std::option::Option<::std::string::String>,
+    /**Each conversation's own working directory, keyed by its scope key
+(`conversation:<id>`, or `agent:<id>::conversation:default`; docs/protocol.md §2.4).*/
+    pub cwd_map: ::std::collections::BTreeMap<
+        ::std::string::String,
+        ::std::string::String,
+    >,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the map was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List a subtree.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetTree {
+    ///How many levels below the root at most.
+    pub depth: u64,
+    ///The subtree's root.
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `get_tree`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetTreeResponse {
+    ///Its entries (empty on failure).
+    pub entries: ::std::vec::Vec<TreeEntry>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether entries deeper than `depth` exist.
+    pub has_more_depth: bool,
+    ///The subtree's root.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the subtree was listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A branch `search_branches` found.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GitBranchInfo {
+    ///Whether it is checked out.
+    pub is_current: bool,
+    ///Whether it is a remote-tracking branch.
+    pub is_remote: bool,
+    ///Its name.
+    pub name: ::std::string::String,
+}
 ///Git information of a working directory.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GitContext {
@@ -6119,6 +6626,78 @@ pub struct GitContext {
     pub branch: ::std::option::Option<::std::string::String>,
     ///Recently used branches.
     pub recent_branches: ::std::vec::Vec<::std::string::String>,
+}
+///Search file contents, line by line.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GrepInFiles {
+    ///Match case (default `false`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub case_sensitive: ::std::option::Option<bool>,
+    ///Lines of context before and after each match (Letta Code: 2).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub context_lines: ::std::option::Option<u64>,
+    ///The directory to search; the index root when absent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cwd: ::std::option::Option<::std::string::String>,
+    ///Only files matching this glob (`*.tsx`, `src/**/*.ts`); empty means all.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub glob: ::std::option::Option<::std::string::String>,
+    ///Read `query` as a regular expression (default `false`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub is_regex: ::std::option::Option<bool>,
+    ///How many matching lines at most (Letta Code: 500).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub max_results: ::std::option::Option<u64>,
+    ///The text to find, or a regular expression when `is_regex`.
+    pub query: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+    ///Match whole words only (default `false`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub whole_word: ::std::option::Option<bool>,
+}
+///One line `grep_in_files` matched.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GrepInFilesMatch {
+    ///Up to `context_lines` lines after it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub after: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///Up to `context_lines` lines before it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub before: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///The column where the match starts, from 1.
+    pub column: u64,
+    ///The column after the match ends, from 1.
+    pub column_end: u64,
+    ///The line's number, from 1.
+    pub line: u64,
+    ///The file, relative to the search root.
+    pub path: ::std::string::String,
+    ///The whole line, without its line break.
+    pub text: ::std::string::String,
+}
+///Response to `grep_in_files`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GrepInFilesResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The matching lines (empty on failure).
+    pub matches: ::std::vec::Vec<GrepInFilesMatch>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the search ran.
+    pub success: bool,
+    ///Files with a match.
+    pub total_files: u64,
+    ///Matching lines in all, including those past `max_results`.
+    pub total_matches: u64,
+    ///Whether `matches` stops at `max_results`.
+    pub truncated: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///Why reasoning is hidden.
 #[derive(
@@ -6417,6 +6996,53 @@ impl ::std::convert::From<ServerFrame> for LettaAppServerFrame {
     fn from(value: ServerFrame) -> Self {
         Self::ServerFrame(value)
     }
+}
+///List one directory.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListInDirectory {
+    ///Also list the entries that are not directories, in `files`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub include_files: ::std::option::Option<bool>,
+    ///How many entries (folders and files together) at most.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub limit: ::std::option::Option<u64>,
+    ///How many entries to skip first.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub offset: ::std::option::Option<u64>,
+    ///The directory.
+    pub path: ::std::string::String,
+    ///Correlates the response; without it the server still answers, uncorrelated.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `list_in_directory`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListInDirectoryResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Its other entries' names, when `include_files` was set.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub files: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///Its subdirectories' names (empty on failure).
+    pub folders: ::std::vec::Vec<::std::string::String>,
+    ///Whether entries past `offset + limit` remain.
+    #[serde(rename = "hasMore")]
+    pub has_more: bool,
+    ///The directory listed.
+    pub path: ::std::string::String,
+    ///Echo of the request's id, when it had one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Whether the directory was listed.
+    pub success: bool,
+    ///How many entries the directory has.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub total: ::std::option::Option<u64>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///The state of a scope's agent loop.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7072,6 +7698,40 @@ pub struct QueueRemoval {
     ///Why it left the queue.
     pub disposition: RemovalDisposition,
 }
+///Read a file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReadFile {
+    ///How to send the content (default `utf8`, which fails on a file that is not UTF-8).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub encoding: ::std::option::Option<FileEncoding>,
+    ///The file.
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `read_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReadFileResponse {
+    ///Its content; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub content: ::std::option::Option<::std::string::String>,
+    ///The encoding of `content`, as requested.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub encoding: ::std::option::Option<FileEncoding>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The file.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the file was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///Reflection settings of an agent.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReflectionSettings {
@@ -7450,6 +8110,77 @@ pub struct RuntimeStartResponse {
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub runtime: ::std::option::Option<RuntimeScope>,
     ///Whether the runtime started.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List branches.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SearchBranches {
+    ///The repository's directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cwd: ::std::option::Option<::std::string::String>,
+    ///How many branches at most (Letta Code: 20).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub max_results: ::std::option::Option<u64>,
+    ///Substring of the branch names; `""` lists all branches.
+    pub query: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `search_branches`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SearchBranchesResponse {
+    ///The branches found (empty on failure).
+    pub branches: ::std::vec::Vec<GitBranchInfo>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the branches were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Search file paths under a working directory.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SearchFiles {
+    ///Only files under this directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cwd: ::std::option::Option<::std::string::String>,
+    ///How many files at most (Letta Code: 5).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub max_results: ::std::option::Option<u64>,
+    ///Substring of the paths to find; `""` returns the most recently modified files.
+    pub query: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A file `search_files` found.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SearchFilesEntry {
+    ///Its path.
+    pub path: ::std::string::String,
+    ///What it is: always `file`.
+    #[serde(rename = "type")]
+    pub type_: FileEntryKind,
+}
+///Response to `search_files`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SearchFilesResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The files found (empty on failure).
+    pub files: ::std::vec::Vec<SearchFilesEntry>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the search ran.
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
@@ -8334,6 +9065,194 @@ pub enum ServerFrame {
         ///Whether the command succeeded.
         success: bool,
     },
+    ///Response to `search_files`.
+    #[serde(rename = "search_files_response")]
+    SearchFilesResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The files found (empty on failure).
+        files: ::std::vec::Vec<SearchFilesEntry>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the search ran.
+        success: bool,
+    },
+    ///Response to `grep_in_files`.
+    #[serde(rename = "grep_in_files_response")]
+    GrepInFilesResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The matching lines (empty on failure).
+        matches: ::std::vec::Vec<GrepInFilesMatch>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the search ran.
+        success: bool,
+        ///Files with a match.
+        total_files: u64,
+        ///Matching lines in all, including those past `max_results`.
+        total_matches: u64,
+        ///Whether `matches` stops at `max_results`.
+        truncated: bool,
+    },
+    ///Response to `list_in_directory`.
+    #[serde(rename = "list_in_directory_response")]
+    ListInDirectoryResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Its other entries' names, when `include_files` was set.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        files: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        ///Its subdirectories' names (empty on failure).
+        folders: ::std::vec::Vec<::std::string::String>,
+        ///Whether entries past `offset + limit` remain.
+        #[serde(rename = "hasMore")]
+        has_more: bool,
+        ///The directory listed.
+        path: ::std::string::String,
+        ///Echo of the request's id, when it had one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        request_id: ::std::option::Option<::std::string::String>,
+        ///Whether the directory was listed.
+        success: bool,
+        ///How many entries the directory has.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        total: ::std::option::Option<u64>,
+    },
+    ///Response to `get_tree`.
+    #[serde(rename = "get_tree_response")]
+    GetTreeResponse {
+        ///Its entries (empty on failure).
+        entries: ::std::vec::Vec<TreeEntry>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether entries deeper than `depth` exist.
+        has_more_depth: bool,
+        ///The subtree's root.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the subtree was listed.
+        success: bool,
+    },
+    ///Response to `read_file`.
+    #[serde(rename = "read_file_response")]
+    ReadFileResponse {
+        ///Its content; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        content: ::std::option::Option<::std::string::String>,
+        ///The encoding of `content`, as requested.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        encoding: ::std::option::Option<FileEncoding>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The file.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the file was read.
+        success: bool,
+    },
+    ///Response to `write_file`.
+    #[serde(rename = "write_file_response")]
+    WriteFileResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The file.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the file was written.
+        success: bool,
+    },
+    ///Response to `edit_file`.
+    #[serde(rename = "edit_file_response")]
+    EditFileResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The file.
+        file_path: ::std::string::String,
+        ///What was done, for people; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        message: ::std::option::Option<::std::string::String>,
+        ///How many occurrences were replaced.
+        replacements: u64,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The line of the first replacement, from 1.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        start_line: ::std::option::Option<u64>,
+        ///Whether the file was edited.
+        success: bool,
+    },
+    ///Response to `search_branches`.
+    #[serde(rename = "search_branches_response")]
+    SearchBranchesResponse {
+        ///The branches found (empty on failure).
+        branches: ::std::vec::Vec<GitBranchInfo>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the branches were listed.
+        success: bool,
+    },
+    ///Response to `checkout_branch`.
+    #[serde(rename = "checkout_branch_response")]
+    CheckoutBranchResponse {
+        ///The branch now checked out (on failure, the one asked for).
+        branch: ::std::string::String,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the branch was checked out.
+        success: bool,
+    },
+    ///Response to `set_boot_working_directory`.
+    #[serde(rename = "set_boot_working_directory_response")]
+    SetBootWorkingDirectoryResponse {
+        ///The boot working directory now (`""` when this server declines the command).
+        boot_working_directory: ::std::string::String,
+        ///The working-directory revision after the change (as `update_device_status.cwd_revision`).
+        cwd_revision: u64,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the directory was set.
+        success: bool,
+    },
+    ///Response to `get_cwd_map`.
+    #[serde(rename = "get_cwd_map_response")]
+    GetCwdMapResponse {
+        ///The directory of conversations without an entry; `null` when there is none.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        boot_working_directory: ::std::option::Option<::std::string::String>,
+        /**Each conversation's own working directory, keyed by its scope key
+(`conversation:<id>`, or `agent:<id>::conversation:default`; docs/protocol.md §2.4).*/
+        cwd_map: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the map was read.
+        success: bool,
+    },
     ///Streamed agent output or a lifecycle notice.
     #[serde(rename = "stream_delta")]
     StreamDelta {
@@ -8468,12 +9387,12 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///The scope the event belongs to.
         runtime: RuntimeScope,
     },
-    ///The agent changed a file.
+    ///The agent changed a file (the same body a client sends as a command).
     #[serde(rename = "file_ops")]
     FileOps {
         ///Collaborative-editing causal graph entries.
         cg_entries: ::std::vec::Vec<CausalGraphEntry>,
-        ///The full new content.
+        ///The file's whole content after the operations.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         document_content: ::std::option::Option<::std::string::String>,
         ///ISO-8601 time the frame was serialised.
@@ -8489,7 +9408,7 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         path: ::std::string::String,
         ///The scope the event belongs to.
         runtime: RuntimeScope,
-        ///Who changed the file (`agent` for agent edits).
+        ///Who generated the operations (`agent` for agent edits; an editor window's id).
         source: ::std::string::String,
     },
     ///The source device is ready to hand a conversation over (to the `teleport_request`er).
@@ -8631,6 +9550,71 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///When, in milliseconds since the Unix epoch.
         timestamp: u64,
     },
+    ///A watched file changed.
+    #[serde(rename = "file_changed")]
+    FileChanged {
+        /**Its modification time in milliseconds since the Unix epoch; may have a fraction, as a
+file system's modification time does.*/
+        #[serde(rename = "lastModified")]
+        last_modified: f64,
+        ///The file.
+        path: ::std::string::String,
+    },
+    ///A terminal started.
+    #[serde(rename = "terminal_spawned")]
+    TerminalSpawned {
+        ///Its process id.
+        pid: u32,
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///A terminal's output.
+    #[serde(rename = "terminal_output")]
+    TerminalOutput {
+        ///The bytes it wrote, as text (escape sequences included).
+        data: ::std::string::String,
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+    ///A terminal's process ended.
+    #[serde(rename = "terminal_exited")]
+    TerminalExited {
+        ///Why the terminal failed, when it did.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The process's exit code.
+        #[serde(rename = "exitCode")]
+        exit_code: i32,
+        ///The terminal.
+        terminal_id: ::std::string::String,
+    },
+}
+///Set the working directory of conversations without their own.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetBootWorkingDirectory {
+    ///The directory.
+    pub cwd: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `set_boot_working_directory`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetBootWorkingDirectoryResponse {
+    ///The boot working directory now (`""` when this server declines the command).
+    pub boot_working_directory: ::std::string::String,
+    ///The working-directory revision after the change (as `update_device_status.cwd_revision`).
+    pub cwd_revision: u64,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the directory was set.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///Where skills are loaded from.
 #[derive(
@@ -9313,6 +10297,85 @@ pub struct TeleportTarget {
     ///Its device.
     pub device_id: ::std::string::String,
 }
+///A terminal's process ended.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalExited {
+    ///Why the terminal failed, when it did.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The process's exit code.
+    #[serde(rename = "exitCode")]
+    pub exit_code: i32,
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Type into a terminal.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalInput {
+    ///The bytes to write, as text.
+    pub data: ::std::string::String,
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///End a terminal.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalKill {
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A terminal's output.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalOutput {
+    ///The bytes it wrote, as text (escape sequences included).
+    pub data: ::std::string::String,
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Resize a terminal.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalResize {
+    ///Columns.
+    pub cols: u32,
+    ///Rows.
+    pub rows: u32,
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Start a terminal.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalSpawn {
+    ///Columns.
+    pub cols: u32,
+    ///The shell's working directory; the boot working directory when absent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cwd: ::std::option::Option<::std::string::String>,
+    ///Rows.
+    pub rows: u32,
+    ///The client's name for the terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A terminal started.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TerminalSpawned {
+    ///Its process id.
+    pub pid: u32,
+    ///The terminal.
+    pub terminal_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///A tool call, complete or as a streamed fragment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ToolCallDelta {
@@ -9550,6 +10613,15 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolsetPreference {
         value.parse()
     }
 }
+///An entry of `get_tree_response`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TreeEntry {
+    ///Its path, relative to the root.
+    pub path: ::std::string::String,
+    ///A file or a directory.
+    #[serde(rename = "type")]
+    pub type_: FileEntryKind,
+}
 ///The end of a turn.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnFinished {
@@ -9591,6 +10663,16 @@ pub struct TurnFinishedAck {
     pub idempotency_key: ::std::string::String,
     ///The scope of the acknowledged turn (`agent_id` is `null` for an agent-free conversation).
     pub runtime: AgentScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Stop pushing `file_changed` for a file; no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct UnwatchFile {
+    ///The file.
+    pub path: ::std::string::String,
+    ///Names the command (no response echoes it).
+    pub request_id: ::std::string::String,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -9664,6 +10746,16 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Start pushing `file_changed` for a file; no answer.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WatchFile {
+    ///The file.
+    pub path: ::std::string::String,
+    ///Names the command (no response echoes it).
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///One phase of a workflow.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WorkflowPhase {
@@ -9703,6 +10795,33 @@ pub struct WorkspaceSandbox {
     pub isolation_root: ::std::string::String,
     ///Directory tools may touch; the cwd must be inside it.
     pub root: ::std::string::String,
+}
+///Overwrite a file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WriteFile {
+    ///Its whole new content.
+    pub content: ::std::string::String,
+    ///The file.
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `write_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WriteFileResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The file.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the file was written.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 /// Error types.
 pub mod error {

@@ -1,9 +1,13 @@
-//! `file_ops`: the agent changed a file (docs/protocol.md §4.1, §5 (c)).
+//! `file_ops`: collaborative-editing operations on a file, sent both ways (docs/protocol.md §4.1,
+//! §5 (c)). The server's, a runtime event, announces a change the agent made; a client's, a
+//! command without an answer, carries an editor's changes (with `document_content`, the file's
+//! new content).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Runtime event broadcast when an agent's `Edit`/`Write` changed a file.
+/// The body of `file_ops` in both directions: the runtime event broadcast when an agent's
+/// `Edit`/`Write` changed a file, and the command an editor sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileOps {
     /// The file.
@@ -12,9 +16,9 @@ pub struct FileOps {
     pub cg_entries: Vec<CausalGraphEntry>,
     /// Collaborative-editing operations.
     pub ops: Vec<FileOp>,
-    /// Who changed the file (`agent` for agent edits).
+    /// Who generated the operations (`agent` for agent edits; an editor window's id).
     pub source: String,
-    /// The full new content.
+    /// The file's whole content after the operations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_content: Option<String>,
 }
@@ -46,7 +50,8 @@ pub struct FileOp {
 }
 
 open_enum! {
-    /// Kind of a file operation.
+    /// Kind of a file operation. Open in the server's frames; a client's `file_ops` with another
+    /// kind is invalid (the server could not apply it).
     pub enum FileOpKind {
         /// Insert.
         Insert = "ins",

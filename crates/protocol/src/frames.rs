@@ -142,7 +142,7 @@ impl RequestIdField for Option<String> {
 macro_rules! protocol_table {
     (
         commands {
-            $( $(#[$cmeta:meta])* $cvar:ident($cty:ty) = $cname:literal
+            $( $(#[$cmeta:meta])* $cvar:ident($cty:ty) = $cname:literal $(, $echo:ident)?
                $( => $rvar:ident($rty:ty) = $rname:literal, ids $prefix:literal $(, $flag:ident)* )? ; )+
         }
         inbound {
@@ -150,7 +150,7 @@ macro_rules! protocol_table {
         }
         events {
             $( $(#[$emeta:meta])* $evar:ident($ety:ty) = $ename:literal
-               { channel: $echannel:ident, coalesces: $ecoalesces:literal } ; )+
+               { channel: $echannel:ident, coalesces: $ecoalesces:literal $(, $eboth:ident)? } ; )+
         }
         notifications {
             $( $(#[$nmeta:meta])* $nvar:ident($nty:ty) = $nname:literal ; )+
@@ -161,7 +161,7 @@ macro_rules! protocol_table {
         $( $( impl FrameType for $rty { const TYPE: &'static str = $rname; } )? )+
         $( $( impl Request for $cty { type Response = $rty; } )? )+
         $( impl FrameType for $ity { const TYPE: &'static str = $iname; } )+
-        $( impl FrameType for $ety { const TYPE: &'static str = $ename; } )+
+        $( protocol_table!(@event_type $ety = $ename $($eboth)?); )+
         $( impl FrameType for $nty { const TYPE: &'static str = $nname; } )+
 
         /// Every client→server command, in declaration order.
@@ -236,10 +236,12 @@ macro_rules! protocol_table {
 
         impl ClientFrame {
             /// The `request_id` the answer of a command with a response echoes, when the frame
-            /// carries one; `None` for every other frame.
+            /// carries one, or the `request_id` of a command without a response that the table
+            /// marks `, request_id` (which an `error` frame answering it echoes); `None` for every
+            /// other frame.
             pub fn request_id(&self) -> Option<&str> {
                 match self {
-                    $( Self::$cvar(command) => protocol_table!(@request_id command $($rname)?), )+
+                    $( Self::$cvar(command) => protocol_table!(@request_id command $($rname)? $($echo)?), )+
                     $( Self::$ivar(_) => None, )+
                 }
             }
@@ -374,11 +376,20 @@ macro_rules! protocol_table {
     (@refusal $command:ident $error:ident; stream $($rest:ident)*) => {
         protocol_table!(@refusal $command $error; $($rest)*)
     };
+    // The `request_id` of a command with a response, or of one without a response whose frame
+    // still carries one: marked `, request_id` after its name (`watch_file`).
     (@request_id $command:ident $response:literal) => { RequestIdField::as_request_id(&$command.request_id) };
+    (@request_id $command:ident request_id) => { RequestIdField::as_request_id(&$command.request_id) };
     (@request_id $command:ident) => {{
         let _ = $command;
         None
     }};
+    // An event that clients send too (`file_ops`, `both_ways`) is one type for both directions,
+    // whose `FrameType` its command entry implements.
+    (@event_type $ety:ty = $ename:literal) => {
+        impl FrameType for $ety { const TYPE: &'static str = $ename; }
+    };
+    (@event_type $ety:ty = $ename:literal both_ways) => {};
     (@opt $name:literal) => { Some($name) };
     (@opt) => { None };
     (@$rule:ident $($unknown:tt)*) => {
@@ -524,7 +535,7 @@ protocol_table! {
         TeleportProbe(TeleportProbe) = "teleport_probe"
             => TeleportProbeResponse(TeleportProbeResponse) = "teleport_probe_response", ids "teleport-probe";
         /// Hand a conversation over to another device; answered by a `teleport_ready` event.
-        TeleportRequest(TeleportRequest) = "teleport_request";
+        TeleportRequest(TeleportRequest) = "teleport_request", request_id;
         /// The handoff failed; no answer.
         TeleportFailed(TeleportFailed) = "teleport_failed";
         // The messaging-channels group (channels/).
@@ -608,6 +619,61 @@ protocol_table! {
         ChannelRouteUpdate(ChannelRouteUpdate) = "channel_route_update"
             => ChannelRouteUpdateResponse(ChannelRouteUpdateResponse) = "channel_route_update_response",
                 ids "channel-route-update", refuses;
+        // The files and editor group (files.rs, file_ops.rs).
+        /// Search file paths under a working directory.
+        SearchFiles(SearchFiles) = "search_files"
+            => SearchFilesResponse(SearchFilesResponse) = "search_files_response", ids "search-files", refuses;
+        /// Search file contents, line by line.
+        GrepInFiles(GrepInFiles) = "grep_in_files"
+            => GrepInFilesResponse(GrepInFilesResponse) = "grep_in_files_response", ids "grep-in-files", refuses;
+        /// List one directory.
+        ListInDirectory(ListInDirectory) = "list_in_directory"
+            => ListInDirectoryResponse(ListInDirectoryResponse) = "list_in_directory_response",
+                ids "list-in-directory", refuses;
+        /// List a subtree.
+        GetTree(GetTree) = "get_tree"
+            => GetTreeResponse(GetTreeResponse) = "get_tree_response", ids "get-tree", refuses;
+        /// Read a file.
+        ReadFile(ReadFile) = "read_file"
+            => ReadFileResponse(ReadFileResponse) = "read_file_response", ids "read-file", refuses;
+        /// Overwrite a file.
+        WriteFile(WriteFile) = "write_file"
+            => WriteFileResponse(WriteFileResponse) = "write_file_response", ids "write-file", refuses;
+        /// Start pushing `file_changed` for a file; no answer.
+        WatchFile(WatchFile) = "watch_file", request_id;
+        /// Stop pushing `file_changed` for a file; no answer.
+        UnwatchFile(UnwatchFile) = "unwatch_file", request_id;
+        /// Replace text in a file.
+        EditFile(EditFile) = "edit_file"
+            => EditFileResponse(EditFileResponse) = "edit_file_response", ids "edit-file", refuses;
+        /// Collaborative-editing operations on a file (also a server event); no answer.
+        FileOps(FileOps) = "file_ops";
+        // The terminal group (terminal.rs): no `request_id`, no answers but the pushes.
+        /// Start a terminal.
+        TerminalSpawn(TerminalSpawn) = "terminal_spawn";
+        /// Type into a terminal.
+        TerminalInput(TerminalInput) = "terminal_input";
+        /// Resize a terminal.
+        TerminalResize(TerminalResize) = "terminal_resize";
+        /// End a terminal.
+        TerminalKill(TerminalKill) = "terminal_kill";
+        // The git group (git.rs).
+        /// List branches.
+        SearchBranches(SearchBranches) = "search_branches"
+            => SearchBranchesResponse(SearchBranchesResponse) = "search_branches_response",
+                ids "search-branches", refuses;
+        /// Check out (or create) a branch.
+        CheckoutBranch(CheckoutBranch) = "checkout_branch"
+            => CheckoutBranchResponse(CheckoutBranchResponse) = "checkout_branch_response",
+                ids "checkout-branch", refuses;
+        // The working directories group (cwd.rs).
+        /// Set the working directory of conversations without their own.
+        SetBootWorkingDirectory(SetBootWorkingDirectory) = "set_boot_working_directory"
+            => SetBootWorkingDirectoryResponse(SetBootWorkingDirectoryResponse)
+                = "set_boot_working_directory_response", ids "set-boot-working-directory", refuses;
+        /// Read every conversation's working directory.
+        GetCwdMap(GetCwdMap) = "get_cwd_map"
+            => GetCwdMapResponse(GetCwdMapResponse) = "get_cwd_map_response", ids "get-cwd-map", refuses;
     }
     inbound {
         /// The legacy input form, converted to `input`.
@@ -637,9 +703,9 @@ protocol_table! {
         /// A tool approval question.
         ControlRequest(ControlRequest) = "control_request"
             { channel: Control, coalesces: false };
-        /// The agent changed a file.
+        /// The agent changed a file (the same body a client sends as a command).
         FileOps(FileOps) = "file_ops"
-            { channel: Control, coalesces: false };
+            { channel: Control, coalesces: false, both_ways };
         /// The source device is ready to hand a conversation over (to the `teleport_request`er).
         TeleportReady(TeleportReady) = "teleport_ready"
             { channel: Control, coalesces: false };
@@ -662,6 +728,16 @@ protocol_table! {
         ChannelRoutesUpdated(ChannelRoutesUpdated) = "channel_routes_updated";
         /// Letta's channel service: a channel's discovered targets changed.
         ChannelTargetsUpdated(ChannelTargetsUpdated) = "channel_targets_updated";
+        // The files and editor group (files.rs).
+        /// A watched file changed.
+        FileChanged(FileChanged) = "file_changed";
+        // The terminal group (terminal.rs).
+        /// A terminal started.
+        TerminalSpawned(TerminalSpawned) = "terminal_spawned";
+        /// A terminal's output.
+        TerminalOutput(TerminalOutput) = "terminal_output";
+        /// A terminal's process ended.
+        TerminalExited(TerminalExited) = "terminal_exited";
     }
 }
 

@@ -53,20 +53,28 @@ pub fn bundle() -> Value {
 /// inline, the shape code generators need to keep them tagged).
 fn name_frames(root: &mut Value) {
     let mut named = Vec::new();
-    for union in ["ClientFrame", "ServerFrame"] {
+    for (union, suffix) in [
+        ("ClientFrame", FRAME_NAME_SUFFIXES[0]),
+        ("ServerFrame", FRAME_NAME_SUFFIXES[1]),
+    ] {
         for branch in root["definitions"][union]["oneOf"].as_array().into_iter().flatten() {
             if let Some(frame_type) = branch["properties"]["type"]["const"].as_str() {
-                named.push((pascal_case(frame_type), branch.clone()));
+                // A type both sides send (`file_ops`): the server's frame keeps the plain name,
+                // the client's takes the suffix, as in Letta Code's declarations
+                // (`FileOpsCommand`).
+                let both_ways = union == "ClientFrame" && SERVER_FRAMES.iter().any(|frame| frame.name == frame_type);
+                named.push((pascal_case(frame_type), suffix, both_ways, branch.clone()));
             }
         }
     }
     if let Some(definitions) = root["definitions"].as_object_mut() {
-        for (name, branch) in named {
+        for (name, suffix, both_ways, branch) in named {
             // A body type of another frame may already hold the name (`CreateAgent`, the
             // `runtime_start.create_agent` object, against the `create_agent` frame); the frame
             // then takes the suffix Letta Code's declarations give it.
             let name = match definitions.get(&name) {
-                Some(existing) if *existing != branch => format!("{name}{}", frame_suffix(&branch)),
+                _ if both_ways => format!("{name}{suffix}"),
+                Some(existing) if *existing != branch => format!("{name}{suffix}"),
                 _ => name,
             };
             let previous = definitions.insert(name.clone(), branch.clone());
@@ -81,12 +89,6 @@ fn name_frames(root: &mut Value) {
 /// What a frame's definition name gets appended when another type holds its plain name: the
 /// client frame's suffix, then the server frame's (as Letta Code's declarations name them).
 pub const FRAME_NAME_SUFFIXES: [&str; 2] = ["Command", "Message"];
-
-/// `Command` for a client frame, `Message` for a server frame.
-fn frame_suffix(branch: &Value) -> &'static str {
-    let frame_type = branch["properties"]["type"]["const"].as_str().unwrap_or_default();
-    FRAME_NAME_SUFFIXES[usize::from(!CLIENT_FRAMES.contains(&frame_type))]
-}
 
 /// `runtime_start_response` → `RuntimeStartResponse`: how a frame's definition is named after
 /// its `type` (and how code generators name what they derive from tags; `-` separates words

@@ -1,10 +1,11 @@
 //! Shape checks the types cannot express, as real Letta applies them (docs/protocol.md §1.8,
-//! §3.11, §4.10): non-empty ids, one-of fields, non-empty and unique runtime lists, channel ids.
+//! §3.11, §4.10): non-empty ids, one-of fields, non-empty and unique runtime lists, channel ids,
+//! known operations in a client's `file_ops`.
 
 use std::collections::HashSet;
 
 use crate::parse::PathError;
-use crate::{ClientFrame, ExternalToolGroup, InputPayload, RuntimeScope};
+use crate::{ClientFrame, ExternalToolGroup, FileOpKind, InputPayload, RuntimeScope};
 
 type Checked = Result<(), PathError>;
 
@@ -211,6 +212,14 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         ClientFrame::TeleportFailed(failed) => {
             non_empty("teleport_id", &failed.teleport_id)?;
             scope("runtime", &failed.runtime)
+        }
+        ClientFrame::FileOps(file_ops) => {
+            for (index, op) in file_ops.ops.iter().enumerate() {
+                if let FileOpKind::Other(_) = op.kind {
+                    return fail(format!("ops[{index}].type"), "must be `ins` or `del`");
+                }
+            }
+            Ok(())
         }
         ClientFrame::LegacyMessage(message) => non_empty("agentId", &message.agent_id),
         ClientFrame::Pong(_) => Ok(()),

@@ -189,9 +189,6 @@ pub fn request_id(frame: &ClientFrame) -> Option<&str> {
     match frame {
         // Not a command with an answer, but its `request_id` names the server request it answers.
         ClientFrame::ExternalToolCallResponse(response) => Some(&response.request_id),
-        // No response, but its `teleport_ready` answer is correlated by its `teleport_id`, and
-        // its `request_id` still names it in an `error` frame.
-        ClientFrame::TeleportRequest(request) => Some(&request.request_id),
         other => other.request_id(),
     }
 }

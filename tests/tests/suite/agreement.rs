@@ -60,7 +60,7 @@ fn the_parser_and_the_schema_accept_every_golden_client_frame() {
     let mut checked = 0;
     for golden in golden_frames()
         .into_iter()
-        .filter(|f| Direction::of(&f.frame_type) == Direction::Client)
+        .filter(|f| f.direction() == Direction::Client)
     {
         if let Err(error) = parse(Direction::Client, &golden.json) {
             failures.push(format!("{}: the parser rejects it: {error}", golden.name()));
@@ -80,7 +80,7 @@ fn the_parser_and_the_schema_agree_on_objects_written_as_arrays() {
     let mut failures = Vec::new();
     let mut rejected_by_both = 0;
     for golden in golden_frames() {
-        let direction = Direction::of(&golden.frame_type);
+        let direction = golden.direction();
         for (path, mutated) in objects_as_arrays(&golden.json, "") {
             let parsed = parse(direction, &mutated);
             let schema_errors = schemas.errors(direction, &mutated);

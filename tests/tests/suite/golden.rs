@@ -10,7 +10,7 @@ use crate::support::{Direction, Schemas, assert_no_failures};
 
 fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
     let text = frame.json.to_string();
-    let reserialized = match Direction::of(&frame.frame_type) {
+    let reserialized = match frame.direction() {
         Direction::Client => serde_json::to_value(ClientFrame::from_json(&text).map_err(|e| e.to_string())?),
         Direction::Server => {
             let parsed = ServerFrame::from_json(&text).map_err(|e| e.to_string())?;
@@ -25,7 +25,7 @@ fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
 
 fn generated_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
     let value = frame.json.clone();
-    let reserialized = match Direction::of(&frame.frame_type) {
+    let reserialized = match frame.direction() {
         Direction::Client => {
             serde_json::to_value(serde_json::from_value::<types::ClientFrame>(value).map_err(|e| e.to_string())?)
         }
@@ -53,7 +53,7 @@ fn every_golden_frame_validates_against_the_schema() {
         .iter()
         .flat_map(|f| {
             schemas
-                .errors(Direction::of(&f.frame_type), &f.json)
+                .errors(f.direction(), &f.json)
                 .into_iter()
                 .map(move |e| format!("{}: {e}", f.name()))
         })
@@ -193,16 +193,17 @@ fn golden(frame_type: &str, case: &str) -> Value {
         .json
 }
 
-/// Parses `value` into the generated struct named after `frame_type` and serialises it back.
-fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, String>> {
+/// Parses `value` into the generated struct named after `frame_type` as `direction` sends it and
+/// serialises it back.
+fn named_round_trip(direction: Direction, frame_type: &str, value: Value) -> Option<Result<Value, String>> {
     fn through<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Result<Value, String> {
         let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
         serde_json::to_value(typed).map_err(|e| e.to_string())
     }
     macro_rules! named {
-        ($($wire:literal => $name:ident),* $(,)?) => {
-            match frame_type {
-                $($wire => Some(through::<types::$name>(value)),)*
+        ($($side:ident $wire:literal => $name:ident),* $(,)?) => {
+            match (direction, frame_type) {
+                $((Direction::$side, $wire) => Some(through::<types::$name>(value)),)*
                 _ => None,
             }
         };
@@ -216,7 +217,7 @@ fn named_round_trip(frame_type: &str, value: Value) -> Option<Result<Value, Stri
 fn every_golden_frame_round_trips_through_its_named_client_type() {
     let mut failures = Vec::new();
     for frame in golden_frames() {
-        match named_round_trip(&frame.frame_type, frame.json.clone()) {
+        match named_round_trip(frame.direction(), &frame.frame_type, frame.json.clone()) {
             Some(Ok(value)) if value == frame.json => {}
             Some(Ok(value)) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
             Some(Err(error)) => failures.push(format!("{}: {error}", frame.name())),

@@ -93,21 +93,9 @@ fn expected_failure(frame: &Value) -> Option<(FrameErrorKind, Option<&'static st
         frame["payload"]["mode"].as_str(),
     ) {
         // Tier-B commands, which this crate does not model, and a made-up one.
-        (
-            "get_cwd_map"
-            | "get_experiments"
-            | "get_tree"
-            | "list_connect_providers"
-            | "list_in_directory"
-            | "list_models"
-            | "read_file"
-            | "terminal_input"
-            | "terminal_kill"
-            | "terminal_spawn"
-            | "no_such_command",
-            _,
-            _,
-        ) => Some((FrameErrorKind::UnknownType, None)),
+        ("get_experiments" | "list_connect_providers" | "list_models" | "no_such_command", _, _) => {
+            Some((FrameErrorKind::UnknownType, None))
+        }
         // `create_message` without `messages`, an unknown payload kind, an approval message
         // inside `create_message`.
         ("input", Some("bad-1"), _) => Some((FrameErrorKind::InvalidFrame, Some("payload"))),

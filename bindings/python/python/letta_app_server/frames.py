@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -61,7 +61,15 @@ DmPolicy = Literal["pairing", "allowlist", "open"]
 Letta validates it on every command that sets it (an unknown policy is an error).
 """
 
-ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "channels_list_response", "channel_accounts_list_response", "channel_account_create_response", "channel_account_update_response", "channel_account_bind_response", "channel_account_unbind_response", "channel_account_delete_response", "channel_account_start_response", "channel_account_stop_response", "channel_get_config_response", "channel_set_config_response", "channel_start_response", "channel_stop_response", "channel_pairings_list_response", "channel_pairing_bind_response", "channel_routes_list_response", "channel_targets_list_response", "channel_target_bind_response", "channel_route_remove_response", "channel_route_update_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error", "channels_updated", "channel_accounts_updated", "channel_pairings_updated", "channel_routes_updated", "channel_targets_updated"]
+FileEncoding = Literal["utf8", "base64"]
+"""How a file's content travels."""
+
+FileOpKind = Literal["ins", "del"]
+"""Kind of a file operation. Open in the server's frames; a client's `file_ops` with another
+kind is invalid (the server could not apply it).
+"""
+
+ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "channels_list_response", "channel_accounts_list_response", "channel_account_create_response", "channel_account_update_response", "channel_account_bind_response", "channel_account_unbind_response", "channel_account_delete_response", "channel_account_start_response", "channel_account_stop_response", "channel_get_config_response", "channel_set_config_response", "channel_start_response", "channel_stop_response", "channel_pairings_list_response", "channel_pairing_bind_response", "channel_routes_list_response", "channel_targets_list_response", "channel_target_bind_response", "channel_route_remove_response", "channel_route_update_response", "search_files_response", "grep_in_files_response", "list_in_directory_response", "get_tree_response", "read_file_response", "write_file_response", "edit_file_response", "search_branches_response", "checkout_branch_response", "set_boot_working_directory_response", "get_cwd_map_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error", "channels_updated", "channel_accounts_updated", "channel_pairings_updated", "channel_routes_updated", "channel_targets_updated", "file_changed", "terminal_spawned", "terminal_output", "terminal_exited"]
 """The `type` values of `ServerFrame`."""
 
 Backend = Literal["local", "api"]
@@ -116,6 +124,9 @@ ChannelTargetType = Literal["channel"]
 server may discover other kinds.
 """
 
+FileEntryKind = Literal["file", "dir"]
+"""What a listed path is."""
+
 DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "ping", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
 """The `message_type` values of `Delta`."""
 
@@ -169,9 +180,6 @@ RemovalDisposition = Literal["dequeued", "cancelled"]
 
 SubagentStatus = Literal["pending", "running", "completed", "error"]
 """Lifecycle state of a subagent."""
-
-FileOpKind = Literal["ins", "del"]
-"""Kind of a file operation."""
 
 ErrorCode = Literal["malformed_json", "missing_type", "unknown_type", "invalid_frame", "frame_too_large", "unknown_runtime", "limit_exceeded", "unsupported", "internal"]
 """Stable machine-readable reason of an `error` frame."""
@@ -559,6 +567,30 @@ class ChannelConfigPatch(TypedDict):
     """Platform user ids allowed to message the account."""
     plugin_config: NotRequired[dict[str, Any] | None]
     """The channel plugin's own settings (open: each plugin defines them)."""
+
+
+class CausalGraphEntry(TypedDict):
+    """A causal graph entry of a collaborative edit."""
+
+    agent: str
+    """Editing agent id."""
+    seq: int
+    """First sequence number."""
+    len: int
+    """Number of operations."""
+    parents: list[list[str | int]]
+    """Parent versions as `[agent, seq]` pairs."""
+
+
+class FileOp(TypedDict):
+    """One collaborative-editing operation."""
+
+    type: 'FileOpKind'
+    """Insert or delete."""
+    pos: int
+    """Character position."""
+    content: NotRequired[str | None]
+    """Inserted text."""
 
 
 class Capabilities(TypedDict):
@@ -1088,6 +1120,54 @@ class ChannelTargetSnapshot(TypedDict):
     """ISO-8601 time it was last seen."""
     last_message_id: NotRequired[str | None]
     """The last platform message seen in it."""
+
+
+class SearchFilesEntry(TypedDict):
+    """A file `search_files` found."""
+
+    path: str
+    """Its path."""
+    type: 'FileEntryKind'
+    """What it is: always `file`."""
+
+
+class GrepInFilesMatch(TypedDict):
+    """One line `grep_in_files` matched."""
+
+    path: str
+    """The file, relative to the search root."""
+    line: int
+    """The line's number, from 1."""
+    column: int
+    """The column where the match starts, from 1."""
+    column_end: int
+    """The column after the match ends, from 1."""
+    text: str
+    """The whole line, without its line break."""
+    before: NotRequired[list[str] | None]
+    """Up to `context_lines` lines before it."""
+    after: NotRequired[list[str] | None]
+    """Up to `context_lines` lines after it."""
+
+
+class TreeEntry(TypedDict):
+    """An entry of `get_tree_response`."""
+
+    path: str
+    """Its path, relative to the root."""
+    type: 'FileEntryKind'
+    """A file or a directory."""
+
+
+class GitBranchInfo(TypedDict):
+    """A branch `search_branches` found."""
+
+    name: str
+    """Its name."""
+    is_current: bool
+    """Whether it is checked out."""
+    is_remote: bool
+    """Whether it is a remote-tracking branch."""
 
 
 class AssistantMessageDelta(TypedDict):
@@ -2451,30 +2531,6 @@ class SubagentToolCall(TypedDict):
     """Arguments as a JSON string."""
 
 
-class CausalGraphEntry(TypedDict):
-    """A causal graph entry of a collaborative edit."""
-
-    agent: str
-    """Editing agent id."""
-    seq: int
-    """First sequence number."""
-    len: int
-    """Number of operations."""
-    parents: list[list[str | int]]
-    """Parent versions as `[agent, seq]` pairs."""
-
-
-class FileOp(TypedDict):
-    """One collaborative-editing operation."""
-
-    type: 'FileOpKind'
-    """Insert or delete."""
-    pos: int
-    """Character position."""
-    content: NotRequired[str | None]
-    """Inserted text."""
-
-
 class TeleportContinuation(TypedDict):
     """Pending approval answers carried across a teleport."""
 
@@ -3306,6 +3362,240 @@ class ChannelRouteUpdate(TypedDict):
     """The chat."""
     runtime: 'RuntimeScope'
     """The agent conversation."""
+
+
+class SearchFiles(TypedDict):
+    """Search file paths under a working directory."""
+
+    type: Literal["search_files"]
+    request_id: str
+    """Correlates the response."""
+    query: str
+    """Substring of the paths to find; `""` returns the most recently modified files."""
+    max_results: NotRequired[int | None]
+    """How many files at most (Letta Code: 5)."""
+    cwd: NotRequired[str | None]
+    """Only files under this directory."""
+
+
+class GrepInFiles(TypedDict):
+    """Search file contents, line by line."""
+
+    type: Literal["grep_in_files"]
+    request_id: str
+    """Correlates the response."""
+    query: str
+    """The text to find, or a regular expression when `is_regex`."""
+    is_regex: NotRequired[bool | None]
+    """Read `query` as a regular expression (default `false`)."""
+    case_sensitive: NotRequired[bool | None]
+    """Match case (default `false`)."""
+    whole_word: NotRequired[bool | None]
+    """Match whole words only (default `false`)."""
+    glob: NotRequired[str | None]
+    """Only files matching this glob (`*.tsx`, `src/**/*.ts`); empty means all."""
+    cwd: NotRequired[str | None]
+    """The directory to search; the index root when absent."""
+    max_results: NotRequired[int | None]
+    """How many matching lines at most (Letta Code: 500)."""
+    context_lines: NotRequired[int | None]
+    """Lines of context before and after each match (Letta Code: 2)."""
+
+
+class ListInDirectory(TypedDict):
+    """List one directory."""
+
+    type: Literal["list_in_directory"]
+    request_id: NotRequired[str | None]
+    """Correlates the response; without it the server still answers, uncorrelated."""
+    path: str
+    """The directory."""
+    include_files: NotRequired[bool | None]
+    """Also list the entries that are not directories, in `files`."""
+    limit: NotRequired[int | None]
+    """How many entries (folders and files together) at most."""
+    offset: NotRequired[int | None]
+    """How many entries to skip first."""
+
+
+class GetTree(TypedDict):
+    """List a subtree."""
+
+    type: Literal["get_tree"]
+    request_id: str
+    """Correlates the response."""
+    path: str
+    """The subtree's root."""
+    depth: int
+    """How many levels below the root at most."""
+
+
+class ReadFile(TypedDict):
+    """Read a file."""
+
+    type: Literal["read_file"]
+    request_id: str
+    """Correlates the response."""
+    path: str
+    """The file."""
+    encoding: NotRequired['FileEncoding | None']
+    """How to send the content (default `utf8`, which fails on a file that is not UTF-8)."""
+
+
+class WriteFile(TypedDict):
+    """Overwrite a file."""
+
+    type: Literal["write_file"]
+    request_id: str
+    """Correlates the response."""
+    path: str
+    """The file."""
+    content: str
+    """Its whole new content."""
+
+
+class WatchFile(TypedDict):
+    """Start pushing `file_changed` for a file; no answer."""
+
+    type: Literal["watch_file"]
+    request_id: str
+    """Names the command (no response echoes it)."""
+    path: str
+    """The file."""
+
+
+class UnwatchFile(TypedDict):
+    """Stop pushing `file_changed` for a file; no answer."""
+
+    type: Literal["unwatch_file"]
+    request_id: str
+    """Names the command (no response echoes it)."""
+    path: str
+    """The file."""
+
+
+class EditFile(TypedDict):
+    """Replace text in a file."""
+
+    type: Literal["edit_file"]
+    request_id: str
+    """Correlates the response."""
+    file_path: str
+    """The file."""
+    old_string: str
+    """The exact text to replace."""
+    new_string: str
+    """Its replacement."""
+    replace_all: NotRequired[bool | None]
+    """Replace every occurrence, not just one."""
+    expected_replacements: NotRequired[int | None]
+    """How many replacements the client expects; a different count fails the edit."""
+
+
+class FileOpsCommand(TypedDict):
+    """Collaborative-editing operations on a file (also a server event); no answer."""
+
+    type: Literal["file_ops"]
+    path: str
+    """The file."""
+    cg_entries: 'list[CausalGraphEntry]'
+    """Collaborative-editing causal graph entries."""
+    ops: 'list[FileOp]'
+    """Collaborative-editing operations."""
+    source: str
+    """Who generated the operations (`agent` for agent edits; an editor window's id)."""
+    document_content: NotRequired[str | None]
+    """The file's whole content after the operations."""
+
+
+class TerminalSpawn(TypedDict):
+    """Start a terminal."""
+
+    type: Literal["terminal_spawn"]
+    terminal_id: str
+    """The client's name for the terminal."""
+    cols: int
+    """Columns."""
+    rows: int
+    """Rows."""
+    cwd: NotRequired[str | None]
+    """The shell's working directory; the boot working directory when absent."""
+
+
+class TerminalInput(TypedDict):
+    """Type into a terminal."""
+
+    type: Literal["terminal_input"]
+    terminal_id: str
+    """The terminal."""
+    data: str
+    """The bytes to write, as text."""
+
+
+class TerminalResize(TypedDict):
+    """Resize a terminal."""
+
+    type: Literal["terminal_resize"]
+    terminal_id: str
+    """The terminal."""
+    cols: int
+    """Columns."""
+    rows: int
+    """Rows."""
+
+
+class TerminalKill(TypedDict):
+    """End a terminal."""
+
+    type: Literal["terminal_kill"]
+    terminal_id: str
+    """The terminal."""
+
+
+class SearchBranches(TypedDict):
+    """List branches."""
+
+    type: Literal["search_branches"]
+    request_id: str
+    """Correlates the response."""
+    query: str
+    """Substring of the branch names; `""` lists all branches."""
+    max_results: NotRequired[int | None]
+    """How many branches at most (Letta Code: 20)."""
+    cwd: NotRequired[str | None]
+    """The repository's directory."""
+
+
+class CheckoutBranch(TypedDict):
+    """Check out (or create) a branch."""
+
+    type: Literal["checkout_branch"]
+    request_id: str
+    """Correlates the response."""
+    branch: str
+    """The branch."""
+    create: NotRequired[bool | None]
+    """Create the branch if it does not exist."""
+    cwd: NotRequired[str | None]
+    """The repository's directory."""
+
+
+class SetBootWorkingDirectory(TypedDict):
+    """Set the working directory of conversations without their own."""
+
+    type: Literal["set_boot_working_directory"]
+    request_id: str
+    """Correlates the response."""
+    cwd: str
+    """The directory."""
+
+
+class GetCwdMap(TypedDict):
+    """Read every conversation's working directory."""
+
+    type: Literal["get_cwd_map"]
+    request_id: str
+    """Correlates the response."""
 
 
 class Message(TypedDict):
@@ -4218,6 +4508,194 @@ class ChannelRouteUpdateResponse(TypedDict):
     """Why it failed."""
 
 
+class SearchFilesResponse(TypedDict):
+    """Response to `search_files`."""
+
+    type: Literal["search_files_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the search ran."""
+    files: 'list[SearchFilesEntry]'
+    """The files found (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class GrepInFilesResponse(TypedDict):
+    """Response to `grep_in_files`."""
+
+    type: Literal["grep_in_files_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the search ran."""
+    matches: 'list[GrepInFilesMatch]'
+    """The matching lines (empty on failure)."""
+    total_matches: int
+    """Matching lines in all, including those past `max_results`."""
+    total_files: int
+    """Files with a match."""
+    truncated: bool
+    """Whether `matches` stops at `max_results`."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ListInDirectoryResponse(TypedDict):
+    """Response to `list_in_directory`."""
+
+    type: Literal["list_in_directory_response"]
+    request_id: NotRequired[str | None]
+    """Echo of the request's id, when it had one."""
+    success: bool
+    """Whether the directory was listed."""
+    path: str
+    """The directory listed."""
+    folders: list[str]
+    """Its subdirectories' names (empty on failure)."""
+    files: NotRequired[list[str] | None]
+    """Its other entries' names, when `include_files` was set."""
+    hasMore: bool
+    """Whether entries past `offset + limit` remain."""
+    total: NotRequired[int | None]
+    """How many entries the directory has."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class GetTreeResponse(TypedDict):
+    """Response to `get_tree`."""
+
+    type: Literal["get_tree_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the subtree was listed."""
+    path: str
+    """The subtree's root."""
+    entries: 'list[TreeEntry]'
+    """Its entries (empty on failure)."""
+    has_more_depth: bool
+    """Whether entries deeper than `depth` exist."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ReadFileResponse(TypedDict):
+    """Response to `read_file`."""
+
+    type: Literal["read_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the file was read."""
+    path: str
+    """The file."""
+    content: str | None
+    """Its content; `null` on failure."""
+    encoding: NotRequired['FileEncoding | None']
+    """The encoding of `content`, as requested."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class WriteFileResponse(TypedDict):
+    """Response to `write_file`."""
+
+    type: Literal["write_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the file was written."""
+    path: str
+    """The file."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class EditFileResponse(TypedDict):
+    """Response to `edit_file`."""
+
+    type: Literal["edit_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the file was edited."""
+    file_path: str
+    """The file."""
+    message: str | None
+    """What was done, for people; `null` on failure."""
+    replacements: int
+    """How many occurrences were replaced."""
+    start_line: NotRequired[int | None]
+    """The line of the first replacement, from 1."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SearchBranchesResponse(TypedDict):
+    """Response to `search_branches`."""
+
+    type: Literal["search_branches_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the branches were listed."""
+    branches: 'list[GitBranchInfo]'
+    """The branches found (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class CheckoutBranchResponse(TypedDict):
+    """Response to `checkout_branch`."""
+
+    type: Literal["checkout_branch_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the branch was checked out."""
+    branch: str
+    """The branch now checked out (on failure, the one asked for)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SetBootWorkingDirectoryResponse(TypedDict):
+    """Response to `set_boot_working_directory`."""
+
+    type: Literal["set_boot_working_directory_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the directory was set."""
+    boot_working_directory: str
+    """The boot working directory now (`""` when this server declines the command)."""
+    cwd_revision: int
+    """The working-directory revision after the change (as `update_device_status.cwd_revision`)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class GetCwdMapResponse(TypedDict):
+    """Response to `get_cwd_map`."""
+
+    type: Literal["get_cwd_map_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the map was read."""
+    cwd_map: dict[str, str]
+    """Each conversation's own working directory, keyed by its scope key
+    (`conversation:<id>`, or `agent:<id>::conversation:default`; docs/protocol.md §2.4).
+    """
+    boot_working_directory: str | None
+    """The directory of conversations without an entry; `null` when there is none."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
 class StreamDelta(TypedDict):
     """Streamed agent output or a lifecycle notice."""
 
@@ -4369,7 +4847,7 @@ class ControlRequest(TypedDict):
 
 
 class FileOps(TypedDict):
-    """The agent changed a file."""
+    """The agent changed a file (the same body a client sends as a command)."""
 
     type: Literal["file_ops"]
     path: str
@@ -4379,9 +4857,9 @@ class FileOps(TypedDict):
     ops: 'list[FileOp]'
     """Collaborative-editing operations."""
     source: str
-    """Who changed the file (`agent` for agent edits)."""
+    """Who generated the operations (`agent` for agent edits; an editor window's id)."""
     document_content: NotRequired[str | None]
-    """The full new content."""
+    """The file's whole content after the operations."""
     runtime: 'RuntimeScope'
     """The scope the event belongs to."""
     event_seq: int
@@ -4536,7 +5014,51 @@ class ChannelTargetsUpdated(TypedDict):
     """The channel."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | Message | Pong
+class FileChanged(TypedDict):
+    """A watched file changed."""
+
+    type: Literal["file_changed"]
+    path: str
+    """The file."""
+    lastModified: float
+    """Its modification time in milliseconds since the Unix epoch; may have a fraction, as a
+    file system's modification time does.
+    """
+
+
+class TerminalSpawned(TypedDict):
+    """A terminal started."""
+
+    type: Literal["terminal_spawned"]
+    terminal_id: str
+    """The terminal."""
+    pid: int
+    """Its process id."""
+
+
+class TerminalOutput(TypedDict):
+    """A terminal's output."""
+
+    type: Literal["terminal_output"]
+    terminal_id: str
+    """The terminal."""
+    data: str
+    """The bytes it wrote, as text (escape sequences included)."""
+
+
+class TerminalExited(TypedDict):
+    """A terminal's process ended."""
+
+    type: Literal["terminal_exited"]
+    terminal_id: str
+    """The terminal."""
+    exitCode: int
+    """The process's exit code."""
+    error: NotRequired[str | None]
+    """Why the terminal failed, when it did."""
+
+
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
@@ -4554,7 +5076,7 @@ ImageSource = Base64ImageSource | UrlImageSource | LettaImageSource
 ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 """An approval decision. Closed: an unknown `behavior` is an error, never "allow"."""
 
-ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated
+ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
 is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).

@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -83,6 +83,17 @@ REQUESTS: Final[dict[str, Request]] = {
     "channel_target_bind": Request("channel_target_bind_response", "channel-target-bind", "one"),
     "channel_route_remove": Request("channel_route_remove_response", "channel-route-remove", "one"),
     "channel_route_update": Request("channel_route_update_response", "channel-route-update", "one"),
+    "search_files": Request("search_files_response", "search-files", "one"),
+    "grep_in_files": Request("grep_in_files_response", "grep-in-files", "one"),
+    "list_in_directory": Request("list_in_directory_response", "list-in-directory", "one"),
+    "get_tree": Request("get_tree_response", "get-tree", "one"),
+    "read_file": Request("read_file_response", "read-file", "one"),
+    "write_file": Request("write_file_response", "write-file", "one"),
+    "edit_file": Request("edit_file_response", "edit-file", "one"),
+    "search_branches": Request("search_branches_response", "search-branches", "one"),
+    "checkout_branch": Request("checkout_branch_response", "checkout-branch", "one"),
+    "set_boot_working_directory": Request("set_boot_working_directory_response", "set-boot-working-directory", "one"),
+    "get_cwd_map": Request("get_cwd_map_response", "get-cwd-map", "one"),
 }
 """The commands the server answers, by `type`; a command not listed is not answered."""
 

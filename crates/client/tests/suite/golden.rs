@@ -1,15 +1,15 @@
 //! Every golden server frame goes through the client's receive path unchanged.
 
 use letta_app_server_client::RawFrame;
-use letta_app_server_protocol::CLIENT_FRAMES;
 use letta_app_server_tests::golden_frames;
+use letta_app_server_tests::schema::Direction;
 
 #[test]
 fn every_golden_server_frame_is_read_typed_and_unchanged() {
     let mut failures = Vec::new();
     for golden in golden_frames()
         .into_iter()
-        .filter(|f| !CLIENT_FRAMES.contains(&f.frame_type.as_str()))
+        .filter(|f| f.direction() == Direction::Server)
     {
         let frame = RawFrame::from(golden.json.to_string()).into_frame();
         let runtime = golden.json.get("runtime").filter(|r| !r.is_null()).map(|r| {

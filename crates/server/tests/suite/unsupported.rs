@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use letta_app_server::IMPLEMENTED_COMMANDS;
 use letta_app_server_protocol::{COMMANDS, CommandInfo};
+use letta_app_server_tests::schema::Direction;
 use letta_app_server_tests::{GoldenFrame, golden_frames, repo_root};
 use serde_json::{Value, json};
 
@@ -20,9 +21,12 @@ fn unimplemented() -> impl Iterator<Item = &'static CommandInfo> {
         .filter(|command| !IMPLEMENTED_COMMANDS.contains(&command.name))
 }
 
-/// The golden frames of `command`'s type.
+/// The golden frames of `command`'s type that clients send.
 fn examples<'a>(golden: &'a [GoldenFrame], command: &str) -> Vec<&'a GoldenFrame> {
-    golden.iter().filter(|frame| frame.frame_type == command).collect()
+    golden
+        .iter()
+        .filter(|frame| frame.frame_type == command && frame.direction() == Direction::Client)
+        .collect()
 }
 
 /// What is wrong with `answer` as the answer declining `command` sent as `frame`.
