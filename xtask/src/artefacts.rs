@@ -41,9 +41,10 @@ pub fn all() -> Result<Vec<Artefact>, String> {
     let meta = letta_app_server_protocol::schema::meta();
     // The TypeScript and Python types come from one reading of the bundle.
     let model = Model::read(&bundle)?;
+    let names = codegen::frame_names(&bundle)?;
     let mut artefacts = schema();
     for (path, contents) in [
-        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta)?),
+        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta, &names)?),
         (codegen_meta::NODE_META_PATH, codegen_meta::node_meta(&meta)?),
         (codegen_meta::PYTHON_META_PATH, codegen_meta::python_meta(&meta)?),
     ] {

@@ -70,11 +70,12 @@ pub fn rust_types(bundle: &serde_json::Value) -> Result<String, String> {
     ))
 }
 
-/// A macro in the test-support crate that lists every frame `type` of the bundle with the struct
-/// typify names after it (`runtime_start_response` → `RuntimeStartResponse`), so tests can go
-/// through each named type without a hand-kept list.
-pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
-    let mut frame_types = Vec::new();
+/// Every frame `type` of the bundle with the name of its own definition, which every generator
+/// (typify, TypeScript, Python) names its type after: the PascalCase `type`
+/// (`runtime_start_response` → `RuntimeStartResponse`), or that name with a suffix when another
+/// type holds the plain one (as the protocol crate's schema names them).
+pub fn frame_names(bundle: &serde_json::Value) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut frame_types = std::collections::BTreeMap::new();
     for union in ["ClientFrame", "ServerFrame"] {
         let branches = bundle["definitions"][union]["oneOf"]
             .as_array()
@@ -83,18 +84,22 @@ pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
             let frame_type = branch["properties"]["type"]["const"]
                 .as_str()
                 .ok_or_else(|| format!("a `{union}` branch has no `type` const"))?;
-            // The frame's own definition: its PascalCase name, or that name with a suffix when
-            // another type holds the plain one (as the protocol crate's schema names them).
             let plain = letta_app_server_protocol::schema::pascal_case(frame_type);
             let name = std::iter::once(plain.clone())
                 .chain(letta_app_server_protocol::schema::FRAME_NAME_SUFFIXES.map(|suffix| format!("{plain}{suffix}")))
                 .find(|name| bundle["definitions"].get(name) == Some(branch))
                 .ok_or_else(|| format!("the `{frame_type}` frame has no definition of its own"))?;
-            frame_types.push((frame_type.to_owned(), name));
+            frame_types.insert(frame_type.to_owned(), name);
         }
     }
-    frame_types.sort();
-    frame_types.dedup();
+    Ok(frame_types)
+}
+
+/// A macro in the test-support crate that lists every frame `type` of the bundle with the struct
+/// typify names after it (`runtime_start_response` → `RuntimeStartResponse`), so tests can go
+/// through each named type without a hand-kept list.
+pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
+    let frame_types = frame_names(bundle)?;
     let lines: String = frame_types
         .iter()
         .map(|(frame_type, name)| format!("            {frame_type:?} => {name},\n"))

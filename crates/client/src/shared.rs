@@ -17,6 +17,7 @@ use crate::fanout::{Streams, Subscriber};
 use crate::frame::RawFrame;
 use crate::pending::Pending;
 use crate::requests::Requests;
+use crate::responses::RawResponses;
 use crate::tracked::{InUse, Ledger, Tracked};
 use crate::types::RuntimeScope;
 use crate::{Error, Gap};
@@ -182,6 +183,36 @@ impl Shared {
         self.state().approvals.pending(scope)
     }
 
+    /// Sends `text` (a command with `request_id`) and returns the stream of the frames with
+    /// that `request_id` whose type is one of `answers`, until one carries `done: true`, or an
+    /// `error` frame; each waited for up to `timeout`.
+    pub async fn request_stream(
+        self: &Arc<Self>,
+        text: String,
+        request_id: &str,
+        answers: &'static [&'static str],
+        timeout: Duration,
+    ) -> Result<RawResponses, Error> {
+        let (link, frames) = {
+            let mut state = self.state();
+            let link = state.link()?;
+            (link, state.pending.insert_stream(request_id, answers))
+        };
+        // Dropped on failure, it withdraws the request.
+        let responses = RawResponses::new(frames, request_id.to_owned(), timeout, Arc::clone(self));
+        let tracked = self.track(&text);
+        if link.send(Message::text(text)).await.is_err() {
+            self.state().ledger.untrack(tracked);
+            return Err(self.gone());
+        }
+        Ok(responses)
+    }
+
+    /// Stops waiting for the answers to `request_id`.
+    pub fn withdraw(&self, request_id: &str) {
+        self.state().pending.withdraw(request_id);
+    }
+
     /// Every runtime to restore on a new connection.
     pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {
         self.state().ledger.runtimes()
@@ -248,7 +279,7 @@ struct Withdraw<'a> {
 
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
-        self.shared.state().pending.withdraw(self.request_id);
+        self.shared.withdraw(self.request_id);
     }
 }
 
