@@ -140,6 +140,29 @@ impl Meta {
     }
 }
 
+/// A command the server answers, as the SDKs' named methods see it.
+pub struct Answered {
+    /// The command's `type`.
+    pub command: String,
+    /// The `type` of the frames that answer it.
+    pub answer: String,
+    /// Whether a stream of them answers it (until one carries `done: true`), or one.
+    pub stream: bool,
+}
+
+/// Every command of `meta` (the contents of `schema/meta.json`) that the server answers, in
+/// the table's order.
+pub fn answered(meta: &Value) -> Result<Vec<Answered>, String> {
+    Ok(Meta::read(meta)?
+        .requests()
+        .map(|request| Answered {
+            command: request.command.to_owned(),
+            answer: request.answer.to_owned(),
+            stream: request.answers == Answers::Stream,
+        })
+        .collect())
+}
+
 /// A string as a Rust, JavaScript or Python string literal (JSON's escapes are valid in all three
 /// for the ASCII names the protocol uses).
 fn quoted(text: &str) -> String {
@@ -293,6 +316,7 @@ pub fn rust_meta(meta: &Value, names: &FrameNames) -> Result<String, String> {
 
 /// The Node layer's `lib/meta.js` for `meta`.
 pub fn node_meta(meta: &Value) -> Result<String, String> {
+    let methods = answered(meta)?;
     let meta = Meta::read(meta)?;
     let mut out = String::from(
         "'use strict';\n\
@@ -347,7 +371,18 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
         );
     }
     out.push_str(
-        "});\n\nmodule.exports = { CAPABILITIES, COMMANDS, EVENTS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };\n",
+        "});\n\n\
+         /**\n * The client's named method of each command it has no hand-written method of the same name\n\
+         \x20* for (`agent_list` → `agentList`), by name: the command's `type`.\n */\n\
+         const METHODS = Object.freeze({\n",
+    );
+    for method in methods {
+        if let Some(name) = crate::codegen_sdk::node_method(&method.command) {
+            let _ = writeln!(out, "  {name}: {},", quoted(&method.command));
+        }
+    }
+    out.push_str(
+        "});\n\nmodule.exports = { CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };\n",
     );
     Ok(out)
 }

@@ -62,4 +62,32 @@ const EVENTS = Object.freeze({
   file_ops: Object.freeze({ channel: "control", coalesces: false }),
 });
 
-module.exports = { CAPABILITIES, COMMANDS, EVENTS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };
+/**
+ * The client's named method of each command it has no hand-written method of the same name
+ * for (`agent_list` → `agentList`), by name: the command's `type`.
+ */
+const METHODS = Object.freeze({
+  appServerInfo: "app_server_info",
+  runtimeStart: "runtime_start",
+  sync: "sync",
+  abortMessage: "abort_message",
+  removeQueueItem: "remove_queue_item",
+  runtimeExternalToolsUpdate: "runtime_external_tools_update",
+  resumeQueue: "resume_queue",
+  agentList: "agent_list",
+  agentRetrieve: "agent_retrieve",
+  agentCreate: "agent_create",
+  agentUpdate: "agent_update",
+  agentDelete: "agent_delete",
+  createAgent: "create_agent",
+  conversationList: "conversation_list",
+  conversationRetrieve: "conversation_retrieve",
+  conversationCreate: "conversation_create",
+  conversationUpdate: "conversation_update",
+  conversationRecompile: "conversation_recompile",
+  conversationFork: "conversation_fork",
+  conversationMessagesList: "conversation_messages_list",
+  conversationCompact: "conversation_compact",
+});
+
+module.exports = { CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };

@@ -1,0 +1,383 @@
+//! The SDKs' named methods of every command the server answers, generated from
+//! `schema/meta.json` and the schema model: the Node package's `commands.d.ts` (each command's
+//! `type` with its command and answer types, and the client's method of each; `lib/meta.js`
+//! lists the methods for the JavaScript layer) and the Python package's `_commands.py` (a
+//! method per command on the async and the sync client, its keyword arguments typed by a
+//! `TypedDict` of the command's fields). A command answered by a stream gets a method that
+//! returns an async iterator (a plain iterator on Python's sync client).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::codegen_meta::{Answered, FrameNames, answered};
+use crate::codegen_model::{Body, Model, Object};
+use crate::{codegen_py, codegen_ts};
+
+/// Where the Node package's command declarations live.
+pub const NODE_COMMANDS_PATH: &str = "bindings/node/commands.d.ts";
+/// Where the Python package's command methods live.
+pub const PYTHON_COMMANDS_PATH: &str = "bindings/python/python/letta_app_server/_commands.py";
+
+/// Commands whose Node method name a hand-written method with other semantics holds: `input`
+/// sends an input without waiting (`submitInput` waits for its `input_accepted`).
+const NODE_HAND_WRITTEN: &[&str] = &["input"];
+
+/// Commands the Python clients have hand-written methods of the same name for (positional
+/// arguments, defaults, `input` without waiting).
+const PYTHON_HAND_WRITTEN: &[&str] = &[
+    "runtime_start",
+    "sync",
+    "remove_queue_item",
+    "runtime_external_tools_update",
+    "input",
+];
+
+type Result<T> = std::result::Result<T, String>;
+
+/// The Node client's method of `command` (`agent_list` → `agentList`), unless a hand-written
+/// method holds that name.
+pub fn node_method(command: &str) -> Option<String> {
+    if NODE_HAND_WRITTEN.contains(&command) {
+        return None;
+    }
+    let mut words = command.split('_');
+    let mut name = words.next().unwrap_or_default().to_owned();
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    Some(name)
+}
+
+/// One command with the names of its generated types and its command object.
+struct Command<'a> {
+    answered: Answered,
+    command_type: &'a str,
+    answer_type: &'a str,
+    object: &'a Object,
+    description: Option<&'a str>,
+}
+
+impl Command<'_> {
+    /// Whether every field besides `type` and `request_id` may be left out.
+    fn fields_optional(&self) -> bool {
+        self.object
+            .properties
+            .iter()
+            .all(|property| !property.required || matches!(property.name.as_str(), "type" | "request_id"))
+    }
+
+    /// The command's description, as its method's doc starts.
+    fn summary(&self) -> String {
+        match self.description {
+            Some(description) => format!("`{}`: {}", self.answered.command, description.trim()),
+            None => format!("`{}`.", self.answered.command),
+        }
+    }
+}
+
+fn commands<'a>(meta: &Value, names: &'a FrameNames, model: &'a Model) -> Result<Vec<Command<'a>>> {
+    let name = |frame_type: &str| {
+        names
+            .get(frame_type)
+            .map(String::as_str)
+            .ok_or_else(|| format!("schema/meta.json: `{frame_type}` is not a frame of the schema"))
+    };
+    answered(meta)?
+        .into_iter()
+        .map(|answered| {
+            let command_type = name(&answered.command)?;
+            let answer_type = name(&answered.answer)?;
+            let definition = model
+                .definitions
+                .iter()
+                .find(|definition| definition.name == command_type)
+                .ok_or_else(|| format!("the schema has no definition `{command_type}`"))?;
+            let Body::Object(object) = &definition.body else {
+                return Err(format!("the command `{command_type}` is not an object"));
+            };
+            Ok(Command {
+                answered,
+                command_type,
+                answer_type,
+                object,
+                description: definition.description.as_deref(),
+            })
+        })
+        .collect()
+}
+
+/// The Node package's `commands.d.ts`.
+pub fn node_commands(meta: &Value, names: &FrameNames, model: &Model) -> Result<String> {
+    let commands = commands(meta, names, model)?;
+    let imports: BTreeSet<&str> = commands
+        .iter()
+        .flat_map(|command| [command.command_type, command.answer_type])
+        .collect();
+    let mut out = String::from(
+        "// The commands the server answers, each with the frames of its command and its answer, and\n\
+         // the client's method of each; generated from `schema/meta.json` and\n\
+         // `schema/frames.schema.json`.\n\
+         //\n\
+         // @generated by `cargo xtask codegen`; do not edit by hand.\n\n\
+         import type { CommandInput, RequestOptions } from \"./index\";\n",
+    );
+    let _ = writeln!(
+        out,
+        "import type {{ {} }} from \"./frames\";\n",
+        imports.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    out.push_str(
+        "/**\n * Every command the server answers, by `type`: `command` is its frame, `response` the frame\n\
+         \x20* that answers it, `answers` whether one answers it or a stream of them, until one carries\n\
+         \x20* `done: true`.\n */\nexport interface Commands {\n",
+    );
+    for command in &commands {
+        let _ = writeln!(
+            out,
+            "  {}: {{ command: {}; response: {}; answers: \"{}\" }};",
+            command.answered.command,
+            command.command_type,
+            command.answer_type,
+            if command.answered.stream { "stream" } else { "one" }
+        );
+    }
+    out.push_str(
+        "}\n\n/**\n * The client's method of each command that has no hand-written method of the same name:\n\
+         \x20* `type` is filled in and `request_id` numbered when absent.\n */\nexport interface CommandMethods {\n",
+    );
+    for command in &commands {
+        let Some(method) = node_method(&command.answered.command) else {
+            continue;
+        };
+        let (answer, returns) = if command.answered.stream {
+            (
+                format!(
+                    "Yields its `{}` frames up to the one that carries `done: true`; an `error` frame, a\n\
+                     timeout (per frame) or a disconnect ends it with a rejection.",
+                    command.answered.answer
+                ),
+                format!("AsyncIterableIterator<{}>", command.answer_type),
+            )
+        } else {
+            (
+                format!(
+                    "Resolves with its `{}` (an `error` frame rejects with `AppServerError`).",
+                    command.answered.answer
+                ),
+                format!("Promise<{}>", command.answer_type),
+            )
+        };
+        codegen_ts::doc(&mut out, Some(&format!("{}\n\n{answer}", command.summary())), 1);
+        let optional = if command.fields_optional() { "?" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {method}(cmd{optional}: CommandInput<{}>, opts?: RequestOptions): {returns};",
+            command.command_type
+        );
+    }
+    out.push_str("}\n");
+    Ok(out)
+}
+
+/// The Python package's `_commands.py`.
+pub fn python_commands(meta: &Value, names: &FrameNames, model: &Model) -> Result<String> {
+    let commands = commands(meta, names, model)?;
+    let commands: Vec<&Command<'_>> = commands
+        .iter()
+        .filter(|command| !PYTHON_HAND_WRITTEN.contains(&command.answered.command.as_str()))
+        .collect();
+    let mut imports = BTreeSet::new();
+    let mut fields = String::new();
+    for command in &commands {
+        let _ = write!(
+            fields,
+            "\n\nclass {}Fields(TypedDict):\n    {}\n\n",
+            command.command_type,
+            codegen_py::docstring(
+                &format!(
+                    "The fields of `{}` besides `type`; `request_id` is numbered when absent.",
+                    command.answered.command
+                ),
+                "    "
+            )
+        );
+        for property in command
+            .object
+            .properties
+            .iter()
+            .filter(|property| property.name != "type")
+        {
+            let expr = codegen_py::type_of(&property.ty, &mut imports)
+                .map_err(|e| format!("`{}.{}`: {e}", command.command_type, property.name))?;
+            let annotation = if property.required && property.name != "request_id" {
+                expr
+            } else {
+                format!("NotRequired[{expr}]")
+            };
+            let _ = writeln!(fields, "    {}: {annotation}", property.name);
+            if let Some(doc) = &property.description {
+                let _ = writeln!(fields, "    {}", codegen_py::docstring(doc, "    "));
+            }
+        }
+    }
+    imports.extend(commands.iter().map(|command| command.answer_type.to_owned()));
+    let mut out = String::from(
+        "\"\"\"The clients' methods of every command the server answers that has no hand-written method of\n\
+         the same name, generated from `schema/meta.json` and `schema/frames.schema.json`: keyword\n\
+         arguments typed by a `TypedDict` of each command's fields, answers by `letta_app_server.frames`.\n\
+         \n\
+         @generated by `cargo xtask codegen`; do not edit by hand.\n\
+         \"\"\"\n\n\
+         from abc import ABC, abstractmethod\n\
+         from collections.abc import AsyncIterator, Iterator\n\
+         from typing import Any, Literal, NotRequired, TypedDict, Unpack\n\n\
+         from .frames import (\n",
+    );
+    for name in &imports {
+        let _ = writeln!(out, "    {name},");
+    }
+    out.push_str(")\n");
+    out.push_str(&fields);
+    for sync in [false, true] {
+        python_class(&mut out, &commands, sync);
+    }
+    out.push_str("\n\n__all__ = [\"AsyncCommands\", \"SyncCommands\"]\n");
+    Ok(out.replace("\n\n\n\n", "\n\n\n"))
+}
+
+/// `AsyncCommands` (for `AsyncClient`) or `SyncCommands` (for `Client`).
+fn python_class(out: &mut String, commands: &[&Command<'_>], sync: bool) {
+    let (class, client, def, wait, iterator) = if sync {
+        ("SyncCommands", "Client", "def", "", "Iterator")
+    } else {
+        ("AsyncCommands", "AsyncClient", "async def", "await ", "AsyncIterator")
+    };
+    let _ = write!(
+        out,
+        "\n\nclass {class}(ABC):\n    \"\"\"The methods of every command the server answers, for `{client}`.\"\"\"\n\n\
+         \x20   @abstractmethod\n\
+         \x20   {def} command(self, frame: dict[str, Any]) -> Any:\n\
+         \x20       \"\"\"Sends a command the server answers with one frame (`request_id` is numbered when absent)\n\
+         \x20       and returns that frame; an `error` frame raises `ServerError`, `success: false` `RejectedError`.\"\"\"\n\n\
+         \x20   @abstractmethod\n\
+         \x20   def request_stream(self, frame: dict[str, Any]) -> {iterator}[Any]:\n\
+         \x20       \"\"\"Sends a command the server answers with a stream of frames (`request_id` is numbered when\n\
+         \x20       absent) and yields them up to the one that carries `done: true`.\"\"\"\n",
+    );
+    for command in commands {
+        let name = &command.answered.command;
+        let fields = format!("**fields: Unpack[{}Fields]", command.command_type);
+        let answer = command.answer_type;
+        let frame = format!("{{**fields, \"type\": \"{name}\"}}");
+        if command.answered.stream {
+            let doc = format!(
+                "{}\n\nYields its `{}` frames up to the one that carries `done: true`; an `error` frame, a refusal\n\
+                 (`success: false`), a timeout (per frame) or a disconnect raises.",
+                command.summary(),
+                command.answered.answer
+            );
+            let _ = write!(
+                out,
+                "\n    def {name}(self, {fields}) -> {iterator}[{answer}]:\n        {}\n\
+                 \x20       answers: {iterator}[{answer}] = self.request_stream({frame})\n\
+                 \x20       return answers\n",
+                codegen_py::docstring(&doc, "        ")
+            );
+        } else {
+            let doc = format!("{}\n\nReturns its `{}`.", command.summary(), command.answered.answer);
+            let _ = write!(
+                out,
+                "\n    {def} {name}(self, {fields}) -> {answer}:\n        {}\n\
+                 \x20       answer: {answer} = {wait}self.command({frame})\n\
+                 \x20       return answer\n",
+                codegen_py::docstring(&doc, "        ")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generated(stream: bool) -> (String, String, String) {
+        let bundle = letta_app_server_protocol::schema::bundle();
+        let mut meta = letta_app_server_protocol::schema::meta();
+        if stream {
+            // agent_list as if answered by a stream, as list_memory will be.
+            for command in meta["commands"].as_array_mut().into_iter().flatten() {
+                if command["type"] == "agent_list" {
+                    command["answers"] = "stream".into();
+                }
+            }
+        }
+        let names = crate::codegen::frame_names(&bundle).unwrap_or_default();
+        let model = Model::read(&bundle).unwrap_or_else(|e| panic!("{e}"));
+        (
+            node_commands(&meta, &names, &model).unwrap_or_else(|e| panic!("{e}")),
+            python_commands(&meta, &names, &model).unwrap_or_else(|e| panic!("{e}")),
+            crate::codegen_meta::node_meta(&meta).unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    #[test]
+    fn every_command_with_an_answer_gets_a_method_in_each_sdk() {
+        let (node, python, node_meta) = generated(false);
+        for command in letta_app_server_protocol::COMMANDS {
+            let Some(answer) = command.response else { continue };
+            let name = command.name;
+            assert!(node.contains(&format!("  {name}: {{ command: ")), "{node}");
+            if let Some(method) = node_method(name) {
+                assert!(node.contains(&format!("  {method}(cmd")), "{method}: {node}");
+                assert!(node_meta.contains(&format!("  {method}: \"{name}\",")), "{node_meta}");
+            }
+            let python_method = format!("def {name}(self, **fields: Unpack[");
+            assert_eq!(
+                python.matches(&python_method).count(),
+                if PYTHON_HAND_WRITTEN.contains(&name) { 0 } else { 2 },
+                "{name} answered by {answer}: {python}"
+            );
+        }
+        assert!(node.contains(
+            "  agentList(cmd?: CommandInput<AgentList>, opts?: RequestOptions): Promise<AgentListResponse>;"
+        ));
+        assert!(node.contains("  agentRetrieve(cmd: CommandInput<AgentRetrieve>, opts?"));
+        assert!(!node.contains("  input(cmd"));
+        assert!(python.contains("class AgentRetrieveFields(TypedDict):"));
+        assert!(python.contains("    agent_id: str\n"));
+        assert!(python.contains("    request_id: NotRequired[str]\n"));
+        assert!(
+            python.contains(
+                "        answer: AgentListResponse = await self.command({**fields, \"type\": \"agent_list\"})"
+            )
+        );
+    }
+
+    #[test]
+    fn a_command_answered_by_a_stream_gets_an_iterator() {
+        let (node, python, _) = generated(true);
+        assert!(
+            node.contains("  agent_list: { command: AgentList; response: AgentListResponse; answers: \"stream\" };")
+        );
+        assert!(node.contains(
+            "  agentList(cmd?: CommandInput<AgentList>, opts?: RequestOptions): AsyncIterableIterator<AgentListResponse>;"
+        ));
+        assert!(python.contains(
+            "    def agent_list(self, **fields: Unpack[AgentListFields]) -> AsyncIterator[AgentListResponse]:"
+        ));
+        assert!(
+            python.contains(
+                "    def agent_list(self, **fields: Unpack[AgentListFields]) -> Iterator[AgentListResponse]:"
+            )
+        );
+        assert!(python.contains(
+            "answers: Iterator[AgentListResponse] = self.request_stream({**fields, \"type\": \"agent_list\"})"
+        ));
+    }
+}
