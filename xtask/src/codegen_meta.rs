@@ -140,6 +140,28 @@ impl Meta {
     }
 }
 
+/// Commands whose Node method name a hand-written method with other semantics holds: `input`
+/// sends an input without waiting (`submitInput` waits for its `input_accepted`).
+const NODE_HAND_WRITTEN: &[&str] = &["input"];
+
+/// The Node client's method of `command` (`agent_list` → `agentList`), unless a hand-written
+/// method holds that name.
+pub fn node_method(command: &str) -> Option<String> {
+    if NODE_HAND_WRITTEN.contains(&command) {
+        return None;
+    }
+    let mut words = command.split('_');
+    let mut name = words.next().unwrap_or_default().to_owned();
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    Some(name)
+}
+
 /// A command the server answers, as the SDKs' named methods see it.
 pub struct Answered {
     /// The command's `type`.
@@ -377,7 +399,7 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
          const METHODS = Object.freeze({\n",
     );
     for method in methods {
-        if let Some(name) = crate::codegen_sdk::node_method(&method.command) {
+        if let Some(name) = node_method(&method.command) {
             let _ = writeln!(out, "  {name}: {},", quoted(&method.command));
         }
     }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::codegen_meta::{Answered, FrameNames, answered};
+use crate::codegen_meta::{Answered, FrameNames, answered, node_method};
 use crate::codegen_model::{Body, Model, Object};
 use crate::{codegen_py, codegen_ts};
 
@@ -19,10 +19,6 @@ use crate::{codegen_py, codegen_ts};
 pub const NODE_COMMANDS_PATH: &str = "bindings/node/commands.d.ts";
 /// Where the Python package's command methods live.
 pub const PYTHON_COMMANDS_PATH: &str = "bindings/python/python/letta_app_server/_commands.py";
-
-/// Commands whose Node method name a hand-written method with other semantics holds: `input`
-/// sends an input without waiting (`submitInput` waits for its `input_accepted`).
-const NODE_HAND_WRITTEN: &[&str] = &["input"];
 
 /// Commands the Python clients have hand-written methods of the same name for (positional
 /// arguments, defaults, `input` without waiting).
@@ -35,24 +31,6 @@ const PYTHON_HAND_WRITTEN: &[&str] = &[
 ];
 
 type Result<T> = std::result::Result<T, String>;
-
-/// The Node client's method of `command` (`agent_list` → `agentList`), unless a hand-written
-/// method holds that name.
-pub fn node_method(command: &str) -> Option<String> {
-    if NODE_HAND_WRITTEN.contains(&command) {
-        return None;
-    }
-    let mut words = command.split('_');
-    let mut name = words.next().unwrap_or_default().to_owned();
-    for word in words {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            name.extend(first.to_uppercase());
-            name.push_str(chars.as_str());
-        }
-    }
-    Some(name)
-}
 
 /// One command with the names of its generated types and its command object.
 struct Command<'a> {

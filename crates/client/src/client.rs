@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::command::{self, Call, StreamCall, refuse_error_frame};
+use crate::answers::refuse_error_frame;
+use crate::command::{self, Call, StreamCall};
 use crate::connection::{self, Connection};
 use crate::events::{Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
@@ -184,8 +185,9 @@ impl Client {
         Ok(raw.into_frame())
     }
 
-    /// Sends a command with an answer, given as a JSON object, and returns the answer as
-    /// received, unchanged: what the typed methods do, for callers that hold frames as JSON
+    /// Sends a command answered by one frame, given as a JSON object, and returns the answer as
+    /// received, unchanged (one answered by a stream of frames is [`Error::Protocol`]: see
+    /// [`Client::command_stream`]): what the typed methods do, for callers that hold frames as JSON
     /// (language bindings, proxies) and must not lose fields this version does not know.
     ///
     /// An absent or empty `request_id` is filled in (`"<command>-<n>"`); a `runtime_start`

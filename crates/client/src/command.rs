@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::answers::{check_answer, refuse_error_frame};
 use crate::frame::RawFrame;
 use crate::requests::Requests;
 use crate::responses::RawResponses;
 use crate::shared::Shared;
-use crate::{Error, JsonObject, PROTOCOL_VERSION, meta};
+use crate::{Error, JsonObject, meta};
 
 /// A command the server answers with one frame, and the type of that frame: what
 /// [`Client::call`](crate::Client::call) takes. `cargo xtask codegen` implements it for every
@@ -35,14 +36,20 @@ pub trait StreamCall: Serialize {
     type Response: DeserializeOwned;
 }
 
-/// Sends a command with an answer, given as a JSON object (an absent or empty `request_id` is
-/// filled in), and returns its answer as received once [`Command::check`] passed; an `error`
-/// frame is [`Error::Server`].
+/// Sends a command answered by one frame, given as a JSON object (an absent or empty
+/// `request_id` is filled in), and returns its answer as received once [`check_answer`] passed;
+/// an `error` frame is [`Error::Server`], a command answered by a stream [`Error::Protocol`].
 pub(crate) async fn send(requests: &impl Requests, frame: JsonObject, timeout: Duration) -> Result<RawFrame, Error> {
     let frame_type = frame_type(&frame);
     let command = Command::of(&frame_type).ok_or_else(|| Error::Protocol {
         message: format!("`{frame_type}` is not a command with an answer (send it with `send` or `request`)"),
     })?;
+    if command.stream == meta::Answers::Stream {
+        // Its first frame alone would drop the rest of the answer.
+        return Err(Error::Protocol {
+            message: format!("`{frame_type}` is answered by a stream of frames (send it with `command_stream`)"),
+        });
+    }
     let (request_id, text) = numbered(requests, frame, command.id_prefix)?;
     let answer = requests.request(text, &request_id, command.answers, timeout).await?;
     refuse_error_frame(&answer)?;
@@ -75,7 +82,8 @@ pub(crate) async fn send_stream(
         None => (&[][..], frame_type.as_str()),
     };
     let (request_id, text) = numbered(&**shared, frame, id_prefix)?;
-    shared.request_stream(text, &request_id, answers, timeout).await
+    let frames = shared.request_stream(text, &request_id, answers).await?;
+    Ok(RawResponses::new(frames, request_id, timeout, Arc::clone(shared)))
 }
 
 /// The `type` of a command given as a JSON object (`""` if it has none).
@@ -116,29 +124,6 @@ pub(crate) fn to_object(command: &impl Serialize) -> Result<JsonObject, Error> {
     }
 }
 
-/// An `error` frame answering a command becomes [`Error::Server`].
-pub(crate) fn refuse_error_frame(raw: &RawFrame) -> Result<(), Error> {
-    if raw.frame_type() != "error" {
-        return Ok(());
-    }
-    // The code as a string: a newer server's code must not hide the refusal.
-    #[derive(Deserialize)]
-    struct Refusal {
-        #[serde(default)]
-        request_id: Option<String>,
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    let refusal: Refusal = raw.parse()?;
-    Err(Error::Server {
-        request_id: refusal.request_id,
-        code: refusal.code,
-        message: refusal.message,
-    })
-}
-
 /// A command with an answer.
 #[derive(Debug, Clone, Copy)]
 struct Command {
@@ -158,56 +143,5 @@ impl Command {
             stream: request.answers,
             id_prefix: request.request_id_prefix,
         })
-    }
-}
-
-/// Whether `answer` (a frame answering a command) reports success: `success: false` or
-/// `accepted: false` is [`Error::Rejected`], another protocol version [`Error::Protocol`].
-pub(crate) fn check_answer(answer: &RawFrame) -> Result<(), Error> {
-    #[derive(Deserialize)]
-    struct Outcome {
-        success: Option<bool>,
-        accepted: Option<bool>,
-        error: Option<String>,
-        protocol_version: Option<u64>,
-    }
-    let outcome: Outcome = answer.parse()?;
-    if outcome.success == Some(false) || outcome.accepted == Some(false) {
-        return Err(Error::Rejected {
-            request_id: answer.request_id().unwrap_or_default().to_owned(),
-            frame_type: answer.frame_type().to_owned(),
-            message: outcome.error.unwrap_or_else(|| "the server did not accept it".into()),
-        });
-    }
-    match outcome.protocol_version {
-        Some(version) if version != u64::from(PROTOCOL_VERSION) => Err(Error::Protocol {
-            message: format!("the server speaks protocol version {version}, this client version {PROTOCOL_VERSION}"),
-        }),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_error_frame_with_a_code_this_version_does_not_know_is_still_a_refusal() {
-        let frame = RawFrame::from(
-            r#"{"type":"error","request_id":"rs-1","code":"quota_exceeded","message":"too many runtimes"}"#.to_owned(),
-        );
-        match refuse_error_frame(&frame) {
-            Err(Error::Server {
-                request_id,
-                code,
-                message,
-            }) => {
-                assert_eq!(request_id.as_deref(), Some("rs-1"));
-                assert_eq!(code, "quota_exceeded");
-                assert_eq!(message, "too many runtimes");
-            }
-            other => panic!("expected a server error, got {other:?}"),
-        }
-        assert!(refuse_error_frame(&RawFrame::from(r#"{"type":"pong"}"#.to_owned())).is_ok());
     }
 }

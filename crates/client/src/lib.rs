@@ -168,6 +168,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod answers;
 mod approvals;
 mod builder;
 mod client;

@@ -178,6 +178,43 @@ mod tests {
         assert_eq!(answered(any).await.frame_type(), "pong");
     }
 
+    #[test]
+    fn a_stream_request_takes_its_frames_until_done_or_an_error_frame() {
+        let mut pending = Pending::default();
+        let mut frames = pending.insert_stream("r-1", &["list_memory_response"]);
+        pending.answer(&frame(
+            r#"{"type":"list_memory_response","request_id":"r-1","done":false}"#,
+        ));
+        pending.answer(&frame(r#"{"type":"update_queue","request_id":"r-1"}"#));
+        pending.answer(&frame(
+            r#"{"type":"list_memory_response","request_id":"r-1","done":"yes"}"#,
+        ));
+        pending.answer(&frame(
+            r#"{"type":"list_memory_response","request_id":"r-1","done":true}"#,
+        ));
+        pending.answer(&frame(
+            r#"{"type":"list_memory_response","request_id":"r-1","done":true}"#,
+        ));
+        let mut received = Vec::new();
+        while let Ok(item) = frames.try_recv() {
+            received.push(item.map(|frame| frame.text().to_owned()));
+        }
+        assert_eq!(received.len(), 3, "{received:?}");
+        assert!(pending.waiting.is_empty());
+
+        let mut refused = pending.insert_stream("r-2", &["list_memory_response"]);
+        pending.answer(&frame(r#"{"type":"error","request_id":"r-2","code":"unsupported"}"#));
+        assert_eq!(
+            refused.try_recv().map(|item| item.map(|f| f.frame_type().to_owned())),
+            Ok(Ok("error".into()))
+        );
+        assert!(refused.try_recv().is_err());
+
+        let mut dropped = pending.insert_stream("r-3", &["list_memory_response"]);
+        pending.fail_all(&Error::Closed);
+        assert_eq!(dropped.try_recv().map(|item| item.err()), Ok(Some(Error::Closed)));
+    }
+
     #[tokio::test]
     async fn a_withdrawn_request_ends_with_gone_and_an_unanswered_one_times_out() {
         let mut pending = Pending::default();

@@ -11,7 +11,7 @@ use futures_util::{Future, Stream};
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::command::{check_answer, refuse_error_frame};
+use crate::answers::{check_answer, refuse_error_frame};
 use crate::frame::RawFrame;
 use crate::pending::AnswerFrames;
 use crate::shared::Shared;

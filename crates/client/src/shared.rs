@@ -15,9 +15,8 @@ use crate::approvals::Approvals;
 use crate::events::RawEvents;
 use crate::fanout::{Streams, Subscriber};
 use crate::frame::RawFrame;
-use crate::pending::Pending;
+use crate::pending::{AnswerFrames, Pending};
 use crate::requests::Requests;
-use crate::responses::RawResponses;
 use crate::tracked::{InUse, Ledger, Tracked};
 use crate::types::RuntimeScope;
 use crate::{Error, Gap};
@@ -183,29 +182,32 @@ impl Shared {
         self.state().approvals.pending(scope)
     }
 
-    /// Sends `text` (a command with `request_id`) and returns the stream of the frames with
+    /// Sends `text` (a command with `request_id`) and returns the receiver of the frames with
     /// that `request_id` whose type is one of `answers`, until one carries `done: true`, or an
-    /// `error` frame; each waited for up to `timeout`.
+    /// `error` frame. The request stays pending until the receiver's owner withdraws it.
     pub async fn request_stream(
-        self: &Arc<Self>,
+        &self,
         text: String,
         request_id: &str,
         answers: &'static [&'static str],
-        timeout: Duration,
-    ) -> Result<RawResponses, Error> {
+    ) -> Result<AnswerFrames, Error> {
         let (link, frames) = {
             let mut state = self.state();
             let link = state.link()?;
             (link, state.pending.insert_stream(request_id, answers))
         };
-        // Dropped on failure, it withdraws the request.
-        let responses = RawResponses::new(frames, request_id.to_owned(), timeout, Arc::clone(self));
+        // Withdrawn if sending fails or this future is dropped.
+        let withdraw = Withdraw {
+            shared: self,
+            request_id,
+        };
         let tracked = self.track(&text);
         if link.send(Message::text(text)).await.is_err() {
             self.state().ledger.untrack(tracked);
             return Err(self.gone());
         }
-        Ok(responses)
+        std::mem::forget(withdraw);
+        Ok(frames)
     }
 
     /// Stops waiting for the answers to `request_id`.
