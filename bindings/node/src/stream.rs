@@ -212,4 +212,18 @@ mod tests {
         assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
         assert_eq!(encode(&[frame("not json")]), "[]");
     }
+
+    #[test]
+    fn what_ends_an_answer_stream_is_an_array_javascript_tells_apart() {
+        let timeout = Error::Timeout {
+            request_id: "list-\"1".into(),
+            after: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(encode_error(&timeout), r#"["timeout","list-\"1"]"#);
+        let dropped = Error::Disconnected { reason: "gone".into() };
+        assert_eq!(encode_error(&dropped), r#"["disconnected","gone"]"#);
+        assert_eq!(encode_error(&Error::Closed), r#"["closed"]"#);
+        let other = Error::Protocol { message: "odd".into() };
+        assert_eq!(encode_error(&other), r#"["failed","protocol mismatch: odd"]"#);
+    }
 }
