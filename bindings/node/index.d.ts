@@ -4,32 +4,35 @@
 // `@letta-ai/letta-code/app-server-client`); the frame types (`./frames`) are generated from the
 // protocol's JSON Schema.
 
+import type { CommandMethods, Commands } from "./commands";
 import type {
   AbortMessage,
   AbortMessageResponse,
   AppServerInfoResponse,
   ClientFrame,
   ControlRequest,
-  ConversationList,
-  ConversationListResponse,
   ExternalToolCallRequest,
   ExternalToolResult,
   Input,
   InputAccepted,
   InputPayload,
-  ResumeQueue,
-  ResumeQueueResponse,
-  RuntimeExternalToolsUpdate,
-  RuntimeExternalToolsUpdateResponse,
   RuntimeScope,
-  RuntimeStart,
-  RuntimeStartResponse,
   ServerFrame,
-  Sync,
-  SyncResponse,
 } from "./frames";
 
 export * from "./frames";
+export type { CommandMethods, Commands } from "./commands";
+
+/** The `type` of every command the server answers. */
+export type CommandType = keyof Commands;
+/** The `type` of every command the server answers with a stream of frames. */
+export type StreamCommandType = {
+  [K in CommandType]: Commands[K]["answers"] extends "stream" ? K : never;
+}[CommandType];
+/** The fields of the command `K` as `request(type, body)` takes them. */
+export type CommandBody<K extends CommandType> = Omit<CommandInput<Commands[K]["command"]>, "type">;
+/** The frame that answers the command `K`. */
+export type ResponseOf<K extends CommandType> = Commands[K]["response"];
 
 /** The official helper's name for a frame the server sends. */
 export type WsProtocolMessage = ServerFrame;
@@ -122,22 +125,27 @@ export declare class AppServerClient {
   /** `"<prefix>-<n>"`, `n` counting from 1 per client. */
   nextRequestId(prefix?: string): string;
 
+  /** `app_server_info`, resolved only by a well-formed successful answer (`isAppServerInfoResponseMessage`). */
   info(opts?: RequestOptions): Promise<AppServerInfoResponse>;
-  runtimeStart(cmd: CommandInput<RuntimeStart>, opts?: RequestOptions): Promise<RuntimeStartResponse>;
-  runtimeExternalToolsUpdate(
-    cmd: CommandInput<RuntimeExternalToolsUpdate>,
-    opts?: RequestOptions,
-  ): Promise<RuntimeExternalToolsUpdateResponse>;
-  sync(cmd: CommandInput<Sync>, opts?: RequestOptions): Promise<SyncResponse>;
+  /** `abort_message` (also `abortMessage`). */
   abort(cmd: CommandInput<AbortMessage>, opts?: RequestOptions): Promise<AbortMessageResponse>;
-  resumeQueue(cmd: CommandInput<ResumeQueue>, opts?: RequestOptions): Promise<ResumeQueueResponse>;
-  conversationList(cmd?: CommandInput<ConversationList>, opts?: RequestOptions): Promise<ConversationListResponse>;
+  /** `input`, resolved by its `input_accepted`. */
   submitInput(cmd: CommandInput<Input>, opts?: RequestOptions): Promise<InputAccepted>;
   /** Sends an `input` without waiting for its `input_accepted`. */
   input(cmd: CommandInput<Input>): Promise<void>;
   /** Sends any frame; the promise settles once it is queued, and nobody has to await it. */
   send(cmd: ClientFrame | OtherFrame): Promise<void>;
   sendRaw(cmd: ClientFrame | OtherFrame): Promise<void>;
+  /**
+   * Sends a command of the protocol table and resolves with its answer (this server's `error`
+   * frame rejects with `AppServerError`); the form `request(type, body)` numbers the
+   * `request_id` `<type>-<n>` unless the body has one.
+   */
+  request<K extends CommandType>(type: K, body?: CommandBody<K>, opts?: RequestOptions): Promise<ResponseOf<K>>;
+  request<K extends CommandType>(
+    cmd: CommandInput<Commands[K]["command"]> & { type: K },
+    opts?: RequestOptions,
+  ): Promise<ResponseOf<K>>;
   /** Resolves with the first frame with the command's `request_id` that `predicate` accepts. */
   request<T extends ServerFrame>(
     cmd: ClientFrame | OtherFrame,
@@ -157,6 +165,29 @@ export declare class AppServerClient {
     cmd: ClientFrame | OtherFrame,
     opts: RequestOptions & { predicate: (message: ServerFrame) => boolean },
   ): Promise<ServerFrame>;
+  /**
+   * Sends a command the server answers with a stream of frames and yields them up to the one
+   * that carries `done: true`. The iteration rejects with `AppServerError` at this server's
+   * `error` frame, with `Timed out waiting for <request_id>` when no frame comes within the
+   * timeout (counted afresh after each frame), and with `App-server socket closed` or
+   * `App-server client closed`. Breaking out of it withdraws the request.
+   */
+  requestStream<K extends StreamCommandType>(
+    type: K,
+    body?: CommandBody<K>,
+    opts?: RequestOptions,
+  ): AsyncIterableIterator<ResponseOf<K>>;
+  requestStream<K extends StreamCommandType>(
+    cmd: CommandInput<Commands[K]["command"]> & { type: K },
+    opts?: RequestOptions,
+  ): AsyncIterableIterator<ResponseOf<K>>;
+  /** A command the protocol table does not list (a newer server's): every frame with its `request_id`. */
+  requestStream(
+    type: string,
+    body?: Record<string, unknown>,
+    opts?: RequestOptions,
+  ): AsyncIterableIterator<ServerFrame | OtherFrame>;
+  requestStream(cmd: OtherFrame, opts?: RequestOptions): AsyncIterableIterator<ServerFrame | OtherFrame>;
 
   /**
    * `handler(message, channel)` for every frame received, before any request it answers
@@ -194,6 +225,12 @@ export declare class AppServerClient {
   /** Sends `input` to `runtime` and returns the frames of the turn it starts or joins. */
   turn(runtime: RuntimeScope, input: string | InputPayload, options?: RequestOptions): Promise<Turn>;
 }
+
+/**
+ * The method of every command the server answers that has no hand-written method above
+ * (`agentList`, `conversationList`, `runtimeStart`, …), generated from the protocol table.
+ */
+export interface AppServerClient extends CommandMethods {}
 
 /** A new client; the connection opens at once (`connect()` waits for it). */
 export declare function createAppServerClient(options: AppServerClientOptions): AppServerClient;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::codegen_model::Model;
-use crate::{codegen, codegen_meta, codegen_py, codegen_ts};
+use crate::{codegen, codegen_meta, codegen_py, codegen_sdk, codegen_ts};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,17 +35,26 @@ pub fn schema() -> Vec<Artefact> {
 
 /// Every generated file: the schema and the code generated from it (the Rust, TypeScript and
 /// Python frame types from `frames.schema.json`; the Rust, Node and Python protocol tables from
-/// `meta.json`).
+/// `meta.json`; the Node and Python SDKs' methods of each command from both).
 pub fn all() -> Result<Vec<Artefact>, String> {
     let bundle = letta_app_server_protocol::schema::bundle();
     let meta = letta_app_server_protocol::schema::meta();
     // The TypeScript and Python types come from one reading of the bundle.
     let model = Model::read(&bundle)?;
+    let names = codegen::frame_names(&bundle)?;
     let mut artefacts = schema();
     for (path, contents) in [
-        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta)?),
+        (codegen_meta::RUST_META_PATH, codegen_meta::rust_meta(&meta, &names)?),
         (codegen_meta::NODE_META_PATH, codegen_meta::node_meta(&meta)?),
         (codegen_meta::PYTHON_META_PATH, codegen_meta::python_meta(&meta)?),
+        (
+            codegen_sdk::NODE_COMMANDS_PATH,
+            codegen_sdk::node_commands(&meta, &names, &model)?,
+        ),
+        (
+            codegen_sdk::PYTHON_COMMANDS_PATH,
+            codegen_sdk::python_commands(&meta, &names, &model)?,
+        ),
     ] {
         artefacts.push(Artefact {
             path: PathBuf::from(path),

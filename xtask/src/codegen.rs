@@ -70,11 +70,12 @@ pub fn rust_types(bundle: &serde_json::Value) -> Result<String, String> {
     ))
 }
 
-/// A macro in the test-support crate that lists every frame `type` of the bundle, with the side
-/// that sends it (`Client` or `Server`; `file_ops` is listed for both) and the struct typify
-/// names after it (`runtime_start_response` → `RuntimeStartResponse`), so tests can go through
-/// each named type without a hand-kept list.
-pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
+/// Every frame `type` of the bundle with the side that sends it (`Client` or `Server`; a type
+/// both sides send, `file_ops`, is listed for both) and the name of its own definition, which
+/// every generator (typify, TypeScript, Python) names its type after: the PascalCase `type`
+/// (`runtime_start_response` → `RuntimeStartResponse`), or that name with a suffix when another
+/// type holds the plain one (as the protocol crate's schema names them). Sorted by type.
+pub fn sided_frame_names(bundle: &serde_json::Value) -> Result<Vec<(String, &'static str, String)>, String> {
     let mut frame_types = Vec::new();
     for (union, side) in [("ClientFrame", "Client"), ("ServerFrame", "Server")] {
         let branches = bundle["definitions"][union]["oneOf"]
@@ -84,8 +85,6 @@ pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
             let frame_type = branch["properties"]["type"]["const"]
                 .as_str()
                 .ok_or_else(|| format!("a `{union}` branch has no `type` const"))?;
-            // The frame's own definition: its PascalCase name, or that name with a suffix when
-            // another type holds the plain one (as the protocol crate's schema names them).
             let plain = letta_app_server_protocol::schema::pascal_case(frame_type);
             let name = std::iter::once(plain.clone())
                 .chain(letta_app_server_protocol::schema::FRAME_NAME_SUFFIXES.map(|suffix| format!("{plain}{suffix}")))
@@ -95,7 +94,25 @@ pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
         }
     }
     frame_types.sort();
-    frame_types.dedup();
+    Ok(frame_types)
+}
+
+/// Every frame `type` with the name of its definition (see [`sided_frame_names`]); for a type
+/// both sides send, the client's (command's) name.
+pub fn frame_names(bundle: &serde_json::Value) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut names = std::collections::BTreeMap::new();
+    for (frame_type, _, name) in sided_frame_names(bundle)? {
+        // Sorted, so a type's `Client` entry comes first and is kept.
+        names.entry(frame_type).or_insert(name);
+    }
+    Ok(names)
+}
+
+/// A macro in the test-support crate that lists every frame `type` of the bundle, with the side
+/// that sends it and the struct typify names after it (`runtime_start_response` →
+/// `RuntimeStartResponse`), so tests can go through each named type without a hand-kept list.
+pub fn named_frames(bundle: &serde_json::Value) -> Result<String, String> {
+    let frame_types = sided_frame_names(bundle)?;
     let lines: String = frame_types
         .iter()
         .map(|(frame_type, side, name)| format!("            {side} {frame_type:?} => {name},\n"))

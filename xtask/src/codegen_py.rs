@@ -233,7 +233,7 @@ impl Module {
 }
 
 /// The Python type of `ty`, noting the generated names it uses in `deps`.
-fn type_of(ty: &Type, deps: &mut BTreeSet<String>) -> Result<String> {
+pub(crate) fn type_of(ty: &Type, deps: &mut BTreeSet<String>) -> Result<String> {
     Ok(match ty {
         Type::Any => "Any".to_owned(),
         Type::Never => return Err("no Python type for the schema `false`".into()),
@@ -360,7 +360,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// A docstring for `text`, continuation lines indented by `indent`.
-fn docstring(text: &str, indent: &str) -> String {
+pub(crate) fn docstring(text: &str, indent: &str) -> String {
     let mut escaped = text.trim().replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"");
     if escaped.ends_with('"') {
         escaped.pop();

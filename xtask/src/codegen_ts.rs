@@ -179,7 +179,7 @@ fn property_name(name: &str) -> String {
 }
 
 /// A `description` as a doc comment at indentation `depth`.
-fn doc(out: &mut String, description: Option<&str>, depth: usize) {
+pub(crate) fn doc(out: &mut String, description: Option<&str>, depth: usize) {
     let Some(description) = description else {
         return;
     };

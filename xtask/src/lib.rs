@@ -8,6 +8,7 @@ pub mod codegen;
 pub mod codegen_meta;
 pub mod codegen_model;
 pub mod codegen_py;
+pub mod codegen_sdk;
 pub mod codegen_ts;
 pub mod drift;
 pub mod layers;

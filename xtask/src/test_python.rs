@@ -9,8 +9,9 @@ use std::process::Command;
 
 use crate::repo_root;
 
-/// The tools the tests need, from PyPI, pinned.
-pub const TOOLS: &[&str] = &[MATURIN, "pytest==9.2.0", "mypy==2.4.1"];
+/// The tools the tests need, from PyPI, pinned (`websockets` for the scripted peer that answers
+/// commands with streams of frames).
+pub const TOOLS: &[&str] = &[MATURIN, "pytest==9.2.0", "mypy==2.4.1", "websockets==17.4"];
 /// The pinned maturin, which builds the wheel (also for the benchmark).
 pub const MATURIN: &str = "maturin==1.16.0";
 

@@ -67,4 +67,18 @@ if (started.runtime) {
 }
 // @ts-expect-error a permission mode the protocol does not have
 await client.runtimeStart({ mode: 'yolo' });
+
+// Every command of the protocol table, typed by its `type`.
+const agents = await client.agentList({ query: { limit: 5 } });
+if (agents.success) console.log(agents.agents.map((agent) => agent.name));
+const retrieved = await client.request('agent_retrieve', { agent_id: 'agent-1' });
+console.log(retrieved.agent?.name);
+// @ts-expect-error `agent_retrieve` needs its `agent_id`
+await client.agentRetrieve({});
+// @ts-expect-error the answer of `agent_list` has no `conversations`
+console.log((await client.request('agent_list')).conversations);
+// A command the table does not list is answered by every frame with its request id.
+for await (const frame of client.requestStream('list_widgets', { limit: 2 }, { timeoutMs: 1_000 })) {
+  console.log(frame.type);
+}
 await client.close();

@@ -8,9 +8,9 @@
 // official helper does. The paced stream never skips; while it is full the Rust client stops
 // reading the socket, so a busy event loop slows the server down instead of losing frames.
 
-const { CAPABILITIES, OPTIONAL_CAPABILITIES, REQUESTS } = require('./meta');
+const { CAPABILITIES, METHODS, OPTIONAL_CAPABILITIES, REQUESTS } = require('./meta');
 const native = require('./native');
-const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, gapOf } = require('./stream');
+const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, ResponseIterator, gapOf } = require('./stream');
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Frames an `events()` iterator holds before it skips (as the Rust client's streams). */
@@ -79,6 +79,28 @@ function abortable(promise, signal) {
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * An item of a stream answer as the iterator yields it: an answer frame, or what ends the
+ * stream thrown (this server's `error` frame as `AppServerError`; a timeout, a disconnect or
+ * closing with the messages of the other requests).
+ */
+function answerOf(item) {
+  if (!Array.isArray(item)) {
+    if (item.type === 'error') throw new AppServerError(item);
+    return item;
+  }
+  switch (item[0]) {
+    case 'timeout':
+      throw new Error(`Timed out waiting for ${item[1]}`);
+    case 'disconnected':
+      throw new Error(SOCKET_CLOSED);
+    case 'closed':
+      throw new Error(CLIENT_CLOSED);
+    default:
+      throw new Error(item[1]);
+  }
 }
 
 /** What a tool handler returned, as an `external_tool_call_response`. */
@@ -175,46 +197,56 @@ class AppServerClient {
     return this.#request(request, { ...opts, predicate: isAppServerInfoResponseMessage });
   }
 
-  runtimeStart(cmd, opts) {
-    return this.#command(cmd, opts, 'runtime_start');
-  }
-
-  runtimeExternalToolsUpdate(cmd, opts) {
-    return this.#command(cmd, opts, 'runtime_external_tools_update');
-  }
-
-  sync(cmd, opts) {
-    return this.#command(cmd, opts, 'sync');
-  }
-
   abort(cmd, opts) {
     return this.#command(cmd, opts, 'abort_message');
-  }
-
-  resumeQueue(cmd, opts) {
-    return this.#command(cmd, opts, 'resume_queue');
-  }
-
-  conversationList(cmd, opts) {
-    return this.#command(cmd, opts, 'conversation_list');
   }
 
   submitInput(cmd, opts) {
     return this.#command(cmd, opts, 'input');
   }
 
+  // The method of every other command the server answers (`agentList`, `conversationList`, …),
+  // from the protocol table: `#command` for one answer, `#stream` for a stream of them.
+  static {
+    for (const [method, type] of Object.entries(METHODS)) {
+      if (Object.hasOwn(this.prototype, method)) continue;
+      const call =
+        REQUESTS[type].answers === 'stream'
+          ? function (cmd, opts) {
+              return this.#stream({ ...cmd, type }, opts);
+            }
+          : function (cmd, opts) {
+              return this.#command(cmd, opts, type);
+            };
+      Object.defineProperty(this.prototype, method, { value: call, writable: true, configurable: true });
+    }
+  }
+
   /**
    * `request(cmd, opts?)` or `request(type, body?, opts?)`: sends a command and resolves with
-   * the first frame with its `request_id` that `opts.predicate` accepts (any, by default).
+   * the first frame with its `request_id` that `opts.predicate` accepts: by default, for a
+   * command of the protocol table its answer (this server's `error` frame rejects), for any
+   * other the first frame.
    */
   request(cmdOrType, bodyOrOpts, maybeOpts) {
     if (typeof cmdOrType === 'string') {
       const body = bodyOrOpts ?? {};
       const command = { ...body, type: cmdOrType, request_id: body.request_id ?? this.nextRequestId(cmdOrType) };
-      return this.#request(command, maybeOpts);
+      return this.#request(command, answered(command.type, maybeOpts));
     }
     const command = { ...cmdOrType, request_id: cmdOrType.request_id ?? this.nextRequestId(cmdOrType.type) };
-    return this.#request(command, bodyOrOpts);
+    return this.#request(command, answered(command.type, bodyOrOpts));
+  }
+
+  /**
+   * `requestStream(cmd, opts?)` or `requestStream(type, body?, opts?)`: sends a command the
+   * server answers with a stream of frames and returns an async iterator of them, up to the
+   * one that carries `done: true`. A command the protocol table does not list is answered by
+   * every frame with its `request_id`.
+   */
+  requestStream(cmdOrType, bodyOrOpts, maybeOpts) {
+    if (typeof cmdOrType === 'string') return this.#stream({ ...bodyOrOpts, type: cmdOrType }, maybeOpts);
+    return this.#stream(cmdOrType, bodyOrOpts);
   }
 
   requestRaw(cmd, opts) {
@@ -342,6 +374,30 @@ class AppServerClient {
     const { requestIdPrefix: prefix, answer } = REQUESTS[type];
     const command = { ...cmd, type, request_id: cmd?.request_id || this.nextRequestId(prefix) };
     return this.#request(command, { ...opts, predicate: (message) => message.type === answer });
+  }
+
+  /**
+   * Sends a command answered by a stream; the Rust client correlates the answers and ends the
+   * stream (at `done: true`, an error frame, a timeout per frame, a disconnect).
+   */
+  #stream(command, { timeoutMs = this.#requestTimeoutMs, signal } = {}) {
+    const prefix = REQUESTS[command.type]?.requestIdPrefix ?? command.type;
+    const full = { ...command, request_id: command.request_id || this.nextRequestId(prefix) };
+    return new ResponseIterator(quiet(this.#openStream(full, timeoutMs)), signal, answerOf);
+  }
+
+  async #openStream(command, timeoutMs) {
+    if (this.#closed) throw new Error(CLIENT_CLOSED);
+    await this.#ready;
+    this.#notify(this.#sendHandlers, command);
+    // In order with the other sends.
+    const text = JSON.stringify(command);
+    const opened = this.#sending.then(() => this.#native.requestStream(text, timeoutMs));
+    this.#sending = opened.then(
+      () => {},
+      () => {},
+    );
+    return opened;
   }
 
   #request(command, { predicate = () => true, timeoutMs = this.#requestTimeoutMs, signal } = {}) {
@@ -480,6 +536,13 @@ class AppServerClient {
     handlers.add(entry);
     return () => handlers.delete(entry);
   }
+}
+
+/** `opts` of a request of `type`, waiting for its answer unless `opts` says what to wait for. */
+function answered(type, opts) {
+  const answer = REQUESTS[type]?.answer;
+  if (!answer || opts?.predicate) return opts;
+  return { ...opts, predicate: (message) => message.type === answer };
 }
 
 /** A new client; the connection opens at once (`connect()` waits for it). */

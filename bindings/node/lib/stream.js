@@ -133,6 +133,70 @@ class FrameIterator {
 }
 
 /**
+ * The answers of a command answered by a stream, from a native stream that `opened` resolves
+ * with, as an async iterator: each batch item goes through `answerOf`, which returns the frame
+ * or throws what ends the stream; after a throw the iterator is done. `signal` aborts it.
+ */
+class ResponseIterator {
+  #opened;
+  #signal;
+  #answerOf;
+  #onAbort = () => this.#close();
+  #buffer = [];
+  #index = 0;
+  #done = false;
+
+  constructor(opened, signal, answerOf) {
+    this.#opened = opened;
+    this.#signal = signal;
+    this.#answerOf = answerOf;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async next() {
+    while (this.#index >= this.#buffer.length) {
+      if (this.#done) return { value: undefined, done: true };
+      this.#signal?.throwIfAborted();
+      const stream = await this.#opened;
+      const batch = await stream.next(BATCH_LIMIT);
+      this.#signal?.throwIfAborted();
+      if (batch === null) {
+        this.#close();
+        return { value: undefined, done: true };
+      }
+      this.#buffer = JSON.parse(batch);
+      this.#index = 0;
+    }
+    try {
+      return { value: this.#answerOf(this.#buffer[this.#index++]), done: false };
+    } catch (error) {
+      this.#close();
+      throw error;
+    }
+  }
+
+  /** Ends the iteration (a `break` out of `for await` calls this): the request is withdrawn. */
+  async return() {
+    this.#close();
+    return { value: undefined, done: true };
+  }
+
+  #close() {
+    this.#done = true;
+    this.#buffer = [];
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#opened.then(
+      (stream) => stream.close(),
+      () => {},
+    );
+  }
+}
+
+/**
  * Frames (and gaps) the client's dispatcher hands over, as an async iterator with a bounded
  * buffer of its own: when `capacity` items wait unread, further frames are skipped and counted,
  * and a `lagged` gap with their number comes before the next frame. Only frames of `runtime`
@@ -262,4 +326,4 @@ class FrameQueue {
   }
 }
 
-module.exports = { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, gapOf };
+module.exports = { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, ResponseIterator, gapOf };

@@ -159,6 +159,21 @@ impl NativeClient {
         Ok(FrameStream::turn(turn))
     }
 
+    /// Sends a command answered by a stream (JSON text; an absent or empty `request_id` is
+    /// numbered) and returns the stream of its answers up to the one with `done: true`, each
+    /// waited for up to `timeout_ms` (or the request timeout). A command that cannot be sent
+    /// gives a stream of that one error.
+    #[napi]
+    pub async fn request_stream(&self, command: String, timeout_ms: Option<u32>) -> Result<FrameStream> {
+        let command: letta_app_server_client::JsonObject = parse(&command, "command")?;
+        let client = self.client()?;
+        let client = match timeout_ms {
+            Some(ms) => client.with_timeout(millis(ms)),
+            None => client.clone(),
+        };
+        Ok(FrameStream::answers(client.command_stream(command).await))
+    }
+
     /// Closes the connection: streams end, the client's own pending requests fail.
     #[napi]
     pub async fn close(&self) {

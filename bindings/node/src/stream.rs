@@ -1,6 +1,7 @@
 //! Streams of frames for JavaScript, read in batches.
 
-use letta_app_server_client::{Gap, Item, RawEvents, Turn};
+use futures_util::{FutureExt, StreamExt};
+use letta_app_server_client::{Error, Gap, Item, RawEvents, RawResponses, Turn};
 use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -9,20 +10,65 @@ use tokio_util::sync::CancellationToken;
 enum Source {
     Events(RawEvents),
     Turn(Box<Turn>),
+    /// The answers of a command answered by a stream, or why it could not be sent.
+    Answers(Result<Box<RawResponses>, Option<Error>>),
 }
 
 impl Source {
-    /// Waits for one item, then takes up to `limit` in all; 0 once the source has ended.
-    async fn next_batch(&mut self, items: &mut Vec<Item>, limit: usize) -> usize {
-        match self {
-            Source::Events(events) => events.next_batch(items, limit).await,
-            Source::Turn(turn) => turn.next_batch(items, limit).await,
-        }
+    /// Waits for one item, then takes up to `limit` in all, as the text of one JSON array;
+    /// `None` once the source has ended.
+    async fn next_batch(&mut self, limit: usize) -> Option<String> {
+        let mut items = Vec::with_capacity(limit);
+        let taken = match self {
+            Source::Events(events) => events.next_batch(&mut items, limit).await,
+            Source::Turn(turn) => turn.next_batch(&mut items, limit).await,
+            Source::Answers(answers) => return next_answers(answers, limit).await,
+        };
+        (taken > 0).then(|| encode(&items))
     }
 }
 
-/// Frames (and gaps) for JavaScript: every frame of the client, or the frames of one turn.
-/// Ends when its source ends or when it is closed; dropping it unsubscribes.
+/// Up to `limit` answers (at least one) as the text of one JSON array: each frame as received
+/// and the error that ends the stream as an array, `["timeout", request_id]`,
+/// `["disconnected", reason]`, `["closed"]` or `["failed", message]`; `None` at the end.
+async fn next_answers(answers: &mut Result<Box<RawResponses>, Option<Error>>, limit: usize) -> Option<String> {
+    let responses = match answers {
+        Ok(responses) => responses,
+        Err(failed) => return failed.take().map(|error| format!("[{}]", encode_error(&error))),
+    };
+    let mut items = vec![responses.next().await?];
+    while items.len() < limit
+        && let Some(Some(item)) = responses.next().now_or_never()
+    {
+        items.push(item);
+    }
+    let mut out = String::from("[");
+    for item in &items {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        match item {
+            Ok(frame) => out.push_str(frame.text()),
+            Err(error) => out.push_str(&encode_error(error)),
+        }
+    }
+    out.push(']');
+    Some(out)
+}
+
+fn encode_error(error: &Error) -> String {
+    let text = |text: &str| serde_json::Value::from(text).to_string();
+    match error {
+        Error::Timeout { request_id, .. } => format!("[\"timeout\",{}]", text(request_id)),
+        Error::Disconnected { reason } => format!("[\"disconnected\",{}]", text(reason)),
+        Error::Closed => "[\"closed\"]".into(),
+        other => format!("[\"failed\",{}]", text(&other.to_string())),
+    }
+}
+
+/// Frames (and gaps) for JavaScript: every frame of the client, the frames of one turn, or the
+/// answers of one command answered by a stream. Ends when its source ends or when it is
+/// closed; dropping it unsubscribes.
 #[napi]
 pub struct FrameStream {
     source: Mutex<Option<Source>>,
@@ -34,6 +80,10 @@ pub struct FrameStream {
 impl FrameStream {
     pub(crate) fn events(events: RawEvents) -> Self {
         Self::new(Source::Events(events), None)
+    }
+
+    pub(crate) fn answers(answers: Result<RawResponses, Error>) -> Self {
+        Self::new(Source::Answers(answers.map(Box::new).map_err(Some)), None)
     }
 
     pub(crate) fn turn(turn: Turn) -> Self {
@@ -53,26 +103,25 @@ impl FrameStream {
 #[napi]
 impl FrameStream {
     /// Waits for at least one item and returns up to `limit` of them as the text of a JSON
-    /// array (frames are objects, gaps arrays); `null` once the stream has ended or is closed.
+    /// array (frames are objects, gaps and errors arrays); `null` once the stream has ended or
+    /// is closed.
     #[napi]
     pub async fn next(&self, limit: u32) -> Option<String> {
         let mut source = self.source.lock().await;
-        let mut items = Vec::with_capacity(limit as usize);
-        let taken = tokio::select! {
-            taken = async {
+        let batch = tokio::select! {
+            batch = async {
                 match source.as_mut() {
-                    Some(source) => source.next_batch(&mut items, limit.max(1) as usize).await,
-                    None => 0,
+                    Some(source) => source.next_batch(limit.max(1) as usize).await,
+                    None => None,
                 }
-            } => taken,
-            () = self.closed.cancelled() => 0,
+            } => batch,
+            () = self.closed.cancelled() => None,
         };
-        if taken == 0 {
+        if batch.is_none() {
             // Ended or closed: unsubscribe now rather than when JavaScript collects the stream.
             *source = None;
-            return None;
         }
-        Some(encode(&items))
+        batch
     }
 
     /// Ends the stream: a pending [`FrameStream::next`] returns `null`, and so does every
@@ -162,5 +211,19 @@ mod tests {
         );
         assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
         assert_eq!(encode(&[frame("not json")]), "[]");
+    }
+
+    #[test]
+    fn what_ends_an_answer_stream_is_an_array_javascript_tells_apart() {
+        let timeout = Error::Timeout {
+            request_id: "list-\"1".into(),
+            after: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(encode_error(&timeout), r#"["timeout","list-\"1"]"#);
+        let dropped = Error::Disconnected { reason: "gone".into() };
+        assert_eq!(encode_error(&dropped), r#"["disconnected","gone"]"#);
+        assert_eq!(encode_error(&Error::Closed), r#"["closed"]"#);
+        let other = Error::Protocol { message: "odd".into() };
+        assert_eq!(encode_error(&other), r#"["failed","protocol mismatch: odd"]"#);
     }
 }

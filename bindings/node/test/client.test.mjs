@@ -559,3 +559,23 @@ describe('beyond the official helper', () => {
     }
   });
 });
+
+describe('every command of the protocol table', () => {
+  test('has a method, and request(type) resolves with its typed answer', async (t) => {
+    const client = await connected(t);
+    // Generated from the table: every command the server answers, but `input` (`submitInput`).
+    for (const method of ['agentList', 'agentRetrieve', 'conversationMessagesList', 'runtimeStart', 'appServerInfo']) {
+      assert.equal(typeof client[method], 'function', method);
+    }
+    const agents = await client.agentList({ query: { limit: 5 } });
+    assert.deepEqual([agents.type, agents.success, agents.agents], ['agent_list_response', false, []]);
+    assert.match(agents.request_id, /^agent-list-\d+$/);
+    const agent = await client.request('agent_retrieve', { agent_id: 'agent-1' });
+    assert.deepEqual([agent.type, agent.success], ['agent_retrieve_response', false]);
+    // This server's `error` frame rejects, through `request(type)` as through the methods.
+    const scope = { agent_id: 'agent-none', conversation_id: 'conv-none' };
+    const error = await client.request('sync', { runtime: scope }).catch((e) => e);
+    assert.ok(error instanceof AppServerError, JSON.stringify(error));
+    assert.equal(error.code, 'unknown_runtime');
+  });
+});

@@ -145,6 +145,25 @@ impl Client {
         })
     }
 
+    /// Sends any command the server answers with one frame (a dict; a missing `request_id`
+    /// is numbered) and returns its answer as received.
+    fn command<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        command(py, &self.client, py_to_value(frame)?)
+    }
+
+    /// Sends a command the server answers with a stream of frames (a dict; a missing
+    /// `request_id` is numbered) and returns the stream of its answers.
+    fn command_stream<'py>(&self, py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let Value::Object(frame) = py_to_value(frame)? else {
+            return Err(PyValueError::new_err("a command must be a dict"));
+        };
+        let client = self.client.clone();
+        awaitable(py, async move {
+            let answers = client.command_stream(frame).await?;
+            Ok(FrameStream::new(Source::Answers(Box::new(answers))))
+        })
+    }
+
     /// `app_server_info`.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         command(py, &self.client, json!({"type": "app_server_info"}))

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::noop_waker_ref;
-use letta_app_server_client::{Gap as RustGap, Item, RawEvents, Turn};
+use letta_app_server_client::{Error, Gap as RustGap, Item, RawEvents, RawResponses, Turn};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
 
 use crate::convert::{text_to_py, with_strings};
+use crate::errors;
 
 /// Where a stream's items come from.
 pub enum Source {
@@ -23,22 +24,32 @@ pub enum Source {
     Events(RawEvents),
     /// One turn's frames, up to its `turn_finished`.
     Turn(Box<Turn>),
+    /// The answers of a command answered by a stream, up to the one with `done: true`; the
+    /// error that ends it (an `error` frame, a refusal, a timeout, a disconnect) is raised.
+    Answers(Box<RawResponses>),
 }
+
+/// An item, or the error that ends an answer stream.
+type Next = Result<Item, Error>;
 
 struct State {
     source: Source,
-    /// An item received by [`FrameStream::wait`], handed out first by the next `take`.
-    parked: Option<Item>,
+    /// An item received by [`FrameStream::wait`] (or an error met by `take` after other items),
+    /// handed out first by the next `take`.
+    parked: Option<Next>,
 }
 
 impl State {
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Next>> {
         if let Some(item) = self.parked.take() {
             return Poll::Ready(Some(item));
         }
         match &mut self.source {
-            Source::Events(events) => events.poll_next_item(cx),
-            Source::Turn(turn) => turn.poll_next_raw(cx),
+            Source::Events(events) => events.poll_next_item(cx).map(|item| item.map(Ok)),
+            Source::Turn(turn) => turn.poll_next_raw(cx).map(|item| item.map(Ok)),
+            Source::Answers(answers) => answers
+                .poll_next_checked(cx)
+                .map(|item| item.map(|answer| answer.map(Ok))),
         }
     }
 }
@@ -59,7 +70,8 @@ impl FrameStream {
 
 #[pymethods]
 impl FrameStream {
-    /// Up to `limit` items that are ready now, without waiting; `[]` when none is.
+    /// Up to `limit` items that are ready now, without waiting; `[]` when none is. The error
+    /// that ends an answer stream is raised once the items before it were taken.
     fn take<'py>(&self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
         let mut objects = Vec::new();
         // Only a `wait` in progress holds the lock; its item will be ready for the next call.
@@ -68,8 +80,13 @@ impl FrameStream {
             with_strings(|mut strings| -> PyResult<()> {
                 while objects.len() < limit {
                     let object = match state.poll_item(&mut cx) {
-                        Poll::Ready(Some(Ok(frame))) => text_to_py(py, frame.text(), strings.as_deref_mut()),
-                        Poll::Ready(Some(Err(gap))) => Bound::new(py, Gap::from(&gap))?.into_any(),
+                        Poll::Ready(Some(Ok(Ok(frame)))) => text_to_py(py, frame.text(), strings.as_deref_mut()),
+                        Poll::Ready(Some(Ok(Err(gap)))) => Bound::new(py, Gap::from(&gap))?.into_any(),
+                        Poll::Ready(Some(Err(error))) if objects.is_empty() => return Err(errors::to_py(error)),
+                        Poll::Ready(Some(Err(error))) => {
+                            state.parked = Some(Err(error));
+                            break;
+                        }
                         Poll::Ready(None) | Poll::Pending => break,
                     };
                     objects.push(object);

@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::command::{self, refuse_error_frame};
+use crate::answers::refuse_error_frame;
+use crate::command::{self, Call, StreamCall};
 use crate::connection::{self, Connection};
 use crate::events::{Events, RawEvents};
 use crate::frame::{Frame, RawFrame};
 use crate::options::Options;
 use crate::requests::Requests;
+use crate::responses::{RawResponses, Responses};
 use crate::shared::Shared;
 use crate::tools::{self, ExternalTools};
 use crate::turn::Turn;
@@ -184,8 +185,9 @@ impl Client {
         Ok(raw.into_frame())
     }
 
-    /// Sends a command with an answer, given as a JSON object, and returns the answer as
-    /// received, unchanged: what the typed methods do, for callers that hold frames as JSON
+    /// Sends a command answered by one frame, given as a JSON object, and returns the answer as
+    /// received, unchanged (one answered by a stream of frames is [`Error::Protocol`]: see
+    /// [`Client::command_stream`]): what the typed methods do, for callers that hold frames as JSON
     /// (language bindings, proxies) and must not lose fields this version does not know.
     ///
     /// An absent or empty `request_id` is filled in (`"<command>-<n>"`); a `runtime_start`
@@ -209,15 +211,48 @@ impl Client {
         command::send(self.shared(), frame, self.timeout).await
     }
 
-    /// [`Client::command`] with a typed command and answer.
-    async fn typed<T: DeserializeOwned>(&self, command: &impl Serialize) -> Result<T, Error> {
-        self.command(command::to_object(command)?).await?.parse()
+    /// Sends a command answered by a stream, given as a JSON object, and returns its answer
+    /// frames as received, unchanged, until the one that carries `done: true` (see
+    /// [`RawResponses`]): [`Client::call_stream`] for callers that hold frames as JSON. An
+    /// absent or empty `request_id` is filled in (`"<command>-<n>"`). A command that is not
+    /// answered by a stream is [`Error::Protocol`].
+    pub async fn command_stream(&self, frame: JsonObject) -> Result<RawResponses, Error> {
+        command::send_stream(&self.handle.shared, frame, self.timeout).await
+    }
+
+    /// Sends any command the server answers with one frame and returns that frame, typed:
+    /// `type` is set and an empty `request_id` filled in (`"<command>-<n>"`); every command of
+    /// the protocol table implements [`Call`] (see [`meta`](crate::meta)). Otherwise as
+    /// [`Client::command`]: an `error` frame is [`Error::Server`], an answer with `success:
+    /// false` (or `accepted: false`) is [`Error::Rejected`], and so on.
+    ///
+    /// ```no_run
+    /// # async fn run(client: letta_app_server_client::Client) -> Result<(), letta_app_server_client::Error> {
+    /// use letta_app_server_client::types::AgentList;
+    ///
+    /// let listed = client
+    ///     .call(&AgentList { type_: String::new(), request_id: String::new(), query: None })
+    ///     .await?;
+    /// println!("{} agents", listed.agents.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<C: Call>(&self, command: &C) -> Result<C::Response, Error> {
+        self.command(command::typed_object(command, C::TYPE)?).await?.parse()
+    }
+
+    /// Sends any command the server answers with a stream of frames and returns them, typed,
+    /// up to the one that carries `done: true` (see [`Responses`] for how it ends); every such
+    /// command of the protocol table implements [`StreamCall`]. `type` is set and an empty
+    /// `request_id` filled in.
+    pub async fn call_stream<C: StreamCall>(&self, command: &C) -> Result<Responses<C::Response>, Error> {
+        let frame = command::typed_object(command, C::TYPE)?;
+        Ok(Responses::new(self.command_stream(frame).await?))
     }
 
     /// `app_server_info`: the server's version and capabilities. Fails with
     /// [`Error::Protocol`] when the server speaks another protocol version.
     pub async fn app_server_info(&self) -> Result<AppServerInfoResponse, Error> {
-        self.typed(&AppServerInfo {
+        self.call(&AppServerInfo {
             type_: "app_server_info".into(),
             request_id: String::new(),
         })
@@ -230,19 +265,19 @@ impl Client {
     /// The runtime is restored after a reconnect.
     pub async fn runtime_start(&self, mut command: RuntimeStart) -> Result<RuntimeStartResponse, Error> {
         command.type_ = "runtime_start".into();
-        self.typed(&command).await
+        self.call(&command).await
     }
 
     /// `sync`: subscribes to `scope` and replays its state (pending approvals, device and loop
     /// status, queue, subagents) before the answer.
     pub async fn sync(&self, scope: &RuntimeScope) -> Result<SyncResponse, Error> {
-        self.typed(&crate::types::Sync::new(scope)).await
+        self.call(&crate::types::Sync::new(scope)).await
     }
 
     /// `abort_message`: cancels the runtime's turn and rejects its pending approvals.
     /// `aborted` says whether there was anything to cancel.
     pub async fn abort(&self, scope: &RuntimeScope) -> Result<AbortMessageResponse, Error> {
-        self.typed(&AbortMessage {
+        self.call(&AbortMessage {
             type_: "abort_message".into(),
             request_id: None,
             runtime: scope.clone(),
@@ -257,7 +292,7 @@ impl Client {
         scope: &RuntimeScope,
         item_id: &str,
     ) -> Result<RemoveQueueItemResponse, Error> {
-        self.typed(&RemoveQueueItem {
+        self.call(&RemoveQueueItem {
             type_: "remove_queue_item".into(),
             request_id: String::new(),
             runtime: scope.clone(),
@@ -273,7 +308,7 @@ impl Client {
         &self,
         updates: Vec<ExternalToolsUpdate>,
     ) -> Result<RuntimeExternalToolsUpdateResponse, Error> {
-        self.typed(&RuntimeExternalToolsUpdate {
+        self.call(&RuntimeExternalToolsUpdate {
             type_: "runtime_external_tools_update".into(),
             request_id: String::new(),
             updates,

@@ -68,6 +68,18 @@
 //! `sync` or `runtime_external_tools_update` that the server accepts is restored after a
 //! reconnect.
 //!
+//! Every other command of the protocol table is sent with [`Client::call`], which takes its
+//! generated type (every one implements [`Call`], in [`meta`]) and returns its typed answer on
+//! the same terms. A command the server answers with several frames (`answers: "stream"` in
+//! `schema/meta.json`: frames with its `request_id` until one carries `done: true`) implements
+//! [`StreamCall`] instead: [`Client::call_stream`] returns the typed answers as a
+//! [`Responses`] stream, which ends after the frame with `done: true`, or with an error item at
+//! an `error` frame, a refusal (`success: false`), no frame within the request timeout (counted
+//! afresh after each frame), a dropped connection or a closed client. [`Client::command_stream`]
+//! is the same for a command given as a JSON object, answered by the frames as received
+//! ([`RawResponses`]); a command type the table does not list (a newer server's) is answered
+//! there by every frame with its `request_id`.
+//!
 //! [`Client::send_message`] and [`Client::turn`] send an input and return a [`Turn`]: the
 //! stream of that turn's frames up to its `turn_finished`, even when the input was queued
 //! behind another turn. [`Client::answer_approval`] answers a `control_request`
@@ -156,6 +168,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod answers;
 mod approvals;
 mod builder;
 mod client;
@@ -168,6 +181,7 @@ mod frame;
 mod options;
 mod pending;
 mod requests;
+mod responses;
 mod restore;
 mod sequencer;
 mod shared;
@@ -183,11 +197,13 @@ pub mod types;
 
 pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
 pub use client::Client;
+pub use command::{Call, StreamCall};
 pub use error::{Error, Gap};
 pub use events::{DEFAULT_EVENT_CAPACITY, Events, Item, RawEvents};
 pub use frame::{Frame, RawFrame};
 pub use meta::PROTOCOL_VERSION;
 pub use options::{Reconnect, Transport, resolve_url};
+pub use responses::{RawResponses, Responses};
 pub use turn::Turn;
 
 /// A JSON object: a frame, or an open-ended part of one.

@@ -15,7 +15,7 @@ use crate::approvals::Approvals;
 use crate::events::RawEvents;
 use crate::fanout::{Streams, Subscriber};
 use crate::frame::RawFrame;
-use crate::pending::Pending;
+use crate::pending::{AnswerFrames, Pending};
 use crate::requests::Requests;
 use crate::tracked::{InUse, Ledger, Tracked};
 use crate::types::RuntimeScope;
@@ -182,6 +182,39 @@ impl Shared {
         self.state().approvals.pending(scope)
     }
 
+    /// Sends `text` (a command with `request_id`) and returns the receiver of the frames with
+    /// that `request_id` whose type is one of `answers`, until one carries `done: true`, or an
+    /// `error` frame. The request stays pending until the receiver's owner withdraws it.
+    pub async fn request_stream(
+        &self,
+        text: String,
+        request_id: &str,
+        answers: &'static [&'static str],
+    ) -> Result<AnswerFrames, Error> {
+        let (link, frames) = {
+            let mut state = self.state();
+            let link = state.link()?;
+            (link, state.pending.insert_stream(request_id, answers))
+        };
+        // Withdrawn if sending fails or this future is dropped.
+        let withdraw = Withdraw {
+            shared: self,
+            request_id,
+        };
+        let tracked = self.track(&text);
+        if link.send(Message::text(text)).await.is_err() {
+            self.state().ledger.untrack(tracked);
+            return Err(self.gone());
+        }
+        std::mem::forget(withdraw);
+        Ok(frames)
+    }
+
+    /// Stops waiting for the answers to `request_id`.
+    pub fn withdraw(&self, request_id: &str) {
+        self.state().pending.withdraw(request_id);
+    }
+
     /// Every runtime to restore on a new connection.
     pub fn runtimes(&self) -> Vec<(RuntimeScope, InUse)> {
         self.state().ledger.runtimes()
@@ -248,7 +281,7 @@ struct Withdraw<'a> {
 
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
-        self.shared.state().pending.withdraw(self.request_id);
+        self.shared.withdraw(self.request_id);
     }
 }
 

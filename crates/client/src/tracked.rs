@@ -118,7 +118,7 @@ pub(crate) enum Tracked {
 }
 
 /// The part of an answer that says whether the command took effect. Unlike
-/// `command::Command::check`, which refuses only an explicit `false`, a runtime counts as in use
+/// `command::check_answer`, which refuses only an explicit `false`, a runtime counts as in use
 /// only on an explicit `success: true`.
 #[derive(Deserialize)]
 struct Outcome {

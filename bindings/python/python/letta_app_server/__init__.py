@@ -9,7 +9,7 @@ capability flags, event delivery), generated from the protocol's `meta.json`. Th
 import atexit
 
 from . import _native, frames, meta
-from ._async import AsyncClient, EventStream, Reconnect, Turn, user_message
+from ._async import AsyncClient, EventStream, Reconnect, ResponseStream, Turn, user_message
 from ._native import Gap
 from ._sync import Client
 from .errors import (
@@ -41,6 +41,7 @@ __all__ = [
     "Reconnect",
     "RejectedError",
     "RequestTimeoutError",
+    "ResponseStream",
     "ServerError",
     "Turn",
     "frames",

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _native
+from ._commands import AsyncCommands
 from ._native import Gap
 from .meta import REQUESTS
 from .frames import (
@@ -124,6 +125,27 @@ class Turn(EventStream):
         return self._native
 
 
+class ResponseStream(EventStream):
+    """The answers of a command the server answers with a stream of frames, up to the one that
+    carries `done: true` (see `AsyncClient.request_stream`).
+
+    The command is sent when iteration starts. What ends the stream otherwise is raised: an
+    `error` frame (`ServerError`), a refusal (`success: false`: `RejectedError`), no frame within
+    the request timeout, counted afresh after each frame (`RequestTimeoutError`), a dropped
+    connection (`DisconnectedError`) or closing the client (`ClosedError`).
+    """
+
+    def __init__(self, client: _native.Client, frame: dict[str, Any]) -> None:
+        super().__init__()
+        self._client = client
+        self._frame = frame
+
+    async def _open(self) -> _native.FrameStream:
+        if self._native is None:
+            self._native = await self._client.command_stream(self._frame)
+        return self._native
+
+
 def user_message(text: str) -> InputPayload:
     """A `create_message` payload of one user message."""
     return {"kind": "create_message", "messages": [{"role": "user", "content": text}]}
@@ -160,12 +182,15 @@ class _Connecting:
             await self._client.close()
 
 
-class AsyncClient:
+class AsyncClient(AsyncCommands):
     """A connection to a Letta Code App Server, for asyncio.
 
     Commands fill in `type` and `request_id` and wait up to `request_timeout` for the answer;
     cancelling the awaiting task withdraws the request. A refused command raises `ServerError`
-    (`RejectedError` for `success: false` or `accepted: false`).
+    (`RejectedError` for `success: false` or `accepted: false`). Every command the server answers
+    has a method (`agent_list(query=...)`, `conversation_messages_list(...)`, …: keyword
+    arguments typed by the command's fields); one answered by a stream of frames returns an async
+    iterator of them (`ResponseStream`).
     """
 
     def __init__(self, native: _native.Client) -> None:
@@ -329,6 +354,19 @@ class AsyncClient:
         """Sends a frame carrying a `request_id` and returns the first frame with that id."""
         answer: dict[str, Any] = await self._native.request(frame)
         return answer
+
+    async def command(self, frame: dict[str, Any]) -> Any:
+        """Sends any command the server answers with one frame (`request_id` is numbered when
+        absent) and returns that frame; an `error` frame raises `ServerError`, `success: false`
+        `RejectedError`."""
+        return await self._native.command(frame)
+
+    def request_stream(self, frame: dict[str, Any]) -> ResponseStream:
+        """Sends a command the server answers with a stream of frames (`request_id` is numbered
+        when absent) and yields them up to the one that carries `done: true`; see
+        `ResponseStream`. A command the protocol table does not list (a newer server's) is
+        answered by every frame with its `request_id`."""
+        return ResponseStream(self._native, frame)
 
     # ----- external tools ----------------------------------------------------------------------
 

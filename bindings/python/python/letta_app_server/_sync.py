@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from . import _native
 from ._async import BATCH, DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
+from ._commands import SyncCommands
 from ._native import Gap
 from .errors import ClosedError
 from .frames import (
@@ -70,9 +71,10 @@ class _LoopThread:
         self.loop.close()
 
 
-class Client:
+class Client(SyncCommands):
     """A connection to a Letta Code App Server for scripts and notebooks: the operations of
-    `AsyncClient`, blocking. Use it as a context manager, or call `close()`.
+    `AsyncClient`, blocking (a command answered by a stream of frames returns a plain iterator).
+    Use it as a context manager, or call `close()`.
 
     It runs an asyncio client on an event loop in a background thread; `async def` tools run on
     that loop, plain `def` tools in worker threads.
@@ -211,6 +213,15 @@ class Client:
     def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Sends a frame carrying a `request_id` and returns the first frame with that id."""
         return self._thread.run(self._client.request(frame))
+
+    def command(self, frame: dict[str, Any]) -> Any:
+        """Sends any command the server answers with one frame; see `AsyncClient.command`."""
+        return self._thread.run(self._client.command(frame))
+
+    def request_stream(self, frame: dict[str, Any]) -> Iterator[Any]:
+        """Yields the answers of a command the server answers with a stream of frames, up to the
+        one that carries `done: true`; see `AsyncClient.request_stream`."""
+        return self._iterate(self._client.request_stream(frame))
 
     def external_tool(
         self,

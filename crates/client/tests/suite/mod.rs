@@ -1,6 +1,7 @@
 //! The client against the real server, by area.
 
 mod bindings;
+mod calls;
 mod example;
 mod golden;
 mod lifecycles;
