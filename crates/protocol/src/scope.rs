@@ -56,6 +56,41 @@ impl std::fmt::Display for RuntimeScope {
     }
 }
 
+/// The scope of a command about an agent's own runtime — launching subagents, slash commands,
+/// monitors, teleport, binding a chat channel, reflection settings: Letta 0.34's
+/// `AgentRuntimeScope`, whose `agent_id` is a string, never `null` (docs/protocol.md §2.4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AgentRuntimeScope {
+    /// The agent id.
+    pub agent_id: String,
+    /// The conversation id, or `"default"`.
+    pub conversation_id: String,
+    /// Inbound only: the user a relay acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user_id: Option<String>,
+}
+
+impl AgentRuntimeScope {
+    /// A scope of an agent's conversation, without an acting user.
+    pub fn new(agent_id: impl Into<String>, conversation_id: impl Into<String>) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            conversation_id: conversation_id.into(),
+            acting_user_id: None,
+        }
+    }
+}
+
+impl From<AgentRuntimeScope> for RuntimeScope {
+    fn from(scope: AgentRuntimeScope) -> Self {
+        Self {
+            agent_id: Some(scope.agent_id),
+            conversation_id: scope.conversation_id,
+            acting_user_id: scope.acting_user_id,
+        }
+    }
+}
+
 /// A scope whose agent may be `null` (an agent-free conversation, Letta 0.34).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct AgentScope {

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::RuntimeScope;
+use crate::AgentRuntimeScope;
 use crate::serde_util::{double_option, nullable};
 
 /// Runtime event: the subagents launched by the scope's agent/conversation.
@@ -109,7 +109,7 @@ pub struct LaunchSubagent {
     /// Correlates the response.
     pub request_id: String,
     /// The parent conversation: the launch's context and where completion is reported.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// What to launch.
     pub args: SubagentLaunchArgs,
     /// The agent or external-tool call that asked for it.
@@ -182,7 +182,7 @@ pub struct LaunchSubagentResponse {
     pub request_id: String,
     /// Letta 0.34: echo of the parent scope, for relays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<RuntimeScope>,
+    pub runtime: Option<AgentRuntimeScope>,
     /// Whether it was launched.
     pub success: bool,
     /// On success: its background task.

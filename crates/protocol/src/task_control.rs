@@ -7,7 +7,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::{PathError, RuntimeScope};
+use crate::{AgentRuntimeScope, PathError};
 
 /// Runs a slash command in an agent conversation. Its subscribers get `slash_command_start` and
 /// `slash_command_end` deltas, then the asker gets `execute_command_response`.
@@ -18,7 +18,7 @@ pub struct ExecuteCommand {
     /// Correlates the response.
     pub request_id: String,
     /// The conversation it runs in.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// Everything after the command name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<String>,
@@ -42,7 +42,7 @@ pub struct MonitorStop {
     /// Correlates the response.
     pub request_id: String,
     /// The conversation the monitor belongs to.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// The monitor's `process_id` (from `device_status.background_processes`).
     pub process_id: String,
 }
@@ -53,7 +53,7 @@ pub struct MonitorStopResponse {
     /// Echo of the request's id.
     pub request_id: String,
     /// Echo of the scope.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// Echo of the process id.
     pub process_id: String,
     /// Whether the command succeeded.

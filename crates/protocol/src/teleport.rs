@@ -8,7 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{ClientPreferences, DevicePermissionMode, JsonObject, RuntimeScope};
+use crate::{AgentRuntimeScope, ClientPreferences, DevicePermissionMode, JsonObject};
 
 /// Asks whether this server can take part in a teleport.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -16,7 +16,7 @@ pub struct TeleportProbe {
     /// Correlates the response.
     pub request_id: String,
     /// The conversation to move.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
 }
 
 /// Result of `teleport_probe`: what a teleport-capable server guarantees.
@@ -25,7 +25,7 @@ pub struct TeleportProbeResponse {
     /// Echo of the request's id.
     pub request_id: String,
     /// Echo of the scope.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// Teleport is supported.
     pub supported: True,
     /// Inputs already accepted run before the handoff.
@@ -43,7 +43,7 @@ pub struct TeleportRequest {
     /// Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`.
     pub teleport_id: String,
     /// The conversation to move.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// Where it goes.
     pub target: TeleportTarget,
 }
@@ -66,7 +66,7 @@ pub struct TeleportFailed {
     /// The teleport.
     pub teleport_id: String,
     /// The conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// What went wrong.
     pub error: String,
 }

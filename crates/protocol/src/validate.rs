@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::parse::PathError;
-use crate::{ClientFrame, ExternalToolGroup, FileOpKind, InputPayload, RuntimeScope};
+use crate::{AgentRuntimeScope, ClientFrame, ExternalToolGroup, FileOpKind, InputPayload, RuntimeScope};
 
 type Checked = Result<(), PathError>;
 
@@ -86,6 +86,12 @@ fn scope(path: &str, scope: &RuntimeScope) -> Checked {
     if let Some(agent_id) = &scope.agent_id {
         non_empty(&format!("{path}.agent_id"), agent_id)?;
     }
+    non_empty(&format!("{path}.conversation_id"), &scope.conversation_id)
+}
+
+/// A scope whose agent is required (Letta's `AgentRuntimeScope`).
+fn agent_scope(path: &str, scope: &AgentRuntimeScope) -> Checked {
+    non_empty(&format!("{path}.agent_id"), &scope.agent_id)?;
     non_empty(&format!("{path}.conversation_id"), &scope.conversation_id)
 }
 
@@ -178,16 +184,16 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         ClientFrame::ExecuteCommand(command) => {
             non_empty("request_id", &command.request_id)?;
             non_empty("command_id", &command.command_id)?;
-            scope("runtime", &command.runtime)
+            agent_scope("runtime", &command.runtime)
         }
         ClientFrame::MonitorStop(stop) => {
             non_empty("request_id", &stop.request_id)?;
-            scope("runtime", &stop.runtime)?;
+            agent_scope("runtime", &stop.runtime)?;
             non_empty("process_id", &stop.process_id)
         }
         ClientFrame::LaunchSubagent(launch) => {
             non_empty("request_id", &launch.request_id)?;
-            scope("runtime", &launch.runtime)
+            agent_scope("runtime", &launch.runtime)
         }
         ClientFrame::BrowserDeviceMcpOAuth(oauth) => {
             non_empty("request_id", &oauth.request_id)?;
@@ -202,16 +208,16 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         ClientFrame::BrowserDeviceMcpOAuthCancel(cancel) => non_empty("operation_id", &cancel.operation_id),
         ClientFrame::TeleportProbe(probe) => {
             non_empty("request_id", &probe.request_id)?;
-            scope("runtime", &probe.runtime)
+            agent_scope("runtime", &probe.runtime)
         }
         ClientFrame::TeleportRequest(request) => {
             non_empty("request_id", &request.request_id)?;
             non_empty("teleport_id", &request.teleport_id)?;
-            scope("runtime", &request.runtime)
+            agent_scope("runtime", &request.runtime)
         }
         ClientFrame::TeleportFailed(failed) => {
             non_empty("teleport_id", &failed.teleport_id)?;
-            scope("runtime", &failed.runtime)
+            agent_scope("runtime", &failed.runtime)
         }
         ClientFrame::FileOps(file_ops) => {
             for (index, op) in file_ops.ops.iter().enumerate() {
@@ -231,7 +237,7 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
                 return Ok(());
             };
             channel.map_or(Ok(()), |id| channel_id("channel_id", id))?;
-            runtime.map_or(Ok(()), |runtime| scope("runtime", runtime))
+            runtime.map_or(Ok(()), |runtime| agent_scope("runtime", runtime))
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChannelAccountSnapshot, ChannelConfigSnapshot, ChannelSummary, DmPolicy};
 use crate::serde_util::nullable;
-use crate::{JsonObject, RuntimeScope};
+use crate::{AgentRuntimeScope, JsonObject};
 
 /// Declares commands that address one channel by `channel_id` alone.
 macro_rules! channel_commands {
@@ -161,7 +161,7 @@ pub struct ChannelAccountBind {
     /// The account.
     pub account_id: String,
     /// The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
 }
 
 account_commands! {

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::serde_util::double_option;
-use crate::{ClientFrame, RuntimeScope};
+use crate::{AgentRuntimeScope, ClientFrame};
 
 /// Declares commands that address a channel and, optionally, one of its accounts.
 macro_rules! maybe_account_commands {
@@ -146,7 +146,7 @@ refused_with_empty_fields! {
 impl ClientFrame {
     /// For a messaging-channels command, its `channel_id` (when it has one) and its `runtime`
     /// (when it binds a chat to one), for the shape checks; `None` for every other frame.
-    pub(crate) fn channel_addressing(&self) -> Option<(Option<&str>, Option<&RuntimeScope>)> {
+    pub(crate) fn channel_addressing(&self) -> Option<(Option<&str>, Option<&AgentRuntimeScope>)> {
         Some(match self {
             Self::ChannelsList(_) => (None, None),
             Self::ChannelRoutesList(list) => (list.channel_id.as_deref(), None),

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ChannelPendingPairing, ChannelRouteSnapshot, ChannelTargetSnapshot};
-use crate::RuntimeScope;
+use crate::AgentRuntimeScope;
 use crate::serde_util::double_option;
 
 maybe_account_commands! {
@@ -44,7 +44,7 @@ pub struct ChannelPairingBind {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// The pairing code.
     pub code: String,
 }
@@ -161,7 +161,7 @@ pub struct ChannelTargetBind {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     /// The target.
     pub target_id: String,
 }
@@ -211,5 +211,5 @@ pub struct ChannelRouteUpdate {
     /// The chat.
     pub chat_id: String,
     /// The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
 }
