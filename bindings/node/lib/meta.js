@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -39,6 +39,29 @@ const REQUESTS = Object.freeze({
   conversation_fork: Object.freeze({ answer: "conversation_fork_response", answers: "one", requestIdPrefix: "conversation-fork" }),
   conversation_messages_list: Object.freeze({ answer: "conversation_messages_list_response", answers: "one", requestIdPrefix: "conversation-messages-list" }),
   conversation_compact: Object.freeze({ answer: "conversation_compact_response", answers: "one", requestIdPrefix: "conversation-compact" }),
+  list_memory: Object.freeze({ answer: "list_memory_response", answers: "stream", requestIdPrefix: "list-memory" }),
+  memory_history: Object.freeze({ answer: "memory_history_response", answers: "one", requestIdPrefix: "memory-history" }),
+  memory_file_at_ref: Object.freeze({ answer: "memory_file_at_ref_response", answers: "one", requestIdPrefix: "memory-file-at-ref" }),
+  memory_commit_diff: Object.freeze({ answer: "memory_commit_diff_response", answers: "one", requestIdPrefix: "memory-commit-diff" }),
+  read_memory_file: Object.freeze({ answer: "read_memory_file_response", answers: "one", requestIdPrefix: "read-memory-file" }),
+  write_memory_file: Object.freeze({ answer: "write_memory_file_response", answers: "one", requestIdPrefix: "write-memory-file" }),
+  delete_memory_file: Object.freeze({ answer: "delete_memory_file_response", answers: "one", requestIdPrefix: "delete-memory-file" }),
+  enable_memfs: Object.freeze({ answer: "enable_memfs_response", answers: "one", requestIdPrefix: "enable-memfs" }),
+  list_models: Object.freeze({ answer: "list_models_response", answers: "one", requestIdPrefix: "list-models" }),
+  list_connect_providers: Object.freeze({ answer: "list_connect_providers_response", answers: "one", requestIdPrefix: "list-connect-providers" }),
+  connect_provider: Object.freeze({ answer: "connect_provider_response", answers: "one", requestIdPrefix: "connect-provider" }),
+  disconnect_provider: Object.freeze({ answer: "disconnect_provider_response", answers: "one", requestIdPrefix: "disconnect-provider" }),
+  chatgpt_usage_read: Object.freeze({ answer: "chatgpt_usage_read_response", answers: "one", requestIdPrefix: "chatgpt-usage-read" }),
+  update_model: Object.freeze({ answer: "update_model_response", answers: "one", requestIdPrefix: "update-model" }),
+  update_toolset: Object.freeze({ answer: "update_toolset_response", answers: "one", requestIdPrefix: "update-toolset" }),
+  skill_enable: Object.freeze({ answer: "skill_enable_response", answers: "one", requestIdPrefix: "skill-enable" }),
+  skill_disable: Object.freeze({ answer: "skill_disable_response", answers: "one", requestIdPrefix: "skill-disable" }),
+  get_reflection_settings: Object.freeze({ answer: "get_reflection_settings_response", answers: "one", requestIdPrefix: "get-reflection-settings" }),
+  set_reflection_settings: Object.freeze({ answer: "set_reflection_settings_response", answers: "one", requestIdPrefix: "set-reflection-settings" }),
+  get_experiments: Object.freeze({ answer: "get_experiments_response", answers: "one", requestIdPrefix: "get-experiments" }),
+  set_experiment: Object.freeze({ answer: "set_experiment_response", answers: "one", requestIdPrefix: "set-experiment" }),
+  secret_list: Object.freeze({ answer: "secret_list_response", answers: "one", requestIdPrefix: "secret-list" }),
+  secret_apply: Object.freeze({ answer: "secret_apply_response", answers: "one", requestIdPrefix: "secret-apply" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */

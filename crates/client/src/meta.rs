@@ -8,7 +8,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply"];
 
 /// How many frames answer a command (besides an `error` frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,29 @@ pub const REQUESTS: &[Request] = &[
     Request { command: "conversation_fork", answer: "conversation_fork_response", answers: Answers::One, request_id_prefix: "conversation-fork" },
     Request { command: "conversation_messages_list", answer: "conversation_messages_list_response", answers: Answers::One, request_id_prefix: "conversation-messages-list" },
     Request { command: "conversation_compact", answer: "conversation_compact_response", answers: Answers::One, request_id_prefix: "conversation-compact" },
+    Request { command: "list_memory", answer: "list_memory_response", answers: Answers::Stream, request_id_prefix: "list-memory" },
+    Request { command: "memory_history", answer: "memory_history_response", answers: Answers::One, request_id_prefix: "memory-history" },
+    Request { command: "memory_file_at_ref", answer: "memory_file_at_ref_response", answers: Answers::One, request_id_prefix: "memory-file-at-ref" },
+    Request { command: "memory_commit_diff", answer: "memory_commit_diff_response", answers: Answers::One, request_id_prefix: "memory-commit-diff" },
+    Request { command: "read_memory_file", answer: "read_memory_file_response", answers: Answers::One, request_id_prefix: "read-memory-file" },
+    Request { command: "write_memory_file", answer: "write_memory_file_response", answers: Answers::One, request_id_prefix: "write-memory-file" },
+    Request { command: "delete_memory_file", answer: "delete_memory_file_response", answers: Answers::One, request_id_prefix: "delete-memory-file" },
+    Request { command: "enable_memfs", answer: "enable_memfs_response", answers: Answers::One, request_id_prefix: "enable-memfs" },
+    Request { command: "list_models", answer: "list_models_response", answers: Answers::One, request_id_prefix: "list-models" },
+    Request { command: "list_connect_providers", answer: "list_connect_providers_response", answers: Answers::One, request_id_prefix: "list-connect-providers" },
+    Request { command: "connect_provider", answer: "connect_provider_response", answers: Answers::One, request_id_prefix: "connect-provider" },
+    Request { command: "disconnect_provider", answer: "disconnect_provider_response", answers: Answers::One, request_id_prefix: "disconnect-provider" },
+    Request { command: "chatgpt_usage_read", answer: "chatgpt_usage_read_response", answers: Answers::One, request_id_prefix: "chatgpt-usage-read" },
+    Request { command: "update_model", answer: "update_model_response", answers: Answers::One, request_id_prefix: "update-model" },
+    Request { command: "update_toolset", answer: "update_toolset_response", answers: Answers::One, request_id_prefix: "update-toolset" },
+    Request { command: "skill_enable", answer: "skill_enable_response", answers: Answers::One, request_id_prefix: "skill-enable" },
+    Request { command: "skill_disable", answer: "skill_disable_response", answers: Answers::One, request_id_prefix: "skill-disable" },
+    Request { command: "get_reflection_settings", answer: "get_reflection_settings_response", answers: Answers::One, request_id_prefix: "get-reflection-settings" },
+    Request { command: "set_reflection_settings", answer: "set_reflection_settings_response", answers: Answers::One, request_id_prefix: "set-reflection-settings" },
+    Request { command: "get_experiments", answer: "get_experiments_response", answers: Answers::One, request_id_prefix: "get-experiments" },
+    Request { command: "set_experiment", answer: "set_experiment_response", answers: Answers::One, request_id_prefix: "set-experiment" },
+    Request { command: "secret_list", answer: "secret_list_response", answers: Answers::One, request_id_prefix: "secret-list" },
+    Request { command: "secret_apply", answer: "secret_apply_response", answers: Answers::One, request_id_prefix: "secret-apply" },
 ];
 
 /// The command of this `type`, if the server answers it.

@@ -68,6 +68,7 @@ fn commands_pair_with_their_responses() {
     assert_eq!(answers("change_device_state"), Some((Answers::None, false)));
     assert_eq!(answers("sync"), Some((Answers::One, false)));
     assert_eq!(answers("conversation_list"), Some((Answers::One, true)));
+    assert_eq!(answers("list_memory"), Some((Answers::Stream, true)));
 }
 
 #[test]
@@ -78,11 +79,14 @@ fn every_listed_frame_type_is_a_variant() {
         COMMANDS.iter().filter(|c| c.response.is_some()).count()
     );
     assert_eq!(kinds(ServerFrameKind::Event), EVENTS.len());
-    assert_eq!(
-        kinds(ServerFrameKind::Notification),
-        2,
-        "external_tool_call_request and error"
-    );
+    for name in ["external_tool_call_request", "error", "memory_updated", "skills_updated"] {
+        assert!(
+            SERVER_FRAMES
+                .iter()
+                .any(|f| f.name == name && f.kind == ServerFrameKind::Notification),
+            "{name} is a direct notification"
+        );
+    }
     for name in CLIENT_FRAMES {
         let error = ClientFrame::from_value(json!({"type": name})).err();
         assert!(
