@@ -98,17 +98,8 @@ fn expected_failure(frame: &Value) -> Option<(FrameErrorKind, Option<&'static st
     ) {
         // Tier-B commands, which this crate does not model, and a made-up one.
         (
-            "channels_list"
-            | "cron_list"
-            | "execute_command"
-            | "get_cwd_map"
-            | "get_tree"
-            | "list_in_directory"
-            | "read_file"
-            | "teleport_probe"
-            | "terminal_input"
-            | "terminal_kill"
-            | "terminal_spawn"
+            "channels_list" | "cron_list" | "execute_command" | "get_cwd_map" | "get_tree" | "list_in_directory"
+            | "read_file" | "teleport_probe" | "terminal_input" | "terminal_kill" | "terminal_spawn"
             | "no_such_command",
             _,
             _,

@@ -79,7 +79,12 @@ fn every_listed_frame_type_is_a_variant() {
         COMMANDS.iter().filter(|c| c.response.is_some()).count()
     );
     assert_eq!(kinds(ServerFrameKind::Event), EVENTS.len());
-    for name in ["external_tool_call_request", "error", "memory_updated", "skills_updated"] {
+    for name in [
+        "external_tool_call_request",
+        "error",
+        "memory_updated",
+        "skills_updated",
+    ] {
         assert!(
             SERVER_FRAMES
                 .iter()
