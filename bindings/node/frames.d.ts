@@ -413,7 +413,7 @@ export interface ConversationForkBody {
 export type MemoryFileEncoding = "utf8" | "base64";
 
 /** The provider store a provider command works on. Closed: Letta knows only the local one. */
-export type ProviderStore = "local";
+export type ConnectProviderStorageTarget = "local";
 
 /**
  * The OAuth credentials `connect_provider` accepts: ChatGPT's, or a provider's own tokens
@@ -453,7 +453,7 @@ export interface ChatGptOAuthConfig {
 }
 
 /** Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error. */
-export type ChatGptUsageTarget = "local" | "api";
+export type ChatGptUsageReadTarget = "local" | "api";
 
 /** The model `update_model` selects. */
 export interface UpdateModelPayload {
@@ -471,20 +471,20 @@ export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high" | "
 /** The settings `set_reflection_settings` applies. */
 export interface ReflectionSettingsChange {
   /** When to reflect. */
-  trigger: ReflectionTrigger;
+  trigger: ReflectionTriggerMode;
   /** Steps between reflections. */
   step_count: number;
   /** How to merge. */
-  merge?: ReflectionMerge | null;
+  merge?: ReflectionMergeMode | null;
   /** Instructions for an explicit merge. */
   merge_instructions?: string | null;
 }
 
 /** When an agent reflects on its memory. */
-export type ReflectionTrigger = "off" | "step-count" | "compaction-event";
+export type ReflectionTriggerMode = "off" | "step-count" | "compaction-event";
 
 /** How reflection results are merged into memory. */
-export type ReflectionMerge = "auto" | "explicit";
+export type ReflectionMergeMode = "auto" | "explicit";
 
 /** Where reflection settings are stored. Closed: an unknown scope is an error. */
 export type ReflectionSettingsScope = "local_project" | "global" | "both";
@@ -675,7 +675,7 @@ export interface MemoryFileEntry {
 export type MemoryFileKind = "markdown" | "image";
 
 /** One commit of an agent's memory repository. */
-export interface MemoryCommit {
+export interface MemoryHistoryCommitEntry {
   /** The commit's SHA. */
   sha: string;
   /** Its message. */
@@ -687,7 +687,7 @@ export interface MemoryCommit {
 }
 
 /** A model of the catalog. */
-export interface ModelEntry {
+export interface ListModelsResponseModelEntry {
   /** Catalog id (`sonnet`). */
   id: string;
   /** Model handle (`anthropic/claude-sonnet-4-6`). */
@@ -733,9 +733,9 @@ export interface ConnectProviderEntry {
   /** Its auth methods (several). */
   auth_methods?: ConnectProviderAuthMethod[] | null;
   /** The first connection (kept for older clients). */
-  connected: ProviderConnection;
+  connected: ConnectProviderConnectionState;
   /** Every connection under one of its names. */
-  connected_providers: ProviderConnection[];
+  connected_providers: ConnectProviderConnectionState[];
 }
 
 /** A field of a provider's connect form. */
@@ -765,7 +765,7 @@ export interface ConnectProviderAuthMethod {
 }
 
 /** A connected provider (or the absence of one). */
-export interface ProviderConnection {
+export interface ConnectProviderConnectionState {
   /** Whether it is connected. */
   is_connected: boolean;
   /** Its id. */
@@ -791,7 +791,7 @@ export type ProviderAuthType = "api" | "oauth";
 export type ProviderTimeout = number | false;
 
 /** A ChatGPT plan's usage. */
-export interface ChatGptUsage {
+export interface ChatGptUsageSnapshot {
   /** The provider's name. */
   providerName: string;
   /** When it was read (ISO-8601). */
@@ -813,7 +813,7 @@ export interface ChatGptUsage {
   /** Credits. */
   credits?: ChatGptUsageCredits | null;
   /** The user's own limit. */
-  individualLimit?: ChatGptIndividualLimit | null;
+  individualLimit?: ChatGptUsageIndividualLimit | null;
 }
 
 /** A usage window of a ChatGPT plan. */
@@ -841,7 +841,7 @@ export interface ChatGptUsageCredits {
 }
 
 /** A user's own limit within a ChatGPT plan. */
-export interface ChatGptIndividualLimit {
+export interface ChatGptUsageIndividualLimit {
   /** The limit. */
   limit: string;
   /** How much is used. */
@@ -853,7 +853,7 @@ export interface ChatGptIndividualLimit {
 }
 
 /** Why `chatgpt_usage_read` failed. */
-export interface ChatGptUsageError {
+export interface ChatGptUsageReadError {
   /** What went wrong. */
   code: ChatGptUsageErrorCode;
   /** Said for people. */
@@ -879,11 +879,11 @@ export interface ReflectionSettings {
   /** The agent. */
   agent_id: string;
   /** When to reflect. */
-  trigger: ReflectionTrigger;
+  trigger: ReflectionTriggerMode;
   /** Steps between reflections. */
   step_count: number;
   /** How to merge. */
-  merge: ReflectionMerge;
+  merge: ReflectionMergeMode;
   /** Extra merge instructions. */
   merge_instructions: string;
 }
@@ -2642,7 +2642,7 @@ export interface ListConnectProviders {
   /** Correlates the response. */
   request_id: string;
   /** The provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
 }
 
 /** Store a provider's credentials. */
@@ -2651,7 +2651,7 @@ export interface ConnectProvider {
   /** Correlates the response. */
   request_id: string;
   /** The provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
   /** The provider, as `list_connect_providers` names it. */
   provider_id: string;
   /** The auth method, for providers with several. */
@@ -2670,7 +2670,7 @@ export interface DisconnectProvider {
   /** Correlates the response. */
   request_id: string;
   /** The provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
   /** The provider, as `list_connect_providers` names it. */
   provider_id: string;
   /** Which of its connected names to remove, when it has several. */
@@ -2683,7 +2683,7 @@ export interface ChatgptUsageRead {
   /** Correlates the response. */
   request_id: string;
   /** The provider store. */
-  target: ChatGptUsageTarget;
+  target: ChatGptUsageReadTarget;
   /** The connected ChatGPT provider's name (the built-in one when absent). */
   provider_name?: string | null;
   /** Skip the server's short cache. */
@@ -3152,7 +3152,7 @@ export interface MemoryHistoryResponse {
   /** The file whose history this is. */
   file_path: string;
   /** The commits, newest first (empty on failure). */
-  commits: MemoryCommit[];
+  commits: MemoryHistoryCommitEntry[];
   /** Whether the history was read. */
   success: boolean;
   /** Why it failed. */
@@ -3269,7 +3269,7 @@ export interface ListModelsResponse {
   /** Whether the models were listed. */
   success: boolean;
   /** The model catalog (empty on failure). */
-  entries: ModelEntry[];
+  entries: ListModelsResponseModelEntry[];
   /**
    * Handles available to this user: `null` when the lookup failed, absent from an older
    * server.
@@ -3289,7 +3289,7 @@ export interface ListConnectProvidersResponse {
   /** Whether the command succeeded. */
   success: boolean;
   /** Echo of the provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
   /** The providers after the command (empty on failure). */
   providers: ConnectProviderEntry[];
   /** Why it failed. */
@@ -3304,7 +3304,7 @@ export interface ConnectProviderResponse {
   /** Whether the command succeeded. */
   success: boolean;
   /** Echo of the provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
   /** The providers after the command (empty on failure). */
   providers: ConnectProviderEntry[];
   /** Whether `list_models` may now answer differently. */
@@ -3321,7 +3321,7 @@ export interface DisconnectProviderResponse {
   /** Whether the command succeeded. */
   success: boolean;
   /** Echo of the provider store. */
-  target: ProviderStore;
+  target: ConnectProviderStorageTarget;
   /** The providers after the command (empty on failure). */
   providers: ConnectProviderEntry[];
   /** Whether `list_models` may now answer differently. */
@@ -3338,11 +3338,11 @@ export interface ChatgptUsageReadResponse {
   /** Whether the usage was read. */
   success: boolean;
   /** Echo of the provider store. */
-  target: ChatGptUsageTarget;
+  target: ChatGptUsageReadTarget;
   /** The usage. */
-  usage?: ChatGptUsage | null;
+  usage?: ChatGptUsageSnapshot | null;
   /** Why it failed. */
-  error?: ChatGptUsageError | null;
+  error?: ChatGptUsageReadError | null;
 }
 
 /** Response to `update_model`. */

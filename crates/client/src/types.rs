@@ -440,20 +440,6 @@ pub struct ChangeDeviceState {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-///A user's own limit within a ChatGPT plan.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ChatGptIndividualLimit {
-    ///The limit.
-    pub limit: ::std::string::String,
-    ///How much is left, in percent.
-    #[serde(rename = "remainingPercent")]
-    pub remaining_percent: f64,
-    ///When it resets (seconds since the epoch).
-    #[serde(rename = "resetsAt")]
-    pub resets_at: u64,
-    ///How much is used.
-    pub used: ::std::string::String,
-}
 ///ChatGPT sign-in credentials.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatGptOAuthConfig {
@@ -468,50 +454,6 @@ pub struct ChatGptOAuthConfig {
     ///The refresh token.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub refresh_token: ::std::option::Option<::std::string::String>,
-}
-///A ChatGPT plan's usage.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ChatGptUsage {
-    ///More usage windows.
-    pub additional: ::std::vec::Vec<ChatGptUsageWindow>,
-    ///Credits.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credits: ::std::option::Option<ChatGptUsageCredits>,
-    ///When it was read (ISO-8601).
-    #[serde(rename = "fetchedAt")]
-    pub fetched_at: ::std::string::String,
-    ///The user's own limit.
-    #[serde(
-        rename = "individualLimit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub individual_limit: ::std::option::Option<ChatGptIndividualLimit>,
-    ///Whether a limit is reached.
-    #[serde(
-        rename = "limitReached",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub limit_reached: ::std::option::Option<bool>,
-    ///The plan.
-    #[serde(rename = "planType", skip_serializing_if = "::std::option::Option::is_none")]
-    pub plan_type: ::std::option::Option<::std::string::String>,
-    ///The primary usage window.
-    #[serde(deserialize_with = "::std::option::Option::deserialize")]
-    pub primary: ::std::option::Option<ChatGptUsageWindow>,
-    ///The provider's name.
-    #[serde(rename = "providerName")]
-    pub provider_name: ::std::string::String,
-    ///Which limit is reached.
-    #[serde(
-        rename = "rateLimitReachedType",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub rate_limit_reached_type: ::std::option::Option<::std::string::String>,
-    ///The secondary usage window.
-    #[serde(deserialize_with = "::std::option::Option::deserialize")]
-    pub secondary: ::std::option::Option<ChatGptUsageWindow>,
-    ///One-line summary.
-    pub summary: ::std::string::String,
 }
 ///Credits of a ChatGPT plan.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -534,20 +476,6 @@ pub struct ChatGptUsageCredits {
     ///Whether they are unlimited.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unlimited: ::std::option::Option<bool>,
-}
-///Why `chatgpt_usage_read` failed.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ChatGptUsageError {
-    ///What went wrong.
-    pub code: ChatGptUsageErrorCode,
-    ///Said for people.
-    pub message: ::std::string::String,
-    ///When to retry, in milliseconds.
-    #[serde(
-        rename = "retryAfterMs",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub retry_after_ms: ::std::option::Option<u64>,
 }
 ///What went wrong reading ChatGPT usage.
 #[derive(
@@ -632,6 +560,34 @@ impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageErrorCode {
         value.parse()
     }
 }
+///A user's own limit within a ChatGPT plan.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageIndividualLimit {
+    ///The limit.
+    pub limit: ::std::string::String,
+    ///How much is left, in percent.
+    #[serde(rename = "remainingPercent")]
+    pub remaining_percent: f64,
+    ///When it resets (seconds since the epoch).
+    #[serde(rename = "resetsAt")]
+    pub resets_at: u64,
+    ///How much is used.
+    pub used: ::std::string::String,
+}
+///Why `chatgpt_usage_read` failed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageReadError {
+    ///What went wrong.
+    pub code: ChatGptUsageErrorCode,
+    ///Said for people.
+    pub message: ::std::string::String,
+    ///When to retry, in milliseconds.
+    #[serde(
+        rename = "retryAfterMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub retry_after_ms: ::std::option::Option<u64>,
+}
 ///Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error.
 #[derive(
     ::serde::Deserialize,
@@ -645,7 +601,7 @@ impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageErrorCode {
     PartialEq,
     PartialOrd
 )]
-pub enum ChatGptUsageTarget {
+pub enum ChatGptUsageReadTarget {
     ///The provider stored on this machine.
     #[serde(rename = "local")]
     Local,
@@ -653,7 +609,7 @@ pub enum ChatGptUsageTarget {
     #[serde(rename = "api")]
     Api,
 }
-impl ::std::fmt::Display for ChatGptUsageTarget {
+impl ::std::fmt::Display for ChatGptUsageReadTarget {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::Local => f.write_str("local"),
@@ -661,7 +617,7 @@ impl ::std::fmt::Display for ChatGptUsageTarget {
         }
     }
 }
-impl ::std::str::FromStr for ChatGptUsageTarget {
+impl ::std::str::FromStr for ChatGptUsageReadTarget {
     type Err = self::error::ConversionError;
     fn from_str(
         value: &str,
@@ -673,7 +629,7 @@ impl ::std::str::FromStr for ChatGptUsageTarget {
         }
     }
 }
-impl ::std::convert::TryFrom<&str> for ChatGptUsageTarget {
+impl ::std::convert::TryFrom<&str> for ChatGptUsageReadTarget {
     type Error = self::error::ConversionError;
     fn try_from(
         value: &str,
@@ -681,13 +637,57 @@ impl ::std::convert::TryFrom<&str> for ChatGptUsageTarget {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageTarget {
+impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageReadTarget {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
     ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
+}
+///A ChatGPT plan's usage.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageSnapshot {
+    ///More usage windows.
+    pub additional: ::std::vec::Vec<ChatGptUsageWindow>,
+    ///Credits.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub credits: ::std::option::Option<ChatGptUsageCredits>,
+    ///When it was read (ISO-8601).
+    #[serde(rename = "fetchedAt")]
+    pub fetched_at: ::std::string::String,
+    ///The user's own limit.
+    #[serde(
+        rename = "individualLimit",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub individual_limit: ::std::option::Option<ChatGptUsageIndividualLimit>,
+    ///Whether a limit is reached.
+    #[serde(
+        rename = "limitReached",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub limit_reached: ::std::option::Option<bool>,
+    ///The plan.
+    #[serde(rename = "planType", skip_serializing_if = "::std::option::Option::is_none")]
+    pub plan_type: ::std::option::Option<::std::string::String>,
+    ///The primary usage window.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub primary: ::std::option::Option<ChatGptUsageWindow>,
+    ///The provider's name.
+    #[serde(rename = "providerName")]
+    pub provider_name: ::std::string::String,
+    ///Which limit is reached.
+    #[serde(
+        rename = "rateLimitReachedType",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub rate_limit_reached_type: ::std::option::Option<::std::string::String>,
+    ///The secondary usage window.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub secondary: ::std::option::Option<ChatGptUsageWindow>,
+    ///One-line summary.
+    pub summary: ::std::string::String,
 }
 ///A usage window of a ChatGPT plan.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -725,7 +725,7 @@ pub struct ChatgptUsageRead {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The provider store.
-    pub target: ChatGptUsageTarget,
+    pub target: ChatGptUsageReadTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -734,18 +734,18 @@ pub struct ChatgptUsageRead {
 pub struct ChatgptUsageReadResponse {
     ///Why it failed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub error: ::std::option::Option<ChatGptUsageError>,
+    pub error: ::std::option::Option<ChatGptUsageReadError>,
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Whether the usage was read.
     pub success: bool,
     ///Echo of the provider store.
-    pub target: ChatGptUsageTarget,
+    pub target: ChatGptUsageReadTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
     ///The usage.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub usage: ::std::option::Option<ChatGptUsage>,
+    pub usage: ::std::option::Option<ChatGptUsageSnapshot>,
 }
 ///A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1181,7 +1181,7 @@ boot directory.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Store a provider's credentials.
     #[serde(rename = "connect_provider")]
@@ -1205,7 +1205,7 @@ boot directory.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Remove a provider's credentials.
     #[serde(rename = "disconnect_provider")]
@@ -1218,7 +1218,7 @@ boot directory.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Read a ChatGPT plan's usage.
     #[serde(rename = "chatgpt_usage_read")]
@@ -1232,7 +1232,7 @@ boot directory.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The provider store.
-        target: ChatGptUsageTarget,
+        target: ChatGptUsageReadTarget,
     },
     ///Change a conversation's model.
     #[serde(rename = "update_model")]
@@ -1431,7 +1431,7 @@ pub struct ConnectProvider {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -1447,6 +1447,33 @@ pub struct ConnectProviderAuthMethod {
     ///Its label.
     pub label: ::std::string::String,
 }
+///A connected provider (or the absence of one).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderConnectionState {
+    ///How it authenticates.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub auth_type: ::std::option::Option<ProviderAuthType>,
+    ///Its API base URL.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub base_url: ::std::option::Option<::std::string::String>,
+    ///Its id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub id: ::std::option::Option<::std::string::String>,
+    ///Whether it is connected.
+    pub is_connected: bool,
+    ///The name it is stored under.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_name: ::std::option::Option<::std::string::String>,
+    ///Its provider type.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_type: ::std::option::Option<::std::string::String>,
+    ///Its region.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub region: ::std::option::Option<::std::string::String>,
+    ///Its request timeout, or `false` for none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timeout: ::std::option::Option<ProviderTimeout>,
+}
 ///A provider the user can connect, with its connections.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConnectProviderEntry {
@@ -1454,9 +1481,9 @@ pub struct ConnectProviderEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_methods: ::std::option::Option<::std::vec::Vec<ConnectProviderAuthMethod>>,
     ///The first connection (kept for older clients).
-    pub connected: ProviderConnection,
+    pub connected: ConnectProviderConnectionState,
     ///Every connection under one of its names.
-    pub connected_providers: ::std::vec::Vec<ProviderConnection>,
+    pub connected_providers: ::std::vec::Vec<ConnectProviderConnectionState>,
     ///What it is.
     pub description: ::std::string::String,
     ///Display name.
@@ -1513,9 +1540,61 @@ pub struct ConnectProviderResponse {
     ///Whether the command succeeded.
     pub success: bool,
     ///Echo of the provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///The provider store a provider command works on. Closed: Letta knows only the local one.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ConnectProviderStorageTarget {
+    ///The providers stored on this machine.
+    #[serde(rename = "local")]
+    Local,
+}
+impl ::std::fmt::Display for ConnectProviderStorageTarget {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Local => f.write_str("local"),
+        }
+    }
+}
+impl ::std::str::FromStr for ConnectProviderStorageTarget {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "local" => Ok(Self::Local),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ConnectProviderStorageTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ConnectProviderStorageTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///One part of message content. Open: a part type this version does not know is kept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -3471,7 +3550,7 @@ pub struct DisconnectProvider {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -3490,7 +3569,7 @@ pub struct DisconnectProviderResponse {
     ///Whether the command succeeded.
     pub success: bool,
     ///Echo of the provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -4344,7 +4423,7 @@ pub struct ListConnectProviders {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -4361,7 +4440,7 @@ pub struct ListConnectProvidersResponse {
     ///Whether the command succeeded.
     pub success: bool,
     ///Echo of the provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -4427,7 +4506,7 @@ server.*/
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
     ///The model catalog (empty on failure).
-    pub entries: ::std::vec::Vec<ModelEntry>,
+    pub entries: ::std::vec::Vec<ListModelsResponseModelEntry>,
     ///Why it failed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -4437,6 +4516,47 @@ server.*/
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///A model of the catalog.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListModelsResponseModelEntry {
+    ///What it is.
+    pub description: ::std::string::String,
+    ///Whether it is free to use.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub free: ::std::option::Option<bool>,
+    ///Model handle (`anthropic/claude-sonnet-4-6`).
+    pub handle: ::std::string::String,
+    ///Catalog id (`sonnet`).
+    pub id: ::std::string::String,
+    ///Whether it is the default model.
+    #[serde(
+        rename = "isDefault",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub is_default: ::std::option::Option<bool>,
+    ///Whether it is featured.
+    #[serde(
+        rename = "isFeatured",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub is_featured: ::std::option::Option<bool>,
+    ///Display name.
+    pub label: ::std::string::String,
+    ///Whether it supports structured outputs (Letta 0.34.12).
+    #[serde(
+        rename = "supportsStructuredOutputs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub supports_structured_outputs: ::std::option::Option<bool>,
+    ///The model settings `update_model` applies for it (`context_window`, …).
+    #[serde(
+        rename = "updateArgs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub update_args: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
 }
 ///The state of a scope's agent loop.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4534,19 +4654,6 @@ impl ::std::convert::TryFrom<::std::string::String> for LoopStatus {
     ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
-}
-///One commit of an agent's memory repository.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct MemoryCommit {
-    ///Its author, or `null`.
-    #[serde(deserialize_with = "::std::option::Option::deserialize")]
-    pub author_name: ::std::option::Option<::std::string::String>,
-    ///Its message.
-    pub message: ::std::string::String,
-    ///The commit's SHA.
-    pub sha: ::std::string::String,
-    ///Its time (ISO-8601).
-    pub timestamp: ::std::string::String,
 }
 ///Show the diff of a memory commit.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4766,11 +4873,24 @@ pub struct MemoryHistory {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///One commit of an agent's memory repository.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryHistoryCommitEntry {
+    ///Its author, or `null`.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub author_name: ::std::option::Option<::std::string::String>,
+    ///Its message.
+    pub message: ::std::string::String,
+    ///The commit's SHA.
+    pub sha: ::std::string::String,
+    ///Its time (ISO-8601).
+    pub timestamp: ::std::string::String,
+}
 ///Response to `memory_history`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MemoryHistoryResponse {
     ///The commits, newest first (empty on failure).
-    pub commits: ::std::vec::Vec<MemoryCommit>,
+    pub commits: ::std::vec::Vec<MemoryHistoryCommitEntry>,
     ///Why it failed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -5055,47 +5175,6 @@ impl ::std::convert::TryFrom<::std::string::String> for ModelAppliedTo {
         value.parse()
     }
 }
-///A model of the catalog.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ModelEntry {
-    ///What it is.
-    pub description: ::std::string::String,
-    ///Whether it is free to use.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub free: ::std::option::Option<bool>,
-    ///Model handle (`anthropic/claude-sonnet-4-6`).
-    pub handle: ::std::string::String,
-    ///Catalog id (`sonnet`).
-    pub id: ::std::string::String,
-    ///Whether it is the default model.
-    #[serde(
-        rename = "isDefault",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub is_default: ::std::option::Option<bool>,
-    ///Whether it is featured.
-    #[serde(
-        rename = "isFeatured",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub is_featured: ::std::option::Option<bool>,
-    ///Display name.
-    pub label: ::std::string::String,
-    ///Whether it supports structured outputs (Letta 0.34.12).
-    #[serde(
-        rename = "supportsStructuredOutputs",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub supports_structured_outputs: ::std::option::Option<bool>,
-    ///The model settings `update_model` applies for it (`context_window`, …).
-    #[serde(
-        rename = "updateArgs",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub update_args: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-}
 ///The `type` of [`ProviderOAuthTokens`].
 #[derive(
     ::serde::Deserialize,
@@ -5297,33 +5376,6 @@ impl ::std::convert::TryFrom<::std::string::String> for ProviderAuthType {
         value.parse()
     }
 }
-///A connected provider (or the absence of one).
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ProviderConnection {
-    ///How it authenticates.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub auth_type: ::std::option::Option<ProviderAuthType>,
-    ///Its API base URL.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub base_url: ::std::option::Option<::std::string::String>,
-    ///Its id.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    ///Whether it is connected.
-    pub is_connected: bool,
-    ///The name it is stored under.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider_name: ::std::option::Option<::std::string::String>,
-    ///Its provider type.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider_type: ::std::option::Option<::std::string::String>,
-    ///Its region.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub region: ::std::option::Option<::std::string::String>,
-    ///Its request timeout, or `false` for none.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timeout: ::std::option::Option<ProviderTimeout>,
-}
 /**The OAuth credentials `connect_provider` accepts: ChatGPT's, or a provider's own tokens
 (`type: "oauth"`).*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -5347,58 +5399,6 @@ pub struct ProviderOAuthTokens {
     pub type_: OAuthTokensKind,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-///The provider store a provider command works on. Closed: Letta knows only the local one.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum ProviderStore {
-    ///The providers stored on this machine.
-    #[serde(rename = "local")]
-    Local,
-}
-impl ::std::fmt::Display for ProviderStore {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Local => f.write_str("local"),
-        }
-    }
-}
-impl ::std::str::FromStr for ProviderStore {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "local" => Ok(Self::Local),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ProviderStore {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ProviderStore {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
 }
 ///A provider's request timeout: a whole number, or `false` for none.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -5753,13 +5753,13 @@ impl ::std::convert::TryFrom<::std::string::String> for ReasoningEffort {
     PartialEq,
     PartialOrd
 )]
-pub enum ReflectionMerge {
+pub enum ReflectionMergeMode {
     #[serde(rename = "auto")]
     Auto,
     #[serde(rename = "explicit")]
     Explicit,
 }
-impl ::std::fmt::Display for ReflectionMerge {
+impl ::std::fmt::Display for ReflectionMergeMode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::Auto => f.write_str("auto"),
@@ -5767,7 +5767,7 @@ impl ::std::fmt::Display for ReflectionMerge {
         }
     }
 }
-impl ::std::str::FromStr for ReflectionMerge {
+impl ::std::str::FromStr for ReflectionMergeMode {
     type Err = self::error::ConversionError;
     fn from_str(
         value: &str,
@@ -5779,7 +5779,7 @@ impl ::std::str::FromStr for ReflectionMerge {
         }
     }
 }
-impl ::std::convert::TryFrom<&str> for ReflectionMerge {
+impl ::std::convert::TryFrom<&str> for ReflectionMergeMode {
     type Error = self::error::ConversionError;
     fn try_from(
         value: &str,
@@ -5787,7 +5787,7 @@ impl ::std::convert::TryFrom<&str> for ReflectionMerge {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for ReflectionMerge {
+impl ::std::convert::TryFrom<::std::string::String> for ReflectionMergeMode {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -5802,27 +5802,27 @@ pub struct ReflectionSettings {
     ///The agent.
     pub agent_id: ::std::string::String,
     ///How to merge.
-    pub merge: ReflectionMerge,
+    pub merge: ReflectionMergeMode,
     ///Extra merge instructions.
     pub merge_instructions: ::std::string::String,
     ///Steps between reflections.
     pub step_count: u64,
     ///When to reflect.
-    pub trigger: ReflectionTrigger,
+    pub trigger: ReflectionTriggerMode,
 }
 ///The settings `set_reflection_settings` applies.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReflectionSettingsChange {
     ///How to merge.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub merge: ::std::option::Option<ReflectionMerge>,
+    pub merge: ::std::option::Option<ReflectionMergeMode>,
     ///Instructions for an explicit merge.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge_instructions: ::std::option::Option<::std::string::String>,
     ///Steps between reflections.
     pub step_count: u64,
     ///When to reflect.
-    pub trigger: ReflectionTrigger,
+    pub trigger: ReflectionTriggerMode,
 }
 ///Where reflection settings are stored. Closed: an unknown scope is an error.
 #[derive(
@@ -5899,7 +5899,7 @@ impl ::std::convert::TryFrom<::std::string::String> for ReflectionSettingsScope 
     PartialEq,
     PartialOrd
 )]
-pub enum ReflectionTrigger {
+pub enum ReflectionTriggerMode {
     #[serde(rename = "off")]
     Off,
     #[serde(rename = "step-count")]
@@ -5907,7 +5907,7 @@ pub enum ReflectionTrigger {
     #[serde(rename = "compaction-event")]
     CompactionEvent,
 }
-impl ::std::fmt::Display for ReflectionTrigger {
+impl ::std::fmt::Display for ReflectionTriggerMode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::Off => f.write_str("off"),
@@ -5916,7 +5916,7 @@ impl ::std::fmt::Display for ReflectionTrigger {
         }
     }
 }
-impl ::std::str::FromStr for ReflectionTrigger {
+impl ::std::str::FromStr for ReflectionTriggerMode {
     type Err = self::error::ConversionError;
     fn from_str(
         value: &str,
@@ -5929,7 +5929,7 @@ impl ::std::str::FromStr for ReflectionTrigger {
         }
     }
 }
-impl ::std::convert::TryFrom<&str> for ReflectionTrigger {
+impl ::std::convert::TryFrom<&str> for ReflectionTriggerMode {
     type Error = self::error::ConversionError;
     fn try_from(
         value: &str,
@@ -5937,7 +5937,7 @@ impl ::std::convert::TryFrom<&str> for ReflectionTrigger {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for ReflectionTrigger {
+impl ::std::convert::TryFrom<::std::string::String> for ReflectionTriggerMode {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -6731,7 +6731,7 @@ pub enum ServerFrame {
     #[serde(rename = "memory_history_response")]
     MemoryHistoryResponse {
         ///The commits, newest first (empty on failure).
-        commits: ::std::vec::Vec<MemoryCommit>,
+        commits: ::std::vec::Vec<MemoryHistoryCommitEntry>,
         ///Why it failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
@@ -6866,7 +6866,7 @@ server.*/
             ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
         >,
         ///The model catalog (empty on failure).
-        entries: ::std::vec::Vec<ModelEntry>,
+        entries: ::std::vec::Vec<ListModelsResponseModelEntry>,
         ///Why it failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
@@ -6888,7 +6888,7 @@ server.*/
         ///Whether the command succeeded.
         success: bool,
         ///Echo of the provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Response to `connect_provider`.
     #[serde(rename = "connect_provider_response")]
@@ -6905,7 +6905,7 @@ server.*/
         ///Whether the command succeeded.
         success: bool,
         ///Echo of the provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Response to `disconnect_provider`.
     #[serde(rename = "disconnect_provider_response")]
@@ -6922,23 +6922,23 @@ server.*/
         ///Whether the command succeeded.
         success: bool,
         ///Echo of the provider store.
-        target: ProviderStore,
+        target: ConnectProviderStorageTarget,
     },
     ///Response to `chatgpt_usage_read`.
     #[serde(rename = "chatgpt_usage_read_response")]
     ChatgptUsageReadResponse {
         ///Why it failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        error: ::std::option::Option<ChatGptUsageError>,
+        error: ::std::option::Option<ChatGptUsageReadError>,
         ///Echo of the request's id.
         request_id: ::std::string::String,
         ///Whether the usage was read.
         success: bool,
         ///Echo of the provider store.
-        target: ChatGptUsageTarget,
+        target: ChatGptUsageReadTarget,
         ///The usage.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        usage: ::std::option::Option<ChatGptUsage>,
+        usage: ::std::option::Option<ChatGptUsageSnapshot>,
     },
     ///Response to `update_model`.
     #[serde(rename = "update_model_response")]

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::serde_util::nullable;
 use crate::{
-    CanUseToolRequest, DevicePermissionMode, ExperimentId, ExperimentSource, ReflectionMerge, ReflectionTrigger,
-    ToolsetName, ToolsetPreference,
+    CanUseToolRequest, DevicePermissionMode, ExperimentId, ExperimentSource, ReflectionMergeMode,
+    ReflectionTriggerMode, ToolsetName, ToolsetPreference,
 };
 
 /// Runtime event: a device status snapshot. Frequently repeated with no visible change.
@@ -210,11 +210,11 @@ pub struct ReflectionSettings {
     /// The agent.
     pub agent_id: String,
     /// When to reflect.
-    pub trigger: ReflectionTrigger,
+    pub trigger: ReflectionTriggerMode,
     /// Steps between reflections.
     pub step_count: u64,
     /// How to merge.
-    pub merge: ReflectionMerge,
+    pub merge: ReflectionMergeMode,
     /// Extra merge instructions.
     pub merge_instructions: String,
 }

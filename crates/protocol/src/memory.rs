@@ -121,7 +121,7 @@ pub struct MemoryHistoryResponse {
     /// The file whose history this is.
     pub file_path: String,
     /// The commits, newest first (empty on failure).
-    pub commits: Vec<MemoryCommit>,
+    pub commits: Vec<MemoryHistoryCommitEntry>,
     /// Whether the history was read.
     pub success: bool,
     /// Why it failed.
@@ -131,7 +131,7 @@ pub struct MemoryHistoryResponse {
 
 /// One commit of an agent's memory repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct MemoryCommit {
+pub struct MemoryHistoryCommitEntry {
     /// The commit's SHA.
     pub sha: String,
     /// Its message.

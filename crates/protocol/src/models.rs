@@ -34,7 +34,7 @@ pub struct ListModelsResponse {
     /// Whether the models were listed.
     pub success: bool,
     /// The model catalog (empty on failure).
-    pub entries: Vec<ModelEntry>,
+    pub entries: Vec<ListModelsResponseModelEntry>,
     /// Handles available to this user: `null` when the lookup failed, absent from an older
     /// server.
     #[serde(
@@ -54,7 +54,7 @@ pub struct ListModelsResponse {
 /// A model of the catalog.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ModelEntry {
+pub struct ListModelsResponseModelEntry {
     /// Catalog id (`sonnet`).
     pub id: String,
     /// Model handle (`anthropic/claude-sonnet-4-6`).
@@ -205,7 +205,7 @@ pub struct UpdateToolsetResponse {
 /// The provider store a provider command works on. Closed: Letta knows only the local one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum ProviderStore {
+pub enum ConnectProviderStorageTarget {
     /// The providers stored on this machine.
     #[default]
     Local,
@@ -217,7 +217,7 @@ pub struct ListConnectProviders {
     /// Correlates the response.
     pub request_id: String,
     /// The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
 }
 
 /// Stores a provider's credentials.
@@ -226,7 +226,7 @@ pub struct ConnectProvider {
     /// Correlates the response.
     pub request_id: String,
     /// The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     /// The provider, as `list_connect_providers` names it.
     pub provider_id: String,
     /// The auth method, for providers with several.
@@ -248,7 +248,7 @@ pub struct DisconnectProvider {
     /// Correlates the response.
     pub request_id: String,
     /// The provider store.
-    pub target: ProviderStore,
+    pub target: ConnectProviderStorageTarget,
     /// The provider, as `list_connect_providers` names it.
     pub provider_id: String,
     /// Which of its connected names to remove, when it has several.
@@ -361,7 +361,7 @@ pub struct ConnectProviderAuthMethod {
 
 /// A connected provider (or the absence of one).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-pub struct ProviderConnection {
+pub struct ConnectProviderConnectionState {
     /// Whether it is connected.
     pub is_connected: bool,
     /// Its id.
@@ -471,9 +471,9 @@ pub struct ConnectProviderEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_methods: Option<Vec<ConnectProviderAuthMethod>>,
     /// The first connection (kept for older clients).
-    pub connected: ProviderConnection,
+    pub connected: ConnectProviderConnectionState,
     /// Every connection under one of its names.
-    pub connected_providers: Vec<ProviderConnection>,
+    pub connected_providers: Vec<ConnectProviderConnectionState>,
 }
 
 /// Declares the results of the provider store commands, which share their fields.
@@ -487,7 +487,7 @@ macro_rules! provider_store_response {
             /// Whether the command succeeded.
             pub success: bool,
             /// Echo of the provider store.
-            pub target: ProviderStore,
+            pub target: ConnectProviderStorageTarget,
             /// The providers after the command (empty on failure).
             pub providers: Vec<ConnectProviderEntry>,
             $( $(#[$fmeta])* pub $field: $fty, )?
@@ -516,7 +516,7 @@ provider_store_response! {
 /// Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum ChatGptUsageTarget {
+pub enum ChatGptUsageReadTarget {
     /// The provider stored on this machine.
     #[default]
     Local,
@@ -530,7 +530,7 @@ pub struct ChatgptUsageRead {
     /// Correlates the response.
     pub request_id: String,
     /// The provider store.
-    pub target: ChatGptUsageTarget,
+    pub target: ChatGptUsageReadTarget,
     /// The connected ChatGPT provider's name (the built-in one when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_name: Option<String>,
@@ -547,19 +547,19 @@ pub struct ChatgptUsageReadResponse {
     /// Whether the usage was read.
     pub success: bool,
     /// Echo of the provider store.
-    pub target: ChatGptUsageTarget,
+    pub target: ChatGptUsageReadTarget,
     /// The usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<ChatGptUsage>,
+    pub usage: Option<ChatGptUsageSnapshot>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ChatGptUsageError>,
+    pub error: Option<ChatGptUsageReadError>,
 }
 
 /// A ChatGPT plan's usage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChatGptUsage {
+pub struct ChatGptUsageSnapshot {
     /// The provider's name.
     pub provider_name: String,
     /// When it was read (ISO-8601).
@@ -608,7 +608,7 @@ pub struct ChatGptUsage {
         deserialize_with = "double_option::deserialize",
         skip_serializing_if = "Option::is_none"
     )]
-    pub individual_limit: Option<Option<ChatGptIndividualLimit>>,
+    pub individual_limit: Option<Option<ChatGptUsageIndividualLimit>>,
 }
 
 /// A usage window of a ChatGPT plan.
@@ -665,7 +665,7 @@ pub struct ChatGptUsageCredits {
 /// A user's own limit within a ChatGPT plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChatGptIndividualLimit {
+pub struct ChatGptUsageIndividualLimit {
     /// The limit.
     pub limit: String,
     /// How much is used.
@@ -679,7 +679,7 @@ pub struct ChatGptIndividualLimit {
 /// Why `chatgpt_usage_read` failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChatGptUsageError {
+pub struct ChatGptUsageReadError {
     /// What went wrong.
     pub code: ChatGptUsageErrorCode,
     /// Said for people.
@@ -747,7 +747,7 @@ impl crate::Refuse for ChatgptUsageRead {
         Some(ChatgptUsageReadResponse {
             request_id: self.request_id.clone(),
             target: self.target,
-            error: Some(ChatGptUsageError {
+            error: Some(ChatGptUsageReadError {
                 code: ChatGptUsageErrorCode::UnsupportedTarget,
                 message: error,
                 retry_after_ms: None,

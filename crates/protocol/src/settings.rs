@@ -46,7 +46,7 @@ open_enum! {
 
 open_enum! {
     /// When an agent reflects on its memory.
-    pub enum ReflectionTrigger {
+    pub enum ReflectionTriggerMode {
         /// Never.
         Off = "off",
         /// Every `step_count` steps.
@@ -58,7 +58,7 @@ open_enum! {
 
 open_enum! {
     /// How reflection results are merged into memory.
-    pub enum ReflectionMerge {
+    pub enum ReflectionMergeMode {
         /// Automatically.
         Auto = "auto",
         /// Following `merge_instructions`.
@@ -106,12 +106,12 @@ pub struct SetReflectionSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReflectionSettingsChange {
     /// When to reflect.
-    pub trigger: ReflectionTrigger,
+    pub trigger: ReflectionTriggerMode,
     /// Steps between reflections.
     pub step_count: u64,
     /// How to merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merge: Option<ReflectionMerge>,
+    pub merge: Option<ReflectionMergeMode>,
     /// Instructions for an explicit merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_instructions: Option<String>,

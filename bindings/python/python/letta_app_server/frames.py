@@ -56,22 +56,22 @@ Personality = Literal["memo", "tutorial", "blank", "linus", "kawaii"]
 MemoryFileEncoding = Literal["utf8", "base64"]
 """How a memory file's content is encoded. Closed: an unknown encoding is an error."""
 
-ProviderStore = Literal["local"]
+ConnectProviderStorageTarget = Literal["local"]
 """The provider store a provider command works on. Closed: Letta knows only the local one."""
 
 OAuthTokensKind = Literal["oauth"]
 """The `type` of [`ProviderOAuthTokens`]."""
 
-ChatGptUsageTarget = Literal["local", "api"]
+ChatGptUsageReadTarget = Literal["local", "api"]
 """Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error."""
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 """A reasoning effort. Closed: an unknown effort is an error."""
 
-ReflectionTrigger = Literal["off", "step-count", "compaction-event"]
+ReflectionTriggerMode = Literal["off", "step-count", "compaction-event"]
 """When an agent reflects on its memory."""
 
-ReflectionMerge = Literal["auto", "explicit"]
+ReflectionMergeMode = Literal["auto", "explicit"]
 """How reflection results are merged into memory."""
 
 ReflectionSettingsScope = Literal["local_project", "global", "both"]
@@ -500,11 +500,11 @@ class UpdateModelPayload(TypedDict):
 class ReflectionSettingsChange(TypedDict):
     """The settings `set_reflection_settings` applies."""
 
-    trigger: 'ReflectionTrigger'
+    trigger: 'ReflectionTriggerMode'
     """When to reflect."""
     step_count: int
     """Steps between reflections."""
-    merge: NotRequired['ReflectionMerge | None']
+    merge: NotRequired['ReflectionMergeMode | None']
     """How to merge."""
     merge_instructions: NotRequired[str | None]
     """Instructions for an explicit merge."""
@@ -616,7 +616,7 @@ class MemoryFileEntry(TypedDict):
     """Its MIME type (absent, `null` or a value)."""
 
 
-class MemoryCommit(TypedDict):
+class MemoryHistoryCommitEntry(TypedDict):
     """One commit of an agent's memory repository."""
 
     sha: str
@@ -629,7 +629,7 @@ class MemoryCommit(TypedDict):
     """Its author, or `null`."""
 
 
-class ModelEntry(TypedDict):
+class ListModelsResponseModelEntry(TypedDict):
     """A model of the catalog."""
 
     id: str
@@ -677,9 +677,9 @@ class ConnectProviderEntry(TypedDict):
     """Its connect form (one auth method)."""
     auth_methods: NotRequired['list[ConnectProviderAuthMethod] | None']
     """Its auth methods (several)."""
-    connected: 'ProviderConnection'
+    connected: 'ConnectProviderConnectionState'
     """The first connection (kept for older clients)."""
-    connected_providers: 'list[ProviderConnection]'
+    connected_providers: 'list[ConnectProviderConnectionState]'
     """Every connection under one of its names."""
 
 
@@ -711,7 +711,7 @@ class ConnectProviderAuthMethod(TypedDict):
     """Its form."""
 
 
-class ProviderConnection(TypedDict):
+class ConnectProviderConnectionState(TypedDict):
     """A connected provider (or the absence of one)."""
 
     is_connected: bool
@@ -732,7 +732,7 @@ class ProviderConnection(TypedDict):
     """Its region."""
 
 
-class ChatGptUsage(TypedDict):
+class ChatGptUsageSnapshot(TypedDict):
     """A ChatGPT plan's usage."""
 
     providerName: str
@@ -755,7 +755,7 @@ class ChatGptUsage(TypedDict):
     """More usage windows."""
     credits: NotRequired['ChatGptUsageCredits | None']
     """Credits."""
-    individualLimit: NotRequired['ChatGptIndividualLimit | None']
+    individualLimit: NotRequired['ChatGptUsageIndividualLimit | None']
     """The user's own limit."""
 
 
@@ -785,7 +785,7 @@ class ChatGptUsageCredits(TypedDict):
     """Whether they are unlimited."""
 
 
-class ChatGptIndividualLimit(TypedDict):
+class ChatGptUsageIndividualLimit(TypedDict):
     """A user's own limit within a ChatGPT plan."""
 
     limit: str
@@ -798,7 +798,7 @@ class ChatGptIndividualLimit(TypedDict):
     """When it resets (seconds since the epoch)."""
 
 
-class ChatGptUsageError(TypedDict):
+class ChatGptUsageReadError(TypedDict):
     """Why `chatgpt_usage_read` failed."""
 
     code: 'ChatGptUsageErrorCode'
@@ -816,11 +816,11 @@ class ReflectionSettings(TypedDict):
 
     agent_id: str
     """The agent."""
-    trigger: 'ReflectionTrigger'
+    trigger: 'ReflectionTriggerMode'
     """When to reflect."""
     step_count: int
     """Steps between reflections."""
-    merge: 'ReflectionMerge'
+    merge: 'ReflectionMergeMode'
     """How to merge."""
     merge_instructions: str
     """Extra merge instructions."""
@@ -2563,7 +2563,7 @@ class ListConnectProviders(TypedDict):
     type: Literal["list_connect_providers"]
     request_id: str
     """Correlates the response."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """The provider store."""
 
 
@@ -2573,7 +2573,7 @@ class ConnectProvider(TypedDict):
     type: Literal["connect_provider"]
     request_id: str
     """Correlates the response."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """The provider store."""
     provider_id: str
     """The provider, as `list_connect_providers` names it."""
@@ -2593,7 +2593,7 @@ class DisconnectProvider(TypedDict):
     type: Literal["disconnect_provider"]
     request_id: str
     """Correlates the response."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """The provider store."""
     provider_id: str
     """The provider, as `list_connect_providers` names it."""
@@ -2607,7 +2607,7 @@ class ChatgptUsageRead(TypedDict):
     type: Literal["chatgpt_usage_read"]
     request_id: str
     """Correlates the response."""
-    target: 'ChatGptUsageTarget'
+    target: 'ChatGptUsageReadTarget'
     """The provider store."""
     provider_name: NotRequired[str | None]
     """The connected ChatGPT provider's name (the built-in one when absent)."""
@@ -3111,7 +3111,7 @@ class MemoryHistoryResponse(TypedDict):
     """Echo of the request's id."""
     file_path: str
     """The file whose history this is."""
-    commits: 'list[MemoryCommit]'
+    commits: 'list[MemoryHistoryCommitEntry]'
     """The commits, newest first (empty on failure)."""
     success: bool
     """Whether the history was read."""
@@ -3235,7 +3235,7 @@ class ListModelsResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the models were listed."""
-    entries: 'list[ModelEntry]'
+    entries: 'list[ListModelsResponseModelEntry]'
     """The model catalog (empty on failure)."""
     available_handles: NotRequired[list[str] | None]
     """Handles available to this user: `null` when the lookup failed, absent from an older
@@ -3255,7 +3255,7 @@ class ListConnectProvidersResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the command succeeded."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """Echo of the provider store."""
     providers: 'list[ConnectProviderEntry]'
     """The providers after the command (empty on failure)."""
@@ -3271,7 +3271,7 @@ class ConnectProviderResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the command succeeded."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """Echo of the provider store."""
     providers: 'list[ConnectProviderEntry]'
     """The providers after the command (empty on failure)."""
@@ -3289,7 +3289,7 @@ class DisconnectProviderResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the command succeeded."""
-    target: 'ProviderStore'
+    target: 'ConnectProviderStorageTarget'
     """Echo of the provider store."""
     providers: 'list[ConnectProviderEntry]'
     """The providers after the command (empty on failure)."""
@@ -3307,11 +3307,11 @@ class ChatgptUsageReadResponse(TypedDict):
     """Echo of the request's id."""
     success: bool
     """Whether the usage was read."""
-    target: 'ChatGptUsageTarget'
+    target: 'ChatGptUsageReadTarget'
     """Echo of the provider store."""
-    usage: NotRequired['ChatGptUsage | None']
+    usage: NotRequired['ChatGptUsageSnapshot | None']
     """The usage."""
-    error: NotRequired['ChatGptUsageError | None']
+    error: NotRequired['ChatGptUsageReadError | None']
     """Why it failed."""
 
 
