@@ -7,7 +7,7 @@
 export type LettaAppServerFrame = ClientFrame | ServerFrame;
 
 /** A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error. */
-export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | Message | Pong;
+export type ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | ListMemory | MemoryHistory | MemoryFileAtRef | MemoryCommitDiff | ReadMemoryFile | WriteMemoryFile | DeleteMemoryFile | EnableMemfs | ListModels | ListConnectProviders | ConnectProvider | DisconnectProvider | ChatgptUsageRead | UpdateModel | UpdateToolset | SkillEnable | SkillDisable | GetReflectionSettings | SetReflectionSettings | GetExperiments | SetExperiment | SecretList | SecretApply | Message | Pong;
 
 /** The branches of {@link ClientFrame} by `type`. */
 export interface ClientFrameByType {
@@ -92,6 +92,29 @@ export interface ClientFrameByType {
   checkout_branch: CheckoutBranch;
   set_boot_working_directory: SetBootWorkingDirectory;
   get_cwd_map: GetCwdMap;
+  list_memory: ListMemory;
+  memory_history: MemoryHistory;
+  memory_file_at_ref: MemoryFileAtRef;
+  memory_commit_diff: MemoryCommitDiff;
+  read_memory_file: ReadMemoryFile;
+  write_memory_file: WriteMemoryFile;
+  delete_memory_file: DeleteMemoryFile;
+  enable_memfs: EnableMemfs;
+  list_models: ListModels;
+  list_connect_providers: ListConnectProviders;
+  connect_provider: ConnectProvider;
+  disconnect_provider: DisconnectProvider;
+  chatgpt_usage_read: ChatgptUsageRead;
+  update_model: UpdateModel;
+  update_toolset: UpdateToolset;
+  skill_enable: SkillEnable;
+  skill_disable: SkillDisable;
+  get_reflection_settings: GetReflectionSettings;
+  set_reflection_settings: SetReflectionSettings;
+  get_experiments: GetExperiments;
+  set_experiment: SetExperiment;
+  secret_list: SecretList;
+  secret_apply: SecretApply;
   message: Message;
   pong: Pong;
 }
@@ -329,7 +352,7 @@ export interface ClientToolset {
 }
 
 /** A toolset preset, or `auto` (derived from the model). */
-export type ToolsetPreference = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "none" | "auto";
+export type ToolsetPreference = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "letta" | "none" | "auto";
 
 /**
  * Client choices a conversation remembers until they are replaced (Letta 0.34). Closed: any
@@ -441,6 +464,20 @@ export interface ConversationForkBody {
   hidden?: boolean | null;
   /** Fork through this message (inclusive) instead of the whole history. */
   message_id?: string | null;
+}
+
+/**
+ * The scope of a command about an agent's own runtime — launching subagents, slash commands,
+ * monitors, teleport, binding a chat channel, reflection settings: Letta 0.34's
+ * `AgentRuntimeScope`, whose `agent_id` is a string, never `null` (docs/protocol.md §2.4).
+ */
+export interface AgentRuntimeScope {
+  /** The agent id. */
+  agent_id: string;
+  /** The conversation id, or `"default"`. */
+  conversation_id: string;
+  /** Inbound only: the user a relay acts for. */
+  acting_user_id?: string | null;
 }
 
 /** The arguments of `launch_subagent`. */
@@ -568,12 +605,95 @@ export interface FileOp {
  */
 export type FileOpKind = "ins" | "del";
 
+/** How a memory file's content is encoded. Closed: an unknown encoding is an error. */
+export type MemoryFileEncoding = "utf8" | "base64";
+
+/** The provider store a provider command works on. Closed: Letta knows only the local one. */
+export type ConnectProviderStorageTarget = "local";
+
+/**
+ * The OAuth credentials `connect_provider` accepts: ChatGPT's, or a provider's own tokens
+ * (`type: "oauth"`).
+ */
+export type ProviderOAuthConfig = ProviderOAuthTokens | ChatGptOAuthConfig;
+
+/** A provider's OAuth tokens, as its own device-code login produced them. */
+export interface ProviderOAuthTokens {
+  /** Always `oauth`. */
+  type: OAuthTokensKind;
+  /** The access token. */
+  access: string;
+  /** The refresh token. */
+  refresh: string;
+  /** When the access token expires, in milliseconds since the epoch. */
+  expires: number;
+  /** Fields not listed here, kept as sent. */
+  [key: string]: unknown;
+}
+
+/** The `type` of [`ProviderOAuthTokens`]. */
+export type OAuthTokensKind = "oauth";
+
+/** ChatGPT sign-in credentials. */
+export interface ChatGptOAuthConfig {
+  /** The access token. */
+  access_token: string;
+  /** The ID token. */
+  id_token: string;
+  /** The refresh token. */
+  refresh_token?: string | null;
+  /** The ChatGPT account. */
+  account_id: string;
+  /** When the access token expires. */
+  expires_at: number;
+}
+
+/** Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error. */
+export type ChatGptUsageReadTarget = "local" | "api";
+
+/** The model `update_model` selects. */
+export interface UpdateModelPayload {
+  /** Catalog model id (`sonnet`); preferred. */
+  model_id?: string | null;
+  /** A model handle instead (`anthropic/claude-sonnet-4-6`). */
+  model_handle?: string | null;
+  /** Reasoning effort for an OpenAI-compatible proxy; `null` restores the provider's default. */
+  reasoning_effort?: ReasoningEffort | null;
+}
+
+/** A reasoning effort. Closed: an unknown effort is an error. */
+export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high" | "xhigh" | "max";
+
+/** The settings `set_reflection_settings` applies. */
+export interface ReflectionSettingsChange {
+  /** When to reflect. */
+  trigger: ReflectionTriggerMode;
+  /** Steps between reflections. */
+  step_count: number;
+  /** How to merge. */
+  merge?: ReflectionMergeMode | null;
+  /** Instructions for an explicit merge. */
+  merge_instructions?: string | null;
+}
+
+/** When an agent reflects on its memory. */
+export type ReflectionTriggerMode = "off" | "step-count" | "compaction-event";
+
+/** How reflection results are merged into memory. */
+export type ReflectionMergeMode = "auto" | "explicit";
+
+/** Where reflection settings are stored. Closed: an unknown scope is an error. */
+export type ReflectionSettingsScope = "local_project" | "global" | "both";
+
+/** An experiment flag. */
+export type ExperimentId = "artifacts" | "conversation_titles" | "desktop_conversation_bootstrap" | "diffs" | "memory_palace" | "reflection_arena" | "tui_cron";
+
 /**
  * A frame the server sends, tagged by `type`. Open: a `type` this version does not know
  * is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
  * frame's JSON).
  */
-export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited;
+export type ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | ListMemoryResponse | MemoryHistoryResponse | MemoryFileAtRefResponse | MemoryCommitDiffResponse | ReadMemoryFileResponse | WriteMemoryFileResponse | DeleteMemoryFileResponse | EnableMemfsResponse | ListModelsResponse | ListConnectProvidersResponse | ConnectProviderResponse | DisconnectProviderResponse | ChatgptUsageReadResponse | UpdateModelResponse | UpdateToolsetResponse | SkillEnableResponse | SkillDisableResponse | GetReflectionSettingsResponse | SetReflectionSettingsResponse | GetExperimentsResponse | SetExperimentResponse | SecretListResponse | SecretApplyResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited | MemoryUpdated | SkillsUpdated;
 
 /** The branches of {@link ServerFrame} by `type`. */
 export interface ServerFrameByType {
@@ -645,6 +765,29 @@ export interface ServerFrameByType {
   checkout_branch_response: CheckoutBranchResponse;
   set_boot_working_directory_response: SetBootWorkingDirectoryResponse;
   get_cwd_map_response: GetCwdMapResponse;
+  list_memory_response: ListMemoryResponse;
+  memory_history_response: MemoryHistoryResponse;
+  memory_file_at_ref_response: MemoryFileAtRefResponse;
+  memory_commit_diff_response: MemoryCommitDiffResponse;
+  read_memory_file_response: ReadMemoryFileResponse;
+  write_memory_file_response: WriteMemoryFileResponse;
+  delete_memory_file_response: DeleteMemoryFileResponse;
+  enable_memfs_response: EnableMemfsResponse;
+  list_models_response: ListModelsResponse;
+  list_connect_providers_response: ListConnectProvidersResponse;
+  connect_provider_response: ConnectProviderResponse;
+  disconnect_provider_response: DisconnectProviderResponse;
+  chatgpt_usage_read_response: ChatgptUsageReadResponse;
+  update_model_response: UpdateModelResponse;
+  update_toolset_response: UpdateToolsetResponse;
+  skill_enable_response: SkillEnableResponse;
+  skill_disable_response: SkillDisableResponse;
+  get_reflection_settings_response: GetReflectionSettingsResponse;
+  set_reflection_settings_response: SetReflectionSettingsResponse;
+  get_experiments_response: GetExperimentsResponse;
+  set_experiment_response: SetExperimentResponse;
+  secret_list_response: SecretListResponse;
+  secret_apply_response: SecretApplyResponse;
   stream_delta: StreamDelta;
   turn_finished: TurnFinished;
   update_loop_status: UpdateLoopStatus;
@@ -666,6 +809,8 @@ export interface ServerFrameByType {
   terminal_spawned: TerminalSpawned;
   terminal_output: TerminalOutput;
   terminal_exited: TerminalExited;
+  memory_updated: MemoryUpdated;
+  skills_updated: SkillsUpdated;
 }
 
 /** Which backend an App Server runs agents on. */
@@ -1295,6 +1440,272 @@ export interface GitBranchInfo {
   is_current: boolean;
   /** Whether it is a remote-tracking branch. */
   is_remote: boolean;
+}
+
+/** A file of an agent's memory. */
+export interface MemoryFileEntry {
+  /** Path relative to the memory root (`system/persona.md`). */
+  relative_path: string;
+  /** Whether it is a system file (always in the agent's context). */
+  is_system: boolean;
+  /** The description from its front matter, or `null`. */
+  description: string | null;
+  /** Its content. */
+  content: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Paths it refers to (with `include_references`). */
+  references?: string[] | null;
+  /** What kind of file. */
+  kind?: MemoryFileKind | null;
+  /** Its MIME type (absent, `null` or a value). */
+  mime_type?: string | null;
+}
+
+/** Kind of a memory file. */
+export type MemoryFileKind = "markdown" | "image";
+
+/** One commit of an agent's memory repository. */
+export interface MemoryHistoryCommitEntry {
+  /** The commit's SHA. */
+  sha: string;
+  /** Its message. */
+  message: string;
+  /** Its time (ISO-8601). */
+  timestamp: string;
+  /** Its author, or `null`. */
+  author_name: string | null;
+}
+
+/** A model of the catalog. */
+export interface ListModelsResponseModelEntry {
+  /** Catalog id (`sonnet`). */
+  id: string;
+  /** Model handle (`anthropic/claude-sonnet-4-6`). */
+  handle: string;
+  /** Display name. */
+  label: string;
+  /** What it is. */
+  description: string;
+  /** Whether it is the default model. */
+  isDefault?: boolean | null;
+  /** Whether it is featured. */
+  isFeatured?: boolean | null;
+  /** Whether it is free to use. */
+  free?: boolean | null;
+  /** Whether it supports structured outputs (Letta 0.34.12). */
+  supportsStructuredOutputs?: boolean | null;
+  /** The model settings `update_model` applies for it (`context_window`, …). */
+  updateArgs?: { [key: string]: unknown } | null;
+}
+
+/** A provider the user can connect, with its connections. */
+export interface ConnectProviderEntry {
+  /** Its id, for `connect_provider.provider_id`. */
+  id: string;
+  /** Display name. */
+  display_name: string;
+  /** What it is. */
+  description: string;
+  /** Its provider type. */
+  provider_type: string;
+  /** Its default stored name. */
+  provider_name: string;
+  /** Every name it may be stored under. */
+  provider_names: string[];
+  /** Whether it connects through OAuth. */
+  is_oauth?: boolean | null;
+  /** The OAuth provider it signs in with. */
+  oauth_provider_id?: string | null;
+  /** Whether it needs an API key. */
+  requires_api_key: boolean;
+  /** Its connect form (one auth method). */
+  fields?: ConnectProviderField[] | null;
+  /** Its auth methods (several). */
+  auth_methods?: ConnectProviderAuthMethod[] | null;
+  /** The first connection (kept for older clients). */
+  connected: ConnectProviderConnectionState;
+  /** Every connection under one of its names. */
+  connected_providers: ConnectProviderConnectionState[];
+}
+
+/** A field of a provider's connect form. */
+export interface ConnectProviderField {
+  /** The key in `connect_provider.fields`. */
+  key: string;
+  /** Its label. */
+  label: string;
+  /** Placeholder text. */
+  placeholder?: string | null;
+  /** Whether the value is a secret. */
+  secret?: boolean | null;
+  /** Whether it must be filled in. */
+  required?: boolean | null;
+}
+
+/** One way to authenticate with a provider. */
+export interface ConnectProviderAuthMethod {
+  /** Its id, for `connect_provider.auth_method_id`. */
+  id: string;
+  /** Its label. */
+  label: string;
+  /** What it is. */
+  description: string;
+  /** Its form. */
+  fields: ConnectProviderField[];
+}
+
+/** A connected provider (or the absence of one). */
+export interface ConnectProviderConnectionState {
+  /** Whether it is connected. */
+  is_connected: boolean;
+  /** Its id. */
+  id?: string | null;
+  /** The name it is stored under. */
+  provider_name?: string | null;
+  /** Its provider type. */
+  provider_type?: string | null;
+  /** How it authenticates. */
+  auth_type?: ProviderAuthType | null;
+  /** Its API base URL. */
+  base_url?: string | null;
+  /** Its request timeout, or `false` for none. */
+  timeout?: ProviderTimeout | null;
+  /** Its region. */
+  region?: string | null;
+}
+
+/** How a connected provider authenticates. */
+export type ProviderAuthType = "api" | "oauth";
+
+/** A provider's request timeout: a whole number, or `false` for none. */
+export type ProviderTimeout = number | false;
+
+/** A ChatGPT plan's usage. */
+export interface ChatGptUsageSnapshot {
+  /** The provider's name. */
+  providerName: string;
+  /** When it was read (ISO-8601). */
+  fetchedAt: string;
+  /** One-line summary. */
+  summary: string;
+  /** The plan. */
+  planType?: string | null;
+  /** Whether a limit is reached. */
+  limitReached?: boolean | null;
+  /** Which limit is reached. */
+  rateLimitReachedType?: string | null;
+  /** The primary usage window. */
+  primary: ChatGptUsageWindow | null;
+  /** The secondary usage window. */
+  secondary: ChatGptUsageWindow | null;
+  /** More usage windows. */
+  additional: ChatGptUsageWindow[];
+  /** Credits. */
+  credits?: ChatGptUsageCredits | null;
+  /** The user's own limit. */
+  individualLimit?: ChatGptUsageIndividualLimit | null;
+}
+
+/** A usage window of a ChatGPT plan. */
+export interface ChatGptUsageWindow {
+  /** Its label. */
+  label: string;
+  /** How much of it is used, in percent. */
+  usedPercent: number | null;
+  /** Its length in minutes. */
+  windowDurationMins: number | null;
+  /** When it resets (seconds since the epoch). */
+  resetsAt: number | null;
+}
+
+/** Credits of a ChatGPT plan. */
+export interface ChatGptUsageCredits {
+  /** The balance. */
+  balance?: string | null;
+  /** How many are available. */
+  availableCount?: number | null;
+  /** Whether there are any. */
+  hasCredits?: boolean | null;
+  /** Whether they are unlimited. */
+  unlimited?: boolean | null;
+}
+
+/** A user's own limit within a ChatGPT plan. */
+export interface ChatGptUsageIndividualLimit {
+  /** The limit. */
+  limit: string;
+  /** How much is used. */
+  used: string;
+  /** How much is left, in percent. */
+  remainingPercent: number;
+  /** When it resets (seconds since the epoch). */
+  resetsAt: number;
+}
+
+/** Why `chatgpt_usage_read` failed. */
+export interface ChatGptUsageReadError {
+  /** What went wrong. */
+  code: ChatGptUsageErrorCode;
+  /** Said for people. */
+  message: string;
+  /** When to retry, in milliseconds. */
+  retryAfterMs?: number | null;
+}
+
+/** What went wrong reading ChatGPT usage. */
+export type ChatGptUsageErrorCode = "bad_request" | "not_connected" | "unsupported_target" | "refresh_failed" | "unauthorized" | "forbidden" | "rate_limited" | "network_error" | "bad_response";
+
+/** What `update_model` changed. */
+export type ModelAppliedTo = "agent" | "conversation";
+
+/** A client toolset preset (docs/protocol.md §6.2). */
+export type ToolsetName = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "letta" | "none";
+
+/**
+ * Reflection settings of an agent (`ReflectionSettingsSnapshot`; also the answer of
+ * `get_reflection_settings`).
+ */
+export interface ReflectionSettings {
+  /** The agent. */
+  agent_id: string;
+  /** When to reflect. */
+  trigger: ReflectionTriggerMode;
+  /** Steps between reflections. */
+  step_count: number;
+  /** How to merge. */
+  merge: ReflectionMergeMode;
+  /** Extra merge instructions. */
+  merge_instructions: string;
+}
+
+/** An experiment flag (`ExperimentSnapshot`; also the answer of `get_experiments`). */
+export interface Experiment {
+  /** Flag id. */
+  id: ExperimentId;
+  /** Short label. */
+  label: string;
+  /** What it enables. */
+  description: string;
+  /** Environment variable that sets it. */
+  envVar?: string | null;
+  /** Whether it is on. */
+  enabled: boolean;
+  /** What decided `enabled`. */
+  source: ExperimentSource;
+  /** The user's override, if any. */
+  override: boolean | null;
+}
+
+/** What decided whether an experiment is on. */
+export type ExperimentSource = "override" | "env" | "default";
+
+/** One secret. */
+export interface Secret {
+  /** Its name. */
+  key: string;
+  /** Its value, in plain text. */
+  value: string;
 }
 
 /** The payload of a `stream_delta`, discriminated by `message_type`. */
@@ -2341,9 +2752,6 @@ export interface GitContext {
   recent_branches: string[];
 }
 
-/** A client toolset preset (docs/protocol.md §6.2). */
-export type ToolsetName = "codex" | "codex_snake" | "default" | "gemini" | "gemini_snake" | "none";
-
 /** A skill the agent can load. */
 export interface SkillSummary {
   /** Skill id. */
@@ -2568,38 +2976,6 @@ export interface DiffLine {
 
 /** Kind of a diff line. */
 export type DiffLineKind = "context" | "add" | "remove";
-
-/** An experiment flag. */
-export interface Experiment {
-  /** Flag id. */
-  id: string;
-  /** Short label. */
-  label: string;
-  /** What it enables. */
-  description: string;
-  /** Environment variable that sets it. */
-  envVar?: string | null;
-  /** Whether it is on. */
-  enabled: boolean;
-  /** What decided `enabled` (`override`, `env` or `default`). */
-  source: string;
-  /** The user's override, if any. */
-  override: boolean | null;
-}
-
-/** Reflection settings of an agent. */
-export interface ReflectionSettings {
-  /** The agent. */
-  agent_id: string;
-  /** `off`, `step-count` or `compaction-event`. */
-  trigger: string;
-  /** Steps between reflections. */
-  step_count: number;
-  /** `auto` or `explicit`. */
-  merge: string;
-  /** Extra merge instructions. */
-  merge_instructions: string;
-}
 
 /** A command contributed by a mod. */
 export interface ModCommand {
@@ -3153,7 +3529,7 @@ export interface ExecuteCommand {
   /** Correlates the response. */
   request_id: string;
   /** The conversation it runs in. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** Everything after the command name. */
   args?: string | null;
 }
@@ -3164,7 +3540,7 @@ export interface MonitorStop {
   /** Correlates the response. */
   request_id: string;
   /** The conversation the monitor belongs to. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** The monitor's `process_id` (from `device_status.background_processes`). */
   process_id: string;
 }
@@ -3197,7 +3573,7 @@ export interface LaunchSubagent {
   /** Correlates the response. */
   request_id: string;
   /** The parent conversation: the launch's context and where completion is reported. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** What to launch. */
   args: SubagentLaunchArgs;
   /** The agent or external-tool call that asked for it. */
@@ -3215,7 +3591,7 @@ export interface TeleportProbe {
   /** Correlates the response. */
   request_id: string;
   /** The conversation to move. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
 }
 
 /** Hand a conversation over to another device; answered by a `teleport_ready` event. */
@@ -3226,7 +3602,7 @@ export interface TeleportRequest {
   /** Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`. */
   teleport_id: string;
   /** The conversation to move. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** Where it goes. */
   target: TeleportTarget;
 }
@@ -3237,7 +3613,7 @@ export interface TeleportFailed {
   /** The teleport. */
   teleport_id: string;
   /** The conversation. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** What went wrong. */
   error: string;
 }
@@ -3292,7 +3668,7 @@ export interface ChannelAccountBind {
   /** The account. */
   account_id: string;
   /** The agent conversation. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
 }
 
 /** Unbind a channel account. */
@@ -3406,7 +3782,7 @@ export interface ChannelPairingBind {
   /** The account (the channel's default account when absent). */
   account_id?: string | null;
   /** The agent conversation. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** The pairing code. */
   code: string;
 }
@@ -3447,7 +3823,7 @@ export interface ChannelTargetBind {
   /** The account (the channel's default account when absent). */
   account_id?: string | null;
   /** The agent conversation. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** The target. */
   target_id: string;
 }
@@ -3477,7 +3853,7 @@ export interface ChannelRouteUpdate {
   /** The chat. */
   chat_id: string;
   /** The agent conversation. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
 }
 
 /** Search file paths under a working directory. */
@@ -3694,6 +4070,271 @@ export interface GetCwdMap {
   type: "get_cwd_map";
   /** Correlates the response. */
   request_id: string;
+}
+
+/** List an agent's memory files, answered in chunks until one has `done: true`. */
+export interface ListMemory {
+  type: "list_memory";
+  /** Correlates every response chunk. */
+  request_id: string;
+  /** The agent whose memory to list. */
+  agent_id: string;
+  /** Also parse each file's references to other files (graph edges). */
+  include_references?: boolean | null;
+}
+
+/** Read the git history of an agent's memory. */
+export interface MemoryHistory {
+  type: "memory_history";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** A file relative to the memory root; absent for the history of all files. */
+  file_path?: string | null;
+  /** The most commits to return (default 50). */
+  limit?: number | null;
+}
+
+/** Read a memory file at a commit. */
+export interface MemoryFileAtRef {
+  type: "memory_file_at_ref";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** The file, relative to the memory root. */
+  file_path: string;
+  /** The commit's SHA. */
+  ref: string;
+}
+
+/** Show the diff of a memory commit. */
+export interface MemoryCommitDiff {
+  type: "memory_commit_diff";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** The commit's SHA. */
+  sha: string;
+}
+
+/** Read a memory file. */
+export interface ReadMemoryFile {
+  type: "read_memory_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** The file, relative to the memory root. */
+  path: string;
+  /** How to encode the content (default `utf8`; `base64` for binary files). */
+  encoding?: MemoryFileEncoding | null;
+}
+
+/** Write and commit a memory file. */
+export interface WriteMemoryFile {
+  type: "write_memory_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** The file, relative to the memory root (rejected if it leaves the root). */
+  path: string;
+  /** The content, as `encoding` says. */
+  content: string;
+  /** How `content` is encoded (default `utf8`). */
+  encoding?: MemoryFileEncoding | null;
+  /** The commit message (a default one when absent). */
+  commit_message?: string | null;
+}
+
+/** Delete and commit a memory file. */
+export interface DeleteMemoryFile {
+  type: "delete_memory_file";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** The file, relative to the memory root. */
+  path: string;
+  /** The commit message (a default one when absent). */
+  commit_message?: string | null;
+}
+
+/** Turn on an agent's memory filesystem. */
+export interface EnableMemfs {
+  type: "enable_memfs";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+}
+
+/** List the model catalog. */
+export interface ListModels {
+  type: "list_models";
+  /** Correlates the response. */
+  request_id: string;
+  /** Bypass the server's availability cache and refetch. */
+  force?: boolean | null;
+}
+
+/** List the providers the user can connect. */
+export interface ListConnectProviders {
+  type: "list_connect_providers";
+  /** Correlates the response. */
+  request_id: string;
+  /** The provider store. */
+  target: ConnectProviderStorageTarget;
+}
+
+/** Store a provider's credentials. */
+export interface ConnectProvider {
+  type: "connect_provider";
+  /** Correlates the response. */
+  request_id: string;
+  /** The provider store. */
+  target: ConnectProviderStorageTarget;
+  /** The provider, as `list_connect_providers` names it. */
+  provider_id: string;
+  /** The auth method, for providers with several. */
+  auth_method_id?: string | null;
+  /** The auth method's fields (`apiKey`, `region`, …). */
+  fields: { [key: string]: string };
+  /** The name to store the provider under. */
+  provider_name?: string | null;
+  /** OAuth credentials, for an OAuth provider. */
+  oauth_config?: ProviderOAuthConfig | null;
+}
+
+/** Remove a provider's credentials. */
+export interface DisconnectProvider {
+  type: "disconnect_provider";
+  /** Correlates the response. */
+  request_id: string;
+  /** The provider store. */
+  target: ConnectProviderStorageTarget;
+  /** The provider, as `list_connect_providers` names it. */
+  provider_id: string;
+  /** Which of its connected names to remove, when it has several. */
+  provider_name?: string | null;
+}
+
+/** Read a ChatGPT plan's usage. */
+export interface ChatgptUsageRead {
+  type: "chatgpt_usage_read";
+  /** Correlates the response. */
+  request_id: string;
+  /** The provider store. */
+  target: ChatGptUsageReadTarget;
+  /** The connected ChatGPT provider's name (the built-in one when absent). */
+  provider_name?: string | null;
+  /** Skip the server's short cache. */
+  force_refresh?: boolean | null;
+}
+
+/** Change a conversation's model. */
+export interface UpdateModel {
+  type: "update_model";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  runtime: RuntimeScope;
+  /** The model to use. */
+  payload: UpdateModelPayload;
+}
+
+/** Set a conversation's toolset preference. */
+export interface UpdateToolset {
+  type: "update_toolset";
+  /** Correlates the response. */
+  request_id: string;
+  /** The conversation. */
+  runtime: RuntimeScope;
+  /** The preference (`auto`, `default`, `codex`, …). */
+  toolset_preference: ToolsetPreference;
+}
+
+/** Enable a skill. */
+export interface SkillEnable {
+  type: "skill_enable";
+  /** Correlates the response. */
+  request_id: string;
+  /** Absolute path of the skill's directory. */
+  skill_path: string;
+}
+
+/** Disable a skill. */
+export interface SkillDisable {
+  type: "skill_disable";
+  /** Correlates the response. */
+  request_id: string;
+  /** The skill's name (its link name in `~/.letta/skills/`). */
+  name: string;
+}
+
+/** Read an agent's reflection settings. */
+export interface GetReflectionSettings {
+  type: "get_reflection_settings";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent's scope. */
+  runtime: AgentRuntimeScope;
+}
+
+/** Change an agent's reflection settings. */
+export interface SetReflectionSettings {
+  type: "set_reflection_settings";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent's scope. */
+  runtime: AgentRuntimeScope;
+  /** The new settings. */
+  settings: ReflectionSettingsChange;
+  /** Where to store them. */
+  scope?: ReflectionSettingsScope | null;
+}
+
+/** List the experiment flags. */
+export interface GetExperiments {
+  type: "get_experiments";
+  /** Correlates the response. */
+  request_id: string;
+}
+
+/** Turn an experiment flag on or off. */
+export interface SetExperiment {
+  type: "set_experiment";
+  /** Correlates the response. */
+  request_id: string;
+  /** The flag. */
+  experiment_id: ExperimentId;
+  /** On or off. */
+  enabled: boolean;
+}
+
+/** List an agent's secrets. */
+export interface SecretList {
+  type: "secret_list";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+}
+
+/** Change an agent's secrets. */
+export interface SecretApply {
+  type: "secret_apply";
+  /** Correlates the response. */
+  request_id: string;
+  /** The agent. */
+  agent_id: string;
+  /** Keys to add or replace, with their values in plain text. */
+  set: { [key: string]: string };
+  /** Keys to remove. */
+  unset: string[];
 }
 
 /** The legacy input form, converted to `input`. */
@@ -4186,7 +4827,7 @@ export interface MonitorStopResponse {
   /** Echo of the request's id. */
   request_id: string;
   /** Echo of the scope. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** Echo of the process id. */
   process_id: string;
   /** Whether the command succeeded. */
@@ -4214,7 +4855,7 @@ export interface LaunchSubagentResponse {
   /** Echo of the request's id. */
   request_id: string;
   /** Letta 0.34: echo of the parent scope, for relays. */
-  runtime?: RuntimeScope | null;
+  runtime?: AgentRuntimeScope | null;
   /** Whether it was launched. */
   success: boolean;
   /** On success: its background task. */
@@ -4237,7 +4878,7 @@ export interface TeleportProbeResponse {
   /** Echo of the request's id. */
   request_id: string;
   /** Echo of the scope. */
-  runtime: RuntimeScope;
+  runtime: AgentRuntimeScope;
   /** Teleport is supported. */
   supported: true;
   /** Inputs already accepted run before the handoff. */
@@ -4726,6 +5367,372 @@ export interface GetCwdMapResponse {
   error?: string | null;
 }
 
+/** Response to `list_memory`. */
+export interface ListMemoryResponse {
+  type: "list_memory_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** This chunk's files. */
+  entries: MemoryFileEntry[];
+  /** Whether this is the last chunk. */
+  done: boolean;
+  /** How many files the whole listing has. */
+  total: number;
+  /** Whether the memory was listed. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+  /** Whether the agent has the memory filesystem enabled. */
+  memfs_enabled?: boolean | null;
+  /** Whether its memory repository exists. */
+  memfs_initialized?: boolean | null;
+}
+
+/** Response to `memory_history`. */
+export interface MemoryHistoryResponse {
+  type: "memory_history_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** The file whose history this is. */
+  file_path: string;
+  /** The commits, newest first (empty on failure). */
+  commits: MemoryHistoryCommitEntry[];
+  /** Whether the history was read. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `memory_file_at_ref`. */
+export interface MemoryFileAtRefResponse {
+  type: "memory_file_at_ref_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the file. */
+  file_path: string;
+  /** Echo of the commit. */
+  ref: string;
+  /** The file's content at that commit; `null` on failure. */
+  content: string | null;
+  /** Whether the file was read. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `memory_commit_diff`. */
+export interface MemoryCommitDiffResponse {
+  type: "memory_commit_diff_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the commit. */
+  sha: string;
+  /** The commit's diff; `null` on failure. */
+  diff: string | null;
+  /** Whether the diff was read. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `read_memory_file`. */
+export interface ReadMemoryFileResponse {
+  type: "read_memory_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the agent. */
+  agent_id: string;
+  /** Echo of the file. */
+  path: string;
+  /** The content; `null` on failure. */
+  content: string | null;
+  /** How `content` is encoded. */
+  encoding: MemoryFileEncoding;
+  /** Whether the file was read. */
+  success: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `write_memory_file`. */
+export interface WriteMemoryFileResponse {
+  type: "write_memory_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the agent. */
+  agent_id: string;
+  /** Echo of the file. */
+  path: string;
+  /** Whether the change was made. */
+  success: boolean;
+  /** Whether a commit was made. */
+  committed?: boolean | null;
+  /** The commit's SHA. */
+  commit_sha?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `delete_memory_file`. */
+export interface DeleteMemoryFileResponse {
+  type: "delete_memory_file_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Echo of the agent. */
+  agent_id: string;
+  /** Echo of the file. */
+  path: string;
+  /** Whether the change was made. */
+  success: boolean;
+  /** Whether a commit was made. */
+  committed?: boolean | null;
+  /** The commit's SHA. */
+  commit_sha?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `enable_memfs`. */
+export interface EnableMemfsResponse {
+  type: "enable_memfs_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether it was turned on. */
+  success: boolean;
+  /** The agent's memory directory. */
+  memory_directory?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `list_models`. */
+export interface ListModelsResponse {
+  type: "list_models_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the models were listed. */
+  success: boolean;
+  /** The model catalog (empty on failure). */
+  entries: ListModelsResponseModelEntry[];
+  /**
+   * Handles available to this user: `null` when the lookup failed, absent from an older
+   * server.
+   */
+  available_handles?: string[] | null;
+  /** Bring-your-own-key provider name → its base provider (`lc-anthropic` → `anthropic`). */
+  byok_provider_aliases?: { [key: string]: string } | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `list_connect_providers`. */
+export interface ListConnectProvidersResponse {
+  type: "list_connect_providers_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the provider store. */
+  target: ConnectProviderStorageTarget;
+  /** The providers after the command (empty on failure). */
+  providers: ConnectProviderEntry[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `connect_provider`. */
+export interface ConnectProviderResponse {
+  type: "connect_provider_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the provider store. */
+  target: ConnectProviderStorageTarget;
+  /** The providers after the command (empty on failure). */
+  providers: ConnectProviderEntry[];
+  /** Whether `list_models` may now answer differently. */
+  models_may_have_changed: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `disconnect_provider`. */
+export interface DisconnectProviderResponse {
+  type: "disconnect_provider_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Echo of the provider store. */
+  target: ConnectProviderStorageTarget;
+  /** The providers after the command (empty on failure). */
+  providers: ConnectProviderEntry[];
+  /** Whether `list_models` may now answer differently. */
+  models_may_have_changed: boolean;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `chatgpt_usage_read`. */
+export interface ChatgptUsageReadResponse {
+  type: "chatgpt_usage_read_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the usage was read. */
+  success: boolean;
+  /** Echo of the provider store. */
+  target: ChatGptUsageReadTarget;
+  /** The usage. */
+  usage?: ChatGptUsageSnapshot | null;
+  /** Why it failed. */
+  error?: ChatGptUsageReadError | null;
+}
+
+/** Response to `update_model`. */
+export interface UpdateModelResponse {
+  type: "update_model_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the model was changed. */
+  success: boolean;
+  /** Echo of the scope. */
+  runtime?: RuntimeScope | null;
+  /** Whether the agent (default conversation) or the conversation got the model. */
+  applied_to?: ModelAppliedTo | null;
+  /** The catalog id now in use. */
+  model_id?: string | null;
+  /** The handle now in use. */
+  model_handle?: string | null;
+  /** The model settings now in use (absent, `null` or an object). */
+  model_settings?: { [key: string]: unknown } | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `update_toolset`. */
+export interface UpdateToolsetResponse {
+  type: "update_toolset_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the preference was set. */
+  success: boolean;
+  /** Echo of the scope. */
+  runtime?: RuntimeScope | null;
+  /** The toolset now in use. */
+  current_toolset?: ToolsetName | null;
+  /** The preference now set. */
+  current_toolset_preference?: ToolsetPreference | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `skill_enable`. */
+export interface SkillEnableResponse {
+  type: "skill_enable_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The skill's name. */
+  skill_name?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `skill_disable`. */
+export interface SkillDisableResponse {
+  type: "skill_disable_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The skill's name. */
+  skill_name?: string | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `get_reflection_settings`. */
+export interface GetReflectionSettingsResponse {
+  type: "get_reflection_settings_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** The reflection_settings; `null` on failure. */
+  reflection_settings: ReflectionSettings | null;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `set_reflection_settings`. */
+export interface SetReflectionSettingsResponse {
+  type: "set_reflection_settings_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the settings were changed. */
+  success: boolean;
+  /** The settings now in effect; `null` on failure. */
+  reflection_settings: ReflectionSettings | null;
+  /** Where they were stored. */
+  scope: ReflectionSettingsScope;
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `get_experiments`. */
+export interface GetExperimentsResponse {
+  type: "get_experiments_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Every experiment flag (empty on failure). */
+  experiments: Experiment[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `set_experiment`. */
+export interface SetExperimentResponse {
+  type: "set_experiment_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the command succeeded. */
+  success: boolean;
+  /** Every experiment flag (empty on failure). */
+  experiments: Experiment[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `secret_list`. */
+export interface SecretListResponse {
+  type: "secret_list_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the secrets were listed. */
+  success: boolean;
+  /** The secrets, sorted by key (empty on failure). */
+  secrets: Secret[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
+/** Response to `secret_apply`. */
+export interface SecretApplyResponse {
+  type: "secret_apply_response";
+  /** Echo of the request's id. */
+  request_id: string;
+  /** Whether the secrets were changed. */
+  success: boolean;
+  /** The secret names after the change, sorted (empty on failure). */
+  names: string[];
+  /** Why it failed. */
+  error?: string | null;
+}
+
 /** Streamed agent output or a lifecycle notice. */
 export interface StreamDelta {
   type: "stream_delta";
@@ -5080,4 +6087,20 @@ export interface TerminalExited {
   exitCode: number;
   /** Why the terminal failed, when it did. */
   error?: string | null;
+}
+
+/** Files of an agent's memory changed. */
+export interface MemoryUpdated {
+  type: "memory_updated";
+  /** The changed files, relative to the memory root. */
+  affected_paths: string[];
+  /** When, in milliseconds since the epoch. */
+  timestamp: number;
+}
+
+/** The available skills changed. */
+export interface SkillsUpdated {
+  type: "skills_updated";
+  /** When, in milliseconds since the epoch. */
+  timestamp: number;
 }

@@ -537,20 +537,26 @@ mod tests {
                 continue;
             };
             let name = command.name;
+            // `one` or `stream` (`list_memory`), and its Rust variant.
+            let answers = serde_json::to_value(command.answers).unwrap_or_default();
+            let answers = answers.as_str().unwrap_or_default();
+            let variant = letta_app_server_protocol::schema::pascal_case(answers);
             assert!(
                 rust.contains(&format!(
-                    "Request {{ command: \"{name}\", answer: \"{answer}\", answers: Answers::One, request_id_prefix: \"{prefix}\" }}"
+                    "Request {{ command: \"{name}\", answer: \"{answer}\", answers: Answers::{variant}, request_id_prefix: \"{prefix}\" }}"
                 )),
                 "{rust}"
             );
             assert!(
                 node.contains(&format!(
-                    "{name}: Object.freeze({{ answer: \"{answer}\", answers: \"one\", requestIdPrefix: \"{prefix}\" }})"
+                    "{name}: Object.freeze({{ answer: \"{answer}\", answers: \"{answers}\", requestIdPrefix: \"{prefix}\" }})"
                 )),
                 "{node}"
             );
             assert!(
-                python.contains(&format!("\"{name}\": Request(\"{answer}\", \"{prefix}\", \"one\")")),
+                python.contains(&format!(
+                    "\"{name}\": Request(\"{answer}\", \"{prefix}\", \"{answers}\")"
+                )),
                 "{python}"
             );
         }

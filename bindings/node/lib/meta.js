@@ -9,7 +9,7 @@
 const PROTOCOL_VERSION = 1;
 
 /** Every command's `type`, in the protocol table's order. */
-const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map"]);
+const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply"]);
 
 /**
  * The commands the server answers, by `type`: the `type` of the answering frame (besides an
@@ -85,6 +85,29 @@ const REQUESTS = Object.freeze({
   checkout_branch: Object.freeze({ answer: "checkout_branch_response", answers: "one", requestIdPrefix: "checkout-branch" }),
   set_boot_working_directory: Object.freeze({ answer: "set_boot_working_directory_response", answers: "one", requestIdPrefix: "set-boot-working-directory" }),
   get_cwd_map: Object.freeze({ answer: "get_cwd_map_response", answers: "one", requestIdPrefix: "get-cwd-map" }),
+  list_memory: Object.freeze({ answer: "list_memory_response", answers: "stream", requestIdPrefix: "list-memory" }),
+  memory_history: Object.freeze({ answer: "memory_history_response", answers: "one", requestIdPrefix: "memory-history" }),
+  memory_file_at_ref: Object.freeze({ answer: "memory_file_at_ref_response", answers: "one", requestIdPrefix: "memory-file-at-ref" }),
+  memory_commit_diff: Object.freeze({ answer: "memory_commit_diff_response", answers: "one", requestIdPrefix: "memory-commit-diff" }),
+  read_memory_file: Object.freeze({ answer: "read_memory_file_response", answers: "one", requestIdPrefix: "read-memory-file" }),
+  write_memory_file: Object.freeze({ answer: "write_memory_file_response", answers: "one", requestIdPrefix: "write-memory-file" }),
+  delete_memory_file: Object.freeze({ answer: "delete_memory_file_response", answers: "one", requestIdPrefix: "delete-memory-file" }),
+  enable_memfs: Object.freeze({ answer: "enable_memfs_response", answers: "one", requestIdPrefix: "enable-memfs" }),
+  list_models: Object.freeze({ answer: "list_models_response", answers: "one", requestIdPrefix: "list-models" }),
+  list_connect_providers: Object.freeze({ answer: "list_connect_providers_response", answers: "one", requestIdPrefix: "list-connect-providers" }),
+  connect_provider: Object.freeze({ answer: "connect_provider_response", answers: "one", requestIdPrefix: "connect-provider" }),
+  disconnect_provider: Object.freeze({ answer: "disconnect_provider_response", answers: "one", requestIdPrefix: "disconnect-provider" }),
+  chatgpt_usage_read: Object.freeze({ answer: "chatgpt_usage_read_response", answers: "one", requestIdPrefix: "chatgpt-usage-read" }),
+  update_model: Object.freeze({ answer: "update_model_response", answers: "one", requestIdPrefix: "update-model" }),
+  update_toolset: Object.freeze({ answer: "update_toolset_response", answers: "one", requestIdPrefix: "update-toolset" }),
+  skill_enable: Object.freeze({ answer: "skill_enable_response", answers: "one", requestIdPrefix: "skill-enable" }),
+  skill_disable: Object.freeze({ answer: "skill_disable_response", answers: "one", requestIdPrefix: "skill-disable" }),
+  get_reflection_settings: Object.freeze({ answer: "get_reflection_settings_response", answers: "one", requestIdPrefix: "get-reflection-settings" }),
+  set_reflection_settings: Object.freeze({ answer: "set_reflection_settings_response", answers: "one", requestIdPrefix: "set-reflection-settings" }),
+  get_experiments: Object.freeze({ answer: "get_experiments_response", answers: "one", requestIdPrefix: "get-experiments" }),
+  set_experiment: Object.freeze({ answer: "set_experiment_response", answers: "one", requestIdPrefix: "set-experiment" }),
+  secret_list: Object.freeze({ answer: "secret_list_response", answers: "one", requestIdPrefix: "secret-list" }),
+  secret_apply: Object.freeze({ answer: "secret_apply_response", answers: "one", requestIdPrefix: "secret-apply" }),
 });
 
 /** The capability flags every `app_server_info_response` carries. */
@@ -181,6 +204,29 @@ const METHODS = Object.freeze({
   checkoutBranch: "checkout_branch",
   setBootWorkingDirectory: "set_boot_working_directory",
   getCwdMap: "get_cwd_map",
+  listMemory: "list_memory",
+  memoryHistory: "memory_history",
+  memoryFileAtRef: "memory_file_at_ref",
+  memoryCommitDiff: "memory_commit_diff",
+  readMemoryFile: "read_memory_file",
+  writeMemoryFile: "write_memory_file",
+  deleteMemoryFile: "delete_memory_file",
+  enableMemfs: "enable_memfs",
+  listModels: "list_models",
+  listConnectProviders: "list_connect_providers",
+  connectProvider: "connect_provider",
+  disconnectProvider: "disconnect_provider",
+  chatgptUsageRead: "chatgpt_usage_read",
+  updateModel: "update_model",
+  updateToolset: "update_toolset",
+  skillEnable: "skill_enable",
+  skillDisable: "skill_disable",
+  getReflectionSettings: "get_reflection_settings",
+  setReflectionSettings: "set_reflection_settings",
+  getExperiments: "get_experiments",
+  setExperiment: "set_experiment",
+  secretList: "secret_list",
+  secretApply: "secret_apply",
 });
 
 module.exports = { CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };

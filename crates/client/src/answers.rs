@@ -36,15 +36,21 @@ pub(crate) fn check_answer(answer: &RawFrame) -> Result<(), Error> {
     struct Outcome {
         success: Option<bool>,
         accepted: Option<bool>,
-        error: Option<String>,
+        // A string, or (`chatgpt_usage_read_response`) an object with a `message`.
+        error: Option<serde_json::Value>,
         protocol_version: Option<u64>,
     }
     let outcome: Outcome = answer.parse()?;
     if outcome.success == Some(false) || outcome.accepted == Some(false) {
+        let message = match outcome.error {
+            Some(serde_json::Value::String(message)) => Some(message),
+            Some(error) => error["message"].as_str().map(str::to_owned),
+            None => None,
+        };
         return Err(Error::Rejected {
             request_id: answer.request_id().unwrap_or_default().to_owned(),
             frame_type: answer.frame_type().to_owned(),
-            message: outcome.error.unwrap_or_else(|| "the server did not accept it".into()),
+            message: message.unwrap_or_else(|| "the server did not accept it".into()),
         });
     }
     match outcome.protocol_version {

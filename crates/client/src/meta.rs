@@ -11,7 +11,7 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Every command's `type`, in the protocol table's order.
-pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map"];
+pub const COMMANDS: &[&str] = &["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply"];
 
 /// How many frames answer a command (besides an `error` frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +107,29 @@ pub const REQUESTS: &[Request] = &[
     Request { command: "checkout_branch", answer: "checkout_branch_response", answers: Answers::One, request_id_prefix: "checkout-branch" },
     Request { command: "set_boot_working_directory", answer: "set_boot_working_directory_response", answers: Answers::One, request_id_prefix: "set-boot-working-directory" },
     Request { command: "get_cwd_map", answer: "get_cwd_map_response", answers: Answers::One, request_id_prefix: "get-cwd-map" },
+    Request { command: "list_memory", answer: "list_memory_response", answers: Answers::Stream, request_id_prefix: "list-memory" },
+    Request { command: "memory_history", answer: "memory_history_response", answers: Answers::One, request_id_prefix: "memory-history" },
+    Request { command: "memory_file_at_ref", answer: "memory_file_at_ref_response", answers: Answers::One, request_id_prefix: "memory-file-at-ref" },
+    Request { command: "memory_commit_diff", answer: "memory_commit_diff_response", answers: Answers::One, request_id_prefix: "memory-commit-diff" },
+    Request { command: "read_memory_file", answer: "read_memory_file_response", answers: Answers::One, request_id_prefix: "read-memory-file" },
+    Request { command: "write_memory_file", answer: "write_memory_file_response", answers: Answers::One, request_id_prefix: "write-memory-file" },
+    Request { command: "delete_memory_file", answer: "delete_memory_file_response", answers: Answers::One, request_id_prefix: "delete-memory-file" },
+    Request { command: "enable_memfs", answer: "enable_memfs_response", answers: Answers::One, request_id_prefix: "enable-memfs" },
+    Request { command: "list_models", answer: "list_models_response", answers: Answers::One, request_id_prefix: "list-models" },
+    Request { command: "list_connect_providers", answer: "list_connect_providers_response", answers: Answers::One, request_id_prefix: "list-connect-providers" },
+    Request { command: "connect_provider", answer: "connect_provider_response", answers: Answers::One, request_id_prefix: "connect-provider" },
+    Request { command: "disconnect_provider", answer: "disconnect_provider_response", answers: Answers::One, request_id_prefix: "disconnect-provider" },
+    Request { command: "chatgpt_usage_read", answer: "chatgpt_usage_read_response", answers: Answers::One, request_id_prefix: "chatgpt-usage-read" },
+    Request { command: "update_model", answer: "update_model_response", answers: Answers::One, request_id_prefix: "update-model" },
+    Request { command: "update_toolset", answer: "update_toolset_response", answers: Answers::One, request_id_prefix: "update-toolset" },
+    Request { command: "skill_enable", answer: "skill_enable_response", answers: Answers::One, request_id_prefix: "skill-enable" },
+    Request { command: "skill_disable", answer: "skill_disable_response", answers: Answers::One, request_id_prefix: "skill-disable" },
+    Request { command: "get_reflection_settings", answer: "get_reflection_settings_response", answers: Answers::One, request_id_prefix: "get-reflection-settings" },
+    Request { command: "set_reflection_settings", answer: "set_reflection_settings_response", answers: Answers::One, request_id_prefix: "set-reflection-settings" },
+    Request { command: "get_experiments", answer: "get_experiments_response", answers: Answers::One, request_id_prefix: "get-experiments" },
+    Request { command: "set_experiment", answer: "set_experiment_response", answers: Answers::One, request_id_prefix: "set-experiment" },
+    Request { command: "secret_list", answer: "secret_list_response", answers: Answers::One, request_id_prefix: "secret-list" },
+    Request { command: "secret_apply", answer: "secret_apply_response", answers: Answers::One, request_id_prefix: "secret-apply" },
 ];
 
 /// The command of this `type`, if the server answers it.
@@ -567,4 +590,142 @@ impl crate::Call for crate::types::SetBootWorkingDirectory {
 impl crate::Call for crate::types::GetCwdMap {
     const TYPE: &'static str = "get_cwd_map";
     type Response = crate::types::GetCwdMapResponse;
+}
+
+/// `list_memory`, answered by a stream of `list_memory_response`.
+impl crate::StreamCall for crate::types::ListMemory {
+    const TYPE: &'static str = "list_memory";
+    type Response = crate::types::ListMemoryResponse;
+}
+
+/// `memory_history`, answered by one `memory_history_response`.
+impl crate::Call for crate::types::MemoryHistory {
+    const TYPE: &'static str = "memory_history";
+    type Response = crate::types::MemoryHistoryResponse;
+}
+
+/// `memory_file_at_ref`, answered by one `memory_file_at_ref_response`.
+impl crate::Call for crate::types::MemoryFileAtRef {
+    const TYPE: &'static str = "memory_file_at_ref";
+    type Response = crate::types::MemoryFileAtRefResponse;
+}
+
+/// `memory_commit_diff`, answered by one `memory_commit_diff_response`.
+impl crate::Call for crate::types::MemoryCommitDiff {
+    const TYPE: &'static str = "memory_commit_diff";
+    type Response = crate::types::MemoryCommitDiffResponse;
+}
+
+/// `read_memory_file`, answered by one `read_memory_file_response`.
+impl crate::Call for crate::types::ReadMemoryFile {
+    const TYPE: &'static str = "read_memory_file";
+    type Response = crate::types::ReadMemoryFileResponse;
+}
+
+/// `write_memory_file`, answered by one `write_memory_file_response`.
+impl crate::Call for crate::types::WriteMemoryFile {
+    const TYPE: &'static str = "write_memory_file";
+    type Response = crate::types::WriteMemoryFileResponse;
+}
+
+/// `delete_memory_file`, answered by one `delete_memory_file_response`.
+impl crate::Call for crate::types::DeleteMemoryFile {
+    const TYPE: &'static str = "delete_memory_file";
+    type Response = crate::types::DeleteMemoryFileResponse;
+}
+
+/// `enable_memfs`, answered by one `enable_memfs_response`.
+impl crate::Call for crate::types::EnableMemfs {
+    const TYPE: &'static str = "enable_memfs";
+    type Response = crate::types::EnableMemfsResponse;
+}
+
+/// `list_models`, answered by one `list_models_response`.
+impl crate::Call for crate::types::ListModels {
+    const TYPE: &'static str = "list_models";
+    type Response = crate::types::ListModelsResponse;
+}
+
+/// `list_connect_providers`, answered by one `list_connect_providers_response`.
+impl crate::Call for crate::types::ListConnectProviders {
+    const TYPE: &'static str = "list_connect_providers";
+    type Response = crate::types::ListConnectProvidersResponse;
+}
+
+/// `connect_provider`, answered by one `connect_provider_response`.
+impl crate::Call for crate::types::ConnectProvider {
+    const TYPE: &'static str = "connect_provider";
+    type Response = crate::types::ConnectProviderResponse;
+}
+
+/// `disconnect_provider`, answered by one `disconnect_provider_response`.
+impl crate::Call for crate::types::DisconnectProvider {
+    const TYPE: &'static str = "disconnect_provider";
+    type Response = crate::types::DisconnectProviderResponse;
+}
+
+/// `chatgpt_usage_read`, answered by one `chatgpt_usage_read_response`.
+impl crate::Call for crate::types::ChatgptUsageRead {
+    const TYPE: &'static str = "chatgpt_usage_read";
+    type Response = crate::types::ChatgptUsageReadResponse;
+}
+
+/// `update_model`, answered by one `update_model_response`.
+impl crate::Call for crate::types::UpdateModel {
+    const TYPE: &'static str = "update_model";
+    type Response = crate::types::UpdateModelResponse;
+}
+
+/// `update_toolset`, answered by one `update_toolset_response`.
+impl crate::Call for crate::types::UpdateToolset {
+    const TYPE: &'static str = "update_toolset";
+    type Response = crate::types::UpdateToolsetResponse;
+}
+
+/// `skill_enable`, answered by one `skill_enable_response`.
+impl crate::Call for crate::types::SkillEnable {
+    const TYPE: &'static str = "skill_enable";
+    type Response = crate::types::SkillEnableResponse;
+}
+
+/// `skill_disable`, answered by one `skill_disable_response`.
+impl crate::Call for crate::types::SkillDisable {
+    const TYPE: &'static str = "skill_disable";
+    type Response = crate::types::SkillDisableResponse;
+}
+
+/// `get_reflection_settings`, answered by one `get_reflection_settings_response`.
+impl crate::Call for crate::types::GetReflectionSettings {
+    const TYPE: &'static str = "get_reflection_settings";
+    type Response = crate::types::GetReflectionSettingsResponse;
+}
+
+/// `set_reflection_settings`, answered by one `set_reflection_settings_response`.
+impl crate::Call for crate::types::SetReflectionSettings {
+    const TYPE: &'static str = "set_reflection_settings";
+    type Response = crate::types::SetReflectionSettingsResponse;
+}
+
+/// `get_experiments`, answered by one `get_experiments_response`.
+impl crate::Call for crate::types::GetExperiments {
+    const TYPE: &'static str = "get_experiments";
+    type Response = crate::types::GetExperimentsResponse;
+}
+
+/// `set_experiment`, answered by one `set_experiment_response`.
+impl crate::Call for crate::types::SetExperiment {
+    const TYPE: &'static str = "set_experiment";
+    type Response = crate::types::SetExperimentResponse;
+}
+
+/// `secret_list`, answered by one `secret_list_response`.
+impl crate::Call for crate::types::SecretList {
+    const TYPE: &'static str = "secret_list";
+    type Response = crate::types::SecretListResponse;
+}
+
+/// `secret_apply`, answered by one `secret_apply_response`.
+impl crate::Call for crate::types::SecretApply {
+    const TYPE: &'static str = "secret_apply";
+    type Response = crate::types::SecretApplyResponse;
 }

@@ -139,6 +139,19 @@ pub struct AgentRetrieveResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+/**The scope of a command about an agent's own runtime — launching subagents, slash commands,
+monitors, teleport, binding a chat channel, reflection settings: Letta 0.34's
+`AgentRuntimeScope`, whose `agent_id` is a string, never `null` (docs/protocol.md §2.4).*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct AgentRuntimeScope {
+    ///Inbound only: the user a relay acts for.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub acting_user_id: ::std::option::Option<::std::string::String>,
+    ///The agent id.
+    pub agent_id: ::std::string::String,
+    ///The conversation id, or `"default"`.
+    pub conversation_id: ::std::string::String,
+}
 ///A scope whose agent may be `null` (an agent-free conversation, Letta 0.34).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentScope {
@@ -569,7 +582,7 @@ pub struct ChannelAccountBind {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -1410,7 +1423,7 @@ pub struct ChannelPairingBind {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -1570,7 +1583,7 @@ pub struct ChannelRouteUpdate {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -1779,7 +1792,7 @@ pub struct ChannelTargetBind {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The agent conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///The target.
     pub target_id: ::std::string::String,
     #[serde(rename = "type")]
@@ -1957,6 +1970,313 @@ pub struct ChannelsUpdated {
     pub timestamp: u64,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///ChatGPT sign-in credentials.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptOAuthConfig {
+    ///The access token.
+    pub access_token: ::std::string::String,
+    ///The ChatGPT account.
+    pub account_id: ::std::string::String,
+    ///When the access token expires.
+    pub expires_at: u64,
+    ///The ID token.
+    pub id_token: ::std::string::String,
+    ///The refresh token.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub refresh_token: ::std::option::Option<::std::string::String>,
+}
+///Credits of a ChatGPT plan.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct ChatGptUsageCredits {
+    ///How many are available.
+    #[serde(
+        rename = "availableCount",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub available_count: ::std::option::Option<u64>,
+    ///The balance.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub balance: ::std::option::Option<::std::string::String>,
+    ///Whether there are any.
+    #[serde(
+        rename = "hasCredits",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub has_credits: ::std::option::Option<bool>,
+    ///Whether they are unlimited.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub unlimited: ::std::option::Option<bool>,
+}
+///What went wrong reading ChatGPT usage.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChatGptUsageErrorCode {
+    #[serde(rename = "bad_request")]
+    BadRequest,
+    #[serde(rename = "not_connected")]
+    NotConnected,
+    #[serde(rename = "unsupported_target")]
+    UnsupportedTarget,
+    #[serde(rename = "refresh_failed")]
+    RefreshFailed,
+    #[serde(rename = "unauthorized")]
+    Unauthorized,
+    #[serde(rename = "forbidden")]
+    Forbidden,
+    #[serde(rename = "rate_limited")]
+    RateLimited,
+    #[serde(rename = "network_error")]
+    NetworkError,
+    #[serde(rename = "bad_response")]
+    BadResponse,
+}
+impl ::std::fmt::Display for ChatGptUsageErrorCode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::BadRequest => f.write_str("bad_request"),
+            Self::NotConnected => f.write_str("not_connected"),
+            Self::UnsupportedTarget => f.write_str("unsupported_target"),
+            Self::RefreshFailed => f.write_str("refresh_failed"),
+            Self::Unauthorized => f.write_str("unauthorized"),
+            Self::Forbidden => f.write_str("forbidden"),
+            Self::RateLimited => f.write_str("rate_limited"),
+            Self::NetworkError => f.write_str("network_error"),
+            Self::BadResponse => f.write_str("bad_response"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatGptUsageErrorCode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "bad_request" => Ok(Self::BadRequest),
+            "not_connected" => Ok(Self::NotConnected),
+            "unsupported_target" => Ok(Self::UnsupportedTarget),
+            "refresh_failed" => Ok(Self::RefreshFailed),
+            "unauthorized" => Ok(Self::Unauthorized),
+            "forbidden" => Ok(Self::Forbidden),
+            "rate_limited" => Ok(Self::RateLimited),
+            "network_error" => Ok(Self::NetworkError),
+            "bad_response" => Ok(Self::BadResponse),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChatGptUsageErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageErrorCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///A user's own limit within a ChatGPT plan.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageIndividualLimit {
+    ///The limit.
+    pub limit: ::std::string::String,
+    ///How much is left, in percent.
+    #[serde(rename = "remainingPercent")]
+    pub remaining_percent: f64,
+    ///When it resets (seconds since the epoch).
+    #[serde(rename = "resetsAt")]
+    pub resets_at: u64,
+    ///How much is used.
+    pub used: ::std::string::String,
+}
+///Why `chatgpt_usage_read` failed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageReadError {
+    ///What went wrong.
+    pub code: ChatGptUsageErrorCode,
+    ///Said for people.
+    pub message: ::std::string::String,
+    ///When to retry, in milliseconds.
+    #[serde(
+        rename = "retryAfterMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub retry_after_ms: ::std::option::Option<u64>,
+}
+///Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChatGptUsageReadTarget {
+    ///The provider stored on this machine.
+    #[serde(rename = "local")]
+    Local,
+    ///The one stored with the Letta API.
+    #[serde(rename = "api")]
+    Api,
+}
+impl ::std::fmt::Display for ChatGptUsageReadTarget {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Local => f.write_str("local"),
+            Self::Api => f.write_str("api"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatGptUsageReadTarget {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "local" => Ok(Self::Local),
+            "api" => Ok(Self::Api),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChatGptUsageReadTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChatGptUsageReadTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///A ChatGPT plan's usage.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageSnapshot {
+    ///More usage windows.
+    pub additional: ::std::vec::Vec<ChatGptUsageWindow>,
+    ///Credits.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub credits: ::std::option::Option<ChatGptUsageCredits>,
+    ///When it was read (ISO-8601).
+    #[serde(rename = "fetchedAt")]
+    pub fetched_at: ::std::string::String,
+    ///The user's own limit.
+    #[serde(
+        rename = "individualLimit",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub individual_limit: ::std::option::Option<ChatGptUsageIndividualLimit>,
+    ///Whether a limit is reached.
+    #[serde(
+        rename = "limitReached",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub limit_reached: ::std::option::Option<bool>,
+    ///The plan.
+    #[serde(rename = "planType", skip_serializing_if = "::std::option::Option::is_none")]
+    pub plan_type: ::std::option::Option<::std::string::String>,
+    ///The primary usage window.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub primary: ::std::option::Option<ChatGptUsageWindow>,
+    ///The provider's name.
+    #[serde(rename = "providerName")]
+    pub provider_name: ::std::string::String,
+    ///Which limit is reached.
+    #[serde(
+        rename = "rateLimitReachedType",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub rate_limit_reached_type: ::std::option::Option<::std::string::String>,
+    ///The secondary usage window.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub secondary: ::std::option::Option<ChatGptUsageWindow>,
+    ///One-line summary.
+    pub summary: ::std::string::String,
+}
+///A usage window of a ChatGPT plan.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatGptUsageWindow {
+    ///Its label.
+    pub label: ::std::string::String,
+    ///When it resets (seconds since the epoch).
+    #[serde(
+        rename = "resetsAt",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub resets_at: ::std::option::Option<u64>,
+    ///How much of it is used, in percent.
+    #[serde(
+        rename = "usedPercent",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub used_percent: ::std::option::Option<f64>,
+    ///Its length in minutes.
+    #[serde(
+        rename = "windowDurationMins",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub window_duration_mins: ::std::option::Option<u64>,
+}
+///Read a ChatGPT plan's usage.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatgptUsageRead {
+    ///Skip the server's short cache.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub force_refresh: ::std::option::Option<bool>,
+    ///The connected ChatGPT provider's name (the built-in one when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_name: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The provider store.
+    pub target: ChatGptUsageReadTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `chatgpt_usage_read`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatgptUsageReadResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<ChatGptUsageReadError>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the usage was read.
+    pub success: bool,
+    ///Echo of the provider store.
+    pub target: ChatGptUsageReadTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+    ///The usage.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub usage: ::std::option::Option<ChatGptUsageSnapshot>,
 }
 ///Check out (or create) a branch.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -2459,7 +2779,7 @@ conversation id.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The conversation it runs in.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///Stop a background monitor.
     #[serde(rename = "monitor_stop")]
@@ -2469,7 +2789,7 @@ conversation id.*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The conversation the monitor belongs to.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///Letta 0.34: start an MCP OAuth flow on this device.
     #[serde(rename = "browser_device_mcp_oauth")]
@@ -2503,7 +2823,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The parent conversation: the launch's context and where completion is reported.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///The agent or external-tool call that asked for it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         tool_call_id: ::std::option::Option<::std::string::String>,
@@ -2514,7 +2834,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The conversation to move.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///Hand a conversation over to another device; answered by a `teleport_ready` event.
     #[serde(rename = "teleport_request")]
@@ -2522,7 +2842,7 @@ capability).*/
         ///The command's id.
         request_id: ::std::string::String,
         ///The conversation to move.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///Where it goes.
         target: TeleportTarget,
         ///Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`.
@@ -2534,7 +2854,7 @@ capability).*/
         ///What went wrong.
         error: ::std::string::String,
         ///The conversation.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///The teleport.
         teleport_id: ::std::string::String,
     },
@@ -2584,7 +2904,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The agent conversation.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///Unbind a channel account.
     #[serde(rename = "channel_account_unbind")]
@@ -2696,7 +3016,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The agent conversation.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///List chat routes.
     #[serde(rename = "channel_routes_list")]
@@ -2738,7 +3058,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The agent conversation.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///The target.
         target_id: ::std::string::String,
     },
@@ -2768,7 +3088,7 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
         ///The agent conversation.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
     },
     ///Search file paths under a working directory.
     #[serde(rename = "search_files")]
@@ -2990,6 +3310,267 @@ capability).*/
         ///Correlates the response.
         request_id: ::std::string::String,
     },
+    ///List an agent's memory files, answered in chunks until one has `done: true`.
+    #[serde(rename = "list_memory")]
+    ListMemory {
+        ///The agent whose memory to list.
+        agent_id: ::std::string::String,
+        ///Also parse each file's references to other files (graph edges).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        include_references: ::std::option::Option<bool>,
+        ///Correlates every response chunk.
+        request_id: ::std::string::String,
+    },
+    ///Read the git history of an agent's memory.
+    #[serde(rename = "memory_history")]
+    MemoryHistory {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///A file relative to the memory root; absent for the history of all files.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        file_path: ::std::option::Option<::std::string::String>,
+        ///The most commits to return (default 50).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        limit: ::std::option::Option<u64>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read a memory file at a commit.
+    #[serde(rename = "memory_file_at_ref")]
+    MemoryFileAtRef {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///The file, relative to the memory root.
+        file_path: ::std::string::String,
+        ///The commit's SHA.
+        #[serde(rename = "ref")]
+        ref_: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Show the diff of a memory commit.
+    #[serde(rename = "memory_commit_diff")]
+    MemoryCommitDiff {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The commit's SHA.
+        sha: ::std::string::String,
+    },
+    ///Read a memory file.
+    #[serde(rename = "read_memory_file")]
+    ReadMemoryFile {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///How to encode the content (default `utf8`; `base64` for binary files).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        encoding: ::std::option::Option<MemoryFileEncoding>,
+        ///The file, relative to the memory root.
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Write and commit a memory file.
+    #[serde(rename = "write_memory_file")]
+    WriteMemoryFile {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///The commit message (a default one when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        commit_message: ::std::option::Option<::std::string::String>,
+        ///The content, as `encoding` says.
+        content: ::std::string::String,
+        ///How `content` is encoded (default `utf8`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        encoding: ::std::option::Option<MemoryFileEncoding>,
+        ///The file, relative to the memory root (rejected if it leaves the root).
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Delete and commit a memory file.
+    #[serde(rename = "delete_memory_file")]
+    DeleteMemoryFile {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///The commit message (a default one when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        commit_message: ::std::option::Option<::std::string::String>,
+        ///The file, relative to the memory root.
+        path: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Turn on an agent's memory filesystem.
+    #[serde(rename = "enable_memfs")]
+    EnableMemfs {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List the model catalog.
+    #[serde(rename = "list_models")]
+    ListModels {
+        ///Bypass the server's availability cache and refetch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        force: ::std::option::Option<bool>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List the providers the user can connect.
+    #[serde(rename = "list_connect_providers")]
+    ListConnectProviders {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Store a provider's credentials.
+    #[serde(rename = "connect_provider")]
+    ConnectProvider {
+        ///The auth method, for providers with several.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        auth_method_id: ::std::option::Option<::std::string::String>,
+        ///The auth method's fields (`apiKey`, `region`, …).
+        fields: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+        ///OAuth credentials, for an OAuth provider.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        oauth_config: ::std::option::Option<ProviderOAuthConfig>,
+        ///The provider, as `list_connect_providers` names it.
+        provider_id: ::std::string::String,
+        ///The name to store the provider under.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        provider_name: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Remove a provider's credentials.
+    #[serde(rename = "disconnect_provider")]
+    DisconnectProvider {
+        ///The provider, as `list_connect_providers` names it.
+        provider_id: ::std::string::String,
+        ///Which of its connected names to remove, when it has several.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        provider_name: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Read a ChatGPT plan's usage.
+    #[serde(rename = "chatgpt_usage_read")]
+    ChatgptUsageRead {
+        ///Skip the server's short cache.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        force_refresh: ::std::option::Option<bool>,
+        ///The connected ChatGPT provider's name (the built-in one when absent).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        provider_name: ::std::option::Option<::std::string::String>,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The provider store.
+        target: ChatGptUsageReadTarget,
+    },
+    ///Change a conversation's model.
+    #[serde(rename = "update_model")]
+    UpdateModel {
+        ///The model to use.
+        payload: UpdateModelPayload,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The conversation.
+        runtime: RuntimeScope,
+    },
+    ///Set a conversation's toolset preference.
+    #[serde(rename = "update_toolset")]
+    UpdateToolset {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The conversation.
+        runtime: RuntimeScope,
+        ///The preference (`auto`, `default`, `codex`, …).
+        toolset_preference: ToolsetPreference,
+    },
+    ///Enable a skill.
+    #[serde(rename = "skill_enable")]
+    SkillEnable {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///Absolute path of the skill's directory.
+        skill_path: ::std::string::String,
+    },
+    ///Disable a skill.
+    #[serde(rename = "skill_disable")]
+    SkillDisable {
+        ///The skill's name (its link name in `~/.letta/skills/`).
+        name: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Read an agent's reflection settings.
+    #[serde(rename = "get_reflection_settings")]
+    GetReflectionSettings {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent's scope.
+        runtime: AgentRuntimeScope,
+    },
+    ///Change an agent's reflection settings.
+    #[serde(rename = "set_reflection_settings")]
+    SetReflectionSettings {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///The agent's scope.
+        runtime: AgentRuntimeScope,
+        ///Where to store them.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        scope: ::std::option::Option<ReflectionSettingsScope>,
+        ///The new settings.
+        settings: ReflectionSettingsChange,
+    },
+    ///List the experiment flags.
+    #[serde(rename = "get_experiments")]
+    GetExperiments {
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Turn an experiment flag on or off.
+    #[serde(rename = "set_experiment")]
+    SetExperiment {
+        ///On or off.
+        enabled: bool,
+        ///The flag.
+        experiment_id: ExperimentId,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///List an agent's secrets.
+    #[serde(rename = "secret_list")]
+    SecretList {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+    },
+    ///Change an agent's secrets.
+    #[serde(rename = "secret_apply")]
+    SecretApply {
+        ///The agent.
+        agent_id: ::std::string::String,
+        ///Correlates the response.
+        request_id: ::std::string::String,
+        ///Keys to add or replace, with their values in plain text.
+        set: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+        ///Keys to remove.
+        unset: ::std::vec::Vec<::std::string::String>,
+    },
     ///The legacy input form, converted to `input`.
     #[serde(rename = "message")]
     Message {
@@ -3071,6 +3652,193 @@ pub struct Compaction {
     pub num_messages_before: u64,
     ///The summary that replaced them.
     pub summary: ::std::string::String,
+}
+///Store a provider's credentials.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProvider {
+    ///The auth method, for providers with several.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub auth_method_id: ::std::option::Option<::std::string::String>,
+    ///The auth method's fields (`apiKey`, `region`, …).
+    pub fields: ::std::collections::BTreeMap<
+        ::std::string::String,
+        ::std::string::String,
+    >,
+    ///OAuth credentials, for an OAuth provider.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub oauth_config: ::std::option::Option<ProviderOAuthConfig>,
+    ///The provider, as `list_connect_providers` names it.
+    pub provider_id: ::std::string::String,
+    ///The name to store the provider under.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_name: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///One way to authenticate with a provider.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderAuthMethod {
+    ///What it is.
+    pub description: ::std::string::String,
+    ///Its form.
+    pub fields: ::std::vec::Vec<ConnectProviderField>,
+    ///Its id, for `connect_provider.auth_method_id`.
+    pub id: ::std::string::String,
+    ///Its label.
+    pub label: ::std::string::String,
+}
+///A connected provider (or the absence of one).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderConnectionState {
+    ///How it authenticates.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub auth_type: ::std::option::Option<ProviderAuthType>,
+    ///Its API base URL.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub base_url: ::std::option::Option<::std::string::String>,
+    ///Its id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub id: ::std::option::Option<::std::string::String>,
+    ///Whether it is connected.
+    pub is_connected: bool,
+    ///The name it is stored under.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_name: ::std::option::Option<::std::string::String>,
+    ///Its provider type.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_type: ::std::option::Option<::std::string::String>,
+    ///Its region.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub region: ::std::option::Option<::std::string::String>,
+    ///Its request timeout, or `false` for none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub timeout: ::std::option::Option<ProviderTimeout>,
+}
+///A provider the user can connect, with its connections.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderEntry {
+    ///Its auth methods (several).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub auth_methods: ::std::option::Option<::std::vec::Vec<ConnectProviderAuthMethod>>,
+    ///The first connection (kept for older clients).
+    pub connected: ConnectProviderConnectionState,
+    ///Every connection under one of its names.
+    pub connected_providers: ::std::vec::Vec<ConnectProviderConnectionState>,
+    ///What it is.
+    pub description: ::std::string::String,
+    ///Display name.
+    pub display_name: ::std::string::String,
+    ///Its connect form (one auth method).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub fields: ::std::option::Option<::std::vec::Vec<ConnectProviderField>>,
+    ///Its id, for `connect_provider.provider_id`.
+    pub id: ::std::string::String,
+    ///Whether it connects through OAuth.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub is_oauth: ::std::option::Option<bool>,
+    ///The OAuth provider it signs in with.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub oauth_provider_id: ::std::option::Option<::std::string::String>,
+    ///Its default stored name.
+    pub provider_name: ::std::string::String,
+    ///Every name it may be stored under.
+    pub provider_names: ::std::vec::Vec<::std::string::String>,
+    ///Its provider type.
+    pub provider_type: ::std::string::String,
+    ///Whether it needs an API key.
+    pub requires_api_key: bool,
+}
+///A field of a provider's connect form.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderField {
+    ///The key in `connect_provider.fields`.
+    pub key: ::std::string::String,
+    ///Its label.
+    pub label: ::std::string::String,
+    ///Placeholder text.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub placeholder: ::std::option::Option<::std::string::String>,
+    ///Whether it must be filled in.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub required: ::std::option::Option<bool>,
+    ///Whether the value is a secret.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub secret: ::std::option::Option<bool>,
+}
+///Response to `connect_provider`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ConnectProviderResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether `list_models` may now answer differently.
+    pub models_may_have_changed: bool,
+    ///The providers after the command (empty on failure).
+    pub providers: ::std::vec::Vec<ConnectProviderEntry>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///Echo of the provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The provider store a provider command works on. Closed: Letta knows only the local one.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ConnectProviderStorageTarget {
+    ///The providers stored on this machine.
+    #[serde(rename = "local")]
+    Local,
+}
+impl ::std::fmt::Display for ConnectProviderStorageTarget {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Local => f.write_str("local"),
+        }
+    }
+}
+impl ::std::str::FromStr for ConnectProviderStorageTarget {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "local" => Ok(Self::Local),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ConnectProviderStorageTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ConnectProviderStorageTarget {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///One part of message content. Open: a part type this version does not know is kept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4375,6 +5143,44 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub runtime: ::std::option::Option<RuntimeScope>,
     ///When, ms since the epoch.
     pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Delete and commit a memory file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct DeleteMemoryFile {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///The commit message (a default one when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub commit_message: ::std::option::Option<::std::string::String>,
+    ///The file, relative to the memory root.
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `delete_memory_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct DeleteMemoryFileResponse {
+    ///Echo of the agent.
+    pub agent_id: ::std::string::String,
+    ///The commit's SHA.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub commit_sha: ::std::option::Option<::std::string::String>,
+    ///Whether a commit was made.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub committed: ::std::option::Option<bool>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the file.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the change was made.
+    pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -5896,6 +6702,40 @@ pub enum DiffPreview {
         reason: ::std::string::String,
     },
 }
+///Remove a provider's credentials.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct DisconnectProvider {
+    ///The provider, as `list_connect_providers` names it.
+    pub provider_id: ::std::string::String,
+    ///Which of its connected names to remove, when it has several.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_name: ::std::option::Option<::std::string::String>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `disconnect_provider`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct DisconnectProviderResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether `list_models` may now answer differently.
+    pub models_may_have_changed: bool,
+    ///The providers after the command (empty on failure).
+    pub providers: ::std::vec::Vec<ConnectProviderEntry>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///Echo of the provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///What happened to an accepted `create_message`.
 #[derive(
     ::serde::Deserialize,
@@ -6059,6 +6899,32 @@ pub struct EditFileResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Turn on an agent's memory filesystem.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct EnableMemfs {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `enable_memfs`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct EnableMemfsResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The agent's memory directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub memory_directory: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether it was turned on.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///This project's answer to a frame it could not accept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Error {
@@ -6169,7 +7035,7 @@ pub struct ExecuteCommand {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The conversation it runs in.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -6185,7 +7051,7 @@ pub struct ExecuteCommandResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-///An experiment flag.
+///An experiment flag (`ExperimentSnapshot`; also the answer of `get_experiments`).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Experiment {
     ///What it enables.
@@ -6196,7 +7062,7 @@ pub struct Experiment {
     #[serde(rename = "envVar", skip_serializing_if = "::std::option::Option::is_none")]
     pub env_var: ::std::option::Option<::std::string::String>,
     ///Flag id.
-    pub id: ::std::string::String,
+    pub id: ExperimentId,
     ///Short label.
     pub label: ::std::string::String,
     ///The user's override, if any.
@@ -6205,8 +7071,144 @@ pub struct Experiment {
         deserialize_with = "::std::option::Option::deserialize"
     )]
     pub override_: ::std::option::Option<bool>,
-    ///What decided `enabled` (`override`, `env` or `default`).
-    pub source: ::std::string::String,
+    ///What decided `enabled`.
+    pub source: ExperimentSource,
+}
+///An experiment flag.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ExperimentId {
+    #[serde(rename = "artifacts")]
+    Artifacts,
+    #[serde(rename = "conversation_titles")]
+    ConversationTitles,
+    #[serde(rename = "desktop_conversation_bootstrap")]
+    DesktopConversationBootstrap,
+    #[serde(rename = "diffs")]
+    Diffs,
+    #[serde(rename = "memory_palace")]
+    MemoryPalace,
+    #[serde(rename = "reflection_arena")]
+    ReflectionArena,
+    #[serde(rename = "tui_cron")]
+    TuiCron,
+}
+impl ::std::fmt::Display for ExperimentId {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Artifacts => f.write_str("artifacts"),
+            Self::ConversationTitles => f.write_str("conversation_titles"),
+            Self::DesktopConversationBootstrap => {
+                f.write_str("desktop_conversation_bootstrap")
+            }
+            Self::Diffs => f.write_str("diffs"),
+            Self::MemoryPalace => f.write_str("memory_palace"),
+            Self::ReflectionArena => f.write_str("reflection_arena"),
+            Self::TuiCron => f.write_str("tui_cron"),
+        }
+    }
+}
+impl ::std::str::FromStr for ExperimentId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "artifacts" => Ok(Self::Artifacts),
+            "conversation_titles" => Ok(Self::ConversationTitles),
+            "desktop_conversation_bootstrap" => Ok(Self::DesktopConversationBootstrap),
+            "diffs" => Ok(Self::Diffs),
+            "memory_palace" => Ok(Self::MemoryPalace),
+            "reflection_arena" => Ok(Self::ReflectionArena),
+            "tui_cron" => Ok(Self::TuiCron),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ExperimentId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ExperimentId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///What decided whether an experiment is on.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ExperimentSource {
+    #[serde(rename = "override")]
+    Override,
+    #[serde(rename = "env")]
+    Env,
+    #[serde(rename = "default")]
+    Default,
+}
+impl ::std::fmt::Display for ExperimentSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Override => f.write_str("override"),
+            Self::Env => f.write_str("env"),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+impl ::std::str::FromStr for ExperimentSource {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "override" => Ok(Self::Override),
+            "env" => Ok(Self::Env),
+            "default" => Ok(Self::Default),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ExperimentSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ExperimentSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///Asks the owning controller to run one of its tools.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -6577,6 +7579,55 @@ pub struct GetCwdMapResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///List the experiment flags.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetExperiments {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `get_experiments`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetExperimentsResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Every experiment flag (empty on failure).
+    pub experiments: ::std::vec::Vec<Experiment>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Read an agent's reflection settings.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetReflectionSettings {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent's scope.
+    pub runtime: AgentRuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `get_reflection_settings`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct GetReflectionSettingsResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The reflection_settings; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub reflection_settings: ::std::option::Option<ReflectionSettings>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///List a subtree.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GetTree {
@@ -6942,7 +7993,7 @@ capability).*/
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The parent conversation: the launch's context and where completion is reported.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///The agent or external-tool call that asked for it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tool_call_id: ::std::option::Option<::std::string::String>,
@@ -6971,7 +8022,7 @@ pub struct LaunchSubagentResponse {
     pub request_id: ::std::string::String,
     ///Letta 0.34: echo of the parent scope, for relays.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub runtime: ::std::option::Option<RuntimeScope>,
+    pub runtime: ::std::option::Option<AgentRuntimeScope>,
     ///Whether it was launched.
     pub success: bool,
     ///On success: its background task.
@@ -6996,6 +8047,33 @@ impl ::std::convert::From<ServerFrame> for LettaAppServerFrame {
     fn from(value: ServerFrame) -> Self {
         Self::ServerFrame(value)
     }
+}
+///List the providers the user can connect.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListConnectProviders {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `list_connect_providers`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListConnectProvidersResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The providers after the command (empty on failure).
+    pub providers: ::std::vec::Vec<ConnectProviderEntry>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    ///Echo of the provider store.
+    pub target: ConnectProviderStorageTarget,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///List one directory.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7043,6 +8121,120 @@ pub struct ListInDirectoryResponse {
     pub total: ::std::option::Option<u64>,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///List an agent's memory files, answered in chunks until one has `done: true`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListMemory {
+    ///The agent whose memory to list.
+    pub agent_id: ::std::string::String,
+    ///Also parse each file's references to other files (graph edges).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub include_references: ::std::option::Option<bool>,
+    ///Correlates every response chunk.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `list_memory`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListMemoryResponse {
+    ///Whether this is the last chunk.
+    pub done: bool,
+    ///This chunk's files.
+    pub entries: ::std::vec::Vec<MemoryFileEntry>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Whether the agent has the memory filesystem enabled.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub memfs_enabled: ::std::option::Option<bool>,
+    ///Whether its memory repository exists.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub memfs_initialized: ::std::option::Option<bool>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the memory was listed.
+    pub success: bool,
+    ///How many files the whole listing has.
+    pub total: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List the model catalog.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListModels {
+    ///Bypass the server's availability cache and refetch.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub force: ::std::option::Option<bool>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `list_models`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListModelsResponse {
+    /**Handles available to this user: `null` when the lookup failed, absent from an older
+server.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub available_handles: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///Bring-your-own-key provider name → its base provider (`lc-anthropic` → `anthropic`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub byok_provider_aliases: ::std::option::Option<
+        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    >,
+    ///The model catalog (empty on failure).
+    pub entries: ::std::vec::Vec<ListModelsResponseModelEntry>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the models were listed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A model of the catalog.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ListModelsResponseModelEntry {
+    ///What it is.
+    pub description: ::std::string::String,
+    ///Whether it is free to use.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub free: ::std::option::Option<bool>,
+    ///Model handle (`anthropic/claude-sonnet-4-6`).
+    pub handle: ::std::string::String,
+    ///Catalog id (`sonnet`).
+    pub id: ::std::string::String,
+    ///Whether it is the default model.
+    #[serde(
+        rename = "isDefault",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub is_default: ::std::option::Option<bool>,
+    ///Whether it is featured.
+    #[serde(
+        rename = "isFeatured",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub is_featured: ::std::option::Option<bool>,
+    ///Display name.
+    pub label: ::std::string::String,
+    ///Whether it supports structured outputs (Letta 0.34.12).
+    #[serde(
+        rename = "supportsStructuredOutputs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub supports_structured_outputs: ::std::option::Option<bool>,
+    ///The model settings `update_model` applies for it (`context_window`, …).
+    #[serde(
+        rename = "updateArgs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub update_args: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
 }
 ///The state of a scope's agent loop.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7140,6 +8332,264 @@ impl ::std::convert::TryFrom<::std::string::String> for LoopStatus {
     ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
+}
+///Show the diff of a memory commit.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryCommitDiff {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The commit's SHA.
+    pub sha: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `memory_commit_diff`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryCommitDiffResponse {
+    ///The commit's diff; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub diff: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Echo of the commit.
+    pub sha: ::std::string::String,
+    ///Whether the diff was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Read a memory file at a commit.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryFileAtRef {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///The file, relative to the memory root.
+    pub file_path: ::std::string::String,
+    ///The commit's SHA.
+    #[serde(rename = "ref")]
+    pub ref_: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `memory_file_at_ref`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryFileAtRefResponse {
+    ///The file's content at that commit; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub content: ::std::option::Option<::std::string::String>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the file.
+    pub file_path: ::std::string::String,
+    ///Echo of the commit.
+    #[serde(rename = "ref")]
+    pub ref_: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the file was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///How a memory file's content is encoded. Closed: an unknown encoding is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum MemoryFileEncoding {
+    ///UTF-8 text (the default).
+    #[serde(rename = "utf8")]
+    Utf8,
+    ///Base64-encoded bytes.
+    #[serde(rename = "base64")]
+    Base64,
+}
+impl ::std::fmt::Display for MemoryFileEncoding {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Utf8 => f.write_str("utf8"),
+            Self::Base64 => f.write_str("base64"),
+        }
+    }
+}
+impl ::std::str::FromStr for MemoryFileEncoding {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "utf8" => Ok(Self::Utf8),
+            "base64" => Ok(Self::Base64),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for MemoryFileEncoding {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for MemoryFileEncoding {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///A file of an agent's memory.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryFileEntry {
+    ///Its content.
+    pub content: ::std::string::String,
+    ///The description from its front matter, or `null`.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub description: ::std::option::Option<::std::string::String>,
+    ///Whether it is a system file (always in the agent's context).
+    pub is_system: bool,
+    ///What kind of file.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub kind: ::std::option::Option<MemoryFileKind>,
+    ///Its MIME type (absent, `null` or a value).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub mime_type: ::std::option::Option<::std::string::String>,
+    ///Paths it refers to (with `include_references`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub references: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///Path relative to the memory root (`system/persona.md`).
+    pub relative_path: ::std::string::String,
+    ///Its size in bytes.
+    pub size: u64,
+}
+///Kind of a memory file.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum MemoryFileKind {
+    #[serde(rename = "markdown")]
+    Markdown,
+    #[serde(rename = "image")]
+    Image,
+}
+impl ::std::fmt::Display for MemoryFileKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Markdown => f.write_str("markdown"),
+            Self::Image => f.write_str("image"),
+        }
+    }
+}
+impl ::std::str::FromStr for MemoryFileKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "markdown" => Ok(Self::Markdown),
+            "image" => Ok(Self::Image),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for MemoryFileKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for MemoryFileKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Read the git history of an agent's memory.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryHistory {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///A file relative to the memory root; absent for the history of all files.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub file_path: ::std::option::Option<::std::string::String>,
+    ///The most commits to return (default 50).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub limit: ::std::option::Option<u64>,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///One commit of an agent's memory repository.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryHistoryCommitEntry {
+    ///Its author, or `null`.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub author_name: ::std::option::Option<::std::string::String>,
+    ///Its message.
+    pub message: ::std::string::String,
+    ///The commit's SHA.
+    pub sha: ::std::string::String,
+    ///Its time (ISO-8601).
+    pub timestamp: ::std::string::String,
+}
+///Response to `memory_history`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryHistoryResponse {
+    ///The commits, newest first (empty on failure).
+    pub commits: ::std::vec::Vec<MemoryHistoryCommitEntry>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The file whose history this is.
+    pub file_path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the history was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Files of an agent's memory changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct MemoryUpdated {
+    ///The changed files, relative to the memory root.
+    pub affected_paths: ::std::vec::Vec<::std::string::String>,
+    ///When, in milliseconds since the epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///The legacy input form, converted to `input`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7348,6 +8798,61 @@ pub struct ModCommand {
     ///Command id.
     pub id: ::std::string::String,
 }
+///What `update_model` changed.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ModelAppliedTo {
+    #[serde(rename = "agent")]
+    Agent,
+    #[serde(rename = "conversation")]
+    Conversation,
+}
+impl ::std::fmt::Display for ModelAppliedTo {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Agent => f.write_str("agent"),
+            Self::Conversation => f.write_str("conversation"),
+        }
+    }
+}
+impl ::std::str::FromStr for ModelAppliedTo {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "agent" => Ok(Self::Agent),
+            "conversation" => Ok(Self::Conversation),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ModelAppliedTo {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ModelAppliedTo {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///What a monitor watches.
 #[derive(
     ::serde::Deserialize,
@@ -7415,7 +8920,7 @@ pub struct MonitorStop {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The conversation the monitor belongs to.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -7430,13 +8935,65 @@ pub struct MonitorStopResponse {
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Echo of the scope.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///Whether a monitor was stopped.
     pub stopped: bool,
     ///Whether the command succeeded.
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///The `type` of [`ProviderOAuthTokens`].
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum OAuthTokensKind {
+    ///OAuth tokens.
+    #[serde(rename = "oauth")]
+    Oauth,
+}
+impl ::std::fmt::Display for OAuthTokensKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Oauth => f.write_str("oauth"),
+        }
+    }
+}
+impl ::std::str::FromStr for OAuthTokensKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "oauth" => Ok(Self::Oauth),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for OAuthTokensKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for OAuthTokensKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///A live approval of the scope, as listed in the device status.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7531,6 +9088,140 @@ impl ::std::convert::TryFrom<::std::string::String> for Personality {
 pub struct Pong {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///How a connected provider authenticates.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ProviderAuthType {
+    #[serde(rename = "api")]
+    Api,
+    #[serde(rename = "oauth")]
+    Oauth,
+}
+impl ::std::fmt::Display for ProviderAuthType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Api => f.write_str("api"),
+            Self::Oauth => f.write_str("oauth"),
+        }
+    }
+}
+impl ::std::str::FromStr for ProviderAuthType {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "api" => Ok(Self::Api),
+            "oauth" => Ok(Self::Oauth),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ProviderAuthType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ProviderAuthType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/**The OAuth credentials `connect_provider` accepts: ChatGPT's, or a provider's own tokens
+(`type: "oauth"`).*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct ProviderOAuthConfig {
+    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
+    pub subtype_0: ::std::option::Option<ProviderOAuthTokens>,
+    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
+    pub subtype_1: ::std::option::Option<ChatGptOAuthConfig>,
+}
+///A provider's OAuth tokens, as its own device-code login produced them.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ProviderOAuthTokens {
+    ///The access token.
+    pub access: ::std::string::String,
+    ///When the access token expires, in milliseconds since the epoch.
+    pub expires: u64,
+    ///The refresh token.
+    pub refresh: ::std::string::String,
+    ///Always `oauth`.
+    #[serde(rename = "type")]
+    pub type_: OAuthTokensKind,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+///A provider's request timeout: a whole number, or `false` for none.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum ProviderTimeout {
+    Uint64(u64),
+    Boolean(bool),
+}
+impl ::std::fmt::Display for ProviderTimeout {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match self {
+            Self::Uint64(x) => x.fmt(f),
+            Self::Boolean(x) => x.fmt(f),
+        }
+    }
+}
+impl ::std::str::FromStr for ProviderTimeout {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if let Ok(v) = value.parse() {
+            Ok(Self::Uint64(v))
+        } else if let Ok(v) = value.parse() {
+            Ok(Self::Boolean(v))
+        } else {
+            Err("string conversion failed for all variants".into())
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ProviderTimeout {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ProviderTimeout {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::From<u64> for ProviderTimeout {
+    fn from(value: u64) -> Self {
+        Self::Uint64(value)
+    }
+}
+impl ::std::convert::From<bool> for ProviderTimeout {
+    fn from(value: bool) -> Self {
+        Self::Boolean(value)
+    }
 }
 ///Kind of a queue item.
 #[derive(
@@ -7732,19 +9423,329 @@ pub struct ReadFileResponse {
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
-///Reflection settings of an agent.
+///Read a memory file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReadMemoryFile {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///How to encode the content (default `utf8`; `base64` for binary files).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub encoding: ::std::option::Option<MemoryFileEncoding>,
+    ///The file, relative to the memory root.
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `read_memory_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReadMemoryFileResponse {
+    ///Echo of the agent.
+    pub agent_id: ::std::string::String,
+    ///The content; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub content: ::std::option::Option<::std::string::String>,
+    ///How `content` is encoded.
+    pub encoding: MemoryFileEncoding,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the file.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the file was read.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///A reasoning effort. Closed: an unknown effort is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ReasoningEffort {
+    ///No reasoning.
+    #[serde(rename = "none")]
+    None,
+    ///Minimal.
+    #[serde(rename = "minimal")]
+    Minimal,
+    ///Low.
+    #[serde(rename = "low")]
+    Low,
+    ///Medium.
+    #[serde(rename = "medium")]
+    Medium,
+    ///High.
+    #[serde(rename = "high")]
+    High,
+    ///Extra high.
+    #[serde(rename = "xhigh")]
+    Xhigh,
+    ///The most.
+    #[serde(rename = "max")]
+    Max,
+}
+impl ::std::fmt::Display for ReasoningEffort {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::None => f.write_str("none"),
+            Self::Minimal => f.write_str("minimal"),
+            Self::Low => f.write_str("low"),
+            Self::Medium => f.write_str("medium"),
+            Self::High => f.write_str("high"),
+            Self::Xhigh => f.write_str("xhigh"),
+            Self::Max => f.write_str("max"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReasoningEffort {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "none" => Ok(Self::None),
+            "minimal" => Ok(Self::Minimal),
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            "xhigh" => Ok(Self::Xhigh),
+            "max" => Ok(Self::Max),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReasoningEffort {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReasoningEffort {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///How reflection results are merged into memory.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ReflectionMergeMode {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "explicit")]
+    Explicit,
+}
+impl ::std::fmt::Display for ReflectionMergeMode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Auto => f.write_str("auto"),
+            Self::Explicit => f.write_str("explicit"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReflectionMergeMode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "explicit" => Ok(Self::Explicit),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReflectionMergeMode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReflectionMergeMode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+/**Reflection settings of an agent (`ReflectionSettingsSnapshot`; also the answer of
+`get_reflection_settings`).*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReflectionSettings {
     ///The agent.
     pub agent_id: ::std::string::String,
-    ///`auto` or `explicit`.
-    pub merge: ::std::string::String,
+    ///How to merge.
+    pub merge: ReflectionMergeMode,
     ///Extra merge instructions.
     pub merge_instructions: ::std::string::String,
     ///Steps between reflections.
     pub step_count: u64,
-    ///`off`, `step-count` or `compaction-event`.
-    pub trigger: ::std::string::String,
+    ///When to reflect.
+    pub trigger: ReflectionTriggerMode,
+}
+///The settings `set_reflection_settings` applies.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ReflectionSettingsChange {
+    ///How to merge.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub merge: ::std::option::Option<ReflectionMergeMode>,
+    ///Instructions for an explicit merge.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub merge_instructions: ::std::option::Option<::std::string::String>,
+    ///Steps between reflections.
+    pub step_count: u64,
+    ///When to reflect.
+    pub trigger: ReflectionTriggerMode,
+}
+///Where reflection settings are stored. Closed: an unknown scope is an error.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ReflectionSettingsScope {
+    ///This project's settings.
+    #[serde(rename = "local_project")]
+    LocalProject,
+    ///The user's global settings.
+    #[serde(rename = "global")]
+    Global,
+    ///Both.
+    #[serde(rename = "both")]
+    Both,
+}
+impl ::std::fmt::Display for ReflectionSettingsScope {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::LocalProject => f.write_str("local_project"),
+            Self::Global => f.write_str("global"),
+            Self::Both => f.write_str("both"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReflectionSettingsScope {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "local_project" => Ok(Self::LocalProject),
+            "global" => Ok(Self::Global),
+            "both" => Ok(Self::Both),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReflectionSettingsScope {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReflectionSettingsScope {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///When an agent reflects on its memory.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ReflectionTriggerMode {
+    #[serde(rename = "off")]
+    Off,
+    #[serde(rename = "step-count")]
+    StepCount,
+    #[serde(rename = "compaction-event")]
+    CompactionEvent,
+}
+impl ::std::fmt::Display for ReflectionTriggerMode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Off => f.write_str("off"),
+            Self::StepCount => f.write_str("step-count"),
+            Self::CompactionEvent => f.write_str("compaction-event"),
+        }
+    }
+}
+impl ::std::str::FromStr for ReflectionTriggerMode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "off" => Ok(Self::Off),
+            "step-count" => Ok(Self::StepCount),
+            "compaction-event" => Ok(Self::CompactionEvent),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ReflectionTriggerMode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ReflectionTriggerMode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
 }
 ///Why an item left the queue.
 #[derive(
@@ -8181,6 +10182,68 @@ pub struct SearchFilesResponse {
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Whether the search ran.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///One secret.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct Secret {
+    ///Its name.
+    pub key: ::std::string::String,
+    ///Its value, in plain text.
+    pub value: ::std::string::String,
+}
+///Change an agent's secrets.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SecretApply {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///Keys to add or replace, with their values in plain text.
+    pub set: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+    ///Keys to remove.
+    pub unset: ::std::vec::Vec<::std::string::String>,
+}
+///Response to `secret_apply`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SecretApplyResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The secret names after the change, sorted (empty on failure).
+    pub names: ::std::vec::Vec<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the secrets were changed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///List an agent's secrets.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SecretList {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `secret_list`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SecretListResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The secrets, sorted by key (empty on failure).
+    pub secrets: ::std::vec::Vec<Secret>,
+    ///Whether the secrets were listed.
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
@@ -8687,7 +10750,7 @@ pub enum ServerFrame {
         ///Echo of the request's id.
         request_id: ::std::string::String,
         ///Echo of the scope.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///Whether a monitor was stopped.
         stopped: bool,
         ///Whether the command succeeded.
@@ -8726,7 +10789,7 @@ pub enum ServerFrame {
         request_id: ::std::string::String,
         ///Letta 0.34: echo of the parent scope, for relays.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        runtime: ::std::option::Option<RuntimeScope>,
+        runtime: ::std::option::Option<AgentRuntimeScope>,
         ///Whether it was launched.
         success: bool,
         ///On success: its background task.
@@ -8743,7 +10806,7 @@ pub enum ServerFrame {
         ///Echo of the request's id.
         request_id: ::std::string::String,
         ///Echo of the scope.
-        runtime: RuntimeScope,
+        runtime: AgentRuntimeScope,
         ///Teleport is supported.
         supported: bool,
     },
@@ -9253,6 +11316,400 @@ pub enum ServerFrame {
         ///Whether the map was read.
         success: bool,
     },
+    ///Response to `list_memory`.
+    #[serde(rename = "list_memory_response")]
+    ListMemoryResponse {
+        ///Whether this is the last chunk.
+        done: bool,
+        ///This chunk's files.
+        entries: ::std::vec::Vec<MemoryFileEntry>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether the agent has the memory filesystem enabled.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        memfs_enabled: ::std::option::Option<bool>,
+        ///Whether its memory repository exists.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        memfs_initialized: ::std::option::Option<bool>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the memory was listed.
+        success: bool,
+        ///How many files the whole listing has.
+        total: u64,
+    },
+    ///Response to `memory_history`.
+    #[serde(rename = "memory_history_response")]
+    MemoryHistoryResponse {
+        ///The commits, newest first (empty on failure).
+        commits: ::std::vec::Vec<MemoryHistoryCommitEntry>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The file whose history this is.
+        file_path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the history was read.
+        success: bool,
+    },
+    ///Response to `memory_file_at_ref`.
+    #[serde(rename = "memory_file_at_ref_response")]
+    MemoryFileAtRefResponse {
+        ///The file's content at that commit; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        content: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the file.
+        file_path: ::std::string::String,
+        ///Echo of the commit.
+        #[serde(rename = "ref")]
+        ref_: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the file was read.
+        success: bool,
+    },
+    ///Response to `memory_commit_diff`.
+    #[serde(rename = "memory_commit_diff_response")]
+    MemoryCommitDiffResponse {
+        ///The commit's diff; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        diff: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Echo of the commit.
+        sha: ::std::string::String,
+        ///Whether the diff was read.
+        success: bool,
+    },
+    ///Response to `read_memory_file`.
+    #[serde(rename = "read_memory_file_response")]
+    ReadMemoryFileResponse {
+        ///Echo of the agent.
+        agent_id: ::std::string::String,
+        ///The content; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        content: ::std::option::Option<::std::string::String>,
+        ///How `content` is encoded.
+        encoding: MemoryFileEncoding,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the file.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the file was read.
+        success: bool,
+    },
+    ///Response to `write_memory_file`.
+    #[serde(rename = "write_memory_file_response")]
+    WriteMemoryFileResponse {
+        ///Echo of the agent.
+        agent_id: ::std::string::String,
+        ///The commit's SHA.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        commit_sha: ::std::option::Option<::std::string::String>,
+        ///Whether a commit was made.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        committed: ::std::option::Option<bool>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the file.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the change was made.
+        success: bool,
+    },
+    ///Response to `delete_memory_file`.
+    #[serde(rename = "delete_memory_file_response")]
+    DeleteMemoryFileResponse {
+        ///Echo of the agent.
+        agent_id: ::std::string::String,
+        ///The commit's SHA.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        commit_sha: ::std::option::Option<::std::string::String>,
+        ///Whether a commit was made.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        committed: ::std::option::Option<bool>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the file.
+        path: ::std::string::String,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the change was made.
+        success: bool,
+    },
+    ///Response to `enable_memfs`.
+    #[serde(rename = "enable_memfs_response")]
+    EnableMemfsResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The agent's memory directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        memory_directory: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether it was turned on.
+        success: bool,
+    },
+    ///Response to `list_models`.
+    #[serde(rename = "list_models_response")]
+    ListModelsResponse {
+        /**Handles available to this user: `null` when the lookup failed, absent from an older
+server.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        available_handles: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        ///Bring-your-own-key provider name → its base provider (`lc-anthropic` → `anthropic`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        byok_provider_aliases: ::std::option::Option<
+            ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+        >,
+        ///The model catalog (empty on failure).
+        entries: ::std::vec::Vec<ListModelsResponseModelEntry>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the models were listed.
+        success: bool,
+    },
+    ///Response to `list_connect_providers`.
+    #[serde(rename = "list_connect_providers_response")]
+    ListConnectProvidersResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The providers after the command (empty on failure).
+        providers: ::std::vec::Vec<ConnectProviderEntry>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///Echo of the provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Response to `connect_provider`.
+    #[serde(rename = "connect_provider_response")]
+    ConnectProviderResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether `list_models` may now answer differently.
+        models_may_have_changed: bool,
+        ///The providers after the command (empty on failure).
+        providers: ::std::vec::Vec<ConnectProviderEntry>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///Echo of the provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Response to `disconnect_provider`.
+    #[serde(rename = "disconnect_provider_response")]
+    DisconnectProviderResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Whether `list_models` may now answer differently.
+        models_may_have_changed: bool,
+        ///The providers after the command (empty on failure).
+        providers: ::std::vec::Vec<ConnectProviderEntry>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+        ///Echo of the provider store.
+        target: ConnectProviderStorageTarget,
+    },
+    ///Response to `chatgpt_usage_read`.
+    #[serde(rename = "chatgpt_usage_read_response")]
+    ChatgptUsageReadResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<ChatGptUsageReadError>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the usage was read.
+        success: bool,
+        ///Echo of the provider store.
+        target: ChatGptUsageReadTarget,
+        ///The usage.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        usage: ::std::option::Option<ChatGptUsageSnapshot>,
+    },
+    ///Response to `update_model`.
+    #[serde(rename = "update_model_response")]
+    UpdateModelResponse {
+        ///Whether the agent (default conversation) or the conversation got the model.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        applied_to: ::std::option::Option<ModelAppliedTo>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The handle now in use.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        model_handle: ::std::option::Option<::std::string::String>,
+        ///The catalog id now in use.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        model_id: ::std::option::Option<::std::string::String>,
+        ///The model settings now in use (absent, `null` or an object).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        model_settings: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Echo of the scope.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        runtime: ::std::option::Option<RuntimeScope>,
+        ///Whether the model was changed.
+        success: bool,
+    },
+    ///Response to `update_toolset`.
+    #[serde(rename = "update_toolset_response")]
+    UpdateToolsetResponse {
+        ///The toolset now in use.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        current_toolset: ::std::option::Option<ToolsetName>,
+        ///The preference now set.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        current_toolset_preference: ::std::option::Option<ToolsetPreference>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Echo of the scope.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        runtime: ::std::option::Option<RuntimeScope>,
+        ///Whether the preference was set.
+        success: bool,
+    },
+    ///Response to `skill_enable`.
+    #[serde(rename = "skill_enable_response")]
+    SkillEnableResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The skill's name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        skill_name: ::std::option::Option<::std::string::String>,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `skill_disable`.
+    #[serde(rename = "skill_disable_response")]
+    SkillDisableResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The skill's name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        skill_name: ::std::option::Option<::std::string::String>,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `get_reflection_settings`.
+    #[serde(rename = "get_reflection_settings_response")]
+    GetReflectionSettingsResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The reflection_settings; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        reflection_settings: ::std::option::Option<ReflectionSettings>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `set_reflection_settings`.
+    #[serde(rename = "set_reflection_settings_response")]
+    SetReflectionSettingsResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The settings now in effect; `null` on failure.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        reflection_settings: ::std::option::Option<ReflectionSettings>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Where they were stored.
+        scope: ReflectionSettingsScope,
+        ///Whether the settings were changed.
+        success: bool,
+    },
+    ///Response to `get_experiments`.
+    #[serde(rename = "get_experiments_response")]
+    GetExperimentsResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Every experiment flag (empty on failure).
+        experiments: ::std::vec::Vec<Experiment>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `set_experiment`.
+    #[serde(rename = "set_experiment_response")]
+    SetExperimentResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Every experiment flag (empty on failure).
+        experiments: ::std::vec::Vec<Experiment>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the command succeeded.
+        success: bool,
+    },
+    ///Response to `secret_list`.
+    #[serde(rename = "secret_list_response")]
+    SecretListResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///The secrets, sorted by key (empty on failure).
+        secrets: ::std::vec::Vec<Secret>,
+        ///Whether the secrets were listed.
+        success: bool,
+    },
+    ///Response to `secret_apply`.
+    #[serde(rename = "secret_apply_response")]
+    SecretApplyResponse {
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        error: ::std::option::Option<::std::string::String>,
+        ///The secret names after the change, sorted (empty on failure).
+        names: ::std::vec::Vec<::std::string::String>,
+        ///Echo of the request's id.
+        request_id: ::std::string::String,
+        ///Whether the secrets were changed.
+        success: bool,
+    },
     ///Streamed agent output or a lifecycle notice.
     #[serde(rename = "stream_delta")]
     StreamDelta {
@@ -9588,6 +12045,20 @@ file system's modification time does.*/
         ///The terminal.
         terminal_id: ::std::string::String,
     },
+    ///Files of an agent's memory changed.
+    #[serde(rename = "memory_updated")]
+    MemoryUpdated {
+        ///The changed files, relative to the memory root.
+        affected_paths: ::std::vec::Vec<::std::string::String>,
+        ///When, in milliseconds since the epoch.
+        timestamp: u64,
+    },
+    ///The available skills changed.
+    #[serde(rename = "skills_updated")]
+    SkillsUpdated {
+        ///When, in milliseconds since the epoch.
+        timestamp: u64,
+    },
 }
 ///Set the working directory of conversations without their own.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -9612,6 +12083,118 @@ pub struct SetBootWorkingDirectoryResponse {
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Whether the directory was set.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Turn an experiment flag on or off.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetExperiment {
+    ///On or off.
+    pub enabled: bool,
+    ///The flag.
+    pub experiment_id: ExperimentId,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `set_experiment`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetExperimentResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Every experiment flag (empty on failure).
+    pub experiments: ::std::vec::Vec<Experiment>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Change an agent's reflection settings.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetReflectionSettings {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The agent's scope.
+    pub runtime: AgentRuntimeScope,
+    ///Where to store them.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub scope: ::std::option::Option<ReflectionSettingsScope>,
+    ///The new settings.
+    pub settings: ReflectionSettingsChange,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `set_reflection_settings`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SetReflectionSettingsResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The settings now in effect; `null` on failure.
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub reflection_settings: ::std::option::Option<ReflectionSettings>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Where they were stored.
+    pub scope: ReflectionSettingsScope,
+    ///Whether the settings were changed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Disable a skill.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SkillDisable {
+    ///The skill's name (its link name in `~/.letta/skills/`).
+    pub name: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `skill_disable`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SkillDisableResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The skill's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub skill_name: ::std::option::Option<::std::string::String>,
+    ///Whether the command succeeded.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Enable a skill.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SkillEnable {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///Absolute path of the skill's directory.
+    pub skill_path: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `skill_enable`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SkillEnableResponse {
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///The skill's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub skill_name: ::std::option::Option<::std::string::String>,
+    ///Whether the command succeeded.
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
@@ -9696,6 +12279,14 @@ pub struct SkillSummary {
     pub path: ::std::string::String,
     ///Where it was found (`bundled`, `global`, `agent`, `project`).
     pub source: ::std::string::String,
+}
+///The available skills changed.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SkillsUpdated {
+    ///When, in milliseconds since the epoch.
+    pub timestamp: u64,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
 }
 ///Severity of a status notice.
 #[derive(
@@ -10207,7 +12798,7 @@ pub struct TeleportFailed {
     ///What went wrong.
     pub error: ::std::string::String,
     ///The conversation.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///The teleport.
     pub teleport_id: ::std::string::String,
     #[serde(rename = "type")]
@@ -10219,7 +12810,7 @@ pub struct TeleportProbe {
     ///Correlates the response.
     pub request_id: ::std::string::String,
     ///The conversation to move.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -10233,7 +12824,7 @@ pub struct TeleportProbeResponse {
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Echo of the scope.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///Teleport is supported.
     pub supported: bool,
     #[serde(rename = "type")]
@@ -10279,7 +12870,7 @@ pub struct TeleportRequest {
     ///The command's id.
     pub request_id: ::std::string::String,
     ///The conversation to move.
-    pub runtime: RuntimeScope,
+    pub runtime: AgentRuntimeScope,
     ///Where it goes.
     pub target: TeleportTarget,
     ///Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`.
@@ -10491,6 +13082,8 @@ pub enum ToolsetName {
     Gemini,
     #[serde(rename = "gemini_snake")]
     GeminiSnake,
+    #[serde(rename = "letta")]
+    Letta,
     #[serde(rename = "none")]
     None,
 }
@@ -10502,6 +13095,7 @@ impl ::std::fmt::Display for ToolsetName {
             Self::Default => f.write_str("default"),
             Self::Gemini => f.write_str("gemini"),
             Self::GeminiSnake => f.write_str("gemini_snake"),
+            Self::Letta => f.write_str("letta"),
             Self::None => f.write_str("none"),
         }
     }
@@ -10517,6 +13111,7 @@ impl ::std::str::FromStr for ToolsetName {
             "default" => Ok(Self::Default),
             "gemini" => Ok(Self::Gemini),
             "gemini_snake" => Ok(Self::GeminiSnake),
+            "letta" => Ok(Self::Letta),
             "none" => Ok(Self::None),
             _ => Err("invalid value".into()),
         }
@@ -10562,6 +13157,8 @@ pub enum ToolsetPreference {
     Gemini,
     #[serde(rename = "gemini_snake")]
     GeminiSnake,
+    #[serde(rename = "letta")]
+    Letta,
     #[serde(rename = "none")]
     None,
     #[serde(rename = "auto")]
@@ -10575,6 +13172,7 @@ impl ::std::fmt::Display for ToolsetPreference {
             Self::Default => f.write_str("default"),
             Self::Gemini => f.write_str("gemini"),
             Self::GeminiSnake => f.write_str("gemini_snake"),
+            Self::Letta => f.write_str("letta"),
             Self::None => f.write_str("none"),
             Self::Auto => f.write_str("auto"),
         }
@@ -10591,6 +13189,7 @@ impl ::std::str::FromStr for ToolsetPreference {
             "default" => Ok(Self::Default),
             "gemini" => Ok(Self::Gemini),
             "gemini_snake" => Ok(Self::GeminiSnake),
+            "letta" => Ok(Self::Letta),
             "none" => Ok(Self::None),
             "auto" => Ok(Self::Auto),
             _ => Err("invalid value".into()),
@@ -10710,6 +13309,61 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
+///Change a conversation's model.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct UpdateModel {
+    ///The model to use.
+    pub payload: UpdateModelPayload,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The conversation.
+    pub runtime: RuntimeScope,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///The model `update_model` selects.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct UpdateModelPayload {
+    ///A model handle instead (`anthropic/claude-sonnet-4-6`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model_handle: ::std::option::Option<::std::string::String>,
+    ///Catalog model id (`sonnet`); preferred.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model_id: ::std::option::Option<::std::string::String>,
+    ///Reasoning effort for an OpenAI-compatible proxy; `null` restores the provider's default.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
+}
+///Response to `update_model`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct UpdateModelResponse {
+    ///Whether the agent (default conversation) or the conversation got the model.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub applied_to: ::std::option::Option<ModelAppliedTo>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///The handle now in use.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model_handle: ::std::option::Option<::std::string::String>,
+    ///The catalog id now in use.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model_id: ::std::option::Option<::std::string::String>,
+    ///The model settings now in use (absent, `null` or an object).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub model_settings: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Echo of the scope.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub runtime: ::std::option::Option<RuntimeScope>,
+    ///Whether the model was changed.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
 ///Queue snapshot and removals.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UpdateQueue {
@@ -10743,6 +13397,40 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub runtime: RuntimeScope,
     ///All of them.
     pub subagents: ::std::vec::Vec<SubagentSnapshot>,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Set a conversation's toolset preference.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct UpdateToolset {
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    ///The conversation.
+    pub runtime: RuntimeScope,
+    ///The preference (`auto`, `default`, `codex`, …).
+    pub toolset_preference: ToolsetPreference,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `update_toolset`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct UpdateToolsetResponse {
+    ///The toolset now in use.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub current_toolset: ::std::option::Option<ToolsetName>,
+    ///The preference now set.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub current_toolset_preference: ::std::option::Option<ToolsetPreference>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Echo of the scope.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub runtime: ::std::option::Option<RuntimeScope>,
+    ///Whether the preference was set.
+    pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
 }
@@ -10819,6 +13507,49 @@ pub struct WriteFileResponse {
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
     ///Whether the file was written.
+    pub success: bool,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Write and commit a memory file.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WriteMemoryFile {
+    ///The agent.
+    pub agent_id: ::std::string::String,
+    ///The commit message (a default one when absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub commit_message: ::std::option::Option<::std::string::String>,
+    ///The content, as `encoding` says.
+    pub content: ::std::string::String,
+    ///How `content` is encoded (default `utf8`).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub encoding: ::std::option::Option<MemoryFileEncoding>,
+    ///The file, relative to the memory root (rejected if it leaves the root).
+    pub path: ::std::string::String,
+    ///Correlates the response.
+    pub request_id: ::std::string::String,
+    #[serde(rename = "type")]
+    pub type_: ::std::string::String,
+}
+///Response to `write_memory_file`.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WriteMemoryFileResponse {
+    ///Echo of the agent.
+    pub agent_id: ::std::string::String,
+    ///The commit's SHA.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub commit_sha: ::std::option::Option<::std::string::String>,
+    ///Whether a commit was made.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub committed: ::std::option::Option<bool>,
+    ///Why it failed.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<::std::string::String>,
+    ///Echo of the file.
+    pub path: ::std::string::String,
+    ///Echo of the request's id.
+    pub request_id: ::std::string::String,
+    ///Whether the change was made.
     pub success: bool,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,

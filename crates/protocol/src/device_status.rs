@@ -6,7 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::serde_util::nullable;
-use crate::{CanUseToolRequest, DevicePermissionMode, ToolsetName, ToolsetPreference};
+use crate::{
+    CanUseToolRequest, DevicePermissionMode, ExperimentId, ExperimentSource, ReflectionMergeMode,
+    ReflectionTriggerMode, ToolsetName, ToolsetPreference,
+};
 
 /// Runtime event: a device status snapshot. Frequently repeated with no visible change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -245,11 +248,11 @@ pub struct WorkflowPhase {
     pub title: String,
 }
 
-/// An experiment flag.
+/// An experiment flag (`ExperimentSnapshot`; also the answer of `get_experiments`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Experiment {
     /// Flag id.
-    pub id: String,
+    pub id: ExperimentId,
     /// Short label.
     pub label: String,
     /// What it enables.
@@ -259,25 +262,26 @@ pub struct Experiment {
     pub env_var: Option<String>,
     /// Whether it is on.
     pub enabled: bool,
-    /// What decided `enabled` (`override`, `env` or `default`).
-    pub source: String,
+    /// What decided `enabled`.
+    pub source: ExperimentSource,
     /// The user's override, if any.
     #[serde(rename = "override")]
     #[schemars(required, schema_with = "nullable::<bool>")]
     pub override_value: Option<bool>,
 }
 
-/// Reflection settings of an agent.
+/// Reflection settings of an agent (`ReflectionSettingsSnapshot`; also the answer of
+/// `get_reflection_settings`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReflectionSettings {
     /// The agent.
     pub agent_id: String,
-    /// `off`, `step-count` or `compaction-event`.
-    pub trigger: String,
+    /// When to reflect.
+    pub trigger: ReflectionTriggerMode,
     /// Steps between reflections.
     pub step_count: u64,
-    /// `auto` or `explicit`.
-    pub merge: String,
+    /// How to merge.
+    pub merge: ReflectionMergeMode,
     /// Extra merge instructions.
     pub merge_instructions: String,
 }

@@ -674,6 +674,93 @@ protocol_table! {
         /// Read every conversation's working directory.
         GetCwdMap(GetCwdMap) = "get_cwd_map"
             => GetCwdMapResponse(GetCwdMapResponse) = "get_cwd_map_response", ids "get-cwd-map", refuses;
+        // The memory group (memory.rs).
+        /// List an agent's memory files, answered in chunks until one has `done: true`.
+        ListMemory(ListMemory) = "list_memory"
+            => ListMemoryResponse(ListMemoryResponse) = "list_memory_response", ids "list-memory", refuses, stream;
+        /// Read the git history of an agent's memory.
+        MemoryHistory(MemoryHistory) = "memory_history"
+            => MemoryHistoryResponse(MemoryHistoryResponse) = "memory_history_response", ids "memory-history", refuses;
+        /// Read a memory file at a commit.
+        MemoryFileAtRef(MemoryFileAtRef) = "memory_file_at_ref"
+            => MemoryFileAtRefResponse(MemoryFileAtRefResponse) = "memory_file_at_ref_response",
+                ids "memory-file-at-ref", refuses;
+        /// Show the diff of a memory commit.
+        MemoryCommitDiff(MemoryCommitDiff) = "memory_commit_diff"
+            => MemoryCommitDiffResponse(MemoryCommitDiffResponse) = "memory_commit_diff_response",
+                ids "memory-commit-diff", refuses;
+        /// Read a memory file.
+        ReadMemoryFile(ReadMemoryFile) = "read_memory_file"
+            => ReadMemoryFileResponse(ReadMemoryFileResponse) = "read_memory_file_response",
+                ids "read-memory-file", refuses;
+        /// Write and commit a memory file.
+        WriteMemoryFile(WriteMemoryFile) = "write_memory_file"
+            => WriteMemoryFileResponse(WriteMemoryFileResponse) = "write_memory_file_response",
+                ids "write-memory-file", refuses;
+        /// Delete and commit a memory file.
+        DeleteMemoryFile(DeleteMemoryFile) = "delete_memory_file"
+            => DeleteMemoryFileResponse(DeleteMemoryFileResponse) = "delete_memory_file_response",
+                ids "delete-memory-file", refuses;
+        /// Turn on an agent's memory filesystem.
+        EnableMemfs(EnableMemfs) = "enable_memfs"
+            => EnableMemfsResponse(EnableMemfsResponse) = "enable_memfs_response", ids "enable-memfs", refuses;
+        // The models and providers group (models.rs).
+        /// List the model catalog.
+        ListModels(ListModels) = "list_models"
+            => ListModelsResponse(ListModelsResponse) = "list_models_response", ids "list-models", refuses;
+        /// List the providers the user can connect.
+        ListConnectProviders(ListConnectProviders) = "list_connect_providers"
+            => ListConnectProvidersResponse(ListConnectProvidersResponse) = "list_connect_providers_response",
+                ids "list-connect-providers", refuses;
+        /// Store a provider's credentials.
+        ConnectProvider(ConnectProvider) = "connect_provider"
+            => ConnectProviderResponse(ConnectProviderResponse) = "connect_provider_response",
+                ids "connect-provider", refuses;
+        /// Remove a provider's credentials.
+        DisconnectProvider(DisconnectProvider) = "disconnect_provider"
+            => DisconnectProviderResponse(DisconnectProviderResponse) = "disconnect_provider_response",
+                ids "disconnect-provider", refuses;
+        /// Read a ChatGPT plan's usage.
+        ChatgptUsageRead(ChatgptUsageRead) = "chatgpt_usage_read"
+            => ChatgptUsageReadResponse(ChatgptUsageReadResponse) = "chatgpt_usage_read_response",
+                ids "chatgpt-usage-read", refuses;
+        /// Change a conversation's model.
+        UpdateModel(UpdateModel) = "update_model"
+            => UpdateModelResponse(UpdateModelResponse) = "update_model_response", ids "update-model", refuses;
+        /// Set a conversation's toolset preference.
+        UpdateToolset(UpdateToolset) = "update_toolset"
+            => UpdateToolsetResponse(UpdateToolsetResponse) = "update_toolset_response", ids "update-toolset", refuses;
+        // The skills group (skills.rs).
+        /// Enable a skill.
+        SkillEnable(SkillEnable) = "skill_enable"
+            => SkillEnableResponse(SkillEnableResponse) = "skill_enable_response", ids "skill-enable", refuses;
+        /// Disable a skill.
+        SkillDisable(SkillDisable) = "skill_disable"
+            => SkillDisableResponse(SkillDisableResponse) = "skill_disable_response", ids "skill-disable", refuses;
+        // The settings and experiments group (settings.rs).
+        /// Read an agent's reflection settings.
+        GetReflectionSettings(GetReflectionSettings) = "get_reflection_settings"
+            => GetReflectionSettingsResponse(GetReflectionSettingsResponse) = "get_reflection_settings_response",
+                ids "get-reflection-settings", refuses;
+        /// Change an agent's reflection settings.
+        SetReflectionSettings(SetReflectionSettings) = "set_reflection_settings"
+            => SetReflectionSettingsResponse(SetReflectionSettingsResponse) = "set_reflection_settings_response",
+                ids "set-reflection-settings", refuses;
+        /// List the experiment flags.
+        GetExperiments(GetExperiments) = "get_experiments"
+            => GetExperimentsResponse(GetExperimentsResponse) = "get_experiments_response",
+                ids "get-experiments", refuses;
+        /// Turn an experiment flag on or off.
+        SetExperiment(SetExperiment) = "set_experiment"
+            => SetExperimentResponse(SetExperimentResponse) = "set_experiment_response",
+                ids "set-experiment", refuses;
+        // The secrets group (secrets.rs).
+        /// List an agent's secrets.
+        SecretList(SecretList) = "secret_list"
+            => SecretListResponse(SecretListResponse) = "secret_list_response", ids "secret-list", refuses;
+        /// Change an agent's secrets.
+        SecretApply(SecretApply) = "secret_apply"
+            => SecretApplyResponse(SecretApplyResponse) = "secret_apply_response", ids "secret-apply", refuses;
     }
     inbound {
         /// The legacy input form, converted to `input`.
@@ -738,6 +825,11 @@ protocol_table! {
         TerminalOutput(TerminalOutput) = "terminal_output";
         /// A terminal's process ended.
         TerminalExited(TerminalExited) = "terminal_exited";
+        // Memory and skills (memory.rs, skills.rs).
+        /// Files of an agent's memory changed.
+        MemoryUpdated(MemoryUpdated) = "memory_updated";
+        /// The available skills changed.
+        SkillsUpdated(SkillsUpdated) = "skills_updated";
     }
 }
 

@@ -93,6 +93,8 @@ open_enum! {
         Gemini = "gemini",
         /// Gemini tools with snake_case names.
         GeminiSnake = "gemini_snake",
+        /// Letta's unified toolset for every model (Letta 0.32.18 and 0.34.12).
+        Letta = "letta",
         /// No client tools.
         None = "none",
     }
@@ -111,6 +113,8 @@ open_enum! {
         Gemini = "gemini",
         /// Gemini tools with snake_case names.
         GeminiSnake = "gemini_snake",
+        /// Letta's unified toolset for every model (Letta 0.32.18 and 0.34.12).
+        Letta = "letta",
         /// No client tools.
         None = "none",
         /// Chosen from the model: OpenAI models get `codex`, others `default`.

@@ -206,6 +206,14 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
             Ok(())
         }
         ClientFrame::BrowserDeviceMcpOAuthCancel(cancel) => non_empty("operation_id", &cancel.operation_id),
+        ClientFrame::GetReflectionSettings(get) => {
+            non_empty("request_id", &get.request_id)?;
+            agent_scope("runtime", &get.runtime)
+        }
+        ClientFrame::SetReflectionSettings(set) => {
+            non_empty("request_id", &set.request_id)?;
+            agent_scope("runtime", &set.runtime)
+        }
         ClientFrame::TeleportProbe(probe) => {
             non_empty("request_id", &probe.request_id)?;
             agent_scope("runtime", &probe.runtime)

@@ -15,6 +15,7 @@ from .frames import (
     AgentDeleteResponse,
     AgentListResponse,
     AgentRetrieveResponse,
+    AgentRuntimeScope,
     AgentUpdateResponse,
     AppServerInfoResponse,
     BrowserDeviceMcpOauthResponse,
@@ -41,7 +42,11 @@ from .frames import (
     ChannelTargetBindResponse,
     ChannelTargetsListResponse,
     ChannelsListResponse,
+    ChatGptUsageReadTarget,
+    ChatgptUsageReadResponse,
     CheckoutBranchResponse,
+    ConnectProviderResponse,
+    ConnectProviderStorageTarget,
     ConversationCompactResponse,
     ConversationCreateResponse,
     ConversationForkBody,
@@ -62,26 +67,54 @@ from .frames import (
     CronRunsResponse,
     CronTriggerResponse,
     CronUpdateResponse,
+    DeleteMemoryFileResponse,
+    DisconnectProviderResponse,
     EditFileResponse,
+    EnableMemfsResponse,
     ExecuteCommandResponse,
+    ExperimentId,
     FileEncoding,
     GetCwdMapResponse,
+    GetExperimentsResponse,
+    GetReflectionSettingsResponse,
     GetTreeResponse,
     GrepInFilesResponse,
     LaunchSubagentResponse,
+    ListConnectProvidersResponse,
     ListInDirectoryResponse,
+    ListMemoryResponse,
+    ListModelsResponse,
+    MemoryCommitDiffResponse,
+    MemoryFileAtRefResponse,
+    MemoryFileEncoding,
+    MemoryHistoryResponse,
     MonitorStopResponse,
     Personality,
+    ProviderOAuthConfig,
     ReadFileResponse,
+    ReadMemoryFileResponse,
+    ReflectionSettingsChange,
+    ReflectionSettingsScope,
     ResumeQueueResponse,
     RuntimeScope,
     SearchBranchesResponse,
     SearchFilesResponse,
+    SecretApplyResponse,
+    SecretListResponse,
     SetBootWorkingDirectoryResponse,
+    SetExperimentResponse,
+    SetReflectionSettingsResponse,
+    SkillDisableResponse,
+    SkillEnableResponse,
     SubagentLaunchArgs,
     SubagentLaunchNotify,
     TeleportProbeResponse,
+    ToolsetPreference,
+    UpdateModelPayload,
+    UpdateModelResponse,
+    UpdateToolsetResponse,
     WriteFileResponse,
+    WriteMemoryFileResponse,
 )
 
 
@@ -401,7 +434,7 @@ class ExecuteCommandFields(TypedDict):
     """The command's name (`clear`, `compact`, `context-limit`, a mod command, …)."""
     request_id: NotRequired[str]
     """Correlates the response."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The conversation it runs in."""
     args: NotRequired[str | None]
     """Everything after the command name."""
@@ -412,7 +445,7 @@ class MonitorStopFields(TypedDict):
 
     request_id: NotRequired[str]
     """Correlates the response."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The conversation the monitor belongs to."""
     process_id: str
     """The monitor's `process_id` (from `device_status.background_processes`)."""
@@ -438,7 +471,7 @@ class LaunchSubagentFields(TypedDict):
 
     request_id: NotRequired[str]
     """Correlates the response."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The parent conversation: the launch's context and where completion is reported."""
     args: SubagentLaunchArgs
     """What to launch."""
@@ -455,7 +488,7 @@ class TeleportProbeFields(TypedDict):
 
     request_id: NotRequired[str]
     """Correlates the response."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The conversation to move."""
 
 
@@ -508,7 +541,7 @@ class ChannelAccountBindFields(TypedDict):
     """The channel."""
     account_id: str
     """The account."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The agent conversation."""
 
 
@@ -622,7 +655,7 @@ class ChannelPairingBindFields(TypedDict):
     """The channel."""
     account_id: NotRequired[str | None]
     """The account (the channel's default account when absent)."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The agent conversation."""
     code: str
     """The pairing code."""
@@ -663,7 +696,7 @@ class ChannelTargetBindFields(TypedDict):
     """The channel."""
     account_id: NotRequired[str | None]
     """The account (the channel's default account when absent)."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The agent conversation."""
     target_id: str
     """The target."""
@@ -693,7 +726,7 @@ class ChannelRouteUpdateFields(TypedDict):
     """The account (the channel's default account when absent)."""
     chat_id: str
     """The chat."""
-    runtime: RuntimeScope
+    runtime: AgentRuntimeScope
     """The agent conversation."""
 
 
@@ -838,6 +871,271 @@ class GetCwdMapFields(TypedDict):
 
     request_id: NotRequired[str]
     """Correlates the response."""
+
+
+class ListMemoryFields(TypedDict):
+    """The fields of `list_memory` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates every response chunk."""
+    agent_id: str
+    """The agent whose memory to list."""
+    include_references: NotRequired[bool | None]
+    """Also parse each file's references to other files (graph edges)."""
+
+
+class MemoryHistoryFields(TypedDict):
+    """The fields of `memory_history` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    file_path: NotRequired[str | None]
+    """A file relative to the memory root; absent for the history of all files."""
+    limit: NotRequired[int | None]
+    """The most commits to return (default 50)."""
+
+
+class MemoryFileAtRefFields(TypedDict):
+    """The fields of `memory_file_at_ref` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    file_path: str
+    """The file, relative to the memory root."""
+    ref: str
+    """The commit's SHA."""
+
+
+class MemoryCommitDiffFields(TypedDict):
+    """The fields of `memory_commit_diff` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    sha: str
+    """The commit's SHA."""
+
+
+class ReadMemoryFileFields(TypedDict):
+    """The fields of `read_memory_file` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root."""
+    encoding: NotRequired[MemoryFileEncoding | None]
+    """How to encode the content (default `utf8`; `base64` for binary files)."""
+
+
+class WriteMemoryFileFields(TypedDict):
+    """The fields of `write_memory_file` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root (rejected if it leaves the root)."""
+    content: str
+    """The content, as `encoding` says."""
+    encoding: NotRequired[MemoryFileEncoding | None]
+    """How `content` is encoded (default `utf8`)."""
+    commit_message: NotRequired[str | None]
+    """The commit message (a default one when absent)."""
+
+
+class DeleteMemoryFileFields(TypedDict):
+    """The fields of `delete_memory_file` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root."""
+    commit_message: NotRequired[str | None]
+    """The commit message (a default one when absent)."""
+
+
+class EnableMemfsFields(TypedDict):
+    """The fields of `enable_memfs` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class ListModelsFields(TypedDict):
+    """The fields of `list_models` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    force: NotRequired[bool | None]
+    """Bypass the server's availability cache and refetch."""
+
+
+class ListConnectProvidersFields(TypedDict):
+    """The fields of `list_connect_providers` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    target: ConnectProviderStorageTarget
+    """The provider store."""
+
+
+class ConnectProviderFields(TypedDict):
+    """The fields of `connect_provider` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    target: ConnectProviderStorageTarget
+    """The provider store."""
+    provider_id: str
+    """The provider, as `list_connect_providers` names it."""
+    auth_method_id: NotRequired[str | None]
+    """The auth method, for providers with several."""
+    fields: dict[str, str]
+    """The auth method's fields (`apiKey`, `region`, …)."""
+    provider_name: NotRequired[str | None]
+    """The name to store the provider under."""
+    oauth_config: NotRequired[ProviderOAuthConfig | None]
+    """OAuth credentials, for an OAuth provider."""
+
+
+class DisconnectProviderFields(TypedDict):
+    """The fields of `disconnect_provider` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    target: ConnectProviderStorageTarget
+    """The provider store."""
+    provider_id: str
+    """The provider, as `list_connect_providers` names it."""
+    provider_name: NotRequired[str | None]
+    """Which of its connected names to remove, when it has several."""
+
+
+class ChatgptUsageReadFields(TypedDict):
+    """The fields of `chatgpt_usage_read` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    target: ChatGptUsageReadTarget
+    """The provider store."""
+    provider_name: NotRequired[str | None]
+    """The connected ChatGPT provider's name (the built-in one when absent)."""
+    force_refresh: NotRequired[bool | None]
+    """Skip the server's short cache."""
+
+
+class UpdateModelFields(TypedDict):
+    """The fields of `update_model` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    runtime: RuntimeScope
+    """The conversation."""
+    payload: UpdateModelPayload
+    """The model to use."""
+
+
+class UpdateToolsetFields(TypedDict):
+    """The fields of `update_toolset` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    runtime: RuntimeScope
+    """The conversation."""
+    toolset_preference: ToolsetPreference
+    """The preference (`auto`, `default`, `codex`, …)."""
+
+
+class SkillEnableFields(TypedDict):
+    """The fields of `skill_enable` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    skill_path: str
+    """Absolute path of the skill's directory."""
+
+
+class SkillDisableFields(TypedDict):
+    """The fields of `skill_disable` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    name: str
+    """The skill's name (its link name in `~/.letta/skills/`)."""
+
+
+class GetReflectionSettingsFields(TypedDict):
+    """The fields of `get_reflection_settings` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    runtime: AgentRuntimeScope
+    """The agent's scope."""
+
+
+class SetReflectionSettingsFields(TypedDict):
+    """The fields of `set_reflection_settings` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    runtime: AgentRuntimeScope
+    """The agent's scope."""
+    settings: ReflectionSettingsChange
+    """The new settings."""
+    scope: NotRequired[ReflectionSettingsScope | None]
+    """Where to store them."""
+
+
+class GetExperimentsFields(TypedDict):
+    """The fields of `get_experiments` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+
+
+class SetExperimentFields(TypedDict):
+    """The fields of `set_experiment` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    experiment_id: ExperimentId
+    """The flag."""
+    enabled: bool
+    """On or off."""
+
+
+class SecretListFields(TypedDict):
+    """The fields of `secret_list` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class SecretApplyFields(TypedDict):
+    """The fields of `secret_apply` besides `type`; `request_id` is numbered when absent."""
+
+    request_id: NotRequired[str]
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    set: dict[str, str]
+    """Keys to add or replace, with their values in plain text."""
+    unset: list[str]
+    """Keys to remove."""
 
 
 class AsyncCommands(ABC):
@@ -1357,6 +1655,191 @@ class AsyncCommands(ABC):
         answer: GetCwdMapResponse = await self.command({**fields, "type": "get_cwd_map"})
         return answer
 
+    def list_memory(self, **fields: Unpack[ListMemoryFields]) -> AsyncIterator[ListMemoryResponse]:
+        """`list_memory`: List an agent's memory files, answered in chunks until one has `done: true`.
+        
+        Yields its `list_memory_response` frames up to the one that carries `done: true`; an `error` frame, a refusal
+        (`success: false`), a timeout (per frame) or a disconnect raises.
+        """
+        answers: AsyncIterator[ListMemoryResponse] = self.request_stream({**fields, "type": "list_memory"})
+        return answers
+
+    async def memory_history(self, **fields: Unpack[MemoryHistoryFields]) -> MemoryHistoryResponse:
+        """`memory_history`: Read the git history of an agent's memory.
+        
+        Returns its `memory_history_response`.
+        """
+        answer: MemoryHistoryResponse = await self.command({**fields, "type": "memory_history"})
+        return answer
+
+    async def memory_file_at_ref(self, **fields: Unpack[MemoryFileAtRefFields]) -> MemoryFileAtRefResponse:
+        """`memory_file_at_ref`: Read a memory file at a commit.
+        
+        Returns its `memory_file_at_ref_response`.
+        """
+        answer: MemoryFileAtRefResponse = await self.command({**fields, "type": "memory_file_at_ref"})
+        return answer
+
+    async def memory_commit_diff(self, **fields: Unpack[MemoryCommitDiffFields]) -> MemoryCommitDiffResponse:
+        """`memory_commit_diff`: Show the diff of a memory commit.
+        
+        Returns its `memory_commit_diff_response`.
+        """
+        answer: MemoryCommitDiffResponse = await self.command({**fields, "type": "memory_commit_diff"})
+        return answer
+
+    async def read_memory_file(self, **fields: Unpack[ReadMemoryFileFields]) -> ReadMemoryFileResponse:
+        """`read_memory_file`: Read a memory file.
+        
+        Returns its `read_memory_file_response`.
+        """
+        answer: ReadMemoryFileResponse = await self.command({**fields, "type": "read_memory_file"})
+        return answer
+
+    async def write_memory_file(self, **fields: Unpack[WriteMemoryFileFields]) -> WriteMemoryFileResponse:
+        """`write_memory_file`: Write and commit a memory file.
+        
+        Returns its `write_memory_file_response`.
+        """
+        answer: WriteMemoryFileResponse = await self.command({**fields, "type": "write_memory_file"})
+        return answer
+
+    async def delete_memory_file(self, **fields: Unpack[DeleteMemoryFileFields]) -> DeleteMemoryFileResponse:
+        """`delete_memory_file`: Delete and commit a memory file.
+        
+        Returns its `delete_memory_file_response`.
+        """
+        answer: DeleteMemoryFileResponse = await self.command({**fields, "type": "delete_memory_file"})
+        return answer
+
+    async def enable_memfs(self, **fields: Unpack[EnableMemfsFields]) -> EnableMemfsResponse:
+        """`enable_memfs`: Turn on an agent's memory filesystem.
+        
+        Returns its `enable_memfs_response`.
+        """
+        answer: EnableMemfsResponse = await self.command({**fields, "type": "enable_memfs"})
+        return answer
+
+    async def list_models(self, **fields: Unpack[ListModelsFields]) -> ListModelsResponse:
+        """`list_models`: List the model catalog.
+        
+        Returns its `list_models_response`.
+        """
+        answer: ListModelsResponse = await self.command({**fields, "type": "list_models"})
+        return answer
+
+    async def list_connect_providers(self, **fields: Unpack[ListConnectProvidersFields]) -> ListConnectProvidersResponse:
+        """`list_connect_providers`: List the providers the user can connect.
+        
+        Returns its `list_connect_providers_response`.
+        """
+        answer: ListConnectProvidersResponse = await self.command({**fields, "type": "list_connect_providers"})
+        return answer
+
+    async def connect_provider(self, **fields: Unpack[ConnectProviderFields]) -> ConnectProviderResponse:
+        """`connect_provider`: Store a provider's credentials.
+        
+        Returns its `connect_provider_response`.
+        """
+        answer: ConnectProviderResponse = await self.command({**fields, "type": "connect_provider"})
+        return answer
+
+    async def disconnect_provider(self, **fields: Unpack[DisconnectProviderFields]) -> DisconnectProviderResponse:
+        """`disconnect_provider`: Remove a provider's credentials.
+        
+        Returns its `disconnect_provider_response`.
+        """
+        answer: DisconnectProviderResponse = await self.command({**fields, "type": "disconnect_provider"})
+        return answer
+
+    async def chatgpt_usage_read(self, **fields: Unpack[ChatgptUsageReadFields]) -> ChatgptUsageReadResponse:
+        """`chatgpt_usage_read`: Read a ChatGPT plan's usage.
+        
+        Returns its `chatgpt_usage_read_response`.
+        """
+        answer: ChatgptUsageReadResponse = await self.command({**fields, "type": "chatgpt_usage_read"})
+        return answer
+
+    async def update_model(self, **fields: Unpack[UpdateModelFields]) -> UpdateModelResponse:
+        """`update_model`: Change a conversation's model.
+        
+        Returns its `update_model_response`.
+        """
+        answer: UpdateModelResponse = await self.command({**fields, "type": "update_model"})
+        return answer
+
+    async def update_toolset(self, **fields: Unpack[UpdateToolsetFields]) -> UpdateToolsetResponse:
+        """`update_toolset`: Set a conversation's toolset preference.
+        
+        Returns its `update_toolset_response`.
+        """
+        answer: UpdateToolsetResponse = await self.command({**fields, "type": "update_toolset"})
+        return answer
+
+    async def skill_enable(self, **fields: Unpack[SkillEnableFields]) -> SkillEnableResponse:
+        """`skill_enable`: Enable a skill.
+        
+        Returns its `skill_enable_response`.
+        """
+        answer: SkillEnableResponse = await self.command({**fields, "type": "skill_enable"})
+        return answer
+
+    async def skill_disable(self, **fields: Unpack[SkillDisableFields]) -> SkillDisableResponse:
+        """`skill_disable`: Disable a skill.
+        
+        Returns its `skill_disable_response`.
+        """
+        answer: SkillDisableResponse = await self.command({**fields, "type": "skill_disable"})
+        return answer
+
+    async def get_reflection_settings(self, **fields: Unpack[GetReflectionSettingsFields]) -> GetReflectionSettingsResponse:
+        """`get_reflection_settings`: Read an agent's reflection settings.
+        
+        Returns its `get_reflection_settings_response`.
+        """
+        answer: GetReflectionSettingsResponse = await self.command({**fields, "type": "get_reflection_settings"})
+        return answer
+
+    async def set_reflection_settings(self, **fields: Unpack[SetReflectionSettingsFields]) -> SetReflectionSettingsResponse:
+        """`set_reflection_settings`: Change an agent's reflection settings.
+        
+        Returns its `set_reflection_settings_response`.
+        """
+        answer: SetReflectionSettingsResponse = await self.command({**fields, "type": "set_reflection_settings"})
+        return answer
+
+    async def get_experiments(self, **fields: Unpack[GetExperimentsFields]) -> GetExperimentsResponse:
+        """`get_experiments`: List the experiment flags.
+        
+        Returns its `get_experiments_response`.
+        """
+        answer: GetExperimentsResponse = await self.command({**fields, "type": "get_experiments"})
+        return answer
+
+    async def set_experiment(self, **fields: Unpack[SetExperimentFields]) -> SetExperimentResponse:
+        """`set_experiment`: Turn an experiment flag on or off.
+        
+        Returns its `set_experiment_response`.
+        """
+        answer: SetExperimentResponse = await self.command({**fields, "type": "set_experiment"})
+        return answer
+
+    async def secret_list(self, **fields: Unpack[SecretListFields]) -> SecretListResponse:
+        """`secret_list`: List an agent's secrets.
+        
+        Returns its `secret_list_response`.
+        """
+        answer: SecretListResponse = await self.command({**fields, "type": "secret_list"})
+        return answer
+
+    async def secret_apply(self, **fields: Unpack[SecretApplyFields]) -> SecretApplyResponse:
+        """`secret_apply`: Change an agent's secrets.
+        
+        Returns its `secret_apply_response`.
+        """
+        answer: SecretApplyResponse = await self.command({**fields, "type": "secret_apply"})
+        return answer
+
 
 class SyncCommands(ABC):
     """The methods of every command the server answers, for `Client`."""
@@ -1873,6 +2356,191 @@ class SyncCommands(ABC):
         Returns its `get_cwd_map_response`.
         """
         answer: GetCwdMapResponse = self.command({**fields, "type": "get_cwd_map"})
+        return answer
+
+    def list_memory(self, **fields: Unpack[ListMemoryFields]) -> Iterator[ListMemoryResponse]:
+        """`list_memory`: List an agent's memory files, answered in chunks until one has `done: true`.
+        
+        Yields its `list_memory_response` frames up to the one that carries `done: true`; an `error` frame, a refusal
+        (`success: false`), a timeout (per frame) or a disconnect raises.
+        """
+        answers: Iterator[ListMemoryResponse] = self.request_stream({**fields, "type": "list_memory"})
+        return answers
+
+    def memory_history(self, **fields: Unpack[MemoryHistoryFields]) -> MemoryHistoryResponse:
+        """`memory_history`: Read the git history of an agent's memory.
+        
+        Returns its `memory_history_response`.
+        """
+        answer: MemoryHistoryResponse = self.command({**fields, "type": "memory_history"})
+        return answer
+
+    def memory_file_at_ref(self, **fields: Unpack[MemoryFileAtRefFields]) -> MemoryFileAtRefResponse:
+        """`memory_file_at_ref`: Read a memory file at a commit.
+        
+        Returns its `memory_file_at_ref_response`.
+        """
+        answer: MemoryFileAtRefResponse = self.command({**fields, "type": "memory_file_at_ref"})
+        return answer
+
+    def memory_commit_diff(self, **fields: Unpack[MemoryCommitDiffFields]) -> MemoryCommitDiffResponse:
+        """`memory_commit_diff`: Show the diff of a memory commit.
+        
+        Returns its `memory_commit_diff_response`.
+        """
+        answer: MemoryCommitDiffResponse = self.command({**fields, "type": "memory_commit_diff"})
+        return answer
+
+    def read_memory_file(self, **fields: Unpack[ReadMemoryFileFields]) -> ReadMemoryFileResponse:
+        """`read_memory_file`: Read a memory file.
+        
+        Returns its `read_memory_file_response`.
+        """
+        answer: ReadMemoryFileResponse = self.command({**fields, "type": "read_memory_file"})
+        return answer
+
+    def write_memory_file(self, **fields: Unpack[WriteMemoryFileFields]) -> WriteMemoryFileResponse:
+        """`write_memory_file`: Write and commit a memory file.
+        
+        Returns its `write_memory_file_response`.
+        """
+        answer: WriteMemoryFileResponse = self.command({**fields, "type": "write_memory_file"})
+        return answer
+
+    def delete_memory_file(self, **fields: Unpack[DeleteMemoryFileFields]) -> DeleteMemoryFileResponse:
+        """`delete_memory_file`: Delete and commit a memory file.
+        
+        Returns its `delete_memory_file_response`.
+        """
+        answer: DeleteMemoryFileResponse = self.command({**fields, "type": "delete_memory_file"})
+        return answer
+
+    def enable_memfs(self, **fields: Unpack[EnableMemfsFields]) -> EnableMemfsResponse:
+        """`enable_memfs`: Turn on an agent's memory filesystem.
+        
+        Returns its `enable_memfs_response`.
+        """
+        answer: EnableMemfsResponse = self.command({**fields, "type": "enable_memfs"})
+        return answer
+
+    def list_models(self, **fields: Unpack[ListModelsFields]) -> ListModelsResponse:
+        """`list_models`: List the model catalog.
+        
+        Returns its `list_models_response`.
+        """
+        answer: ListModelsResponse = self.command({**fields, "type": "list_models"})
+        return answer
+
+    def list_connect_providers(self, **fields: Unpack[ListConnectProvidersFields]) -> ListConnectProvidersResponse:
+        """`list_connect_providers`: List the providers the user can connect.
+        
+        Returns its `list_connect_providers_response`.
+        """
+        answer: ListConnectProvidersResponse = self.command({**fields, "type": "list_connect_providers"})
+        return answer
+
+    def connect_provider(self, **fields: Unpack[ConnectProviderFields]) -> ConnectProviderResponse:
+        """`connect_provider`: Store a provider's credentials.
+        
+        Returns its `connect_provider_response`.
+        """
+        answer: ConnectProviderResponse = self.command({**fields, "type": "connect_provider"})
+        return answer
+
+    def disconnect_provider(self, **fields: Unpack[DisconnectProviderFields]) -> DisconnectProviderResponse:
+        """`disconnect_provider`: Remove a provider's credentials.
+        
+        Returns its `disconnect_provider_response`.
+        """
+        answer: DisconnectProviderResponse = self.command({**fields, "type": "disconnect_provider"})
+        return answer
+
+    def chatgpt_usage_read(self, **fields: Unpack[ChatgptUsageReadFields]) -> ChatgptUsageReadResponse:
+        """`chatgpt_usage_read`: Read a ChatGPT plan's usage.
+        
+        Returns its `chatgpt_usage_read_response`.
+        """
+        answer: ChatgptUsageReadResponse = self.command({**fields, "type": "chatgpt_usage_read"})
+        return answer
+
+    def update_model(self, **fields: Unpack[UpdateModelFields]) -> UpdateModelResponse:
+        """`update_model`: Change a conversation's model.
+        
+        Returns its `update_model_response`.
+        """
+        answer: UpdateModelResponse = self.command({**fields, "type": "update_model"})
+        return answer
+
+    def update_toolset(self, **fields: Unpack[UpdateToolsetFields]) -> UpdateToolsetResponse:
+        """`update_toolset`: Set a conversation's toolset preference.
+        
+        Returns its `update_toolset_response`.
+        """
+        answer: UpdateToolsetResponse = self.command({**fields, "type": "update_toolset"})
+        return answer
+
+    def skill_enable(self, **fields: Unpack[SkillEnableFields]) -> SkillEnableResponse:
+        """`skill_enable`: Enable a skill.
+        
+        Returns its `skill_enable_response`.
+        """
+        answer: SkillEnableResponse = self.command({**fields, "type": "skill_enable"})
+        return answer
+
+    def skill_disable(self, **fields: Unpack[SkillDisableFields]) -> SkillDisableResponse:
+        """`skill_disable`: Disable a skill.
+        
+        Returns its `skill_disable_response`.
+        """
+        answer: SkillDisableResponse = self.command({**fields, "type": "skill_disable"})
+        return answer
+
+    def get_reflection_settings(self, **fields: Unpack[GetReflectionSettingsFields]) -> GetReflectionSettingsResponse:
+        """`get_reflection_settings`: Read an agent's reflection settings.
+        
+        Returns its `get_reflection_settings_response`.
+        """
+        answer: GetReflectionSettingsResponse = self.command({**fields, "type": "get_reflection_settings"})
+        return answer
+
+    def set_reflection_settings(self, **fields: Unpack[SetReflectionSettingsFields]) -> SetReflectionSettingsResponse:
+        """`set_reflection_settings`: Change an agent's reflection settings.
+        
+        Returns its `set_reflection_settings_response`.
+        """
+        answer: SetReflectionSettingsResponse = self.command({**fields, "type": "set_reflection_settings"})
+        return answer
+
+    def get_experiments(self, **fields: Unpack[GetExperimentsFields]) -> GetExperimentsResponse:
+        """`get_experiments`: List the experiment flags.
+        
+        Returns its `get_experiments_response`.
+        """
+        answer: GetExperimentsResponse = self.command({**fields, "type": "get_experiments"})
+        return answer
+
+    def set_experiment(self, **fields: Unpack[SetExperimentFields]) -> SetExperimentResponse:
+        """`set_experiment`: Turn an experiment flag on or off.
+        
+        Returns its `set_experiment_response`.
+        """
+        answer: SetExperimentResponse = self.command({**fields, "type": "set_experiment"})
+        return answer
+
+    def secret_list(self, **fields: Unpack[SecretListFields]) -> SecretListResponse:
+        """`secret_list`: List an agent's secrets.
+        
+        Returns its `secret_list_response`.
+        """
+        answer: SecretListResponse = self.command({**fields, "type": "secret_list"})
+        return answer
+
+    def secret_apply(self, **fields: Unpack[SecretApplyFields]) -> SecretApplyResponse:
+        """`secret_apply`: Change an agent's secrets.
+        
+        Returns its `secret_apply_response`.
+        """
+        answer: SecretApplyResponse = self.command({**fields, "type": "secret_apply"})
         return answer
 
 

@@ -8,7 +8,7 @@ protocol knows. A newer server may send frame types, delta types or enum values 
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "message", "pong"]
+ClientFrameType = Literal["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply", "message", "pong"]
 """The `type` values of `ClientFrame`."""
 
 DevicePermissionMode = Literal["standard", "acceptEdits", "unrestricted", "strict"]
@@ -39,7 +39,7 @@ MessageMarker = Literal["message"]
 ImageFailureMode = Literal["strict", "drop"]
 """What to do with an image the model cannot use."""
 
-ToolsetPreference = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "none", "auto"]
+ToolsetPreference = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "letta", "none", "auto"]
 """A toolset preset, or `auto` (derived from the model)."""
 
 ApprovalDecisionBehavior = Literal["allow", "deny"]
@@ -69,7 +69,34 @@ FileOpKind = Literal["ins", "del"]
 kind is invalid (the server could not apply it).
 """
 
-ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "channels_list_response", "channel_accounts_list_response", "channel_account_create_response", "channel_account_update_response", "channel_account_bind_response", "channel_account_unbind_response", "channel_account_delete_response", "channel_account_start_response", "channel_account_stop_response", "channel_get_config_response", "channel_set_config_response", "channel_start_response", "channel_stop_response", "channel_pairings_list_response", "channel_pairing_bind_response", "channel_routes_list_response", "channel_targets_list_response", "channel_target_bind_response", "channel_route_remove_response", "channel_route_update_response", "search_files_response", "grep_in_files_response", "list_in_directory_response", "get_tree_response", "read_file_response", "write_file_response", "edit_file_response", "search_branches_response", "checkout_branch_response", "set_boot_working_directory_response", "get_cwd_map_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error", "channels_updated", "channel_accounts_updated", "channel_pairings_updated", "channel_routes_updated", "channel_targets_updated", "file_changed", "terminal_spawned", "terminal_output", "terminal_exited"]
+MemoryFileEncoding = Literal["utf8", "base64"]
+"""How a memory file's content is encoded. Closed: an unknown encoding is an error."""
+
+ConnectProviderStorageTarget = Literal["local"]
+"""The provider store a provider command works on. Closed: Letta knows only the local one."""
+
+OAuthTokensKind = Literal["oauth"]
+"""The `type` of [`ProviderOAuthTokens`]."""
+
+ChatGptUsageReadTarget = Literal["local", "api"]
+"""Which store `chatgpt_usage_read` reads. Closed: an unknown store is an error."""
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+"""A reasoning effort. Closed: an unknown effort is an error."""
+
+ReflectionTriggerMode = Literal["off", "step-count", "compaction-event"]
+"""When an agent reflects on its memory."""
+
+ReflectionMergeMode = Literal["auto", "explicit"]
+"""How reflection results are merged into memory."""
+
+ReflectionSettingsScope = Literal["local_project", "global", "both"]
+"""Where reflection settings are stored. Closed: an unknown scope is an error."""
+
+ExperimentId = Literal["artifacts", "conversation_titles", "desktop_conversation_bootstrap", "diffs", "memory_palace", "reflection_arena", "tui_cron"]
+"""An experiment flag."""
+
+ServerFrameType = Literal["app_server_info_response", "runtime_start_response", "input_accepted", "sync_response", "abort_message_response", "remove_queue_item_response", "runtime_external_tools_update_response", "resume_queue_response", "agent_list_response", "agent_retrieve_response", "agent_create_response", "agent_update_response", "agent_delete_response", "create_agent_response", "conversation_list_response", "conversation_retrieve_response", "conversation_create_response", "conversation_update_response", "conversation_recompile_response", "conversation_fork_response", "conversation_messages_list_response", "conversation_compact_response", "cron_list_response", "cron_add_response", "cron_get_response", "cron_runs_response", "cron_trigger_response", "cron_pause_response", "cron_resume_response", "cron_update_response", "cron_delete_response", "cron_delete_all_response", "execute_command_response", "monitor_stop_response", "browser_device_mcp_oauth_response", "launch_subagent_response", "teleport_probe_response", "channels_list_response", "channel_accounts_list_response", "channel_account_create_response", "channel_account_update_response", "channel_account_bind_response", "channel_account_unbind_response", "channel_account_delete_response", "channel_account_start_response", "channel_account_stop_response", "channel_get_config_response", "channel_set_config_response", "channel_start_response", "channel_stop_response", "channel_pairings_list_response", "channel_pairing_bind_response", "channel_routes_list_response", "channel_targets_list_response", "channel_target_bind_response", "channel_route_remove_response", "channel_route_update_response", "search_files_response", "grep_in_files_response", "list_in_directory_response", "get_tree_response", "read_file_response", "write_file_response", "edit_file_response", "search_branches_response", "checkout_branch_response", "set_boot_working_directory_response", "get_cwd_map_response", "list_memory_response", "memory_history_response", "memory_file_at_ref_response", "memory_commit_diff_response", "read_memory_file_response", "write_memory_file_response", "delete_memory_file_response", "enable_memfs_response", "list_models_response", "list_connect_providers_response", "connect_provider_response", "disconnect_provider_response", "chatgpt_usage_read_response", "update_model_response", "update_toolset_response", "skill_enable_response", "skill_disable_response", "get_reflection_settings_response", "set_reflection_settings_response", "get_experiments_response", "set_experiment_response", "secret_list_response", "secret_apply_response", "stream_delta", "turn_finished", "update_loop_status", "update_device_status", "update_queue", "update_subagent_state", "control_request", "file_ops", "teleport_ready", "external_tool_call_request", "crons_updated", "error", "channels_updated", "channel_accounts_updated", "channel_pairings_updated", "channel_routes_updated", "channel_targets_updated", "file_changed", "terminal_spawned", "terminal_output", "terminal_exited", "memory_updated", "skills_updated"]
 """The `type` values of `ServerFrame`."""
 
 Backend = Literal["local", "api"]
@@ -127,6 +154,27 @@ server may discover other kinds.
 FileEntryKind = Literal["file", "dir"]
 """What a listed path is."""
 
+MemoryFileKind = Literal["markdown", "image"]
+"""Kind of a memory file."""
+
+ProviderAuthType = Literal["api", "oauth"]
+"""How a connected provider authenticates."""
+
+ProviderTimeout = int | Literal[False]
+"""A provider's request timeout: a whole number, or `false` for none."""
+
+ChatGptUsageErrorCode = Literal["bad_request", "not_connected", "unsupported_target", "refresh_failed", "unauthorized", "forbidden", "rate_limited", "network_error", "bad_response"]
+"""What went wrong reading ChatGPT usage."""
+
+ModelAppliedTo = Literal["agent", "conversation"]
+"""What `update_model` changed."""
+
+ToolsetName = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "letta", "none"]
+"""A client toolset preset (docs/protocol.md §6.2)."""
+
+ExperimentSource = Literal["override", "env", "default"]
+"""What decided whether an experiment is on."""
+
 DeltaMessageType = Literal["assistant_message", "reasoning_message", "hidden_reasoning_message", "tool_call_message", "approval_request_message", "tool_return_message", "approval_response_message", "user_message", "system_message", "usage_statistics", "stop_reason", "error_message", "ping", "event_message", "summary_message", "approval_classification_end", "client_tool_start", "client_tool_end", "command_start", "command_end", "slash_command_start", "slash_command_end", "status", "retry", "loop_error"]
 """The `message_type` values of `Delta`."""
 
@@ -150,9 +198,6 @@ RetryKind = Literal["provider_retry", "transport_fallback"]
 
 LoopStatus = Literal["WAITING_ON_INPUT", "SENDING_API_REQUEST", "WAITING_FOR_API_RESPONSE", "RETRYING_API_REQUEST", "PROCESSING_API_RESPONSE", "WAITING_ON_APPROVAL", "EXECUTING_CLIENT_SIDE_TOOL", "EXECUTING_COMMAND"]
 """Agent loop state."""
-
-ToolsetName = Literal["codex", "codex_snake", "default", "gemini", "gemini_snake", "none"]
-"""A client toolset preset (docs/protocol.md §6.2)."""
 
 BackgroundProcessKind = Literal["bash", "agent_task", "monitor", "workflow"]
 """The `kind` values of `BackgroundProcess`."""
@@ -479,6 +524,20 @@ class ConversationForkBody(TypedDict):
     """Fork through this message (inclusive) instead of the whole history."""
 
 
+class AgentRuntimeScope(TypedDict):
+    """The scope of a command about an agent's own runtime — launching subagents, slash commands,
+    monitors, teleport, binding a chat channel, reflection settings: Letta 0.34's
+    `AgentRuntimeScope`, whose `agent_id` is a string, never `null` (docs/protocol.md §2.4).
+    """
+
+    agent_id: str
+    """The agent id."""
+    conversation_id: str
+    """The conversation id, or `"default"`."""
+    acting_user_id: NotRequired[str | None]
+    """Inbound only: the user a relay acts for."""
+
+
 class SubagentLaunchArgs(TypedDict):
     """The arguments of `launch_subagent`."""
 
@@ -591,6 +650,58 @@ class FileOp(TypedDict):
     """Character position."""
     content: NotRequired[str | None]
     """Inserted text."""
+
+
+class ProviderOAuthTokens(TypedDict):
+    """A provider's OAuth tokens, as its own device-code login produced them."""
+
+    type: 'OAuthTokensKind'
+    """Always `oauth`."""
+    access: str
+    """The access token."""
+    refresh: str
+    """The refresh token."""
+    expires: int
+    """When the access token expires, in milliseconds since the epoch."""
+
+
+class ChatGptOAuthConfig(TypedDict):
+    """ChatGPT sign-in credentials."""
+
+    access_token: str
+    """The access token."""
+    id_token: str
+    """The ID token."""
+    refresh_token: NotRequired[str | None]
+    """The refresh token."""
+    account_id: str
+    """The ChatGPT account."""
+    expires_at: int
+    """When the access token expires."""
+
+
+class UpdateModelPayload(TypedDict):
+    """The model `update_model` selects."""
+
+    model_id: NotRequired[str | None]
+    """Catalog model id (`sonnet`); preferred."""
+    model_handle: NotRequired[str | None]
+    """A model handle instead (`anthropic/claude-sonnet-4-6`)."""
+    reasoning_effort: NotRequired['ReasoningEffort | None']
+    """Reasoning effort for an OpenAI-compatible proxy; `null` restores the provider's default."""
+
+
+class ReflectionSettingsChange(TypedDict):
+    """The settings `set_reflection_settings` applies."""
+
+    trigger: 'ReflectionTriggerMode'
+    """When to reflect."""
+    step_count: int
+    """Steps between reflections."""
+    merge: NotRequired['ReflectionMergeMode | None']
+    """How to merge."""
+    merge_instructions: NotRequired[str | None]
+    """Instructions for an explicit merge."""
 
 
 class Capabilities(TypedDict):
@@ -1168,6 +1279,265 @@ class GitBranchInfo(TypedDict):
     """Whether it is checked out."""
     is_remote: bool
     """Whether it is a remote-tracking branch."""
+
+
+class MemoryFileEntry(TypedDict):
+    """A file of an agent's memory."""
+
+    relative_path: str
+    """Path relative to the memory root (`system/persona.md`)."""
+    is_system: bool
+    """Whether it is a system file (always in the agent's context)."""
+    description: str | None
+    """The description from its front matter, or `null`."""
+    content: str
+    """Its content."""
+    size: int
+    """Its size in bytes."""
+    references: NotRequired[list[str] | None]
+    """Paths it refers to (with `include_references`)."""
+    kind: NotRequired['MemoryFileKind | None']
+    """What kind of file."""
+    mime_type: NotRequired[str | None]
+    """Its MIME type (absent, `null` or a value)."""
+
+
+class MemoryHistoryCommitEntry(TypedDict):
+    """One commit of an agent's memory repository."""
+
+    sha: str
+    """The commit's SHA."""
+    message: str
+    """Its message."""
+    timestamp: str
+    """Its time (ISO-8601)."""
+    author_name: str | None
+    """Its author, or `null`."""
+
+
+class ListModelsResponseModelEntry(TypedDict):
+    """A model of the catalog."""
+
+    id: str
+    """Catalog id (`sonnet`)."""
+    handle: str
+    """Model handle (`anthropic/claude-sonnet-4-6`)."""
+    label: str
+    """Display name."""
+    description: str
+    """What it is."""
+    isDefault: NotRequired[bool | None]
+    """Whether it is the default model."""
+    isFeatured: NotRequired[bool | None]
+    """Whether it is featured."""
+    free: NotRequired[bool | None]
+    """Whether it is free to use."""
+    supportsStructuredOutputs: NotRequired[bool | None]
+    """Whether it supports structured outputs (Letta 0.34.12)."""
+    updateArgs: NotRequired[dict[str, Any] | None]
+    """The model settings `update_model` applies for it (`context_window`, …)."""
+
+
+class ConnectProviderEntry(TypedDict):
+    """A provider the user can connect, with its connections."""
+
+    id: str
+    """Its id, for `connect_provider.provider_id`."""
+    display_name: str
+    """Display name."""
+    description: str
+    """What it is."""
+    provider_type: str
+    """Its provider type."""
+    provider_name: str
+    """Its default stored name."""
+    provider_names: list[str]
+    """Every name it may be stored under."""
+    is_oauth: NotRequired[bool | None]
+    """Whether it connects through OAuth."""
+    oauth_provider_id: NotRequired[str | None]
+    """The OAuth provider it signs in with."""
+    requires_api_key: bool
+    """Whether it needs an API key."""
+    fields: NotRequired['list[ConnectProviderField] | None']
+    """Its connect form (one auth method)."""
+    auth_methods: NotRequired['list[ConnectProviderAuthMethod] | None']
+    """Its auth methods (several)."""
+    connected: 'ConnectProviderConnectionState'
+    """The first connection (kept for older clients)."""
+    connected_providers: 'list[ConnectProviderConnectionState]'
+    """Every connection under one of its names."""
+
+
+class ConnectProviderField(TypedDict):
+    """A field of a provider's connect form."""
+
+    key: str
+    """The key in `connect_provider.fields`."""
+    label: str
+    """Its label."""
+    placeholder: NotRequired[str | None]
+    """Placeholder text."""
+    secret: NotRequired[bool | None]
+    """Whether the value is a secret."""
+    required: NotRequired[bool | None]
+    """Whether it must be filled in."""
+
+
+class ConnectProviderAuthMethod(TypedDict):
+    """One way to authenticate with a provider."""
+
+    id: str
+    """Its id, for `connect_provider.auth_method_id`."""
+    label: str
+    """Its label."""
+    description: str
+    """What it is."""
+    fields: 'list[ConnectProviderField]'
+    """Its form."""
+
+
+class ConnectProviderConnectionState(TypedDict):
+    """A connected provider (or the absence of one)."""
+
+    is_connected: bool
+    """Whether it is connected."""
+    id: NotRequired[str | None]
+    """Its id."""
+    provider_name: NotRequired[str | None]
+    """The name it is stored under."""
+    provider_type: NotRequired[str | None]
+    """Its provider type."""
+    auth_type: NotRequired['ProviderAuthType | None']
+    """How it authenticates."""
+    base_url: NotRequired[str | None]
+    """Its API base URL."""
+    timeout: NotRequired['ProviderTimeout | None']
+    """Its request timeout, or `false` for none."""
+    region: NotRequired[str | None]
+    """Its region."""
+
+
+class ChatGptUsageSnapshot(TypedDict):
+    """A ChatGPT plan's usage."""
+
+    providerName: str
+    """The provider's name."""
+    fetchedAt: str
+    """When it was read (ISO-8601)."""
+    summary: str
+    """One-line summary."""
+    planType: NotRequired[str | None]
+    """The plan."""
+    limitReached: NotRequired[bool | None]
+    """Whether a limit is reached."""
+    rateLimitReachedType: NotRequired[str | None]
+    """Which limit is reached."""
+    primary: 'ChatGptUsageWindow | None'
+    """The primary usage window."""
+    secondary: 'ChatGptUsageWindow | None'
+    """The secondary usage window."""
+    additional: 'list[ChatGptUsageWindow]'
+    """More usage windows."""
+    credits: NotRequired['ChatGptUsageCredits | None']
+    """Credits."""
+    individualLimit: NotRequired['ChatGptUsageIndividualLimit | None']
+    """The user's own limit."""
+
+
+class ChatGptUsageWindow(TypedDict):
+    """A usage window of a ChatGPT plan."""
+
+    label: str
+    """Its label."""
+    usedPercent: float | None
+    """How much of it is used, in percent."""
+    windowDurationMins: int | None
+    """Its length in minutes."""
+    resetsAt: int | None
+    """When it resets (seconds since the epoch)."""
+
+
+class ChatGptUsageCredits(TypedDict):
+    """Credits of a ChatGPT plan."""
+
+    balance: NotRequired[str | None]
+    """The balance."""
+    availableCount: NotRequired[int | None]
+    """How many are available."""
+    hasCredits: NotRequired[bool | None]
+    """Whether there are any."""
+    unlimited: NotRequired[bool | None]
+    """Whether they are unlimited."""
+
+
+class ChatGptUsageIndividualLimit(TypedDict):
+    """A user's own limit within a ChatGPT plan."""
+
+    limit: str
+    """The limit."""
+    used: str
+    """How much is used."""
+    remainingPercent: float
+    """How much is left, in percent."""
+    resetsAt: int
+    """When it resets (seconds since the epoch)."""
+
+
+class ChatGptUsageReadError(TypedDict):
+    """Why `chatgpt_usage_read` failed."""
+
+    code: 'ChatGptUsageErrorCode'
+    """What went wrong."""
+    message: str
+    """Said for people."""
+    retryAfterMs: NotRequired[int | None]
+    """When to retry, in milliseconds."""
+
+
+class ReflectionSettings(TypedDict):
+    """Reflection settings of an agent (`ReflectionSettingsSnapshot`; also the answer of
+    `get_reflection_settings`).
+    """
+
+    agent_id: str
+    """The agent."""
+    trigger: 'ReflectionTriggerMode'
+    """When to reflect."""
+    step_count: int
+    """Steps between reflections."""
+    merge: 'ReflectionMergeMode'
+    """How to merge."""
+    merge_instructions: str
+    """Extra merge instructions."""
+
+
+class Experiment(TypedDict):
+    """An experiment flag (`ExperimentSnapshot`; also the answer of `get_experiments`)."""
+
+    id: 'ExperimentId'
+    """Flag id."""
+    label: str
+    """Short label."""
+    description: str
+    """What it enables."""
+    envVar: NotRequired[str | None]
+    """Environment variable that sets it."""
+    enabled: bool
+    """Whether it is on."""
+    source: 'ExperimentSource'
+    """What decided `enabled`."""
+    override: bool | None
+    """The user's override, if any."""
+
+
+class Secret(TypedDict):
+    """One secret."""
+
+    key: str
+    """Its name."""
+    value: str
+    """Its value, in plain text."""
 
 
 class AssistantMessageDelta(TypedDict):
@@ -2402,40 +2772,6 @@ class DiffLine(TypedDict):
     """The line's text."""
 
 
-class Experiment(TypedDict):
-    """An experiment flag."""
-
-    id: str
-    """Flag id."""
-    label: str
-    """Short label."""
-    description: str
-    """What it enables."""
-    envVar: NotRequired[str | None]
-    """Environment variable that sets it."""
-    enabled: bool
-    """Whether it is on."""
-    source: str
-    """What decided `enabled` (`override`, `env` or `default`)."""
-    override: bool | None
-    """The user's override, if any."""
-
-
-class ReflectionSettings(TypedDict):
-    """Reflection settings of an agent."""
-
-    agent_id: str
-    """The agent."""
-    trigger: str
-    """`off`, `step-count` or `compaction-event`."""
-    step_count: int
-    """Steps between reflections."""
-    merge: str
-    """`auto` or `explicit`."""
-    merge_instructions: str
-    """Extra merge instructions."""
-
-
 class ModCommand(TypedDict):
     """A command contributed by a mod."""
 
@@ -3010,7 +3346,7 @@ class ExecuteCommand(TypedDict):
     """The command's name (`clear`, `compact`, `context-limit`, a mod command, …)."""
     request_id: str
     """Correlates the response."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The conversation it runs in."""
     args: NotRequired[str | None]
     """Everything after the command name."""
@@ -3022,7 +3358,7 @@ class MonitorStop(TypedDict):
     type: Literal["monitor_stop"]
     request_id: str
     """Correlates the response."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The conversation the monitor belongs to."""
     process_id: str
     """The monitor's `process_id` (from `device_status.background_processes`)."""
@@ -3058,7 +3394,7 @@ class LaunchSubagent(TypedDict):
     type: Literal["launch_subagent"]
     request_id: str
     """Correlates the response."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The parent conversation: the launch's context and where completion is reported."""
     args: 'SubagentLaunchArgs'
     """What to launch."""
@@ -3076,7 +3412,7 @@ class TeleportProbe(TypedDict):
     type: Literal["teleport_probe"]
     request_id: str
     """Correlates the response."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The conversation to move."""
 
 
@@ -3088,7 +3424,7 @@ class TeleportRequest(TypedDict):
     """The command's id."""
     teleport_id: str
     """Names this teleport in `teleport_ready`, `teleport_failed` and `teleport_continue`."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The conversation to move."""
     target: 'TeleportTarget'
     """Where it goes."""
@@ -3100,7 +3436,7 @@ class TeleportFailed(TypedDict):
     type: Literal["teleport_failed"]
     teleport_id: str
     """The teleport."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The conversation."""
     error: str
     """What went wrong."""
@@ -3160,7 +3496,7 @@ class ChannelAccountBind(TypedDict):
     """The channel."""
     account_id: str
     """The account."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The agent conversation."""
 
 
@@ -3284,7 +3620,7 @@ class ChannelPairingBind(TypedDict):
     """The channel."""
     account_id: NotRequired[str | None]
     """The account (the channel's default account when absent)."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The agent conversation."""
     code: str
     """The pairing code."""
@@ -3328,7 +3664,7 @@ class ChannelTargetBind(TypedDict):
     """The channel."""
     account_id: NotRequired[str | None]
     """The account (the channel's default account when absent)."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The agent conversation."""
     target_id: str
     """The target."""
@@ -3360,7 +3696,7 @@ class ChannelRouteUpdate(TypedDict):
     """The account (the channel's default account when absent)."""
     chat_id: str
     """The chat."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """The agent conversation."""
 
 
@@ -3596,6 +3932,294 @@ class GetCwdMap(TypedDict):
     type: Literal["get_cwd_map"]
     request_id: str
     """Correlates the response."""
+
+
+class ListMemory(TypedDict):
+    """List an agent's memory files, answered in chunks until one has `done: true`."""
+
+    type: Literal["list_memory"]
+    request_id: str
+    """Correlates every response chunk."""
+    agent_id: str
+    """The agent whose memory to list."""
+    include_references: NotRequired[bool | None]
+    """Also parse each file's references to other files (graph edges)."""
+
+
+class MemoryHistory(TypedDict):
+    """Read the git history of an agent's memory."""
+
+    type: Literal["memory_history"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    file_path: NotRequired[str | None]
+    """A file relative to the memory root; absent for the history of all files."""
+    limit: NotRequired[int | None]
+    """The most commits to return (default 50)."""
+
+
+class MemoryFileAtRef(TypedDict):
+    """Read a memory file at a commit."""
+
+    type: Literal["memory_file_at_ref"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    file_path: str
+    """The file, relative to the memory root."""
+    ref: str
+    """The commit's SHA."""
+
+
+class MemoryCommitDiff(TypedDict):
+    """Show the diff of a memory commit."""
+
+    type: Literal["memory_commit_diff"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    sha: str
+    """The commit's SHA."""
+
+
+class ReadMemoryFile(TypedDict):
+    """Read a memory file."""
+
+    type: Literal["read_memory_file"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root."""
+    encoding: NotRequired['MemoryFileEncoding | None']
+    """How to encode the content (default `utf8`; `base64` for binary files)."""
+
+
+class WriteMemoryFile(TypedDict):
+    """Write and commit a memory file."""
+
+    type: Literal["write_memory_file"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root (rejected if it leaves the root)."""
+    content: str
+    """The content, as `encoding` says."""
+    encoding: NotRequired['MemoryFileEncoding | None']
+    """How `content` is encoded (default `utf8`)."""
+    commit_message: NotRequired[str | None]
+    """The commit message (a default one when absent)."""
+
+
+class DeleteMemoryFile(TypedDict):
+    """Delete and commit a memory file."""
+
+    type: Literal["delete_memory_file"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    path: str
+    """The file, relative to the memory root."""
+    commit_message: NotRequired[str | None]
+    """The commit message (a default one when absent)."""
+
+
+class EnableMemfs(TypedDict):
+    """Turn on an agent's memory filesystem."""
+
+    type: Literal["enable_memfs"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class ListModels(TypedDict):
+    """List the model catalog."""
+
+    type: Literal["list_models"]
+    request_id: str
+    """Correlates the response."""
+    force: NotRequired[bool | None]
+    """Bypass the server's availability cache and refetch."""
+
+
+class ListConnectProviders(TypedDict):
+    """List the providers the user can connect."""
+
+    type: Literal["list_connect_providers"]
+    request_id: str
+    """Correlates the response."""
+    target: 'ConnectProviderStorageTarget'
+    """The provider store."""
+
+
+class ConnectProvider(TypedDict):
+    """Store a provider's credentials."""
+
+    type: Literal["connect_provider"]
+    request_id: str
+    """Correlates the response."""
+    target: 'ConnectProviderStorageTarget'
+    """The provider store."""
+    provider_id: str
+    """The provider, as `list_connect_providers` names it."""
+    auth_method_id: NotRequired[str | None]
+    """The auth method, for providers with several."""
+    fields: dict[str, str]
+    """The auth method's fields (`apiKey`, `region`, …)."""
+    provider_name: NotRequired[str | None]
+    """The name to store the provider under."""
+    oauth_config: NotRequired['ProviderOAuthConfig | None']
+    """OAuth credentials, for an OAuth provider."""
+
+
+class DisconnectProvider(TypedDict):
+    """Remove a provider's credentials."""
+
+    type: Literal["disconnect_provider"]
+    request_id: str
+    """Correlates the response."""
+    target: 'ConnectProviderStorageTarget'
+    """The provider store."""
+    provider_id: str
+    """The provider, as `list_connect_providers` names it."""
+    provider_name: NotRequired[str | None]
+    """Which of its connected names to remove, when it has several."""
+
+
+class ChatgptUsageRead(TypedDict):
+    """Read a ChatGPT plan's usage."""
+
+    type: Literal["chatgpt_usage_read"]
+    request_id: str
+    """Correlates the response."""
+    target: 'ChatGptUsageReadTarget'
+    """The provider store."""
+    provider_name: NotRequired[str | None]
+    """The connected ChatGPT provider's name (the built-in one when absent)."""
+    force_refresh: NotRequired[bool | None]
+    """Skip the server's short cache."""
+
+
+class UpdateModel(TypedDict):
+    """Change a conversation's model."""
+
+    type: Literal["update_model"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The conversation."""
+    payload: 'UpdateModelPayload'
+    """The model to use."""
+
+
+class UpdateToolset(TypedDict):
+    """Set a conversation's toolset preference."""
+
+    type: Literal["update_toolset"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'RuntimeScope'
+    """The conversation."""
+    toolset_preference: 'ToolsetPreference'
+    """The preference (`auto`, `default`, `codex`, …)."""
+
+
+class SkillEnable(TypedDict):
+    """Enable a skill."""
+
+    type: Literal["skill_enable"]
+    request_id: str
+    """Correlates the response."""
+    skill_path: str
+    """Absolute path of the skill's directory."""
+
+
+class SkillDisable(TypedDict):
+    """Disable a skill."""
+
+    type: Literal["skill_disable"]
+    request_id: str
+    """Correlates the response."""
+    name: str
+    """The skill's name (its link name in `~/.letta/skills/`)."""
+
+
+class GetReflectionSettings(TypedDict):
+    """Read an agent's reflection settings."""
+
+    type: Literal["get_reflection_settings"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'AgentRuntimeScope'
+    """The agent's scope."""
+
+
+class SetReflectionSettings(TypedDict):
+    """Change an agent's reflection settings."""
+
+    type: Literal["set_reflection_settings"]
+    request_id: str
+    """Correlates the response."""
+    runtime: 'AgentRuntimeScope'
+    """The agent's scope."""
+    settings: 'ReflectionSettingsChange'
+    """The new settings."""
+    scope: NotRequired['ReflectionSettingsScope | None']
+    """Where to store them."""
+
+
+class GetExperiments(TypedDict):
+    """List the experiment flags."""
+
+    type: Literal["get_experiments"]
+    request_id: str
+    """Correlates the response."""
+
+
+class SetExperiment(TypedDict):
+    """Turn an experiment flag on or off."""
+
+    type: Literal["set_experiment"]
+    request_id: str
+    """Correlates the response."""
+    experiment_id: 'ExperimentId'
+    """The flag."""
+    enabled: bool
+    """On or off."""
+
+
+class SecretList(TypedDict):
+    """List an agent's secrets."""
+
+    type: Literal["secret_list"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+
+
+class SecretApply(TypedDict):
+    """Change an agent's secrets."""
+
+    type: Literal["secret_apply"]
+    request_id: str
+    """Correlates the response."""
+    agent_id: str
+    """The agent."""
+    set: dict[str, str]
+    """Keys to add or replace, with their values in plain text."""
+    unset: list[str]
+    """Keys to remove."""
 
 
 class Message(TypedDict):
@@ -4122,7 +4746,7 @@ class MonitorStopResponse(TypedDict):
     type: Literal["monitor_stop_response"]
     request_id: str
     """Echo of the request's id."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """Echo of the scope."""
     process_id: str
     """Echo of the process id."""
@@ -4152,7 +4776,7 @@ class LaunchSubagentResponse(TypedDict):
     type: Literal["launch_subagent_response"]
     request_id: str
     """Echo of the request's id."""
-    runtime: NotRequired['RuntimeScope | None']
+    runtime: NotRequired['AgentRuntimeScope | None']
     """Letta 0.34: echo of the parent scope, for relays."""
     success: bool
     """Whether it was launched."""
@@ -4176,7 +4800,7 @@ class TeleportProbeResponse(TypedDict):
     type: Literal["teleport_probe_response"]
     request_id: str
     """Echo of the request's id."""
-    runtime: 'RuntimeScope'
+    runtime: 'AgentRuntimeScope'
     """Echo of the scope."""
     supported: Literal[True]
     """Teleport is supported."""
@@ -4696,6 +5320,394 @@ class GetCwdMapResponse(TypedDict):
     """Why it failed."""
 
 
+class ListMemoryResponse(TypedDict):
+    """Response to `list_memory`."""
+
+    type: Literal["list_memory_response"]
+    request_id: str
+    """Echo of the request's id."""
+    entries: 'list[MemoryFileEntry]'
+    """This chunk's files."""
+    done: bool
+    """Whether this is the last chunk."""
+    total: int
+    """How many files the whole listing has."""
+    success: bool
+    """Whether the memory was listed."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+    memfs_enabled: NotRequired[bool | None]
+    """Whether the agent has the memory filesystem enabled."""
+    memfs_initialized: NotRequired[bool | None]
+    """Whether its memory repository exists."""
+
+
+class MemoryHistoryResponse(TypedDict):
+    """Response to `memory_history`."""
+
+    type: Literal["memory_history_response"]
+    request_id: str
+    """Echo of the request's id."""
+    file_path: str
+    """The file whose history this is."""
+    commits: 'list[MemoryHistoryCommitEntry]'
+    """The commits, newest first (empty on failure)."""
+    success: bool
+    """Whether the history was read."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class MemoryFileAtRefResponse(TypedDict):
+    """Response to `memory_file_at_ref`."""
+
+    type: Literal["memory_file_at_ref_response"]
+    request_id: str
+    """Echo of the request's id."""
+    file_path: str
+    """Echo of the file."""
+    ref: str
+    """Echo of the commit."""
+    content: str | None
+    """The file's content at that commit; `null` on failure."""
+    success: bool
+    """Whether the file was read."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class MemoryCommitDiffResponse(TypedDict):
+    """Response to `memory_commit_diff`."""
+
+    type: Literal["memory_commit_diff_response"]
+    request_id: str
+    """Echo of the request's id."""
+    sha: str
+    """Echo of the commit."""
+    diff: str | None
+    """The commit's diff; `null` on failure."""
+    success: bool
+    """Whether the diff was read."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ReadMemoryFileResponse(TypedDict):
+    """Response to `read_memory_file`."""
+
+    type: Literal["read_memory_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    agent_id: str
+    """Echo of the agent."""
+    path: str
+    """Echo of the file."""
+    content: str | None
+    """The content; `null` on failure."""
+    encoding: 'MemoryFileEncoding'
+    """How `content` is encoded."""
+    success: bool
+    """Whether the file was read."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class WriteMemoryFileResponse(TypedDict):
+    """Response to `write_memory_file`."""
+
+    type: Literal["write_memory_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    agent_id: str
+    """Echo of the agent."""
+    path: str
+    """Echo of the file."""
+    success: bool
+    """Whether the change was made."""
+    committed: NotRequired[bool | None]
+    """Whether a commit was made."""
+    commit_sha: NotRequired[str | None]
+    """The commit's SHA."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class DeleteMemoryFileResponse(TypedDict):
+    """Response to `delete_memory_file`."""
+
+    type: Literal["delete_memory_file_response"]
+    request_id: str
+    """Echo of the request's id."""
+    agent_id: str
+    """Echo of the agent."""
+    path: str
+    """Echo of the file."""
+    success: bool
+    """Whether the change was made."""
+    committed: NotRequired[bool | None]
+    """Whether a commit was made."""
+    commit_sha: NotRequired[str | None]
+    """The commit's SHA."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class EnableMemfsResponse(TypedDict):
+    """Response to `enable_memfs`."""
+
+    type: Literal["enable_memfs_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether it was turned on."""
+    memory_directory: NotRequired[str | None]
+    """The agent's memory directory."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ListModelsResponse(TypedDict):
+    """Response to `list_models`."""
+
+    type: Literal["list_models_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the models were listed."""
+    entries: 'list[ListModelsResponseModelEntry]'
+    """The model catalog (empty on failure)."""
+    available_handles: NotRequired[list[str] | None]
+    """Handles available to this user: `null` when the lookup failed, absent from an older
+    server.
+    """
+    byok_provider_aliases: NotRequired[dict[str, str] | None]
+    """Bring-your-own-key provider name → its base provider (`lc-anthropic` → `anthropic`)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ListConnectProvidersResponse(TypedDict):
+    """Response to `list_connect_providers`."""
+
+    type: Literal["list_connect_providers_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    target: 'ConnectProviderStorageTarget'
+    """Echo of the provider store."""
+    providers: 'list[ConnectProviderEntry]'
+    """The providers after the command (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ConnectProviderResponse(TypedDict):
+    """Response to `connect_provider`."""
+
+    type: Literal["connect_provider_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    target: 'ConnectProviderStorageTarget'
+    """Echo of the provider store."""
+    providers: 'list[ConnectProviderEntry]'
+    """The providers after the command (empty on failure)."""
+    models_may_have_changed: bool
+    """Whether `list_models` may now answer differently."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class DisconnectProviderResponse(TypedDict):
+    """Response to `disconnect_provider`."""
+
+    type: Literal["disconnect_provider_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    target: 'ConnectProviderStorageTarget'
+    """Echo of the provider store."""
+    providers: 'list[ConnectProviderEntry]'
+    """The providers after the command (empty on failure)."""
+    models_may_have_changed: bool
+    """Whether `list_models` may now answer differently."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class ChatgptUsageReadResponse(TypedDict):
+    """Response to `chatgpt_usage_read`."""
+
+    type: Literal["chatgpt_usage_read_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the usage was read."""
+    target: 'ChatGptUsageReadTarget'
+    """Echo of the provider store."""
+    usage: NotRequired['ChatGptUsageSnapshot | None']
+    """The usage."""
+    error: NotRequired['ChatGptUsageReadError | None']
+    """Why it failed."""
+
+
+class UpdateModelResponse(TypedDict):
+    """Response to `update_model`."""
+
+    type: Literal["update_model_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the model was changed."""
+    runtime: NotRequired['RuntimeScope | None']
+    """Echo of the scope."""
+    applied_to: NotRequired['ModelAppliedTo | None']
+    """Whether the agent (default conversation) or the conversation got the model."""
+    model_id: NotRequired[str | None]
+    """The catalog id now in use."""
+    model_handle: NotRequired[str | None]
+    """The handle now in use."""
+    model_settings: NotRequired[dict[str, Any] | None]
+    """The model settings now in use (absent, `null` or an object)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class UpdateToolsetResponse(TypedDict):
+    """Response to `update_toolset`."""
+
+    type: Literal["update_toolset_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the preference was set."""
+    runtime: NotRequired['RuntimeScope | None']
+    """Echo of the scope."""
+    current_toolset: NotRequired['ToolsetName | None']
+    """The toolset now in use."""
+    current_toolset_preference: NotRequired['ToolsetPreference | None']
+    """The preference now set."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SkillEnableResponse(TypedDict):
+    """Response to `skill_enable`."""
+
+    type: Literal["skill_enable_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    skill_name: NotRequired[str | None]
+    """The skill's name."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SkillDisableResponse(TypedDict):
+    """Response to `skill_disable`."""
+
+    type: Literal["skill_disable_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    skill_name: NotRequired[str | None]
+    """The skill's name."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class GetReflectionSettingsResponse(TypedDict):
+    """Response to `get_reflection_settings`."""
+
+    type: Literal["get_reflection_settings_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    reflection_settings: 'ReflectionSettings | None'
+    """The reflection_settings; `null` on failure."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SetReflectionSettingsResponse(TypedDict):
+    """Response to `set_reflection_settings`."""
+
+    type: Literal["set_reflection_settings_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the settings were changed."""
+    reflection_settings: 'ReflectionSettings | None'
+    """The settings now in effect; `null` on failure."""
+    scope: 'ReflectionSettingsScope'
+    """Where they were stored."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class GetExperimentsResponse(TypedDict):
+    """Response to `get_experiments`."""
+
+    type: Literal["get_experiments_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    experiments: 'list[Experiment]'
+    """Every experiment flag (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SetExperimentResponse(TypedDict):
+    """Response to `set_experiment`."""
+
+    type: Literal["set_experiment_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the command succeeded."""
+    experiments: 'list[Experiment]'
+    """Every experiment flag (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SecretListResponse(TypedDict):
+    """Response to `secret_list`."""
+
+    type: Literal["secret_list_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the secrets were listed."""
+    secrets: 'list[Secret]'
+    """The secrets, sorted by key (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
+class SecretApplyResponse(TypedDict):
+    """Response to `secret_apply`."""
+
+    type: Literal["secret_apply_response"]
+    request_id: str
+    """Echo of the request's id."""
+    success: bool
+    """Whether the secrets were changed."""
+    names: list[str]
+    """The secret names after the change, sorted (empty on failure)."""
+    error: NotRequired[str | None]
+    """Why it failed."""
+
+
 class StreamDelta(TypedDict):
     """Streamed agent output or a lifecycle notice."""
 
@@ -5058,7 +6070,25 @@ class TerminalExited(TypedDict):
     """Why the terminal failed, when it did."""
 
 
-ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | Message | Pong
+class MemoryUpdated(TypedDict):
+    """Files of an agent's memory changed."""
+
+    type: Literal["memory_updated"]
+    affected_paths: list[str]
+    """The changed files, relative to the memory root."""
+    timestamp: int
+    """When, in milliseconds since the epoch."""
+
+
+class SkillsUpdated(TypedDict):
+    """The available skills changed."""
+
+    type: Literal["skills_updated"]
+    timestamp: int
+    """When, in milliseconds since the epoch."""
+
+
+ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | ListMemory | MemoryHistory | MemoryFileAtRef | MemoryCommitDiff | ReadMemoryFile | WriteMemoryFile | DeleteMemoryFile | EnableMemfs | ListModels | ListConnectProviders | ConnectProvider | DisconnectProvider | ChatgptUsageRead | UpdateModel | UpdateToolset | SkillEnable | SkillDisable | GetReflectionSettings | SetReflectionSettings | GetExperiments | SetExperiment | SecretList | SecretApply | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
 InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
@@ -5076,7 +6106,12 @@ ImageSource = Base64ImageSource | UrlImageSource | LettaImageSource
 ApprovalDecision = AllowApprovalDecision | DenyApprovalDecision
 """An approval decision. Closed: an unknown `behavior` is an error, never "allow"."""
 
-ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited
+ProviderOAuthConfig = ProviderOAuthTokens | ChatGptOAuthConfig
+"""The OAuth credentials `connect_provider` accepts: ChatGPT's, or a provider's own tokens
+(`type: "oauth"`).
+"""
+
+ServerFrame = AppServerInfoResponse | RuntimeStartResponse | InputAccepted | SyncResponse | AbortMessageResponse | RemoveQueueItemResponse | RuntimeExternalToolsUpdateResponse | ResumeQueueResponse | AgentListResponse | AgentRetrieveResponse | AgentCreateResponse | AgentUpdateResponse | AgentDeleteResponse | CreateAgentResponse | ConversationListResponse | ConversationRetrieveResponse | ConversationCreateResponse | ConversationUpdateResponse | ConversationRecompileResponse | ConversationForkResponse | ConversationMessagesListResponse | ConversationCompactResponse | CronListResponse | CronAddResponse | CronGetResponse | CronRunsResponse | CronTriggerResponse | CronPauseResponse | CronResumeResponse | CronUpdateResponse | CronDeleteResponse | CronDeleteAllResponse | ExecuteCommandResponse | MonitorStopResponse | BrowserDeviceMcpOauthResponse | LaunchSubagentResponse | TeleportProbeResponse | ChannelsListResponse | ChannelAccountsListResponse | ChannelAccountCreateResponse | ChannelAccountUpdateResponse | ChannelAccountBindResponse | ChannelAccountUnbindResponse | ChannelAccountDeleteResponse | ChannelAccountStartResponse | ChannelAccountStopResponse | ChannelGetConfigResponse | ChannelSetConfigResponse | ChannelStartResponse | ChannelStopResponse | ChannelPairingsListResponse | ChannelPairingBindResponse | ChannelRoutesListResponse | ChannelTargetsListResponse | ChannelTargetBindResponse | ChannelRouteRemoveResponse | ChannelRouteUpdateResponse | SearchFilesResponse | GrepInFilesResponse | ListInDirectoryResponse | GetTreeResponse | ReadFileResponse | WriteFileResponse | EditFileResponse | SearchBranchesResponse | CheckoutBranchResponse | SetBootWorkingDirectoryResponse | GetCwdMapResponse | ListMemoryResponse | MemoryHistoryResponse | MemoryFileAtRefResponse | MemoryCommitDiffResponse | ReadMemoryFileResponse | WriteMemoryFileResponse | DeleteMemoryFileResponse | EnableMemfsResponse | ListModelsResponse | ListConnectProvidersResponse | ConnectProviderResponse | DisconnectProviderResponse | ChatgptUsageReadResponse | UpdateModelResponse | UpdateToolsetResponse | SkillEnableResponse | SkillDisableResponse | GetReflectionSettingsResponse | SetReflectionSettingsResponse | GetExperimentsResponse | SetExperimentResponse | SecretListResponse | SecretApplyResponse | StreamDelta | TurnFinished | UpdateLoopStatus | UpdateDeviceStatus | UpdateQueue | UpdateSubagentState | ControlRequest | FileOps | TeleportReady | ExternalToolCallRequest | CronsUpdated | Error | ChannelsUpdated | ChannelAccountsUpdated | ChannelPairingsUpdated | ChannelRoutesUpdated | ChannelTargetsUpdated | FileChanged | TerminalSpawned | TerminalOutput | TerminalExited | MemoryUpdated | SkillsUpdated
 """A frame the server sends, tagged by `type`. Open: a `type` this version does not know
 is kept, not rejected (in the protocol crate, as `ServerFrame::Unknown` with the
 frame's JSON).
@@ -5098,6 +6133,6 @@ DiffPreview = AdvancedDiffPreview | FallbackDiffPreview | UnpreviewableDiffPrevi
 
 LettaAppServerFrame = ClientFrame | ServerFrame
 
-OPEN_TYPES: Final = frozenset({"AgentState", "Conversation", "HistoryMessage"})
+OPEN_TYPES: Final = frozenset({"ProviderOAuthTokens", "AgentState", "Conversation", "HistoryMessage"})
 """The `TypedDict`s whose objects may carry keys they do not list (Letta objects, with the
 fields the protocol relies on typed), which are kept as sent."""

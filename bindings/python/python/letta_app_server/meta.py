@@ -10,7 +10,7 @@ from typing import Final, Literal, NamedTuple
 PROTOCOL_VERSION: Final = 1
 """The `protocol_version` this client speaks."""
 
-COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map",)
+COMMANDS: Final = ("app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply",)
 """Every command's `type`, in the protocol table's order."""
 
 
@@ -94,6 +94,29 @@ REQUESTS: Final[dict[str, Request]] = {
     "checkout_branch": Request("checkout_branch_response", "checkout-branch", "one"),
     "set_boot_working_directory": Request("set_boot_working_directory_response", "set-boot-working-directory", "one"),
     "get_cwd_map": Request("get_cwd_map_response", "get-cwd-map", "one"),
+    "list_memory": Request("list_memory_response", "list-memory", "stream"),
+    "memory_history": Request("memory_history_response", "memory-history", "one"),
+    "memory_file_at_ref": Request("memory_file_at_ref_response", "memory-file-at-ref", "one"),
+    "memory_commit_diff": Request("memory_commit_diff_response", "memory-commit-diff", "one"),
+    "read_memory_file": Request("read_memory_file_response", "read-memory-file", "one"),
+    "write_memory_file": Request("write_memory_file_response", "write-memory-file", "one"),
+    "delete_memory_file": Request("delete_memory_file_response", "delete-memory-file", "one"),
+    "enable_memfs": Request("enable_memfs_response", "enable-memfs", "one"),
+    "list_models": Request("list_models_response", "list-models", "one"),
+    "list_connect_providers": Request("list_connect_providers_response", "list-connect-providers", "one"),
+    "connect_provider": Request("connect_provider_response", "connect-provider", "one"),
+    "disconnect_provider": Request("disconnect_provider_response", "disconnect-provider", "one"),
+    "chatgpt_usage_read": Request("chatgpt_usage_read_response", "chatgpt-usage-read", "one"),
+    "update_model": Request("update_model_response", "update-model", "one"),
+    "update_toolset": Request("update_toolset_response", "update-toolset", "one"),
+    "skill_enable": Request("skill_enable_response", "skill-enable", "one"),
+    "skill_disable": Request("skill_disable_response", "skill-disable", "one"),
+    "get_reflection_settings": Request("get_reflection_settings_response", "get-reflection-settings", "one"),
+    "set_reflection_settings": Request("set_reflection_settings_response", "set-reflection-settings", "one"),
+    "get_experiments": Request("get_experiments_response", "get-experiments", "one"),
+    "set_experiment": Request("set_experiment_response", "set-experiment", "one"),
+    "secret_list": Request("secret_list_response", "secret-list", "one"),
+    "secret_apply": Request("secret_apply_response", "secret-apply", "one"),
 }
 """The commands the server answers, by `type`; a command not listed is not answered."""
 

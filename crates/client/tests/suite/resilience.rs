@@ -102,6 +102,34 @@ async fn a_command_the_server_does_not_implement_fails_at_once() {
 }
 
 #[tokio::test]
+async fn a_streamed_command_and_one_with_an_error_object_fail_at_once_too() {
+    let server = TestServer::start().await;
+    let client = server
+        .rust_client(Transport::Single)
+        .await
+        .with_timeout(Duration::from_secs(5));
+    // `list_memory` is answered in chunks until `done: true`; its refusal is that last chunk.
+    let list = json!({"type": "list_memory", "agent_id": "agent-1"});
+    let error = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Rejected { request_id, frame_type, message }
+            if request_id == "list-memory-1"
+                && frame_type == "list_memory_response"
+                && message == "this server does not support `list_memory` yet"),
+        "{error:?}"
+    );
+    // `chatgpt_usage_read_response.error` is an object; its `message` is the refusal's.
+    let usage = json!({"type": "chatgpt_usage_read", "target": "local"});
+    let error = client.command(usage.as_object().unwrap().clone()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Rejected { frame_type, message, .. }
+            if frame_type == "chatgpt_usage_read_response"
+                && message == "this server does not support `chatgpt_usage_read` yet"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn connect_failures_say_what_happened() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let closed_port = listener.local_addr().unwrap();

@@ -68,6 +68,7 @@ fn commands_pair_with_their_responses() {
     assert_eq!(answers("change_device_state"), Some((Answers::None, false)));
     assert_eq!(answers("sync"), Some((Answers::One, false)));
     assert_eq!(answers("conversation_list"), Some((Answers::One, true)));
+    assert_eq!(answers("list_memory"), Some((Answers::Stream, true)));
 }
 
 #[test]
@@ -85,6 +86,8 @@ fn every_listed_frame_type_is_a_variant() {
         "channels_updated",
         "file_changed",
         "terminal_output",
+        "memory_updated",
+        "skills_updated",
     ] {
         assert!(
             SERVER_FRAMES

@@ -78,10 +78,13 @@ pub async fn handle_text(caller: &Arc<dyn Caller>, text: &str) {
 
 /// Answers a frame that could not be parsed: our `error` frame, plus what real Letta sends for a
 /// bad `input` payload or an unknown permission mode (a non-terminal `loop_error` for the scope).
-/// Any other malformed `change_device_state` payload is one real Letta drops silently.
+/// Any other malformed `change_device_state` payload is one real Letta drops silently, and so is
+/// the `payload` of any other command (`update_model`'s).
 async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
     caller.send(error.to_error_frame());
-    if error.kind != FrameErrorKind::InvalidFrame || !error.path.as_deref().is_some_and(|p| p.starts_with("payload")) {
+    let scoped_payload = matches!(error.frame_type.as_deref(), Some(Input::TYPE | ChangeDeviceState::TYPE))
+        && error.path.as_deref().is_some_and(|p| p.starts_with("payload"));
+    if error.kind != FrameErrorKind::InvalidFrame || !scoped_payload {
         return;
     }
     let Ok(raw) = serde_json::from_str::<Value>(text) else {

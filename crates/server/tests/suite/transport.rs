@@ -149,6 +149,20 @@ async fn every_invalid_frame_gets_the_expected_error_and_the_socket_stays_open()
         (&json!("error"), &json!("bad-4"))
     );
     client.expect_silence(Duration::from_millis(300)).await;
+    // A bad payload of another command (`update_model`) gets the error frame only: its
+    // `payload` is not an input's, so the scope it names gets no loop_error.
+    client
+        .send(
+            json!({"type": "update_model", "request_id": "bad-5", "runtime": runtime,
+        "payload": {"reasoning_effort": "extreme"}}),
+        )
+        .await;
+    let error = client.recv().await;
+    assert_eq!(
+        (&error["type"], &error["request_id"]),
+        (&json!("error"), &json!("bad-5"))
+    );
+    client.expect_silence(Duration::from_millis(300)).await;
     // Still usable.
     client.send(user_input("in-ok", &runtime, "hello", "cm-ok")).await;
     assert_eq!(
