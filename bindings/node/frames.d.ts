@@ -209,7 +209,7 @@ export interface RuntimeScope {
 }
 
 /** The body of an `input`, discriminated by `kind`. Closed: an unknown kind is an error. */
-export type InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload;
+export type InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload | TeleportContinueInputPayload;
 
 /** Send user messages: start a turn when the conversation is idle, else queue them. */
 export interface CreateMessageInputPayload {
@@ -244,10 +244,24 @@ export interface ApprovalResponseInputPayload {
   error?: string | null;
 }
 
+/** Continue a conversation teleported from another device. */
+export interface TeleportContinueInputPayload {
+  kind: "teleport_continue";
+  /** Letta 0.34: the conversation's client preferences, as the source's `teleport_ready` gave them. */
+  client_preferences?: ClientPreferences | null;
+  /** The teleport, as the destination's `runtime_start.teleport_id` named it. */
+  teleport_id: string;
+  /** The device the conversation comes from. */
+  source: TeleportSource;
+  /** The source's pending approval answers. */
+  continuation?: TeleportContinuation | null;
+}
+
 /** The branches of {@link InputPayload} by `kind`. */
 export interface InputPayloadByKind {
   create_message: CreateMessageInputPayload;
   approval_response: ApprovalResponseInputPayload;
+  teleport_continue: TeleportContinueInputPayload;
 }
 
 /** One message sent to the agent (Letta `MessageCreate` plus `client_message_id`). */
@@ -394,6 +408,20 @@ export interface DenyApprovalDecision {
 export interface ApprovalDecisionByBehavior {
   allow: AllowApprovalDecision;
   deny: DenyApprovalDecision;
+}
+
+/** The source device of a teleport. */
+export interface TeleportSource {
+  /** The device's id. */
+  device_id: string;
+  /** The name of its connection. */
+  connection_name: string;
+}
+
+/** Pending approval answers carried across a teleport. */
+export interface TeleportContinuation {
+  /** Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent. */
+  approvals: { [key: string]: unknown }[];
 }
 
 /** The body of `change_device_state`; an empty payload just re-sends the device status. */
@@ -3077,12 +3105,6 @@ export interface SubagentToolCall {
   name: string;
   /** Arguments as a JSON string. */
   args: string;
-}
-
-/** Pending approval answers carried across a teleport. */
-export interface TeleportContinuation {
-  /** Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent. */
-  approvals: { [key: string]: unknown }[];
 }
 
 /** Stable machine-readable reason of an `error` frame. */

@@ -7980,6 +7980,20 @@ ones, supplied replaces them, `{}` clears them.*/
         ///The `control_request`'s id (`perm-<tool_call_id>`).
         request_id: ::std::string::String,
     },
+    ///Continue a conversation teleported from another device.
+    #[serde(rename = "teleport_continue")]
+    TeleportContinue {
+        ///Letta 0.34: the conversation's client preferences, as the source's `teleport_ready` gave them.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        client_preferences: ::std::option::Option<ClientPreferences>,
+        ///The source's pending approval answers.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        continuation: ::std::option::Option<TeleportContinuation>,
+        ///The device the conversation comes from.
+        source: TeleportSource,
+        ///The teleport, as the destination's `runtime_start.teleport_id` named it.
+        teleport_id: ::std::string::String,
+    },
 }
 ///Launch a subagent.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -12877,6 +12891,14 @@ pub struct TeleportRequest {
     pub teleport_id: ::std::string::String,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///The source device of a teleport.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TeleportSource {
+    ///The name of its connection.
+    pub connection_name: ::std::string::String,
+    ///The device's id.
+    pub device_id: ::std::string::String,
 }
 ///The device a conversation is teleported to.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]

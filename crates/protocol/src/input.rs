@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::parse::tagged_object;
-use crate::{JsonObject, MessageCreate, RuntimeScope, ToolsetPreference};
+use crate::{JsonObject, MessageCreate, RuntimeScope, TeleportContinue, ToolsetPreference};
 
 /// Sends user messages or an approval answer to a runtime. Subscribes the socket to the scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -29,6 +29,8 @@ tagged_union! {
         CreateMessage(CreateMessage) = "create_message",
         /// Answer a pending `control_request`.
         ApprovalResponse(ApprovalResponse) = "approval_response",
+        /// Continue a conversation teleported from another device.
+        TeleportContinue(TeleportContinue) = "teleport_continue",
     }
 }
 

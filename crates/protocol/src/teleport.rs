@@ -96,6 +96,31 @@ pub struct TeleportReady {
     pub error: Option<String>,
 }
 
+/// `input.payload.kind: "teleport_continue"`: the destination of a teleport carries the source's
+/// pending approval answers on (docs/protocol.md §4.15).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TeleportContinue {
+    /// Letta 0.34: the conversation's client preferences, as the source's `teleport_ready` gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_preferences: Option<ClientPreferences>,
+    /// The teleport, as the destination's `runtime_start.teleport_id` named it.
+    pub teleport_id: String,
+    /// The device the conversation comes from.
+    pub source: TeleportSource,
+    /// The source's pending approval answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<TeleportContinuation>,
+}
+
+/// The source device of a teleport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TeleportSource {
+    /// The device's id.
+    pub device_id: String,
+    /// The name of its connection.
+    pub connection_name: String,
+}
+
 /// Pending approval answers carried across a teleport.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TeleportContinuation {

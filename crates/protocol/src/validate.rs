@@ -129,6 +129,7 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
                     )
                 }
                 InputPayload::CreateMessage(_) => Ok(()),
+                InputPayload::TeleportContinue(teleport) => non_empty("payload.teleport_id", &teleport.teleport_id),
             }
         }
         ClientFrame::Sync(sync) => {

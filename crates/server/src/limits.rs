@@ -112,6 +112,15 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
                         None => Ok(()),
                     }
                 }
+                InputPayload::TeleportContinue(teleport) => {
+                    checker.id("payload.teleport_id", &teleport.teleport_id)?;
+                    checker.id("payload.source.device_id", &teleport.source.device_id)?;
+                    checker.id("payload.source.connection_name", &teleport.source.connection_name)?;
+                    let approvals = teleport.continuation.iter().flat_map(|c| &c.approvals);
+                    approvals.enumerate().try_for_each(|(index, approval)| {
+                        checker.document(&format!("payload.continuation.approvals[{index}]"), approval)
+                    })
+                }
             }
         }
         ClientFrame::LegacyMessage(message) => {

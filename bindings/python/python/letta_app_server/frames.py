@@ -19,7 +19,7 @@ never a more permissive mode.
 SkillSource = Literal["bundled", "global", "agent", "project"]
 """Where skills are loaded from."""
 
-InputPayloadKind = Literal["create_message", "approval_response"]
+InputPayloadKind = Literal["create_message", "approval_response", "teleport_continue"]
 """The `kind` values of `InputPayload`."""
 
 MessageRole = Literal["user", "system", "assistant"]
@@ -348,6 +348,20 @@ class ApprovalResponseInputPayload(TypedDict):
     """The client failed to decide; treated as a denial with this text."""
 
 
+class TeleportContinueInputPayload(TypedDict):
+    """Continue a conversation teleported from another device."""
+
+    kind: Literal["teleport_continue"]
+    client_preferences: NotRequired['ClientPreferences | None']
+    """Letta 0.34: the conversation's client preferences, as the source's `teleport_ready` gave them."""
+    teleport_id: str
+    """The teleport, as the destination's `runtime_start.teleport_id` named it."""
+    source: 'TeleportSource'
+    """The device the conversation comes from."""
+    continuation: NotRequired['TeleportContinuation | None']
+    """The source's pending approval answers."""
+
+
 class MessageCreate(TypedDict):
     """One message sent to the agent (Letta `MessageCreate` plus `client_message_id`)."""
 
@@ -456,6 +470,22 @@ class DenyApprovalDecision(TypedDict):
     behavior: Literal["deny"]
     message: str
     """Why (required)."""
+
+
+class TeleportSource(TypedDict):
+    """The source device of a teleport."""
+
+    device_id: str
+    """The device's id."""
+    connection_name: str
+    """The name of its connection."""
+
+
+class TeleportContinuation(TypedDict):
+    """Pending approval answers carried across a teleport."""
+
+    approvals: list[dict[str, Any]]
+    """Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent."""
 
 
 class DeviceStateChange(TypedDict):
@@ -2865,13 +2895,6 @@ class SubagentToolCall(TypedDict):
     """Tool name."""
     args: str
     """Arguments as a JSON string."""
-
-
-class TeleportContinuation(TypedDict):
-    """Pending approval answers carried across a teleport."""
-
-    approvals: list[dict[str, Any]]
-    """Letta `ApprovalCreate.approvals` entries (approval or tool returns), as sent."""
 
 
 class AppServerInfo(TypedDict):
@@ -6091,7 +6114,7 @@ class SkillsUpdated(TypedDict):
 ClientFrame = AppServerInfo | RuntimeStart | Input | Sync | AbortMessage | ChangeDeviceState | RemoveQueueItem | RuntimeExternalToolsUpdate | ExternalToolCallResponse | TurnFinishedAck | ResumeQueue | AgentList | AgentRetrieve | AgentCreate | AgentUpdate | AgentDelete | CreateAgentCommand | ConversationList | ConversationRetrieve | ConversationCreate | ConversationUpdate | ConversationRecompile | ConversationFork | ConversationMessagesList | ConversationCompact | CronList | CronAdd | CronGet | CronRuns | CronTrigger | CronPause | CronResume | CronUpdate | CronDelete | CronDeleteAll | ExecuteCommand | MonitorStop | BrowserDeviceMcpOauth | BrowserDeviceMcpOauthCancel | LaunchSubagent | TeleportProbe | TeleportRequest | TeleportFailed | ChannelsList | ChannelAccountsList | ChannelAccountCreate | ChannelAccountUpdate | ChannelAccountBind | ChannelAccountUnbind | ChannelAccountDelete | ChannelAccountStart | ChannelAccountStop | ChannelGetConfig | ChannelSetConfig | ChannelStart | ChannelStop | ChannelPairingsList | ChannelPairingBind | ChannelRoutesList | ChannelTargetsList | ChannelTargetBind | ChannelRouteRemove | ChannelRouteUpdate | SearchFiles | GrepInFiles | ListInDirectory | GetTree | ReadFile | WriteFile | WatchFile | UnwatchFile | EditFile | FileOpsCommand | TerminalSpawn | TerminalInput | TerminalResize | TerminalKill | SearchBranches | CheckoutBranch | SetBootWorkingDirectory | GetCwdMap | ListMemory | MemoryHistory | MemoryFileAtRef | MemoryCommitDiff | ReadMemoryFile | WriteMemoryFile | DeleteMemoryFile | EnableMemfs | ListModels | ListConnectProviders | ConnectProvider | DisconnectProvider | ChatgptUsageRead | UpdateModel | UpdateToolset | SkillEnable | SkillDisable | GetReflectionSettings | SetReflectionSettings | GetExperiments | SetExperiment | SecretList | SecretApply | Message | Pong
 """A frame a client sends, tagged by `type`. Closed: an unknown `type` is an error."""
 
-InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload
+InputPayload = CreateMessageInputPayload | ApprovalResponseInputPayload | TeleportContinueInputPayload
 """The body of an `input`, discriminated by `kind`. Closed: an unknown kind is an error."""
 
 ContentPart = TextContentPart | ImageContentPart

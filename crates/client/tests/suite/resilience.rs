@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use letta_app_server_client::types::{
-    ApprovalDecision, DevicePermissionMode, ExternalToolDefinition, RuntimeScope, RuntimeStart, ServerFrame,
+    ApprovalDecision, DevicePermissionMode, ExternalToolDefinition, ListMemory, RuntimeScope, RuntimeStart, ServerFrame,
 };
 use letta_app_server_client::{Client, Error, Frame, Gap, Transport, Turn};
 use serde_json::json;
@@ -108,12 +108,20 @@ async fn a_streamed_command_and_one_with_an_error_object_fail_at_once_too() {
         .rust_client(Transport::Single)
         .await
         .with_timeout(Duration::from_secs(5));
-    // `list_memory` is answered in chunks until `done: true`; its refusal is that last chunk.
+    // `list_memory` is answered in chunks until `done: true`; its refusal is that last chunk,
+    // which ends the stream with the refusal, and a one-answer `command` will not send it.
     let list = json!({"type": "list_memory", "agent_id": "agent-1"});
-    let error = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
+    let one = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
+    assert!(matches!(&one, Error::Protocol { .. }), "{one:?}");
+    let typed: ListMemory = serde_json::from_value(json!({"type": "list_memory", "request_id": "",
+        "agent_id": "agent-1"}))
+    .unwrap();
+    let mut chunks = client.call_stream(&typed).await.unwrap();
+    let error = chunks.next().await.expect("the refusal").unwrap_err();
+    assert!(chunks.next().await.is_none(), "the refusal ends the stream");
     assert!(
         matches!(&error, Error::Rejected { request_id, frame_type, message }
-            if request_id == "list-memory-1"
+            if request_id.starts_with("list-memory-")
                 && frame_type == "list_memory_response"
                 && message == "this server does not support `list_memory` yet"),
         "{error:?}"

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AbortMessageResponse, Input, InputPayload, RemoveQueueItem, RemoveQueueItemResponse,
+    AbortMessage, AbortMessageResponse, ErrorCode, ErrorFrame, FrameType, Input, InputPayload, RemoveQueueItem,
+    RemoveQueueItemResponse,
 };
 
 use super::{Caller, scoped, unknown_runtime};
@@ -25,6 +26,24 @@ pub(super) async fn input(caller: &Arc<dyn Caller>, input: Input) -> Option<Arc<
             conversation
                 .answer_approval(engine, caller.as_peer(), &input, answer)
                 .await
+        }
+        // This server never prepares the destination of a teleport (`runtime_start.teleport_id`,
+        // docs/protocol.md §4.15), so no continuation matches a handoff: refused as real Letta
+        // refuses an unexpected one, and never run.
+        InputPayload::TeleportContinue(_) => {
+            let error = "Teleport continuation does not match the expected handoff";
+            match acknowledgement(&input, None, Some(error.into())) {
+                Some(answer) => caller.send(answer),
+                None => caller.send_frame(
+                    ErrorFrame {
+                        request_id: None,
+                        code: ErrorCode::Unsupported,
+                        message: error.into(),
+                        frame_type: Some(Input::TYPE.into()),
+                    }
+                    .into(),
+                ),
+            }
         }
     }
     Some(conversation)

@@ -726,3 +726,48 @@ async fn ask_user_question_v2_posts_a_receipt_and_the_answer_comes_as_a_message(
     let (_, finished) = next_turn(&mut client).await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
 }
+
+/// A `teleport_continue` input: this server never prepares a teleport's destination, so it is
+/// refused as real Letta refuses a continuation that matches no handoff, and nothing runs; without
+/// a `request_id` the refusal is an `error` frame.
+#[tokio::test]
+async fn a_teleport_continuation_matching_no_handoff_is_refused_and_never_run() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    let continuation = |request_id: Option<&str>| {
+        let mut input = json!({"type": "input", "runtime": runtime, "payload": {
+            "kind": "teleport_continue", "teleport_id": "tp-1",
+            "source": {"device_id": "device-a", "connection_name": "laptop"},
+            "continuation": {"approvals": [{"type": "tool", "tool_call_id": "call-1",
+                "tool_return": "done", "status": "success"}]}}});
+        if let Some(id) = request_id {
+            input["request_id"] = json!(id);
+        }
+        input
+    };
+
+    client.send(continuation(Some("in-tp"))).await;
+    let answer = client
+        .recv_until_type("input_accepted")
+        .await
+        .pop()
+        .expect("input_accepted");
+    assert_eq!(
+        (&answer["request_id"], &answer["accepted"], &answer["error"]),
+        (
+            &json!("in-tp"),
+            &json!(false),
+            &json!("Teleport continuation does not match the expected handoff")
+        ),
+        "{answer}"
+    );
+    client.send(continuation(None)).await;
+    let error = client.recv_until_type("error").await.pop().expect("error");
+    assert_eq!(
+        (&error["code"], &error["frame_type"]),
+        (&json!("unsupported"), &json!("input")),
+        "{error}"
+    );
+    client.expect_silence(Duration::from_millis(500)).await;
+}
