@@ -138,11 +138,11 @@ fn unknown_approval_decisions_are_errors_never_approvals() {
 #[test]
 fn unknown_input_payload_kind_is_an_error() {
     let error = client_error(
-        json!({"type": "input", "request_id": "in-1", "runtime": scope(), "payload": {"kind": "teleport_continue"}}),
+        json!({"type": "input", "request_id": "in-1", "runtime": scope(), "payload": {"kind": "frobnicate"}}),
     );
     assert_eq!(error.path.as_deref(), Some("payload.kind"));
     assert!(
-        error.reason.contains("`create_message`, `approval_response`"),
+        error.reason.contains("`create_message`, `approval_response`, `teleport_continue`"),
         "{error}"
     );
     let error = client_error(json!({"type": "input", "runtime": scope(), "payload": {"messages": []}}));
