@@ -2073,12 +2073,12 @@ export interface UsageStatisticsDelta {
   agent_id?: string | null;
   /** Conversation (local backend). */
   conversation_id?: string | null;
-  /** Prompt tokens. */
-  prompt_tokens: number;
-  /** Completion tokens. */
-  completion_tokens: number;
-  /** Total tokens. */
-  total_tokens: number;
+  /** Prompt tokens (optional in Letta's declarations; this server always sends it). */
+  prompt_tokens?: number | null;
+  /** Completion tokens (optional in Letta's declarations; this server always sends it). */
+  completion_tokens?: number | null;
+  /** Total tokens (optional in Letta's declarations; this server always sends it). */
+  total_tokens?: number | null;
   /** Prompt tokens served from cache. */
   cached_input_tokens?: number | null;
   /** Prompt tokens written to cache. */
@@ -2705,6 +2705,54 @@ export interface ApiError {
   run_id?: string | null;
   /** More detail. */
   detail?: string | null;
+}
+
+/** Letta's `LettaUsageStatistics` as `turn_finished.usage` carries it: a turn's final counters. */
+export interface TurnUsage {
+  /** `"usage_statistics"` when present. */
+  message_type?: string | null;
+  /** `"message"` on Letta message chunks (and Cloud's translated `retry`). */
+  type?: DeltaMarker | null;
+  /** Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …). */
+  id?: string | null;
+  /** ISO-8601 time. */
+  date?: string | null;
+  /** Offline thread id, stable across the chunks of one message. */
+  otid?: string | null;
+  /** Backend run. */
+  run_id?: string | null;
+  /** Position within the run. */
+  seq_id?: number | null;
+  /** Backend step. */
+  step_id?: string | null;
+  /** Author name. */
+  name?: string | null;
+  /** Sender id. */
+  sender_id?: string | null;
+  /** Marks an error message. */
+  is_err?: boolean | null;
+  /** Agent (local backend). */
+  agent_id?: string | null;
+  /** Conversation (local backend). */
+  conversation_id?: string | null;
+  /** Prompt tokens (optional in Letta's declarations; this server always sends it). */
+  prompt_tokens?: number | null;
+  /** Completion tokens (optional in Letta's declarations; this server always sends it). */
+  completion_tokens?: number | null;
+  /** Total tokens (optional in Letta's declarations; this server always sends it). */
+  total_tokens?: number | null;
+  /** Prompt tokens served from cache. */
+  cached_input_tokens?: number | null;
+  /** Prompt tokens written to cache. */
+  cache_write_tokens?: number | null;
+  /** Reasoning tokens. */
+  reasoning_tokens?: number | null;
+  /** Tokens in the context window. */
+  context_tokens?: number | null;
+  /** Steps in the run. */
+  step_count?: number | null;
+  /** Runs covered. */
+  run_ids?: string[] | null;
 }
 
 /** The state of a scope's agent loop. */
@@ -5797,6 +5845,11 @@ export interface TurnFinished {
   run_id?: string | null;
   /** Human-readable error (same text as the terminal `loop_error`). */
   error?: string | null;
+  /**
+   * The turn's final token counters, as declared by Letta (not seen in its recordings; this
+   * server sends them in `usage_statistics` deltas instead).
+   */
+  usage?: TurnUsage | null;
   /** The scope the event belongs to. */
   runtime: RuntimeScope;
   /**

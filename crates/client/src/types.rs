@@ -5621,8 +5621,9 @@ pub enum Delta {
         ///Prompt tokens served from cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         cached_input_tokens: ::std::option::Option<u64>,
-        ///Completion tokens.
-        completion_tokens: u64,
+        ///Completion tokens (optional in Letta's declarations; this server always sends it).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        completion_tokens: ::std::option::Option<u64>,
         ///Tokens in the context window.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         context_tokens: ::std::option::Option<u64>,
@@ -5644,8 +5645,9 @@ pub enum Delta {
         ///Offline thread id, stable across the chunks of one message.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         otid: ::std::option::Option<::std::string::String>,
-        ///Prompt tokens.
-        prompt_tokens: u64,
+        ///Prompt tokens (optional in Letta's declarations; this server always sends it).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        prompt_tokens: ::std::option::Option<u64>,
         ///Reasoning tokens.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         reasoning_tokens: ::std::option::Option<u64>,
@@ -5667,8 +5669,9 @@ pub enum Delta {
         ///Backend step.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         step_id: ::std::option::Option<::std::string::String>,
-        ///Total tokens.
-        total_tokens: u64,
+        ///Total tokens (optional in Letta's declarations; this server always sends it).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        total_tokens: ::std::option::Option<u64>,
         ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         type_: ::std::option::Option<DeltaMarker>,
@@ -11772,6 +11775,10 @@ absent when none carried one.*/
         /**The turn's id, opaque: `turn-<uuid>` on Letta 0.34.12 and this server; Letta 0.32.18 sent
 `batch-direct-<uuid>`, `batch-<n>` (not unique) or `recovery-<uuid>`.*/
         turn_id: ::std::string::String,
+        /**The turn's final token counters, as declared by Letta (not seen in its recordings; this
+server sends them in `usage_statistics` deltas instead).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        usage: ::std::option::Option<TurnUsage>,
     },
     ///Agent loop state snapshot.
     #[serde(rename = "update_loop_status")]
@@ -13274,6 +13281,10 @@ absent when none carried one.*/
     pub turn_id: ::std::string::String,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+    /**The turn's final token counters, as declared by Letta (not seen in its recordings; this
+server sends them in `usage_statistics` deltas instead).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub usage: ::std::option::Option<TurnUsage>,
 }
 ///Letta 0.34: a receipt for a `turn_finished`; no answer.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -13286,6 +13297,76 @@ pub struct TurnFinishedAck {
     pub runtime: AgentScope,
     #[serde(rename = "type")]
     pub type_: ::std::string::String,
+}
+///Letta's `LettaUsageStatistics` as `turn_finished.usage` carries it: a turn's final counters.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct TurnUsage {
+    ///Agent (local backend).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
+    ///Prompt tokens written to cache.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cache_write_tokens: ::std::option::Option<u64>,
+    ///Prompt tokens served from cache.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cached_input_tokens: ::std::option::Option<u64>,
+    ///Completion tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub completion_tokens: ::std::option::Option<u64>,
+    ///Tokens in the context window.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub context_tokens: ::std::option::Option<u64>,
+    ///Conversation (local backend).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_id: ::std::option::Option<::std::string::String>,
+    ///ISO-8601 time.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub date: ::std::option::Option<::std::string::String>,
+    ///Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub id: ::std::option::Option<::std::string::String>,
+    ///Marks an error message.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub is_err: ::std::option::Option<bool>,
+    ///`"usage_statistics"` when present.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message_type: ::std::option::Option<::std::string::String>,
+    ///Author name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
+    ///Offline thread id, stable across the chunks of one message.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub otid: ::std::option::Option<::std::string::String>,
+    ///Prompt tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub prompt_tokens: ::std::option::Option<u64>,
+    ///Reasoning tokens.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub reasoning_tokens: ::std::option::Option<u64>,
+    ///Backend run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub run_id: ::std::option::Option<::std::string::String>,
+    ///Runs covered.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub run_ids: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    ///Sender id.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub sender_id: ::std::option::Option<::std::string::String>,
+    ///Position within the run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub seq_id: ::std::option::Option<u64>,
+    ///Steps in the run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub step_count: ::std::option::Option<u64>,
+    ///Backend step.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub step_id: ::std::option::Option<::std::string::String>,
+    ///Total tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub total_tokens: ::std::option::Option<u64>,
+    ///`"message"` on Letta message chunks (and Cloud's translated `retry`).
+    #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+    pub type_: ::std::option::Option<DeltaMarker>,
 }
 ///Stop pushing `file_changed` for a file; no answer.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]

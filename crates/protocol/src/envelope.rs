@@ -152,6 +152,7 @@ mod tests {
             terminal_consumer_ids: None,
             run_id: None,
             error: Some("say \"hi\"".into()),
+            usage: None,
         });
         let nonce = "8d3a9c2e-0000-4000-8000-000000000000";
         let text = SerializedEvent::new(&event, &scope).render(7, "2026-01-01T00:00:00.000Z", nonce);

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentScope, StopReason};
+use crate::{AgentScope, StopReason, TurnUsage};
 
 /// Runtime event: exactly once per turn, after its final loop/device statuses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -23,6 +23,10 @@ pub struct TurnFinished {
     /// Human-readable error (same text as the terminal `loop_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The turn's final token counters, as declared by Letta (not seen in its recordings; this
+    /// server sends them in `usage_statistics` deltas instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TurnUsage>,
 }
 
 /// Letta 0.34: a client's receipt for a `turn_finished`. Accepted without an answer (Letta 0.34's

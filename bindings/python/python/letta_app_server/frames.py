@@ -1914,12 +1914,12 @@ class UsageStatisticsDelta(TypedDict):
     """Agent (local backend)."""
     conversation_id: NotRequired[str | None]
     """Conversation (local backend)."""
-    prompt_tokens: int
-    """Prompt tokens."""
-    completion_tokens: int
-    """Completion tokens."""
-    total_tokens: int
-    """Total tokens."""
+    prompt_tokens: NotRequired[int | None]
+    """Prompt tokens (optional in Letta's declarations; this server always sends it)."""
+    completion_tokens: NotRequired[int | None]
+    """Completion tokens (optional in Letta's declarations; this server always sends it)."""
+    total_tokens: NotRequired[int | None]
+    """Total tokens (optional in Letta's declarations; this server always sends it)."""
     cached_input_tokens: NotRequired[int | None]
     """Prompt tokens served from cache."""
     cache_write_tokens: NotRequired[int | None]
@@ -2517,6 +2517,55 @@ class ApiError(TypedDict):
     """The run."""
     detail: NotRequired[str | None]
     """More detail."""
+
+
+class TurnUsage(TypedDict):
+    """Letta's `LettaUsageStatistics` as `turn_finished.usage` carries it: a turn's final counters."""
+
+    message_type: NotRequired[str | None]
+    """`"usage_statistics"` when present."""
+    type: NotRequired['DeltaMarker | None']
+    """`"message"` on Letta message chunks (and Cloud's translated `retry`)."""
+    id: NotRequired[str | None]
+    """Chunk id (`letta-msg-<n>`, `lifecycle-<uuid>`, …)."""
+    date: NotRequired[str | None]
+    """ISO-8601 time."""
+    otid: NotRequired[str | None]
+    """Offline thread id, stable across the chunks of one message."""
+    run_id: NotRequired[str | None]
+    """Backend run."""
+    seq_id: NotRequired[int | None]
+    """Position within the run."""
+    step_id: NotRequired[str | None]
+    """Backend step."""
+    name: NotRequired[str | None]
+    """Author name."""
+    sender_id: NotRequired[str | None]
+    """Sender id."""
+    is_err: NotRequired[bool | None]
+    """Marks an error message."""
+    agent_id: NotRequired[str | None]
+    """Agent (local backend)."""
+    conversation_id: NotRequired[str | None]
+    """Conversation (local backend)."""
+    prompt_tokens: NotRequired[int | None]
+    """Prompt tokens (optional in Letta's declarations; this server always sends it)."""
+    completion_tokens: NotRequired[int | None]
+    """Completion tokens (optional in Letta's declarations; this server always sends it)."""
+    total_tokens: NotRequired[int | None]
+    """Total tokens (optional in Letta's declarations; this server always sends it)."""
+    cached_input_tokens: NotRequired[int | None]
+    """Prompt tokens served from cache."""
+    cache_write_tokens: NotRequired[int | None]
+    """Prompt tokens written to cache."""
+    reasoning_tokens: NotRequired[int | None]
+    """Reasoning tokens."""
+    context_tokens: NotRequired[int | None]
+    """Tokens in the context window."""
+    step_count: NotRequired[int | None]
+    """Steps in the run."""
+    run_ids: NotRequired[list[str] | None]
+    """Runs covered."""
 
 
 class LoopState(TypedDict):
@@ -5771,6 +5820,10 @@ class TurnFinished(TypedDict):
     """The turn's last run."""
     error: NotRequired[str | None]
     """Human-readable error (same text as the terminal `loop_error`)."""
+    usage: NotRequired['TurnUsage | None']
+    """The turn's final token counters, as declared by Letta (not seen in its recordings; this
+    server sends them in `usage_statistics` deltas instead).
+    """
     runtime: 'RuntimeScope'
     """The scope the event belongs to."""
     event_seq: int

@@ -198,12 +198,15 @@ pub struct UsageStatistics {
     /// Shared fields.
     #[serde(flatten)]
     pub meta: DeltaMeta,
-    /// Prompt tokens.
-    pub prompt_tokens: u64,
-    /// Completion tokens.
-    pub completion_tokens: u64,
-    /// Total tokens.
-    pub total_tokens: u64,
+    /// Prompt tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    /// Total tokens (optional in Letta's declarations; this server always sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
     /// Prompt tokens served from cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_tokens: Option<u64>,
@@ -222,6 +225,17 @@ pub struct UsageStatistics {
     /// Runs covered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_ids: Option<Vec<String>>,
+}
+
+/// Letta's `LettaUsageStatistics` as `turn_finished.usage` carries it: a turn's final counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnUsage {
+    /// `"usage_statistics"` when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+    /// The counters.
+    #[serde(flatten)]
+    pub usage: UsageStatistics,
 }
 
 /// The last chunk of each run (not of the turn).

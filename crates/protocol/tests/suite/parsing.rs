@@ -142,7 +142,9 @@ fn unknown_input_payload_kind_is_an_error() {
     );
     assert_eq!(error.path.as_deref(), Some("payload.kind"));
     assert!(
-        error.reason.contains("`create_message`, `approval_response`, `teleport_continue`"),
+        error
+            .reason
+            .contains("`create_message`, `approval_response`, `teleport_continue`"),
         "{error}"
     );
     let error = client_error(json!({"type": "input", "runtime": scope(), "payload": {"messages": []}}));

@@ -140,6 +140,7 @@ fn a_runtime_event_plus_its_envelope_is_the_server_frame() {
         terminal_consumer_ids: None,
         run_id: None,
         error: None,
+        usage: None,
     });
     assert_eq!(event.frame_type(), "turn_finished");
     let envelope = Envelope {

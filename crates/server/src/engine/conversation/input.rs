@@ -218,6 +218,7 @@ impl Conversation {
             stop_reason: stop_reason.clone(),
             run_id: turn.run_id.clone(),
             error: error.clone(),
+            usage: None,
         }
         .into();
         let device = Self::device_event(state);

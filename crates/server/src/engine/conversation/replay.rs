@@ -51,6 +51,7 @@ impl Conversation {
                 stop_reason: StopReason::Error,
                 run_id: None,
                 error: Some(INTERRUPTED_TURN_ERROR.into()),
+                usage: None,
             }
             .into();
             let error = Self::loop_error(INTERRUPTED_TURN_ERROR.into(), StopReason::Error, true, None);

@@ -110,9 +110,9 @@ impl RunOutput {
                 self.usage_sent = true;
                 Delta::UsageStatistics(UsageStatistics {
                     meta: self.message_meta(None),
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
+                    prompt_tokens: Some(usage.prompt_tokens),
+                    completion_tokens: Some(usage.completion_tokens),
+                    total_tokens: Some(usage.prompt_tokens + usage.completion_tokens),
                     cached_input_tokens: Some(usage.cached_input_tokens),
                     cache_write_tokens: None,
                     reasoning_tokens: Some(usage.reasoning_tokens),
