@@ -360,7 +360,7 @@ refused_with_empty_fields! {
     GrepInFiles => GrepInFilesResponse,
 }
 
-refused_echoing! {
+refused_with_empty_fields! {
     GetTree => GetTreeResponse { path },
     ReadFile => ReadFileResponse { path },
     WriteFile => WriteFileResponse { path },

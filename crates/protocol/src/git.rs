@@ -77,6 +77,6 @@ refused_with_empty_fields! {
     SearchBranches => SearchBranchesResponse,
 }
 
-refused_echoing! {
+refused_with_empty_fields! {
     CheckoutBranch => CheckoutBranchResponse { branch },
 }

@@ -214,33 +214,14 @@ macro_rules! object_response {
 macro_rules! refused_with_empty_fields {
     ($( $command:ty => $response:ident $({ $($echo:ident),+ })? ),+ $(,)?) => {$(
         impl $crate::Refuse for $command {
+            // Some responses have no field besides the echoed ones.
+            #[allow(clippy::needless_update)]
             fn refuse(&self, error: String) -> Option<$response> {
                 Some($response {
                     request_id: self.request_id.clone(),
                     success: false,
                     error: Some(error),
                     $($( $echo: self.$echo.clone(), )+)?
-                    ..Default::default()
-                })
-            }
-        }
-    )+};
-}
-
-/// Implements [`crate::Refuse`] for commands whose response declines them echoing one field of
-/// the command (the path or branch it named) besides the `request_id`, with `success: false`,
-/// the `error` and every other field at its empty value.
-macro_rules! refused_echoing {
-    ($( $command:ty => $response:ident { $field:ident } ),+ $(,)?) => {$(
-        impl $crate::Refuse for $command {
-            // Some responses have no field besides these.
-            #[allow(clippy::needless_update)]
-            fn refuse(&self, error: String) -> Option<$response> {
-                Some($response {
-                    request_id: self.request_id.clone(),
-                    success: false,
-                    $field: self.$field.clone(),
-                    error: Some(error),
                     ..Default::default()
                 })
             }
