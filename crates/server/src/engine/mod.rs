@@ -27,7 +27,7 @@ use crate::sync::lock;
 use crate::tools::ToolKind;
 pub use clients::{Audience, Peer, SessionId};
 pub use context::Context;
-use conversation::{Agent, Conversation};
+use conversation::Conversation;
 
 /// The result a tool call gets when the server stopped before it was answered.
 const STALE_RESULT: &str =
@@ -203,23 +203,22 @@ impl Engine {
         Ok(conversation)
     }
 
-    /// Loads a conversation runtime from the store. An agent-free conversation (`agent_id:
-    /// null`) runs with its own `model` and `system`.
+    /// Loads a conversation runtime from the store, once its agent and conversation exist.
     async fn load(self: &Arc<Self>, key: &RuntimeScope) -> Result<Conversation, ScopeError> {
-        let state = match &key.agent_id {
+        match &key.agent_id {
             Some(agent_id) => {
-                let agent = self
-                    .store
+                self.store
                     .agent(agent_id.clone())
                     .await?
                     .ok_or_else(|| ScopeError::UnknownAgent(agent_id.clone()))?;
                 if key.conversation_id != "default" {
                     self.stored_conversation(key).await?;
                 }
-                agent
             }
-            None => self.stored_conversation(key).await?,
-        };
+            None => {
+                self.stored_conversation(key).await?;
+            }
+        }
         let mut restored = self.store.restore(key).await?;
         // Calls a previous process left unanswered: interactive ones are asked again on
         // `recover_approvals`; the others may have run already, so they are never re-run: the
@@ -243,12 +242,6 @@ impl Engine {
             self.store.append_messages(key, None, results.clone()).await?;
             restored.history.extend(results);
         }
-        Ok(Conversation::new(
-            key.clone(),
-            Agent::from_state(&state),
-            restored,
-            recoverable,
-            &self.config,
-        ))
+        Ok(Conversation::new(key.clone(), restored, recoverable, &self.config))
     }
 }

@@ -12,8 +12,8 @@ use letta_app_server_protocol::{
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::Conversation;
 use super::state::{Batch, PendingApproval};
+use super::{Agent, Conversation};
 use crate::engine::context::Context;
 use crate::engine::external::Registration;
 use crate::engine::toolbox::TurnTools;
@@ -86,14 +86,14 @@ struct Host {
 impl Host {
     /// Resolves the agent's model and the turn's tools; an unknown model or toolset fails the turn.
     async fn prepare(&self, batch: Batch, cancel: CancellationToken) -> Result<Turn, String> {
-        let agent = &self.conversation.agent;
+        let agent = Agent::resolve(&self.engine, &self.conversation.scope).await?;
         let (provider, model) = self.engine.providers.resolve(agent.model.as_deref())?;
         let tools = TurnTools::select(&self.engine, &self.conversation.scope, &batch.options, batch.origin)?;
         self.conversation.state.lock().await.loaded_tools = Some(tools.names());
         Ok(Turn {
             provider,
             model,
-            system: agent.system.clone(),
+            system: agent.system,
             tools,
             resume: batch.resume,
             client_ids: batch.client_ids,

@@ -37,8 +37,9 @@ use crate::sync::lock;
 pub(crate) use input::{CLIENT_PREFERENCES_VIOLATION, acknowledgement};
 use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 
-/// What a turn needs to know about its agent (an agent-free conversation's own `model` and
-/// `system`).
+/// What a turn needs to know about its agent, read from the store when the turn starts, so that
+/// a turn always runs with the agent's current settings (an agent-free conversation's own `model`
+/// and `system`; a conversation's own `model`, when set, overrides its agent's).
 #[derive(Debug, Clone)]
 pub struct Agent {
     /// The model handle (`ollama/llama3`), if any.
@@ -48,13 +49,30 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Reads the fields a turn needs from a stored agent state (or agent-free conversation).
-    pub fn from_state(state: &JsonObject) -> Self {
-        let text = |key: &str| state.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        Self {
-            model: text("model"),
-            system: text("system").unwrap_or_default(),
-        }
+    /// The agent a turn of `scope` runs as, or why there is none (it was deleted).
+    pub async fn resolve(context: &Context, scope: &RuntimeScope) -> Result<Self, String> {
+        let text = |state: &JsonObject, key: &str| state.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let conversation = match scope.conversation_id.as_str() {
+            "default" => None,
+            id => Some(
+                (context.store.conversation(id.to_owned()).await)
+                    .map_err(|error| error.to_string())?
+                    .ok_or_else(|| format!("Conversation {id} not found"))?,
+            ),
+        };
+        let agent = match &scope.agent_id {
+            Some(id) => (context.store.agent(id.clone()).await)
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("Agent {id} not found"))?,
+            None => conversation
+                .clone()
+                .ok_or("an agent-free conversation needs a conversation id")?,
+        };
+        let model = conversation.as_ref().and_then(|c| text(c, "model"));
+        Ok(Self {
+            model: model.or_else(|| text(&agent, "model")),
+            system: text(&agent, "system").unwrap_or_default(),
+        })
     }
 }
 
@@ -62,8 +80,6 @@ impl Agent {
 pub struct Conversation {
     /// The scope.
     pub scope: RuntimeScope,
-    /// The agent.
-    pub agent: Agent,
     state: tokio::sync::Mutex<State>,
     emitter: Mutex<Emitter>,
     /// Consecutive eviction sweeps that found it idle and unwatched.
@@ -75,13 +91,7 @@ pub struct Conversation {
 impl Conversation {
     /// A conversation runtime with its restored state (settings, history, waiting queue, turns
     /// cut short), and the interactive calls to ask again.
-    pub fn new(
-        scope: RuntimeScope,
-        agent: Agent,
-        restored: Restored,
-        recoverable: Vec<ToolCall>,
-        config: &Config,
-    ) -> Self {
+    pub fn new(scope: RuntimeScope, restored: Restored, recoverable: Vec<ToolCall>, config: &Config) -> Self {
         let Restored {
             settings,
             history,
@@ -128,7 +138,6 @@ impl Conversation {
         };
         Self {
             scope,
-            agent,
             state: tokio::sync::Mutex::new(state),
             emitter: Mutex::default(),
             idle_sweeps: AtomicU32::new(0),
