@@ -895,8 +895,8 @@ export interface AgentState {
 export interface Conversation {
   /** The conversation's id. */
   id: string;
-  /** The agent it belongs to. */
-  agent_id: string;
+  /** The agent it belongs to; `null` for an agent-free conversation (Letta 0.34). */
+  agent_id: string | null;
   /** Fields not listed here, kept as sent. */
   [key: string]: unknown;
 }

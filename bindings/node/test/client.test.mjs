@@ -279,11 +279,11 @@ describe('errors and closing', () => {
     assert.ok(error instanceof AppServerError, String(error));
     assert.equal(error.code, 'unknown_runtime');
     // A command this server does not implement is declined at once, with its own response.
-    const conversations = await client.conversationList();
-    assert.equal(conversations.type, 'conversation_list_response');
-    assert.equal(conversations.success, false);
-    assert.deepEqual(conversations.conversations, []);
-    assert.match(conversations.error, /does not support `conversation_list`/);
+    const crons = await client.cronList();
+    assert.equal(crons.type, 'cron_list_response');
+    assert.equal(crons.success, false);
+    assert.deepEqual(crons.tasks, []);
+    assert.match(crons.error, /does not support `cron_list`/);
     const resumed = await client.resumeQueue({ runtime: scope });
     assert.deepEqual([resumed.type, resumed.success, resumed.resumed], ['resume_queue_response', false, 0]);
     // success: false resolves, as the official helper's does.

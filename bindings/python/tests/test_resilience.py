@@ -124,13 +124,13 @@ def test_a_command_without_an_answer_times_out(server: Server) -> None:
 def test_a_command_the_server_does_not_implement_is_declined_at_once(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url, request_timeout=5) as client:
-            frame = {"type": "agent_retrieve", "request_id": "ar-1", "agent_id": "agent-1"}
+            frame = {"type": "cron_list", "request_id": "cl-1", "agent_id": "agent-1"}
             assert await client.request(frame) == {
-                "type": "agent_retrieve_response",
-                "request_id": "ar-1",
+                "type": "cron_list_response",
+                "request_id": "cl-1",
                 "success": False,
-                "agent": None,
-                "error": "this server does not support `agent_retrieve` yet",
+                "tasks": [],
+                "error": "this server does not support `cron_list` yet",
             }
 
     run(scenario())

@@ -3936,8 +3936,9 @@ impl ::std::convert::TryFrom<::std::string::String> for ControlSubtype {
 ///A Letta `Conversation`: the fields this project relies on typed, every other field kept.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Conversation {
-    ///The agent it belongs to.
-    pub agent_id: ::std::string::String,
+    ///The agent it belongs to; `null` for an agent-free conversation (Letta 0.34).
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub agent_id: ::std::option::Option<::std::string::String>,
     ///The conversation's id.
     pub id: ::std::string::String,
     #[serde(flatten)]

@@ -18,8 +18,9 @@ use crate::serde_util::nullable;
 pub struct Conversation {
     /// The conversation's id.
     pub id: String,
-    /// The agent it belongs to.
-    pub agent_id: String,
+    /// The agent it belongs to; `null` for an agent-free conversation (Letta 0.34).
+    #[schemars(required, schema_with = "nullable::<String>")]
+    pub agent_id: Option<String>,
     /// The rest of the conversation (`summary`, `created_at`, `archived`, …), as sent.
     #[serde(flatten)]
     pub rest: JsonObject,

@@ -15,6 +15,13 @@ pub enum HistoryMessage {
     },
     /// An assistant reply, possibly with tool calls.
     Assistant {
+        /// The id its `stream_delta`s carried, which the history lists it under (stored messages
+        /// of earlier versions have none: the store gives them one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// What the model reasoned before replying (listed, never sent back to a model).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
         /// The reply text (may be empty when the model only called tools).
         text: String,
         /// Tool calls the model made.
@@ -28,6 +35,11 @@ pub enum HistoryMessage {
         content: String,
         /// Whether the tool failed.
         is_error: bool,
+    },
+    /// Why a turn failed, as its `error_message` said (listed, never sent to a model).
+    Error {
+        /// The error text.
+        message: String,
     },
 }
 

@@ -28,6 +28,7 @@ mod sessions;
 mod store;
 mod sync;
 mod tools;
+mod transcript;
 mod transport;
 
 use std::net::SocketAddr;

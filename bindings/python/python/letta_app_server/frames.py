@@ -784,8 +784,8 @@ class Conversation(TypedDict):
 
     id: str
     """The conversation's id."""
-    agent_id: str
-    """The agent it belongs to."""
+    agent_id: str | None
+    """The agent it belongs to; `null` for an agent-free conversation (Letta 0.34)."""
 
 
 class ForkedConversation(TypedDict):

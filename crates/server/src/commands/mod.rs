@@ -8,6 +8,9 @@
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
 //! * `input` — `input`, `remove_queue_item`, `abort_message`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//! * `conversations` — `conversation_list`, `_retrieve`, `_create`, `_update`,
+//!   `_messages_list`, `_fork`, `_compact`, `_recompile` (Letta parameter objects read by
+//!   `params`).
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -17,9 +20,11 @@
 //! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
 //! subscribe it to a scope. The sessions layer implements it.
 
+mod conversations;
 mod external_tools;
 pub(crate) mod info;
 mod input;
+mod params;
 mod runtime;
 
 use std::future::Future;
@@ -27,9 +32,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame,
-    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem,
-    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ConversationCompact, ConversationCreate,
+    ConversationFork, ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve,
+    ConversationUpdate, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExternalToolCallResponse, FrameError, FrameErrorKind,
+    FrameType, Input, InputAccepted, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
+    ServerFrame, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -153,6 +160,14 @@ pub const IMPLEMENTED: &[&str] = &[
     RuntimeExternalToolsUpdate::TYPE,
     ExternalToolCallResponse::TYPE,
     TurnFinishedAck::TYPE,
+    ConversationList::TYPE,
+    ConversationRetrieve::TYPE,
+    ConversationCreate::TYPE,
+    ConversationUpdate::TYPE,
+    ConversationRecompile::TYPE,
+    ConversationFork::TYPE,
+    ConversationMessagesList::TYPE,
+    ConversationCompact::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -185,6 +200,23 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::ExternalToolCallResponse(response) => {
             external_tools::answer(caller.as_ref(), response);
+            None
+        }
+        frame @ (ClientFrame::ConversationList(_)
+        | ClientFrame::ConversationRetrieve(_)
+        | ClientFrame::ConversationCreate(_)
+        | ClientFrame::ConversationUpdate(_)
+        | ClientFrame::ConversationRecompile(_)
+        | ClientFrame::ConversationFork(_)
+        | ClientFrame::ConversationMessagesList(_)
+        | ClientFrame::ConversationCompact(_)) => {
+            // Detached, as on real Letta: a compaction waits on the model.
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                if let Some(answer) = conversations::handle(caller.engine(), frame).await {
+                    caller.send_frame(answer);
+                }
+            });
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{Caller, scoped, unknown_runtime};
 use crate::clock::{new_id, now_iso};
 use crate::engine::Engine;
+use crate::engine::catalog::{default_conversation, new_conversation};
 use crate::engine::conversation::Conversation;
 
 /// `sync`: report turns cut short, ask again the approvals a previous process left, replay the
@@ -183,7 +184,7 @@ async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, Stri
         (Some(id), None) => stored_conversation(engine, RuntimeScope::new(agent_id.clone(), id)).await?,
         (None, create) => {
             let body = create.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
-            let conversation = insert_conversation(engine, "conv", Some(&agent_id), body).await?;
+            let conversation = new_conversation(engine, "conv", Some(&agent_id), body).await?;
             created.conversation = true;
             conversation
         }
@@ -221,7 +222,7 @@ async fn agent_free(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, S
             if !given("model") || !given("system") {
                 return Err(AGENT_FREE_NEEDS.into());
             }
-            let conversation = insert_conversation(engine, "local-conv", None, body).await?;
+            let conversation = new_conversation(engine, "local-conv", None, body).await?;
             created.conversation = true;
             conversation
         }
@@ -233,50 +234,4 @@ async fn agent_free(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, S
 /// The stored conversation of `scope`, which must belong to its agent (`null`: to none).
 async fn stored_conversation(engine: &Engine, scope: RuntimeScope) -> Result<JsonObject, String> {
     engine.stored_conversation(&scope).await.map_err(|e| e.to_string())
-}
-
-/// Stores a new conversation `<prefix>-<uuid>` of `agent_id` (`None`: agent-free, marked
-/// `agent_free: true`) made of `body` and Letta's defaults.
-async fn insert_conversation(
-    engine: &Engine,
-    prefix: &str,
-    agent_id: Option<&str>,
-    body: JsonObject,
-) -> Result<JsonObject, String> {
-    let id = new_id(prefix);
-    let now = now_iso();
-    let mut conversation = conversation_object(&id, agent_id, &now, body);
-    if agent_id.is_none() {
-        conversation.insert("agent_free".into(), Value::Bool(true));
-    }
-    let scope = RuntimeScope {
-        agent_id: agent_id.map(str::to_owned),
-        ..RuntimeScope::agent_free(id)
-    };
-    engine
-        .store
-        .insert_conversation(&scope, &conversation, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(conversation)
-}
-
-/// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).
-fn default_conversation(agent_id: &str) -> JsonObject {
-    conversation_object("default", Some(agent_id), &now_iso(), JsonObject::new())
-}
-
-/// A Letta `Conversation` object: `body` with Letta's defaults for what it leaves out, and its
-/// `id` and `agent_id`.
-fn conversation_object(id: &str, agent_id: Option<&str>, now: &str, mut body: JsonObject) -> JsonObject {
-    let defaults = json!({
-        "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
-        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
-    });
-    for (key, value) in defaults.as_object().into_iter().flatten() {
-        body.entry(key.clone()).or_insert_with(|| value.clone());
-    }
-    body.insert("id".into(), json!(id));
-    body.insert("agent_id".into(), json!(agent_id));
-    body
 }

@@ -8,6 +8,7 @@
 //! * [`turn`] — one turn: model runs, tool calls, approvals, behind [`turn::TurnHost`].
 //! * [`toolbox`] — the tools a turn offers; [`external`] — controller-owned tools.
 
+pub(crate) mod catalog;
 pub(crate) mod clients;
 pub(crate) mod context;
 pub(crate) mod conversation;

@@ -23,6 +23,15 @@ use letta_app_server_protocol::JsonObject;
 
 use crate::history::{HistoryMessage, ToolCall};
 
+/// The system prompt of a compaction's model request: the model is sent the messages to
+/// compact, then [`SUMMARY_REQUEST`], and its reply is the summary.
+pub const SUMMARY_SYSTEM: &str = "You summarise conversations between a user and an AI agent so that the agent \
+can continue without them. Keep what the agent will need: the user's goals and preferences, decisions \
+made, facts learned, files and commands involved, and work still open. Write plain prose, at most 300 words.";
+
+/// The last message of a compaction's model request.
+pub const SUMMARY_REQUEST: &str = "Summarise the conversation above.";
+
 /// A tool offered to the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {

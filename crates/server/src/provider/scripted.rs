@@ -12,7 +12,8 @@
 //! | `[[delay: MS]]` | wait `MS` milliseconds before each chunk |
 //! | `[[fail: STATUS MESSAGE]]` | fail the model request like an HTTP error `STATUS` (5xx and 429 count as provider outages) |
 //!
-//! Directives are read from the newest user message.
+//! Directives are read from the newest user message. A compaction's request
+//! ([`SUMMARY_REQUEST`](super::SUMMARY_REQUEST)) gets a deterministic summary.
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use letta_app_server_protocol::{ContentPart, MessageContent};
 
 use super::{
     EventSink, FinishReason, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, ProviderEvent,
-    ProviderFuture, Usage,
+    ProviderFuture, SUMMARY_REQUEST, Usage,
 };
 use crate::history::{HistoryMessage, ToolCall};
 
@@ -154,6 +155,7 @@ fn words(request: &ModelRequest) -> u64 {
             HistoryMessage::User { content } => text_of(content).split_whitespace().count(),
             HistoryMessage::Assistant { text, .. } => text.split_whitespace().count(),
             HistoryMessage::ToolResult { content, .. } => content.split_whitespace().count(),
+            HistoryMessage::Error { .. } => 0,
         })
         .sum();
     (message_words + request.system.split_whitespace().count()) as u64
@@ -187,6 +189,9 @@ impl ModelProvider for Scripted {
                 HistoryMessage::User { content } => Some(text_of(content)),
                 _ => None,
             });
+            if newest_user.as_deref() == Some(SUMMARY_REQUEST) {
+                return summarise(request, sink).await;
+            }
             let script = Script::parse(newest_user.as_deref().unwrap_or_default());
             if let Some((status, message)) = &script.fail {
                 let kind = if *status >= 500 || *status == 429 {
@@ -267,6 +272,37 @@ impl ModelProvider for Scripted {
             Ok(finish)
         })
     }
+}
+
+/// The scripted model's summary of a compaction request: deterministic, naming how much it
+/// covers and the first and last things the user said.
+async fn summarise(request: &ModelRequest, sink: &mut dyn EventSink) -> Result<FinishReason, ProviderError> {
+    let compacted = &request.messages[..request.messages.len() - 1];
+    let said: Vec<String> = compacted
+        .iter()
+        .filter_map(|message| match message {
+            HistoryMessage::User { content } => Some(Script::parse(&text_of(content)).text),
+            _ => None,
+        })
+        .collect();
+    let quote = |text: Option<&String>| {
+        let text = text.map_or("", String::as_str);
+        text.chars().take(80).collect::<String>()
+    };
+    let summary = format!(
+        "Summary of {} earlier messages ({} from the user). The user first said \"{}\" and last said \"{}\".",
+        compacted.len(),
+        said.len(),
+        quote(said.first()),
+        quote(said.last()),
+    );
+    sink.event(ProviderEvent::Text(summary));
+    sink.event(ProviderEvent::Usage(Usage {
+        prompt_tokens: words(request),
+        completion_tokens: 1,
+        ..Usage::default()
+    }));
+    Ok(FinishReason::EndTurn)
 }
 
 #[cfg(test)]

@@ -49,14 +49,8 @@ impl Store {
     /// Saves a new conversation of `scope` (an agent-free one has no agent).
     pub fn insert_conversation(&self, scope: &RuntimeScope, state: &JsonObject, created_at: String) -> Reply<()> {
         let (agent_id, id) = key(scope);
-        let state = serde_json::to_string(state);
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO conversations (id, agent_id, state, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, agent_id, state?, created_at],
-            )?;
-            Ok(())
-        })
+        let state = state.clone();
+        self.call(move |c| insert_conversation(c, &id, &agent_id, &state, &created_at))
     }
 
     /// A conversation's state.
@@ -111,5 +105,57 @@ fn patch_state(
         &format!("UPDATE {table} SET state = ?1 WHERE id = ?2"),
         params![serde_json::to_string(&state)?, id],
     )?;
+    if table == "conversations" {
+        let listed = Listed::of(&state);
+        t.execute(
+            "UPDATE conversations SET listed_at = coalesce(?1, listed_at), hidden = ?2, archived = ?3 WHERE id = ?4",
+            params![listed.at, listed.hidden, listed.archived, id],
+        )?;
+    }
     Ok(Some(state))
+}
+
+/// Inserts a conversation row, with the columns `conversation_list` sorts and filters by.
+pub(super) fn insert_conversation(
+    c: &rusqlite::Connection,
+    id: &str,
+    agent_id: &str,
+    state: &JsonObject,
+    created_at: &str,
+) -> Result<(), StoreError> {
+    let listed = Listed::of(state);
+    c.execute(
+        "INSERT INTO conversations (id, agent_id, state, created_at, listed_at, hidden, archived)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            agent_id,
+            serde_json::to_string(state)?,
+            created_at,
+            listed.at.unwrap_or_else(|| created_at.to_owned()),
+            listed.hidden,
+            listed.archived
+        ],
+    )?;
+    Ok(())
+}
+
+/// What a conversation is listed by: its last activity (`last_message_at`, else `updated_at`),
+/// and whether it is hidden or archived.
+struct Listed {
+    at: Option<String>,
+    hidden: bool,
+    archived: bool,
+}
+
+impl Listed {
+    fn of(state: &JsonObject) -> Self {
+        let text = |key: &str| state.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let flag = |key: &str| state.get(key).and_then(serde_json::Value::as_bool).unwrap_or(false);
+        Self {
+            at: text("last_message_at").or_else(|| text("updated_at")),
+            hidden: flag("hidden"),
+            archived: flag("archived"),
+        }
+    }
 }

@@ -23,7 +23,9 @@
 //! and partial replies) and [`restore`] (loading a conversation after a restart).
 
 mod catalog;
+mod context;
 mod inputs;
+mod listing;
 mod messages;
 mod restore;
 mod schema;
@@ -39,7 +41,9 @@ use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 pub use catalog::ScopeSettings;
+pub use context::CompactionRecord;
 pub use inputs::{Admission, InputState, QueueEntry, item_no};
+pub use listing::{ConversationQuery, MessageQuery, Order};
 pub use restore::{INTERRUPTED_TURN_ERROR, InterruptedTurn, Restored};
 pub use turns::TurnStart;
 

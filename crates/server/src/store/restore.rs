@@ -5,8 +5,9 @@ use letta_app_server_protocol::RuntimeScope;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::catalog::ScopeSettings;
+use super::context::context;
 use super::inputs::QueueEntry;
-use super::messages::append;
+use super::messages::{Encoded, append};
 use super::{Reply, Store, StoreError, key};
 use crate::history::HistoryMessage;
 
@@ -25,7 +26,7 @@ pub struct InterruptedTurn {
 pub struct Restored {
     /// Its settings.
     pub settings: ScopeSettings,
-    /// Its history, oldest first.
+    /// Its context (what a model is sent of its history), oldest first.
     pub history: Vec<HistoryMessage>,
     /// Its waiting queue items, in order.
     pub queue: Vec<QueueEntry>,
@@ -61,13 +62,10 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or_default();
-            let mut history = Vec::new();
-            let mut query = t.prepare_cached(
-                "SELECT body FROM messages WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY seq",
-            )?;
-            for body in query.query_map([&agent, &conversation], |row| row.get::<_, String>(0))? {
-                history.push(serde_json::from_str(&body?)?);
-            }
+            let history = context(t, &agent, &conversation)?
+                .into_iter()
+                .map(|(_, message)| message)
+                .collect();
             let mut queue = Vec::new();
             let mut query = t.prepare_cached(
                 "SELECT item, options FROM queue
@@ -123,7 +121,7 @@ fn end_interrupted_turns(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         for (run_id, body) in replies {
-            append(t, agent, conversation, Some(&run_id), &[body])?;
+            append(t, agent, conversation, Some(&run_id), &[Encoded::decode(body)?])?;
         }
     }
     let mut unreported = t.prepare_cached(

@@ -36,10 +36,14 @@ pub(super) const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
     CREATE TABLE IF NOT EXISTS partial_replies (
         run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS compactions (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, summary_seq INTEGER PRIMARY KEY,
+        first_kept_seq INTEGER NOT NULL, summary TEXT NOT NULL, stats TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions (agent_id, conversation_id, summary_seq);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -63,6 +67,38 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
             connection.execute_batch("ALTER TABLE scope_settings ADD COLUMN preferences TEXT")?;
         }
     }
+    if version < 3 {
+        // Version 2 listed no messages and no conversations: messages get the id the history
+        // lists them under, conversations the columns their list sorts and filters by.
+        let has = |table: &str, column: &str| -> Result<bool, StoreError> {
+            Ok(connection
+                .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+                .exists([column])?)
+        };
+        if !has("messages", "message_id")? {
+            connection.execute_batch(
+                "ALTER TABLE messages ADD COLUMN message_id TEXT;
+                 UPDATE messages SET message_id = 'message-' || seq WHERE message_id IS NULL;",
+            )?;
+        }
+        if !has("conversations", "listed_at")? {
+            connection.execute_batch(
+                "ALTER TABLE conversations ADD COLUMN listed_at TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE conversations ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+                 UPDATE conversations SET
+                     listed_at = coalesce(json_extract(state, '$.last_message_at'),
+                                          json_extract(state, '$.updated_at'), created_at),
+                     hidden = coalesce(json_extract(state, '$.hidden'), 0) = 1,
+                     archived = coalesce(json_extract(state, '$.archived'), 0) = 1;",
+            )?;
+        }
+    }
+    connection.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
+         CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (agent_id, listed_at, id);
+         CREATE INDEX IF NOT EXISTS conversations_by_time ON conversations (listed_at, id);",
+    )?;
     connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     Ok(())
 }

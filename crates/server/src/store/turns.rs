@@ -4,7 +4,7 @@
 use letta_app_server_protocol::RuntimeScope;
 use rusqlite::{Transaction, params};
 
-use super::messages::append;
+use super::messages::{Encoded, append};
 use super::{Reply, Store, StoreError, key};
 use crate::history::HistoryMessage;
 
@@ -64,7 +64,7 @@ pub(super) struct EncodedTurn {
     turn_id: String,
     pub(super) ids: Vec<String>,
     client_ids: String,
-    user: Option<String>,
+    user: Option<Encoded>,
 }
 
 impl EncodedTurn {
@@ -73,7 +73,7 @@ impl EncodedTurn {
             turn_id: turn.turn_id,
             client_ids: serde_json::to_string(&turn.client_ids)?,
             ids: turn.client_ids,
-            user: turn.user.as_ref().map(serde_json::to_string).transpose()?,
+            user: turn.user.as_ref().map(Encoded::new).transpose()?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod approvals;
 mod cli;
+mod conversations;
 mod durability;
 mod letta034;
 mod lifecycle;

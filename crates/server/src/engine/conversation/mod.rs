@@ -12,6 +12,7 @@
 //! * `replay` — bringing a client up to date, recovering a previous process's turns.
 //! * `host` — the [`TurnHost`](crate::engine::turn::TurnHost) a running turn talks to.
 
+mod compact;
 mod control;
 mod events;
 mod host;
@@ -34,6 +35,7 @@ use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::Rules;
 use crate::store::Restored;
 use crate::sync::lock;
+pub use compact::Mode as CompactionMode;
 pub(crate) use input::{CLIENT_PREFERENCES_VIOLATION, acknowledgement};
 use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 

@@ -174,10 +174,7 @@ impl<H: TurnHost> EventSink for RunSink<'_, H> {
         let (at, length) = self.checkpoint;
         if self.output.text.len() != length && at.elapsed() >= CHECKPOINT_INTERVAL {
             self.checkpoint = (std::time::Instant::now(), self.output.text.len());
-            let partial = HistoryMessage::Assistant {
-                text: self.output.text.clone(),
-                tool_calls: Vec::new(),
-            };
+            let partial = self.output.reply(Vec::new());
             self.host.checkpoint(&self.output.run_id, &partial);
         }
     }
@@ -249,7 +246,11 @@ pub(crate) async fn run(host: &impl TurnHost, turn: Turn) -> Outcome {
         let finish = match result {
             Ok(finish) => finish,
             Err(error) => {
-                host.save(&run_id, assistant.into_iter().collect()).await;
+                let failure = HistoryMessage::Error {
+                    message: error.message.clone(),
+                };
+                host.save(&run_id, assistant.into_iter().chain([failure]).collect())
+                    .await;
                 let stop_reason = stop_reason_of(&error);
                 host.emit(output.failure(&error, stop_reason.clone()));
                 return Outcome::Failed(stop_reason, error.message);

@@ -11,13 +11,16 @@ use crate::clock::{new_id, now_iso};
 use crate::history::{HistoryMessage, ToolCall};
 use crate::provider::{ProviderError, ProviderEvent};
 use crate::tools::ToolResult;
+use crate::transcript::{reasoning_id, tool_call_message_id};
 
 /// Turns one run's provider events into deltas and remembers what the model said.
 pub(super) struct RunOutput {
     pub(super) run_id: String,
     seq: u64,
-    reasoning_id: Option<String>,
-    text_id: Option<String>,
+    /// The id the history lists this run's reply under; its reasoning and tool calls have ids
+    /// derived from it ([`reasoning_id`], [`tool_call_message_id`]).
+    message_id: String,
+    reasoning: String,
     pub(super) text: String,
     pub(super) tool_calls: Vec<ToolCall>,
     /// The `approval_request_message` id of each tool call, reused by its lifecycle deltas.
@@ -30,8 +33,8 @@ impl RunOutput {
         Self {
             run_id: run_id.to_owned(),
             seq: 0,
-            reasoning_id: None,
-            text_id: None,
+            message_id: new_id("message"),
+            reasoning: String::new(),
             text: String::new(),
             tool_calls: Vec::new(),
             approval_ids: Vec::new(),
@@ -74,7 +77,8 @@ impl RunOutput {
     pub(super) fn on_event(&mut self, event: ProviderEvent) -> Vec<RuntimeEvent> {
         let delta = match event {
             ProviderEvent::Reasoning(reasoning) => {
-                let id = self.reasoning_id.get_or_insert_with(|| new_id("message")).clone();
+                let id = reasoning_id(&self.message_id);
+                self.reasoning.push_str(&reasoning);
                 Delta::ReasoningMessage(ReasoningMessage {
                     meta: self.message_meta(Some(&id)),
                     reasoning,
@@ -83,7 +87,7 @@ impl RunOutput {
                 })
             }
             ProviderEvent::Text(text) => {
-                let id = self.text_id.get_or_insert_with(|| new_id("message")).clone();
+                let id = self.message_id.clone();
                 self.text.push_str(&text);
                 Delta::AssistantMessage(AssistantMessage {
                     meta: self.message_meta(Some(&id)),
@@ -96,7 +100,7 @@ impl RunOutput {
                     name: Some(call.name.clone()),
                     arguments: Some(call.arguments.clone()),
                 };
-                let meta = self.message_meta(None);
+                let meta = self.message_meta(Some(&tool_call_message_id(&self.message_id, &call.id)));
                 self.approval_ids
                     .push((call.id.clone(), meta.id.clone().unwrap_or_default()));
                 self.tool_calls.push(call);
@@ -238,10 +242,18 @@ impl RunOutput {
 
     /// What the model said in this run, for the history.
     pub(super) fn assistant_message(&self) -> Option<HistoryMessage> {
-        (!self.text.is_empty() || !self.tool_calls.is_empty()).then(|| HistoryMessage::Assistant {
+        (!self.text.is_empty() || !self.tool_calls.is_empty() || !self.reasoning.is_empty())
+            .then(|| self.reply(self.tool_calls.clone()))
+    }
+
+    /// The reply so far with these tool calls.
+    pub(super) fn reply(&self, tool_calls: Vec<ToolCall>) -> HistoryMessage {
+        HistoryMessage::Assistant {
+            id: Some(self.message_id.clone()),
+            reasoning: (!self.reasoning.is_empty()).then(|| self.reasoning.clone()),
             text: self.text.clone(),
-            tool_calls: self.tool_calls.clone(),
-        })
+            tool_calls,
+        }
     }
 }
 

@@ -168,12 +168,24 @@ async fn a_reply_is_streamed_stored_and_ends_the_turn() {
         ]
     );
     assert_eq!(*lock(&recorder.calls), [r#"begin_run ["cm-1"]"#]);
-    let reply = HistoryMessage::Assistant {
-        text: "t0 t1 ".into(),
-        tool_calls: Vec::new(),
+    let saved = lock(&recorder.saved).clone();
+    let [
+        HistoryMessage::Assistant {
+            id: Some(id),
+            reasoning: None,
+            text,
+            tool_calls,
+        },
+    ] = &saved[..]
+    else {
+        panic!("one reply saved: {saved:?}");
     };
-    assert_eq!(*lock(&recorder.saved), std::slice::from_ref(&reply));
-    assert_eq!(lock(&recorder.history).last(), Some(&reply));
+    assert_eq!((text.as_str(), tool_calls.len()), ("t0 t1 ", 0));
+    assert!(
+        id.starts_with("message-"),
+        "listed under the id its deltas carried: {id}"
+    );
+    assert_eq!(lock(&recorder.history).last(), saved.last());
 }
 
 #[tokio::test]

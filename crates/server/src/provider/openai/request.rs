@@ -179,7 +179,7 @@ impl<'a> WireRequest<'a> {
                 content: &request.system,
             });
         }
-        messages.extend(request.messages.iter().map(WireMessage::from_history));
+        messages.extend(request.messages.iter().filter_map(WireMessage::from_history));
         let tools = request
             .tools
             .iter()
@@ -204,8 +204,9 @@ impl<'a> WireRequest<'a> {
 }
 
 impl<'a> WireMessage<'a> {
-    fn from_history(message: &'a HistoryMessage) -> Self {
-        match message {
+    /// The wire form of a history message; `None` for one a model is never sent.
+    fn from_history(message: &'a HistoryMessage) -> Option<Self> {
+        Some(match message {
             HistoryMessage::User {
                 content: MessageContent::Text(text),
             } => Self::User {
@@ -216,7 +217,7 @@ impl<'a> WireMessage<'a> {
             } => Self::User {
                 content: WireUserContent::Parts(parts.iter().map(WirePart::from_part).collect()),
             },
-            HistoryMessage::Assistant { text, tool_calls } => Self::Assistant {
+            HistoryMessage::Assistant { text, tool_calls, .. } => Self::Assistant {
                 // Without tool calls OpenAI requires a content string.
                 content: (!text.is_empty() || tool_calls.is_empty()).then_some(text.as_str()),
                 tool_calls: tool_calls
@@ -240,7 +241,8 @@ impl<'a> WireMessage<'a> {
                 content,
                 is_error: _,
             } => Self::Tool { tool_call_id, content },
-        }
+            HistoryMessage::Error { .. } => return None,
+        })
     }
 }
 

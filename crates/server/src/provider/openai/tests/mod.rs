@@ -140,6 +140,8 @@ async fn sends_the_chat_completions_request() {
                 content: MessageContent::Text("list files".to_owned()),
             },
             HistoryMessage::Assistant {
+                id: None,
+                reasoning: None,
                 text: String::new(),
                 tool_calls: vec![ToolCall {
                     id: "call_a".to_owned(),
@@ -153,6 +155,8 @@ async fn sends_the_chat_completions_request() {
                 is_error: false,
             },
             HistoryMessage::Assistant {
+                id: None,
+                reasoning: Some("not sent".to_owned()),
                 text: "Two files.".to_owned(),
                 tool_calls: Vec::new(),
             },

@@ -1,0 +1,77 @@
+//! Conversations as Letta objects: creating them (`runtime_start`, `conversation_create`,
+//! `conversation_fork`) and finding the scope a conversation id names.
+
+use letta_app_server_protocol::{JsonObject, RuntimeScope};
+use serde_json::{Value, json};
+
+use crate::clock::{new_id, now_iso};
+use crate::engine::context::Context;
+
+/// Stores a new conversation `<prefix>-<uuid>` of `agent_id` (`None`: agent-free, marked
+/// `agent_free: true`) made of `body` and Letta's defaults; returns it.
+pub async fn new_conversation(
+    context: &Context,
+    prefix: &str,
+    agent_id: Option<&str>,
+    body: JsonObject,
+) -> Result<JsonObject, String> {
+    let id = new_id(prefix);
+    let now = now_iso();
+    let mut conversation = conversation_object(&id, agent_id, &now, body);
+    if agent_id.is_none() {
+        conversation.insert("agent_free".into(), Value::Bool(true));
+    }
+    let scope = RuntimeScope {
+        agent_id: agent_id.map(str::to_owned),
+        ..RuntimeScope::agent_free(id)
+    };
+    (context.store.insert_conversation(&scope, &conversation, now).await).map_err(|e| e.to_string())?;
+    Ok(conversation)
+}
+
+/// The synthesized default conversation of an agent (never stored, docs/protocol.md §3.2).
+pub fn default_conversation(agent_id: &str) -> JsonObject {
+    conversation_object("default", Some(agent_id), &now_iso(), JsonObject::new())
+}
+
+/// A Letta `Conversation` object: `body` with Letta's defaults for what it leaves out, and its
+/// `id` and `agent_id`.
+pub fn conversation_object(id: &str, agent_id: Option<&str>, now: &str, mut body: JsonObject) -> JsonObject {
+    let defaults = json!({
+        "id": id, "agent_id": agent_id, "archived": false, "archived_at": null, "created_at": now,
+        "updated_at": now, "last_message_at": null, "summary": null, "in_context_message_ids": [],
+    });
+    for (key, value) in defaults.as_object().into_iter().flatten() {
+        body.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    body.insert("id".into(), json!(id));
+    body.insert("agent_id".into(), json!(agent_id));
+    body
+}
+
+/// The scope a conversation id names, with the stored conversation: `default` is the default
+/// conversation of `agent_id` (which must exist; it has no stored object); any other id must be
+/// a stored conversation (agent-free ones have no agent). Errors are Letta's texts.
+pub async fn scope_of(
+    context: &Context,
+    conversation_id: &str,
+    agent_id: Option<&str>,
+) -> Result<(RuntimeScope, Option<JsonObject>), String> {
+    let store = &context.store;
+    if conversation_id == "default" {
+        let agent_id = agent_id.ok_or("Conversation default not found: name its agent with agent_id")?;
+        (store.agent(agent_id.to_owned()).await)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("Agent {agent_id} not found"))?;
+        return Ok((RuntimeScope::new(agent_id, "default"), None));
+    }
+    let conversation = (store.conversation(conversation_id.to_owned()).await)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("Conversation {conversation_id} not found"))?;
+    let owner = conversation.get("agent_id").and_then(Value::as_str).map(str::to_owned);
+    let scope = RuntimeScope {
+        agent_id: owner,
+        ..RuntimeScope::agent_free(conversation_id)
+    };
+    Ok((scope, Some(conversation)))
+}

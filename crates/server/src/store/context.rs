@@ -1,0 +1,194 @@
+//! What of a conversation's history a model is sent (its context), compactions that shorten it,
+//! and forks that copy it.
+//!
+//! A compaction appends its summary as a message and records which stored messages it kept
+//! (`compactions`: the summary's `seq` and the first kept message's). The context is then the
+//! summary followed by every message from the first kept one on, in order; the messages before
+//! it stay stored and listed.
+
+use letta_app_server_protocol::{JsonObject, RuntimeScope};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::Value;
+
+use super::catalog::insert_conversation;
+use super::messages::{Encoded, append};
+use super::{Reply, Store, StoreError, key};
+use crate::history::HistoryMessage;
+
+/// A compaction to record.
+#[derive(Debug, Clone)]
+pub struct CompactionRecord {
+    /// The summary the model wrote.
+    pub summary: String,
+    /// The message a model is sent in place of what was compacted.
+    pub message: HistoryMessage,
+    /// The first message kept after the summary (`None`: nothing kept).
+    pub first_kept_seq: Option<i64>,
+    /// Letta's `compaction_stats`.
+    pub stats: Value,
+}
+
+impl Store {
+    /// A conversation's context, with the `seq` of each stored message.
+    pub fn context(&self, scope: &RuntimeScope) -> Reply<Vec<(i64, HistoryMessage)>> {
+        let (agent, conversation) = key(scope);
+        self.call(move |c| context(&c.transaction()?, &agent, &conversation))
+    }
+
+    /// Appends a compaction's summary and records it; the context now starts with it.
+    pub fn compact(&self, scope: &RuntimeScope, record: CompactionRecord) -> Reply<()> {
+        let (agent, conversation) = key(scope);
+        let encoded = Encoded::new(&record.message);
+        self.transaction(move |t| {
+            append(t, &agent, &conversation, None, &[encoded?])?;
+            let summary_seq = t.last_insert_rowid();
+            t.execute(
+                "INSERT INTO compactions (agent_id, conversation_id, summary_seq, first_kept_seq, summary, stats)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    agent,
+                    conversation,
+                    summary_seq,
+                    record.first_kept_seq.unwrap_or(summary_seq + 1),
+                    record.summary,
+                    record.stats.to_string()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Creates the conversation `state` (of `target`) holding the messages of `source` up to and
+    /// including the stored message `through` (all of them when `None`), with new ids, and its
+    /// compactions among them. `Ok(false)` when `through` is not a message of `source`.
+    pub fn fork(
+        &self,
+        source: &RuntimeScope,
+        through: Option<String>,
+        target: &RuntimeScope,
+        state: JsonObject,
+        created_at: String,
+    ) -> Reply<bool> {
+        let (agent, conversation) = key(source);
+        let (target_agent, target_id) = key(target);
+        self.transaction(move |t| {
+            let last = match through {
+                Some(id) => match seq_of(t, &agent, &conversation, &id)? {
+                    Some(seq) => seq,
+                    None => return Ok(false),
+                },
+                None => i64::MAX,
+            };
+            insert_conversation(t, &target_id, &target_agent, &state, &created_at)?;
+            let rows: Vec<(i64, Option<String>, String, String)> = t
+                .prepare(
+                    "SELECT seq, run_id, body, created_at FROM messages
+                     WHERE agent_id = ?1 AND conversation_id = ?2 AND seq <= ?3 ORDER BY seq",
+                )?
+                .query_map(params![agent, conversation, last], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut new_seq = std::collections::HashMap::new();
+            let mut insert = t.prepare(
+                "INSERT INTO messages (agent_id, conversation_id, run_id, body, created_at, message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (seq, run_id, body, date) in rows {
+                // Replies keep no id of their own: the copy is listed under a new one.
+                let message = match serde_json::from_str(&body)? {
+                    HistoryMessage::Assistant {
+                        reasoning,
+                        text,
+                        tool_calls,
+                        ..
+                    } => HistoryMessage::Assistant {
+                        id: None,
+                        reasoning,
+                        text,
+                        tool_calls,
+                    },
+                    other => other,
+                };
+                let body = serde_json::to_string(&message)?;
+                let id = crate::clock::new_id("message");
+                insert.execute(params![target_agent, target_id, run_id, body, date, id])?;
+                new_seq.insert(seq, t.last_insert_rowid());
+            }
+            let compactions: Vec<(i64, i64, String, String)> = t
+                .prepare(
+                    "SELECT summary_seq, first_kept_seq, summary, stats FROM compactions
+                     WHERE agent_id = ?1 AND conversation_id = ?2 AND summary_seq <= ?3 ORDER BY summary_seq",
+                )?
+                .query_map(params![agent, conversation, last], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            for (summary_seq, first_kept, summary, stats) in compactions {
+                // The first kept message maps to the first copied message at or after it.
+                let kept = new_seq
+                    .iter()
+                    .filter(|(old, _)| **old >= first_kept)
+                    .map(|(_, new)| *new)
+                    .min()
+                    .unwrap_or(i64::MAX);
+                t.execute(
+                    "INSERT INTO compactions (agent_id, conversation_id, summary_seq, first_kept_seq, summary, stats)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![target_agent, target_id, new_seq[&summary_seq], kept, summary, stats],
+                )?;
+            }
+            Ok(true)
+        })
+    }
+}
+
+/// The `seq` of the stored message listed as `id` (or as one of its parts) in a conversation.
+pub(super) fn seq_of(
+    t: &Transaction<'_>,
+    agent: &str,
+    conversation: &str,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        t.prepare_cached("SELECT seq FROM messages WHERE message_id = ?1 AND agent_id = ?2 AND conversation_id = ?3")?
+            .query_row(params![crate::transcript::stored_id(id), agent, conversation], |row| {
+                row.get(0)
+            })
+            .optional()?,
+    )
+}
+
+/// A conversation's context (see the module's documentation), with each message's `seq`.
+pub(super) fn context(
+    t: &Transaction<'_>,
+    agent: &str,
+    conversation: &str,
+) -> Result<Vec<(i64, HistoryMessage)>, StoreError> {
+    let latest: Option<(i64, i64)> = t
+        .prepare_cached(
+            "SELECT summary_seq, first_kept_seq FROM compactions
+             WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY summary_seq DESC LIMIT 1",
+        )?
+        .query_row([agent, conversation], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (summary_seq, first_kept) = latest.unwrap_or((0, 0));
+    let mut messages = Vec::new();
+    let mut query = t.prepare_cached(
+        "SELECT seq, body FROM messages
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND (seq >= ?3 OR seq = ?4) ORDER BY seq",
+    )?;
+    let rows = query.query_map(params![agent, conversation, first_kept, summary_seq], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (seq, body) = row?;
+        messages.push((seq, serde_json::from_str(&body)?));
+    }
+    // The summary comes first, before the messages it kept.
+    if let Some(at) = messages.iter().position(|(seq, _)| *seq == summary_seq) {
+        let summary = messages.remove(at);
+        messages.insert(0, summary);
+    }
+    Ok(messages)
+}
