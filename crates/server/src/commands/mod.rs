@@ -8,6 +8,7 @@
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
 //! * `input` — `input`, `remove_queue_item`, `abort_message`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//! * `slash` — `execute_command`.
 //! * `conversations` — `conversation_list`, `_retrieve`, `_create`, `_update`,
 //!   `_messages_list`, `_fork`, `_compact`, `_recompile` (Letta parameter objects read by
 //!   `params`).
@@ -26,6 +27,7 @@ pub(crate) mod info;
 mod input;
 mod params;
 mod runtime;
+mod slash;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,9 +36,9 @@ use std::sync::Arc;
 use letta_app_server_protocol::{
     AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ConversationCompact, ConversationCreate,
     ConversationFork, ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve,
-    ConversationUpdate, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExternalToolCallResponse, FrameError, FrameErrorKind,
-    FrameType, Input, InputAccepted, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
-    ServerFrame, Sync, TurnFinishedAck,
+    ConversationUpdate, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError,
+    FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope,
+    RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -168,6 +170,7 @@ pub const IMPLEMENTED: &[&str] = &[
     ConversationFork::TYPE,
     ConversationMessagesList::TYPE,
     ConversationCompact::TYPE,
+    ExecuteCommand::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -215,6 +218,16 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
             tokio::spawn(async move {
                 if let Some(answer) = conversations::handle(caller.engine(), frame).await {
                     caller.send_frame(answer);
+                }
+            });
+            None
+        }
+        ClientFrame::ExecuteCommand(command) => {
+            // Detached: `/compact` waits on the model.
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                if let Some(conversation) = slash::execute_command(&caller, command).await {
+                    conversation.resume_queue(caller.engine()).await;
                 }
             });
             None

@@ -4,7 +4,8 @@
 //! A compaction appends its summary as a message and records which stored messages it kept
 //! (`compactions`: the summary's `seq` and the first kept message's). The context is then the
 //! summary followed by every message from the first kept one on, in order; the messages before
-//! it stay stored and listed.
+//! it stay stored and listed. Clearing (`/clear`) is a compaction without a summary that keeps
+//! nothing.
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -42,19 +43,19 @@ impl Store {
         self.transaction(move |t| {
             append(t, &agent, &conversation, None, &[encoded?])?;
             let summary_seq = t.last_insert_rowid();
-            t.execute(
-                "INSERT INTO compactions (agent_id, conversation_id, summary_seq, first_kept_seq, summary, stats)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    agent,
-                    conversation,
-                    summary_seq,
-                    record.first_kept_seq.unwrap_or(summary_seq + 1),
-                    record.summary,
-                    record.stats.to_string()
-                ],
-            )?;
-            Ok(())
+            let first_kept = record.first_kept_seq.unwrap_or(summary_seq + 1);
+            let summary = (record.summary, record.stats.to_string());
+            insert_compaction(t, (&agent, &conversation), Some(summary_seq), first_kept, Some(summary))
+        })
+    }
+
+    /// Clears a conversation's context: later turns are sent none of its messages so far, which
+    /// stay stored and listed.
+    pub fn clear_context(&self, scope: &RuntimeScope) -> Reply<()> {
+        let (agent, conversation) = key(scope);
+        self.transaction(move |t| {
+            let next: i64 = t.query_row("SELECT coalesce(max(seq), 0) + 1 FROM messages", [], |row| row.get(0))?;
+            insert_compaction(t, (&agent, &conversation), None, next, None)
         })
     }
 
@@ -115,10 +116,11 @@ impl Store {
                 insert.execute(params![target_agent, target_id, run_id, body, date, id])?;
                 new_seq.insert(seq, t.last_insert_rowid());
             }
-            let compactions: Vec<(i64, i64, String, String)> = t
+            let compactions: Vec<CompactionRow> = t
                 .prepare(
                     "SELECT summary_seq, first_kept_seq, summary, stats FROM compactions
-                     WHERE agent_id = ?1 AND conversation_id = ?2 AND summary_seq <= ?3 ORDER BY summary_seq",
+                     WHERE agent_id = ?1 AND conversation_id = ?2 AND coalesce(summary_seq, first_kept_seq - 1) <= ?3
+                     ORDER BY id",
                 )?
                 .query_map(params![agent, conversation, last], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
@@ -132,15 +134,34 @@ impl Store {
                     .map(|(_, new)| *new)
                     .min()
                     .unwrap_or(i64::MAX);
-                t.execute(
-                    "INSERT INTO compactions (agent_id, conversation_id, summary_seq, first_kept_seq, summary, stats)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![target_agent, target_id, new_seq[&summary_seq], kept, summary, stats],
-                )?;
+                let summary_seq = summary_seq.and_then(|seq| new_seq.get(&seq).copied());
+                let target = (target_agent.as_str(), target_id.as_str());
+                insert_compaction(t, target, summary_seq, kept, summary.zip(stats))?;
             }
             Ok(true)
         })
     }
+}
+
+/// A stored compaction: its summary's `seq` (none for a clear), its first kept message's, its
+/// summary and statistics.
+type CompactionRow = (Option<i64>, i64, Option<String>, Option<String>);
+
+/// Records a compaction (`summary`: its text and statistics; none for a clear).
+fn insert_compaction(
+    t: &Transaction<'_>,
+    (agent, conversation): (&str, &str),
+    summary_seq: Option<i64>,
+    first_kept_seq: i64,
+    summary: Option<(String, String)>,
+) -> Result<(), StoreError> {
+    let (summary, stats) = summary.unzip();
+    t.execute(
+        "INSERT INTO compactions (agent_id, conversation_id, summary_seq, first_kept_seq, summary, stats)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![agent, conversation, summary_seq, first_kept_seq, summary, stats],
+    )?;
+    Ok(())
 }
 
 /// The `seq` of the stored message listed as `id` (or as one of its parts) in a conversation.
@@ -165,14 +186,14 @@ pub(super) fn context(
     agent: &str,
     conversation: &str,
 ) -> Result<Vec<(i64, HistoryMessage)>, StoreError> {
-    let latest: Option<(i64, i64)> = t
+    let latest: Option<(Option<i64>, i64)> = t
         .prepare_cached(
             "SELECT summary_seq, first_kept_seq FROM compactions
-             WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY summary_seq DESC LIMIT 1",
+             WHERE agent_id = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT 1",
         )?
         .query_row([agent, conversation], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let (summary_seq, first_kept) = latest.unwrap_or((0, 0));
+    let (summary_seq, first_kept) = latest.unwrap_or((None, 0));
     let mut messages = Vec::new();
     let mut query = t.prepare_cached(
         "SELECT seq, body FROM messages
@@ -186,7 +207,7 @@ pub(super) fn context(
         messages.push((seq, serde_json::from_str(&body)?));
     }
     // The summary comes first, before the messages it kept.
-    if let Some(at) = messages.iter().position(|(seq, _)| *seq == summary_seq) {
+    if let Some(at) = messages.iter().position(|(seq, _)| Some(*seq) == summary_seq) {
         let summary = messages.remove(at);
         messages.insert(0, summary);
     }

@@ -152,7 +152,8 @@ impl<'t, 'c> Pages<'t, 'c> {
         let (agent, conversation) = key(scope);
         let summaries = t
             .prepare_cached(
-                "SELECT summary_seq, summary, stats FROM compactions WHERE agent_id = ?1 AND conversation_id = ?2",
+                "SELECT summary_seq, summary, stats FROM compactions
+                 WHERE agent_id = ?1 AND conversation_id = ?2 AND summary_seq IS NOT NULL",
             )?
             .query_map([&agent, &conversation], |row| {
                 Ok((

@@ -37,9 +37,9 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS partial_replies (
         run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS compactions (
-        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, summary_seq INTEGER PRIMARY KEY,
-        first_kept_seq INTEGER NOT NULL, summary TEXT NOT NULL, stats TEXT NOT NULL);
-    CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions (agent_id, conversation_id, summary_seq);
+        id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        summary_seq INTEGER, first_kept_seq INTEGER NOT NULL, summary TEXT, stats TEXT);
+    CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions (agent_id, conversation_id, id);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).

@@ -7,33 +7,8 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
+use crate::support::drive::{call, items, prompt_tokens, text, turn};
 use crate::support::wire::{Client, start_runtime, user_input};
-
-/// Sends a command with `request_id` and returns its response (other frames are skipped).
-async fn call(client: &mut Client, mut command: Value) -> Value {
-    let request_id = format!("{}-{}", command["type"].as_str().unwrap(), rand_suffix());
-    command["request_id"] = json!(request_id);
-    client.send(command).await;
-    let frames = client.recv_until(|f| f["request_id"] == request_id.as_str()).await;
-    frames.last().cloned().unwrap()
-}
-
-fn rand_suffix() -> String {
-    uuid_like(&std::time::SystemTime::now())
-}
-
-fn uuid_like(time: &std::time::SystemTime) -> String {
-    let nanos = time.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{nanos:x}")
-}
-
-/// Runs one turn of `text` and returns its frames up to `turn_finished`.
-async fn turn(client: &mut Client, runtime: &Value, text: &str, n: usize) -> Vec<Value> {
-    client
-        .send(user_input(&format!("in-{n}"), runtime, text, &format!("cm-{n}")))
-        .await;
-    client.recv_until_type("turn_finished").await
-}
 
 /// Every message of a conversation, oldest first, read with `query` page by page.
 async fn all_messages(client: &mut Client, conversation_id: &str, limit: u64) -> Vec<Value> {
@@ -47,7 +22,7 @@ async fn all_messages(client: &mut Client, conversation_id: &str, limit: u64) ->
         )
         .await;
         assert_eq!(page["success"], true, "{page}");
-        let batch = page["messages"].as_array().unwrap().clone();
+        let batch = items(&page["messages"]).clone();
         assert!(batch.len() as u64 <= limit);
         messages.extend(batch);
         if page["has_more"] == false {
@@ -66,7 +41,7 @@ async fn the_history_lists_every_message_under_its_streamed_id() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let runtime = start_runtime(&mut client).await;
-    let conversation_id = runtime["conversation_id"].as_str().unwrap().to_owned();
+    let conversation_id = text(&runtime["conversation_id"]).to_owned();
 
     let first = turn(
         &mut client,
@@ -94,8 +69,8 @@ async fn the_history_lists_every_message_under_its_streamed_id() {
         })
         .map(|f| {
             (
-                f["delta"]["id"].as_str().unwrap().to_owned(),
-                f["delta"]["message_type"].as_str().unwrap().to_owned(),
+                text(&f["delta"]["id"]).to_owned(),
+                text(&f["delta"]["message_type"]).to_owned(),
             )
         })
         .collect();
@@ -107,8 +82,8 @@ async fn the_history_lists_every_message_under_its_streamed_id() {
     )
     .await;
     assert_eq!(page["success"], true, "{page}");
-    let messages = page["messages"].as_array().unwrap();
-    let types: Vec<&str> = messages.iter().map(|m| m["message_type"].as_str().unwrap()).collect();
+    let messages = items(&page["messages"]);
+    let types: Vec<&str> = messages.iter().map(|m| text(&m["message_type"])).collect();
     assert_eq!(
         types,
         [
@@ -137,26 +112,17 @@ async fn the_history_lists_every_message_under_its_streamed_id() {
     assert_eq!(messages[2]["content"][0]["text"], "Hi there");
     assert_eq!(messages[4]["tool_call"]["name"], "Bash");
     assert_eq!(messages[5]["status"], "success");
-    assert!(
-        messages[5]["tool_return"].as_str().unwrap().contains("listed"),
-        "{}",
-        messages[5]
-    );
+    assert!(text(&messages[5]["tool_return"]).contains("listed"), "{}", messages[5]);
     assert_eq!(messages[8]["message"], "400: bad request");
     let listed: HashSet<(String, String)> = messages
         .iter()
-        .map(|m| {
-            (
-                m["id"].as_str().unwrap().to_owned(),
-                m["message_type"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|m| (text(&m["id"]).to_owned(), text(&m["message_type"]).to_owned()))
         .collect();
     assert!(
         streamed.is_subset(&listed),
         "every streamed message is listed under its id: {streamed:?} vs {listed:?}"
     );
-    let ids: HashSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: HashSet<&str> = messages.iter().map(|m| text(&m["id"])).collect();
     assert_eq!(ids.len(), messages.len(), "ids are unique");
     assert_eq!(page["has_more"], false);
     assert_eq!(page["next_before"], messages[0]["id"], "the oldest of the page");
@@ -169,7 +135,7 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let runtime = start_runtime(&mut client).await;
-    let conversation_id = runtime["conversation_id"].as_str().unwrap().to_owned();
+    let conversation_id = text(&runtime["conversation_id"]).to_owned();
     for n in 0..12 {
         turn(&mut client, &runtime, &format!("turn {n} [[think: t{n}]]"), n).await;
     }
@@ -180,7 +146,7 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
             "query": {"order": "asc", "limit": 1000}}),
     )
     .await;
-    let whole = whole["messages"].as_array().unwrap().clone();
+    let whole = items(&whole["messages"]).clone();
     assert_eq!(whole.len(), 36, "user, reasoning and reply of 12 turns");
     for limit in [1, 5, 7, 36, 50] {
         assert_eq!(
@@ -197,7 +163,7 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
     .await;
     let newest_first: Vec<Value> = whole.iter().rev().cloned().collect();
     assert_eq!(
-        default_page["messages"].as_array().unwrap(),
+        items(&default_page["messages"]),
         &newest_first,
         "newest first by default"
     );
@@ -211,7 +177,7 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
             "query": {"after": cursor, "order": "asc", "limit": 4}}),
     )
     .await;
-    assert_eq!(after["messages"].as_array().unwrap(), &whole[5..9]);
+    assert_eq!(items(&after["messages"]), &whole[5..9]);
     assert_eq!(after["next_before"], whole[5]["id"]);
     assert_eq!(after["has_more"], true, "older messages exist");
     let between = call(
@@ -221,7 +187,7 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
     )
     .await;
     let expected: Vec<Value> = whole[5..8].iter().rev().cloned().collect();
-    assert_eq!(between["messages"].as_array().unwrap(), &expected);
+    assert_eq!(items(&between["messages"]), &expected);
 
     let replies = call(
         &mut client,
@@ -231,9 +197,9 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
     .await;
     let texts: Vec<&str> = replies["messages"]
         .as_array()
-        .unwrap()
+        .expect("a list")
         .iter()
-        .map(|m| m["message_type"].as_str().unwrap())
+        .map(|m| text(&m["message_type"]))
         .collect();
     assert_eq!(texts, ["assistant_message"; 3]);
     assert_eq!(replies["has_more"], true);
@@ -301,14 +267,14 @@ async fn a_running_turn_s_messages_are_listed_as_they_are_stored() {
     let during = call(&mut client, listing.clone()).await;
     let types: Vec<&str> = during["messages"]
         .as_array()
-        .unwrap()
+        .expect("a list")
         .iter()
-        .map(|m| m["message_type"].as_str().unwrap())
+        .map(|m| text(&m["message_type"]))
         .collect();
     assert_eq!(types, ["user_message"], "{during}");
     client.recv_until_type("turn_finished").await;
     let after = call(&mut client, listing).await;
-    assert_eq!(after["messages"].as_array().unwrap().len(), 2, "{after}");
+    assert_eq!(items(&after["messages"]).len(), 2, "{after}");
 }
 
 /// Conversations are listed by last activity, page by page, filtered by agent, summary,
@@ -369,7 +335,7 @@ async fn conversations_are_created_listed_and_updated() {
         list(json!({"agent_id": agent_id, "order": "asc", "limit": 1})),
     )
     .await;
-    assert_eq!(ids(&asc), [started.clone()]);
+    assert_eq!(ids(&asc), std::slice::from_ref(&started));
     let by_creation = call(
         &mut client,
         list(json!({"agent_id": agent_id, "order_by": "created_at", "limit": 1})),
@@ -473,7 +439,7 @@ async fn a_fork_copies_the_history_through_a_message() {
     for n in 0..3 {
         turn(&mut client, &runtime, &format!("turn {n}"), n).await;
     }
-    let history = all_messages(&mut client, source.as_str().unwrap(), 100).await;
+    let history = all_messages(&mut client, text(&source), 100).await;
     assert_eq!(history.len(), 6);
 
     let forked = call(
@@ -482,13 +448,13 @@ async fn a_fork_copies_the_history_through_a_message() {
     )
     .await;
     assert_eq!(forked["success"], true, "{forked}");
-    let fork_id = forked["conversation"]["id"].as_str().unwrap().to_owned();
+    let fork_id = text(&forked["conversation"]["id"]).to_owned();
     let copy = all_messages(&mut client, &fork_id, 100).await;
     let texts = |messages: &[Value]| -> Vec<Value> { messages.iter().map(|m| m["content"].clone()).collect() };
     assert_eq!(texts(&copy), texts(&history[..4]));
     assert!(copy.iter().all(|m| m["conversation_id"] == fork_id.as_str()));
     assert!(copy.iter().zip(&history).all(|(a, b)| a["id"] != b["id"]), "new ids");
-    assert_eq!(all_messages(&mut client, source.as_str().unwrap(), 100).await, history);
+    assert_eq!(all_messages(&mut client, text(&source), 100).await, history);
 
     // The fork runs turns of its own with the copied history.
     let fork_scope = json!({"agent_id": runtime["agent_id"], "conversation_id": fork_id});
@@ -500,7 +466,7 @@ async fn a_fork_copies_the_history_through_a_message() {
         json!({"type": "conversation_fork", "conversation_id": source}),
     )
     .await;
-    let whole_id = whole["conversation"]["id"].as_str().unwrap().to_owned();
+    let whole_id = text(&whole["conversation"]["id"]).to_owned();
     assert_eq!(all_messages(&mut client, &whole_id, 100).await.len(), 6);
     let default = call(
         &mut client,
@@ -531,15 +497,6 @@ async fn a_fork_copies_the_history_through_a_message() {
         );
         assert_eq!(answer["conversation"], Value::Null);
     }
-}
-
-/// The prompt tokens the scripted model reports for a turn (it counts the words it was sent).
-fn prompt_tokens(frames: &[Value]) -> u64 {
-    frames
-        .iter()
-        .find(|f| f["delta"]["message_type"] == "usage_statistics")
-        .and_then(|f| f["delta"]["prompt_tokens"].as_u64())
-        .expect("usage")
 }
 
 /// Compaction: the model summarises the older messages; the summary is listed, and later turns
@@ -575,7 +532,7 @@ async fn compaction_replaces_older_messages_with_a_summary_for_later_turns() {
         compaction["num_messages_after"], 3,
         "the summary and the last turn (30% at most)"
     );
-    let summary = compaction["summary"].as_str().unwrap();
+    let summary = text(&compaction["summary"]);
     assert!(
         summary.starts_with("Summary of 10 earlier messages (5 from the user)."),
         "{summary}"
@@ -592,9 +549,9 @@ async fn compaction_replaces_older_messages_with_a_summary_for_later_turns() {
     .await;
     let types: Vec<&str> = listed["messages"]
         .as_array()
-        .unwrap()
+        .expect("a list")
         .iter()
-        .map(|m| m["message_type"].as_str().unwrap())
+        .map(|m| text(&m["message_type"]))
         .collect();
     assert_eq!(
         types,
@@ -603,7 +560,7 @@ async fn compaction_replaces_older_messages_with_a_summary_for_later_turns() {
     );
     assert_eq!(listed["messages"][2]["summary"], summary, "listed when it was made");
     assert_eq!(listed["messages"][2]["compaction_stats"]["trigger"], "manual");
-    let all = all_messages(&mut client, conversation_id.as_str().unwrap(), 100).await;
+    let all = all_messages(&mut client, text(&conversation_id), 100).await;
     assert_eq!(all.len(), 12 + 1 + 2, "the compacted messages stay listed");
 
     client.close().await;
@@ -653,7 +610,7 @@ async fn recompile_answers_the_compiled_system_prompt() {
             "create_agent": {"body": {"name": "Sys", "system": "You are terse."}}}))
         .await;
     let frames = client.recv_until_type("runtime_start_response").await;
-    let runtime = frames.last().unwrap()["runtime"].clone();
+    let runtime = frames.last().expect("a frame")["runtime"].clone();
     let answer = call(
         &mut client,
         json!({"type": "conversation_recompile", "conversation_id": runtime["conversation_id"],

@@ -7,16 +7,8 @@ use serde_json::json;
 
 use crate::support::TestServer;
 use crate::support::binary::spawn_server;
+use crate::support::drive::prompt_tokens;
 use crate::support::wire::{Client, start_runtime, user_input};
-
-fn prompt_tokens(frames: &[serde_json::Value]) -> u64 {
-    frames
-        .iter()
-        .find(|f| f["delta"]["message_type"] == "usage_statistics")
-        .expect("usage")["delta"]["prompt_tokens"]
-        .as_u64()
-        .expect("tokens")
-}
 
 #[tokio::test]
 async fn agents_conversations_and_history_survive_kill_9() {

@@ -8,5 +8,6 @@ mod letta034;
 mod lifecycle;
 mod limits;
 mod providers;
+mod slash;
 mod transport;
 mod unsupported;

@@ -2,6 +2,55 @@
 
 pub use letta_app_server_tests::{server::TestServer, wire};
 
+/// Helpers for tests that drive commands and turns.
+pub mod drive {
+    use serde_json::{Value, json};
+
+    use super::wire::{Client, user_input};
+
+    /// Sends `command` with a fresh `request_id` and returns its answer (frames between are
+    /// read and dropped).
+    pub async fn call(client: &mut Client, mut command: Value) -> Value {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let request_id = format!("{}-{n}", text(&command["type"]));
+        command["request_id"] = json!(request_id);
+        client.send(command).await;
+        let frames = client.recv_until(|f| f["request_id"] == request_id.as_str()).await;
+        frames.last().cloned().expect("the answer")
+    }
+
+    /// Runs a turn of `text` (input `in-<n>`, client message `cm-<n>`); returns its frames up
+    /// to `turn_finished`.
+    pub async fn turn(client: &mut Client, runtime: &Value, text: &str, n: usize) -> Vec<Value> {
+        client
+            .send(user_input(&format!("in-{n}"), runtime, text, &format!("cm-{n}")))
+            .await;
+        client.recv_until_type("turn_finished").await
+    }
+
+    /// The prompt tokens a turn's `usage_statistics` reports (the scripted model counts the
+    /// words it was sent).
+    pub fn prompt_tokens(frames: &[Value]) -> u64 {
+        frames
+            .iter()
+            .find(|f| f["delta"]["message_type"] == "usage_statistics")
+            .expect("usage")["delta"]["prompt_tokens"]
+            .as_u64()
+            .expect("tokens")
+    }
+
+    /// A string field.
+    pub fn text(value: &Value) -> &str {
+        value.as_str().unwrap_or_else(|| panic!("a string, not {value}"))
+    }
+
+    /// A list field.
+    pub fn items(value: &Value) -> &Vec<Value> {
+        value.as_array().unwrap_or_else(|| panic!("a list, not {value}"))
+    }
+}
+
 /// The server binary as a child process: the shared [`letta_app_server_tests::process`] started
 /// with this crate's `letta-app-server`.
 pub mod binary {

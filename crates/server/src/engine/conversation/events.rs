@@ -55,7 +55,7 @@ impl Conversation {
             boot_working_directory: None,
             should_doctor: None,
             reflection_settings: None,
-            supported_commands: Vec::new(),
+            supported_commands: super::SUPPORTED_COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
             mod_commands: None,
         }
     }

@@ -245,13 +245,25 @@ impl Conversation {
     /// Queues a `task_notification` item carrying `content` (a backgrounded external tool's
     /// outcome), durably, and starts it at once if the conversation is idle (Letta 0.34).
     pub(crate) async fn notify(self: &Arc<Self>, engine: &Arc<Context>, content: String) {
+        let origin = (QueueItemKind::TaskNotification, QueueItemSource::TaskNotification);
+        self.queue_prompt(engine, origin, content).await;
+    }
+
+    /// Queues an item of `kind` from `source` carrying `content`, durably, and starts it at once
+    /// if the conversation is idle.
+    pub(crate) async fn queue_prompt(
+        self: &Arc<Self>,
+        engine: &Arc<Context>,
+        (kind, source): (QueueItemKind, QueueItemSource),
+        content: String,
+    ) {
         let mut state = self.state.lock().await;
         let number = state.next_queue_item;
         let item = QueueMessage {
             id: format!("q-{number}"),
             client_message_id: format!("cm-q-{number}"),
-            kind: QueueItemKind::TaskNotification,
-            source: QueueItemSource::TaskNotification,
+            kind,
+            source,
             content: MessageContent::Text(content),
             enqueued_at: now_iso(),
         };
@@ -266,7 +278,7 @@ impl Conversation {
             let error = stored
                 .err()
                 .map_or_else(|| "its id is taken".to_owned(), |e| e.to_string());
-            return self.protocol_violation(engine, format!("Could not queue a task notification: {error}"));
+            return self.protocol_violation(engine, format!("Could not queue a prompt: {error}"));
         }
         remember(&mut state, queued.item.client_message_id.clone(), InputState::Queued);
         state.next_queue_item += 1;

@@ -18,6 +18,7 @@ mod events;
 mod host;
 mod input;
 mod replay;
+mod slash;
 mod state;
 
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +38,7 @@ use crate::store::Restored;
 use crate::sync::lock;
 pub use compact::Mode as CompactionMode;
 pub(crate) use input::{CLIENT_PREFERENCES_VIOLATION, acknowledgement};
+pub use slash::SUPPORTED_COMMANDS;
 use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 
 /// What a turn needs to know about its agent, read from the store when the turn starts, so that
