@@ -7,6 +7,7 @@
 //! but the task still succeeds; only a benchmark that cannot run at all is an error.
 
 pub(crate) mod client;
+mod listing;
 mod node;
 pub(crate) mod process;
 mod python;
@@ -150,6 +151,8 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
         eprintln!("==> {}: 1,000 concurrent runtimes", provider.name);
         bench.scale_suite(provider).await?;
     }
+    eprintln!("==> listing: pages of a 10,000-message conversation and of 10,000 conversations");
+    bench.listing_suite().await?;
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
     bench.node_sdk_suite().await?;
     eprintln!("==> the Python SDK against websockets: frames/s of a 10,000-delta reply");

@@ -768,11 +768,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn millis(duration: Duration) -> f64 {
+pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-fn ticks_to_micros(ticks: u64) -> f64 {
+pub(crate) fn ticks_to_micros(ticks: u64) -> f64 {
     ticks as f64 * 1_000_000.0 / clock_ticks_per_second() as f64
 }
 
