@@ -38,6 +38,8 @@ pub(crate) fn check_answer(answer: &RawFrame) -> Result<(), Error> {
         accepted: Option<bool>,
         // A string, or (`chatgpt_usage_read_response`) an object with a `message`.
         error: Option<serde_json::Value>,
+        // `execute_command_response` says why in its `output`.
+        output: Option<String>,
         protocol_version: Option<u64>,
     }
     let outcome: Outcome = answer.parse()?;
@@ -45,7 +47,7 @@ pub(crate) fn check_answer(answer: &RawFrame) -> Result<(), Error> {
         let message = match outcome.error {
             Some(serde_json::Value::String(message)) => Some(message),
             Some(error) => error["message"].as_str().map(str::to_owned),
-            None => None,
+            None => outcome.output.filter(|output| !output.is_empty()),
         };
         return Err(Error::Rejected {
             request_id: answer.request_id().unwrap_or_default().to_owned(),
@@ -83,5 +85,17 @@ mod tests {
             other => panic!("expected a server error, got {other:?}"),
         }
         assert!(refuse_error_frame(&RawFrame::from(r#"{"type":"pong"}"#.to_owned())).is_ok());
+    }
+
+    #[test]
+    fn a_failed_slash_command_is_rejected_with_its_output() {
+        let frame = RawFrame::from(
+            r#"{"type":"execute_command_response","request_id":"c-1","success":false,"output":"Unknown command: x"}"#
+                .to_owned(),
+        );
+        match check_answer(&frame) {
+            Err(Error::Rejected { message, .. }) => assert_eq!(message, "Unknown command: x"),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
     }
 }

@@ -1,0 +1,96 @@
+// Conversations and slash commands through the Node SDK against the real server: a controller
+// that reconnects and rebuilds its transcript, the official helper's conversationList(), /compact.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { createAppServerClient } from '../index.mjs';
+import { assistantText, startServer, until, userText } from './support.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.stop());
+
+async function connected(t) {
+  const client = createAppServerClient({ url: server.url });
+  t.after(() => client.close());
+  return client.connect();
+}
+
+/** Runs a turn of `text`; returns its frames up to `turn_finished`. */
+async function turn(client, runtime, text) {
+  const finished = until(client, (frame) => frame.type === 'turn_finished');
+  await client.submitInput({ runtime, payload: userText(text) });
+  return finished;
+}
+
+/** Every message of a conversation, oldest first, read page by page as a controller would. */
+async function transcript(client, conversationId) {
+  const messages = [];
+  let before = null;
+  for (;;) {
+    const page = await client.conversationMessagesList({ conversation_id: conversationId, query: { limit: 3, before } });
+    assert.equal(page.success, true, page.error);
+    messages.push(...page.messages);
+    if (!page.has_more) return messages.reverse();
+    before = page.next_before;
+  }
+}
+
+test('a controller that reconnects rebuilds its transcript from conversation_messages_list', async (t) => {
+  const first = await connected(t);
+  const { runtime } = await first.runtimeStart({ create_agent: { body: { name: 'Transcript' } } });
+  const streamed = [];
+  for (const text of ['one [[reply: first answer]]', 'two [[reply: second answer]]']) {
+    const frames = await turn(first, runtime, text);
+    const delta = frames.find((f) => f.type === 'stream_delta' && f.delta.message_type === 'assistant_message');
+    streamed.push({ id: delta.delta.id, text: assistantText(frames) });
+  }
+  await first.close();
+
+  const second = await connected(t);
+  const messages = await transcript(second, runtime.conversation_id);
+  const replies = messages
+    .filter((m) => m.message_type === 'assistant_message')
+    .map((m) => ({ id: m.id, text: m.content.map((part) => part.text).join('') }));
+  assert.deepEqual(replies, streamed, 'the same ids and texts as the stream');
+  assert.deepEqual(
+    messages.map((m) => m.message_type),
+    ['user_message', 'assistant_message', 'user_message', 'assistant_message'],
+  );
+});
+
+test("the official helper's conversationList() and the other conversation methods", async (t) => {
+  const client = await connected(t);
+  const { runtime } = await client.runtimeStart({ create_agent: { body: { name: 'Lister' } } });
+  const created = await client.conversationCreate({ body: { agent_id: runtime.agent_id, summary: 'Second' } });
+  assert.equal(created.success, true, created.error);
+  const listed = await client.conversationList();
+  assert.equal(listed.type, 'conversation_list_response');
+  const ids = listed.conversations.map((c) => c.id);
+  assert.ok(ids.includes(runtime.conversation_id) && ids.includes(created.conversation.id), JSON.stringify(ids));
+  const mine = await client.conversationList({ query: { agent_id: runtime.agent_id, limit: 1 } });
+  assert.deepEqual(mine.conversations.map((c) => c.id), [created.conversation.id], 'newest first');
+  const renamed = await client.conversationUpdate({ conversation_id: created.conversation.id, body: { summary: 'Renamed' } });
+  assert.equal(renamed.conversation.summary, 'Renamed');
+  const missing = await client.conversationRetrieve({ conversation_id: 'conv-nope' });
+  assert.deepEqual([missing.success, missing.conversation, missing.error], [false, null, 'Conversation conv-nope not found']);
+});
+
+test('/compact through executeCommand: slash deltas, then the response', async (t) => {
+  const client = await connected(t);
+  const { runtime } = await client.runtimeStart({ create_agent: { body: { name: 'Compactor' } } });
+  for (const n of [1, 2, 3]) await turn(client, runtime, `turn ${n}`);
+  const seen = [];
+  client.onMessage((frame) => {
+    if (frame.type === 'stream_delta') seen.push(frame.delta.message_type);
+  });
+  const done = await client.executeCommand({ runtime, command_id: 'compact', args: 'all' });
+  assert.equal(done.success, true, done.output);
+  assert.match(done.output, /^Compaction completed \(mode: all\)\. Message buffer length reduced from 6 to 1\./);
+  assert.deepEqual(seen, ['slash_command_start', 'slash_command_end']);
+  const unknown = await client.executeCommand({ runtime, command_id: 'nope' });
+  assert.deepEqual([unknown.success, unknown.output], [false, 'Unknown command: nope']);
+});
