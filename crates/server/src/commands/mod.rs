@@ -8,6 +8,8 @@
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
 //! * `input` — `input`, `remove_queue_item`, `abort_message`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//! * `agents` — `agent_list`, `agent_retrieve`, `agent_create`, `agent_update`,
+//!   `agent_delete`, `create_agent`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -17,6 +19,7 @@
 //! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
 //! subscribe it to a scope. The sessions layer implements it.
 
+mod agents;
 mod external_tools;
 pub(crate) mod info;
 mod input;
@@ -27,9 +30,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame,
-    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem,
-    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
+    ClientFrame, CreateAgentCommand, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExternalToolCallResponse, FrameError,
+    FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope,
+    RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -153,6 +157,12 @@ pub const IMPLEMENTED: &[&str] = &[
     RuntimeExternalToolsUpdate::TYPE,
     ExternalToolCallResponse::TYPE,
     TurnFinishedAck::TYPE,
+    AgentList::TYPE,
+    AgentRetrieve::TYPE,
+    AgentCreate::TYPE,
+    AgentUpdate::TYPE,
+    AgentDelete::TYPE,
+    CreateAgentCommand::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -185,6 +195,32 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::ExternalToolCallResponse(response) => {
             external_tools::answer(caller.as_ref(), response);
+            None
+        }
+        ClientFrame::AgentList(list) => {
+            agents::agent_list(caller.as_ref(), list).await;
+            None
+        }
+        ClientFrame::AgentRetrieve(retrieve) => {
+            agents::agent_retrieve(caller.as_ref(), retrieve).await;
+            None
+        }
+        ClientFrame::AgentCreate(create) => {
+            agents::agent_create(caller.as_ref(), create).await;
+            None
+        }
+        ClientFrame::AgentUpdate(update) => {
+            agents::agent_update(caller.as_ref(), update).await;
+            None
+        }
+        ClientFrame::AgentDelete(delete) => {
+            // Detached: it waits for the agent's turns to end, and later frames must not.
+            let caller = caller.clone();
+            tokio::spawn(async move { agents::agent_delete(&caller, delete).await });
+            None
+        }
+        ClientFrame::CreateAgent(create) => {
+            agents::create_agent(caller.as_ref(), create).await;
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -36,6 +36,7 @@ pub(super) const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
     CREATE TABLE IF NOT EXISTS partial_replies (
         run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS agents_by_creation ON agents (created_at, id);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
