@@ -568,10 +568,14 @@ describe('every command of the protocol table', () => {
       assert.equal(typeof client[method], 'function', method);
     }
     const agents = await client.agentList({ query: { limit: 5 } });
-    assert.deepEqual([agents.type, agents.success, agents.agents], ['agent_list_response', false, []]);
+    assert.deepEqual([agents.type, agents.success], ['agent_list_response', true]);
+    assert.ok(Array.isArray(agents.agents) && agents.agents.length <= 5, JSON.stringify(agents));
     assert.match(agents.request_id, /^agent-list-\d+$/);
     const agent = await client.request('agent_retrieve', { agent_id: 'agent-1' });
-    assert.deepEqual([agent.type, agent.success], ['agent_retrieve_response', false]);
+    assert.deepEqual(
+      [agent.type, agent.success, agent.error],
+      ['agent_retrieve_response', false, 'Agent agent-1 not found'],
+    );
     // This server's `error` frame rejects, through `request(type)` as through the methods.
     const scope = { agent_id: 'agent-none', conversation_id: 'conv-none' };
     const error = await client.request('sync', { runtime: scope }).catch((e) => e);

@@ -37,13 +37,13 @@ def test_every_command_of_the_table_has_a_method(server: Server) -> None:
         async with AsyncClient.connect(server.url) as client:
             info = await client.app_server_info()
             assert info["type"] == "app_server_info_response"
-            # The server declines `cron_list` with its typed answer: `success: false` raises, as
-            # for every command.
+            # The server declines `agent_retrieve` of an unknown agent with its typed answer:
+            # `success: false` raises, as for every command.
             with pytest.raises(RejectedError) as refused:
-                await client.cron_list(agent_id="agent-1")
-            assert refused.value.frame_type == "cron_list_response"
-            assert refused.value.request_id is not None and refused.value.request_id.startswith("cron-list-")
-            assert "does not support `cron_list`" in str(refused.value)
+                await client.agent_retrieve(agent_id="agent-none")
+            assert refused.value.frame_type == "agent_retrieve_response"
+            assert refused.value.request_id is not None and refused.value.request_id.startswith("agent-retrieve-")
+            assert "Agent agent-none not found" in str(refused.value)
             # An `error` frame raises `ServerError`.
             with pytest.raises(ServerError) as error:
                 await client.command({"type": "sync", "runtime": {"agent_id": "a-none", "conversation_id": "c"}})

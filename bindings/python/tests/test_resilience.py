@@ -124,13 +124,14 @@ def test_a_command_without_an_answer_times_out(server: Server) -> None:
 def test_a_command_the_server_does_not_implement_is_declined_at_once(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url, request_timeout=5) as client:
-            frame = {"type": "cron_list", "request_id": "cl-1", "agent_id": "agent-1"}
+            frame = {"type": "cron_get", "request_id": "cg-1", "task_id": "cron-1"}
             assert await client.request(frame) == {
-                "type": "cron_list_response",
-                "request_id": "cl-1",
+                "type": "cron_get_response",
+                "request_id": "cg-1",
+                "found": False,
+                "task": None,
                 "success": False,
-                "tasks": [],
-                "error": "this server does not support `cron_list` yet",
+                "error": "this server does not support `cron_get` yet",
             }
 
     run(scenario())

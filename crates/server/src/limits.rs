@@ -28,6 +28,17 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Bytes of a document, as JSON: an agent or conversation body, a tool's parameter schema, edited
 /// tool arguments, an external tool's result.
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of an agent's system prompt (Letta Code's own prompts are tens of KiB).
+pub const MAX_SYSTEM_BYTES: usize = 256 * 1024;
+/// Bytes, as JSON, of an agent's object-valued fields: `metadata`, `model_settings`,
+/// `compaction_settings`.
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+/// The largest `limit` of one page of a list command (`agent_list`).
+pub const MAX_PAGE_ITEMS: usize = 1000;
+/// Bytes of stored objects in one page of a list command. A page of large objects ends before
+/// its `limit` (clients page on with `after` until a page comes back empty, as the official
+/// client does), so that an answer stays far below a connection's outbound limit.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// A field past its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,14 +191,43 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("runtime.conversation_id", &ack.runtime.conversation_id)
         }
         ClientFrame::Pong(_) => Ok(()),
-        // Commands this server does not implement: only what their refusal echoes.
-        ClientFrame::ResumeQueue(resume) => {
-            checker.optional_id("request_id", resume.request_id.as_ref())?;
-            checker.scope("runtime", &resume.runtime)
+        // The fields of agent bodies and list queries are bounded where they are read
+        // (`engine::agents`, `commands::agents`); here the ids they echo and their size.
+        ClientFrame::AgentList(list) => {
+            checker.id("request_id", &list.request_id)?;
+            list.query
+                .as_ref()
+                .map_or(Ok(()), |query| checker.document("query", query))
+        }
+        ClientFrame::AgentRetrieve(retrieve) => {
+            checker.id("request_id", &retrieve.request_id)?;
+            checker.id("agent_id", &retrieve.agent_id)
+        }
+        ClientFrame::AgentCreate(create) => {
+            checker.id("request_id", &create.request_id)?;
+            checker.document("body", &create.body)
+        }
+        ClientFrame::AgentUpdate(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.id("agent_id", &update.agent_id)?;
+            checker.document("body", &update.body)
         }
         ClientFrame::AgentDelete(delete) => {
             checker.id("request_id", &delete.request_id)?;
             checker.id("agent_id", &delete.agent_id)
+        }
+        ClientFrame::CreateAgent(create) => {
+            checker.id("request_id", &create.request_id)?;
+            checker.names("tags", create.tags.as_deref())?;
+            create
+                .model
+                .as_ref()
+                .map_or(Ok(()), |model| Checker::bytes("model", model, MAX_NAME_BYTES))
+        }
+        // Commands this server does not implement: only what their refusal echoes.
+        ClientFrame::ResumeQueue(resume) => {
+            checker.optional_id("request_id", resume.request_id.as_ref())?;
+            checker.scope("runtime", &resume.runtime)
         }
         _ => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use letta_app_server_client::types::{AppServerInfo, CronList, RuntimeScope, Sync};
+use letta_app_server_client::types::{AgentRetrieve, AppServerInfo, RuntimeScope, Sync};
 use letta_app_server_client::{Client, Error, StreamCall, Transport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -26,22 +26,21 @@ async fn any_command_of_the_table_is_called_with_its_typed_answer() {
         .await
         .unwrap();
     assert!(info.success);
-    // The server refuses `agent_list` with its typed answer: `success: false` is a rejection,
-    // as for every typed command.
+    // The server refuses `agent_retrieve` of an unknown agent with its typed answer:
+    // `success: false` is a rejection, as for every typed command.
     let refused = client
-        .call(&CronList {
+        .call(&AgentRetrieve {
             type_: String::new(),
             request_id: String::new(),
-            agent_id: None,
-            conversation_id: None,
+            agent_id: "agent-nobody".into(),
         })
         .await
         .unwrap_err();
     assert!(
         matches!(&refused, Error::Rejected { request_id, frame_type, message }
-            if request_id == "cron-list-2"
-                && frame_type == "cron_list_response"
-                && message.contains("does not support `cron_list`")),
+            if request_id == "agent-retrieve-2"
+                && frame_type == "agent_retrieve_response"
+                && message.contains("Agent agent-nobody not found")),
         "{refused:?}"
     );
     // An `error` frame answering a command is the server's error.

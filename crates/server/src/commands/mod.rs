@@ -12,6 +12,8 @@
 //! * `conversations` — `conversation_list`, `_retrieve`, `_create`, `_update`,
 //!   `_messages_list`, `_fork`, `_compact`, `_recompile` (Letta parameter objects read by
 //!   `params`).
+//! * `agents` — `agent_list`, `agent_retrieve`, `agent_create`, `agent_update`,
+//!   `agent_delete`, `create_agent`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -21,6 +23,7 @@
 //! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
 //! subscribe it to a scope. The sessions layer implements it.
 
+mod agents;
 mod conversations;
 mod external_tools;
 pub(crate) mod info;
@@ -34,11 +37,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ConversationCompact, ConversationCreate,
-    ConversationFork, ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve,
-    ConversationUpdate, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError,
-    FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
+    ClientFrame, ConversationCompact, ConversationCreate, ConversationFork, ConversationList, ConversationMessagesList,
+    ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand, ECHOED_ID_BYTES, ErrorCode,
+    ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted,
+    RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -171,6 +174,12 @@ pub const IMPLEMENTED: &[&str] = &[
     ConversationMessagesList::TYPE,
     ConversationCompact::TYPE,
     ExecuteCommand::TYPE,
+    AgentList::TYPE,
+    AgentRetrieve::TYPE,
+    AgentCreate::TYPE,
+    AgentUpdate::TYPE,
+    AgentDelete::TYPE,
+    CreateAgentCommand::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -230,6 +239,32 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
                     conversation.resume_queue(caller.engine()).await;
                 }
             });
+            None
+        }
+        ClientFrame::AgentList(list) => {
+            agents::agent_list(caller.as_ref(), list).await;
+            None
+        }
+        ClientFrame::AgentRetrieve(retrieve) => {
+            agents::agent_retrieve(caller.as_ref(), retrieve).await;
+            None
+        }
+        ClientFrame::AgentCreate(create) => {
+            agents::agent_create(caller.as_ref(), create).await;
+            None
+        }
+        ClientFrame::AgentUpdate(update) => {
+            agents::agent_update(caller.as_ref(), update).await;
+            None
+        }
+        ClientFrame::AgentDelete(delete) => {
+            // Detached: it waits for the agent's turns to end, and later frames must not.
+            let caller = caller.clone();
+            tokio::spawn(async move { agents::agent_delete(&caller, delete).await });
+            None
+        }
+        ClientFrame::CreateAgent(create) => {
+            agents::create_agent(caller.as_ref(), create).await;
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use letta_app_server_protocol::{
     ChangeDeviceState, Created, JsonObject, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Caller, scoped, unknown_runtime};
-use crate::clock::{new_id, now_iso};
 use crate::engine::Engine;
 use crate::engine::catalog::{default_conversation, new_conversation};
 use crate::engine::conversation::Conversation;
@@ -144,34 +143,14 @@ type Resolved = (RuntimeScope, Option<JsonObject>, JsonObject, Created);
 const AGENT_FREE_NEEDS: &str = "Agent-free conversation creation requires body.model and body.system";
 
 async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, String> {
-    let store = &engine.store;
     let mut created = Created::default();
     let (agent_id, agent) = match (&start.agent_id, &start.create_agent) {
-        (Some(agent_id), None) => {
-            let agent = store.agent(agent_id.clone()).await.map_err(|e| e.to_string())?;
-            (
-                agent_id.clone(),
-                agent.ok_or_else(|| format!("Agent {agent_id} not found"))?,
-            )
-        }
+        (Some(agent_id), None) => (agent_id.clone(), engine.agent(agent_id).await?),
         (None, Some(create)) => {
-            let id = new_id("agent");
-            let now = now_iso();
-            let mut agent = create.body.clone();
-            let defaults = json!({
-                "id": id, "name": "agent", "description": null, "system": "", "tools": [], "tags": [],
-                "model": null, "created_at": now, "updated_at": now,
-            });
-            for (key, value) in defaults.as_object().into_iter().flatten() {
-                agent.entry(key.clone()).or_insert_with(|| value.clone());
-            }
-            agent.insert("id".into(), Value::String(id.clone()));
-            store
-                .insert_agent(id.clone(), &agent, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let record = engine.create_agent(&create.body).await?;
             created.agent = true;
-            (id, agent)
+            let agent = engine.agent_state(&record);
+            (agent.id.clone(), agent)
         }
         (None, None) if start.create_conversation.is_some() || start.conversation_id.is_some() => {
             return agent_free(engine, start).await;
@@ -194,6 +173,10 @@ async fn resolve(engine: &Engine, start: &RuntimeStart) -> Result<Resolved, Stri
         .and_then(Value::as_str)
         .unwrap_or("default")
         .to_owned();
+    let agent = match serde_json::to_value(agent) {
+        Ok(Value::Object(agent)) => agent,
+        _ => JsonObject::new(),
+    };
     Ok((
         RuntimeScope::new(agent_id, conversation_id),
         Some(agent),

@@ -7,7 +7,9 @@
 //!   produces.
 //! * [`turn`] — one turn: model runs, tool calls, approvals, behind [`turn::TurnHost`].
 //! * [`toolbox`] — the tools a turn offers; [`external`] — controller-owned tools.
+//! * [`agents`] — creating, updating, showing and deleting agents.
 
+pub(crate) mod agents;
 pub(crate) mod catalog;
 pub(crate) mod clients;
 pub(crate) mod context;
@@ -16,7 +18,7 @@ pub(crate) mod external;
 pub(crate) mod toolbox;
 pub(crate) mod turn;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
@@ -84,6 +86,8 @@ pub struct Engine {
     conversations: Mutex<HashMap<RuntimeScope, Arc<Conversation>>>,
     /// Held while a conversation is loaded from the store, one per conversation being loaded.
     loading: Mutex<HashMap<RuntimeScope, Arc<tokio::sync::Mutex<()>>>>,
+    /// Agents being deleted: none of their conversations loads (see [`Engine::forget_agent`]).
+    deleting: Mutex<HashSet<String>>,
 }
 
 impl std::ops::Deref for Engine {
@@ -101,6 +105,7 @@ impl Engine {
             context: Arc::new(Context::new(config, store, audience)),
             conversations: Mutex::default(),
             loading: Mutex::default(),
+            deleting: Mutex::default(),
         })
     }
 
@@ -207,6 +212,9 @@ impl Engine {
     /// Loads a conversation runtime from the store, once its agent and conversation exist.
     async fn load(self: &Arc<Self>, key: &RuntimeScope) -> Result<Conversation, ScopeError> {
         match &key.agent_id {
+            Some(agent_id) if lock(&self.deleting).contains(agent_id) => {
+                return Err(ScopeError::UnknownAgent(agent_id.clone()));
+            }
             Some(agent_id) => {
                 self.store
                     .agent(agent_id.clone())

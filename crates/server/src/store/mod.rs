@@ -19,9 +19,11 @@
 //!
 //! The handle and its thread are here; the operations live with the tables they write:
 //! [`schema`] (tables and migrations), [`catalog`] (agents, conversations, per-scope settings),
+//! [`agents`] (listing, updating and deleting agents),
 //! [`inputs`] (the ledger of accepted inputs and the queue), [`turns`], [`messages`] (the history
 //! and partial replies) and [`restore`] (loading a conversation after a restart).
 
+mod agents;
 mod catalog;
 mod context;
 mod inputs;
@@ -40,6 +42,7 @@ use letta_app_server_protocol::RuntimeScope;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+pub use agents::{AgentQuery, UnknownCursor};
 pub use catalog::ScopeSettings;
 pub use context::CompactionRecord;
 pub use inputs::{Admission, InputState, QueueEntry, item_no};

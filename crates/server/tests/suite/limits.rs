@@ -192,9 +192,10 @@ async fn answers_to_huge_frames_are_small() {
 /// socket it answers: it is replaced by an `error` frame with the request's id.
 #[tokio::test]
 async fn no_answer_can_overflow_the_socket_it_answers() {
-    let server = TestServer::start_with(|config| config.max_queued_bytes = 1024 * 1024).await;
+    let server = TestServer::start_with(|config| config.max_queued_bytes = 512 * 1024).await;
     let mut client = server.client().await;
-    let body = json!({"name": "Big", "description": "d".repeat(600 * 1024)});
+    // Each field within its own limit (docs/protocol.md §4.6), together over 256 KiB.
+    let body = json!({"name": "Big", "system": "s".repeat(200 * 1024), "description": "d".repeat(60 * 1024)});
     client
         .send(json!({"type": "runtime_start", "request_id": "rs-big", "create_agent": {"body": body}}))
         .await;

@@ -1,5 +1,6 @@
 //! The server over real sockets, by area.
 
+mod agents;
 mod approvals;
 mod cli;
 mod conversations;

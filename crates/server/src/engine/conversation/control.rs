@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use letta_app_server_protocol::{
     AbortMessageResponse, ChangeDeviceState, Delta, DeltaMeta, DevicePermissionMode, LoopStatus, RemoveQueueItem,
@@ -38,6 +39,23 @@ impl Conversation {
                     error: None,
                 },
             );
+        }
+    }
+
+    /// Drops it from use because its agent is being deleted: it is marked deleted (nothing new
+    /// is accepted or started) and evicted (whoever holds it must load it again, which fails),
+    /// its running turn is aborted as by `abort_message` (its pending approval withdrawn), and
+    /// its waiting queue items are cancelled (an `update_queue` lists them as removed). Their
+    /// rows go with the agent's.
+    pub(crate) async fn forget(&self, engine: &Context) {
+        let mut state = self.state.lock().await;
+        self.deleted.store(true, Ordering::SeqCst);
+        self.evicted.store(true, Ordering::SeqCst);
+        self.interrupt(engine, &mut state);
+        let waiting: Vec<i64> = state.queue.iter().map(|q| item_no(&q.item.id)).collect();
+        if !waiting.is_empty() {
+            let removed = state.cancel(&waiting);
+            self.emit(engine, [Self::queue_event(&state, removed)]);
         }
     }
 

@@ -84,8 +84,9 @@ impl Conversation {
             let (disposition, error) = retry_answer(known);
             return reply(disposition, error);
         }
-        if engine.is_stopping() {
-            // Real Letta's answer for an input to a runtime that is going away.
+        if engine.is_stopping() || self.is_deleted() {
+            // Real Letta's answer for an input to a runtime that is going away (here: the
+            // server is stopping, or its agent is being deleted).
             return reply(None, Some("Runtime is no longer active".into()));
         }
         let preferences = payload.client_preferences.as_ref().unwrap_or(&state.preferences);
@@ -258,6 +259,9 @@ impl Conversation {
         content: String,
     ) {
         let mut state = self.state.lock().await;
+        if self.is_deleted() {
+            return;
+        }
         let number = state.next_queue_item;
         let item = QueueMessage {
             id: format!("q-{number}"),
@@ -299,12 +303,12 @@ impl Conversation {
     }
 
     /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
-    /// watches the scope, or the server is stopping (the items wait).
+    /// watches the scope, or the server is stopping (the items wait), or its agent is deleted.
     async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
         let Some(first) = state.queue.front() else {
             return false;
         };
-        if !engine.audience.is_watched(&self.scope) || engine.is_stopping() {
+        if !engine.audience.is_watched(&self.scope) || engine.is_stopping() || self.is_deleted() {
             return false;
         }
         let (origin, image_failure_mode) = (first.session, first.options.image_failure_mode);

@@ -90,6 +90,8 @@ pub struct Conversation {
     idle_sweeps: AtomicU32,
     /// Set when it was dropped from memory; whoever still holds it must load it again.
     evicted: AtomicBool,
+    /// Set when its agent is being deleted: it accepts and starts nothing any more.
+    deleted: AtomicBool,
 }
 
 impl Conversation {
@@ -146,6 +148,7 @@ impl Conversation {
             emitter: Mutex::default(),
             idle_sweeps: AtomicU32::new(0),
             evicted: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -176,6 +179,11 @@ impl Conversation {
     /// Whether it was dropped from memory (see `Sessions::subscribed_conversation`).
     pub(crate) fn is_evicted(&self) -> bool {
         self.evicted.load(Ordering::SeqCst)
+    }
+
+    /// Whether its agent is being deleted (see `Conversation::forget`).
+    fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
     }
 
     // ----- emitting -------------------------------------------------------------------------

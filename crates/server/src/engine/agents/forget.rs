@@ -1,0 +1,64 @@
+//! Deleting an agent: its conversation runtimes leave memory (their turns aborted, their queues
+//! and pending approvals dropped), then the store forgets it and everything it owns
+//! (docs/protocol.md §4.6).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use letta_app_server_protocol::RuntimeScope;
+
+use crate::engine::Engine;
+use crate::engine::conversation::Conversation;
+use crate::store::StoreError;
+use crate::sync::lock;
+
+/// How long a deletion waits for the aborted turns of the agent to end (their output so far is
+/// saved, then deleted with the rest); a turn still unwinding after that is deleted under it.
+const TURN_END_GRACE: Duration = Duration::from_secs(5);
+
+impl Engine {
+    /// Deletes an agent: every loaded conversation runtime of it is dropped from memory, its
+    /// running turn aborted (its subscribers get the abort's frames and `turn_finished` with
+    /// `stop_reason: "cancelled"`), its pending approval withdrawn and its waiting queue items
+    /// cancelled (an `update_queue` saying so); then its record, conversations, messages,
+    /// turns, input ledger, queue and settings are deleted from the store. Meanwhile and after,
+    /// none of its conversations loads: commands naming them get the unknown-runtime answer.
+    /// `false` when there is no such agent.
+    pub async fn forget_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
+        if self.store.agent(agent_id.to_owned()).await?.is_none() {
+            return Ok(false);
+        }
+        lock(&self.deleting).insert(agent_id.to_owned());
+        let deleted = self.forget_loaded_agent(agent_id).await;
+        lock(&self.deleting).remove(agent_id);
+        deleted
+    }
+
+    async fn forget_loaded_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
+        let owned = |scope: &RuntimeScope| scope.agent_id.as_deref() == Some(agent_id);
+        // Loads that started before `deleting` named the agent finish first; later ones fail.
+        let loads: Vec<_> = lock(&self.loading)
+            .iter()
+            .filter(|(scope, _)| owned(scope))
+            .map(|(_, gate)| gate.clone())
+            .collect();
+        for gate in loads {
+            drop(gate.lock().await);
+        }
+        let forgotten: Vec<Arc<Conversation>> = {
+            let mut conversations = lock(&self.conversations);
+            let scopes: Vec<_> = conversations.keys().filter(|scope| owned(scope)).cloned().collect();
+            scopes.iter().filter_map(|scope| conversations.remove(scope)).collect()
+        };
+        for conversation in &forgotten {
+            conversation.forget(&self.context).await;
+        }
+        let deadline = tokio::time::Instant::now() + TURN_END_GRACE;
+        for conversation in &forgotten {
+            while conversation.has_turn().await && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.store.delete_agent(agent_id.to_owned()).await
+    }
+}
