@@ -8,6 +8,8 @@
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
 //! * `input` — `input`, `remove_queue_item`, `abort_message`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//! * `models` — `list_models`, `update_model`, `update_toolset`.
+//! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -20,6 +22,8 @@
 mod external_tools;
 pub(crate) mod info;
 mod input;
+mod models;
+mod providers;
 mod runtime;
 
 use std::future::Future;
@@ -27,9 +31,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame,
-    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem,
-    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ConnectProvider, DisconnectProvider, ECHOED_ID_BYTES,
+    ErrorCode, ErrorFrame, ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted,
+    ListConnectProviders, ListModels, RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
+    ServerFrame, Sync, TurnFinishedAck, UpdateModel, UpdateToolset,
 };
 use serde_json::Value;
 
@@ -153,6 +158,12 @@ pub const IMPLEMENTED: &[&str] = &[
     RuntimeExternalToolsUpdate::TYPE,
     ExternalToolCallResponse::TYPE,
     TurnFinishedAck::TYPE,
+    ListModels::TYPE,
+    ListConnectProviders::TYPE,
+    ConnectProvider::TYPE,
+    DisconnectProvider::TYPE,
+    UpdateModel::TYPE,
+    UpdateToolset::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -185,6 +196,29 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::ExternalToolCallResponse(response) => {
             external_tools::answer(caller.as_ref(), response);
+            None
+        }
+        ClientFrame::ListModels(list) => {
+            // Detached, as on real Letta: the providers may take up to their timeout to answer.
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                let response = models::list_models(caller.engine(), list).await;
+                caller.send(response);
+            });
+            None
+        }
+        ClientFrame::UpdateModel(update) => models::update_model(caller, update).await,
+        ClientFrame::UpdateToolset(update) => models::update_toolset(caller, update).await,
+        ClientFrame::ListConnectProviders(list) => {
+            caller.send(providers::list_connect_providers(caller.engine(), list));
+            None
+        }
+        ClientFrame::ConnectProvider(connect) => {
+            caller.send(providers::connect_provider(caller.engine(), connect).await);
+            None
+        }
+        ClientFrame::DisconnectProvider(disconnect) => {
+            caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -20,13 +20,15 @@
 //! The handle and its thread are here; the operations live with the tables they write:
 //! [`schema`] (tables and migrations), [`catalog`] (agents, conversations, per-scope settings),
 //! [`inputs`] (the ledger of accepted inputs and the queue), [`turns`], [`messages`] (the history
-//! and partial replies) and [`restore`] (loading a conversation after a restart).
+//! and partial replies), [`restore`] (loading a conversation after a restart) and [`toolsets`]
+//! (each scope's toolset preference).
 
 mod catalog;
 mod inputs;
 mod messages;
 mod restore;
 mod schema;
+mod toolsets;
 mod turns;
 
 use std::future::Future;

@@ -36,6 +36,9 @@ pub(super) const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
     CREATE TABLE IF NOT EXISTS partial_replies (
         run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS toolset_preferences (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, preference TEXT NOT NULL,
+        PRIMARY KEY (agent_id, conversation_id));
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).

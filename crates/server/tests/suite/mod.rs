@@ -6,6 +6,7 @@ mod durability;
 mod letta034;
 mod lifecycle;
 mod limits;
+mod models;
 mod providers;
 mod transport;
 mod unsupported;
