@@ -157,7 +157,7 @@ impl Conversation {
         }
     }
 
-    /// It with the toolset preference its scope stored.
+    /// The runtime, with the toolset preference its scope stored (`update_toolset`'s).
     pub fn with_toolset_preference(mut self, preference: ToolsetPreference) -> Self {
         self.state.get_mut().toolset_preference = preference;
         self
