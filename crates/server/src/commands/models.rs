@@ -100,10 +100,10 @@ fn select(engine: &Engine, payload: &UpdateModelPayload) -> Result<Selected, Str
         (_, Some(handle)) => (handle.clone(), handle),
         (_, None) => return Err(MODEL_NOT_FOUND.into()),
     };
-    let Some((_, model)) = handle.split_once('/').filter(|(_, model)| !model.is_empty()) else {
+    let Some((prefix, model)) = handle.split_once('/').filter(|(_, model)| !model.is_empty()) else {
         return Err(format!("Model handle `{handle}` names no model; use provider/model"));
     };
-    let label = model.to_owned();
+    let label = if prefix == "scripted" { SCRIPTED_LABEL } else { model }.to_owned();
     engine.providers.resolve(Some(&handle))?;
     Ok(Selected { id, handle, label })
 }
