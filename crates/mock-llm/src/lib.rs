@@ -1,8 +1,9 @@
 //! A local OpenAI-compatible Chat Completions server (hyper, in-process) for the server's tests
 //! and the benchmarks.
 //!
-//! A [`MockServer`] serves `POST /v1/chat/completions` on `127.0.0.1:<free port>`; a
-//! [`Responder`] answers each request:
+//! A [`MockServer`] on `127.0.0.1:<free port>` lists [`MockServer::set_models`]'s ids at
+//! `GET /v1/models` and serves `POST /v1/chat/completions`, where a [`Responder`] answers each
+//! request:
 //!
 //! * [`Script`] ([`MockServer::scripted`]) answers with a script of [`MockResponse`]s (SSE chunks
 //!   with delays, error statuses, broken or stalled streams) and records the requests;

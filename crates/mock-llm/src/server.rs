@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,8 +21,10 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
-/// The one route served; anything else gets 404.
+/// The route the [`Responder`] answers.
 const ROUTE: &str = "/v1/chat/completions";
+/// The model list (`GET`), answered with [`MockServer::set_models`]'s ids; anything else gets 404.
+const MODELS_ROUTE: &str = "/v1/models";
 
 /// A `POST /v1/chat/completions` request.
 #[derive(Debug, Clone)]
@@ -58,12 +60,20 @@ pub struct Reply {
 impl Reply {
     /// `{"error":{"message":…}}` with this status.
     pub(crate) fn error(status: StatusCode, message: &str) -> Self {
-        let body = json!({"error": {"message": message}}).to_string();
+        Self::complete(status, &json!({"error": {"message": message}}))
+    }
+
+    /// `200 application/json` with this body.
+    fn json(body: &Value) -> Self {
+        Self::complete(StatusCode::OK, body)
+    }
+
+    fn complete(status: StatusCode, body: &Value) -> Self {
         Self {
             status,
             content_type: "application/json",
             head_delay: Duration::ZERO,
-            body: stream::iter([Bytes::from(body)]).boxed(),
+            body: stream::iter([Bytes::from(body.to_string())]).boxed(),
             end: StreamEnd::Complete,
         }
     }
@@ -98,6 +108,10 @@ struct Shared<R> {
     connections: AtomicUsize,
     /// Connections that ended.
     closed_connections: AtomicUsize,
+    /// The ids `GET /v1/models` lists.
+    models: Mutex<Vec<String>>,
+    /// `GET /v1/models` requests answered.
+    model_lists: AtomicUsize,
     changed: Notify,
 }
 
@@ -121,6 +135,8 @@ impl<R: Responder> MockServer<R> {
             abandoned: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             closed_connections: AtomicUsize::new(0),
+            models: Mutex::default(),
+            model_lists: AtomicUsize::new(0),
             changed: Notify::new(),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -149,6 +165,16 @@ impl<R: Responder> MockServer<R> {
     /// How many connections have ended.
     pub fn closed_connections(&self) -> usize {
         self.shared.closed_connections.load(Ordering::SeqCst)
+    }
+
+    /// Sets the model ids `GET /v1/models` lists (none at first), in OpenAI's list format.
+    pub fn set_models<S: Into<String>>(&self, ids: impl IntoIterator<Item = S>) {
+        *lock(&self.shared.models) = ids.into_iter().map(Into::into).collect();
+    }
+
+    /// How many `GET /v1/models` requests were answered.
+    pub fn model_lists(&self) -> usize {
+        self.shared.model_lists.load(Ordering::SeqCst)
     }
 
     /// Waits until `condition` holds, up to `timeout`; returns whether it held. It is checked
@@ -204,7 +230,15 @@ async fn handle<R: Responder>(
 ) -> Result<Response<ChannelBody>, Infallible> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
-    let reply = if parts.method != Method::POST || path != ROUTE {
+    let reply = if parts.method == Method::GET && path == MODELS_ROUTE {
+        shared.model_lists.fetch_add(1, Ordering::SeqCst);
+        let data: Vec<Value> = lock(&shared.models)
+            .iter()
+            .map(|id| json!({"id": id, "object": "model", "owned_by": "mock"}))
+            .collect();
+        shared.changed.notify_waiters();
+        Reply::json(&json!({"object": "list", "data": data}))
+    } else if parts.method != Method::POST || path != ROUTE {
         Reply::error(StatusCode::NOT_FOUND, &format!("no route for {path}"))
     } else if let Ok(collected) = body.collect().await {
         let bytes = collected.to_bytes();
@@ -280,4 +314,9 @@ impl Body for ChannelBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FrameResult>> {
         self.receiver.poll_recv(cx)
     }
+}
+
+/// Locks a mutex, whatever a panicking holder left in it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -19,6 +19,8 @@ pub const MAX_ID_BYTES: usize = 256;
 pub const MAX_NAME_BYTES: usize = 256;
 /// Bytes of a working directory path (Linux's `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Bytes of a value of a provider's connect form (an API key, a base URL).
+pub const MAX_FIELD_BYTES: usize = 4096;
 /// Entries of a list: the messages of an input, the tools of a registration (all its groups
 /// together), the runtimes of a `runtime_external_tools_update` (all its updates together),
 /// allowlists, scope ids.
@@ -211,6 +213,37 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("request_id", &update.request_id)?;
             checker.id("agent_id", &update.agent_id)?;
             checker.document("body", &update.body)
+        }
+        ClientFrame::UpdateModel(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.scope("runtime", &update.runtime)?;
+            checker.optional_id("payload.model_id", update.payload.model_id.as_ref())?;
+            checker.optional_id("payload.model_handle", update.payload.model_handle.as_ref())
+        }
+        ClientFrame::UpdateToolset(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.scope("runtime", &update.runtime)?;
+            Checker::bytes("toolset_preference", update.toolset_preference.as_str(), MAX_NAME_BYTES)
+        }
+        ClientFrame::ConnectProvider(connect) => {
+            checker.id("request_id", &connect.request_id)?;
+            checker.id("provider_id", &connect.provider_id)?;
+            checker.optional_id("auth_method_id", connect.auth_method_id.as_ref())?;
+            checker.optional_id("provider_name", connect.provider_name.as_ref())?;
+            checker.list("fields", connect.fields.len())?;
+            for (key, value) in &connect.fields {
+                Checker::bytes("fields", key, MAX_NAME_BYTES)?;
+                Checker::bytes(&format!("fields.{key}"), value, MAX_FIELD_BYTES)?;
+            }
+            match &connect.oauth_config {
+                Some(config) => checker.measured("oauth_config", config),
+                None => Ok(()),
+            }
+        }
+        ClientFrame::DisconnectProvider(disconnect) => {
+            checker.id("request_id", &disconnect.request_id)?;
+            checker.id("provider_id", &disconnect.provider_id)?;
+            checker.optional_id("provider_name", disconnect.provider_name.as_ref())
         }
         ClientFrame::AgentDelete(delete) => {
             checker.id("request_id", &delete.request_id)?;

@@ -14,6 +14,8 @@
 //!   `params`).
 //! * `agents` — `agent_list`, `agent_retrieve`, `agent_create`, `agent_update`,
 //!   `agent_delete`, `create_agent`.
+//! * `models` — `list_models`, `update_model`, `update_toolset`.
+//! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -28,7 +30,9 @@ mod conversations;
 mod external_tools;
 pub(crate) mod info;
 mod input;
+mod models;
 mod params;
+mod providers;
 mod runtime;
 mod slash;
 
@@ -38,10 +42,12 @@ use std::sync::Arc;
 
 use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
-    ClientFrame, ConversationCompact, ConversationCreate, ConversationFork, ConversationList, ConversationMessagesList,
-    ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand, ECHOED_ID_BYTES, ErrorCode,
-    ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted,
-    RemoveQueueItem, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork, ConversationList,
+    ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand,
+    DisconnectProvider, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError,
+    FrameErrorKind, FrameType, Input, InputAccepted, ListConnectProviders, ListModels, RemoveQueueItem,
+    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck, UpdateModel,
+    UpdateToolset,
 };
 use serde_json::Value;
 
@@ -180,6 +186,12 @@ pub const IMPLEMENTED: &[&str] = &[
     AgentUpdate::TYPE,
     AgentDelete::TYPE,
     CreateAgentCommand::TYPE,
+    ListModels::TYPE,
+    ListConnectProviders::TYPE,
+    ConnectProvider::TYPE,
+    DisconnectProvider::TYPE,
+    UpdateModel::TYPE,
+    UpdateToolset::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -265,6 +277,29 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::CreateAgent(create) => {
             agents::create_agent(caller.as_ref(), create).await;
+            None
+        }
+        ClientFrame::ListModels(list) => {
+            // Detached, as on real Letta: the providers may take up to their timeout to answer.
+            let caller = caller.clone();
+            tokio::spawn(async move {
+                let response = models::list_models(caller.engine(), list).await;
+                caller.send(response);
+            });
+            None
+        }
+        ClientFrame::UpdateModel(update) => models::update_model(caller, update).await,
+        ClientFrame::UpdateToolset(update) => models::update_toolset(caller, update).await,
+        ClientFrame::ListConnectProviders(list) => {
+            caller.send(providers::list_connect_providers(caller.engine(), list));
+            None
+        }
+        ClientFrame::ConnectProvider(connect) => {
+            caller.send(providers::connect_provider(caller.engine(), connect).await);
+            None
+        }
+        ClientFrame::DisconnectProvider(disconnect) => {
+            caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -33,7 +33,7 @@ pub struct Context {
 impl Context {
     /// The shared parts over an open store, whose events go to `audience`.
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Self {
-        let providers = Providers::new(config.providers.clone());
+        let providers = Providers::new(config.providers.clone(), config.data_dir.join("providers"));
         Self {
             config,
             store,

@@ -251,6 +251,8 @@ impl Engine {
             self.store.append_messages(key, None, results.clone()).await?;
             restored.history.extend(results);
         }
-        Ok(Conversation::new(key.clone(), restored, recoverable, &self.config))
+        let toolset_preference = self.store.toolset_preference(key).await?;
+        Ok(Conversation::new(key.clone(), restored, recoverable, &self.config)
+            .with_toolset_preference(toolset_preference))
     }
 }

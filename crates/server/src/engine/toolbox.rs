@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    ClientToolset, CreateMessage, DiffPreview, ImageFailureMode, Input, JsonObject, ToolsetPreference,
+    ClientPreferences, ClientToolset, CreateMessage, DiffPreview, ImageFailureMode, Input, JsonObject, ToolsetName,
+    ToolsetPreference,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,26 @@ impl TurnOptions {
             terminal_consumer: input.terminal_consumer_id.clone(),
             preferred,
         }
+    }
+
+    /// The options of a turn without an input of its own: the conversation's preferred tools.
+    pub(crate) fn preferring(preferences: &ClientPreferences) -> Self {
+        Self {
+            preferred: preferences.toolset.iter().flat_map(|t| t.include.clone()).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The toolset a preference selects on this server: `auto` and `default` select the default
+/// toolset, `none` none; the others are not available here.
+pub(crate) fn toolset_for(preference: &ToolsetPreference) -> Result<ToolsetName, String> {
+    match preference {
+        ToolsetPreference::Auto | ToolsetPreference::Default => Ok(ToolsetName::Default),
+        ToolsetPreference::None => Ok(ToolsetName::None),
+        other => Err(format!(
+            "toolset `{other}` is not available on this server; use `auto`, `default` or `none`"
+        )),
     }
 }
 
@@ -101,38 +122,42 @@ impl ToolRef {
 }
 
 /// The tools of one turn.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct TurnTools {
+    toolset: ToolsetName,
     tools: Vec<ToolRef>,
     specs: Arc<[ToolSpec]>,
 }
 
+impl Default for TurnTools {
+    /// No tools: the `none` toolset.
+    fn default() -> Self {
+        Self {
+            toolset: ToolsetName::None,
+            tools: Vec::new(),
+            specs: Arc::new([]),
+        }
+    }
+}
+
 impl TurnTools {
     /// Chooses the tools for a turn of `scope` started by `origin` (if a connected session
-    /// started it); an unavailable toolset or an unknown tool in `client_toolset.include` fails
+    /// started it), from the toolset its `client_toolset.base` names, else the conversation's
+    /// `preference`; an unavailable toolset or an unknown tool in `client_toolset.include` fails
     /// the turn.
     pub(crate) fn select(
         engine: &Context,
         scope: &letta_app_server_protocol::RuntimeScope,
         options: &TurnOptions,
         origin: Option<SessionId>,
+        preference: &ToolsetPreference,
     ) -> Result<Self, String> {
         let local = |id: &str| engine.tools.iter().find(|tool| tool.id() == id).cloned();
-        let base = options
-            .toolset
-            .as_ref()
-            .and_then(|toolset| toolset.base.clone())
-            .unwrap_or(ToolsetPreference::Auto);
-        let mut names: Vec<String> = match base {
-            ToolsetPreference::Auto | ToolsetPreference::Default => {
-                DEFAULT_TOOLSET.iter().map(|n| (*n).to_owned()).collect()
-            }
-            ToolsetPreference::None => Vec::new(),
-            other => {
-                return Err(format!(
-                    "toolset `{other}` is not available on this server; use `default` or `none`"
-                ));
-            }
+        let base = options.toolset.as_ref().and_then(|toolset| toolset.base.as_ref());
+        let toolset = toolset_for(base.unwrap_or(preference))?;
+        let mut names: Vec<String> = match toolset {
+            ToolsetName::Default => DEFAULT_TOOLSET.iter().map(|n| (*n).to_owned()).collect(),
+            _ => Vec::new(),
         };
         for name in options.toolset.iter().flat_map(|t| t.include.iter().flatten()) {
             if local(name).is_none() {
@@ -174,7 +199,12 @@ impl TurnTools {
         tools.retain(|tool| !replaced.contains(tool.name()));
         tools.extend(external.into_iter().map(ToolRef::External));
         let specs = tools.iter().map(ToolRef::spec).collect();
-        Ok(Self { tools, specs })
+        Ok(Self { toolset, tools, specs })
+    }
+
+    /// The toolset they come from.
+    pub(crate) fn toolset(&self) -> ToolsetName {
+        self.toolset.clone()
     }
 
     /// What the model is told about the tools.

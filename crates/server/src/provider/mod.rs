@@ -7,13 +7,21 @@
 //! * [`scripted`] — the embedded offline default: deterministic, follows directives in the user
 //!   text.
 //! * [`openai`] — OpenAI-compatible Chat Completions with SSE streaming (`llama.cpp/…`,
-//!   `ollama/…`, `lmstudio/…`, `openai/…`).
+//!   `ollama/…`, `lmstudio/…`, `openai/…`, `openai-compatible/…`).
+//!
+//! [`Providers`] picks one from a model handle; [`kinds`] names the providers this server drives,
+//! `connections` keeps those `connect_provider` connected (`<data_dir>/providers/auth.json`), and
+//! `catalog` asks them which models they offer.
 
+mod catalog;
+mod connections;
+pub mod kinds;
 pub mod openai;
 mod registry;
 pub mod scripted;
 
-pub use registry::{ProviderSettings, Providers};
+pub use connections::AuthFile;
+pub use registry::{Offered, ProviderSettings, Providers, SCRIPTED_HANDLE, SCRIPTED_ID};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +63,9 @@ pub struct ModelRequest {
     pub messages: Arc<Vec<HistoryMessage>>,
     /// Tools the model may call (shared by the runs of a turn).
     pub tools: Arc<[ToolSpec]>,
+    /// The reasoning effort `update_model` chose (`low`, `high`, …), if any; `None` leaves it to
+    /// the provider.
+    pub reasoning_effort: Option<String>,
 }
 
 /// Token usage of one model request.

@@ -145,9 +145,10 @@ impl Store {
 }
 
 /// The tables whose rows belong to the agent in their `agent_id` column.
-const OWNED_BY_AN_AGENT: [&str; 8] = [
+const OWNED_BY_AN_AGENT: [&str; 9] = [
     "conversations",
     "compactions",
+    "toolset_preferences",
     "scope_settings",
     "inputs",
     "queue",
@@ -230,6 +231,10 @@ mod tests {
             .await
             .expect("partial");
         store.clear_context(scope).await.expect("a compaction");
+        store
+            .save_toolset_preference(scope, &letta_app_server_protocol::ToolsetPreference::None)
+            .await
+            .expect("a toolset preference");
     }
 
     /// Rows per table: `agent-a`'s and all.

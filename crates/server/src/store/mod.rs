@@ -21,7 +21,8 @@
 //! [`schema`] (tables and migrations), [`catalog`] (agents, conversations, per-scope settings),
 //! [`agents`] (listing, updating and deleting agents),
 //! [`inputs`] (the ledger of accepted inputs and the queue), [`turns`], [`messages`] (the history
-//! and partial replies) and [`restore`] (loading a conversation after a restart).
+//! and partial replies), [`restore`] (loading a conversation after a restart) and [`toolsets`]
+//! (each scope's toolset preference).
 
 mod agents;
 mod catalog;
@@ -31,6 +32,7 @@ mod listing;
 mod messages;
 mod restore;
 mod schema;
+mod toolsets;
 mod turns;
 
 use std::future::Future;

@@ -41,6 +41,9 @@ pub(super) const SCHEMA: &str = "
         summary_seq INTEGER, first_kept_seq INTEGER NOT NULL, summary TEXT, stats TEXT);
     CREATE INDEX IF NOT EXISTS compactions_by_conversation ON compactions (agent_id, conversation_id, id);
     CREATE INDEX IF NOT EXISTS agents_by_creation ON agents (created_at, id);
+    CREATE TABLE IF NOT EXISTS toolset_preferences (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, preference TEXT NOT NULL,
+        PRIMARY KEY (agent_id, conversation_id));
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).

@@ -360,7 +360,7 @@ async fn bad_agent_bodies_are_refused_with_a_clear_error() {
         (
             json!({"model": "acme/model-1"}),
             "Unknown model \"acme/model-1\": unsupported model provider `acme` in model handle `acme/model-1`; \
-             use scripted/, llama.cpp/, ollama/, lmstudio/ or openai/",
+             use scripted/, llama.cpp/, lmstudio/, ollama/, openai/, openai-compatible/",
         ),
         (
             json!({"hidden": "yes"}),

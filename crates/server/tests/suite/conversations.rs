@@ -396,7 +396,7 @@ async fn conversations_are_created_listed_and_updated() {
         ),
         (
             json!({"type": "conversation_update", "conversation_id": created[0], "body": {"model": "nowhere/x"}}),
-            "unsupported model provider `nowhere` in model handle `nowhere/x`; use scripted/, llama.cpp/, ollama/, lmstudio/ or openai/",
+            "unsupported model provider `nowhere` in model handle `nowhere/x`; use scripted/, llama.cpp/, lmstudio/, ollama/, openai/, openai-compatible/",
         ),
         (
             json!({"type": "conversation_create", "body": {"agent_id": "agent-nope"}}),

@@ -8,6 +8,7 @@ mod durability;
 mod letta034;
 mod lifecycle;
 mod limits;
+mod models;
 mod providers;
 mod slash;
 mod transport;

@@ -113,6 +113,8 @@ mod tests {
             openai: "https://openai/v1".into(),
             openai_api_key: None,
             retry_base_delay: std::time::Duration::ZERO,
+            model_list_timeout: std::time::Duration::ZERO,
+            model_list_ttl: std::time::Duration::ZERO,
         }
     }
 

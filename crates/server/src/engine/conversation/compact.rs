@@ -131,6 +131,7 @@ async fn summarise(
     let request = ModelRequest {
         model,
         system: SUMMARY_SYSTEM.into(),
+        reasoning_effort: None,
         messages: Arc::new(messages),
         tools: Arc::new([]),
     };

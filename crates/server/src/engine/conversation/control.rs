@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use letta_app_server_protocol::{
-    AbortMessageResponse, ChangeDeviceState, Delta, DeltaMeta, DevicePermissionMode, LoopStatus, RemoveQueueItem,
-    RemoveQueueItemResponse, RuntimeEvent, Status, StatusLevel, StreamDelta,
+    AbortMessageResponse, ChangeDeviceState, DevicePermissionMode, LoopStatus, RemoveQueueItem,
+    RemoveQueueItemResponse, StatusLevel,
 };
 
 use super::Conversation;
 use super::state::{Queued, State};
-use crate::clock::{new_id, now_iso};
 use crate::engine::clients::{Peer, SessionId};
 use crate::engine::context::Context;
 use crate::store::{ScopeSettings, item_no};
@@ -69,20 +68,7 @@ impl Conversation {
         turn.cancel.cancel();
         state.pending = None;
         Self::set_status(state, LoopStatus::WaitingOnInput);
-        let status: RuntimeEvent = StreamDelta {
-            delta: Delta::Status(Status {
-                meta: DeltaMeta {
-                    id: Some(new_id("lifecycle")),
-                    date: Some(now_iso()),
-                    run_id,
-                    ..DeltaMeta::default()
-                },
-                message: "Interrupted".into(),
-                level: StatusLevel::Warning,
-            }),
-            subagent_id: None,
-        }
-        .into();
+        let status = Self::status_event("Interrupted".into(), StatusLevel::Warning, run_id);
         let events = [Self::loop_event(state), Self::device_event(state), status];
         let mut order = lock(&self.emitter);
         order.run_cancelled = true;

@@ -1,14 +1,15 @@
 //! The status snapshots and lifecycle deltas a conversation emits (docs/protocol.md §3.6–§3.8).
 
 use letta_app_server_protocol::{
-    Delta, DeltaMeta, DeviceStatus, LoopError, LoopStatus, PendingControlRequest, QueueRemoval, RuntimeEvent,
-    StopReason, StreamDelta, ToolsetName, ToolsetPreference, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue,
+    Delta, DeltaMeta, DeviceStatus, LoopError, LoopStatus, PendingControlRequest, QueueRemoval, RuntimeEvent, Status,
+    StatusLevel, StopReason, StreamDelta, ToolsetPreference, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue,
     UpdateSubagentState,
 };
 
 use super::Conversation;
 use super::state::State;
 use crate::clock::{new_id, now_iso};
+use crate::engine::toolbox::toolset_for;
 
 impl Conversation {
     pub(super) fn loop_event(state: &State) -> RuntimeEvent {
@@ -36,8 +37,14 @@ impl Conversation {
             cwd_revision: Some(state.cwd_revision),
             git_context: None,
             letta_code_version: Some(env!("CARGO_PKG_VERSION").into()),
-            current_toolset: state.loaded_tools.as_ref().map(|_| ToolsetName::Default),
-            current_toolset_preference: ToolsetPreference::Auto,
+            // Before any tools are loaded, a preference other than `auto` names the toolset (as on
+            // real Letta).
+            current_toolset: state.toolset.clone().or_else(|| {
+                (state.toolset_preference != ToolsetPreference::Auto)
+                    .then(|| toolset_for(&state.toolset_preference).ok())
+                    .flatten()
+            }),
+            current_toolset_preference: state.toolset_preference.clone(),
             current_loaded_tools: state.loaded_tools.clone().unwrap_or_default(),
             current_available_skills: Vec::new(),
             background_processes: Vec::new(),
@@ -64,6 +71,24 @@ impl Conversation {
         UpdateQueue {
             queue: state.queue.iter().map(|q| q.item.clone()).collect(),
             removed,
+        }
+        .into()
+    }
+
+    /// A `status` notice delta (`Interrupted`, `Model updated to …`).
+    pub(super) fn status_event(message: String, level: StatusLevel, run_id: Option<String>) -> RuntimeEvent {
+        StreamDelta {
+            delta: Delta::Status(Status {
+                meta: DeltaMeta {
+                    id: Some(new_id("lifecycle")),
+                    date: Some(now_iso()),
+                    run_id,
+                    ..DeltaMeta::default()
+                },
+                message,
+                level,
+            }),
+            subagent_id: None,
         }
         .into()
     }

@@ -88,12 +88,23 @@ impl Host {
     async fn prepare(&self, batch: Batch, cancel: CancellationToken) -> Result<Turn, String> {
         let agent = Agent::resolve(&self.engine, &self.conversation.scope).await?;
         let (provider, model) = self.engine.providers.resolve(agent.model.as_deref())?;
-        let tools = TurnTools::select(&self.engine, &self.conversation.scope, &batch.options, batch.origin)?;
-        self.conversation.state.lock().await.loaded_tools = Some(tools.names());
+        let preference = self.conversation.state.lock().await.toolset_preference.clone();
+        let tools = TurnTools::select(
+            &self.engine,
+            &self.conversation.scope,
+            &batch.options,
+            batch.origin,
+            &preference,
+        )?;
+        let mut state = self.conversation.state.lock().await;
+        state.loaded_tools = Some(tools.names());
+        state.toolset = Some(tools.toolset());
+        drop(state);
         Ok(Turn {
             provider,
             model,
             system: agent.system,
+            reasoning_effort: agent.reasoning_effort,
             tools,
             resume: batch.resume,
             client_ids: batch.client_ids,

@@ -9,6 +9,7 @@
 //! * [`events`] — the status snapshots and lifecycle deltas.
 //! * `input` — `create_message` and `approval_response`, a turn's start and end, the queue.
 //! * `control` — abort, queue edits, device state, settings, sessions leaving.
+//! * `model` — the model and toolset commands' effects: the toolset preference, status notices.
 //! * `replay` — bringing a client up to date, recovering a previous process's turns.
 //! * `host` — the [`TurnHost`](crate::engine::turn::TurnHost) a running turn talks to.
 
@@ -17,6 +18,7 @@ mod control;
 mod events;
 mod host;
 mod input;
+mod model;
 mod replay;
 mod slash;
 mod state;
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use letta_app_server_protocol::{
-    DevicePermissionMode, JsonObject, LoopState, LoopStatus, RuntimeEvent, RuntimeScope, StopReason,
+    DevicePermissionMode, JsonObject, LoopState, LoopStatus, RuntimeEvent, RuntimeScope, StopReason, ToolsetPreference,
 };
 
 use crate::config::Config;
@@ -50,6 +52,8 @@ pub struct Agent {
     pub model: Option<String>,
     /// The system prompt.
     pub system: String,
+    /// The reasoning effort in the settings of whichever carries the model (`update_model`'s).
+    pub reasoning_effort: Option<String>,
 }
 
 impl Agent {
@@ -72,10 +76,16 @@ impl Agent {
                 .clone()
                 .ok_or("an agent-free conversation needs a conversation id")?,
         };
-        let model = conversation.as_ref().and_then(|c| text(c, "model"));
+        // The conversation's own model, with its settings, overrides its agent's.
+        let carrier = conversation
+            .as_ref()
+            .filter(|c| text(c, "model").is_some())
+            .unwrap_or(&agent);
+        let settings = carrier.get("model_settings").and_then(|v| v.as_object());
         Ok(Self {
-            model: model.or_else(|| text(&agent, "model")),
+            model: text(carrier, "model"),
             system: text(&agent, "system").unwrap_or_default(),
+            reasoning_effort: settings.and_then(|s| text(s, "reasoning_effort")),
         })
     }
 }
@@ -137,6 +147,8 @@ impl Conversation {
             pending: None,
             rules: Rules::default(),
             loaded_tools: None,
+            toolset: None,
+            toolset_preference: ToolsetPreference::Auto,
             recoverable,
             interrupted,
             client_ids: HashMap::new(),
@@ -150,6 +162,12 @@ impl Conversation {
             evicted: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
         }
+    }
+
+    /// The runtime, with the toolset preference its scope stored (`update_toolset`'s).
+    pub fn with_toolset_preference(mut self, preference: ToolsetPreference) -> Self {
+        self.state.get_mut().toolset_preference = preference;
+        self
     }
 
     // ----- eviction --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use letta_app_server_protocol::{
     CanUseToolRequest, ClientPreferences, ControlRequest, DevicePermissionMode, LoopState, MessageContent,
     QueueItemKind, QueueItemSource, QueueMessage, QueueRemoval, RemovalDisposition, RuntimeEvent, RuntimeScope,
+    ToolsetName, ToolsetPreference,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -157,8 +158,14 @@ pub(super) struct State {
     pub(super) pending: Option<PendingApproval>,
     /// Rules saved with "don't ask again".
     pub(super) rules: Rules,
-    /// Model-facing names of the tools the last turn offered; `None` before the first turn.
+    /// Model-facing names of the tools the last turn offered (or `update_toolset` loaded);
+    /// `None` before either.
     pub(super) loaded_tools: Option<Vec<String>>,
+    /// The toolset of the loaded tools.
+    pub(super) toolset: Option<ToolsetName>,
+    /// The toolset preference `update_toolset` set (persisted): the toolset of every turn whose
+    /// input names no `client_toolset.base`.
+    pub(super) toolset_preference: ToolsetPreference,
     /// Interactive tool calls left unanswered by a previous process, to ask again.
     pub(super) recoverable: Vec<ToolCall>,
     /// Turns the previous process left running (ended with an error by the store), reported to

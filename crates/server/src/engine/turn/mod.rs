@@ -41,6 +41,8 @@ pub(crate) struct Turn {
     pub(crate) model: String,
     /// The agent's system prompt.
     pub(crate) system: String,
+    /// The reasoning effort of the model's settings, if any.
+    pub(crate) reasoning_effort: Option<String>,
     /// The tools it offers.
     pub(crate) tools: TurnTools,
     /// Tool calls to ask about and run before the first model run (a recovery turn).
@@ -190,6 +192,7 @@ pub(crate) async fn run(host: &impl TurnHost, turn: Turn) -> Outcome {
         provider,
         model,
         system,
+        reasoning_effort,
         tools,
         resume,
         client_ids,
@@ -219,6 +222,7 @@ pub(crate) async fn run(host: &impl TurnHost, turn: Turn) -> Outcome {
             system: system.clone(),
             messages: history,
             tools: tools.specs(),
+            reasoning_effort: reasoning_effort.clone(),
         };
         let mut output = RunOutput::new(&run_id);
         let result = {

@@ -146,6 +146,7 @@ fn turn(recorder: &Recorder, text: &str) -> Turn {
         provider: Arc::new(Scripted),
         model: "scripted".into(),
         system: String::new(),
+        reasoning_effort: None,
         tools: TurnTools::default(),
         resume: Vec::new(),
         client_ids: vec!["cm-1".into()],

@@ -35,10 +35,12 @@
 //!
 //! The parts, one file each: `request` builds the HTTP request and its JSON body, `sse` splits
 //! the body into server-sent events, `chunk` reads one streamed chunk, `stream` turns the chunks
-//! into events, and `failure` classifies what went wrong and how long to wait before a retry.
+//! into events, and `failure` classifies what went wrong and how long to wait before a retry;
+//! `models` asks the server which models it offers (`GET {base_url}/models`).
 
 mod chunk;
 mod failure;
+mod models;
 mod request;
 mod sse;
 mod stream;

@@ -21,7 +21,10 @@ const USER_AGENT: &str = concat!("letta-app-server/", env!("CARGO_PKG_VERSION"))
 /// Where requests go.
 #[derive(Clone)]
 pub(super) struct Target {
+    /// `{base}/chat/completions`.
     endpoint: Uri,
+    /// `{base}/models`.
+    models: Uri,
     authorization: Option<HeaderValue>,
 }
 
@@ -32,14 +35,8 @@ impl Target {
         if base.is_empty() {
             return Err("no base URL is configured for the OpenAI-compatible provider".to_owned());
         }
-        let url = format!("{base}/chat/completions");
-        let endpoint: Uri = url
-            .parse()
-            .map_err(|error| format!("invalid base URL {base:?}: {error}"))?;
-        match endpoint.scheme_str() {
-            Some("http" | "https") if endpoint.authority().is_some() => {}
-            _ => return Err(format!("invalid base URL {base:?}: expected http:// or https://")),
-        }
+        let endpoint = api_url(base, "chat/completions")?;
+        let models = api_url(base, "models")?;
         let authorization = match settings.api_key.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(key) => {
@@ -51,22 +48,47 @@ impl Target {
         };
         Ok(Self {
             endpoint,
+            models,
             authorization,
         })
     }
 
     /// The HTTP request of one attempt.
     pub(super) fn request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, ProviderError> {
-        let mut builder = Request::post(self.endpoint.clone())
+        let builder = Request::post(self.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "text/event-stream")
-            .header(header::USER_AGENT, USER_AGENT);
-        if let Some(authorization) = &self.authorization {
-            builder = builder.header(header::AUTHORIZATION, authorization.clone());
-        }
-        builder
+            .header(header::ACCEPT, "text/event-stream");
+        self.authorized(builder)
             .body(Full::new(body))
             .map_err(|error| request_error(format!("cannot build the request: {error}")))
+    }
+
+    /// `GET {base}/models`.
+    pub(super) fn models_request(&self) -> Result<Request<Full<Bytes>>, String> {
+        let builder = Request::get(self.models.clone()).header(header::ACCEPT, "application/json");
+        self.authorized(builder)
+            .body(Full::new(Bytes::new()))
+            .map_err(|error| format!("cannot build the request: {error}"))
+    }
+
+    /// `builder` with the `User-Agent` and, with an API key, the `Authorization` header.
+    fn authorized(&self, builder: hyper::http::request::Builder) -> hyper::http::request::Builder {
+        let builder = builder.header(header::USER_AGENT, USER_AGENT);
+        match &self.authorization {
+            Some(authorization) => builder.header(header::AUTHORIZATION, authorization.clone()),
+            None => builder,
+        }
+    }
+}
+
+/// `{base}/{path}`, if `base` is an `http` or `https` URL.
+fn api_url(base: &str, path: &str) -> Result<Uri, String> {
+    let endpoint: Uri = format!("{base}/{path}")
+        .parse()
+        .map_err(|error| format!("invalid base URL {base:?}: {error}"))?;
+    match endpoint.scheme_str() {
+        Some("http" | "https") if endpoint.authority().is_some() => Ok(endpoint),
+        _ => Err(format!("invalid base URL {base:?}: expected http:// or https://")),
     }
 }
 
@@ -80,6 +102,8 @@ pub(super) struct WireRequest<'a> {
     store: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -199,6 +223,7 @@ impl<'a> WireRequest<'a> {
             stream_options: StreamOptions { include_usage: true },
             store: false,
             tools,
+            reasoning_effort: request.reasoning_effort.as_deref(),
         }
     }
 }

@@ -44,6 +44,7 @@ fn simple_request() -> ModelRequest {
         }]
         .into(),
         tools: Vec::new().into(),
+        reasoning_effort: None,
     }
 }
 
@@ -190,6 +191,7 @@ async fn sends_the_chat_completions_request() {
             parameters: object(json!({"type": "object", "properties": {"path": {"type": "string"}}})),
         }]
         .into(),
+        reasoning_effort: Some("high".to_owned()),
     };
     let (_, result) = run(&provider, &request).await;
     assert_eq!(result, Ok(FinishReason::EndTurn));
@@ -217,6 +219,7 @@ async fn sends_the_chat_completions_request() {
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"], json!({"include_usage": true}));
     assert_eq!(body["store"], false);
+    assert_eq!(body["reasoning_effort"], "high");
     assert_eq!(
         body["messages"],
         json!([
@@ -252,7 +255,7 @@ async fn sends_the_chat_completions_request() {
 }
 
 #[tokio::test]
-async fn omits_empty_system_prompt_tools_and_authorization() {
+async fn omits_empty_system_prompt_tools_reasoning_effort_and_authorization() {
     let mock = MockServer::scripted(vec![hello_stream()]);
     let mut request = simple_request();
     request.system = String::new();
@@ -261,6 +264,7 @@ async fn omits_empty_system_prompt_tools_and_authorization() {
     let recorded = &mock.requests()[0];
     assert_eq!(recorded.body["messages"], json!([{"role": "user", "content": "hi"}]));
     assert!(recorded.body.get("tools").is_none(), "{}", recorded.body);
+    assert!(recorded.body.get("reasoning_effort").is_none(), "{}", recorded.body);
     assert!(recorded.headers.get("authorization").is_none());
 }
 
