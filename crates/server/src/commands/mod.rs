@@ -6,8 +6,12 @@
 //!
 //! * [`info`] — `app_server_info`.
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
-//! * `input` — `input`, `remove_queue_item`, `abort_message`.
+//! * `input` — `input`, `remove_queue_item`, `abort_message`, `resume_queue`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
+//! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
+//! * `memfs` — `enable_memfs`.
+//! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
+//!   `set_experiment`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -17,19 +21,23 @@
 //! Handlers see their client as a [`Caller`]: the [`Peer`] they answer, plus a way to
 //! subscribe it to a scope. The sessions layer implements it.
 
+mod cwd;
 mod external_tools;
 pub(crate) mod info;
 mod input;
+mod memfs;
 mod runtime;
+mod settings;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, ErrorCode, ErrorFrame,
-    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, Input, InputAccepted, RemoveQueueItem,
-    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck,
+    AbortMessage, AppServerInfo, ChangeDeviceState, ClientFrame, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame,
+    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings,
+    Input, InputAccepted, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
+    ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TurnFinishedAck,
 };
 use serde_json::Value;
 
@@ -153,6 +161,14 @@ pub const IMPLEMENTED: &[&str] = &[
     RuntimeExternalToolsUpdate::TYPE,
     ExternalToolCallResponse::TYPE,
     TurnFinishedAck::TYPE,
+    ResumeQueue::TYPE,
+    SetBootWorkingDirectory::TYPE,
+    GetCwdMap::TYPE,
+    EnableMemfs::TYPE,
+    GetReflectionSettings::TYPE,
+    SetReflectionSettings::TYPE,
+    GetExperiments::TYPE,
+    SetExperiment::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -179,12 +195,43 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         ClientFrame::AbortMessage(abort) => input::abort_message(caller, abort).await,
         ClientFrame::ChangeDeviceState(change) => runtime::change_device_state(caller, change).await,
         ClientFrame::RemoveQueueItem(remove) => input::remove_queue_item(caller, remove).await,
+        ClientFrame::ResumeQueue(resume) => input::resume_queue(caller, resume).await,
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
             external_tools::update(caller.as_ref(), update);
             None
         }
         ClientFrame::ExternalToolCallResponse(response) => {
             external_tools::answer(caller.as_ref(), response);
+            None
+        }
+        ClientFrame::GetCwdMap(get) => {
+            cwd::get_cwd_map(caller, get).await;
+            None
+        }
+        ClientFrame::SetBootWorkingDirectory(set) => {
+            cwd::set_boot_working_directory(caller, set).await;
+            None
+        }
+        ClientFrame::EnableMemfs(enable) => {
+            // Detached, as on real Letta: creating a repository does not hold up later frames.
+            let caller = caller.clone();
+            tokio::spawn(async move { memfs::enable_memfs(&caller, enable).await });
+            None
+        }
+        ClientFrame::GetReflectionSettings(get) => {
+            settings::get_reflection_settings(caller, get).await;
+            None
+        }
+        ClientFrame::SetReflectionSettings(set) => {
+            settings::set_reflection_settings(caller, set).await;
+            None
+        }
+        ClientFrame::GetExperiments(get) => {
+            settings::get_experiments(caller.as_ref(), get);
+            None
+        }
+        ClientFrame::SetExperiment(set) => {
+            settings::set_experiment(caller, set).await;
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -20,13 +20,15 @@
 //! The handle and its thread are here; the operations live with the tables they write:
 //! [`schema`] (tables and migrations), [`catalog`] (agents, conversations, per-scope settings),
 //! [`inputs`] (the ledger of accepted inputs and the queue), [`turns`], [`messages`] (the history
-//! and partial replies) and [`restore`] (loading a conversation after a restart).
+//! and partial replies), [`restore`] (loading a conversation after a restart) and [`settings`]
+//! (server-wide settings, the working directories scopes chose).
 
 mod catalog;
 mod inputs;
 mod messages;
 mod restore;
 mod schema;
+mod settings;
 mod turns;
 
 use std::future::Future;
@@ -41,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use catalog::ScopeSettings;
 pub use inputs::{Admission, InputState, QueueEntry, item_no};
 pub use restore::{INTERRUPTED_TURN_ERROR, InterruptedTurn, Restored};
+pub use settings::ReflectionRow;
 pub use turns::TurnStart;
 
 /// A store failure.
