@@ -120,3 +120,64 @@ impl Reflection {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use letta_app_server_protocol::{
+        ReflectionMergeMode, ReflectionSettingsChange, ReflectionSettingsScope, ReflectionTriggerMode,
+    };
+
+    use super::Reflection;
+
+    fn change(step_count: u64) -> ReflectionSettingsChange {
+        ReflectionSettingsChange {
+            trigger: ReflectionTriggerMode::StepCount,
+            step_count,
+            merge: None,
+            merge_instructions: None,
+        }
+    }
+
+    fn apply(reflection: &mut Reflection, agent: &str, project: &str, step_count: u64, scope: ReflectionSettingsScope) {
+        let rows = reflection
+            .rows(agent, project, &change(step_count), scope)
+            .expect("valid");
+        for row in rows {
+            reflection.restore(row);
+        }
+    }
+
+    /// An agent's own settings in the project beat its global ones, which beat the project's
+    /// defaults, which beat the global defaults, which beat Letta's.
+    #[test]
+    fn layers_resolve_in_letta_order() {
+        let mut reflection = Reflection::default();
+        let steps = |reflection: &Reflection, agent: &str, project: &str| reflection.resolve(agent, project).step_count;
+        assert_eq!(steps(&reflection, "a", "/p"), 25, "Letta's default");
+        apply(&mut reflection, "a", "/p", 10, ReflectionSettingsScope::Global);
+        assert_eq!(
+            steps(&reflection, "b", "/q"),
+            10,
+            "the global defaults reach every agent"
+        );
+        apply(&mut reflection, "b", "/p", 20, ReflectionSettingsScope::LocalProject);
+        assert_eq!(
+            steps(&reflection, "c", "/p"),
+            20,
+            "the project's defaults beat the global ones"
+        );
+        assert_eq!(
+            steps(&reflection, "a", "/p"),
+            10,
+            "an agent's global settings beat the project's defaults"
+        );
+        apply(&mut reflection, "a", "/p", 30, ReflectionSettingsScope::LocalProject);
+        assert_eq!(
+            steps(&reflection, "a", "/p"),
+            30,
+            "its own in the project beat them all"
+        );
+        assert_eq!(steps(&reflection, "a", "/q"), 10, "elsewhere its global ones apply");
+        assert_eq!(reflection.resolve("a", "/p").merge, ReflectionMergeMode::Auto);
+    }
+}
