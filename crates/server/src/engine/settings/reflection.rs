@@ -31,20 +31,17 @@ impl Default for Layer {
     }
 }
 
-/// The key of a layer: a project directory (`""`: global) and an agent (`""`: the defaults).
-type Key = (String, String);
-
-/// Every stored layer.
+/// Every stored layer, by project directory (`""`: global), then by agent (`""`: the defaults).
 #[derive(Debug, Default)]
 pub(super) struct Reflection {
-    layers: HashMap<Key, Layer>,
+    layers: HashMap<String, HashMap<String, Layer>>,
 }
 
 impl Reflection {
     /// Applies a stored layer (one that does not parse is skipped).
     pub(super) fn restore(&mut self, row: ReflectionRow) {
         if let Ok(layer) = serde_json::from_str(&row.settings) {
-            self.layers.insert((row.project, row.agent_id), layer);
+            self.layers.entry(row.project).or_default().insert(row.agent_id, layer);
         }
     }
 
@@ -55,7 +52,7 @@ impl Reflection {
         let keys = [(project, agent_id), ("", agent_id), (project, ""), ("", "")];
         let layer = keys
             .iter()
-            .find_map(|&(project, agent)| self.layers.get(&(project.to_owned(), agent.to_owned())))
+            .find_map(|&(project, agent)| self.layers.get(project)?.get(agent))
             .cloned()
             .unwrap_or_default();
         ReflectionSettings {
