@@ -13,11 +13,22 @@ use letta_app_server_protocol::{
 use super::Caller;
 
 /// `get_cwd_map`: every scope's own working directory (the ones that chose none work in the boot
-/// working directory), and the boot working directory.
+/// working directory), and the boot working directory. A directory that no longer exists is left
+/// out, as real Letta prunes it.
 pub(super) async fn get_cwd_map(caller: &Arc<dyn Caller>, get: GetCwdMap) {
     let engine = caller.engine();
     let boot = engine.settings.boot_cwd();
-    let answer = match engine.store.scope_cwds().await {
+    let existing = match engine.store.scope_cwds().await {
+        Ok(cwds) => tokio::task::spawn_blocking(move || {
+            cwds.into_iter()
+                .filter(|entry| Path::new(&entry.cwd).is_dir())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let answer = match existing {
         Ok(cwds) => GetCwdMapResponse {
             request_id: get.request_id,
             success: true,
@@ -33,7 +44,7 @@ pub(super) async fn get_cwd_map(caller: &Arc<dyn Caller>, get: GetCwdMap) {
             success: false,
             cwd_map: BTreeMap::new(),
             boot_working_directory: Some(boot),
-            error: Some(error.to_string()),
+            error: Some(error),
         },
     };
     caller.send(answer);

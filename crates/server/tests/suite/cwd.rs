@@ -129,6 +129,28 @@ async fn the_boot_working_directory_is_checked_kept_and_followed() {
         json!({default_key.clone(): data})
     );
 
+    // A directory that no longer exists is left out, as real Letta prunes it.
+    let gone = server.data.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    client
+        .send(json!({"type": "change_device_state", "runtime": runtime, "payload": {"cwd": gone}}))
+        .await;
+    client
+        .recv_until(|f| f["device_status"]["current_working_directory"] == json!(canonical(&gone)))
+        .await;
+    assert_eq!(
+        cwd_map(&mut client, "m-gone").await["cwd_map"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    std::fs::remove_dir(&gone).unwrap();
+    assert_eq!(
+        cwd_map(&mut client, "m-pruned").await["cwd_map"],
+        json!({default_key.clone(): data})
+    );
+
     client.close().await;
     server.restart().await;
     let mut client = server.client().await;
