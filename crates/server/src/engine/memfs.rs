@@ -9,8 +9,8 @@ use crate::engine::context::Context;
 
 /// The author of the first commit, as real Letta names it.
 const AUTHOR: &str = "Letta Agent";
-/// The message of the first commit, as real Letta writes it.
-const FIRST_COMMIT: &str = "chore: initialize empty local memory";
+/// The message of the first commit, as `git commit -m` writes real Letta's.
+const FIRST_COMMIT: &str = "chore: initialize empty local memory\n";
 
 /// Creates the memory repository of `agent_id` if it does not exist yet (idempotent: an
 /// existing one keeps its history); returns its directory, or why it cannot be made.
