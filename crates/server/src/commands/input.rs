@@ -89,27 +89,33 @@ pub(super) async fn abort_message(caller: &Arc<dyn Caller>, abort: AbortMessage)
 }
 
 /// `resume_queue`: releases the queue items an abort parked; the queue then moves on, as after
-/// every command naming a conversation.
+/// every command naming a conversation. An unknown scope gets the response with `success: false`
+/// (a client awaiting it is not failed by an `error` frame first), or, without a `request_id`,
+/// the `error` frame.
 pub(super) async fn resume_queue(caller: &Arc<dyn Caller>, resume: ResumeQueue) -> Option<Arc<Conversation>> {
-    let conversation = scoped(caller, &resume.runtime, ("resume_queue", resume.request_id.as_ref())).await;
-    match &conversation {
-        Some(conversation) => {
+    let engine = caller.engine();
+    let Some(request_id) = resume.request_id else {
+        let conversation = scoped(caller, &resume.runtime, ("resume_queue", None)).await?;
+        conversation.release_paused(engine, caller.as_peer(), None).await;
+        return Some(conversation);
+    };
+    match caller.subscribe(&resume.runtime).await {
+        Ok(conversation) => {
             conversation
-                .release_paused(caller.engine(), caller.as_peer(), resume.request_id)
+                .release_paused(engine, caller.as_peer(), Some(request_id))
                 .await;
+            Some(conversation)
         }
-        None => {
-            if let Some(request_id) = resume.request_id {
-                let error = Some(unknown_runtime(&resume.runtime));
-                caller.send(ResumeQueueResponse {
-                    request_id,
-                    runtime: resume.runtime,
-                    resumed: 0,
-                    success: false,
-                    error,
-                });
-            }
+        Err(_) => {
+            let error = Some(unknown_runtime(&resume.runtime));
+            caller.send(ResumeQueueResponse {
+                request_id,
+                runtime: resume.runtime,
+                resumed: 0,
+                success: false,
+                error,
+            });
+            None
         }
     }
-    conversation
 }

@@ -127,16 +127,20 @@ async fn resume_queue_for_an_unknown_runtime_fails() {
     client
         .send(json!({"type": "resume_queue", "request_id": "rq", "runtime": nowhere}))
         .await;
-    let error = client.recv().await;
-    assert_eq!((&error["type"], &error["request_id"]), (&json!("error"), &json!("rq")));
     let answer = client.recv().await;
     assert_eq!(
         answer,
         json!({"type": "resume_queue_response", "request_id": "rq", "runtime": nowhere, "resumed": 0,
-            "success": false, "error": "Unknown runtime agent-nobody/default"})
+            "success": false, "error": "Unknown runtime agent-nobody/default"}),
+        "the response alone, so that a client awaiting it gets it"
     );
-    // Without a `request_id` there is no response, only the `error` frame.
+    client.expect_silence(Duration::from_millis(100)).await;
+    // Without a `request_id` there is no response: the `error` frame says it.
     client.send(json!({"type": "resume_queue", "runtime": nowhere})).await;
-    assert_eq!(client.recv().await["type"], "error");
+    let error = client.recv().await;
+    assert_eq!(
+        (&error["type"], &error["code"], &error["frame_type"]),
+        (&json!("error"), &json!("unknown_runtime"), &json!("resume_queue"))
+    );
     client.expect_silence(Duration::from_millis(100)).await;
 }
