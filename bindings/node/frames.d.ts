@@ -3077,6 +3077,11 @@ export interface QueueMessage {
   content: MessageContent;
   /** ISO-8601 enqueue time. */
   enqueued_at: string;
+  /**
+   * Letta 0.34: `true` while the item is parked by an `abort_message`, until `resume_queue`
+   * or the next `input` releases it; absent otherwise.
+   */
+  paused?: boolean | null;
 }
 
 /** Kind of a queue item. */

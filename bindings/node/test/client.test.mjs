@@ -284,6 +284,7 @@ describe('errors and closing', () => {
     assert.equal(crons.success, false);
     assert.deepEqual(crons.tasks, []);
     assert.match(crons.error, /does not support `cron_list`/);
+    // resume_queue on a scope that does not exist answers success: false, without an error frame.
     const resumed = await client.resumeQueue({ runtime: scope });
     assert.deepEqual([resumed.type, resumed.success, resumed.resumed], ['resume_queue_response', false, 0]);
     // success: false resolves, as the official helper's does.

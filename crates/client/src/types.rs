@@ -9396,6 +9396,10 @@ pub struct QueueMessage {
     pub id: ::std::string::String,
     ///What kind of item.
     pub kind: QueueItemKind,
+    /**Letta 0.34: `true` while the item is parked by an `abort_message`, until `resume_queue`
+or the next `input` releases it; absent otherwise.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub paused: ::std::option::Option<bool>,
     ///Where it came from.
     pub source: QueueItemSource,
 }

@@ -29,6 +29,10 @@ pub struct QueueMessage {
     pub content: MessageContent,
     /// ISO-8601 enqueue time.
     pub enqueued_at: String,
+    /// Letta 0.34: `true` while the item is parked by an `abort_message`, until `resume_queue`
+    /// or the next `input` releases it; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
 }
 
 open_enum! {

@@ -17,3 +17,10 @@ pub fn new_id(prefix: &str) -> String {
 pub fn new_short_id(prefix: &str) -> String {
     format!("{prefix}-{:016x}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}

@@ -41,7 +41,8 @@ pub struct Config {
     pub http_header_timeout: Duration,
     /// Model provider endpoints.
     pub providers: ProviderSettings,
-    /// Working directory of scopes that never set one.
+    /// Working directory of scopes that never set one, until `set_boot_working_directory`
+    /// stores another (which then applies across restarts while it is a directory).
     pub boot_cwd: String,
     /// How long a controller has to answer an `external_tool_call_request`.
     pub external_tool_timeout: Duration,

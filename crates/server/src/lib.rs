@@ -68,6 +68,12 @@ impl Server {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let sessions = sessions::Sessions::new(config, store);
+        let engine = sessions.engine();
+        engine
+            .settings
+            .load(&engine.store)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let shutdown = CancellationToken::new();
         let transport = transport::Transport::new(sessions.clone(), shutdown.clone());
         let serving = tokio::spawn(transport::serve(listener, transport.clone()));

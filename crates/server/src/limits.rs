@@ -9,7 +9,8 @@
 //! `limit_exceeded`). They are server policy, not protocol shape, so they are not in the schema.
 
 use letta_app_server_protocol::{
-    ApprovalDecision, ClientFrame, ExternalToolGroup, InputPayload, JsonObject, MessageCreate, RuntimeScope,
+    AgentRuntimeScope, ApprovalDecision, ClientFrame, ExternalToolGroup, InputPayload, JsonObject, MessageCreate,
+    RuntimeScope,
 };
 
 /// Bytes of an id: `request_id`, `agent_id`, `conversation_id`, `client_message_id`, `otid`,
@@ -245,6 +246,36 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("provider_id", &disconnect.provider_id)?;
             checker.optional_id("provider_name", disconnect.provider_name.as_ref())
         }
+        ClientFrame::ResumeQueue(resume) => {
+            checker.optional_id("request_id", resume.request_id.as_ref())?;
+            checker.scope("runtime", &resume.runtime)
+        }
+        ClientFrame::SetBootWorkingDirectory(set) => {
+            checker.id("request_id", &set.request_id)?;
+            checker.path("cwd", Some(&set.cwd))
+        }
+        ClientFrame::EnableMemfs(enable) => {
+            checker.id("request_id", &enable.request_id)?;
+            checker.id("agent_id", &enable.agent_id)
+        }
+        ClientFrame::GetReflectionSettings(get) => {
+            checker.id("request_id", &get.request_id)?;
+            checker.agent_scope("runtime", &get.runtime)
+        }
+        ClientFrame::SetReflectionSettings(set) => {
+            checker.id("request_id", &set.request_id)?;
+            checker.agent_scope("runtime", &set.runtime)?;
+            // Unknown modes are quoted back in the error.
+            Checker::bytes("settings.trigger", set.settings.trigger.as_str(), MAX_NAME_BYTES)?;
+            let merge = set.settings.merge.as_ref().map(|merge| merge.as_str());
+            Checker::bytes("settings.merge", merge.unwrap_or_default(), MAX_NAME_BYTES)?;
+            checker.optional_text("settings.merge_instructions", set.settings.merge_instructions.as_ref())
+        }
+        ClientFrame::SetExperiment(set) => {
+            checker.id("request_id", &set.request_id)?;
+            // Quoted back in the error when it is not a settable flag.
+            Checker::bytes("experiment_id", set.experiment_id.as_str(), MAX_NAME_BYTES)
+        }
         ClientFrame::AgentDelete(delete) => {
             checker.id("request_id", &delete.request_id)?;
             checker.id("agent_id", &delete.agent_id)
@@ -256,11 +287,6 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
                 .model
                 .as_ref()
                 .map_or(Ok(()), |model| Checker::bytes("model", model, MAX_NAME_BYTES))
-        }
-        // Commands this server does not implement: only what their refusal echoes.
-        ClientFrame::ResumeQueue(resume) => {
-            checker.optional_id("request_id", resume.request_id.as_ref())?;
-            checker.scope("runtime", &resume.runtime)
         }
         _ => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }
@@ -302,6 +328,11 @@ impl Checker {
 
     fn scope(&self, path: &str, scope: &RuntimeScope) -> Checked {
         self.optional_id(&format!("{path}.agent_id"), scope.agent_id.as_ref())?;
+        self.id(&format!("{path}.conversation_id"), &scope.conversation_id)
+    }
+
+    fn agent_scope(&self, path: &str, scope: &AgentRuntimeScope) -> Checked {
+        self.id(&format!("{path}.agent_id"), &scope.agent_id)?;
         self.id(&format!("{path}.conversation_id"), &scope.conversation_id)
     }
 

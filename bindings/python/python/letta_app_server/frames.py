@@ -2877,6 +2877,10 @@ class QueueMessage(TypedDict):
     """Message content for `message` items, otherwise the item's text."""
     enqueued_at: str
     """ISO-8601 enqueue time."""
+    paused: NotRequired[bool | None]
+    """Letta 0.34: `true` while the item is parked by an `abort_message`, until `resume_queue`
+    or the next `input` releases it; absent otherwise.
+    """
 
 
 class QueueRemoval(TypedDict):

@@ -11,7 +11,7 @@ use letta_app_server_protocol::{
     ConversationCreateResponse, ConversationFork, ConversationForkResponse, ConversationList, ConversationListResponse,
     ConversationMessagesList, ConversationMessagesListResponse, ConversationRecompile, ConversationRecompileResponse,
     ConversationRetrieve, ConversationRetrieveResponse, ConversationUpdate, ConversationUpdateResponse,
-    ForkedConversation, HistoryMessage, JsonObject, RuntimeScope, ServerFrame,
+    ForkedConversation, HistoryMessage, JsonObject, RuntimeScope, ServerFrame, ToolsetPreference,
 };
 use serde_json::{Value, json};
 
@@ -275,6 +275,12 @@ async fn fork(engine: &Engine, command: ConversationFork) -> ServerFrame {
         let forked = engine.store.fork(&source, through.clone(), &target, forked, now).await;
         if !forked.map_err(|e| e.to_string())? {
             return Err(format!("Message {} not found", through.unwrap_or_default()));
+        }
+        // The fork keeps the source's toolset, as on real Letta.
+        let store = &engine.store;
+        let toolset = store.toolset_preference(&source).await.map_err(|e| e.to_string())?;
+        if toolset != ToolsetPreference::Auto {
+            (store.save_toolset_preference(&target, &toolset).await).map_err(|e| e.to_string())?;
         }
         Ok(ForkedConversation { id })
     }

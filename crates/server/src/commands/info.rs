@@ -11,8 +11,9 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
         letta_code_version: env!("CARGO_PKG_VERSION").into(),
         protocol_version: PROTOCOL_VERSION,
         capabilities: Capabilities {
-            agent_management: false,
-            conversation_management: false,
+            // The agents and conversations groups are implemented (docs/protocol.md §4.6, §4.7).
+            agent_management: true,
+            conversation_management: true,
             memory_management: false,
             runtime_start: true,
             runtime_workspace_sandbox: Some(false),

@@ -1,11 +1,11 @@
 //! The commands on a conversation's input: `input` (docs/protocol.md §3.3, §3.9),
-//! `remove_queue_item` (§3.4) and `abort_message` (§3.12).
+//! `remove_queue_item` (§3.4), `abort_message` (§3.12) and `resume_queue` (§4.3).
 
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
     AbortMessage, AbortMessageResponse, ErrorCode, ErrorFrame, FrameType, Input, InputPayload, RemoveQueueItem,
-    RemoveQueueItemResponse,
+    RemoveQueueItemResponse, ResumeQueue, ResumeQueueResponse,
 };
 
 use super::{Caller, scoped, unknown_runtime};
@@ -86,4 +86,36 @@ pub(super) async fn abort_message(caller: &Arc<dyn Caller>, abort: AbortMessage)
         });
     }
     conversation
+}
+
+/// `resume_queue`: releases the queue items an abort parked; the queue then moves on, as after
+/// every command naming a conversation. An unknown scope gets the response with `success: false`
+/// (a client awaiting it is not failed by an `error` frame first), or, without a `request_id`,
+/// the `error` frame.
+pub(super) async fn resume_queue(caller: &Arc<dyn Caller>, resume: ResumeQueue) -> Option<Arc<Conversation>> {
+    let engine = caller.engine();
+    let Some(request_id) = resume.request_id else {
+        let conversation = scoped(caller, &resume.runtime, ("resume_queue", None)).await?;
+        conversation.release_paused(engine, caller.as_peer(), None).await;
+        return Some(conversation);
+    };
+    match caller.subscribe(&resume.runtime).await {
+        Ok(conversation) => {
+            conversation
+                .release_paused(engine, caller.as_peer(), Some(request_id))
+                .await;
+            Some(conversation)
+        }
+        Err(_) => {
+            let error = Some(unknown_runtime(&resume.runtime));
+            caller.send(ResumeQueueResponse {
+                request_id,
+                runtime: resume.runtime,
+                resumed: 0,
+                success: false,
+                error,
+            });
+            None
+        }
+    }
 }

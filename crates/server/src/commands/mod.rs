@@ -6,7 +6,7 @@
 //!
 //! * [`info`] — `app_server_info`.
 //! * `runtime` — `runtime_start`, `sync`, `change_device_state`.
-//! * `input` — `input`, `remove_queue_item`, `abort_message`.
+//! * `input` — `input`, `remove_queue_item`, `abort_message`, `resume_queue`.
 //! * `external_tools` — `runtime_external_tools_update`, `external_tool_call_response`.
 //! * `slash` — `execute_command`.
 //! * `conversations` — `conversation_list`, `_retrieve`, `_create`, `_update`,
@@ -16,6 +16,10 @@
 //!   `agent_delete`, `create_agent`.
 //! * `models` — `list_models`, `update_model`, `update_toolset`.
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
+//! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
+//! * `memfs` — `enable_memfs`.
+//! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
+//!   `set_experiment`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -27,13 +31,16 @@
 
 mod agents;
 mod conversations;
+mod cwd;
 mod external_tools;
 pub(crate) mod info;
 mod input;
+mod memfs;
 mod models;
 mod params;
 mod providers;
 mod runtime;
+mod settings;
 mod slash;
 
 use std::future::Future;
@@ -44,10 +51,11 @@ use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
     ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork, ConversationList,
     ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand,
-    DisconnectProvider, ECHOED_ID_BYTES, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FrameError,
-    FrameErrorKind, FrameType, Input, InputAccepted, ListConnectProviders, ListModels, RemoveQueueItem,
-    RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, ServerFrame, Sync, TurnFinishedAck, UpdateModel,
-    UpdateToolset,
+    DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse,
+    FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings, Input, InputAccepted,
+    ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
+    RuntimeStart, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TurnFinishedAck,
+    UpdateModel, UpdateToolset,
 };
 use serde_json::Value;
 
@@ -192,6 +200,14 @@ pub const IMPLEMENTED: &[&str] = &[
     DisconnectProvider::TYPE,
     UpdateModel::TYPE,
     UpdateToolset::TYPE,
+    ResumeQueue::TYPE,
+    SetBootWorkingDirectory::TYPE,
+    GetCwdMap::TYPE,
+    EnableMemfs::TYPE,
+    GetReflectionSettings::TYPE,
+    SetReflectionSettings::TYPE,
+    GetExperiments::TYPE,
+    SetExperiment::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -218,6 +234,7 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         ClientFrame::AbortMessage(abort) => input::abort_message(caller, abort).await,
         ClientFrame::ChangeDeviceState(change) => runtime::change_device_state(caller, change).await,
         ClientFrame::RemoveQueueItem(remove) => input::remove_queue_item(caller, remove).await,
+        ClientFrame::ResumeQueue(resume) => input::resume_queue(caller, resume).await,
         ClientFrame::RuntimeExternalToolsUpdate(update) => {
             external_tools::update(caller.as_ref(), update);
             None
@@ -300,6 +317,36 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::DisconnectProvider(disconnect) => {
             caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
+            None
+        }
+        ClientFrame::GetCwdMap(get) => {
+            cwd::get_cwd_map(caller, get).await;
+            None
+        }
+        ClientFrame::SetBootWorkingDirectory(set) => {
+            cwd::set_boot_working_directory(caller, set).await;
+            None
+        }
+        ClientFrame::EnableMemfs(enable) => {
+            // Detached, as on real Letta: creating a repository does not hold up later frames.
+            let caller = caller.clone();
+            tokio::spawn(async move { memfs::enable_memfs(&caller, enable).await });
+            None
+        }
+        ClientFrame::GetReflectionSettings(get) => {
+            settings::get_reflection_settings(caller, get).await;
+            None
+        }
+        ClientFrame::SetReflectionSettings(set) => {
+            settings::set_reflection_settings(caller, set).await;
+            None
+        }
+        ClientFrame::GetExperiments(get) => {
+            settings::get_experiments(caller.as_ref(), get);
+            None
+        }
+        ClientFrame::SetExperiment(set) => {
+            settings::set_experiment(caller, set).await;
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

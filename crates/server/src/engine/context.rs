@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::Config;
 use crate::engine::clients::Audience;
 use crate::engine::external::ExternalTools;
+use crate::engine::settings::Settings;
 use crate::provider::Providers;
 use crate::store::Store;
 use crate::tools::LocalTool;
@@ -26,6 +27,8 @@ pub struct Context {
     pub external: ExternalTools,
     /// The clients watching.
     pub audience: Arc<dyn Audience>,
+    /// Server-wide settings (shared with every conversation's state, for its device status).
+    pub settings: Arc<Settings>,
     /// Set once the server is stopping: no new turn starts from the queue.
     stopping: AtomicBool,
 }
@@ -34,6 +37,7 @@ impl Context {
     /// The shared parts over an open store, whose events go to `audience`.
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Self {
         let providers = Providers::new(config.providers.clone(), config.data_dir.join("providers"));
+        let settings = Arc::new(Settings::new(&config));
         Self {
             config,
             store,
@@ -41,6 +45,7 @@ impl Context {
             tools: crate::tools::all().into_iter().map(Arc::from).collect(),
             external: ExternalTools::default(),
             audience,
+            settings,
             stopping: AtomicBool::new(false),
         }
     }

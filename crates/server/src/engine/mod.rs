@@ -8,6 +8,8 @@
 //! * [`turn`] — one turn: model runs, tool calls, approvals, behind [`turn::TurnHost`].
 //! * [`toolbox`] — the tools a turn offers; [`external`] — controller-owned tools.
 //! * [`agents`] — creating, updating, showing and deleting agents.
+//! * [`settings`] — server-wide settings (boot directory, experiments, reflection);
+//!   [`memfs`] — agents' memory repositories.
 
 pub(crate) mod agents;
 pub(crate) mod catalog;
@@ -15,6 +17,8 @@ pub(crate) mod clients;
 pub(crate) mod context;
 pub(crate) mod conversation;
 pub(crate) mod external;
+pub(crate) mod memfs;
+pub(crate) mod settings;
 pub(crate) mod toolbox;
 pub(crate) mod turn;
 
@@ -126,7 +130,7 @@ impl Engine {
     /// and for the store to finish its writes.
     pub async fn shutdown(self: &Arc<Self>, grace: std::time::Duration) {
         self.stop();
-        let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
+        let conversations = self.loaded();
         for conversation in &conversations {
             conversation.abort(&self.context, None, None).await;
         }
@@ -142,7 +146,7 @@ impl Engine {
     /// Sends every pending approval question of every conversation to a newly connected
     /// session, before it subscribes to anything (docs/protocol.md §1.5).
     pub async fn replay_pending_approvals(&self, peer: &dyn Peer) {
-        let conversations: Vec<Arc<Conversation>> = lock(&self.conversations).values().cloned().collect();
+        let conversations = self.loaded();
         for conversation in conversations {
             conversation.replay_pending_approval(peer).await;
         }
@@ -157,6 +161,26 @@ impl Engine {
         let before = conversations.len();
         conversations.retain(|scope, conversation| !conversation.sweep(!is_watched(scope), sweeps));
         before - conversations.len()
+    }
+
+    /// The conversations in memory.
+    pub fn loaded(&self) -> Vec<Arc<Conversation>> {
+        lock(&self.conversations).values().cloned().collect()
+    }
+
+    /// The conversation of `scope`, if it is in memory.
+    pub fn loaded_conversation(&self, scope: &RuntimeScope) -> Option<Arc<Conversation>> {
+        lock(&self.conversations).get(&scope.without_acting_user()).cloned()
+    }
+
+    /// The working directory of `scope`, whether or not it is in memory: its own, else the boot
+    /// working directory.
+    pub async fn scope_cwd(&self, scope: &RuntimeScope) -> Result<String, StoreError> {
+        if let Some(conversation) = self.loaded_conversation(scope) {
+            return Ok(conversation.cwd().await);
+        }
+        let own = self.store.scope_cwd(&scope.without_acting_user()).await?;
+        Ok(own.unwrap_or_else(|| self.settings.boot_cwd()))
     }
 
     /// How many conversations are in memory.
@@ -252,7 +276,7 @@ impl Engine {
             restored.history.extend(results);
         }
         let toolset_preference = self.store.toolset_preference(key).await?;
-        Ok(Conversation::new(key.clone(), restored, recoverable, &self.config)
+        Ok(Conversation::new(key.clone(), restored, recoverable, &self.context)
             .with_toolset_preference(toolset_preference))
     }
 }

@@ -145,8 +145,10 @@ impl Store {
 }
 
 /// The tables whose rows belong to the agent in their `agent_id` column.
-const OWNED_BY_AN_AGENT: [&str; 9] = [
+const OWNED_BY_AN_AGENT: [&str; 11] = [
     "conversations",
+    "reflection_settings",
+    "memory_repositories",
     "compactions",
     "toolset_preferences",
     "scope_settings",
@@ -214,6 +216,7 @@ mod tests {
             source: QueueItemSource::User,
             content: MessageContent::Text("later".into()),
             enqueued_at: "t".into(),
+            paused: None,
         };
         let queued = Admission::Queued {
             entries: vec![QueueEntry {
@@ -235,6 +238,17 @@ mod tests {
             .save_toolset_preference(scope, &letta_app_server_protocol::ToolsetPreference::None)
             .await
             .expect("a toolset preference");
+        let agent = scope.agent_id.clone().unwrap_or_default();
+        let row = crate::store::ReflectionRow {
+            project: format!("/project-{n}"),
+            agent_id: agent.clone(),
+            settings: "{}".into(),
+        };
+        store.save_reflection(vec![row]).await.expect("reflection settings");
+        store
+            .save_memory_repository(agent, "t".into())
+            .await
+            .expect("a memory repository");
     }
 
     /// Rows per table: `agent-a`'s and all.

@@ -19,10 +19,12 @@
 //!
 //! The handle and its thread are here; the operations live with the tables they write:
 //! [`schema`] (tables and migrations), [`catalog`] (agents, conversations, per-scope settings),
-//! [`agents`] (listing, updating and deleting agents),
-//! [`inputs`] (the ledger of accepted inputs and the queue), [`turns`], [`messages`] (the history
-//! and partial replies), [`restore`] (loading a conversation after a restart) and [`toolsets`]
-//! (each scope's toolset preference).
+//! [`agents`] (listing, updating and deleting agents), [`inputs`] (the ledger of accepted inputs
+//! and the queue), [`turns`], [`messages`] (the history and partial replies), [`context`] (what a
+//! model is sent of the history: compactions, clears, forks), [`listing`] (pages of conversations
+//! and messages), [`restore`] (loading a conversation after a restart), [`toolsets`] (each scope's
+//! toolset preference) and [`settings`] (server-wide settings, the working directories scopes
+//! chose).
 
 mod agents;
 mod catalog;
@@ -32,6 +34,7 @@ mod listing;
 mod messages;
 mod restore;
 mod schema;
+mod settings;
 mod toolsets;
 mod turns;
 
@@ -50,6 +53,7 @@ pub use context::CompactionRecord;
 pub use inputs::{Admission, InputState, QueueEntry, item_no};
 pub use listing::{ConversationQuery, MessageQuery, Order};
 pub use restore::{INTERRUPTED_TURN_ERROR, InterruptedTurn, Restored};
+pub use settings::ReflectionRow;
 pub use turns::TurnStart;
 
 /// A store failure.

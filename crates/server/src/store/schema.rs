@@ -44,6 +44,11 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS toolset_preferences (
         agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, preference TEXT NOT NULL,
         PRIMARY KEY (agent_id, conversation_id));
+    CREATE TABLE IF NOT EXISTS server_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS reflection_settings (
+        project TEXT NOT NULL, agent_id TEXT NOT NULL, settings TEXT NOT NULL,
+        PRIMARY KEY (project, agent_id));
+    CREATE TABLE IF NOT EXISTS memory_repositories (agent_id TEXT PRIMARY KEY, enabled_at TEXT NOT NULL);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).

@@ -632,3 +632,38 @@ async fn recompile_answers_the_compiled_system_prompt() {
         (&json!("Conversation conv-nope not found"), &Value::Null)
     );
 }
+
+/// A fork keeps the source conversation's toolset preference.
+#[tokio::test]
+async fn a_fork_keeps_the_toolset_preference() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    let set = call(
+        &mut client,
+        json!({"type": "update_toolset", "runtime": runtime, "toolset_preference": "none"}),
+    )
+    .await;
+    assert_eq!(set["success"], true, "{set}");
+    let forked = call(
+        &mut client,
+        json!({"type": "conversation_fork", "conversation_id": runtime["conversation_id"]}),
+    )
+    .await;
+    let fork = json!({"agent_id": runtime["agent_id"], "conversation_id": forked["conversation"]["id"]});
+    client
+        .send(
+            json!({"type": "runtime_start", "request_id": "rs-fork", "agent_id": fork["agent_id"],
+            "conversation_id": fork["conversation_id"]}),
+        )
+        .await;
+    let frames = client.recv_until_type("update_subagent_state").await;
+    let device = frames
+        .iter()
+        .find(|f| f["type"] == "update_device_status")
+        .expect("a device status");
+    assert_eq!(
+        device["device_status"]["current_toolset_preference"], "none",
+        "{device}"
+    );
+}

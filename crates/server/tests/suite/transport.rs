@@ -55,6 +55,14 @@ async fn http_routes_share_the_port() {
     ] {
         assert!(capabilities[flag].is_boolean(), "{flag}");
     }
+    // Desktop's remote mode refuses a server without the agents and conversations groups.
+    assert_eq!(
+        (
+            &capabilities["agent_management"],
+            &capabilities["conversation_management"]
+        ),
+        (&json!(true), &json!(true))
+    );
     assert!(info["letta_code_version"].is_string() && ["local", "api"].contains(&info["backend"].as_str().unwrap()));
     assert_eq!(http(&server, &get("/nope", "")).await.0, "HTTP/1.1 404 Not Found");
     assert_eq!(

@@ -59,6 +59,11 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        self.store.delete_agent(agent_id.to_owned()).await
+        let deleted = self.store.delete_agent(agent_id.to_owned()).await?;
+        if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
+            // The agent is gone; a leftover directory is only disk space.
+            eprintln!("warning: could not remove the memory repository of {agent_id}: {error}");
+        }
+        Ok(deleted)
     }
 }

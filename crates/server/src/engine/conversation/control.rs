@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use letta_app_server_protocol::{
     AbortMessageResponse, ChangeDeviceState, DevicePermissionMode, LoopStatus, RemoveQueueItem,
-    RemoveQueueItemResponse, StatusLevel,
+    RemoveQueueItemResponse, ResumeQueueResponse, StatusLevel,
 };
 
 use super::Conversation;
@@ -23,10 +23,15 @@ impl Conversation {
         self.state.lock().await.turn.is_some()
     }
 
-    /// Handles `abort_message` (docs/protocol.md §3.12, §5 (f)).
+    /// Handles `abort_message` (docs/protocol.md §3.12, §5 (f)); without a `peer`, the server
+    /// stopping. An `abort_message` that cancelled something parks the waiting user messages,
+    /// as Letta 0.34 does, until `resume_queue` or the next `input` releases them.
     pub async fn abort(&self, engine: &Context, peer: Option<&dyn Peer>, request_id: Option<String>) {
         let mut state = self.state.lock().await;
         let aborted = self.interrupt(engine, &mut state);
+        if aborted && peer.is_some() && state.pause_user_messages() {
+            self.emit(engine, [Self::queue_event(&state, Vec::new())]);
+        }
         if let (Some(peer), Some(request_id)) = (peer, request_id) {
             self.reply(
                 peer,
@@ -58,6 +63,29 @@ impl Conversation {
         }
     }
 
+    /// Handles `resume_queue` (Letta 0.34): releases the parked queue items, answers (when the
+    /// command carried a `request_id`) with how many, then shows the queue if that changed it.
+    /// The caller then starts the queue, as after every command.
+    pub async fn release_paused(&self, engine: &Context, peer: &dyn Peer, request_id: Option<String>) {
+        let mut state = self.state.lock().await;
+        let resumed = state.release_paused();
+        if let Some(request_id) = request_id {
+            self.reply(
+                peer,
+                ResumeQueueResponse {
+                    request_id,
+                    runtime: self.scope.clone(),
+                    resumed: resumed as u64,
+                    success: true,
+                    error: None,
+                },
+            );
+        }
+        if resumed > 0 {
+            self.emit(engine, [Self::queue_event(&state, Vec::new())]);
+        }
+    }
+
     /// Cancels the active turn's current run and tells the scope; `false` if nothing ran.
     fn interrupt(&self, engine: &Context, state: &mut State) -> bool {
         let Some(turn) = state.turn.as_ref() else { return false };
@@ -69,7 +97,7 @@ impl Conversation {
         state.pending = None;
         Self::set_status(state, LoopStatus::WaitingOnInput);
         let status = Self::status_event("Interrupted".into(), StatusLevel::Warning, run_id);
-        let events = [Self::loop_event(state), Self::device_event(state), status];
+        let events = [Self::loop_event(state), self.device_event(state), status];
         let mut order = lock(&self.emitter);
         order.run_cancelled = true;
         for event in events {
@@ -113,11 +141,12 @@ impl Conversation {
             state.mode = mode.resolve();
         }
         if let Some(cwd) = &payload.cwd {
-            let target = Path::new(&state.cwd).join(cwd);
+            let target = Path::new(&state.cwd()).join(cwd);
             if target.is_dir() {
-                state.cwd = target.canonicalize().unwrap_or(target).display().to_string();
+                state.set_cwd(target.canonicalize().unwrap_or(target).display().to_string());
+            } else {
+                state.settings.bump_cwd_revision();
             }
-            state.cwd_revision += 1;
         }
         if payload.mode.is_some() || payload.cwd.is_some() {
             self.save_settings(engine, &state).await;
@@ -126,7 +155,7 @@ impl Conversation {
         if payload.mode.is_some() {
             events.push(Self::loop_event(&state));
         }
-        events.push(Self::device_event(&state));
+        events.push(self.device_event(&state));
         if idle {
             Self::set_status(&mut state, LoopStatus::WaitingOnInput);
             events.push(Self::loop_event(&state));
@@ -138,10 +167,29 @@ impl Conversation {
     /// in the device status.
     pub(crate) async fn set_cwd(&self, engine: &Context, cwd: String) {
         let mut state = self.state.lock().await;
-        state.cwd = cwd;
-        state.cwd_revision += 1;
+        state.set_cwd(cwd);
         self.save_settings(engine, &state).await;
-        self.emit(engine, [Self::device_event(&state)]);
+        self.emit(engine, [self.device_event(&state)]);
+    }
+
+    /// The working directory (its own, else the boot working directory).
+    pub async fn cwd(&self) -> String {
+        self.state.lock().await.cwd()
+    }
+
+    /// The boot working directory changed: a scope without a directory of its own moved with
+    /// it, and its subscribers see a device status saying so.
+    pub async fn boot_cwd_changed(&self, engine: &Context) {
+        let state = self.state.lock().await;
+        if state.own_cwd.is_none() {
+            self.emit(engine, [self.device_event(&state)]);
+        }
+    }
+
+    /// A server-wide setting its device status shows changed: its subscribers get a new one.
+    pub async fn settings_changed(&self, engine: &Context) {
+        let state = self.state.lock().await;
+        self.emit(engine, [self.device_event(&state)]);
     }
 
     /// Applies `runtime_start`'s `mode` and `cwd` (persisted).
@@ -159,8 +207,8 @@ impl Conversation {
             state.mode = mode;
         }
         match cwd {
-            Some(Some(cwd)) if Path::new(&cwd).is_dir() => state.cwd = cwd,
-            Some(None) => state.cwd = engine.config.boot_cwd.clone(),
+            Some(Some(cwd)) if Path::new(&cwd).is_dir() => state.adopt_cwd(cwd),
+            Some(None) => state.own_cwd = None,
             _ => {}
         }
         self.save_settings(engine, &state).await;
@@ -170,7 +218,7 @@ impl Conversation {
     pub(super) async fn save_settings(&self, engine: &Context, state: &State) {
         let settings = ScopeSettings {
             mode: Some(state.mode.as_str().to_owned()),
-            cwd: Some(state.cwd.clone()),
+            cwd: state.own_cwd.clone(),
             preferences: serde_json::to_string(&state.preferences).ok(),
         };
         if let Err(error) = engine.store.save_scope_settings(&self.scope, settings).await {

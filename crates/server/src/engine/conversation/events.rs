@@ -19,22 +19,27 @@ impl Conversation {
         .into()
     }
 
-    pub(super) fn device_event(state: &State) -> RuntimeEvent {
+    pub(super) fn device_event(&self, state: &State) -> RuntimeEvent {
         UpdateDeviceStatus {
-            device_status: Self::device_status(state),
+            device_status: self.device_status(state),
         }
         .into()
     }
 
-    fn device_status(state: &State) -> DeviceStatus {
+    /// The scope's device status; the server-wide parts (experiments, the agent's reflection
+    /// settings and memory repository, `cwd_revision`) come from [`State::settings`].
+    fn device_status(&self, state: &State) -> DeviceStatus {
+        let settings = &state.settings;
+        let cwd = state.cwd();
+        let agent_id = self.scope.agent_id.as_deref();
         DeviceStatus {
             current_connection_id: Some("app-server".into()),
             connection_name: Some(hostname()),
             is_online: true,
             is_processing: state.turn.is_some() && state.loop_state.status != LoopStatus::WaitingOnInput,
             current_permission_mode: state.mode,
-            current_working_directory: Some(state.cwd.clone()),
-            cwd_revision: Some(state.cwd_revision),
+            current_working_directory: Some(cwd.clone()),
+            cwd_revision: Some(settings.cwd_revision()),
             git_context: None,
             letta_code_version: Some(env!("CARGO_PKG_VERSION").into()),
             // Before any tools are loaded, a preference other than `auto` names the toolset (as on
@@ -56,12 +61,14 @@ impl Conversation {
                     request: p.request.clone(),
                 })
                 .collect(),
-            experiments: Vec::new(),
-            memory_directory: None,
+            experiments: settings.experiments(),
+            memory_directory: agent_id
+                .and_then(|agent| settings.memory_repository(agent))
+                .map(|directory| directory.display().to_string()),
             cwd_map: None,
             boot_working_directory: None,
             should_doctor: None,
-            reflection_settings: None,
+            reflection_settings: agent_id.map(|agent| settings.reflection(agent, &cwd)),
             supported_commands: super::SUPPORTED_COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
             mod_commands: None,
         }

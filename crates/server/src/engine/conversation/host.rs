@@ -137,7 +137,7 @@ impl TurnHost for Host {
         if state.loop_state.status != LoopStatus::SendingApiRequest {
             Conversation::set_status(&mut state, LoopStatus::SendingApiRequest);
             events.push(Conversation::loop_event(&state));
-            events.push(Conversation::device_event(&state));
+            events.push(conversation.device_event(&state));
         }
         Conversation::set_status(&mut state, LoopStatus::WaitingForApiResponse);
         events.push(Conversation::loop_event(&state));
@@ -188,7 +188,7 @@ impl TurnHost for Host {
     }
 
     async fn cwd(&self) -> String {
-        self.conversation.state.lock().await.cwd.clone()
+        self.conversation.state.lock().await.cwd()
     }
 
     async fn set_cwd(&self, cwd: String) {
@@ -224,7 +224,7 @@ impl TurnHost for Host {
         }
         events.push(pending.event(&conversation.scope));
         state.pending = Some(pending);
-        events.extend([Conversation::loop_event(&state), Conversation::device_event(&state)]);
+        events.extend([Conversation::loop_event(&state), conversation.device_event(&state)]);
         conversation.emit(&self.engine, events);
         Asked::Waiting(answered)
     }
@@ -242,7 +242,7 @@ impl TurnHost for Host {
         state.loop_state.executing_tool_call_ids = running;
         self.conversation.emit(
             &self.engine,
-            [Conversation::loop_event(&state), Conversation::device_event(&state)],
+            [Conversation::loop_event(&state), self.conversation.device_event(&state)],
         );
     }
 

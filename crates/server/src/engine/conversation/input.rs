@@ -29,7 +29,7 @@ impl Conversation {
         let pending = state.pending.take_if(|p| p.request_id == answer.request_id);
         let accepted = pending.is_some();
         if let Some(pending) = pending {
-            self.emit(engine, [Self::loop_event(&state), Self::device_event(&state)]);
+            self.emit(engine, [Self::loop_event(&state), self.device_event(&state)]);
             let reply = match (&answer.decision, &answer.error) {
                 (
                     Some(ApprovalDecision::Allow {
@@ -165,6 +165,8 @@ impl Conversation {
                     remember(&mut state, item.item.client_message_id.clone(), InputState::Queued);
                 }
                 reply(Some(Disposition::Queued), None);
+                // A new message releases the items an abort parked (Letta 0.34).
+                state.release_paused();
                 let removed = state.cancel(&evicted);
                 state.next_queue_item += items.len() as i64;
                 state.queue.extend(items);
@@ -191,7 +193,7 @@ impl Conversation {
             });
         }
         Self::set_status(state, LoopStatus::SendingApiRequest);
-        self.emit(engine, [Self::loop_event(state), Self::device_event(state)]);
+        self.emit(engine, [Self::loop_event(state), self.device_event(state)]);
         tokio::spawn(host::run_turn(engine.clone(), self.clone(), batch, cancel));
     }
 
@@ -222,7 +224,7 @@ impl Conversation {
             usage: None,
         }
         .into();
-        let device = Self::device_event(state);
+        let device = self.device_event(state);
         // An abort already sent the idle statuses; a cancelled turn only reports its end.
         let mut events = if stop_reason == StopReason::Cancelled {
             vec![finished, device]
@@ -270,6 +272,7 @@ impl Conversation {
             source,
             content: MessageContent::Text(content),
             enqueued_at: now_iso(),
+            paused: None,
         };
         let queued = Queued::new(item, None, TurnOptions::default());
         let admission = Admission::Queued {
@@ -305,19 +308,10 @@ impl Conversation {
     /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
     /// watches the scope, or the server is stopping (the items wait), or its agent is deleted.
     async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
-        let Some(first) = state.queue.front() else {
-            return false;
-        };
-        if !engine.audience.is_watched(&self.scope) || engine.is_stopping() || self.is_deleted() {
+        let batch = state.next_batch();
+        if batch.is_empty() || !engine.audience.is_watched(&self.scope) || engine.is_stopping() || self.is_deleted() {
             return false;
         }
-        let (origin, image_failure_mode) = (first.session, first.options.image_failure_mode);
-        let count = state
-            .queue
-            .iter()
-            .take_while(|q| q.session == origin && q.options.image_failure_mode == image_failure_mode)
-            .count();
-        let batch: Vec<&Queued> = state.queue.iter().take(count).collect();
         let content = merge_contents(batch.iter().map(|q| &q.item.content));
         let client_ids: Vec<String> = batch.iter().map(|q| q.item.client_message_id.clone()).collect();
         let item_nos: Vec<i64> = batch.iter().map(|q| item_no(&q.item.id)).collect();
@@ -329,7 +323,7 @@ impl Conversation {
         }
         let batch = Batch {
             turn_id: new_id("turn"),
-            origin,
+            origin: batch[0].session,
             from_queue: true,
             content: Some(content.clone()),
             client_ids: client_ids.clone(),
@@ -337,11 +331,15 @@ impl Conversation {
             options: batch[0].options.clone(),
             resume: Vec::new(),
         };
-        if let Err(error) = engine.store.start_batch(&self.scope, item_nos, batch.record()).await {
+        if let Err(error) = engine
+            .store
+            .start_batch(&self.scope, item_nos.clone(), batch.record())
+            .await
+        {
             self.protocol_violation(engine, format!("Could not start the queued turn: {error}"));
             return false;
         }
-        state.queue.drain(..count);
+        state.queue.retain(|q| !item_nos.contains(&item_no(&q.item.id)));
         for id in &client_ids {
             remember(state, id.clone(), InputState::Started);
         }

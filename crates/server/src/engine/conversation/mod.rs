@@ -31,7 +31,6 @@ use letta_app_server_protocol::{
     DevicePermissionMode, JsonObject, LoopState, LoopStatus, RuntimeEvent, RuntimeScope, StopReason, ToolsetPreference,
 };
 
-use crate::config::Config;
 use crate::engine::clients::Peer;
 use crate::engine::context::Context;
 use crate::history::{HistoryMessage, ToolCall};
@@ -107,7 +106,7 @@ pub struct Conversation {
 impl Conversation {
     /// A conversation runtime with its restored state (settings, history, waiting queue, turns
     /// cut short), and the interactive calls to ask again.
-    pub fn new(scope: RuntimeScope, restored: Restored, recoverable: Vec<ToolCall>, config: &Config) -> Self {
+    pub fn new(scope: RuntimeScope, restored: Restored, recoverable: Vec<ToolCall>, context: &Context) -> Self {
         let Restored {
             settings,
             history,
@@ -126,11 +125,11 @@ impl Conversation {
             .mode
             .as_deref()
             .and_then(DevicePermissionMode::from_wire)
-            .unwrap_or(config.default_mode);
+            .unwrap_or(context.config.default_mode);
         let state = State {
             mode,
-            cwd: settings.cwd.unwrap_or_else(|| config.boot_cwd.clone()),
-            cwd_revision: 0,
+            own_cwd: settings.cwd,
+            settings: context.settings.clone(),
             preferences: (settings.preferences.as_deref())
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default(),
@@ -173,8 +172,9 @@ impl Conversation {
     // ----- eviction --------------------------------------------------------------------------
 
     /// Counts one eviction sweep: `true` once `sweeps` consecutive sweeps found it `unwatched`
-    /// and idle (no turn, approval or recovery), when it is marked evicted. A busy state
-    /// (locked) counts as not idle. Its waiting queue items are in the store, and come back with it.
+    /// and idle (no turn, approval, recovery or parked queue item, whose pause lives only in
+    /// memory), when it is marked evicted. A busy state (locked) counts as not idle. Its waiting
+    /// queue items are in the store, and come back with it.
     pub(crate) fn sweep(&self, unwatched: bool, sweeps: u32) -> bool {
         let idle = unwatched
             && self.state.try_lock().is_ok_and(|state| {
@@ -182,6 +182,7 @@ impl Conversation {
                     && state.pending.is_none()
                     && state.recoverable.is_empty()
                     && state.interrupted.is_empty()
+                    && !state.has_paused()
             });
         if !idle {
             self.idle_sweeps.store(0, Ordering::Relaxed);

@@ -41,7 +41,7 @@ impl Conversation {
             [
                 Self::status_event(message, StatusLevel::Info, None),
                 Self::loop_event(&state),
-                Self::device_event(&state),
+                self.device_event(&state),
             ],
         );
     }

@@ -19,7 +19,7 @@ impl Conversation {
     /// replay to it and not forced), loop status, queue, subagents (docs/protocol.md §3.10).
     pub async fn replay(&self, peer: &dyn Peer, force_device: bool) {
         let state = self.state.lock().await;
-        let device = Self::device_event(&state);
+        let device = self.device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
         let changed = peer.note_replayed_device(&self.scope, device_json);
         let _order = lock(&self.emitter);

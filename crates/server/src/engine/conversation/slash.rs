@@ -67,7 +67,7 @@ impl Conversation {
             }
             "reload" => {
                 let state = self.state.lock().await;
-                self.emit(engine, [Self::device_event(&state)]);
+                self.emit(engine, [self.device_event(&state)]);
                 Ok("Reloaded settings".to_owned())
             }
             _ => Err(format!("Unknown command: {command_id}")),

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_iso;
 use crate::engine::clients::SessionId;
+use crate::engine::settings::Settings;
 use crate::engine::toolbox::TurnOptions;
 use crate::engine::turn::ApprovalAnswer;
 use crate::history::{HistoryMessage, ToolCall};
@@ -143,8 +144,10 @@ impl PendingApproval {
 #[derive(Debug)]
 pub(super) struct State {
     pub(super) mode: DevicePermissionMode,
-    pub(super) cwd: String,
-    pub(super) cwd_revision: u64,
+    /// The working directory the scope chose; `None`: the boot working directory.
+    pub(super) own_cwd: Option<String>,
+    /// The server-wide settings its device status shows.
+    pub(super) settings: Arc<Settings>,
     /// The remembered `client_preferences` (Letta 0.34): replaced by an input that carries
     /// them, cleared by `{}`.
     pub(super) preferences: ClientPreferences,
@@ -177,6 +180,63 @@ pub(super) struct State {
 }
 
 impl State {
+    /// The working directory: the scope's own, else the boot working directory.
+    pub(super) fn cwd(&self) -> String {
+        self.own_cwd.clone().unwrap_or_else(|| self.settings.boot_cwd())
+    }
+
+    /// Makes `cwd` the scope's working directory; choosing the boot working directory clears
+    /// the scope's own, as on real Letta.
+    pub(super) fn adopt_cwd(&mut self, cwd: String) {
+        self.own_cwd = (cwd != self.settings.boot_cwd()).then_some(cwd);
+    }
+
+    /// Moves the scope to `cwd`, counted as a working-directory change (`cwd_revision`).
+    pub(super) fn set_cwd(&mut self, cwd: String) {
+        self.adopt_cwd(cwd);
+        self.settings.bump_cwd_revision();
+    }
+
+    /// Parks the waiting user messages (Letta 0.34's answer to `abort_message`): they stay queued
+    /// but no turn takes them until they are released; `true` if any was parked.
+    pub(super) fn pause_user_messages(&mut self) -> bool {
+        let mut paused = false;
+        for queued in &mut self.queue {
+            let item = &mut queued.item;
+            if item.kind == QueueItemKind::Message && item.source == QueueItemSource::User && item.paused.is_none() {
+                item.paused = Some(true);
+                paused = true;
+            }
+        }
+        paused
+    }
+
+    /// Releases every parked item; how many there were.
+    pub(super) fn release_paused(&mut self) -> usize {
+        self.queue
+            .iter_mut()
+            .filter_map(|queued| queued.item.paused.take())
+            .count()
+    }
+
+    /// The items the next queued turn takes: the leading waiting items (parked ones wait for
+    /// `resume_queue` or the next input) of one session and image mode.
+    pub(super) fn next_batch(&self) -> Vec<&Queued> {
+        let mut ready = self.queue.iter().filter(|q| q.item.paused.is_none()).peekable();
+        let Some(first) = ready.peek() else {
+            return Vec::new();
+        };
+        let (origin, image_failure_mode) = (first.session, first.options.image_failure_mode);
+        ready
+            .take_while(|q| q.session == origin && q.options.image_failure_mode == image_failure_mode)
+            .collect()
+    }
+
+    /// Whether an item is parked.
+    pub(super) fn has_paused(&self) -> bool {
+        self.queue.iter().any(|queued| queued.item.paused.is_some())
+    }
+
     /// Removes the waiting items with these numbers (their removal is stored already): their
     /// inputs read as cancelled, and the `removed` entries of the next `update_queue` say so.
     pub(super) fn cancel(&mut self, item_nos: &[i64]) -> Vec<QueueRemoval> {
@@ -221,6 +281,7 @@ impl State {
                     source: QueueItemSource::User,
                     content,
                     enqueued_at: now_iso(),
+                    paused: None,
                 };
                 Queued::new(item, Some(session), options.clone())
             })
