@@ -2,10 +2,16 @@
 // that reconnects and rebuilds its transcript, the official helper's conversationList(), /compact.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 
 import { createAppServerClient } from '../index.mjs';
-import { assistantText, startServer, until, userText } from './support.mjs';
+import { PACKAGE, REPO, assistantText, startServer, until, userText } from './support.mjs';
+
+const EXAMPLE = path.join(PACKAGE, 'examples', 'transcript.mjs');
 
 let server;
 before(async () => {
@@ -93,4 +99,22 @@ test('/compact through executeCommand: slash deltas, then the response', async (
   assert.deepEqual(seen, ['slash_command_start', 'slash_command_end']);
   const unknown = await client.executeCommand({ runtime, command_id: 'nope' });
   assert.deepEqual([unknown.success, unknown.output], [false, 'Unknown command: nope']);
+});
+
+test('the README transcript and model picker example runs, and the README shows it as it is', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [EXAMPLE], {
+    cwd: PACKAGE,
+    timeout: 20_000,
+    env: { ...process.env, LETTA_APP_SERVER_URL: server.url },
+  });
+  const lines = stdout.trim().split('\n');
+  assert.deepEqual(lines.slice(0, 2), [
+    "user_message: Remember the word 'teal'. [[reply: Noted: teal.]]",
+    'assistant_message: Noted: teal.',
+  ]);
+  assert.ok(lines.includes('model: scripted/default (default)'), stdout);
+  assert.equal(lines.at(-1), 'now using scripted/default for the conversation');
+  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+  const example = await readFile(EXAMPLE, 'utf8');
+  assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'README.md must show examples/transcript.mjs verbatim');
 });

@@ -22,10 +22,10 @@ def mypy(*targets: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_the_readme_examples_and_the_package_type_check(tmp_path: Path) -> None:
     examples = readme_examples()
-    assert len(examples) == 3
+    assert len(examples) == 4
     for index, example in enumerate(examples):
         (tmp_path / f"example_{index}.py").write_text(example)
-    checked = mypy("example_0.py", "example_1.py", "example_2.py", cwd=tmp_path)
+    checked = mypy(*(f"example_{index}.py" for index in range(len(examples))), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     checked = mypy("-p", "letta_app_server", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
