@@ -41,14 +41,30 @@ pub fn rust_types(bundle: &serde_json::Value) -> Result<String, String> {
         .with_struct_builder(false)
         .with_derive("PartialEq".to_owned())
         .with_map_type("::std::collections::BTreeMap");
-    // Extra derives the client API relies on: commands whose fields are all optional can be
-    // written with `..Default::default()` (the client fills in `type` and `request_id`), and a
-    // runtime scope can key a map.
+    // Extra derives the client API relies on: commands whose fields all have an empty value can
+    // be written with `..Default::default()` (the client fills in `type` and `request_id`), and
+    // a runtime scope can key a map.
     for (name, derives) in [
         ("RuntimeStart", &["Default"][..]),
         ("CreateAgent", &["Default"]),
         ("CreateConversation", &["Default"]),
-        ("RuntimeScope", &["Eq", "Hash"]),
+        ("RuntimeScope", &["Eq", "Hash", "Default"]),
+        // The agents, conversations and models commands a controller sends most.
+        ("AgentList", &["Default"]),
+        ("AgentRetrieve", &["Default"]),
+        ("AgentCreate", &["Default"]),
+        ("AgentUpdate", &["Default"]),
+        ("AgentDelete", &["Default"]),
+        ("ConversationList", &["Default"]),
+        ("ConversationRetrieve", &["Default"]),
+        ("ConversationCreate", &["Default"]),
+        ("ConversationUpdate", &["Default"]),
+        ("ConversationMessagesList", &["Default"]),
+        ("ConversationFork", &["Default"]),
+        ("ConversationCompact", &["Default"]),
+        ("ConversationRecompile", &["Default"]),
+        ("ListModels", &["Default"]),
+        ("UpdateModel", &["Default"]),
     ] {
         let mut patch = TypeSpacePatch::default();
         for derive in derives {

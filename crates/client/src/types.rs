@@ -35,7 +35,7 @@ pub struct AbortMessageResponse {
     pub type_: ::std::string::String,
 }
 ///Create an agent from Letta `AgentCreateParams`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AgentCreate {
     ///Letta `AgentCreateParams` (`name`, `model`, `system`, `tools`, …).
     pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -61,7 +61,7 @@ pub struct AgentCreateResponse {
     pub type_: ::std::string::String,
 }
 ///Delete an agent.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AgentDelete {
     ///The agent.
     pub agent_id: ::std::string::String,
@@ -86,7 +86,7 @@ pub struct AgentDeleteResponse {
     pub type_: ::std::string::String,
 }
 ///List agents.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AgentList {
     ///Letta `AgentListParams` (`limit`, `after`, `name`, `tags`, …).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -114,7 +114,7 @@ pub struct AgentListResponse {
     pub type_: ::std::string::String,
 }
 ///Read one agent.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AgentRetrieve {
     ///The agent.
     pub agent_id: ::std::string::String,
@@ -172,7 +172,7 @@ pub struct AgentState {
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Update an agent.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AgentUpdate {
     ///The agent.
     pub agent_id: ::std::string::String,
@@ -3945,7 +3945,7 @@ pub struct Conversation {
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Compact a conversation's history.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationCompact {
     ///Letta `MessageCompactParams`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3976,7 +3976,7 @@ pub struct ConversationCompactResponse {
     pub type_: ::std::string::String,
 }
 ///Create a conversation.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationCreate {
     ///Set by a relay: the user the new conversation is attributed to.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4005,7 +4005,7 @@ pub struct ConversationCreateResponse {
     pub type_: ::std::string::String,
 }
 ///Fork a conversation.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationFork {
     ///Set by a relay: the user the new conversation is attributed to.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4051,7 +4051,7 @@ pub struct ConversationForkResponse {
     pub type_: ::std::string::String,
 }
 ///List conversations.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationList {
     ///Letta `ConversationListParams` (`agent_id`, `limit`, `after`, `order`, …).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4079,7 +4079,7 @@ pub struct ConversationListResponse {
     pub type_: ::std::string::String,
 }
 ///List a conversation's messages.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationMessagesList {
     ///The conversation.
     pub conversation_id: ::std::string::String,
@@ -4114,7 +4114,7 @@ pub struct ConversationMessagesListResponse {
     pub type_: ::std::string::String,
 }
 ///Recompile a conversation's system prompt.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationRecompile {
     ///Letta `ConversationRecompileParams` (`dry_run`, `agent_id`, `compaction_settings`).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4145,7 +4145,7 @@ pub struct ConversationRecompileResponse {
     pub type_: ::std::string::String,
 }
 ///Read one conversation.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationRetrieve {
     ///The conversation.
     pub conversation_id: ::std::string::String,
@@ -4171,7 +4171,7 @@ pub struct ConversationRetrieveResponse {
     pub type_: ::std::string::String,
 }
 ///Update a conversation.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConversationUpdate {
     ///Letta `ConversationUpdateParams`: the fields to change.
     pub body: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -8179,7 +8179,7 @@ pub struct ListMemoryResponse {
     pub type_: ::std::string::String,
 }
 ///List the model catalog.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ListModels {
     ///Bypass the server's availability cache and refetch.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10041,7 +10041,16 @@ pub struct RuntimeExternalToolsUpdateResponse {
 
 `conversation_id: "default"` addresses the agent's built-in default conversation; `agent_id:
 null` an agent-free conversation (Letta 0.34's `ConversationRuntimeScope`).*/
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, PartialEq)]
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    Eq,
+    Hash,
+    PartialEq
+)]
 pub struct RuntimeScope {
     ///Inbound only: the user a relay acts for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -13418,7 +13427,7 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     pub type_: ::std::string::String,
 }
 ///Change a conversation's model.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct UpdateModel {
     ///The model to use.
     pub payload: UpdateModelPayload,

@@ -1,23 +1,24 @@
-//! The `external_tool` example runs a turn against the reference server.
+//! The examples run against the reference server: `external_tool` (a turn calling a tool the
+//! program serves) and `transcript` (a transcript rebuilt after a reconnect, a model picker).
 
 use std::path::PathBuf;
 
 use crate::support::TestServer;
 
-/// `target/<profile>/examples/external_tool`, built with the tests.
-fn example_binary() -> PathBuf {
+/// `target/<profile>/examples/<name>`, built with the tests.
+fn example_binary(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's path");
     let profile_dir = test_binary
         .parent()
         .and_then(|deps| deps.parent())
         .expect("tests live in target/<profile>/deps");
-    profile_dir.join("examples").join("external_tool")
+    profile_dir.join("examples").join(name)
 }
 
 #[tokio::test]
 async fn the_external_tool_example_runs_a_turn() {
     let server = TestServer::start().await;
-    let binary = example_binary();
+    let binary = example_binary("external_tool");
     let output = tokio::process::Command::new(&binary)
         .arg(server.url(""))
         .output()
@@ -35,4 +36,32 @@ async fn the_external_tool_example_runs_a_turn() {
     );
     assert!(stdout.contains("Sunny and 21°C in Paris"), "{stdout}");
     assert!(stdout.contains("turn finished: EndTurn"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_transcript_example_rebuilds_the_transcript_and_picks_a_model() {
+    let server = TestServer::start().await;
+    let binary = example_binary("transcript");
+    let output = tokio::process::Command::new(&binary)
+        .arg(server.url(""))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "user_message: Remember the word 'teal'. [[reply: Noted: teal.]]",
+            "assistant_message: Noted: teal."
+        ],
+        "{stdout}"
+    );
+    assert!(lines.contains(&"model: scripted/default (default)"), "{stdout}");
+    assert_eq!(lines.last(), Some(&"now using scripted/default for the conversation"));
 }
