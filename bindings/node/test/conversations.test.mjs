@@ -118,3 +118,26 @@ test('the README transcript and model picker example runs, and the README shows 
   const example = await readFile(EXAMPLE, 'utf8');
   assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'README.md must show examples/transcript.mjs verbatim');
 });
+
+test('a controller written for real Letta (official helper calls only) lists, picks a model, reloads and compacts', async (t) => {
+  const client = await connected(t);
+  // What desktop checks before it uses a server remotely.
+  const info = await client.info();
+  assert.deepEqual([info.capabilities.agent_management, info.capabilities.conversation_management], [true, true]);
+  const { runtime } = await client.runtimeStart({ create_agent: { body: { name: 'Picker' } } });
+  for (const n of [1, 2, 3]) await turn(client, runtime, `turn ${n}`);
+  // The generic request(type, body) form the official helper has for every other command.
+  const agents = await client.request('agent_list', { query: { limit: 50 } });
+  assert.ok(agents.agents.some((agent) => agent.id === runtime.agent_id));
+  const conversations = await client.conversationList({ query: { agent_id: runtime.agent_id } });
+  assert.deepEqual(conversations.conversations.map((c) => c.id), [runtime.conversation_id]);
+  const models = await client.request('list_models', {});
+  const handle = models.entries.find((entry) => entry.isDefault).handle;
+  const picked = await client.request('update_model', { runtime, payload: { model_handle: handle } });
+  assert.deepEqual([picked.success, picked.applied_to], [true, 'conversation']);
+  const history = await client.request('conversation_messages_list', { conversation_id: runtime.conversation_id });
+  assert.equal(history.messages.length, 6);
+  const compacted = await client.request('execute_command', { runtime, command_id: 'compact' });
+  assert.equal(compacted.success, true, compacted.output);
+  assert.match(compacted.output, /^Compaction completed\. Message buffer length reduced from 6 to 1\./);
+});

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::TestServer;
 use crate::support::drive::{call, items, prompt_tokens, text, turn};
-use crate::support::wire::{Client, start_runtime, user_input};
+use crate::support::wire::{Client, normalize, start_runtime, user_input};
 
 /// Every message of a conversation, oldest first, read with `query` page by page.
 async fn all_messages(client: &mut Client, conversation_id: &str, limit: u64) -> Vec<Value> {
@@ -126,6 +126,7 @@ async fn the_history_lists_every_message_under_its_streamed_id() {
     assert_eq!(ids.len(), messages.len(), "ids are unique");
     assert_eq!(page["has_more"], false);
     assert_eq!(page["next_before"], messages[0]["id"], "the oldest of the page");
+    insta::assert_json_snapshot!("history_of_three_turns", normalize(std::slice::from_ref(&page)));
 }
 
 /// Pages walk the whole history without gaps or repeats, in both orders; `after`, `before`
