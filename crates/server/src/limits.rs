@@ -194,6 +194,56 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("runtime.conversation_id", &ack.runtime.conversation_id)
         }
         ClientFrame::Pong(_) => Ok(()),
+        // Conversation commands: ids, and Letta's parameter objects, which are small (a query) or
+        // stored (a create or update body, shown in every list page that holds it).
+        ClientFrame::ConversationList(list) => {
+            checker.id("request_id", &list.request_id)?;
+            checker.settings("query", list.query.as_ref())
+        }
+        ClientFrame::ConversationRetrieve(retrieve) => {
+            checker.id("request_id", &retrieve.request_id)?;
+            checker.id("conversation_id", &retrieve.conversation_id)
+        }
+        ClientFrame::ConversationCreate(create) => {
+            checker.id("request_id", &create.request_id)?;
+            checker.optional_id("acting_user_id", create.acting_user_id.as_ref())?;
+            checker.settings("body", Some(&create.body))
+        }
+        ClientFrame::ConversationUpdate(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.id("conversation_id", &update.conversation_id)?;
+            checker.settings("body", Some(&update.body))
+        }
+        ClientFrame::ConversationMessagesList(list) => {
+            checker.id("request_id", &list.request_id)?;
+            checker.id("conversation_id", &list.conversation_id)?;
+            checker.settings("query", list.query.as_ref())
+        }
+        ClientFrame::ConversationFork(fork) => {
+            checker.id("request_id", &fork.request_id)?;
+            checker.id("conversation_id", &fork.conversation_id)?;
+            checker.optional_id("acting_user_id", fork.acting_user_id.as_ref())?;
+            let body = fork.body.as_ref();
+            checker.optional_id("body.agent_id", body.and_then(|b| b.agent_id.as_ref()))?;
+            checker.optional_id("body.message_id", body.and_then(|b| b.message_id.as_ref()))
+        }
+        ClientFrame::ConversationCompact(compact) => {
+            checker.id("request_id", &compact.request_id)?;
+            checker.id("conversation_id", &compact.conversation_id)?;
+            checker.settings("body", compact.body.as_ref())
+        }
+        ClientFrame::ConversationRecompile(recompile) => {
+            checker.id("request_id", &recompile.request_id)?;
+            checker.id("conversation_id", &recompile.conversation_id)?;
+            checker.settings("body", recompile.body.as_ref())
+        }
+        // Its name and arguments are repeated to every subscriber in the slash-command deltas.
+        ClientFrame::ExecuteCommand(command) => {
+            checker.id("request_id", &command.request_id)?;
+            checker.agent_scope("runtime", &command.runtime)?;
+            Checker::bytes("command_id", &command.command_id, MAX_NAME_BYTES)?;
+            checker.optional_text("args", command.args.as_ref())
+        }
         // The fields of agent bodies and list queries are bounded where they are read
         // (`engine::agents`, `commands::agents`); here the ids they echo and their size.
         ClientFrame::AgentList(list) => {
@@ -378,6 +428,22 @@ impl Checker {
 
     fn document(&self, path: &str, value: &JsonObject) -> Checked {
         self.measured(path, value)
+    }
+
+    /// A parameter object of at most [`MAX_SETTINGS_BYTES`] as JSON.
+    fn settings(&self, path: &str, value: Option<&JsonObject>) -> Checked {
+        let Some(value) = value.filter(|_| self.frame_bytes > MAX_SETTINGS_BYTES) else {
+            return Ok(());
+        };
+        let size = serde_json::to_vec(value).map_or(usize::MAX, |json| json.len());
+        if size <= MAX_SETTINGS_BYTES {
+            return Ok(());
+        }
+        Err(Violation {
+            path: path.to_owned(),
+            found: format!("{size} bytes as JSON"),
+            limit: format!("{MAX_SETTINGS_BYTES} bytes"),
+        })
     }
 
     /// The size of a value as JSON, measured only when the frame is larger than the limit.

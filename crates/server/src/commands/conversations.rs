@@ -222,22 +222,24 @@ async fn messages(engine: &Engine, command: ConversationMessagesList) -> ServerF
             types: params.strings("include_return_message_types")?,
         };
         let (scope, _) = scope_of(engine, &command.conversation_id, params.string("agent_id")?).await?;
-        (engine.store.messages_page(&scope, query).await).map_err(|e| e.to_string())?
+        let page = (engine.store.messages_page(&scope, query).await).map_err(|e| e.to_string())??;
+        let messages = page
+            .messages
+            .into_iter()
+            .map(|m| serde_json::from_value(Value::Object(m)));
+        let messages: Vec<HistoryMessage> =
+            (messages.collect::<Result<_, _>>()).map_err(|e| format!("a stored message is damaged: {e}"))?;
+        Ok((messages, page.next_before, page.has_more))
     }
     .await;
     let (page, error) = split(result);
-    let page = page.unwrap_or_default();
-    let messages = page
-        .messages
-        .into_iter()
-        .map(|m| serde_json::from_value(Value::Object(m)));
-    let messages: Vec<HistoryMessage> = messages.collect::<Result<_, _>>().unwrap_or_default();
+    let (messages, next_before, has_more) = page.unwrap_or_default();
     ConversationMessagesListResponse {
         request_id: command.request_id,
         success: error.is_none(),
         messages,
-        next_before: page.next_before,
-        has_more: page.has_more,
+        next_before,
+        has_more,
         error,
     }
     .into()

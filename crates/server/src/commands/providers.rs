@@ -100,8 +100,8 @@ fn spec(provider_id: &str) -> Result<&'static Spec, String> {
 }
 
 /// The provider and the API key and base URL a `connect_provider` form gives, checked as real
-/// Letta checks it (in its order, with its texts), plus: only `apiKey` and `baseUrl` are known
-/// fields, a base URL must be an `http` or `https` URL, and a key must be printable ASCII.
+/// Letta checks it (in its order, with its texts), plus: only the fields of the provider's form
+/// are known, a base URL must be an `http` or `https` URL, and a key must be printable ASCII.
 fn connection(command: &ConnectProvider) -> Result<(&'static Spec, Option<&str>, Option<&str>), String> {
     let spec = spec(&command.provider_id)?;
     let name = spec.display_name;
@@ -118,13 +118,17 @@ fn connection(command: &ConnectProvider) -> Result<(&'static Spec, Option<&str>,
     if command.auth_method_id.is_some() {
         return Err(format!("{name} does not use auth methods."));
     }
+    // Only the fields of the provider's own form: a base URL given to a provider whose form has
+    // none (OpenAI) would otherwise send the operator's key there.
     if let Some(key) = command
         .fields
         .keys()
-        .find(|key| ![API_KEY, BASE_URL].contains(&key.as_str()))
+        .find(|key| !spec.fields.iter().any(|field| field.key == key.as_str()))
     {
+        let known: Vec<&str> = spec.fields.iter().map(|field| field.key).collect();
         return Err(format!(
-            "Unknown field \"{key}\" for {name}; the fields are {API_KEY} and {BASE_URL}."
+            "Unknown field \"{key}\" for {name}; its fields are {}.",
+            known.join(" and ")
         ));
     }
     let value = |key: &str| command.fields.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());

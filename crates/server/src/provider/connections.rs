@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -205,6 +205,8 @@ fn write(dir: &Path, file: &AuthFile) -> Result<(), String> {
         .mode(0o700)
         .create(dir)
         .map_err(failed)?;
+    // A directory that existed already is made owner-only too.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
     let json = serde_json::to_vec_pretty(file).map_err(|error| format!("cannot encode the connections: {error}"))?;
     let temporary = dir.join(format!("auth.json.{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = std::fs::OpenOptions::new()

@@ -141,9 +141,14 @@ impl Providers {
             Kind::OpenAi => (Some(&settings.openai), settings.openai_api_key.as_ref()),
             Kind::OpenAiCompatible => (None, None),
         };
+        // The environment's key goes only to the environment's address, never to a connected one.
+        let api_key = match &connected_url {
+            Some(_) => connected_key,
+            None => connected_key.or_else(|| default_key.cloned()),
+        };
         Some(Endpoint {
             base_url: connected_url.or_else(|| default_url.cloned())?,
-            api_key: connected_key.or_else(|| default_key.cloned()),
+            api_key,
         })
     }
 

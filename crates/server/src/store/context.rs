@@ -126,14 +126,17 @@ impl Store {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                 })?
                 .collect::<Result<_, _>>()?;
+            // Messages the fork stores from now on come after every copied one.
+            let next: i64 = t.query_row("SELECT coalesce(max(seq), 0) + 1 FROM messages", [], |row| row.get(0))?;
             for (summary_seq, first_kept, summary, stats) in compactions {
-                // The first kept message maps to the first copied message at or after it.
+                // The first kept message maps to the first copied message at or after it; with
+                // none (a clear, or a compaction that kept nothing), to what comes next.
                 let kept = new_seq
                     .iter()
                     .filter(|(old, _)| **old >= first_kept)
                     .map(|(_, new)| *new)
                     .min()
-                    .unwrap_or(i64::MAX);
+                    .unwrap_or(next);
                 let summary_seq = summary_seq.and_then(|seq| new_seq.get(&seq).copied());
                 let target = (target_agent.as_str(), target_id.as_str());
                 insert_compaction(t, target, summary_seq, kept, summary.zip(stats))?;
@@ -195,9 +198,13 @@ pub(super) fn context(
         .optional()?;
     let (summary_seq, first_kept) = latest.unwrap_or((None, 0));
     let mut messages = Vec::new();
+    // Earlier compactions' summaries among the kept messages are not part of it.
     let mut query = t.prepare_cached(
         "SELECT seq, body FROM messages
-         WHERE agent_id = ?1 AND conversation_id = ?2 AND (seq >= ?3 OR seq = ?4) ORDER BY seq",
+         WHERE agent_id = ?1 AND conversation_id = ?2 AND (seq = ?4 OR (seq >= ?3 AND seq NOT IN (
+             SELECT summary_seq FROM compactions
+             WHERE agent_id = ?1 AND conversation_id = ?2 AND summary_seq IS NOT NULL)))
+         ORDER BY seq",
     )?;
     let rows = query.query_map(params![agent, conversation, first_kept, summary_seq], |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
@@ -212,4 +219,93 @@ pub(super) fn context(
         messages.insert(0, summary);
     }
     Ok(messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use letta_app_server_protocol::{JsonObject, MessageContent, RuntimeScope};
+    use serde_json::json;
+
+    use super::CompactionRecord;
+    use crate::history::HistoryMessage;
+    use crate::store::Store;
+
+    fn user(text: &str) -> HistoryMessage {
+        HistoryMessage::User {
+            content: MessageContent::Text(text.into()),
+        }
+    }
+
+    fn texts(context: &[(i64, HistoryMessage)]) -> Vec<String> {
+        context
+            .iter()
+            .map(|(_, message)| match message {
+                HistoryMessage::User {
+                    content: MessageContent::Text(text),
+                } => text.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    async fn compact(store: &Store, scope: &RuntimeScope, name: &str, first_kept_seq: Option<i64>) {
+        let record = CompactionRecord {
+            summary: name.into(),
+            message: user(name),
+            first_kept_seq,
+            stats: json!({}),
+        };
+        store.compact(scope, record).await.expect("compacted");
+    }
+
+    /// A second compaction that keeps messages from before the first one's summary leaves that
+    /// summary out: the context holds the latest summary only.
+    #[tokio::test]
+    async fn only_the_latest_summary_is_in_the_context() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let scope = RuntimeScope::new("agent-1", "default");
+        let messages = (1..=4).map(|n| user(&format!("m{n}"))).collect();
+        store.append_messages(&scope, None, messages).await.expect("stored");
+        let seqs: Vec<i64> = store
+            .context(&scope)
+            .await
+            .expect("read")
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        compact(&store, &scope, "S1", Some(seqs[2])).await;
+        assert_eq!(texts(&store.context(&scope).await.expect("read")), ["S1", "m3", "m4"]);
+        compact(&store, &scope, "S2", Some(seqs[3])).await;
+        assert_eq!(texts(&store.context(&scope).await.expect("read")), ["S2", "m4"]);
+    }
+
+    /// A fork of a cleared conversation sends the fork's own later messages to the model.
+    #[tokio::test]
+    async fn a_fork_of_a_cleared_conversation_keeps_its_own_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let source = RuntimeScope::new("agent-1", "default");
+        store
+            .append_messages(&source, None, vec![user("old")])
+            .await
+            .expect("stored");
+        store.clear_context(&source).await.expect("cleared");
+        let target = RuntimeScope::new("agent-1", "conv-fork");
+        let state: JsonObject = json!({"id": "conv-fork", "agent_id": "agent-1"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let forked = store.fork(&source, None, &target, state, "t".into()).await;
+        assert!(forked.expect("forked"));
+        assert!(
+            store.context(&target).await.expect("read").is_empty(),
+            "cleared in the fork too"
+        );
+        store
+            .append_messages(&target, None, vec![user("new")])
+            .await
+            .expect("stored");
+        assert_eq!(texts(&store.context(&target).await.expect("read")), ["new"]);
+    }
 }

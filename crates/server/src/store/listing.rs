@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::context::seq_of;
 use super::{Reply, Store, StoreError, key};
+use crate::limits::MAX_PAGE_BYTES;
 use crate::transcript::{StoredMessage, project};
 
 /// A list's order.
@@ -117,18 +118,23 @@ fn list_conversations(t: &Transaction<'_>, query: &ConversationQuery) -> Result<
         else {
             return Ok(None);
         };
-        sql.push_str(&format!(
-            " AND ({column} {beyond} ? OR ({column} = ? AND id {beyond} ?))"
-        ));
-        values.extend([Sql::Text(at.clone()), Sql::Text(at), Sql::Text(after.clone())]);
+        // A row value, which SQLite reads as a range of the index.
+        sql.push_str(&format!(" AND ({column}, id) {beyond} (?, ?)"));
+        values.extend([Sql::Text(at), Sql::Text(after.clone())]);
     }
     sql.push_str(&format!(" ORDER BY {column} {direction}, id {direction} LIMIT ?"));
     values.push(Sql::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
     let mut statement = t.prepare_cached(&sql)?;
     let rows = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(0))?;
-    let mut conversations = Vec::new();
+    let (mut conversations, mut bytes) = (Vec::new(), 0);
     for state in rows {
-        conversations.push(serde_json::from_str(&state?)?);
+        // A page ends early past MAX_PAGE_BYTES: the next one starts after its last.
+        let state = state?;
+        bytes += state.len();
+        conversations.push(serde_json::from_str(&state)?);
+        if bytes > MAX_PAGE_BYTES {
+            break;
+        }
     }
     Ok(Some(conversations))
 }
@@ -188,15 +194,16 @@ impl<'t, 'c> Pages<'t, 'c> {
         }
         let [after, before] = bounds;
         let desc = query.order == Order::Desc;
-        let listed = self.walk(after, before, desc, query.types.as_deref(), query.limit)?;
+        let (listed, cut) = self.walk(after, before, desc, query.types.as_deref(), query.limit)?;
         let oldest = if desc { listed.last() } else { listed.first() };
         let next_before = oldest.and_then(|(_, m)| m.get("id")?.as_str().map(str::to_owned));
-        // As Letta Code: a short page has nothing older; a full one has if a message precedes
-        // its oldest, whatever `after` said.
+        // As Letta Code: a short page has nothing older; a full one (or one cut short by its
+        // size) has if a message precedes its oldest, whatever `after` said.
         let has_more = match oldest {
-            Some((position, _)) if listed.len() >= query.limit => !self
-                .walk(None, Some(*position), true, query.types.as_deref(), 1)?
-                .is_empty(),
+            Some((position, _)) if listed.len() >= query.limit || cut => {
+                let (older, _) = self.walk(None, Some(*position), true, query.types.as_deref(), 1)?;
+                !older.is_empty()
+            }
             _ => false,
         };
         Ok(Ok(MessagePage {
@@ -214,12 +221,13 @@ impl<'t, 'c> Pages<'t, 'c> {
         let rows = self.rows(seq, seq, false, 1)?;
         let index = rows
             .first()
-            .and_then(|row| self.project(row).iter().position(|m| m["id"] == id));
+            .and_then(|(row, _)| self.project(row).iter().position(|m| m["id"] == id));
         Ok(index.map(|index| (seq, index)))
     }
 
     /// Up to `limit` listed messages strictly between `after` and `before`, newest first when
-    /// `desc`, of the given types.
+    /// `desc`, of the given types, and whether the page ended early at [`MAX_PAGE_BYTES`] of
+    /// stored messages (at least one is listed).
     fn walk(
         &self,
         after: Option<Position>,
@@ -227,19 +235,23 @@ impl<'t, 'c> Pages<'t, 'c> {
         desc: bool,
         types: Option<&[String]>,
         limit: usize,
-    ) -> Result<Vec<(Position, JsonObject)>, StoreError> {
+    ) -> Result<(Vec<(Position, JsonObject)>, bool), StoreError> {
         let (mut low, mut high) = (after.map_or(0, |p| p.0), before.map_or(i64::MAX, |p| p.0));
-        let mut listed = Vec::new();
+        let (mut listed, mut bytes) = (Vec::new(), 0);
         let batch = limit.clamp(16, 1024);
         while listed.len() < limit && low <= high {
             let rows = self.rows(low, high, desc, batch)?;
-            let Some(last) = rows.last() else { break };
+            let Some((last, _)) = rows.last() else { break };
             if desc {
                 high = last.seq - 1;
             } else {
                 low = last.seq + 1;
             }
-            for row in &rows {
+            for (row, size) in &rows {
+                if bytes > MAX_PAGE_BYTES {
+                    return Ok((listed, true));
+                }
+                bytes += size;
                 let mut parts: Vec<(usize, JsonObject)> = self.project(row).into_iter().enumerate().collect();
                 if desc {
                     parts.reverse();
@@ -255,7 +267,7 @@ impl<'t, 'c> Pages<'t, 'c> {
                     if inside && wanted {
                         listed.push((position, message));
                         if listed.len() == limit {
-                            return Ok(listed);
+                            return Ok((listed, false));
                         }
                     }
                 }
@@ -264,11 +276,12 @@ impl<'t, 'c> Pages<'t, 'c> {
                 break;
             }
         }
-        Ok(listed)
+        Ok((listed, false))
     }
 
-    /// Stored messages with `low <= seq <= high`, at most `limit`, newest first when `desc`.
-    fn rows(&self, low: i64, high: i64, desc: bool, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
+    /// Stored messages with `low <= seq <= high`, at most `limit`, newest first when `desc`,
+    /// each with its size as stored.
+    fn rows(&self, low: i64, high: i64, desc: bool, limit: usize) -> Result<Vec<(StoredMessage, usize)>, StoreError> {
         let direction = if desc { "DESC" } else { "ASC" };
         let mut query = self.t.prepare_cached(&format!(
             "SELECT seq, message_id, run_id, created_at, body FROM messages
@@ -296,14 +309,15 @@ impl<'t, 'c> Pages<'t, 'c> {
         let mut messages = Vec::new();
         for row in rows {
             let (seq, id, run_id, date, body) = row?;
-            messages.push(StoredMessage {
+            let stored = StoredMessage {
                 seq,
                 id,
                 run_id,
                 date,
                 message: serde_json::from_str(&body)?,
                 compaction: self.summaries.get(&seq).cloned(),
-            });
+            };
+            messages.push((stored, body.len()));
         }
         Ok(messages)
     }

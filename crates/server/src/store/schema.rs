@@ -106,7 +106,8 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
     connection.execute_batch(
         "CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
          CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (agent_id, listed_at, id);
-         CREATE INDEX IF NOT EXISTS conversations_by_time ON conversations (listed_at, id);",
+         CREATE INDEX IF NOT EXISTS conversations_by_time ON conversations (listed_at, id);
+         CREATE INDEX IF NOT EXISTS conversations_by_creation ON conversations (created_at, id);",
     )?;
     connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     Ok(())

@@ -630,7 +630,12 @@ async fn bad_provider_commands_are_refused_and_store_nothing() {
         ),
         (
             json!({"provider_id": "openai", "fields": {"apiKey": "k", "region": "us-east-1"}}),
-            "Unknown field \"region\" for OpenAI; the fields are apiKey and baseUrl.",
+            "Unknown field \"region\" for OpenAI; its fields are apiKey.",
+        ),
+        (
+            // The operator's OPENAI_API_KEY must never go to an address a client chose.
+            json!({"provider_id": "openai", "fields": {"apiKey": "not-needed", "baseUrl": "http://127.0.0.1:9/v1"}}),
+            "Unknown field \"baseUrl\" for OpenAI; its fields are apiKey.",
         ),
         (
             json!({"provider_id": "openai", "auth_method_id": "iam", "fields": {"apiKey": "k"}}),

@@ -147,6 +147,17 @@ async fn context_limit_doctor_and_reload() {
         (false, "Failed: The context limit must be from 30000 to 10000000 tokens")
     );
     let default = json!({"agent_id": runtime["agent_id"], "conversation_id": "default"});
+    let (_, (ok, set)) = outcome(&slash(&mut client, &default, "context-limit", Some("60000")).await);
+    assert_eq!((ok, set.as_str()), (true, "Agent max context set to 60000 tokens."));
+    client
+        .send(json!({"type": "agent_retrieve", "request_id": "ar", "agent_id": runtime["agent_id"]}))
+        .await;
+    let agent = client.recv_until_type("agent_retrieve_response").await;
+    let agent = &agent.last().expect("the answer")["agent"];
+    assert_eq!(
+        agent["model_settings"]["context_window_limit"], 60000,
+        "where agent_update keeps it: {agent}"
+    );
     let (_, (ok, agent)) = outcome(&slash(&mut client, &default, "context-limit", Some("reset")).await);
     assert_eq!(
         (ok, agent.as_str()),
@@ -170,5 +181,36 @@ async fn context_limit_doctor_and_reload() {
     assert!(
         turn.iter().any(|f| f["delta"]["message_type"] == "assistant_message"),
         "the agent answers the diagnostic prompt: {turn:?}"
+    );
+}
+
+/// A command name or arguments too large to repeat to every subscriber are refused whole.
+#[tokio::test]
+async fn oversized_commands_are_refused_before_anything_runs() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    for (field, value) in [("command_id", "x".repeat(300)), ("args", "y".repeat(70_000))] {
+        let mut command = json!({"type": "execute_command", "request_id": "big", "runtime": runtime,
+            "command_id": "doctor"});
+        command[field] = json!(value);
+        client.send(command).await;
+        let error = client.recv().await;
+        assert_eq!(
+            (&error["type"], &error["code"], &error["request_id"]),
+            (&json!("error"), &json!("limit_exceeded"), &json!("big")),
+            "{error}"
+        );
+        assert!(text(&error["message"]).contains(field), "{error}");
+    }
+    client
+        .send(json!({"type": "conversation_create", "request_id": "huge",
+            "body": {"agent_id": runtime["agent_id"], "summary": "z".repeat(70_000)}}))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(
+        (&error["code"], &error["request_id"]),
+        (&json!("limit_exceeded"), &json!("huge")),
+        "{error}"
     );
 }

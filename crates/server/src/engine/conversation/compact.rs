@@ -46,16 +46,37 @@ impl Mode {
 
 impl Conversation {
     /// Compacts the context: the model summarises its older part, the summary is stored and
-    /// replaces that part for later turns. Refused while a turn runs or when there is nothing
-    /// to compact.
-    pub async fn compact(self: &Arc<Self>, engine: &Context, mode: Mode) -> Result<Compaction, String> {
+    /// replaces that part for later turns. Refused while a turn runs, while another compaction
+    /// runs, or when there is nothing to compact; inputs arriving meanwhile are queued and start
+    /// when it ends.
+    pub async fn compact(self: &Arc<Self>, engine: &Arc<Context>, mode: Mode) -> Result<Compaction, String> {
         let in_memory = {
-            let state = self.state.lock().await;
+            let mut state = self.state.lock().await;
             if state.turn.is_some() {
                 return Err("Cannot compact the conversation while a turn is running".into());
             }
+            if state.compacting {
+                return Err("The conversation is already being compacted".into());
+            }
+            if self.is_deleted() {
+                return Err("The conversation's agent was deleted".into());
+            }
+            state.compacting = true;
             state.history.len()
         };
+        let compacted = self.summarise_context(engine, mode, in_memory).await;
+        // Inputs that came meanwhile waited in the queue; they start now.
+        let mut state = self.state.lock().await;
+        state.compacting = false;
+        if state.turn.is_none() && state.pending.is_none() {
+            self.start_next_batch(engine, &mut state).await;
+        }
+        compacted
+    }
+
+    /// The compaction itself, while no turn can start: summarise, store, and replace the first
+    /// `in_memory` messages of the history.
+    async fn summarise_context(&self, engine: &Context, mode: Mode, in_memory: usize) -> Result<Compaction, String> {
         let context = (engine.store.context(&self.scope).await).map_err(|e| e.to_string())?;
         if context.is_empty() {
             return Err("Nothing to compact: the conversation has no messages".into());
@@ -93,14 +114,14 @@ impl Conversation {
             stats,
         };
         (engine.store.compact(&self.scope, record).await).map_err(|e| e.to_string())?;
-        // Messages a turn added meanwhile follow what was kept.
+        // No turn ran meanwhile, so the history is still what the context was read from.
         let mut state = self.state.lock().await;
-        let newer = state.history.get(in_memory..).unwrap_or_default().to_vec();
         let history = Arc::make_mut(&mut state.history);
-        history.clear();
-        history.push(message);
-        history.extend(kept.iter().map(|(_, m)| m.clone()));
-        history.extend(newer);
+        history.drain(..in_memory.min(history.len()));
+        history.splice(
+            0..0,
+            std::iter::once(message).chain(kept.iter().map(|(_, m)| m.clone())),
+        );
         Ok(Compaction {
             num_messages_before: before,
             num_messages_after: after,

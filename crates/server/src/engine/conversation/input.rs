@@ -100,7 +100,7 @@ impl Conversation {
         }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
         let options = TurnOptions::new(input, payload, preferred);
-        let admitted = if state.turn.is_none() && state.queue.is_empty() {
+        let admitted = if state.turn.is_none() && state.queue.is_empty() && !state.compacting {
             Admitted::Direct(Box::new(Batch {
                 turn_id: new_id("turn"),
                 origin: Some(peer.id()),
@@ -306,8 +306,12 @@ impl Conversation {
     }
 
     /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
-    /// watches the scope, or the server is stopping (the items wait), or its agent is deleted.
-    async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
+    /// watches the scope, or the server is stopping (the items wait), or its agent is deleted, or
+    /// a compaction runs (it starts them when it ends).
+    pub(super) async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
+        if state.compacting {
+            return false;
+        }
         let batch = state.next_batch();
         if batch.is_empty() || !engine.audience.is_watched(&self.scope) || engine.is_stopping() || self.is_deleted() {
             return false;

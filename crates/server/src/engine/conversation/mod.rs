@@ -142,6 +142,7 @@ impl Conversation {
             queue,
             next_queue_item,
             turn: None,
+            compacting: false,
             history: Arc::new(history),
             pending: None,
             rules: Rules::default(),
@@ -178,7 +179,8 @@ impl Conversation {
     pub(crate) fn sweep(&self, unwatched: bool, sweeps: u32) -> bool {
         let idle = unwatched
             && self.state.try_lock().is_ok_and(|state| {
-                state.turn.is_none()
+                !state.compacting
+                    && state.turn.is_none()
                     && state.pending.is_none()
                     && state.recoverable.is_empty()
                     && state.interrupted.is_empty()

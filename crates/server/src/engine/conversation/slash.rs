@@ -96,12 +96,15 @@ impl Conversation {
         if state.turn.is_some() {
             return Err("Cannot clear the conversation while a turn is running".into());
         }
+        if state.compacting {
+            return Err("Cannot clear the conversation while it is being compacted".into());
+        }
         (engine.store.clear_context(&self.scope).await).map_err(|e| e.to_string())?;
         Arc::make_mut(&mut state.history).clear();
         Ok(())
     }
 
-    async fn compact_command(self: &Arc<Self>, engine: &Context, args: Option<&str>) -> Result<String, String> {
+    async fn compact_command(self: &Arc<Self>, engine: &Arc<Context>, args: Option<&str>) -> Result<String, String> {
         let mode = args.and_then(|a| a.split_whitespace().next());
         if mode == Some("help") {
             return Ok(COMPACT_HELP.to_owned());
@@ -125,10 +128,12 @@ impl Conversation {
     async fn context_limit(&self, engine: &Context, args: Option<&str>) -> Result<String, String> {
         let store = &engine.store;
         let (target, current) = match self.scope.conversation_id.as_str() {
+            // An agent keeps it in its model settings, where `agent_update` sets it too.
             "default" => {
                 let agent = self.scope.agent_id.clone().unwrap_or_default();
                 let state = (store.agent(agent).await).map_err(|e| e.to_string())?;
-                ("Agent", state.and_then(|s| s.get("context_window_limit").cloned()))
+                let settings = state.as_ref().and_then(|s| s.get("model_settings"));
+                ("Agent", settings.and_then(|s| s.get("context_window_limit")).cloned())
             }
             id => {
                 let state = (store.conversation(id.to_owned()).await).map_err(|e| e.to_string())?;
@@ -159,14 +164,21 @@ impl Conversation {
             }
         };
         let mut patch = letta_app_server_protocol::JsonObject::new();
-        patch.insert("context_window_limit".into(), value.clone());
         let patched = match self.scope.conversation_id.as_str() {
             "default" => {
-                store
-                    .patch_agent(self.scope.agent_id.clone().unwrap_or_default(), patch)
-                    .await
+                let agent = self.scope.agent_id.clone().unwrap_or_default();
+                let state = (store.agent(agent.clone()).await).map_err(|e| e.to_string())?;
+                let mut settings = (state.as_ref())
+                    .and_then(|s| s.get("model_settings")?.as_object().cloned())
+                    .unwrap_or_default();
+                settings.insert("context_window_limit".into(), value.clone());
+                patch.insert("model_settings".into(), settings.into());
+                store.patch_agent(agent, patch).await
             }
-            id => store.patch_conversation(id.to_owned(), patch).await,
+            id => {
+                patch.insert("context_window_limit".into(), value.clone());
+                store.patch_conversation(id.to_owned(), patch).await
+            }
         };
         patched
             .map_err(|e| e.to_string())?

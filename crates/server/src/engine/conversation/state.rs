@@ -155,6 +155,8 @@ pub(super) struct State {
     pub(super) queue: VecDeque<Queued>,
     pub(super) next_queue_item: i64,
     pub(super) turn: Option<ActiveTurn>,
+    /// Set while a compaction summarises the context: inputs wait in the queue meanwhile.
+    pub(super) compacting: bool,
     /// Shared with the model request of the running run; append with `Arc::make_mut`.
     pub(super) history: Arc<Vec<HistoryMessage>>,
     /// The approval question being asked.
