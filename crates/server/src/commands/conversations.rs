@@ -52,15 +52,15 @@ async fn list(engine: &Engine, command: ConversationList) -> ServerFrame {
             _ => Some(false),
         };
         let query = ConversationQuery {
-            agent_id: params.string("agent_id")?.map(str::to_owned),
-            after: params.string("after")?.map(str::to_owned),
+            agent_id: params.id("agent_id")?.map(str::to_owned),
+            after: params.id("after")?.map(str::to_owned),
             limit: params.limit(20)?,
             order: order(&params)?,
             by_creation: params.choice("order_by", &["created_at", "last_message_at", "last_run_completion"])?
                 == Some("created_at"),
             archived,
             include_hidden: params.boolean("include_hidden")?.unwrap_or(false),
-            summary_search: (params.string("summary_search")?)
+            summary_search: (params.text("summary_search", crate::limits::MAX_NAME_BYTES)?)
                 .map(|text| text.trim().to_lowercase())
                 .filter(|text| !text.is_empty()),
         };
@@ -165,7 +165,7 @@ fn checked_fields(engine: &Engine, body: &JsonObject) -> Result<JsonObject, Stri
 async fn create(engine: &Engine, command: ConversationCreate) -> ServerFrame {
     let result = async {
         let agent_id = Params::new(Some(&command.body), "body")
-            .string("agent_id")?
+            .id("agent_id")?
             .ok_or("Invalid body.agent_id: expected the id of the conversation's agent")?;
         scope_of(engine, "default", Some(agent_id)).await?;
         let fields = checked_fields(engine, &command.body)?;
@@ -215,13 +215,13 @@ async fn messages(engine: &Engine, command: ConversationMessagesList) -> ServerF
     let result = async {
         let params = Params::new(command.query.as_ref(), "query");
         let query = MessageQuery {
-            before: params.string("before")?.map(str::to_owned),
-            after: params.string("after")?.map(str::to_owned),
+            before: params.id("before")?.map(str::to_owned),
+            after: params.id("after")?.map(str::to_owned),
             limit: params.limit(50)?,
             order: order(&params)?,
-            types: params.strings("include_return_message_types")?,
+            types: params.names("include_return_message_types")?,
         };
-        let (scope, _) = scope_of(engine, &command.conversation_id, params.string("agent_id")?).await?;
+        let (scope, _) = scope_of(engine, &command.conversation_id, params.id("agent_id")?).await?;
         let page = (engine.store.messages_page(&scope, query).await).map_err(|e| e.to_string())??;
         let messages = page
             .messages
@@ -315,7 +315,7 @@ async fn compact(engine: &std::sync::Arc<Engine>, command: ConversationCompact) 
                 .and_then(CompactionMode::from_wire),
             Some(_) => return Err("Invalid body.compaction_settings: expected an object".into()),
         };
-        let (scope, _) = scope_of(engine, &command.conversation_id, body.string("agent_id")?).await?;
+        let (scope, _) = scope_of(engine, &command.conversation_id, body.id("agent_id")?).await?;
         let conversation = engine.conversation(&scope).await.map_err(|e| e.to_string())?;
         conversation
             .compact(engine, mode.unwrap_or(CompactionMode::SlidingWindow))
@@ -336,7 +336,7 @@ async fn recompile(engine: &Engine, command: ConversationRecompile) -> ServerFra
     let result = async {
         let body = Params::new(command.body.as_ref(), "body");
         body.boolean("dry_run")?;
-        let (scope, _) = scope_of(engine, &command.conversation_id, body.string("agent_id")?).await?;
+        let (scope, _) = scope_of(engine, &command.conversation_id, body.id("agent_id")?).await?;
         Ok(Agent::resolve(engine, &scope).await?.system)
     }
     .await;

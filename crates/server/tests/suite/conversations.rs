@@ -227,7 +227,10 @@ async fn pages_cover_the_history_exactly_once_and_bad_parameters_are_refused() {
             "Invalid query.order: expected one of asc, desc",
         ),
         (json!({"before": "message-nope"}), "Message message-nope not found"),
-        (json!({"after": 7}), "Invalid query.after: expected a string"),
+        (
+            json!({"after": 7}),
+            "Invalid query.after: expected a string of at most 256 bytes",
+        ),
     ] {
         let answer = call(
             &mut client,
