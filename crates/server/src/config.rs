@@ -11,8 +11,11 @@ use crate::provider::ProviderSettings;
 /// Everything a server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on (loopback only).
+    /// Address to listen on (loopback only, unless `auth` is set).
     pub listen: SocketAddr,
+    /// How clients authenticate (docs/protocol.md §1.6); `None`: they do not, and only
+    /// loopback clients without an `Origin` are served.
+    pub auth: Option<crate::auth::Auth>,
     /// Websocket path (upgrades are also accepted on `/`).
     pub ws_path: String,
     /// Directory of the SQLite store.
@@ -75,6 +78,7 @@ impl Config {
             external_tool_timeout: Duration::from_secs(5 * 60),
             external_tool_background_after: Duration::from_secs(10),
             idle_eviction: Duration::from_secs(10 * 60),
+            auth: None,
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod clock;
 mod commands;
 mod config;
@@ -37,6 +38,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::Auth;
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;
@@ -51,9 +53,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving.
+    /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving; a
+    /// non-loopback address needs `config.auth`.
     pub async fn start(config: Config) -> std::io::Result<Self> {
-        if !config.listen.ip().is_loopback() {
+        if !config.listen.ip().is_loopback() && config.auth.is_none() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 format!(

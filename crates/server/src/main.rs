@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use letta_app_server::{Config, Server};
+use letta_app_server::{Auth, Config, Server};
 use letta_app_server_protocol::DevicePermissionMode;
 
 /// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
@@ -14,7 +14,7 @@ use letta_app_server_protocol::DevicePermissionMode;
 #[command(name = "letta-app-server", version)]
 struct Cli {
     /// Websocket listen URL; `--listen` alone means ws://127.0.0.1:0 (a free port). Only
-    /// loopback addresses are accepted.
+    /// loopback addresses are accepted unless `--ws-auth` is given.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_value = "ws://127.0.0.1:0", default_missing_value = "ws://127.0.0.1:0")]
     listen: String,
     /// Where the SQLite store lives.
@@ -31,10 +31,56 @@ struct Cli {
     /// threads. SQLite and blocking tool work have threads of their own either way.
     #[arg(long, value_name = "N", env = "LETTA_APP_SERVER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
+    /// Websocket authentication: `capability-token` (every upgrade and /app-server-info must
+    /// carry `Authorization: Bearer <token>`). With it, non-loopback listen addresses are allowed.
+    #[arg(long, value_name = "MODE")]
+    ws_auth: Option<String>,
+    /// Absolute path of a file holding the capability token.
+    #[arg(long, value_name = "PATH")]
+    ws_token_file: Option<PathBuf>,
+    /// Hex-encoded SHA-256 digest of the capability token.
+    #[arg(long, value_name = "HEX")]
+    ws_token_sha256: Option<String>,
+}
+
+/// The authentication the flags configure, checked as real Letta checks them (same messages).
+fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
+    let token_flags = cli.ws_token_file.is_some() || cli.ws_token_sha256.is_some();
+    match cli.ws_auth.as_deref() {
+        None if token_flags => {
+            Err("websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`".into())
+        }
+        None => Ok(None),
+        Some("capability-token") => match (&cli.ws_token_file, &cli.ws_token_sha256) {
+            (Some(_), Some(_)) => Err("`--ws-token-file` and `--ws-token-sha256` are mutually exclusive".into()),
+            (None, None) => Err(
+                "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set".into(),
+            ),
+            (Some(path), None) => {
+                if !path.is_absolute() {
+                    return Err("--ws-token-file must be an absolute path".into());
+                }
+                let token = std::fs::read_to_string(path)
+                    .map_err(|e| format!("failed to read websocket auth secret {}: {e}", path.display()))?;
+                if token.trim().is_empty() {
+                    return Err(format!("websocket auth secret {} must not be empty", path.display()));
+                }
+                Auth::capability_token(&token).map(Some)
+            }
+            (None, Some(digest)) => Auth::capability_token_sha256(digest).map(Some),
+        },
+        Some("signed-bearer-token") => Err(
+            "`--ws-auth signed-bearer-token` is not supported by this server yet; use `--ws-auth capability-token`"
+                .into(),
+        ),
+        Some(mode) => Err(format!(
+            "unsupported --ws-auth mode \"{mode}\"; expected \"capability-token\" or \"signed-bearer-token\""
+        )),
+    }
 }
 
 /// The listen address and websocket path of a `ws://host:port[/path]` URL.
-fn parse_listen(url: &str) -> Result<(SocketAddr, String), String> {
+fn parse_listen(url: &str, authenticated: bool) -> Result<(SocketAddr, String), String> {
     let rest = url
         .strip_prefix("ws://")
         .ok_or_else(|| format!("listen URL must start with ws:// (got {url})"))?;
@@ -57,9 +103,10 @@ fn parse_listen(url: &str) -> Result<(SocketAddr, String), String> {
     } else {
         host.parse().map_err(|_| format!("invalid host `{host}`"))?
     };
-    if !ip.is_loopback() {
+    if !ip.is_loopback() && !authenticated {
         return Err(format!(
-            "refusing to start non-loopback websocket listener {host}:{port} without auth"
+            "refusing to start non-loopback websocket listener {host}:{port} without auth; \
+             configure it with --ws-auth capability-token --ws-token-file <absolute path>"
         ));
     }
     Ok((SocketAddr::new(ip, port), path))
@@ -89,7 +136,8 @@ fn main() -> ExitCode {
 
 /// Runs the server until SIGINT or SIGTERM.
 async fn serve(cli: Cli) -> ExitCode {
-    let (listen, ws_path) = match parse_listen(&cli.listen) {
+    let parsed = parse_auth(&cli).and_then(|auth| Ok((parse_listen(&cli.listen, auth.is_some())?, auth)));
+    let ((listen, ws_path), auth) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("Error: {error}");
@@ -105,6 +153,7 @@ async fn serve(cli: Cli) -> ExitCode {
     config.listen = listen;
     config.ws_path = ws_path.clone();
     config.max_frame_bytes = cli.max_frame_bytes;
+    config.auth = auth;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {

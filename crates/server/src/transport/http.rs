@@ -12,6 +12,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::auth::Auth;
 use crate::commands::info;
 
 /// The body of every response.
@@ -63,17 +64,30 @@ impl Refusal {
 }
 
 /// The checks every request passes before it is routed; `Err` says why it is refused.
-pub(super) fn admit<B>(request: &Request<B>) -> Result<(), Refusal> {
-    check_host(request)?;
-    // docs/protocol.md §1.4, §1.5: without authentication, nothing a browser sends is served.
-    if request.headers().contains_key(header::ORIGIN) {
-        return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
+///
+/// Without authentication, only loopback hosts are served and nothing a browser sends. With it,
+/// every websocket upgrade and `GET /app-server-info` must authenticate (401 with real Letta's
+/// reason otherwise), from any host, `Origin` or not (native clients send one too).
+pub(super) fn admit<B>(request: &Request<B>, auth: Option<&Auth>) -> Result<(), Refusal> {
+    let Some(auth) = auth else {
+        check_host(request)?;
+        // docs/protocol.md §1.4, §1.5: without authentication, nothing a browser sends is served.
+        if request.headers().contains_key(header::ORIGIN) {
+            return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
+        }
+        return Ok(());
+    };
+    if !wants_websocket(request) && request.uri().path() != "/app-server-info" {
+        return Ok(());
     }
-    Ok(())
+    let headers = request.headers().get_all(header::AUTHORIZATION).iter();
+    auth.check(headers.map(HeaderValue::as_bytes)).map_err(|refused| {
+        Refusal::new(StatusCode::UNAUTHORIZED, refused.reason()).with(header::WWW_AUTHENTICATE, "Bearer")
+    })
 }
 
-/// The guard against DNS rebinding, while no authentication is configured (there is none
-/// yet; with authentication a rebound page could not authenticate, and this check can go).
+/// The guard against DNS rebinding, while no authentication is configured (with it, a rebound
+/// page could not authenticate, so remote clients may name any host).
 ///
 /// A web page that points its own domain name at 127.0.0.1 still names that domain in `Host`,
 /// so only requests naming a loopback host are served: `localhost`, an IPv4 address in

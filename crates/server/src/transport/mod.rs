@@ -132,7 +132,7 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
 }
 
 fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {
-    if let Err(refusal) = http::admit(&request) {
+    if let Err(refusal) = http::admit(&request, transport.sessions.config().auth.as_ref()) {
         return refusal.response();
     }
     if !http::wants_websocket(&request) {

@@ -25,6 +25,76 @@ fn bad_arguments_are_refused_with_a_clear_error() {
     );
 }
 
+/// The websocket auth flags are checked as real Letta checks them, with its messages; with a
+/// capability token the server listens on any address.
+#[test]
+fn auth_flags_are_checked_and_allow_remote_listening() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let token = data.path().join("token");
+    std::fs::write(&token, "s3cret\n").expect("a token file");
+    let empty = data.path().join("empty");
+    std::fs::write(&empty, " \n").expect("an empty file");
+    let token = token.to_str().expect("a path");
+    let digest = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0";
+    refused(
+        &["--ws-token-file", token],
+        "websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`",
+    );
+    refused(
+        &["--ws-auth", "capability-token"],
+        "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set",
+    );
+    refused(
+        &[
+            "--ws-auth",
+            "capability-token",
+            "--ws-token-file",
+            token,
+            "--ws-token-sha256",
+            digest,
+        ],
+        "`--ws-token-file` and `--ws-token-sha256` are mutually exclusive",
+    );
+    refused(
+        &["--ws-auth", "capability-token", "--ws-token-file", "relative/token"],
+        "--ws-token-file must be an absolute path",
+    );
+    refused(
+        &[
+            "--ws-auth",
+            "capability-token",
+            "--ws-token-file",
+            empty.to_str().expect("a path"),
+        ],
+        "must not be empty",
+    );
+    refused(
+        &["--ws-auth", "capability-token", "--ws-token-sha256", "abc"],
+        "--ws-token-sha256 must be a 64-character hex SHA-256 digest",
+    );
+    refused(
+        &["--ws-auth", "password"],
+        "unsupported --ws-auth mode \"password\"; expected \"capability-token\" or \"signed-bearer-token\"",
+    );
+    refused(
+        &["--listen", "ws://0.0.0.0:0"],
+        "configure it with --ws-auth capability-token --ws-token-file <absolute path>",
+    );
+    let data_dir = data.path().to_str().expect("a path");
+    let (server, url) = binary::spawn(binary::bare_command(&[
+        "--listen",
+        "ws://0.0.0.0:0",
+        "--data-dir",
+        data_dir,
+        "--ws-auth",
+        "capability-token",
+        "--ws-token-sha256",
+        digest,
+    ]));
+    assert!(url.starts_with("ws://0.0.0.0:"), "{url}");
+    drop(server);
+}
+
 /// Threads named `letta-worker` (the runtime's workers; its blocking pool starts empty), counted
 /// once every thread has named itself: a new thread carries the main thread's name until then.
 fn workers(server: &binary::ServerProcess) -> usize {

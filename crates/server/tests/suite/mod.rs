@@ -2,6 +2,7 @@
 
 mod agents;
 mod approvals;
+mod auth;
 mod cli;
 mod conversations;
 mod cwd;

@@ -69,6 +69,13 @@ pub mod binary {
         process::command(Path::new(BINARY), data_dir, args)
     }
 
+    /// The binary with only `args` (no `--listen` of its own).
+    pub fn bare_command(args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command.args(args).stdin(std::process::Stdio::null());
+        command
+    }
+
     /// Starts the binary with `--listen` (a free port), `--data-dir data_dir` and `args`; returns
     /// it and its websocket URL once it printed its four address lines.
     pub fn spawn_server(data_dir: &Path, args: &[&str]) -> (ServerProcess, String) {

@@ -1,0 +1,124 @@
+//! `--ws-auth capability-token` (docs/protocol.md §1.6): every upgrade and `/app-server-info`
+//! must carry the bearer token; each refusal is a 401 with real Letta's reason; with
+//! authentication, `Origin` headers and any `Host` are served.
+
+use futures_util::{SinkExt, StreamExt};
+use letta_app_server::Auth;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::support::TestServer;
+
+const TOKEN: &str = "s3cret-token";
+
+async fn server() -> TestServer {
+    TestServer::start_with(|config| config.auth = Some(Auth::capability_token(TOKEN).expect("a token"))).await
+}
+
+/// Sends a raw HTTP request; returns the status line and the body.
+async fn http(server: &TestServer, request: &str) -> (String, String) {
+    let address = server.server.as_ref().expect("running").local_addr();
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The status line of the answer to `request`, read without waiting for the connection to end
+/// (an accepted upgrade stays open).
+async fn status_line(server: &TestServer, request: &str) -> String {
+    let address = server.server.as_ref().expect("running").local_addr();
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n") {
+        head.push(stream.read_u8().await.expect("a byte"));
+    }
+    String::from_utf8_lossy(&head).trim_end().to_owned()
+}
+
+fn upgrade(extra: &str) -> String {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: phone.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn every_upgrade_needs_the_token_and_each_refusal_says_why() {
+    let server = server().await;
+    for (headers, reason) in [
+        ("", "missing websocket bearer token"),
+        ("Authorization: Basic czNjcmV0\r\n", "invalid authorization header"),
+        ("Authorization: Bearer\r\n", "invalid authorization header"),
+        (
+            "Authorization: Bearer s3cret-token\r\nAuthorization: Bearer s3cret-token\r\n",
+            "invalid authorization header",
+        ),
+        ("Authorization: Bearer wrong\r\n", "invalid websocket bearer token"),
+    ] {
+        let (status, body) = http(&server, &upgrade(headers)).await;
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 401 Unauthorized", reason),
+            "{headers:?}"
+        );
+    }
+    let accepted = upgrade("Authorization: bearer  s3cret-token \r\nOrigin: https://app.example\r\n");
+    assert_eq!(
+        status_line(&server, &accepted).await,
+        "HTTP/1.1 101 Switching Protocols",
+        "any Host, an Origin, the scheme in any case"
+    );
+
+    let info = |extra: &str| {
+        format!("GET /app-server-info HTTP/1.1\r\nHost: phone.example\r\nConnection: close\r\n{extra}\r\n")
+    };
+    assert_eq!(
+        http(&server, &info("")).await,
+        (
+            "HTTP/1.1 401 Unauthorized".into(),
+            "missing websocket bearer token".into()
+        )
+    );
+    let (status, body) = http(&server, &info(&format!("Authorization: Bearer {TOKEN}\r\n"))).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON")["type"],
+        "app_server_info_response"
+    );
+    let health = "GET /healthz HTTP/1.1\r\nHost: phone.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        http(&server, health).await.0,
+        "HTTP/1.1 200 OK",
+        "health checks stay open"
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_the_token_runs_a_turn() {
+    let server = server().await;
+    let mut request = server.url("/ws").into_client_request().expect("a request");
+    let bearer = format!("Bearer {TOKEN}").parse().expect("a header value");
+    request.headers_mut().insert("authorization", bearer);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connected");
+    let start = json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {"name": "Remote"}}});
+    socket.send(Message::text(start.to_string())).await.expect("sent");
+    let mut runtime = Value::Null;
+    while let Some(Ok(message)) = socket.next().await {
+        let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
+        if frame["type"] == "runtime_start_response" {
+            runtime = frame["runtime"].clone();
+            break;
+        }
+    }
+    assert!(runtime["agent_id"].is_string(), "{runtime}");
+}
