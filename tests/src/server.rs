@@ -2,6 +2,7 @@
 //! configurable beyond what the command line offers, and restartable on the same port and store
 //! (feature `server`). For `kill -9`, see [`crate::process`].
 
+pub use letta_app_server::Auth;
 use letta_app_server::{Config, Server};
 
 use crate::wire::Client;

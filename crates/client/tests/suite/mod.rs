@@ -1,5 +1,6 @@
 //! The client against the real server, by area.
 
+mod auth;
 mod bindings;
 mod calls;
 mod example;
