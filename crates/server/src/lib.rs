@@ -38,7 +38,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::Auth;
+pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer};
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use letta_app_server::{Auth, Config, Server};
+use letta_app_server::{Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer};
 use letta_app_server_protocol::DevicePermissionMode;
 
 /// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
@@ -31,8 +31,9 @@ struct Cli {
     /// threads. SQLite and blocking tool work have threads of their own either way.
     #[arg(long, value_name = "N", env = "LETTA_APP_SERVER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
-    /// Websocket authentication: `capability-token` (every upgrade and /app-server-info must
-    /// carry `Authorization: Bearer <token>`). With it, non-loopback listen addresses are allowed.
+    /// Websocket authentication: `capability-token` or `signed-bearer-token` (every upgrade and
+    /// /app-server-info must carry `Authorization: Bearer <token>`). With it, non-loopback listen
+    /// addresses are allowed.
     #[arg(long, value_name = "MODE")]
     ws_auth: Option<String>,
     /// Absolute path of a file holding the capability token.
@@ -41,38 +42,97 @@ struct Cli {
     /// Hex-encoded SHA-256 digest of the capability token.
     #[arg(long, value_name = "HEX")]
     ws_token_sha256: Option<String>,
+    /// Absolute path of the shared secret of `signed-bearer-token` (HS256 JWTs; 32 bytes at least).
+    #[arg(long, value_name = "PATH")]
+    ws_shared_secret_file: Option<PathBuf>,
+    /// The `iss` a signed bearer token must carry.
+    #[arg(long, value_name = "ISSUER")]
+    ws_issuer: Option<String>,
+    /// The `aud` a signed bearer token must carry (or list).
+    #[arg(long, value_name = "AUDIENCE")]
+    ws_audience: Option<String>,
+    /// Seconds of clock difference tolerated on `exp` and `nbf` (default 30).
+    #[arg(long, value_name = "SECONDS")]
+    ws_max_clock_skew_seconds: Option<String>,
+}
+
+/// The trimmed content of an auth secret file, with real Letta's messages.
+fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
+    if !path.is_absolute() {
+        return Err(format!("{flag} must be an absolute path"));
+    }
+    let secret = std::fs::read_to_string(path)
+        .map_err(|e| format!("failed to read websocket auth secret {}: {e}", path.display()))?;
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err(format!("websocket auth secret {} must not be empty", path.display()));
+    }
+    Ok(secret.to_owned())
 }
 
 /// The authentication the flags configure, checked as real Letta checks them (same messages).
 fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
     let token_flags = cli.ws_token_file.is_some() || cli.ws_token_sha256.is_some();
+    let bearer_flags = cli.ws_shared_secret_file.is_some()
+        || cli.ws_issuer.is_some()
+        || cli.ws_audience.is_some()
+        || cli.ws_max_clock_skew_seconds.is_some();
     match cli.ws_auth.as_deref() {
-        None if token_flags => {
+        None if token_flags || bearer_flags => {
             Err("websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`".into())
         }
         None => Ok(None),
+        Some("capability-token") if bearer_flags => {
+            Err("`--ws-shared-secret-file`, `--ws-issuer`, `--ws-audience`, and \
+             `--ws-max-clock-skew-seconds` require `--ws-auth signed-bearer-token`"
+                .into())
+        }
         Some("capability-token") => match (&cli.ws_token_file, &cli.ws_token_sha256) {
             (Some(_), Some(_)) => Err("`--ws-token-file` and `--ws-token-sha256` are mutually exclusive".into()),
             (None, None) => Err(
                 "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set".into(),
             ),
-            (Some(path), None) => {
-                if !path.is_absolute() {
-                    return Err("--ws-token-file must be an absolute path".into());
-                }
-                let token = std::fs::read_to_string(path)
-                    .map_err(|e| format!("failed to read websocket auth secret {}: {e}", path.display()))?;
-                if token.trim().is_empty() {
-                    return Err(format!("websocket auth secret {} must not be empty", path.display()));
-                }
-                Auth::capability_token(&token).map(Some)
-            }
+            (Some(path), None) => Auth::capability_token(&read_secret("--ws-token-file", path)?).map(Some),
             (None, Some(digest)) => Auth::capability_token_sha256(digest).map(Some),
         },
-        Some("signed-bearer-token") => Err(
-            "`--ws-auth signed-bearer-token` is not supported by this server yet; use `--ws-auth capability-token`"
+        Some("signed-bearer-token") if token_flags => Err(
+            "`--ws-token-file` and `--ws-token-sha256` require `--ws-auth capability-token`, not `signed-bearer-token`"
                 .into(),
         ),
+        Some("signed-bearer-token") => {
+            let path = (cli.ws_shared_secret_file.as_ref())
+                .ok_or("`--ws-shared-secret-file` is required when `--ws-auth signed-bearer-token` is set")?;
+            if !path.is_absolute() {
+                return Err("--ws-shared-secret-file must be an absolute path".into());
+            }
+            let max_clock_skew = match &cli.ws_max_clock_skew_seconds {
+                None => DEFAULT_MAX_CLOCK_SKEW,
+                Some(skew) => (skew.trim().parse::<u64>())
+                    .ok()
+                    .filter(|skew| *skew < (1 << 53))
+                    .ok_or("--ws-max-clock-skew-seconds must be a non-negative integer")?,
+            };
+            let secret = read_secret("--ws-shared-secret-file", path)?;
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(format!(
+                    "signed websocket bearer secret {} must be at least {MIN_SECRET_BYTES} bytes",
+                    path.display()
+                ));
+            }
+            let text = |value: &Option<String>| {
+                value
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            Ok(Some(Auth::SignedBearer(SignedBearer {
+                secret: secret.into_bytes(),
+                issuer: text(&cli.ws_issuer),
+                audience: text(&cli.ws_audience),
+                max_clock_skew,
+            })))
+        }
         Some(mode) => Err(format!(
             "unsupported --ws-auth mode \"{mode}\"; expected \"capability-token\" or \"signed-bearer-token\""
         )),

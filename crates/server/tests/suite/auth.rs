@@ -122,3 +122,55 @@ async fn a_client_with_the_token_runs_a_turn() {
     }
     assert!(runtime["agent_id"].is_string(), "{runtime}");
 }
+
+/// A JWT of `claims` signed with HS256 by `secret`.
+fn jwt(claims: &Value, secret: &[u8]) -> String {
+    use hmac::Mac;
+    let encode = |value: &Value| data_encoding::BASE64URL_NOPAD.encode(value.to_string().as_bytes());
+    let signed = format!("{}.{}", encode(&json!({"alg": "HS256", "typ": "JWT"})), encode(claims));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(signed.as_bytes());
+    format!(
+        "{signed}.{}",
+        data_encoding::BASE64URL_NOPAD.encode(&mac.finalize().into_bytes())
+    )
+}
+
+#[tokio::test]
+async fn signed_bearer_tokens_open_the_socket_until_they_expire() {
+    use letta_app_server::SignedBearer;
+    let secret = b"a shared secret of at least 32 bytes".to_vec();
+    let bearer = SignedBearer {
+        secret: secret.clone(),
+        issuer: Some("desktop".into()),
+        audience: None,
+        max_clock_skew: 0,
+    };
+    let server = TestServer::start_with(|config| config.auth = Some(Auth::SignedBearer(bearer))).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let valid = jwt(&json!({"exp": now + 300, "iss": "desktop"}), &secret);
+    assert_eq!(
+        status_line(&server, &upgrade(&format!("Authorization: Bearer {valid}\r\n"))).await,
+        "HTTP/1.1 101 Switching Protocols"
+    );
+    for (token, reason) in [
+        (
+            jwt(&json!({"exp": now - 60, "iss": "desktop"}), &secret),
+            "expired websocket jwt",
+        ),
+        (
+            jwt(&json!({"exp": now + 300, "iss": "cli"}), &secret),
+            "websocket jwt issuer mismatch",
+        ),
+        (
+            jwt(&json!({"exp": now + 300, "iss": "desktop"}), b"wrong"),
+            "invalid websocket jwt",
+        ),
+    ] {
+        let (status, body) = http(&server, &upgrade(&format!("Authorization: Bearer {token}\r\n"))).await;
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 401 Unauthorized", reason));
+    }
+}

@@ -72,6 +72,42 @@ fn auth_flags_are_checked_and_allow_remote_listening() {
         &["--ws-auth", "capability-token", "--ws-token-sha256", "abc"],
         "--ws-token-sha256 must be a 64-character hex SHA-256 digest",
     );
+    let secret = data.path().join("secret");
+    std::fs::write(&secret, "too short").expect("a secret file");
+    let secret = secret.to_str().expect("a path");
+    refused(
+        &["--ws-auth", "signed-bearer-token"],
+        "`--ws-shared-secret-file` is required when `--ws-auth signed-bearer-token` is set",
+    );
+    refused(
+        &["--ws-auth", "signed-bearer-token", "--ws-token-sha256", digest],
+        "`--ws-token-file` and `--ws-token-sha256` require `--ws-auth capability-token`, not `signed-bearer-token`",
+    );
+    refused(
+        &[
+            "--ws-auth",
+            "capability-token",
+            "--ws-token-sha256",
+            digest,
+            "--ws-issuer",
+            "x",
+        ],
+        "require `--ws-auth signed-bearer-token`",
+    );
+    refused(
+        &["--ws-auth", "signed-bearer-token", "--ws-shared-secret-file", secret],
+        "must be at least 32 bytes",
+    );
+    refused(
+        &[
+            "--ws-auth",
+            "signed-bearer-token",
+            "--ws-shared-secret-file",
+            secret,
+            "--ws-max-clock-skew-seconds=-1",
+        ],
+        "--ws-max-clock-skew-seconds must be a non-negative integer",
+    );
     refused(
         &["--ws-auth", "password"],
         "unsupported --ws-auth mode \"password\"; expected \"capability-token\" or \"signed-bearer-token\"",
