@@ -1,7 +1,7 @@
 //! `letta-app-server`: the reference Letta Code App Server. See `--help`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -70,8 +70,45 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
     Ok(secret.to_owned())
 }
 
-/// The authentication the flags configure, checked as real Letta checks them (same messages).
-fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
+/// The token of `--ws-auth capability-token` given no token flag: `<data dir>/ws-token`, made on
+/// the first such start (256 random bits as hex, from two v4 UUIDs of a CSPRNG) and readable by
+/// its owner only; later starts reuse it, so clients keep working. A token file others can read
+/// is refused.
+fn generated_token(data_dir: &Path) -> Result<(Auth, PathBuf), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = data_dir.join("ws-token");
+    let failed = |error: std::io::Error| format!("cannot write the websocket token {}: {error}", path.display());
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir).map_err(failed)?;
+        let token = format!("{}{}\n", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let temporary = data_dir.join(format!("ws-token.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(failed)?;
+        file.write_all(token.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(failed)?;
+        std::fs::rename(&temporary, &path).map_err(failed)?;
+    }
+    let mode = std::fs::metadata(&path).map_err(failed)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "refusing to use the websocket token {}: others than its owner can read it (chmod 600 it)",
+            path.display()
+        ));
+    }
+    let token = read_secret("--ws-token-file", &path)?;
+    Ok((Auth::capability_token(&token)?, path))
+}
+
+/// The authentication the flags configure, checked as real Letta checks them (same messages),
+/// and the token file this server made, if it made one (`capability-token` without a token
+/// flag, which real Letta refuses: here it is the easy secure setup).
+fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBuf>), String> {
     let token_flags = cli.ws_token_file.is_some() || cli.ws_token_sha256.is_some();
     let bearer_flags = cli.ws_shared_secret_file.is_some()
         || cli.ws_issuer.is_some()
@@ -81,7 +118,7 @@ fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
         None if token_flags || bearer_flags => {
             Err("websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`".into())
         }
-        None => Ok(None),
+        None => Ok((None, None)),
         Some("capability-token") if bearer_flags => {
             Err("`--ws-shared-secret-file`, `--ws-issuer`, `--ws-audience`, and \
              `--ws-max-clock-skew-seconds` require `--ws-auth signed-bearer-token`"
@@ -89,11 +126,11 @@ fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
         }
         Some("capability-token") => match (&cli.ws_token_file, &cli.ws_token_sha256) {
             (Some(_), Some(_)) => Err("`--ws-token-file` and `--ws-token-sha256` are mutually exclusive".into()),
-            (None, None) => Err(
-                "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set".into(),
-            ),
-            (Some(path), None) => Auth::capability_token(&read_secret("--ws-token-file", path)?).map(Some),
-            (None, Some(digest)) => Auth::capability_token_sha256(digest).map(Some),
+            (None, None) => generated_token(data_dir).map(|(auth, path)| (Some(auth), Some(path))),
+            (Some(path), None) => {
+                Auth::capability_token(&read_secret("--ws-token-file", path)?).map(|auth| (Some(auth), None))
+            }
+            (None, Some(digest)) => Auth::capability_token_sha256(digest).map(|auth| (Some(auth), None)),
         },
         Some("signed-bearer-token") if token_flags => Err(
             "`--ws-token-file` and `--ws-token-sha256` require `--ws-auth capability-token`, not `signed-bearer-token`"
@@ -126,12 +163,13 @@ fn parse_auth(cli: &Cli) -> Result<Option<Auth>, String> {
                     .filter(|v| !v.is_empty())
                     .map(str::to_owned)
             };
-            Ok(Some(Auth::SignedBearer(SignedBearer {
+            let bearer = SignedBearer {
                 secret: secret.into_bytes(),
                 issuer: text(&cli.ws_issuer),
                 audience: text(&cli.ws_audience),
                 max_clock_skew,
-            })))
+            };
+            Ok((Some(Auth::SignedBearer(bearer)), None))
         }
         Some(mode) => Err(format!(
             "unsupported --ws-auth mode \"{mode}\"; expected \"capability-token\" or \"signed-bearer-token\""
@@ -196,19 +234,20 @@ fn main() -> ExitCode {
 
 /// Runs the server until SIGINT or SIGTERM.
 async fn serve(cli: Cli) -> ExitCode {
-    let parsed = parse_auth(&cli).and_then(|auth| Ok((parse_listen(&cli.listen, auth.is_some())?, auth)));
-    let ((listen, ws_path), auth) = match parsed {
+    let data_dir = cli.data_dir.clone().unwrap_or_else(|| {
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("letta-app-server")
+    });
+    let parsed = parse_auth(&cli, &data_dir)
+        .and_then(|(auth, file)| Ok((parse_listen(&cli.listen, auth.is_some())?, auth, file)));
+    let ((listen, ws_path), auth, token_file) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("Error: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let data_dir = cli.data_dir.unwrap_or_else(|| {
-        dirs::data_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("letta-app-server")
-    });
     let mut config = Config::new(data_dir);
     config.listen = listen;
     config.ws_path = ws_path.clone();
@@ -228,6 +267,12 @@ async fn serve(cli: Cli) -> ExitCode {
     say(&format!("WebSocket: {base}{ws_path}"));
     say(&format!("Control channel: {base}{ws_path}?channel=control"));
     say(&format!("Stream channel: {base}{ws_path}?channel=stream"));
+    if let Some(path) = token_file {
+        say(&format!(
+            "Token file (owner-only; send it as `Authorization: Bearer <token>`): {}",
+            path.display()
+        ));
+    }
     let signal = wait_for_signal().await;
     server.shutdown().await;
     say(&format!("\nStopped App Server ({signal})."));

@@ -41,10 +41,6 @@ fn auth_flags_are_checked_and_allow_remote_listening() {
         "websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`",
     );
     refused(
-        &["--ws-auth", "capability-token"],
-        "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set",
-    );
-    refused(
         &[
             "--ws-auth",
             "capability-token",
@@ -205,4 +201,62 @@ async fn a_multi_threaded_server_runs_turns_and_stops_cleanly() {
         .expect("kill");
     assert!(status.success());
     assert!(server.wait().expect("exits").success());
+}
+
+/// `--ws-auth capability-token` alone makes a token file in the data directory, owner-only,
+/// prints its path, and reuses it on the next start; a token file others can read is refused.
+#[test]
+fn capability_token_alone_makes_an_owner_only_token_file() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let start = || {
+        let (server, url) = spawn_server(data.path(), &["--ws-auth", "capability-token"]);
+        let line = server.next_line(Duration::from_secs(10)).expect("the token file line");
+        let path = line.rsplit_once(": ").expect("a path").1.to_owned();
+        (server, url, path)
+    };
+    let (server, url, path) = start();
+    assert_eq!(path, data.path().join("ws-token").display().to_string());
+    let mode = std::fs::metadata(&path).expect("the token file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+    let token = std::fs::read_to_string(&path).expect("the token");
+    let token = token.trim();
+    assert!(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{token}"
+    );
+    let status = |authorization: &str| {
+        let address = url.trim_start_matches("ws://").trim_end_matches("/ws");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        let request =
+            format!("GET /app-server-info HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{authorization}\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response.lines().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(status(""), "HTTP/1.1 401 Unauthorized");
+    assert_eq!(status(&format!("Authorization: Bearer {token}\r\n")), "HTTP/1.1 200 OK");
+    drop(server);
+
+    let (server, _, again) = start();
+    assert_eq!(
+        std::fs::read_to_string(&again).expect("the token").trim(),
+        token,
+        "reused"
+    );
+    drop(server);
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let data_dir = data.path().to_str().expect("a path");
+    let output = binary::bare_command(&["--data-dir", data_dir, "--ws-auth", "capability-token"])
+        .output()
+        .expect("ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("others than its owner can read it"),
+        "{stderr}"
+    );
 }
