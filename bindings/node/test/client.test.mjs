@@ -584,3 +584,21 @@ describe('every command of the protocol table', () => {
     assert.equal(error.code, 'unknown_runtime');
   });
 });
+
+test('authToken opens a server with --ws-auth; without it, or with another, connecting fails with the 401', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const token = 'node-s3cret';
+  const digest = createHash('sha256').update(token).digest('hex');
+  const guarded = await startServer('--ws-auth', 'capability-token', '--ws-token-sha256', digest);
+  t.after(() => guarded.stop());
+  const client = createAppServerClient({ url: guarded.url, authToken: token });
+  t.after(() => client.close());
+  await client.connect();
+  const started = await client.runtimeStart({ create_agent: { body: { name: 'Authenticated' } } });
+  assert.equal(started.success, true);
+  for (const options of [{}, { authToken: 'not-the-token' }]) {
+    const refused = createAppServerClient({ url: guarded.url, ...options });
+    await assert.rejects(refused.connect(), /401/);
+    refused.close();
+  }
+});

@@ -36,15 +36,16 @@ class Server:
     It runs in the test's temporary directory, where the agents' shell tools run too.
     """
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, args: tuple[str, ...] = ()) -> None:
         self.data = data
+        self.args = args
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
         self.start()
 
     def start(self) -> None:
         process = subprocess.Popen(
-            [str(server_binary()), "--listen", f"ws://127.0.0.1:{self.port}", "--data-dir", str(self.data)],
+            [str(server_binary()), "--listen", f"ws://127.0.0.1:{self.port}", "--data-dir", str(self.data), *self.args],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             cwd=self.data.parent,
