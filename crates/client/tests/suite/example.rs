@@ -15,21 +15,27 @@ fn example_binary(name: &str) -> PathBuf {
     profile_dir.join("examples").join(name)
 }
 
-#[tokio::test]
-async fn the_external_tool_example_runs_a_turn() {
+/// Runs example `name` against a fresh server; its standard output, once it succeeded.
+async fn run_example(name: &str) -> String {
     let server = TestServer::start().await;
-    let binary = example_binary("external_tool");
+    let binary = example_binary(name);
     let output = tokio::process::Command::new(&binary)
         .arg(server.url(""))
         .output()
         .await
         .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn the_external_tool_example_runs_a_turn() {
+    let stdout = run_example("external_tool").await;
     assert!(
         stdout.contains(r#"tool call: lookup_weather {"city":"Paris"}"#),
         "{stdout}"
@@ -40,19 +46,7 @@ async fn the_external_tool_example_runs_a_turn() {
 
 #[tokio::test]
 async fn the_transcript_example_rebuilds_the_transcript_and_picks_a_model() {
-    let server = TestServer::start().await;
-    let binary = example_binary("transcript");
-    let output = tokio::process::Command::new(&binary)
-        .arg(server.url(""))
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_example("transcript").await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[..2],

@@ -10,26 +10,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::TestServer;
+use crate::support::drive::http;
 
 const TOKEN: &str = "s3cret-token";
 
 async fn server() -> TestServer {
     TestServer::start_with(|config| config.auth = Some(Auth::capability_token(TOKEN).expect("a token"))).await
-}
-
-/// Sends a raw HTTP request; returns the status line and the body.
-async fn http(server: &TestServer, request: &str) -> (String, String) {
-    let address = server.server.as_ref().expect("running").local_addr();
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// The status line of the answer to `request`, read without waiting for the connection to end

@@ -7,23 +7,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::support::drive::http;
 use crate::support::wire::{Client, create_runtime, start_runtime, summary, user_input};
 use crate::support::{TestServer, wire};
-
-/// A raw HTTP/1.1 request; returns the status line and the body.
-async fn http(server: &TestServer, request: &str) -> (String, String) {
-    let address = server.server.as_ref().expect("running").local_addr();
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 fn get(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")

@@ -49,6 +49,23 @@ pub mod drive {
     pub fn items(value: &Value) -> &Vec<Value> {
         value.as_array().unwrap_or_else(|| panic!("a list, not {value}"))
     }
+
+    /// Sends a raw HTTP/1.1 request to `server` and reads until it closes the connection;
+    /// returns the status line and the body.
+    pub async fn http(server: &super::TestServer, request: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = server.server.as_ref().expect("running").local_addr();
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        let status = response.lines().next().unwrap_or_default().to_owned();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
 }
 
 /// The server binary as a child process: the shared [`letta_app_server_tests::process`] started

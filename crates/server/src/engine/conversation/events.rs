@@ -82,16 +82,22 @@ impl Conversation {
         .into()
     }
 
+    /// The shared fields of a lifecycle delta (`status`, `loop_error`, slash commands): a fresh
+    /// `lifecycle-<uuid>` id, the time, and the run it belongs to, if any.
+    pub(super) fn lifecycle_meta(run_id: Option<String>) -> DeltaMeta {
+        DeltaMeta {
+            id: Some(new_id("lifecycle")),
+            date: Some(now_iso()),
+            run_id,
+            ..DeltaMeta::default()
+        }
+    }
+
     /// A `status` notice delta (`Interrupted`, `Model updated to …`).
     pub(super) fn status_event(message: String, level: StatusLevel, run_id: Option<String>) -> RuntimeEvent {
         StreamDelta {
             delta: Delta::Status(Status {
-                meta: DeltaMeta {
-                    id: Some(new_id("lifecycle")),
-                    date: Some(now_iso()),
-                    run_id,
-                    ..DeltaMeta::default()
-                },
+                meta: Self::lifecycle_meta(run_id),
                 message,
                 level,
             }),
@@ -125,12 +131,7 @@ impl Conversation {
     ) -> RuntimeEvent {
         StreamDelta {
             delta: Delta::LoopError(LoopError {
-                meta: DeltaMeta {
-                    id: Some(new_id("lifecycle")),
-                    date: Some(now_iso()),
-                    run_id,
-                    ..DeltaMeta::default()
-                },
+                meta: Self::lifecycle_meta(run_id),
                 message,
                 stop_reason,
                 is_terminal: terminal,

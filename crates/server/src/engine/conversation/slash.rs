@@ -14,13 +14,12 @@
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    Delta, DeltaMeta, QueueItemKind, QueueItemSource, SlashCommandEnd, SlashCommandStart, StreamDelta,
+    Delta, QueueItemKind, QueueItemSource, SlashCommandEnd, SlashCommandStart, StreamDelta,
 };
 use serde_json::json;
 
 use super::Conversation;
 use super::compact::Mode;
-use crate::clock::{new_id, now_iso};
 use crate::engine::context::Context;
 
 /// The commands `execute_command` runs, as the device status lists them.
@@ -48,7 +47,7 @@ impl Conversation {
         self.emit(
             engine,
             [lifecycle(Delta::SlashCommandStart(SlashCommandStart {
-                meta: meta(),
+                meta: Self::lifecycle_meta(None),
                 command_id: command_id.to_owned(),
                 input: input.clone(),
             }))],
@@ -80,7 +79,7 @@ impl Conversation {
         self.emit(
             engine,
             [lifecycle(Delta::SlashCommandEnd(SlashCommandEnd {
-                meta: meta(),
+                meta: Self::lifecycle_meta(None),
                 command_id: command_id.to_owned(),
                 input,
                 output: output.clone(),
@@ -201,14 +200,6 @@ fn doctor_prompt(symptom: Option<&str>) -> String {
         "Run a health check of this agent and its environment: say which model and tools you have, \
          check the working directory is usable, and report anything that looks wrong, with a fix.{symptom}"
     )
-}
-
-fn meta() -> DeltaMeta {
-    DeltaMeta {
-        id: Some(new_id("lifecycle")),
-        date: Some(now_iso()),
-        ..DeltaMeta::default()
-    }
 }
 
 fn lifecycle(delta: Delta) -> letta_app_server_protocol::RuntimeEvent {
