@@ -240,3 +240,8 @@ export declare function resolveAppServerUrl(url: string): string;
 export declare function resolveAppServerChannelUrl(url: string, channel: "control" | "stream"): string;
 /** Whether `message` is a well-formed, successful `app_server_info_response`. */
 export declare function isAppServerInfoResponseMessage(message: unknown): message is AppServerInfoResponse;
+/**
+ * A web page, which cannot set `Authorization`, sends its bearer token as the websocket
+ * subprotocol `BEARER_SUBPROTOCOL_PREFIX + token` (servers started with `--allow-origin`).
+ */
+export declare const BEARER_SUBPROTOCOL_PREFIX: "letta-app-server.bearer.";

@@ -4,6 +4,7 @@ import client from './lib/client.js';
 
 export const {
   AppServerClient,
+  BEARER_SUBPROTOCOL_PREFIX,
   AppServerError,
   createAppServerClient,
   isAppServerInfoResponseMessage,

@@ -21,6 +21,7 @@ pub const PYTHON_META_PATH: &str = "bindings/python/python/letta_app_server/meta
 #[derive(Debug, Deserialize)]
 struct Meta {
     protocol_version: u32,
+    bearer_subprotocol_prefix: String,
     commands: Vec<CommandEntry>,
     capabilities: Capabilities,
     event_delivery: indexmap::IndexMap<String, Delivery>,
@@ -224,6 +225,9 @@ pub fn rust_meta(meta: &Value, names: &FrameNames) -> Result<String, String> {
         out,
         "/// The `protocol_version` this client speaks.\n\
          pub const PROTOCOL_VERSION: u32 = {};\n\n\
+         /// A web page, which cannot set `Authorization`, sends its bearer token as a\n\
+         /// `Sec-WebSocket-Protocol` value: this prefix, then the token.\n\
+         pub const BEARER_SUBPROTOCOL_PREFIX: &str = {};\n\n\
          /// Every command's `type`, in the protocol table's order.\n\
          pub const COMMANDS: &[&str] = &[{}];\n\n\
          /// How many frames answer a command (besides an `error` frame).\n\
@@ -251,6 +255,7 @@ pub fn rust_meta(meta: &Value, names: &FrameNames) -> Result<String, String> {
          /// Every command with an answer.\n\
          pub const REQUESTS: &[Request] = &[\n",
         meta.protocol_version,
+        quoted(&meta.bearer_subprotocol_prefix),
         list(&meta.commands.iter().map(|c| c.frame_type.clone()).collect::<Vec<_>>()),
     );
     for request in meta.requests() {
@@ -352,6 +357,9 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
         out,
         "/** The `protocol_version` this client speaks. */\n\
          const PROTOCOL_VERSION = {};\n\n\
+         /**\n * A web page, which cannot set `Authorization`, sends its bearer token as a\n\
+         \x20* `Sec-WebSocket-Protocol` value: this prefix, then the token.\n */\n\
+         const BEARER_SUBPROTOCOL_PREFIX = {};\n\n\
          /** Every command's `type`, in the protocol table's order. */\n\
          const COMMANDS = Object.freeze([{}]);\n\n\
          /**\n * The commands the server answers, by `type`: the `type` of the answering frame (besides an\n\
@@ -359,6 +367,7 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
          \x20* generated request ids (`\"<prefix>-<n>\"`). A command not listed is not answered.\n */\n\
          const REQUESTS = Object.freeze({{\n",
         meta.protocol_version,
+        quoted(&meta.bearer_subprotocol_prefix),
         list(&meta.commands.iter().map(|c| c.frame_type.clone()).collect::<Vec<_>>()),
     );
     for request in meta.requests() {
@@ -404,7 +413,7 @@ pub fn node_meta(meta: &Value) -> Result<String, String> {
         }
     }
     out.push_str(
-        "});\n\nmodule.exports = { CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };\n",
+        "});\n\nmodule.exports = { BEARER_SUBPROTOCOL_PREFIX, CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };\n",
     );
     Ok(out)
 }
@@ -425,6 +434,9 @@ pub fn python_meta(meta: &Value) -> Result<String, String> {
         out,
         "PROTOCOL_VERSION: Final = {}\n\
          \"\"\"The `protocol_version` this client speaks.\"\"\"\n\n\
+         BEARER_SUBPROTOCOL_PREFIX: Final = {}\n\
+         \"\"\"A web page, which cannot set `Authorization`, sends its bearer token as a\n\
+         `Sec-WebSocket-Protocol` value: this prefix, then the token.\"\"\"\n\n\
          COMMANDS: Final = ({},)\n\
          \"\"\"Every command's `type`, in the protocol table's order.\"\"\"\n\n\n\
          class Request(NamedTuple):\n\
@@ -437,6 +449,7 @@ pub fn python_meta(meta: &Value) -> Result<String, String> {
          \x20   \"\"\"How many frames answer it: one, or a stream until one carries `done: true`.\"\"\"\n\n\n\
          REQUESTS: Final[dict[str, Request]] = {{\n",
         meta.protocol_version,
+        quoted(&meta.bearer_subprotocol_prefix),
         list(&meta.commands.iter().map(|c| c.frame_type.clone()).collect::<Vec<_>>()),
     );
     for request in meta.requests() {

@@ -8,7 +8,13 @@
 // official helper does. The paced stream never skips; while it is full the Rust client stops
 // reading the socket, so a busy event loop slows the server down instead of losing frames.
 
-const { CAPABILITIES, METHODS, OPTIONAL_CAPABILITIES, REQUESTS } = require('./meta');
+const {
+  BEARER_SUBPROTOCOL_PREFIX,
+  CAPABILITIES,
+  METHODS,
+  OPTIONAL_CAPABILITIES,
+  REQUESTS,
+} = require('./meta');
 const native = require('./native');
 const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, ResponseIterator, gapOf } = require('./stream');
 
@@ -583,6 +589,7 @@ function isAppServerInfoResponseMessage(m) {
 
 module.exports = {
   AppServerClient,
+  BEARER_SUBPROTOCOL_PREFIX,
   AppServerError,
   createAppServerClient,
   isAppServerInfoResponseMessage,

@@ -8,6 +8,12 @@
 /** The `protocol_version` this client speaks. */
 const PROTOCOL_VERSION = 1;
 
+/**
+ * A web page, which cannot set `Authorization`, sends its bearer token as a
+ * `Sec-WebSocket-Protocol` value: this prefix, then the token.
+ */
+const BEARER_SUBPROTOCOL_PREFIX = "letta-app-server.bearer.";
+
 /** Every command's `type`, in the protocol table's order. */
 const COMMANDS = Object.freeze(["app_server_info", "runtime_start", "input", "sync", "abort_message", "change_device_state", "remove_queue_item", "runtime_external_tools_update", "external_tool_call_response", "turn_finished_ack", "resume_queue", "agent_list", "agent_retrieve", "agent_create", "agent_update", "agent_delete", "create_agent", "conversation_list", "conversation_retrieve", "conversation_create", "conversation_update", "conversation_recompile", "conversation_fork", "conversation_messages_list", "conversation_compact", "cron_list", "cron_add", "cron_get", "cron_runs", "cron_trigger", "cron_pause", "cron_resume", "cron_update", "cron_delete", "cron_delete_all", "execute_command", "monitor_stop", "browser_device_mcp_oauth", "browser_device_mcp_oauth_cancel", "launch_subagent", "teleport_probe", "teleport_request", "teleport_failed", "channels_list", "channel_accounts_list", "channel_account_create", "channel_account_update", "channel_account_bind", "channel_account_unbind", "channel_account_delete", "channel_account_start", "channel_account_stop", "channel_get_config", "channel_set_config", "channel_start", "channel_stop", "channel_pairings_list", "channel_pairing_bind", "channel_routes_list", "channel_targets_list", "channel_target_bind", "channel_route_remove", "channel_route_update", "search_files", "grep_in_files", "list_in_directory", "get_tree", "read_file", "write_file", "watch_file", "unwatch_file", "edit_file", "file_ops", "terminal_spawn", "terminal_input", "terminal_resize", "terminal_kill", "search_branches", "checkout_branch", "set_boot_working_directory", "get_cwd_map", "list_memory", "memory_history", "memory_file_at_ref", "memory_commit_diff", "read_memory_file", "write_memory_file", "delete_memory_file", "enable_memfs", "list_models", "list_connect_providers", "connect_provider", "disconnect_provider", "chatgpt_usage_read", "update_model", "update_toolset", "skill_enable", "skill_disable", "get_reflection_settings", "set_reflection_settings", "get_experiments", "set_experiment", "secret_list", "secret_apply"]);
 
@@ -229,4 +235,4 @@ const METHODS = Object.freeze({
   secretApply: "secret_apply",
 });
 
-module.exports = { CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };
+module.exports = { BEARER_SUBPROTOCOL_PREFIX, CAPABILITIES, COMMANDS, EVENTS, METHODS, OPTIONAL_CAPABILITIES, PROTOCOL_VERSION, REQUESTS };

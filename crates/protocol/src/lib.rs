@@ -113,6 +113,12 @@ pub use turn::*;
 /// (`protocol_version`). Real Letta Code reports `1`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// How a client that cannot set an `Authorization` header — a web page — sends its bearer token
+/// to a server with authentication: as a `Sec-WebSocket-Protocol` value, this prefix followed by
+/// the token (an extension of this implementation; real Letta has none). The server echoes the
+/// value back as the selected subprotocol.
+pub const BEARER_SUBPROTOCOL_PREFIX: &str = "letta-app-server.bearer.";
+
 /// An open-ended JSON object the protocol passes through without pinning its fields down
 /// (agent state, conversation, tool parameter schemas, tool inputs).
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;

@@ -10,8 +10,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    CLIENT_FRAMES, COMMANDS, Capabilities, ClientFrame, EVENTS, PROTOCOL_VERSION, SERVER_FRAMES, ServerFrame,
-    ServerFrameKind,
+    BEARER_SUBPROTOCOL_PREFIX, CLIENT_FRAMES, COMMANDS, Capabilities, ClientFrame, EVENTS, PROTOCOL_VERSION,
+    SERVER_FRAMES, ServerFrame, ServerFrameKind,
 };
 
 /// Title of the bundle (and name of its root union).
@@ -107,7 +107,8 @@ pub fn pascal_case(snake: &str) -> String {
 }
 
 /// `meta.json`: what clients need besides the frame types, for bindings and tools (the code
-/// generator reads it for the Rust client, Node and Python tables): the protocol version; each
+/// generator reads it for the Rust client, Node and Python tables): the protocol version; the
+/// prefix of the bearer subprotocol; each
 /// command with its response, how many frames answer it (`none`, `one`, or a `stream` of
 /// responses until one carries `done: true`) and its request-id prefix; the capability flags of
 /// `app_server_info_response` (those always sent, then the optional ones); the frame type lists;
@@ -122,6 +123,7 @@ pub fn meta() -> Value {
     };
     json!({
         "protocol_version": PROTOCOL_VERSION,
+        "bearer_subprotocol_prefix": BEARER_SUBPROTOCOL_PREFIX,
         "commands": COMMANDS
             .iter()
             .map(|c| json!({

@@ -131,6 +131,11 @@ impl Auth {
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(Refused::Malformed);
         }
+        self.check_token(token)
+    }
+
+    /// Checks a presented token (from the header, or from the bearer subprotocol).
+    pub fn check_token(&self, token: &str) -> Result<(), Refused> {
         match self {
             Self::CapabilityToken { digest } => {
                 let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -253,6 +258,35 @@ fn base64url(segment: &str) -> Result<Vec<u8>, Refused> {
         .ok_or(Refused::InvalidJwt)
 }
 
+/// An origin given to `--allow-origin` (or a request's `Origin`) in the form browsers send it:
+/// `scheme://host[:port]` in lower case, without the scheme's default port or a trailing `/`.
+/// `null` (sandboxed and `file:` pages: any of them) and anything with a path are refused.
+pub fn normalize_origin(origin: &str) -> Result<String, String> {
+    let invalid = || format!("invalid origin {origin:?}: expected scheme://host[:port], as a browser sends it");
+    let trimmed = origin.trim();
+    if trimmed.eq_ignore_ascii_case("null") {
+        return Err(format!(
+            "origin \"null\" cannot be allowed: it is the origin of every sandboxed or file: page"
+        ));
+    }
+    let lower = trimmed.strip_suffix('/').unwrap_or(trimmed).to_ascii_lowercase();
+    let (scheme, authority) = lower.split_once("://").ok_or_else(invalid)?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let authority_ok = !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
+    if !scheme_ok || !authority_ok || authority.starts_with(':') {
+        return Err(invalid());
+    }
+    let authority = match (scheme, authority.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) if !host.ends_with(':') => host,
+        _ => authority,
+    };
+    Ok(format!("{scheme}://{authority}"))
+}
+
 /// Seconds since the Unix epoch.
 fn unix_now() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -265,6 +299,32 @@ mod tests {
 
     fn check(auth: &Auth, headers: &[&str]) -> Result<(), Refused> {
         auth.check(headers.iter().map(|h| h.as_bytes()))
+    }
+
+    #[test]
+    fn origins_are_compared_in_the_form_browsers_send() {
+        use super::normalize_origin;
+        for (given, normal) in [
+            ("http://localhost:5173", "http://localhost:5173"),
+            ("HTTPS://App.Example/", "https://app.example"),
+            ("https://app.example:443", "https://app.example"),
+            ("http://127.0.0.1:80", "http://127.0.0.1"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("chrome-extension://abcdef", "chrome-extension://abcdef"),
+        ] {
+            assert_eq!(normalize_origin(given).as_deref(), Ok(normal), "{given}");
+        }
+        for refused in [
+            "null",
+            "*",
+            "localhost:5173",
+            "http://",
+            "http://a.example/path",
+            "http://a b",
+            "http://:80",
+        ] {
+            assert!(normalize_origin(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct Config {
     /// How clients authenticate (docs/protocol.md §1.6); `None`: they do not, and only
     /// loopback clients without an `Origin` are served.
     pub auth: Option<crate::auth::Auth>,
+    /// Origins whose web pages may open a websocket, sending the token as the bearer
+    /// subprotocol (normalized by [`normalize_origin`](crate::normalize_origin)); needs `auth`.
+    pub allowed_origins: Vec<String>,
     /// Websocket path (upgrades are also accepted on `/`).
     pub ws_path: String,
     /// Directory of the SQLite store.
@@ -79,6 +82,7 @@ impl Config {
             external_tool_background_after: Duration::from_secs(10),
             idle_eviction: Duration::from_secs(10 * 60),
             auth: None,
+            allowed_origins: Vec::new(),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

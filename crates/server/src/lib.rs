@@ -38,7 +38,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer};
+pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer, normalize_origin};
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;
@@ -54,7 +54,7 @@ pub struct Server {
 
 impl Server {
     /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving; a
-    /// non-loopback address needs `config.auth`.
+    /// non-loopback address and allowed origins need `config.auth`.
     pub async fn start(config: Config) -> std::io::Result<Self> {
         if !config.listen.ip().is_loopback() && config.auth.is_none() {
             return Err(std::io::Error::new(
@@ -63,6 +63,12 @@ impl Server {
                     "refusing to listen on non-loopback address {} without authentication",
                     config.listen
                 ),
+            ));
+        }
+        if !config.allowed_origins.is_empty() && config.auth.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "refusing to allow origins without authentication: any page of theirs could drive the agents",
             ));
         }
         std::fs::create_dir_all(&config.data_dir)?;

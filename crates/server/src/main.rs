@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use letta_app_server::{Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer};
+use letta_app_server::{
+    Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, normalize_origin,
+};
 use letta_app_server_protocol::DevicePermissionMode;
 
 /// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
@@ -54,6 +56,11 @@ struct Cli {
     /// Seconds of clock difference tolerated on `exp` and `nbf` (default 30).
     #[arg(long, value_name = "SECONDS")]
     ws_max_clock_skew_seconds: Option<String>,
+    /// An origin (`scheme://host[:port]`) whose web pages may connect, sending the token as the
+    /// `Sec-WebSocket-Protocol` value `letta-app-server.bearer.<token>`; repeatable; needs
+    /// `--ws-auth`.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -177,6 +184,20 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
     }
 }
 
+/// The origins of `--allow-origin`, normalized; refused without authentication, since any page
+/// of theirs could then drive the agents.
+fn parse_origins(cli: &Cli, authenticated: bool) -> Result<Vec<String>, String> {
+    if !cli.allow_origins.is_empty() && !authenticated {
+        return Err("--allow-origin requires --ws-auth: pages connect with a token (e.g. \
+                    --ws-auth capability-token, which makes one)"
+            .into());
+    }
+    cli.allow_origins
+        .iter()
+        .map(|origin| normalize_origin(origin))
+        .collect()
+}
+
 /// The listen address and websocket path of a `ws://host:port[/path]` URL.
 fn parse_listen(url: &str, authenticated: bool) -> Result<(SocketAddr, String), String> {
     let rest = url
@@ -239,9 +260,11 @@ async fn serve(cli: Cli) -> ExitCode {
             .unwrap_or_else(std::env::temp_dir)
             .join("letta-app-server")
     });
-    let parsed = parse_auth(&cli, &data_dir)
-        .and_then(|(auth, file)| Ok((parse_listen(&cli.listen, auth.is_some())?, auth, file)));
-    let ((listen, ws_path), auth, token_file) = match parsed {
+    let parsed = parse_auth(&cli, &data_dir).and_then(|(auth, file)| {
+        let listen = parse_listen(&cli.listen, auth.is_some())?;
+        Ok((listen, parse_origins(&cli, auth.is_some())?, auth, file))
+    });
+    let ((listen, ws_path), allowed_origins, auth, token_file) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("Error: {error}");
@@ -253,6 +276,7 @@ async fn serve(cli: Cli) -> ExitCode {
     config.ws_path = ws_path.clone();
     config.max_frame_bytes = cli.max_frame_bytes;
     config.auth = auth;
+    config.allowed_origins = allowed_origins;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {

@@ -12,7 +12,9 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::auth::Auth;
+use letta_app_server_protocol::BEARER_SUBPROTOCOL_PREFIX;
+
+use crate::auth::{Auth, Refused, normalize_origin};
 use crate::commands::info;
 
 /// The body of every response.
@@ -63,27 +65,83 @@ impl Refusal {
     }
 }
 
-/// The checks every request passes before it is routed; `Err` says why it is refused.
+/// The checks every request passes before it is routed: `Err` says why it is refused; `Ok` holds
+/// the subprotocol an accepted websocket upgrade selects (the bearer subprotocol it
+/// authenticated with), if any.
 ///
 /// Without authentication, only loopback hosts are served and nothing a browser sends. With it,
 /// every websocket upgrade and `GET /app-server-info` must authenticate (401 with real Letta's
-/// reason otherwise), from any host, `Origin` or not (native clients send one too).
-pub(super) fn admit<B>(request: &Request<B>, auth: Option<&Auth>) -> Result<(), Refusal> {
+/// reason otherwise), from any host: with `Authorization: Bearer <token>`, `Origin` or not
+/// (native clients send one too; pages cannot set the header), or, on an upgrade, with the token
+/// as one `Sec-WebSocket-Protocol` value behind [`BEARER_SUBPROTOCOL_PREFIX`] — the way of web
+/// pages, so their `Origin`, if sent, must be one of `allowed_origins` (403 otherwise). Plain
+/// routes refuse any `Origin` (403), as real Letta's.
+pub(super) fn admit<B>(
+    request: &Request<B>,
+    auth: Option<&Auth>,
+    allowed_origins: &[String],
+) -> Result<Option<HeaderValue>, Refusal> {
+    let origin = request.headers().get(header::ORIGIN);
     let Some(auth) = auth else {
         check_host(request)?;
         // docs/protocol.md §1.4, §1.5: without authentication, nothing a browser sends is served.
-        if request.headers().contains_key(header::ORIGIN) {
+        if origin.is_some() {
             return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
         }
-        return Ok(());
+        return Ok(None);
     };
-    if !wants_websocket(request) && request.uri().path() != "/app-server-info" {
-        return Ok(());
-    }
-    let headers = request.headers().get_all(header::AUTHORIZATION).iter();
-    auth.check(headers.map(HeaderValue::as_bytes)).map_err(|refused| {
+    let unauthorized = |refused: Refused| {
         Refusal::new(StatusCode::UNAUTHORIZED, refused.reason()).with(header::WWW_AUTHENTICATE, "Bearer")
-    })
+    };
+    let authorization = request.headers().get_all(header::AUTHORIZATION).iter();
+    if !wants_websocket(request) {
+        if origin.is_some() {
+            return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
+        }
+        if request.uri().path() != "/app-server-info" {
+            return Ok(None);
+        }
+        return auth
+            .check(authorization.map(HeaderValue::as_bytes))
+            .map(|()| None)
+            .map_err(unauthorized);
+    }
+    let mut offered = request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|value| value.starts_with(BEARER_SUBPROTOCOL_PREFIX));
+    let Some(subprotocol) = offered.next() else {
+        return auth
+            .check(authorization.map(HeaderValue::as_bytes))
+            .map(|()| None)
+            .map_err(unauthorized);
+    };
+    // Two tokens, or a token both ways: ambiguous credentials.
+    if offered.next().is_some() || request.headers().contains_key(header::AUTHORIZATION) {
+        return Err(unauthorized(Refused::Malformed));
+    }
+    let allowed = |origin: &HeaderValue| {
+        let origin = origin.to_str().ok().and_then(|origin| normalize_origin(origin).ok());
+        origin.is_some_and(|origin| allowed_origins.contains(&origin))
+    };
+    if origin.is_some_and(|origin| !allowed(origin)) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this page's origin is not allowed: start the server with --allow-origin <origin>\n",
+        ));
+    }
+    let token = &subprotocol[BEARER_SUBPROTOCOL_PREFIX.len()..];
+    if token.is_empty() {
+        return Err(unauthorized(Refused::Malformed));
+    }
+    auth.check_token(token).map_err(unauthorized)?;
+    HeaderValue::from_str(subprotocol)
+        .map(Some)
+        .map_err(|_| unauthorized(Refused::Malformed))
 }
 
 /// The guard against DNS rebinding, while no authentication is configured (with it, a rebound
@@ -213,8 +271,8 @@ pub(super) fn check_handshake<B>(request: &Request<B>) -> Result<String, Refusal
     }
 }
 
-/// The 101 response accepting a websocket handshake.
-pub(super) fn switching_protocols(accept: &str) -> Response<Body> {
+/// The 101 response accepting a websocket handshake, selecting `subprotocol` if any.
+pub(super) fn switching_protocols(accept: &str, subprotocol: Option<HeaderValue>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -222,6 +280,9 @@ pub(super) fn switching_protocols(accept: &str) -> Response<Body> {
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     if let Ok(accept) = HeaderValue::from_str(accept) {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(subprotocol) = subprotocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, subprotocol);
     }
     response
 }

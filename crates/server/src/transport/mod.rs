@@ -132,9 +132,11 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
 }
 
 fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {
-    if let Err(refusal) = http::admit(&request, transport.sessions.config().auth.as_ref()) {
-        return refusal.response();
-    }
+    let config = transport.sessions.config();
+    let subprotocol = match http::admit(&request, config.auth.as_ref(), &config.allowed_origins) {
+        Ok(subprotocol) => subprotocol,
+        Err(refusal) => return refusal.response(),
+    };
     if !http::wants_websocket(&request) {
         return http::plain_route(request.uri().path());
     }
@@ -183,7 +185,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
             Channel::Stream => stream::stream(transport, tcp, socket).await,
         }
     });
-    http::switching_protocols(&accept)
+    http::switching_protocols(&accept, subprotocol)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,7 @@
 //! `--ws-auth capability-token` (docs/protocol.md §1.6): every upgrade and `/app-server-info`
 //! must carry the bearer token; each refusal is a 401 with real Letta's reason; with
-//! authentication, `Origin` headers and any `Host` are served.
+//! authentication, `Origin` headers and any `Host` are served on upgrades. Web pages of the
+//! `--allow-origin` origins authenticate with the bearer subprotocol.
 
 use futures_util::{SinkExt, StreamExt};
 use letta_app_server::Auth;
@@ -18,17 +19,23 @@ async fn server() -> TestServer {
     TestServer::start_with(|config| config.auth = Some(Auth::capability_token(TOKEN).expect("a token"))).await
 }
 
-/// The status line of the answer to `request`, read without waiting for the connection to end
-/// (an accepted upgrade stays open).
-async fn status_line(server: &TestServer, request: &str) -> String {
+/// The head (status line and headers) of the answer to `request`, read without waiting for the
+/// connection to end (an accepted upgrade stays open).
+async fn response_head(server: &TestServer, request: &str) -> String {
     let address = server.server.as_ref().expect("running").local_addr();
     let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut head = Vec::new();
-    while !head.ends_with(b"\r\n") {
+    while !head.ends_with(b"\r\n\r\n") {
         head.push(stream.read_u8().await.expect("a byte"));
     }
-    String::from_utf8_lossy(&head).trim_end().to_owned()
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The status line of the answer to `request`.
+async fn status_line(server: &TestServer, request: &str) -> String {
+    let head = response_head(server, request).await;
+    head.lines().next().unwrap_or_default().to_owned()
 }
 
 fn upgrade(extra: &str) -> String {
@@ -159,4 +166,107 @@ async fn signed_bearer_tokens_open_the_socket_until_they_expire() {
         let (status, body) = http(&server, &upgrade(&format!("Authorization: Bearer {token}\r\n"))).await;
         assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 401 Unauthorized", reason));
     }
+}
+
+const PAGE: &str = "http://page.example:5173";
+
+async fn browser_server() -> TestServer {
+    TestServer::start_with(|config| {
+        config.auth = Some(Auth::capability_token(TOKEN).expect("a token"));
+        config.allowed_origins = vec![PAGE.into()];
+    })
+    .await
+}
+
+/// What a browser sends: its page's `Origin` and the token as a subprotocol.
+fn from_page(origin: &str, protocols: &str) -> String {
+    upgrade(&format!("Origin: {origin}\r\nSec-WebSocket-Protocol: {protocols}\r\n"))
+}
+
+#[tokio::test]
+async fn pages_of_allowed_origins_connect_with_the_bearer_subprotocol() {
+    let server = browser_server().await;
+    let bearer = format!("letta-app-server.bearer.{TOKEN}");
+    let head = response_head(&server, &from_page(PAGE, &format!("chat, {bearer}"))).await;
+    assert!(head.starts_with("HTTP/1.1 101 Switching Protocols"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("sec-websocket-protocol: {bearer}\r\n")),
+        "the token's value is the selected subprotocol: {head}"
+    );
+    let head = response_head(&server, &from_page("HTTP://PAGE.EXAMPLE:5173", &bearer)).await;
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "origins compare as browsers write them: {head}"
+    );
+    let head = response_head(&server, &upgrade(&format!("Sec-WebSocket-Protocol: {bearer}\r\n"))).await;
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "a native client without Origin: {head}"
+    );
+
+    let (status, body) = http(&server, &from_page("https://evil.example", &bearer)).await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+    assert_eq!(
+        body,
+        "this page's origin is not allowed: start the server with --allow-origin <origin>\n"
+    );
+    for (protocols, reason) in [
+        ("letta-app-server.bearer.wrong", "invalid websocket bearer token"),
+        ("letta-app-server.bearer.", "invalid authorization header"),
+        (&*format!("{bearer}, {bearer}"), "invalid authorization header"),
+        ("chat", "missing websocket bearer token"),
+    ] {
+        let (status, body) = http(&server, &from_page(PAGE, protocols)).await;
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 401 Unauthorized", reason),
+            "{protocols}"
+        );
+    }
+    let both = upgrade(&format!(
+        "Authorization: Bearer {TOKEN}\r\nSec-WebSocket-Protocol: {bearer}\r\n"
+    ));
+    assert_eq!(
+        http(&server, &both).await,
+        (
+            "HTTP/1.1 401 Unauthorized".into(),
+            "invalid authorization header".into()
+        ),
+        "a token both ways is ambiguous"
+    );
+    for path in ["/healthz", "/app-server-info"] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nOrigin: {PAGE}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            http(&server, &request).await.0,
+            "HTTP/1.1 403 Forbidden",
+            "plain routes refuse an Origin, as real Letta's: {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_authenticated_by_subprotocol_runs_a_turn() {
+    let server = browser_server().await;
+    let mut request = server.url("/ws").into_client_request().expect("a request");
+    let headers = request.headers_mut();
+    let bearer = format!("letta-app-server.bearer.{TOKEN}");
+    headers.insert("sec-websocket-protocol", bearer.parse().expect("a header value"));
+    headers.insert("origin", PAGE.parse().expect("a header value"));
+    // tungstenite checks that the server selected the offered subprotocol.
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("connected");
+    assert_eq!(response.headers()["sec-websocket-protocol"], bearer.as_str());
+    let start = json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {"name": "Page"}}});
+    socket.send(Message::text(start.to_string())).await.expect("sent");
+    let mut runtime = Value::Null;
+    while let Some(Ok(message)) = socket.next().await {
+        let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
+        if frame["type"] == "runtime_start_response" {
+            runtime = frame["runtime"].clone();
+            break;
+        }
+    }
+    assert!(runtime["agent_id"].is_string(), "{runtime}");
 }

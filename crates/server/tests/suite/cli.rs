@@ -25,6 +25,30 @@ fn bad_arguments_are_refused_with_a_clear_error() {
     );
 }
 
+/// `--allow-origin` needs authentication and an origin as browsers send it.
+#[test]
+fn allowed_origins_need_auth_and_a_valid_origin() {
+    refused(
+        &["--allow-origin", "http://localhost:5173"],
+        "--allow-origin requires --ws-auth",
+    );
+    let data = tempfile::tempdir().expect("temp dir");
+    let token = data.path().join("token");
+    std::fs::write(&token, "s3cret\n").expect("a token file");
+    let token = token.to_str().expect("a path");
+    let auth = ["--ws-auth", "capability-token", "--ws-token-file", token];
+    for (origin, message) in [
+        (
+            "localhost:5173",
+            "invalid origin \"localhost:5173\": expected scheme://host[:port]",
+        ),
+        ("http://a.example/app", "invalid origin \"http://a.example/app\""),
+        ("null", "origin \"null\" cannot be allowed"),
+    ] {
+        refused(&[&auth[..], &["--allow-origin", origin]].concat(), message);
+    }
+}
+
 /// The websocket auth flags are checked as real Letta checks them, with its messages; with a
 /// capability token the server listens on any address.
 #[test]
