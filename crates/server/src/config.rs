@@ -17,7 +17,8 @@ pub struct Config {
     /// loopback clients without an `Origin` are served.
     pub auth: Option<crate::auth::Auth>,
     /// Origins whose web pages may open a websocket, sending the token as the bearer
-    /// subprotocol (normalized by [`normalize_origin`](crate::normalize_origin)); needs `auth`.
+    /// subprotocol, as `scheme://host[:port]` (see [`normalize_origin`](crate::normalize_origin));
+    /// needs `auth`.
     pub allowed_origins: Vec<String>,
     /// Websocket path (upgrades are also accepted on `/`).
     pub ws_path: String,

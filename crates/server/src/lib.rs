@@ -54,8 +54,9 @@ pub struct Server {
 
 impl Server {
     /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving; a
-    /// non-loopback address and allowed origins need `config.auth`.
-    pub async fn start(config: Config) -> std::io::Result<Self> {
+    /// non-loopback address and allowed origins need `config.auth`; the origins are taken in
+    /// any form [`normalize_origin`] accepts.
+    pub async fn start(mut config: Config) -> std::io::Result<Self> {
         if !config.listen.ip().is_loopback() && config.auth.is_none() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
@@ -71,6 +72,12 @@ impl Server {
                 "refusing to allow origins without authentication: any page of theirs could drive the agents",
             ));
         }
+        config.allowed_origins = config
+            .allowed_origins
+            .iter()
+            .map(|origin| normalize_origin(origin))
+            .collect::<Result<_, _>>()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         std::fs::create_dir_all(&config.data_dir)?;
         let store = store::Store::open(&config.data_dir.join("letta-app-server.sqlite3"))
             .map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -173,7 +173,8 @@ const PAGE: &str = "http://page.example:5173";
 async fn browser_server() -> TestServer {
     TestServer::start_with(|config| {
         config.auth = Some(Auth::capability_token(TOKEN).expect("a token"));
-        config.allowed_origins = vec![PAGE.into()];
+        // Normalised by the server: browsers send `http://page.example:5173`.
+        config.allowed_origins = vec!["HTTP://Page.Example:5173/".into()];
     })
     .await
 }
@@ -269,4 +270,34 @@ async fn a_client_authenticated_by_subprotocol_runs_a_turn() {
         }
     }
     assert!(runtime["agent_id"].is_string(), "{runtime}");
+}
+
+#[tokio::test]
+async fn the_library_refuses_open_setups_without_authentication() {
+    use letta_app_server::{Config, Server};
+    let data = tempfile::tempdir().expect("temp dir");
+    let refused = |config: Config| async move {
+        match Server::start(config).await {
+            Ok(_) => panic!("the server started"),
+            Err(error) => (error.kind(), error.to_string()),
+        }
+    };
+
+    let mut origins = Config::new(data.path().to_path_buf());
+    origins.allowed_origins = vec![PAGE.into()];
+    let (kind, message) = refused(origins).await;
+    assert_eq!(kind, std::io::ErrorKind::PermissionDenied);
+    assert!(
+        message.starts_with("refusing to allow origins without authentication"),
+        "{message}"
+    );
+
+    let mut remote = Config::new(data.path().to_path_buf());
+    remote.listen = "0.0.0.0:0".parse().expect("an address");
+    let (kind, message) = refused(remote).await;
+    assert_eq!(kind, std::io::ErrorKind::PermissionDenied);
+    assert!(
+        message.contains("non-loopback address 0.0.0.0:0 without authentication"),
+        "{message}"
+    );
 }
