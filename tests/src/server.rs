@@ -38,14 +38,16 @@ impl TestServer {
         }
     }
 
-    /// `ws://127.0.0.1:<port><path>`.
+    /// `ws://127.0.0.1:<port><path>`, or `wss://` with TLS configured.
     pub fn url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.config.listen)
+        let scheme = if self.config.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}{path}", self.config.listen)
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// `http://127.0.0.1:<port><path>`, or `https://` with TLS configured.
     pub fn http(&self, path: &str) -> String {
-        format!("http://{}{path}", self.config.listen)
+        let scheme = if self.config.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.config.listen)
     }
 
     /// Connects a schema-checking client to `/ws`.

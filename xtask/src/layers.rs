@@ -34,7 +34,7 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     // Conversations, their turns, the tools a turn offers.
     &["engine"],
     &["permissions", "provider", "tools", "store", "config"],
-    &["history", "transcript", "auth", "limits", "clock", "sync"],
+    &["history", "transcript", "auth", "tls", "limits", "clock", "sync"],
 ];
 
 /// A module path inside one crate (`[]` is the crate root).

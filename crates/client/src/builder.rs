@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::events::{DEFAULT_EVENT_CAPACITY, RawEvents};
 use crate::options::{Options, Reconnect, Transport, resolve_url};
 use crate::shared::Shared;
+use crate::tls;
 
 /// The default time a command waits for its answer, as in Letta Code's client helper.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,6 +26,17 @@ impl ClientBuilder {
     /// Sends `Authorization: Bearer <token>` on every upgrade.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.options.token = Some(token.into());
+        self
+    }
+
+    /// Trusts the CA certificates of `pem` (PEM text: one or more `-----BEGIN CERTIFICATE-----`
+    /// blocks) for `wss://`, besides the Mozilla roots that are always trusted: the CA that
+    /// signed a server's own certificate (`letta-app-server --tls-cert`), or that certificate
+    /// itself when it is self-signed. Each call adds to the last; text that is not PEM
+    /// certificates makes [`ClientBuilder::connect`] fail with [`Error::InvalidTls`].
+    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.options.ca_pem.extend_from_slice(pem.as_ref());
+        self.options.ca_pem.push(b'\n');
         self
     }
 
@@ -60,7 +72,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Checks the URL and the token as [`ClientBuilder::connect`] does, without connecting.
+    /// Checks the URL, the token and the CA certificates as [`ClientBuilder::connect`] does,
+    /// without connecting.
     pub fn validate(&self) -> Result<(), Error> {
         self.options().map(drop)
     }
@@ -73,8 +86,11 @@ impl ClientBuilder {
                 reason: "app-server auth token must not be empty".into(),
             });
         }
+        let url = resolve_url(&self.options.url)?;
+        let tls = tls::client_config(&self.options.ca_pem)?;
         Ok(Options {
-            url: resolve_url(&self.options.url)?,
+            tls: url.starts_with("wss://").then_some(tls),
+            url,
             ..self.options.clone()
         })
     }
@@ -112,6 +128,8 @@ impl Client {
                 url: url.to_owned(),
                 transport: Transport::Single,
                 token: None,
+                ca_pem: Vec::new(),
+                tls: None,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 event_capacity: DEFAULT_EVENT_CAPACITY,
                 reconnect: None,

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::Error;
 use crate::frame::RawFrame;
@@ -33,12 +33,13 @@ pub(crate) struct Sockets(Vec<Socket>);
 pub(crate) async fn open(options: &Options) -> Result<Sockets, Error> {
     let mut sockets = Vec::new();
     for url in options.socket_urls() {
-        sockets.push(dial(&url, options.token.as_deref()).await?);
+        sockets.push(dial(&url, options.token.as_deref(), options.tls.as_ref()).await?);
     }
     Ok(Sockets(sockets))
 }
 
-async fn dial(url: &str, token: Option<&str>) -> Result<Socket, Error> {
+/// Opens one socket: TLS with `tls` for a `wss://` URL, the token in the upgrade.
+async fn dial(url: &str, token: Option<&str>, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Socket, Error> {
     let connect_error = |message: String| Error::Connect {
         url: url.to_owned(),
         message,
@@ -49,7 +50,8 @@ async fn dial(url: &str, token: Option<&str>) -> Result<Socket, Error> {
             .map_err(|_| connect_error("the token is not a valid header value".into()))?;
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    match tokio_tungstenite::connect_async(request).await {
+    let connector = tls.map(|config| Connector::Rustls(Arc::clone(config)));
+    match tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(response)) => {
             let body = response
@@ -66,8 +68,18 @@ async fn dial(url: &str, token: Option<&str>) -> Result<Socket, Error> {
                 format!("HTTP {status}: {body}")
             }))
         }
-        Err(e) => Err(connect_error(e.to_string())),
+        Err(e) => Err(connect_error(failure(&e))),
     }
+}
+
+/// Why dialling failed; a TLS error (which tokio-rustls wraps in an I/O error) says so.
+fn failure(error: &tungstenite::Error) -> String {
+    if let tungstenite::Error::Io(io) = error
+        && let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return format!("TLS handshake failed: {tls}");
+    }
+    error.to_string()
 }
 
 /// What a connection task serves: the client's options, its core and its tools.

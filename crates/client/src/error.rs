@@ -14,7 +14,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The websocket could not be opened (refused, HTTP error on the upgrade, bad token, …).
+    /// The TLS settings cannot be used: CA certificates that are not PEM, or not certificates
+    /// ([`ClientBuilder::ca_pem`](crate::ClientBuilder::ca_pem)).
+    InvalidTls {
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The websocket could not be opened (refused, HTTP error on the upgrade, bad token, a TLS
+    /// handshake that failed, …).
     Connect {
         /// The URL dialled.
         url: String,
@@ -69,6 +76,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUrl { url, reason } => write!(f, "invalid App Server URL `{url}`: {reason}"),
+            Error::InvalidTls { reason } => write!(f, "invalid TLS settings: {reason}"),
             Error::Connect { url, message } => write!(f, "could not connect to {url}: {message}"),
             Error::Timeout { request_id, after } => {
                 write!(f, "timed out after {after:?} waiting for the answer to {request_id}")

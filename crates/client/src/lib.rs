@@ -185,6 +185,7 @@ mod responses;
 mod restore;
 mod sequencer;
 mod shared;
+mod tls;
 mod tools;
 mod tracked;
 mod turn;

@@ -1,5 +1,6 @@
-//! How a client connects: URL, transport, token, timeouts, buffers, reconnect policy.
+//! How a client connects: URL, transport, token, TLS, timeouts, buffers, reconnect policy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::http::Uri;
@@ -56,6 +57,11 @@ pub(crate) struct Options {
     pub url: String,
     pub transport: Transport,
     pub token: Option<String>,
+    /// CA certificates (PEM) trusted for `wss://` besides the Mozilla roots.
+    pub ca_pem: Vec<u8>,
+    /// For a `wss://` URL: the TLS configuration, made from `ca_pem` when the options are
+    /// checked.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub request_timeout: Duration,
     pub event_capacity: usize,
     pub reconnect: Option<Reconnect>,
@@ -139,6 +145,8 @@ mod tests {
             url: "ws://h:1/ws".into(),
             transport: Transport::Split,
             token: None,
+            ca_pem: Vec::new(),
+            tls: None,
             request_timeout: Duration::from_secs(1),
             event_capacity: 1,
             reconnect: None,

@@ -20,6 +20,13 @@ pub struct Config {
     /// subprotocol, as `scheme://host[:port]` (see [`normalize_origin`](crate::normalize_origin));
     /// needs `auth`.
     pub allowed_origins: Vec<String>,
+    /// TLS on the listening port (`wss://` and `https://`; docs/protocol.md §1.2); `None`:
+    /// plain `ws://` and `http://`. It does not replace `auth`: it hides the token on the way.
+    pub tls: Option<crate::tls::Tls>,
+    /// How long a client of a TLS port has, from connecting, to complete the TLS handshake;
+    /// past it the connection is closed. The handshake runs in the connection's own task, so a
+    /// slow or silent client holds up no other.
+    pub tls_handshake_timeout: Duration,
     /// Websocket path (upgrades are also accepted on `/`).
     pub ws_path: String,
     /// Directory of the SQLite store.
@@ -78,6 +85,8 @@ impl Config {
             silent_peer_timeout: Duration::from_secs(90),
             close_timeout: Duration::from_secs(5),
             http_header_timeout: Duration::from_secs(10),
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             providers: ProviderSettings::from_env(),
             external_tool_timeout: Duration::from_secs(5 * 60),
             external_tool_background_after: Duration::from_secs(10),

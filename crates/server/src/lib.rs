@@ -28,6 +28,7 @@ mod provider;
 mod sessions;
 mod store;
 mod sync;
+mod tls;
 mod tools;
 mod transcript;
 mod transport;
@@ -42,6 +43,7 @@ pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer, nor
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;
+pub use tls::Tls;
 
 /// A running server.
 pub struct Server {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use letta_app_server::{
-    Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, normalize_origin,
+    Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, Tls, normalize_origin,
 };
 use letta_app_server_protocol::DevicePermissionMode;
 
@@ -15,10 +15,11 @@ use letta_app_server_protocol::DevicePermissionMode;
 #[derive(Debug, Parser)]
 #[command(name = "letta-app-server", version)]
 struct Cli {
-    /// Websocket listen URL; `--listen` alone means ws://127.0.0.1:0 (a free port). Only
-    /// loopback addresses are accepted unless `--ws-auth` is given.
-    #[arg(long, value_name = "URL", num_args = 0..=1, default_value = "ws://127.0.0.1:0", default_missing_value = "ws://127.0.0.1:0")]
-    listen: String,
+    /// Websocket listen URL, `ws://` or, with `--tls-cert` and `--tls-key`, `wss://`; none, or
+    /// `--listen` alone, means port 0 (a free one) on 127.0.0.1. Only loopback addresses are
+    /// accepted unless `--ws-auth` is given.
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    listen: Option<Option<String>>,
     /// Where the SQLite store lives.
     #[arg(long, value_name = "DIR", env = "LETTA_APP_SERVER_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -61,6 +62,13 @@ struct Cli {
     /// `--ws-auth`.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// PEM file of the TLS certificate (then any intermediate CA certificates): the port speaks
+    /// TLS, `wss://` and `https://`. Needs `--tls-key`.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the TLS certificate's private key. Needs `--tls-cert`.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -198,11 +206,23 @@ fn parse_origins(cli: &Cli, authenticated: bool) -> Result<Vec<String>, String> 
         .collect()
 }
 
-/// The listen address and websocket path of a `ws://host:port[/path]` URL.
-fn parse_listen(url: &str, authenticated: bool) -> Result<(SocketAddr, String), String> {
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("listen URL must start with ws:// (got {url})"))?;
+/// The listen address and websocket path of a `ws://host:port[/path]` URL, or a `wss://` one
+/// when the port speaks TLS: the URL says what clients dial, so the other scheme is refused.
+fn parse_listen(url: &str, authenticated: bool, tls: bool) -> Result<(SocketAddr, String), String> {
+    let rest = match (url.split_once("://"), tls) {
+        (Some(("ws", rest)), false) | (Some(("wss", rest)), true) => rest,
+        (Some(("ws", rest)), true) => {
+            return Err(format!(
+                "with --tls-cert and --tls-key the port speaks TLS: listen on wss://{rest}, not {url}"
+            ));
+        }
+        (Some(("wss", _)), false) => {
+            return Err(format!(
+                "a wss:// listen URL needs --tls-cert and --tls-key (PEM files) (got {url})"
+            ));
+        }
+        _ => return Err(format!("listen URL must start with ws:// or wss:// (got {url})")),
+    };
     let (authority, path) = rest
         .split_once('/')
         .map_or((rest, "/ws".to_owned()), |(a, p)| (a, format!("/{p}")));
@@ -229,6 +249,16 @@ fn parse_listen(url: &str, authenticated: bool) -> Result<(SocketAddr, String), 
         ));
     }
     Ok((SocketAddr::new(ip, port), path))
+}
+
+/// The TLS certificate and key of `--tls-cert` and `--tls-key` (clap makes sure they come
+/// together), read and checked now: a file that cannot be read or holds no PEM certificate or
+/// key, or a key that is not the certificate's, stops the start.
+fn parse_tls(cli: &Cli) -> Result<Option<Tls>, String> {
+    match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Tls::from_pem_files(cert, key).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The name of the runtime's threads besides the main one: its workers, and its blocking pool.
@@ -261,10 +291,13 @@ async fn serve(cli: Cli) -> ExitCode {
             .join("letta-app-server")
     });
     let parsed = parse_auth(&cli, &data_dir).and_then(|(auth, file)| {
-        let listen = parse_listen(&cli.listen, auth.is_some())?;
-        Ok((listen, parse_origins(&cli, auth.is_some())?, auth, file))
+        let tls = parse_tls(&cli)?;
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let url = (cli.listen.clone().flatten()).unwrap_or_else(|| format!("{scheme}://127.0.0.1:0"));
+        let listen = parse_listen(&url, auth.is_some(), tls.is_some())?;
+        Ok((listen, parse_origins(&cli, auth.is_some())?, auth, file, tls))
     });
-    let ((listen, ws_path), allowed_origins, auth, token_file) = match parsed {
+    let ((listen, ws_path), allowed_origins, auth, token_file, tls) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("Error: {error}");
@@ -277,6 +310,8 @@ async fn serve(cli: Cli) -> ExitCode {
     config.max_frame_bytes = cli.max_frame_bytes;
     config.auth = auth;
     config.allowed_origins = allowed_origins;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    config.tls = tls;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {
@@ -286,7 +321,7 @@ async fn serve(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let base = format!("ws://{}", server.local_addr());
+    let base = format!("{scheme}://{}", server.local_addr());
     say(&format!("Listening on {base}"));
     say(&format!("WebSocket: {base}{ws_path}"));
     say(&format!("Control channel: {base}{ws_path}?channel=control"));

@@ -7,9 +7,11 @@
 //!   its queued inputs cancelled). Stream deltas and status snapshots go to the stream socket
 //!   while it is open, everything else to control; one `event_seq` for the pair.
 //!
-//! Every request passes the checks of [`http`]; a client has [`Config::http_header_timeout`] to
-//! send a request head. Each websocket is pinged every [`Config::ping_interval`], and cut off
-//! when its peer sends nothing at all for [`Config::silent_peer_timeout`]. A websocket ends with
+//! On a TLS port ([`Config::tls`]) every connection first completes its TLS handshake, within
+//! [`Config::tls_handshake_timeout`] ([`io`]). Every request passes the checks of [`http`]; a
+//! client has [`Config::http_header_timeout`] to send a request head. Each websocket is pinged
+//! every [`Config::ping_interval`], and cut off when its peer sends nothing at all for
+//! [`Config::silent_peer_timeout`]. A websocket ends with
 //! the close handshake of RFC 6455 §7: the server answers a peer's close frame with the same
 //! code; it closes with 1008 (queue overflow, replaced session), 1001 (shutdown), 1002 (protocol
 //! violation), 1007 (invalid UTF-8) or 1009 (frame too large, after an `error` frame) and waits
@@ -18,11 +20,14 @@
 //! does not finish within [`Config::close_timeout`] is cut off with a TCP reset.
 //!
 //! Here: accepting connections and routing requests. The rest, one file each: [`http`] (request
-//! checks, plain routes, the handshake), [`tcp`] (the TCP connection under a websocket),
-//! [`session`] (running a single or control socket), [`stream`] (a split session's stream
-//! socket), [`read`] (reading frames), [`write`](mod@write) (writing a session's queue) and
-//! [`close`] (how a socket ends: the close handshake).
+//! checks, plain routes, the handshake), [`io`] (a connection's bytes, plain or TLS), [`tcp`]
+//! (the TCP connection under them), [`session`] (running a single or control socket),
+//! [`stream`] (a split session's stream socket), [`read`] (reading frames),
+//! [`write`](mod@write) (writing a session's queue) and [`close`] (how a socket ends: the close
+//! handshake).
 //!
+//! [`Config::tls`]: crate::Config::tls
+//! [`Config::tls_handshake_timeout`]: crate::Config::tls_handshake_timeout
 //! [`Config::http_header_timeout`]: crate::Config::http_header_timeout
 //! [`Config::ping_interval`]: crate::Config::ping_interval
 //! [`Config::silent_peer_timeout`]: crate::Config::silent_peer_timeout
@@ -30,6 +35,7 @@
 
 mod close;
 mod http;
+mod io;
 mod read;
 mod session;
 mod stream;
@@ -43,8 +49,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -53,10 +60,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::sessions::{Session, Sessions};
 use http::{Body, Refusal};
+use io::Io;
 use tcp::Tcp;
 use write::StreamSocket;
 
-type Socket = WebSocketStream<Tcp>;
+type Socket = WebSocketStream<Io>;
 type Sink = SplitSink<Socket, Message>;
 type Source = SplitStream<Socket>;
 
@@ -102,11 +110,15 @@ impl Transport {
     }
 }
 
-/// Accepts connections until `shutdown` is cancelled.
+/// Accepts connections until `shutdown` is cancelled. Each is served in a task of its own,
+/// which first completes the TLS handshake on a TLS port.
 pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
+    let config = transport.sessions.config();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(transport.sessions.config().http_header_timeout);
+        .header_read_timeout(config.http_header_timeout);
+    let tls = config.tls.as_ref().map(|tls| TlsAcceptor::from(tls.server_config()));
+    let handshake_timeout = config.tls_handshake_timeout;
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -118,15 +130,28 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
         let _ = stream.set_nodelay(true);
         let transport = transport.clone();
         let http = http.clone();
+        let tls = tls.clone();
         transport.tasks.clone().spawn(async move {
+            let tcp = Tcp::new(stream);
+            let io = match tls {
+                None => Io::Plain(tcp),
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(handshake_timeout, Io::accept_tls(tcp, &acceptor));
+                    let accepted = tokio::select! {
+                        accepted = handshake => accepted.ok().flatten(),
+                        () = transport.shutdown.cancelled() => None,
+                    };
+                    match accepted {
+                        Some(io) => io,
+                        None => return,
+                    }
+                }
+            };
             let service = hyper::service::service_fn(move |request| {
                 let transport = transport.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(transport, request)) }
             });
-            let _ = http
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            let _ = http.serve_connection(TokioIo::new(io), service).with_upgrades().await;
         });
     }
 }
@@ -167,18 +192,18 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
-        // The connection is served over `TokioIo<TcpStream>`, so this always succeeds.
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        // The connection is served over `TokioIo<Io>`, so this always succeeds.
+        let Ok(parts) = upgraded.downcast::<TokioIo<Io>>() else {
             return;
         };
-        let tcp = Tcp::new(parts.io.into_inner());
+        let io = parts.io.into_inner();
+        let tcp = io.tcp();
         let config = WebSocketConfig::default()
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
         // Frames the client sent right behind its request were read with it.
         let socket =
-            WebSocketStream::from_partially_read(tcp.clone(), parts.read_buf.to_vec(), Role::Server, Some(config))
-                .await;
+            WebSocketStream::from_partially_read(io, parts.read_buf.to_vec(), Role::Server, Some(config)).await;
         match role {
             Channel::Single => session::single(transport, tcp, socket).await,
             Channel::Control => session::control(transport, tcp, socket).await,

@@ -1,4 +1,5 @@
-//! The TCP connection under a websocket, shared so that any task can cut it off.
+//! The TCP connection under HTTP and the websockets (directly, or under TLS), shared so that any
+//! task can cut it off.
 
 use std::io;
 use std::net::Shutdown;
@@ -23,6 +24,11 @@ pub(super) struct Tcp(Arc<TcpStream>);
 impl Tcp {
     pub(super) fn new(stream: TcpStream) -> Self {
         Self(Arc::new(stream))
+    }
+
+    /// Reads what the peer sent into `buf` without taking it from the stream.
+    pub(super) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.peek(buf).await
     }
 
     /// Sends FIN: the peer reads the end of the stream after what was written.

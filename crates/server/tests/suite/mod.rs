@@ -16,5 +16,6 @@ mod providers;
 mod resume_queue;
 mod settings;
 mod slash;
+mod tls;
 mod transport;
 mod unsupported;
