@@ -54,11 +54,24 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
+/** TLS settings of a client (an extension: real Letta's server has no TLS). */
+export interface TlsOptions {
+  /**
+   * CA certificates to trust, as PEM text (a string or a Buffer, or an array of them, as
+   * `tls.connect` takes them): the CA of a server started with `--tls-cert`, or its certificate
+   * when self-signed. Unlike `tls.connect`'s `ca`, it adds to the Mozilla roots, which stay
+   * trusted. Text that is not PEM certificates throws.
+   */
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+}
+
 export interface AppServerClientOptions {
   /** `ws://`, `wss://`, `http://` or `https://`; an empty path becomes `/ws`. */
   url: string;
   /** Sent as `Authorization: Bearer <token>`; a blank token throws. */
   authToken?: string;
+  /** TLS for `wss://` (and `https://`) URLs. */
+  tls?: TlsOptions;
   /** Default timeout of every request (30000). */
   requestTimeoutMs?: number;
   /** Accepted for compatibility with the official helper, and not used: Rust owns the socket. */

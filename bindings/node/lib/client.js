@@ -52,6 +52,24 @@ function checkOptions({ url, requestTimeoutMs, eventCapacity }) {
   }
 }
 
+/**
+ * The `tls.ca` option (PEM text, as a string or a Buffer, or an array of them, as `tls.connect`
+ * takes it) as one PEM text; `undefined` without one.
+ */
+function caPem(tls) {
+  if (tls === undefined) return undefined;
+  if (tls === null || typeof tls !== 'object') throw new TypeError('tls must be an object: { ca }');
+  if (tls.ca === undefined) return undefined;
+  const certificates = Array.isArray(tls.ca) ? tls.ca : [tls.ca];
+  return certificates
+    .map((certificate) => {
+      if (typeof certificate === 'string') return certificate;
+      if (certificate instanceof Uint8Array) return Buffer.from(certificate).toString('utf8');
+      throw new TypeError('tls.ca must be PEM text: a string, a Buffer, or an array of them');
+    })
+    .join('\n');
+}
+
 /** The `reconnect` option as the native policy: `true` is 100 ms doubling to 5 s, forever. */
 function reconnectPolicy(reconnect) {
   if (!reconnect) return undefined;
@@ -143,6 +161,7 @@ class AppServerClient {
     const {
       url,
       authToken,
+      tls,
       requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
       eventCapacity = DEFAULT_EVENT_CAPACITY,
       reconnect,
@@ -150,10 +169,12 @@ class AppServerClient {
     checkOptions({ url, requestTimeoutMs, eventCapacity });
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#eventCapacity = eventCapacity;
-    // Throws at once, as the official helper does, for a bad URL scheme or a blank token.
+    // Throws at once, as the official helper does, for a bad URL scheme or a blank token (and
+    // for CA certificates that are not PEM).
     this.#native = new native.NativeClient({
       url,
       authToken,
+      caPem: caPem(tls),
       requestTimeoutMs,
       eventCapacity,
       reconnect: reconnectPolicy(reconnect),

@@ -25,6 +25,9 @@ pub struct NativeOptions {
     pub url: String,
     /// Sent as `Authorization: Bearer <token>` on every upgrade.
     pub auth_token: Option<String>,
+    /// CA certificates (PEM) trusted for `wss://` besides the Mozilla roots: the `tls.ca`
+    /// option, joined.
+    pub ca_pem: Option<String>,
     /// How long the client's own requests wait: the turn helper's `input`, and the commands
     /// that restore runtimes after a reconnect.
     pub request_timeout_ms: Option<u32>,
@@ -60,13 +63,17 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
-    /// Checks the options (a bad URL scheme or a blank token throws) without connecting.
+    /// Checks the options (a bad URL scheme, a blank token or CA certificates that are not PEM
+    /// throw) without connecting.
     #[napi(constructor)]
     pub fn new(options: NativeOptions) -> Result<Self> {
         let next_request_number = Arc::new(AtomicU64::new(1));
         let mut builder = Client::builder(&options.url).request_numbers(Arc::clone(&next_request_number));
         if let Some(token) = options.auth_token {
             builder = builder.token(token);
+        }
+        if let Some(pem) = options.ca_pem {
+            builder = builder.ca_pem(pem);
         }
         if let Some(ms) = options.request_timeout_ms {
             builder = builder.request_timeout(millis(ms));

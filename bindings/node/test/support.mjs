@@ -16,10 +16,17 @@ export const SERVER_BINARY =
   process.env.LETTA_APP_SERVER_BIN ??
   path.join(process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target'), 'debug', 'letta-app-server');
 
-/** Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args`. */
+/** The test CA (`ca.pem`) and the certificate it signed for 127.0.0.1 and localhost (`server.pem`, `server.key`). */
+export const TLS_FIXTURES = path.join(REPO, 'tests', 'tls');
+
+/**
+ * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
+ * give a `--listen` of their own).
+ */
 export async function startServer(...args) {
   const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
-  const child = spawn(SERVER_BINARY, ['--listen', 'ws://127.0.0.1:0', '--data-dir', data, ...args], {
+  const listen = args.includes('--listen') ? [] : ['--listen', 'ws://127.0.0.1:0'];
+  const child = spawn(SERVER_BINARY, [...listen, '--data-dir', data, ...args], {
     // Tools run in the server's working directory: the temporary one, not the checkout.
     cwd: data,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -30,7 +37,7 @@ export async function startServer(...args) {
     once(child, 'error').then(([error]) => Promise.reject(new Error(`starting ${SERVER_BINARY}: ${error.message}`))),
     once(child, 'exit').then(() => Promise.reject(new Error('the server exited before printing its address'))),
   ]);
-  const match = /^Listening on (ws:\/\/\S+)$/.exec(first);
+  const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
   if (!match) throw new Error(`unexpected first line from the server: ${first}`);
   return {
     url: match[1],

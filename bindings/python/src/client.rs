@@ -66,14 +66,18 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 
 #[pymethods]
 impl Client {
-    /// Connects. `reconnect` is `(initial_delay, max_delay, max_attempts)` in seconds, or
+    /// Connects. `ca_pem` is the PEM text of CA certificates trusted for `wss://` besides the
+    /// Mozilla roots; `reconnect` is `(initial_delay, max_delay, max_attempts)` in seconds, or
     /// `None` for no automatic reconnect.
     #[staticmethod]
-    #[pyo3(signature = (url, token, request_timeout, event_capacity, reconnect, split))]
+    #[pyo3(signature = (url, token, ca_pem, request_timeout, event_capacity, reconnect, split))]
+    // The options of the Python layer's `connect`, one argument each.
+    #[allow(clippy::too_many_arguments)]
     fn connect<'py>(
         py: Python<'py>,
         url: String,
         token: Option<String>,
+        ca_pem: Option<Vec<u8>>,
         request_timeout: f64,
         event_capacity: usize,
         reconnect: Option<(f64, f64, Option<u32>)>,
@@ -85,6 +89,9 @@ impl Client {
             .transport(if split { Transport::Split } else { Transport::Single });
         if let Some(token) = token {
             builder = builder.token(token);
+        }
+        if let Some(pem) = ca_pem {
+            builder = builder.ca_pem(pem);
         }
         if let Some((initial, max, attempts)) = reconnect {
             builder = builder.reconnect(Reconnect {

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod py {
     pyo3::import_exception!(letta_app_server.errors, AppServerError);
     pyo3::import_exception!(letta_app_server.errors, InvalidUrlError);
+    pyo3::import_exception!(letta_app_server.errors, InvalidTlsError);
     pyo3::import_exception!(letta_app_server.errors, ConnectError);
     pyo3::import_exception!(letta_app_server.errors, DisconnectedError);
     pyo3::import_exception!(letta_app_server.errors, RequestTimeoutError);
@@ -20,6 +21,7 @@ pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
         Error::InvalidUrl { .. } => py::InvalidUrlError::new_err(message),
+        Error::InvalidTls { .. } => py::InvalidTlsError::new_err(message),
         Error::Connect { .. } => py::ConnectError::new_err(message),
         Error::Timeout { request_id, after } => {
             py::RequestTimeoutError::new_err((message, request_id, after.as_secs_f64()))

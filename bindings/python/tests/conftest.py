@@ -16,6 +16,10 @@ from letta_app_server import AsyncClient, Gap
 REPO = Path(__file__).resolve().parents[3]
 """The repository root."""
 
+TLS_FIXTURES = REPO / "tests" / "tls"
+"""The test CA (`ca.pem`) and the certificate it signed for 127.0.0.1 and localhost
+(`server.pem`, `server.key`)."""
+
 WAIT = 30.0
 """Seconds a test may take before it fails instead of hanging."""
 
@@ -31,21 +35,23 @@ def server_binary() -> Path:
 
 
 class Server:
-    """`letta-app-server --listen ws://127.0.0.1:PORT --data-dir DIR`, restartable on its port.
+    """`letta-app-server --listen ws://127.0.0.1:PORT --data-dir DIR`, restartable on its port
+    (`wss://` with `scheme="wss"`, whose `args` then give `--tls-cert` and `--tls-key`).
 
     It runs in the test's temporary directory, where the agents' shell tools run too.
     """
 
-    def __init__(self, data: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: Path, args: tuple[str, ...] = (), scheme: str = "ws") -> None:
         self.data = data
         self.args = args
+        self.scheme = scheme
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
         self.start()
 
     def start(self) -> None:
         process = subprocess.Popen(
-            [str(server_binary()), "--listen", f"ws://127.0.0.1:{self.port}", "--data-dir", str(self.data), *self.args],
+            [str(server_binary()), "--listen", self.url, "--data-dir", str(self.data), *self.args],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             cwd=self.data.parent,
@@ -53,7 +59,7 @@ class Server:
         )
         assert process.stdout is not None
         first = process.stdout.readline()
-        if not first.startswith("Listening on ws://"):
+        if not first.startswith(f"Listening on {self.scheme}://"):
             process.kill()
             raise RuntimeError(f"the server did not start: {first!r}")
         self.port = int(first.strip().rsplit(":", 1)[1])
@@ -61,7 +67,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.process is not None:

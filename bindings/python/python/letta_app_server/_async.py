@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -48,6 +50,13 @@ DEFAULT_EVENT_CAPACITY = 4096
 """Frames each event stream buffers before it skips frames and reports a lagged `Gap`."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _ca_pem(ca_cert: str | os.PathLike[str] | bytes | None) -> bytes | None:
+    """`ca_cert` as PEM: `bytes` are the PEM itself, a `str` or path names a PEM file."""
+    if ca_cert is None or isinstance(ca_cert, bytes):
+        return ca_cert
+    return Path(ca_cert).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ class AsyncClient(AsyncCommands):
         url: str,
         token: str | None = None,
         *,
+        ca_cert: str | os.PathLike[str] | bytes | None = None,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         reconnect: bool | Reconnect = False,
         event_capacity: int = DEFAULT_EVENT_CAPACITY,
@@ -213,7 +223,10 @@ class AsyncClient(AsyncCommands):
     ) -> _Connecting:
         """Connects to `url` (`ws://host:port`; `/ws` is assumed, `http(s)` becomes `ws(s)`).
 
-        `token` is sent as `Authorization: Bearer <token>`. `reconnect=True` (or a `Reconnect`)
+        `token` is sent as `Authorization: Bearer <token>`. `ca_cert` adds CA certificates to
+        trust for `wss://` besides the Mozilla roots (which stay trusted): a PEM file's path, or
+        the PEM itself as `bytes`; the CA of a server started with `--tls-cert`, or its
+        certificate when self-signed. `reconnect=True` (or a `Reconnect`)
         redials after the connection drops and restores the runtimes this client started or
         synced and the tools it registered. `split=True` uses the seed design's control + stream
         socket pair instead of one socket.
@@ -224,6 +237,7 @@ class AsyncClient(AsyncCommands):
             native = await _native.Client.connect(
                 url,
                 token,
+                _ca_pem(ca_cert),
                 request_timeout,
                 event_capacity,
                 None if policy is None else (policy.initial_delay, policy.max_delay, policy.max_attempts),

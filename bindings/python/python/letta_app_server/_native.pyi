@@ -49,6 +49,7 @@ class Client:
     def connect(
         url: str,
         token: str | None,
+        ca_pem: bytes | None,
         request_timeout: float,
         event_capacity: int,
         reconnect: tuple[float, float, int | None] | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
@@ -91,6 +92,7 @@ class Client(SyncCommands):
         url: str,
         token: str | None = None,
         *,
+        ca_cert: str | os.PathLike[str] | bytes | None = None,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         reconnect: bool | Reconnect = False,
         event_capacity: int = DEFAULT_EVENT_CAPACITY,
@@ -103,6 +105,7 @@ class Client(SyncCommands):
             return await AsyncClient.connect(
                 url,
                 token,
+                ca_cert=ca_cert,
                 request_timeout=request_timeout,
                 reconnect=reconnect,
                 event_capacity=event_capacity,

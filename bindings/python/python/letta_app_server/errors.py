@@ -11,8 +11,13 @@ class InvalidUrlError(AppServerError, ValueError):
     """The URL (or the token) cannot be used to reach an App Server."""
 
 
+class InvalidTlsError(AppServerError, ValueError):
+    """The CA certificates given as ``ca_cert`` are not PEM certificates."""
+
+
 class ConnectError(AppServerError, ConnectionError):
-    """The websocket could not be opened (refused, HTTP error on the upgrade, bad token, …)."""
+    """The websocket could not be opened (refused, HTTP error on the upgrade, bad token, failed
+    TLS handshake, …)."""
 
 
 class DisconnectedError(AppServerError, ConnectionError):
