@@ -261,6 +261,11 @@ fn parse_tls(cli: &Cli) -> Result<Option<Tls>, String> {
     }
 }
 
+/// The scheme of the listen URL and the address lines: `wss` on a TLS port, else `ws`.
+fn scheme(tls: bool) -> &'static str {
+    if tls { "wss" } else { "ws" }
+}
+
 /// The name of the runtime's threads besides the main one: its workers, and its blocking pool.
 const WORKER_THREAD_NAME: &str = "letta-worker";
 
@@ -292,8 +297,8 @@ async fn serve(cli: Cli) -> ExitCode {
     });
     let parsed = parse_auth(&cli, &data_dir).and_then(|(auth, file)| {
         let tls = parse_tls(&cli)?;
-        let scheme = if tls.is_some() { "wss" } else { "ws" };
-        let url = (cli.listen.clone().flatten()).unwrap_or_else(|| format!("{scheme}://127.0.0.1:0"));
+        let default = || format!("{}://127.0.0.1:0", scheme(tls.is_some()));
+        let url = cli.listen.clone().flatten().unwrap_or_else(default);
         let listen = parse_listen(&url, auth.is_some(), tls.is_some())?;
         Ok((listen, parse_origins(&cli, auth.is_some())?, auth, file, tls))
     });
@@ -310,7 +315,7 @@ async fn serve(cli: Cli) -> ExitCode {
     config.max_frame_bytes = cli.max_frame_bytes;
     config.auth = auth;
     config.allowed_origins = allowed_origins;
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let scheme = scheme(tls.is_some());
     config.tls = tls;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);

@@ -11,13 +11,13 @@
 //! [`Config::tls_handshake_timeout`] ([`io`]). Every request passes the checks of [`http`]; a
 //! client has [`Config::http_header_timeout`] to send a request head. Each websocket is pinged
 //! every [`Config::ping_interval`], and cut off when its peer sends nothing at all for
-//! [`Config::silent_peer_timeout`]. A websocket ends with
-//! the close handshake of RFC 6455 §7: the server answers a peer's close frame with the same
-//! code; it closes with 1008 (queue overflow, replaced session), 1001 (shutdown), 1002 (protocol
-//! violation), 1007 (invalid UTF-8) or 1009 (frame too large, after an `error` frame) and waits
-//! for the peer's answer. After a violation it stops reading frames and discards the peer's
-//! input until the peer closes, so the peer reads the close frame instead of a reset. Whatever
-//! does not finish within [`Config::close_timeout`] is cut off with a TCP reset.
+//! [`Config::silent_peer_timeout`]. A websocket ends with the close handshake of RFC 6455 §7:
+//! the server answers a peer's close frame with the same code; it closes with 1008 (queue
+//! overflow, replaced session), 1001 (shutdown), 1002 (protocol violation), 1007 (invalid UTF-8)
+//! or 1009 (frame too large, after an `error` frame) and waits for the peer's answer. After a
+//! violation it stops reading frames and discards the peer's input until the peer closes, so the
+//! peer reads the close frame instead of a reset. Whatever does not finish within
+//! [`Config::close_timeout`] is cut off with a TCP reset.
 //!
 //! Here: accepting connections and routing requests. The rest, one file each: [`http`] (request
 //! checks, plain routes, the handshake), [`io`] (a connection's bytes, plain or TLS), [`tcp`]
