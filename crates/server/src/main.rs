@@ -61,6 +61,10 @@ struct Cli {
     /// `--ws-auth`.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// Also serve the OpenAI-compatible API on the same port: GET /v1/models (one model per
+    /// agent), POST /v1/chat/completions and POST /v1/responses, with the same authentication.
+    #[arg(long)]
+    openai_api: bool,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -277,6 +281,7 @@ async fn serve(cli: Cli) -> ExitCode {
     config.max_frame_bytes = cli.max_frame_bytes;
     config.auth = auth;
     config.allowed_origins = allowed_origins;
+    config.openai_api = cli.openai_api;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {
@@ -296,6 +301,9 @@ async fn serve(cli: Cli) -> ExitCode {
             "Token file (owner-only; send it as `Authorization: Bearer <token>`): {}",
             path.display()
         ));
+    }
+    if cli.openai_api {
+        say(&format!("OpenAI-compatible API: http://{}/v1", server.local_addr()));
     }
     let signal = wait_for_signal().await;
     server.shutdown().await;
