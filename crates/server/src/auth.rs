@@ -265,9 +265,7 @@ pub fn normalize_origin(origin: &str) -> Result<String, String> {
     let invalid = || format!("invalid origin {origin:?}: expected scheme://host[:port], as a browser sends it");
     let trimmed = origin.trim();
     if trimmed.eq_ignore_ascii_case("null") {
-        return Err(format!(
-            "origin \"null\" cannot be allowed: it is the origin of every sandboxed or file: page"
-        ));
+        return Err("origin \"null\" cannot be allowed: it is the origin of every sandboxed or file: page".into());
     }
     let lower = trimmed.strip_suffix('/').unwrap_or(trimmed).to_ascii_lowercase();
     let (scheme, authority) = lower.split_once("://").ok_or_else(invalid)?;

@@ -180,20 +180,24 @@ impl Api {
         let completion = Arc::new(completion);
         let texts = {
             let completion = completion.clone();
-            stream::unfold(pieces, |mut pieces| async move { pieces.recv().await.map(|piece| (piece, pieces)) })
-                .filter_map(move |piece| {
-                    let chunk = match piece {
-                        Piece::Text(text) => Some(completion.chunk(json!({"content": text}), None)),
-                        _ => None,
-                    };
-                    std::future::ready(chunk)
-                })
+            stream::unfold(pieces, |mut pieces| async move {
+                pieces.recv().await.map(|piece| (piece, pieces))
+            })
+            .filter_map(move |piece| {
+                let chunk = match piece {
+                    Piece::Text(text) => Some(completion.chunk(json!({"content": text}), None)),
+                    _ => None,
+                };
+                std::future::ready(chunk)
+            })
         };
         let ending = stream::once(async move {
             let outcome = turn::settled(settled).await;
             stream::iter(completion.ending(&outcome, include_usage))
         })
         .flatten();
-        Ok(event_stream(stream::once(std::future::ready(first)).chain(texts).chain(ending)))
+        Ok(event_stream(
+            stream::once(std::future::ready(first)).chain(texts).chain(ending),
+        ))
     }
 }

@@ -32,9 +32,15 @@ pub(super) fn prompt(messages: &[Message<'_>], param: &'static str) -> Result<Pr
     if messages.len() > MAX_MESSAGES {
         return Err(ApiError::invalid(format!("at most {MAX_MESSAGES} messages are accepted")).param(param));
     }
-    let newest = messages.iter().rposition(|message| message.role == "user").ok_or_else(|| {
-        ApiError::invalid(format!("{param} must include a user message with text or image content")).param(param)
-    })?;
+    let newest = messages
+        .iter()
+        .rposition(|message| message.role == "user")
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{param} must include a user message with text or image content"
+            ))
+            .param(param)
+        })?;
     let input = user_parts(messages[newest].content, param)?;
     if input.is_empty() {
         return Err(ApiError::invalid(format!(
@@ -161,7 +167,10 @@ mod tests {
             ("user", json!("hi")),
             ("assistant", json!([{"type": "text", "text": "hello"}])),
             ("tool", json!("ignored")),
-            ("user", json!([{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}])),
+            (
+                "user",
+                json!([{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]),
+            ),
             ("assistant", json!("a prefill, ignored")),
         ];
         let messages: Vec<Message> = values.iter().map(|(role, content)| Message { role, content }).collect();
@@ -194,9 +203,18 @@ mod tests {
         let bad_image = json!([{"type": "image_url", "image_url": "file:///etc/passwd"}]);
         let answer = json!("hi");
         for messages in [
-            vec![Message { role: "assistant", content: &answer }],
-            vec![Message { role: "user", content: &empty }],
-            vec![Message { role: "user", content: &bad_image }],
+            vec![Message {
+                role: "assistant",
+                content: &answer,
+            }],
+            vec![Message {
+                role: "user",
+                content: &empty,
+            }],
+            vec![Message {
+                role: "user",
+                content: &bad_image,
+            }],
         ] {
             assert!(prompt(&messages, "messages").is_err());
         }

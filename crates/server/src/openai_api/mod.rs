@@ -92,11 +92,8 @@ impl Api {
             }
         };
         if request.method() != allowed {
-            let mut response = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{path} accepts {allowed} only"),
-            )
-            .response();
+            let mut response =
+                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{path} accepts {allowed} only")).response();
             let allow = if allowed == Method::GET { "GET" } else { "POST" };
             response
                 .headers_mut()
@@ -104,7 +101,10 @@ impl Api {
             return response;
         }
         let answered = match path {
-            "/v1/models" => self.list_models().await.map(|list| json_response(StatusCode::OK, &list)),
+            "/v1/models" => self
+                .list_models()
+                .await
+                .map(|list| json_response(StatusCode::OK, &list)),
             "/v1/chat/completions" => {
                 let (parts, body) = request.into_parts();
                 match self.read_json(body, &parts.headers).await {
@@ -135,8 +135,8 @@ impl Api {
                 format!("request body too large: at most {max} bytes"),
             )
         };
-        let declared = (headers.get(header::CONTENT_LENGTH))
-            .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+        let declared =
+            (headers.get(header::CONTENT_LENGTH)).and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|length| length > max as u64) {
             return Err(too_large());
         }
@@ -218,7 +218,9 @@ fn header_key(headers: &HeaderMap, name: &'static str) -> Result<Option<String>,
         .to_str()
         .map_err(|_| ApiError::invalid(format!("{name} must be visible ASCII")))?;
     if value.len() > MAX_KEY_BYTES {
-        return Err(ApiError::invalid(format!("{name} is longer than {MAX_KEY_BYTES} bytes")));
+        return Err(ApiError::invalid(format!(
+            "{name} is longer than {MAX_KEY_BYTES} bytes"
+        )));
     }
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
@@ -369,7 +371,11 @@ impl Api {
             (sender, receiver)
         };
         // An earlier request stored its outcome before it gave up its claim.
-        let stored = self.sessions.engine().store.idempotent_outcome(key.to_owned(), unix_now());
+        let stored = self
+            .sessions
+            .engine()
+            .store
+            .idempotent_outcome(key.to_owned(), unix_now());
         let stored = match stored.await {
             Ok(stored) => stored.and_then(|json| serde_json::from_str::<Outcome>(&json).ok()),
             Err(error) => {
@@ -391,7 +397,10 @@ impl Api {
             if outcome.failure.is_none() {
                 let json = serde_json::to_string(&*outcome).unwrap_or_default();
                 let store = &api.sessions.engine().store;
-                if let Err(error) = store.save_idempotent_outcome(key.clone(), agent, json, unix_now()).await {
+                if let Err(error) = store
+                    .save_idempotent_outcome(key.clone(), agent, json, unix_now())
+                    .await
+                {
                     eprintln!("warning: could not store an idempotent outcome: {error}");
                 }
             }

@@ -76,7 +76,12 @@ impl Api {
 /// The model id of each agent: its name when no other agent has that name and no agent has it
 /// as its id, else its id. So every listed id names one agent, and no name hides an agent id.
 fn advertised(agents: &[Listed]) -> Vec<(String, &Listed)> {
-    let named = |name: &str| agents.iter().filter(|agent| agent.name.as_deref() == Some(name)).count();
+    let named = |name: &str| {
+        agents
+            .iter()
+            .filter(|agent| agent.name.as_deref() == Some(name))
+            .count()
+    };
     let is_id = |name: &str| agents.iter().any(|agent| agent.id == name);
     agents
         .iter()
@@ -115,7 +120,7 @@ mod tests {
         ];
         let ids: Vec<String> = advertised(&agents).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, ["Helper", "agent-2", "agent-3", "agent-4", "agent-5"]);
-        assert_eq!(unix_seconds("2026-11-25T03:00:46.534Z"), 1_795_662_046);
+        assert_eq!(unix_seconds("2026-11-25T03:00:46.534Z"), 1_795_575_646);
         assert_eq!(unix_seconds("yesterday"), 0);
     }
 }

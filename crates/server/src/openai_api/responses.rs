@@ -45,7 +45,10 @@ fn stored_id(scope: &RuntimeScope) -> String {
         "agent_id": scope.agent_id,
         "conversation_id": scope.conversation_id,
     });
-    format!("{STORED_PREFIX}{}", BASE64URL_NOPAD.encode(cursor.to_string().as_bytes()))
+    format!(
+        "{STORED_PREFIX}{}",
+        BASE64URL_NOPAD.encode(cursor.to_string().as_bytes())
+    )
 }
 
 /// What a stored response id names; `None` when it is not one.
@@ -137,8 +140,10 @@ impl Output {
                 let index = self.open_message();
                 let id = self.items[index]["id"].clone();
                 append(&mut self.items[index]["content"][0]["text"], &delta);
-                self.emit(json!({"type": "response.output_text.delta", "item_id": id, "output_index": index,
-                                 "content_index": 0, "delta": delta, "logprobs": []}));
+                self.emit(
+                    json!({"type": "response.output_text.delta", "item_id": id, "output_index": index,
+                                 "content_index": 0, "delta": delta, "logprobs": []}),
+                );
             }
             Piece::Reasoning(delta) => {
                 self.close_message();
@@ -168,8 +173,10 @@ impl Output {
                 if !arguments.is_empty() {
                     append(&mut self.items[index]["arguments"], &arguments);
                     let item_id = self.items[index]["id"].clone();
-                    self.emit(json!({"type": "response.function_call_arguments.delta", "item_id": item_id,
-                                     "output_index": index, "delta": arguments}));
+                    self.emit(
+                        json!({"type": "response.function_call_arguments.delta", "item_id": item_id,
+                                     "output_index": index, "delta": arguments}),
+                    );
                 }
             }
             Piece::Result { id, output, success } => {
@@ -179,8 +186,10 @@ impl Output {
                 if let Some(index) = self.calls.get(&id).copied() {
                     self.items[index]["status"] = json!(status);
                     let call = self.items[index].clone();
-                    self.emit(json!({"type": "response.function_call_arguments.done", "item_id": call["id"],
-                                     "output_index": index, "name": call["name"], "arguments": call["arguments"]}));
+                    self.emit(
+                        json!({"type": "response.function_call_arguments.done", "item_id": call["id"],
+                                     "output_index": index, "name": call["name"], "arguments": call["arguments"]}),
+                    );
                     self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": call}));
                 }
                 let item = json!({"type": "function_call_output", "id": new_id("fco"), "call_id": id,
@@ -214,8 +223,10 @@ impl Output {
                           "content": [part.clone()]});
         let index = self.push(item);
         let id = self.items[index]["id"].clone();
-        self.emit(json!({"type": "response.content_part.added", "item_id": id, "output_index": index,
-                         "content_index": 0, "part": part}));
+        self.emit(
+            json!({"type": "response.content_part.added", "item_id": id, "output_index": index,
+                         "content_index": 0, "part": part}),
+        );
         self.message = Some(index);
         index
     }
@@ -229,8 +240,10 @@ impl Output {
                           "summary": [part.clone()]});
         let index = self.push(item);
         let id = self.items[index]["id"].clone();
-        self.emit(json!({"type": "response.reasoning_summary_part.added", "item_id": id, "output_index": index,
-                         "summary_index": 0, "part": part}));
+        self.emit(
+            json!({"type": "response.reasoning_summary_part.added", "item_id": id, "output_index": index,
+                         "summary_index": 0, "part": part}),
+        );
         self.reasoning = Some(index);
         index
     }
@@ -240,10 +253,14 @@ impl Output {
         self.items[index]["status"] = json!("completed");
         let item = self.items[index].clone();
         let part = item["content"][0].clone();
-        self.emit(json!({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
-                         "content_index": 0, "text": part["text"], "logprobs": []}));
-        self.emit(json!({"type": "response.content_part.done", "item_id": item["id"], "output_index": index,
-                         "content_index": 0, "part": part}));
+        self.emit(
+            json!({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
+                         "content_index": 0, "text": part["text"], "logprobs": []}),
+        );
+        self.emit(
+            json!({"type": "response.content_part.done", "item_id": item["id"], "output_index": index,
+                         "content_index": 0, "part": part}),
+        );
         self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": item}));
     }
 
@@ -252,10 +269,14 @@ impl Output {
         self.items[index]["status"] = json!("completed");
         let item = self.items[index].clone();
         let part = item["summary"][0].clone();
-        self.emit(json!({"type": "response.reasoning_summary_text.done", "item_id": item["id"],
-                         "output_index": index, "summary_index": 0, "text": part["text"]}));
-        self.emit(json!({"type": "response.reasoning_summary_part.done", "item_id": item["id"],
-                         "output_index": index, "summary_index": 0, "part": part}));
+        self.emit(
+            json!({"type": "response.reasoning_summary_text.done", "item_id": item["id"],
+                         "output_index": index, "summary_index": 0, "text": part["text"]}),
+        );
+        self.emit(
+            json!({"type": "response.reasoning_summary_part.done", "item_id": item["id"],
+                         "output_index": index, "summary_index": 0, "part": part}),
+        );
         self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": item}));
     }
 
@@ -318,9 +339,16 @@ impl Api {
         let chat_key = chat_key(headers, streaming)?;
         let prompt = prompt(&messages, "input")?;
         let mut input = prompt.input;
-        let instructions: Vec<&str> = instructions.iter().map(|text| text.trim()).filter(|t| !t.is_empty()).collect();
+        let instructions: Vec<&str> = instructions
+            .iter()
+            .map(|text| text.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
         if !instructions.is_empty() {
-            let reminder = format!("<system-reminder>\n{}\n</system-reminder>\n\n", instructions.join("\n\n"));
+            let reminder = format!(
+                "<system-reminder>\n{}\n</system-reminder>\n\n",
+                instructions.join("\n\n")
+            );
             input.insert(0, ContentPart::text(reminder));
         }
         let engine = self.sessions.engine();
@@ -348,7 +376,11 @@ impl Api {
             (None, None) => self.new_conversation(&agent_id, true, prompt.history).await?,
         };
         let header = Arc::new(Header {
-            id: if store { stored_id(&scope) } else { format!("resp_{}", uuid::Uuid::new_v4().simple()) },
+            id: if store {
+                stored_id(&scope)
+            } else {
+                format!("resp_{}", uuid::Uuid::new_v4().simple())
+            },
             created_at: unix_now(),
             model,
             instructions: body.get("instructions").cloned().unwrap_or(Value::Null),
@@ -399,9 +431,16 @@ impl Api {
                 .code("response_not_found")
         };
         if stored.agent_id != agent_id {
-            return Err(not_found(format!("The response '{id}' does not exist for model '{model}'.")));
+            return Err(not_found(format!(
+                "The response '{id}' does not exist for model '{model}'."
+            )));
         }
-        let conversation = self.sessions.engine().store.conversation(stored.conversation_id.clone()).await;
+        let conversation = self
+            .sessions
+            .engine()
+            .store
+            .conversation(stored.conversation_id.clone())
+            .await;
         let owner = conversation
             .map_err(ApiError::internal)?
             .and_then(|conversation| conversation.get("agent_id")?.as_str().map(str::to_owned));
@@ -420,7 +459,15 @@ impl Api {
 fn read_input(input: Option<&Value>) -> Result<(Vec<Message<'_>>, Vec<String>), ApiError> {
     let missing = || ApiError::invalid("you must provide an input").param("input");
     let items = match input {
-        Some(text @ Value::String(_)) => return Ok((vec![Message { role: "user", content: text }], Vec::new())),
+        Some(text @ Value::String(_)) => {
+            return Ok((
+                vec![Message {
+                    role: "user",
+                    content: text,
+                }],
+                Vec::new(),
+            ));
+        }
         Some(Value::Array(items)) => items,
         _ => return Err(missing()),
     };

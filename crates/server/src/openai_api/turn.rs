@@ -145,7 +145,10 @@ pub(super) fn start(api: &Arc<Api>, turn: Turn, outcome: OutcomeSender) -> mpsc:
         if turn.ephemeral
             && let Err(error) = api.sessions.engine().forget_conversation(&turn.scope).await
         {
-            eprintln!("warning: could not delete the conversation {}: {error}", turn.scope.conversation_id);
+            eprintln!(
+                "warning: could not delete the conversation {}: {error}",
+                turn.scope.conversation_id
+            );
         }
         outcome.send_replace(Some(Arc::new(ended)));
     });
@@ -182,12 +185,14 @@ async fn run(api: &Api, turn: &Turn, pieces: mpsc::UnboundedSender<Piece>) -> Ou
     };
     let mut follower = Follower::new(request_id, client_id, pieces);
     for frame in [ClientFrame::from(unrestricted), ClientFrame::from(input)] {
-        client.handle_text(&serde_json::to_string(&frame).unwrap_or_default()).await;
+        client
+            .handle_text(&serde_json::to_string(&frame).unwrap_or_default())
+            .await;
     }
     let limit = sessions.config().openai_turn_timeout;
     let ended = tokio::time::timeout(limit, follower.follow(&client.session.outbound)).await;
     let outcome = match ended {
-        Ok(End::Finished(finished)) => follower.finished(finished),
+        Ok(End::Finished(finished)) => follower.finished(*finished),
         Ok(End::Refused(failure)) => Outcome {
             failure: Some(failure),
             ..Outcome::default()
@@ -210,7 +215,7 @@ async fn run(api: &Api, turn: &Turn, pieces: mpsc::UnboundedSender<Piece>) -> Ou
 /// Why following a turn stopped.
 enum End {
     /// Its `turn_finished`.
-    Finished(TurnFinished),
+    Finished(Box<TurnFinished>),
     /// The input was refused or removed before it ran.
     Refused(Failure),
     /// A tool call asked for approval.
@@ -307,7 +312,9 @@ impl Follower {
                 None
             }
             "control_request" if self.mine => Some(End::Approval),
-            "turn_finished" if self.mine => serde_json::from_value(value).ok().map(End::Finished),
+            "turn_finished" if self.mine => serde_json::from_value(value)
+                .ok()
+                .map(|finished| End::Finished(Box::new(finished))),
             "update_queue" if !self.mine => {
                 let update: UpdateQueue = serde_json::from_value(value).ok()?;
                 let removed = update.removed.iter().any(|removal| {

@@ -252,7 +252,12 @@ mod tests {
             .await
             .expect("a memory repository");
         store
-            .save_chat_conversation(agent.clone(), format!("chat-{n}"), scope.conversation_id.clone(), "t".into())
+            .save_chat_conversation(
+                agent.clone(),
+                format!("chat-{n}"),
+                scope.conversation_id.clone(),
+                "t".into(),
+            )
             .await
             .expect("a pinned chat");
         store
@@ -331,17 +336,31 @@ mod tests {
             .insert_agent("agent-a".into(), &state, "t".into())
             .await
             .expect("agent");
-        let (gone, kept) = (RuntimeScope::new("agent-a", "conv-1"), RuntimeScope::new("agent-a", "conv-2"));
+        let (gone, kept) = (
+            RuntimeScope::new("agent-a", "conv-1"),
+            RuntimeScope::new("agent-a", "conv-2"),
+        );
         fill(&store, &gone, 1).await;
         fill(&store, &kept, 2).await;
         let rows = |conversation: &'static str| {
             store.call(move |c| {
                 let mut rows = 0;
-                for table in ["conversations", "scope_settings", "inputs", "messages", "queue", "turns"]
-                    .into_iter()
-                    .chain(["partial_replies", "compactions", "toolset_preferences", "openai_chats"])
+                for table in [
+                    "conversations",
+                    "scope_settings",
+                    "inputs",
+                    "messages",
+                    "queue",
+                    "turns",
+                ]
+                .into_iter()
+                .chain(["partial_replies", "compactions", "toolset_preferences", "openai_chats"])
                 {
-                    let column = if table == "conversations" { "id" } else { "conversation_id" };
+                    let column = if table == "conversations" {
+                        "id"
+                    } else {
+                        "conversation_id"
+                    };
                     let count: i64 = c.query_row(
                         &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
                         [conversation],

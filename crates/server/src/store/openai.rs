@@ -94,8 +94,14 @@ mod tests {
                 .await
                 .expect("pinned");
         }
-        assert_eq!(pinned("agent-a", "chat").await.expect("read").as_deref(), Some("conv-3"));
-        assert_eq!(pinned("agent-b", "chat").await.expect("read").as_deref(), Some("conv-2"));
+        assert_eq!(
+            pinned("agent-a", "chat").await.expect("read").as_deref(),
+            Some("conv-3")
+        );
+        assert_eq!(
+            pinned("agent-b", "chat").await.expect("read").as_deref(),
+            Some("conv-2")
+        );
     }
 
     #[tokio::test]
@@ -104,8 +110,20 @@ mod tests {
         let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
         let save = |key: String, now: i64| store.save_idempotent_outcome(key, "agent".into(), "{}".into(), now);
         save("old".into(), 0).await.expect("saved");
-        assert!(store.idempotent_outcome("old".into(), OUTCOME_SECONDS - 1).await.expect("read").is_some());
-        assert!(store.idempotent_outcome("old".into(), OUTCOME_SECONDS).await.expect("read").is_none());
+        assert!(
+            store
+                .idempotent_outcome("old".into(), OUTCOME_SECONDS - 1)
+                .await
+                .expect("read")
+                .is_some()
+        );
+        assert!(
+            store
+                .idempotent_outcome("old".into(), OUTCOME_SECONDS)
+                .await
+                .expect("read")
+                .is_none()
+        );
         for n in 0..=MAX_OUTCOMES {
             save(format!("key-{n}"), 10).await.expect("saved");
         }
