@@ -39,6 +39,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_iso;
 use crate::engine::catalog::new_conversation;
@@ -64,6 +65,8 @@ pub(crate) fn serves(path: &str) -> bool {
 /// The API over the server's sessions.
 pub(crate) struct Api {
     sessions: Arc<Sessions>,
+    /// Cancelled when the server stops: running turns are stopped, their requests answered.
+    shutdown: CancellationToken,
     /// Held while the conversation of a keyed chat is found or created, so that concurrent
     /// first requests of one chat share one conversation.
     chats: tokio::sync::Mutex<()>,
@@ -72,10 +75,11 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// The API over `sessions`.
-    pub(crate) fn new(sessions: Arc<Sessions>) -> Arc<Self> {
+    /// The API over `sessions`, until `shutdown` is cancelled.
+    pub(crate) fn new(sessions: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
             sessions,
+            shutdown,
             chats: tokio::sync::Mutex::new(()),
             running: Mutex::default(),
         })

@@ -6,8 +6,9 @@
 //! The turn runs in a task of its own, so an HTTP client that goes away does not stop it: it
 //! runs to its end (or to the timeout), its reply is kept in the conversation, and its outcome
 //! still reaches an idempotent retry. A tool call that asks for approval ends it with
-//! [`APPROVAL_NOTE`]; the timeout ends it with an error. Either way the session is abandoned,
-//! which stops the turn it started (and only that turn) and drops its queued input.
+//! [`APPROVAL_NOTE`]; the timeout, or the server stopping, ends it with an error. Either way the
+//! session is abandoned, which stops the turn it started (and only that turn) and drops its
+//! queued input.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -190,21 +191,26 @@ async fn run(api: &Api, turn: &Turn, pieces: mpsc::UnboundedSender<Piece>) -> Ou
             .await;
     }
     let limit = sessions.config().openai_turn_timeout;
-    let ended = tokio::time::timeout(limit, follower.follow(&client.session.outbound)).await;
+    let ended = tokio::select! {
+        ended = tokio::time::timeout(limit, follower.follow(&client.session.outbound)) => {
+            ended.unwrap_or(End::Stopped(StatusCode::GATEWAY_TIMEOUT, "agent turn timed out"))
+        }
+        () = api.shutdown.cancelled() => End::Stopped(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
+    };
     let outcome = match ended {
-        Ok(End::Finished(finished)) => follower.finished(*finished),
-        Ok(End::Refused(failure)) => Outcome {
+        End::Finished(finished) => follower.finished(*finished),
+        End::Refused(failure) => Outcome {
             failure: Some(failure),
             ..Outcome::default()
         },
-        Ok(End::Approval) => {
+        End::Approval => {
             client.session.abandon();
             follower.asked_for_approval()
         }
-        Err(_) => {
+        End::Stopped(status, message) => {
             client.session.abandon();
             let mut outcome = follower.outcome;
-            outcome.failure = Some(Failure::new(StatusCode::GATEWAY_TIMEOUT, "agent turn timed out"));
+            outcome.failure = Some(Failure::new(status, message));
             outcome
         }
     };
@@ -220,6 +226,8 @@ enum End {
     Refused(Failure),
     /// A tool call asked for approval.
     Approval,
+    /// The turn is stopped: it timed out, or the server stops.
+    Stopped(StatusCode, &'static str),
 }
 
 /// Follows the conversation's frames, telling this turn's apart from others'.

@@ -92,10 +92,7 @@ pub(crate) struct Transport {
 impl Transport {
     pub(crate) fn new(sessions: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
-            api: sessions
-                .config()
-                .openai_api
-                .then(|| openai_api::Api::new(sessions.clone())),
+            api: (sessions.config().openai_api).then(|| openai_api::Api::new(sessions.clone(), shutdown.clone())),
             sessions,
             split: Mutex::new(None),
             split_changed: watch::Sender::new(0),

@@ -591,6 +591,26 @@ async fn raw(server: &TestServer, body: &str) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
+async fn stopping_the_server_ends_the_running_requests() {
+    let mut server = server().await;
+    let mut client = server.client().await;
+    agent(&mut client, "Busy").await;
+    client.close().await;
+    let body = json!({"model": "Busy", "stream": true, "messages": user("[[delay: 20000]] hi")});
+    let response = open(&server, "POST", "/v1/chat/completions", &[], &body.to_string()).await;
+    let mut body = response.into_body();
+    body.frame().await.expect("the first chunk").expect("data");
+    let reading = tokio::spawn(async move { body.collect().await.expect("the rest").to_bytes() });
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let rest = reading.await.expect("read");
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains(r#""type":"server_error""#), "{rest}");
+    assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let server = TestServer::start_with(|config| {
         config.openai_api = true;
