@@ -75,16 +75,22 @@ pub(super) enum Piece {
 /// Token counts of a turn, summed over its model requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Usage {
+    /// Prompt tokens.
     pub prompt: u64,
+    /// Completion tokens.
     pub completion: u64,
+    /// Both.
     pub total: u64,
+    /// Reasoning tokens, when the model reported them.
     pub reasoning: Option<u64>,
 }
 
 /// Why a turn failed: the HTTP status and the message of the error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Failure {
+    /// The HTTP status.
     pub status: u16,
+    /// What went wrong.
     pub message: String,
 }
 
