@@ -27,6 +27,8 @@ pub const CRATES: &[&str] = &[
 pub const SERVER_LAYERS: &[&[&str]] = &[
     // HTTP and websockets: reads frames, writes each session's outbound queue.
     &["transport"],
+    // The OpenAI-compatible API: HTTP requests as turns of an in-process protocol client.
+    &["openai_api"],
     // Who is connected and what each one watches; the queue the transport drains.
     &["sessions", "outbound"],
     // One handler module per command group.

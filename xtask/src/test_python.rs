@@ -10,8 +10,14 @@ use std::process::Command;
 use crate::repo_root;
 
 /// The tools the tests need, from PyPI, pinned (`websockets` for the scripted peer that answers
-/// commands with streams of frames).
-pub const TOOLS: &[&str] = &[MATURIN, "pytest==9.2.0", "mypy==2.4.1", "websockets==17.4"];
+/// commands with streams of frames, `openai` for the OpenAI-compatible API's tests and example).
+pub const TOOLS: &[&str] = &[
+    MATURIN,
+    "pytest==9.2.0",
+    "mypy==2.4.1",
+    "websockets==17.4",
+    "openai==3.51.0",
+];
 /// The pinned maturin, which builds the wheel (also for the benchmark).
 pub const MATURIN: &str = "maturin==1.16.0";
 

@@ -67,6 +67,12 @@ pub struct Config {
     /// How long a conversation stays in memory once it is idle with no subscriber (its state is
     /// in the store and is loaded again on the next use).
     pub idle_eviction: Duration,
+    /// Whether the port also serves the OpenAI-compatible API (`--openai-api`: `/v1/models`,
+    /// `/v1/chat/completions`, `/v1/responses`); off, `/v1/…` gets 404.
+    pub openai_api: bool,
+    /// How long one turn of the OpenAI-compatible API may take, waiting in the queue included;
+    /// past it the turn is stopped and the request fails (15 minutes, as real Letta's).
+    pub openai_turn_timeout: Duration,
 }
 
 impl Config {
@@ -91,6 +97,8 @@ impl Config {
             external_tool_timeout: Duration::from_secs(5 * 60),
             external_tool_background_after: Duration::from_secs(10),
             idle_eviction: Duration::from_secs(10 * 60),
+            openai_api: false,
+            openai_turn_timeout: Duration::from_secs(15 * 60),
             auth: None,
             allowed_origins: Vec::new(),
             boot_cwd: std::env::current_dir()

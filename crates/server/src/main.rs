@@ -69,6 +69,10 @@ struct Cli {
     /// PEM file of the TLS certificate's private key. Needs `--tls-cert`.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve the OpenAI-compatible API on the same port: GET /v1/models (one model per
+    /// agent), POST /v1/chat/completions and POST /v1/responses, with the same authentication.
+    #[arg(long)]
+    openai_api: bool,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -317,6 +321,7 @@ async fn serve(cli: Cli) -> ExitCode {
     config.allowed_origins = allowed_origins;
     let scheme = scheme(tls.is_some());
     config.tls = tls;
+    config.openai_api = cli.openai_api;
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {
@@ -336,6 +341,9 @@ async fn serve(cli: Cli) -> ExitCode {
             "Token file (owner-only; send it as `Authorization: Bearer <token>`): {}",
             path.display()
         ));
+    }
+    if cli.openai_api {
+        say(&format!("OpenAI-compatible API: http://{}/v1", server.local_addr()));
     }
     let signal = wait_for_signal().await;
     server.shutdown().await;

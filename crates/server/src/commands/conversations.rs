@@ -11,14 +11,14 @@ use letta_app_server_protocol::{
     ConversationCreateResponse, ConversationFork, ConversationForkResponse, ConversationList, ConversationListResponse,
     ConversationMessagesList, ConversationMessagesListResponse, ConversationRecompile, ConversationRecompileResponse,
     ConversationRetrieve, ConversationRetrieveResponse, ConversationUpdate, ConversationUpdateResponse,
-    ForkedConversation, HistoryMessage, JsonObject, RuntimeScope, ServerFrame, ToolsetPreference,
+    ForkedConversation, HistoryMessage, JsonObject, ServerFrame,
 };
 use serde_json::{Value, json};
 
 use super::params::Params;
-use crate::clock::{new_id, now_iso};
+use crate::clock::now_iso;
 use crate::engine::Engine;
-use crate::engine::catalog::{conversation_object, new_conversation, scope_of};
+use crate::engine::catalog::{Fork, fork_conversation, new_conversation, scope_of};
 use crate::engine::conversation::{Agent, CompactionMode};
 use crate::store::{ConversationQuery, MessageQuery, Order};
 
@@ -248,42 +248,12 @@ async fn messages(engine: &Engine, command: ConversationMessagesList) -> ServerF
 async fn fork(engine: &Engine, command: ConversationFork) -> ServerFrame {
     let result = async {
         let body = command.body.clone().unwrap_or_default();
-        let (source, state) = scope_of(engine, &command.conversation_id, body.agent_id.as_deref()).await?;
-        let agent_id = body.agent_id.clone().or_else(|| source.agent_id.clone());
-        if let Some(agent_id) = &agent_id {
-            scope_of(engine, "default", Some(agent_id)).await?;
-        }
-        let state = state.unwrap_or_default();
-        let mut copied = JsonObject::new();
-        for key in ["summary", "model", "model_settings", "context_window_limit", "system"] {
-            if let Some(value) = state.get(key) {
-                copied.insert(key.into(), value.clone());
-            }
-        }
-        if let Some(hidden) = body.hidden {
-            copied.insert("hidden".into(), json!(hidden));
-        }
-        let id = new_id("conv");
-        let now = now_iso();
-        let mut forked = conversation_object(&id, agent_id.as_deref(), &now, copied);
-        if agent_id.is_none() {
-            forked.insert("agent_free".into(), json!(true));
-        }
-        let target = RuntimeScope {
-            agent_id,
-            ..RuntimeScope::agent_free(id.clone())
+        let fork = Fork {
+            agent_id: body.agent_id.as_deref(),
+            through: body.message_id.clone(),
+            hidden: body.hidden,
         };
-        let through = body.message_id.clone();
-        let forked = engine.store.fork(&source, through.clone(), &target, forked, now).await;
-        if !forked.map_err(|e| e.to_string())? {
-            return Err(format!("Message {} not found", through.unwrap_or_default()));
-        }
-        // The fork keeps the source's toolset, as on real Letta.
-        let store = &engine.store;
-        let toolset = store.toolset_preference(&source).await.map_err(|e| e.to_string())?;
-        if toolset != ToolsetPreference::Auto {
-            (store.save_toolset_preference(&target, &toolset).await).map_err(|e| e.to_string())?;
-        }
+        let id = fork_conversation(engine, &command.conversation_id, fork).await?;
         Ok(ForkedConversation { id })
     }
     .await;

@@ -1,7 +1,7 @@
 //! Conversations as Letta objects: creating them (`runtime_start`, `conversation_create`,
 //! `conversation_fork`) and finding the scope a conversation id names.
 
-use letta_app_server_protocol::{JsonObject, RuntimeScope};
+use letta_app_server_protocol::{JsonObject, RuntimeScope, ToolsetPreference};
 use serde_json::{Value, json};
 
 use crate::clock::{new_id, now_iso};
@@ -74,4 +74,57 @@ pub async fn scope_of(
         ..RuntimeScope::agent_free(conversation_id)
     };
     Ok((scope, Some(conversation)))
+}
+
+/// How to fork a conversation (`conversation_fork`'s body).
+#[derive(Debug, Clone, Default)]
+pub struct Fork<'a> {
+    /// The agent of the fork (default: the source's).
+    pub agent_id: Option<&'a str>,
+    /// The last stored message the fork keeps (default: all of them).
+    pub through: Option<String>,
+    /// Whether the fork is hidden from listings.
+    pub hidden: Option<bool>,
+}
+
+/// Stores a fork `conv-<uuid>` of the conversation `source_id`: its summary, model, settings
+/// and toolset preference, and its history (up to `fork.through`); returns the fork's id.
+/// Errors are Letta's texts.
+pub async fn fork_conversation(context: &Context, source_id: &str, fork: Fork<'_>) -> Result<String, String> {
+    let (source, state) = scope_of(context, source_id, fork.agent_id).await?;
+    let agent_id = fork.agent_id.map(str::to_owned).or_else(|| source.agent_id.clone());
+    if let Some(agent_id) = &agent_id {
+        scope_of(context, "default", Some(agent_id)).await?;
+    }
+    let state = state.unwrap_or_default();
+    let mut copied = JsonObject::new();
+    for key in ["summary", "model", "model_settings", "context_window_limit", "system"] {
+        if let Some(value) = state.get(key) {
+            copied.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(hidden) = fork.hidden {
+        copied.insert("hidden".into(), json!(hidden));
+    }
+    let id = new_id("conv");
+    let now = now_iso();
+    let mut forked = conversation_object(&id, agent_id.as_deref(), &now, copied);
+    if agent_id.is_none() {
+        forked.insert("agent_free".into(), json!(true));
+    }
+    let target = RuntimeScope {
+        agent_id,
+        ..RuntimeScope::agent_free(id.clone())
+    };
+    let store = &context.store;
+    let forked = store.fork(&source, fork.through.clone(), &target, forked, now).await;
+    if !forked.map_err(|e| e.to_string())? {
+        return Err(format!("Message {} not found", fork.through.unwrap_or_default()));
+    }
+    // The fork keeps the source's toolset, as on real Letta.
+    let toolset = store.toolset_preference(&source).await.map_err(|e| e.to_string())?;
+    if toolset != ToolsetPreference::Auto {
+        (store.save_toolset_preference(&target, &toolset).await).map_err(|e| e.to_string())?;
+    }
+    Ok(id)
 }

@@ -145,7 +145,7 @@ impl Store {
 }
 
 /// The tables whose rows belong to the agent in their `agent_id` column.
-const OWNED_BY_AN_AGENT: [&str; 11] = [
+const OWNED_BY_AN_AGENT: [&str; 13] = [
     "conversations",
     "reflection_settings",
     "memory_repositories",
@@ -157,6 +157,8 @@ const OWNED_BY_AN_AGENT: [&str; 11] = [
     "turns",
     "messages",
     "partial_replies",
+    "openai_chats",
+    "openai_outcomes",
 ];
 
 /// Whether an agent's name, description, id or model contains `needle` (lowercase), ignoring
@@ -246,9 +248,22 @@ mod tests {
         };
         store.save_reflection(vec![row]).await.expect("reflection settings");
         store
-            .save_memory_repository(agent, "t".into())
+            .save_memory_repository(agent.clone(), "t".into())
             .await
             .expect("a memory repository");
+        store
+            .save_chat_conversation(
+                agent.clone(),
+                format!("chat-{n}"),
+                scope.conversation_id.clone(),
+                "t".into(),
+            )
+            .await
+            .expect("a pinned chat");
+        store
+            .save_idempotent_outcome(format!("outcome-{n}"), agent, "{}".into(), 0)
+            .await
+            .expect("an outcome");
     }
 
     /// Rows per table: `agent-a`'s and all.
@@ -309,6 +324,59 @@ mod tests {
             "the empty agent id of agent-free conversations names no agent"
         );
         assert_eq!(counts(&store).await, after);
+    }
+
+    /// Deleting a conversation removes the rows of that conversation only.
+    #[tokio::test]
+    async fn deleting_a_conversation_removes_its_rows_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let state = object(json!({"id": "agent-a", "name": "a"}));
+        store
+            .insert_agent("agent-a".into(), &state, "t".into())
+            .await
+            .expect("agent");
+        let (gone, kept) = (
+            RuntimeScope::new("agent-a", "conv-1"),
+            RuntimeScope::new("agent-a", "conv-2"),
+        );
+        fill(&store, &gone, 1).await;
+        fill(&store, &kept, 2).await;
+        let rows = |conversation: &'static str| {
+            store.call(move |c| {
+                let mut rows = 0;
+                for table in [
+                    "conversations",
+                    "scope_settings",
+                    "inputs",
+                    "messages",
+                    "queue",
+                    "turns",
+                ]
+                .into_iter()
+                .chain(["partial_replies", "compactions", "toolset_preferences", "openai_chats"])
+                {
+                    let column = if table == "conversations" {
+                        "id"
+                    } else {
+                        "conversation_id"
+                    };
+                    let count: i64 = c.query_row(
+                        &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                        [conversation],
+                        |row| row.get(0),
+                    )?;
+                    assert!(count > 0 || conversation == "conv-1", "{table}");
+                    rows += count;
+                }
+                Ok(rows)
+            })
+        };
+        let before = rows("conv-2").await.expect("counted");
+        assert!(store.delete_conversation(&gone).await.expect("deleted"));
+        assert_eq!(rows("conv-1").await.expect("counted"), 0);
+        assert_eq!(rows("conv-2").await.expect("counted"), before);
+        assert!(!store.delete_conversation(&gone).await.expect("answered"));
     }
 
     /// A page stops at its byte budget, but never comes back empty while agents remain.

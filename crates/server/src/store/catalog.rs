@@ -68,6 +68,26 @@ impl Store {
         self.transaction(move |t| patch_state(t, "conversations", &id, patch))
     }
 
+    /// Deletes a conversation and everything stored under it: its messages, partial replies,
+    /// turns, input ledger, queue, settings, and the chats pinned to it. `false` when it was not
+    /// stored.
+    pub fn delete_conversation(&self, scope: &RuntimeScope) -> Reply<bool> {
+        let (agent, conversation) = key(scope);
+        self.transaction(move |t| {
+            let deleted = t.execute(
+                "DELETE FROM conversations WHERE id = ?1 AND agent_id = ?2",
+                [&conversation, &agent],
+            )? > 0;
+            for table in OWNED_BY_A_CONVERSATION {
+                t.execute(
+                    &format!("DELETE FROM {table} WHERE agent_id = ?1 AND conversation_id = ?2"),
+                    [&agent, &conversation],
+                )?;
+            }
+            Ok(deleted)
+        })
+    }
+
     /// Saves the settings of a scope.
     pub fn save_scope_settings(&self, scope: &RuntimeScope, settings: ScopeSettings) -> Reply<()> {
         let (agent, conversation) = key(scope);
@@ -83,6 +103,20 @@ impl Store {
         })
     }
 }
+
+/// The tables whose rows belong to a conversation in their `agent_id` and `conversation_id`
+/// columns.
+const OWNED_BY_A_CONVERSATION: [&str; 9] = [
+    "scope_settings",
+    "inputs",
+    "messages",
+    "queue",
+    "turns",
+    "partial_replies",
+    "compactions",
+    "toolset_preferences",
+    "openai_chats",
+];
 
 /// Merges `patch` into the JSON `state` of row `id` of `table` (`agents` or `conversations`).
 fn patch_state(

@@ -23,8 +23,8 @@
 //! and the queue), [`turns`], [`messages`] (the history and partial replies), [`context`] (what a
 //! model is sent of the history: compactions, clears, forks), [`listing`] (pages of conversations
 //! and messages), [`restore`] (loading a conversation after a restart), [`toolsets`] (each scope's
-//! toolset preference) and [`settings`] (server-wide settings, the working directories scopes
-//! chose).
+//! toolset preference), [`settings`] (server-wide settings, the working directories scopes
+//! chose) and [`openai`] (the OpenAI-compatible API's pinned chats and idempotent outcomes).
 
 mod agents;
 mod catalog;
@@ -32,6 +32,7 @@ mod context;
 mod inputs;
 mod listing;
 mod messages;
+mod openai;
 mod restore;
 mod schema;
 mod settings;

@@ -49,10 +49,16 @@ pub(super) const SCHEMA: &str = "
         project TEXT NOT NULL, agent_id TEXT NOT NULL, settings TEXT NOT NULL,
         PRIMARY KEY (project, agent_id));
     CREATE TABLE IF NOT EXISTS memory_repositories (agent_id TEXT PRIMARY KEY, enabled_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS openai_chats (
+        agent_id TEXT NOT NULL, chat_key TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        created_at TEXT NOT NULL, PRIMARY KEY (agent_id, chat_key));
+    CREATE TABLE IF NOT EXISTS openai_outcomes (
+        key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, outcome TEXT NOT NULL, stored_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS openai_outcomes_by_age ON openai_outcomes (stored_at);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -103,6 +109,8 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
             )?;
         }
     }
+    // Version 4 added the OpenAI-compatible API's tables (`openai_chats`, `openai_outcomes`),
+    // which `SCHEMA` creates: nothing to convert.
     connection.execute_batch(
         "CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
          CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (agent_id, listed_at, id);

@@ -48,6 +48,16 @@ impl Refusal {
         }
     }
 
+    /// Its status.
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Its explanation.
+    pub(super) fn reason(&self) -> &'static str {
+        self.reason
+    }
+
     fn with(mut self, name: HeaderName, value: &'static str) -> Self {
         self.header = Some((name, value));
         self
@@ -70,7 +80,8 @@ impl Refusal {
 /// authenticated with), if any.
 ///
 /// Without authentication, only loopback hosts are served and nothing a browser sends. With it,
-/// every websocket upgrade and `GET /app-server-info` must authenticate (401 with real Letta's
+/// every websocket upgrade, `GET /app-server-info` and the OpenAI-compatible API's requests
+/// (`/v1/…`) must authenticate (401 with real Letta's
 /// reason otherwise), from any host: with `Authorization: Bearer <token>`, `Origin` or not
 /// (native clients send one too; pages cannot set the header), or, on an upgrade, with the token
 /// as one `Sec-WebSocket-Protocol` value behind [`BEARER_SUBPROTOCOL_PREFIX`] — the way of web
@@ -98,7 +109,8 @@ pub(super) fn admit<B>(
         if origin.is_some() {
             return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
         }
-        if request.uri().path() != "/app-server-info" {
+        let path = request.uri().path();
+        if path != "/app-server-info" && !crate::openai_api::serves(path) {
             return Ok(None);
         }
         return auth

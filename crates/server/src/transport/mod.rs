@@ -1,6 +1,7 @@
 //! HTTP and websocket transport on one port (docs/protocol.md §1.4, §1.5, §1.7, §1.9, §1.10).
 //!
 //! * `GET /healthz`, `/readyz` → `ok`; `GET /app-server-info` → the info response as JSON.
+//! * `/v1/…` with [`Config::openai_api`]: the OpenAI-compatible API ([`openai_api`]).
 //! * `/ws` (or `/`) without `channel`: one bidirectional socket per client, any number of them.
 //! * `/ws?channel=control` + `/ws?channel=stream`: the seed design's split session. One control
 //!   session at a time; a new one replaces the old (its sockets are closed, its turns aborted,
@@ -29,6 +30,7 @@
 //! [`Config::tls`]: crate::Config::tls
 //! [`Config::tls_handshake_timeout`]: crate::Config::tls_handshake_timeout
 //! [`Config::http_header_timeout`]: crate::Config::http_header_timeout
+//! [`Config::openai_api`]: crate::Config::openai_api
 //! [`Config::ping_interval`]: crate::Config::ping_interval
 //! [`Config::silent_peer_timeout`]: crate::Config::silent_peer_timeout
 //! [`Config::close_timeout`]: crate::Config::close_timeout
@@ -46,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -58,6 +61,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::openai_api;
 use crate::sessions::{Session, Sessions};
 use http::{Body, Refusal};
 use io::Io;
@@ -84,6 +88,8 @@ struct SplitSession {
 /// State shared by every connection of one server.
 pub(crate) struct Transport {
     sessions: Arc<Sessions>,
+    /// The OpenAI-compatible API, when the configuration turns it on.
+    api: Option<Arc<openai_api::Api>>,
     split: Mutex<Option<SplitSession>>,
     split_changed: watch::Sender<u64>,
     shutdown: CancellationToken,
@@ -94,6 +100,7 @@ pub(crate) struct Transport {
 impl Transport {
     pub(crate) fn new(sessions: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
+            api: (sessions.config().openai_api).then(|| openai_api::Api::new(sessions.clone(), shutdown.clone())),
             sessions,
             split: Mutex::new(None),
             split_changed: watch::Sender::new(0),
@@ -149,11 +156,27 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
             };
             let service = hyper::service::service_fn(move |request| {
                 let transport = transport.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(transport, request)) }
+                async move { Ok::<_, std::convert::Infallible>(respond(transport, request).await) }
             });
             let _ = http.serve_connection(TokioIo::new(io), service).with_upgrades().await;
         });
     }
+}
+
+/// Answers a request: the OpenAI-compatible API's, once admitted, by [`openai_api`]; every other
+/// by [`route`].
+async fn respond(transport: Arc<Transport>, request: Request<Incoming>) -> Response<openai_api::Body> {
+    if let Some(api) = &transport.api
+        && openai_api::serves(request.uri().path())
+        && !http::wants_websocket(&request)
+    {
+        let config = transport.sessions.config();
+        return match http::admit(&request, config.auth.as_ref(), &config.allowed_origins) {
+            Ok(_) => api.handle(request).await,
+            Err(refusal) => openai_api::refused(refusal.status(), refusal.reason()),
+        };
+    }
+    route(transport, request).map(BodyExt::boxed_unsync)
 }
 
 fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {

@@ -12,6 +12,7 @@ mod lifecycle;
 mod limits;
 mod memfs;
 mod models;
+mod openai;
 mod providers;
 mod resume_queue;
 mod settings;

@@ -1,6 +1,7 @@
 //! Deleting an agent: its conversation runtimes leave memory (their turns aborted, their queues
 //! and pending approvals dropped), then the store forgets it and everything it owns
-//! (docs/protocol.md §4.6).
+//! (docs/protocol.md §4.6). Deleting one conversation (the OpenAI-compatible API's stateless
+//! requests) goes the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,30 @@ impl Engine {
     }
 
     async fn forget_loaded_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
-        let owned = |scope: &RuntimeScope| scope.agent_id.as_deref() == Some(agent_id);
+        self.forget_loaded(|scope| scope.agent_id.as_deref() == Some(agent_id))
+            .await;
+        let deleted = self.store.delete_agent(agent_id.to_owned()).await?;
+        if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
+            // The agent is gone; a leftover directory is only disk space.
+            eprintln!("warning: could not remove the memory repository of {agent_id}: {error}");
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes one conversation of an agent as [`Engine::forget_agent`] deletes an agent's: its
+    /// runtime leaves memory (a running turn aborted, waiting items cancelled), then the store
+    /// forgets it and everything stored under it. A load of it afterwards fails as for an
+    /// unknown conversation. `false` when it was not stored.
+    pub async fn forget_conversation(self: &Arc<Self>, scope: &RuntimeScope) -> Result<bool, StoreError> {
+        let key = scope.without_acting_user();
+        self.forget_loaded(|loaded| *loaded == key).await;
+        self.store.delete_conversation(&key).await
+    }
+
+    /// Drops the loaded conversation runtimes whose scope is `owned` from memory (after loads of
+    /// them that already started), and waits, up to [`TURN_END_GRACE`], for their aborted turns
+    /// to end.
+    async fn forget_loaded(self: &Arc<Self>, owned: impl Fn(&RuntimeScope) -> bool) {
         // Loads that started before `deleting` named the agent finish first; later ones fail.
         let loads: Vec<_> = lock(&self.loading)
             .iter()
@@ -59,11 +83,5 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        let deleted = self.store.delete_agent(agent_id.to_owned()).await?;
-        if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
-            // The agent is gone; a leftover directory is only disk space.
-            eprintln!("warning: could not remove the memory repository of {agent_id}: {error}");
-        }
-        Ok(deleted)
     }
 }
