@@ -40,6 +40,9 @@ def test_ca_cert_trusts_the_ca_of_a_wss_server(tls_server: Server) -> None:
     run(scenario())
     with Client.connect(tls_server.url, ca_cert=str(CA)) as client:
         assert client.app_server_info()["type"] == "app_server_info_response"
+    # PEM text as a `str`, as `ssl`'s `cadata` takes it.
+    with Client.connect(tls_server.url, ca_cert=CA.read_text()) as client:
+        assert client.app_server_info()["type"] == "app_server_info_response"
 
 
 def test_without_the_ca_or_over_ws_connecting_fails_clearly(tls_server: Server) -> None:

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use letta_app_server::{
-    Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, Tls, normalize_origin,
-};
+use letta_app_server::{Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, Tls};
 use letta_app_server_protocol::DevicePermissionMode;
 
 /// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
@@ -90,7 +88,7 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
 }
 
 /// The token of `--ws-auth capability-token` given no token flag: `<data dir>/ws-token`, made on
-/// the first such start (256 random bits as hex, from two v4 UUIDs of a CSPRNG) and readable by
+/// the first such start (256 bits from the operating system's CSPRNG, as hex) and readable by
 /// its owner only; later starts reuse it, so clients keep working. A token file others can read
 /// is refused.
 fn generated_token(data_dir: &Path) -> Result<(Auth, PathBuf), String> {
@@ -100,7 +98,10 @@ fn generated_token(data_dir: &Path) -> Result<(Auth, PathBuf), String> {
     let failed = |error: std::io::Error| format!("cannot write the websocket token {}: {error}", path.display());
     if !path.exists() {
         std::fs::create_dir_all(data_dir).map_err(failed)?;
-        let token = format!("{}{}\n", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let mut bits = [0u8; 32];
+        getrandom::fill(&mut bits).map_err(|e| failed(std::io::Error::other(e.to_string())))?;
+        let mut token: String = bits.iter().map(|byte| format!("{byte:02x}")).collect();
+        token.push('\n');
         let temporary = data_dir.join(format!("ws-token.{}.tmp", uuid::Uuid::new_v4().simple()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -147,7 +148,16 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
             (Some(_), Some(_)) => Err("`--ws-token-file` and `--ws-token-sha256` are mutually exclusive".into()),
             (None, None) => generated_token(data_dir).map(|(auth, path)| (Some(auth), Some(path))),
             (Some(path), None) => {
-                Auth::capability_token(&read_secret("--ws-token-file", path)?).map(|auth| (Some(auth), None))
+                let token = read_secret("--ws-token-file", path)?;
+                if !cli.allow_origins.is_empty() && !subprotocol_safe(&token) {
+                    eprintln!(
+                        "Warning: the token in {} has characters a web page cannot send as a websocket \
+                         subprotocol (only letters, digits and !#$%&'*+-.^_`|~), so pages of --allow-origin \
+                         cannot use it",
+                        path.display()
+                    );
+                }
+                Auth::capability_token(&token).map(|auth| (Some(auth), None))
             }
             (None, Some(digest)) => Auth::capability_token_sha256(digest).map(|auth| (Some(auth), None)),
         },
@@ -196,18 +206,24 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
     }
 }
 
-/// The origins of `--allow-origin`, normalized; refused without authentication, since any page
-/// of theirs could then drive the agents.
+/// Whether a browser can send `token` in a `Sec-WebSocket-Protocol` value: only RFC 9110
+/// token characters (`new WebSocket` throws for others).
+fn subprotocol_safe(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+/// The origins of `--allow-origin` (which `Server::start` checks and normalizes); refused
+/// without authentication, since any page of theirs could then drive the agents.
 fn parse_origins(cli: &Cli, authenticated: bool) -> Result<Vec<String>, String> {
     if !cli.allow_origins.is_empty() && !authenticated {
         return Err("--allow-origin requires --ws-auth: pages connect with a token (e.g. \
                     --ws-auth capability-token, which makes one)"
             .into());
     }
-    cli.allow_origins
-        .iter()
-        .map(|origin| normalize_origin(origin))
-        .collect()
+    Ok(cli.allow_origins.clone())
 }
 
 /// The listen address and websocket path of a `ws://host:port[/path]` URL, or a `wss://` one
@@ -343,7 +359,8 @@ async fn serve(cli: Cli) -> ExitCode {
         ));
     }
     if cli.openai_api {
-        say(&format!("OpenAI-compatible API: http://{}/v1", server.local_addr()));
+        let http = if scheme == "wss" { "https" } else { "http" };
+        say(&format!("OpenAI-compatible API: {http}://{}/v1", server.local_addr()));
     }
     let signal = wait_for_signal().await;
     server.shutdown().await;

@@ -53,9 +53,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _ca_pem(ca_cert: str | os.PathLike[str] | bytes | None) -> bytes | None:
-    """`ca_cert` as PEM: `bytes` are the PEM itself, a `str` or path names a PEM file."""
+    """`ca_cert` as PEM: `bytes`, and a `str` that starts with `-----BEGIN` (as `ssl`'s `cadata`),
+    are the PEM itself; another `str` or a path names a PEM file."""
     if ca_cert is None or isinstance(ca_cert, bytes):
         return ca_cert
+    if isinstance(ca_cert, str) and ca_cert.lstrip().startswith("-----BEGIN"):
+        return ca_cert.encode()
     return Path(ca_cert).read_bytes()
 
 
@@ -225,7 +228,7 @@ class AsyncClient(AsyncCommands):
 
         `token` is sent as `Authorization: Bearer <token>`. `ca_cert` adds CA certificates to
         trust for `wss://` besides the Mozilla roots (which stay trusted): a PEM file's path, or
-        the PEM itself as `bytes`; the CA of a server started with `--tls-cert`, or its
+        the PEM itself (`bytes`, or a `str` starting with `-----BEGIN`); the CA of a server started with `--tls-cert`, or its
         certificate when self-signed. `reconnect=True` (or a `Reconnect`)
         redials after the connection drops and restores the runtimes this client started or
         synced and the tools it registered. `split=True` uses the seed design's control + stream

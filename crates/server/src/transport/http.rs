@@ -14,8 +14,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use letta_app_server_protocol::BEARER_SUBPROTOCOL_PREFIX;
 
-use crate::auth::{Auth, Refused, normalize_origin};
+use crate::auth::{Refused, normalize_origin};
 use crate::commands::info;
+use crate::config::Config;
 
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
@@ -87,13 +88,9 @@ impl Refusal {
 /// as one `Sec-WebSocket-Protocol` value behind [`BEARER_SUBPROTOCOL_PREFIX`] — the way of web
 /// pages, so their `Origin`, if sent, must be one of `allowed_origins` (403 otherwise). Plain
 /// routes refuse any `Origin` (403), as real Letta's.
-pub(super) fn admit<B>(
-    request: &Request<B>,
-    auth: Option<&Auth>,
-    allowed_origins: &[String],
-) -> Result<Option<HeaderValue>, Refusal> {
+pub(super) fn admit<B>(request: &Request<B>, config: &Config) -> Result<Option<HeaderValue>, Refusal> {
     let origin = request.headers().get(header::ORIGIN);
-    let Some(auth) = auth else {
+    let Some(auth) = config.auth.as_ref() else {
         check_host(request)?;
         // docs/protocol.md §1.4, §1.5: without authentication, nothing a browser sends is served.
         if origin.is_some() {
@@ -110,7 +107,9 @@ pub(super) fn admit<B>(
             return Err(Refusal::new(StatusCode::FORBIDDEN, ""));
         }
         let path = request.uri().path();
-        if path != "/app-server-info" && !crate::openai_api::serves(path) {
+        // Without --openai-api, `/v1/…` is a 404 like any unknown path, token or not.
+        let api = config.openai_api && crate::openai_api::serves(path);
+        if path != "/app-server-info" && !api {
             return Ok(None);
         }
         return auth
@@ -138,7 +137,7 @@ pub(super) fn admit<B>(
     }
     let allowed = |origin: &HeaderValue| {
         let origin = origin.to_str().ok().and_then(|origin| normalize_origin(origin).ok());
-        origin.is_some_and(|origin| allowed_origins.contains(&origin))
+        origin.is_some_and(|origin| config.allowed_origins.contains(&origin))
     };
     if origin.is_some_and(|origin| !allowed(origin)) {
         return Err(Refusal::new(

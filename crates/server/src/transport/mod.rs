@@ -154,11 +154,22 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
                     }
                 }
             };
+            let shutdown = transport.shutdown.clone();
             let service = hyper::service::service_fn(move |request| {
                 let transport = transport.clone();
                 async move { Ok::<_, std::convert::Infallible>(respond(transport, request).await) }
             });
-            let _ = http.serve_connection(TokioIo::new(io), service).with_upgrades().await;
+            let connection = http.serve_connection(TokioIo::new(io), service).with_upgrades();
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                // An idle keep-alive connection closes at once, one mid-request after its answer
+                // (upgraded sockets have left it and close with their session).
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
 }
@@ -171,7 +182,7 @@ async fn respond(transport: Arc<Transport>, request: Request<Incoming>) -> Respo
         && !http::wants_websocket(&request)
     {
         let config = transport.sessions.config();
-        return match http::admit(&request, config.auth.as_ref(), &config.allowed_origins) {
+        return match http::admit(&request, config) {
             Ok(_) => api.handle(request).await,
             Err(refusal) => openai_api::refused(refusal.status(), refusal.reason()),
         };
@@ -181,7 +192,7 @@ async fn respond(transport: Arc<Transport>, request: Request<Incoming>) -> Respo
 
 fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body> {
     let config = transport.sessions.config();
-    let subprotocol = match http::admit(&request, config.auth.as_ref(), &config.allowed_origins) {
+    let subprotocol = match http::admit(&request, config) {
         Ok(subprotocol) => subprotocol,
         Err(refusal) => return refusal.response(),
     };

@@ -270,6 +270,30 @@ async fn a_client_authenticated_by_subprotocol_runs_a_turn() {
         }
     }
     assert!(runtime["agent_id"].is_string(), "{runtime}");
+    let input = json!({
+        "type": "input",
+        "runtime": runtime,
+        "payload": {"kind": "create_message", "messages": [{"role": "user", "content": "Hi"}]},
+    });
+    socket.send(Message::text(input.to_string())).await.expect("sent");
+    let mut stop_reason = Value::Null;
+    while let Some(Ok(message)) = socket.next().await {
+        let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
+        if frame["type"] == "turn_finished" {
+            stop_reason = frame["stop_reason"].clone();
+            break;
+        }
+    }
+    assert_eq!(stop_reason, "end_turn");
+}
+
+#[tokio::test]
+async fn without_the_openai_api_its_paths_are_unknown_token_or_not() {
+    let server = server().await;
+    let get = "GET /v1/models HTTP/1.1\r\nHost: phone.example\r\n\r\n";
+    assert_eq!(status_line(&server, get).await, "HTTP/1.1 404 Not Found");
+    let with_token = format!("GET /v1/models HTTP/1.1\r\nHost: phone.example\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    assert_eq!(status_line(&server, &with_token).await, "HTTP/1.1 404 Not Found");
 }
 
 #[tokio::test]

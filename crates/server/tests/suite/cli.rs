@@ -47,6 +47,24 @@ fn allowed_origins_need_auth_and_a_valid_origin() {
     ] {
         refused(&[&auth[..], &["--allow-origin", origin]].concat(), message);
     }
+    // A token a page cannot send as a subprotocol is worth a warning (shown here before the
+    // refusal of a bad listen URL ends the process).
+    let slashed = data.path().join("slashed");
+    std::fs::write(&slashed, "a/b+c=\n").expect("a token file");
+    let slashed = [
+        "--ws-auth",
+        "capability-token",
+        "--ws-token-file",
+        slashed.to_str().expect("a path"),
+    ];
+    refused(
+        &[
+            &slashed[..],
+            &["--allow-origin", "http://localhost:5173", "--listen", "nonsense"],
+        ]
+        .concat(),
+        "Warning: the token in",
+    );
 }
 
 /// The websocket auth flags are checked as real Letta checks them, with its messages; with a

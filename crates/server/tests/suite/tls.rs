@@ -381,9 +381,12 @@ async fn the_tls_flags_are_checked_and_the_binary_serves_wss() {
 
     let data = dir.path().join("data");
     let (server, url) = binary::spawn(binary::bare_command(
-        &[&["--data-dir", &show(&data)], &tls[..]].concat(),
+        &[&["--data-dir", &show(&data), "--openai-api"], &tls[..]].concat(),
     ));
     assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let https = url.replace("wss://", "https://").replace("/ws", "/v1");
+    let api_line = server.next_line(std::time::Duration::from_secs(10));
+    assert_eq!(api_line, Some(format!("OpenAI-compatible API: {https}")));
     let client = Client::builder(&url)
         .ca_pem(&pki.ca)
         .connect()

@@ -779,3 +779,23 @@ async fn only_loopback_host_names_are_served_without_authentication() {
     .await;
     assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_does_not_hold_up_a_shutdown() {
+    let mut server = TestServer::start_with(|config| {
+        config.close_timeout = Duration::from_secs(30);
+        config.http_header_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut idle = connect(&server).await;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = [0u8; 17];
+    idle.read_exact(&mut answer).await.expect("the answer's status line");
+    assert_eq!(&answer, b"HTTP/1.1 200 OK\r\n");
+    // Kept alive for another request; a shutdown closes it at once instead of waiting for the
+    // close deadline (30 s here) that websockets get.
+    let stopped = tokio::time::timeout(Duration::from_secs(5), server.stop()).await;
+    assert!(stopped.is_ok(), "the shutdown waited for the idle connection");
+}
