@@ -17,8 +17,10 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::content::{Message, content, prompt};
-use super::turn::{self, Outcome, Piece, Turn};
-use super::{Api, ApiError, Body, Claim, chat_key, data_event, event_stream, header_key, json_response, unix_now};
+use super::turn::{self, Forget, Outcome, Piece, Turn};
+use super::{
+    Api, ApiError, Body, Claim, chat_key, data_event, event_stream, header_key, json_response, model_of, unix_now,
+};
 
 /// The `[DONE]` event that ends a stream.
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -63,8 +65,7 @@ impl Completion {
     /// The non-streamed answer.
     fn response(&self, outcome: &Outcome) -> Response<Body> {
         if let Some(failure) = &outcome.failure {
-            let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return ApiError::new(status, failure.message.clone()).response();
+            return ApiError::failed(failure).response();
         }
         json_response(
             StatusCode::OK,
@@ -104,10 +105,7 @@ impl Api {
         headers: &HeaderMap,
         body: JsonObject,
     ) -> Result<Response<Body>, ApiError> {
-        let model = match body.get("model") {
-            Some(Value::String(model)) if !model.is_empty() => model.clone(),
-            _ => return Err(ApiError::invalid("you must provide a model parameter").param("model")),
-        };
+        let model = model_of(&body)?;
         let messages = match body.get("messages") {
             Some(Value::Array(messages)) if !messages.is_empty() => messages,
             _ => return Err(ApiError::invalid("you must provide a non-empty messages array").param("messages")),
@@ -140,8 +138,9 @@ impl Api {
         };
         let claim = match &idempotency {
             Some(key) => {
-                let key = format!("{agent_id}:{}:{key}", chat_key.as_deref().unwrap_or_default());
-                self.claim(&key).await?
+                // A JSON array: no chat key and idempotency key can make another pair's.
+                let key = json!([agent_id, chat_key.as_deref().unwrap_or_default(), key]).to_string();
+                self.claim(&key, &agent_id).await?
             }
             None => Claim::Run(watch::channel(None).0),
         };
@@ -160,14 +159,17 @@ impl Api {
             }
             Claim::Run(outcome) => outcome,
         };
-        let (scope, ephemeral) = match &chat_key {
-            Some(key) => (self.chat_conversation(&agent_id, key).await?, false),
-            None => (self.new_conversation(&agent_id, true, prompt.history).await?, true),
+        let (scope, forget) = match &chat_key {
+            Some(key) => (self.chat_conversation(&agent_id, key).await?, Forget::Never),
+            None => (
+                self.new_conversation(&agent_id, true, prompt.history).await?,
+                Forget::Always,
+            ),
         };
         let turn = Turn {
             scope,
             input: content(prompt.input),
-            ephemeral,
+            forget,
         };
         let settled = outcome.subscribe();
         let pieces = turn::start(self, turn, outcome);

@@ -46,7 +46,7 @@ use crate::engine::catalog::new_conversation;
 use crate::history::HistoryMessage;
 use crate::sessions::Sessions;
 use crate::sync::lock;
-use turn::Outcome;
+use turn::{Failure, Outcome};
 
 /// The body of every answer of the API.
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -205,11 +205,33 @@ impl Api {
             .unwrap_or_default()
             .to_owned();
         let scope = RuntimeScope::new(agent_id, id);
-        if !history.is_empty() {
-            let stored = engine.store.append_messages(&scope, None, history).await;
-            stored.map_err(ApiError::internal)?;
+        if !history.is_empty()
+            && let Err(error) = engine.store.append_messages(&scope, None, history).await
+        {
+            // Nothing names the conversation yet: it would be left behind.
+            forget(self, &scope).await;
+            return Err(ApiError::internal(error));
         }
         Ok(scope)
+    }
+}
+
+/// Deletes the conversation of `scope`, made for a request that can no longer name it; a
+/// failure is only logged.
+async fn forget(api: &Api, scope: &RuntimeScope) {
+    if let Err(error) = api.sessions.engine().forget_conversation(scope).await {
+        eprintln!(
+            "warning: could not delete the conversation {}: {error}",
+            scope.conversation_id
+        );
+    }
+}
+
+/// The agent (model) a request names: its non-empty `model`.
+fn model_of(body: &JsonObject) -> Result<String, ApiError> {
+    match body.get("model") {
+        Some(Value::String(model)) if !model.is_empty() => Ok(model.clone()),
+        _ => Err(ApiError::invalid("you must provide a model parameter").param("model")),
     }
 }
 
@@ -247,6 +269,9 @@ pub(crate) struct ApiError {
     message: String,
     param: Option<&'static str>,
     code: Option<&'static str>,
+    /// Sent with `x-should-retry: false`: the input was accepted into a turn, so a retry would
+    /// run it again (OpenAI's client retries 408, 409, 429 and 5xx unless told not to).
+    final_answer: bool,
 }
 
 impl ApiError {
@@ -257,6 +282,16 @@ impl ApiError {
             message: message.into(),
             param: None,
             code: None,
+            final_answer: false,
+        }
+    }
+
+    /// The error answer of a failed turn: final unless nothing of the turn ran.
+    fn failed(failure: &Failure) -> Self {
+        let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            final_answer: !failure.retryable,
+            ..Self::new(status, failure.message.clone())
         }
     }
 
@@ -299,25 +334,25 @@ impl ApiError {
 
     /// The answer.
     fn response(self) -> Response<Body> {
-        json_response(self.status, &self.body())
+        let mut response = json_response(self.status, &self.body());
+        if self.final_answer {
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        response
     }
 }
 
 /// A refusal of the transport's admission checks (401 with its reason, 403, 400), in OpenAI's
-/// error shape; the connection is closed after it, as after every refusal.
+/// error shape; the transport adds the refusal's headers.
 pub(crate) fn refused(status: StatusCode, reason: &str) -> Response<Body> {
     let message = match reason.trim() {
         "" if status == StatusCode::FORBIDDEN => "requests from web pages (with an Origin header) are not served",
         "" => "the request was refused",
         reason => reason,
     };
-    let mut response = ApiError::new(status, message).response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    if status == StatusCode::UNAUTHORIZED {
-        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
+    ApiError::new(status, message).response()
 }
 
 /// A JSON answer.
@@ -362,9 +397,9 @@ enum Claim {
 }
 
 impl Api {
-    /// Claims an idempotency `key`: the outcome of an earlier request with it (running, or
-    /// stored within [`crate::store`]'s retention), or the right to run it.
-    async fn claim(self: &Arc<Self>, key: &str) -> Result<Claim, ApiError> {
+    /// Claims an idempotency `key` of a request to `agent_id`: the outcome of an earlier request
+    /// with it (running, or stored within [`crate::store`]'s retention), or the right to run it.
+    async fn claim(self: &Arc<Self>, key: &str, agent_id: &str) -> Result<Claim, ApiError> {
         let (sender, receiver) = {
             let mut running = lock(&self.running);
             if let Some(earlier) = running.get(key) {
@@ -395,7 +430,7 @@ impl Api {
         // Once the outcome is known: stored if the turn succeeded (a failed one may be retried),
         // then the claim is given up — even if the client went away.
         let api = self.clone();
-        let (key, agent) = (key.to_owned(), key.split(':').next().unwrap_or_default().to_owned());
+        let (key, agent) = (key.to_owned(), agent_id.to_owned());
         tokio::spawn(async move {
             let outcome = turn::settled(receiver.clone()).await;
             if outcome.failure.is_none() {

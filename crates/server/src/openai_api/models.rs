@@ -1,5 +1,6 @@
 //! `GET /v1/models`: each agent as a model; and finding the agent a request's `model` names.
 
+use std::collections::{HashMap, HashSet};
 use std::time::UNIX_EPOCH;
 
 use hyper::StatusCode;
@@ -76,17 +77,15 @@ impl Api {
 /// The model id of each agent: its name when no other agent has that name and no agent has it
 /// as its id, else its id. So every listed id names one agent, and no name hides an agent id.
 fn advertised(agents: &[Listed]) -> Vec<(String, &Listed)> {
-    let named = |name: &str| {
-        agents
-            .iter()
-            .filter(|agent| agent.name.as_deref() == Some(name))
-            .count()
-    };
-    let is_id = |name: &str| agents.iter().any(|agent| agent.id == name);
+    let mut named: HashMap<&str, usize> = HashMap::new();
+    for name in agents.iter().filter_map(|agent| agent.name.as_deref()) {
+        *named.entry(name).or_default() += 1;
+    }
+    let ids: HashSet<&str> = agents.iter().map(|agent| agent.id.as_str()).collect();
     agents
         .iter()
         .map(|agent| match agent.name.as_deref() {
-            Some(name) if named(name) == 1 && !is_id(name) => (name.to_owned(), agent),
+            Some(name) if named[name] == 1 && !ids.contains(name) => (name.to_owned(), agent),
             _ => (agent.id.clone(), agent),
         })
         .collect()

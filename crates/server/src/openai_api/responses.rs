@@ -7,7 +7,8 @@
 //! its id, `resp_letta_<base64url of {"version":1,"nonce","agent_id","conversation_id"}>`,
 //! names it, and `previous_response_id` continues from it in a fork of it, so that two
 //! responses continuing the same one do not see each other. A response with `store: false` runs
-//! in a conversation deleted afterwards, and its id (`resp_<uuid>`) continues nothing.
+//! in a conversation deleted afterwards, and its id (`resp_<uuid>`) continues nothing; so does a
+//! stored response whose turn failed (the conversation made for it is deleted).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::content::{Message, content, prompt};
-use super::turn::{self, Outcome, Piece, Turn};
-use super::{Api, ApiError, Body, chat_key, event_stream, json_response, unix_now};
+use super::turn::{self, Forget, Outcome, Piece, Turn};
+use super::{Api, ApiError, Body, chat_key, event_stream, json_response, model_of, unix_now};
 use crate::clock::{new_id, now_iso};
 use crate::engine::catalog::{Fork, fork_conversation};
 
@@ -184,13 +185,7 @@ impl Output {
                 self.close_reasoning();
                 let status = if success { "completed" } else { "incomplete" };
                 if let Some(index) = self.calls.get(&id).copied() {
-                    self.items[index]["status"] = json!(status);
-                    let call = self.items[index].clone();
-                    self.emit(
-                        json!({"type": "response.function_call_arguments.done", "item_id": call["id"],
-                                     "output_index": index, "name": call["name"], "arguments": call["arguments"]}),
-                    );
-                    self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": call}));
+                    self.close_call(index, status);
                 }
                 let item = json!({"type": "function_call_output", "id": new_id("fco"), "call_id": id,
                                   "output": output, "status": status});
@@ -280,9 +275,30 @@ impl Output {
         self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": item}));
     }
 
+    /// Ends the function call item at `index` in `status`, unless it ended already.
+    fn close_call(&mut self, index: usize, status: &str) {
+        if self.items[index]["status"] != "in_progress" {
+            return;
+        }
+        self.items[index]["status"] = json!(status);
+        let call = self.items[index].clone();
+        self.emit(
+            json!({"type": "response.function_call_arguments.done", "item_id": call["id"],
+                         "output_index": index, "name": call["name"], "arguments": call["arguments"]}),
+        );
+        self.emit(json!({"type": "response.output_item.done", "output_index": index, "item": call}));
+    }
+
+    /// Ends the items still open; a tool call without its result (the turn failed or was
+    /// stopped) is `incomplete`.
     fn finish(&mut self) {
         self.close_message();
         self.close_reasoning();
+        let mut open: Vec<usize> = self.calls.values().copied().collect();
+        open.sort_unstable();
+        for index in open {
+            self.close_call(index, "incomplete");
+        }
     }
 }
 
@@ -312,10 +328,7 @@ impl Api {
         headers: &HeaderMap,
         body: JsonObject,
     ) -> Result<Response<Body>, ApiError> {
-        let model = match body.get("model") {
-            Some(Value::String(model)) if !model.is_empty() => model.clone(),
-            _ => return Err(ApiError::invalid("you must provide a model parameter").param("model")),
-        };
+        let model = model_of(&body)?;
         let (messages, mut instructions) = read_input(body.get("input"))?;
         match body.get("instructions") {
             Some(Value::String(text)) => instructions.insert(0, text.clone()),
@@ -387,10 +400,17 @@ impl Api {
             previous_response_id: previous.map_or(Value::Null, Value::String),
             store,
         });
+        // A conversation made for this request (not a keyed chat's) is kept only as a stored
+        // response's, which needs a turn that succeeded: a failed one's id names nothing.
+        let forget = match (&chat_key, store) {
+            (Some(_), _) => Forget::Never,
+            (None, false) => Forget::Always,
+            (None, true) => Forget::IfFailed,
+        };
         let turn = Turn {
             scope,
             input: content(input),
-            ephemeral: !store && chat_key.is_none(),
+            forget,
         };
         let (outcome, settled) = watch::channel(None);
         let pieces = turn::start(self, turn, outcome);
@@ -405,8 +425,7 @@ impl Api {
         output.finish();
         let outcome = turn::settled(settled).await;
         if let Some(failure) = &outcome.failure {
-            let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Err(ApiError::new(status, failure.message.clone()));
+            return Err(ApiError::failed(failure));
         }
         Ok(json_response(
             StatusCode::OK,

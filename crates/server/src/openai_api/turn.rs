@@ -41,8 +41,19 @@ pub(super) struct Turn {
     pub scope: RuntimeScope,
     /// The user message.
     pub input: MessageContent,
-    /// Delete the conversation once the turn ended (a stateless request's).
-    pub ephemeral: bool,
+    /// Whether the conversation is deleted once the turn ended.
+    pub forget: Forget,
+}
+
+/// Whether a turn's conversation is deleted once the turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Forget {
+    /// Kept (a keyed chat's).
+    Never,
+    /// Deleted (a stateless request's).
+    Always,
+    /// Deleted if the turn failed (a stored response's made for it: no id names it then).
+    IfFailed,
 }
 
 /// Something the turn produced, as it streams.
@@ -92,13 +103,26 @@ pub(super) struct Failure {
     pub status: u16,
     /// What went wrong.
     pub message: String,
+    /// Whether a retry is safe: the input was refused before anything of it ran.
+    #[serde(default)]
+    pub retryable: bool,
 }
 
 impl Failure {
+    /// A failure after the input was accepted: a retry would run it again.
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status: status.as_u16(),
             message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// The input refused before anything of it ran.
+    fn refused(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            ..Self::new(status, message)
         }
     }
 }
@@ -143,19 +167,20 @@ pub(super) async fn settled(mut outcome: watch::Receiver<Option<Arc<Outcome>>>) 
 }
 
 /// Starts `turn` in a task of its own; its pieces arrive on the returned channel as it streams,
-/// and its outcome is published on `outcome` (after an ephemeral conversation was deleted).
+/// and its outcome is published on `outcome` (after the conversation was deleted, as
+/// [`Turn::forget`] says).
 pub(super) fn start(api: &Arc<Api>, turn: Turn, outcome: OutcomeSender) -> mpsc::UnboundedReceiver<Piece> {
     let (pieces, received) = mpsc::unbounded_channel();
     let api = api.clone();
     tokio::spawn(async move {
         let ended = run(&api, &turn, pieces).await;
-        if turn.ephemeral
-            && let Err(error) = api.sessions.engine().forget_conversation(&turn.scope).await
-        {
-            eprintln!(
-                "warning: could not delete the conversation {}: {error}",
-                turn.scope.conversation_id
-            );
+        let forget = match turn.forget {
+            Forget::Never => false,
+            Forget::Always => true,
+            Forget::IfFailed => ended.failure.is_some(),
+        };
+        if forget {
+            super::forget(&api, &turn.scope).await;
         }
         outcome.send_replace(Some(Arc::new(ended)));
     });
@@ -304,11 +329,11 @@ impl Follower {
                 self.mine |= value["disposition"] == "started";
                 None
             }
-            Some("input_accepted") => Some(End::Refused(Failure::new(
+            Some("input_accepted") => Some(End::Refused(Failure::refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 value["error"].as_str().unwrap_or("the input was refused"),
             ))),
-            Some("error") => Some(End::Refused(Failure::new(
+            Some("error") => Some(End::Refused(Failure::refused(
                 StatusCode::BAD_REQUEST,
                 value["message"].as_str().unwrap_or("the input was refused"),
             ))),

@@ -67,12 +67,17 @@ impl Refusal {
     /// The response; the connection is closed after it.
     pub(super) fn response(self) -> Response<Body> {
         let mut response = plain(self.status, self.reason);
-        let headers = response.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if let Some((name, value)) = self.header {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        self.add_headers(response.headers_mut());
         response
+    }
+
+    /// Adds the headers of every refusal to `headers`: `Connection: close`, and the one its
+    /// status calls for (shared with the OpenAI-compatible API's refusals, whose body differs).
+    pub(super) fn add_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if let Some((name, value)) = &self.header {
+            headers.insert(name.clone(), HeaderValue::from_static(value));
+        }
     }
 }
 

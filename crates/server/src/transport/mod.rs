@@ -184,7 +184,11 @@ async fn respond(transport: Arc<Transport>, request: Request<Incoming>) -> Respo
         let config = transport.sessions.config();
         return match http::admit(&request, config) {
             Ok(_) => api.handle(request).await,
-            Err(refusal) => openai_api::refused(refusal.status(), refusal.reason()),
+            Err(refusal) => {
+                let mut response = openai_api::refused(refusal.status(), refusal.reason());
+                refusal.add_headers(response.headers_mut());
+                response
+            }
         };
     }
     route(transport, request).map(BodyExt::boxed_unsync)

@@ -544,17 +544,119 @@ async fn a_turn_past_the_timeout_is_stopped() {
     let mut client = server.client().await;
     let agent_id = agent(&mut client, "Slow").await;
     let started = std::time::Instant::now();
-    let (status, error) = chat(
-        &server,
-        &[],
-        json!({"model": "Slow", "messages": user("[[delay: 20000]] hi")}),
-    )
-    .await;
+    let body = json!({"model": "Slow", "messages": user("[[delay: 20000]] hi")});
+    let response = open(&server, "POST", "/v1/chat/completions", &[], &body.to_string()).await;
+    let status = response.status();
+    // The message ran: OpenAI's client must not send it again.
+    assert_eq!(response.headers()["x-should-retry"], "false");
+    let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+    let error: Value = serde_json::from_slice(&bytes).expect("JSON");
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{error}");
     assert_eq!(error["error"]["message"], "agent turn timed out");
     assert_eq!(error["error"]["type"], "server_error");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(conversations(&mut client, &agent_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_stored_response_keeps_no_conversation_and_ends_its_open_items() {
+    let server = TestServer::start_with(|config| {
+        config.openai_api = true;
+        config.openai_turn_timeout = Duration::from_millis(1000);
+    })
+    .await;
+    let mut client = server.client().await;
+    let agent_id = agent(&mut client, "Stalled").await;
+    let (_, first) = send(
+        &server,
+        "POST",
+        "/v1/responses",
+        &[],
+        json!({"model": "Stalled", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(conversations(&mut client, &agent_id).await.len(), 1);
+    // A new conversation, and a fork for previous_response_id: neither can be named once the
+    // turn failed, so neither is kept.
+    for previous in [Value::Null, first["id"].clone()] {
+        let body = json!({"model": "Stalled", "input": "[[delay: 20000]] hi", "previous_response_id": previous});
+        let response = open(&server, "POST", "/v1/responses", &[], &body.to_string()).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(response.headers()["x-should-retry"], "false");
+    }
+    assert_eq!(conversations(&mut client, &agent_id).await.len(), 1);
+    // Streamed: the tool call still running when the turn is stopped is ended, incomplete.
+    let body = json!({"model": "Stalled", "stream": true, "input": r#"[[tool: Bash {"command": "sleep 5"}]]"#});
+    let response = open(&server, "POST", "/v1/responses", &[], &body.to_string()).await;
+    let events: Vec<Value> = events(response)
+        .await
+        .iter()
+        .map(|event| serde_json::from_str(event).expect("JSON"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|event| text(&event["type"])).collect();
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        [
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.failed"
+        ],
+        "{kinds:?}"
+    );
+    let failed = &events[events.len() - 1]["response"];
+    assert_eq!(failed["output"][0]["type"], "function_call");
+    assert_eq!(failed["output"][0]["status"], "incomplete");
+    assert_eq!(events[events.len() - 2]["item"]["status"], "incomplete");
+    assert_eq!(conversations(&mut client, &agent_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_request_runs_waits_for_its_outcome() {
+    let server = server().await;
+    let mut client = server.client().await;
+    let agent_id = agent(&mut client, "Waiter").await;
+    let headers = [("X-Letta-Chat-Key", "chat-w"), ("Idempotency-Key", "retry-w")];
+    let first = json!({"model": "Waiter", "stream": true,
+                       "messages": user("[[reply: first answer]] [[chunks: 2]] [[delay: 300]]")});
+    // The answer's head arrives once the first request claimed its key and started its turn.
+    let running = open(&server, "POST", "/v1/chat/completions", &headers, &first.to_string()).await;
+    let (status, retried) = chat(
+        &server,
+        &headers,
+        json!({"model": "Waiter", "messages": user("second")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(reply(&retried), "first answer");
+    let streamed = events(running).await;
+    assert!(streamed.iter().any(|event| event.contains("answer")), "{streamed:?}");
+    let listed = conversations(&mut client, &agent_id).await;
+    assert_eq!(
+        transcript(&mut client, text(&listed[0]["id"])).await.len(),
+        2,
+        "the message ran once"
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_of_different_chats_do_not_collide() {
+    let server = server().await;
+    let mut client = server.client().await;
+    agent(&mut client, "Keyed").await;
+    let (_, first) = chat(
+        &server,
+        &[("X-Letta-Chat-Key", "a:b"), ("Idempotency-Key", "c")],
+        json!({"model": "Keyed", "messages": user("first")}),
+    )
+    .await;
+    assert_eq!(reply(&first), "I received: first");
+    let (_, second) = chat(
+        &server,
+        &[("X-Letta-Chat-Key", "a"), ("Idempotency-Key", "b:c")],
+        json!({"model": "Keyed", "messages": user("second")}),
+    )
+    .await;
+    assert_eq!(reply(&second), "I received: second");
 }
 
 #[tokio::test]
