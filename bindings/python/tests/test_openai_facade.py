@@ -135,3 +135,21 @@ def test_the_readme_shows_the_example_and_it_runs(api: Server) -> None:
         "I received: What is my name?",
         "I received: Which number was it?",
     ]
+
+
+def test_a_failed_turn_is_not_retried_by_the_package(api: Server) -> None:
+    """The package retries 5xx answers on its own (twice by default) without an idempotency key;
+    an answer after the turn ran says `x-should-retry: false`, so the turn runs once."""
+    create_agent(api, "Failing")
+    sent: list[str] = []
+    http = openai.DefaultHttpxClient(event_hooks={"request": [lambda request: sent.append(request.url.path)]})
+    client = OpenAI(base_url=base_url(api), api_key=TOKEN, http_client=http)
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.chat.completions.create(
+            model="Failing",
+            messages=[{"role": "user", "content": "[[fail: 400 the model refused]]"}],
+            extra_headers={"X-Letta-Chat-Key": "failing-chat"},
+        )
+    assert failed.value.status_code >= 500
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    assert sent == ["/v1/chat/completions"]
