@@ -103,17 +103,35 @@ async fn a_client_with_the_token_runs_a_turn() {
     let bearer = format!("Bearer {TOKEN}").parse().expect("a header value");
     request.headers_mut().insert("authorization", bearer);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connected");
-    let start = json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {"name": "Remote"}}});
-    socket.send(Message::text(start.to_string())).await.expect("sent");
-    let mut runtime = Value::Null;
+    assert_eq!(a_turn(&mut socket).await, "end_turn");
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The first frame of `kind` the socket receives (`null` if it closes first).
+async fn first_of(socket: &mut Socket, kind: &str) -> Value {
     while let Some(Ok(message)) = socket.next().await {
         let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
-        if frame["type"] == "runtime_start_response" {
-            runtime = frame["runtime"].clone();
-            break;
+        if frame["type"] == kind {
+            return frame;
         }
     }
+    Value::Null
+}
+
+/// Starts a runtime for a new agent, sends one message and returns the turn's stop reason.
+async fn a_turn(socket: &mut Socket) -> Value {
+    let start = json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {"name": "Remote"}}});
+    socket.send(Message::text(start.to_string())).await.expect("sent");
+    let runtime = first_of(socket, "runtime_start_response").await["runtime"].clone();
     assert!(runtime["agent_id"].is_string(), "{runtime}");
+    let input = json!({
+        "type": "input",
+        "runtime": runtime,
+        "payload": {"kind": "create_message", "messages": [{"role": "user", "content": "Hi"}]},
+    });
+    socket.send(Message::text(input.to_string())).await.expect("sent");
+    first_of(socket, "turn_finished").await["stop_reason"].clone()
 }
 
 /// A JWT of `claims` signed with HS256 by `secret`.
@@ -259,32 +277,7 @@ async fn a_client_authenticated_by_subprotocol_runs_a_turn() {
     // tungstenite checks that the server selected the offered subprotocol.
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("connected");
     assert_eq!(response.headers()["sec-websocket-protocol"], bearer.as_str());
-    let start = json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {"name": "Page"}}});
-    socket.send(Message::text(start.to_string())).await.expect("sent");
-    let mut runtime = Value::Null;
-    while let Some(Ok(message)) = socket.next().await {
-        let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
-        if frame["type"] == "runtime_start_response" {
-            runtime = frame["runtime"].clone();
-            break;
-        }
-    }
-    assert!(runtime["agent_id"].is_string(), "{runtime}");
-    let input = json!({
-        "type": "input",
-        "runtime": runtime,
-        "payload": {"kind": "create_message", "messages": [{"role": "user", "content": "Hi"}]},
-    });
-    socket.send(Message::text(input.to_string())).await.expect("sent");
-    let mut stop_reason = Value::Null;
-    while let Some(Ok(message)) = socket.next().await {
-        let frame: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or_default();
-        if frame["type"] == "turn_finished" {
-            stop_reason = frame["stop_reason"].clone();
-            break;
-        }
-    }
-    assert_eq!(stop_reason, "end_turn");
+    assert_eq!(a_turn(&mut socket).await, "end_turn");
 }
 
 #[tokio::test]

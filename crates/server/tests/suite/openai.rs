@@ -102,6 +102,21 @@ async fn agent(client: &mut Client, name: &str) -> String {
     text(&created["agent"]["id"]).to_owned()
 }
 
+/// Creates an agent named `name`, lets one chat of `keyed` (a chat key header) make its
+/// conversation, and starts that conversation's runtime on `client`; returns the runtime.
+async fn keyed_runtime(server: &TestServer, client: &mut Client, name: &str, keyed: &[(&str, &str)]) -> Value {
+    let agent_id = agent(client, name).await;
+    chat(server, keyed, json!({"model": name, "messages": user("hi")})).await;
+    let conversation_id = text(&conversations(client, &agent_id).await[0]["id"]).to_owned();
+    let started = call(
+        client,
+        json!({"type": "runtime_start", "agent_id": agent_id, "conversation_id": conversation_id}),
+    )
+    .await;
+    assert_eq!(started["success"], true, "{started}");
+    started["runtime"].clone()
+}
+
 /// The agent's conversations (hidden ones too).
 async fn conversations(client: &mut Client, agent_id: &str) -> Vec<Value> {
     let listed = call(
@@ -471,17 +486,9 @@ async fn tools_the_agent_ran_are_listed_as_function_call_items() {
 async fn a_tool_that_still_asks_for_approval_ends_the_turn_with_a_note() {
     let server = server().await;
     let mut client = server.client().await;
-    let agent_id = agent(&mut client, "Careful").await;
     let keyed = [("X-Letta-Chat-Key", "careful")];
-    chat(&server, &keyed, json!({"model": "Careful", "messages": user("hi")})).await;
-    let conversation_id = text(&conversations(&mut client, &agent_id).await[0]["id"]).to_owned();
     // A controller holds the conversation's turn on an approval, in standard mode.
-    let started = call(
-        &mut client,
-        json!({"type": "runtime_start", "agent_id": agent_id, "conversation_id": conversation_id}),
-    )
-    .await;
-    let runtime = started["runtime"].clone();
+    let runtime = keyed_runtime(&server, &mut client, "Careful", &keyed).await;
     let standard = json!({"type": "change_device_state", "runtime": runtime, "payload": {"mode": "standard"}});
     client.send(standard.clone()).await;
     client
@@ -663,16 +670,9 @@ async fn idempotency_keys_of_different_chats_do_not_collide() {
 async fn a_client_that_leaves_mid_stream_does_not_stop_the_turn() {
     let server = server().await;
     let mut client = server.client().await;
-    let agent_id = agent(&mut client, "Patient").await;
     let keyed = [("X-Letta-Chat-Key", "patient")];
-    chat(&server, &keyed, json!({"model": "Patient", "messages": user("hi")})).await;
-    let conversation_id = text(&conversations(&mut client, &agent_id).await[0]["id"]).to_owned();
-    let started = call(
-        &mut client,
-        json!({"type": "runtime_start", "agent_id": agent_id, "conversation_id": conversation_id}),
-    )
-    .await;
-    assert_eq!(started["success"], true);
+    let runtime = keyed_runtime(&server, &mut client, "Patient", &keyed).await;
+    let conversation_id = text(&runtime["conversation_id"]).to_owned();
     let body = json!({"model": "Patient", "stream": true,
                       "messages": user("[[reply: a b c d]] [[chunks: 4]] [[delay: 100]]")});
     let response = open(&server, "POST", "/v1/chat/completions", &keyed, &body.to_string()).await;

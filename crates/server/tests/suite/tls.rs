@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 
 use crate::support::TestServer;
 use crate::support::binary::{self, refused};
+use crate::support::drive::split_response;
 
 /// A CA, and a certificate for `127.0.0.1` and `localhost` it signed, as PEM; rcgen's default
 /// validity (1975 to 4096) never runs out.
@@ -132,15 +133,6 @@ async fn https(address: std::net::SocketAddr, ca: &str, request: &str) -> (Strin
         .await
         .expect("read to close_notify");
     split_response(&response)
-}
-
-fn split_response(response: &str) -> (String, String) {
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn get(path: &str, extra: &str) -> String {

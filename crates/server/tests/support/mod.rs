@@ -59,6 +59,11 @@ pub mod drive {
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
+        split_response(&response)
+    }
+
+    /// The status line and the body of a whole HTTP/1.1 response.
+    pub fn split_response(response: &str) -> (String, String) {
         let status = response.lines().next().unwrap_or_default().to_owned();
         let body = response
             .split_once("\r\n\r\n")
