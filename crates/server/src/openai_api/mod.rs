@@ -40,6 +40,7 @@ use letta_app_server_protocol::{JsonObject, RuntimeScope};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::now_iso;
 use crate::engine::catalog::new_conversation;
@@ -72,6 +73,9 @@ pub(crate) struct Api {
     chats: tokio::sync::Mutex<()>,
     /// The idempotency keys whose request is running, with where its outcome will be published.
     running: Mutex<HashMap<String, watch::Receiver<Option<Arc<Outcome>>>>>,
+    /// The turns and the work after them (deleting a throwaway conversation, storing an
+    /// outcome), which go on after their client left and which a shutdown waits for.
+    pub(crate) tasks: TaskTracker,
 }
 
 impl Api {
@@ -82,6 +86,7 @@ impl Api {
             shutdown,
             chats: tokio::sync::Mutex::new(()),
             running: Mutex::default(),
+            tasks: TaskTracker::new(),
         })
     }
 
@@ -431,7 +436,7 @@ impl Api {
         // then the claim is given up — even if the client went away.
         let api = self.clone();
         let (key, agent) = (key.to_owned(), agent_id.to_owned());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let outcome = turn::settled(receiver.clone()).await;
             if outcome.failure.is_none() {
                 let json = serde_json::to_string(&*outcome).unwrap_or_default();

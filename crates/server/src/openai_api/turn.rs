@@ -171,8 +171,9 @@ pub(super) async fn settled(mut outcome: watch::Receiver<Option<Arc<Outcome>>>) 
 /// [`Turn::forget`] says).
 pub(super) fn start(api: &Arc<Api>, turn: Turn, outcome: OutcomeSender) -> mpsc::UnboundedReceiver<Piece> {
     let (pieces, received) = mpsc::unbounded_channel();
-    let api = api.clone();
-    tokio::spawn(async move {
+    let task = api.clone();
+    api.tasks.spawn(async move {
+        let api = task;
         let ended = run(&api, &turn, pieces).await;
         let forget = match turn.forget {
             Forget::Never => false,

@@ -110,10 +110,21 @@ impl Transport {
     }
 
     /// After shutdown was signalled: waits, up to `deadline`, for every connection to finish
-    /// closing (its close frame written, or its TCP connection reset).
+    /// closing (its close frame written, or its TCP connection reset) and for the OpenAI API's
+    /// turns to be wound up (their throwaway conversations deleted, their outcomes stored).
     pub(crate) async fn connections_closed(&self, deadline: Duration) {
         self.tasks.close();
-        let _ = tokio::time::timeout(deadline, self.tasks.wait()).await;
+        let api_tasks = self.api.as_ref().map(|api| {
+            api.tasks.close();
+            api.tasks.clone()
+        });
+        let finished = async {
+            self.tasks.wait().await;
+            if let Some(tasks) = api_tasks {
+                tasks.wait().await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, finished).await;
     }
 }
 

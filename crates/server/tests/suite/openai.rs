@@ -696,7 +696,8 @@ async fn raw(server: &TestServer, body: &str) -> (StatusCode, Value) {
 async fn stopping_the_server_ends_the_running_requests() {
     let mut server = server().await;
     let mut client = server.client().await;
-    agent(&mut client, "Busy").await;
+    let agent_id = agent(&mut client, "Busy").await;
+    let before = conversations(&mut client, &agent_id).await.len();
     client.close().await;
     let body = json!({"model": "Busy", "stream": true, "messages": user("[[delay: 20000]] hi")});
     let response = open(&server, "POST", "/v1/chat/completions", &[], &body.to_string()).await;
@@ -710,6 +711,42 @@ async fn stopping_the_server_ends_the_running_requests() {
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.contains(r#""type":"server_error""#), "{rest}");
     assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
+    // The stopped turn's throwaway conversation was deleted before the server stopped.
+    server.restart().await;
+    let mut client = server.client().await;
+    assert_eq!(conversations(&mut client, &agent_id).await.len(), before);
+}
+
+/// The binary, stopped by SIGTERM while a turn whose HTTP client left still runs: the turn is
+/// wound up (its throwaway conversation deleted) before the process exits.
+#[tokio::test]
+async fn a_shutdown_winds_up_turns_whose_client_left() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut process, url) = crate::support::binary::spawn_server(data.path(), &["--openai-api"]);
+    let mut client = Client::connect(&url).await;
+    let agent_id = agent(&mut client, "Deserted").await;
+    let before = conversations(&mut client, &agent_id).await.len();
+    client.close().await;
+    let address = url.trim_start_matches("ws://").trim_end_matches("/ws").to_owned();
+    let body = json!({"model": "Deserted", "stream": true, "messages": user("[[delay: 20000]] hi")}).to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !String::from_utf8_lossy(&head).contains("data: ") {
+        head.push(stream.read_u8().await.expect("the first chunk"));
+    }
+    // The client leaves; its turn goes on until the server stops it.
+    drop(stream);
+    process.terminate(Duration::from_secs(20)).expect("stops on SIGTERM");
+    let (_process, url) = crate::support::binary::spawn_server(data.path(), &["--openai-api"]);
+    let mut client = Client::connect(&url).await;
+    assert_eq!(conversations(&mut client, &agent_id).await.len(), before);
 }
 
 #[tokio::test]
