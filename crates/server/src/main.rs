@@ -335,7 +335,8 @@ async fn serve(cli: Cli) -> ExitCode {
     config.max_frame_bytes = cli.max_frame_bytes;
     config.auth = auth;
     config.allowed_origins = allowed_origins;
-    let scheme = scheme(tls.is_some());
+    let tls_on = tls.is_some();
+    let scheme = scheme(tls_on);
     config.tls = tls;
     config.openai_api = cli.openai_api;
     config.default_mode =
@@ -359,7 +360,7 @@ async fn serve(cli: Cli) -> ExitCode {
         ));
     }
     if cli.openai_api {
-        let http = if scheme == "wss" { "https" } else { "http" };
+        let http = if tls_on { "https" } else { "http" };
         say(&format!("OpenAI-compatible API: {http}://{}/v1", server.local_addr()));
     }
     let signal = wait_for_signal().await;
