@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::codegen_model::Model;
-use crate::{codegen, codegen_meta, codegen_py, codegen_sdk, codegen_ts};
+use crate::{codegen, codegen_meta, codegen_sdk};
+use letta_app_server_tools::codegen::model::Model;
+use letta_app_server_tools::codegen::{python as codegen_py, typescript as codegen_ts};
 
 /// One generated, checked-in file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::codegen_meta::{Answered, FrameNames, answered, node_method};
-use crate::codegen_model::{Body, Model, Object};
-use crate::{codegen_py, codegen_ts};
+use letta_app_server_tools::codegen::model::{Body, Model, Object};
+use letta_app_server_tools::codegen::{python as codegen_py, typescript as codegen_ts};
 
 /// Where the Node package's command declarations live.
 pub const NODE_COMMANDS_PATH: &str = "bindings/node/commands.d.ts";

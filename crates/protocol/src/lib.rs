@@ -36,6 +36,8 @@ mod macros;
 mod agents;
 mod approval;
 mod channels;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod content;
 mod control;
 mod conversations;

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use letta_app_server_protocol::schema::pascal_case;
 use serde_json::Value;
 
-use crate::codegen_model::{Body, Kind, Model, Object, Tagged, Type};
+use super::model::{Body, Kind, Model, Object, Tagged, Type};
 
 /// Where the generated Python frame types live.
 pub const PYTHON_TYPES_PATH: &str = "bindings/python/python/letta_app_server/frames.py";
@@ -233,7 +233,7 @@ impl Module {
 }
 
 /// The Python type of `ty`, noting the generated names it uses in `deps`.
-pub(crate) fn type_of(ty: &Type, deps: &mut BTreeSet<String>) -> Result<String> {
+pub fn type_of(ty: &Type, deps: &mut BTreeSet<String>) -> Result<String> {
     Ok(match ty {
         Type::Any => "Any".to_owned(),
         Type::Never => return Err("no Python type for the schema `false`".into()),
@@ -360,7 +360,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// A docstring for `text`, continuation lines indented by `indent`.
-pub(crate) fn docstring(text: &str, indent: &str) -> String {
+pub fn docstring(text: &str, indent: &str) -> String {
     let mut escaped = text.trim().replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"");
     if escaped.ends_with('"') {
         escaped.pop();

@@ -6,7 +6,7 @@
 //! definition refers to it, any other branch gets an interface named after its tag and the
 //! union (`assistant_message` in `Delta`: `AssistantMessageDelta`). Each such union also gets a
 //! map from tag to branch (`ServerFrameByType`, `DeltaByMessageType`). Optional properties are
-//! `name?:`; nullable ones include `null`. The schema is read by [`crate::codegen_model`], which
+//! `name?:`; nullable ones include `null`. The schema is read by [`super::model`], which
 //! the Python generator shares.
 
 use std::fmt::Write as _;
@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use letta_app_server_protocol::schema::pascal_case;
 use serde_json::Value;
 
-use crate::codegen_model::{Body, Definition, Kind, Model, Object, Type};
+use super::model::{Body, Definition, Kind, Model, Object, Type};
 
 /// Where the generated declarations live (the Node package re-exports them).
 pub const TS_TYPES_PATH: &str = "bindings/node/frames.d.ts";
@@ -179,7 +179,7 @@ fn property_name(name: &str) -> String {
 }
 
 /// A `description` as a doc comment at indentation `depth`.
-pub(crate) fn doc(out: &mut String, description: Option<&str>, depth: usize) {
+pub fn doc(out: &mut String, description: Option<&str>, depth: usize) {
     let Some(description) = description else {
         return;
     };

@@ -1,0 +1,290 @@
+//! Checking frames against a schema bundle, and against this version's parser.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use jsonschema::error::{ValidationError, ValidationErrorKind};
+use serde_json::{Map, Value, json};
+
+use super::bundle::{Bundle, BundleError, Direction};
+use crate::{ClientFrame, ServerFrame};
+
+/// One way a frame breaks the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The offending value, as the server's error messages write it (`payload.decision`,
+    /// `messages[0].content`); empty for the frame as a whole.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+impl Violation {
+    fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The frames of one direction, one compiled schema per frame `type`.
+struct Frames {
+    by_type: HashMap<String, jsonschema::Validator>,
+    /// Branches without a `type` constant (none in this project's bundle), as one union.
+    untagged: Option<jsonschema::Validator>,
+}
+
+/// Checks frames against a schema bundle.
+///
+/// [`Validator::current`] checks what this version accepts: the schema, then (for a frame the
+/// schema accepts) the parser's checks the schema cannot express: non-empty ids, exactly one of
+/// two fields, a runtime listed once, known file operations (docs/protocol.md §1.8).
+/// [`Validator::new`] checks against any bundle, an older release's for example, with the schema
+/// alone.
+///
+/// ```
+/// use letta_app_server_protocol::compat::{Direction, Validator};
+/// use serde_json::json;
+///
+/// let validator = Validator::current();
+/// let frame = json!({"type": "input", "request_id": "in-1", "payload": {"kind": "bogus"}});
+/// let violations = validator.validate(Direction::Client, &frame);
+/// assert!(!violations.is_empty());
+/// assert!(validator.validate(Direction::Client, &json!({"type": "app_server_info", "request_id": "i-1"})).is_empty());
+/// ```
+pub struct Validator {
+    client: Frames,
+    server: Frames,
+    parser_checks: bool,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("client_types", &self.client.by_type.len())
+            .field("server_types", &self.server.by_type.len())
+            .field("parser_checks", &self.parser_checks)
+            .finish()
+    }
+}
+
+impl Validator {
+    /// This version's rules: its bundle and its parser.
+    pub fn current() -> Self {
+        let mut validator = Self::new(&Bundle::current()).expect("this version's bundle compiles");
+        validator.parser_checks = true;
+        validator
+    }
+
+    /// The rules of `bundle`'s schema alone.
+    pub fn new(bundle: &Bundle) -> Result<Self, BundleError> {
+        Ok(Self {
+            client: Frames::compile(bundle, Direction::Client)?,
+            server: Frames::compile(bundle, Direction::Server)?,
+            parser_checks: false,
+        })
+    }
+
+    /// Every violation of a frame sent in `direction`; empty when it is valid.
+    pub fn validate(&self, direction: Direction, frame: &Value) -> Vec<Violation> {
+        let Some(object) = frame.as_object() else {
+            return vec![Violation::new(
+                "",
+                format!("a frame is a JSON object, not {}", kind(frame)),
+            )];
+        };
+        let frames = match direction {
+            Direction::Client => &self.client,
+            Direction::Server => &self.server,
+        };
+        let validator = match object.get("type") {
+            None => return vec![Violation::new("", "missing field `type`")],
+            Some(Value::String(name)) => match frames.by_type.get(name).or(frames.untagged.as_ref()) {
+                Some(validator) => validator,
+                None => {
+                    return vec![Violation::new(
+                        "type",
+                        format!("`{name}` is not a {direction} frame type of this schema"),
+                    )];
+                }
+            },
+            Some(other) => return vec![Violation::new("type", format!("must be a string, not {}", kind(other)))],
+        };
+        let violations: Vec<Violation> = validator.iter_errors(frame).flat_map(|error| explain(&error)).collect();
+        if violations.is_empty() && self.parser_checks {
+            return parser_violations(direction, frame);
+        }
+        violations
+    }
+
+    /// Every violation of a frame given as the text of a websocket message.
+    pub fn validate_text(&self, direction: Direction, text: &str) -> Vec<Violation> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(frame) => self.validate(direction, &frame),
+            Err(error) => vec![Violation::new("", format!("not JSON: {error}"))],
+        }
+    }
+}
+
+impl Frames {
+    fn compile(bundle: &Bundle, direction: Direction) -> Result<Self, BundleError> {
+        let definitions = bundle.definitions();
+        let mut by_type = HashMap::new();
+        let mut untagged = Vec::new();
+        for (name, branch) in bundle.frames(direction) {
+            if name.is_empty() {
+                untagged.push(branch.clone());
+            } else {
+                by_type.insert(name.to_owned(), compile(branch, definitions)?);
+            }
+        }
+        let untagged = if untagged.is_empty() {
+            None
+        } else {
+            Some(compile(&json!({ "oneOf": untagged }), definitions)?)
+        };
+        Ok(Self { by_type, untagged })
+    }
+}
+
+/// A draft-07 validator of `schema`, with the definitions it refers to (and only those: a
+/// frame uses a few of the bundle's hundreds).
+fn compile(schema: &Value, definitions: &Map<String, Value>) -> Result<jsonschema::Validator, BundleError> {
+    let mut used = Map::new();
+    let mut pending = Vec::new();
+    references(schema, &mut pending);
+    while let Some(name) = pending.pop() {
+        if used.contains_key(&name) {
+            continue;
+        }
+        let definition = definitions
+            .get(&name)
+            .ok_or_else(|| BundleError(format!("`#/definitions/{name}` is referred to but not defined")))?;
+        references(definition, &mut pending);
+        used.insert(name, definition.clone());
+    }
+    let mut root = schema.clone();
+    if let Some(object) = root.as_object_mut() {
+        object.insert("definitions".to_owned(), Value::Object(used));
+    }
+    jsonschema::draft7::new(&root).map_err(|e| BundleError(format!("the schema does not compile: {e}")))
+}
+
+/// Pushes the names of the definitions `schema` refers to.
+fn references(schema: &Value, names: &mut Vec<String>) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(target)) => {
+                        if let Some(name) = target.strip_prefix("#/definitions/") {
+                            names.push(name.to_owned());
+                        }
+                    }
+                    _ => references(value, names),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, names)),
+        _ => {}
+    }
+}
+
+/// The violations a schema error stands for. A value that matches no branch of a union is
+/// explained through the branch its tag (`kind`, `type`, …) selects, or as a tag that selects
+/// none, instead of as a failed `oneOf`.
+fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
+    let path = error.instance_path();
+    let (ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context }) = error.kind() else {
+        return vec![Violation::new(dotted(path), error.to_string())];
+    };
+    // A branch whose tag does not match fails with a `const` error on a property of the value.
+    let tag_error = |branch: &Vec<ValidationError<'static>>| {
+        branch.iter().find_map(|e| match e.kind() {
+            ValidationErrorKind::Constant { expected_value } => {
+                let tag = e.instance_path().iter().nth(path.iter().count())?;
+                (e.instance_path().iter().count() == path.iter().count() + 1)
+                    .then(|| (tag.to_string(), expected_value.clone()))
+            }
+            _ => None,
+        })
+    };
+    let tags: Vec<_> = context.iter().map(tag_error).collect();
+    let selected: Vec<_> = context.iter().zip(&tags).filter(|(_, tag)| tag.is_none()).collect();
+    match selected.as_slice() {
+        [(branch, _)] => branch.iter().flat_map(explain).collect(),
+        [] if tags.iter().all(|tag| {
+            tag.as_ref()
+                .is_some_and(|(name, _)| Some(name) == tags[0].as_ref().map(|(n, _)| n))
+        }) =>
+        {
+            let name = tags[0].as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
+            let allowed: Vec<String> = tags.iter().flatten().map(|(_, value)| value.to_string()).collect();
+            let got = error.instance()[name.as_str()].to_string();
+            let at = if path.iter().count() == 0 {
+                name.clone()
+            } else {
+                format!("{}.{name}", dotted(path))
+            };
+            vec![Violation::new(
+                at,
+                format!("{got} is not one of {}", allowed.join(", ")),
+            )]
+        }
+        _ => vec![Violation::new(dotted(path), error.to_string())],
+    }
+}
+
+/// The parser's verdict on a frame the schema accepts.
+fn parser_violations(direction: Direction, frame: &Value) -> Vec<Violation> {
+    let text = frame.to_string();
+    let error = match direction {
+        Direction::Client => ClientFrame::from_json(&text).err(),
+        Direction::Server => ServerFrame::from_json(&text).err(),
+    };
+    error
+        .map(|error| vec![Violation::new(error.path.clone().unwrap_or_default(), error.reason)])
+        .unwrap_or_default()
+}
+
+/// A JSON pointer as a dotted path with indexes in brackets.
+fn dotted(location: &jsonschema::paths::Location) -> String {
+    let mut path = String::new();
+    for segment in location.iter() {
+        match segment {
+            jsonschema::paths::LocationSegment::Property(name) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&name);
+            }
+            jsonschema::paths::LocationSegment::Index(index) => {
+                path.push_str(&format!("[{index}]"));
+            }
+        }
+    }
+    path
+}
+
+/// What kind of JSON value this is, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

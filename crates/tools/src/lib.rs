@@ -1,0 +1,14 @@
+//! The library behind `letta-app-server-tools`, the command line for people who check
+//! compatibility with the Letta Code App Server v2 websocket protocol.
+//!
+//! * [`export`]: the schema bundle, TypeScript declarations and Python types of this version.
+//! * [`codegen`]: the TypeScript and Python generators behind the export (and `cargo xtask
+//!   codegen`).
+//! * [`validate`]: recorded frames checked against the schema, with a readable report.
+//!
+//! Frame validation itself is [`letta_app_server_protocol::compat`], which Rust users can call
+//! from their own tests without this crate.
+
+pub mod codegen;
+pub mod export;
+pub mod validate;
