@@ -3,18 +3,23 @@
 
 use std::fmt::Write as _;
 
-use letta_app_server_protocol::compat::transcript::Report;
+use letta_app_server_protocol::compat::transcript::{Position, Report};
 
-/// One line per violation: `SOURCE:POSITION: DIRECTION TYPE: PATH: REASON`.
+/// One line per violation: `SOURCE:LINE: DIRECTION TYPE: PATH: REASON` (`SOURCE:message N:` for
+/// the messages of a JSON array or a HAR export).
 pub fn findings(source: &str, report: &Report) -> String {
     let mut out = String::new();
     for finding in &report.findings {
         let frame_type = finding.frame_type.as_deref().unwrap_or("(no type)");
+        let position = match finding.position {
+            Position::Line(line) => line.to_string(),
+            item => item.to_string(),
+        };
         for violation in &finding.violations {
             let _ = writeln!(
                 out,
-                "{source}:{}: {} {frame_type}: {violation}",
-                finding.position, finding.direction
+                "{source}:{position}: {} {frame_type}: {violation}",
+                finding.direction
             );
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use jsonschema::error::{ValidationError, ValidationErrorKind};
+use jsonschema::error::{TypeKind, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value, json};
 
 use super::bundle::{Bundle, BundleError, Direction};
@@ -29,11 +29,19 @@ impl fmt::Display for Violation {
     }
 }
 
+/// The longest reason kept: the schema's messages quote the offending value, which can be large.
+const MAX_REASON_CHARS: usize = 300;
+
 impl Violation {
     fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        let mut reason: String = reason.into();
+        if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+            reason.truncate(cut);
+            reason.push('…');
+        }
         Self {
             path: path.into(),
-            reason: reason.into(),
+            reason,
         }
     }
 }
@@ -202,47 +210,90 @@ fn references(schema: &Value, names: &mut Vec<String>) {
 }
 
 /// The violations a schema error stands for. A value that matches no branch of a union is
-/// explained through the branch its tag (`kind`, `type`, …) selects, or as a tag that selects
-/// none, instead of as a failed `oneOf`.
+/// explained through the one branch it was meant for — the branch its tag (`kind`, `type`, …)
+/// selects, or the only one of its JSON type (`null` or an object, for an optional object) —
+/// or as a tag that selects none, instead of as a failed `oneOf`. A missing or unknown field is
+/// reported at its own path.
 fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
     let path = error.instance_path();
-    let (ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context }) = error.kind() else {
-        return vec![Violation::new(dotted(path), error.to_string())];
+    let depth = path.iter().count();
+    let context = match error.kind() {
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => context,
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            return unexpected
+                .iter()
+                .map(|name| Violation::new(join(&dotted(path), name), "unknown field"))
+                .collect();
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            return vec![Violation::new(join(&dotted(path), &name), "missing required field")];
+        }
+        _ => return vec![Violation::new(dotted(path), error.to_string())],
     };
-    // A branch whose tag does not match fails with a `const` error on a property of the value.
-    let tag_error = |branch: &Vec<ValidationError<'static>>| {
+    // The tag property and the value it must have, when a branch fails on its tag.
+    let tag_of = |branch: &Vec<ValidationError<'static>>| {
         branch.iter().find_map(|e| match e.kind() {
-            ValidationErrorKind::Constant { expected_value } => {
-                let tag = e.instance_path().iter().nth(path.iter().count())?;
-                (e.instance_path().iter().count() == path.iter().count() + 1)
-                    .then(|| (tag.to_string(), expected_value.clone()))
+            ValidationErrorKind::Constant { expected_value } if e.instance_path().iter().count() == depth + 1 => {
+                let tag = e.instance_path().iter().last()?.to_string();
+                Some((tag, expected_value.clone()))
             }
             _ => None,
         })
     };
-    let tags: Vec<_> = context.iter().map(tag_error).collect();
-    let selected: Vec<_> = context.iter().zip(&tags).filter(|(_, tag)| tag.is_none()).collect();
-    match selected.as_slice() {
-        [(branch, _)] => branch.iter().flat_map(explain).collect(),
-        [] if tags.iter().all(|tag| {
-            tag.as_ref()
-                .is_some_and(|(name, _)| Some(name) == tags[0].as_ref().map(|(n, _)| n))
-        }) =>
-        {
-            let name = tags[0].as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
-            let allowed: Vec<String> = tags.iter().flatten().map(|(_, value)| value.to_string()).collect();
-            let got = error.instance()[name.as_str()].to_string();
-            let at = if path.iter().count() == 0 {
-                name.clone()
-            } else {
-                format!("{}.{name}", dotted(path))
-            };
-            vec![Violation::new(
-                at,
-                format!("{got} is not one of {}", allowed.join(", ")),
-            )]
-        }
-        _ => vec![Violation::new(dotted(path), error.to_string())],
+    let wrong_type = |branch: &Vec<ValidationError<'static>>| {
+        branch
+            .iter()
+            .any(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().iter().count() == depth)
+    };
+    let tags: Vec<_> = context.iter().map(tag_of).collect();
+    let meant: Vec<_> = context
+        .iter()
+        .zip(&tags)
+        .filter(|(branch, tag)| tag.is_none() && !wrong_type(branch))
+        .map(|(branch, _)| branch)
+        .collect();
+    if let [branch] = meant.as_slice() {
+        return branch.iter().flat_map(explain).collect();
+    }
+    let tagged: Vec<_> = tags.iter().flatten().collect();
+    if meant.is_empty() && !tagged.is_empty() && tagged.iter().all(|(name, _)| *name == tagged[0].0) {
+        let name = &tagged[0].0;
+        let allowed: Vec<String> = tagged.iter().map(|(_, value)| value.to_string()).collect();
+        let got = error.instance()[name.as_str()].to_string();
+        return vec![Violation::new(
+            join(&dotted(path), name),
+            format!("{got} is not one of {}", allowed.join(", ")),
+        )];
+    }
+    if meant.is_empty() && context.iter().all(wrong_type) {
+        let mut types: Vec<String> = context
+            .iter()
+            .flatten()
+            .filter_map(|e| match e.kind() {
+                ValidationErrorKind::Type { kind } => Some(match kind {
+                    TypeKind::Single(single) => vec![single.to_string()],
+                    TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
+                }),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        types.dedup();
+        return vec![Violation::new(
+            dotted(path),
+            format!("must be {}, not {}", types.join(" or "), kind(error.instance())),
+        )];
+    }
+    vec![Violation::new(dotted(path), error.to_string())]
+}
+
+/// `parent.name`, or `name` at the top.
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
     }
 }
 
