@@ -258,3 +258,16 @@ export declare function isAppServerInfoResponseMessage(message: unknown): messag
  * subprotocol `BEARER_SUBPROTOCOL_PREFIX + token` (servers started with `--allow-origin`).
  */
 export declare const BEARER_SUBPROTOCOL_PREFIX: "letta-app-server.bearer.";
+/** One way a frame breaks the protocol. */
+export interface Violation {
+  /** The offending value (`payload.decision`, `messages[0].content`); empty for the whole frame. */
+  path: string;
+  /** What is wrong. */
+  reason: string;
+}
+/**
+ * Every violation of `frame` (an object, or the text of a message) against the protocol's
+ * schema bundled with this package and this version's rules; empty when it is valid.
+ * `direction` says who sent it (by default, the sender of its `type`).
+ */
+export declare function validate(frame: unknown, options?: { direction?: "client" | "server" }): Violation[];

@@ -10,4 +10,5 @@ export const {
   isAppServerInfoResponseMessage,
   resolveAppServerChannelUrl,
   resolveAppServerUrl,
+  validate,
 } = client;

@@ -9,6 +9,7 @@ import {
   type RuntimeScope,
   type ServerFrame,
   type StreamItem,
+  validate,
 } from 'letta-app-server';
 
 function describe(frame: ServerFrame): string {
@@ -81,4 +82,9 @@ console.log((await client.request('agent_list')).conversations);
 for await (const frame of client.requestStream('list_widgets', { limit: 2 }, { timeoutMs: 1_000 })) {
   console.log(frame.type);
 }
+// A frame built by hand, checked against the bundled schema before it goes out.
+const handMade = { type: 'input', request_id: 'in-1', payload: { kind: 'create_message' } };
+for (const { path, reason } of validate(handMade, { direction: 'client' })) console.log(`${path}: ${reason}`);
+// @ts-expect-error the direction is `client` or `server`
+validate(handMade, { direction: 'up' });
 await client.close();

@@ -590,6 +590,17 @@ function resolveAppServerChannelUrl(url, _channel) {
   return resolveAppServerUrl(url);
 }
 
+/**
+ * Every violation of `frame` (an object, or the text of a message) against the protocol's
+ * schema and this version's rules, as `{ path, reason }`; empty when it is valid.
+ * `options.direction` says who sent it (`'client'` or `'server'`; by default its type's sender).
+ */
+function validate(frame, options = {}) {
+  const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
+  if (text === undefined) throw new TypeError('validate: the frame must be JSON (an object or its text)');
+  return native.validateFrame(text, options.direction ?? null);
+}
+
 /** Whether `m` is a well-formed successful `app_server_info_response`. */
 function isAppServerInfoResponseMessage(m) {
   const capabilities = m?.capabilities;
@@ -616,4 +627,5 @@ module.exports = {
   isAppServerInfoResponseMessage,
   resolveAppServerChannelUrl,
   resolveAppServerUrl,
+  validate,
 };

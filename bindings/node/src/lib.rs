@@ -9,10 +9,13 @@
 //! `["disconnected", reason]`, `["reconnected"]`, or `["gap", description]` for a kind of gap
 //! this binding does not know.
 //!
+//! [`validate::validate_frame`] checks a frame against the bundled schema.
+//!
 //! The hand-written JavaScript layer (`lib/*.js`) gives these the official client helper's API.
 
 pub mod client;
 pub mod stream;
+pub mod validate;
 
 /// Threads of the addon's tokio runtime. One reads the socket and runs the client's tasks; the
 /// work per frame is small, and a second thread would mostly add wake-ups across threads.

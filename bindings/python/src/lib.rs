@@ -11,6 +11,7 @@ mod convert;
 mod errors;
 mod stream;
 mod tools;
+mod validate;
 
 use std::time::Duration;
 
@@ -66,5 +67,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
     m.add_function(wrap_pyfunction!(encode_frame, m)?)?;
     m.add_function(wrap_pyfunction!(settle, m)?)?;
+    m.add_function(wrap_pyfunction!(validate::validate_frame, m)?)?;
     Ok(())
 }

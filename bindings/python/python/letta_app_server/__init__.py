@@ -3,7 +3,8 @@
 `AsyncClient` for asyncio programs, `Client` for scripts and notebooks; frames are plain dicts
 typed by the `TypedDict`s of `letta_app_server.frames`, generated from the protocol's JSON
 Schema; `letta_app_server.meta` holds the protocol's tables (version, commands and their answers,
-capability flags, event delivery), generated from the protocol's `meta.json`. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
+capability flags, event delivery), generated from the protocol's `meta.json`; `validate` checks a
+frame against the bundled schema. The protocol work is done by the Rust client (`letta-app-server-client`) underneath.
 """
 
 import atexit
@@ -12,6 +13,7 @@ from . import _native, frames, meta
 from ._async import AsyncClient, EventStream, Reconnect, ResponseStream, Turn, user_message
 from ._native import Gap
 from ._sync import Client
+from .validation import Violation, validate
 from .errors import (
     AppServerError,
     ClosedError,
@@ -46,7 +48,9 @@ __all__ = [
     "ResponseStream",
     "ServerError",
     "Turn",
+    "Violation",
     "frames",
     "meta",
     "user_message",
+    "validate",
 ]

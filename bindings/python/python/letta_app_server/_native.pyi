@@ -11,6 +11,9 @@ def parse_frame(text: str) -> Any:
 def encode_frame(frame: Any) -> str:
     """Serialises a frame the way commands are sent."""
 
+def validate_frame(frame: Any, direction: str | None = None) -> list[tuple[str, str]]:
+    """Every violation of a frame (a dict, or a message's text) as `(path, reason)` pairs."""
+
 def settle() -> None:
     """Waits until every completed awaitable has handed its result to Python (run at exit)."""
 
