@@ -380,6 +380,24 @@ impl<'a> Walk<'a, '_> {
         let open = (old.open(self.direction), new.open(self.direction));
         match (&old.shape, &new.shape) {
             (Shape::Any, Shape::Any) => {}
+            (Shape::Any, _) => self.push(
+                path,
+                ChangeKind::TypeNarrowed {
+                    from: old.describe(),
+                    to: new.describe(),
+                },
+                false,
+                true,
+            ),
+            (_, Shape::Any) => self.push(
+                path,
+                ChangeKind::TypeWidened {
+                    from: old.describe(),
+                    to: new.describe(),
+                },
+                true,
+                false,
+            ),
             (Shape::Values(before), Shape::Values(after)) => {
                 for value in after.iter().filter(|value| !before.contains(value)) {
                     let value = (*value).clone();
@@ -418,24 +436,6 @@ impl<'a> Walk<'a, '_> {
             }
             (Shape::Other(before), Shape::Other(after))
                 if without_annotations(before) == without_annotations(after) => {}
-            (Shape::Any, _) => self.push(
-                path,
-                ChangeKind::TypeNarrowed {
-                    from: old.describe(),
-                    to: new.describe(),
-                },
-                false,
-                true,
-            ),
-            (_, Shape::Any) => self.push(
-                path,
-                ChangeKind::TypeWidened {
-                    from: old.describe(),
-                    to: new.describe(),
-                },
-                true,
-                false,
-            ),
             // From constants to their type, or back: harmless where the constants are open.
             (Shape::Values(values), Shape::Typed(types)) if values.iter().all(|value| admits(types, value)) => {
                 let kind = ChangeKind::TypeWidened {
@@ -1388,6 +1388,21 @@ mod tests {
             Class::BreaksClients,
             Class::BreaksServers,
         );
+    }
+
+    #[test]
+    fn a_union_becoming_any_value_is_widened() {
+        let union = frame(
+            "f",
+            json!({"v": {"anyOf": [{"type": "string"}, {"type": "array"}]}}),
+            &[],
+        );
+        let any = frame("f", json!({"v": {"description": "Anything."}}), &[]);
+        let widened = ChangeKind::TypeWidened {
+            from: "union of 2".into(),
+            to: "any value".into(),
+        };
+        one_change(union, any, ".v", widened, Class::BreaksServers, Class::BreaksClients);
     }
 
     #[test]
