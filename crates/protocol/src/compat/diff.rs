@@ -696,11 +696,20 @@ enum Shape<'a> {
     Other(&'a Value),
 }
 
+/// How many unions deep a schema's branches are looked into to tell its shape.
+const MAX_UNION_DEPTH: usize = 8;
+
 /// Keywords that say nothing about which values a schema accepts.
 const ANNOTATIONS: &[&str] = &["description", "title", "default", "examples", "$schema", "definitions"];
 
 impl<'a> Node<'a> {
-    fn resolve(definitions: &'a Map<String, Value>, mut schema: &'a Value) -> Self {
+    fn resolve(definitions: &'a Map<String, Value>, schema: &'a Value) -> Self {
+        Self::resolve_nested(definitions, schema, 0)
+    }
+
+    /// [`Node::resolve`] of a union's branch `depth` unions down: a union that is its own branch
+    /// (`A = A | string`) ends as a schema compared as JSON.
+    fn resolve_nested(definitions: &'a Map<String, Value>, mut schema: &'a Value, depth: usize) -> Self {
         let mut node = Node {
             name: None,
             schema,
@@ -743,14 +752,18 @@ impl<'a> Node<'a> {
                 continue;
             }
             if let Some(Value::Array(branches)) = object.get("oneOf").or_else(|| object.get("anyOf")) {
+                if depth > MAX_UNION_DEPTH {
+                    node.shape = Shape::Other(schema);
+                    return node;
+                }
                 let (nulls, rest): (Vec<&Value>, Vec<&Value>) =
-                    branches.iter().partition(|branch| is_null(definitions, branch));
+                    branches.iter().partition(|branch| is_null(definitions, branch, depth));
                 node.nullable |= !nulls.is_empty();
                 if let [single] = rest.as_slice() {
                     schema = single;
                     continue;
                 }
-                node.shape = union_shape(definitions, rest);
+                node.shape = union_shape(definitions, rest, depth);
                 return node;
             }
             node.shape = typed_shape(schema, object, &mut node.nullable);
@@ -801,10 +814,10 @@ impl<'a> Node<'a> {
 }
 
 /// The shape of a `oneOf`/`anyOf` without its `null` branches.
-fn union_shape<'a>(definitions: &'a Map<String, Value>, branches: Vec<&'a Value>) -> Shape<'a> {
+fn union_shape<'a>(definitions: &'a Map<String, Value>, branches: Vec<&'a Value>, depth: usize) -> Shape<'a> {
     let nodes: Vec<Node<'a>> = branches
         .iter()
-        .map(|branch| Node::resolve(definitions, branch))
+        .map(|branch| Node::resolve_nested(definitions, branch, depth + 1))
         .collect();
     if nodes.iter().all(|node| matches!(node.shape, Shape::Values(_))) {
         let mut values = Vec::new();
@@ -890,8 +903,8 @@ fn typed_shape<'a>(schema: &'a Value, object: &'a Map<String, Value>, nullable: 
 }
 
 /// Whether a union branch is `{"type": "null"}` (or `{"const": null}`).
-fn is_null(definitions: &Map<String, Value>, branch: &Value) -> bool {
-    let node = Node::resolve(definitions, branch);
+fn is_null(definitions: &Map<String, Value>, branch: &Value, depth: usize) -> bool {
+    let node = Node::resolve_nested(definitions, branch, depth + 1);
     node.nullable && matches!(&node.shape, Shape::Values(values) if values.is_empty())
 }
 
@@ -1759,6 +1772,23 @@ mod tests {
             serde_json::from_str(&renamed).expect("JSON"),
         );
         assert_eq!(diff(&old, &new), []);
+    }
+
+    #[test]
+    fn a_union_that_is_its_own_branch_ends() {
+        let frame = frame("f", json!({"v": {"$ref": "#/definitions/Loop"}}), &[]);
+        let looped = |other: &str| json!({"Loop": {"anyOf": [{"$ref": "#/definitions/Loop"}, {"type": other}]}});
+        let (client, _) = both_ways(frame.clone(), frame.clone(), looped("string"));
+        assert_eq!(client, []);
+        let changes = diff(
+            &bundle(json!([frame]), json!([]), looped("string")),
+            &bundle(json!([frame]), json!([]), looped("integer")),
+        );
+        assert!(
+            changes.iter().all(|change| change.path.starts_with("ClientFrame[f].v")),
+            "{changes:?}"
+        );
+        assert!(!changes.is_empty());
     }
 
     #[test]
