@@ -5,10 +5,13 @@
 //! * [`codegen`]: the TypeScript and Python generators behind the export (and `cargo xtask
 //!   codegen`).
 //! * [`validate`]: recorded frames checked against the schema, with a readable report.
+//! * [`diff`]: the changes between two schema bundles as a report or JSON, the CI gate, and the
+//!   old bundle read from a git revision.
 //!
-//! Frame validation itself is [`letta_app_server_protocol::compat`], which Rust users can call
-//! from their own tests without this crate.
+//! Frame validation and the schema diff themselves are [`letta_app_server_protocol::compat`],
+//! which Rust users can call from their own tests without this crate.
 
 pub mod codegen;
+pub mod diff;
 pub mod export;
 pub mod validate;

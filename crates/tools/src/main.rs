@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use letta_app_server_protocol::compat::{Bundle, Direction, Validator, transcript};
-use letta_app_server_tools::{export, validate};
+use letta_app_server_protocol::compat::{Bundle, Direction, Validator, diff, transcript};
+use letta_app_server_tools::{diff as report, export, validate};
 
 /// Exit status for a usage or input error (a file that cannot be read, a bad schema).
 const TROUBLE: u8 = 2;
@@ -44,6 +44,27 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Lists the changes from the OLD schema bundle to the NEW one, each with its path and whom
+    /// it breaks (clients written against OLD, servers implementing OLD, both, or neither), then
+    /// a count per class. Exits 1 when a change breaks what `--fail-on` selects, 2 on a usage or
+    /// input error.
+    Diff {
+        /// OLD and NEW bundles (`-` is standard input); with `--from-git`, NEW alone, optional
+        /// (default: `schema/frames.schema.json` of the working tree, else this version's
+        /// bundle).
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Read OLD from `schema/frames.schema.json` at this revision (`origin/main`, a tag, a
+        /// commit) of the git repository containing the current directory.
+        #[arg(long, value_name = "REV")]
+        from_git: Option<String>,
+        /// Which breaking changes make the exit status 1.
+        #[arg(long, value_enum, default_value = "any")]
+        fail_on: FailOnArg,
+        /// Print the changes as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +94,16 @@ enum LangArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    /// Changes that break clients written against OLD.
+    Client,
+    /// Changes that break servers implementing OLD.
+    Server,
+    /// Every breaking change.
+    Any,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum DirectionArg {
     /// Client to server.
     Client,
@@ -91,6 +122,12 @@ fn main() -> ExitCode {
             schema,
             quiet,
         } => validate_files(&files, direction, schema.as_deref(), quiet),
+        Command::Diff {
+            files,
+            from_git,
+            fail_on,
+            json,
+        } => diff_bundles(&files, from_git.as_deref(), fail_on, json),
     };
     result.unwrap_or_else(|message| {
         eprintln!("letta-app-server-tools: {message}");
@@ -143,6 +180,51 @@ fn validate_files(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn diff_bundles(files: &[PathBuf], from_git: Option<&str>, fail_on: FailOnArg, json: bool) -> Result<ExitCode, String> {
+    let ((old_label, old), (new_label, new)) = match (from_git, files) {
+        (None, [old, new]) => (bundle_file(old)?, bundle_file(new)?),
+        (None, _) => return Err("diff takes two files, OLD and NEW (or --from-git REV [NEW])".to_owned()),
+        (Some(rev), [] | [_]) => {
+            let repository = report::repository()?;
+            let label = format!("{rev}:{}", report::SCHEMA_PATH);
+            let old = Bundle::from_json(&report::bundle_at(&repository, rev)?).map_err(|e| format!("{label}: {e}"))?;
+            let new = match files
+                .first()
+                .cloned()
+                .or_else(|| report::working_tree_bundle(&repository))
+            {
+                Some(path) => bundle_file(&path)?,
+                None => ("this version's bundle".to_owned(), Bundle::current()),
+            };
+            ((label, old), new)
+        }
+        (Some(_), _) => return Err("with --from-git, diff takes at most one file, NEW".to_owned()),
+    };
+    let changes = diff(&old, &new);
+    if json {
+        println!("{:#}", report::json(&old_label, &new_label, &changes));
+    } else {
+        print!("{}", report::report(&old_label, &new_label, &changes));
+    }
+    let fail_on = match fail_on {
+        FailOnArg::Client => report::FailOn::Client,
+        FailOnArg::Server => report::FailOn::Server,
+        FailOnArg::Any => report::FailOn::Any,
+    };
+    Ok(if changes.iter().any(|change| fail_on.fails(change)) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A bundle file (or standard input) and how the report names it.
+fn bundle_file(path: &Path) -> Result<(String, Bundle), String> {
+    let label = report::file_label(path);
+    let bundle = Bundle::from_json(&read(path)?).map_err(|e| format!("{label}: {e}"))?;
+    Ok((label, bundle))
 }
 
 /// The text of a file, or of standard input for `-`.

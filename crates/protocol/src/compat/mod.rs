@@ -9,6 +9,9 @@
 //!   value and the reason.
 //! * [`transcript`]: reads recorded frames (JSONL, JSON arrays, HAR exports) and checks them all
 //!   into a [`Report`](transcript::Report) by frame type.
+//! * [`diff()`]: the [`Change`]s between two bundles, each with its path and its [`Class`]
+//!   (breaks clients, breaks servers, both, or compatible); the [`diff`](mod@diff) module
+//!   documents the paths and the classification rules.
 //!
 //! ```
 //! use letta_app_server_protocol::compat::{Validator, transcript};
@@ -24,7 +27,9 @@
 
 mod bundle;
 mod check;
+pub mod diff;
 pub mod transcript;
 
 pub use bundle::{Bundle, BundleError, Direction};
 pub use check::{Validator, Violation};
+pub use diff::{Change, ChangeKind, Class, diff};

@@ -1,2 +1,4 @@
 mod parsing;
+#[cfg(feature = "compat")]
+mod schema_history;
 mod table;
