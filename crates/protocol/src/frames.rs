@@ -263,6 +263,7 @@ macro_rules! protocol_table {
         /// frame's JSON).
         #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
         #[serde(tag = "type")]
+        #[schemars(extend("x-open" = true))]
         pub enum ServerFrame {
             $( $(
                 #[doc = concat!("Response to `", $cname, "`.")]

@@ -79,6 +79,7 @@ macro_rules! open_enum {
                     "description": description,
                     "type": "string",
                     "enum": Self::KNOWN,
+                    $crate::schema::OPEN_KEYWORD: true,
                 })
             }
         }
@@ -139,6 +140,7 @@ macro_rules! tagged_union {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
         #[serde(tag = $tag)]
+        #[schemars(extend("x-open" = true))]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $wire)] $variant($ty), )+
             /// A body with a tag this version does not know, kept verbatim.

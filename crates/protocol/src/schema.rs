@@ -14,6 +14,12 @@ use crate::{
     SERVER_FRAMES, ServerFrame, ServerFrameKind,
 };
 
+/// The keyword marking an enum or a tagged union as open (`"x-open": true`): a value or tag
+/// this version does not list is kept, not rejected (`ServerFrame`, stop reasons, delta types,
+/// …). Everything without it is closed. Validators ignore it (draft-07 ignores unknown
+/// keywords); `letta-app-server-tools diff` reads it.
+pub const OPEN_KEYWORD: &str = "x-open";
+
 /// Title of the bundle (and name of its root union).
 pub const BUNDLE_TITLE: &str = "LettaAppServerFrame";
 

@@ -50,13 +50,12 @@
 //!   crate ignores extra fields in both directions, and marks the few objects that refuse them
 //!   that way (README, "Compatibility rules"). A removed optional field is compatible where
 //!   unknown fields are tolerated, an added optional one likewise.
-//! * **Enums and tagged unions** are open (an unknown value is kept) or closed (an error). A
-//!   description sentence starting with `Open:` or `Closed:` declares it (the protocol crate's
-//!   convention: `ServerFrame`, `ContentPart` are declared open, `ClientFrame`, `InputPayload`,
-//!   `ApprovalDecision`, `DevicePermissionMode` closed). Undeclared, a named one (a definition)
-//!   is open in server frames, where the protocol crate keeps unknown values of informational
-//!   enums and unions, and everything else is closed: enums and unions in client frames, inline
-//!   constants, untagged unions.
+//! * **Enums and tagged unions** are open (an unknown value is kept) or closed (an error). This
+//!   project's bundles mark the open ones with `"x-open": true` ([`OPEN_KEYWORD`], emitted by
+//!   the protocol crate for `ServerFrame`, its informational enums and its open tagged unions);
+//!   whatever is unmarked is closed. In an older bundle without the keyword, a description
+//!   sentence starting with `Open:` or `Closed:` declares it, and undeclared, a named one (a
+//!   definition) is taken as open in server frames and everything else as closed.
 //! * **Frame types** follow the same rule: `ClientFrame` is closed, so a new command breaks
 //!   servers; `ServerFrame` is open, so a new server frame is compatible. A removed server frame
 //!   type still breaks clients: an old client may wait for it (a response, `turn_finished`).
@@ -93,6 +92,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::bundle::{Bundle, Direction};
+use crate::schema::OPEN_KEYWORD;
 
 /// Whom a change breaks (see the [module docs](self) for the rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -281,19 +281,21 @@ impl fmt::Display for ChangeKind {
 /// bundle's order with removed frames last.
 pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Change> {
     let mut changes = Vec::new();
+    let marked = (marks_openness(old), marks_openness(new));
     for direction in Direction::BOTH {
         let union = direction.union();
         let declared = |bundle: &Bundle| bundle.definitions().get(union).and_then(declared_openness);
         let declared = (declared(old), declared(new));
-        // The unions of frames are definitions: open by default in server frames.
+        // The unions of frames are definitions: unmarked, open in server frames of an older bundle.
         let open = (
-            declared.0.unwrap_or(direction == Direction::Server),
-            declared.1.unwrap_or(direction == Direction::Server),
+            declared.0.unwrap_or(!marked.0 && direction == Direction::Server),
+            declared.1.unwrap_or(!marked.1 && direction == Direction::Server),
         );
         let mut walk = Walk {
             old: old.definitions(),
             new: new.definitions(),
             direction,
+            marked,
             active: HashSet::new(),
             changes: &mut changes,
         };
@@ -334,6 +336,9 @@ struct Walk<'a, 'c> {
     old: &'a Map<String, Value>,
     new: &'a Map<String, Value>,
     direction: Direction,
+    /// Whether each bundle marks its open enums and unions with [`OPEN_KEYWORD`] (then whatever
+    /// is unmarked is closed).
+    marked: (bool, bool),
     /// The pairs of definitions being compared on the current path (the recursion guard).
     active: HashSet<(&'a str, &'a str)>,
     changes: &'c mut Vec<Change>,
@@ -377,7 +382,10 @@ impl<'a> Walk<'a, '_> {
             (true, false) => self.push(path, ChangeKind::MadeNonNullable, false, true),
             _ => {}
         }
-        let open = (old.open(self.direction), new.open(self.direction));
+        let open = (
+            old.open(self.direction, self.marked.0),
+            new.open(self.direction, self.marked.1),
+        );
         match (&old.shape, &new.shape) {
             (Shape::Any, Shape::Any) => {}
             (Shape::Any, _) => self.push(
@@ -773,10 +781,13 @@ impl<'a> Node<'a> {
         node
     }
 
-    /// Whether a receiver keeps a value this schema does not list (see the module docs).
-    fn open(&self, direction: Direction) -> bool {
+    /// Whether a receiver keeps a value this schema does not list (see the module docs): as
+    /// declared, else closed in a bundle that `marked` its open ones, else (an older bundle) open
+    /// when it is a named enum or union of server frames.
+    fn open(&self, direction: Direction, marked: bool) -> bool {
         self.declared_open.unwrap_or(
-            direction == Direction::Server
+            !marked
+                && direction == Direction::Server
                 && self.name.is_some()
                 && matches!(self.shape, Shape::Values(_) | Shape::Tagged { .. }),
         )
@@ -908,9 +919,21 @@ fn is_null(definitions: &Map<String, Value>, branch: &Value, depth: usize) -> bo
     node.nullable && matches!(&node.shape, Shape::Values(values) if values.is_empty())
 }
 
-/// What a description declares: `Some(true)` for a sentence starting with `Open:`,
-/// `Some(false)` for one starting with `Closed:`.
+/// Whether a bundle marks its open enums and unions with [`OPEN_KEYWORD`] (this project's do
+/// since the keyword exists; older ones only say it in descriptions).
+fn marks_openness(bundle: &Bundle) -> bool {
+    bundle
+        .definitions()
+        .values()
+        .any(|definition| definition.get(OPEN_KEYWORD).is_some())
+}
+
+/// What a schema declares: its [`OPEN_KEYWORD`], else a description sentence starting with
+/// `Open:` (`Some(true)`) or `Closed:` (`Some(false)`).
 fn declared_openness(schema: &Value) -> Option<bool> {
+    if let Some(open) = schema.get(OPEN_KEYWORD) {
+        return open.as_bool();
+    }
     let text = schema.get("description")?.as_str()?;
     let starts_sentence = |at: usize| {
         let before = text[..at].trim_end();
@@ -1530,6 +1553,59 @@ mod tests {
             status(json!(["ok", "late"]), "A status. Closed: unknown ones are errors."),
         );
         assert_eq!(diff(&old, &new)[0].class, Class::BreaksClients);
+    }
+
+    #[test]
+    fn in_a_bundle_that_marks_open_enums_the_unmarked_ones_are_closed() {
+        let frame = frame(
+            "f",
+            json!({"status": {"$ref": "#/definitions/Status"}, "mode": {"$ref": "#/definitions/Mode"}}),
+            &[],
+        );
+        let definitions = |values: Value| {
+            json!({
+                "Status": {"type": "string", "enum": values, OPEN_KEYWORD: true},
+                "Mode": {"type": "string", "enum": values},
+            })
+        };
+        let old = bundle(json!([]), json!([frame]), definitions(json!(["ok"])));
+        let new = bundle(json!([]), json!([frame]), definitions(json!(["ok", "late"])));
+        let classes: Vec<(String, Class)> = diff(&old, &new).into_iter().map(|c| (c.path, c.class)).collect();
+        assert_eq!(
+            classes,
+            [
+                ("ServerFrame[f].status".to_owned(), Class::Compatible),
+                ("ServerFrame[f].mode".to_owned(), Class::BreaksClients)
+            ]
+        );
+        // The marker itself going away closes the enum.
+        let closed = bundle(
+            json!([]),
+            json!([frame]),
+            json!({
+                "Status": {"type": "string", "enum": ["ok"]},
+                "Mode": {"type": "string", "enum": ["ok"], OPEN_KEYWORD: true},
+            }),
+        );
+        let kinds: Vec<(String, ChangeKind, Class)> = diff(&old, &closed)
+            .into_iter()
+            .map(|c| (c.path, c.kind, c.class))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (
+                    "ServerFrame[f].status".to_owned(),
+                    ChangeKind::UnionClosed,
+                    Class::BreaksServers
+                ),
+                (
+                    "ServerFrame[f].mode".to_owned(),
+                    ChangeKind::UnionOpened,
+                    Class::BreaksClients
+                )
+            ]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 /// Keywords the generators read, or that do not affect a generated type.
 const KNOWN_KEYWORDS: &[&str] = &[
+    letta_app_server_protocol::schema::OPEN_KEYWORD,
     "$ref",
     "$schema",
     "additionalProperties",
