@@ -60,18 +60,18 @@ pub enum Message {
 ///   (`send` is the client, `receive` the server; binary messages are skipped).
 pub fn read(text: &str) -> Vec<Entry> {
     let whole = text.trim_start();
-    if whole.starts_with('[') || whole.starts_with('{') {
-        if let Ok(document) = serde_json::from_str::<Value>(whole) {
-            return match document {
-                Value::Array(items) => items
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(index, item)| record(Position::Item(index + 1), item))
-                    .collect(),
-                har if har["log"]["entries"].is_array() => har_messages(&har),
-                single => record(Position::Line(1), single).into_iter().collect(),
-            };
-        }
+    if (whole.starts_with('[') || whole.starts_with('{'))
+        && let Ok(document) = serde_json::from_str::<Value>(whole)
+    {
+        return match document {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, item)| record(Position::Item(index + 1), item))
+                .collect(),
+            har if har["log"]["entries"].is_array() => har_messages(&har),
+            single => record(Position::Line(1), single).into_iter().collect(),
+        };
     }
     text.lines()
         .enumerate()
