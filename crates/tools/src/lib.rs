@@ -5,10 +5,13 @@
 //! * [`codegen`]: the TypeScript and Python generators behind the export (and `cargo xtask
 //!   codegen`).
 //! * [`validate`]: recorded frames checked against the schema, with a readable report.
+//! * [`conformance`]: the conformance kit, which drives a running App Server through the
+//!   protocol's lifecycles and reports a result per check, and its model server.
 //!
 //! Frame validation itself is [`letta_app_server_protocol::compat`], which Rust users can call
 //! from their own tests without this crate.
 
 pub mod codegen;
+pub mod conformance;
 pub mod export;
 pub mod validate;
