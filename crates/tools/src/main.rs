@@ -57,8 +57,11 @@ struct ConformanceArgs {
     #[arg(required_unless_present_any = ["serve_model", "list"])]
     url: Option<String>,
     /// Sent as `Authorization: Bearer <TOKEN>` with every websocket upgrade.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the token from a file (trimmed), so that it does not show in the process list.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     /// PEM certificates of CAs to trust for `wss://`, besides the Mozilla roots.
     #[arg(long, value_name = "PATH")]
     ca_cert: Option<PathBuf>,
@@ -220,8 +223,12 @@ fn check_conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         if let Some(model) = &model {
             eprintln!("LLAMA_CPP_BASE_URL={}", model.base_url);
         }
+        let token = match args.token_file {
+            Some(path) => Some(read(&path)?.trim().to_owned()),
+            None => args.token,
+        };
         let options = Options {
-            token: args.token,
+            token,
             ca_pem: args.ca_cert.as_deref().map(read).transpose()?.map(String::into_bytes),
             model: args.model,
             only: args.only,

@@ -137,3 +137,38 @@ fn a_server_that_cannot_be_checked_exits_2() {
     let output = kit(&url, &["--only", "no_such_check"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+#[test]
+fn the_token_is_sent_with_every_upgrade() {
+    let (_model, base) = serve_model();
+    let data = tempfile::tempdir().expect("a data directory");
+    let token = data.path().join("token");
+    std::fs::write(&token, "conformance-token\n").expect("a token file");
+    let token = token.to_str().expect("a path");
+    let binary = process::server_binary().unwrap_or_else(|e| panic!("{e}"));
+    let auth = ["--ws-auth", "capability-token", "--ws-token-file", token];
+    let mut command = process::command(&binary, &data.path().join("data"), &auth);
+    command.env("LLAMA_CPP_BASE_URL", &base);
+    let server = ServerProcess::spawn(command).expect("start the server");
+
+    let output = kit(&server.url, &["--only", "runtime_start.create"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+
+    let output = kit(&server.url, &["--only", "runtime_start.create", "--token-file", token]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).lines().next(),
+        Some("PASS runtime_start.create"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn the_readme_lists_every_check() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
+    for (name, what) in letta_app_server_tools::conformance::CHECKS {
+        let row = format!("| `{name}` | {what} |");
+        assert!(readme.contains(&row), "README.md lacks the row {row}");
+    }
+}
