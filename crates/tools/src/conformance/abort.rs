@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::driver::{Ctx, Scope, Verdict, assistant_text, ended_normally, ensure, find, in_order};
-use super::wire::{Conn, delta};
+use super::driver::{Ctx, Scope, Step, Verdict, assistant_text, ended_normally, ensure, find, in_order};
+use super::wire::{Conn, delta, describe};
 
 /// A reply the kit's model streams for about 5 s.
 pub(crate) const LONG: &str = "[[deltas: 100]] [[delay: 50]]";
@@ -34,7 +34,7 @@ pub(crate) async fn idle(ctx: &Ctx) -> Verdict {
 }
 
 /// Waits for the first `assistant_message` delta of the scope: the reply is streaming.
-pub(crate) async fn streaming(ctx: &Ctx, conn: &mut Conn, scope: &Scope) -> super::driver::Step<usize> {
+pub(crate) async fn streaming(ctx: &Ctx, conn: &mut Conn, scope: &Scope) -> Step<usize> {
     ctx.during_turn(
         conn,
         scope,
@@ -91,8 +91,7 @@ pub(crate) async fn streaming_turn(ctx: &Ctx) -> Verdict {
     ensure!(
         late.is_none(),
         "A: the aborted run went on after `abort_message_response` ({})",
-        late.map(|at| super::wire::describe(&after_answer[at]))
-            .unwrap_or_default()
+        late.map(|at| describe(&after_answer[at])).unwrap_or_default()
     );
     let reply = ctx.unique("after the abort");
     let from = a.mark();

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::driver::{Ctx, Scope, Step, Verdict, assistant_text, ended_normally, ensure, find, in_order};
+use super::driver::{Ctx, Scope, Step, Stop, Verdict, assistant_text, ended_normally, ensure, find, in_order};
 use super::wire::{Conn, delta, loop_status};
 
 /// A harmless shell command that is not read-only, so `standard` mode asks before it runs (real
@@ -174,7 +174,7 @@ pub(crate) fn tool_outcome(
         end["status"]
     );
     let Some(returned) = frames.iter().rev().find_map(|f| result_of(f, &id)) else {
-        return Err(super::driver::Stop::Fail(format!("{}: no tool result", conn.name())));
+        return Err(Stop::Fail(format!("{}: no tool result", conn.name())));
     };
     ensure!(
         returned["status"] == status,

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::abort::{LONG, streaming};
 use super::approvals::{ask, decide, pending, standard};
-use super::driver::{Ctx, Scope, Step, Verdict, assistant_text, ended_normally, ensure, find, in_order};
+use super::driver::{Ctx, Scope, Step, Stop, Verdict, assistant_text, ended_normally, ensure, find, in_order};
 use super::wire::{Conn, delta, loop_status, summarize};
 
 /// `sync` with a `request_id` from a socket that has not subscribed yet: the replay (device, loop,
@@ -100,11 +100,11 @@ pub(crate) async fn reconnect_midturn(ctx: &Ctx) -> Verdict {
     )
     .await?;
     let end = ctx.turn_finished(&mut b, &scope).await?;
-    if let Err(super::driver::Stop::Fail(reason)) = ended_normally(&b, end) {
+    if let Err(Stop::Fail(reason)) = ended_normally(&b, end) {
         let known = b.frame(end)["error"]
             .as_str()
             .is_some_and(|error| error.contains("already has an active run"));
-        return Err(super::driver::Stop::Fail(if known {
+        return Err(Stop::Fail(if known {
             format!(
                 "{reason}: the conversation stays wedged after its only subscriber dropped mid-turn \
                  (the Letta 0.34.12 defect of docs/protocol.md §8.7)"

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::driver::{Ctx, Scope, Step, Verdict, ensure, in_order};
+use super::driver::{Ctx, Scope, Step, Verdict, assistant_text, ensure, in_order};
 use super::wire::Conn;
 
 /// The replay after a `runtime_start` answer, in order: device, loop `WAITING_ON_INPUT`, an empty
@@ -154,7 +154,7 @@ pub(crate) async fn agent_free(ctx: &Ctx) -> Verdict {
     );
     let reply = ctx.unique("agent-free reply");
     let end = ctx.turn(&mut a, &scope, &format!("[[reply: {reply}]]")).await?;
-    let text = super::driver::assistant_text(a.between(0, end));
+    let text = assistant_text(a.between(0, end));
     ensure!(text == reply, "A: the agent-free turn replied {text:?}, not {reply:?}");
     a.close().await;
     Ok(None)
