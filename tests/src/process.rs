@@ -1,17 +1,45 @@
 //! The real server binary as a child process on a free loopback port: started on a data
 //! directory, stopped with `SIGTERM`, killed with `SIGKILL` (`kill -9`), and started again on the
 //! same directory. The server's tests pass `env!("CARGO_BIN_EXE_letta-app-server")`; xtask builds
-//! the binary and passes its path.
+//! the binary and passes its path; other crates' tests find it with [`server_binary`].
 
 use std::io::{BufRead, BufReader};
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 /// How long the server may take to print its address.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The server binary for the tests of a crate other than the server's (cargo gives
+/// `CARGO_BIN_EXE_<name>` to a package's own tests only): `LETTA_APP_SERVER_BIN` when set (as xtask
+/// sets it for the SDKs' tests), else `letta-app-server` in the target directory of the running
+/// test, where `cargo nextest run --workspace` and `cargo test --workspace` (so `cargo xtask
+/// test`) build it along with the test. Running one crate's tests alone needs `cargo build -p
+/// letta-app-server` first; the error says so.
+pub fn server_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("LETTA_APP_SERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let test = std::env::current_exe().map_err(|e| format!("the test's own path: {e}"))?;
+    // The test is `target/<profile>/deps/<name>-<hash>`; the binaries are in `target/<profile>/`.
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not in a target directory", test.display()))?;
+    let binary = profile.join(format!("letta-app-server{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "no server binary at {}: run the workspace's tests (`cargo xtask test`), or `cargo build -p \
+             letta-app-server` first, or set LETTA_APP_SERVER_BIN",
+            binary.display()
+        ))
+    }
+}
 
 /// `binary --listen ws://127.0.0.1:0 --data-dir <data_dir> <args>`, its standard input closed.
 pub fn command(binary: &Path, data_dir: &Path, args: &[&str]) -> Command {

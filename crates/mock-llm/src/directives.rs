@@ -1,4 +1,4 @@
-//! Replies steered by the newest user message, for the benchmarks.
+//! The directives of the newest user message, and the benchmarks' replies steered by them.
 
 use std::time::{Duration, Instant};
 
@@ -73,16 +73,23 @@ impl Responder for Directives {
     }
 }
 
-/// What the newest user message asks for.
+/// What the newest user message asks for: the directives `[[deltas: N]]`, `[[delay: MS]]`,
+/// `[[reply: TEXT]]`, `[[tool: NAME {json args}]]` (repeatable) and `[[fail: STATUS MESSAGE]]`,
+/// written anywhere in its text. [`Directives`] reads the first three;
+/// [`Conformance`](crate::Conformance) all of them.
 #[derive(Debug, Default, PartialEq)]
-struct Ask {
-    deltas: Option<usize>,
-    delay: Option<Duration>,
-    reply: Option<String>,
+pub(crate) struct Ask {
+    pub(crate) deltas: Option<usize>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) reply: Option<String>,
+    /// Tool calls: the tool's name and its arguments as JSON text (`{}` when none are given).
+    pub(crate) tools: Vec<(String, String)>,
+    /// An HTTP error status and its message.
+    pub(crate) fail: Option<(u16, String)>,
 }
 
 impl Ask {
-    fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut ask = Self::default();
         let mut rest = text;
         while let Some(start) = rest.find("[[") {
@@ -95,6 +102,18 @@ impl Ask {
                 "deltas" => ask.deltas = argument.parse().ok(),
                 "delay" => ask.delay = argument.parse().ok().map(Duration::from_millis),
                 "reply" => ask.reply = Some(argument.to_owned()),
+                "tool" => {
+                    let (name, arguments) = argument.split_once(char::is_whitespace).unwrap_or((argument, ""));
+                    let arguments = arguments.trim();
+                    let arguments = if arguments.is_empty() { "{}" } else { arguments };
+                    ask.tools.push((name.to_owned(), arguments.to_owned()));
+                }
+                "fail" => {
+                    let (status, message) = argument.split_once(char::is_whitespace).unwrap_or((argument, ""));
+                    if let Ok(status) = status.parse() {
+                        ask.fail = Some((status, message.trim().to_owned()));
+                    }
+                }
                 _ => {}
             }
         }
@@ -103,7 +122,7 @@ impl Ask {
 }
 
 /// The text of the newest user message of a Chat Completions request.
-fn newest_user_text(request: &Value) -> String {
+pub(crate) fn newest_user_text(request: &Value) -> String {
     let Some(messages) = request["messages"].as_array() else {
         return String::new();
     };
@@ -180,9 +199,18 @@ mod tests {
             Ask {
                 deltas: Some(50),
                 delay: Some(Duration::from_millis(20)),
-                reply: None
+                ..Ask::default()
             }
         );
+        let ask = Ask::parse(r#"[[tool: Bash {"command": "ls"}]] [[tool: noop]] [[fail: 400 bad request]]"#);
+        assert_eq!(
+            ask.tools,
+            [
+                ("Bash".to_owned(), r#"{"command": "ls"}"#.to_owned()),
+                ("noop".to_owned(), "{}".to_owned())
+            ]
+        );
+        assert_eq!(ask.fail, Some((400, "bad request".to_owned())));
         assert_eq!(Ask::parse("[[reply: hi there]]").reply.as_deref(), Some("hi there"));
         let request = json!({"messages": [{"role": "user", "content": "old"}, {"role": "assistant", "content": "x"},
             {"role": "user", "content": [{"type": "text", "text": "new"}]}]});

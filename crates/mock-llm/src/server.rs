@@ -64,7 +64,7 @@ impl Reply {
     }
 
     /// `200 application/json` with this body.
-    fn json(body: &Value) -> Self {
+    pub(crate) fn json(body: &Value) -> Self {
         Self::complete(StatusCode::OK, body)
     }
 
@@ -126,7 +126,13 @@ pub struct MockServer<R> {
 impl<R: Responder> MockServer<R> {
     /// Binds a free loopback port and serves `responder` (inside a Tokio runtime).
     pub fn start(responder: R) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(0, responder)
+    }
+
+    /// Binds `127.0.0.1:port` (a free port for 0) and serves `responder` (inside a Tokio
+    /// runtime).
+    pub fn start_on(port: u16, responder: R) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use letta_app_server_protocol::compat::{Bundle, Direction, Validator, diff, transcript};
+use letta_app_server_tools::conformance::{self, DEFAULT_MODEL, Options};
 use letta_app_server_tools::{diff as report, export, validate};
 
 /// Exit status for a usage or input error (a file that cannot be read, a bad schema).
@@ -65,6 +66,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drives a running App Server through the protocol's lifecycles: one `PASS name`,
+    /// `FAIL name: reason` or `SKIP name: reason` line per check, then a summary. Exits 1 when a
+    /// check failed, 2 when the server cannot be checked.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(clap::Args)]
+struct ConformanceArgs {
+    /// The server's websocket URL (`ws://127.0.0.1:4500/ws`, `wss://…`).
+    #[arg(required_unless_present_any = ["serve_model", "list"])]
+    url: Option<String>,
+    /// Sent as `Authorization: Bearer <TOKEN>` with every websocket upgrade.
+    #[arg(long, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// Read the token from a file (trimmed), so that it does not show in the process list.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// PEM certificates of CAs to trust for `wss://`, besides the Mozilla roots.
+    #[arg(long, value_name = "PATH")]
+    ca_cert: Option<PathBuf>,
+    /// The model handle agents are created with; it must reach the kit's model server.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: String,
+    /// Run only these checks or groups of checks (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Leave out these checks or groups of checks.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Seconds a check waits for a frame.
+    #[arg(long, value_name = "SECONDS", default_value_t = conformance::DEFAULT_FRAME_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write what each check sent and received to DIR/<check>.jsonl.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Serve the kit's model (OpenAI-compatible, on 127.0.0.1): alone, print its base URL and
+    /// serve until interrupted; with a URL, serve it while the checks run.
+    #[arg(long)]
+    serve_model: bool,
+    /// The model server's port (default: a free one).
+    #[arg(long, requires = "serve_model")]
+    port: Option<u16>,
+    /// List the checks and what each covers.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +177,7 @@ fn main() -> ExitCode {
             fail_on,
             json,
         } => diff_bundles(&files, from_git.as_deref(), fail_on, json),
+        Command::Conformance(args) => check_conformance(args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("letta-app-server-tools: {message}");
@@ -225,6 +275,65 @@ fn bundle_file(path: &Path) -> Result<(String, Bundle), String> {
     let label = report::file_label(path);
     let bundle = Bundle::from_json(&read(path)?).map_err(|e| format!("{label}: {e}"))?;
     Ok((label, bundle))
+}
+
+fn check_conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
+    if args.list {
+        for (name, what) in conformance::CHECKS {
+            println!("{name:34} {what}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("starting the Tokio runtime: {e}"))?;
+    runtime.block_on(async {
+        let model = match args.serve_model {
+            true => {
+                let port = args.port.unwrap_or(0);
+                let server = conformance::serve_model(port, &args.model)
+                    .map_err(|e| format!("serving the model on 127.0.0.1:{port}: {e}"))?;
+                Some(server)
+            }
+            false => None,
+        };
+        let Some(url) = args.url else {
+            let base = model.as_ref().map(|model| model.base_url.as_str()).unwrap_or_default();
+            println!("LLAMA_CPP_BASE_URL={base}");
+            eprintln!("Serving the model of {} until interrupted", args.model);
+            std::future::pending::<()>().await;
+            return Ok(ExitCode::SUCCESS);
+        };
+        if let Some(model) = &model {
+            eprintln!("LLAMA_CPP_BASE_URL={}", model.base_url);
+        }
+        let token = match args.token_file {
+            Some(path) => Some(read(&path)?.trim().to_owned()),
+            None => args.token,
+        };
+        let options = Options {
+            token,
+            ca_pem: args.ca_cert.as_deref().map(read).transpose()?.map(String::into_bytes),
+            model: args.model,
+            only: args.only,
+            skip: args.skip,
+            frame_timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+            record: args.record,
+            ..Options::new(url)
+        };
+        let report = conformance::run(&options)
+            .await
+            .map_err(|trouble| trouble.to_string())?;
+        if args.json {
+            let json = serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?;
+            println!("{json}");
+        } else {
+            print!("{}", report.to_text());
+        }
+        Ok(if report.passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
 }
 
 /// The text of a file, or of standard input for `-`.
