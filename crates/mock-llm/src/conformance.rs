@@ -199,21 +199,10 @@ fn completion(model: &str, chunks: &[Value], finish: &str, usage: &Value) -> Val
 mod tests {
     use super::*;
     use crate::MockServer;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The `data:` events of the raw HTTP/1.1 response to `POST /v1/chat/completions` with `body`.
     async fn post(server: &MockServer<Conformance>, body: &Value) -> (String, Vec<Value>) {
-        let address = server.base_url.trim_start_matches("http://").trim_end_matches("/v1");
-        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-        let body = body.to_string();
-        let request = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
-             content-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
+        let response = crate::server::post_chat(&server.base_url, &body.to_string()).await;
         let events = response
             .lines()
             .filter_map(|line| line.strip_prefix("data: "))

@@ -141,21 +141,10 @@ mod tests {
     use super::*;
     use crate::MockServer;
     use serde_json::json;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The raw HTTP/1.1 response to `POST /v1/chat/completions` with `body`.
     async fn post(server: &MockServer<Directives>, body: &str) -> String {
-        let address = server.base_url.trim_start_matches("http://").trim_end_matches("/v1");
-        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-        let request = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
-             content-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        response
+        crate::server::post_chat(&server.base_url, body).await
     }
 
     #[tokio::test]

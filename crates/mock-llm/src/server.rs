@@ -326,3 +326,21 @@ impl Body for ChannelBody {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// The raw HTTP/1.1 response of a server at `base_url` (`http://HOST:PORT/v1`) to
+/// `POST /v1/chat/completions` with `body`, for the responders' unit tests.
+#[cfg(test)]
+pub(crate) async fn post_chat(base_url: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base_url.trim_start_matches("http://").trim_end_matches("/v1");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}

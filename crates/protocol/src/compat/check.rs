@@ -7,6 +7,7 @@ use jsonschema::error::{TypeKind, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value, json};
 
 use super::bundle::{Bundle, BundleError, Direction};
+use crate::parse::json_kind;
 use crate::{ClientFrame, ServerFrame};
 
 /// One way a frame breaks the protocol.
@@ -109,7 +110,7 @@ impl Validator {
         let Some(object) = frame.as_object() else {
             return vec![Violation::new(
                 "",
-                format!("a frame is a JSON object, not {}", kind(frame)),
+                format!("a frame is a JSON object, not {}", json_kind(frame)),
             )];
         };
         let frames = match direction {
@@ -127,7 +128,12 @@ impl Validator {
                     )];
                 }
             },
-            Some(other) => return vec![Violation::new("type", format!("must be a string, not {}", kind(other)))],
+            Some(other) => {
+                return vec![Violation::new(
+                    "type",
+                    format!("must be a string, not {}", json_kind(other)),
+                )];
+            }
         };
         let violations: Vec<Violation> = validator.iter_errors(frame).flat_map(|error| explain(&error)).collect();
         if violations.is_empty() && self.parser_checks {
@@ -282,7 +288,7 @@ fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
         types.dedup();
         return vec![Violation::new(
             dotted(path),
-            format!("must be {}, not {}", types.join(" or "), kind(error.instance())),
+            format!("must be {}, not {}", types.join(" or "), json_kind(error.instance())),
         )];
     }
     vec![Violation::new(dotted(path), error.to_string())]
@@ -326,16 +332,4 @@ fn dotted(location: &jsonschema::paths::Location) -> String {
         }
     }
     path
-}
-
-/// What kind of JSON value this is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
