@@ -21,14 +21,12 @@ pub struct Violation {
 pub fn validate_frame(text: String, direction: Option<String>) -> Result<Vec<Violation>> {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     let validator = VALIDATOR.get_or_init(Validator::current);
-    let direction = match direction {
-        Some(direction) => direction.parse::<Direction>().map_err(Error::from_reason)?,
-        None => serde_json::from_str(&text)
-            .map(|frame| Direction::of(&frame))
-            .unwrap_or(Direction::Client),
-    };
+    let direction = direction
+        .map(|direction| direction.parse::<Direction>())
+        .transpose()
+        .map_err(Error::from_reason)?;
     Ok(validator
-        .validate_text(direction, &text)
+        .validate_message(direction, &text)
         .into_iter()
         .map(|violation| Violation {
             path: violation.path,

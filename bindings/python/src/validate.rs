@@ -19,16 +19,14 @@ pub fn validate_frame(frame: &Bound<'_, PyAny>, direction: Option<&str>) -> PyRe
         Ok(text) => text.to_str()?.to_owned(),
         Err(_) => convert::py_to_value(frame)?.to_string(),
     };
-    let direction = match direction {
-        Some(direction) => direction.parse::<Direction>().map_err(PyValueError::new_err)?,
-        None => serde_json::from_str(&text)
-            .map(|frame| Direction::of(&frame))
-            .unwrap_or(Direction::Client),
-    };
+    let direction = direction
+        .map(|direction| direction.parse::<Direction>())
+        .transpose()
+        .map_err(PyValueError::new_err)?;
     let validator = VALIDATOR.get_or_init(Validator::current);
     Ok(frame
         .py()
-        .detach(|| validator.validate_text(direction, &text))
+        .detach(|| validator.validate_message(direction, &text))
         .into_iter()
         .map(|violation| (violation.path, violation.reason))
         .collect())

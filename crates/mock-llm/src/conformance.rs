@@ -80,13 +80,17 @@ impl Conformance {
             });
             Answer::Tools(calls.collect())
         } else if let Some(count) = ask.deltas {
-            Answer::Text((0..count).map(|i| format!("t{i} ")).collect())
+            Answer::Text((0..count.min(MAX_DELTAS)).map(|i| format!("t{i} ")).collect())
         } else {
             Answer::Text(words(ask.reply.as_deref().unwrap_or("OK")))
         };
         (answer, ask.delay)
     }
 }
+
+/// The most chunks `[[deltas: N]]` gets: the kit's model runs as a long-lived process that any
+/// local client (or a user typing through the server under test) can reach.
+const MAX_DELTAS: usize = 10_000;
 
 impl Responder for Conformance {
     /// Enough for a reply to go out in few writes.

@@ -26,6 +26,9 @@ const ROUTE: &str = "/v1/chat/completions";
 /// The model list (`GET`), answered with [`MockServer::set_models`]'s ids; anything else gets 404.
 const MODELS_ROUTE: &str = "/v1/models";
 
+/// The largest request body read: a conversation's whole history fits, a runaway client does not.
+const MAX_BODY_BYTES: usize = 64 << 20;
+
 /// A `POST /v1/chat/completions` request.
 #[derive(Debug, Clone)]
 pub struct ReceivedRequest {
@@ -246,7 +249,7 @@ async fn handle<R: Responder>(
         Reply::json(&json!({"object": "list", "data": data}))
     } else if parts.method != Method::POST || path != ROUTE {
         Reply::error(StatusCode::NOT_FOUND, &format!("no route for {path}"))
-    } else if let Ok(collected) = body.collect().await {
+    } else if let Ok(collected) = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
         let bytes = collected.to_bytes();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -257,7 +260,7 @@ async fn handle<R: Responder>(
         shared.changed.notify_waiters();
         reply
     } else {
-        Reply::error(StatusCode::BAD_REQUEST, "unreadable body")
+        Reply::error(StatusCode::BAD_REQUEST, "unreadable body, or larger than 64 MiB")
     };
     // A zero sleep still waits for the timer's next tick (about a millisecond).
     if !reply.head_delay.is_zero() {

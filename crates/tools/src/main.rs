@@ -41,6 +41,10 @@ enum Command {
         /// this version's parser checks).
         #[arg(long, value_name = "FILE")]
         schema: Option<PathBuf>,
+        /// Judge as a receiver does: accept server frame types and values of open enums and
+        /// unions (`"x-open": true`) that the schema does not list, as a newer server may send.
+        #[arg(long)]
+        keep_unknown: bool,
         /// Print the invalid frames only, without the summary.
         #[arg(long, short)]
         quiet: bool,
@@ -169,8 +173,9 @@ fn main() -> ExitCode {
             files,
             direction,
             schema,
+            keep_unknown,
             quiet,
-        } => validate_files(&files, direction, schema.as_deref(), quiet),
+        } => validate_files(&files, direction, schema.as_deref(), keep_unknown, quiet),
         Command::Diff {
             files,
             from_git,
@@ -205,12 +210,18 @@ fn validate_files(
     files: &[PathBuf],
     direction: Option<DirectionArg>,
     schema: Option<&Path>,
+    keep_unknown: bool,
     quiet: bool,
 ) -> Result<ExitCode, String> {
     let validator = match schema {
         Some(path) => Validator::new(&Bundle::from_json(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?)
             .map_err(|e| format!("{}: {e}", path.display()))?,
         None => Validator::current(),
+    };
+    let validator = if keep_unknown {
+        validator.keeping_unknown()
+    } else {
+        validator
     };
     let direction = direction.map(|direction| match direction {
         DirectionArg::Client => Direction::Client,

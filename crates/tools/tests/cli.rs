@@ -172,3 +172,24 @@ fn validate_checks_against_another_bundle_when_given_one() {
         "-:1: client app_server_info: request_id: unknown field\n"
     );
 }
+
+#[test]
+fn validate_keeps_what_a_receiver_keeps_when_asked() {
+    let frames = [
+        json!({"dir": "recv", "frame": {"type": "hologram_ready"}}).to_string(),
+        json!({"dir": "recv", "frame": {"type": "turn_finished", "turn_id": "turn-1", "stop_reason": "solar_flare",
+            "run_id": "run-1", "runtime": {"agent_id": "agent-1", "conversation_id": "conv-1"},
+            "event_seq": 1, "emitted_at": "2026-12-03T00:00:00.000Z", "idempotency_key": "turn_finished:1:x"}})
+        .to_string(),
+        json!({"dir": "send", "frame": {"type": "hologram_start", "request_id": "h-1"}}).to_string(),
+    ]
+    .join("\n");
+    let strict = validate_stdin(&frames, &["--quiet"]);
+    assert_eq!(stdout(&strict).lines().count(), 3, "{strict:?}");
+    // Unknown server frame types and stop reasons are kept; an unknown command is still refused.
+    let keeping = validate_stdin(&frames, &["--quiet", "--keep-unknown"]);
+    assert_eq!(
+        stdout(&keeping),
+        "-:3: client hologram_start: type: `hologram_start` is not a client frame type of this schema\n"
+    );
+}

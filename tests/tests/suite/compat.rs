@@ -93,6 +93,46 @@ fn within(path: &str, field: &str) -> bool {
 }
 
 #[test]
+fn the_messages_of_the_traces_are_their_sent_and_received_frames() {
+    let validator = Validator::current();
+    let mut failures = Vec::new();
+    let dir = corpus_dir().join("traces");
+    for file in std::fs::read_dir(&dir)
+        .expect("the traces")
+        .map(|entry| entry.expect("an entry").path())
+    {
+        if file.extension().is_none_or(|extension| extension != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("a trace");
+        let sent_or_received = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|record| record["dir"] == "in" || record["dir"] == "out")
+            .count();
+        let entries = transcript::read(&text);
+        let name = file.display();
+        if entries.len() != sent_or_received {
+            failures.push(format!(
+                "{name}: {} messages read, {sent_or_received} recorded",
+                entries.len()
+            ));
+        }
+        // What fails is what the recordings trimmed (`"<trimmed N entries>"`), or sent malformed.
+        for finding in transcript::check(&validator, &entries, None).findings {
+            let transcript::Position::Line(line) = finding.position else {
+                unreachable!("JSONL positions are lines")
+            };
+            let record = text.lines().nth(line - 1).unwrap_or_default();
+            if finding.direction == Direction::Server && !record.contains("<trimmed") {
+                failures.push(format!("{name}:{line}: {:?}", finding.violations));
+            }
+        }
+    }
+    assert_no_failures("traces read wrongly", &failures);
+}
+
+#[test]
 fn the_validator_rejects_every_invalid_frame_at_its_field() {
     let validator = Validator::current();
     let mut failures = Vec::new();

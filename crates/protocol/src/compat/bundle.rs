@@ -129,18 +129,26 @@ impl Bundle {
     }
 
     /// The frames of one direction as `(type, schema of the frame object)`, in the bundle's order;
-    /// a branch without a `type` constant is listed under an empty type.
+    /// a branch without a `type` constant is listed under an empty type. A branch may be the
+    /// object itself or a `$ref` to its definition.
     pub fn frames(&self, direction: Direction) -> Vec<(&str, &Value)> {
         self.value["definitions"][direction.union()]["oneOf"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|branch| (frame_type(branch).unwrap_or_default(), branch))
+            .map(|branch| (self.frame_type(branch).unwrap_or_default(), branch))
             .collect()
     }
-}
 
-/// The `type` constant of a frame branch.
-fn frame_type(branch: &Value) -> Option<&str> {
-    branch["properties"]["type"]["const"].as_str()
+    /// The `type` constant of a frame branch, through a `$ref` to a definition.
+    fn frame_type<'a>(&'a self, branch: &'a Value) -> Option<&'a str> {
+        let object = match branch["$ref"]
+            .as_str()
+            .and_then(|target| target.strip_prefix("#/definitions/"))
+        {
+            Some(name) => self.definitions().get(name)?,
+            None => branch,
+        };
+        object["properties"]["type"]["const"].as_str()
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::bundle::{Bundle, BundleError, Direction};
 use crate::parse::json_kind;
+use crate::schema::OPEN_KEYWORD;
 use crate::{ClientFrame, ServerFrame};
 
 /// One way a frame breaks the protocol.
@@ -49,9 +50,18 @@ impl Violation {
 
 /// The frames of one direction, one compiled schema per frame `type`.
 struct Frames {
-    by_type: HashMap<String, jsonschema::Validator>,
+    by_type: HashMap<String, Compiled>,
     /// Branches without a `type` constant (none in this project's bundle), as one union.
-    untagged: Option<jsonschema::Validator>,
+    untagged: Option<Compiled>,
+    /// The union of the frames is marked open ([`OPEN_KEYWORD`]): a receiver keeps a frame type
+    /// it does not know.
+    open: bool,
+}
+
+/// A compiled schema and the document it was compiled from (error locations point into it).
+struct Compiled {
+    validator: jsonschema::Validator,
+    root: Value,
 }
 
 /// Checks frames against a schema bundle.
@@ -60,7 +70,8 @@ struct Frames {
 /// schema accepts) the parser's checks the schema cannot express: non-empty ids, exactly one of
 /// two fields, a runtime listed once, known file operations (docs/protocol.md §1.8).
 /// [`Validator::new`] checks against any bundle, an older release's for example, with the schema
-/// alone.
+/// alone. Both are strict: a value the schema does not list is a violation, even where a
+/// receiver would keep it; [`Validator::keeping_unknown`] judges as a receiver does.
 ///
 /// ```
 /// use letta_app_server_protocol::compat::{Direction, Validator};
@@ -76,6 +87,7 @@ pub struct Validator {
     client: Frames,
     server: Frames,
     parser_checks: bool,
+    keep_unknown: bool,
 }
 
 impl fmt::Debug for Validator {
@@ -84,6 +96,7 @@ impl fmt::Debug for Validator {
             .field("client_types", &self.client.by_type.len())
             .field("server_types", &self.server.by_type.len())
             .field("parser_checks", &self.parser_checks)
+            .field("keep_unknown", &self.keep_unknown)
             .finish()
     }
 }
@@ -102,7 +115,26 @@ impl Validator {
             client: Frames::compile(bundle, Direction::Client)?,
             server: Frames::compile(bundle, Direction::Server)?,
             parser_checks: false,
+            keep_unknown: false,
         })
+    }
+
+    /// Judges as a receiver of this version does: accepts a frame type it does not know where
+    /// the union of frames is open (`ServerFrame`), and a value or tag it does not know where the
+    /// bundle marks the enum or union open ([`OPEN_KEYWORD`]: stop reasons, delta types, …).
+    /// What the conformance kit uses, so that a newer server passes.
+    ///
+    /// ```
+    /// use letta_app_server_protocol::compat::{Direction, Validator};
+    /// use serde_json::json;
+    ///
+    /// let hologram = json!({"type": "hologram_ready"});
+    /// assert!(!Validator::current().validate(Direction::Server, &hologram).is_empty());
+    /// assert!(Validator::current().keeping_unknown().validate(Direction::Server, &hologram).is_empty());
+    /// ```
+    pub fn keeping_unknown(mut self) -> Self {
+        self.keep_unknown = true;
+        self
     }
 
     /// Every violation of a frame sent in `direction`; empty when it is valid.
@@ -117,10 +149,11 @@ impl Validator {
             Direction::Client => &self.client,
             Direction::Server => &self.server,
         };
-        let validator = match object.get("type") {
+        let compiled = match object.get("type") {
             None => return vec![Violation::new("", "missing field `type`")],
             Some(Value::String(name)) => match frames.by_type.get(name).or(frames.untagged.as_ref()) {
-                Some(validator) => validator,
+                Some(compiled) => compiled,
+                None if self.keep_unknown && frames.open => return Vec::new(),
                 None => {
                     return vec![Violation::new(
                         "type",
@@ -135,7 +168,12 @@ impl Validator {
                 )];
             }
         };
-        let violations: Vec<Violation> = validator.iter_errors(frame).flat_map(|error| explain(&error)).collect();
+        let open_in = self.keep_unknown.then_some(&compiled.root);
+        let violations: Vec<Violation> = compiled
+            .validator
+            .iter_errors(frame)
+            .flat_map(|error| explain(&error, open_in))
+            .collect();
         if violations.is_empty() && self.parser_checks {
             return parser_violations(direction, frame);
         }
@@ -144,8 +182,14 @@ impl Validator {
 
     /// Every violation of a frame given as the text of a websocket message.
     pub fn validate_text(&self, direction: Direction, text: &str) -> Vec<Violation> {
+        self.validate_message(Some(direction), text)
+    }
+
+    /// Every violation of the text of a websocket message sent by `direction`, or, when `None`,
+    /// by its frame type's sender ([`Direction::of`]).
+    pub fn validate_message(&self, direction: Option<Direction>, text: &str) -> Vec<Violation> {
         match serde_json::from_str::<Value>(text) {
-            Ok(frame) => self.validate(direction, &frame),
+            Ok(frame) => self.validate(direction.unwrap_or_else(|| Direction::of(&frame)), &frame),
             Err(error) => vec![Violation::new("", format!("not JSON: {error}"))],
         }
     }
@@ -154,27 +198,41 @@ impl Validator {
 impl Frames {
     fn compile(bundle: &Bundle, direction: Direction) -> Result<Self, BundleError> {
         let definitions = bundle.definitions();
-        let mut by_type = HashMap::new();
+        // A type with several branches (none in this project's bundle) is their union.
+        let mut branches: HashMap<&str, Vec<Value>> = HashMap::new();
         let mut untagged = Vec::new();
         for (name, branch) in bundle.frames(direction) {
             if name.is_empty() {
                 untagged.push(branch.clone());
             } else {
-                by_type.insert(name.to_owned(), compile(branch, definitions)?);
+                branches.entry(name).or_default().push(branch.clone());
             }
+        }
+        let mut by_type = HashMap::new();
+        for (name, mut alternatives) in branches {
+            let schema = match alternatives.len() {
+                1 => alternatives.remove(0),
+                _ => json!({ "oneOf": alternatives }),
+            };
+            by_type.insert(name.to_owned(), compile(&schema, definitions)?);
         }
         let untagged = if untagged.is_empty() {
             None
         } else {
             Some(compile(&json!({ "oneOf": untagged }), definitions)?)
         };
-        Ok(Self { by_type, untagged })
+        let open = is_open(&definitions.get(direction.union()).cloned().unwrap_or_default());
+        Ok(Self {
+            by_type,
+            untagged,
+            open,
+        })
     }
 }
 
 /// A draft-07 validator of `schema`, with the definitions it refers to (and only those: a
 /// frame uses a few of the bundle's hundreds).
-fn compile(schema: &Value, definitions: &Map<String, Value>) -> Result<jsonschema::Validator, BundleError> {
+fn compile(schema: &Value, definitions: &Map<String, Value>) -> Result<Compiled, BundleError> {
     let mut used = Map::new();
     let mut pending = Vec::new();
     references(schema, &mut pending);
@@ -192,7 +250,22 @@ fn compile(schema: &Value, definitions: &Map<String, Value>) -> Result<jsonschem
     if let Some(object) = root.as_object_mut() {
         object.insert("definitions".to_owned(), Value::Object(used));
     }
-    jsonschema::draft7::new(&root).map_err(|e| BundleError(format!("the schema does not compile: {e}")))
+    let validator =
+        jsonschema::draft7::new(&root).map_err(|e| BundleError(format!("the schema does not compile: {e}")))?;
+    Ok(Compiled { validator, root })
+}
+
+/// Whether a schema is marked open ([`OPEN_KEYWORD`]).
+fn is_open(schema: &Value) -> bool {
+    schema.get(OPEN_KEYWORD).and_then(Value::as_bool) == Some(true)
+}
+
+/// Whether the keyword an error comes from belongs to a schema of `root` marked open (the
+/// `enum` of an open enum, the `oneOf` of an open union).
+fn in_open_schema(error: &ValidationError<'_>, root: &Value) -> bool {
+    let location = error.schema_path().as_str();
+    let parent = location.rsplit_once('/').map_or("", |(parent, _)| parent);
+    root.pointer(parent).is_some_and(is_open)
 }
 
 /// Pushes the names of the definitions `schema` refers to.
@@ -220,8 +293,12 @@ fn references(schema: &Value, names: &mut Vec<String>) {
 /// selects, or the only one of its JSON type (`null` or an object, for an optional object) —
 /// or as a tag that selects none, instead of as a failed `oneOf`. A missing or unknown field is
 /// reported at its own path.
-fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
+///
+/// With `open_in` (the compiled document, when unknown values are kept), a value or tag an open
+/// enum or union does not list is no violation.
+fn explain(error: &ValidationError<'_>, open_in: Option<&Value>) -> Vec<Violation> {
     let path = error.instance_path();
+    let kept = |error: &ValidationError<'_>| open_in.is_some_and(|root| in_open_schema(error, root));
     let depth = path.iter().count();
     let context = match error.kind() {
         ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => context,
@@ -235,6 +312,7 @@ fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
             let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
             return vec![Violation::new(join(&dotted(path), &name), "missing required field")];
         }
+        ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } if kept(error) => return Vec::new(),
         _ => return vec![Violation::new(dotted(path), error.to_string())],
     };
     // The tag property and the value it must have, when a branch fails on its tag.
@@ -260,10 +338,13 @@ fn explain(error: &ValidationError<'_>) -> Vec<Violation> {
         .map(|(branch, _)| branch)
         .collect();
     if let [branch] = meant.as_slice() {
-        return branch.iter().flat_map(explain).collect();
+        return branch.iter().flat_map(|error| explain(error, open_in)).collect();
     }
     let tagged: Vec<_> = tags.iter().flatten().collect();
     if meant.is_empty() && !tagged.is_empty() && tagged.iter().all(|(name, _)| *name == tagged[0].0) {
+        if kept(error) {
+            return Vec::new();
+        }
         let name = &tagged[0].0;
         let allowed: Vec<String> = tagged.iter().map(|(_, value)| value.to_string()).collect();
         let got = error.instance()[name.as_str()].to_string();

@@ -339,8 +339,10 @@ struct Walk<'a, 'c> {
     /// Whether each bundle marks its open enums and unions with [`OPEN_KEYWORD`] (then whatever
     /// is unmarked is closed).
     marked: (bool, bool),
-    /// The pairs of definitions being compared on the current path (the recursion guard).
-    active: HashSet<(&'a str, &'a str)>,
+    /// The pairs of schemas (by address in their bundles) being compared on the current path:
+    /// the recursion guard. Both bundles are finite, so an endless descent comes back to a pair,
+    /// which has been compared from there already.
+    active: HashSet<(*const Value, *const Value)>,
     changes: &'c mut Vec<Change>,
 }
 
@@ -364,16 +366,12 @@ impl<'a> Walk<'a, '_> {
     fn compare(&mut self, path: &str, old: &'a Value, new: &'a Value) {
         let old = Node::resolve(self.old, old);
         let new = Node::resolve(self.new, new);
-        let pair = old.name.zip(new.name);
-        if let Some(pair) = pair
-            && !self.active.insert(pair)
-        {
+        let pair: (*const Value, *const Value) = (old.schema, new.schema);
+        if !self.active.insert(pair) {
             return;
         }
         self.compare_nodes(path, &old, &new);
-        if let Some(pair) = pair {
-            self.active.remove(&pair);
-        }
+        self.active.remove(&pair);
     }
 
     fn compare_nodes(&mut self, path: &str, old: &Node<'a>, new: &Node<'a>) {
@@ -586,6 +584,18 @@ impl<'a> Walk<'a, '_> {
                 let (from, to) = (describe_number(numeric, old), describe_number(numeric, new));
                 self.compare_range(path, Range::of_number(old), Range::of_number(new), from, to);
             }
+        }
+        // What this walk does not compare (`pattern`, `maxLength`, …) cannot be told widened or
+        // narrowed: a change of it is a change of the type, for both sides.
+        let numeric = both("integer") || both("number");
+        let (before, after) = (uncompared(old, numeric), uncompared(new, numeric));
+        if before != after {
+            let text = |rest: Map<String, Value>| Value::Object(rest).to_string();
+            let kind = ChangeKind::TypeChanged {
+                from: text(before),
+                to: text(after),
+            };
+            self.push(path, kind, true, true);
         }
     }
 
@@ -911,6 +921,38 @@ fn typed_shape<'a>(schema: &'a Value, object: &'a Map<String, Value>, nullable: 
     } else {
         Shape::Other(schema)
     }
+}
+
+/// The keywords [`Walk`] compares (besides [`ANNOTATIONS`]); `format` is compared for numbers.
+const COMPARED: &[&str] = &[
+    "$ref",
+    "additionalProperties",
+    "allOf",
+    "anyOf",
+    "const",
+    "enum",
+    "items",
+    "maxItems",
+    "minItems",
+    "maximum",
+    "minimum",
+    "oneOf",
+    "properties",
+    "required",
+    "type",
+    OPEN_KEYWORD,
+];
+
+/// The keywords of `schema` that [`Walk`] does not compare.
+fn uncompared(schema: &Value, numeric: bool) -> Map<String, Value> {
+    let compared = |key: &str| COMPARED.contains(&key) || ANNOTATIONS.contains(&key) || (numeric && key == "format");
+    schema
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| !compared(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// Whether a union branch is `{"type": "null"}` (or `{"const": null}`).
@@ -1553,6 +1595,51 @@ mod tests {
             status(json!(["ok", "late"]), "A status. Closed: unknown ones are errors."),
         );
         assert_eq!(diff(&old, &new)[0].class, Class::BreaksClients);
+    }
+
+    #[test]
+    fn keywords_the_diff_does_not_compare_change_the_type_for_both_sides() {
+        let old = frame("f", json!({"name": {"type": "string"}}), &[]);
+        let new = frame(
+            "f",
+            json!({"name": {"type": "string", "maxLength": 3, "pattern": "^a"}}),
+            &[],
+        );
+        let (client, server) = both_ways(old.clone(), new, json!({}));
+        let expected = vec![(
+            "ClientFrame[f].name".to_owned(),
+            ChangeKind::TypeChanged {
+                from: "{}".to_owned(),
+                to: r#"{"maxLength":3,"pattern":"^a"}"#.to_owned(),
+            },
+            Class::BreaksBoth,
+        )];
+        assert_eq!(client, expected);
+        assert_eq!(server[0].2, Class::BreaksBoth);
+        // A number's `format` is compared as a range, not as an unknown keyword.
+        let int = |format: &str| frame("f", json!({"n": {"type": "integer", "format": format}}), &[]);
+        let (client, _) = both_ways(int("uint32"), int("uint64"), json!({}));
+        assert!(matches!(client[0].1, ChangeKind::TypeWidened { .. }), "{client:?}");
+    }
+
+    #[test]
+    fn references_met_on_alternate_levels_of_each_side_end() {
+        // OLD comes back to A on even levels, NEW to B on odd ones: no two definitions are ever
+        // compared with each other, but the pairs of schemas repeat.
+        let definitions = json!({
+            "A": {"type": "object", "properties": {"c": {"type": "object", "properties": {"c": {"$ref": "#/definitions/A"}}}}},
+            "B": {"type": "object", "properties": {"c": {"type": "object", "properties": {
+                "c": {"$ref": "#/definitions/B"}, "extra": {"type": "string"}}}}},
+        });
+        let old = frame("f", json!({"tree": {"$ref": "#/definitions/A"}}), &[]);
+        let new = frame(
+            "f",
+            json!({"tree": {"type": "object", "properties": {"c": {"$ref": "#/definitions/B"}}}}),
+            &[],
+        );
+        let (client, _) = both_ways(old, new, definitions);
+        let paths: Vec<&str> = client.iter().map(|(path, _, _)| path.as_str()).collect();
+        assert_eq!(paths, ["ClientFrame[f].tree.c.c.extra"]);
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub enum Message {
 /// * JSONL: one record a line, each either a frame or an object holding one in `frame` (or
 ///   its raw text in `raw`) with the sender in `dir` (`send`/`out` for the client,
 ///   `recv`/`in` for the server), as `captures/*.jsonl` and `tests/traces/*.jsonl` record them.
-///   Records with neither (`open`, `close` and other events) are skipped; a line that is not JSON
-///   is a message that is not JSON.
+///   Records whose `dir` names no sender (`open`, `close`, `mark`, `event`), or that hold no
+///   message, are skipped; a line that is not JSON is a message that is not JSON.
 /// * A JSON array of such records or frames, or a single frame.
 /// * A HAR export of a browser's network panel: the `_webSocketMessages` of its entries
 ///   (`send` is the client, `receive` the server; binary messages are skipped).
@@ -101,7 +101,12 @@ fn record(position: Position, value: Value) -> Option<Entry> {
             message: Message::Frame(value),
         });
     }
-    let direction = value["dir"].as_str().and_then(direction_of);
+    // A record whose `dir` names no sender (`open`, `close`, `mark`, `event`) holds no message,
+    // whatever else it carries.
+    let direction = match value.get("dir") {
+        Some(dir) => Some(dir.as_str().and_then(direction_of)?),
+        None => None,
+    };
     let message = match (value.get("frame"), value["raw"].as_str()) {
         (Some(frame), _) => Message::Frame(frame.clone()),
         (None, Some(raw)) => Message::Text(raw.to_owned()),

@@ -2,8 +2,9 @@
 //! through the lifecycles of `docs/protocol.md` §5 and the commands of §3, over raw websocket
 //! frames, and reports one result per check.
 //!
-//! Every frame received is checked against this version's schema
-//! ([`Validator::current`](letta_app_server_protocol::compat::Validator::current)) and every
+//! Every frame received is checked against this version's schema as a receiver of this version
+//! judges it ([`Validator::keeping_unknown`](letta_app_server_protocol::compat::Validator::keeping_unknown):
+//! an unknown server frame type, or an unknown value of an open enum, is kept) and every
 //! socket's `event_seq` against its gap-free sequence; a violation fails the check that received
 //! it. The checks judge behaviour only: frame types, their order, and the fields and values the
 //! protocol fixes — never ids or timestamps (beyond ids that must match each other, such as a
