@@ -172,3 +172,57 @@ fn the_readme_lists_every_check() {
         assert!(readme.contains(&row), "README.md lacks the row {row}");
     }
 }
+
+/// A server that answers `app_server_info` as the protocol says, and `runtime_start` with a
+/// `runtime_start_response` that lacks its fields: a server the kit must fail. Listens on a free
+/// port; its threads end with the test process.
+fn broken_server() -> String {
+    use tokio_tungstenite::tungstenite::{Message, accept};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("ws://{}/ws", listener.local_addr().expect("an address"));
+    let info = std::fs::read_to_string(
+        letta_app_server_tests::corpus_dir().join("frames/app_server_info_response/example.json"),
+    )
+    .expect("the golden app_server_info_response");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let info = info.clone();
+            std::thread::spawn(move || {
+                let Ok(mut socket) = accept(stream) else { return };
+                while let Ok(message) = socket.read() {
+                    let Ok(frame) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default()) else {
+                        continue;
+                    };
+                    let answer = match frame["type"].as_str() {
+                        Some("app_server_info") => {
+                            let mut answer: Value = serde_json::from_str(&info).expect("JSON");
+                            answer["request_id"] = frame["request_id"].clone();
+                            answer
+                        }
+                        Some("runtime_start") => serde_json::json!({
+                            "type": "runtime_start_response", "request_id": frame["request_id"], "success": true,
+                        }),
+                        _ => continue,
+                    };
+                    if socket.send(Message::text(answer.to_string())).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_server_that_breaks_the_protocol_fails_the_check() {
+    let url = broken_server();
+    let output = kit(&url, &["--only", "runtime_start.create", "--timeout", "2"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("FAIL runtime_start.create: "))
+        .unwrap_or_else(|| panic!("no FAIL line: {stdout}"));
+    assert!(line.contains("runtime_start_response"), "{line}");
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::abort::{LONG, streaming};
+use super::abort::streaming;
 use super::approvals::{ask, decide, pending, standard};
 use super::driver::{Ctx, Scope, Step, Stop, Verdict, assistant_text, ended_normally, ensure, find, in_order};
 use super::wire::{Conn, delta, loop_status, summarize};
@@ -70,12 +70,16 @@ pub(crate) async fn reconnect_sync(ctx: &Ctx) -> Verdict {
     Ok(None)
 }
 
+/// A reply that streams for 50 s, longer than any wait of the kit: only a turn cancelled at the
+/// drop ends in time.
+const ENDLESS: &str = "[[deltas: 200]] [[delay: 250]]";
+
 /// §5 (g), §8.7: the only subscriber drops while the reply streams; the turn is cancelled, and a
 /// new socket finds the conversation idle and runs a turn in it.
 pub(crate) async fn reconnect_midturn(ctx: &Ctx) -> Verdict {
     let mut a = ctx.connect("A").await?;
     let scope = ctx.start(&mut a, json!({})).await?;
-    ctx.say(&mut a, &scope, LONG).await?;
+    ctx.say(&mut a, &scope, ENDLESS).await?;
     streaming(ctx, &mut a, &scope).await?;
     a.close().await;
     let mut b = ctx.connect("B").await?;

@@ -2,7 +2,7 @@
 //! together; `remove_queue_item` takes one out.
 //!
 //! Every input carries a `client_message_id`, which Letta 0.34.12 requires of queued inputs. The
-//! busy turn is a reply the kit's model streams for over a second; the inputs are sent as soon
+//! busy turn is a reply the kit's model streams for about 5 seconds; the inputs are sent as soon
 //! as it started.
 
 use serde_json::{Value, json};
@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use super::driver::{Ctx, Scope, Step, Verdict, assistant_text, ended_normally, ensure, find};
 use super::wire::Conn;
 
-/// A turn that streams for about 1.5 s.
-const BUSY: &str = "[[deltas: 10]] [[delay: 150]]";
+/// A turn that streams for about 5 s: time for a few round trips while it runs, even on a
+/// loaded machine.
+const BUSY: &str = "[[deltas: 20]] [[delay: 250]]";
 
 /// Sends an input while the conversation is busy; checks it is queued and returns its
 /// `client_message_id`.
