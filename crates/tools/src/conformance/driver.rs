@@ -449,6 +449,8 @@ pub(crate) async fn run(options: &Options) -> Result<Report, Trouble> {
     };
     if let Some(dir) = &options.record {
         std::fs::create_dir_all(dir).map_err(|e| Trouble::Usage(format!("creating {}: {e}", dir.display())))?;
+        // The probe's sockets append to its transcript, as a check's do: begin it afresh.
+        let _ = std::fs::remove_file(dir.join("app_server_info.jsonl"));
     }
     let mut probe = dialer
         .connect("app_server_info", "info")
