@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use letta_app_server_protocol::compat::EventSeq;
+
 use crate::schema::{Direction, Schemas};
 
 /// How long a test waits for one frame.
@@ -91,7 +93,7 @@ impl std::fmt::Display for Ended {
 pub struct Checker {
     schemas: Arc<Schemas>,
     /// `None` for one socket of a split pair, whose sequence is shared with the other.
-    last_seq: Option<u64>,
+    sequence: Option<EventSeq>,
     /// Every violation seen, with the frame (shortened).
     pub violations: Vec<String>,
 }
@@ -101,7 +103,7 @@ impl Checker {
     pub fn new(schemas: Arc<Schemas>) -> Self {
         Self {
             schemas,
-            last_seq: Some(0),
+            sequence: Some(EventSeq::default()),
             violations: Vec::new(),
         }
     }
@@ -110,7 +112,7 @@ impl Checker {
     /// which sees part of a sequence it shares with the other.
     pub fn unsequenced(schemas: Arc<Schemas>) -> Self {
         Self {
-            last_seq: None,
+            sequence: None,
             ..Self::new(schemas)
         }
     }
@@ -124,12 +126,9 @@ impl Checker {
         for error in self.schemas.errors(Direction::Server, &frame) {
             self.violations.push(format!("{error}: {}", shorten(text)));
         }
-        if let (Some(seq), Some(last)) = (frame.get("event_seq").and_then(Value::as_u64), self.last_seq.as_mut()) {
-            if seq != *last + 1 {
-                self.violations
-                    .push(format!("event_seq {seq} after {last}: {}", shorten(text)));
-            }
-            *last = seq;
+        if let Some(Err((last, seq))) = self.sequence.as_mut().map(|sequence| sequence.follow(&frame)) {
+            self.violations
+                .push(format!("event_seq {seq} after {last}: {}", shorten(text)));
         }
         Some(frame)
     }

@@ -48,6 +48,35 @@ impl Violation {
     }
 }
 
+/// The `event_seq` of the frames one connection receives: from 1, without gaps, whatever runtime
+/// an event belongs to (docs/protocol.md §2.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventSeq {
+    last: u64,
+}
+
+impl EventSeq {
+    /// Takes the next frame received: `Err((last, seq))` when its `event_seq` does not follow
+    /// the last one. A frame without one (a response, a direct notification) passes.
+    ///
+    /// ```
+    /// use letta_app_server_protocol::compat::EventSeq;
+    /// use serde_json::json;
+    ///
+    /// let mut seq = EventSeq::default();
+    /// assert_eq!(seq.follow(&json!({"type": "update_queue", "event_seq": 1})), Ok(()));
+    /// assert_eq!(seq.follow(&json!({"type": "sync_response"})), Ok(()));
+    /// assert_eq!(seq.follow(&json!({"type": "update_queue", "event_seq": 3})), Err((1, 3)));
+    /// ```
+    pub fn follow(&mut self, frame: &Value) -> Result<(), (u64, u64)> {
+        let Some(seq) = frame.get("event_seq").and_then(Value::as_u64) else {
+            return Ok(());
+        };
+        let last = std::mem::replace(&mut self.last, seq);
+        if seq == last + 1 { Ok(()) } else { Err((last, seq)) }
+    }
+}
+
 /// The frames of one direction, one compiled schema per frame `type`.
 struct Frames {
     by_type: HashMap<String, Compiled>,

@@ -31,5 +31,5 @@ pub mod diff;
 pub mod transcript;
 
 pub use bundle::{Bundle, BundleError, Direction};
-pub use check::{Validator, Violation};
+pub use check::{EventSeq, Validator, Violation};
 pub use diff::{Change, ChangeKind, Class, diff};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use letta_app_server_protocol::compat::{Direction, Validator};
+use letta_app_server_protocol::compat::{Direction, EventSeq, Validator};
 use rustls::ClientConfig;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -63,7 +63,7 @@ impl Dialer {
             name,
             frames: Vec::new(),
             cursor: 0,
-            last_seq: 0,
+            sequence: EventSeq::default(),
             requests: 0,
             frame_timeout: self.frame_timeout,
             validator: Arc::clone(&self.validator),
@@ -117,7 +117,8 @@ pub(crate) struct Conn {
     frames: Vec<Value>,
     /// Frames before this one were passed over by a wait.
     cursor: usize,
-    last_seq: u64,
+    /// This socket's `event_seq` so far.
+    sequence: EventSeq,
     requests: u64,
     frame_timeout: Duration,
     validator: Arc<Validator>,
@@ -325,14 +326,11 @@ impl Conn {
                 cut(text)
             )));
         }
-        if let Some(seq) = frame.get("event_seq").and_then(Value::as_u64) {
-            if seq != self.last_seq + 1 {
-                return Err(Stop::Fail(format!(
-                    "{}: `event_seq` {seq} follows {} (it counts each socket's events from 1 without gaps)",
-                    self.name, self.last_seq
-                )));
-            }
-            self.last_seq = seq;
+        if let Err((last, seq)) = self.sequence.follow(&frame) {
+            return Err(Stop::Fail(format!(
+                "{}: `event_seq` {seq} follows {last} (it counts each socket's events from 1 without gaps)",
+                self.name
+            )));
         }
         self.frames.push(frame);
         Ok(())
