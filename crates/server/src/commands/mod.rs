@@ -18,6 +18,7 @@
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
 //! * `memfs` — `enable_memfs`.
+//! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
 //!
@@ -42,6 +43,7 @@ mod providers;
 mod runtime;
 mod settings;
 mod slash;
+pub mod terminal;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,8 +56,8 @@ use letta_app_server_protocol::{
     DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse,
     FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings, Input, InputAccepted,
     ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TurnFinishedAck,
-    UpdateModel, UpdateToolset,
+    RuntimeStart, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TerminalInput,
+    TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset,
 };
 use serde_json::Value;
 
@@ -74,6 +76,11 @@ pub trait Caller: Peer {
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>>;
     /// Itself as the [`Peer`] that conversations answer.
     fn as_peer(&self) -> &dyn Peer;
+    /// The client's terminals.
+    fn terminals(&self) -> &terminal::Terminals;
+    /// Resolves once the client's outbound queue has room, however long its reader takes (or
+    /// the connection closed): for output only this client reads.
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 impl dyn Caller + '_ {
@@ -208,6 +215,10 @@ pub const IMPLEMENTED: &[&str] = &[
     SetReflectionSettings::TYPE,
     GetExperiments::TYPE,
     SetExperiment::TYPE,
+    TerminalSpawn::TYPE,
+    TerminalInput::TYPE,
+    TerminalResize::TYPE,
+    TerminalKill::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -347,6 +358,22 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::SetExperiment(set) => {
             settings::set_experiment(caller, set).await;
+            None
+        }
+        ClientFrame::TerminalSpawn(spawn) => {
+            terminal::spawn(caller, spawn);
+            None
+        }
+        ClientFrame::TerminalInput(input) => {
+            terminal::input(caller, input).await;
+            None
+        }
+        ClientFrame::TerminalResize(resize) => {
+            terminal::resize(caller, resize).await;
+            None
+        }
+        ClientFrame::TerminalKill(kill) => {
+            terminal::kill(caller, kill);
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -17,6 +17,7 @@ mod providers;
 mod resume_queue;
 mod settings;
 mod slash;
+mod terminal;
 mod tls;
 mod transport;
 mod unsupported;
