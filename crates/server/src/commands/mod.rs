@@ -18,6 +18,7 @@
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
 //! * `memfs` — `enable_memfs`.
+//! * `git` — `search_branches`, `checkout_branch`.
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
@@ -34,6 +35,7 @@ mod agents;
 mod conversations;
 mod cwd;
 mod external_tools;
+mod git;
 pub(crate) mod info;
 mod input;
 mod memfs;
@@ -51,13 +53,14 @@ use std::sync::Arc;
 
 use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
-    ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork, ConversationList,
-    ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand,
-    DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse,
-    FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings, Input, InputAccepted,
-    ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TerminalInput,
-    TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset,
+    CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
+    ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
+    CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand,
+    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings,
+    Input, InputAccepted, ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate,
+    RuntimeScope, RuntimeStart, SearchBranches, ServerFrame, SetBootWorkingDirectory, SetExperiment,
+    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
+    UpdateModel, UpdateToolset,
 };
 use serde_json::Value;
 
@@ -219,6 +222,8 @@ pub const IMPLEMENTED: &[&str] = &[
     TerminalInput::TYPE,
     TerminalResize::TYPE,
     TerminalKill::TYPE,
+    SearchBranches::TYPE,
+    CheckoutBranch::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -374,6 +379,17 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::TerminalKill(kill) => {
             terminal::kill(caller, kill);
+            None
+        }
+        ClientFrame::SearchBranches(search) => {
+            // Detached: git may take a while, and later frames must not wait for it.
+            let caller = caller.clone();
+            tokio::spawn(async move { git::search_branches(&caller, search).await });
+            None
+        }
+        ClientFrame::CheckoutBranch(checkout) => {
+            let caller = caller.clone();
+            tokio::spawn(async move { git::checkout_branch(&caller, checkout).await });
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.
