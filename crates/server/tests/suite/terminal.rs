@@ -150,6 +150,16 @@ async fn a_terminal_runs_the_shell_in_its_cwd_types_resizes_and_is_killed() {
         exited(&mut client, "t1").await,
         json!({"type": "terminal_exited", "terminal_id": "t1", "exitCode": 3})
     );
+
+    // A new boot working directory is where the next terminal without a cwd starts.
+    client
+        .send(json!({"type": "set_boot_working_directory", "request_id": "boot", "cwd": "project"}))
+        .await;
+    let moved = client.recv_until_type("set_boot_working_directory_response").await;
+    assert_eq!(moved.last().expect("an answer")["success"], true, "{moved:?}");
+    spawn(&mut client, "t5", None).await;
+    input(&mut client, "t5", "pwd\n").await;
+    output_until(&mut client, "t5", &format!("\n{project}\r\n")).await;
 }
 
 #[tokio::test]
