@@ -45,8 +45,9 @@ const INPUT_QUEUE: usize = 64;
 /// How long a killed shell's process group has between `SIGHUP` and `SIGKILL`.
 const HANGUP_GRACE: Duration = Duration::from_secs(2);
 
-/// How long the rest of a terminal's output may take once its shell exited (a background
-/// process can keep the pseudo-terminal open; its output is then cut).
+/// How long a terminal may stay silent once its shell exited before its output is taken as
+/// ended (a background process can keep the pseudo-terminal open). Waiting for the reader does
+/// not count: what the shell wrote is all sent before `terminal_exited`.
 const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// The terminals of one connection.
@@ -191,16 +192,22 @@ async fn run(
     kill: CancellationToken,
 ) {
     let (reader, writer) = pty.into_split();
-    let mut output = tokio::spawn(forward_output(caller.clone(), terminal_id.clone(), reader));
+    let exited = CancellationToken::new();
+    let output = tokio::spawn(forward_output(
+        caller.clone(),
+        terminal_id.clone(),
+        reader,
+        exited.clone(),
+    ));
     let writing = tokio::spawn(write_input(writer, requests));
     let status = tokio::select! {
         status = child.wait() => status,
         () = kill.cancelled() => terminate(&mut child).await,
     };
     writing.abort();
-    if tokio::time::timeout(OUTPUT_GRACE, &mut output).await.is_err() {
-        output.abort();
-    }
+    exited.cancel();
+    // Ends once the rest of the output is sent (or the connection closed).
+    let _ = output.await;
     let terminals = caller.terminals();
     {
         let mut alive = lock(&terminals.alive);
@@ -261,11 +268,17 @@ async fn write_input(mut writer: OwnedWritePty, mut requests: mpsc::Receiver<Con
     }
 }
 
-/// Sends the terminal's output as `terminal_output` frames until the pseudo-terminal closes:
+/// Sends the terminal's output as `terminal_output` frames until the pseudo-terminal closes (or
+/// stays silent for [`OUTPUT_GRACE`] after the shell `exited`):
 /// each read takes what is ready, up to [`OUTPUT_CHUNK`] bytes, and waits for room in the
 /// connection's queue first. Bytes are decoded as UTF-8; a character split between reads is
 /// sent whole with the next frame.
-async fn forward_output(caller: Arc<dyn Caller>, terminal_id: String, mut reader: OwnedReadPty) {
+async fn forward_output(
+    caller: Arc<dyn Caller>,
+    terminal_id: String,
+    mut reader: OwnedReadPty,
+    exited: CancellationToken,
+) {
     let closed = caller.terminals().closed.clone();
     let mut buffer = vec![0; OUTPUT_CHUNK];
     let mut pending = Vec::new();
@@ -281,6 +294,7 @@ async fn forward_output(caller: Arc<dyn Caller>, terminal_id: String, mut reader
                 Ok(n) => n,
             },
             () = closed.cancelled() => return,
+            () = silent_after(&exited) => return,
         };
         while filled < OUTPUT_CHUNK {
             match reader.read(&mut buffer[filled..]).now_or_never() {
@@ -297,6 +311,13 @@ async fn forward_output(caller: Arc<dyn Caller>, terminal_id: String, mut reader
             });
         }
     }
+}
+
+/// Resolves [`OUTPUT_GRACE`] after the shell exited (a read of the terminal that takes longer
+/// then waits for a background process that kept the terminal open).
+async fn silent_after(exited: &CancellationToken) {
+    exited.cancelled().await;
+    tokio::time::sleep(OUTPUT_GRACE).await;
 }
 
 /// Takes the text at the start of `bytes`: invalid UTF-8 becomes U+FFFD; an incomplete

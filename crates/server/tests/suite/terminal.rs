@@ -230,18 +230,28 @@ async fn a_slow_reader_holds_the_shell_up_instead_of_filling_memory() {
     .await;
     let mut client = server.client().await;
     spawn(&mut client, "t1", None).await;
-    input(&mut client, "t1", "yes terminal-output\n").await;
+    const LINES: usize = 300_000;
+    input(&mut client, "t1", &format!("yes abcdefgh | head -n {LINES}; exit 4\n")).await;
     // Not reading, for long enough for `yes` to write far more than the queue and the socket
     // buffers hold.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut received = 0;
-    while received < 8 * 1024 * 1024 {
+    let mut output = String::new();
+    let last = loop {
         let frame = client.recv().await;
-        assert_eq!(frame["type"], "terminal_output", "{frame}");
-        received += frame["data"].as_str().expect("text").len();
-    }
-    client.send(json!({"type": "terminal_kill", "terminal_id": "t1"})).await;
-    assert_eq!(exited(&mut client, "t1").await["type"], "terminal_exited");
+        if frame["type"] != "terminal_output" {
+            break frame;
+        }
+        output.push_str(frame["data"].as_str().expect("text"));
+    };
+    assert_eq!(
+        last,
+        json!({"type": "terminal_exited", "terminal_id": "t1", "exitCode": 4})
+    );
+    assert_eq!(
+        output.matches("abcdefgh\r\n").count(),
+        LINES,
+        "every line, before the exit"
+    );
 }
 
 #[tokio::test]
