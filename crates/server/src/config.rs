@@ -58,6 +58,9 @@ pub struct Config {
     /// Working directory of scopes that never set one, until `set_boot_working_directory`
     /// stores another (which then applies across restarts while it is a directory).
     pub boot_cwd: String,
+    /// The shell a terminal runs (`terminal_spawn`, docs/protocol.md §4.14): `$SHELL`, else
+    /// `/bin/sh`.
+    pub shell: String,
     /// How long a controller has to answer an `external_tool_call_request`.
     pub external_tool_timeout: Duration,
     /// How long a turn waits for an external tool registered without `auto_background: false`
@@ -101,6 +104,10 @@ impl Config {
             openai_turn_timeout: Duration::from_secs(15 * 60),
             auth: None,
             allowed_origins: Vec::new(),
+            shell: std::env::var("SHELL")
+                .ok()
+                .filter(|shell| !shell.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
             boot_cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| "/".into()),

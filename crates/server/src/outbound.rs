@@ -231,6 +231,29 @@ impl Outbound {
         }
     }
 
+    /// Waits, however long the writer takes, until less than a quarter of the frame limit and
+    /// of the byte limit is queued, or the queue is closed. For a producer only this session
+    /// reads (a terminal): it waits for its reader as a pseudo-terminal's writer does, so the
+    /// queue never grows past a quarter of its limits plus one frame.
+    pub async fn room(&self) {
+        loop {
+            let taken = self.taken.notified();
+            {
+                let state = self.state();
+                if state.closed.is_some()
+                    || (state.queue.len() < (self.limits.max_frames / 4).max(1)
+                        && state.bytes < self.limits.max_bytes / 4)
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                () = taken => {}
+                () = self.closed.cancelled() => return,
+            }
+        }
+    }
+
     /// The most bytes the queue holds before the session is closed.
     pub fn max_bytes(&self) -> usize {
         self.limits.max_bytes
@@ -409,6 +432,30 @@ mod tests {
 
         assert_eq!(outbound.take(1).len(), 1);
         assert!(outbound.is_busy(), "the writer moved again: 3 of 8 frames");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_terminal_waits_for_room_however_slow_the_writer_is() {
+        let outbound = queue(8);
+        outbound.push(direct());
+        outbound.push(direct());
+        let waiter = tokio::spawn({
+            let outbound = outbound.clone();
+            async move { outbound.room().await }
+        });
+        tokio::time::sleep(PATIENCE * 4).await;
+        assert!(!waiter.is_finished(), "no patience: it waits for its reader");
+        assert_eq!(outbound.take(1).len(), 1);
+        tokio::time::timeout(Duration::from_millis(1), waiter)
+            .await
+            .expect("the writer took a frame")
+            .expect("no panic");
+
+        outbound.push(direct());
+        outbound.close(CloseCode::Normal, "bye");
+        tokio::time::timeout(Duration::from_millis(1), outbound.room())
+            .await
+            .expect("a closed queue holds nobody up");
     }
 
     #[tokio::test]

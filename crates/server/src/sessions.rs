@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScope, ServerFrame};
 
+use crate::commands::terminal::Terminals;
 use crate::commands::{self, Caller};
 use crate::config::Config;
 use crate::engine::conversation::Conversation;
@@ -31,6 +32,8 @@ pub struct Session {
     pub outbound: Arc<Outbound>,
     /// The device status last replayed to it per scope, to omit unchanged ones from `sync`.
     replayed_device: Mutex<HashMap<RuntimeScope, String>>,
+    /// Its terminals, killed when it closes.
+    terminals: Terminals,
     /// Set when a new control session replaced it: its turns and queued inputs go with it,
     /// whichever of its own close and the replacement is handled first.
     abandoned: AtomicBool,
@@ -188,6 +191,7 @@ impl Sessions {
             id,
             outbound: Outbound::new(limits),
             replayed_device: Mutex::default(),
+            terminals: Terminals::default(),
             abandoned: AtomicBool::new(false),
         });
         lock(&self.watchers.sessions).insert(id, session.clone());
@@ -205,6 +209,7 @@ impl Sessions {
         let Some(closed) = lock(&self.watchers.sessions).remove(&session) else {
             return;
         };
+        closed.terminals.close();
         let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
         self.engine.external.session_closed(session);
         let scopes: Vec<RuntimeScope> = {
@@ -318,5 +323,13 @@ impl Caller for Client {
 
     fn as_peer(&self) -> &dyn Peer {
         self
+    }
+
+    fn terminals(&self) -> &Terminals {
+        &self.session.terminals
+    }
+
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.session.outbound.room())
     }
 }

@@ -18,6 +18,8 @@
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
 //! * `memfs` — `enable_memfs`.
+//! * `git` — `search_branches`, `checkout_branch`.
+//! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
 //!
@@ -33,6 +35,7 @@ mod agents;
 mod conversations;
 mod cwd;
 mod external_tools;
+mod git;
 pub(crate) mod info;
 mod input;
 mod memfs;
@@ -42,6 +45,7 @@ mod providers;
 mod runtime;
 mod settings;
 mod slash;
+pub mod terminal;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,12 +53,13 @@ use std::sync::Arc;
 
 use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
-    ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork, ConversationList,
-    ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate, CreateAgentCommand,
-    DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand, ExternalToolCallResponse,
-    FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings, Input, InputAccepted,
-    ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TurnFinishedAck,
+    CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
+    ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
+    CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand,
+    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings,
+    Input, InputAccepted, ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate,
+    RuntimeScope, RuntimeStart, SearchBranches, ServerFrame, SetBootWorkingDirectory, SetExperiment,
+    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
     UpdateModel, UpdateToolset,
 };
 use serde_json::Value;
@@ -74,6 +79,11 @@ pub trait Caller: Peer {
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>>;
     /// Itself as the [`Peer`] that conversations answer.
     fn as_peer(&self) -> &dyn Peer;
+    /// The client's terminals.
+    fn terminals(&self) -> &terminal::Terminals;
+    /// Resolves once the client's outbound queue has room, however long its reader takes (or
+    /// the connection closed): for output only this client reads.
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 impl dyn Caller + '_ {
@@ -208,6 +218,12 @@ pub const IMPLEMENTED: &[&str] = &[
     SetReflectionSettings::TYPE,
     GetExperiments::TYPE,
     SetExperiment::TYPE,
+    TerminalSpawn::TYPE,
+    TerminalInput::TYPE,
+    TerminalResize::TYPE,
+    TerminalKill::TYPE,
+    SearchBranches::TYPE,
+    CheckoutBranch::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -347,6 +363,33 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::SetExperiment(set) => {
             settings::set_experiment(caller, set).await;
+            None
+        }
+        ClientFrame::TerminalSpawn(spawn) => {
+            terminal::spawn(caller, spawn);
+            None
+        }
+        ClientFrame::TerminalInput(input) => {
+            terminal::input(caller, input).await;
+            None
+        }
+        ClientFrame::TerminalResize(resize) => {
+            terminal::resize(caller, resize).await;
+            None
+        }
+        ClientFrame::TerminalKill(kill) => {
+            terminal::kill(caller, kill);
+            None
+        }
+        ClientFrame::SearchBranches(search) => {
+            // Detached: git may take a while, and later frames must not wait for it.
+            let caller = caller.clone();
+            tokio::spawn(async move { git::search_branches(&caller, search).await });
+            None
+        }
+        ClientFrame::CheckoutBranch(checkout) => {
+            let caller = caller.clone();
+            tokio::spawn(async move { git::checkout_branch(&caller, checkout).await });
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.
