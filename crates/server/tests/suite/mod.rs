@@ -7,6 +7,7 @@ mod cli;
 mod conversations;
 mod cwd;
 mod durability;
+mod files;
 mod letta034;
 mod lifecycle;
 mod limits;
