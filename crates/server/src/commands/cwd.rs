@@ -2,7 +2,6 @@
 //! `set_boot_working_directory`.
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -95,15 +94,9 @@ async fn resolve_directory(requested: &str, base: &str) -> Result<PathBuf, Strin
         return Err("Working directory cannot be empty".into());
     }
     let path = Path::new(base).join(requested);
-    let resolved = tokio::fs::canonicalize(&path).await.map_err(|error| {
-        let what = match error.kind() {
-            ErrorKind::NotFound => "ENOENT: no such file or directory".to_owned(),
-            ErrorKind::PermissionDenied => "EACCES: permission denied".to_owned(),
-            ErrorKind::NotADirectory => "ENOTDIR: not a directory".to_owned(),
-            _ => error.to_string(),
-        };
-        format!("{what}, realpath '{}'", path.display())
-    })?;
+    let resolved = tokio::fs::canonicalize(&path)
+        .await
+        .map_err(|error| super::files::node_error(&error, "realpath", &path))?;
     match tokio::fs::metadata(&resolved).await {
         Ok(metadata) if metadata.is_dir() => Ok(resolved),
         _ => Err(format!("Not a directory: {}", resolved.display())),

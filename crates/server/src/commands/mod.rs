@@ -17,6 +17,7 @@
 //! * `models` — `list_models`, `update_model`, `update_toolset`.
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
+//! * `files` — `list_in_directory`, `get_tree`, `read_file`, `write_file`, `file_ops`.
 //! * `memfs` — `enable_memfs`.
 //! * `git` — `search_branches`, `checkout_branch`.
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
@@ -35,6 +36,7 @@ mod agents;
 mod conversations;
 mod cwd;
 mod external_tools;
+mod files;
 mod git;
 pub(crate) mod info;
 mod input;
@@ -56,11 +58,11 @@ use letta_app_server_protocol::{
     CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
     ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
     CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand,
-    ExternalToolCallResponse, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments, GetReflectionSettings,
-    Input, InputAccepted, ListConnectProviders, ListModels, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate,
-    RuntimeScope, RuntimeStart, SearchBranches, ServerFrame, SetBootWorkingDirectory, SetExperiment,
-    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
-    UpdateModel, UpdateToolset,
+    ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments,
+    GetReflectionSettings, GetTree, Input, InputAccepted, ListConnectProviders, ListInDirectory, ListModels, ReadFile,
+    RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, SearchBranches, ServerFrame,
+    SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize,
+    TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset, WriteFile,
 };
 use serde_json::Value;
 
@@ -211,6 +213,11 @@ pub const IMPLEMENTED: &[&str] = &[
     UpdateModel::TYPE,
     UpdateToolset::TYPE,
     ResumeQueue::TYPE,
+    ListInDirectory::TYPE,
+    GetTree::TYPE,
+    ReadFile::TYPE,
+    WriteFile::TYPE,
+    FileOps::TYPE,
     SetBootWorkingDirectory::TYPE,
     GetCwdMap::TYPE,
     EnableMemfs::TYPE,
@@ -390,6 +397,26 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         ClientFrame::CheckoutBranch(checkout) => {
             let caller = caller.clone();
             tokio::spawn(async move { git::checkout_branch(&caller, checkout).await });
+            None
+        }
+        ClientFrame::ListInDirectory(list) => {
+            files::list_in_directory(caller.as_ref(), list).await;
+            None
+        }
+        ClientFrame::GetTree(get) => {
+            files::get_tree(caller.as_ref(), get).await;
+            None
+        }
+        ClientFrame::ReadFile(read) => {
+            files::read_file(caller.as_ref(), read).await;
+            None
+        }
+        ClientFrame::WriteFile(write) => {
+            files::write_file(caller.as_ref(), write).await;
+            None
+        }
+        ClientFrame::FileOps(ops) => {
+            files::file_ops(caller.as_ref(), ops).await;
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -7,6 +7,7 @@ mod cli;
 mod conversations;
 mod cwd;
 mod durability;
+mod files;
 mod git;
 mod letta034;
 mod lifecycle;
