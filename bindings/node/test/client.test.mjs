@@ -12,7 +12,7 @@ import {
   resolveAppServerChannelUrl,
   resolveAppServerUrl,
 } from '../index.mjs';
-import { assistantText, collect, startServer, toolReturns, until, userText } from './support.mjs';
+import { assistantText, collect, connectedClient, startServer, toolReturns, until, userText } from './support.mjs';
 
 let server;
 before(async () => {
@@ -21,11 +21,7 @@ before(async () => {
 after(() => server.stop());
 
 /** A connected client, closed when the test ends. */
-async function connected(t, options = {}) {
-  const client = createAppServerClient({ url: server.url, ...options });
-  t.after(() => client.close());
-  return client.connect();
-}
+const connected = (t, options) => connectedClient(t, server.url, options);
 
 async function newRuntime(client, extra = {}) {
   const started = await client.runtimeStart({ create_agent: { body: { name: 'Node test' } }, ...extra });

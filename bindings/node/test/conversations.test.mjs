@@ -8,8 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { createAppServerClient } from '../index.mjs';
-import { PACKAGE, REPO, assistantText, startServer, until, userText } from './support.mjs';
+import { PACKAGE, REPO, assistantText, connectedClient, startServer, until, userText } from './support.mjs';
 
 const EXAMPLE = path.join(PACKAGE, 'examples', 'transcript.mjs');
 
@@ -19,11 +18,8 @@ before(async () => {
 });
 after(() => server.stop());
 
-async function connected(t) {
-  const client = createAppServerClient({ url: server.url });
-  t.after(() => client.close());
-  return client.connect();
-}
+/** A connected client, closed when the test ends. */
+const connected = (t, options) => connectedClient(t, server.url, options);
 
 /** Runs a turn of `text`; returns its frames up to `turn_finished`. */
 async function turn(client, runtime, text) {

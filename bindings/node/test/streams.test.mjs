@@ -7,8 +7,8 @@ import { after, before, test } from 'node:test';
 
 import { WebSocketServer } from 'ws';
 
-import { AppServerError, createAppServerClient } from '../index.mjs';
-import { collect } from './support.mjs';
+import { AppServerError } from '../index.mjs';
+import { collect, connectedClient } from './support.mjs';
 
 /**
  * A peer that answers each command by its `type`: `list_widgets` with two chunks (a frame of
@@ -53,11 +53,8 @@ before(async () => {
 });
 after(() => new Promise((resolve) => peer.close(resolve)));
 
-async function connected(t, options = {}) {
-  const client = createAppServerClient({ url, ...options });
-  t.after(() => client.close());
-  return client.connect();
-}
+/** A connected client, closed when the test ends. */
+const connected = (t, options) => connectedClient(t, url, options);
 
 /** What an iteration yields, and what it ends with: `done`, or the rejection's message. */
 async function outcome(iterator) {

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { createAppServerClient } from '../index.mjs';
+
 export const PACKAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(PACKAGE, '..', '..');
 
@@ -23,6 +25,13 @@ export const TLS_FIXTURES = path.join(REPO, 'tests', 'tls');
  * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
  * give a `--listen` of their own).
  */
+/** A client of `url` made with `options`, connected, and closed when the test `t` ends. */
+export async function connectedClient(t, url, options = {}) {
+  const client = createAppServerClient({ url, ...options });
+  t.after(() => client.close());
+  return client.connect();
+}
+
 export async function startServer(...args) {
   const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
   const listen = args.includes('--listen') ? [] : ['--listen', 'ws://127.0.0.1:0'];

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { createAppServerClient } from '../index.mjs';
-import { startServer, until } from './support.mjs';
+import { connectedClient, startServer, until } from './support.mjs';
 
 let server;
 before(async () => {
@@ -17,11 +16,8 @@ before(async () => {
 });
 after(() => server.stop());
 
-async function connected(t) {
-  const client = createAppServerClient({ url: server.url });
-  t.after(() => client.close());
-  return client.connect();
-}
+/** A connected client, closed when the test ends. */
+const connected = (t, options) => connectedClient(t, server.url, options);
 
 test('a terminal runs the shell, echoes typed input and reports its exit', async (t) => {
   const client = await connected(t);
