@@ -250,7 +250,7 @@ impl Frames {
         } else {
             Some(compile(&json!({ "oneOf": untagged }), definitions)?)
         };
-        let open = is_open(&definitions.get(direction.union()).cloned().unwrap_or_default());
+        let open = definitions.get(direction.union()).is_some_and(is_open);
         Ok(Self {
             by_type,
             untagged,
@@ -415,10 +415,9 @@ fn join(parent: &str, name: &str) -> String {
 
 /// The parser's verdict on a frame the schema accepts.
 fn parser_violations(direction: Direction, frame: &Value) -> Vec<Violation> {
-    let text = frame.to_string();
     let error = match direction {
-        Direction::Client => ClientFrame::from_json(&text).err(),
-        Direction::Server => ServerFrame::from_json(&text).err(),
+        Direction::Client => ClientFrame::from_value(frame.clone()).err(),
+        Direction::Server => ServerFrame::from_value(frame.clone()).err(),
     };
     error
         .map(|error| vec![Violation::new(error.path.clone().unwrap_or_default(), error.reason)])
