@@ -13,6 +13,7 @@ pub(crate) mod process;
 mod python;
 pub(crate) mod report;
 pub(crate) mod scenarios;
+mod search;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,6 +32,10 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 /// Open files the concurrency test needs: two sockets per runtime's model request (server and
 /// mock), the websocket connections, and some slack.
 const OPEN_FILES: u64 = 8192;
+
+/// `LETTA_BENCH_ONLY=search` runs that suite alone and prints its rows without writing
+/// `BENCHMARKS.md` (suites: `search`).
+const ONLY: &str = "LETTA_BENCH_ONLY";
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
@@ -58,6 +63,9 @@ pub fn run() -> Result<(), String> {
     print!("{}", report::plain_table(&rows));
     for note in &notes {
         println!("note: {note}");
+    }
+    if std::env::var_os(ONLY).is_some() {
+        return Ok(());
     }
     let path = repo_root().join("BENCHMARKS.md");
     report::write_markdown(&path, &rows, &notes, started)?;
@@ -145,6 +153,13 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
         rows: Vec::new(),
         notes: Vec::new(),
     };
+    if let Some(only) = std::env::var_os(ONLY) {
+        match only.to_str() {
+            Some("search") => bench.search_suite().await?,
+            _ => return Err(format!("{ONLY}: no suite {only:?} (suites: search)")),
+        }
+        return Ok((bench.rows, bench.notes));
+    }
     for provider in [SCRIPTED, OPENAI] {
         eprintln!("==> {}: runtime_start, short turns, long reply", provider.name);
         bench.single_runtime_suite(provider).await?;
@@ -153,6 +168,8 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
     }
     eprintln!("==> listing: pages of a 10,000-message conversation and of 10,000 conversations");
     bench.listing_suite().await?;
+    eprintln!("==> search: search_files and grep_in_files in a tree of 100,000 files");
+    bench.search_suite().await?;
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
     bench.node_sdk_suite().await?;
     eprintln!("==> the Python SDK against websockets: frames/s of a 10,000-delta reply");

@@ -35,7 +35,8 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     &["commands"],
     // Conversations, their turns, the tools a turn offers.
     &["engine"],
-    &["permissions", "provider", "tools", "store", "config"],
+    // `search`: walking, grepping and fuzzy-indexing directory trees (the tools, the search group).
+    &["permissions", "provider", "tools", "store", "config", "search"],
     &["history", "transcript", "auth", "tls", "limits", "clock", "sync"],
 ];
 

@@ -26,6 +26,7 @@ mod openai_api;
 mod outbound;
 mod permissions;
 mod provider;
+mod search;
 mod sessions;
 mod store;
 mod sync;

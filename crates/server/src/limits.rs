@@ -338,6 +338,18 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
                 .as_ref()
                 .map_or(Ok(()), |model| Checker::bytes("model", model, MAX_NAME_BYTES))
         }
+        ClientFrame::SearchFiles(search) => {
+            checker.id("request_id", &search.request_id)?;
+            // A path pattern: no longer than a path.
+            Checker::bytes("query", &search.query, MAX_PATH_BYTES)?;
+            checker.path("cwd", search.cwd.as_ref())
+        }
+        ClientFrame::GrepInFiles(grep) => {
+            checker.id("request_id", &grep.request_id)?;
+            checker.text("query", &grep.query)?;
+            checker.path("glob", grep.glob.as_ref())?;
+            checker.path("cwd", grep.cwd.as_ref())
+        }
         _ => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }
 }

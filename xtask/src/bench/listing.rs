@@ -161,7 +161,7 @@ async fn timed(
 }
 
 /// The answer carrying `request_id` (other frames are skipped).
-async fn answer(client: &mut Client, request_id: &Value) -> BenchResult<Value> {
+pub(super) async fn answer(client: &mut Client, request_id: &Value) -> BenchResult<Value> {
     loop {
         let frame = client.recv().await?;
         let value: Value = serde_json::from_str(&frame.text).map_err(|e| format!("a frame that is not JSON: {e}"))?;

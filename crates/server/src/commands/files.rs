@@ -32,12 +32,14 @@ pub(super) fn node_error(error: &std::io::Error, syscall: &str, path: &Path) -> 
 }
 
 /// `path` resolved against the boot working directory.
-fn resolve(caller: &dyn Caller, path: &str) -> PathBuf {
+pub(super) fn resolve(caller: &dyn Caller, path: &str) -> PathBuf {
     Path::new(&caller.engine().settings.boot_cwd()).join(path)
 }
 
 /// Runs blocking file work off the runtime's threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|error| Err(error.to_string()))

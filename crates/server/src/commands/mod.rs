@@ -18,6 +18,7 @@
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
 //! * `files` — `list_in_directory`, `get_tree`, `read_file`, `write_file`, `file_ops`.
+//! * `search` — `search_files`, `grep_in_files`.
 //! * `memfs` — `enable_memfs`.
 //! * `git` — `search_branches`, `checkout_branch`.
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
@@ -45,6 +46,7 @@ mod models;
 mod params;
 mod providers;
 mod runtime;
+mod search;
 mod settings;
 mod slash;
 pub mod terminal;
@@ -59,10 +61,10 @@ use letta_app_server_protocol::{
     ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
     CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand,
     ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments,
-    GetReflectionSettings, GetTree, Input, InputAccepted, ListConnectProviders, ListInDirectory, ListModels, ReadFile,
-    RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart, SearchBranches, ServerFrame,
-    SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize,
-    TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset, WriteFile,
+    GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders, ListInDirectory,
+    ListModels, ReadFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
+    SearchBranches, SearchFiles, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync,
+    TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset, WriteFile,
 };
 use serde_json::Value;
 
@@ -231,6 +233,8 @@ pub const IMPLEMENTED: &[&str] = &[
     TerminalKill::TYPE,
     SearchBranches::TYPE,
     CheckoutBranch::TYPE,
+    SearchFiles::TYPE,
+    GrepInFiles::TYPE,
 ];
 
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
@@ -417,6 +421,17 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::FileOps(ops) => {
             files::file_ops(caller.as_ref(), ops).await;
+            None
+        }
+        ClientFrame::SearchFiles(search) => {
+            // Detached, as on real Letta: the first search of a directory walks it.
+            let caller = caller.clone();
+            tokio::spawn(async move { search::search_files(caller.as_ref(), search).await });
+            None
+        }
+        ClientFrame::GrepInFiles(grep) => {
+            let caller = caller.clone();
+            tokio::spawn(async move { search::grep_in_files(caller.as_ref(), grep).await });
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

@@ -1,6 +1,6 @@
 //! What every conversation runtime shares: configuration, the store, the model providers, the
-//! local and external tools, the clients watching. Conversations, turns and the toolbox take a
-//! [`Context`], never the registry that holds them.
+//! local and external tools, the clients watching, the file indexes of `search_files`.
+//! Conversations, turns and the toolbox take a [`Context`], never the registry that holds them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +10,7 @@ use crate::engine::clients::Audience;
 use crate::engine::external::ExternalTools;
 use crate::engine::settings::Settings;
 use crate::provider::Providers;
+use crate::search::index::FileIndexes;
 use crate::store::Store;
 use crate::tools::LocalTool;
 
@@ -29,6 +30,9 @@ pub struct Context {
     pub audience: Arc<dyn Audience>,
     /// Server-wide settings (shared with every conversation's state, for its device status).
     pub settings: Arc<Settings>,
+    /// The file indexes of `search_files`, one per directory searched (bounded; see
+    /// [`crate::search::index`]).
+    pub file_indexes: FileIndexes,
     /// Set once the server is stopping: no new turn starts from the queue.
     stopping: AtomicBool,
 }
@@ -46,6 +50,7 @@ impl Context {
             external: ExternalTools::default(),
             audience,
             settings,
+            file_indexes: FileIndexes::default(),
             stopping: AtomicBool::new(false),
         }
     }

@@ -1,19 +1,19 @@
-//! `Grep` and `Glob`: ripgrep-style searches that honour `.gitignore` and skip hidden files.
+//! `Grep` and `Glob`: ripgrep-style searches that honour `.gitignore` and skip hidden files, on
+//! the walk and matcher of [`crate::search`] (shared with `grep_in_files`).
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use grep_regex::RegexMatcherBuilder;
-use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkContextKind, SinkMatch};
-use ignore::WalkBuilder;
-use ignore::types::TypesBuilder;
+use grep_searcher::{Searcher, Sink, SinkContext, SinkContextKind, SinkMatch};
 use letta_app_server_protocol::JsonObject;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{object_schema, optional_bool, optional_str, optional_u64, required_str, try_arg};
 use super::{LocalTool, ToolContext, ToolFuture, ToolKind, ToolResult, resolve_path};
+use crate::search::grep::{Pattern, display_line};
+use crate::search::walk::{self, GlobFilter, walker};
 
 /// Characters of one matching line `Grep` shows.
 const MAX_LINE_CHARS: usize = 500;
@@ -177,14 +177,13 @@ fn grep(options: &GrepOptions, cancel: &CancellationToken) -> ToolResult {
     if !options.root.exists() {
         return ToolResult::error(format!("Path does not exist: {}", options.root.display()));
     }
-    let mut matcher = RegexMatcherBuilder::new();
-    matcher.case_insensitive(options.case_insensitive).multi_line(true);
-    if options.multiline {
-        matcher.dot_matches_new_line(true);
-    } else {
-        matcher.line_terminator(Some(b'\n'));
-    }
-    let matcher = match matcher.build(&options.pattern) {
+    let pattern = Pattern {
+        text: &options.pattern,
+        case_insensitive: options.case_insensitive,
+        multiline: options.multiline,
+        ..Pattern::default()
+    };
+    let matcher = match pattern.matcher() {
         Ok(matcher) => matcher,
         Err(error) => {
             let hint = if options.multiline {
@@ -196,13 +195,11 @@ fn grep(options: &GrepOptions, cancel: &CancellationToken) -> ToolResult {
         }
     };
     let content = options.mode == OutputMode::Content;
-    let mut searcher = SearcherBuilder::new()
-        .line_number(true)
-        .multi_line(options.multiline)
-        .binary_detection(BinaryDetection::quit(0))
-        .before_context(if content { options.before } else { 0 })
-        .after_context(if content { options.after } else { 0 })
-        .build();
+    let mut searcher = if content {
+        pattern.searcher(options.before, options.after)
+    } else {
+        pattern.searcher(0, 0)
+    };
     let walker = match walker(&options.root, options.file_type.as_deref(), false) {
         Ok(walker) => walker,
         Err(error) => return ToolResult::error(error),
@@ -216,18 +213,11 @@ fn grep(options: &GrepOptions, cancel: &CancellationToken) -> ToolResult {
     let mut files: Vec<(PathBuf, SystemTime)> = Vec::new();
     let mut counts: Vec<(PathBuf, u64)> = Vec::new();
     let mut gave_up = false;
-    for entry in walker.build() {
+    for entry in walk::files(&walker, &options.root, &filter) {
         if cancel.is_cancelled() {
             return ToolResult::error("Interrupted by user");
         }
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-            continue;
-        }
         let path = entry.path();
-        if entry.depth() > 0 && !filter.is_match(path.strip_prefix(&options.root).unwrap_or(path)) {
-            continue;
-        }
         match options.mode {
             OutputMode::Content => {
                 let before = lines.len();
@@ -342,91 +332,6 @@ fn grep(options: &GrepOptions, cancel: &CancellationToken) -> ToolResult {
     ToolResult::ok(text)
 }
 
-/// A walker over `root` that honours `.gitignore` (even outside a git repository), skips hidden
-/// files unless `hidden`, and keeps only files of a ripgrep file type if one is given.
-fn walker(root: &Path, file_type: Option<&str>, hidden: bool) -> Result<WalkBuilder, String> {
-    let mut builder = WalkBuilder::new(root);
-    builder
-        .require_git(false)
-        .hidden(!hidden)
-        .sort_by_file_name(|a, b| a.cmp(b));
-    if !hidden {
-        // The walker lets a hidden file through when a glob or type selects it; skip it anyway.
-        builder.filter_entry(|entry| entry.depth() == 0 || !entry.file_name().as_encoded_bytes().starts_with(b"."));
-    }
-    if let Some(file_type) = file_type {
-        let mut types = TypesBuilder::new();
-        types.add_defaults();
-        types.select(file_type);
-        match types.build() {
-            Ok(types) => {
-                builder.types(types);
-            }
-            Err(_) => {
-                return Err(format!(
-                    "Unknown file type {file_type:?}. Use a ripgrep type name such as rust, py, js, ts, go, \
-                     java, c, cpp, md, json or yaml, or use glob instead."
-                ));
-            }
-        }
-    }
-    Ok(builder)
-}
-
-/// `Grep`'s `glob`: whitespace-separated globs, `!` before a glob excludes. A glob without `/`
-/// matches file names, one with `/` paths relative to the searched directory.
-struct GlobFilter {
-    include: globset::GlobSet,
-    exclude: globset::GlobSet,
-}
-
-impl GlobFilter {
-    fn new(globs: &str) -> Result<Self, String> {
-        let mut include = globset::GlobSetBuilder::new();
-        let mut exclude = globset::GlobSetBuilder::new();
-        for pattern in globs.split_whitespace() {
-            let (set, glob) = match pattern.strip_prefix('!') {
-                Some(glob) => (&mut exclude, glob),
-                None => (&mut include, pattern),
-            };
-            let glob = glob.strip_prefix('/').unwrap_or(glob);
-            let glob = if glob.contains('/') {
-                glob.to_owned()
-            } else {
-                format!("**/{glob}")
-            };
-            let glob = globset::GlobBuilder::new(&glob)
-                .literal_separator(true)
-                .build()
-                .map_err(|error| format!("Invalid glob {pattern:?}: {error}"))?;
-            set.add(glob);
-        }
-        let build =
-            |set: globset::GlobSetBuilder| set.build().map_err(|error| format!("Invalid glob {globs:?}: {error}"));
-        Ok(Self {
-            include: build(include)?,
-            exclude: build(exclude)?,
-        })
-    }
-
-    fn is_match(&self, relative: &Path) -> bool {
-        (self.include.is_empty() || self.include.is_match(relative)) && !self.exclude.is_match(relative)
-    }
-}
-
-/// Strips the line terminator and decodes lossily, cutting very long lines.
-fn display_line(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    let line = String::from_utf8_lossy(bytes);
-    if line.chars().count() > MAX_LINE_CHARS {
-        let cut: String = line.chars().take(MAX_LINE_CHARS).collect();
-        format!("{cut}… [line truncated]")
-    } else {
-        line.into_owned()
-    }
-}
-
 /// Collects `path:line:text` lines (`-` instead of `:` for context lines, `--` between groups).
 struct ContentSink<'a> {
     path: String,
@@ -444,7 +349,10 @@ impl ContentSink<'_> {
                 self.out.push("--".into());
             }
         }
-        let text = display_line(bytes);
+        let (mut text, cut) = display_line(bytes, MAX_LINE_CHARS);
+        if cut {
+            text.push_str("… [line truncated]");
+        }
         let line = match line_number.filter(|_| self.line_numbers) {
             Some(number) => format!("{}{separator}{number}{separator}{text}", self.path),
             None => format!("{}{separator}{text}", self.path),

@@ -17,6 +17,7 @@ mod models;
 mod openai;
 mod providers;
 mod resume_queue;
+mod search;
 mod settings;
 mod slash;
 mod terminal;
