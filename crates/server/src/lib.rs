@@ -3,8 +3,8 @@
 //! [`Server::start`] runs on the caller's tokio runtime, of either flavour. A current-thread
 //! runtime (what the `letta-app-server` binary uses unless given `--threads N`) costs the least
 //! CPU per frame: no frame wakes another thread between the model and the socket. Either way
-//! SQLite runs on a thread of its own, and blocking work (Grep, Glob, LS, approval previews) on
-//! the runtime's blocking pool.
+//! SQLite runs on a thread of its own, and blocking work (Grep, Glob, LS, approval previews, the
+//! search group's walks and matching) on the runtime's blocking pool.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {

@@ -19,6 +19,8 @@ const CONVERSATIONS: usize = 10_000;
 const MESSAGES: usize = 10_000;
 /// Timed calls of each command.
 const CALLS: usize = 200;
+/// Unmeasured calls before them.
+const WARMUP: usize = 10;
 const MIB: f64 = 1024.0 * 1024.0;
 
 impl Bench<'_> {
@@ -59,7 +61,7 @@ impl Bench<'_> {
         );
         let mut client = Client::connect(&server.url).await?;
         let conversation_id = started.runtime["conversation_id"].clone();
-        let messages = timed(&server, &mut client, |n, previous| {
+        let messages = timed(&server, &mut client, (CALLS, WARMUP), |n, previous| {
             // Walks back through the history, and starts again at the newest page.
             let before = previous
                 .filter(|p| p["has_more"] == true)
@@ -72,7 +74,7 @@ impl Bench<'_> {
             "conversation_messages_list: a page of 100 of 10,000 messages",
             &messages,
         );
-        let conversations = timed(&server, &mut client, |n, previous| {
+        let conversations = timed(&server, &mut client, (CALLS, WARMUP), |n, previous| {
             let after = previous
                 .and_then(|p| p["conversations"].as_array())
                 .filter(|page| page.len() == 50)
@@ -121,47 +123,47 @@ impl Bench<'_> {
 }
 
 /// Latencies and server CPU of a series of calls.
-struct Timing {
-    latency: Stats,
-    cpu_per_call: f64,
+pub(super) struct Timing {
+    pub(super) latency: Stats,
+    pub(super) cpu_per_call: f64,
 }
 
-/// Sends [`CALLS`] commands (after a few unmeasured ones) one at a time, each made by `next`
-/// from the answer to the one before, and times each answer.
-async fn timed(
+/// Sends `calls` commands (after `warmup` unmeasured ones) one at a time, each made by `next`
+/// from the answer to the one before, and times each answer, which must be a success.
+pub(super) async fn timed(
     server: &ServerProcess,
     client: &mut Client,
+    (calls, warmup): (usize, usize),
     mut next: impl FnMut(usize, Option<&Value>) -> Value,
 ) -> BenchResult<Timing> {
-    const WARMUP: usize = 10;
-    let mut latencies = Vec::with_capacity(CALLS);
+    let mut latencies = Vec::with_capacity(calls);
     let mut previous: Option<Value> = None;
     let mut ticks = 0;
-    for n in 0..WARMUP + CALLS {
-        if n == WARMUP {
+    for n in 0..warmup + calls {
+        if n == warmup {
             ticks = server.cpu_ticks()?;
         }
         let frame = next(n, previous.as_ref());
         let sent = Instant::now();
         client.send(&frame).await?;
         let answer = answer(client, &frame["request_id"]).await?;
-        if n >= WARMUP {
+        if n >= warmup {
             latencies.push(millis(sent.elapsed()));
         }
         if answer["success"] != true {
-            return Err(format!("a listing call failed: {answer}"));
+            return Err(format!("a call failed: {answer}"));
         }
         previous = Some(answer);
     }
     let ticks = server.cpu_ticks()?.saturating_sub(ticks);
     Ok(Timing {
         latency: Stats::of(latencies),
-        cpu_per_call: ticks_to_micros(ticks) / CALLS as f64,
+        cpu_per_call: ticks_to_micros(ticks) / calls as f64,
     })
 }
 
 /// The answer carrying `request_id` (other frames are skipped).
-pub(super) async fn answer(client: &mut Client, request_id: &Value) -> BenchResult<Value> {
+async fn answer(client: &mut Client, request_id: &Value) -> BenchResult<Value> {
     loop {
         let frame = client.recv().await?;
         let value: Value = serde_json::from_str(&frame.text).map_err(|e| format!("a frame that is not JSON: {e}"))?;

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::BenchResult;
 use super::client::Client;
-use super::listing::answer;
+use super::listing::{Timing, timed};
 use super::process::ServerProcess;
 use super::report::{Row, Unit};
-use super::scenarios::{Bench, Stats, millis, ticks_to_micros};
+use super::scenarios::{Bench, millis};
 
 /// Files of the generated tree: packages × modules × files.
 const PACKAGES: usize = 50;
@@ -60,6 +60,7 @@ impl Bench<'_> {
 
         let first = Instant::now();
         call(
+            &server,
             &mut client,
             json!({"type": "search_files", "request_id": "sf-first", "query": "parser",
             "cwd": cwd}),
@@ -71,7 +72,7 @@ impl Bench<'_> {
             millis(first.elapsed())
         ));
 
-        let fuzzy = timed(&server, &mut client, SEARCHES, QUERIES.len(), |n| {
+        let fuzzy = timed(&server, &mut client, (SEARCHES, QUERIES.len()), |n, _| {
             json!({"type": "search_files", "request_id": format!("sf-{n}"), "query": QUERIES[n % QUERIES.len()],
                 "max_results": 50, "cwd": cwd})
         })
@@ -81,7 +82,7 @@ impl Bench<'_> {
             &fuzzy,
             Some(SEARCH_TARGET_MS),
         );
-        let recent = timed(&server, &mut client, SEARCHES, QUERIES.len(), |n| {
+        let recent = timed(&server, &mut client, (SEARCHES, QUERIES.len()), |n, _| {
             json!({"type": "search_files", "request_id": format!("sr-{n}"), "query": "", "max_results": 50,
                 "cwd": cwd})
         })
@@ -91,13 +92,13 @@ impl Bench<'_> {
             &recent,
             Some(SEARCH_TARGET_MS),
         );
-        let rare = timed(&server, &mut client, GREPS, 1, |n| {
+        let rare = timed(&server, &mut client, (GREPS, 1), |n, _| {
             json!({"type": "grep_in_files", "request_id": format!("gr-{n}"), "query": "todo(search-bench)",
                 "cwd": cwd})
         })
         .await?;
         self.push("grep_in_files: a literal in 100 of 100,000 files", &rare, None);
-        let common = timed(&server, &mut client, GREPS, 1, |n| {
+        let common = timed(&server, &mut client, (GREPS, 1), |n, _| {
             json!({"type": "grep_in_files", "request_id": format!("gc-{n}"), "query": r"fn \w+_\d\d7\(",
                 "is_regex": true, "case_sensitive": true, "cwd": cwd})
         })
@@ -155,46 +156,7 @@ fn generate(root: &Path) -> BenchResult<()> {
     Ok(())
 }
 
-/// Latencies and server CPU of a series of calls.
-struct Timing {
-    latency: Stats,
-    cpu_per_call: f64,
-}
-
-/// Sends `calls` frames made by `frame` (after `warmup` unmeasured ones) one at a time, and
-/// times each answer.
-async fn timed(
-    server: &ServerProcess,
-    client: &mut Client,
-    calls: usize,
-    warmup: usize,
-    frame: impl Fn(usize) -> Value,
-) -> BenchResult<Timing> {
-    let mut latencies = Vec::with_capacity(calls);
-    let mut ticks = 0;
-    for n in 0..warmup + calls {
-        if n == warmup {
-            ticks = server.cpu_ticks()?;
-        }
-        let sent = Instant::now();
-        call(client, frame(n)).await?;
-        if n >= warmup {
-            latencies.push(millis(sent.elapsed()));
-        }
-    }
-    let ticks = server.cpu_ticks()?.saturating_sub(ticks);
-    Ok(Timing {
-        latency: Stats::of(latencies),
-        cpu_per_call: ticks_to_micros(ticks) / calls as f64,
-    })
-}
-
-/// Sends `frame` and waits for its successful answer.
-async fn call(client: &mut Client, frame: Value) -> BenchResult<Value> {
-    client.send(&frame).await?;
-    let answer = answer(client, &frame["request_id"]).await?;
-    if answer["success"] != true {
-        return Err(format!("a search failed: {answer}"));
-    }
-    Ok(answer)
+/// Sends `frame` and waits for its successful answer (untimed).
+async fn call(server: &ServerProcess, client: &mut Client, frame: Value) -> BenchResult<()> {
+    timed(server, client, (0, 1), |_, _| frame.clone()).await.map(|_| ())
 }

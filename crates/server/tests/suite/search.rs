@@ -59,13 +59,16 @@ fn paths(answer: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Sends the command `kind` with `query` and the fields of `extra`, and returns its answer.
+async fn command(client: &mut Client, kind: &str, request_id: &str, query: &str, extra: Value) -> Value {
+    let mut frame = json!({"type": kind, "request_id": request_id, "query": query});
+    let fields = extra.as_object().cloned().unwrap_or_default();
+    frame.as_object_mut().expect("object").extend(fields);
+    ask(client, frame, &format!("{kind}_response")).await
+}
+
 async fn search(client: &mut Client, query: &str, extra: Value) -> Value {
-    let mut frame = json!({"type": "search_files", "request_id": "sf", "query": query});
-    frame
-        .as_object_mut()
-        .expect("object")
-        .extend(extra.as_object().cloned().unwrap_or_default());
-    ask(client, frame, "search_files_response").await
+    command(client, "search_files", "sf", query, extra).await
 }
 
 #[tokio::test]
@@ -211,12 +214,7 @@ fn sources(root: &Path) -> String {
 }
 
 async fn grep(client: &mut Client, query: &str, extra: Value) -> Value {
-    let mut frame = json!({"type": "grep_in_files", "request_id": "gf", "query": query});
-    frame
-        .as_object_mut()
-        .expect("object")
-        .extend(extra.as_object().cloned().unwrap_or_default());
-    ask(client, frame, "grep_in_files_response").await
+    command(client, "grep_in_files", "gf", query, extra).await
 }
 
 /// `path:line:column-column_end` of each match.
