@@ -23,3 +23,4 @@ mod terminal;
 mod tls;
 mod transport;
 mod unsupported;
+mod watch;
