@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 from contextlib import contextmanager
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -223,7 +223,7 @@ class Client(SyncCommands):
         return self._thread.run(self._client.command(frame))
 
     @contextmanager
-    def watch_file(self, path: str) -> Generator[Iterator[ServerFrame | Gap]]:
+    def watch_file(self, path: str) -> Iterator[Iterator[ServerFrame | Gap]]:
         """Watches the file at `path`: `with client.watch_file(path) as changes: for change in
         changes` yields its `file_changed` frames (and `Gap`s); leaving the `with` sends
         `unwatch_file`. See `AsyncClient.watch_file`."""
