@@ -13,6 +13,7 @@ import type {
   ControlRequest,
   ExternalToolCallRequest,
   ExternalToolResult,
+  FileChanged,
   Input,
   InputAccepted,
   InputPayload,
@@ -116,6 +117,15 @@ export type StreamItem = ServerFrame | StreamGap;
 export interface Turn extends AsyncIterableIterator<StreamItem> {
   /** The server's `input_accepted` for the input. */
   accepted: InputAccepted;
+}
+
+/**
+ * The changes of a watched file (`watchFile()`): each `file_changed`, and gaps after which
+ * changes may have been missed (read the file again).
+ */
+export interface FileWatch extends AsyncIterableIterator<FileChanged | StreamGap> {
+  /** Stops watching: sends `unwatch_file`, and the iteration ends. */
+  close(): void;
 }
 
 /** What an external tool handler may return: a result, or a text (one text part). */
@@ -237,6 +247,13 @@ export declare class AppServerClient {
   pendingApprovals(options?: { runtime?: RuntimeScope }): ControlRequest[];
   /** Sends `input` to `runtime` and returns the frames of the turn it starts or joins. */
   turn(runtime: RuntimeScope, input: string | InputPayload, options?: RequestOptions): Promise<Turn>;
+  /**
+   * Watches the file at `path` (`watch_file`) and returns its changes, debounced by the server;
+   * `close()` (or leaving a `for await` loop) sends `unwatch_file`. After a reconnect the file is
+   * watched again. A server that refuses the watch (this project's: a missing file, too many
+   * watches) makes the iteration throw; real Letta refuses silently.
+   */
+  watchFile(path: string, options?: { signal?: AbortSignal }): FileWatch;
 }
 
 /**

@@ -127,6 +127,16 @@ function answerOf(item) {
   }
 }
 
+/**
+ * An item of a watched file's native stream: a `file_changed` frame, a gap, or the server's
+ * refusal of the watch (`["failed", message]`), which ends it.
+ */
+function changeOf(item) {
+  if (!Array.isArray(item)) return item;
+  if (item[0] === 'failed') throw new Error(item[1]);
+  return gapOf(item);
+}
+
 /** What a tool handler returned, as an `external_tool_call_response`. */
 function toolResponse(requestId, result) {
   if (result === undefined || result === null) {
@@ -276,6 +286,16 @@ class AppServerClient {
     return this.#stream(cmdOrType, bodyOrOpts);
   }
 
+  /**
+   * Watches the file at `path` (`watch_file`) and returns an async iterator of its
+   * `file_changed` frames (and gaps, after which changes may have been missed); `close()`, or
+   * leaving a `for await` loop, sends `unwatch_file`. After a reconnect the Rust client watches
+   * the file again. A server that refuses the watch makes the iteration throw.
+   */
+  watchFile(path, { signal } = {}) {
+    return new ResponseIterator(quiet(this.#openWatch(path)), signal, changeOf);
+  }
+
   requestRaw(cmd, opts) {
     return this.request(cmd, opts);
   }
@@ -420,6 +440,18 @@ class AppServerClient {
     // In order with the other sends.
     const text = JSON.stringify(command);
     const opened = this.#sending.then(() => this.#native.requestStream(text, timeoutMs));
+    this.#sending = opened.then(
+      () => {},
+      () => {},
+    );
+    return opened;
+  }
+
+  async #openWatch(path) {
+    if (this.#closed) throw new Error(CLIENT_CLOSED);
+    await this.#ready;
+    // In order with the other sends.
+    const opened = this.#sending.then(() => this.#native.watchFile(path));
     this.#sending = opened.then(
       () => {},
       () => {},

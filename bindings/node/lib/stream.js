@@ -185,6 +185,11 @@ class ResponseIterator {
     return { value: undefined, done: true };
   }
 
+  /** Ends the iteration now, as `return()` does. */
+  close() {
+    this.#close();
+  }
+
   #close() {
     this.#done = true;
     this.#buffer = [];

@@ -181,6 +181,15 @@ impl NativeClient {
         Ok(FrameStream::answers(client.command_stream(command).await))
     }
 
+    /// Watches a file (`watch_file`) and returns the stream of its `file_changed` frames (gaps
+    /// included; the server's refusal ends it as `["failed", message]`), which sends
+    /// `unwatch_file` when it is closed or collected.
+    #[napi]
+    pub async fn watch_file(&self, path: String) -> Result<FrameStream> {
+        let watch = self.client()?.watch_file(path).await.map_err(to_js)?;
+        Ok(FrameStream::watch(watch))
+    }
+
     /// Closes the connection: streams end, the client's own pending requests fail.
     #[napi]
     pub async fn close(&self) {

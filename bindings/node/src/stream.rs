@@ -1,7 +1,7 @@
 //! Streams of frames for JavaScript, read in batches.
 
 use futures_util::{FutureExt, StreamExt};
-use letta_app_server_client::{Error, Gap, Item, RawEvents, RawResponses, Turn};
+use letta_app_server_client::{Error, FileWatch, Gap, Item, RawEvents, RawFrame, RawResponses, Turn};
 use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +12,8 @@ enum Source {
     Turn(Box<Turn>),
     /// The answers of a command answered by a stream, or why it could not be sent.
     Answers(Result<Box<RawResponses>, Option<Error>>),
+    /// The changes of a watched file.
+    Watch(Box<FileWatch>),
 }
 
 impl Source {
@@ -23,6 +25,7 @@ impl Source {
             Source::Events(events) => events.next_batch(&mut items, limit).await,
             Source::Turn(turn) => turn.next_batch(&mut items, limit).await,
             Source::Answers(answers) => return next_answers(answers, limit).await,
+            Source::Watch(watch) => return next_changes(watch, limit).await,
         };
         (taken > 0).then(|| encode(&items))
     }
@@ -42,18 +45,37 @@ async fn next_answers(answers: &mut Result<Box<RawResponses>, Option<Error>>, li
     {
         items.push(item);
     }
+    Some(encode_results(&items))
+}
+
+/// Up to `limit` changes of a watched file (at least one) as the text of one JSON array: each
+/// `file_changed` as received, gaps as [`encode`] writes them, and the server's refusal, which
+/// ends the stream, as `["failed", message]`; `None` at the end.
+async fn next_changes(watch: &mut FileWatch, limit: usize) -> Option<String> {
+    let mut items = vec![watch.next_frame().await?];
+    while items.len() < limit
+        && let Some(Some(item)) = watch.next_frame().now_or_never()
+    {
+        items.push(item);
+    }
+    Some(encode_results(&items))
+}
+
+/// Frames and errors as the text of one JSON array.
+fn encode_results(items: &[Result<RawFrame, Error>]) -> String {
     let mut out = String::from("[");
-    for item in &items {
+    for item in items {
         if out.len() > 1 {
             out.push(',');
         }
         match item {
             Ok(frame) => out.push_str(frame.text()),
+            Err(Error::Gap(gap)) => out.push_str(&encode_gap(gap)),
             Err(error) => out.push_str(&encode_error(error)),
         }
     }
     out.push(']');
-    Some(out)
+    out
 }
 
 fn encode_error(error: &Error) -> String {
@@ -84,6 +106,10 @@ impl FrameStream {
 
     pub(crate) fn answers(answers: Result<RawResponses, Error>) -> Self {
         Self::new(Source::Answers(answers.map(Box::new).map_err(Some)), None)
+    }
+
+    pub(crate) fn watch(watch: FileWatch) -> Self {
+        Self::new(Source::Watch(Box::new(watch)), None)
     }
 
     pub(crate) fn turn(turn: Turn) -> Self {
@@ -158,21 +184,28 @@ fn encode(items: &[Item]) -> String {
         match item {
             Ok(frame) if is_object(frame.frame_type(), frame.text()) => out.push_str(frame.text()),
             Ok(_) => out.truncate(start),
-            Err(Gap::Lagged { missed }) => out.push_str(&format!("[\"lagged\",{missed}]")),
-            Err(Gap::Disconnected { reason }) => {
-                let reason = serde_json::Value::from(reason.as_str());
-                out.push_str(&format!("[\"disconnected\",{reason}]"));
-            }
-            Err(Gap::Reconnected) => out.push_str("[\"reconnected\"]"),
-            // A kind of gap this binding does not know yet.
-            Err(other) => {
-                let reason = serde_json::Value::from(other.to_string());
-                out.push_str(&format!("[\"gap\",{reason}]"));
-            }
+            Err(gap) => out.push_str(&encode_gap(gap)),
         }
     }
     out.push(']');
     out
+}
+
+/// A gap as an array: `["lagged", missed]`, `["disconnected", reason]`, `["reconnected"]`, or
+/// `["gap", description]` for a kind of gap this binding does not know yet.
+fn encode_gap(gap: &Gap) -> String {
+    match gap {
+        Gap::Lagged { missed } => format!("[\"lagged\",{missed}]"),
+        Gap::Disconnected { reason } => {
+            let reason = serde_json::Value::from(reason.as_str());
+            format!("[\"disconnected\",{reason}]")
+        }
+        Gap::Reconnected => "[\"reconnected\"]".into(),
+        other => {
+            let reason = serde_json::Value::from(other.to_string());
+            format!("[\"gap\",{reason}]")
+        }
+    }
 }
 
 /// Whether a frame's text is a JSON object. A frame with a `type` was read as one already.

@@ -171,6 +171,16 @@ impl Client {
         })
     }
 
+    /// Watches a file (`watch_file`) and returns the stream of its `file_changed` frames, which
+    /// sends `unwatch_file` when closed or collected.
+    fn watch_file<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        awaitable(py, async move {
+            let watch = client.watch_file(path).await?;
+            Ok(FrameStream::new(Source::Watch(Box::new(watch))))
+        })
+    }
+
     /// `app_server_info`.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         command(py, &self.client, json!({"type": "app_server_info"}))

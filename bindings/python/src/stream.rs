@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::noop_waker_ref;
-use letta_app_server_client::{Error, Gap as RustGap, Item, RawEvents, RawResponses, Turn};
+use letta_app_server_client::{Error, FileWatch, Gap as RustGap, Item, RawEvents, RawResponses, Turn};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use crate::convert::{text_to_py, with_strings};
 use crate::errors;
@@ -27,13 +28,16 @@ pub enum Source {
     /// The answers of a command answered by a stream, up to the one with `done: true`; the
     /// error that ends it (an `error` frame, a refusal, a timeout, a disconnect) is raised.
     Answers(Box<RawResponses>),
+    /// The changes of a watched file; the server's refusal of the watch is raised.
+    Watch(Box<FileWatch>),
 }
 
 /// An item, or the error that ends an answer stream.
 type Next = Result<Item, Error>;
 
 struct State {
-    source: Source,
+    /// `None` once closed.
+    source: Option<Source>,
     /// An item received by [`FrameStream::wait`] (or an error met by `take` after other items),
     /// handed out first by the next `take`.
     parked: Option<Next>,
@@ -45,11 +49,19 @@ impl State {
             return Poll::Ready(Some(item));
         }
         match &mut self.source {
-            Source::Events(events) => events.poll_next_item(cx).map(|item| item.map(Ok)),
-            Source::Turn(turn) => turn.poll_next_raw(cx).map(|item| item.map(Ok)),
-            Source::Answers(answers) => answers
+            None => Poll::Ready(None),
+            Some(Source::Events(events)) => events.poll_next_item(cx).map(|item| item.map(Ok)),
+            Some(Source::Turn(turn)) => turn.poll_next_raw(cx).map(|item| item.map(Ok)),
+            Some(Source::Answers(answers)) => answers
                 .poll_next_checked(cx)
                 .map(|item| item.map(|answer| answer.map(Ok))),
+            Some(Source::Watch(watch)) => watch.poll_next_frame(cx).map(|item| {
+                item.map(|change| match change {
+                    Ok(frame) => Ok(Ok(frame)),
+                    Err(Error::Gap(gap)) => Ok(Err(gap)),
+                    Err(error) => Err(error),
+                })
+            }),
         }
     }
 }
@@ -58,12 +70,18 @@ impl State {
 #[pyclass(module = "letta_app_server._native", frozen)]
 pub struct FrameStream {
     state: Arc<Mutex<State>>,
+    /// Cancelled by [`FrameStream::close`].
+    closed: CancellationToken,
 }
 
 impl FrameStream {
     pub fn new(source: Source) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State { source, parked: None })),
+            state: Arc::new(Mutex::new(State {
+                source: Some(source),
+                parked: None,
+            })),
+            closed: CancellationToken::new(),
         }
     }
 }
@@ -99,19 +117,37 @@ impl FrameStream {
 
     /// Waits until an item is ready: `True`, or `False` once the stream has ended.
     fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (state, closed) = (Arc::clone(&self.state), self.closed.clone());
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let ready = async {
+                let mut state = state.lock().await;
+                std::future::poll_fn(|cx| match state.poll_item(cx) {
+                    Poll::Ready(Some(item)) => {
+                        state.parked = Some(item);
+                        Poll::Ready(true)
+                    }
+                    Poll::Ready(None) => Poll::Ready(false),
+                    Poll::Pending => Poll::Pending,
+                })
+                .await
+            };
+            Ok(tokio::select! {
+                ready = ready => ready,
+                () = closed.cancelled() => false,
+            })
+        })
+    }
+
+    /// Ends the stream: a pending `wait` returns `False`, items not taken are dropped, and a
+    /// watched file is unwatched. Awaitable.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.closed.cancel();
         let state = Arc::clone(&self.state);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut state = state.lock().await;
-            let ready = std::future::poll_fn(|cx| match state.poll_item(cx) {
-                Poll::Ready(Some(item)) => {
-                    state.parked = Some(item);
-                    Poll::Ready(true)
-                }
-                Poll::Ready(None) => Poll::Ready(false),
-                Poll::Pending => Poll::Pending,
-            })
-            .await;
-            Ok(ready)
+            state.source = None;
+            state.parked = None;
+            Ok(())
         })
     }
 }

@@ -190,6 +190,7 @@ mod tools;
 mod tracked;
 mod turn;
 mod types_ext;
+mod watch;
 
 #[rustfmt::skip]
 pub mod meta;
@@ -206,6 +207,7 @@ pub use meta::PROTOCOL_VERSION;
 pub use options::{Reconnect, Transport, resolve_url};
 pub use responses::{RawResponses, Responses};
 pub use turn::Turn;
+pub use watch::FileWatch;
 
 /// A JSON object: a frame, or an open-ended part of one.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;

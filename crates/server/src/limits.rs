@@ -350,6 +350,20 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.path("glob", grep.glob.as_ref())?;
             checker.path("cwd", grep.cwd.as_ref())
         }
+        // Paths repeated in the answer and its `file_ops`, or in every `file_changed` while
+        // watched.
+        ClientFrame::EditFile(edit) => {
+            checker.id("request_id", &edit.request_id)?;
+            checker.path("file_path", Some(&edit.file_path))
+        }
+        ClientFrame::WatchFile(watch) => {
+            checker.id("request_id", &watch.request_id)?;
+            checker.path("path", Some(&watch.path))
+        }
+        ClientFrame::UnwatchFile(unwatch) => {
+            checker.id("request_id", &unwatch.request_id)?;
+            checker.path("path", Some(&unwatch.path))
+        }
         _ => request_id(frame).map_or(Ok(()), |id| checker.id("request_id", id)),
     }
 }

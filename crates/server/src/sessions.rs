@@ -15,6 +15,7 @@ use bytes::Bytes;
 use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScope, ServerFrame};
 
 use crate::commands::terminal::Terminals;
+use crate::commands::watch::Watches;
 use crate::commands::{self, Caller};
 use crate::config::Config;
 use crate::engine::conversation::Conversation;
@@ -34,6 +35,8 @@ pub struct Session {
     replayed_device: Mutex<HashMap<RuntimeScope, String>>,
     /// Its terminals, killed when it closes.
     terminals: Terminals,
+    /// Its file watches, ended when it closes.
+    watches: Watches,
     /// Set when a new control session replaced it: its turns and queued inputs go with it,
     /// whichever of its own close and the replacement is handled first.
     abandoned: AtomicBool,
@@ -192,6 +195,7 @@ impl Sessions {
             outbound: Outbound::new(limits),
             replayed_device: Mutex::default(),
             terminals: Terminals::default(),
+            watches: Watches::default(),
             abandoned: AtomicBool::new(false),
         });
         lock(&self.watchers.sessions).insert(id, session.clone());
@@ -210,6 +214,7 @@ impl Sessions {
             return;
         };
         closed.terminals.close();
+        closed.watches.close();
         let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
         self.engine.external.session_closed(session);
         let scopes: Vec<RuntimeScope> = {
@@ -327,6 +332,10 @@ impl Caller for Client {
 
     fn terminals(&self) -> &Terminals {
         &self.session.terminals
+    }
+
+    fn watches(&self) -> &Watches {
+        &self.session.watches
     }
 
     fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {

@@ -10,7 +10,7 @@ frame against the bundled schema. The protocol work is done by the Rust client (
 import atexit
 
 from . import _native, frames, meta
-from ._async import AsyncClient, EventStream, Reconnect, ResponseStream, Turn, user_message
+from ._async import AsyncClient, EventStream, FileWatch, Reconnect, ResponseStream, Turn, user_message
 from ._native import Gap
 from ._sync import Client
 from .validation import Violation, validate
@@ -38,6 +38,7 @@ __all__ = [
     "ConnectError",
     "DisconnectedError",
     "EventStream",
+    "FileWatch",
     "Gap",
     "InvalidTlsError",
     "InvalidUrlError",

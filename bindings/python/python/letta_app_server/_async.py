@@ -158,6 +158,42 @@ class ResponseStream(EventStream):
         return self._native
 
 
+class FileWatch(EventStream):
+    """The changes of a watched file (see `AsyncClient.watch_file`): its `file_changed` frames,
+    and `Gap`s after which changes may have been missed (read the file again).
+
+    `watch_file` is sent when it is entered (`async with`) or iterated; `close()` (or leaving the
+    `async with`) sends `unwatch_file`. After a reconnect the file is watched again. A server
+    that refuses the watch (this project's: a missing file, too many watches) raises
+    `ServerError`; real Letta refuses silently.
+    """
+
+    def __init__(self, client: _native.Client, path: str) -> None:
+        super().__init__()
+        self._client = client
+        self.path = path
+        """The path watched, as given."""
+
+    async def _open(self) -> _native.FrameStream:
+        if self._native is None:
+            self._native = await self._client.watch_file(self.path)
+        return self._native
+
+    async def __aenter__(self) -> FileWatch:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stops watching: sends `unwatch_file`; the iteration ends."""
+        if self._native is not None:
+            await self._native.close()
+
+
 def user_message(text: str) -> InputPayload:
     """A `create_message` payload of one user message."""
     return {"kind": "create_message", "messages": [{"role": "user", "content": text}]}
@@ -377,6 +413,12 @@ class AsyncClient(AsyncCommands):
         absent) and returns that frame; an `error` frame raises `ServerError`, `success: false`
         `RejectedError`."""
         return await self._native.command(frame)
+
+    def watch_file(self, path: str) -> FileWatch:
+        """Watches the file at `path` (absolute, or relative to the server's boot working
+        directory): `async with client.watch_file(path) as changes: async for change in changes`
+        yields its `file_changed` frames, debounced by the server; see `FileWatch`."""
+        return FileWatch(self._native, path)
 
     def request_stream(self, frame: dict[str, Any]) -> ResponseStream:
         """Sends a command the server answers with a stream of frames (`request_id` is numbered

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
@@ -220,6 +221,18 @@ class Client(SyncCommands):
     def command(self, frame: dict[str, Any]) -> Any:
         """Sends any command the server answers with one frame; see `AsyncClient.command`."""
         return self._thread.run(self._client.command(frame))
+
+    @contextmanager
+    def watch_file(self, path: str) -> Iterator[Iterator[ServerFrame | Gap]]:
+        """Watches the file at `path`: `with client.watch_file(path) as changes: for change in
+        changes` yields its `file_changed` frames (and `Gap`s); leaving the `with` sends
+        `unwatch_file`. See `AsyncClient.watch_file`."""
+        watch = self._client.watch_file(path)
+        self._thread.run(watch._open())
+        try:
+            yield self._iterate(watch)
+        finally:
+            self._thread.run(watch.close())
 
     def request_stream(self, frame: dict[str, Any]) -> Iterator[Any]:
         """Yields the answers of a command the server answers with a stream of frames, up to the

@@ -1,5 +1,6 @@
 //! The files group (docs/protocol.md §4.1): `list_in_directory`, `get_tree`, `read_file`,
-//! `write_file`, and the `file_ops` an editor sends with `document_content`.
+//! `write_file`, `edit_file`, and the `file_ops` an editor sends with `document_content`.
+//! Watching files is in `watch`.
 //!
 //! These commands come from the controller, which authenticated as the device's user, not from
 //! the model: no permission mode applies to them, as on real Letta. A relative path is resolved
@@ -9,12 +10,14 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use letta_app_server_protocol::{
-    ErrorCode, ErrorFrame, FileEncoding, FileEntryKind, FileOps, FrameType, GetTree, GetTreeResponse, ListInDirectory,
-    ListInDirectoryResponse, ReadFile, ReadFileResponse, TreeEntry, WriteFile, WriteFileResponse,
+    EditFile, EditFileResponse, ErrorCode, ErrorFrame, FileEncoding, FileEntryKind, FileOps, FrameType, GetTree,
+    GetTreeResponse, ListInDirectory, ListInDirectoryResponse, ReadFile, ReadFileResponse, TreeEntry, WriteFile,
+    WriteFileResponse,
 };
 
 use super::Caller;
 use crate::limits::{MAX_DOCUMENT_BYTES, MAX_PAGE_ITEMS};
+use crate::tools::{Occurrences, ReplaceError, check_strings, replace};
 
 /// Entries `get_tree` lists at most; a larger subtree is cut there (depth first, by name).
 pub const MAX_TREE_ENTRIES: usize = 10_000;
@@ -185,11 +188,12 @@ pub(super) async fn get_tree(caller: &dyn Caller, get: GetTree) {
     caller.send(answer);
 }
 
-/// A file's bytes, if it is a file of at most [`MAX_DOCUMENT_BYTES`].
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let metadata = std::fs::metadata(path).map_err(|error| node_error(&error, "open", path))?;
+/// A file's bytes, if it is a file of at most [`MAX_DOCUMENT_BYTES`]; `io_error` words a
+/// failure (a directory is [`ErrorKind::IsADirectory`]).
+fn read_bounded(path: &Path, io_error: impl Fn(&std::io::Error) -> String) -> Result<Vec<u8>, String> {
+    let metadata = std::fs::metadata(path).map_err(|error| io_error(&error))?;
     if metadata.is_dir() {
-        return Err("EISDIR: illegal operation on a directory, read".into());
+        return Err(io_error(&ErrorKind::IsADirectory.into()));
     }
     if metadata.len() > MAX_DOCUMENT_BYTES as u64 {
         return Err(format!(
@@ -197,7 +201,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
             metadata.len()
         ));
     }
-    std::fs::read(path).map_err(|error| node_error(&error, "open", path))
+    std::fs::read(path).map_err(|error| io_error(&error))
 }
 
 /// `read_file`: the content as UTF-8 text (failing on a file that is not), or base64.
@@ -205,7 +209,11 @@ pub(super) async fn read_file(caller: &dyn Caller, read: ReadFile) {
     let path = resolve(caller, &read.path);
     let encoding = read.encoding.unwrap_or(FileEncoding::Utf8);
     let content = blocking(move || {
-        let bytes = read_bounded(&path)?;
+        // Node opens a directory, then fails to read it.
+        let bytes = read_bounded(&path, |error| match error.kind() {
+            ErrorKind::IsADirectory => "EISDIR: illegal operation on a directory, read".to_owned(),
+            _ => node_error(error, "open", &path),
+        })?;
         match encoding {
             FileEncoding::Utf8 => String::from_utf8(bytes)
                 .map_err(|_| "File is not valid UTF-8 text; read it with encoding \"base64\"".to_owned()),
@@ -238,6 +246,143 @@ pub(super) async fn write_file(caller: &dyn Caller, write: WriteFile) {
         path: write.path,
         error: result.err(),
     });
+}
+
+/// Real Letta's (its Edit tool's) text for an I/O error on `path` while editing it.
+fn edit_error(error: &std::io::Error, path: &Path, cwd: &str) -> String {
+    match error.kind() {
+        ErrorKind::NotFound => format!(
+            "File does not exist. Attempted path: {}. Current working directory: {cwd}",
+            path.display()
+        ),
+        ErrorKind::PermissionDenied => format!("Permission denied: {}", path.display()),
+        ErrorKind::IsADirectory => format!("Path is a directory: {}", path.display()),
+        _ => node_error(error, "open", path),
+    }
+}
+
+/// Real Letta's text for a file that is not UTF-8 text.
+fn not_utf8(bytes: &[u8], path: &Path) -> String {
+    let bom = match bytes {
+        [0xff, 0xfe, ..] => "UTF-16LE",
+        [0xfe, 0xff, ..] => "UTF-16BE",
+        _ => {
+            return format!(
+                "File is not valid UTF-8 text: {}. The file contains bytes that cannot be decoded as UTF-8.",
+                path.display()
+            );
+        }
+    };
+    format!(
+        "File is not valid UTF-8 text: {}. Detected {bom} BOM; convert the file to UTF-8 and retry.",
+        path.display()
+    )
+}
+
+/// Real Letta's text for an `old_string` that is not in `content`, with its guesses why.
+fn not_found(old: &str, content: &str) -> String {
+    let content = content.replace("\r\n", "\n");
+    let mut hints = Vec::new();
+    let trimmed = old.trim();
+    if trimmed != old && !trimmed.is_empty() && content.contains(trimmed) {
+        hints.push("Leading or trailing whitespace differs from the file.");
+    }
+    let smart = [('\'', '\u{2019}'), ('"', '\u{201C}'), ('"', '\u{201D}')];
+    if smart
+        .iter()
+        .any(|&(plain, curly)| old.contains(plain) && content.contains(&old.replace(plain, &curly.to_string())))
+    {
+        hints.push("Quote characters may differ (straight vs smart quotes).");
+    }
+    let collapse = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = collapse(old);
+    if collapsed.chars().count() >= 20 && collapsed != old && collapse(&content).contains(&collapsed) {
+        hints.push("Line breaks or indentation may not match exactly.");
+    }
+    if hints.is_empty() {
+        hints.push("The snippet may be stale; re-read the file and copy exact text.");
+    }
+    format!(
+        "String to replace not found in file.\nString: {old}\nPossible mismatch reasons:\n- {}",
+        hints.join("\n- ")
+    )
+}
+
+/// Applies `edit` to the file at `path`: the new content, how many occurrences were replaced,
+/// and the line of the first; else real Letta's error text. The strings are checked before the
+/// file is read, in real Letta's order.
+fn edit_text(edit: &EditFile, path: &Path, cwd: &str) -> Result<(String, usize, usize), String> {
+    let occurrences = match (edit.expected_replacements, edit.replace_all) {
+        (Some(0), _) => return Err("expected_replacements must be a positive integer when provided.".into()),
+        (Some(expected), _) => Occurrences::Exactly(usize::try_from(expected).unwrap_or(usize::MAX)),
+        (None, Some(true)) => Occurrences::All,
+        (None, _) => Occurrences::One,
+    };
+    let wording = |error| match error {
+        ReplaceError::Empty => "old_string cannot be empty. Provide the exact text you want to replace.".to_owned(),
+        ReplaceError::Identical => "No changes to make: old_string and new_string are exactly the same.".to_owned(),
+        ReplaceError::NotFound => not_found(&edit.old_string, ""),
+        ReplaceError::Count { expected, found } => format!(
+            "Expected {expected} occurrence{} but found {found}. Update old_string to be more specific, or set \
+             replace_all/expected_replacements correctly.",
+            if expected == 1 { "" } else { "s" }
+        ),
+        ReplaceError::TooLarge { bytes } => {
+            format!("The edited file would be {bytes} bytes (this server writes at most {MAX_DOCUMENT_BYTES})")
+        }
+    };
+    check_strings(&edit.old_string, &edit.new_string).map_err(wording)?;
+    let bytes = read_bounded(path, |error| edit_error(error, path, cwd))?;
+    let content = String::from_utf8(bytes).map_err(|error| not_utf8(error.as_bytes(), path))?;
+    let replaced = replace(
+        &content,
+        &edit.old_string,
+        &edit.new_string,
+        occurrences,
+        MAX_DOCUMENT_BYTES,
+    )
+    .map_err(|error| match error {
+        ReplaceError::NotFound => not_found(&edit.old_string, &content),
+        other => wording(other),
+    })?;
+    std::fs::write(path, &replaced.content).map_err(|error| edit_error(&error, path, cwd))?;
+    Ok((replaced.content, replaced.count, replaced.first_line))
+}
+
+/// `edit_file`: replaces `old_string` in the file (once, every time with `replace_all`, or
+/// exactly `expected_replacements` times), as real Letta's Edit tool does, and answers with the
+/// count and the line of the first replacement. The file keeps its line endings (see
+/// [`replace`]). The file and the result are at most [`MAX_DOCUMENT_BYTES`].
+pub(super) async fn edit_file(caller: &dyn Caller, edit: EditFile) {
+    let cwd = caller.engine().settings.boot_cwd();
+    let path = resolve(caller, &edit.file_path);
+    let (request_id, file_path) = (edit.request_id.clone(), edit.file_path.clone());
+    let edited = blocking(move || edit_text(&edit, &path, &cwd).map(|(_, count, line)| (path, count, line))).await;
+    let answer = match edited {
+        Ok((path, count, first_line)) => EditFileResponse {
+            request_id,
+            success: true,
+            file_path,
+            message: Some(format!(
+                "Successfully replaced {count} occurrence{} in {}",
+                if count == 1 { "" } else { "s" },
+                path.display()
+            )),
+            replacements: count as u64,
+            start_line: Some(first_line as u64),
+            error: None,
+        },
+        Err(error) => EditFileResponse {
+            request_id,
+            success: false,
+            file_path,
+            message: None,
+            replacements: 0,
+            start_line: None,
+            error: Some(error),
+        },
+    };
+    caller.send(answer);
 }
 
 /// An editor's `file_ops`: with `document_content`, the file is overwritten with it. No answer,

@@ -17,8 +17,10 @@
 //! * `models` — `list_models`, `update_model`, `update_toolset`.
 //! * `providers` — `list_connect_providers`, `connect_provider`, `disconnect_provider`.
 //! * `cwd` — `set_boot_working_directory`, `get_cwd_map`.
-//! * `files` — `list_in_directory`, `get_tree`, `read_file`, `write_file`, `file_ops`.
+//! * `files` — `list_in_directory`, `get_tree`, `read_file`, `write_file`, `edit_file`,
+//!   `file_ops`.
 //! * `search` — `search_files`, `grep_in_files`.
+//! * [`watch`] — `watch_file`, `unwatch_file`.
 //! * `memfs` — `enable_memfs`.
 //! * `git` — `search_branches`, `checkout_branch`.
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
@@ -50,6 +52,7 @@ mod search;
 mod settings;
 mod slash;
 pub mod terminal;
+pub mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,12 +62,13 @@ use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
     CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
     ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
-    CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EnableMemfs, ErrorCode, ErrorFrame, ExecuteCommand,
-    ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap, GetExperiments,
-    GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders, ListInDirectory,
-    ListModels, ReadFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
-    SearchBranches, SearchFiles, ServerFrame, SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, Sync,
-    TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck, UpdateModel, UpdateToolset, WriteFile,
+    CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode, ErrorFrame,
+    ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
+    GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders,
+    ListInDirectory, ListModels, ReadFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
+    RuntimeStart, SearchBranches, SearchFiles, ServerFrame, SetBootWorkingDirectory, SetExperiment,
+    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
+    UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile,
 };
 use serde_json::Value;
 
@@ -85,6 +89,8 @@ pub trait Caller: Peer {
     fn as_peer(&self) -> &dyn Peer;
     /// The client's terminals.
     fn terminals(&self) -> &terminal::Terminals;
+    /// The client's file watches.
+    fn watches(&self) -> &watch::Watches;
     /// Resolves once the client's outbound queue has room, however long its reader takes (or
     /// the connection closed): for output only this client reads.
     fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
@@ -220,6 +226,9 @@ pub const IMPLEMENTED: &[&str] = &[
     ReadFile::TYPE,
     WriteFile::TYPE,
     FileOps::TYPE,
+    EditFile::TYPE,
+    WatchFile::TYPE,
+    UnwatchFile::TYPE,
     SetBootWorkingDirectory::TYPE,
     GetCwdMap::TYPE,
     EnableMemfs::TYPE,
@@ -432,6 +441,18 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         ClientFrame::GrepInFiles(grep) => {
             let caller = caller.clone();
             tokio::spawn(async move { search::grep_in_files(caller.as_ref(), grep).await });
+            None
+        }
+        ClientFrame::EditFile(edit) => {
+            files::edit_file(caller.as_ref(), edit).await;
+            None
+        }
+        ClientFrame::WatchFile(watch) => {
+            watch::watch(caller, watch);
+            None
+        }
+        ClientFrame::UnwatchFile(unwatch) => {
+            watch::unwatch(caller, unwatch);
             None
         }
         // Letta 0.34 does not replay `turn_finished`, so a receipt changes nothing.

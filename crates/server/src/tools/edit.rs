@@ -29,40 +29,136 @@ impl<'a> Replacement<'a> {
     /// Applies the replacement to `content`, returning the new content and how many occurrences
     /// were replaced.
     fn apply(&self, content: &str) -> Result<(String, usize), String> {
-        if self.old_string == self.new_string {
-            return Err("old_string and new_string are identical; there is nothing to change.".into());
-        }
-        if self.old_string.is_empty() {
-            return Err("old_string must not be empty. To create or overwrite a whole file use Write.".into());
-        }
-        let (mut old, mut new) = (self.old_string.to_owned(), self.new_string.to_owned());
-        let mut count = content.matches(&old).count();
-        // A model usually writes `\n` line endings; accept them for a file with CRLF endings.
-        if count == 0 && content.contains("\r\n") && old.contains('\n') && !old.contains('\r') {
-            let crlf_old = old.replace('\n', "\r\n");
-            let crlf_count = content.matches(&crlf_old).count();
-            if crlf_count > 0 {
-                old = crlf_old;
-                new = new.replace("\r\n", "\n").replace('\n', "\r\n");
-                count = crlf_count;
+        let occurrences = if self.replace_all {
+            Occurrences::All
+        } else {
+            Occurrences::One
+        };
+        match replace(content, self.old_string, self.new_string, occurrences, usize::MAX) {
+            Ok(replaced) => Ok((replaced.content, replaced.count)),
+            Err(ReplaceError::Empty) => {
+                Err("old_string must not be empty. To create or overwrite a whole file use Write.".into())
             }
-        }
-        match count {
-            0 => Err(format!(
+            Err(ReplaceError::Identical) => {
+                Err("old_string and new_string are identical; there is nothing to change.".into())
+            }
+            Err(ReplaceError::NotFound) => Err(format!(
                 "old_string was not found in the file. It must match the file exactly, including \
                  whitespace and indentation; read the file again to get the current text.\nold_string: {}",
                 self.old_string
             )),
-            1 => Ok((content.replacen(&old, &new, 1), 1)),
-            _ if self.replace_all => Ok((content.replace(&old, &new), count)),
-            _ => Err(format!(
-                "old_string occurs {count} times in the file, but replace_all is false. Add more \
+            Err(ReplaceError::Count { found, .. }) => Err(format!(
+                "old_string occurs {found} times in the file, but replace_all is false. Add more \
                  surrounding context to old_string so it matches exactly one place, or set \
                  replace_all to true to replace every occurrence.\nold_string: {}",
                 self.old_string
             )),
+            // Not reached: the tool sets no size limit.
+            Err(ReplaceError::TooLarge { bytes }) => Err(format!("the edited file would be {bytes} bytes")),
         }
     }
+}
+
+/// How many occurrences of the old string a [`replace`] expects, and replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Occurrences {
+    /// Exactly one.
+    One,
+    /// Every one (at least one).
+    All,
+    /// Exactly this many, all replaced.
+    Exactly(usize),
+}
+
+/// Why a [`replace`] was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReplaceError {
+    /// The old string is empty.
+    Empty,
+    /// The old and new strings are the same.
+    Identical,
+    /// The old string is not in the content.
+    NotFound,
+    /// The old string occurs `found` times, not the `expected` count.
+    Count {
+        /// How many occurrences were expected.
+        expected: usize,
+        /// How many there are.
+        found: usize,
+    },
+    /// The result would be `bytes` long, over the limit given.
+    TooLarge {
+        /// Its length.
+        bytes: usize,
+    },
+}
+
+/// A replacement made by [`replace`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Replaced {
+    /// The new content.
+    pub content: String,
+    /// How many occurrences were replaced.
+    pub count: usize,
+    /// The line (from 1) of the first occurrence.
+    pub first_line: usize,
+}
+
+/// Whether `old` can be replaced with `new` at all, whatever the content: it is not empty and
+/// `new` differs from it. [`replace`] checks this first.
+pub(crate) fn check_strings(old: &str, new: &str) -> Result<(), ReplaceError> {
+    if old.is_empty() {
+        return Err(ReplaceError::Empty);
+    }
+    if old == new {
+        return Err(ReplaceError::Identical);
+    }
+    Ok(())
+}
+
+/// Replaces `old` with `new` in `content`, as the `Edit` tool and the `edit_file` command do: an
+/// exact match, its count checked against `occurrences`, the result at most `max_bytes` long.
+///
+/// A file with CRLF line endings keeps them: an `old` written with `\n` endings (as models and
+/// editors usually send it) matches the file's `\r\n` ones, and `new` is then written with `\r\n`.
+pub(crate) fn replace(
+    content: &str,
+    old: &str,
+    new: &str,
+    occurrences: Occurrences,
+    max_bytes: usize,
+) -> Result<Replaced, ReplaceError> {
+    check_strings(old, new)?;
+    let (mut old, mut new) = (old.to_owned(), new.to_owned());
+    let mut found = content.matches(&old).count();
+    if found == 0 && content.contains("\r\n") && old.contains('\n') && !old.contains('\r') {
+        let crlf_old = old.replace('\n', "\r\n");
+        let crlf_found = content.matches(&crlf_old).count();
+        if crlf_found > 0 {
+            old = crlf_old;
+            new = new.replace("\r\n", "\n").replace('\n', "\r\n");
+            found = crlf_found;
+        }
+    }
+    let expected = match occurrences {
+        _ if found == 0 => return Err(ReplaceError::NotFound),
+        Occurrences::One => 1,
+        Occurrences::All => found,
+        Occurrences::Exactly(expected) => expected,
+    };
+    if found != expected {
+        return Err(ReplaceError::Count { expected, found });
+    }
+    let bytes = (content.len() - found * old.len()).saturating_add(found.saturating_mul(new.len()));
+    if bytes > max_bytes {
+        return Err(ReplaceError::TooLarge { bytes });
+    }
+    let first = content.find(&old).unwrap_or_default();
+    Ok(Replaced {
+        content: content.replace(&old, &new),
+        count: found,
+        first_line: content[..first].matches('\n').count() + 1,
+    })
 }
 
 /// The `edits` of a `MultiEdit` call.

@@ -17,6 +17,9 @@ mod todo;
 #[cfg(test)]
 mod tests;
 
+/// The exact-match replacement of `Edit`, which the `edit_file` command shares.
+pub(crate) use edit::{Occurrences, ReplaceError, check_strings, replace};
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;

@@ -303,3 +303,244 @@ async fn write_file_and_file_ops_overwrite_whatever_the_permission_mode() {
             "message": format!("EISDIR: illegal operation on a directory, open '{root}/src'")})
     );
 }
+
+/// An `edit_file` of `path`, with `extra` fields.
+fn edit(request_id: &str, path: &str, old: &str, new: &str, extra: Value) -> Value {
+    let mut frame = json!({"type": "edit_file", "request_id": request_id, "file_path": path,
+        "old_string": old, "new_string": new});
+    frame
+        .as_object_mut()
+        .expect("an object")
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    frame
+}
+
+#[tokio::test]
+async fn edit_file_replaces_once_all_or_the_expected_count() {
+    let server = TestServer::start().await;
+    let root = project(server.data.path());
+    let path = format!("{root}/code.rs");
+    std::fs::write(&path, "let x = 1;\nlet y = x;\nx + x\n").expect("test fixture");
+    let mut client = server.client().await;
+
+    let once = ask(
+        &mut client,
+        edit("ef-1", &path, "let y = x;", "let y = x * 2;", json!({})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        once,
+        json!({"type": "edit_file_response", "request_id": "ef-1", "success": true, "file_path": path,
+            "message": format!("Successfully replaced 1 occurrence in {path}"), "replacements": 1,
+            "start_line": 2})
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("test fixture"),
+        "let x = 1;\nlet y = x * 2;\nx + x\n"
+    );
+
+    let all = ask(
+        &mut client,
+        edit("ef-2", &path, "x", "value", json!({"replace_all": true})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        (
+            &all["success"],
+            &all["replacements"],
+            &all["start_line"],
+            &all["message"]
+        ),
+        (
+            &json!(true),
+            &json!(4),
+            &json!(1),
+            &json!(format!("Successfully replaced 4 occurrences in {path}"))
+        )
+    );
+
+    // `expected_replacements` replaces every occurrence when the count is right, and fails the
+    // edit, changing nothing, when it is not.
+    let mismatch = ask(
+        &mut client,
+        edit("ef-3", &path, "value", "v", json!({"expected_replacements": 3})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        mismatch,
+        json!({"type": "edit_file_response", "request_id": "ef-3", "success": false, "file_path": path,
+            "message": null, "replacements": 0,
+            "error": "Expected 3 occurrences but found 4. Update old_string to be more specific, or set \
+                replace_all/expected_replacements correctly."})
+    );
+    let counted = ask(
+        &mut client,
+        edit("ef-4", &path, "value", "v", json!({"expected_replacements": 4})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        (&counted["success"], &counted["replacements"]),
+        (&json!(true), &json!(4))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("test fixture"),
+        "let v = 1;\nlet y = v * 2;\nv + v\n"
+    );
+    let zero = ask(
+        &mut client,
+        edit("ef-5", &path, "v", "w", json!({"expected_replacements": 0})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        zero["error"],
+        "expected_replacements must be a positive integer when provided."
+    );
+
+    // Relative to the boot working directory; the message names the file it resolved to.
+    let relative = ask(
+        &mut client,
+        edit("ef-6", "project/code.rs", "let y", "let z", json!({})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        relative["message"],
+        format!(
+            "Successfully replaced 1 occurrence in {}",
+            Path::new(&server.data.path().join("project/code.rs")).display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn edit_file_keeps_crlf_line_endings() {
+    let server = TestServer::start().await;
+    let root = project(server.data.path());
+    let path = format!("{root}/win.txt");
+    std::fs::write(&path, "one\r\ntwo\r\nthree\r\n").expect("test fixture");
+    let mut client = server.client().await;
+    let answer = ask(
+        &mut client,
+        edit("ef-1", &path, "two\nthree", "2\n3", json!({})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!((&answer["success"], &answer["start_line"]), (&json!(true), &json!(2)));
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("test fixture"),
+        "one\r\n2\r\n3\r\n"
+    );
+}
+
+#[tokio::test]
+async fn edit_file_failures_answer_real_lettas_texts_and_change_nothing() {
+    let server = TestServer::start().await;
+    let root = project(server.data.path());
+    let boot = server.data.path().display().to_string();
+    let path = format!("{root}/twice.txt");
+    std::fs::write(&path, "same\nsame\n  indented line\n").expect("test fixture");
+    let large = format!("{root}/large.txt");
+    std::fs::write(&large, "a".repeat(1024 * 1024)).expect("test fixture");
+    let mut client = server.client().await;
+
+    for (target, old, new, extra, error) in [
+        (
+            path.clone(),
+            "absent",
+            "x",
+            json!({}),
+            "String to replace not found in file.\nString: absent\nPossible mismatch reasons:\n\
+             - The snippet may be stale; re-read the file and copy exact text."
+                .to_owned(),
+        ),
+        (
+            path.clone(),
+            "indented line \n",
+            "x",
+            json!({}),
+            "String to replace not found in file.\nString: indented line \n\nPossible mismatch reasons:\n\
+             - Leading or trailing whitespace differs from the file."
+                .to_owned(),
+        ),
+        (
+            path.clone(),
+            "same",
+            "other",
+            json!({}),
+            "Expected 1 occurrence but found 2. Update old_string to be more specific, or set \
+             replace_all/expected_replacements correctly."
+                .to_owned(),
+        ),
+        (
+            path.clone(),
+            "",
+            "x",
+            json!({}),
+            "old_string cannot be empty. Provide the exact text you want to replace.".to_owned(),
+        ),
+        (
+            format!("{root}/missing.txt"),
+            "same",
+            "same",
+            json!({}),
+            "No changes to make: old_string and new_string are exactly the same.".to_owned(),
+        ),
+        (
+            format!("{root}/missing.txt"),
+            "a",
+            "b",
+            json!({}),
+            format!("File does not exist. Attempted path: {root}/missing.txt. Current working directory: {boot}"),
+        ),
+        (
+            format!("{root}/src"),
+            "a",
+            "b",
+            json!({}),
+            format!("Path is a directory: {root}/src"),
+        ),
+        (
+            large.clone(),
+            "a",
+            "bbbbbbbb",
+            json!({"replace_all": true}),
+            "The edited file would be 8388608 bytes (this server writes at most 4194304)".to_owned(),
+        ),
+    ] {
+        let answer = ask(
+            &mut client,
+            edit("ef-x", &target, old, new, extra),
+            "edit_file_response",
+        )
+        .await;
+        assert_eq!(
+            answer,
+            json!({"type": "edit_file_response", "request_id": "ef-x", "success": false, "file_path": target,
+                "message": null, "replacements": 0, "error": error})
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("test fixture"),
+        "same\nsame\n  indented line\n"
+    );
+
+    std::fs::write(format!("{root}/binary.bin"), [0xff, 0xfe, b'a', 0]).expect("test fixture");
+    let binary = ask(
+        &mut client,
+        edit("ef-b", &format!("{root}/binary.bin"), "a", "b", json!({})),
+        "edit_file_response",
+    )
+    .await;
+    assert_eq!(
+        binary["error"],
+        format!(
+            "File is not valid UTF-8 text: {root}/binary.bin. Detected UTF-16LE BOM; convert the file to UTF-8 \
+             and retry."
+        )
+    );
+}

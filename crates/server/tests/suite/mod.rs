@@ -24,3 +24,4 @@ mod terminal;
 mod tls;
 mod transport;
 mod unsupported;
+mod watch;
