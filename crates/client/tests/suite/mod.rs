@@ -8,3 +8,4 @@ mod golden;
 mod lifecycles;
 mod patient;
 mod resilience;
+mod terminal;
