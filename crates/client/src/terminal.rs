@@ -116,6 +116,8 @@ pub struct Terminal {
     skipped_exit: ExitSlot,
     /// The stream has yielded its last item.
     ended: bool,
+    /// The runtime it was spawned on, which sends the kill when it is dropped.
+    runtime: tokio::runtime::Handle,
 }
 
 /// Writes to, resizes and kills a terminal; cheap to clone, for use from other tasks than the
@@ -176,15 +178,16 @@ impl Client {
                 match events.next().await {
                     Some(Ok(frame)) => match frame.frame_type() {
                         "terminal_spawned" => return Ok(frame),
+                        // A shell that could not start; an exit without an error is an
+                        // earlier terminal's of this id.
                         "terminal_exited" => {
-                            let exited: TerminalExited = frame.parse()?;
-                            return Err(Error::Rejected {
-                                request_id: terminal_id.clone(),
-                                frame_type: "terminal_exited".into(),
-                                message: exited
-                                    .error
-                                    .unwrap_or_else(|| format!("the shell exited at once ({})", exited.exit_code)),
-                            });
+                            if let Some(error) = frame.parse::<TerminalExited>()?.error {
+                                return Err(Error::Rejected {
+                                    request_id: terminal_id.clone(),
+                                    frame_type: "terminal_exited".into(),
+                                    message: error,
+                                });
+                            }
                         }
                         // Output of an earlier terminal of this id.
                         _ => {}
@@ -212,6 +215,7 @@ impl Client {
             events,
             skipped_exit,
             ended: false,
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 }
@@ -389,20 +393,19 @@ impl Stream for Terminal {
 }
 
 impl Drop for Terminal {
-    /// Kills the shell unless it is gone already (the kill is sent from a task of the current
-    /// tokio runtime; outside one it is not sent, and the shell dies with the connection).
+    /// Kills the shell unless it is gone already: the kill is sent from a task of the runtime
+    /// the terminal was spawned on, so a terminal dropped outside any (by a language binding's
+    /// thread) is killed too.
     fn drop(&mut self) {
         if self.control.gone.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let client = self.control.client.clone();
-            let kill = kill_frame(self.control.id());
-            runtime.spawn(async move {
-                // Fails only when the connection is gone, and the terminal with it.
-                let _ = client.send(&kill).await;
-            });
-        }
+        let client = self.control.client.clone();
+        let kill = kill_frame(self.control.id());
+        self.runtime.spawn(async move {
+            // Fails only when the connection is gone, and the terminal with it.
+            let _ = client.send(&kill).await;
+        });
     }
 }
 
