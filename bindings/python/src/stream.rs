@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::noop_waker_ref;
-use letta_app_server_client::{Error, Gap as RustGap, Item, RawEvents, RawResponses, Turn};
+use letta_app_server_client::{Error, Gap as RustGap, Item, RawEvents, RawResponses, Terminal, Turn};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
@@ -27,6 +27,8 @@ pub enum Source {
     /// The answers of a command answered by a stream, up to the one with `done: true`; the
     /// error that ends it (an `error` frame, a refusal, a timeout, a disconnect) is raised.
     Answers(Box<RawResponses>),
+    /// A terminal's output frames, then its `terminal_exited`; dropping it kills the shell.
+    Terminal(Box<Terminal>),
 }
 
 /// An item, or the error that ends an answer stream.
@@ -47,6 +49,7 @@ impl State {
         match &mut self.source {
             Source::Events(events) => events.poll_next_item(cx).map(|item| item.map(Ok)),
             Source::Turn(turn) => turn.poll_next_raw(cx).map(|item| item.map(Ok)),
+            Source::Terminal(terminal) => terminal.poll_next_raw(cx).map(|item| item.map(Ok)),
             Source::Answers(answers) => answers
                 .poll_next_checked(cx)
                 .map(|item| item.map(|answer| answer.map(Ok))),
