@@ -13,6 +13,7 @@ pub(crate) mod process;
 mod python;
 pub(crate) mod report;
 pub(crate) mod scenarios;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -35,13 +36,21 @@ const OPEN_FILES: u64 = 8192;
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
-/// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`.
+/// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
+/// with `["terminal"]`, only the terminal benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
 /// build of itself instead (`cargo run --release -p xtask -- bench`).
-pub fn run() -> Result<(), String> {
-    if let Some(result) = in_optimised_build(&["bench".to_owned()]) {
+pub fn run(args: &[String]) -> Result<(), String> {
+    let only_terminal = match args {
+        [] => false,
+        [suite] if suite == "terminal" => true,
+        other => return Err(format!("unknown benchmark `{}` (try `terminal`)", other.join(" "))),
+    };
+    let mut own_args = vec!["bench".to_owned()];
+    own_args.extend_from_slice(args);
+    if let Some(result) = in_optimised_build(&own_args) {
         return result;
     }
     let started = SystemTime::now();
@@ -53,9 +62,12 @@ pub fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
-    let (rows, notes) = runtime.block_on(benchmarks(binary))?;
+    let (rows, notes) = runtime.block_on(benchmarks(binary, only_terminal))?;
     println!();
     print!("{}", report::plain_table(&rows));
+    if only_terminal {
+        return Ok(());
+    }
     for note in &notes {
         println!("note: {note}");
     }
@@ -136,7 +148,7 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
+async fn benchmarks(binary: PathBuf, only_terminal: bool) -> BenchResult<(Vec<Row>, Vec<String>)> {
     let mock =
         MockServer::start(Directives::new(Instant::now())).map_err(|e| format!("starting the mock LLM server: {e}"))?;
     let mut bench = Bench {
@@ -145,6 +157,15 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
         rows: Vec::new(),
         notes: Vec::new(),
     };
+    if !only_terminal {
+        all_but_terminal(&mut bench).await?;
+    }
+    eprintln!("==> terminal: `yes | head -c 100M` through terminal_output");
+    bench.terminal_suite().await?;
+    Ok((bench.rows, bench.notes))
+}
+
+async fn all_but_terminal(bench: &mut Bench<'_>) -> BenchResult<()> {
     for provider in [SCRIPTED, OPENAI] {
         eprintln!("==> {}: runtime_start, short turns, long reply", provider.name);
         bench.single_runtime_suite(provider).await?;
@@ -156,6 +177,6 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
     bench.node_sdk_suite().await?;
     eprintln!("==> the Python SDK against websockets: frames/s of a 10,000-delta reply");
-    python::suite(&binary, &mut bench.rows).await;
-    Ok((bench.rows, bench.notes))
+    python::suite(bench.binary, &mut bench.rows).await;
+    Ok(())
 }
