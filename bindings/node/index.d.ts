@@ -254,6 +254,62 @@ export declare class AppServerClient {
    * watches) makes the iteration throw; real Letta refuses silently.
    */
   watchFile(path: string, options?: { signal?: AbortSignal }): FileWatch;
+  /**
+   * `terminal_spawn`: the server's shell on a pseudo-terminal of this connection, once
+   * `terminal_spawned` came; rejects when the shell cannot start (`spawn <shell> ENOENT`).
+   */
+  terminal(options?: TerminalOptions): Promise<Terminal>;
+}
+
+/** How to start a terminal. */
+export interface TerminalOptions {
+  /** The terminal's id on this connection (`terminal-<n>` by default). */
+  terminalId?: string;
+  /** The shell's working directory, relative to the server's boot working directory. */
+  cwd?: string;
+  /** Columns (80). */
+  cols?: number;
+  /** Rows (24). */
+  rows?: number;
+  /** Output frames buffered before the client stops reading the socket (256). */
+  capacity?: number;
+  /**
+   * How long an unread, full terminal may hold up reading the socket at a time; past it the
+   * output is skipped and a `lagged` gap says how many frames. Absent: as long as it takes
+   * (nothing is ever skipped).
+   */
+  patienceMs?: number;
+  /** How long to wait for `terminal_spawned` (the request timeout). */
+  timeoutMs?: number;
+}
+
+/** How a terminal's shell ended. */
+export interface TerminalExit {
+  /** The exit status, or 128 + the signal (129 after `kill()`); -1 when it failed. */
+  exitCode: number;
+  error?: string;
+}
+
+/**
+ * A terminal on the server. Iterating it yields its output, in order (strings, escape sequences
+ * included; a `lagged` gap only with `patienceMs`), up to the shell's exit. Breaking out of the
+ * iteration, `close()` or `await using` kills the shell.
+ */
+export interface Terminal extends AsyncIterableIterator<string | Extract<StreamGap, { reason: "lagged" }>> {
+  readonly id: string;
+  readonly pid: number;
+  /** Resolves once the output has been read to the exit; rejects if the connection dropped first. */
+  readonly exited: Promise<TerminalExit>;
+  /** Reads (and drops) the rest of the output; resolves as `exited`. */
+  wait(): Promise<TerminalExit>;
+  /** `terminal_input`; after a kill or the exit it rejects `Terminal not found: <id>`. */
+  write(data: string): Promise<void>;
+  /** `terminal_resize`. */
+  resize(cols: number, rows: number): Promise<void>;
+  /** `terminal_kill`: the rest of the output, then the exit (129), follow. */
+  kill(): Promise<void>;
+  /** Stops reading; kills the shell unless it exited. */
+  close(): Promise<void>;
 }
 
 /**

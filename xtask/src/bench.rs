@@ -14,6 +14,7 @@ mod python;
 pub(crate) mod report;
 pub(crate) mod scenarios;
 mod search;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,20 +34,33 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 /// mock), the websocket connections, and some slack.
 const OPEN_FILES: u64 = 8192;
 
-/// `LETTA_BENCH_ONLY=search` runs that suite alone and prints its rows without writing
-/// `BENCHMARKS.md` (suites: `search`).
-const ONLY: &str = "LETTA_BENCH_ONLY";
+/// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
+const SUITES: &[&str] = &["search", "terminal"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
-/// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`.
+/// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
+/// with one of [`SUITES`] as argument, only that benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
 /// build of itself instead (`cargo run --release -p xtask -- bench`).
-pub fn run() -> Result<(), String> {
-    if let Some(result) = in_optimised_build(&["bench".to_owned()]) {
+pub fn run(args: &[String]) -> Result<(), String> {
+    let only = match args {
+        [] => None,
+        [suite] if SUITES.contains(&suite.as_str()) => Some(suite.clone()),
+        other => {
+            return Err(format!(
+                "unknown benchmark `{}` (suites: {})",
+                other.join(" "),
+                SUITES.join(", ")
+            ));
+        }
+    };
+    let mut own_args = vec!["bench".to_owned()];
+    own_args.extend_from_slice(args);
+    if let Some(result) = in_optimised_build(&own_args) {
         return result;
     }
     let started = SystemTime::now();
@@ -58,14 +72,14 @@ pub fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
-    let (rows, notes) = runtime.block_on(benchmarks(binary))?;
+    let (rows, notes) = runtime.block_on(benchmarks(binary, only.as_deref()))?;
     println!();
     print!("{}", report::plain_table(&rows));
+    if only.is_some() {
+        return Ok(());
+    }
     for note in &notes {
         println!("note: {note}");
-    }
-    if std::env::var_os(ONLY).is_some() {
-        return Ok(());
     }
     let path = repo_root().join("BENCHMARKS.md");
     report::write_markdown(&path, &rows, &notes, started)?;
@@ -144,7 +158,7 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
+async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row>, Vec<String>)> {
     let mock =
         MockServer::start(Directives::new(Instant::now())).map_err(|e| format!("starting the mock LLM server: {e}"))?;
     let mut bench = Bench {
@@ -153,13 +167,15 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
         rows: Vec::new(),
         notes: Vec::new(),
     };
-    if let Some(only) = std::env::var_os(ONLY) {
-        match only.to_str() {
-            Some("search") => bench.search_suite().await?,
-            _ => return Err(format!("{ONLY}: no suite {only:?} (suites: search)")),
-        }
-        return Ok((bench.rows, bench.notes));
+    match only {
+        Some("search") => bench.search_suite().await?,
+        Some(_) => bench.terminal_suite().await?,
+        None => every_suite(&mut bench).await?,
     }
+    Ok((bench.rows, bench.notes))
+}
+
+async fn every_suite(bench: &mut Bench<'_>) -> BenchResult<()> {
     for provider in [SCRIPTED, OPENAI] {
         eprintln!("==> {}: runtime_start, short turns, long reply", provider.name);
         bench.single_runtime_suite(provider).await?;
@@ -173,6 +189,8 @@ async fn benchmarks(binary: PathBuf) -> BenchResult<(Vec<Row>, Vec<String>)> {
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");
     bench.node_sdk_suite().await?;
     eprintln!("==> the Python SDK against websockets: frames/s of a 10,000-delta reply");
-    python::suite(&binary, &mut bench.rows).await;
-    Ok((bench.rows, bench.notes))
+    python::suite(bench.binary, &mut bench.rows).await;
+    eprintln!("==> terminal: `yes | head -c 100M` through terminal_output");
+    bench.terminal_suite().await?;
+    Ok(())
 }

@@ -12,6 +12,8 @@ tasks:
   codegen   write schema/ and every file generated from it (Rust client types, Python and TypeScript frame types)
   test      check formatting and lints, then run every test (what CI runs)
   bench     build the server in release mode, benchmark it, write BENCHMARKS.md
+  bench search | bench terminal
+            only the search or the terminal benchmark; prints its rows, writes nothing
   chaos     build the server in release mode, kill it, feed it mutated frames and abusive
             connections; check that nothing acknowledged is lost and no client hurts another;
             write the figures into BENCHMARKS.md (fails when a hard guarantee fails)
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
         "schema" => write(artefacts::schema()),
         "codegen" => artefacts::all().and_then(write),
         "test" => test_run::run(),
-        "bench" => xtask::bench::run(),
+        "bench" => xtask::bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "chaos" => xtask::chaos::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "help" | "--help" | "-h" => {
             print!("{HELP}{}", xtask::chaos::USAGE);

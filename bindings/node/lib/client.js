@@ -17,6 +17,7 @@ const {
 } = require('./meta');
 const native = require('./native');
 const { BATCH_LIMIT, FrameIterator, FrameQueue, GivenApprovals, ResponseIterator, gapOf } = require('./stream');
+const { Terminal } = require('./terminal');
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Frames an `events()` iterator holds before it skips (as the Rust client's streams). */
@@ -412,6 +413,17 @@ class AppServerClient {
     const turn = new FrameIterator(stream, signal);
     turn.accepted = JSON.parse(stream.accepted);
     return turn;
+  }
+
+  /**
+   * `terminal_spawn`: resolves with the terminal once `terminal_spawned` came; rejects when the
+   * shell cannot start (`spawn <shell> ENOENT`). Its output is read with `for await`.
+   */
+  async terminal({ terminalId, cwd, cols, rows, capacity, patienceMs, timeoutMs } = {}) {
+    if (this.#closed) throw new Error(CLIENT_CLOSED);
+    await this.#ready;
+    const options = { terminalId, cwd, cols, rows, capacity, patienceMs };
+    return new Terminal(await this.#native.terminal(options, timeoutMs ?? this.#requestTimeoutMs));
   }
 
   // ----- internals --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
 use crate::stream::FrameStream;
+use crate::terminal::{self, NativeTerminal, NativeTerminalOptions};
 
 /// How long a full turn stream holds back reading the socket before it falls behind instead: a
 /// turn iterator that keeps being read gets every frame however fast the server streams, and
@@ -190,6 +191,18 @@ impl NativeClient {
         Ok(FrameStream::watch(watch))
     }
 
+    /// `terminal_spawn`: a terminal once `terminal_spawned` came (within `timeout_ms`, or the
+    /// request timeout).
+    #[napi]
+    pub async fn terminal(&self, options: NativeTerminalOptions, timeout_ms: Option<u32>) -> Result<NativeTerminal> {
+        let client = self.client()?;
+        let client = match timeout_ms {
+            Some(ms) => client.with_timeout(millis(ms)),
+            None => client.clone(),
+        };
+        terminal::spawn(&client, options).await
+    }
+
     /// Closes the connection: streams end, the client's own pending requests fail.
     #[napi]
     pub async fn close(&self) {
@@ -214,7 +227,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
 }
 
 /// A client error for JavaScript. A bad URL or token keeps the official helper's message.
-fn to_js(error: letta_app_server_client::Error) -> Error {
+pub(crate) fn to_js(error: letta_app_server_client::Error) -> Error {
     match error {
         letta_app_server_client::Error::InvalidUrl { reason, .. } => Error::from_reason(reason),
         other => Error::from_reason(other.to_string()),

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod stream;
+pub mod terminal;
 pub mod validate;
 
 /// Threads of the addon's tokio runtime. One reads the socket and runs the client's tasks; the

@@ -1,7 +1,7 @@
 //! Streams of frames for JavaScript, read in batches.
 
 use futures_util::{FutureExt, StreamExt};
-use letta_app_server_client::{Error, FileWatch, Gap, Item, RawEvents, RawFrame, RawResponses, Turn};
+use letta_app_server_client::{Error, FileWatch, Gap, Item, RawEvents, RawFrame, RawResponses, Terminal, Turn};
 use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 enum Source {
     Events(RawEvents),
     Turn(Box<Turn>),
+    /// A terminal's output frames, then its `terminal_exited`.
+    Terminal(Box<Terminal>),
     /// The answers of a command answered by a stream, or why it could not be sent.
     Answers(Result<Box<RawResponses>, Option<Error>>),
     /// The changes of a watched file.
@@ -24,6 +26,15 @@ impl Source {
         let taken = match self {
             Source::Events(events) => events.next_batch(&mut items, limit).await,
             Source::Turn(turn) => turn.next_batch(&mut items, limit).await,
+            Source::Terminal(terminal) => {
+                items.push(std::future::poll_fn(|cx| terminal.poll_next_raw(cx)).await?);
+                while items.len() < limit
+                    && let Some(Some(item)) = std::future::poll_fn(|cx| terminal.poll_next_raw(cx)).now_or_never()
+                {
+                    items.push(item);
+                }
+                items.len()
+            }
             Source::Answers(answers) => return next_answers(answers, limit).await,
             Source::Watch(watch) => return next_changes(watch, limit).await,
         };
@@ -115,6 +126,10 @@ impl FrameStream {
     pub(crate) fn turn(turn: Turn) -> Self {
         let accepted = turn.accepted_frame().text().to_owned();
         Self::new(Source::Turn(Box::new(turn)), Some(accepted))
+    }
+
+    pub(crate) fn terminal(terminal: Terminal) -> Self {
+        Self::new(Source::Terminal(Box::new(terminal)), None)
     }
 
     fn new(source: Source, accepted: Option<String>) -> Self {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use letta_app_server_client::types::{
     ApprovalDecision, ExternalToolDefinition, ExternalToolsUpdate, InputPayload, RuntimeScope, RuntimeStart,
 };
-use letta_app_server_client::{Client as RustClient, Reconnect, Transport};
+use letta_app_server_client::{Client as RustClient, Reconnect, TerminalOptions, Transport};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::convert::{Json, check, checked, from_py, py_to_value};
 use crate::errors;
 use crate::stream::{FrameStream, Source};
+use crate::terminal;
 use crate::tools::{self, Calls, Inbox};
 
 /// How long a full stream holds back reading the socket before it falls behind instead:
@@ -286,6 +287,32 @@ impl Client {
             let accepted = Json::received(turn.accepted_frame());
             Ok((accepted, FrameStream::new(Source::Turn(Box::new(turn)))))
         })
+    }
+
+    /// `terminal_spawn`: `(control, output stream)` once `terminal_spawned` came. `patience`
+    /// (seconds) lets an unread, full output stream hold up reading for at most that long.
+    #[pyo3(signature = (terminal_id, cwd, cols, rows, capacity, patience))]
+    // The options of the Python layer's `terminal`, one argument each.
+    #[allow(clippy::too_many_arguments)]
+    fn terminal<'py>(
+        &self,
+        py: Python<'py>,
+        terminal_id: Option<String>,
+        cwd: Option<String>,
+        cols: u32,
+        rows: u32,
+        capacity: usize,
+        patience: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = TerminalOptions {
+            terminal_id,
+            cwd,
+            cols,
+            rows,
+            capacity,
+            patience: patience.map(|value| seconds(value, "patience")).transpose()?,
+        };
+        pyo3_async_runtimes::tokio::future_into_py(py, terminal::spawn(self.client.clone(), options))
     }
 
     /// Serves an external tool: its calls come out of [`Client::next_tool_call`].

@@ -10,6 +10,7 @@ mod client;
 mod convert;
 mod errors;
 mod stream;
+mod terminal;
 mod tools;
 mod validate;
 
@@ -63,6 +64,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<stream::FrameStream>()?;
     m.add_class::<stream::Gap>()?;
+    m.add_class::<terminal::TerminalControl>()?;
     m.add_class::<tools::ToolCall>()?;
     m.add_function(wrap_pyfunction!(parse_frame, m)?)?;
     m.add_function(wrap_pyfunction!(encode_frame, m)?)?;

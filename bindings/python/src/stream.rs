@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::noop_waker_ref;
-use letta_app_server_client::{Error, FileWatch, Gap as RustGap, Item, RawEvents, RawResponses, Turn};
+use letta_app_server_client::{Error, FileWatch, Gap as RustGap, Item, RawEvents, RawResponses, Terminal, Turn};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::sync::Mutex;
@@ -30,6 +30,8 @@ pub enum Source {
     Answers(Box<RawResponses>),
     /// The changes of a watched file; the server's refusal of the watch is raised.
     Watch(Box<FileWatch>),
+    /// A terminal's output frames, then its `terminal_exited`; dropping it kills the shell.
+    Terminal(Box<Terminal>),
 }
 
 /// An item, or the error that ends an answer stream.
@@ -52,6 +54,7 @@ impl State {
             None => Poll::Ready(None),
             Some(Source::Events(events)) => events.poll_next_item(cx).map(|item| item.map(Ok)),
             Some(Source::Turn(turn)) => turn.poll_next_raw(cx).map(|item| item.map(Ok)),
+            Some(Source::Terminal(terminal)) => terminal.poll_next_raw(cx).map(|item| item.map(Ok)),
             Some(Source::Answers(answers)) => answers
                 .poll_next_checked(cx)
                 .map(|item| item.map(|answer| answer.map(Ok))),

@@ -49,3 +49,37 @@ async def wrong(client: AsyncClient, runtime: RuntimeScope) -> None:
     assert checked.returncode == 1, checked.stdout
     assert 'TypedDict "TurnFinished" has no key "delta"' in checked.stdout, checked.stdout
     assert "wrong.py:10: error: Incompatible types (expression has type \"Literal['maybe']\"" in checked.stdout, checked.stdout
+
+
+def test_a_terminal_is_typed(tmp_path: Path) -> None:
+    (tmp_path / "terminal.py").write_text(
+        """
+from letta_app_server import AsyncClient, Client, Gap, TerminalExit
+
+
+async def use(client: AsyncClient) -> TerminalExit | None:
+    async with await client.terminal(cwd="project", cols=120, rows=40) as term:
+        await term.write("ls\\\\n")
+        await term.resize(100, 30)
+        async for chunk in term:
+            if not isinstance(chunk, Gap):
+                print(chunk.upper())
+        return term.exit
+
+
+def use_sync(client: Client) -> int:
+    with client.terminal() as term:
+        term.write("exit 3\\\\n")
+        return term.wait().exit_code + term.pid
+
+
+async def wrong(client: AsyncClient) -> None:
+    term = await client.terminal()
+    async for chunk in term:
+        print(chunk.upper())
+"""
+    )
+    checked = mypy("terminal.py", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stdout
+    assert checked.stdout.count("error:") == 1, checked.stdout
+    assert 'Item "Gap" of "str | Gap" has no attribute "upper"' in checked.stdout, checked.stdout

@@ -85,8 +85,13 @@ impl Client {
         Ok((client, subscribed))
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.handle.shared
+    }
+
+    /// How long this client's commands wait for their answers.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// This client with another timeout for its commands.

@@ -11,12 +11,17 @@ use tokio::sync::mpsc;
 
 use crate::Gap;
 use crate::events::{Item, RawEvents};
+use crate::frame::RawFrame;
 use crate::sequencer::MAX_EARLY;
 use crate::types::RuntimeScope;
 
 /// Room a paced stream keeps beyond its capacity: the most items one socket read can deliver
 /// (a split pair's held events, released at once) and a few gaps.
 const PACED_HEADROOM: usize = MAX_EARLY + 16;
+
+/// Room a terminal's stream keeps beyond its capacity: a socket read delivers it one frame at
+/// most (its frames are not sequenced), and a few gaps.
+const TERMINAL_HEADROOM: usize = 16;
 
 /// The event streams of a client.
 #[derive(Default)]
@@ -29,15 +34,34 @@ pub(crate) struct Streams {
 /// One event stream.
 pub(crate) struct Subscriber {
     id: u64,
-    filter: Option<RuntimeScope>,
+    filter: Filter,
     tx: mpsc::Sender<Item>,
     /// Frames skipped because the stream was full, not yet reported (shared with the stream,
     /// which reports them once it has drained what came before them).
     missed: Arc<AtomicU64>,
-    /// Reading waits while the stream is full (see [`Streams::waits`]).
-    paced: bool,
+    /// Room kept beyond the stream's capacity for what one socket read delivers; 0 for a
+    /// plain stream. Reading waits while a paced stream has less (see [`Streams::waits`]).
+    headroom: usize,
     /// How long reading waits for a paced stream at a time; `None`: as long as it takes.
     patience: Option<Arc<Patience>>,
+}
+
+/// Which frames a stream is for (gaps are for every stream).
+enum Filter {
+    All,
+    Runtime(RuntimeScope),
+    /// The `terminal_*` frames of one terminal, and where its `terminal_exited` goes when the
+    /// stream is too full to take it (a stream with patience skips; the exit must not be lost).
+    Terminal(Box<str>, ExitSlot),
+}
+
+/// A terminal's `terminal_exited`, kept for its stream.
+pub(crate) type ExitSlot = Arc<std::sync::Mutex<Option<RawFrame>>>;
+
+impl From<Option<RuntimeScope>> for Filter {
+    fn from(scope: Option<RuntimeScope>) -> Self {
+        scope.map_or(Filter::All, Filter::Runtime)
+    }
 }
 
 /// What became of an item offered to a stream.
@@ -59,6 +83,15 @@ struct Patience {
     waited_out: AtomicBool,
 }
 
+impl Patience {
+    fn new(wait: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            wait,
+            waited_out: AtomicBool::new(false),
+        })
+    }
+}
+
 impl Subscriber {
     /// The stream's id, unique within the client.
     pub fn id(&self) -> u64 {
@@ -66,10 +99,11 @@ impl Subscriber {
     }
 
     /// Whether `item` is for this stream: gaps are for every stream, frames for those without
-    /// a filter or of the filter's runtime.
+    /// a filter, of the filter's runtime or of the filter's terminal.
     pub fn wants(&self, item: &Item) -> bool {
         match (&self.filter, item) {
-            (Some(filter), Ok(frame)) => frame.is_for(filter),
+            (Filter::Runtime(scope), Ok(frame)) => frame.is_for(scope),
+            (Filter::Terminal(terminal_id, _), Ok(frame)) => crate::terminal::is_of(frame, terminal_id),
             _ => true,
         }
     }
@@ -90,6 +124,11 @@ impl Subscriber {
         match self.tx.try_send(item.clone()) {
             Ok(()) => Offer::Sent,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                if let (Filter::Terminal(_, slot), Ok(frame)) = (&self.filter, item)
+                    && frame.frame_type() == "terminal_exited"
+                {
+                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(frame.clone());
+                }
                 self.missed.fetch_add(1, Ordering::AcqRel);
                 Offer::Skipped
             }
@@ -102,13 +141,28 @@ impl Streams {
     /// A new stream of `capacity` frames, of every frame or only of `filter`'s. It gets
     /// nothing until [`Streams::add`]ed.
     pub fn plain(&mut self, filter: Option<RuntimeScope>, capacity: usize) -> (Subscriber, RawEvents) {
-        self.open(filter, capacity.max(1), false, None)
+        self.open(filter.into(), capacity.max(1), 0, None)
     }
 
     /// A new stream of every frame that never falls behind: while it holds `capacity` items,
     /// reading waits (see [`Streams::waits`]).
     pub fn paced(&mut self, capacity: usize) -> (Subscriber, RawEvents) {
-        self.open(None, capacity.max(1) + PACED_HEADROOM, true, None)
+        self.open(Filter::All, capacity.max(1), PACED_HEADROOM, None)
+    }
+
+    /// A new paced stream of the frames of terminal `terminal_id`: while it holds `capacity`
+    /// items reading waits, for at most `patience` at a time when there is one. A
+    /// `terminal_exited` it skips goes to `exit`.
+    pub fn terminal(
+        &mut self,
+        terminal_id: &str,
+        capacity: usize,
+        patience: Option<Duration>,
+        exit: ExitSlot,
+    ) -> (Subscriber, RawEvents) {
+        let filter = Filter::Terminal(terminal_id.into(), exit);
+        let patience = patience.map(Patience::new);
+        self.open(filter, capacity.max(1), TERMINAL_HEADROOM, patience)
     }
 
     /// A new paced stream, of every frame or only of `filter`'s, that holds up reading for at
@@ -119,28 +173,26 @@ impl Streams {
         capacity: usize,
         patience: Duration,
     ) -> (Subscriber, RawEvents) {
-        let patience = Arc::new(Patience {
-            wait: patience,
-            waited_out: AtomicBool::new(false),
-        });
-        self.open(filter, capacity.max(1) + PACED_HEADROOM, true, Some(patience))
+        let patience = Patience::new(patience);
+        self.open(filter.into(), capacity.max(1), PACED_HEADROOM, Some(patience))
     }
 
+    /// A stream of `capacity` items; with `headroom`, a paced one.
     fn open(
         &mut self,
-        filter: Option<RuntimeScope>,
-        buffer: usize,
-        paced: bool,
+        filter: Filter,
+        capacity: usize,
+        headroom: usize,
         patience: Option<Arc<Patience>>,
     ) -> (Subscriber, RawEvents) {
-        let (tx, rx) = mpsc::channel(buffer);
+        let (tx, rx) = mpsc::channel(capacity + headroom);
         let missed = Arc::new(AtomicU64::new(0));
         let subscriber = Subscriber {
             id: self.next_id,
             filter,
             tx,
             missed: Arc::clone(&missed),
-            paced,
+            headroom,
             patience,
         };
         self.next_id += 1;
@@ -192,20 +244,22 @@ impl Streams {
     /// stream does).
     pub fn waits(&self) -> Vec<Wait> {
         let mut full = Vec::new();
-        for subscriber in self.subscribers.iter().filter(|subscriber| subscriber.paced) {
+        for subscriber in self.subscribers.iter().filter(|subscriber| subscriber.headroom > 0) {
             let room = subscriber.tx.capacity();
+            let headroom = subscriber.headroom;
             if let Some(patience) = &subscriber.patience
                 && patience.waited_out.load(Ordering::Acquire)
             {
                 let buffer = subscriber.tx.max_capacity();
-                if buffer - room <= (buffer - PACED_HEADROOM) / 2 {
+                if buffer - room <= (buffer - headroom) / 2 {
                     patience.waited_out.store(false, Ordering::Release);
                 }
                 continue;
             }
-            if room < PACED_HEADROOM {
+            if room < headroom {
                 full.push(Wait {
                     tx: subscriber.tx.clone(),
+                    headroom,
                     patience: subscriber.patience.clone(),
                 });
             }
@@ -217,6 +271,7 @@ impl Streams {
 /// A full paced stream that reading waits for.
 pub(crate) struct Wait {
     tx: mpsc::Sender<Item>,
+    headroom: usize,
     patience: Option<Arc<Patience>>,
 }
 
@@ -227,12 +282,12 @@ impl Wait {
         // Err: the stream was dropped, and is forgotten at the next delivery.
         match self.patience {
             None => {
-                let _ = self.tx.reserve_many(PACED_HEADROOM).await;
+                let _ = self.tx.reserve_many(self.headroom).await;
             }
             Some(patience) => {
                 // Until half the stream is free: reading then goes on in bursts, not a
                 // frame at a time as the reader takes them.
-                let room = PACED_HEADROOM + (self.tx.max_capacity() - PACED_HEADROOM) / 2;
+                let room = self.headroom + (self.tx.max_capacity() - self.headroom) / 2;
                 if tokio::time::timeout(patience.wait, self.tx.reserve_many(room))
                     .await
                     .is_err()

@@ -130,6 +130,17 @@
 //! but for at most a given time at a stretch: a consumer that keeps reading gets every frame,
 //! and one that stops falls behind as a plain stream does instead of stalling the connection.
 //!
+//! # Terminals
+//!
+//! [`Client::terminal_spawn`] starts the server's shell on a pseudo-terminal of this connection
+//! (docs/protocol.md §4.14) and returns a [`Terminal`]: a [`Stream`](futures_util::Stream) of
+//! [`TerminalEvent`]s, the output as text in order and then the exit, with
+//! [`write`](TerminalControl::write), [`resize`](TerminalControl::resize) and
+//! [`kill`](TerminalControl::kill) (also from other tasks, through [`Terminal::control`]).
+//! Dropping it kills the shell. Its stream is paced: while it holds
+//! [`TerminalOptions::capacity`] unread frames the client stops reading the socket, so output is
+//! never skipped; [`TerminalOptions::patience`] bounds that wait.
+//!
 //! # External tools
 //!
 //! [`Client::register_external_tool`] serves a tool with an async closure;
@@ -185,6 +196,8 @@ mod responses;
 mod restore;
 mod sequencer;
 mod shared;
+// Terminals (#18).
+mod terminal;
 mod tls;
 mod tools;
 mod tracked;
@@ -206,6 +219,9 @@ pub use frame::{Frame, RawFrame};
 pub use meta::PROTOCOL_VERSION;
 pub use options::{Reconnect, Transport, resolve_url};
 pub use responses::{RawResponses, Responses};
+pub use terminal::{
+    DEFAULT_TERMINAL_CAPACITY, Terminal, TerminalControl, TerminalEvent, TerminalExit, TerminalOptions,
+};
 pub use turn::Turn;
 pub use watch::FileWatch;
 

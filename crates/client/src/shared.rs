@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::approvals::Approvals;
 use crate::events::RawEvents;
-use crate::fanout::{Streams, Subscriber};
+use crate::fanout::{ExitSlot, Streams, Subscriber};
 use crate::frame::RawFrame;
 use crate::pending::{AnswerFrames, Pending};
 use crate::requests::Requests;
@@ -119,7 +119,7 @@ impl Shared {
     }
 
     /// The error of a command whose connection went away under it.
-    fn gone(&self) -> Error {
+    pub fn gone(&self) -> Error {
         self.state().ended.clone().unwrap_or_else(|| Error::Disconnected {
             reason: "the connection closed while sending".into(),
         })
@@ -142,6 +142,17 @@ impl Shared {
     /// most `patience` at a time (see [`Shared::make_room`]).
     pub fn subscribe_patient(&self, filter: Option<RuntimeScope>, capacity: usize, patience: Duration) -> RawEvents {
         self.add(|streams| streams.patient(filter, capacity, patience))
+    }
+
+    /// A new paced stream of terminal `terminal_id`'s frames (see [`Streams::terminal`]).
+    pub fn subscribe_terminal(
+        &self,
+        terminal_id: &str,
+        capacity: usize,
+        patience: Option<Duration>,
+        exit: ExitSlot,
+    ) -> RawEvents {
+        self.add(|streams| streams.terminal(terminal_id, capacity, patience, exit))
     }
 
     /// Opens a stream that starts with the approvals pending; one opened after the client

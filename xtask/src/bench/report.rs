@@ -18,6 +18,8 @@ pub enum Unit {
     Mib,
     /// Events per second.
     PerSecond,
+    /// Megabytes (10^6 bytes) per second.
+    MbPerSecond,
 }
 
 impl Unit {
@@ -31,6 +33,7 @@ impl Unit {
             Self::Bytes => format!("{} B", thousands(value.round() as u64)),
             Self::Mib => format!("{value:.1} MiB"),
             Self::PerSecond => format!("{} /s", thousands(value.round() as u64)),
+            Self::MbPerSecond => format!("{value:.0} MB/s"),
         }
     }
 }
@@ -105,6 +108,15 @@ impl Row {
             target: target.map_or_else(|| "—".to_owned(), |limit| format!("≤ {}", unit.show(limit))),
             verdict,
             letta: "—".to_owned(),
+        }
+    }
+
+    /// A measured value with a lower-bound target (same unit): a throughput.
+    pub fn at_least(metric: &str, provider: &str, value: f64, unit: Unit, target: f64) -> Self {
+        Self {
+            target: format!("≥ {}", unit.show(target)),
+            verdict: if value >= target { Verdict::Pass } else { Verdict::Fail },
+            ..Self::new(metric, provider, value, unit, None)
         }
     }
 

@@ -12,7 +12,8 @@ import atexit
 from . import _native, frames, meta
 from ._async import AsyncClient, EventStream, FileWatch, Reconnect, ResponseStream, Turn, user_message
 from ._native import Gap
-from ._sync import Client
+from ._sync import Client, SyncTerminal
+from ._terminal import Terminal, TerminalExit
 from .validation import Violation, validate
 from .errors import (
     AppServerError,
@@ -48,6 +49,9 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseStream",
     "ServerError",
+    "SyncTerminal",
+    "Terminal",
+    "TerminalExit",
     "Turn",
     "Violation",
     "frames",

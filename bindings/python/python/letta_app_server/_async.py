@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _native
 from ._commands import AsyncCommands
@@ -48,6 +48,12 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 
 DEFAULT_EVENT_CAPACITY = 4096
 """Frames each event stream buffers before it skips frames and reports a lagged `Gap`."""
+
+DEFAULT_TERMINAL_CAPACITY = 256
+"""Output frames a terminal buffers before the client stops reading the socket."""
+
+if TYPE_CHECKING:
+    from ._terminal import Terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -317,6 +323,26 @@ class AsyncClient(AsyncCommands):
         """Sends a user message (or any input payload) and yields its turn's frames up to its
         `turn_finished`, even when the input was queued behind another turn."""
         return Turn(self._native, runtime, _payload(message))
+
+    async def terminal(
+        self,
+        *,
+        cwd: str | None = None,
+        cols: int = 80,
+        rows: int = 24,
+        terminal_id: str | None = None,
+        capacity: int = DEFAULT_TERMINAL_CAPACITY,
+        patience: float | None = None,
+    ) -> Terminal:
+        """`terminal_spawn`: the server's shell on a pseudo-terminal of this connection (in `cwd`,
+        relative to the server's boot working directory), once `terminal_spawned` came. A shell
+        that cannot start raises `RejectedError` with the server's text (`spawn <shell> ENOENT`).
+        See `Terminal` for its output, `capacity` and `patience` (seconds)."""
+        # `_terminal` builds on this module's `EventStream`.
+        from ._terminal import Terminal
+
+        control, output = await self._native.terminal(terminal_id, cwd, cols, rows, capacity, patience)
+        return Terminal(control, output)
 
     # ----- commands ----------------------------------------------------------------------------
 

@@ -11,8 +11,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _native
-from ._async import BATCH, DEFAULT_EVENT_CAPACITY, DEFAULT_REQUEST_TIMEOUT, AsyncClient, EventStream, Reconnect
+from ._async import (
+    BATCH,
+    DEFAULT_EVENT_CAPACITY,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TERMINAL_CAPACITY,
+    AsyncClient,
+    EventStream,
+    Reconnect,
+)
 from ._commands import SyncCommands
+from ._terminal import Terminal, TerminalExit
 from ._native import Gap
 from .errors import ClosedError
 from .frames import (
@@ -71,6 +80,65 @@ class _LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
+
+
+class SyncTerminal:
+    """A terminal of the synchronous client (see `Terminal`): iterating it yields its output up
+    to the shell's exit; leaving `with`, or `close()`, kills the shell unless it exited."""
+
+    def __init__(self, thread: _LoopThread, terminal: Terminal) -> None:
+        self._thread = thread
+        self._terminal = terminal
+
+    @property
+    def id(self) -> str:
+        """The terminal's id on this connection."""
+        return self._terminal.id
+
+    @property
+    def pid(self) -> int:
+        """The shell's process id."""
+        return self._terminal.pid
+
+    @property
+    def exit(self) -> TerminalExit | None:
+        """How the shell ended, once the output was read to its end."""
+        return self._terminal.exit
+
+    def __iter__(self) -> Iterator[str | Gap]:
+        while True:
+            try:
+                yield self._thread.run(self._terminal.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def wait(self) -> TerminalExit:
+        """Reads (and drops) the rest of the output; how the shell ended."""
+        return self._thread.run(self._terminal.wait())
+
+    def write(self, data: str) -> None:
+        """`terminal_input`; see `Terminal.write`."""
+        self._thread.run(self._terminal.write(data))
+
+    def resize(self, cols: int, rows: int) -> None:
+        """`terminal_resize`."""
+        self._thread.run(self._terminal.resize(cols, rows))
+
+    def kill(self) -> None:
+        """`terminal_kill`."""
+        self._thread.run(self._terminal.kill())
+
+    def close(self) -> None:
+        """Kills the shell unless it is gone already."""
+        self._thread.run(self._terminal.close())
+
+    def __enter__(self) -> SyncTerminal:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class Client(SyncCommands):
@@ -153,6 +221,24 @@ class Client(SyncCommands):
         """Yields the frames of the turn of a message up to its `turn_finished`; the message is
         sent when iteration starts (see `AsyncClient.turn`)."""
         return self._iterate(self._client.turn(runtime, message))
+
+    def terminal(
+        self,
+        *,
+        cwd: str | None = None,
+        cols: int = 80,
+        rows: int = 24,
+        terminal_id: str | None = None,
+        capacity: int = DEFAULT_TERMINAL_CAPACITY,
+        patience: float | None = None,
+    ) -> SyncTerminal:
+        """`terminal_spawn`; see `AsyncClient.terminal`. Iterate the terminal for its output."""
+        terminal = self._thread.run(
+            self._client.terminal(
+                cwd=cwd, cols=cols, rows=rows, terminal_id=terminal_id, capacity=capacity, patience=patience
+            )
+        )
+        return SyncTerminal(self._thread, terminal)
 
     def info(self) -> AppServerInfoResponse:
         """`app_server_info`."""

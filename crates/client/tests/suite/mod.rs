@@ -8,4 +8,5 @@ mod golden;
 mod lifecycles;
 mod patient;
 mod resilience;
+mod terminal;
 mod watch;
