@@ -41,7 +41,7 @@ const SUITES: &[&str] = &["search", "terminal"];
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with one of [`SUITES`] as argument, only that benchmark, printed and not written.
+/// with a suite name (`search` or `terminal`) as argument, only that benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised

@@ -10,6 +10,7 @@ use napi::bindgen_prelude::{Error, Result};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::to_js;
 use crate::stream::FrameStream;
 use crate::terminal::{self, NativeTerminal, NativeTerminalOptions};
 
@@ -224,14 +225,6 @@ fn millis(ms: u32) -> Duration {
 /// Reads `text` as a `T`; the error names `what` and the offending field.
 fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::from_reason(format!("invalid {what}: {e}")))
-}
-
-/// A client error for JavaScript. A bad URL or token keeps the official helper's message.
-pub(crate) fn to_js(error: letta_app_server_client::Error) -> Error {
-    match error {
-        letta_app_server_client::Error::InvalidUrl { reason, .. } => Error::from_reason(reason),
-        other => Error::from_reason(other.to_string()),
-    }
 }
 
 /// Resolves a server URL as the official helper does: `http(s)` becomes `ws(s)`, an empty path

@@ -14,6 +14,7 @@
 //! The hand-written JavaScript layer (`lib/*.js`) gives these the official client helper's API.
 
 pub mod client;
+mod error;
 pub mod stream;
 pub mod terminal;
 pub mod validate;

@@ -7,7 +7,7 @@ use letta_app_server_client::{Client, TerminalControl, TerminalOptions};
 use napi::bindgen_prelude::{Error, Result};
 use napi_derive::napi;
 
-use crate::client::to_js;
+use crate::error::to_js;
 use crate::stream::FrameStream;
 
 /// How to start a terminal, as the JavaScript layer passes them.

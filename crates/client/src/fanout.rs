@@ -103,7 +103,7 @@ impl Subscriber {
     pub fn wants(&self, item: &Item) -> bool {
         match (&self.filter, item) {
             (Filter::Runtime(scope), Ok(frame)) => frame.is_for(scope),
-            (Filter::Terminal(terminal_id, _), Ok(frame)) => crate::terminal::is_of(frame, terminal_id),
+            (Filter::Terminal(terminal_id, _), Ok(frame)) => is_of_terminal(frame, terminal_id),
             _ => true,
         }
     }
@@ -297,4 +297,15 @@ impl Wait {
             }
         }
     }
+}
+
+/// Whether `frame` is a `terminal_*` frame of terminal `terminal_id`.
+fn is_of_terminal(frame: &RawFrame, terminal_id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        terminal_id: std::borrow::Cow<'a, str>,
+    }
+    frame.frame_type().starts_with("terminal_")
+        && serde_json::from_str::<Named<'_>>(frame.text()).is_ok_and(|named| named.terminal_id == terminal_id)
 }

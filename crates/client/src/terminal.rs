@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use serde::Deserialize;
 
 use crate::events::RawEvents;
 use crate::fanout::ExitSlot;
@@ -75,7 +74,7 @@ pub enum TerminalEvent {
 /// How a terminal's shell ended (`terminal_exited`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalExit {
-    /// The exit status, or 128 + the signal that ended it (129 after [`Terminal::kill`]); -1
+    /// The exit status, or 128 + the signal that ended it (129 after [`TerminalControl::kill`]); -1
     /// when it failed.
     pub exit_code: i32,
     /// Why the terminal failed, when it did.
@@ -411,15 +410,4 @@ impl Drop for Terminal {
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Whether `frame` is a `terminal_*` frame of terminal `terminal_id`.
-pub(crate) fn is_of(frame: &RawFrame, terminal_id: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Named<'a> {
-        #[serde(borrow)]
-        terminal_id: std::borrow::Cow<'a, str>,
-    }
-    frame.frame_type().starts_with("terminal_")
-        && serde_json::from_str::<Named<'_>>(frame.text()).is_ok_and(|named| named.terminal_id == terminal_id)
 }
