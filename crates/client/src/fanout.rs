@@ -115,25 +115,29 @@ impl Subscriber {
             match self.tx.try_send(Err(Gap::Lagged { missed })) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.missed.fetch_add(missed + 1, Ordering::AcqRel);
-                    return Offer::Skipped;
+                    self.missed.fetch_add(missed, Ordering::AcqRel);
+                    return self.skip(item);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => return Offer::Closed,
             }
         }
         match self.tx.try_send(item.clone()) {
             Ok(()) => Offer::Sent,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if let (Filter::Terminal(_, slot), Ok(frame)) = (&self.filter, item)
-                    && frame.frame_type() == "terminal_exited"
-                {
-                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(frame.clone());
-                }
-                self.missed.fetch_add(1, Ordering::AcqRel);
-                Offer::Skipped
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.skip(item),
             Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
         }
+    }
+
+    /// Counts `item` as missed; a terminal's `terminal_exited` is kept in its slot, so that
+    /// its stream still ends.
+    fn skip(&self, item: &Item) -> Offer {
+        if let (Filter::Terminal(_, slot), Ok(frame)) = (&self.filter, item)
+            && frame.frame_type() == "terminal_exited"
+        {
+            *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(frame.clone());
+        }
+        self.missed.fetch_add(1, Ordering::AcqRel);
+        Offer::Skipped
     }
 }
 
