@@ -5966,7 +5966,10 @@ export interface ControlRequest {
   idempotency_key: string;
 }
 
-/** The agent changed a file (the same body a client sends as a command). */
+/**
+ * A file changed: the agent's edit, as an event of its runtime; an `edit_file`'s, sent
+ * to its socket without envelope (the same body a client sends as a command).
+ */
 export interface FileOps {
   type: "file_ops";
   /** The file. */
@@ -5980,16 +5983,16 @@ export interface FileOps {
   /** The file's whole content after the operations. */
   document_content?: string | null;
   /** The scope the event belongs to. */
-  runtime: RuntimeScope;
+  runtime?: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
    * no gaps. Restarts on reconnect; there is no resume cursor.
    */
-  event_seq: number;
+  event_seq?: number;
   /** ISO-8601 time the frame was serialised. */
-  emitted_at: string;
+  emitted_at?: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
-  idempotency_key: string;
+  idempotency_key?: string;
 }
 
 /** The source device is ready to hand a conversation over (to the `teleport_request`er). */

@@ -48,9 +48,23 @@ pub struct GoldenFrame {
 }
 
 impl GoldenFrame {
-    /// Which side sends it.
-    pub fn direction(&self) -> schema::Direction {
-        schema::Direction::of(&self.json)
+    /// Whether `direction`'s side sends it: the sides of its `type`. Of a type both sides send
+    /// (`file_ops`), the server sends every form, clients only the one without the runtime
+    /// envelope (`event_seq`).
+    pub fn sent_by(&self, direction: schema::Direction) -> bool {
+        use letta_app_server_protocol::{CLIENT_FRAMES, SERVER_FRAMES};
+        let frame_type = self.json["type"].as_str().unwrap_or_default();
+        match direction {
+            schema::Direction::Client => CLIENT_FRAMES.contains(&frame_type) && self.json.get("event_seq").is_none(),
+            schema::Direction::Server => SERVER_FRAMES.iter().any(|frame| frame.name == frame_type),
+        }
+    }
+
+    /// The sides that send it (see [`GoldenFrame::sent_by`]), client first.
+    pub fn directions(&self) -> impl Iterator<Item = schema::Direction> + '_ {
+        schema::Direction::BOTH
+            .into_iter()
+            .filter(|direction| self.sent_by(*direction))
     }
 
     /// `<type>/<case>`, for messages.

@@ -29,17 +29,21 @@ function golden(types) {
 }
 
 /**
- * Whether the server sends this frame: its type's side; for a type both sides send (`file_ops`),
- * the server's when it carries the runtime envelope, as the server sends it as a runtime event.
+ * Whether the server sends this frame: its type's sides. Of a type both sides send
+ * (`file_ops`), the server sends every form, clients only the one without the runtime envelope.
  */
 function fromServer(frame) {
-  const server = meta.server_frames.includes(frame.type);
-  return meta.client_frames.includes(frame.type) ? server && 'event_seq' in frame : server;
+  return meta.server_frames.includes(frame.type);
+}
+
+/** Whether clients send this frame (see `fromServer`). */
+function fromClient(frame) {
+  return meta.client_frames.includes(frame.type) && !('event_seq' in frame);
 }
 
 const corpus = golden([...meta.server_frames, ...meta.client_frames]);
 const serverFrames = corpus.filter(({ frame }) => fromServer(frame));
-const clientFrames = corpus.filter(({ frame }) => !fromServer(frame));
+const clientFrames = corpus.filter(({ frame }) => fromClient(frame));
 
 /** A websocket server on 127.0.0.1 that runs `serve(socket, url)` for each connection. */
 async function fakeServer(serve) {

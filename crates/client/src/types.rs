@@ -7504,7 +7504,8 @@ impl ::std::convert::TryFrom<::std::string::String> for FileOpKind {
         value.parse()
     }
 }
-///The agent changed a file (the same body a client sends as a command).
+/**A file changed: the agent's edit, as an event of its runtime; an `edit_file`'s, sent
+to its socket without envelope (the same body a client sends as a command).*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileOps {
     ///Collaborative-editing causal graph entries.
@@ -7513,18 +7514,22 @@ pub struct FileOps {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub document_content: ::std::option::Option<::std::string::String>,
     ///ISO-8601 time the frame was serialised.
-    pub emitted_at: ::std::string::String,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub emitted_at: ::std::option::Option<::std::string::String>,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
 no gaps. Restarts on reconnect; there is no resume cursor.*/
-    pub event_seq: u64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub event_seq: ::std::option::Option<u64>,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
-    pub idempotency_key: ::std::string::String,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub idempotency_key: ::std::option::Option<::std::string::String>,
     ///Collaborative-editing operations.
     pub ops: ::std::vec::Vec<FileOp>,
     ///The file.
     pub path: ::std::string::String,
     ///The scope the event belongs to.
-    pub runtime: RuntimeScope,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub runtime: ::std::option::Option<RuntimeScope>,
     ///Who generated the operations (`agent` for agent edits; an editor window's id).
     pub source: ::std::string::String,
     #[serde(rename = "type")]
@@ -11879,7 +11884,8 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///The scope the event belongs to.
         runtime: RuntimeScope,
     },
-    ///The agent changed a file (the same body a client sends as a command).
+    /**A file changed: the agent's edit, as an event of its runtime; an `edit_file`'s, sent
+to its socket without envelope (the same body a client sends as a command).*/
     #[serde(rename = "file_ops")]
     FileOps {
         ///Collaborative-editing causal graph entries.
@@ -11888,18 +11894,22 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         document_content: ::std::option::Option<::std::string::String>,
         ///ISO-8601 time the frame was serialised.
-        emitted_at: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        emitted_at: ::std::option::Option<::std::string::String>,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
 no gaps. Restarts on reconnect; there is no resume cursor.*/
-        event_seq: u64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        event_seq: ::std::option::Option<u64>,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
-        idempotency_key: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        idempotency_key: ::std::option::Option<::std::string::String>,
         ///Collaborative-editing operations.
         ops: ::std::vec::Vec<FileOp>,
         ///The file.
         path: ::std::string::String,
         ///The scope the event belongs to.
-        runtime: RuntimeScope,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        runtime: ::std::option::Option<RuntimeScope>,
         ///Who generated the operations (`agent` for agent edits; an editor window's id).
         source: ::std::string::String,
     },

@@ -6,12 +6,9 @@
 //! reports about tasks and runs (statuses, outcomes, reasons) are open enums.
 
 use schemars::JsonSchema;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use crate::Envelope;
-use crate::parse::path_tracked;
+use crate::MaybeEnveloped;
 use crate::serde_util::{double_option, nullable};
 
 /// Lists scheduled tasks, optionally of one agent or conversation.
@@ -314,26 +311,7 @@ pub struct CronDeleteAllResponse {
 
 /// Push: the scheduled tasks changed. Sent directly (no envelope) to the socket after its cron
 /// command, and as an enveloped runtime event of the task's scope when the scheduler fires one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct CronsUpdated {
-    /// What changed.
-    #[serde(flatten)]
-    pub change: CronsChange,
-    /// The envelope, when the scheduler sent it as a runtime event.
-    #[serde(flatten)]
-    pub envelope: Option<Envelope>,
-}
-
-impl<'de> Deserialize<'de> for CronsUpdated {
-    // Read by hand, as `Enveloped` is: a flattened `Option` would drop a malformed envelope
-    // instead of rejecting it, and errors keep the path of the offending field.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let envelope = Envelope::read_optional(&value).map_err(D::Error::custom)?;
-        let change = path_tracked(value).map_err(D::Error::custom)?;
-        Ok(Self { change, envelope })
-    }
-}
+pub type CronsUpdated = MaybeEnveloped<CronsChange>;
 
 /// What a `crons_updated` says changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -626,7 +604,7 @@ mod tests {
         let ServerFrame::CronsUpdated(update) = ServerFrame::from_value(direct.clone()).unwrap() else {
             panic!("not crons_updated");
         };
-        assert_eq!((update.envelope, update.change.conversation_id), (None, Some(None)));
+        assert_eq!((update.envelope, update.body.conversation_id), (None, Some(None)));
 
         let mut enveloped = json!({
             "type": "crons_updated", "timestamp": 1, "agent_id": "agent-1",

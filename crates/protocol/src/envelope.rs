@@ -46,13 +46,69 @@ impl<'de, E: DeserializeOwned> Deserialize<'de> for Enveloped<E> {
     }
 }
 
+/// A frame sent both ways by the server: as a runtime event with its [`Envelope`], and
+/// directly to one socket without one (`file_ops` after that socket's `edit_file`,
+/// `crons_updated` after its cron command).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MaybeEnveloped<E> {
+    /// The frame's payload fields.
+    #[serde(flatten)]
+    pub body: E,
+    /// The delivery fields, when it was sent as a runtime event.
+    #[serde(flatten)]
+    pub envelope: Option<Envelope>,
+}
+
+impl<'de, E: DeserializeOwned> Deserialize<'de> for MaybeEnveloped<E> {
+    // Read as `Enveloped` is; a flattened `Option` would besides drop a malformed envelope
+    // instead of rejecting it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let envelope = Envelope::read_optional(&value).map_err(D::Error::custom)?;
+        let body = path_tracked(value).map_err(D::Error::custom)?;
+        Ok(Self { body, envelope })
+    }
+}
+
+/// How the frames of a server's runtime events are built and read, whether they always carry
+/// an envelope ([`Enveloped`]) or only sometimes ([`MaybeEnveloped`]).
+pub trait EventFrame<E> {
+    /// The frame of `body` as a runtime event.
+    fn enveloped(body: E, envelope: Envelope) -> Self;
+    /// The envelope, when the frame has one.
+    fn envelope(&self) -> Option<&Envelope>;
+}
+
+impl<E> EventFrame<E> for Enveloped<E> {
+    fn enveloped(body: E, envelope: Envelope) -> Self {
+        Self { body, envelope }
+    }
+
+    fn envelope(&self) -> Option<&Envelope> {
+        Some(&self.envelope)
+    }
+}
+
+impl<E> EventFrame<E> for MaybeEnveloped<E> {
+    fn enveloped(body: E, envelope: Envelope) -> Self {
+        Self {
+            body,
+            envelope: Some(envelope),
+        }
+    }
+
+    fn envelope(&self) -> Option<&Envelope> {
+        self.envelope.as_ref()
+    }
+}
+
 impl Envelope {
     /// The field names of an envelope.
     const FIELDS: [&'static str; 4] = ["runtime", "event_seq", "emitted_at", "idempotency_key"];
 
-    /// Reads the envelope of a frame that carries one only sometimes (`crons_updated`): `None`
+    /// Reads the envelope of a frame that carries one only sometimes ([`MaybeEnveloped`]): `None`
     /// when the frame has none of its fields, else the whole envelope, which must then be valid.
-    pub(crate) fn read_optional(frame: &serde_json::Value) -> Result<Option<Self>, crate::PathError> {
+    fn read_optional(frame: &serde_json::Value) -> Result<Option<Self>, crate::PathError> {
         if Self::FIELDS.iter().any(|field| frame.get(field).is_some()) {
             path_tracked(frame).map(Some)
         } else {

@@ -23,6 +23,20 @@ pub struct FileOps {
     pub document_content: Option<String>,
 }
 
+impl FileOps {
+    /// The `file_ops` the server sends for an edit of its own (an agent's tool, `edit_file`):
+    /// no operations, `source` `agent`, the file's whole new `content`.
+    pub fn agent_edit(path: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            cg_entries: Vec::new(),
+            ops: Vec::new(),
+            source: "agent".into(),
+            document_content: Some(content.into()),
+        }
+    }
+}
+
 /// A causal graph entry of a collaborative edit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CausalGraphEntry {

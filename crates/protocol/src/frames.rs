@@ -150,7 +150,7 @@ macro_rules! protocol_table {
         }
         events {
             $( $(#[$emeta:meta])* $evar:ident($ety:ty) = $ename:literal
-               { channel: $echannel:ident, coalesces: $ecoalesces:literal $(, $eboth:ident)? } ; )+
+               { channel: $echannel:ident, coalesces: $ecoalesces:literal $(, $eflag:ident)* } ; )+
         }
         notifications {
             $( $(#[$nmeta:meta])* $nvar:ident($nty:ty) = $nname:literal ; )+
@@ -161,7 +161,7 @@ macro_rules! protocol_table {
         $( $( impl FrameType for $rty { const TYPE: &'static str = $rname; } )? )+
         $( $( impl Request for $cty { type Response = $rty; } )? )+
         $( impl FrameType for $ity { const TYPE: &'static str = $iname; } )+
-        $( protocol_table!(@event_type $ety = $ename $($eboth)?); )+
+        $( protocol_table!(@event_type $ety = $ename $($eflag)*); )+
         $( impl FrameType for $nty { const TYPE: &'static str = $nname; } )+
 
         /// Every client→server command, in declaration order.
@@ -269,7 +269,7 @@ macro_rules! protocol_table {
                 #[doc = concat!("Response to `", $cname, "`.")]
                 #[serde(rename = $rname)] $rvar($rty),
             )? )+
-            $( $(#[$emeta])* #[serde(rename = $ename)] $evar(Enveloped<$ety>), )+
+            $( $(#[$emeta])* #[serde(rename = $ename)] $evar(protocol_table!(@event_frame [$ety] $($eflag)*)), )+
             $( $(#[$nmeta])* #[serde(rename = $nname)] $nvar($nty), )+
             /// A frame type this version does not know, kept verbatim.
             #[serde(untagged)]
@@ -294,7 +294,7 @@ macro_rules! protocol_table {
             /// The envelope of a runtime event, or `None` for responses and notifications.
             pub fn envelope(&self) -> Option<&Envelope> {
                 match self {
-                    $( Self::$evar(event) => Some(&event.envelope), )+
+                    $( Self::$evar(event) => EventFrame::envelope(event), )+
                     _ => None,
                 }
             }
@@ -337,7 +337,7 @@ macro_rules! protocol_table {
             /// The complete server frame for one connection.
             pub fn with_envelope(self, envelope: Envelope) -> ServerFrame {
                 match self {
-                    $( Self::$evar(body) => ServerFrame::$evar(Enveloped { body, envelope }), )+
+                    $( Self::$evar(body) => ServerFrame::$evar(EventFrame::enveloped(body, envelope)), )+
                 }
             }
         }
@@ -385,12 +385,19 @@ macro_rules! protocol_table {
         let _ = $command;
         None
     }};
-    // An event that clients send too (`file_ops`, `both_ways`) is one type for both directions,
-    // whose `FrameType` its command entry implements.
+    // An event's flags: `both_ways`, an event that clients send too (`file_ops`), is one type
+    // for both directions, whose `FrameType` its command entry implements; `direct`, an event
+    // the server also sends to one socket without envelope, has a `MaybeEnveloped` frame.
     (@event_type $ety:ty = $ename:literal) => {
         impl FrameType for $ety { const TYPE: &'static str = $ename; }
     };
-    (@event_type $ety:ty = $ename:literal both_ways) => {};
+    (@event_type $ety:ty = $ename:literal both_ways $($rest:ident)*) => {};
+    (@event_type $ety:ty = $ename:literal direct $($rest:ident)*) => {
+        protocol_table!(@event_type $ety = $ename $($rest)*);
+    };
+    (@event_frame [$ety:ty]) => { Enveloped<$ety> };
+    (@event_frame [$ety:ty] direct $($rest:ident)*) => { MaybeEnveloped<$ety> };
+    (@event_frame [$ety:ty] both_ways $($rest:ident)*) => { protocol_table!(@event_frame [$ety] $($rest)*) };
     (@opt $name:literal) => { Some($name) };
     (@opt) => { None };
     (@$rule:ident $($unknown:tt)*) => {
@@ -791,9 +798,10 @@ protocol_table! {
         /// A tool approval question.
         ControlRequest(ControlRequest) = "control_request"
             { channel: Control, coalesces: false };
-        /// The agent changed a file (the same body a client sends as a command).
+        /// A file changed: the agent's edit, as an event of its runtime; an `edit_file`'s, sent
+        /// to its socket without envelope (the same body a client sends as a command).
         FileOps(FileOps) = "file_ops"
-            { channel: Control, coalesces: false, both_ways };
+            { channel: Control, coalesces: false, both_ways, direct };
         /// The source device is ready to hand a conversation over (to the `teleport_request`er).
         TeleportReady(TeleportReady) = "teleport_ready"
             { channel: Control, coalesces: false };

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::support::{Direction, Schemas, assert_no_failures};
 
-fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
+fn protocol_round_trip(frame: &GoldenFrame, direction: Direction) -> Result<Value, String> {
     let text = frame.json.to_string();
-    let reserialized = match frame.direction() {
+    let reserialized = match direction {
         Direction::Client => serde_json::to_value(ClientFrame::from_json(&text).map_err(|e| e.to_string())?),
         Direction::Server => {
             let parsed = ServerFrame::from_json(&text).map_err(|e| e.to_string())?;
@@ -23,9 +23,9 @@ fn protocol_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
     reserialized.map_err(|e| e.to_string())
 }
 
-fn generated_round_trip(frame: &GoldenFrame) -> Result<Value, String> {
+fn generated_round_trip(frame: &GoldenFrame, direction: Direction) -> Result<Value, String> {
     let value = frame.json.clone();
-    let reserialized = match frame.direction() {
+    let reserialized = match direction {
         Direction::Client => {
             serde_json::to_value(serde_json::from_value::<types::ClientFrame>(value).map_err(|e| e.to_string())?)
         }
@@ -52,10 +52,10 @@ fn every_golden_frame_validates_against_the_schema() {
     let failures: Vec<String> = golden_frames()
         .iter()
         .flat_map(|f| {
-            schemas
-                .errors(f.direction(), &f.json)
-                .into_iter()
-                .map(move |e| format!("{}: {e}", f.name()))
+            f.directions()
+                .flat_map(|direction| schemas.errors(direction, &f.json))
+                .map(|e| format!("{}: {e}", f.name()))
+                .collect::<Vec<_>>()
         })
         .collect();
     assert_no_failures("schema violations", &failures);
@@ -65,10 +65,12 @@ fn every_golden_frame_validates_against_the_schema() {
 fn every_golden_frame_round_trips_through_the_protocol_types() {
     let mut failures = Vec::new();
     for frame in golden_frames() {
-        match protocol_round_trip(&frame) {
-            Ok(value) if value == frame.json => {}
-            Ok(value) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
-            Err(error) => failures.push(format!("{}: {error}", frame.name())),
+        for direction in frame.directions() {
+            match protocol_round_trip(&frame, direction) {
+                Ok(value) if value == frame.json => {}
+                Ok(value) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
+                Err(error) => failures.push(format!("{}: {error}", frame.name())),
+            }
         }
     }
     assert_no_failures("protocol round-trip failures", &failures);
@@ -78,13 +80,20 @@ fn every_golden_frame_round_trips_through_the_protocol_types() {
 fn every_golden_frame_round_trips_through_the_generated_client_types() {
     let mut failures = Vec::new();
     for frame in golden_frames() {
-        match (generated_round_trip(&frame), protocol_round_trip(&frame)) {
-            (Ok(generated), Ok(protocol)) if generated == frame.json && generated == protocol => {}
-            (Ok(generated), _) if generated != frame.json => {
-                failures.push(format!("{}: re-serialised as {generated}", frame.name()))
+        for direction in frame.directions() {
+            match (
+                generated_round_trip(&frame, direction),
+                protocol_round_trip(&frame, direction),
+            ) {
+                (Ok(generated), Ok(protocol)) if generated == frame.json && generated == protocol => {}
+                (Ok(generated), _) if generated != frame.json => {
+                    failures.push(format!("{}: re-serialised as {generated}", frame.name()))
+                }
+                (Ok(_), protocol) => {
+                    failures.push(format!("{}: the protocol types disagree: {protocol:?}", frame.name()))
+                }
+                (Err(error), _) => failures.push(format!("{}: {error}", frame.name())),
             }
-            (Ok(_), protocol) => failures.push(format!("{}: the protocol types disagree: {protocol:?}", frame.name())),
-            (Err(error), _) => failures.push(format!("{}: {error}", frame.name())),
         }
     }
     assert_no_failures("generated-type round-trip failures", &failures);
@@ -217,11 +226,13 @@ fn named_round_trip(direction: Direction, frame_type: &str, value: Value) -> Opt
 fn every_golden_frame_round_trips_through_its_named_client_type() {
     let mut failures = Vec::new();
     for frame in golden_frames() {
-        match named_round_trip(frame.direction(), &frame.frame_type, frame.json.clone()) {
-            Some(Ok(value)) if value == frame.json => {}
-            Some(Ok(value)) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
-            Some(Err(error)) => failures.push(format!("{}: {error}", frame.name())),
-            None => failures.push(format!("{}: no named type for `{}`", frame.name(), frame.frame_type)),
+        for direction in frame.directions() {
+            match named_round_trip(direction, &frame.frame_type, frame.json.clone()) {
+                Some(Ok(value)) if value == frame.json => {}
+                Some(Ok(value)) => failures.push(format!("{}: re-serialised as {value}", frame.name())),
+                Some(Err(error)) => failures.push(format!("{}: {error}", frame.name())),
+                None => failures.push(format!("{}: no named type for `{}`", frame.name(), frame.frame_type)),
+            }
         }
     }
     assert_no_failures("named-type round-trip failures", &failures);

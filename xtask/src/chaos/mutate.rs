@@ -139,7 +139,7 @@ impl Corpus {
     pub fn load() -> Arc<Self> {
         let golden = letta_app_server_tests::golden_frames()
             .into_iter()
-            .filter(|frame| frame.direction() == Direction::Client)
+            .filter(|frame| frame.sent_by(Direction::Client))
             .map(|frame| frame.json)
             .collect();
         let invalid = letta_app_server_tests::invalid_frames()

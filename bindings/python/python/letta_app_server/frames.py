@@ -5939,7 +5939,9 @@ class ControlRequest(TypedDict):
 
 
 class FileOps(TypedDict):
-    """The agent changed a file (the same body a client sends as a command)."""
+    """A file changed: the agent's edit, as an event of its runtime; an `edit_file`'s, sent
+    to its socket without envelope (the same body a client sends as a command).
+    """
 
     type: Literal["file_ops"]
     path: str
@@ -5952,15 +5954,15 @@ class FileOps(TypedDict):
     """Who generated the operations (`agent` for agent edits; an editor window's id)."""
     document_content: NotRequired[str | None]
     """The file's whole content after the operations."""
-    runtime: 'RuntimeScope'
+    runtime: NotRequired['RuntimeScope']
     """The scope the event belongs to."""
-    event_seq: int
+    event_seq: NotRequired[int]
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
     no gaps. Restarts on reconnect; there is no resume cursor.
     """
-    emitted_at: str
+    emitted_at: NotRequired[str]
     """ISO-8601 time the frame was serialised."""
-    idempotency_key: str
+    idempotency_key: NotRequired[str]
     """`"<type>:<event_seq>:<uuid-v4>"`."""
 
 

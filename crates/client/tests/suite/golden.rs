@@ -7,10 +7,7 @@ use letta_app_server_tests::schema::Direction;
 #[test]
 fn every_golden_server_frame_is_read_typed_and_unchanged() {
     let mut failures = Vec::new();
-    for golden in golden_frames()
-        .into_iter()
-        .filter(|f| f.direction() == Direction::Server)
-    {
+    for golden in golden_frames().into_iter().filter(|f| f.sent_by(Direction::Server)) {
         let frame = RawFrame::from(golden.json.to_string()).into_frame();
         let runtime = golden.json.get("runtime").filter(|r| !r.is_null()).map(|r| {
             (

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use letta_app_server_protocol::{
     EditFile, EditFileResponse, ErrorCode, ErrorFrame, FileEncoding, FileEntryKind, FileOps, FrameType, GetTree,
-    GetTreeResponse, ListInDirectory, ListInDirectoryResponse, ReadFile, ReadFileResponse, TreeEntry, WriteFile,
-    WriteFileResponse,
+    GetTreeResponse, ListInDirectory, ListInDirectoryResponse, MaybeEnveloped, ReadFile, ReadFileResponse, ServerFrame,
+    TreeEntry, WriteFile, WriteFileResponse,
 };
 
 use super::Caller;
@@ -357,21 +357,29 @@ pub(super) async fn edit_file(caller: &dyn Caller, edit: EditFile) {
     let cwd = caller.engine().settings.boot_cwd();
     let path = resolve(caller, &edit.file_path);
     let (request_id, file_path) = (edit.request_id.clone(), edit.file_path.clone());
-    let edited = blocking(move || edit_text(&edit, &path, &cwd).map(|(_, count, line)| (path, count, line))).await;
+    let edited = blocking(move || edit_text(&edit, &path, &cwd).map(|edited| (path, edited))).await;
     let answer = match edited {
-        Ok((path, count, first_line)) => EditFileResponse {
-            request_id,
-            success: true,
-            file_path,
-            message: Some(format!(
-                "Successfully replaced {count} occurrence{} in {}",
-                if count == 1 { "" } else { "s" },
-                path.display()
-            )),
-            replacements: count as u64,
-            start_line: Some(first_line as u64),
-            error: None,
-        },
+        Ok((path, (content, count, first_line))) => {
+            // As real Letta Code does, the new content goes to this socket first (no envelope:
+            // it is no runtime's event).
+            caller.send(ServerFrame::FileOps(MaybeEnveloped {
+                body: FileOps::agent_edit(file_path.clone(), content),
+                envelope: None,
+            }));
+            EditFileResponse {
+                request_id,
+                success: true,
+                file_path,
+                message: Some(format!(
+                    "Successfully replaced {count} occurrence{} in {}",
+                    if count == 1 { "" } else { "s" },
+                    path.display()
+                )),
+                replacements: count as u64,
+                start_line: Some(first_line as u64),
+                error: None,
+            }
+        }
         Err(error) => EditFileResponse {
             request_id,
             success: false,

@@ -323,17 +323,19 @@ async fn edit_file_replaces_once_all_or_the_expected_count() {
     std::fs::write(&path, "let x = 1;\nlet y = x;\nx + x\n").expect("test fixture");
     let mut client = server.client().await;
 
-    let once = ask(
-        &mut client,
-        edit("ef-1", &path, "let y = x;", "let y = x * 2;", json!({})),
-        "edit_file_response",
-    )
-    .await;
+    // The new content comes first, without envelope, as on real Letta Code.
+    client
+        .send(edit("ef-1", &path, "let y = x;", "let y = x * 2;", json!({})))
+        .await;
     assert_eq!(
-        once,
-        json!({"type": "edit_file_response", "request_id": "ef-1", "success": true, "file_path": path,
-            "message": format!("Successfully replaced 1 occurrence in {path}"), "replacements": 1,
-            "start_line": 2})
+        client.recv_until_type("edit_file_response").await,
+        [
+            json!({"type": "file_ops", "path": path, "cg_entries": [], "ops": [], "source": "agent",
+                "document_content": "let x = 1;\nlet y = x * 2;\nx + x\n"}),
+            json!({"type": "edit_file_response", "request_id": "ef-1", "success": true, "file_path": path,
+                "message": format!("Successfully replaced 1 occurrence in {path}"), "replacements": 1,
+                "start_line": 2})
+        ]
     );
     assert_eq!(
         std::fs::read_to_string(&path).expect("test fixture"),
@@ -363,18 +365,18 @@ async fn edit_file_replaces_once_all_or_the_expected_count() {
 
     // `expected_replacements` replaces every occurrence when the count is right, and fails the
     // edit, changing nothing, when it is not.
-    let mismatch = ask(
-        &mut client,
-        edit("ef-3", &path, "value", "v", json!({"expected_replacements": 3})),
-        "edit_file_response",
-    )
-    .await;
+    // (A failed edit sends no `file_ops`.)
+    client
+        .send(edit("ef-3", &path, "value", "v", json!({"expected_replacements": 3})))
+        .await;
     assert_eq!(
-        mismatch,
-        json!({"type": "edit_file_response", "request_id": "ef-3", "success": false, "file_path": path,
+        client.recv_until_type("edit_file_response").await,
+        [
+            json!({"type": "edit_file_response", "request_id": "ef-3", "success": false, "file_path": path,
             "message": null, "replacements": 0,
             "error": "Expected 3 occurrences but found 4. Update old_string to be more specific, or set \
                 replace_all/expected_replacements correctly."})
+        ]
     );
     let counted = ask(
         &mut client,

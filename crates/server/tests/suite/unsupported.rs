@@ -25,7 +25,7 @@ fn unimplemented() -> impl Iterator<Item = &'static CommandInfo> {
 fn examples<'a>(golden: &'a [GoldenFrame], command: &str) -> Vec<&'a GoldenFrame> {
     golden
         .iter()
-        .filter(|frame| frame.frame_type == command && frame.direction() == Direction::Client)
+        .filter(|frame| frame.frame_type == command && frame.sent_by(Direction::Client))
         .collect()
 }
 

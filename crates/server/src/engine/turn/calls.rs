@@ -221,14 +221,7 @@ async fn execute(
     }
     if let Some((path, content)) = &result.changed_file {
         host.emit(vec![
-            FileOps {
-                path: path.display().to_string(),
-                cg_entries: Vec::new(),
-                ops: Vec::new(),
-                source: "agent".into(),
-                document_content: Some(content.clone()),
-            }
-            .into(),
+            FileOps::agent_edit(path.display().to_string(), content.clone()).into(),
         ]);
     }
     result
