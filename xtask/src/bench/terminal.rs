@@ -1,7 +1,9 @@
 //! Terminal throughput: `yes | head -c 100M` in a terminal of the server, its output received
-//! as `terminal_output` frames by a websocket client, in MB/s, with the server's CPU time.
+//! as `terminal_output` frames by a websocket client, in MB/s, with the server's CPU time; and
+//! the same output read straight from a pseudo-terminal, the machine's ceiling for any terminal.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -38,6 +40,11 @@ impl Bench<'_> {
             Err(why) => self
                 .rows
                 .push(Row::failed(metric, "—", &why, Some(format!("≥ {TARGET} MB/s")))),
+        }
+        let metric = "terminal: the same output read straight from a pseudo-terminal (the ceiling)";
+        match pty_ceiling().await {
+            Ok(rate) => self.rows.push(Row::new(metric, "—", rate, Unit::MbPerSecond, None)),
+            Err(why) => self.rows.push(Row::failed(metric, "—", &why, None)),
         }
         Ok(())
     }
@@ -100,4 +107,32 @@ impl Bench<'_> {
             ),
         ))
     }
+}
+
+/// MB/s of the benchmark's output read from a pseudo-terminal by a thread that does nothing
+/// else (blocking reads): what the kernel's pseudo-terminal delivers on this machine, which no
+/// terminal over it beats.
+async fn pty_ceiling() -> BenchResult<f64> {
+    tokio::task::spawn_blocking(|| {
+        let failed = |error: pty_process::Error| format!("a pseudo-terminal: {error}");
+        let (mut pty, pts) = pty_process::blocking::open().map_err(failed)?;
+        let mut child = pty_process::blocking::Command::new("/bin/sh")
+            .args(["-c", &format!("stty -echo -opost; yes | head -c {OUTPUT}")])
+            .spawn(pts)
+            .map_err(failed)?;
+        let mut buffer = vec![0; 64 * 1024];
+        let (started, mut received) = (Instant::now(), 0_u64);
+        // End of file, or EIO once the shell and its children let go of the terminal.
+        while let Ok(read @ 1..) = pty.read(&mut buffer) {
+            received += read as u64;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let _ = child.wait();
+        if received < OUTPUT {
+            return Err(format!("{received} bytes of {OUTPUT} arrived"));
+        }
+        Ok(received as f64 / 1e6 / seconds)
+    })
+    .await
+    .map_err(|error| format!("the reading thread: {error}"))?
 }
