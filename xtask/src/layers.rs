@@ -35,9 +35,27 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     &["commands"],
     // Conversations, their turns, the tools a turn offers.
     &["engine"],
-    // `search`: walking, grepping and fuzzy-indexing directory trees (the tools, the search group).
-    &["permissions", "provider", "tools", "store", "config", "search"],
-    &["history", "transcript", "auth", "tls", "limits", "clock", "sync"],
+    // `search`: walking, grepping and fuzzy-indexing directory trees (the tools, the search group);
+    // `secrets`: agents' secrets.
+    &[
+        "permissions",
+        "provider",
+        "tools",
+        "store",
+        "config",
+        "search",
+        "secrets",
+    ],
+    &[
+        "history",
+        "transcript",
+        "auth",
+        "tls",
+        "limits",
+        "clock",
+        "sync",
+        "private_file",
+    ],
 ];
 
 /// A module path inside one crate (`[]` is the crate root).

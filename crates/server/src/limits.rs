@@ -352,6 +352,20 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
         }
         // Paths repeated in the answer and its `file_ops`, or in every `file_changed` while
         // watched.
+        ClientFrame::SecretList(list) => {
+            checker.id("request_id", &list.request_id)?;
+            checker.id("agent_id", &list.agent_id)
+        }
+        ClientFrame::SecretApply(apply) => {
+            checker.id("request_id", &apply.request_id)?;
+            checker.id("agent_id", &apply.agent_id)?;
+            checker.list("set", apply.set.len())?;
+            for (key, value) in &apply.set {
+                Checker::bytes("set", key, MAX_NAME_BYTES)?;
+                Checker::bytes(&format!("set.{key}"), value, MAX_TEXT_BYTES)?;
+            }
+            checker.names("unset", Some(&apply.unset))
+        }
         ClientFrame::EditFile(edit) => {
             checker.id("request_id", &edit.request_id)?;
             checker.path("file_path", Some(&edit.file_path))

@@ -26,6 +26,7 @@
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
+//! * `secrets` — `secret_list`, `secret_apply`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -49,6 +50,7 @@ mod params;
 mod providers;
 mod runtime;
 mod search;
+mod secrets;
 mod settings;
 mod slash;
 pub mod terminal;
@@ -66,9 +68,9 @@ use letta_app_server_protocol::{
     ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
     GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders,
     ListInDirectory, ListModels, ReadFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, SearchBranches, SearchFiles, ServerFrame, SetBootWorkingDirectory, SetExperiment,
-    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
-    UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile,
+    RuntimeStart, SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory,
+    SetExperiment, SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn,
+    TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile,
 };
 use serde_json::Value;
 
@@ -232,6 +234,8 @@ pub const IMPLEMENTED: &[&str] = &[
     SetBootWorkingDirectory::TYPE,
     GetCwdMap::TYPE,
     EnableMemfs::TYPE,
+    SecretList::TYPE,
+    SecretApply::TYPE,
     GetReflectionSettings::TYPE,
     SetReflectionSettings::TYPE,
     GetExperiments::TYPE,
@@ -353,6 +357,14 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::DisconnectProvider(disconnect) => {
             caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
+            None
+        }
+        ClientFrame::SecretList(list) => {
+            caller.send(secrets::secret_list(caller.engine(), list).await);
+            None
+        }
+        ClientFrame::SecretApply(apply) => {
+            caller.send(secrets::secret_apply(caller.engine(), apply).await);
             None
         }
         ClientFrame::GetCwdMap(get) => {

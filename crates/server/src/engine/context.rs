@@ -1,5 +1,6 @@
 //! What every conversation runtime shares: configuration, the store, the model providers, the
-//! local and external tools, the clients watching, the file indexes of `search_files`.
+//! local and external tools, the clients watching, the file indexes of `search_files`, the
+//! agents' secrets.
 //! Conversations, turns and the toolbox take a [`Context`], never the registry that holds them.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::engine::external::ExternalTools;
 use crate::engine::settings::Settings;
 use crate::provider::Providers;
 use crate::search::index::FileIndexes;
+use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::tools::LocalTool;
 
@@ -30,6 +32,8 @@ pub struct Context {
     pub audience: Arc<dyn Audience>,
     /// Server-wide settings (shared with every conversation's state, for its device status).
     pub settings: Arc<Settings>,
+    /// Agents' secrets.
+    pub secrets: Secrets,
     /// The file indexes of `search_files`, one per directory searched (bounded; see
     /// [`crate::search::index`]).
     pub file_indexes: FileIndexes,
@@ -42,6 +46,7 @@ impl Context {
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Self {
         let providers = Providers::new(config.providers.clone(), config.data_dir.join("providers"));
         let settings = Arc::new(Settings::new(&config));
+        let secrets = Secrets::open(&config.data_dir);
         Self {
             config,
             store,
@@ -50,6 +55,7 @@ impl Context {
             external: ExternalTools::default(),
             audience,
             settings,
+            secrets,
             file_indexes: FileIndexes::default(),
             stopping: AtomicBool::new(false),
         }

@@ -2,23 +2,17 @@
 //! Code's local format (`{"version": 1, "providers": {<name>: <record>}}`, a record holding
 //! `auth: {"type": "api", "key": …}` and an optional `base_url`).
 //!
-//! The file is read once when the server starts (and again by a command while it could not be
-//! read), kept in memory, and rewritten whole on each change: written to a new file created with
-//! owner-only permissions (0600, in a 0700 directory), synced, then renamed over the old one, so
-//! it is never readable by others, not even while it is written, and never half written. Records
-//! this server does not drive (another provider type, OAuth) are kept as they are.
+//! The file is private to its owner and kept in memory ([`PrivateFile`]). Records this server
+//! does not drive (another provider type, OAuth) are kept as they are.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::now_iso;
-use crate::sync::lock;
+use crate::private_file::PrivateFile;
 
 /// The key Letta Code stores for a provider connected without one.
 const NO_API_KEY: &str = "not-needed";
@@ -135,95 +129,36 @@ fn record_id(name: &str) -> String {
     format!("local-provider-{name}")
 }
 
-/// The stored connections: the file and its copy in memory.
-pub struct Connections {
-    dir: PathBuf,
-    /// The file as last read or written, or why it could not be read.
-    file: Mutex<Result<AuthFile, String>>,
-    /// Held while the file is rewritten, so that changes apply one after another.
-    writing: tokio::sync::Mutex<()>,
-}
+/// The stored connections: `auth.json` and its copy in memory.
+pub struct Connections(PrivateFile<AuthFile>);
 
 impl Connections {
     /// The connections stored in `dir/auth.json` (none when there is no such file).
     pub fn open(dir: PathBuf) -> Self {
-        let file = read(&dir);
-        Self {
-            dir,
-            file: Mutex::new(file),
-            writing: tokio::sync::Mutex::new(()),
-        }
+        Self(PrivateFile::open(dir.join("auth.json")))
     }
 
     /// The stored connections as last read, or why the file could not be read (then read again).
     pub fn current(&self) -> Result<AuthFile, String> {
-        let mut file = lock(&self.file);
-        if file.is_err() {
-            *file = read(&self.dir);
-        }
-        file.clone()
+        self.0.current()
     }
 
     /// The connection stored under the first of `names` that has one, as last read (an
     /// unreadable file has none).
     pub fn find(&self, names: &[&str]) -> Option<Connection> {
-        let file = lock(&self.file);
-        let file = file.as_ref().ok()?;
-        names.iter().find_map(|name| file.connection(name))
+        self.0
+            .with(|file| names.iter().find_map(|name| file.connection(name)))
+            .flatten()
     }
 
     /// Applies `change` to the stored connections and rewrites the file (on a blocking thread);
     /// the new contents, or why they could not be read or written (nothing changed then).
     pub async fn change(&self, change: impl FnOnce(&mut AuthFile)) -> Result<AuthFile, String> {
-        let _writing = self.writing.lock().await;
-        let mut file = self.current()?;
-        change(&mut file);
-        let dir = self.dir.clone();
-        let written = file.clone();
-        tokio::task::spawn_blocking(move || write(&dir, &written))
+        self.0
+            .change(|file| {
+                change(file);
+                Ok(())
+            })
             .await
-            .map_err(|error| format!("cannot write the provider connections: {error}"))??;
-        *lock(&self.file) = Ok(file.clone());
-        Ok(file)
     }
-}
-
-fn read(dir: &Path) -> Result<AuthFile, String> {
-    let path = dir.join("auth.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| format!("cannot read {}: {error}", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(AuthFile::default()),
-        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
-    }
-}
-
-/// Writes `file` to `dir/auth.json` atomically, readable by its owner only.
-fn write(dir: &Path, file: &AuthFile) -> Result<(), String> {
-    let failed = |error: std::io::Error| format!("cannot write {}: {error}", dir.join("auth.json").display());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(failed)?;
-    // A directory that existed already is made owner-only too.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
-    let json = serde_json::to_vec_pretty(file).map_err(|error| format!("cannot encode the connections: {error}"))?;
-    let temporary = dir.join(format!("auth.json.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut out| {
-            out.write_all(&json)?;
-            out.write_all(b"\n")?;
-            out.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&temporary, dir.join("auth.json")));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written.map_err(failed)?;
-    // The rename is durable once the directory is synced.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
 }

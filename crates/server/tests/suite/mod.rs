@@ -18,6 +18,7 @@ mod openai;
 mod providers;
 mod resume_queue;
 mod search;
+mod secrets;
 mod settings;
 mod slash;
 mod terminal;

@@ -1,0 +1,128 @@
+//! `secret_list` and `secret_apply` (docs/protocol.md §4.13): an agent's secrets, upper-cased,
+//! unset winning, in an owner-only file, across a restart.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+use crate::support::wire::Client;
+
+async fn ask(client: &mut Client, frame: Value) -> Value {
+    let response = format!("{}_response", frame["type"].as_str().expect("a type"));
+    client.send(frame).await;
+    client.recv_until_type(&response).await.pop().expect("the answer")
+}
+
+async fn new_agent(client: &mut Client) -> Value {
+    let created = ask(
+        client,
+        json!({"type": "agent_create", "request_id": "ac", "body": {"name": "Keeper"}}),
+    )
+    .await;
+    created["agent"]["id"].clone()
+}
+
+#[tokio::test]
+async fn secrets_are_set_listed_and_unset_and_survive_a_restart() {
+    let mut server = TestServer::start().await;
+    let mut client = server.client().await;
+    let agent = new_agent(&mut client).await;
+
+    let applied = ask(
+        &mut client,
+        json!({"type": "secret_apply", "request_id": "sa-1", "agent_id": agent,
+            "set": {"api_key": "sk-one", "TOKEN": "t-2", "GONE": "x"}, "unset": ["gone"]}),
+    )
+    .await;
+    assert_eq!(
+        applied,
+        json!({"type": "secret_apply_response", "request_id": "sa-1", "success": true,
+            "names": ["API_KEY", "TOKEN"]}),
+        "keys upper-cased, unset wins"
+    );
+    let listed = ask(
+        &mut client,
+        json!({"type": "secret_list", "request_id": "sl-1", "agent_id": agent}),
+    )
+    .await;
+    assert_eq!(
+        listed,
+        json!({"type": "secret_list_response", "request_id": "sl-1", "success": true,
+            "secrets": [{"key": "API_KEY", "value": "sk-one"}, {"key": "TOKEN", "value": "t-2"}]})
+    );
+
+    // Owner-only, in a directory only the owner can enter.
+    let file = server.data.path().join("store/secrets/agent-secrets.json");
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("it exists").permissions().mode() & 0o777;
+    assert_eq!((mode(&file), mode(file.parent().unwrap())), (0o600, 0o700));
+
+    drop(client);
+    server.restart().await;
+    let mut client = server.client().await;
+    let removed = ask(
+        &mut client,
+        json!({"type": "secret_apply", "request_id": "sa-2", "agent_id": agent, "set": {}, "unset": ["token"]}),
+    )
+    .await;
+    assert_eq!(removed["names"], json!(["API_KEY"]));
+    let listed = ask(
+        &mut client,
+        json!({"type": "secret_list", "request_id": "sl-2", "agent_id": agent}),
+    )
+    .await;
+    assert_eq!(listed["secrets"], json!([{"key": "API_KEY", "value": "sk-one"}]));
+}
+
+#[tokio::test]
+async fn bad_names_and_unknown_agents_change_nothing_and_say_why() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let agent = new_agent(&mut client).await;
+    let apply = |id: &str, agent: &Value, set: Value, unset: Value| json!({"type": "secret_apply", "request_id": id, "agent_id": agent, "set": set, "unset": unset});
+
+    let cases = [
+        (
+            apply("sa-1", &agent, json!({"OK": "1", "my-key": "v"}), json!([])),
+            "Invalid secret name 'my-key'. Use uppercase letters, numbers, and underscores only.",
+        ),
+        (
+            apply("sa-2", &agent, json!({"OK": "1"}), json!(["9LIVES"])),
+            "Invalid secret name '9LIVES'. Use uppercase letters, numbers, and underscores only. Must start \
+             with a letter or underscore.",
+        ),
+        (
+            apply("sa-3", &json!("agent-nope"), json!({"OK": "1"}), json!([])),
+            "Agent agent-nope not found",
+        ),
+        (
+            apply("sa-4", &json!(""), json!({"OK": "1"}), json!([])),
+            "No agent context set. Agent ID is required.",
+        ),
+    ];
+    for (frame, error) in cases {
+        let request_id = frame["request_id"].clone();
+        let answer = ask(&mut client, frame).await;
+        assert_eq!(
+            answer,
+            json!({"type": "secret_apply_response", "request_id": request_id, "success": false,
+                "names": [], "error": error})
+        );
+    }
+    let listed = ask(
+        &mut client,
+        json!({"type": "secret_list", "request_id": "sl", "agent_id": agent}),
+    )
+    .await;
+    assert_eq!(listed["secrets"], json!([]), "nothing was stored");
+    let unknown = ask(
+        &mut client,
+        json!({"type": "secret_list", "request_id": "sl-x", "agent_id": "agent-nope"}),
+    )
+    .await;
+    assert_eq!(
+        unknown,
+        json!({"type": "secret_list_response", "request_id": "sl-x", "success": false, "secrets": [],
+            "error": "Agent agent-nope not found"})
+    );
+}
