@@ -1,5 +1,6 @@
 //! `Bash`: runs a shell command in the working directory.
 
+use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -141,9 +142,11 @@ enum Outcome {
 }
 
 async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>) -> ToolResult {
+    let secrets = named_secrets(command, context.secrets);
     let mut child = match tokio::process::Command::new("bash")
         .arg("-c")
         .arg(command)
+        .envs(secrets.iter().copied())
         .current_dir(context.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -172,12 +175,12 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
     let mut stdout = Capture::default();
     let mut stderr = Capture::default();
     let output = context.output;
-    let mut record = |stream: Stream, line: String| match stream {
-        Stream::Stdout => {
+    let mut record = |stream: Stream, line: String| match (stream, redact(line, &secrets)) {
+        (Stream::Stdout, line) => {
             output(OutputLine::Stdout(line.clone()));
             stdout.push(line);
         }
-        Stream::Stderr => {
+        (Stream::Stderr, line) => {
             output(OutputLine::Stderr(line.clone()));
             stderr.push(line);
         }
@@ -244,12 +247,14 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
     }
 
     // As a terminal shows it: every line ends with a newline (real Letta returns `made-dir\n`).
-    let mut text: String = stdout
+    let text: String = stdout
         .lines
         .iter()
         .chain(&stderr.lines)
         .map(|line| format!("{line}\n"))
         .collect();
+    // Again as a whole: a value of several lines is in no single line.
+    let mut text = redact(text, &secrets);
     if let Some(cut) = super::truncate_chars(&mut text, MAX_OUTPUT_CHARS, stdout.dropped_chars + stderr.dropped_chars) {
         text.push_str(&format!("\n… [output truncated: {cut} more characters]"));
     }
@@ -282,6 +287,46 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
         stderr: stderr.lines,
         ..ToolResult::default()
     }
+}
+
+/// The secrets `command` names as shell variables (`$NAME`, `${NAME}`, `${NAME:-…}`, `${#NAME}`,
+/// `${!NAME}`), as real Letta passes them: in the environment, so their values are never in the
+/// command itself. Scanned by hand: the grammar is one character class after `$`.
+fn named_secrets<'s>(command: &str, secrets: &'s BTreeMap<String, String>) -> Vec<(&'s str, &'s str)> {
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let mut named = BTreeMap::new();
+    for (at, _) in command.match_indices('$') {
+        let rest = &command[at + 1..];
+        let rest = rest
+            .strip_prefix("{#")
+            .or_else(|| rest.strip_prefix("{!"))
+            .or_else(|| rest.strip_prefix('{'))
+            .unwrap_or(rest);
+        let end = rest
+            .char_indices()
+            .find(|&(index, c)| !(c == '_' || c.is_ascii_uppercase() || (index > 0 && c.is_ascii_digit())))
+            .map_or(rest.len(), |(index, _)| index);
+        if let Some((name, value)) = secrets.get_key_value(&rest[..end]) {
+            named.insert(name.as_str(), value.as_str());
+        }
+    }
+    named.into_iter().collect()
+}
+
+/// `text` with each value of `secrets` replaced by `NAME=<REDACTED>`, longest first (so that a
+/// value inside another is not half replaced), as real Letta shows them to the model.
+fn redact(text: String, secrets: &[(&str, &str)]) -> String {
+    let mut by_length: Vec<_> = secrets.iter().filter(|(_, value)| !value.is_empty()).collect();
+    by_length.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+    by_length.into_iter().fold(text, |text, (name, value)| {
+        if text.contains(value) {
+            text.replace(value, &format!("{name}=<REDACTED>"))
+        } else {
+            text
+        }
+    })
 }
 
 /// Kills a process group when asked or dropped.
@@ -342,5 +387,36 @@ async fn read_lines(reader: impl AsyncRead + Unpin, stream: Stream, sender: mpsc
     }
     if !pending.is_empty() {
         send(&mut pending);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{named_secrets, redact};
+
+    #[test]
+    fn a_command_gets_the_secrets_it_names_in_any_shell_form() {
+        let secrets: BTreeMap<String, String> = [("API_KEY", "k"), ("B", "b"), ("UNUSED", "u")]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let named = |command: &str| named_secrets(command, &secrets);
+        assert_eq!(named("curl -H \"$API_KEY\" ${B:-x}"), [("API_KEY", "k"), ("B", "b")]);
+        assert_eq!(
+            named("echo ${#API_KEY} ${!B} ${API_KEY}"),
+            [("API_KEY", "k"), ("B", "b")]
+        );
+        assert_eq!(named("echo $API_KEYS $api_key $1B UNUSED"), []);
+    }
+
+    #[test]
+    fn values_are_redacted_longest_first() {
+        let secrets = [("SHORT", "abc"), ("LONG", "abcdef"), ("EMPTY", "")];
+        assert_eq!(
+            redact("x abcdef abc y".to_owned(), &secrets),
+            "x LONG=<REDACTED> SHORT=<REDACTED> y"
+        );
     }
 }

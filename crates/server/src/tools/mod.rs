@@ -20,6 +20,7 @@ mod tests;
 /// The exact-match replacement of `Edit`, which the `edit_file` command shares.
 pub(crate) use edit::{Occurrences, ReplaceError, check_strings, replace};
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -62,6 +63,9 @@ pub struct ToolContext<'a> {
     pub cancel: &'a CancellationToken,
     /// The model's id of this call.
     pub call_id: &'a str,
+    /// The agent's secrets, by name: a shell command gets those it names as `$NAME`, and their
+    /// values are redacted from what it prints.
+    pub secrets: &'a BTreeMap<String, String>,
     /// Receives output lines while the tool runs.
     pub output: &'a mut (dyn FnMut(OutputLine) + Send),
 }

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
 use crate::support::wire::Client;
+use crate::support::{TestServer, drive};
 
 async fn ask(client: &mut Client, frame: Value) -> Value {
     let response = format!("{}_response", frame["type"].as_str().expect("a type"));
@@ -125,4 +125,68 @@ async fn bad_names_and_unknown_agents_change_nothing_and_say_why() {
         json!({"type": "secret_list_response", "request_id": "sl-x", "success": false, "secrets": [],
             "error": "Agent agent-nope not found"})
     );
+}
+
+/// Every file under `dir`, but the secrets' own.
+fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.ends_with("secrets") {
+            files.extend(stored_files(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn bash_gets_the_secrets_a_command_names_and_their_values_are_never_shown_nor_stored() {
+    let mut server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {}}}))
+        .await;
+    let started = client.recv_until_type("update_subagent_state").await;
+    let runtime = started[0]["runtime"].clone();
+    let value = "s3cr3t-value-42";
+    let applied = ask(
+        &mut client,
+        json!({"type": "secret_apply", "request_id": "sa", "agent_id": runtime["agent_id"],
+            "set": {"TOKEN": value, "OTHER": "other-value-7"}, "unset": []}),
+    )
+    .await;
+    assert_eq!(applied["success"], true);
+
+    // `OTHER` is not named, so the command does not get it.
+    let command = json!({"command": "echo \"[$TOKEN] [${TOKEN:-none}] [${#TOKEN}]\"; printenv OTHER || echo no-other"});
+    let frames = drive::turn(&mut client, &runtime, &format!("[[tool: Bash {command}]]"), 1).await;
+    let seen = serde_json::to_string(&frames).expect("JSON");
+    assert!(
+        seen.contains("[TOKEN=<REDACTED>] [TOKEN=<REDACTED>] [15]\\nno-other"),
+        "the command saw the value, the model sees its name: {seen}"
+    );
+    assert!(!seen.contains(value) && !seen.contains("other-value-7"));
+
+    let history = drive::call(
+        &mut client,
+        json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"]}),
+    )
+    .await;
+    assert!(!history.to_string().contains(value), "{history}");
+    drop(client);
+    server.stop().await;
+    let mut checked = 0;
+    for file in stored_files(server.data.path()) {
+        // SQLite's `-wal` and `-shm` files may go as the store closes.
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        checked += 1;
+        assert!(
+            !bytes.windows(value.len()).any(|window| window == value.as_bytes()),
+            "{} holds the value",
+            file.display()
+        );
+    }
+    assert!(checked > 0, "the store's files were read");
 }

@@ -1,6 +1,7 @@
 //! The conversation as its running turn sees it: [`TurnHost`] over the conversation's state,
 //! its scope's audience and the store.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -193,6 +194,13 @@ impl TurnHost for Host {
 
     async fn set_cwd(&self, cwd: String) {
         self.conversation.set_cwd(&self.engine, cwd).await;
+    }
+
+    fn secrets(&self) -> BTreeMap<String, String> {
+        let agent_id = self.conversation.scope.agent_id.as_deref();
+        agent_id
+            .and_then(|agent_id| self.engine.secrets.of(agent_id).ok())
+            .unwrap_or_default()
     }
 
     async fn ask(

@@ -193,6 +193,7 @@ async fn execute(
         tool_args: Some(serde_json::to_string(&args).unwrap_or_default()),
     }))]);
     let cwd = std::path::PathBuf::from(host.cwd().await);
+    let secrets = host.secrets();
     let result = match tools.find(&call.name) {
         Some(ToolRef::Local(tool)) => {
             let mut snapshot = Snapshot::new(call.id.clone());
@@ -205,6 +206,7 @@ async fn execute(
                 cwd: &cwd,
                 cancel,
                 call_id: &call.id,
+                secrets: &secrets,
                 output: &mut on_output,
             };
             let result = tool.run(args, context).await;

@@ -14,6 +14,7 @@
 mod calls;
 mod output;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -115,6 +116,9 @@ pub(crate) trait TurnHost: Sync {
     fn permissions(&self) -> impl Future<Output = (DevicePermissionMode, Rules)> + Send;
     /// The working directory.
     fn cwd(&self) -> impl Future<Output = String> + Send;
+    /// The agent's secrets, by name, for the shell tool (none for an agent-free conversation or
+    /// while they cannot be read).
+    fn secrets(&self) -> BTreeMap<String, String>;
     /// Moves the working directory (`SetWorkingDirectory`).
     fn set_cwd(&self, cwd: String) -> impl Future<Output = ()> + Send;
     /// Asks the controller about `request` as `request_id`, unless the call is allowed by

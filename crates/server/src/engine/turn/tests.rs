@@ -1,5 +1,6 @@
 //! A turn run against a recording [`TurnHost`]: no socket, no store, the scripted model.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -96,6 +97,10 @@ impl TurnHost for Recorder {
 
     async fn cwd(&self) -> String {
         std::env::temp_dir().display().to_string()
+    }
+
+    fn secrets(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
     }
 
     async fn set_cwd(&self, cwd: String) {

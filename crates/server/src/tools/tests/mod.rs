@@ -5,6 +5,7 @@ mod edit;
 mod files;
 mod search;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,7 @@ async fn run_full(
                 cwd,
                 cancel,
                 call_id: "call-test",
+                secrets: &BTreeMap::new(),
                 output: &mut output,
             },
         )
