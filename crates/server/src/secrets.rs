@@ -42,7 +42,12 @@ impl Secrets {
 
     /// The secrets of `agent_id`, by name, or why the file cannot be read.
     pub fn of(&self, agent_id: &str) -> Result<BTreeMap<String, String>, String> {
-        Ok(self.0.current()?.agents.remove(agent_id).unwrap_or_default())
+        // Copies the one agent's secrets (every tool call asks); the whole file only to read
+        // it again after a failure.
+        match self.0.with(|file| file.agents.get(agent_id).cloned()) {
+            Some(secrets) => Ok(secrets.unwrap_or_default()),
+            None => Ok(self.0.current()?.agents.remove(agent_id).unwrap_or_default()),
+        }
     }
 
     /// Sets and removes secrets of `agent_id` in one write (a name in both is removed); the

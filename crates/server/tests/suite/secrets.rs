@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use crate::support::wire::Client;
+use crate::support::wire::{Client, start_runtime};
 use crate::support::{TestServer, drive};
 
 async fn ask(client: &mut Client, frame: Value) -> Value {
@@ -145,11 +145,7 @@ fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn bash_gets_the_secrets_a_command_names_and_their_values_are_never_shown_nor_stored() {
     let mut server = TestServer::start().await;
     let mut client = server.client().await;
-    client
-        .send(json!({"type": "runtime_start", "request_id": "rs", "create_agent": {"body": {}}}))
-        .await;
-    let started = client.recv_until_type("update_subagent_state").await;
-    let runtime = started[0]["runtime"].clone();
+    let runtime = start_runtime(&mut client).await;
     let value = "s3cr3t-value-42";
     let applied = ask(
         &mut client,
