@@ -2,15 +2,17 @@
 // that reconnects and rebuilds its transcript, the official helper's conversationList(), /compact.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 
-import { PACKAGE, REPO, assistantText, connectedClient, startServer, until, userText } from './support.mjs';
-
-const EXAMPLE = path.join(PACKAGE, 'examples', 'transcript.mjs');
+import {
+  assertReadmeShows,
+  assistantText,
+  connectedClient,
+  runExample,
+  startServer,
+  until,
+  userText,
+} from './support.mjs';
 
 let server;
 before(async () => {
@@ -98,21 +100,14 @@ test('/compact through executeCommand: slash deltas, then the response', async (
 });
 
 test('the README transcript and model picker example runs, and the README shows it as it is', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [EXAMPLE], {
-    cwd: PACKAGE,
-    timeout: 20_000,
-    env: { ...process.env, LETTA_APP_SERVER_URL: server.url },
-  });
-  const lines = stdout.trim().split('\n');
+  const lines = await runExample('transcript.mjs', server.url);
   assert.deepEqual(lines.slice(0, 2), [
     "user_message: Remember the word 'teal'. [[reply: Noted: teal.]]",
     'assistant_message: Noted: teal.',
   ]);
-  assert.ok(lines.includes('model: scripted/default (default)'), stdout);
+  assert.ok(lines.includes('model: scripted/default (default)'), lines.join('\n'));
   assert.equal(lines.at(-1), 'now using scripted/default for the conversation');
-  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
-  const example = await readFile(EXAMPLE, 'utf8');
-  assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'README.md must show examples/transcript.mjs verbatim');
+  await assertReadmeShows('transcript.mjs');
 });
 
 test('a controller written for real Letta (official helper calls only) lists, picks a model, reloads and compacts', async (t) => {

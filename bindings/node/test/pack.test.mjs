@@ -3,13 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { PACKAGE, REPO, startServer } from './support.mjs';
+import { PACKAGE, assertReadmeShows, startServer } from './support.mjs';
 
 const run = promisify(execFile);
 const EXAMPLE = path.join(PACKAGE, 'examples', 'controller.mjs');
@@ -51,7 +51,5 @@ test('the packed package installs into an empty project and runs the README cont
 });
 
 test('the README shows the example controller as it is', async () => {
-  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
-  const example = await readFile(EXAMPLE, 'utf8');
-  assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'README.md must show examples/controller.mjs verbatim');
+  await assertReadmeShows('controller.mjs');
 });

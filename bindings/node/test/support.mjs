@@ -1,12 +1,14 @@
 // The real server binary on 127.0.0.1:0 for the tests, and helpers to read what a client sees.
 
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { createAppServerClient } from '../index.mjs';
 
@@ -108,4 +110,21 @@ export function toolReturns(frames) {
 /** A `create_message` payload of one user text. */
 export function userText(content) {
   return { kind: 'create_message', messages: [{ role: 'user', content }] };
+}
+
+/** Runs `examples/<name>` with `args` against the server at `url`; returns its output lines. */
+export async function runExample(name, url, args = []) {
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(PACKAGE, 'examples', name), ...args], {
+    cwd: PACKAGE,
+    timeout: 20_000,
+    env: { ...process.env, LETTA_APP_SERVER_URL: url },
+  });
+  return stdout.trim().split('\n');
+}
+
+/** Fails unless README.md quotes `examples/<name>` verbatim, in a `js` block. */
+export async function assertReadmeShows(name) {
+  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+  const example = await readFile(path.join(PACKAGE, 'examples', name), 'utf8');
+  assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), `README.md must show examples/${name} verbatim`);
 }

@@ -2,16 +2,12 @@
 // iterator of `file_changed` frames, which unwatches when closed.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 
-import { PACKAGE, REPO, connectedClient, startServer } from './support.mjs';
-
-const EXAMPLE = path.join(PACKAGE, 'examples', 'file-viewer.mjs');
+import { assertReadmeShows, connectedClient, runExample, startServer } from './support.mjs';
 
 let server;
 before(async () => {
@@ -89,19 +85,12 @@ test('watchFile throws when the server refuses the watch', async (t) => {
 test("the README's file viewer follows the controller's, the agent's and another program's changes", async (t) => {
   const file = path.join(await directory(t), 'status.txt');
   await writeFile(file, 'status: draft\n');
-  const { stdout } = await promisify(execFile)(process.execPath, [EXAMPLE, file], {
-    cwd: PACKAGE,
-    timeout: 20_000,
-    env: { ...process.env, LETTA_APP_SERVER_URL: server.url },
-  });
-  const lines = stdout.trim().split('\n');
+  const lines = await runExample('file-viewer.mjs', server.url, [file]);
   assert.deepEqual(lines.slice(0, 3), [
     'opened: "status: draft\\n"',
     'edit_file: "status: final\\n"',
     'agent edit: "status: published\\n"',
   ]);
   assert.equal(lines.at(-1), 'changed on disk: "rewritten elsewhere\\n"');
-  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
-  const example = await readFile(EXAMPLE, 'utf8');
-  assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'README.md must show examples/file-viewer.mjs verbatim');
+  await assertReadmeShows('file-viewer.mjs');
 });

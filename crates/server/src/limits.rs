@@ -350,8 +350,6 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.path("glob", grep.glob.as_ref())?;
             checker.path("cwd", grep.cwd.as_ref())
         }
-        // Paths repeated in the answer and its `file_ops`, or in every `file_changed` while
-        // watched.
         ClientFrame::SecretList(list) => {
             checker.id("request_id", &list.request_id)?;
             checker.id("agent_id", &list.agent_id)
@@ -366,6 +364,8 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             }
             checker.names("unset", Some(&apply.unset))
         }
+        // Paths repeated in the answer and its `file_ops`, or in every `file_changed` while
+        // watched.
         ClientFrame::EditFile(edit) => {
             checker.id("request_id", &edit.request_id)?;
             checker.path("file_path", Some(&edit.file_path))

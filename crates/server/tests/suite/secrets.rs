@@ -127,6 +127,26 @@ async fn bad_names_and_unknown_agents_change_nothing_and_say_why() {
     );
 }
 
+#[tokio::test]
+async fn an_oversized_secret_is_refused_without_repeating_it() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let agent = new_agent(&mut client).await;
+    let value = "v".repeat(64 * 1024 + 1);
+    client
+        .send(
+            json!({"type": "secret_apply", "request_id": "sa-big", "agent_id": agent,
+            "set": {"BIG": value}, "unset": []}),
+        )
+        .await;
+    let error = client.recv_until_type("error").await.pop().expect("the error");
+    assert_eq!(
+        error,
+        json!({"type": "error", "request_id": "sa-big", "code": "limit_exceeded", "frame_type": "secret_apply",
+            "message": "invalid `secret_apply` frame: field `set.BIG` is 65537 bytes, over the limit of 65536 bytes"})
+    );
+}
+
 /// Every file under `dir`, but the secrets' own.
 fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
