@@ -36,7 +36,7 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     // Conversations, their turns, the tools a turn offers.
     &["engine"],
     // `search`: walking, grepping and fuzzy-indexing directory trees (the tools, the search group);
-    // `secrets`: agents' secrets.
+    // `secrets`: agents' secrets; `memory`: agents' memory repositories (the `memory` tool's too).
     &[
         "permissions",
         "provider",
@@ -45,6 +45,7 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
         "config",
         "search",
         "secrets",
+        "memory",
     ],
     &[
         "history",

@@ -23,10 +23,6 @@ export const SERVER_BINARY =
 /** The test CA (`ca.pem`) and the certificate it signed for 127.0.0.1 and localhost (`server.pem`, `server.key`). */
 export const TLS_FIXTURES = path.join(REPO, 'tests', 'tls');
 
-/**
- * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
- * give a `--listen` of their own).
- */
 /** A client of `url` made with `options`, connected, and closed when the test `t` ends. */
 export async function connectedClient(t, url, options = {}) {
   const client = createAppServerClient({ url, ...options });
@@ -34,33 +30,51 @@ export async function connectedClient(t, url, options = {}) {
   return client.connect();
 }
 
+/**
+ * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
+ * give a `--listen` of their own). `restart()` stops it and starts it again on the same data
+ * directory (on a new port: `url` changes).
+ */
 export async function startServer(...args) {
   const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
   const listen = args.includes('--listen') ? [] : ['--listen', 'ws://127.0.0.1:0'];
-  const child = spawn(SERVER_BINARY, [...listen, '--data-dir', data, ...args], {
-    // Tools run in the server's working directory: the temporary one, not the checkout.
-    cwd: data,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const first = await Promise.race([
-    once(lines, 'line').then(([line]) => line),
-    once(child, 'error').then(([error]) => Promise.reject(new Error(`starting ${SERVER_BINARY}: ${error.message}`))),
-    once(child, 'exit').then(() => Promise.reject(new Error('the server exited before printing its address'))),
-  ]);
-  const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
-  if (!match) throw new Error(`unexpected first line from the server: ${first}`);
-  return {
-    url: match[1],
+  let child;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  const server = {
+    url: null,
+    async restart() {
+      await stop();
+      await launch();
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stop();
       await rm(data, { recursive: true, force: true });
     },
   };
+  const launch = async () => {
+    child = spawn(SERVER_BINARY, [...listen, '--data-dir', data, ...args], {
+      // Tools run in the server's working directory: the temporary one, not the checkout.
+      cwd: data,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout });
+    const first = await Promise.race([
+      once(lines, 'line').then(([line]) => line),
+      once(child, 'error').then(([error]) => Promise.reject(new Error(`starting ${SERVER_BINARY}: ${error.message}`))),
+      once(child, 'exit').then(() => Promise.reject(new Error('the server exited before printing its address'))),
+    ]);
+    const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
+    if (!match) throw new Error(`unexpected first line from the server: ${first}`);
+    server.url = match[1];
+  };
+  await launch();
+  return server;
 }
 
 /** Resolves with the first frame `client` receives that `matches` (and every frame until then). */

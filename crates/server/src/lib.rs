@@ -22,6 +22,7 @@ mod config;
 mod engine;
 mod history;
 mod limits;
+mod memory;
 mod openai_api;
 mod outbound;
 mod permissions;

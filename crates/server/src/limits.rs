@@ -308,6 +308,45 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("request_id", &enable.request_id)?;
             checker.id("agent_id", &enable.agent_id)
         }
+        ClientFrame::ListMemory(list) => {
+            checker.id("request_id", &list.request_id)?;
+            checker.id("agent_id", &list.agent_id)
+        }
+        ClientFrame::MemoryHistory(history) => {
+            checker.id("request_id", &history.request_id)?;
+            checker.id("agent_id", &history.agent_id)?;
+            checker.path("file_path", history.file_path.as_ref())
+        }
+        ClientFrame::MemoryFileAtRef(at) => {
+            checker.id("request_id", &at.request_id)?;
+            checker.id("agent_id", &at.agent_id)?;
+            checker.path("file_path", Some(&at.file_path))?;
+            Checker::bytes("ref", &at.git_ref, MAX_NAME_BYTES)
+        }
+        ClientFrame::MemoryCommitDiff(diff) => {
+            checker.id("request_id", &diff.request_id)?;
+            checker.id("agent_id", &diff.agent_id)?;
+            Checker::bytes("sha", &diff.sha, MAX_NAME_BYTES)
+        }
+        ClientFrame::ReadMemoryFile(read) => {
+            checker.id("request_id", &read.request_id)?;
+            checker.id("agent_id", &read.agent_id)?;
+            checker.path("path", Some(&read.path))
+        }
+        // A memory file is read back whole into answers and prompts: no larger than a document.
+        ClientFrame::WriteMemoryFile(write) => {
+            checker.id("request_id", &write.request_id)?;
+            checker.id("agent_id", &write.agent_id)?;
+            checker.path("path", Some(&write.path))?;
+            Checker::bytes("content", &write.content, MAX_DOCUMENT_BYTES)?;
+            checker.text("commit_message", write.commit_message.as_deref().unwrap_or_default())
+        }
+        ClientFrame::DeleteMemoryFile(delete) => {
+            checker.id("request_id", &delete.request_id)?;
+            checker.id("agent_id", &delete.agent_id)?;
+            checker.path("path", Some(&delete.path))?;
+            checker.text("commit_message", delete.commit_message.as_deref().unwrap_or_default())
+        }
         ClientFrame::GetReflectionSettings(get) => {
             checker.id("request_id", &get.request_id)?;
             checker.agent_scope("runtime", &get.runtime)

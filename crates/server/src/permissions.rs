@@ -46,7 +46,7 @@ pub fn classify(
         DevicePermissionMode::Unrestricted => true,
         DevicePermissionMode::Strict => false,
         DevicePermissionMode::Standard | DevicePermissionMode::AcceptEdits => match subject {
-            Subject::Local(ToolKind::ReadOnly) => true,
+            Subject::Local(ToolKind::ReadOnly | ToolKind::Memory) => true,
             Subject::Local(ToolKind::Shell) => command(args).is_some_and(is_read_only_command),
             Subject::Local(ToolKind::Edit) => mode == DevicePermissionMode::AcceptEdits,
             Subject::Local(ToolKind::Other | ToolKind::Interactive) | Subject::External => false,
@@ -214,6 +214,9 @@ mod tests {
             (AcceptEdits, Subject::Local(ToolKind::Other), Verdict::Ask),
             (Strict, Subject::Local(ToolKind::ReadOnly), Verdict::Ask),
             (Strict, Subject::Local(ToolKind::Posting), Verdict::Allow),
+            (Standard, Subject::Local(ToolKind::Memory), Verdict::Allow),
+            (AcceptEdits, Subject::Local(ToolKind::Memory), Verdict::Allow),
+            (Strict, Subject::Local(ToolKind::Memory), Verdict::Ask),
         ];
         for (mode, subject, verdict) in cases {
             assert_eq!(

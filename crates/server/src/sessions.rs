@@ -98,21 +98,34 @@ struct Watchers {
     subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
 }
 
+impl Watchers {
+    /// The sessions subscribed to `scope`.
+    fn subscribers(&self, scope: &RuntimeScope) -> Vec<Arc<Session>> {
+        let subscriptions = lock(&self.subscriptions);
+        let Some(ids) = subscriptions.get(scope) else {
+            return Vec::new();
+        };
+        let sessions = lock(&self.sessions);
+        ids.iter().filter_map(|id| sessions.get(id).cloned()).collect()
+    }
+}
+
 impl Audience for Watchers {
     /// Serialises the event once for every subscriber.
     fn broadcast(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
-        let targets: Vec<Arc<Session>> = {
-            let subscriptions = lock(&self.subscriptions);
-            let Some(ids) = subscriptions.get(scope) else { return };
-            let sessions = lock(&self.sessions);
-            ids.iter().filter_map(|id| sessions.get(id).cloned()).collect()
-        };
+        let targets = self.subscribers(scope);
         if targets.is_empty() {
             return;
         }
         let frame = Arc::new(EventFrame::new(event, scope));
         for session in targets {
             session.outbound.push(Outgoing::Event(frame.clone()));
+        }
+    }
+
+    fn notify(&self, scope: &RuntimeScope, frame: ServerFrame) {
+        for session in self.subscribers(scope) {
+            session.send(frame.clone());
         }
     }
 

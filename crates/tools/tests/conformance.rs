@@ -14,9 +14,6 @@ use serde_json::Value;
 /// The kit's binary.
 const KIT: &str = env!("CARGO_BIN_EXE_letta-app-server-tools");
 
-/// The checks this server skips, because it does not claim their capability.
-const SKIPPED: &[&str] = &["tier_b.list_memory"];
-
 /// A child process killed (and reaped) when dropped.
 struct Running(Child);
 
@@ -83,17 +80,12 @@ fn every_check_passes_against_this_server() {
         .map(|(name, _)| *name)
         .collect();
     assert_eq!(names, expected, "every check runs, in order");
-    let unexpected: Vec<&Value> = checks
-        .iter()
-        .filter(|check| {
-            let skipped = SKIPPED.contains(&check["name"].as_str().unwrap_or_default());
-            check["result"] != if skipped { "skip" } else { "pass" }
-        })
-        .collect();
+    // The server claims every capability the kit checks: nothing is skipped.
+    let unexpected: Vec<&Value> = checks.iter().filter(|check| check["result"] != "pass").collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
     assert!(output.status.success(), "{:?}", output.status);
     assert_eq!(report["server"]["protocol_version"], 1);
-    assert_eq!(report["summary"]["passed"], Value::from(expected.len() - SKIPPED.len()));
+    assert_eq!(report["summary"]["passed"], Value::from(expected.len()));
 
     // The text report: a line per check, a summary; the same exit status.
     let output = kit(&server.url, &["--only", "runtime_start,malformed.not_json"]);

@@ -1,11 +1,14 @@
 //! Typed commands: `Client::call` of any command of the protocol table against the real server,
-//! and `Client::call_stream` / `Client::command_stream` (answers until `done: true`) against a
-//! scripted peer, since the table has no stream command the server answers yet.
+//! and `Client::call_stream` / `Client::command_stream` (answers until `done: true`) against the
+//! real server's `list_memory` and against a scripted peer (for the ways a stream can end).
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use letta_app_server_client::types::{AgentRetrieve, AppServerInfo, RuntimeScope, Sync};
+use letta_app_server_client::types::{
+    AgentRetrieve, AppServerInfo, EnableMemfs, ListMemory, MemoryHistory, RuntimeScope, RuntimeStart, Sync,
+    WriteMemoryFile,
+};
 use letta_app_server_client::{Client, Error, StreamCall, Transport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -52,6 +55,64 @@ async fn any_command_of_the_table_is_called_with_its_typed_answer() {
         matches!(&error, Error::Server { request_id: Some(id), .. } if id == "sync-3"),
         "{error:?}"
     );
+    client.close().await;
+}
+
+/// An agent's memory through the typed calls: files written as commits, listed as a stream of
+/// chunks (five files to a chunk), the history of one file.
+#[tokio::test]
+async fn the_memory_of_an_agent_is_written_listed_and_read_back() {
+    let server = TestServer::start().await;
+    let client = server.rust_client(Transport::Single).await;
+    let started = client.runtime_start(RuntimeStart::new_agent("Notebook")).await.unwrap();
+    let agent_id = started.runtime.expect("a scope").agent_id.expect("an agent");
+    let enabled = client
+        .call(&EnableMemfs {
+            type_: String::new(),
+            request_id: String::new(),
+            agent_id: agent_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(enabled.memory_directory.is_some());
+    for n in 0..6 {
+        let written = client
+            .call(&WriteMemoryFile {
+                type_: String::new(),
+                request_id: String::new(),
+                agent_id: agent_id.clone(),
+                path: format!("notes/n{n}.md"),
+                content: format!("---\ndescription: Note {n}\n---\nnote {n}\n"),
+                encoding: None,
+                commit_message: Some(format!("Note {n}")),
+            })
+            .await
+            .unwrap();
+        assert_eq!(written.committed, Some(true));
+    }
+    let list = ListMemory {
+        type_: String::new(),
+        request_id: String::new(),
+        agent_id: agent_id.clone(),
+        include_references: None,
+    };
+    let chunks: Vec<_> = client.call_stream(&list).await.unwrap().collect().await;
+    let chunks: Vec<_> = chunks.into_iter().map(Result::unwrap).collect();
+    let shape: Vec<(usize, bool)> = chunks.iter().map(|c| (c.entries.len(), c.done)).collect();
+    assert_eq!(shape, [(5, false), (1, true)]);
+    assert_eq!(chunks[1].entries[0].description.as_deref(), Some("Note 5"));
+    let history = client
+        .call(&MemoryHistory {
+            type_: String::new(),
+            request_id: String::new(),
+            agent_id,
+            file_path: Some("notes/n3.md".into()),
+            limit: None,
+        })
+        .await
+        .unwrap();
+    let messages: Vec<&str> = history.commits.iter().map(|c| c.message.as_str()).collect();
+    assert_eq!(messages, ["Note 3"]);
     client.close().await;
 }
 

@@ -108,8 +108,9 @@ async fn a_streamed_command_and_one_with_an_error_object_fail_at_once_too() {
         .rust_client(Transport::Single)
         .await
         .with_timeout(Duration::from_secs(5));
-    // `list_memory` is answered in chunks until `done: true`; its refusal is that last chunk,
-    // which ends the stream with the refusal, and a one-answer `command` will not send it.
+    // `list_memory` is answered in chunks until `done: true`; its refusal (an unknown agent) is
+    // that last chunk, which ends the stream with the refusal, and a one-answer `command` will
+    // not send it.
     let list = json!({"type": "list_memory", "agent_id": "agent-1"});
     let one = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
     assert!(matches!(&one, Error::Protocol { .. }), "{one:?}");
@@ -123,7 +124,7 @@ async fn a_streamed_command_and_one_with_an_error_object_fail_at_once_too() {
         matches!(&error, Error::Rejected { request_id, frame_type, message }
             if request_id.starts_with("list-memory-")
                 && frame_type == "list_memory_response"
-                && message == "this server does not support `list_memory` yet"),
+                && message == "Agent agent-1 not found"),
         "{error:?}"
     );
     // `chatgpt_usage_read_response.error` is an object; its `message` is the refusal's.

@@ -11,10 +11,11 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
         letta_code_version: env!("CARGO_PKG_VERSION").into(),
         protocol_version: PROTOCOL_VERSION,
         capabilities: Capabilities {
-            // The agents and conversations groups are implemented (docs/protocol.md §4.6, §4.7).
+            // The agents, conversations and memory groups are implemented (docs/protocol.md
+            // §4.6, §4.7, §4.2).
             agent_management: true,
             conversation_management: true,
-            memory_management: false,
+            memory_management: true,
             runtime_start: true,
             runtime_workspace_sandbox: Some(false),
             runtime_external_tools_update: Some(true),

@@ -21,7 +21,8 @@
 //!   `file_ops`.
 //! * `search` — `search_files`, `grep_in_files`.
 //! * [`watch`] — `watch_file`, `unwatch_file`.
-//! * `memfs` — `enable_memfs`.
+//! * `memory` — `enable_memfs`, `list_memory`, `read_memory_file`, `write_memory_file`,
+//!   `delete_memory_file`, `memory_history`, `memory_file_at_ref`, `memory_commit_diff`.
 //! * `git` — `search_branches`, `checkout_branch`.
 //! * [`terminal`] — `terminal_spawn`, `terminal_input`, `terminal_resize`, `terminal_kill`.
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
@@ -44,7 +45,7 @@ mod files;
 mod git;
 pub(crate) mod info;
 mod input;
-mod memfs;
+mod memory;
 mod models;
 mod params;
 mod providers;
@@ -64,13 +65,14 @@ use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
     CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
     ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
-    CreateAgentCommand, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode, ErrorFrame,
-    ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
+    CreateAgentCommand, DeleteMemoryFile, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode,
+    ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
     GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders,
-    ListInDirectory, ListModels, ReadFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory,
-    SetExperiment, SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn,
-    TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile,
+    ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory, ReadFile,
+    ReadMemoryFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
+    SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory, SetExperiment,
+    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
+    UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
 };
 use serde_json::Value;
 
@@ -175,6 +177,15 @@ async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
     conversation.protocol_violation(caller.engine(), message);
 }
 
+/// Runs `work` for the client as its own task, so that later frames do not wait for it.
+fn detach<F: Future<Output = ()> + Send + 'static>(
+    caller: &Arc<dyn Caller>,
+    work: impl FnOnce(Arc<dyn Caller>) -> F,
+) -> Option<Arc<Conversation>> {
+    tokio::spawn(work(caller.clone()));
+    None
+}
+
 fn display(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_owned)
 }
@@ -233,6 +244,13 @@ pub const IMPLEMENTED: &[&str] = &[
     UnwatchFile::TYPE,
     SetBootWorkingDirectory::TYPE,
     GetCwdMap::TYPE,
+    ListMemory::TYPE,
+    MemoryHistory::TYPE,
+    MemoryFileAtRef::TYPE,
+    MemoryCommitDiff::TYPE,
+    ReadMemoryFile::TYPE,
+    WriteMemoryFile::TYPE,
+    DeleteMemoryFile::TYPE,
     EnableMemfs::TYPE,
     SecretList::TYPE,
     SecretApply::TYPE,
@@ -375,12 +393,34 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
             cwd::set_boot_working_directory(caller, set).await;
             None
         }
+        // Detached, as on real Letta: file system and git work does not hold up later frames.
         ClientFrame::EnableMemfs(enable) => {
-            // Detached, as on real Letta: creating a repository does not hold up later frames.
-            let caller = caller.clone();
-            tokio::spawn(async move { memfs::enable_memfs(&caller, enable).await });
-            None
+            detach(
+                caller,
+                |caller| async move { memory::enable_memfs(&caller, enable).await },
+            )
         }
+        ClientFrame::ListMemory(list) => {
+            detach(caller, |caller| async move { memory::list_memory(&caller, list).await })
+        }
+        ClientFrame::WriteMemoryFile(write) => detach(caller, |caller| async move {
+            memory::write_memory_file(&caller, write).await
+        }),
+        ClientFrame::DeleteMemoryFile(delete) => detach(caller, |caller| async move {
+            memory::delete_memory_file(&caller, delete).await
+        }),
+        ClientFrame::ReadMemoryFile(read) => detach(caller, |caller| async move {
+            caller.send(memory::read_memory_file(caller.engine(), read).await);
+        }),
+        ClientFrame::MemoryHistory(history) => detach(caller, |caller| async move {
+            caller.send(memory::memory_history(caller.engine(), history).await);
+        }),
+        ClientFrame::MemoryFileAtRef(at) => detach(caller, |caller| async move {
+            caller.send(memory::memory_file_at_ref(caller.engine(), at).await);
+        }),
+        ClientFrame::MemoryCommitDiff(diff) => detach(caller, |caller| async move {
+            caller.send(memory::memory_commit_diff(caller.engine(), diff).await);
+        }),
         ClientFrame::GetReflectionSettings(get) => {
             settings::get_reflection_settings(caller, get).await;
             None

@@ -4,11 +4,12 @@
 use letta_app_server_protocol::{Secret, SecretApply, SecretApplyResponse, SecretList, SecretListResponse};
 
 use crate::engine::Engine;
+use crate::engine::catalog::stored_agent;
 
 /// `secret_list`: the agent's secrets, values in plain text, sorted by name.
 pub(super) async fn secret_list(engine: &Engine, list: SecretList) -> SecretListResponse {
-    let listed = match known_agent(engine, &list.agent_id).await {
-        Ok(()) => engine.secrets.of(&list.agent_id),
+    let listed = match stored_agent(engine, &list.agent_id).await {
+        Ok(_) => engine.secrets.of(&list.agent_id),
         Err(error) => Err(error),
     };
     let (secrets, error) = match listed {
@@ -29,8 +30,8 @@ pub(super) async fn secret_list(engine: &Engine, list: SecretList) -> SecretList
 /// `secret_apply`: sets then unsets (so unset wins), names upper-cased; answers with the
 /// agent's secret names afterwards.
 pub(super) async fn secret_apply(engine: &Engine, apply: SecretApply) -> SecretApplyResponse {
-    let applied = match known_agent(engine, &apply.agent_id).await {
-        Ok(()) => engine.secrets.apply(&apply.agent_id, apply.set, apply.unset).await,
+    let applied = match stored_agent(engine, &apply.agent_id).await {
+        Ok(_) => engine.secrets.apply(&apply.agent_id, apply.set, apply.unset).await,
         Err(error) => Err(error),
     };
     let (names, error) = match applied {
@@ -42,17 +43,5 @@ pub(super) async fn secret_apply(engine: &Engine, apply: SecretApply) -> SecretA
         success: error.is_none(),
         names,
         error,
-    }
-}
-
-/// Fails unless `agent_id` names a stored agent (real Letta's text for an empty one).
-async fn known_agent(engine: &Engine, agent_id: &str) -> Result<(), String> {
-    if agent_id.trim().is_empty() {
-        return Err("No agent context set. Agent ID is required.".into());
-    }
-    match engine.store.agent(agent_id.to_owned()).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(format!("Agent {agent_id} not found")),
-        Err(error) => Err(error.to_string()),
     }
 }

@@ -67,10 +67,7 @@ async fn apply_reflection(
 ) -> Result<ReflectionSettings, String> {
     let agent_id = &set.runtime.agent_id;
     // Settings are kept only for agents that exist (real Letta keeps them for any id).
-    let agent = engine.store.agent(agent_id.clone()).await;
-    if agent.map_err(|error| error.to_string())?.is_none() {
-        return Err(format!("Agent {agent_id} not found"));
-    }
+    crate::engine::catalog::stored_agent(engine, agent_id).await?;
     let cwd = engine.scope_cwd(runtime).await.map_err(|error| error.to_string())?;
     engine
         .settings

@@ -49,6 +49,18 @@ pub fn conversation_object(id: &str, agent_id: Option<&str>, now: &str, mut body
     body
 }
 
+/// The stored agent `agent_id`, or Letta's words for its absence (an empty id names no agent).
+pub async fn stored_agent(context: &Context, agent_id: &str) -> Result<JsonObject, String> {
+    if agent_id.trim().is_empty() {
+        return Err("No agent context set. Agent ID is required.".into());
+    }
+    match context.store.agent(agent_id.to_owned()).await {
+        Ok(Some(agent)) => Ok(agent),
+        Ok(None) => Err(format!("Agent {agent_id} not found")),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// The scope a conversation id names, with the stored conversation: `default` is the default
 /// conversation of `agent_id` (which must exist; it has no stored object); any other id must be
 /// a stored conversation (agent-free ones have no agent). Errors are Letta's texts.
@@ -60,9 +72,7 @@ pub async fn scope_of(
     let store = &context.store;
     if conversation_id == "default" {
         let agent_id = agent_id.ok_or("Conversation default not found: name its agent with agent_id")?;
-        (store.agent(agent_id.to_owned()).await)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Agent {agent_id} not found"))?;
+        stored_agent(context, agent_id).await?;
         return Ok((RuntimeScope::new(agent_id, "default"), None));
     }
     let conversation = (store.conversation(conversation_id.to_owned()).await)

@@ -1,6 +1,7 @@
 //! Local tools the server runs for the model, with Letta Code's model-facing names and argument
 //! schemas (docs/protocol.md §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
-//! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion` (in Letta 0.32's and 0.34's versions).
+//! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion` (in Letta 0.32's and 0.34's versions),
+//! `memory`.
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
 
@@ -11,6 +12,7 @@ mod cwd;
 mod diff;
 mod edit;
 mod files;
+mod memory;
 mod search;
 mod todo;
 
@@ -41,6 +43,9 @@ pub enum ToolKind {
     Interactive,
     /// Anything else (e.g. `SetWorkingDirectory`): asks unless the mode is `unrestricted`.
     Other,
+    /// Changes only the agent's own memory, with guards of its own (`memory`): allowed as a
+    /// read-only tool is, asked in `strict`.
+    Memory,
     /// Posts something for the user, whose answer arrives later as a message (0.34's
     /// asynchronous `AskUserQuestion`): allowed in every mode.
     Posting,
@@ -66,6 +71,8 @@ pub struct ToolContext<'a> {
     /// The agent's secrets, by name: a shell command gets those it names as `$NAME`, and their
     /// values are redacted from what it prints.
     pub secrets: &'a BTreeMap<String, String>,
+    /// The agent's memory, when it has a repository (`memory`).
+    pub memory: Option<&'a crate::memory::Memory>,
     /// Receives output lines while the tool runs.
     pub output: &'a mut (dyn FnMut(OutputLine) + Send),
 }
@@ -86,6 +93,9 @@ pub struct ToolResult {
     /// A file the tool wrote, with its new content (`Write`, `Edit`, `MultiEdit`), for the
     /// `file_ops` broadcast.
     pub changed_file: Option<(PathBuf, String)>,
+    /// The memory files the tool committed, relative to the memory (`memory`), for the
+    /// `memory_updated` push.
+    pub memory_changed: Vec<String>,
 }
 
 impl ToolResult {
@@ -145,6 +155,7 @@ pub fn all() -> Vec<Box<dyn LocalTool>> {
         Box::new(files::Read),
         Box::new(files::Write),
         Box::new(files::Ls),
+        Box::new(memory::MemoryTool),
         Box::new(search::Grep),
         Box::new(search::Glob),
         Box::new(todo::TodoWrite),
@@ -159,6 +170,7 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
     "Bash",
     "SetWorkingDirectory",
     "Edit",
+    "memory",
     "Read",
     "Write",
 ];

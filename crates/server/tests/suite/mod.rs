@@ -13,6 +13,7 @@ mod letta034;
 mod lifecycle;
 mod limits;
 mod memfs;
+mod memory;
 mod models;
 mod openai;
 mod providers;

@@ -225,6 +225,7 @@ async fn an_openai_compatible_model_calls_a_tool_through_an_approval() {
             "Bash",
             "SetWorkingDirectory",
             "Edit",
+            "memory",
             "Read",
             "Write"
         ]

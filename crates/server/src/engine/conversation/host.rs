@@ -203,6 +203,19 @@ impl TurnHost for Host {
             .unwrap_or_default()
     }
 
+    async fn memory(&self) -> Option<crate::memory::Memory> {
+        let agent_id = self.conversation.scope.agent_id.as_deref()?;
+        crate::engine::memfs::of(&self.engine, agent_id).await.ok().flatten()
+    }
+
+    fn memory_updated(&self, paths: Vec<String>) {
+        let frame = letta_app_server_protocol::MemoryUpdated {
+            affected_paths: paths,
+            timestamp: crate::clock::now_millis(),
+        };
+        self.engine.audience.notify(&self.conversation.scope, frame.into());
+    }
+
     async fn ask(
         &self,
         request_id: String,

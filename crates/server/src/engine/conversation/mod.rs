@@ -33,6 +33,7 @@ use letta_app_server_protocol::{
 
 use crate::engine::clients::Peer;
 use crate::engine::context::Context;
+use crate::engine::memfs;
 use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::Rules;
 use crate::store::Restored;
@@ -49,7 +50,7 @@ use state::{Emitter, Queued, REMEMBERED_RUN_CLIENT_IDS, REMEMBERED_RUNS, State};
 pub struct Agent {
     /// The model handle (`ollama/llama3`), if any.
     pub model: Option<String>,
-    /// The system prompt.
+    /// The system prompt, with the agent's committed memory when it has a memory repository.
     pub system: String,
     /// The reasoning effort in the settings of whichever carries the model (`update_model`'s).
     pub reasoning_effort: Option<String>,
@@ -83,7 +84,12 @@ impl Agent {
         let settings = carrier.get("model_settings").and_then(|v| v.as_object());
         Ok(Self {
             model: text(carrier, "model"),
-            system: text(&agent, "system").unwrap_or_default(),
+            system: memfs::system_prompt(
+                context,
+                scope.agent_id.as_deref(),
+                text(&agent, "system").unwrap_or_default(),
+            )
+            .await,
             reasoning_effort: settings.and_then(|s| text(s, "reasoning_effort")),
         })
     }

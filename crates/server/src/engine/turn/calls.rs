@@ -177,7 +177,7 @@ async fn preview(tool: &ToolRef, args: &JsonObject, cwd: String) -> Option<Vec<D
 }
 
 /// Runs one approved call: `client_tool_start`, the tool (with streamed output snapshots),
-/// and its side effects on the conversation (new working directory, `file_ops`).
+/// and its side effects on the conversation (new working directory, `memory_updated`, `file_ops`).
 async fn execute(
     host: &impl TurnHost,
     tools: &TurnTools,
@@ -194,6 +194,10 @@ async fn execute(
     }))]);
     let cwd = std::path::PathBuf::from(host.cwd().await);
     let secrets = host.secrets();
+    let memory = match call.name.as_str() {
+        "memory" => host.memory().await,
+        _ => None,
+    };
     let result = match tools.find(&call.name) {
         Some(ToolRef::Local(tool)) => {
             let mut snapshot = Snapshot::new(call.id.clone());
@@ -207,6 +211,7 @@ async fn execute(
                 cancel,
                 call_id: &call.id,
                 secrets: &secrets,
+                memory: memory.as_ref(),
                 output: &mut on_output,
             };
             let result = tool.run(args, context).await;
@@ -220,6 +225,9 @@ async fn execute(
     };
     if let Some(new_cwd) = &result.new_cwd {
         host.set_cwd(new_cwd.display().to_string()).await;
+    }
+    if !result.memory_changed.is_empty() {
+        host.memory_updated(result.memory_changed.clone());
     }
     if let Some((path, content)) = &result.changed_file {
         host.emit(vec![

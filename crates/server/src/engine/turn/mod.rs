@@ -119,6 +119,10 @@ pub(crate) trait TurnHost: Sync {
     /// The agent's secrets, by name, for the shell tool (none for an agent-free conversation or
     /// while they cannot be read).
     fn secrets(&self) -> BTreeMap<String, String>;
+    /// The agent's memory, for the `memory` tool (none without a memory repository).
+    fn memory(&self) -> impl Future<Output = Option<crate::memory::Memory>> + Send;
+    /// Tells the scope's clients that a tool committed these memory files (`memory_updated`).
+    fn memory_updated(&self, paths: Vec<String>);
     /// Moves the working directory (`SetWorkingDirectory`).
     fn set_cwd(&self, cwd: String) -> impl Future<Output = ()> + Send;
     /// Asks the controller about `request` as `request_id`, unless the call is allowed by

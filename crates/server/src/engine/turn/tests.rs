@@ -103,6 +103,12 @@ impl TurnHost for Recorder {
         BTreeMap::new()
     }
 
+    async fn memory(&self) -> Option<crate::memory::Memory> {
+        None
+    }
+
+    fn memory_updated(&self, _paths: Vec<String>) {}
+
     async fn set_cwd(&self, cwd: String) {
         self.log(format!("set_cwd {cwd}"));
     }

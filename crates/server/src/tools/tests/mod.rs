@@ -3,6 +3,7 @@
 mod bash;
 mod edit;
 mod files;
+mod memory;
 mod search;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,7 @@ async fn run_full(
                 cancel,
                 call_id: "call-test",
                 secrets: &BTreeMap::new(),
+                memory: None,
                 output: &mut output,
             },
         )
@@ -135,6 +137,7 @@ fn every_tool_has_a_strict_documented_schema() {
             "Read",
             "Write",
             "LS",
+            "memory",
             "Grep",
             "Glob",
             "TodoWrite"
