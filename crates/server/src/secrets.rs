@@ -96,6 +96,20 @@ impl Secrets {
             .map(|secrets| secrets.keys().cloned().collect())
             .unwrap_or_default())
     }
+
+    /// Removes every secret of `agent_id` (a deleted agent's).
+    pub async fn forget(&self, agent_id: &str) -> Result<(), String> {
+        if self.of(agent_id)?.is_empty() {
+            return Ok(());
+        }
+        self.0
+            .change(|file| {
+                file.agents.remove(agent_id);
+                Ok(())
+            })
+            .await
+            .map(drop)
+    }
 }
 
 /// Whether `name` is a secret's name: a shell variable name in capitals.

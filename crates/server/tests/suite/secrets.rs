@@ -206,3 +206,27 @@ async fn bash_gets_the_secrets_a_command_names_and_their_values_are_never_shown_
     }
     assert!(checked > 0, "the store's files were read");
 }
+
+#[tokio::test]
+async fn deleting_an_agent_deletes_its_secrets() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let (agent, other) = (new_agent(&mut client).await, new_agent(&mut client).await);
+    for id in [&agent, &other] {
+        let applied = ask(
+            &mut client,
+            json!({"type": "secret_apply", "request_id": "sa", "agent_id": id, "set": {"TOKEN": "t"}, "unset": []}),
+        )
+        .await;
+        assert_eq!(applied["success"], true);
+    }
+    let deleted = ask(
+        &mut client,
+        json!({"type": "agent_delete", "request_id": "ad", "agent_id": agent}),
+    )
+    .await;
+    assert_eq!(deleted["success"], true, "{deleted}");
+    let file = std::fs::read_to_string(server.data.path().join("store/secrets/agent-secrets.json")).unwrap();
+    assert!(!file.contains(agent.as_str().unwrap()), "{file}");
+    assert!(file.contains(other.as_str().unwrap()), "{file}");
+}

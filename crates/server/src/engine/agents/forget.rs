@@ -22,7 +22,8 @@ impl Engine {
     /// running turn aborted (its subscribers get the abort's frames and `turn_finished` with
     /// `stop_reason: "cancelled"`), its pending approval withdrawn and its waiting queue items
     /// cancelled (an `update_queue` saying so); then its record, conversations, messages,
-    /// turns, input ledger, queue and settings are deleted from the store. Meanwhile and after,
+    /// turns, input ledger, queue and settings are deleted from the store, and its memory
+    /// repository and secrets from the data directory. Meanwhile and after,
     /// none of its conversations loads: commands naming them get the unknown-runtime answer.
     /// `false` when there is no such agent.
     pub async fn forget_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
@@ -42,6 +43,9 @@ impl Engine {
         if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
             // The agent is gone; a leftover directory is only disk space.
             eprintln!("warning: could not remove the memory repository of {agent_id}: {error}");
+        }
+        if deleted && let Err(error) = self.secrets.forget(agent_id).await {
+            eprintln!("warning: could not remove the secrets of {agent_id}: {error}");
         }
         Ok(deleted)
     }
