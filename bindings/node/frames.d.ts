@@ -1048,6 +1048,8 @@ export interface CronRunLogEntry {
   scheduledFor?: string | null;
   /** ISO-8601 time it fired. */
   firedAt?: string | null;
+  /** How many fires a `missed` entry stands for. */
+  missedCount?: number | null;
 }
 
 /** The action of a run log entry. */
@@ -6052,7 +6054,10 @@ export interface CronsUpdated {
   timestamp: number;
   /** The agent whose tasks changed. */
   agent_id?: string | null;
-  /** The conversation whose tasks changed; `null` for a task that starts a fresh one. */
+  /**
+   * The conversation of the task that changed, as stored (`"new"` for a task that starts a
+   * fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.
+   */
   conversation_id?: string | null;
   /** The scope the event belongs to. */
   runtime?: RuntimeScope;

@@ -36,7 +36,8 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     // Conversations, their turns, the tools a turn offers.
     &["engine"],
     // `search`: walking, grepping and fuzzy-indexing directory trees (the tools, the search group);
-    // `secrets`: agents' secrets; `memory`: agents' memory repositories (the `memory` tool's too).
+    // `secrets`: agents' secrets; `memory`: agents' memory repositories (the `memory` tool's too);
+    // `schedule`: scheduled prompts' cron rules and clock.
     &[
         "permissions",
         "provider",
@@ -46,6 +47,7 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
         "search",
         "secrets",
         "memory",
+        "schedule",
     ],
     &[
         "history",

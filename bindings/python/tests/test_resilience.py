@@ -124,14 +124,12 @@ def test_a_command_without_an_answer_times_out(server: Server) -> None:
 def test_a_command_the_server_does_not_implement_is_declined_at_once(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url, request_timeout=5) as client:
-            frame = {"type": "cron_get", "request_id": "cg-1", "task_id": "cron-1"}
+            frame = {"type": "skill_disable", "request_id": "sd-1", "name": "notes"}
             assert await client.request(frame) == {
-                "type": "cron_get_response",
-                "request_id": "cg-1",
-                "found": False,
-                "task": None,
+                "type": "skill_disable_response",
+                "request_id": "sd-1",
                 "success": False,
-                "error": "this server does not support `cron_get` yet",
+                "error": "this server does not support `skill_disable` yet",
             }
 
     run(scenario())

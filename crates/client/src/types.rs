@@ -4614,6 +4614,12 @@ pub struct CronRunLogEntry {
     ///The task.
     #[serde(rename = "jobId")]
     pub job_id: ::std::string::String,
+    ///How many fires a `missed` entry stands for.
+    #[serde(
+        rename = "missedCount",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub missed_count: ::std::option::Option<u64>,
     ///What the run did.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outcome: ::std::option::Option<CronRunOutcome>,
@@ -5126,7 +5132,8 @@ pub struct CronsUpdated {
     ///The agent whose tasks changed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_id: ::std::option::Option<::std::string::String>,
-    ///The conversation whose tasks changed; `null` for a task that starts a fresh one.
+    /**The conversation of the task that changed, as stored (`"new"` for a task that starts a
+fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conversation_id: ::std::option::Option<::std::string::String>,
     ///ISO-8601 time the frame was serialised.
@@ -11969,7 +11976,8 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///The agent whose tasks changed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         agent_id: ::std::option::Option<::std::string::String>,
-        ///The conversation whose tasks changed; `null` for a task that starts a fresh one.
+        /**The conversation of the task that changed, as stored (`"new"` for a task that starts a
+fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         conversation_id: ::std::option::Option<::std::string::String>,
         ///ISO-8601 time the frame was serialised.

@@ -321,7 +321,8 @@ pub struct CronsChange {
     /// The agent whose tasks changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
-    /// The conversation whose tasks changed; `null` for a task that starts a fresh one.
+    /// The conversation of the task that changed, as stored (`"new"` for a task that starts a
+    /// fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.
     #[serde(
         default,
         deserialize_with = "double_option::deserialize",
@@ -532,6 +533,9 @@ pub struct CronRunLogEntry {
     /// ISO-8601 time it fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fired_at: Option<String>,
+    /// How many fires a `missed` entry stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_count: Option<u64>,
 }
 
 open_enum! {

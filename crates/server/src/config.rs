@@ -76,6 +76,8 @@ pub struct Config {
     /// How long one turn of the OpenAI-compatible API may take, waiting in the queue included;
     /// past it the turn is stopped and the request fails (15 minutes, as real Letta's).
     pub openai_turn_timeout: Duration,
+    /// The clock scheduled prompts go by (the system's; tests set one of their own).
+    pub cron_clock: crate::schedule::Clock,
 }
 
 impl Config {
@@ -102,6 +104,7 @@ impl Config {
             idle_eviction: Duration::from_secs(10 * 60),
             openai_api: false,
             openai_turn_timeout: Duration::from_secs(15 * 60),
+            cron_clock: crate::schedule::Clock::System,
             auth: None,
             allowed_origins: Vec::new(),
             shell: std::env::var("SHELL")

@@ -28,6 +28,7 @@ mod outbound;
 mod permissions;
 mod private_file;
 mod provider;
+mod schedule;
 mod search;
 mod secrets;
 mod sessions;
@@ -48,6 +49,7 @@ pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer, nor
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
 pub use config::Config;
 pub use provider::ProviderSettings;
+pub use schedule::{Clock as CronClock, ManualClock};
 pub use tls::Tls;
 
 /// A running server.
@@ -101,6 +103,7 @@ impl Server {
         let transport = transport::Transport::new(sessions.clone(), shutdown.clone());
         let serving = tokio::spawn(transport::serve(listener, transport.clone()));
         tokio::spawn(evict_idle_conversations(sessions.clone(), shutdown.clone()));
+        tokio::spawn(engine.clone().run_scheduler(shutdown.clone()));
         Ok(Self {
             local_addr,
             sessions,

@@ -308,6 +308,77 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("request_id", &enable.request_id)?;
             checker.id("agent_id", &enable.agent_id)
         }
+        ClientFrame::CronList(list) => {
+            checker.id("request_id", &list.request_id)?;
+            checker.id("agent_id", list.agent_id.as_deref().unwrap_or_default())?;
+            checker.id("conversation_id", list.conversation_id.as_deref().unwrap_or_default())
+        }
+        // A task's texts are in every listing of its agent's tasks, and its prompt in every fire.
+        ClientFrame::CronAdd(add) => {
+            checker.id("request_id", &add.request_id)?;
+            checker.id("agent_id", &add.agent_id)?;
+            checker.id("conversation_id", add.conversation_id.as_deref().unwrap_or_default())?;
+            Checker::bytes("name", &add.name, MAX_NAME_BYTES)?;
+            checker.text("description", &add.description)?;
+            Checker::bytes("cron", &add.cron, MAX_NAME_BYTES)?;
+            Checker::bytes("timezone", add.timezone.as_deref().unwrap_or_default(), MAX_NAME_BYTES)?;
+            checker.text("prompt", &add.prompt)?;
+            Checker::bytes(
+                "scheduled_for",
+                add.scheduled_for.clone().flatten().as_deref().unwrap_or_default(),
+                MAX_NAME_BYTES,
+            )
+        }
+        ClientFrame::CronUpdate(update) => {
+            checker.id("request_id", &update.request_id)?;
+            checker.id("task_id", &update.task_id)?;
+            checker.id("conversation_id", update.conversation_id.as_deref().unwrap_or_default())?;
+            Checker::bytes("name", update.name.as_deref().unwrap_or_default(), MAX_NAME_BYTES)?;
+            checker.text("description", update.description.as_deref().unwrap_or_default())?;
+            Checker::bytes("cron", update.cron.as_deref().unwrap_or_default(), MAX_NAME_BYTES)?;
+            Checker::bytes(
+                "timezone",
+                update.timezone.as_deref().unwrap_or_default(),
+                MAX_NAME_BYTES,
+            )?;
+            checker.text("prompt", update.prompt.as_deref().unwrap_or_default())?;
+            Checker::bytes(
+                "scheduled_for",
+                update.scheduled_for.clone().flatten().as_deref().unwrap_or_default(),
+                MAX_NAME_BYTES,
+            )
+        }
+        ClientFrame::CronGet(get) => checker
+            .id("request_id", &get.request_id)
+            .and(checker.id("task_id", &get.task_id)),
+        ClientFrame::CronRuns(runs) => {
+            checker.id("request_id", &runs.request_id)?;
+            checker.id("task_id", &runs.task_id)?;
+            checker.id("run_id", runs.run_id.as_deref().unwrap_or_default())
+        }
+        ClientFrame::CronTrigger(trigger) => {
+            checker.id("request_id", &trigger.request_id)?;
+            checker.id("task_id", &trigger.task_id)
+        }
+        ClientFrame::CronPause(pause) => checker
+            .id("request_id", &pause.request_id)
+            .and(checker.id("task_id", &pause.task_id)),
+        ClientFrame::CronResume(resume) => {
+            checker.id("request_id", &resume.request_id)?;
+            checker.id("task_id", &resume.task_id)?;
+            Checker::bytes(
+                "scheduled_for",
+                resume.scheduled_for.as_deref().unwrap_or_default(),
+                MAX_NAME_BYTES,
+            )
+        }
+        ClientFrame::CronDelete(delete) => checker
+            .id("request_id", &delete.request_id)
+            .and(checker.id("task_id", &delete.task_id)),
+        ClientFrame::CronDeleteAll(delete) => {
+            checker.id("request_id", &delete.request_id)?;
+            checker.id("agent_id", &delete.agent_id)
+        }
         ClientFrame::ListMemory(list) => {
             checker.id("request_id", &list.request_id)?;
             checker.id("agent_id", &list.agent_id)

@@ -123,6 +123,13 @@ impl Audience for Watchers {
         }
     }
 
+    fn notify_everyone(&self, frame: ServerFrame) {
+        let sessions: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        for session in sessions {
+            session.send(frame.clone());
+        }
+    }
+
     fn notify(&self, scope: &RuntimeScope, frame: ServerFrame) {
         for session in self.subscribers(scope) {
             session.send(frame.clone());

@@ -926,6 +926,8 @@ class CronRunLogEntry(TypedDict):
     """ISO-8601 time of the one-off firing, if any."""
     firedAt: NotRequired[str | None]
     """ISO-8601 time it fired."""
+    missedCount: NotRequired[int | None]
+    """How many fires a `missed` entry stands for."""
 
 
 class ChannelSummary(TypedDict):
@@ -6025,7 +6027,9 @@ class CronsUpdated(TypedDict):
     agent_id: NotRequired[str | None]
     """The agent whose tasks changed."""
     conversation_id: NotRequired[str | None]
-    """The conversation whose tasks changed; `null` for a task that starts a fresh one."""
+    """The conversation of the task that changed, as stored (`"new"` for a task that starts a
+    fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.
+    """
     runtime: NotRequired['RuntimeScope']
     """The scope the event belongs to."""
     event_seq: NotRequired[int]

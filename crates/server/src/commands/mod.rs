@@ -28,6 +28,8 @@
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
 //! * `secrets` — `secret_list`, `secret_apply`.
+//! * `cron` — `cron_list`, `cron_add`, `cron_get`, `cron_runs`, `cron_trigger`, `cron_pause`,
+//!   `cron_resume`, `cron_update`, `cron_delete`, `cron_delete_all`.
 //!
 //! Every other command of the protocol table is answered at once as unsupported
 //! ([`IMPLEMENTED`] lists the ones above): with its own response saying so when the table marks
@@ -39,6 +41,7 @@
 
 mod agents;
 mod conversations;
+mod cron;
 mod cwd;
 mod external_tools;
 mod files;
@@ -65,7 +68,8 @@ use letta_app_server_protocol::{
     AbortMessage, AgentCreate, AgentDelete, AgentList, AgentRetrieve, AgentUpdate, AppServerInfo, ChangeDeviceState,
     CheckoutBranch, ClientFrame, ConnectProvider, ConversationCompact, ConversationCreate, ConversationFork,
     ConversationList, ConversationMessagesList, ConversationRecompile, ConversationRetrieve, ConversationUpdate,
-    CreateAgentCommand, DeleteMemoryFile, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode,
+    CreateAgentCommand, CronAdd, CronDelete, CronDeleteAll, CronGet, CronList, CronPause, CronResume, CronRuns,
+    CronTrigger, CronUpdate, DeleteMemoryFile, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode,
     ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
     GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders,
     ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory, ReadFile,
@@ -220,6 +224,16 @@ pub const IMPLEMENTED: &[&str] = &[
     ConversationFork::TYPE,
     ConversationMessagesList::TYPE,
     ConversationCompact::TYPE,
+    CronList::TYPE,
+    CronAdd::TYPE,
+    CronGet::TYPE,
+    CronRuns::TYPE,
+    CronTrigger::TYPE,
+    CronPause::TYPE,
+    CronResume::TYPE,
+    CronUpdate::TYPE,
+    CronDelete::TYPE,
+    CronDeleteAll::TYPE,
     ExecuteCommand::TYPE,
     AgentList::TYPE,
     AgentRetrieve::TYPE,
@@ -377,6 +391,36 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
             caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
             None
         }
+        ClientFrame::CronList(list) => detach(caller, |caller| async move {
+            caller.send(cron::list(caller.engine(), list).await);
+        }),
+        ClientFrame::CronGet(get) => detach(caller, |caller| async move {
+            caller.send(cron::get(caller.engine(), get).await);
+        }),
+        ClientFrame::CronRuns(runs) => detach(caller, |caller| async move {
+            caller.send(cron::runs(caller.engine(), runs).await);
+        }),
+        ClientFrame::CronTrigger(trigger) => detach(caller, |caller| async move {
+            caller.send(cron::trigger(caller.engine(), trigger).await);
+        }),
+        ClientFrame::CronAdd(add) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::add(caller.engine(), add).await);
+        }),
+        ClientFrame::CronPause(pause) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::pause(caller.engine(), pause).await);
+        }),
+        ClientFrame::CronResume(resume) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::resume(caller.engine(), resume).await);
+        }),
+        ClientFrame::CronUpdate(update) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::update(caller.engine(), update).await);
+        }),
+        ClientFrame::CronDelete(delete) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::delete(caller.engine(), delete).await);
+        }),
+        ClientFrame::CronDeleteAll(delete) => detach(caller, |caller| async move {
+            cron::reply(caller.as_ref(), cron::delete_all(caller.engine(), delete).await);
+        }),
         ClientFrame::SecretList(list) => {
             caller.send(secrets::secret_list(caller.engine(), list).await);
             None

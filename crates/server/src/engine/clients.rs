@@ -30,6 +30,8 @@ pub trait Audience: Send + Sync {
     /// Resolves once the subscribers of `scope` have taken what was sent to them (a stuck
     /// reader is left to its queue's limits).
     fn readers_ready<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+    /// Sends a direct frame (no envelope) to every connected session.
+    fn notify_everyone(&self, frame: ServerFrame);
     /// Sends a direct frame (no envelope) to every subscriber of `scope`.
     fn notify(&self, scope: &RuntimeScope, frame: ServerFrame);
     /// Sends a direct frame to one session; `false` if it is not connected.

@@ -1,6 +1,6 @@
 //! What every conversation runtime shares: configuration, the store, the model providers, the
 //! local and external tools, the clients watching, the file indexes of `search_files`, the
-//! agents' secrets.
+//! agents' secrets, the scheduled prompts' clock.
 //! Conversations, turns and the toolbox take a [`Context`], never the registry that holds them.
 
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct Context {
     pub settings: Arc<Settings>,
     /// Agents' secrets.
     pub secrets: Secrets,
+    /// Scheduled prompts: their clock, and the lock of their changes.
+    pub crons: crate::schedule::Crons,
     /// The file indexes of `search_files`, one per directory searched (bounded; see
     /// [`crate::search::index`]).
     pub file_indexes: FileIndexes,
@@ -48,6 +50,7 @@ impl Context {
         let settings = Arc::new(Settings::new(&config));
         let secrets = Secrets::open(&config.data_dir);
         Self {
+            crons: crate::schedule::Crons::new(config.cron_clock.clone()),
             config,
             store,
             providers,

@@ -10,12 +10,14 @@
 //! * [`agents`] — creating, updating, showing and deleting agents.
 //! * [`settings`] — server-wide settings (boot directory, experiments, reflection);
 //!   [`memfs`] — agents' memory repositories.
+//! * [`cron`] — scheduled prompts and the scheduler that fires them.
 
 pub(crate) mod agents;
 pub(crate) mod catalog;
 pub(crate) mod clients;
 pub(crate) mod context;
 pub(crate) mod conversation;
+pub(crate) mod cron;
 pub(crate) mod external;
 pub(crate) mod memfs;
 pub(crate) mod settings;

@@ -29,6 +29,7 @@
 mod agents;
 mod catalog;
 mod context;
+mod crons;
 mod inputs;
 mod listing;
 mod messages;

@@ -55,10 +55,15 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS openai_outcomes (
         key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, outcome TEXT NOT NULL, stored_at INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS openai_outcomes_by_age ON openai_outcomes (stored_at);
+    CREATE TABLE IF NOT EXISTS cron_tasks (id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, task TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS cron_tasks_by_agent ON cron_tasks (agent_id);
+    CREATE TABLE IF NOT EXISTS cron_runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, ts INTEGER NOT NULL, entry TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS cron_runs_by_task ON cron_runs (task_id, seq);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -110,7 +115,8 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
         }
     }
     // Version 4 added the OpenAI-compatible API's tables (`openai_chats`, `openai_outcomes`),
-    // which `SCHEMA` creates: nothing to convert.
+    // version 5 the scheduled prompts' (`cron_tasks`, `cron_runs`), which `SCHEMA` creates:
+    // nothing to convert.
     connection.execute_batch(
         "CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
          CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (agent_id, listed_at, id);

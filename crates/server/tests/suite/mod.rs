@@ -5,6 +5,7 @@ mod approvals;
 mod auth;
 mod cli;
 mod conversations;
+mod cron;
 mod cwd;
 mod durability;
 mod files;

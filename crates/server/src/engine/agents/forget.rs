@@ -23,7 +23,7 @@ impl Engine {
     /// `stop_reason: "cancelled"`), its pending approval withdrawn and its waiting queue items
     /// cancelled (an `update_queue` saying so); then its record, conversations, messages,
     /// turns, input ledger, queue and settings are deleted from the store, and its memory
-    /// repository and secrets from the data directory. Meanwhile and after,
+    /// repository and secrets from the data directory, and its scheduled prompts. Meanwhile and after,
     /// none of its conversations loads: commands naming them get the unknown-runtime answer.
     /// `false` when there is no such agent.
     pub async fn forget_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
@@ -46,6 +46,9 @@ impl Engine {
         }
         if deleted && let Err(error) = self.secrets.forget(agent_id).await {
             eprintln!("warning: could not remove the secrets of {agent_id}: {error}");
+        }
+        if deleted && self.store.delete_cron_tasks(None, Some(agent_id.to_owned())).await? > 0 {
+            crate::engine::cron::announce(self, Some(agent_id), None);
         }
         Ok(deleted)
     }

@@ -306,14 +306,17 @@ impl Conversation {
     }
 
     /// Dequeues the leading coalescable items as one turn; `false` if there are none, or nobody
-    /// watches the scope, or the server is stopping (the items wait), or its agent is deleted, or
+    /// watches the scope (unless they are all scheduled prompts), or the server is stopping (the items wait), or its agent is deleted, or
     /// a compaction runs (it starts them when it ends).
     pub(super) async fn start_next_batch(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State) -> bool {
         if state.compacting {
             return false;
         }
         let batch = state.next_batch();
-        if batch.is_empty() || !engine.audience.is_watched(&self.scope) || engine.is_stopping() || self.is_deleted() {
+        // A scheduled prompt runs on its own: nobody need watch its conversation.
+        let autonomous = batch.iter().all(|q| q.item.source == QueueItemSource::Cron);
+        let watched = autonomous || engine.audience.is_watched(&self.scope);
+        if batch.is_empty() || !watched || engine.is_stopping() || self.is_deleted() {
             return false;
         }
         let content = merge_contents(batch.iter().map(|q| &q.item.content));

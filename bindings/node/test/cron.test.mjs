@@ -1,0 +1,50 @@
+// Scheduled prompts through the Node SDK: a task added, run now with cronTrigger (its prompt runs
+// in the conversation as a cron_prompt), read back with its run log, deleted.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { connectedClient, startServer, until } from './support.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.stop());
+
+test('a scheduled prompt runs in its conversation when triggered, and its run is logged', async (t) => {
+  const client = await connectedClient(t, server.url);
+  const { runtime } = await client.runtimeStart({ create_agent: { body: { name: 'Scheduler' } } });
+  const added = await client.cronAdd({
+    agent_id: runtime.agent_id,
+    conversation_id: runtime.conversation_id,
+    name: 'Ping',
+    description: 'A test task',
+    cron: '0 9 * * 1-5',
+    timezone: 'UTC',
+    recurring: true,
+    prompt: 'Say pong [[reply: pong]]',
+  });
+  assert.equal(added.task.status, 'active');
+  const id = added.task.id;
+  const listed = await client.cronList({ agent_id: runtime.agent_id });
+  assert.deepEqual(listed.tasks.map((task) => task.id), [id]);
+
+  const finished = until(client, (frame) => frame.type === 'turn_finished');
+  const triggered = await client.cronTrigger({ task_id: id });
+  assert.deepEqual([triggered.found, triggered.task.fire_count, triggered.task.status], [true, 1, 'active']);
+  const frames = await finished;
+  const queued = frames.find((frame) => frame.type === 'update_queue' && frame.queue.length > 0);
+  assert.deepEqual([queued.queue[0].kind, queued.queue[0].source], ['cron_prompt', 'cron']);
+  assert.match(queued.queue[0].content, /^Scheduled task "Ping" is firing\.\nDescription: A test task\n/);
+
+  const runs = await client.cronRuns({ task_id: id });
+  assert.deepEqual(
+    runs.page.entries.map((entry) => [entry.status, entry.outcome, entry.reason]),
+    [['ok', 'queued', 'scheduled_time_matched']],
+  );
+  const deleted = await client.cronDelete({ task_id: id });
+  assert.equal(deleted.found, true);
+  const gone = await client.cronGet({ task_id: id });
+  assert.deepEqual([gone.found, gone.task], [false, null]);
+});
