@@ -5711,8 +5711,14 @@ export interface SkillEnableResponse {
   request_id: string;
   /** Whether the command succeeded. */
   success: boolean;
-  /** The skill's name. */
+  /** The skill's name (as Letta's declarations name the field). */
   skill_name?: string | null;
+  /** The skill's name (as Letta's implementation sends it). */
+  name?: string | null;
+  /** `skill_enable`: the skill's directory. */
+  skill_path?: string | null;
+  /** `skill_enable`: the link to it in the server's skills directory. */
+  link_path?: string | null;
   /** Why it failed. */
   error?: string | null;
 }
@@ -5724,8 +5730,14 @@ export interface SkillDisableResponse {
   request_id: string;
   /** Whether the command succeeded. */
   success: boolean;
-  /** The skill's name. */
+  /** The skill's name (as Letta's declarations name the field). */
   skill_name?: string | null;
+  /** The skill's name (as Letta's implementation sends it). */
+  name?: string | null;
+  /** `skill_enable`: the skill's directory. */
+  skill_path?: string | null;
+  /** `skill_enable`: the link to it in the server's skills directory. */
+  link_path?: string | null;
   /** Why it failed. */
   error?: string | null;
 }

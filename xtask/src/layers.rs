@@ -48,6 +48,7 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
         "secrets",
         "memory",
         "schedule",
+        "skills",
     ],
     &[
         "history",

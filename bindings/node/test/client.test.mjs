@@ -275,10 +275,11 @@ describe('errors and closing', () => {
     assert.ok(error instanceof AppServerError, String(error));
     assert.equal(error.code, 'unknown_runtime');
     // A command this server does not implement is declined at once, with its own response.
-    const skill = await client.skillEnable({ skill_path: '/tmp/skills/notes' });
-    assert.equal(skill.type, 'skill_enable_response');
-    assert.equal(skill.success, false);
-    assert.match(skill.error, /does not support `skill_enable`/);
+    const channels = await client.channelsList();
+    assert.equal(channels.type, 'channels_list_response');
+    assert.equal(channels.success, false);
+    assert.deepEqual(channels.channels, []);
+    assert.match(channels.error, /does not support `channels_list`/);
     // resume_queue on a scope that does not exist answers success: false, without an error frame.
     const resumed = await client.resumeQueue({ runtime: scope });
     assert.deepEqual([resumed.type, resumed.success, resumed.resumed], ['resume_queue_response', false, 0]);

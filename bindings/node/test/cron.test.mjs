@@ -1,5 +1,6 @@
-// Scheduled prompts through the Node SDK: a task added, run now with cronTrigger (its prompt runs
-// in the conversation as a cron_prompt), read back with its run log, deleted.
+// Scheduled prompts and skills through the Node SDK: a task added, run now with cronTrigger (its
+// prompt runs in the conversation as a cron_prompt), read back with its run log, deleted; a skill
+// enabled and disabled.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -47,4 +48,24 @@ test('a scheduled prompt runs in its conversation when triggered, and its run is
   assert.equal(deleted.found, true);
   const gone = await client.cronGet({ task_id: id });
   assert.deepEqual([gone.found, gone.task], [false, null]);
+});
+
+test('skillEnable links a skill directory and skillDisable unlinks it, each followed by skills_updated', async (t) => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'letta-skill-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const skill = path.join(dir, 'haiku');
+  await mkdir(skill);
+  await writeFile(path.join(skill, 'SKILL.md'), '---\nname: haiku\ndescription: Write a haiku.\n---\nFive, seven, five.');
+  const client = await connectedClient(t, server.url);
+  const updated = until(client, (frame) => frame.type === 'skills_updated');
+  const enabled = await client.skillEnable({ skill_path: skill });
+  assert.deepEqual([enabled.success, enabled.skill_name, enabled.skill_path], [true, 'haiku', skill]);
+  await updated;
+  const disabled = await client.skillDisable({ name: 'haiku' });
+  assert.deepEqual([disabled.success, disabled.name], [true, 'haiku']);
+  const missing = await client.skillDisable({ name: 'haiku' });
+  assert.deepEqual([missing.success, missing.error], [false, 'Skill not found: haiku']);
 });

@@ -124,12 +124,13 @@ def test_a_command_without_an_answer_times_out(server: Server) -> None:
 def test_a_command_the_server_does_not_implement_is_declined_at_once(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url, request_timeout=5) as client:
-            frame = {"type": "skill_disable", "request_id": "sd-1", "name": "notes"}
+            frame = {"type": "channels_list", "request_id": "cl-1"}
             assert await client.request(frame) == {
-                "type": "skill_disable_response",
-                "request_id": "sd-1",
+                "type": "channels_list_response",
+                "request_id": "cl-1",
+                "channels": [],
                 "success": False,
-                "error": "this server does not support `skill_disable` yet",
+                "error": "this server does not support `channels_list` yet",
             }
 
     run(scenario())

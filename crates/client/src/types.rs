@@ -11649,11 +11649,20 @@ server.*/
         ///Why it failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
+        ///`skill_enable`: the link to it in the server's skills directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        link_path: ::std::option::Option<::std::string::String>,
+        ///The skill's name (as Letta's implementation sends it).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
         ///Echo of the request's id.
         request_id: ::std::string::String,
-        ///The skill's name.
+        ///The skill's name (as Letta's declarations name the field).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         skill_name: ::std::option::Option<::std::string::String>,
+        ///`skill_enable`: the skill's directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        skill_path: ::std::option::Option<::std::string::String>,
         ///Whether the command succeeded.
         success: bool,
     },
@@ -11663,11 +11672,20 @@ server.*/
         ///Why it failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
+        ///`skill_enable`: the link to it in the server's skills directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        link_path: ::std::option::Option<::std::string::String>,
+        ///The skill's name (as Letta's implementation sends it).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        name: ::std::option::Option<::std::string::String>,
         ///Echo of the request's id.
         request_id: ::std::string::String,
-        ///The skill's name.
+        ///The skill's name (as Letta's declarations name the field).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         skill_name: ::std::option::Option<::std::string::String>,
+        ///`skill_enable`: the skill's directory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        skill_path: ::std::option::Option<::std::string::String>,
         ///Whether the command succeeded.
         success: bool,
     },
@@ -12216,11 +12234,20 @@ pub struct SkillDisableResponse {
     ///Why it failed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+    ///`skill_enable`: the link to it in the server's skills directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub link_path: ::std::option::Option<::std::string::String>,
+    ///The skill's name (as Letta's implementation sends it).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
-    ///The skill's name.
+    ///The skill's name (as Letta's declarations name the field).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_name: ::std::option::Option<::std::string::String>,
+    ///`skill_enable`: the skill's directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub skill_path: ::std::option::Option<::std::string::String>,
     ///Whether the command succeeded.
     pub success: bool,
     #[serde(rename = "type")]
@@ -12242,11 +12269,20 @@ pub struct SkillEnableResponse {
     ///Why it failed.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+    ///`skill_enable`: the link to it in the server's skills directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub link_path: ::std::option::Option<::std::string::String>,
+    ///The skill's name (as Letta's implementation sends it).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
-    ///The skill's name.
+    ///The skill's name (as Letta's declarations name the field).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_name: ::std::option::Option<::std::string::String>,
+    ///`skill_enable`: the skill's directory.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub skill_path: ::std::option::Option<::std::string::String>,
     ///Whether the command succeeded.
     pub success: bool,
     #[serde(rename = "type")]

@@ -32,9 +32,18 @@ macro_rules! skill_response {
             pub request_id: String,
             /// Whether the command succeeded.
             pub success: bool,
-            /// The skill's name.
+            /// The skill's name (as Letta's declarations name the field).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub skill_name: Option<String>,
+            /// The skill's name (as Letta's implementation sends it).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub name: Option<String>,
+            /// `skill_enable`: the skill's directory.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub skill_path: Option<String>,
+            /// `skill_enable`: the link to it in the server's skills directory.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub link_path: Option<String>,
             /// Why it failed.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub error: Option<String>,

@@ -32,6 +32,7 @@ mod schedule;
 mod search;
 mod secrets;
 mod sessions;
+mod skills;
 mod store;
 mod sync;
 mod tls;

@@ -379,6 +379,14 @@ pub fn check(frame: &ClientFrame, frame_bytes: usize) -> Checked {
             checker.id("request_id", &delete.request_id)?;
             checker.id("agent_id", &delete.agent_id)
         }
+        ClientFrame::SkillEnable(enable) => {
+            checker.id("request_id", &enable.request_id)?;
+            checker.path("skill_path", Some(&enable.skill_path))
+        }
+        ClientFrame::SkillDisable(disable) => {
+            checker.id("request_id", &disable.request_id)?;
+            Checker::bytes("name", &disable.name, MAX_NAME_BYTES)
+        }
         ClientFrame::ListMemory(list) => {
             checker.id("request_id", &list.request_id)?;
             checker.id("agent_id", &list.agent_id)

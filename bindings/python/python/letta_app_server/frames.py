@@ -5681,7 +5681,13 @@ class SkillEnableResponse(TypedDict):
     success: bool
     """Whether the command succeeded."""
     skill_name: NotRequired[str | None]
-    """The skill's name."""
+    """The skill's name (as Letta's declarations name the field)."""
+    name: NotRequired[str | None]
+    """The skill's name (as Letta's implementation sends it)."""
+    skill_path: NotRequired[str | None]
+    """`skill_enable`: the skill's directory."""
+    link_path: NotRequired[str | None]
+    """`skill_enable`: the link to it in the server's skills directory."""
     error: NotRequired[str | None]
     """Why it failed."""
 
@@ -5695,7 +5701,13 @@ class SkillDisableResponse(TypedDict):
     success: bool
     """Whether the command succeeded."""
     skill_name: NotRequired[str | None]
-    """The skill's name."""
+    """The skill's name (as Letta's declarations name the field)."""
+    name: NotRequired[str | None]
+    """The skill's name (as Letta's implementation sends it)."""
+    skill_path: NotRequired[str | None]
+    """`skill_enable`: the skill's directory."""
+    link_path: NotRequired[str | None]
+    """`skill_enable`: the link to it in the server's skills directory."""
     error: NotRequired[str | None]
     """Why it failed."""
 

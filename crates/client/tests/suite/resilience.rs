@@ -90,13 +90,13 @@ async fn a_command_the_server_does_not_implement_fails_at_once() {
         .rust_client(Transport::Single)
         .await
         .with_timeout(Duration::from_secs(5));
-    let enable = json!({"type": "skill_enable", "skill_path": "/tmp/skills/x"});
-    let error = client.command(enable.as_object().unwrap().clone()).await.unwrap_err();
+    let list = json!({"type": "channels_list"});
+    let error = client.command(list.as_object().unwrap().clone()).await.unwrap_err();
     assert!(
         matches!(&error, Error::Rejected { request_id, frame_type, message }
-            if request_id == "skill-enable-1"
-                && frame_type == "skill_enable_response"
-                && message == "this server does not support `skill_enable` yet"),
+            if request_id == "channels-list-1"
+                && frame_type == "channels_list_response"
+                && message == "this server does not support `channels_list` yet"),
         "{error:?}"
     );
 }

@@ -28,6 +28,7 @@
 //! * `settings` — `get_reflection_settings`, `set_reflection_settings`, `get_experiments`,
 //!   `set_experiment`.
 //! * `secrets` — `secret_list`, `secret_apply`.
+//! * `skills` — `skill_enable`, `skill_disable`.
 //! * `cron` — `cron_list`, `cron_add`, `cron_get`, `cron_runs`, `cron_trigger`, `cron_pause`,
 //!   `cron_resume`, `cron_update`, `cron_delete`, `cron_delete_all`.
 //!
@@ -56,6 +57,7 @@ mod runtime;
 mod search;
 mod secrets;
 mod settings;
+mod skills;
 mod slash;
 pub mod terminal;
 pub mod watch;
@@ -75,8 +77,8 @@ use letta_app_server_protocol::{
     ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory, ReadFile,
     ReadMemoryFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
     SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory, SetExperiment,
-    SetReflectionSettings, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck,
-    UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
+    SetReflectionSettings, SkillDisable, SkillEnable, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn,
+    TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
 };
 use serde_json::Value;
 
@@ -268,6 +270,8 @@ pub const IMPLEMENTED: &[&str] = &[
     EnableMemfs::TYPE,
     SecretList::TYPE,
     SecretApply::TYPE,
+    SkillEnable::TYPE,
+    SkillDisable::TYPE,
     GetReflectionSettings::TYPE,
     SetReflectionSettings::TYPE,
     GetExperiments::TYPE,
@@ -420,6 +424,12 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }),
         ClientFrame::CronDeleteAll(delete) => detach(caller, |caller| async move {
             cron::reply(caller.as_ref(), cron::delete_all(caller.engine(), delete).await);
+        }),
+        ClientFrame::SkillEnable(enable) => detach(caller, |caller| async move {
+            skills::enable(caller.as_ref(), enable).await;
+        }),
+        ClientFrame::SkillDisable(disable) => detach(caller, |caller| async move {
+            skills::disable(caller.as_ref(), disable).await;
         }),
         ClientFrame::SecretList(list) => {
             caller.send(secrets::secret_list(caller.engine(), list).await);

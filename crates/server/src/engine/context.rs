@@ -34,6 +34,8 @@ pub struct Context {
     pub settings: Arc<Settings>,
     /// Agents' secrets.
     pub secrets: Secrets,
+    /// The server's skills directory.
+    pub skills: crate::skills::Skills,
     /// Scheduled prompts: their clock, and the lock of their changes.
     pub crons: crate::schedule::Crons,
     /// The file indexes of `search_files`, one per directory searched (bounded; see
@@ -51,6 +53,7 @@ impl Context {
         let secrets = Secrets::open(&config.data_dir);
         Self {
             crons: crate::schedule::Crons::new(config.cron_clock.clone()),
+            skills: crate::skills::Skills::new(&config.data_dir),
             config,
             store,
             providers,

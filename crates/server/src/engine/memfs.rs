@@ -42,16 +42,25 @@ pub async fn of(context: &Context, agent_id: &str) -> Result<Option<Memory>, Str
     }))
 }
 
-/// `system` with the memory of `agent_id` as committed at its `HEAD` (docs/protocol.md §4.2) in
-/// place of `{CORE_MEMORY}` or after it; as it is when the agent has no memory repository or
-/// its memory holds no markdown file, or when the memory cannot be read (the turn runs without).
+/// `system` as a turn of `agent_id` sends it: with the agent's memory as committed at its
+/// `HEAD` (docs/protocol.md §4.2) in place of `{CORE_MEMORY}` or after it, then the
+/// `<available_skills>` block (§4.5). Either part is left out when empty (no repository, no
+/// markdown file, no skill) or unreadable (the turn runs without).
 pub async fn system_prompt(context: &Context, agent_id: Option<&str>, system: String) -> String {
-    let Some(root) = agent_id.and_then(|agent_id| context.settings.memory_repository(agent_id)) else {
-        return system;
-    };
-    let compiled = tokio::task::spawn_blocking(move || prompt::core_memory(&root)).await;
-    match compiled {
-        Ok(Ok(core_memory)) if !core_memory.is_empty() => prompt::inject(&system, &core_memory),
-        _ => system,
-    }
+    let root = agent_id.and_then(|agent_id| context.settings.memory_repository(agent_id));
+    let skills = context.skills.clone();
+    let fallback = system.clone();
+    let compiled = tokio::task::spawn_blocking(move || {
+        let memory = root.as_deref().and_then(|root| prompt::core_memory(root).ok());
+        let with_memory = match memory.filter(|memory| !memory.is_empty()) {
+            Some(memory) => prompt::inject(&system, &memory),
+            None => system,
+        };
+        match skills.available_block(root.as_deref()) {
+            Some(block) => format!("{}\n\n{block}", with_memory.trim_end()),
+            None => with_memory,
+        }
+    })
+    .await;
+    compiled.unwrap_or(fallback)
 }

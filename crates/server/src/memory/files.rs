@@ -35,11 +35,7 @@ pub struct FrontMatter {
 /// Reads `raw`'s front matter: `---`, `key: value` lines (a key with `- item` lines below is a
 /// list), `---`. A byte-order mark is dropped and line ends become `\n` first.
 pub fn front_matter(raw: &str) -> FrontMatter {
-    let text = raw
-        .strip_prefix('\u{feff}')
-        .unwrap_or(raw)
-        .replace("\r\n", "\n")
-        .replace('\r', "\n");
+    let text = normalized(raw);
     let Some((header, body)) = split_front_matter(&text) else {
         return FrontMatter {
             description: None,
@@ -47,9 +43,23 @@ pub fn front_matter(raw: &str) -> FrontMatter {
         };
     };
     FrontMatter {
-        description: description(header),
+        description: value(header, "description"),
         body: body.trim().to_owned(),
     }
+}
+
+/// The value of `key` in `raw`'s front matter, unless it is a list.
+pub fn field(raw: &str, key: &str) -> Option<String> {
+    let text = normalized(raw);
+    split_front_matter(&text).and_then(|(header, _)| value(header, key))
+}
+
+/// `raw` without a byte-order mark, its line ends `\n`.
+fn normalized(raw: &str) -> String {
+    raw.strip_prefix('\u{feff}')
+        .unwrap_or(raw)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
 }
 
 /// The header and body of `text`, when it starts with a `---` line closed by a later one (the
@@ -68,13 +78,13 @@ fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// The `description` of a front matter header, unless it is a list.
-fn description(header: &str) -> Option<String> {
+/// The value of `wanted` in a front matter header, unless it is a list.
+fn value(header: &str, wanted: &str) -> Option<String> {
     let mut found = None;
     let mut open_key: Option<&str> = None;
     let mut items = 0;
     let close = |key: Option<&str>, items: usize, found: &mut Option<String>| {
-        if key == Some("description") {
+        if key == Some(wanted) {
             *found = (items == 0).then(String::new);
         }
     };
@@ -91,7 +101,7 @@ fn description(header: &str) -> Option<String> {
         let (key, value) = (line[..colon].trim(), line[colon + 1..].trim());
         if value.is_empty() {
             open_key = Some(key);
-        } else if key == "description" {
+        } else if key == wanted {
             found = Some(value.to_owned());
         }
     }

@@ -1,7 +1,7 @@
 //! Local tools the server runs for the model, with Letta Code's model-facing names and argument
 //! schemas (docs/protocol.md §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
 //! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion` (in Letta 0.32's and 0.34's versions),
-//! `memory`.
+//! `memory`, `Skill`.
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
 
@@ -14,6 +14,7 @@ mod edit;
 mod files;
 mod memory;
 mod search;
+mod skill;
 mod todo;
 
 #[cfg(test)]
@@ -71,8 +72,10 @@ pub struct ToolContext<'a> {
     /// The agent's secrets, by name: a shell command gets those it names as `$NAME`, and their
     /// values are redacted from what it prints.
     pub secrets: &'a BTreeMap<String, String>,
-    /// The agent's memory, when it has a repository (`memory`).
+    /// The agent's memory, when it has a repository (`memory`, `Skill`).
     pub memory: Option<&'a crate::memory::Memory>,
+    /// The server's skills (`Skill`).
+    pub skills: &'a crate::skills::Skills,
     /// Receives output lines while the tool runs.
     pub output: &'a mut (dyn FnMut(OutputLine) + Send),
 }
@@ -158,6 +161,7 @@ pub fn all() -> Vec<Box<dyn LocalTool>> {
         Box::new(memory::MemoryTool),
         Box::new(search::Grep),
         Box::new(search::Glob),
+        Box::new(skill::Skill),
         Box::new(todo::TodoWrite),
     ]
 }
@@ -172,6 +176,7 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
     "Edit",
     "memory",
     "Read",
+    "Skill",
     "Write",
 ];
 

@@ -22,6 +22,7 @@ mod resume_queue;
 mod search;
 mod secrets;
 mod settings;
+mod skills;
 mod slash;
 mod terminal;
 mod tls;

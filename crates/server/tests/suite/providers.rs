@@ -227,6 +227,7 @@ async fn an_openai_compatible_model_calls_a_tool_through_an_approval() {
             "Edit",
             "memory",
             "Read",
+            "Skill",
             "Write"
         ]
     );

@@ -208,6 +208,10 @@ impl TurnHost for Host {
         crate::engine::memfs::of(&self.engine, agent_id).await.ok().flatten()
     }
 
+    fn skills(&self) -> &crate::skills::Skills {
+        &self.engine.skills
+    }
+
     fn memory_updated(&self, paths: Vec<String>) {
         let frame = letta_app_server_protocol::MemoryUpdated {
             affected_paths: paths,

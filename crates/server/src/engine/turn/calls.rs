@@ -195,7 +195,7 @@ async fn execute(
     let cwd = std::path::PathBuf::from(host.cwd().await);
     let secrets = host.secrets();
     let memory = match call.name.as_str() {
-        "memory" => host.memory().await,
+        "memory" | "Skill" => host.memory().await,
         _ => None,
     };
     let result = match tools.find(&call.name) {
@@ -212,6 +212,7 @@ async fn execute(
                 call_id: &call.id,
                 secrets: &secrets,
                 memory: memory.as_ref(),
+                skills: host.skills(),
                 output: &mut on_output,
             };
             let result = tool.run(args, context).await;

@@ -121,6 +121,8 @@ pub(crate) trait TurnHost: Sync {
     fn secrets(&self) -> BTreeMap<String, String>;
     /// The agent's memory, for the `memory` tool (none without a memory repository).
     fn memory(&self) -> impl Future<Output = Option<crate::memory::Memory>> + Send;
+    /// The server's skills (`Skill`).
+    fn skills(&self) -> &crate::skills::Skills;
     /// Tells the scope's clients that a tool committed these memory files (`memory_updated`).
     fn memory_updated(&self, paths: Vec<String>);
     /// Moves the working directory (`SetWorkingDirectory`).

@@ -109,6 +109,12 @@ impl TurnHost for Recorder {
 
     fn memory_updated(&self, _paths: Vec<String>) {}
 
+    fn skills(&self) -> &crate::skills::Skills {
+        static NONE: std::sync::LazyLock<crate::skills::Skills> =
+            std::sync::LazyLock::new(|| crate::skills::Skills::new(std::path::Path::new("/nonexistent")));
+        &NONE
+    }
+
     async fn set_cwd(&self, cwd: String) {
         self.log(format!("set_cwd {cwd}"));
     }

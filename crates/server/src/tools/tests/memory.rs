@@ -12,6 +12,7 @@ async fn remember(args: Value, memory: Option<&Memory>) -> ToolResult {
         call_id: "call-test",
         secrets: &BTreeMap::new(),
         memory,
+        skills: &crate::skills::Skills::new(Path::new("/nonexistent")),
         output: &mut |_| {},
     };
     tool("memory").run(object(args), context).await

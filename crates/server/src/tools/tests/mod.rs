@@ -59,6 +59,7 @@ async fn run_full(
                 call_id: "call-test",
                 secrets: &BTreeMap::new(),
                 memory: None,
+                skills: &crate::skills::Skills::new(Path::new("/nonexistent")),
                 output: &mut output,
             },
         )
@@ -140,6 +141,7 @@ fn every_tool_has_a_strict_documented_schema() {
             "memory",
             "Grep",
             "Glob",
+            "Skill",
             "TodoWrite"
         ]
     );
