@@ -8,19 +8,8 @@ use letta_app_server_mock_llm::{MockResponse, MockServer, finish_chunk, text_chu
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
+use crate::support::drive::ask;
 use crate::support::wire::{Client, start_runtime, user_input};
-
-/// Sends `frame` and returns its response (the frame of type `<type>_response` with its
-/// `request_id`), after whatever came before it.
-async fn ask(client: &mut Client, frame: Value) -> Value {
-    let response_type = format!("{}_response", frame["type"].as_str().expect("a type"));
-    let request_id = frame["request_id"].clone();
-    client.send(frame).await;
-    let frames = client
-        .recv_until(|f| f["type"] == response_type.as_str() && f["request_id"] == request_id)
-        .await;
-    frames.last().cloned().expect("a response")
-}
 
 async fn create(client: &mut Client, request_id: &str, body: Value) -> Value {
     let response = ask(

@@ -8,20 +8,15 @@ use std::time::Duration;
 use letta_app_server::{CronClock, ManualClock};
 use serde_json::{Value, json};
 
+use crate::support::TestServer;
+use crate::support::drive::{self, ask};
 use crate::support::wire::{Client, start_runtime};
-use crate::support::{TestServer, drive};
 
 /// A server whose scheduler goes by a clock set to `at`.
 async fn server_at(at: &str) -> (TestServer, Arc<ManualClock>) {
     let (clock, manual) = CronClock::manual(at.parse().expect("a time"));
     let server = TestServer::start_with(|config| config.cron_clock = clock).await;
     (server, manual)
-}
-
-async fn ask(client: &mut Client, frame: Value) -> Value {
-    let response = format!("{}_response", frame["type"].as_str().expect("a type"));
-    client.send(frame).await;
-    client.recv_until_type(&response).await.pop().expect("the answer")
 }
 
 fn add(agent: &Value, fields: Value) -> Value {

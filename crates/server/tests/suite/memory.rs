@@ -7,15 +7,9 @@ use std::time::Duration;
 use letta_app_server_mock_llm::{MockResponse, MockServer, finish_chunk, text_chunk, tool_chunk};
 use serde_json::{Value, json};
 
+use crate::support::TestServer;
+use crate::support::drive::{self, ask};
 use crate::support::wire::{Client, start_runtime, user_input};
-use crate::support::{TestServer, drive};
-
-/// Sends `frame` and returns its answer (the frame of its `<type>_response`).
-async fn ask(client: &mut Client, frame: Value) -> Value {
-    let response = format!("{}_response", frame["type"].as_str().expect("a type"));
-    client.send(frame).await;
-    client.recv_until_type(&response).await.pop().expect("the answer")
-}
 
 /// The chunks of a `list_memory` answer, up to the one with `done: true`.
 async fn list(client: &mut Client, agent: &Value, references: bool) -> Vec<Value> {

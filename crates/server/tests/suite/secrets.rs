@@ -5,14 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
+use crate::support::TestServer;
+use crate::support::drive::{self, ask};
 use crate::support::wire::{Client, start_runtime};
-use crate::support::{TestServer, drive};
-
-async fn ask(client: &mut Client, frame: Value) -> Value {
-    let response = format!("{}_response", frame["type"].as_str().expect("a type"));
-    client.send(frame).await;
-    client.recv_until_type(&response).await.pop().expect("the answer")
-}
 
 async fn new_agent(client: &mut Client) -> Value {
     let created = ask(

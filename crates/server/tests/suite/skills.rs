@@ -2,16 +2,11 @@
 //! directory, `skills_updated` follows; the system prompt lists the enabled skills and the
 //! model's `Skill` tool loads one.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::wire::{Client, start_runtime};
-use crate::support::{TestServer, drive};
-
-async fn ask(client: &mut Client, frame: Value) -> Value {
-    let response = format!("{}_response", frame["type"].as_str().expect("a type"));
-    client.send(frame).await;
-    client.recv_until_type(&response).await.pop().expect("the answer")
-}
+use crate::support::TestServer;
+use crate::support::drive::{self, ask};
+use crate::support::wire::start_runtime;
 
 #[tokio::test]
 async fn an_enabled_skill_is_listed_in_the_prompt_and_loaded_by_the_skill_tool() {

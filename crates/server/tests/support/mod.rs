@@ -20,6 +20,18 @@ pub mod drive {
         frames.last().cloned().expect("the answer")
     }
 
+    /// Sends `frame` and returns its response (the frame of type `<type>_response` with its
+    /// `request_id`), after whatever came before it.
+    pub async fn ask(client: &mut Client, frame: Value) -> Value {
+        let response_type = format!("{}_response", text(&frame["type"]));
+        let request_id = frame["request_id"].clone();
+        client.send(frame).await;
+        let frames = client
+            .recv_until(|f| f["type"] == response_type.as_str() && f["request_id"] == request_id)
+            .await;
+        frames.last().cloned().expect("a response")
+    }
+
     /// Runs a turn of `text` (input `in-<n>`, client message `cm-<n>`); returns its frames up
     /// to `turn_finished`.
     pub async fn turn(client: &mut Client, runtime: &Value, text: &str, n: usize) -> Vec<Value> {
