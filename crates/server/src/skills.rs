@@ -126,7 +126,11 @@ impl Skills {
                 .filter_map(Result::ok)
                 .filter_map(|entry| {
                     let name = entry.file_name().into_string().ok()?;
-                    let raw = std::fs::read_to_string(entry.path().join("SKILL.md")).ok()?;
+                    let path = entry.path().join("SKILL.md");
+                    if std::fs::metadata(&path).ok()?.len() > MAX_SKILL_BYTES {
+                        return None;
+                    }
+                    let raw = std::fs::read_to_string(path).ok()?;
                     let description = front_matter(&raw).description.unwrap_or_default();
                     let line = description.trim().lines().next().unwrap_or_default().to_owned();
                     Some((name, line))

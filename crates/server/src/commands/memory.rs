@@ -103,19 +103,32 @@ pub(super) async fn list_memory(caller: &Arc<dyn Caller>, list: ListMemory) {
             .cloned()
             .collect()
     }));
-    let mut rest = paths.into_iter().peekable();
+    let mut rest = paths.into_iter();
+    // An entry read that did not fit the chunk before: the next one starts with it.
+    let mut held = None;
     loop {
         let mut batch = Vec::new();
         let mut bytes = 0;
-        while batch.len() < CHUNK_FILES && bytes < CHUNK_BYTES {
-            let Some(path) = rest.next() else { break };
-            let (root, markdown) = (root.clone(), Arc::clone(&markdown));
-            let entry = blocking(move || Ok(files::entry(&root, &path, markdown.as_ref().as_ref()))).await;
-            let Ok(entry) = entry else { continue };
-            bytes += entry.content.len();
+        while batch.len() < CHUNK_FILES {
+            let entry = match held.take() {
+                Some(entry) => entry,
+                None => {
+                    let Some(path) = rest.next() else { break };
+                    let (root, markdown) = (root.clone(), Arc::clone(&markdown));
+                    let read = move || Ok(files::entry(&root, &path, markdown.as_ref().as_ref()));
+                    let Ok(entry) = blocking(read).await else { continue };
+                    entry
+                }
+            };
+            let size = files::json_bytes(&entry.content);
+            if !batch.is_empty() && bytes + size > CHUNK_BYTES {
+                held = Some(entry);
+                break;
+            }
+            bytes += size;
             batch.push(entry);
         }
-        let done = rest.peek().is_none();
+        let done = held.is_none() && rest.len() == 0;
         // Only this client reads the listing: it waits for the client rather than filling its
         // queue.
         caller.room().await;
@@ -150,6 +163,12 @@ pub(super) async fn read_memory_file(engine: &Engine, read: ReadMemoryFile) -> R
             MemoryFileEncoding::Utf8 => String::from_utf8_lossy(&bytes).into_owned(),
             MemoryFileEncoding::Base64 => BASE64.encode(bytes),
         };
+        // Escaped, text of control characters grows up to six times; base64 only by a third.
+        if files::json_bytes(&content) > CHUNK_BYTES * 3 / 2 {
+            return Err(format!(
+                "{path} is too large as JSON text: read it with encoding base64"
+            ));
+        }
         Ok::<_, String>((path, content))
     }
     .await;
@@ -227,10 +246,11 @@ pub(super) async fn delete_memory_file(caller: &Arc<dyn Caller>, delete: DeleteM
         let file = path.clone();
         let sha = blocking(move || {
             let full = memory::inside(&root, &file)?;
+            // A file already gone (removed by another program, or a deletion whose commit
+            // failed) is committed too: its commit removes it from `HEAD`, if it is there.
             match std::fs::remove_file(&full) {
-                Ok(()) => repo::commit(&root, std::slice::from_ref(&file), &message, &author),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(error) => Err(format!("{file}: {error}")),
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(format!("{file}: {error}")),
+                _ => repo::commit(&root, std::slice::from_ref(&file), &message, &author),
             }
         })
         .await?;

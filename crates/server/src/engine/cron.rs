@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::engine::catalog::{new_conversation, scope_of};
+use crate::engine::conversation::Conversation;
 use crate::schedule::{self, Expression, Firing};
 
 /// How late a fire may still run, and how overdue a one-off task may be before it is missed
@@ -123,6 +124,10 @@ impl Engine {
         let Ok(Some(mut task)) = self.store.cron_task(id.to_owned()).await else {
             return;
         };
+        // Paused or changed by a command since the scheduler looked.
+        if task.status != CronTaskStatus::Active {
+            return;
+        }
         let previous_failure = task.last_run_outcome == Some(CronRunOutcome::Failed);
         let reason = match (previous_failure, task.last_run_reason.clone()) {
             (true, Some(reason)) => reason,
@@ -156,7 +161,7 @@ impl Engine {
     }
 
     /// Marks a task whose cron expression no longer parses as failed, once.
-    async fn invalid_cron(&self, mut task: CronTask) {
+    async fn invalid_cron(&self, task: CronTask) {
         let error = format!(
             "Invalid cron expression \"{}\". Delete and recreate this schedule.",
             task.cron
@@ -165,6 +170,13 @@ impl Engine {
             return;
         }
         let _changing = self.crons.changing().await;
+        // As it is now: a command may have changed it since the scheduler looked.
+        let Ok(Some(mut task)) = self.store.cron_task(task.id).await else {
+            return;
+        };
+        if Expression::parse(&task.cron).is_some() || task.last_run_error.as_deref() == Some(error.as_str()) {
+            return;
+        }
         let now = self.crons.clock.now();
         fail(&mut task, CronRunReason::InvalidCron, error, now);
         let _ = self.store.save_cron_task(task.clone()).await;
@@ -175,23 +187,25 @@ impl Engine {
     /// one for `"new"`), records the run, and tells every client. Returns the task afterwards,
     /// or why it could not fire (recorded on the task too).
     pub async fn fire(self: &Arc<Self>, id: &str, trigger: Trigger, intended: Timestamp) -> Result<CronTask, String> {
-        let Some(task) = self.store.cron_task(id.to_owned()).await.map_err(|e| e.to_string())? else {
+        // Held throughout: a command changing the task meanwhile waits for the fire's record.
+        let _changing = self.crons.changing().await;
+        let Some(mut task) = self.store.cron_task(id.to_owned()).await.map_err(|e| e.to_string())? else {
             return Err("Schedule not found".into());
         };
         if trigger == Trigger::Scheduled && task.status != CronTaskStatus::Active {
             return Err("Schedule is not active".into());
         }
         let now = self.crons.clock.now();
+        // A one-off time moved into the future since the scheduler looked: not due any more.
+        let due_at = parse_iso(task.scheduled_for.as_deref()).filter(|_| !task.recurring);
+        if trigger == Trigger::Scheduled && due_at.is_some_and(|at| at > now) {
+            return Err("Schedule is not due".into());
+        }
         let queued = self.queue_prompt(&task, intended, now).await;
-        let _changing = self.crons.changing().await;
-        let mut task = self
-            .store
-            .cron_task(id.to_owned())
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("Schedule not found")?;
+        let mut fired_in = task.conversation_id.clone();
         let result = match queued {
             Ok(conversation_id) => {
+                fired_in.clone_from(&conversation_id);
                 let reason = if task.recurring {
                     CronRunReason::ScheduledTimeMatched
                 } else {
@@ -220,11 +234,16 @@ impl Engine {
                 Ok(())
             }
             Err(error) => {
-                fail(&mut task, CronRunReason::RuntimeUnavailable, error.clone(), now);
+                let reason = if error == Conversation::QUEUE_FULL {
+                    CronRunReason::QueueFull
+                } else {
+                    CronRunReason::RuntimeUnavailable
+                };
+                fail(&mut task, reason.clone(), error.clone(), now);
                 let entry = CronRunLogEntry {
                     status: Some(CronRunLogStatus::Error),
                     outcome: Some(CronRunOutcome::Failed),
-                    reason: Some(CronRunReason::RuntimeUnavailable),
+                    reason: Some(reason),
                     error: Some(error.clone()),
                     ..log_entry(&task, now)
                 };
@@ -236,7 +255,7 @@ impl Engine {
             .save_cron_task(task.clone())
             .await
             .map_err(|e| e.to_string())?;
-        announce(self, Some(&task.agent_id), Some(&task.conversation_id));
+        announce(self, Some(&task.agent_id), Some(&fired_in));
         result.map(|()| task)
     }
 
@@ -269,7 +288,7 @@ impl Engine {
             now,
         };
         let origin = (QueueItemKind::CronPrompt, QueueItemSource::Cron);
-        conversation.queue_prompt(&self.context, origin, firing.text()).await;
+        conversation.queue_prompt(&self.context, origin, firing.text()).await?;
         Ok(scope.conversation_id)
     }
 }

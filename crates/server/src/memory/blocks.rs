@@ -123,6 +123,12 @@ pub fn apply(root: &Path, command: &Command) -> Result<Vec<String>, String> {
             let label = label(root, path, "file_path")?;
             let directory = inside(root, &label)?;
             if directory.is_dir() {
+                if let Some(locked) = read_only_in(&directory) {
+                    return Err(format!(
+                        "memory: {} is read_only and cannot be modified",
+                        locked.display()
+                    ));
+                }
                 std::fs::remove_dir_all(directory).map_err(|error| error.to_string())?;
                 return Ok(vec![label]);
             }
@@ -151,6 +157,25 @@ pub fn apply(root: &Path, command: &Command) -> Result<Vec<String>, String> {
             Ok(vec![relative])
         }
     }
+}
+
+/// A block marked `read_only: true` in `directory` or below, if any.
+fn read_only_in(directory: &Path) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(directory).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        let kind = entry.file_type().ok()?;
+        if kind.is_dir() {
+            if let Some(found) = read_only_in(&path) {
+                return Some(found);
+            }
+        } else if kind.is_file()
+            && let Ok(raw) = std::fs::read(&path)
+            && parse(&String::from_utf8_lossy(&raw)).is_ok_and(|block| block.read_only.as_deref() == Some("true"))
+        {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// The block at `input` (with `.md`) and its parsed content, unless it is read-only.
@@ -317,6 +342,14 @@ mod tests {
             "---\ndescription: x\nread_only: true\n---\nbody",
         )
         .unwrap();
+        std::fs::create_dir_all(root.join("system/deep")).unwrap();
+        std::fs::write(
+            root.join("system/deep/persona.md"),
+            "---\ndescription: x\nread_only: true\n---\n",
+        )
+        .unwrap();
+        let whole = apply(root, &Command::Delete { path: "system".into() }).unwrap_err();
+        assert!(whole.contains("read_only"), "{whole}");
         let edit = |path: &str| {
             apply(
                 root,

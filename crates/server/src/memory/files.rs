@@ -123,7 +123,8 @@ fn kind_of(relative: &str) -> Option<(MemoryFileKind, &'static str)> {
 
 /// The markdown files and images of the memory at `root`, relative to it, in real Letta's order:
 /// depth first, directories before files, `system/` first at the top; names starting with `.`
-/// (the repository itself) are left out.
+/// (the repository itself) and symbolic links are left out (real Letta follows links, out of
+/// the memory too).
 pub fn scan(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     walk(root, "", &mut found);
@@ -138,9 +139,8 @@ fn walk(directory: &Path, prefix: &str, found: &mut Vec<String>) {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            // Followed, as real Letta's `stat`: a link to a directory is listed as one.
-            let is_dir = std::fs::metadata(entry.path()).ok()?.is_dir();
-            (!name.starts_with('.')).then_some((name, is_dir))
+            let kind = entry.file_type().ok()?;
+            (!name.starts_with('.') && !kind.is_symlink()).then_some((name, kind.is_dir()))
         })
         .collect();
     children.sort_by(|(a, a_dir), (b, b_dir)| {
@@ -187,6 +187,12 @@ pub fn entry(root: &Path, relative: &str, markdown: Option<&BTreeSet<String>>) -
         |bytes| String::from_utf8_lossy(&bytes).into_owned(),
     );
     let FrontMatter { description, body } = front_matter(&raw);
+    // Escaped, a file of control characters is up to six times larger: its content is left out
+    // when it would not fit an answer.
+    if json_bytes(&body) > MAX_FILE_BYTES {
+        entry.size = size;
+        return entry;
+    }
     if let Some(markdown) = markdown {
         entry.references = Some(references(&body, relative, markdown));
     }
@@ -195,6 +201,11 @@ pub fn entry(root: &Path, relative: &str, markdown: Option<&BTreeSet<String>>) -
     entry.description = description;
     entry.content = body;
     entry
+}
+
+/// The bytes of `text` as a JSON string.
+pub fn json_bytes(text: &str) -> usize {
+    serde_json::to_string(text).map_or(usize::MAX, |json| json.len())
 }
 
 /// The markdown files `body` (of the file `source`) links to with `[[…]]`, each once, in order.
@@ -315,6 +326,9 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "x").unwrap();
         }
+        // Links are not followed, into the memory or out of it.
+        std::os::unix::fs::symlink("/etc", root.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("zeta.md"), root.path().join("link.md")).unwrap();
         assert_eq!(
             scan(root.path()),
             [

@@ -86,10 +86,14 @@ pub fn relative_path(path: &str) -> Result<String, &'static str> {
 }
 
 /// Where `relative` (from [`relative_path`]) lies in the memory at `root`, or why it may not be
-/// used: a symbolic link on the way leads out of the root.
+/// used: a symbolic link on the way leads out of the root, or it is itself a link (writing
+/// through a dangling one would create a file elsewhere).
 pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, String> {
     let path = root.join(relative);
     let outside = || format!("{relative} leads outside the memory directory");
+    if std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_symlink()) {
+        return Err(format!("{relative} is a symbolic link"));
+    }
     let root = root.canonicalize().map_err(|error| error.to_string())?;
     let mut existing = path.as_path();
     loop {
@@ -137,5 +141,10 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), root.path().join("out")).unwrap();
         assert!(inside(root.path(), "out/secret.md").is_err());
         assert!(inside(root.path(), "system/new/persona.md").is_ok());
+        std::os::unix::fs::symlink("/tmp/not-there-yet.md", root.path().join("dangling.md")).unwrap();
+        assert!(
+            inside(root.path(), "dangling.md").is_err(),
+            "a write would create a file elsewhere"
+        );
     }
 }

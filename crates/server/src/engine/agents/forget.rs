@@ -47,8 +47,12 @@ impl Engine {
         if deleted && let Err(error) = self.secrets.forget(agent_id).await {
             eprintln!("warning: could not remove the secrets of {agent_id}: {error}");
         }
-        if deleted && self.store.delete_cron_tasks(None, Some(agent_id.to_owned())).await? > 0 {
-            crate::engine::cron::announce(self, Some(agent_id), None);
+        if deleted {
+            // Under the tasks' lock: a fire in progress cannot store a deleted task again.
+            let _changing = self.crons.changing().await;
+            if self.store.delete_cron_tasks(None, Some(agent_id.to_owned())).await? > 0 {
+                crate::engine::cron::announce(self, Some(agent_id), None);
+            }
         }
         Ok(deleted)
     }

@@ -11,7 +11,7 @@ use letta_app_server_protocol::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::state::{ActiveTurn, Admitted, Batch, Queued, State, remember};
+use super::state::{ActiveTurn, Admitted, Batch, QUEUE_CONTENT_LIMIT, QUEUE_HARD_LIMIT, Queued, State, remember};
 use super::{Conversation, host};
 use crate::clock::{new_id, now_iso};
 use crate::engine::clients::Peer;
@@ -245,24 +245,29 @@ impl Conversation {
         }
     }
 
+    /// Real Letta's error text for a prompt its full queue refused.
+    pub(crate) const QUEUE_FULL: &'static str = "queue buffer limit";
+
     /// Queues a `task_notification` item carrying `content` (a backgrounded external tool's
     /// outcome), durably, and starts it at once if the conversation is idle (Letta 0.34).
     pub(crate) async fn notify(self: &Arc<Self>, engine: &Arc<Context>, content: String) {
         let origin = (QueueItemKind::TaskNotification, QueueItemSource::TaskNotification);
-        self.queue_prompt(engine, origin, content).await;
+        // A notification that cannot be queued is lost; the store's refusal was reported.
+        let _ = self.queue_prompt(engine, origin, content).await;
     }
 
     /// Queues an item of `kind` from `source` carrying `content`, durably, and starts it at once
-    /// if the conversation is idle.
+    /// if the conversation is idle; or why not: the conversation was deleted, the queue is full
+    /// ([`QUEUE_FULL`], its item and content limits), or the store refused it.
     pub(crate) async fn queue_prompt(
         self: &Arc<Self>,
         engine: &Arc<Context>,
         (kind, source): (QueueItemKind, QueueItemSource),
         content: String,
-    ) {
+    ) -> Result<(), String> {
         let mut state = self.state.lock().await;
         if self.is_deleted() {
-            return;
+            return Err("Conversation runtime unavailable".into());
         }
         let number = state.next_queue_item;
         let item = QueueMessage {
@@ -275,6 +280,10 @@ impl Conversation {
             paused: None,
         };
         let queued = Queued::new(item, None, TurnOptions::default());
+        let bytes: usize = state.queue.iter().map(|q| q.content_bytes).sum::<usize>() + queued.content_bytes;
+        if state.queue.len() >= QUEUE_HARD_LIMIT || bytes > QUEUE_CONTENT_LIMIT {
+            return Err(Self::QUEUE_FULL.into());
+        }
         let admission = Admission::Queued {
             entries: vec![queued.entry()],
             evicted: Vec::new(),
@@ -285,7 +294,9 @@ impl Conversation {
             let error = stored
                 .err()
                 .map_or_else(|| "its id is taken".to_owned(), |e| e.to_string());
-            return self.protocol_violation(engine, format!("Could not queue a prompt: {error}"));
+            let error = format!("Could not queue a prompt: {error}");
+            self.protocol_violation(engine, error.clone());
+            return Err(error);
         }
         remember(&mut state, queued.item.client_message_id.clone(), InputState::Queued);
         state.next_queue_item += 1;
@@ -294,6 +305,7 @@ impl Conversation {
         if state.turn.is_none() && state.pending.is_none() {
             self.start_next_batch(engine, &mut state).await;
         }
+        Ok(())
     }
 
     /// Starts the waiting queue items, if the conversation is idle and someone watches it: a

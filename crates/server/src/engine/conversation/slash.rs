@@ -61,8 +61,9 @@ impl Conversation {
             "context-limit" | "set-max-context" => self.context_limit(engine, args).await,
             "doctor" => {
                 let origin = (QueueItemKind::Message, QueueItemSource::System);
-                self.queue_prompt(engine, origin, doctor_prompt(args)).await;
-                Ok(String::new())
+                self.queue_prompt(engine, origin, doctor_prompt(args))
+                    .await
+                    .map(|()| String::new())
             }
             "reload" => {
                 let state = self.state.lock().await;
