@@ -104,7 +104,7 @@ pub(super) async fn add(engine: &Engine, add: CronAdd) -> (CronAddResponse, Opti
         check_cron(&add.cron)?;
         let now = engine.crons.clock.now();
         let mut task = CronTask {
-            id: format!("{:08x}", uuid::Uuid::new_v4().as_u128() as u32),
+            id: new_task_id(),
             agent_id: add.agent_id,
             conversation_id: add.conversation_id.unwrap_or_else(|| "new".into()),
             name: add.name,
@@ -131,9 +131,15 @@ pub(super) async fn add(engine: &Engine, add: CronAdd) -> (CronAddResponse, Opti
             fired_at: None,
             missed_at: None,
         };
-        task.jitter_offset_ms = jitter_of(&task);
-        engine.store.save_cron_task(task.clone()).await.map_err(|e| e.to_string())?;
-        Ok(task)
+        // Ids are 32 random bits, as real Letta's: a taken one is drawn again.
+        for _ in 0..8 {
+            task.jitter_offset_ms = jitter_of(&task);
+            if engine.store.insert_cron_task(task.clone()).await.map_err(|e| e.to_string())? {
+                return Ok(task);
+            }
+            task.id = new_task_id();
+        }
+        Err("Could not find a free task id".to_owned())
     }
     .await;
     match added {
@@ -467,6 +473,11 @@ pub(super) async fn delete_all(engine: &Engine, delete: CronDeleteAll) -> (CronD
         error,
     };
     (response, changed)
+}
+
+/// A task id: 8 hex digits, as real Letta's.
+fn new_task_id() -> String {
+    format!("{:08x}", uuid::Uuid::new_v4().as_u128() as u32)
 }
 
 /// Real Letta's refusal of a cron expression it does not take.

@@ -94,10 +94,10 @@ impl Engine {
 
     /// Looks at the minutes after `from` up to `minute` (the current one) for every active task.
     async fn look(self: &Arc<Self>, from: Timestamp, minute: Timestamp, now: Timestamp) {
-        let Ok(tasks) = self.store.cron_tasks(None).await else {
+        let Ok(tasks) = self.store.active_cron_tasks().await else {
             return;
         };
-        for task in tasks.into_iter().filter(|task| task.status == CronTaskStatus::Active) {
+        for task in tasks {
             let (due, missed) = match parse_iso(task.scheduled_for.as_deref()) {
                 Some(at) if !task.recurring => one_off(at, now),
                 _ => match Expression::parse(&task.cron) {

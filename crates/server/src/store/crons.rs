@@ -28,6 +28,32 @@ impl Store {
         })
     }
 
+    /// The tasks that can fire (`status: "active"`), in the order they were added.
+    pub fn active_cron_tasks(&self) -> Reply<Vec<CronTask>> {
+        self.call(|c| {
+            let mut query = c.prepare(
+                "SELECT task FROM cron_tasks WHERE json_extract(task, '$.status') = 'active' ORDER BY rowid",
+            )?;
+            let rows = query.query_map([], |row| row.get::<_, String>(0))?;
+            let mut tasks = Vec::new();
+            for row in rows {
+                tasks.push(serde_json::from_str(&row?)?);
+            }
+            Ok(tasks)
+        })
+    }
+
+    /// Stores a new task; `false` (and nothing stored) when its id is taken.
+    pub fn insert_cron_task(&self, task: CronTask) -> Reply<bool> {
+        self.call(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO cron_tasks (id, agent_id, task) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![task.id, task.agent_id, serde_json::to_string(&task)?],
+            )?;
+            Ok(inserted == 1)
+        })
+    }
+
     /// The task `id`, if stored.
     pub fn cron_task(&self, id: String) -> Reply<Option<CronTask>> {
         self.call(move |c| {
@@ -38,7 +64,7 @@ impl Store {
         })
     }
 
-    /// Stores a new task, or a changed one in its place.
+    /// Stores a changed task in its place (or a new one).
     pub fn save_cron_task(&self, task: CronTask) -> Reply<()> {
         self.call(move |c| {
             c.execute(
