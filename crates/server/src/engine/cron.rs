@@ -381,7 +381,7 @@ fn log_entry(task: &CronTask, now: Timestamp) -> CronRunLogEntry {
     }
 }
 
-/// A new task's jitter and defaults: see [`schedule::jitter_ms`].
+/// The jitter of `task` as it is now (a new or changed task): see [`schedule::jitter_ms`].
 pub fn jitter_of(task: &CronTask) -> i64 {
     let created = parse_iso(Some(&task.created_at)).unwrap_or_else(Timestamp::now);
     schedule::jitter_ms(
