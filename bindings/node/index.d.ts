@@ -17,6 +17,8 @@ import type {
   Input,
   InputAccepted,
   InputPayload,
+  MonitorStop,
+  MonitorStopResponse,
   RuntimeScope,
   ServerFrame,
 } from "./frames";
@@ -152,6 +154,8 @@ export declare class AppServerClient {
   info(opts?: RequestOptions): Promise<AppServerInfoResponse>;
   /** `abort_message` (also `abortMessage`). */
   abort(cmd: CommandInput<AbortMessage>, opts?: RequestOptions): Promise<AbortMessageResponse>;
+  /** `monitor_stop` (also `monitorStop`), the helper's name. */
+  stopMonitor(cmd: CommandInput<MonitorStop>, opts?: RequestOptions): Promise<MonitorStopResponse>;
   /** `input`, resolved by its `input_accepted`. */
   submitInput(cmd: CommandInput<Input>, opts?: RequestOptions): Promise<InputAccepted>;
   /** Sends an `input` without waiting for its `input_accepted`. */

@@ -239,6 +239,10 @@ class AppServerClient {
     return this.#command(cmd, opts, 'abort_message');
   }
 
+  stopMonitor(cmd, opts) {
+    return this.#command(cmd, opts, 'monitor_stop');
+  }
+
   submitInput(cmd, opts) {
     return this.#command(cmd, opts, 'input');
   }

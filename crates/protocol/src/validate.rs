@@ -194,7 +194,26 @@ pub(crate) fn validate(frame: &ClientFrame) -> Checked {
         }
         ClientFrame::LaunchSubagent(launch) => {
             non_empty("request_id", &launch.request_id)?;
-            agent_scope("runtime", &launch.runtime)
+            agent_scope("runtime", &launch.runtime)?;
+            let args = &launch.args;
+            // As Letta checks them: the prompt and description say something, the optional
+            // strings are not empty, `max_turns` is positive.
+            non_empty("args.prompt", args.prompt.trim())?;
+            non_empty("args.description", args.description.trim())?;
+            for (path, value) in [
+                ("args.subagent_type", &args.subagent_type),
+                ("args.client_message_id", &args.client_message_id),
+                ("args.model", &args.model),
+                ("args.agent_id", &args.agent_id),
+                ("args.conversation_id", &args.conversation_id),
+            ] {
+                optional_id(path, value.as_ref())?;
+            }
+            optional_id("tool_call_id", launch.tool_call_id.as_ref())?;
+            if args.max_turns == Some(0) {
+                return fail("args.max_turns", "must be a positive integer");
+            }
+            Ok(())
         }
         ClientFrame::BrowserDeviceMcpOAuth(oauth) => {
             non_empty("request_id", &oauth.request_id)?;

@@ -36,6 +36,11 @@ pub const MAX_SYSTEM_BYTES: usize = 256 * 1024;
 /// Bytes, as JSON, of an agent's object-valued fields: `metadata`, `model_settings`,
 /// `compaction_settings`.
 pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+/// Commands of one client that run on their own at once (`runtime_start`, the conversation,
+/// memory, cron, skill, search and git commands, …): the client's next frame waits for a place
+/// (then is refused), so a client cannot pile up work (many 4 MiB memory writes) faster than it
+/// is done.
+pub const MAX_DETACHED_COMMANDS: usize = 64;
 /// The largest `limit` of one page of a list command (`agent_list`).
 pub const MAX_PAGE_ITEMS: usize = 1000;
 /// Bytes of stored objects in one page of a list command. A page of large objects ends before

@@ -108,3 +108,37 @@ fn write<T: Serialize>(path: &Path, contents: &T) -> Result<(), String> {
     // The rename is durable once the directory is synced.
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
 }
+
+/// Creates (or empties) the file at `path` for writing, readable by its owner only, in an
+/// owner-only directory made as needed: a subagent's or a background command's output file.
+pub fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Deletes the oldest files of `dir` (by modification time) past `keep`, except those in
+/// `except`: the output files of a kind of background task.
+pub fn prune(dir: &Path, keep: usize, except: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .collect();
+    if files.len() <= keep {
+        return;
+    }
+    files.sort();
+    let excess = files.len() - keep;
+    for (_, path) in files.iter().filter(|(_, path)| !except.contains(path)).take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+}

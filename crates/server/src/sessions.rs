@@ -37,6 +37,8 @@ pub struct Session {
     terminals: Terminals,
     /// Its file watches, ended when it closes.
     watches: Watches,
+    /// Places for its commands that run on their own (see [`crate::limits::MAX_DETACHED_COMMANDS`]).
+    detached: Arc<tokio::sync::Semaphore>,
     /// Set when a new control session replaced it: its turns and queued inputs go with it,
     /// whichever of its own close and the replacement is handled first.
     abandoned: AtomicBool,
@@ -216,6 +218,7 @@ impl Sessions {
             replayed_device: Mutex::default(),
             terminals: Terminals::default(),
             watches: Watches::default(),
+            detached: Arc::new(tokio::sync::Semaphore::new(crate::limits::MAX_DETACHED_COMMANDS)),
             abandoned: AtomicBool::new(false),
         });
         lock(&self.watchers.sessions).insert(id, session.clone());
@@ -360,5 +363,9 @@ impl Caller for Client {
 
     fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(self.session.outbound.room())
+    }
+
+    fn detached(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.session.detached
     }
 }

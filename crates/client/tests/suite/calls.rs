@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use letta_app_server_client::types::{
-    AgentRetrieve, AppServerInfo, EnableMemfs, ListMemory, MemoryHistory, RuntimeScope, RuntimeStart, Sync,
-    WriteMemoryFile,
+    AgentRetrieve, AgentRuntimeScope, AppServerInfo, EnableMemfs, LaunchSubagent, ListMemory, MemoryHistory,
+    RuntimeScope, RuntimeStart, SubagentLaunchArgs, Sync, WriteMemoryFile,
 };
 use letta_app_server_client::{Client, Error, StreamCall, Transport};
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,59 @@ async fn the_memory_of_an_agent_is_written_listed_and_read_back() {
         .unwrap();
     let messages: Vec<&str> = history.commits.iter().map(|c| c.message.as_str()).collect();
     assert_eq!(messages, ["Note 3"]);
+    client.close().await;
+}
+
+/// A subagent launched through the typed call: the answer names its task and conversation, and
+/// its work streams to the parent's runtime as deltas with `subagent_id`.
+#[tokio::test]
+async fn a_launched_subagent_streams_to_its_parent_runtime() {
+    let server = TestServer::start().await;
+    let client = server.rust_client(Transport::Single).await;
+    let started = client.runtime_start(RuntimeStart::new_agent("Parent")).await.unwrap();
+    let scope = started.runtime.expect("a scope");
+    let runtime = RuntimeScope::new(scope.agent_id.clone().expect("an agent"), scope.conversation_id.clone());
+    let mut events = client.raw_events(Some(&runtime));
+    let launched = client
+        .call(&LaunchSubagent {
+            type_: String::new(),
+            request_id: String::new(),
+            runtime: AgentRuntimeScope {
+                acting_user_id: None,
+                agent_id: scope.agent_id.clone().expect("an agent"),
+                conversation_id: scope.conversation_id.clone(),
+            },
+            args: SubagentLaunchArgs {
+                prompt: "Look. [[reply: found it]]".into(),
+                description: "look".into(),
+                subagent_type: Some("explore".into()),
+                agent_id: None,
+                client_message_id: None,
+                computer: None,
+                conversation_id: None,
+                max_turns: None,
+                mcp: None,
+                model: None,
+            },
+            notify: None,
+            tool_call_id: None,
+        })
+        .await
+        .unwrap();
+    assert!(launched.success);
+    assert_eq!(launched.task_id.as_deref(), Some("task_1"));
+    let mut said = String::new();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(WAIT, events.next()).await {
+        let frame = frame.json();
+        if frame["type"] == "stream_delta" && frame["subagent_id"].is_string() {
+            if frame["delta"]["message_type"] == "assistant_message" {
+                said.push_str(frame["delta"]["content"][0]["text"].as_str().unwrap_or_default());
+            }
+        } else if frame["type"] == "update_subagent_state" && frame["subagents"][0]["status"] == "completed" {
+            break;
+        }
+    }
+    assert_eq!(said, "found it");
     client.close().await;
 }
 

@@ -20,12 +20,13 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
             runtime_workspace_sandbox: Some(false),
             runtime_external_tools_update: Some(true),
             split_channels: true,
-            launch_subagent: None,
+            // Subagents (docs/protocol.md §4.16), with `notify: "caller"`.
+            launch_subagent: Some(true),
             structured_outputs: None,
-            // Letta 0.34's two new flags: agent-free conversations are implemented
-            // (`runtime_start` without an agent), `launch_subagent` is not.
+            // Letta 0.34's two new flags: agent-free conversations (`runtime_start` without an
+            // agent) and `launch_subagent`'s `notify: "caller"` are implemented.
             agent_free_conversations: Some(true),
-            launch_subagent_notify_caller: Some(false),
+            launch_subagent_notify_caller: Some(true),
         },
     }
 }

@@ -29,6 +29,7 @@
 //!   `set_experiment`.
 //! * `secrets` — `secret_list`, `secret_apply`.
 //! * `skills` — `skill_enable`, `skill_disable`.
+//! * `subagents` — `launch_subagent`, `monitor_stop`.
 //! * `cron` — `cron_list`, `cron_add`, `cron_get`, `cron_runs`, `cron_trigger`, `cron_pause`,
 //!   `cron_resume`, `cron_update`, `cron_delete`, `cron_delete_all`.
 //!
@@ -59,6 +60,7 @@ mod secrets;
 mod settings;
 mod skills;
 mod slash;
+mod subagents;
 pub mod terminal;
 pub mod watch;
 
@@ -73,12 +75,12 @@ use letta_app_server_protocol::{
     CreateAgentCommand, CronAdd, CronDelete, CronDeleteAll, CronGet, CronList, CronPause, CronResume, CronRuns,
     CronTrigger, CronUpdate, DeleteMemoryFile, DisconnectProvider, ECHOED_ID_BYTES, EditFile, EnableMemfs, ErrorCode,
     ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
-    GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, ListConnectProviders,
-    ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory, ReadFile,
-    ReadMemoryFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope, RuntimeStart,
-    SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory, SetExperiment,
-    SetReflectionSettings, SkillDisable, SkillEnable, Sync, TerminalInput, TerminalKill, TerminalResize, TerminalSpawn,
-    TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
+    GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, LaunchSubagent,
+    ListConnectProviders, ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory,
+    MonitorStop, ReadFile, ReadMemoryFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
+    RuntimeStart, SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory,
+    SetExperiment, SetReflectionSettings, SkillDisable, SkillEnable, Sync, TerminalInput, TerminalKill, TerminalResize,
+    TerminalSpawn, TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
 };
 use serde_json::Value;
 
@@ -104,6 +106,8 @@ pub trait Caller: Peer {
     /// Resolves once the client's outbound queue has room, however long its reader takes (or
     /// the connection closed): for output only this client reads.
     fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// The places for the client's detached commands ([`crate::limits::MAX_DETACHED_COMMANDS`]).
+    fn detached(&self) -> &Arc<tokio::sync::Semaphore>;
 }
 
 impl dyn Caller + '_ {
@@ -183,14 +187,38 @@ async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
     conversation.protocol_violation(caller.engine(), message);
 }
 
-/// Runs `work` for the client as its own task, so that later frames do not wait for it.
-fn detach<F: Future<Output = ()> + Send + 'static>(
+/// Runs `work` for the client as its own task, so that later frames do not wait for it. Once
+/// [`crate::limits::MAX_DETACHED_COMMANDS`] of them run, the client's next frame waits for one to
+/// end, up to [`DETACHED_WAIT`]; then it is refused with an `error` frame (`limit_exceeded`), so
+/// that a client that stopped reading cannot hold its reader for ever.
+async fn detach<F: Future<Output = ()> + Send + 'static>(
     caller: &Arc<dyn Caller>,
+    (frame_type, request_id): &(&'static str, Option<String>),
     work: impl FnOnce(Arc<dyn Caller>) -> F,
 ) -> Option<Arc<Conversation>> {
-    tokio::spawn(work(caller.clone()));
+    let places = caller.detached().clone();
+    let Ok(Ok(place)) = tokio::time::timeout(DETACHED_WAIT, places.acquire_owned()).await else {
+        caller.send(ErrorFrame {
+            request_id: request_id.clone(),
+            code: ErrorCode::LimitExceeded,
+            message: format!(
+                "too many commands in progress on this connection ({}); read their answers before sending more",
+                crate::limits::MAX_DETACHED_COMMANDS
+            ),
+            frame_type: Some((*frame_type).to_owned()),
+        });
+        return None;
+    };
+    let work = work(caller.clone());
+    tokio::spawn(async move {
+        work.await;
+        drop(place);
+    });
     None
 }
+
+/// How long a client's frame waits for a place among its detached commands.
+const DETACHED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn display(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_owned)
@@ -237,6 +265,8 @@ pub const IMPLEMENTED: &[&str] = &[
     CronDelete::TYPE,
     CronDeleteAll::TYPE,
     ExecuteCommand::TYPE,
+    MonitorStop::TYPE,
+    LaunchSubagent::TYPE,
     AgentList::TYPE,
     AgentRetrieve::TYPE,
     AgentCreate::TYPE,
@@ -289,20 +319,20 @@ pub const IMPLEMENTED: &[&str] = &[
 /// Routes one parsed client frame to its command group; returns the conversation it addressed,
 /// if any. A command without an arm here is answered as unsupported.
 async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Conversation>> {
+    let label = (frame.frame_type(), frame.request_id().map(str::to_owned));
     match frame {
         ClientFrame::AppServerInfo(info) => {
             caller.send(info::app_server_info(info.request_id));
             None
         }
+        // A detached task, as on real Letta: later frames are not blocked behind it.
         ClientFrame::RuntimeStart(start) => {
-            // A detached task, as on real Letta: later frames are not blocked behind it.
-            let caller = caller.clone();
-            tokio::spawn(async move {
+            detach(caller, &label, |caller| async move {
                 if let Some(conversation) = runtime::runtime_start(&caller, start).await {
                     conversation.resume_queue(caller.engine()).await;
                 }
-            });
-            None
+            })
+            .await
         }
         ClientFrame::Input(frame) => input::input(caller, frame).await,
         ClientFrame::LegacyMessage(message) => input::input(caller, message.into_input()).await,
@@ -328,23 +358,21 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         | ClientFrame::ConversationMessagesList(_)
         | ClientFrame::ConversationCompact(_)) => {
             // Detached, as on real Letta: a compaction waits on the model.
-            let caller = caller.clone();
-            tokio::spawn(async move {
+            detach(caller, &label, |caller| async move {
                 if let Some(answer) = conversations::handle(caller.engine(), frame).await {
                     caller.send_frame(answer);
                 }
-            });
-            None
+            })
+            .await
         }
         ClientFrame::ExecuteCommand(command) => {
             // Detached: `/compact` waits on the model.
-            let caller = caller.clone();
-            tokio::spawn(async move {
+            detach(caller, &label, |caller| async move {
                 if let Some(conversation) = slash::execute_command(&caller, command).await {
                     conversation.resume_queue(caller.engine()).await;
                 }
-            });
-            None
+            })
+            .await
         }
         ClientFrame::AgentList(list) => {
             agents::agent_list(caller.as_ref(), list).await;
@@ -364,9 +392,10 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::AgentDelete(delete) => {
             // Detached: it waits for the agent's turns to end, and later frames must not.
-            let caller = caller.clone();
-            tokio::spawn(async move { agents::agent_delete(&caller, delete).await });
-            None
+            detach(caller, &label, |caller| async move {
+                agents::agent_delete(&caller, delete).await
+            })
+            .await
         }
         ClientFrame::CreateAgent(create) => {
             agents::create_agent(caller.as_ref(), create).await;
@@ -374,12 +403,11 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::ListModels(list) => {
             // Detached, as on real Letta: the providers may take up to their timeout to answer.
-            let caller = caller.clone();
-            tokio::spawn(async move {
+            detach(caller, &label, |caller| async move {
                 let response = models::list_models(caller.engine(), list).await;
                 caller.send(response);
-            });
-            None
+            })
+            .await
         }
         ClientFrame::UpdateModel(update) => models::update_model(caller, update).await,
         ClientFrame::UpdateToolset(update) => models::update_toolset(caller, update).await,
@@ -395,42 +423,89 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
             caller.send(providers::disconnect_provider(caller.engine(), disconnect).await);
             None
         }
-        ClientFrame::CronList(list) => detach(caller, |caller| async move {
-            caller.send(cron::list(caller.engine(), list).await);
-        }),
-        ClientFrame::CronGet(get) => detach(caller, |caller| async move {
-            caller.send(cron::get(caller.engine(), get).await);
-        }),
-        ClientFrame::CronRuns(runs) => detach(caller, |caller| async move {
-            caller.send(cron::runs(caller.engine(), runs).await);
-        }),
-        ClientFrame::CronTrigger(trigger) => detach(caller, |caller| async move {
-            caller.send(cron::trigger(caller.engine(), trigger).await);
-        }),
-        ClientFrame::CronAdd(add) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::add(caller.engine(), add).await);
-        }),
-        ClientFrame::CronPause(pause) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::pause(caller.engine(), pause).await);
-        }),
-        ClientFrame::CronResume(resume) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::resume(caller.engine(), resume).await);
-        }),
-        ClientFrame::CronUpdate(update) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::update(caller.engine(), update).await);
-        }),
-        ClientFrame::CronDelete(delete) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::delete(caller.engine(), delete).await);
-        }),
-        ClientFrame::CronDeleteAll(delete) => detach(caller, |caller| async move {
-            cron::reply(caller.as_ref(), cron::delete_all(caller.engine(), delete).await);
-        }),
-        ClientFrame::SkillEnable(enable) => detach(caller, |caller| async move {
-            skills::enable(caller.as_ref(), enable).await;
-        }),
-        ClientFrame::SkillDisable(disable) => detach(caller, |caller| async move {
-            skills::disable(caller.as_ref(), disable).await;
-        }),
+        ClientFrame::CronList(list) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(cron::list(caller.engine(), list).await);
+            })
+            .await
+        }
+        ClientFrame::CronGet(get) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(cron::get(caller.engine(), get).await);
+            })
+            .await
+        }
+        ClientFrame::CronRuns(runs) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(cron::runs(caller.engine(), runs).await);
+            })
+            .await
+        }
+        ClientFrame::CronTrigger(trigger) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(cron::trigger(caller.engine(), trigger).await);
+            })
+            .await
+        }
+        ClientFrame::CronAdd(add) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::add(caller.engine(), add).await);
+            })
+            .await
+        }
+        ClientFrame::CronPause(pause) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::pause(caller.engine(), pause).await);
+            })
+            .await
+        }
+        ClientFrame::CronResume(resume) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::resume(caller.engine(), resume).await);
+            })
+            .await
+        }
+        ClientFrame::CronUpdate(update) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::update(caller.engine(), update).await);
+            })
+            .await
+        }
+        ClientFrame::CronDelete(delete) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::delete(caller.engine(), delete).await);
+            })
+            .await
+        }
+        ClientFrame::CronDeleteAll(delete) => {
+            detach(caller, &label, |caller| async move {
+                cron::reply(caller.as_ref(), cron::delete_all(caller.engine(), delete).await);
+            })
+            .await
+        }
+        ClientFrame::MonitorStop(stop) => {
+            subagents::monitor_stop(caller, stop).await;
+            None
+        }
+        ClientFrame::LaunchSubagent(launch) => {
+            detach(caller, &label, |caller| async move {
+                // Detached, as on real Letta: answers may come out of order.
+                subagents::launch(&caller, launch).await;
+            })
+            .await
+        }
+        ClientFrame::SkillEnable(enable) => {
+            detach(caller, &label, |caller| async move {
+                skills::enable(caller.as_ref(), enable).await;
+            })
+            .await
+        }
+        ClientFrame::SkillDisable(disable) => {
+            detach(caller, &label, |caller| async move {
+                skills::disable(caller.as_ref(), disable).await;
+            })
+            .await
+        }
         ClientFrame::SecretList(list) => {
             caller.send(secrets::secret_list(caller.engine(), list).await);
             None
@@ -449,32 +524,53 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         // Detached, as on real Letta: file system and git work does not hold up later frames.
         ClientFrame::EnableMemfs(enable) => {
-            detach(
-                caller,
-                |caller| async move { memory::enable_memfs(&caller, enable).await },
-            )
+            detach(caller, &label, |caller| async move {
+                memory::enable_memfs(&caller, enable).await
+            })
+            .await
         }
         ClientFrame::ListMemory(list) => {
-            detach(caller, |caller| async move { memory::list_memory(&caller, list).await })
+            detach(caller, &label, |caller| async move {
+                memory::list_memory(&caller, list).await
+            })
+            .await
         }
-        ClientFrame::WriteMemoryFile(write) => detach(caller, |caller| async move {
-            memory::write_memory_file(&caller, write).await
-        }),
-        ClientFrame::DeleteMemoryFile(delete) => detach(caller, |caller| async move {
-            memory::delete_memory_file(&caller, delete).await
-        }),
-        ClientFrame::ReadMemoryFile(read) => detach(caller, |caller| async move {
-            caller.send(memory::read_memory_file(caller.engine(), read).await);
-        }),
-        ClientFrame::MemoryHistory(history) => detach(caller, |caller| async move {
-            caller.send(memory::memory_history(caller.engine(), history).await);
-        }),
-        ClientFrame::MemoryFileAtRef(at) => detach(caller, |caller| async move {
-            caller.send(memory::memory_file_at_ref(caller.engine(), at).await);
-        }),
-        ClientFrame::MemoryCommitDiff(diff) => detach(caller, |caller| async move {
-            caller.send(memory::memory_commit_diff(caller.engine(), diff).await);
-        }),
+        ClientFrame::WriteMemoryFile(write) => {
+            detach(caller, &label, |caller| async move {
+                memory::write_memory_file(&caller, write).await
+            })
+            .await
+        }
+        ClientFrame::DeleteMemoryFile(delete) => {
+            detach(caller, &label, |caller| async move {
+                memory::delete_memory_file(&caller, delete).await
+            })
+            .await
+        }
+        ClientFrame::ReadMemoryFile(read) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(memory::read_memory_file(caller.engine(), read).await);
+            })
+            .await
+        }
+        ClientFrame::MemoryHistory(history) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(memory::memory_history(caller.engine(), history).await);
+            })
+            .await
+        }
+        ClientFrame::MemoryFileAtRef(at) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(memory::memory_file_at_ref(caller.engine(), at).await);
+            })
+            .await
+        }
+        ClientFrame::MemoryCommitDiff(diff) => {
+            detach(caller, &label, |caller| async move {
+                caller.send(memory::memory_commit_diff(caller.engine(), diff).await);
+            })
+            .await
+        }
         ClientFrame::GetReflectionSettings(get) => {
             settings::get_reflection_settings(caller, get).await;
             None
@@ -509,14 +605,16 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::SearchBranches(search) => {
             // Detached: git may take a while, and later frames must not wait for it.
-            let caller = caller.clone();
-            tokio::spawn(async move { git::search_branches(&caller, search).await });
-            None
+            detach(caller, &label, |caller| async move {
+                git::search_branches(&caller, search).await
+            })
+            .await
         }
         ClientFrame::CheckoutBranch(checkout) => {
-            let caller = caller.clone();
-            tokio::spawn(async move { git::checkout_branch(&caller, checkout).await });
-            None
+            detach(caller, &label, |caller| async move {
+                git::checkout_branch(&caller, checkout).await
+            })
+            .await
         }
         ClientFrame::ListInDirectory(list) => {
             files::list_in_directory(caller.as_ref(), list).await;
@@ -540,14 +638,16 @@ async fn command(caller: &Arc<dyn Caller>, frame: ClientFrame) -> Option<Arc<Con
         }
         ClientFrame::SearchFiles(search) => {
             // Detached, as on real Letta: the first search of a directory walks it.
-            let caller = caller.clone();
-            tokio::spawn(async move { search::search_files(caller.as_ref(), search).await });
-            None
+            detach(caller, &label, |caller| async move {
+                search::search_files(caller.as_ref(), search).await
+            })
+            .await
         }
         ClientFrame::GrepInFiles(grep) => {
-            let caller = caller.clone();
-            tokio::spawn(async move { search::grep_in_files(caller.as_ref(), grep).await });
-            None
+            detach(caller, &label, |caller| async move {
+                search::grep_in_files(caller.as_ref(), grep).await
+            })
+            .await
         }
         ClientFrame::EditFile(edit) => {
             files::edit_file(caller.as_ref(), edit).await;

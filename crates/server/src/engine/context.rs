@@ -38,6 +38,10 @@ pub struct Context {
     pub skills: crate::skills::Skills,
     /// Scheduled prompts: their clock, and the lock of their changes.
     pub crons: crate::schedule::Crons,
+    /// Subagents launched by the conversations.
+    pub subagents: Arc<crate::engine::subagents::Subagents>,
+    /// Background shell commands of the conversations.
+    pub shells: Arc<crate::engine::shells::Shells>,
     /// The file indexes of `search_files`, one per directory searched (bounded; see
     /// [`crate::search::index`]).
     pub file_indexes: FileIndexes,
@@ -54,6 +58,11 @@ impl Context {
         Self {
             crons: crate::schedule::Crons::new(config.cron_clock.clone()),
             skills: crate::skills::Skills::new(&config.data_dir),
+            shells: Arc::new(crate::engine::shells::Shells::new(&config.data_dir)),
+            subagents: Arc::new(crate::engine::subagents::Subagents::new(
+                &config.data_dir,
+                audience.clone(),
+            )),
             config,
             store,
             providers,

@@ -6,7 +6,8 @@
 //! while the server was down (or that it could not look at in time) is caught up at the next
 //! look: the newest fire a task missed runs if it is at most [`GRACE`] old, and the others are
 //! recorded as missed (`missed_count`, a `skipped` run log entry); a one-off task more than
-//! [`GRACE`] overdue becomes `missed`. Misses older than [`LOOK_BACK`] are not counted.
+//! [`GRACE`] overdue becomes `missed`. Misses older than [`LOOK_BACK`] are not counted. Tasks
+//! that ended are deleted after [`ENDED_KEPT`].
 
 use std::sync::Arc;
 
@@ -30,6 +31,9 @@ pub const GRACE: SignedDuration = SignedDuration::from_mins(5);
 pub const LOOK_BACK: SignedDuration = SignedDuration::from_hours(24 * 7);
 /// Tasks an agent may have that can still fire (active or paused), as on real Letta.
 pub const MAX_TASKS_PER_AGENT: usize = 50;
+/// How long a task that ended (`fired`, `missed`, `cancelled`) is kept (real Letta's 24 h); the
+/// scheduler looks for older ones every hour.
+pub const ENDED_KEPT: SignedDuration = SignedDuration::from_hours(24);
 
 /// What made a task fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,7 @@ impl Engine {
             Ok(Some(minute)) => Timestamp::from_millisecond(minute).ok(),
             _ => None,
         };
+        let mut collected: Option<Timestamp> = None;
         loop {
             let now = self.crons.clock.now();
             let minute = minute_of(now);
@@ -84,6 +89,10 @@ impl Engine {
                 self.look(from, minute, now).await;
                 looked = Some(minute);
                 let _ = self.store.save_cron_watermark(minute.as_millisecond()).await;
+            }
+            if collected.is_none_or(|at| now.duration_since(at) >= SignedDuration::from_hours(1)) {
+                self.collect_ended(now).await;
+                collected = Some(now);
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -97,16 +106,28 @@ impl Engine {
         let Ok(tasks) = self.store.active_cron_tasks().await else {
             return;
         };
-        for task in tasks {
-            let (due, missed) = match parse_iso(task.scheduled_for.as_deref()) {
-                Some(at) if !task.recurring => one_off(at, now),
-                _ => match Expression::parse(&task.cron) {
-                    Some(expression) => matches(&expression, &task, from, minute, now),
-                    None => {
-                        self.invalid_cron(task).await;
-                        continue;
-                    }
-                },
+        let verdicts = move || {
+            (tasks.into_iter())
+                .map(|task| {
+                    let verdict = match parse_iso(task.scheduled_for.as_deref()) {
+                        Some(at) if !task.recurring => Some(one_off(at, now)),
+                        _ => Expression::parse(&task.cron).map(|cron| matches(&cron, &task, from, minute, now)),
+                    };
+                    (task, verdict)
+                })
+                .collect::<Vec<_>>()
+        };
+        // After a long downtime each task's minutes since (up to a week of them) are matched:
+        // on the blocking pool, off the workers that serve the clients.
+        let matched = if minute.duration_since(from) > SignedDuration::from_hours(1) {
+            tokio::task::spawn_blocking(verdicts).await.unwrap_or_default()
+        } else {
+            verdicts()
+        };
+        for (task, verdict) in matched {
+            let Some((due, missed)) = verdict else {
+                self.invalid_cron(task).await;
+                continue;
             };
             let id = task.id.clone();
             if missed > 0 {
@@ -114,6 +135,26 @@ impl Engine {
             }
             if let Some(intended) = due {
                 let _ = self.fire(&id, Trigger::Scheduled, intended).await;
+            }
+        }
+    }
+
+    /// Deletes, with their run logs, the tasks that ended (`fired`, `missed`, `cancelled`) more
+    /// than [`ENDED_KEPT`] ago, counted from the latest of their creation, fire and miss: real
+    /// Letta's hourly clean-up (which keeps the run logs; here they go with the task).
+    async fn collect_ended(&self, now: Timestamp) {
+        let _changing = self.crons.changing().await;
+        let Ok(tasks) = self.store.ended_cron_tasks().await else {
+            return;
+        };
+        for task in tasks {
+            let times = [&task.last_fired_at, &task.fired_at, &task.missed_at];
+            let latest = (times.into_iter().filter_map(|at| parse_iso(at.as_deref())))
+                .chain(parse_iso(Some(&task.created_at)))
+                .max();
+            let old = latest.is_some_and(|at| now.duration_since(at) > ENDED_KEPT);
+            if old && self.store.delete_cron_tasks(Some(task.id.clone()), None).await.is_ok() {
+                announce(self, Some(&task.agent_id), Some(&task.conversation_id));
             }
         }
     }

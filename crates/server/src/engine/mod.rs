@@ -11,6 +11,9 @@
 //! * [`settings`] — server-wide settings (boot directory, experiments, reflection);
 //!   [`memfs`] — agents' memory repositories.
 //! * [`cron`] — scheduled prompts and the scheduler that fires them.
+//! * [`subagents`] — conversations that work for another conversation's agent; `delegate` —
+//!   launching one; [`shells`] — background shell commands; `notices` — the notification of a
+//!   background task's end.
 
 pub(crate) mod agents;
 pub(crate) mod catalog;
@@ -18,9 +21,13 @@ pub(crate) mod clients;
 pub(crate) mod context;
 pub(crate) mod conversation;
 pub(crate) mod cron;
+mod delegate;
 pub(crate) mod external;
 pub(crate) mod memfs;
+mod notices;
 pub(crate) mod settings;
+pub(crate) mod shells;
+pub(crate) mod subagents;
 pub(crate) mod toolbox;
 pub(crate) mod turn;
 
@@ -107,12 +114,15 @@ impl std::ops::Deref for Engine {
 impl Engine {
     /// An engine over an open store, whose events go to `audience`.
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Arc<Self> {
-        Arc::new(Self {
+        let engine = Arc::new(Self {
             context: Arc::new(Context::new(config, store, audience)),
             conversations: Mutex::default(),
             loading: Mutex::default(),
             deleting: Mutex::default(),
-        })
+        });
+        engine.subagents.bind(&engine);
+        engine.shells.bind(&engine);
+        engine
     }
 
     /// A session stopped watching `scopes`: each loaded conversation among them hears of it
@@ -132,6 +142,7 @@ impl Engine {
     /// and for the store to finish its writes.
     pub async fn shutdown(self: &Arc<Self>, grace: std::time::Duration) {
         self.stop();
+        self.shells.stop_all(|_| true);
         let conversations = self.loaded();
         for conversation in &conversations {
             conversation.abort(&self.context, None, None).await;
@@ -141,6 +152,10 @@ impl Engine {
             while conversation.has_turn().await && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
+        }
+        // Stopped subagents queue their notifications on their parents.
+        while self.subagents.unannounced() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let _ = self.store.flush().await;
     }

@@ -34,6 +34,12 @@ pub(crate) struct TurnOptions {
     /// the input was taken in).
     #[serde(default)]
     preferred: Vec<String>,
+    /// Model runs the turn may take at most (a subagent's `max_turns`).
+    #[serde(default)]
+    pub(crate) max_runs: Option<u64>,
+    /// Only local tools, none of the controllers' (a subagent's turn).
+    #[serde(default)]
+    local_only: bool,
 }
 
 impl TurnOptions {
@@ -48,6 +54,25 @@ impl TurnOptions {
             image_failure_mode: payload.image_failure_mode,
             terminal_consumer: input.terminal_consumer_id.clone(),
             preferred,
+            max_runs: None,
+            local_only: false,
+        }
+    }
+
+    /// The options of a subagent's turn: exactly `tools` (no interactive ones, no controller's
+    /// tools), at most `max_runs` model runs.
+    pub(crate) fn subagent(tools: Vec<String>, max_runs: Option<u64>) -> Self {
+        Self {
+            allowlist: Some(tools),
+            // Whatever the conversation's toolset preference (the allowlist names the tools).
+            toolset: Some(ClientToolset {
+                base: Some(ToolsetPreference::Default),
+                include: None,
+            }),
+            exclude_interactive: true,
+            max_runs,
+            local_only: true,
+            ..Self::default()
         }
     }
 
@@ -192,7 +217,8 @@ impl TurnTools {
             .visible(scope, origin, &options.scope_ids)
             .into_iter()
             .filter(|registration| {
-                (options.allowlist.as_ref()).is_none_or(|allowed| allowed.contains(&registration.tool.name))
+                !options.local_only
+                    && (options.allowlist.as_ref()).is_none_or(|allowed| allowed.contains(&registration.tool.name))
             })
             .collect();
         let replaced: std::collections::HashSet<&str> = external.iter().map(|r| r.tool.name.as_str()).collect();

@@ -3,9 +3,9 @@
 //! [`MAX_RUNS`] entries of a task), and the minute up to which the scheduler has looked.
 
 use letta_app_server_protocol::{CronRunLogEntry, CronTask};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Reply, Store};
+use super::{Reply, Store, StoreError};
 
 /// Run log entries kept per task (real Letta keeps the last 2,000 lines of a task's log).
 pub const MAX_RUNS: i64 = 2000;
@@ -16,31 +16,12 @@ const WATERMARK: &str = "cron_evaluated_until";
 impl Store {
     /// The stored tasks, of one agent or of all, in the order they were added.
     pub fn cron_tasks(&self, agent_id: Option<String>) -> Reply<Vec<CronTask>> {
-        self.call(move |c| {
-            let mut query =
-                c.prepare("SELECT task FROM cron_tasks WHERE ?1 IS NULL OR agent_id = ?1 ORDER BY rowid")?;
-            let rows = query.query_map([agent_id], |row| row.get::<_, String>(0))?;
-            let mut tasks = Vec::new();
-            for row in rows {
-                tasks.push(serde_json::from_str(&row?)?);
-            }
-            Ok(tasks)
-        })
+        self.call(move |c| tasks(c, "?1 IS NULL OR agent_id = ?1", [agent_id]))
     }
 
     /// The tasks that can fire (`status: "active"`), in the order they were added.
     pub fn active_cron_tasks(&self) -> Reply<Vec<CronTask>> {
-        self.call(|c| {
-            let mut query = c.prepare(
-                "SELECT task FROM cron_tasks WHERE json_extract(task, '$.status') = 'active' ORDER BY rowid",
-            )?;
-            let rows = query.query_map([], |row| row.get::<_, String>(0))?;
-            let mut tasks = Vec::new();
-            for row in rows {
-                tasks.push(serde_json::from_str(&row?)?);
-            }
-            Ok(tasks)
-        })
+        self.call(|c| tasks(c, "json_extract(task, '$.status') = 'active'", []))
     }
 
     /// Stores a new task; `false` (and nothing stored) when its id is taken.
@@ -73,6 +54,14 @@ impl Store {
                 params![task.id, task.agent_id, serde_json::to_string(&task)?],
             )?;
             Ok(())
+        })
+    }
+
+    /// The tasks that ended (`fired`, `missed` or `cancelled`), for the scheduler's clean-up.
+    pub fn ended_cron_tasks(&self) -> Reply<Vec<CronTask>> {
+        self.call(|c| {
+            let ended = "json_extract(task, '$.status') IN ('fired', 'missed', 'cancelled')";
+            tasks(c, ended, [])
         })
     }
 
@@ -137,4 +126,15 @@ impl Store {
     pub fn save_cron_watermark(&self, minute: i64) -> Reply<()> {
         self.save_setting(WATERMARK.to_owned(), minute.to_string())
     }
+}
+
+/// The stored tasks `condition` selects, in the order they were added.
+fn tasks(c: &Connection, condition: &str, params: impl rusqlite::Params) -> Result<Vec<CronTask>, StoreError> {
+    let mut query = c.prepare(&format!("SELECT task FROM cron_tasks WHERE {condition} ORDER BY rowid"))?;
+    let rows = query.query_map(params, |row| row.get::<_, String>(0))?;
+    let mut tasks = Vec::new();
+    for row in rows {
+        tasks.push(serde_json::from_str(&row?)?);
+    }
+    Ok(tasks)
 }

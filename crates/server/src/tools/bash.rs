@@ -42,7 +42,9 @@ impl LocalTool for Bash {
          stderr (at most 30000 characters). Standard input is closed, so interactive commands fail. \
          A non-zero exit status makes the call fail with `Exit code N`. The command is killed after \
          `timeout` milliseconds (default 120000, at most 600000). Quote paths that contain spaces. \
-         Prefer the Read, Edit, Write, Grep and Glob tools over cat, sed, grep or find."
+         Prefer the Read, Edit, Write, Grep and Glob tools over cat, sed, grep or find. With \
+         `run_in_background` it returns at once (a server, a long build): its end arrives as a \
+         <task-notification> message, and only a `timeout` given stops it early."
     }
 
     fn parameters(&self) -> JsonObject {
@@ -64,7 +66,7 @@ impl LocalTool for Bash {
                 },
                 "run_in_background": {
                     "type": "boolean",
-                    "description": "Not supported by this server; leave unset."
+                    "description": "Run it in the background: the call returns its id (`bash_1`) at once; read its output with TaskOutput, stop it with TaskStop; a <task-notification> message reports its end."
                 }
             }),
             &["command", "description"],
@@ -79,7 +81,7 @@ impl LocalTool for Bash {
         Box::pin(async move {
             let command = try_arg!(required_str(&args, "command"));
             // Described as required for the model, but a missing description harms nothing.
-            let _description = try_arg!(optional_str(&args, "description"));
+            let description = try_arg!(optional_str(&args, "description"));
             let timeout_ms = try_arg!(optional_u64(&args, "timeout")).unwrap_or(DEFAULT_TIMEOUT_MS);
             if timeout_ms > MAX_TIMEOUT_MS {
                 return ToolResult::error(format!(
@@ -89,12 +91,7 @@ impl LocalTool for Bash {
             if timeout_ms == 0 {
                 return ToolResult::error("timeout must be at least 1 ms; omit it for the default of 120000 ms.");
             }
-            if try_arg!(optional_bool(&args, "run_in_background")) == Some(true) {
-                return ToolResult::error(
-                    "Background execution is not supported: run the command in the foreground (omit \
-                     run_in_background), with a `timeout` long enough for it to finish.",
-                );
-            }
+            let background = try_arg!(optional_bool(&args, "run_in_background")) == Some(true);
             if command.trim().is_empty() {
                 return ToolResult::error("`command` is empty.");
             }
@@ -104,7 +101,29 @@ impl LocalTool for Bash {
                     context.cwd.display()
                 ));
             }
-            run_command(command, Duration::from_millis(timeout_ms), context).await
+            if background {
+                let request = ShellRequest {
+                    command: command.to_owned(),
+                    description: description.map(str::to_owned),
+                    // In the background only a timeout given counts (real Letta applies its
+                    // default there too, killing long-running servers after two minutes).
+                    timeout: try_arg!(optional_u64(&args, "timeout")).map(Duration::from_millis),
+                    cwd: context.cwd.to_path_buf(),
+                    secrets: context.secrets.clone(),
+                };
+                return context.tasks.shell(request).await;
+            }
+            let timeout = Duration::from_millis(timeout_ms);
+            run_shell(
+                command,
+                timeout,
+                context.cwd,
+                context.cancel,
+                context.secrets,
+                context.output,
+            )
+            .await
+            .0
         })
     }
 }
@@ -141,13 +160,48 @@ enum Outcome {
     Interrupted,
 }
 
-async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>) -> ToolResult {
-    let secrets = named_secrets(command, context.secrets);
+/// A command to run in the background (`run_in_background`), which outlives the turn: the
+/// engine keeps it (see [`super::Tasks::shell`]).
+#[derive(Debug, Clone)]
+pub struct ShellRequest {
+    pub command: String,
+    pub description: Option<String>,
+    /// Killed after this long, if given.
+    pub timeout: Option<Duration>,
+    pub cwd: std::path::PathBuf,
+    /// The agent's secrets (those the command names go to its environment).
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// How a shell command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShellEnd {
+    /// It exited, with this code (none when a signal ended it).
+    Exited(Option<i32>),
+    /// Its timeout passed; it was killed.
+    TimedOut,
+    /// It was cancelled; it was killed.
+    Interrupted,
+}
+
+/// Runs `bash -c <command>` in `cwd` in a process group of its own, killed on `cancel` or after
+/// `timeout`; each output line (secrets redacted) goes to `output` as it comes; the result is
+/// what the model reads (stdout, then stderr, at most 30000 characters, with how it ended), and
+/// how it ended.
+pub(crate) async fn run_shell(
+    command: &str,
+    timeout: Duration,
+    cwd: &std::path::Path,
+    cancel: &tokio_util::sync::CancellationToken,
+    secrets: &BTreeMap<String, String>,
+    output: &mut (dyn FnMut(OutputLine) + Send),
+) -> (ToolResult, ShellEnd) {
+    let secrets = named_secrets(command, secrets);
     let mut child = match tokio::process::Command::new("bash")
         .arg("-c")
         .arg(command)
         .envs(secrets.iter().copied())
-        .current_dir(context.cwd)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -156,7 +210,12 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
         .spawn()
     {
         Ok(child) => child,
-        Err(error) => return ToolResult::error(format!("Failed to start bash: {error}")),
+        Err(error) => {
+            return (
+                ToolResult::error(format!("Failed to start bash: {error}")),
+                ShellEnd::Exited(None),
+            );
+        }
     };
     // The shell leads its own process group, so the group id is its pid. The guard kills the
     // group if this future is dropped before the command finished.
@@ -174,7 +233,6 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
 
     let mut stdout = Capture::default();
     let mut stderr = Capture::default();
-    let output = context.output;
     let mut record = |stream: Stream, line: String| match (stream, redact(line, &secrets)) {
         (Stream::Stdout, line) => {
             output(OutputLine::Stdout(line.clone()));
@@ -198,7 +256,7 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
         }
         tokio::select! {
             biased;
-            () = context.cancel.cancelled() => {
+            () = cancel.cancelled() => {
                 group.kill();
                 break Outcome::Interrupted;
             }
@@ -220,7 +278,8 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
                     for reader in &readers {
                         reader.abort();
                     }
-                    return ToolResult::error(format!("Failed to wait for the command: {error}"));
+                    let result = ToolResult::error(format!("Failed to wait for the command: {error}"));
+                    return (result, ShellEnd::Exited(None));
                 }
             },
             () = &mut drain, if exited.is_some() => {
@@ -259,6 +318,11 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
         text.push_str(&format!("\n… [output truncated: {cut} more characters]"));
     }
 
+    let end = match outcome {
+        Outcome::Interrupted => ShellEnd::Interrupted,
+        Outcome::TimedOut => ShellEnd::TimedOut,
+        Outcome::Exited(status) => ShellEnd::Exited(status.code()),
+    };
     let (text, is_error) = match outcome {
         Outcome::Interrupted => ("Interrupted by user".to_owned(), true),
         Outcome::TimedOut => (
@@ -280,13 +344,14 @@ async fn run_command(command: &str, timeout: Duration, context: ToolContext<'_>)
             (None, None) => (append_note(text, "The command ended abnormally"), true),
         },
     };
-    ToolResult {
+    let result = ToolResult {
         text,
         is_error,
         stdout: stdout.lines,
         stderr: stderr.lines,
         ..ToolResult::default()
-    }
+    };
+    (result, end)
 }
 
 /// The secrets `command` names as shell variables (`$NAME`, `${NAME}`, `${NAME:-…}`, `${#NAME}`,

@@ -1,10 +1,11 @@
 //! Local tools the server runs for the model, with Letta Code's model-facing names and argument
 //! schemas (docs/protocol.md §6.2): `Bash`, `Read`, `Write`, `Edit`, `MultiEdit`, `Grep`, `Glob`, `LS`,
 //! `TodoWrite`, `SetWorkingDirectory`, `AskUserQuestion` (in Letta 0.32's and 0.34's versions),
-//! `memory`, `Skill`.
+//! `memory`, `Skill`, `Agent`, `TaskOutput`, `TaskStop`, `Monitor`.
 //!
 //! A tool never fails the turn: every problem becomes an error result the model sees.
 
+mod agent;
 mod args;
 mod ask;
 mod bash;
@@ -13,6 +14,7 @@ mod diff;
 mod edit;
 mod files;
 mod memory;
+mod monitor;
 mod search;
 mod skill;
 mod todo;
@@ -20,8 +22,14 @@ mod todo;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use agent::NoTasks;
+pub use agent::{AgentRequest, Tasks};
+pub use bash::ShellRequest;
+pub(crate) use bash::{ShellEnd, run_shell};
 /// The exact-match replacement of `Edit`, which the `edit_file` command shares.
 pub(crate) use edit::{Occurrences, ReplaceError, check_strings, replace};
+pub use monitor::MonitorRequest;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -76,6 +84,8 @@ pub struct ToolContext<'a> {
     pub memory: Option<&'a crate::memory::Memory>,
     /// The server's skills (`Skill`).
     pub skills: &'a crate::skills::Skills,
+    /// The conversation's subagent tasks (`Agent`, `TaskOutput`, `TaskStop`).
+    pub tasks: &'a dyn Tasks,
     /// Receives output lines while the tool runs.
     pub output: &'a mut (dyn FnMut(OutputLine) + Send),
 }
@@ -149,6 +159,7 @@ pub trait LocalTool: Send + Sync {
 /// Every local tool this server has.
 pub fn all() -> Vec<Box<dyn LocalTool>> {
     vec![
+        Box::new(agent::Agent),
         Box::new(ask::AskUserQuestion),
         Box::new(ask::AskUserQuestionAsync),
         Box::new(bash::Bash),
@@ -159,9 +170,12 @@ pub fn all() -> Vec<Box<dyn LocalTool>> {
         Box::new(files::Write),
         Box::new(files::Ls),
         Box::new(memory::MemoryTool),
+        Box::new(monitor::Monitor),
         Box::new(search::Grep),
         Box::new(search::Glob),
         Box::new(skill::Skill),
+        Box::new(agent::TaskOutput),
+        Box::new(agent::TaskStop),
         Box::new(todo::TodoWrite),
     ]
 }
@@ -170,13 +184,17 @@ pub fn all() -> Vec<Box<dyn LocalTool>> {
 /// `LS`, `MultiEdit`, `TodoWrite`) are added with `client_toolset.include` or by naming them in
 /// `client_tool_allowlist`.
 pub const DEFAULT_TOOLSET: &[&str] = &[
+    "Agent",
     "AskUserQuestion",
     "Bash",
     "SetWorkingDirectory",
     "Edit",
     "memory",
+    "Monitor",
     "Read",
     "Skill",
+    "TaskOutput",
+    "TaskStop",
     "Write",
 ];
 

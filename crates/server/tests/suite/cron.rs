@@ -1,6 +1,6 @@
 //! Scheduled prompts (docs/protocol.md §4.4) on a clock the tests move: tasks added, changed,
-//! paused and deleted; a one-off prompt that fires once into its conversation; the misses of a
-//! server that was down, recorded after its restart.
+//! paused and deleted; a one-off prompt that fires once into its conversation, then is cleaned
+//! up a day later; the misses of a server that was down, recorded after its restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +141,17 @@ async fn a_prompt_scheduled_a_minute_ahead_fires_once_into_its_conversation() {
         ),
         (&json!("ok"), &json!("queued"), &runtime["conversation_id"])
     );
+
+    // A day after it ended, the scheduler's hourly clean-up deletes it, as real Letta's does.
+    clock.set("2026-12-05T10:02:00Z".parse().unwrap());
+    let cleaned = client.recv_until_type("crons_updated").await;
+    assert_eq!(cleaned.last().unwrap()["agent_id"], agent);
+    let gone = ask(
+        &mut client,
+        json!({"type": "cron_get", "request_id": "cg", "task_id": task["id"]}),
+    )
+    .await;
+    assert_eq!((&gone["found"], &gone["task"]), (&json!(false), &json!(null)));
 }
 
 #[tokio::test]

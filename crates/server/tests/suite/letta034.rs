@@ -263,8 +263,8 @@ async fn client_preferences_are_sticky_per_conversation_and_validated() {
     );
 }
 
-/// Letta 0.34's two new capability flags tell what is implemented: agent-free conversations are,
-/// `launch_subagent` with `notify: "caller"` is not.
+/// Letta 0.34's two new capability flags tell what is implemented: agent-free conversations and
+/// `launch_subagent` with `notify: "caller"` both are.
 #[tokio::test]
 async fn the_new_capability_flags_tell_what_is_implemented() {
     let server = TestServer::start().await;
@@ -279,9 +279,10 @@ async fn the_new_capability_flags_tell_what_is_implemented() {
             &capabilities["agent_free_conversations"],
             &capabilities["launch_subagent_notify_caller"]
         ),
-        (&json!(true), &json!(false)),
+        (&json!(true), &json!(true)),
         "{info}"
     );
+    assert_eq!(capabilities["launch_subagent"], true, "{info}");
 }
 
 /// The `tool_return` of the `tool_return_message` deltas among `frames`.

@@ -380,3 +380,26 @@ async fn external_tool_registrations_are_bounded() {
         "a connection may register tools for 1024 runtimes at most"
     );
 }
+
+/// A client's detached commands are bounded (`MAX_DETACHED_COMMANDS`): past the bound its next
+/// frame waits for a place, so many at once that end quickly are all answered.
+#[tokio::test]
+async fn many_detached_commands_at_once_are_all_answered() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    // Twice the bound of 64, and one more.
+    let count = 129;
+    for n in 0..count {
+        client
+            .send(json!({"type": "cron_list", "request_id": format!("cl-{n}"), "agent_id": runtime["agent_id"]}))
+            .await;
+    }
+    let mut answered = std::collections::BTreeSet::new();
+    while answered.len() < count {
+        let frame = client.recv().await;
+        if frame["type"] == "cron_list_response" {
+            answered.insert(frame["request_id"].as_str().expect("an id").to_owned());
+        }
+    }
+}

@@ -3,6 +3,7 @@
 mod agents;
 mod approvals;
 mod auth;
+mod background;
 mod cli;
 mod conversations;
 mod cron;
@@ -24,6 +25,7 @@ mod secrets;
 mod settings;
 mod skills;
 mod slash;
+mod subagents;
 mod terminal;
 mod tls;
 mod transport;

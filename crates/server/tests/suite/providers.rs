@@ -221,13 +221,17 @@ async fn an_openai_compatible_model_calls_a_tool_through_an_approval() {
     assert_eq!(
         offered,
         [
+            "Agent",
             "AskUserQuestion",
             "Bash",
             "SetWorkingDirectory",
             "Edit",
             "memory",
+            "Monitor",
             "Read",
             "Skill",
+            "TaskOutput",
+            "TaskStop",
             "Write"
         ]
     );

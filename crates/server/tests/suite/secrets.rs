@@ -225,3 +225,57 @@ async fn deleting_an_agent_deletes_its_secrets() {
     assert!(!file.contains(agent.as_str().unwrap()), "{file}");
     assert!(file.contains(other.as_str().unwrap()), "{file}");
 }
+
+/// The text of a turn's reply (the scripted model answers `I received: <the user's words>`).
+fn reply(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["delta"]["message_type"] == "assistant_message")
+        .map(|f| f["delta"]["content"][0]["text"].as_str().expect("text").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_model_is_told_the_secret_names_on_its_first_turn_and_when_they_change() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let runtime = start_runtime(&mut client).await;
+    let apply = |n: usize, set: Value, unset: Value| {
+        json!({"type": "secret_apply", "request_id": format!("sa-{n}"), "agent_id": runtime["agent_id"],
+            "set": set, "unset": unset})
+    };
+    assert_eq!(
+        ask(&mut client, apply(1, json!({"TOKEN": "t-1"}), json!([]))).await["success"],
+        true
+    );
+
+    let first = reply(&drive::turn(&mut client, &runtime, "hello", 1).await);
+    assert!(
+        first.contains("<system-reminder> These secrets are set for you: - `$TOKEN` A shell command"),
+        "{first}"
+    );
+    assert!(!first.contains("t-1"), "names only: {first}");
+    let second = reply(&drive::turn(&mut client, &runtime, "again", 2).await);
+    assert!(!second.contains("system-reminder"), "told once: {second}");
+
+    ask(&mut client, apply(2, json!({"KEY": "k"}), json!(["TOKEN"]))).await;
+    let third = reply(&drive::turn(&mut client, &runtime, "and now", 3).await);
+    assert!(
+        third.contains("Your secrets changed. These are set now: - `$KEY` A shell"),
+        "{third}"
+    );
+    ask(&mut client, apply(3, json!({}), json!(["KEY"]))).await;
+    let fourth = reply(&drive::turn(&mut client, &runtime, "last", 4).await);
+    assert!(fourth.contains("Your secrets changed: none is set now."), "{fourth}");
+
+    // The reminder is part of the stored message, as the model saw it.
+    let history = drive::call(
+        &mut client,
+        json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"]}),
+    )
+    .await;
+    assert!(
+        history.to_string().contains("These secrets are set for you"),
+        "{history}"
+    );
+}

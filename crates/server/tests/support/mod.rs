@@ -41,6 +41,42 @@ pub mod drive {
         client.recv_until_type("turn_finished").await
     }
 
+    /// A scripted-model directive calling `tool` with `args`, whose brackets are JSON escapes, so
+    /// that it can sit inside another directive's arguments (a subagent's prompt).
+    pub fn directive(tool: &str, args: Value) -> String {
+        let args = args.to_string().replace('[', "\\u005b").replace(']', "\\u005d");
+        format!("[[tool: {tool} {args}]]")
+    }
+
+    /// Sends `text` as input `n` and reads until `count` turns of the conversation have finished.
+    pub async fn turns(client: &mut Client, runtime: &Value, text: &str, n: usize, count: usize) -> Vec<Value> {
+        client
+            .send(user_input(&format!("in-{n}"), runtime, text, &format!("cm-{n}")))
+            .await;
+        let mut frames = Vec::new();
+        for _ in 0..count {
+            frames.extend(client.recv_until_type("turn_finished").await);
+        }
+        frames
+    }
+
+    /// The last frame of `frame_type` among `frames`.
+    pub fn last_of<'f>(frames: &'f [Value], frame_type: &str) -> &'f Value {
+        (frames.iter().rev())
+            .find(|f| f["type"] == frame_type)
+            .unwrap_or_else(|| panic!("no {frame_type} among {} frames", frames.len()))
+    }
+
+    /// The results of the conversation's own tool calls among `frames` (not its subagents'), in
+    /// order.
+    pub fn tool_returns(frames: &[Value]) -> Vec<&str> {
+        frames
+            .iter()
+            .filter(|f| f["delta"]["message_type"] == "tool_return_message" && f.get("subagent_id").is_none())
+            .map(|f| text(&f["delta"]["tool_return"]))
+            .collect()
+    }
+
     /// The prompt tokens a turn's `usage_statistics` reports (the scripted model counts the
     /// words it was sent).
     pub fn prompt_tokens(frames: &[Value]) -> u64 {

@@ -39,6 +39,9 @@ impl Engine {
     async fn forget_loaded_agent(self: &Arc<Self>, agent_id: &str) -> Result<bool, StoreError> {
         self.forget_loaded(|scope| scope.agent_id.as_deref() == Some(agent_id))
             .await;
+        // Its background commands too, whether or not their conversations are in memory.
+        self.shells
+            .stop_all(|scope| scope.agent_id.as_deref() == Some(agent_id));
         let deleted = self.store.delete_agent(agent_id.to_owned()).await?;
         if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
             // The agent is gone; a leftover directory is only disk space.

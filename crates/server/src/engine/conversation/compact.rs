@@ -68,6 +68,10 @@ impl Conversation {
         // Inputs that came meanwhile waited in the queue; they start now.
         let mut state = self.state.lock().await;
         state.compacting = false;
+        if compacted.is_ok() {
+            // The summary replaced the reminders: the next turn tells the secret names again.
+            state.secret_names = None;
+        }
         if state.turn.is_none() && state.pending.is_none() {
             self.start_next_batch(engine, &mut state).await;
         }

@@ -18,6 +18,11 @@ use crate::store::{ScopeSettings, item_no};
 use crate::sync::lock;
 
 impl Conversation {
+    /// How many items wait in its queue.
+    pub(crate) async fn waiting(&self) -> usize {
+        self.state.lock().await.queue.len()
+    }
+
     /// Whether a turn is running (or still unwinding).
     pub async fn has_turn(&self) -> bool {
         self.state.lock().await.turn.is_some()
@@ -55,6 +60,7 @@ impl Conversation {
         let mut state = self.state.lock().await;
         self.deleted.store(true, Ordering::SeqCst);
         self.evicted.store(true, Ordering::SeqCst);
+        state.shells.stop_all(|scope| *scope == self.scope);
         self.interrupt(engine, &mut state);
         let waiting: Vec<i64> = state.queue.iter().map(|q| item_no(&q.item.id)).collect();
         if !waiting.is_empty() {
@@ -104,6 +110,24 @@ impl Conversation {
             engine.audience.broadcast(&self.scope, &event);
         }
         true
+    }
+
+    /// Withdraws the input `client_id` (a stopped subagent's): its running turn is aborted as by
+    /// `abort_message` (`true`: the turn's end follows), or its waiting queue item removed.
+    pub(crate) async fn withdraw(&self, engine: &Context, client_id: &str) -> bool {
+        let mut state = self.state.lock().await;
+        if (state.turn.as_ref()).is_some_and(|turn| turn.client_ids.iter().any(|id| id == client_id)) {
+            return self.interrupt(engine, &mut state);
+        }
+        let waiting: Vec<i64> = (state.queue.iter())
+            .filter(|q| q.item.client_message_id == client_id)
+            .map(|q| item_no(&q.item.id))
+            .collect();
+        if !waiting.is_empty() && engine.store.cancel_queued(&self.scope, waiting.clone()).await.is_ok() {
+            let removed = state.cancel(&waiting);
+            self.emit(engine, [Self::queue_event(&state, removed)]);
+        }
+        false
     }
 
     /// Handles `remove_queue_item`: the response, then an authoritative snapshot.
@@ -264,7 +288,8 @@ impl Conversation {
                 turn.origin = None;
                 abandoned
             }
-            Some(turn) => turn.origin.is_none() && !watched,
+            // A scheduled prompt's or a subagent's turn needs no watcher.
+            Some(turn) => turn.origin.is_none() && !watched && !turn.autonomous,
             None => false,
         };
         if abandoned {

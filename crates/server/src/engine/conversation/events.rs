@@ -3,7 +3,6 @@
 use letta_app_server_protocol::{
     Delta, DeltaMeta, DeviceStatus, LoopError, LoopStatus, PendingControlRequest, QueueRemoval, RuntimeEvent, Status,
     StatusLevel, StopReason, StreamDelta, ToolsetPreference, UpdateDeviceStatus, UpdateLoopStatus, UpdateQueue,
-    UpdateSubagentState,
 };
 
 use super::Conversation;
@@ -52,7 +51,12 @@ impl Conversation {
             current_toolset_preference: state.toolset_preference.clone(),
             current_loaded_tools: state.loaded_tools.clone().unwrap_or_default(),
             current_available_skills: Vec::new(),
-            background_processes: Vec::new(),
+            // As in Letta: background commands, then subagent tasks.
+            background_processes: [
+                state.shells.processes_of(&self.scope),
+                state.subagents.processes_of(&self.scope),
+            ]
+            .concat(),
             pending_control_requests: state
                 .pending
                 .iter()
@@ -104,10 +108,6 @@ impl Conversation {
             subagent_id: None,
         }
         .into()
-    }
-
-    pub(super) fn subagent_event() -> RuntimeEvent {
-        UpdateSubagentState { subagents: Vec::new() }.into()
     }
 
     /// Lists `client_ids` in a `loop_error` event's `client_message_ids` (none: unchanged).

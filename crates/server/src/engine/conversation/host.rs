@@ -17,8 +17,9 @@ use super::state::{Batch, PendingApproval};
 use super::{Agent, Conversation};
 use crate::engine::context::Context;
 use crate::engine::external::Registration;
+use crate::engine::subagents::{ConversationTasks, Run};
 use crate::engine::toolbox::TurnTools;
-use crate::engine::turn::{self, Asked, Outcome, Turn, TurnHost};
+use crate::engine::turn::{self, Asked, MAX_RUNS_PER_TURN, Outcome, Turn, TurnHost};
 use crate::history::HistoryMessage;
 use crate::permissions::{Rules, Subject, Verdict, classify};
 use crate::tools::ToolResult;
@@ -30,19 +31,60 @@ pub(super) async fn run_turn(
     batch: Batch,
     cancel: CancellationToken,
 ) {
-    let host = Host { engine, conversation };
+    // A subagent's turn: its output also goes to its parent (see `crate::engine::subagents`).
+    let subagent = engine.subagents.run_of_turn(&conversation.scope, &batch.client_ids);
+    if let Some(run) = &subagent {
+        engine.subagents.started(run);
+    }
+    let tasks = engine.subagents.tasks_of(&conversation.scope);
+    let host = Host {
+        engine,
+        conversation,
+        subagent,
+        tasks,
+    };
     let outcome = match host.prepare(batch, cancel.clone()).await {
         Ok(turn) => turn::run(&host, turn).await,
         Err(error) => Outcome::Failed(StopReason::Error, error),
     };
-    let Host { engine, conversation } = host;
+    let Host {
+        engine,
+        conversation,
+        subagent,
+        ..
+    } = host;
     let mut state = conversation.state.lock().await;
     let outcome = if cancel.is_cancelled() {
         Outcome::Cancelled
     } else {
         outcome
     };
+    // A subagent's end is settled before the conversation moves on (its next turn may start
+    // now), and before a `TaskStop` can find it idle; it is reported once the state is free.
+    let settled = subagent.filter(|run| {
+        let report = match &outcome {
+            Outcome::Completed(_) => Ok(last_reply(&state.history)),
+            Outcome::Failed(_, error) => Err(error.clone()),
+            Outcome::Cancelled => Err("Interrupted by user".to_owned()),
+        };
+        run.settle(report)
+    });
     conversation.finish_turn(&engine, &mut state, outcome).await;
+    drop(state);
+    if let Some(run) = settled {
+        engine.subagents.announce(&run).await;
+    }
+}
+
+/// The text of the last assistant message of the turn that ended `history`.
+fn last_reply(history: &[HistoryMessage]) -> String {
+    (history.iter().rev())
+        .take_while(|message| !matches!(message, HistoryMessage::User { .. }))
+        .find_map(|message| match message {
+            HistoryMessage::Assistant { text, .. } if !text.trim().is_empty() => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// Calls `registration`'s tool through the connection that registered it.
@@ -82,6 +124,10 @@ fn task_notification(task_id: &str, name: &str, result: &ToolResult, took: Durat
 struct Host {
     engine: Arc<Context>,
     conversation: Arc<Conversation>,
+    /// Set when the turn is a subagent's.
+    subagent: Option<Arc<Run>>,
+    /// The conversation's subagent tasks, for the tools.
+    tasks: ConversationTasks,
 }
 
 impl Host {
@@ -110,17 +156,37 @@ impl Host {
             resume: batch.resume,
             client_ids: batch.client_ids,
             cancel,
+            max_runs: (batch.options.max_runs).map_or(MAX_RUNS_PER_TURN, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX).clamp(1, MAX_RUNS_PER_TURN)
+            }),
         })
     }
 }
 
 impl TurnHost for Host {
     fn emit(&self, events: Vec<RuntimeEvent>) {
-        self.conversation.emit_run_output(&self.engine, events);
+        let sent = self.conversation.emit_run_output(&self.engine, &events);
+        if let Some(run) = self.subagent.as_ref().filter(|_| sent) {
+            for event in &events {
+                self.engine.subagents.forward(run, event);
+            }
+        }
     }
 
     fn readers_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.engine.audience.readers_ready(&self.conversation.scope)
+        let audience = &self.engine.audience;
+        let own = audience.readers_ready(&self.conversation.scope);
+        match &self.subagent {
+            // A subagent's messages also go to its parent's readers: they pace it too.
+            Some(run) => {
+                let parent = audience.readers_ready(&run.parent);
+                Box::pin(async move {
+                    own.await;
+                    parent.await;
+                })
+            }
+            None => own,
+        }
     }
 
     async fn begin_run(
@@ -185,7 +251,13 @@ impl TurnHost for Host {
 
     async fn permissions(&self) -> (DevicePermissionMode, Rules) {
         let state = self.conversation.state.lock().await;
-        (state.mode, state.rules.clone())
+        // A subagent asks nobody, as in Letta: its tools are those of its type.
+        let mode = if self.subagent.is_some() {
+            DevicePermissionMode::Unrestricted
+        } else {
+            state.mode
+        };
+        (mode, state.rules.clone())
     }
 
     async fn cwd(&self) -> String {
@@ -210,6 +282,10 @@ impl TurnHost for Host {
 
     fn skills(&self) -> &crate::skills::Skills {
         &self.engine.skills
+    }
+
+    fn tasks(&self) -> &dyn crate::tools::Tasks {
+        &self.tasks
     }
 
     fn memory_updated(&self, paths: Vec<String>) {

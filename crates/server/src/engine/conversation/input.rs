@@ -100,7 +100,7 @@ impl Conversation {
         }
         let content = merge_contents(payload.messages.iter().map(|m| &m.content));
         let options = TurnOptions::new(input, payload, preferred);
-        let admitted = if state.turn.is_none() && state.queue.is_empty() && !state.compacting {
+        let mut admitted = if state.turn.is_none() && state.queue.is_empty() && !state.compacting {
             Admitted::Direct(Box::new(Batch {
                 turn_id: new_id("turn"),
                 origin: Some(peer.id()),
@@ -114,6 +114,7 @@ impl Conversation {
                 consumers: options.terminal_consumer.iter().cloned().collect(),
                 options,
                 resume: Vec::new(),
+                autonomous: false,
             }))
         } else {
             // Several messages that each carry an id wait as separate items.
@@ -128,6 +129,12 @@ impl Conversation {
                 Ok(admitted) => admitted,
                 Err(error) => return reply(None, Some(error)),
             }
+        };
+        let notice = match &mut admitted {
+            Admitted::Direct(batch) => self
+                .secrets_notice(engine, &state)
+                .inspect(|notice| notice.prepend(batch)),
+            Admitted::Queued { .. } => None,
         };
         let admission = match &admitted {
             Admitted::Direct(batch) => Admission::Started(batch.record()),
@@ -156,6 +163,9 @@ impl Conversation {
         }
         match admitted {
             Admitted::Direct(batch) => {
+                if let Some(notice) = notice {
+                    notice.told(&mut state);
+                }
                 remember(&mut state, client_id, InputState::Started);
                 reply(Some(Disposition::Started), None);
                 self.start_turn(engine, &mut state, *batch);
@@ -186,6 +196,7 @@ impl Conversation {
             from_queue: batch.from_queue,
             client_ids: batch.client_ids.clone(),
             consumers: batch.consumers.clone(),
+            autonomous: batch.autonomous,
         });
         if let Some(content) = &batch.content {
             Arc::make_mut(&mut state.history).push(HistoryMessage::User {
@@ -262,24 +273,75 @@ impl Conversation {
     pub(crate) async fn queue_prompt(
         self: &Arc<Self>,
         engine: &Arc<Context>,
-        (kind, source): (QueueItemKind, QueueItemSource),
+        origin: (QueueItemKind, QueueItemSource),
         content: String,
     ) -> Result<(), String> {
         let mut state = self.state.lock().await;
+        self.enqueue(engine, &mut state, origin, None, content, TurnOptions::default())
+            .await
+    }
+
+    /// Starts a subagent's turn on its input `content` (a `subagent` queue item whose
+    /// `client_message_id` is `input_id`, run with `options`), which needs the conversation idle
+    /// with nothing waiting: another's turn or input is not mixed with the subagent's.
+    pub(crate) async fn start_subagent(
+        self: &Arc<Self>,
+        engine: &Arc<Context>,
+        input_id: String,
+        content: String,
+        options: TurnOptions,
+    ) -> Result<(), String> {
+        let mut state = self.state.lock().await;
+        if state.turn.is_some() || state.pending.is_some() || !state.queue.is_empty() || state.compacting {
+            return Err(format!(
+                "Conversation {} is busy: a subagent can only be deployed on an idle conversation",
+                self.scope.conversation_id
+            ));
+        }
+        let origin = (QueueItemKind::Message, QueueItemSource::Subagent);
+        self.enqueue(engine, &mut state, origin, Some(input_id.clone()), content, options)
+            .await?;
+        let started = (state.turn.as_ref()).is_some_and(|turn| turn.client_ids.contains(&input_id));
+        if !started {
+            // The server is stopping, or the store refused the start: the item goes again.
+            let waiting: Vec<i64> = (state.queue.iter())
+                .filter(|q| q.item.client_message_id == input_id)
+                .map(|q| item_no(&q.item.id))
+                .collect();
+            if engine.store.cancel_queued(&self.scope, waiting.clone()).await.is_ok() {
+                let removed = state.cancel(&waiting);
+                self.emit(engine, [Self::queue_event(&state, removed)]);
+            }
+            return Err("The subagent's turn could not start".into());
+        }
+        Ok(())
+    }
+
+    /// Queues an item (`client_message_id` `client_id`, else `cm-q-N`); see
+    /// [`Conversation::queue_prompt`].
+    async fn enqueue(
+        self: &Arc<Self>,
+        engine: &Arc<Context>,
+        state: &mut State,
+        (kind, source): (QueueItemKind, QueueItemSource),
+        client_id: Option<String>,
+        content: String,
+        options: TurnOptions,
+    ) -> Result<(), String> {
         if self.is_deleted() {
             return Err("Conversation runtime unavailable".into());
         }
         let number = state.next_queue_item;
         let item = QueueMessage {
             id: format!("q-{number}"),
-            client_message_id: format!("cm-q-{number}"),
+            client_message_id: client_id.unwrap_or_else(|| format!("cm-q-{number}")),
             kind,
             source,
             content: MessageContent::Text(content),
             enqueued_at: now_iso(),
             paused: None,
         };
-        let queued = Queued::new(item, None, TurnOptions::default());
+        let queued = Queued::new(item, None, options);
         let bytes: usize = state.queue.iter().map(|q| q.content_bytes).sum::<usize>() + queued.content_bytes;
         if state.queue.len() >= QUEUE_HARD_LIMIT || bytes > QUEUE_CONTENT_LIMIT {
             return Err(Self::QUEUE_FULL.into());
@@ -298,12 +360,12 @@ impl Conversation {
             self.protocol_violation(engine, error.clone());
             return Err(error);
         }
-        remember(&mut state, queued.item.client_message_id.clone(), InputState::Queued);
+        remember(state, queued.item.client_message_id.clone(), InputState::Queued);
         state.next_queue_item += 1;
         state.queue.push_back(queued);
-        self.emit(engine, [Self::queue_event(&state, Vec::new())]);
+        self.emit(engine, [Self::queue_event(state, Vec::new())]);
         if state.turn.is_none() && state.pending.is_none() {
-            self.start_next_batch(engine, &mut state).await;
+            self.start_next_batch(engine, state).await;
         }
         Ok(())
     }
@@ -325,8 +387,10 @@ impl Conversation {
             return false;
         }
         let batch = state.next_batch();
-        // A scheduled prompt runs on its own: nobody need watch its conversation.
-        let autonomous = batch.iter().all(|q| q.item.source == QueueItemSource::Cron);
+        // A scheduled prompt or a subagent's input runs on its own: nobody need watch its
+        // conversation.
+        let autonomous =
+            (batch.iter()).all(|q| matches!(q.item.source, QueueItemSource::Cron | QueueItemSource::Subagent));
         let watched = autonomous || engine.audience.is_watched(&self.scope);
         if batch.is_empty() || !watched || engine.is_stopping() || self.is_deleted() {
             return false;
@@ -340,7 +404,7 @@ impl Conversation {
                 consumers.push(consumer.clone());
             }
         }
-        let batch = Batch {
+        let mut batch = Batch {
             turn_id: new_id("turn"),
             origin: batch[0].session,
             from_queue: true,
@@ -349,7 +413,12 @@ impl Conversation {
             consumers,
             options: batch[0].options.clone(),
             resume: Vec::new(),
+            autonomous,
         };
+        let notice = self.secrets_notice(engine, state);
+        if let Some(notice) = &notice {
+            notice.prepend(&mut batch);
+        }
         if let Err(error) = engine
             .store
             .start_batch(&self.scope, item_nos.clone(), batch.record())
@@ -357,6 +426,9 @@ impl Conversation {
         {
             self.protocol_violation(engine, format!("Could not start the queued turn: {error}"));
             return false;
+        }
+        if let Some(notice) = notice {
+            notice.told(state);
         }
         state.queue.retain(|q| !item_nos.contains(&item_no(&q.item.id)));
         for id in &client_ids {

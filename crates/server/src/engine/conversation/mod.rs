@@ -11,6 +11,7 @@
 //! * `control` — abort, queue edits, device state, settings, sessions leaving.
 //! * `model` — the model and toolset commands' effects: the toolset preference, status notices.
 //! * `replay` — bringing a client up to date, recovering a previous process's turns.
+//! * `remind` — the reminders a turn's input starts with (the agent's secret names).
 //! * `host` — the [`TurnHost`](crate::engine::turn::TurnHost) a running turn talks to.
 
 mod compact;
@@ -19,6 +20,7 @@ mod events;
 mod host;
 mod input;
 mod model;
+mod remind;
 mod replay;
 mod slash;
 mod state;
@@ -136,6 +138,8 @@ impl Conversation {
             mode,
             own_cwd: settings.cwd,
             settings: context.settings.clone(),
+            subagents: context.subagents.clone(),
+            shells: context.shells.clone(),
             preferences: (settings.preferences.as_deref())
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default(),
@@ -157,6 +161,7 @@ impl Conversation {
             toolset_preference: ToolsetPreference::Auto,
             recoverable,
             interrupted,
+            secret_names: None,
             client_ids: HashMap::new(),
             client_id_order: VecDeque::new(),
         };
@@ -223,15 +228,20 @@ impl Conversation {
         }
     }
 
-    /// Broadcasts output of the current run, unless the run was cancelled.
-    pub(crate) fn emit_run_output(&self, engine: &Context, events: impl IntoIterator<Item = RuntimeEvent>) {
+    /// Broadcasts output of the current run, unless the run was cancelled; whether it did.
+    pub(crate) fn emit_run_output<'e>(
+        &self,
+        engine: &Context,
+        events: impl IntoIterator<Item = &'e RuntimeEvent>,
+    ) -> bool {
         let order = lock(&self.emitter);
         if order.run_cancelled {
-            return;
+            return false;
         }
         for event in events {
-            engine.audience.broadcast(&self.scope, &event);
+            engine.audience.broadcast(&self.scope, event);
         }
+        true
     }
 
     /// Sends a direct frame to one session, ordered with this scope's events.

@@ -31,7 +31,7 @@ impl Conversation {
         }
         peer.send_event(&self.scope, &Self::loop_event(&state));
         peer.send_event(&self.scope, &Self::queue_event(&state, Vec::new()));
-        peer.send_event(&self.scope, &Self::subagent_event());
+        peer.send_event(&self.scope, &state.subagents.state_of(&self.scope));
     }
 
     /// Tells the scope's subscribers how the turns a previous process left running ended, if
@@ -79,6 +79,7 @@ impl Conversation {
             consumers: Vec::new(),
             options: TurnOptions::default(),
             resume: std::mem::take(&mut state.recoverable),
+            autonomous: false,
         };
         if let Err(error) = engine.store.start_turn(&self.scope, batch.record()).await {
             state.recoverable = batch.resume;

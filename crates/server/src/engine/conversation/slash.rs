@@ -101,6 +101,8 @@ impl Conversation {
         }
         (engine.store.clear_context(&self.scope).await).map_err(|e| e.to_string())?;
         Arc::make_mut(&mut state.history).clear();
+        // The reminders went with the history: the next turn tells the secret names again.
+        state.secret_names = None;
         Ok(())
     }
 

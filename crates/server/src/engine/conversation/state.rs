@@ -91,6 +91,8 @@ pub(super) struct Batch {
     pub(super) consumers: Vec<String>,
     pub(super) options: TurnOptions,
     pub(super) resume: Vec<ToolCall>,
+    /// A scheduled prompt's or a subagent's turn: it runs whether or not anyone watches.
+    pub(super) autonomous: bool,
 }
 
 impl Batch {
@@ -125,6 +127,8 @@ pub(super) struct ActiveTurn {
     pub(super) client_ids: Vec<String>,
     /// For `turn_finished.terminal_consumer_ids`.
     pub(super) consumers: Vec<String>,
+    /// See [`Batch::autonomous`]: it is not abandoned when its watchers leave.
+    pub(super) autonomous: bool,
 }
 
 impl PendingApproval {
@@ -148,6 +152,10 @@ pub(super) struct State {
     pub(super) own_cwd: Option<String>,
     /// The server-wide settings its device status shows.
     pub(super) settings: Arc<Settings>,
+    /// The server's subagents (this scope's, for its snapshots and device status).
+    pub(super) subagents: Arc<crate::engine::subagents::Subagents>,
+    /// The server's background commands (this scope's, for its device status).
+    pub(super) shells: Arc<crate::engine::shells::Shells>,
     /// The remembered `client_preferences` (Letta 0.34): replaced by an input that carries
     /// them, cleared by `{}`.
     pub(super) preferences: ClientPreferences,
@@ -176,6 +184,9 @@ pub(super) struct State {
     /// Turns the previous process left running (ended with an error by the store), reported to
     /// the first session the scope is replayed to.
     pub(super) interrupted: Vec<InterruptedTurn>,
+    /// The agent's secret names the model was last told of (`\0`-joined; `None`: not yet, or
+    /// not since the last compaction), see `remind`.
+    pub(super) secret_names: Option<String>,
     /// Recently seen `client_message_id`s and their inputs' states (the store knows them all).
     pub(super) client_ids: HashMap<String, InputState>,
     pub(super) client_id_order: VecDeque<String>,

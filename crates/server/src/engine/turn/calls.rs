@@ -213,6 +213,7 @@ async fn execute(
                 secrets: &secrets,
                 memory: memory.as_ref(),
                 skills: host.skills(),
+                tasks: host.tasks(),
                 output: &mut on_output,
             };
             let result = tool.run(args, context).await;

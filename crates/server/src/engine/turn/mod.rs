@@ -52,6 +52,8 @@ pub(crate) struct Turn {
     pub(crate) client_ids: Vec<String>,
     /// Cancelled by `abort_message` or when its only watcher leaves.
     pub(crate) cancel: CancellationToken,
+    /// Model runs it may take (at most [`MAX_RUNS_PER_TURN`]).
+    pub(crate) max_runs: usize,
 }
 
 /// How a turn ended.
@@ -123,6 +125,8 @@ pub(crate) trait TurnHost: Sync {
     fn memory(&self) -> impl Future<Output = Option<crate::memory::Memory>> + Send;
     /// The server's skills (`Skill`).
     fn skills(&self) -> &crate::skills::Skills;
+    /// The conversation's subagent tasks (`Agent`, `TaskOutput`, `TaskStop`).
+    fn tasks(&self) -> &dyn crate::tools::Tasks;
     /// Tells the scope's clients that a tool committed these memory files (`memory_updated`).
     fn memory_updated(&self, paths: Vec<String>);
     /// Moves the working directory (`SetWorkingDirectory`).
@@ -157,7 +161,7 @@ const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 
 /// Model runs one turn may take (each tool round trip is a run) before it stops with
 /// `max_steps`.
-const MAX_RUNS_PER_TURN: usize = 50;
+pub(crate) const MAX_RUNS_PER_TURN: usize = 50;
 
 /// Where a run's model output goes: converted to `stream_delta`s and emitted; the model is read
 /// no faster than the scope's readers take its output. The reply text so far is checkpointed,
@@ -207,6 +211,7 @@ pub(crate) async fn run(host: &impl TurnHost, turn: Turn) -> Outcome {
         resume,
         client_ids,
         cancel,
+        max_runs,
     } = turn;
     let cancel = &cancel;
     if !resume.is_empty() {
@@ -290,7 +295,7 @@ pub(crate) async fn run(host: &impl TurnHost, turn: Turn) -> Outcome {
             return Outcome::Cancelled;
         }
         runs += 1;
-        if runs >= MAX_RUNS_PER_TURN {
+        if runs >= max_runs {
             return Outcome::Completed(StopReason::MaxSteps);
         }
     }

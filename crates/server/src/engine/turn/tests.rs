@@ -115,6 +115,10 @@ impl TurnHost for Recorder {
         &NONE
     }
 
+    fn tasks(&self) -> &dyn crate::tools::Tasks {
+        &crate::tools::NoTasks
+    }
+
     async fn set_cwd(&self, cwd: String) {
         self.log(format!("set_cwd {cwd}"));
     }
@@ -168,6 +172,7 @@ fn turn(recorder: &Recorder, text: &str) -> Turn {
         resume: Vec::new(),
         client_ids: vec!["cm-1".into()],
         cancel: CancellationToken::new(),
+        max_runs: super::MAX_RUNS_PER_TURN,
     }
 }
 

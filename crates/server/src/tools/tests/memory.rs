@@ -13,6 +13,7 @@ async fn remember(args: Value, memory: Option<&Memory>) -> ToolResult {
         secrets: &BTreeMap::new(),
         memory,
         skills: &crate::skills::Skills::new(Path::new("/nonexistent")),
+        tasks: &crate::tools::agent::NoTasks,
         output: &mut |_| {},
     };
     tool("memory").run(object(args), context).await

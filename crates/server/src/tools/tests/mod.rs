@@ -60,6 +60,7 @@ async fn run_full(
                 secrets: &BTreeMap::new(),
                 memory: None,
                 skills: &crate::skills::Skills::new(Path::new("/nonexistent")),
+                tasks: &super::agent::NoTasks,
                 output: &mut output,
             },
         )
@@ -129,6 +130,7 @@ fn every_tool_has_a_strict_documented_schema() {
     assert_eq!(
         names,
         [
+            "Agent",
             "AskUserQuestion",
             "AskUserQuestionAsync",
             "Bash",
@@ -139,9 +141,12 @@ fn every_tool_has_a_strict_documented_schema() {
             "Write",
             "LS",
             "memory",
+            "Monitor",
             "Grep",
             "Glob",
             "Skill",
+            "TaskOutput",
+            "TaskStop",
             "TodoWrite"
         ]
     );
