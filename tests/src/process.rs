@@ -61,31 +61,56 @@ pub struct ServerProcess {
     /// What it prints to stdout after its first line, read by a thread so that the server never
     /// blocks on a full pipe.
     stdout: Receiver<String>,
+    /// What it writes to stderr (its logs), when [`spawn_logged`](Self::spawn_logged) kept it.
+    stderr: Option<Receiver<String>>,
+}
+
+/// A thread that sends each line read from `pipe`, so that the server never blocks on a full
+/// pipe (lines go on being read after the receiver is gone).
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            let _ = lines_tx.send(line);
+        }
+    });
+    lines
 }
 
 impl ServerProcess {
     /// Starts `command` (the binary, listening on a free port; see [`command`]) and waits for its
     /// `Listening on ws://HOST:PORT` line. Its stderr goes to ours.
-    pub fn spawn(mut command: Command) -> Result<Self, String> {
+    pub fn spawn(command: Command) -> Result<Self, String> {
+        Self::start(command, Stdio::inherit())
+    }
+
+    /// Like [`spawn`](Self::spawn), but keeps what the server writes to stderr (its logs) for
+    /// [`log_lines`](Self::log_lines).
+    pub fn spawn_logged(command: Command) -> Result<Self, String> {
+        Self::start(command, Stdio::piped())
+    }
+
+    /// Like [`spawn`](Self::spawn), but what the server writes to stderr (its logs) is
+    /// discarded, as by a collector that keeps up (the benchmarks).
+    pub fn spawn_quiet(command: Command) -> Result<Self, String> {
+        Self::start(command, Stdio::null())
+    }
+
+    fn start(mut command: Command, stderr: Stdio) -> Result<Self, String> {
         let program = command.get_program().to_string_lossy().into_owned();
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("starting {program}: {e}"))?;
-        let pipe = child.stdout.take().ok_or("no stdout pipe")?;
-        let (lines_tx, stdout) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { return };
-                // The receiver may be gone (the process value dropped); keep draining the pipe.
-                let _ = lines_tx.send(line);
-            }
-        });
+        let stdout = lines_of(child.stdout.take().ok_or("no stdout pipe")?);
+        let stderr = child.stderr.take().map(lines_of);
         let mut server = Self {
             child,
             url: String::new(),
             stdout,
+            stderr,
         };
         let first = server
             .next_line(STARTUP_TIMEOUT)
@@ -102,6 +127,15 @@ impl ServerProcess {
     /// (or stdout closed).
     pub fn next_line(&self, wait: Duration) -> Option<String> {
         self.stdout.recv_timeout(wait).ok()
+    }
+
+    /// The lines it wrote to stderr since the last call, once none came for `quiet` (none
+    /// unless it was started with [`spawn_logged`](Self::spawn_logged)).
+    pub fn log_lines(&self, quiet: Duration) -> Vec<String> {
+        let Some(stderr) = &self.stderr else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| stderr.recv_timeout(quiet).ok()).collect()
     }
 
     /// Its process id.

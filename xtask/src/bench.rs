@@ -8,6 +8,7 @@
 
 pub(crate) mod client;
 mod listing;
+mod logging;
 mod node;
 pub(crate) mod process;
 mod python;
@@ -35,13 +36,14 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 const OPEN_FILES: u64 = 8192;
 
 /// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
-const SUITES: &[&str] = &["search", "terminal"];
+const SUITES: &[&str] = &["search", "terminal", "logging"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with a suite name (`search` or `terminal`) as argument, only that benchmark, printed and not written.
+/// with a suite name (`search`, `terminal` or `logging`) as argument, only that benchmark, printed
+/// and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
@@ -169,6 +171,7 @@ async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row
     };
     match only {
         Some("search") => bench.search_suite().await?,
+        Some("logging") => bench.logging_suite().await?,
         Some(_) => bench.terminal_suite().await?,
         None => every_suite(&mut bench).await?,
     }
@@ -182,6 +185,8 @@ async fn every_suite(bench: &mut Bench<'_>) -> BenchResult<()> {
         eprintln!("==> {}: 1,000 concurrent runtimes", provider.name);
         bench.scale_suite(provider).await?;
     }
+    eprintln!("==> logging: CPU per delta at info and with logging off");
+    bench.logging_suite().await?;
     eprintln!("==> listing: pages of a 10,000-message conversation and of 10,000 conversations");
     bench.listing_suite().await?;
     eprintln!("==> search: search_files and grep_in_files in a tree of 100,000 files");

@@ -59,6 +59,8 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
         "clock",
         "sync",
         "private_file",
+        "metrics",
+        "logging",
     ],
 ];
 

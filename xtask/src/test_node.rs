@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use crate::repo_root;
-use crate::test_python::{run, server_binary};
+use crate::test_python::{run, server_binary, server_log_filter};
 
 /// The npm package, relative to the repository root.
 pub const PACKAGE: &str = "bindings/node";
@@ -26,7 +26,8 @@ pub fn run_tests() -> Result<(), String> {
             // A test that hangs fails instead of holding up the run.
             .args(["--test", "--test-timeout=60000"])
             .args(test_files()?)
-            .env("LETTA_APP_SERVER_BIN", &server),
+            .env("LETTA_APP_SERVER_BIN", &server)
+            .env("RUST_LOG", server_log_filter()),
     )
 }
 

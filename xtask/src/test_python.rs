@@ -10,13 +10,15 @@ use std::process::Command;
 use crate::repo_root;
 
 /// The tools the tests need, from PyPI, pinned (`websockets` for the scripted peer that answers
-/// commands with streams of frames, `openai` for the OpenAI-compatible API's tests and example).
+/// commands with streams of frames, `openai` for the OpenAI-compatible API's tests and example,
+/// `prometheus-client` for its parser of the Prometheus text format, which reads `/metrics`).
 pub const TOOLS: &[&str] = &[
     MATURIN,
     "pytest==9.2.0",
     "mypy==2.4.1",
     "websockets==17.4",
     "openai==3.51.0",
+    "prometheus-client==0.26.0",
 ];
 /// The pinned maturin, which builds the wheel (also for the benchmark).
 pub const MATURIN: &str = "maturin==1.16.0";
@@ -106,8 +108,18 @@ pub fn run_tests() -> Result<(), String> {
         "python tests",
         Command::new(venv_bin("python"))
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "bindings/python/tests"])
-            .env("LETTA_APP_SERVER_BIN", &server),
+            .env("LETTA_APP_SERVER_BIN", &server)
+            .env("RUST_LOG", server_log_filter()),
     )
+}
+
+/// The log filter of the servers the SDKs' tests start: `RUST_LOG` when set, else `warn` (a
+/// line per connection and turn at `info` would bury the tests' own output).
+pub(crate) fn server_log_filter() -> String {
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|filter| !filter.is_empty())
+        .unwrap_or_else(|| "warn".into())
 }
 
 /// Runs `command` in the repository root, echoing it; an error names `step`.

@@ -6,6 +6,11 @@
 //! SQLite runs on a thread of its own, and blocking work (Grep, Glob, LS, approval previews, the
 //! search group's walks and matching) on the runtime's blocking pool.
 //!
+//! It logs through `tracing` (spans per connection and per turn; what each level holds is in
+//! [`logging`]) and installs no subscriber: a program that embeds it chooses where the events
+//! go, as the binary does with [`logging::install`]. `GET /metrics` serves its counters in the
+//! Prometheus text format.
+//!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! let config = letta_app_server::Config::new("/tmp/letta-data".into());
@@ -22,7 +27,9 @@ mod config;
 mod engine;
 mod history;
 mod limits;
+pub mod logging;
 mod memory;
+mod metrics;
 mod openai_api;
 mod outbound;
 mod permissions;
@@ -89,7 +96,8 @@ impl Server {
             .collect::<Result<_, _>>()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = store::Store::open(&config.data_dir.join("letta-app-server.sqlite3"))
+        let metrics = Arc::new(metrics::Metrics::new());
+        let store = store::Store::open(&config.data_dir.join("letta-app-server.sqlite3"), metrics)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;

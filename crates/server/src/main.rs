@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use letta_app_server::logging::LogFormat;
 use letta_app_server::{Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, Tls};
 use letta_app_server_protocol::DevicePermissionMode;
 
@@ -71,6 +72,14 @@ struct Cli {
     /// agent), POST /v1/chat/completions and POST /v1/responses, with the same authentication.
     #[arg(long)]
     openai_api: bool,
+    /// What to log to stderr: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) and/or
+    /// `target=level` directives as in `RUST_LOG` (`info,letta_app_server::transport=debug`).
+    /// Default: the `RUST_LOG` variable, else `info`.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// How logs are written: `text` (a line per event) or `json` (an object per line).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -291,6 +300,14 @@ const WORKER_THREAD_NAME: &str = "letta-worker";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = (cli.log_level.clone())
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|filter| !filter.is_empty()))
+        .unwrap_or_else(|| "info".into());
+    let format = LogFormat::from_name(&cli.log_format).unwrap_or(LogFormat::Text);
+    if let Err(error) = letta_app_server::logging::install(&filter, format) {
+        eprintln!("Error: {error}");
+        return ExitCode::FAILURE;
+    }
     let mut builder = match cli.threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         threads => {
@@ -349,6 +366,12 @@ async fn serve(cli: Cli) -> ExitCode {
         }
     };
     let base = format!("{scheme}://{}", server.local_addr());
+    tracing::info!(
+        address = %server.local_addr(),
+        version = env!("CARGO_PKG_VERSION"),
+        threads = cli.threads,
+        "listening"
+    );
     say(&format!("Listening on {base}"));
     say(&format!("WebSocket: {base}{ws_path}"));
     say(&format!("Control channel: {base}{ws_path}?channel=control"));
@@ -364,7 +387,9 @@ async fn serve(cli: Cli) -> ExitCode {
         say(&format!("OpenAI-compatible API: {http}://{}/v1", server.local_addr()));
     }
     let signal = wait_for_signal().await;
+    tracing::info!(signal, "stopping");
     server.shutdown().await;
+    tracing::info!("stopped");
     say(&format!("\nStopped App Server ({signal})."));
     ExitCode::SUCCESS
 }

@@ -23,6 +23,8 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
+
 /// A runtime event serialised once for all its subscribers.
 #[derive(Debug)]
 pub struct EventFrame {
@@ -30,6 +32,8 @@ pub struct EventFrame {
     pub scope: RuntimeScope,
     /// How the protocol table delivers it.
     pub delivery: Delivery,
+    /// Whether it is a `stream_delta` (counted in the metrics).
+    pub is_delta: bool,
     /// The payload and scope, enveloped per session by the protocol crate.
     serialized: SerializedEvent,
 }
@@ -41,6 +45,7 @@ impl EventFrame {
         Self {
             serialized: SerializedEvent::new(event, &scope),
             scope,
+            is_delta: matches!(event, RuntimeEvent::StreamDelta(_)),
             delivery: Delivery {
                 coalesces: event.coalesces(),
                 ..event.delivery()
@@ -117,6 +122,8 @@ struct State {
 #[derive(Debug)]
 pub struct Outbound {
     limits: Limits,
+    /// Where coalesced and dropped frames, overflows and the depth at each batch are counted.
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
     ready: Notify,
     /// Notified whenever the writer takes a batch.
@@ -132,10 +139,11 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// An empty queue.
-    pub fn new(limits: Limits) -> Arc<Self> {
+    /// An empty queue, counting in `metrics`.
+    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             limits,
+            metrics,
             state: Mutex::default(),
             ready: Notify::new(),
             taken: Notify::new(),
@@ -153,6 +161,7 @@ impl Outbound {
     pub fn push(&self, frame: Outgoing) {
         let mut state = self.state();
         if state.closed.is_some() {
+            self.metrics.frames_dropped.inc();
             return;
         }
         if let Outgoing::Event(event) = &frame
@@ -168,6 +177,7 @@ impl Outbound {
         {
             let old = std::mem::replace(queued, frame.clone());
             state.bytes = state.bytes + frame.len() - old.len();
+            self.metrics.frames_coalesced.inc();
             return;
         }
         state.bytes += frame.len();
@@ -181,6 +191,8 @@ impl Outbound {
                     self.limits.max_frames, self.limits.max_bytes
                 ),
             ));
+            self.metrics.overflow_closes.inc();
+            self.metrics.frames_dropped.inc_by(state.queue.len() as u64);
             state.queue.clear();
             state.bytes = 0;
             self.closed.cancel();
@@ -199,6 +211,11 @@ impl Outbound {
         }
         drop(state);
         self.ready.notify_one();
+    }
+
+    /// The code and reason the queue was closed with, once it is.
+    pub fn closed_with(&self) -> Option<(CloseCode, String)> {
+        self.state().closed.clone()
     }
 
     /// Resolves once the queue is closed, by [`close`](Self::close) or by passing a limit.
@@ -225,7 +242,12 @@ impl Outbound {
                 return;
             }
             if tokio::time::timeout(self.limits.patience, taken).await.is_err() {
-                self.stalled.store(true, Ordering::Relaxed);
+                if !self.stalled.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        patience_ms = self.limits.patience.as_millis(),
+                        "slow reader: took nothing in time, the model stream no longer waits for it"
+                    );
+                }
                 return;
             }
         }
@@ -252,6 +274,11 @@ impl Outbound {
                 () = self.closed.cancelled() => return,
             }
         }
+    }
+
+    /// The metrics it counts in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The most bytes the queue holds before the session is closed.
@@ -290,6 +317,7 @@ impl Outbound {
             {
                 let mut state = self.state();
                 if !state.queue.is_empty() {
+                    self.metrics.queue_depth.observe(state.queue.len() as f64);
                     let count = state.queue.len().min(max_frames);
                     let batch: Vec<Outgoing> = state.queue.drain(..count).collect();
                     state.bytes -= batch.iter().map(Outgoing::len).sum::<usize>();
@@ -319,12 +347,15 @@ mod tests {
     const PATIENCE: Duration = Duration::from_millis(500);
 
     fn queue(max_frames: usize) -> Arc<Outbound> {
-        Outbound::new(Limits {
-            coalesce_after: 64,
-            max_frames,
-            max_bytes: 1 << 24,
-            patience: PATIENCE,
-        })
+        Outbound::new(
+            Limits {
+                coalesce_after: 64,
+                max_frames,
+                max_bytes: 1 << 24,
+                patience: PATIENCE,
+            },
+            Arc::default(),
+        )
     }
 
     fn direct() -> Outgoing {
@@ -351,10 +382,13 @@ mod tests {
 
     #[test]
     fn the_protocol_table_routes_and_coalesces_events() {
-        let outbound = Outbound::new(Limits {
-            coalesce_after: 1,
-            ..queue(64).limits
-        });
+        let outbound = Outbound::new(
+            Limits {
+                coalesce_after: 1,
+                ..queue(64).limits
+            },
+            Arc::default(),
+        );
         let loop_status = || {
             event(UpdateLoopStatus {
                 loop_status: LoopState {

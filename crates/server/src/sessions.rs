@@ -20,6 +20,7 @@ use crate::commands::{self, Caller};
 use crate::config::Config;
 use crate::engine::conversation::Conversation;
 use crate::engine::{Audience, Engine, Peer, ScopeError, SessionId};
+use crate::metrics::{Metrics, Snapshot};
 use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
 use crate::store::Store;
 use crate::sync::lock;
@@ -50,6 +51,13 @@ impl Session {
     /// close the socket it answers. (The limits on client input keep every answer far smaller.)
     pub fn send(&self, frame: impl Into<ServerFrame>) {
         let frame = frame.into();
+        if let ServerFrame::Error(error) = &frame {
+            let code = error.code.as_str();
+            Metrics::count(&self.outbound.metrics().error_frames, "code", code);
+            // The message can quote the client's input: only at debug.
+            tracing::info!(code, request_id = error.request_id, "error frame sent");
+            tracing::debug!(code, message = error.message, "error frame's message");
+        }
         let mut bytes = serde_json::to_vec(&frame).unwrap_or_default();
         let limit = self.outbound.max_bytes() / 2;
         if bytes.len() > limit {
@@ -202,6 +210,16 @@ impl Sessions {
         &self.engine.config
     }
 
+    /// The server's metrics in the Prometheus text format, with the runtimes subscribed to and
+    /// the conversations loaded now.
+    pub fn metrics(&self) -> String {
+        let subscribed_runtimes = lock(&self.watchers.subscriptions).len();
+        self.engine.metrics.render(Snapshot {
+            subscribed_runtimes: i64::try_from(subscribed_runtimes).unwrap_or(i64::MAX),
+            loaded_conversations: i64::try_from(self.engine.loaded_conversations()).unwrap_or(i64::MAX),
+        })
+    }
+
     /// Registers a new session, for a new client.
     pub fn open_session(self: &Arc<Self>) -> Arc<Client> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +232,7 @@ impl Sessions {
         };
         let session = Arc::new(Session {
             id,
-            outbound: Outbound::new(limits),
+            outbound: Outbound::new(limits, self.engine.metrics.clone()),
             replayed_device: Mutex::default(),
             terminals: Terminals::default(),
             watches: Watches::default(),

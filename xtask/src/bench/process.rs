@@ -45,7 +45,7 @@ impl ServerProcess {
             command.env(name, value);
         }
         // Waiting for the address blocks: not on the runtime's threads.
-        let process = tokio::task::spawn_blocking(move || process::ServerProcess::spawn(command))
+        let process = tokio::task::spawn_blocking(move || process::ServerProcess::spawn_quiet(command))
             .await
             .map_err(|e| format!("starting the server: {e}"))??;
         Ok(Self {

@@ -20,6 +20,8 @@ pub enum Unit {
     PerSecond,
     /// Megabytes (10^6 bytes) per second.
     MbPerSecond,
+    /// Percent.
+    Percent,
 }
 
 impl Unit {
@@ -34,6 +36,7 @@ impl Unit {
             Self::Mib => format!("{value:.1} MiB"),
             Self::PerSecond => format!("{} /s", thousands(value.round() as u64)),
             Self::MbPerSecond => format!("{value:.0} MB/s"),
+            Self::Percent => format!("{value:.1} %"),
         }
     }
 }

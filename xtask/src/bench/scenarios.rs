@@ -80,7 +80,7 @@ impl Bench<'_> {
         ServerProcess::start(self.binary, &[("LLAMA_CPP_BASE_URL", self.mock.base_url.clone())]).await
     }
 
-    async fn stop(&mut self, server: ServerProcess) {
+    pub(crate) async fn stop(&mut self, server: ServerProcess) {
         if let Err(error) = server.stop().await {
             self.notes.push(error);
         }
@@ -562,7 +562,7 @@ async fn short_turn(client: &mut Client, runtime: &Value, id: &str) -> BenchResu
 }
 
 /// Streams a reply of `deltas` chunks; returns the time from input to `turn_finished`.
-async fn long_turn(client: &mut Client, runtime: &Value, id: &str, deltas: usize) -> BenchResult<Duration> {
+pub(crate) async fn long_turn(client: &mut Client, runtime: &Value, id: &str, deltas: usize) -> BenchResult<Duration> {
     let sent = Instant::now();
     client
         .send(&client::input(id, runtime, &format!("long [[deltas: {deltas}]]"), id))

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::engine::clients::Audience;
 use crate::engine::external::ExternalTools;
 use crate::engine::settings::Settings;
+use crate::metrics::Metrics;
 use crate::provider::Providers;
 use crate::search::index::FileIndexes;
 use crate::secrets::Secrets;
@@ -45,6 +46,8 @@ pub struct Context {
     /// The file indexes of `search_files`, one per directory searched (bounded; see
     /// [`crate::search::index`]).
     pub file_indexes: FileIndexes,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
     /// Set once the server is stopping: no new turn starts from the queue.
     stopping: AtomicBool,
 }
@@ -52,7 +55,12 @@ pub struct Context {
 impl Context {
     /// The shared parts over an open store, whose events go to `audience`.
     pub fn new(config: Config, store: Store, audience: Arc<dyn Audience>) -> Self {
-        let providers = Providers::new(config.providers.clone(), config.data_dir.join("providers"));
+        let metrics = store.metrics().clone();
+        let providers = Providers::new(
+            config.providers.clone(),
+            config.data_dir.join("providers"),
+            metrics.clone(),
+        );
         let settings = Arc::new(Settings::new(&config));
         let secrets = Secrets::open(&config.data_dir);
         Self {
@@ -72,6 +80,7 @@ impl Context {
             settings,
             secrets,
             file_indexes: FileIndexes::default(),
+            metrics,
             stopping: AtomicBool::new(false),
         }
     }

@@ -225,10 +225,7 @@ impl Api {
 /// failure is only logged.
 async fn forget(api: &Api, scope: &RuntimeScope) {
     if let Err(error) = api.sessions.engine().forget_conversation(scope).await {
-        eprintln!(
-            "warning: could not delete the conversation {}: {error}",
-            scope.conversation_id
-        );
+        tracing::warn!(conversation = scope.conversation_id, %error, "could not delete the conversation");
     }
 }
 
@@ -445,7 +442,7 @@ impl Api {
                     .save_idempotent_outcome(key.clone(), agent, json, unix_now())
                     .await
                 {
-                    eprintln!("warning: could not store an idempotent outcome: {error}");
+                    tracing::warn!(%error, "could not store an idempotent outcome");
                 }
             }
             let mut running = lock(&api.running);

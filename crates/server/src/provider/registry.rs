@@ -13,6 +13,7 @@ use super::connections::{AuthFile, Connection, Connections};
 use super::kinds::{Kind, SPECS};
 use super::openai::{OpenAiCompatible, OpenAiSettings};
 use super::scripted::Scripted;
+use crate::metrics::Metrics;
 use crate::sync::lock;
 
 /// The catalog id of the built-in scripted model.
@@ -82,13 +83,16 @@ pub struct Providers {
     connections: Connections,
     clients: Mutex<HashMap<Kind, (Endpoint, Arc<OpenAiCompatible>)>>,
     catalog: Catalog,
+    /// Where the clients count their requests.
+    metrics: Arc<Metrics>,
 }
 
 impl Providers {
     /// Providers at the `settings` endpoints, or where the connections stored in
-    /// `connections_dir` (`<data_dir>/providers`) say.
-    pub fn new(settings: ProviderSettings, connections_dir: PathBuf) -> Self {
+    /// `connections_dir` (`<data_dir>/providers`) say; their requests are counted in `metrics`.
+    pub fn new(settings: ProviderSettings, connections_dir: PathBuf, metrics: Arc<Metrics>) -> Self {
         Self {
+            metrics,
             scripted: Arc::new(Scripted),
             catalog: Catalog::new(settings.model_list_timeout, settings.model_list_ttl),
             settings,
@@ -168,12 +172,15 @@ impl Providers {
         {
             return Ok((endpoint, client.clone()));
         }
-        let client = Arc::new(OpenAiCompatible::new(OpenAiSettings {
-            base_url: endpoint.base_url.clone(),
-            api_key: endpoint.api_key.clone(),
-            retry_base_delay: self.settings.retry_base_delay,
-            ..OpenAiSettings::default()
-        }));
+        let client = Arc::new(
+            OpenAiCompatible::new(OpenAiSettings {
+                base_url: endpoint.base_url.clone(),
+                api_key: endpoint.api_key.clone(),
+                retry_base_delay: self.settings.retry_base_delay,
+                ..OpenAiSettings::default()
+            })
+            .observed(kind.spec().prefix, self.metrics.clone()),
+        );
         clients.insert(kind, (endpoint.clone(), client.clone()));
         Ok((endpoint, client))
     }

@@ -290,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_an_agent_removes_everything_it_owns_and_nothing_else() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         for agent in ["agent-a", "agent-b"] {
             let state = object(json!({"id": agent, "name": agent}));
             store
@@ -330,7 +330,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_conversation_removes_its_rows_and_nothing_else() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         let state = object(json!({"id": "agent-a", "name": "a"}));
         store
             .insert_agent("agent-a".into(), &state, "t".into())
@@ -383,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn a_page_of_large_agents_ends_at_its_byte_budget() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         for n in 0..5 {
             let id = format!("agent-{n}");
             let state = object(json!({"id": id, "name": "big", "system": "x".repeat(1000)}));

@@ -263,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn only_the_latest_summary_is_in_the_context() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         let scope = RuntimeScope::new("agent-1", "default");
         let messages = (1..=4).map(|n| user(&format!("m{n}"))).collect();
         store.append_messages(&scope, None, messages).await.expect("stored");
@@ -284,7 +284,7 @@ mod tests {
     #[tokio::test]
     async fn a_fork_of_a_cleared_conversation_keeps_its_own_messages() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         let source = RuntimeScope::new("agent-1", "default");
         store
             .append_messages(&source, None, vec![user("old")])

@@ -231,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn queue_item_numbers_are_not_reused() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("opened");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("opened");
         let scope = RuntimeScope::new("agent-1", "default");
         let item = |id: &str| QueueEntry {
             item: serde_json::from_value(serde_json::json!({"id": id, "client_message_id": format!("cm-{id}"),

@@ -43,11 +43,15 @@ mod turns;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use letta_app_server_protocol::RuntimeScope;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
 
 pub use agents::{AgentQuery, UnknownCursor};
 pub use catalog::ScopeSettings;
@@ -107,12 +111,14 @@ pub struct Store {
     /// replies, so the queue holds at most about one operation per task (plus the background
     /// checkpoints of streaming runs, a few per second each).
     jobs: mpsc::UnboundedSender<Job>,
+    /// Where transactions' durations and failed operations are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Store {
     /// Opens (creating or upgrading if needed) the database at `path` and starts the store
-    /// thread.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// thread, which counts its work in `metrics`.
+    pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
         let mut connection = Connection::open(path)?;
         connection.execute_batch(schema::SCHEMA)?;
         schema::migrate(&connection)?;
@@ -125,32 +131,47 @@ impl Store {
                 }
             })
             .map_err(|e| StoreError(format!("starting the store thread: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, metrics })
     }
 
-    /// Queues `operation` now; the reply resolves with its result.
+    /// Queues `operation` now; the reply resolves with its result. A failure is counted and
+    /// logged (SQLite's message, never the data).
     fn call<R: Send + 'static>(
         &self,
         operation: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Reply<R> {
         let (reply, result) = oneshot::channel();
+        let metrics = self.metrics.clone();
         let job: Job = Box::new(move |connection| {
-            let _ = reply.send(operation(connection));
+            let result = operation(connection);
+            if let Err(error) = &result {
+                metrics.store_errors.inc();
+                tracing::error!(%error, "store operation failed");
+            }
+            let _ = reply.send(result);
         });
         Reply(self.jobs.send(job).map(|()| result).map_err(|_| ()))
     }
 
-    /// Queues `operation` to run in one transaction.
+    /// Queues `operation` to run in one transaction, whose duration is observed.
     fn transaction<R: Send + 'static>(
         &self,
         operation: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Reply<R> {
+        let metrics = self.metrics.clone();
         self.call(move |c| {
+            let started = Instant::now();
             let transaction = c.transaction()?;
             let result = operation(&transaction)?;
             transaction.commit()?;
+            metrics.store_write.observe(started.elapsed().as_secs_f64());
             Ok(result)
         })
+    }
+
+    /// The metrics this store counts its work in (the server's).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Resolves once every operation queued before this call is done.

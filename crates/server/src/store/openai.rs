@@ -85,7 +85,7 @@ mod tests {
     #[tokio::test]
     async fn chats_are_pinned_per_agent() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         let pinned = |agent: &str, key: &str| store.chat_conversation(agent.into(), key.into());
         assert_eq!(pinned("agent-a", "chat").await.expect("read"), None);
         for (agent, conversation) in [("agent-a", "conv-1"), ("agent-b", "conv-2"), ("agent-a", "conv-3")] {
@@ -107,7 +107,7 @@ mod tests {
     #[tokio::test]
     async fn outcomes_are_kept_for_a_day_and_only_the_newest() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("store.sqlite3")).expect("store");
+        let store = Store::open(&dir.path().join("store.sqlite3"), Default::default()).expect("store");
         let save = |key: String, now: i64| store.save_idempotent_outcome(key, "agent".into(), "{}".into(), now);
         save("old".into(), 0).await.expect("saved");
         assert!(

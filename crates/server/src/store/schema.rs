@@ -151,7 +151,7 @@ mod tests {
         .expect("a version 0 database");
         drop(old);
 
-        let store = Store::open(&path).expect("upgraded");
+        let store = Store::open(&path, Default::default()).expect("upgraded");
         let scope = RuntimeScope::new("agent-1", "default");
         let retry = |id: &str| {
             let turn = TurnStart {
@@ -202,7 +202,7 @@ mod tests {
         .expect("a version 1 database");
         drop(old);
 
-        let store = Store::open(&path).expect("upgraded");
+        let store = Store::open(&path, Default::default()).expect("upgraded");
         let scope = RuntimeScope::new("agent-1", "default");
         let settings = store.restore(&scope).await.expect("restored").settings;
         let old = ScopeSettings {

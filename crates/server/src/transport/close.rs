@@ -19,8 +19,9 @@ const DISCARD_SLACK: usize = 64 * 1024;
 
 /// Why a socket stopped being read.
 pub(super) enum Ending {
-    /// The peer sent a close frame; tungstenite has queued the answer (the same code).
-    PeerClosed,
+    /// The peer sent a close frame (with this code and reason, if any); tungstenite has queued
+    /// the answer (the same code).
+    PeerClosed(Option<(u16, String)>),
     /// The session's queue was closed (overflow, replacement, shutdown, a failed control socket):
     /// the writer sends what is queued, then the close frame.
     Closing,
@@ -30,13 +31,61 @@ pub(super) enum Ending {
     Lost,
 }
 
+/// How a socket ended, as its log line and metrics tell it.
+#[derive(Debug)]
+pub(super) struct Closed {
+    /// Who closed it: `client`, `server`, or `nobody` (the connection broke or went silent).
+    pub by: &'static str,
+    /// The close code, if a close frame was sent.
+    pub code: Option<u16>,
+    /// The close frame's reason.
+    pub reason: String,
+}
+
+impl Closed {
+    /// Closed by the server with `code` and `reason`.
+    pub(super) fn by_server(code: CloseCode, reason: &str) -> Self {
+        Self {
+            by: "server",
+            code: Some(code.into()),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 impl Ending {
+    /// How the socket ended, once [`start`](Self::start) ran: a [`Closing`](Self::Closing)
+    /// socket with the code and reason its queue was closed with.
+    pub(super) fn closed(&self, outbound: &Outbound) -> Closed {
+        match self {
+            Self::PeerClosed(frame) => Closed {
+                by: "client",
+                code: frame.as_ref().map(|(code, _)| *code),
+                reason: frame.as_ref().map(|(_, reason)| reason.clone()).unwrap_or_default(),
+            },
+            Self::Closing => outbound.closed_with().map_or(
+                Closed {
+                    by: "server",
+                    code: None,
+                    reason: String::new(),
+                },
+                |(code, reason)| Closed::by_server(code, &reason),
+            ),
+            Self::Failed(code, reason) => Closed::by_server(*code, reason),
+            Self::Lost => Closed {
+                by: "nobody",
+                code: None,
+                reason: String::new(),
+            },
+        }
+    }
+
     /// Stops a session's writer the way this ending needs: a lost connection is cut off first,
     /// so nothing more is written to it.
     pub(super) fn start(&self, tcp: &Tcp, outbound: &Outbound) {
         match self {
             // tungstenite refuses the writer's own close frame: its answer is already queued.
-            Self::PeerClosed => outbound.close(CloseCode::Normal, ""),
+            Self::PeerClosed(_) => outbound.close(CloseCode::Normal, ""),
             Self::Closing => {}
             Self::Failed(code, reason) => outbound.close(*code, reason.as_str()),
             Self::Lost => {
@@ -54,7 +103,7 @@ impl Ending {
 pub(super) async fn finish(tcp: &Tcp, source: &mut Source, ending: Ending, close_sent: impl Future, config: &Config) {
     let handshake = async {
         match ending {
-            Ending::PeerClosed | Ending::Closing => {
+            Ending::PeerClosed(_) | Ending::Closing => {
                 let answered = async { while let Some(Ok(_)) = source.next().await {} };
                 tokio::join!(answered, close_sent);
                 true

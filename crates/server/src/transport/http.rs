@@ -17,6 +17,8 @@ use letta_app_server_protocol::BEARER_SUBPROTOCOL_PREFIX;
 use crate::auth::{Refused, normalize_origin};
 use crate::commands::info;
 use crate::config::Config;
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::sessions::Sessions;
 
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
@@ -114,7 +116,7 @@ pub(super) fn admit<B>(request: &Request<B>, config: &Config) -> Result<Option<H
         let path = request.uri().path();
         // Without --openai-api, `/v1/…` is a 404 like any unknown path, token or not.
         let api = config.openai_api && crate::openai_api::serves(path);
-        if path != "/app-server-info" && !api {
+        if path != "/app-server-info" && path != "/metrics" && !api {
             return Ok(None);
         }
         return auth
@@ -230,10 +232,17 @@ pub(super) fn wants_websocket<B>(request: &Request<B>) -> bool {
         || request.headers().contains_key(header::SEC_WEBSOCKET_KEY)
 }
 
-/// A plain request (docs/protocol.md §1.4).
-pub(super) fn plain_route(path: &str) -> Response<Body> {
+/// A plain request (docs/protocol.md §1.4); `GET /metrics` scrapes `sessions`' metrics.
+pub(super) fn plain_route(path: &str, sessions: &Sessions) -> Response<Body> {
     match path {
         "/healthz" | "/readyz" => plain(StatusCode::OK, "ok\n"),
+        "/metrics" => {
+            let mut response = Response::new(Full::new(Bytes::from(sessions.metrics())));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+            response
+        }
         "/app-server-info" => {
             let info = letta_app_server_protocol::ServerFrame::from(info::app_server_info("http-info".into()));
             let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(&info).unwrap_or_default())));

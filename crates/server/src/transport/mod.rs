@@ -45,6 +45,7 @@ mod tcp;
 mod write;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -60,7 +61,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
+use crate::metrics::Metrics;
 use crate::openai_api;
 use crate::sessions::{Session, Sessions};
 use http::{Body, Refusal};
@@ -95,6 +98,8 @@ pub(crate) struct Transport {
     shutdown: CancellationToken,
     /// Every connection's task, so that a shutdown can wait for their close frames.
     tasks: TaskTracker,
+    /// The number of the next websocket connection, for the logs.
+    next_connection: AtomicU64,
 }
 
 impl Transport {
@@ -106,6 +111,7 @@ impl Transport {
             split_changed: watch::Sender::new(0),
             shutdown,
             tasks: TaskTracker::new(),
+            next_connection: AtomicU64::new(1),
         })
     }
 
@@ -212,7 +218,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         Err(refusal) => return refusal.response(),
     };
     if !http::wants_websocket(&request) {
-        return http::plain_route(request.uri().path());
+        return http::plain_route(request.uri().path(), &transport.sessions);
     }
     let path = request.uri().path();
     if path != transport.sessions.config().ws_path && path != "/" {
@@ -253,13 +259,35 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         // Frames the client sent right behind its request were read with it.
         let socket =
             WebSocketStream::from_partially_read(io, parts.read_buf.to_vec(), Role::Server, Some(config)).await;
-        match role {
-            Channel::Single => session::single(transport, tcp, socket).await,
-            Channel::Control => session::control(transport, tcp, socket).await,
-            Channel::Stream => stream::stream(transport, tcp, socket).await,
-        }
+        let id = transport.next_connection.fetch_add(1, Ordering::Relaxed);
+        let peer = tcp.peer().map(tracing::field::display);
+        let span = tracing::info_span!("connection", id, peer, channel = role.name());
+        serve_socket(transport, tcp, socket, role).instrument(span).await;
     });
     http::switching_protocols(&accept, subprotocol)
+}
+
+/// Serves an upgraded websocket of `role` to its end; counts and logs its opening and its close.
+async fn serve_socket(transport: Arc<Transport>, tcp: Tcp, socket: Socket, role: Channel) {
+    let metrics = transport.sessions.engine().metrics.clone();
+    metrics.connections_opened.inc();
+    metrics.connections.inc();
+    tracing::info!("connection opened");
+    let closed = match role {
+        Channel::Single => session::single(transport, tcp, socket).await,
+        Channel::Control => session::control(transport, tcp, socket).await,
+        Channel::Stream => stream::stream(transport, tcp, socket).await,
+    };
+    metrics.connections.dec();
+    let code = closed.code.map_or_else(|| "none".to_owned(), |code| code.to_string());
+    Metrics::count(&metrics.connections_closed, "code", code);
+    let close::Closed { by, code, reason } = closed;
+    // A close the server had to make (a violation, an overflow, a replacement) is worth a look.
+    if by == "server" && code.is_some_and(|code| ![1000, 1001].contains(&code)) {
+        tracing::warn!(by, code, reason, "connection closed");
+    } else {
+        tracing::info!(by, code, reason, "connection closed");
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -267,4 +295,15 @@ enum Channel {
     Single,
     Control,
     Stream,
+}
+
+impl Channel {
+    /// Its name in the logs.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Control => "control",
+            Self::Stream => "stream",
+        }
+    }
 }

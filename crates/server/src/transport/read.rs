@@ -64,7 +64,9 @@ pub(super) async fn read(
 /// socket ends. A frame over the size limit also gets an `error` frame (to `session`).
 pub(super) fn classify(message: Option<Result<Message, WsError>>, session: &Session) -> Result<Message, Ending> {
     match message {
-        Some(Ok(Message::Close(_))) => Err(Ending::PeerClosed),
+        Some(Ok(Message::Close(frame))) => Err(Ending::PeerClosed(
+            frame.map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned())),
+        )),
         Some(Ok(message)) => Ok(message),
         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
             session.send(ErrorFrame {

@@ -10,25 +10,26 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-use super::close::finish;
+use super::close::{Closed, finish};
 use super::read::read;
 use super::tcp::Tcp;
 use super::write::{StreamSocket, write};
 use super::{Socket, SplitSession, Transport};
 use crate::sessions::{Client, Sessions};
 
-/// A current-Letta client: one socket for everything.
-pub(super) async fn single(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+/// A current-Letta client: one socket for everything. Returns how it ended.
+pub(super) async fn single(transport: Arc<Transport>, tcp: Tcp, socket: Socket) -> Closed {
     let sessions = &transport.sessions;
     let client = sessions.open_session();
     sessions.replay_pending_approvals(&client).await;
     let (_no_stream, stream_sockets) = mpsc::channel(1);
     let ended = transport.shutdown.child_token();
-    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, async {}).await;
+    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, async {}).await
 }
 
-/// The control socket of a split session; replaces any existing split session.
-pub(super) async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+/// The control socket of a split session; replaces any existing split session. Returns how it
+/// ended.
+pub(super) async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket) -> Closed {
     let sessions = &transport.sessions;
     let client = sessions.open_session();
     let session = &client.session;
@@ -60,12 +61,12 @@ pub(super) async fn control(transport: Arc<Transport>, tcp: Tcp, socket: Socket)
         drop(split);
         ended.cancel();
     };
-    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, stopped).await;
+    run_session(sessions, tcp, socket, &client, stream_sockets, &ended, stopped).await
 }
 
 /// Runs the socket of `session` (a single socket, or a split session's control socket): writes
 /// its queue, reads and dispatches its frames, and once reading stopped runs `stopped`, releases
-/// the session and closes the socket.
+/// the session and closes the socket. Returns how it ended.
 async fn run_session(
     sessions: &Sessions,
     tcp: Tcp,
@@ -74,14 +75,16 @@ async fn run_session(
     stream_sockets: mpsc::Receiver<StreamSocket>,
     ended: &CancellationToken,
     stopped: impl Future<Output = ()>,
-) {
+) -> Closed {
     let session = &client.session;
     let config = sessions.config();
     let (sink, mut source) = socket.split();
     let writer = tokio::spawn(write(session.clone(), sink, stream_sockets, config.ping_interval));
     let ending = read(config, client, &mut source, ended).await;
     ending.start(&tcp, &session.outbound);
+    let closed = ending.closed(&session.outbound);
     stopped.await;
     sessions.close_session(session.id).await;
     finish(&tcp, &mut source, ending, writer, config).await;
+    closed
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-use super::close::{CONTROL_LOST, Ending, close, finish};
+use super::close::{CONTROL_LOST, Closed, Ending, close, finish};
 use super::read::classify;
 use super::tcp::Tcp;
 use super::write::StreamSocket;
@@ -21,8 +21,9 @@ use crate::sessions::Session;
 const STREAM_WAITS_FOR_CONTROL: Duration = Duration::from_secs(5);
 
 /// The stream socket of a split session: attaches to the active control session (waiting up to
-/// five seconds for one). It only receives; a second stream socket is refused.
-pub(super) async fn stream(transport: Arc<Transport>, tcp: Tcp, socket: Socket) {
+/// five seconds for one). It only receives; a second stream socket is refused. Returns how it
+/// ended.
+pub(super) async fn stream(transport: Arc<Transport>, tcp: Tcp, socket: Socket) -> Closed {
     let config = transport.sessions.config();
     let mut changes = transport.split_changed.subscribe();
     let waiting = tokio::time::sleep(STREAM_WAITS_FOR_CONTROL);
@@ -58,6 +59,7 @@ pub(super) async fn stream(transport: Arc<Transport>, tcp: Tcp, socket: Socket) 
         let _ = sink.send(close(code, reason)).await;
     };
     finish(&tcp, &mut source, Ending::Closing, close_sent, config).await;
+    Closed::by_server(code, reason)
 }
 
 /// A stream socket attached to a split session.
@@ -69,8 +71,8 @@ struct Attached {
 }
 
 /// A stream socket attached to a split session: hands its sink to the session's writer and reads
-/// until it ends.
-async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: Source, attached: Attached) {
+/// until it ends. Returns how it ended.
+async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: Source, attached: Attached) -> Closed {
     let Attached {
         id,
         session,
@@ -84,7 +86,8 @@ async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: 
             let mut sink = sink;
             let _ = sink.send(close(CONTROL_LOST.0, CONTROL_LOST.1)).await;
         };
-        return finish(tcp, &mut source, Ending::Closing, close_sent, config).await;
+        finish(tcp, &mut source, Ending::Closing, close_sent, config).await;
+        return Closed::by_server(CONTROL_LOST.0, CONTROL_LOST.1);
     };
     permit.send(StreamSocket::Attach(id, sink));
     let silent = tokio::time::sleep(config.silent_peer_timeout);
@@ -113,7 +116,7 @@ async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: 
     let detach = match &ending {
         Ending::Closing => None,
         Ending::Failed(code, reason) => Some(StreamSocket::Detach(id, Some((*code, reason.clone())), detached)),
-        Ending::PeerClosed => Some(StreamSocket::Detach(id, None, detached)),
+        Ending::PeerClosed(_) => Some(StreamSocket::Detach(id, None, detached)),
         Ending::Lost => {
             tcp.terminate();
             // Without waiting: the connection is gone, and the writer's next write to it fails anyway.
@@ -128,5 +131,7 @@ async fn serve_stream(transport: &Transport, tcp: &Tcp, sink: Sink, mut source: 
             let _ = done.await;
         }
     };
+    let closed = ending.closed(&session.outbound);
     finish(tcp, &mut source, ending, close_sent, config).await;
+    closed
 }

@@ -26,6 +26,11 @@ impl Tcp {
         Self(Arc::new(stream))
     }
 
+    /// The peer's address, while the connection has one.
+    pub(super) fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.0.peer_addr().ok()
+    }
+
     /// Reads what the peer sent into `buf` without taking it from the stream.
     pub(super) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.peek(buf).await

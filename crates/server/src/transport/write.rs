@@ -88,11 +88,15 @@ pub(super) async fn write(
         // Frames written together were serialised at the same moment.
         let emitted_at = clock::now_iso();
         let (mut stream_fed, mut control_fed) = (false, false);
+        let metrics = session.outbound.metrics();
+        metrics.frames_sent.inc_by(frames.len() as u64);
+        let mut deltas = 0;
         for frame in frames {
             let route = frame.route();
             let text = match frame {
                 Outgoing::Event(event) => {
                     event_seq += 1;
+                    deltas += u64::from(event.is_delta);
                     event.render(event_seq, &emitted_at)
                 }
                 Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
@@ -112,6 +116,7 @@ pub(super) async fn write(
             }
             control_fed = true;
         }
+        metrics.deltas_sent.inc_by(deltas);
         session.outbound.set_backed_up(true);
         if stream_fed
             && let Some((_, sink)) = stream.as_mut()

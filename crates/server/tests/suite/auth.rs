@@ -1,5 +1,5 @@
-//! `--ws-auth capability-token` (docs/protocol.md §1.6): every upgrade and `/app-server-info`
-//! must carry the bearer token; each refusal is a 401 with real Letta's reason; with
+//! `--ws-auth capability-token` (docs/protocol.md §1.6): every upgrade, `/app-server-info` and
+//! `/metrics` must carry the bearer token; each refusal is a 401 with real Letta's reason; with
 //! authentication, `Origin` headers and any `Host` are served on upgrades. Web pages of the
 //! `--allow-origin` origins authenticate with the bearer subprotocol.
 
@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::TestServer;
 use crate::support::drive::http;
+use crate::support::metrics::{parse, value};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -87,6 +88,22 @@ async fn every_upgrade_needs_the_token_and_each_refusal_says_why() {
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("JSON")["type"],
         "app_server_info_response"
+    );
+    let scrape =
+        |extra: &str| format!("GET /metrics HTTP/1.1\r\nHost: phone.example\r\nConnection: close\r\n{extra}\r\n");
+    assert_eq!(
+        http(&server, &scrape("")).await,
+        (
+            "HTTP/1.1 401 Unauthorized".into(),
+            "missing websocket bearer token".into()
+        )
+    );
+    let (status, body) = http(&server, &scrape(&format!("Authorization: Bearer {TOKEN}\r\n"))).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(
+        value(&parse(&body), "letta_connections_opened_total", &[]),
+        1.0,
+        "the upgrade above"
     );
     let health = "GET /healthz HTTP/1.1\r\nHost: phone.example\r\nConnection: close\r\n\r\n";
     assert_eq!(

@@ -18,6 +18,7 @@ mod memfs;
 mod memory;
 mod models;
 mod openai;
+mod operations;
 mod providers;
 mod resume_queue;
 mod search;

@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::support::drive::http;
+use crate::support::metrics::{until, value};
 use crate::support::wire::{Client, create_runtime, start_runtime, summary, user_input};
 use crate::support::{TestServer, wire};
 
@@ -229,6 +230,13 @@ async fn a_client_that_stops_reading_is_closed_with_a_reason() {
     let close = client.closed().await.expect("close frame");
     assert_eq!(close.code, CloseCode::Policy);
     assert!(close.reason.contains("outbound queue overflow"), "{close:?}");
+    let metrics = until(&server, |m| value(m, "letta_connections", &[]) == 0.0).await;
+    assert_eq!(value(&metrics, "letta_overflow_closes_total", &[]), 1.0);
+    assert_eq!(
+        value(&metrics, "letta_connections_closed_total", &[("code", "1008")]),
+        1.0
+    );
+    assert!(value(&metrics, "letta_frames_dropped_total", &[]) > 0.0);
 }
 
 #[tokio::test]

@@ -170,3 +170,56 @@ pub mod binary {
         process::refused(Path::new(BINARY), args, expected);
     }
 }
+
+/// `GET /metrics`, read with a Prometheus text-format parser as a scraper reads it.
+pub mod metrics {
+    use prometheus_parse::{Scrape, Value};
+
+    use super::TestServer;
+    use super::drive::http;
+
+    /// Scrapes `server` (without authentication) and parses the answer.
+    pub async fn scrape(server: &TestServer) -> Scrape {
+        let (status, body) = http(
+            server,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+        parse(&body)
+    }
+
+    /// Parses a scrape's body.
+    pub fn parse(body: &str) -> Scrape {
+        Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("the Prometheus text format")
+    }
+
+    /// The value of the sample `name` whose labels include `labels` (a histogram's count); 0
+    /// when there is none (a labelled counter appears once it counted).
+    pub fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = scrape.samples.iter().find(|sample| {
+            sample.metric == name
+                && labels
+                    .iter()
+                    .all(|(label, value)| sample.labels.get(label) == Some(*value))
+        });
+        match found.map(|sample| &sample.value) {
+            None => 0.0,
+            Some(Value::Counter(value) | Value::Gauge(value) | Value::Untyped(value)) => *value,
+            Some(Value::Histogram(buckets)) => buckets.last().map_or(0.0, |bucket| bucket.count),
+            Some(Value::Summary(_)) => panic!("{name} is a summary"),
+        }
+    }
+
+    /// Scrapes `server` until `done` holds for a scrape (up to five seconds); returns it.
+    pub async fn until(server: &TestServer, done: impl Fn(&Scrape) -> bool) -> Scrape {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let scrape = scrape(server).await;
+            if done(&scrape) || tokio::time::Instant::now() > deadline {
+                return scrape;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

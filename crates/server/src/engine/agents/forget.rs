@@ -45,10 +45,10 @@ impl Engine {
         let deleted = self.store.delete_agent(agent_id.to_owned()).await?;
         if deleted && let Err(error) = self.settings.forget_agent(agent_id) {
             // The agent is gone; a leftover directory is only disk space.
-            eprintln!("warning: could not remove the memory repository of {agent_id}: {error}");
+            tracing::warn!(agent = agent_id, %error, "could not remove the memory repository");
         }
         if deleted && let Err(error) = self.secrets.forget(agent_id).await {
-            eprintln!("warning: could not remove the secrets of {agent_id}: {error}");
+            tracing::warn!(agent = agent_id, %error, "could not remove the secrets");
         }
         if deleted {
             // Under the tasks' lock: a fire in progress cannot store a deleted task again.

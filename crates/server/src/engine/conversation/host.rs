@@ -21,6 +21,7 @@ use crate::engine::subagents::{ConversationTasks, Run};
 use crate::engine::toolbox::TurnTools;
 use crate::engine::turn::{self, Asked, MAX_RUNS_PER_TURN, Outcome, Turn, TurnHost};
 use crate::history::HistoryMessage;
+use crate::metrics::Held;
 use crate::permissions::{Rules, Subject, Verdict, classify};
 use crate::tools::ToolResult;
 
@@ -209,6 +210,7 @@ impl TurnHost for Host {
         Conversation::set_status(&mut state, LoopStatus::WaitingForApiResponse);
         events.push(Conversation::loop_event(&state));
         conversation.start_run(&mut state, run_id, &client_ids);
+        tracing::Span::current().record("run_id", run_id);
         Conversation::set_status(&mut state, LoopStatus::ProcessingApiResponse);
         events.push(Conversation::loop_event(&state));
         conversation.emit(&self.engine, events);
@@ -313,6 +315,7 @@ impl TurnHost for Host {
             return Asked::Allowed;
         }
         let (answer, answered) = oneshot::channel();
+        let request_tool = request.tool_name.clone();
         let pending = PendingApproval {
             request_id,
             request,
@@ -327,7 +330,9 @@ impl TurnHost for Host {
         state.pending = Some(pending);
         events.extend([Conversation::loop_event(&state), conversation.device_event(&state)]);
         conversation.emit(&self.engine, events);
-        Asked::Waiting(answered)
+        self.engine.metrics.approvals_asked.inc();
+        tracing::info!(tool = request_tool, "approval asked");
+        Asked::Waiting(answered, Held::new(&self.engine.metrics.approvals_pending))
     }
 
     async fn save_rule(&self, tool: &str, subject: Subject, args: &JsonObject) {

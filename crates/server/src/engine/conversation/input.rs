@@ -10,6 +10,7 @@ use letta_app_server_protocol::{
     RemovalDisposition, RuntimeEvent, StopReason, StreamDelta, TurnFinished, UserMessage,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::state::{ActiveTurn, Admitted, Batch, QUEUE_CONTENT_LIMIT, QUEUE_HARD_LIMIT, Queued, State, remember};
 use super::{Conversation, host};
@@ -19,6 +20,7 @@ use crate::engine::context::Context;
 use crate::engine::toolbox::TurnOptions;
 use crate::engine::turn::{ApprovalAnswer, Outcome};
 use crate::history::HistoryMessage;
+use crate::metrics::Metrics;
 use crate::store::{Admission, InputState, item_no};
 
 impl Conversation {
@@ -205,7 +207,19 @@ impl Conversation {
         }
         Self::set_status(state, LoopStatus::SendingApiRequest);
         self.emit(engine, [Self::loop_event(state), self.device_event(state)]);
-        tokio::spawn(host::run_turn(engine.clone(), self.clone(), batch, cancel));
+        engine.metrics.turns_started.inc();
+        // A span of its own, not the starting connection's: a turn outlives its connection.
+        let span = tracing::info_span!(
+            parent: None,
+            "turn",
+            agent = self.scope.agent_id,
+            conversation = self.scope.conversation_id,
+            turn_id = batch.turn_id,
+            run_id = tracing::field::Empty,
+        );
+        span.in_scope(|| tracing::info!(inputs = batch.client_ids.len(), "turn started"));
+        let run = host::run_turn(engine.clone(), self.clone(), batch, cancel);
+        tokio::spawn(run.instrument(span));
     }
 
     /// Ends the turn: records how it ended, then the final statuses, `turn_finished`, then the
@@ -219,6 +233,12 @@ impl Conversation {
             Outcome::Failed(stop_reason, error) => (stop_reason, Some(error)),
             Outcome::Cancelled => (StopReason::Cancelled, None),
         };
+        Metrics::count(&engine.metrics.turns_finished, "stop_reason", stop_reason.as_str());
+        // The error can quote the model's answer: only at debug.
+        tracing::info!(stop_reason = stop_reason.as_str(), "turn finished");
+        if let Some(error) = &error {
+            tracing::debug!(error, "turn's error");
+        }
         let recorded = engine
             .store
             .finish_turn(&self.scope, stop_reason.to_string(), error.clone())

@@ -146,15 +146,18 @@ async fn ask(
         blocked_path: None,
         diffs,
     };
-    let answered = match host.ask(format!("perm-{}", call.id), request, subject, cancel).await {
+    let (answered, pending) = match host.ask(format!("perm-{}", call.id), request, subject, cancel).await {
         Asked::Allowed => return Some(Decision::Run(args)),
         Asked::Cancelled => return None,
-        Asked::Waiting(answered) => answered,
+        Asked::Waiting(answered, pending) => (answered, pending),
     };
     let answer = tokio::select! {
         answer = answered => answer.ok()?,
         () = cancel.cancelled() => return None,
     };
+    drop(pending);
+    let allowed = matches!(answer, ApprovalAnswer::Allow { .. });
+    tracing::info!(tool = call.name, allowed, "approval answered");
     Some(match answer {
         ApprovalAnswer::Allow { updated_input, save } => {
             if save {

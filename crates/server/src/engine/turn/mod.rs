@@ -87,8 +87,9 @@ pub(crate) enum Asked {
     Allowed,
     /// The turn was cancelled before the question went out.
     Cancelled,
-    /// The question went out; the answer comes here.
-    Waiting(oneshot::Receiver<ApprovalAnswer>),
+    /// The question went out; the answer comes here. It counts as pending while the second
+    /// part is held.
+    Waiting(oneshot::Receiver<ApprovalAnswer>, crate::metrics::Held),
 }
 
 /// The conversation a turn runs in, as the turn sees it. Every method that changes the

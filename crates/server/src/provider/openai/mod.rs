@@ -48,6 +48,7 @@ mod stream;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,6 +60,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 use self::failure::{
     AttemptError, ERROR_BODY_LIMIT, Failure, api_error, backoff, error_body_message, error_chain, invalid_response,
@@ -136,6 +139,8 @@ pub struct OpenAiCompatible {
     /// The endpoint and headers, or why the settings are unusable (reported per request).
     target: Result<Target, String>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Where each attempt is counted, under this provider's name ([`Self::observed`]).
+    observer: Option<(&'static str, Arc<Metrics>)>,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -165,6 +170,30 @@ impl OpenAiCompatible {
             settings,
             target,
             client,
+            observer: None,
+        }
+    }
+
+    /// Counts every attempt in `metrics` under the provider name `provider` (its model handles'
+    /// prefix), and logs it: status, latency and attempt number, never the request or answer.
+    pub fn observed(mut self, provider: &'static str, metrics: Arc<Metrics>) -> Self {
+        self.observer = Some((provider, metrics));
+        self
+    }
+
+    /// Records an attempt that took `took` to its status (`None`: no response).
+    fn attempted(&self, attempt: u32, took: Duration, status: Option<StatusCode>) {
+        let Some((provider, metrics)) = &self.observer else {
+            return;
+        };
+        let failed = !status.is_some_and(|status| status.is_success());
+        metrics.provider_attempt(provider, took, failed.then(|| status.map(|status| status.as_u16())));
+        let latency_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let status = status.map(|status| status.as_u16());
+        if failed {
+            tracing::warn!(provider, status, latency_ms, attempt, "model request failed");
+        } else {
+            tracing::info!(provider, status, latency_ms, attempt, "model request");
         }
     }
 
@@ -177,7 +206,7 @@ impl OpenAiCompatible {
         let max_attempts = self.settings.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            let (error, reason, retry_after) = match self.attempt(target, &body, sink).await {
+            let (error, reason, retry_after) = match self.attempt(target, &body, sink, attempt).await {
                 Ok(finish) => return Ok(finish),
                 Err(AttemptError::Fatal(error)) => return Err(error),
                 Err(AttemptError::Retryable {
@@ -193,6 +222,7 @@ impl OpenAiCompatible {
             if let Some(retry_after) = retry_after {
                 delay = delay.max(retry_after.min(MAX_RETRY_AFTER));
             }
+            tracing::info!(attempt, delay_ms = delay.as_millis(), "retrying the model request");
             sink.event(ProviderEvent::Retry(RetryNotice {
                 attempt,
                 max_attempts: max_attempts - 1,
@@ -204,16 +234,24 @@ impl OpenAiCompatible {
         }
     }
 
-    /// Sends the request once and streams the answer.
+    /// Sends the request once (attempt number `attempt`) and streams the answer.
     async fn attempt(
         &self,
         target: &Target,
         body: &Bytes,
         sink: &mut dyn EventSink,
+        attempt: u32,
     ) -> Result<FinishReason, AttemptError> {
         let request = target.request(body.clone()).map_err(AttemptError::Fatal)?;
         let timeout = self.settings.request_timeout;
-        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let started = Instant::now();
+        let response = tokio::time::timeout(timeout, self.client.request(request)).await;
+        let status = match &response {
+            Ok(Ok(response)) => Some(response.status()),
+            _ => None,
+        };
+        self.attempted(attempt, started.elapsed(), status);
+        let response = match response {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 let message = format!("request failed: {}", error_chain(&error));
