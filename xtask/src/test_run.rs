@@ -38,6 +38,24 @@ const CLIPPY: Step = Step {
     hint: "fix the lints above",
 };
 
+/// The server without its default features (no OTLP export), as a lean build gets it.
+const CLIPPY_LEAN_SERVER: Step = Step {
+    name: "clippy (server without default features)",
+    program: "cargo",
+    args: &[
+        "clippy",
+        "-p",
+        "letta-app-server",
+        "--no-default-features",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    env: &[],
+    hint: "fix the warnings above (code behind `#[cfg(feature = \"otlp\")]` and its absence)",
+};
+
 const DOCS: Step = Step {
     name: "docs",
     program: "cargo",
@@ -79,7 +97,7 @@ pub fn run() -> Result<(), String> {
     } else {
         &[CARGO_TEST]
     };
-    for step in [&FMT, &CLIPPY, &DOCS].into_iter().chain(tests) {
+    for step in [&FMT, &CLIPPY, &CLIPPY_LEAN_SERVER, &DOCS].into_iter().chain(tests) {
         eprintln!("==> {}: {} {}", step.name, step.program, step.args.join(" "));
         let status = Command::new(step.program)
             .args(step.args)

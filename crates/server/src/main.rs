@@ -80,6 +80,11 @@ struct Cli {
     /// How logs are written: `text` (a line per event) or `json` (an object per line).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Also export the log spans (connections, turns) with their events to this OpenTelemetry
+    /// collector, over OTLP/HTTP with protobuf: `http://HOST:4318` (spans go to its
+    /// `/v1/traces`) or the full URL of its traces endpoint.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 /// The trimmed content of an auth secret file, with real Letta's messages.
@@ -300,14 +305,6 @@ const WORKER_THREAD_NAME: &str = "letta-worker";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = (cli.log_level.clone())
-        .or_else(|| std::env::var("RUST_LOG").ok().filter(|filter| !filter.is_empty()))
-        .unwrap_or_else(|| "info".into());
-    let format = LogFormat::from_name(&cli.log_format).unwrap_or(LogFormat::Text);
-    if let Err(error) = letta_app_server::logging::install(&filter, format) {
-        eprintln!("Error: {error}");
-        return ExitCode::FAILURE;
-    }
     let mut builder = match cli.threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         threads => {
@@ -325,8 +322,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Installs the logs, then runs the server until SIGINT or SIGTERM.
 async fn serve(cli: Cli) -> ExitCode {
+    let filter = (cli.log_level.clone())
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|filter| !filter.is_empty()))
+        .unwrap_or_else(|| "info".into());
+    let format = LogFormat::from_name(&cli.log_format).unwrap_or(LogFormat::Text);
+    let logging = match letta_app_server::logging::install(&filter, format, cli.otlp_endpoint.as_deref()) {
+        Ok(logging) => logging,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exit = run(cli).await;
+    logging.shutdown().await;
+    exit
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+async fn run(cli: Cli) -> ExitCode {
     let data_dir = cli.data_dir.clone().unwrap_or_else(|| {
         dirs::data_dir()
             .unwrap_or_else(std::env::temp_dir)

@@ -181,6 +181,10 @@ fn text_logs_follow_the_log_level_then_rust_log() {
     );
     binary::refused(&["--log-level", "letta_app_server=loud"], "invalid log filter");
     binary::refused(&["--log-format", "xml"], "invalid value 'xml'");
+    binary::refused(
+        &["--otlp-endpoint", "collector:4318"],
+        "--otlp-endpoint must be an http:// or https:// URL",
+    );
 }
 
 /// An agent of the OpenAI-compatible model served by `mock`, on a new runtime of `client`.
@@ -287,4 +291,119 @@ async fn metrics_count_connections_turns_deltas_errors_providers_and_approvals()
         2.0
     );
     assert_eq!(value(&closed, "letta_subscribed_runtimes", &[]), 0.0);
+}
+
+/// An OTLP/HTTP collector on a free loopback port: its base URL, and the bodies of the
+/// `POST /v1/traces` requests it received.
+#[cfg(feature = "otlp")]
+async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<bytes::Bytes>>>) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Response, body::Incoming};
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("its address");
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let kept = kept.clone();
+                async move {
+                    let traces = request.uri().path() == "/v1/traces";
+                    let body = request.into_body().collect().await?.to_bytes();
+                    if traces {
+                        kept.lock().expect("the bodies").push(body);
+                    }
+                    Ok::<_, hyper::Error>(Response::new(Full::new(bytes::Bytes::new())))
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    (format!("http://{address}"), received)
+}
+
+#[cfg(feature = "otlp")]
+// The collector must go on serving while the test waits for the server to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spans_reach_an_otlp_collector_with_their_fields_and_events() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+
+    let (endpoint, received) = collector().await;
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let command = binary::command(data.path(), &["--otlp-endpoint", &endpoint]);
+    let mut server = binary::ServerProcess::spawn_logged(command).expect("started");
+    let mut client = Client::connect(&server.url).await;
+    let runtime = crate::support::wire::start_runtime(&mut client).await;
+    client
+        .send(user_input("in-1", &runtime, "[[reply: traced]]", "cm-1"))
+        .await;
+    client.recv_until_type("turn_finished").await;
+    client.close().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Stopping exports what is left.
+    server.terminate(Duration::from_secs(20)).expect("stopped");
+
+    let bodies = received.lock().expect("the bodies").clone();
+    assert!(
+        !bodies.is_empty(),
+        "nothing exported; the server said:\n{}",
+        server.log_lines(Duration::from_millis(100)).join("\n")
+    );
+    let requests: Vec<ExportTraceServiceRequest> = (bodies.iter())
+        .map(|body| ExportTraceServiceRequest::decode(body.as_ref()).expect("OTLP protobuf"))
+        .collect();
+    let text = |value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match value
+        .as_ref()
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Any::StringValue(text)) => text.clone(),
+        Some(Any::IntValue(number)) => number.to_string(),
+        other => format!("{other:?}"),
+    };
+    let service = (requests.iter())
+        .flat_map(|request| &request.resource_spans)
+        .filter_map(|spans| spans.resource.as_ref())
+        .flat_map(|resource| &resource.attributes)
+        .find(|attribute| attribute.key == "service.name")
+        .map(|attribute| text(&attribute.value));
+    assert_eq!(service.as_deref(), Some("letta-app-server"));
+    let spans: Vec<_> = (requests.iter())
+        .flat_map(|request| &request.resource_spans)
+        .flat_map(|resource| &resource.scope_spans)
+        .flat_map(|scope| &scope.spans)
+        .collect();
+    let attributes = |name: &str| -> std::collections::HashMap<String, String> {
+        let span = spans
+            .iter()
+            .find(|span| span.name == name)
+            .unwrap_or_else(|| panic!("no {name} span"));
+        span.attributes
+            .iter()
+            .map(|a| (a.key.clone(), text(&a.value)))
+            .collect()
+    };
+    let events = |name: &str| -> Vec<String> {
+        let span = spans.iter().find(|span| span.name == name).expect("the span");
+        span.events.iter().map(|event| event.name.clone()).collect()
+    };
+    let turn = attributes("turn");
+    assert_eq!(turn["agent"], runtime["agent_id"].as_str().expect("an id"));
+    assert_eq!(
+        turn["conversation"],
+        runtime["conversation_id"].as_str().expect("an id")
+    );
+    assert!(
+        turn["turn_id"].starts_with("turn-") && turn["run_id"].starts_with("run-"),
+        "{turn:?}"
+    );
+    assert_eq!(events("turn"), ["turn started", "turn finished"]);
+    let connection = attributes("connection");
+    assert_eq!(connection["channel"], "single");
+    assert!(connection["peer"].starts_with("127.0.0.1:"), "{connection:?}");
+    assert_eq!(events("connection"), ["connection opened", "connection closed"]);
 }

@@ -10,7 +10,12 @@
 //! texts that may quote them (an error frame's message, a turn's error) are at `debug`.
 //!
 //! The library only emits; a program chooses where the events go. The `letta-app-server`
-//! binary calls [`install`] with its `--log-level` and `--log-format`.
+//! binary calls [`install`] with its `--log-level`, `--log-format` and `--otlp-endpoint`: with
+//! the last (and the `otlp` feature, on by default) the same spans, with their events, are also
+//! exported to an OpenTelemetry collector (`logging/otlp.rs`).
+
+#[cfg(feature = "otlp")]
+mod otlp;
 
 use std::io::IsTerminal;
 
@@ -41,16 +46,38 @@ impl LogFormat {
     }
 }
 
+/// What [`install`] set up that needs winding up: the OTLP exporter, if any.
+#[must_use = "shut it down before the process ends, or the last spans are not exported"]
+pub struct Logging {
+    #[cfg(feature = "otlp")]
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Logging {
+    /// Exports the spans not exported yet (waiting up to the exporter's timeout) and stops the
+    /// exporter. Call it on the runtime [`install`] ran on, after the server stopped.
+    pub async fn shutdown(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(traces) = self.traces {
+            // The exporter's thread sends through this runtime: wait for it elsewhere.
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        }
+    }
+}
+
 /// Writes this process's log events to stderr from now on: those `filter` enables, a level
 /// (`error`, `warn`, `info`, `debug`, `trace`, `off`) and/or `target=level` directives,
 /// comma-separated (`info,letta_app_server::transport=debug`: `RUST_LOG`'s form without span
-/// and field filters), in `format`. Fails on a filter that does not parse, or when the process
-/// already has a subscriber.
+/// and field filters), in `format`; with an `otlp_endpoint` (an OTLP/HTTP collector's URL:
+/// `http://HOST:4318`, the spans go to its `/v1/traces`), the enabled spans also go there, sent
+/// from the current Tokio runtime. Fails on a filter or endpoint that does not parse, on an
+/// endpoint in a build without the `otlp` feature, or when the process already has a
+/// subscriber.
 ///
 /// The filter is `tracing-subscriber`'s `Targets`, not its `EnvFilter`: `EnvFilter` looks up
 /// every span entered in a locked map (for its span directives), and a turn's span is entered
 /// at each step of its model stream; `Targets` decides once per call site.
-pub fn install(filter: &str, format: LogFormat) -> Result<(), String> {
+pub fn install(filter: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Logging, String> {
     let targets: Targets = filter
         .parse()
         .map_err(|error| format!("invalid log filter `{filter}`: {error}"))?;
@@ -68,7 +95,23 @@ pub fn install(filter: &str, format: LogFormat) -> Result<(), String> {
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    (tracing_subscriber::registry().with(targets).with(lines))
+    #[cfg(feature = "otlp")]
+    let traces = otlp_endpoint
+        .map(|endpoint| otlp::provider(endpoint, tokio::runtime::Handle::current()))
+        .transpose()?;
+    #[cfg(feature = "otlp")]
+    let export = traces.as_ref().map(otlp::layer);
+    #[cfg(not(feature = "otlp"))]
+    if otlp_endpoint.is_some() {
+        return Err("--otlp-endpoint needs a build with the `otlp` feature (on by default)".into());
+    }
+    #[cfg(not(feature = "otlp"))]
+    let export = tracing_subscriber::layer::Identity::new();
+    (tracing_subscriber::registry().with(targets).with(lines).with(export))
         .try_init()
-        .map_err(|error| format!("cannot install the logger: {error}"))
+        .map_err(|error| format!("cannot install the logger: {error}"))?;
+    Ok(Logging {
+        #[cfg(feature = "otlp")]
+        traces,
+    })
 }
