@@ -36,14 +36,14 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 const OPEN_FILES: u64 = 8192;
 
 /// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
-const SUITES: &[&str] = &["search", "terminal", "logging"];
+const SUITES: &[&str] = &["search", "terminal", "logging", "scale"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with a suite name (`search`, `terminal` or `logging`) as argument, only that benchmark, printed
-/// and not written.
+/// with a suite name (`search`, `terminal`, `logging` or `scale`) as argument, only that
+/// benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
@@ -172,6 +172,11 @@ async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row
     match only {
         Some("search") => bench.search_suite().await?,
         Some("logging") => bench.logging_suite().await?,
+        Some("scale") => {
+            for provider in [SCRIPTED, OPENAI] {
+                bench.scale_suite(provider).await?;
+            }
+        }
         Some(_) => bench.terminal_suite().await?,
         None => every_suite(&mut bench).await?,
     }

@@ -32,8 +32,9 @@ pub struct Session {
     pub id: SessionId,
     /// Its outbound queue.
     pub outbound: Arc<Outbound>,
-    /// The device status last replayed to it per scope, to omit unchanged ones from `sync`.
-    replayed_device: Mutex<HashMap<RuntimeScope, String>>,
+    /// A digest of the device status last replayed to it per scope, to omit unchanged ones from
+    /// `sync` (a digest, not the JSON: a connection may watch thousands of runtimes).
+    replayed_device: Mutex<HashMap<RuntimeScope, u64>>,
     /// Its terminals, killed when it closes.
     terminals: Terminals,
     /// Its file watches, ended when it closes.
@@ -95,9 +96,13 @@ impl Session {
     }
 
     /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
-    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        device.hash(&mut hasher);
+        let digest = hasher.finish();
         let mut replayed = lock(&self.replayed_device);
-        replayed.insert(scope.clone(), device.clone()).as_deref() != Some(device.as_str())
+        replayed.insert(scope.clone(), digest) != Some(digest)
     }
 }
 
@@ -350,7 +355,7 @@ impl Peer for Client {
         self.session.send_event(scope, event);
     }
 
-    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool {
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: &str) -> bool {
         self.session.note_replayed_device(scope, device)
     }
 }

@@ -29,8 +29,10 @@ const LONG_DELTAS: usize = 10_000;
 const LONG_REPEATS: usize = 5;
 /// When the long reply cannot be streamed in one turn: turns of this many chunks instead.
 const FALLBACK_DELTAS: usize = 400;
-/// The concurrency test: runtimes, sockets they share, chunks per reply, pause between chunks.
-const SCALE_RUNTIMES: usize = 1_000;
+/// The concurrency test: runtimes, those of them that stream, sockets they share, chunks per
+/// reply, pause between chunks.
+const SCALE_RUNTIMES: usize = 10_000;
+const SCALE_STREAMING: usize = 1_000;
 const SCALE_SOCKETS: usize = 100;
 const SCALE_DELTAS: usize = 50;
 const SCALE_DELAY_MS: u64 = 50;
@@ -351,6 +353,8 @@ impl Bench<'_> {
     async fn scale_measurements(&mut self, provider: Provider, server: &ServerProcess) -> BenchResult<()> {
         let name = provider.name;
         let per_socket = SCALE_RUNTIMES / SCALE_SOCKETS;
+        let streaming_per_socket = SCALE_STREAMING / SCALE_SOCKETS;
+        let empty = server.memory()?;
         let setup = Instant::now();
         let mut tasks = JoinSet::new();
         for socket in 0..SCALE_SOCKETS {
@@ -379,10 +383,12 @@ impl Bench<'_> {
         let own_ticks_before = own_cpu_ticks()?;
         let started = Instant::now();
         // Inputs are spread evenly over one chunk interval, so that the streams are not in step.
-        let spacing = Duration::from_millis(SCALE_DELAY_MS) / SCALE_RUNTIMES as u32;
+        let spacing = Duration::from_millis(SCALE_DELAY_MS) / SCALE_STREAMING as u32;
         let first_input = tokio::time::Instant::now() + Duration::from_millis(10);
         let mut streams = JoinSet::new();
-        for (socket, (client, runtimes)) in sockets.into_iter().enumerate() {
+        for (socket, (client, mut runtimes)) in sockets.into_iter().enumerate() {
+            // The others stay subscribed on the same socket, idle.
+            runtimes.truncate(streaming_per_socket);
             let offsets = (0..runtimes.len())
                 .map(|index| first_input + spacing * (socket + index * SCALE_SOCKETS) as u32)
                 .collect();
@@ -395,7 +401,7 @@ impl Bench<'_> {
                 self.mock.clone(),
             ));
         }
-        let mut latencies = Vec::with_capacity(SCALE_RUNTIMES * SCALE_DELTAS);
+        let mut latencies = Vec::with_capacity(SCALE_STREAMING * SCALE_DELTAS);
         let mut failures = Vec::new();
         while let Some(joined) = streams.join_next().await {
             match joined
@@ -418,17 +424,35 @@ impl Bench<'_> {
         };
 
         let deltas = latencies.len();
-        let expected = SCALE_RUNTIMES * SCALE_DELTAS;
-        let label = format!("{} runtimes × {SCALE_DELTAS} deltas", thousands(SCALE_RUNTIMES as u64));
+        let expected = SCALE_STREAMING * SCALE_DELTAS;
+        let runtimes = thousands(SCALE_RUNTIMES as u64);
         self.rows.push(
             Row::new(
-                &format!("{label}: setup ({SCALE_SOCKETS} sockets, runtime_starts)"),
+                &format!("{runtimes} runtimes: setup ({SCALE_SOCKETS} sockets, runtime_starts)"),
                 name,
                 millis(setup),
                 Unit::Millis,
                 None,
             )
-            .detail(format!("RSS after {}", Unit::Mib.show(idle.rss as f64 / MIB))),
+            .detail(format!(
+                "RSS {} before, {} after",
+                Unit::Mib.show(empty.rss as f64 / MIB),
+                Unit::Mib.show(idle.rss as f64 / MIB)
+            )),
+        );
+        self.rows.push(
+            Row::new(
+                &format!("{runtimes} idle runtimes: RSS per runtime"),
+                name,
+                idle.rss.saturating_sub(empty.rss) as f64 / SCALE_RUNTIMES as f64,
+                Unit::Bytes,
+                Some(4096.0),
+            )
+            .detail("(RSS after the runtime_starts − before) / runtimes"),
+        );
+        let label = format!(
+            "{} of {runtimes} runtimes × {SCALE_DELTAS} deltas",
+            thousands(SCALE_STREAMING as u64)
         );
         if deltas == 0 {
             let why = failures.first().cloned().unwrap_or_else(|| "no deltas".into());
@@ -465,7 +489,7 @@ impl Bench<'_> {
                 name,
                 latency.p99,
                 Unit::Millis,
-                None,
+                Some(10.0),
             )
             .detail(format!(
                 "max {}; without each reply's first {RAMP_DELTAS}: p50 {}, p99 {}",

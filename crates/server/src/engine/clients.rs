@@ -18,7 +18,7 @@ pub trait Peer: Send + Sync {
     /// Queues a runtime event of `scope` for it alone.
     fn send_event(&self, scope: &RuntimeScope, event: &RuntimeEvent);
     /// Records `device` as replayed to it for `scope`; `false` if it equals the previous replay.
-    fn note_replayed_device(&self, scope: &RuntimeScope, device: String) -> bool;
+    fn note_replayed_device(&self, scope: &RuntimeScope, device: &str) -> bool;
 }
 
 /// Everyone watching the conversations: the subscribers of each scope.

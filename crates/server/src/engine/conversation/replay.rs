@@ -21,7 +21,7 @@ impl Conversation {
         let state = self.state.lock().await;
         let device = self.device_event(&state);
         let device_json = serde_json::to_string(&device).unwrap_or_default();
-        let changed = peer.note_replayed_device(&self.scope, device_json);
+        let changed = peer.note_replayed_device(&self.scope, &device_json);
         let _order = lock(&self.emitter);
         if let Some(pending) = &state.pending {
             peer.send_event(&self.scope, &pending.event(&self.scope));
