@@ -7,15 +7,16 @@ use super::process::ServerProcess;
 use super::report::{Row, Unit, thousands};
 use super::scenarios::{Bench, SCRIPTED, long_turn, ticks_to_micros};
 
-/// Chunks of each reply, and replies per server: about a second of server CPU each, so that
-/// the 10 ms resolution of the CPU counters is 1 % of it.
+/// Chunks of each reply, and replies per server: about two seconds of server CPU each, so that
+/// the 10 ms resolution of the CPU counters is half a percent of it.
 const DELTAS: usize = 10_000;
-const REPLIES: usize = 36;
+const REPLIES: usize = 60;
 
 impl Bench<'_> {
     /// Long replies on a server logging at `info` and on one with `--log-level off`, one reply
-    /// each in turn (so that a machine getting busier affects both alike): the CPU per delta of
-    /// each and the difference (target: at most 5 %).
+    /// each in turn, the first of each round alternating (so that a machine getting busier, or
+    /// going second, affects both alike): the CPU per delta of each and the difference (target:
+    /// at most 5 %).
     pub async fn logging_suite(&mut self) -> BenchResult<()> {
         let mut servers = Vec::new();
         for level in ["info", "off"] {
@@ -28,12 +29,14 @@ impl Bench<'_> {
             servers.push((level, server, client, runtime, 0));
         }
         for reply in 0..REPLIES {
+            servers.reverse();
             for (_, server, client, runtime, ticks) in &mut servers {
                 let before = server.cpu_ticks()?;
                 long_turn(client, runtime, &format!("long-{reply}"), DELTAS).await?;
                 *ticks += server.cpu_ticks()?.saturating_sub(before);
             }
         }
+        // REPLIES is even: the `info` server is first again.
         let deltas = (DELTAS * REPLIES) as f64;
         let mut per_delta = Vec::new();
         for (level, server, client, _, ticks) in servers {
