@@ -31,6 +31,21 @@ export async function connectedClient(t, url, options = {}) {
 }
 
 /**
+ * A server (see `startServer`) whose terminals run `shell` (its `$SHELL`): tests that open one
+ * use `/bin/sh`, which reads no start-up files of the machine's user.
+ */
+export async function serverWithShell(shell, ...args) {
+  const saved = process.env.SHELL;
+  process.env.SHELL = shell;
+  try {
+    return await startServer(...args);
+  } finally {
+    if (saved === undefined) delete process.env.SHELL;
+    else process.env.SHELL = saved;
+  }
+}
+
+/**
  * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
  * give a `--listen` of their own). `restart()` stops it and starts it again on the same data
  * directory (on a new port: `url` changes).

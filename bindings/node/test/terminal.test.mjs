@@ -6,23 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { connectedClient, startServer } from './support.mjs';
-
-/** A server whose terminals run `shell` (its `$SHELL`). */
-async function serverWith(shell) {
-  const saved = process.env.SHELL;
-  process.env.SHELL = shell;
-  try {
-    return await startServer();
-  } finally {
-    if (saved === undefined) delete process.env.SHELL;
-    else process.env.SHELL = saved;
-  }
-}
+import { connectedClient, serverWithShell } from './support.mjs';
 
 let server;
 before(async () => {
-  server = await serverWith('/bin/sh');
+  server = await serverWithShell('/bin/sh');
 });
 after(() => server.stop());
 
@@ -98,13 +86,13 @@ test('megabytes of output arrive whole and in order, at the reader’s pace', as
 });
 
 test('a shell that exits at once, and one that cannot start', async (t) => {
-  const quick = await serverWith('/bin/true');
+  const quick = await serverWithShell('/bin/true');
   t.after(() => quick.stop());
   const client = await connectedClient(t, quick.url);
   const term = await client.terminal();
   assert.deepEqual(await term.wait(), { exitCode: 0 });
 
-  const broken = await serverWith('/no/such/shell');
+  const broken = await serverWithShell('/no/such/shell');
   t.after(() => broken.stop());
   const other = await connectedClient(t, broken.url);
   await assert.rejects(other.terminal(), { message: 'spawn /no/such/shell ENOENT' });

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { connectedClient, startServer, until } from './support.mjs';
+import { connectedClient, serverWithShell, until } from './support.mjs';
 
 let server;
 before(async () => {
-  server = await startServer();
+  // Not the user's shell: an interactive bash would read the machine's start-up files.
+  server = await serverWithShell('/bin/sh');
 });
 after(() => server.stop());
 

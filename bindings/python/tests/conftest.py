@@ -89,6 +89,24 @@ def server(tmp_path: Path) -> Iterator[Server]:
         running.stop()
 
 
+def server_with(shell: str, data: Path, monkeypatch: pytest.MonkeyPatch) -> Server:
+    """A server whose terminals run `shell` (its `$SHELL`)."""
+    with monkeypatch.context() as patch:
+        patch.setenv("SHELL", shell)
+        return Server(data)
+
+
+@pytest.fixture
+def sh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """A server whose terminals run `/bin/sh`, which reads no start-up files of the machine's
+    user (an interactive bash would)."""
+    running = server_with("/bin/sh", tmp_path / "data", monkeypatch)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def run(coroutine: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
     """Runs a test's coroutine on a fresh event loop, failing after `timeout` seconds."""
     return asyncio.run(asyncio.wait_for(coroutine, timeout))

@@ -5,29 +5,12 @@ megabytes of output received whole and in order; the synchronous client's termin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, run
+from conftest import Server, run, server_with
 
 from letta_app_server import AsyncClient, Client, Gap, RejectedError, ServerError, Terminal, TerminalExit
-
-
-def server_with(shell: str, data: Path, monkeypatch: pytest.MonkeyPatch) -> Server:
-    """A server whose terminals run `shell` (its `$SHELL`)."""
-    with monkeypatch.context() as patch:
-        patch.setenv("SHELL", shell)
-        return Server(data)
-
-
-@pytest.fixture
-def sh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    running = server_with("/bin/sh", tmp_path / "data", monkeypatch)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 async def until(terminal: Terminal, needle: str) -> str:

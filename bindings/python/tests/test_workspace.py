@@ -13,9 +13,9 @@ from conftest import Server, run
 from letta_app_server import AsyncClient, RejectedError
 
 
-def test_a_terminal_runs_the_shell_echoes_input_and_reports_its_exit(server: Server) -> None:
+def test_a_terminal_runs_the_shell_echoes_input_and_reports_its_exit(sh: Server) -> None:
     async def scenario() -> None:
-        async with AsyncClient.connect(server.url) as client:
+        async with AsyncClient.connect(sh.url) as client:
             events = client.events()
             await client.send({"type": "terminal_spawn", "terminal_id": "p1", "cols": 80, "rows": 24})
             output = ""

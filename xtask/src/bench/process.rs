@@ -78,7 +78,8 @@ impl ServerProcess {
         cpu_ticks(self.pid)
     }
 
-    /// `VmRSS` (resident now) and `VmHWM` (peak resident) in bytes.
+    /// `VmRSS` (resident now), `RssAnon` (its anonymous part) and `VmHWM` (peak resident) in
+    /// bytes.
     pub fn memory(&self) -> BenchResult<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
             .map_err(|e| format!("reading /proc/{}/status: {e}", self.pid))?;
@@ -92,6 +93,7 @@ impl ServerProcess {
         };
         Ok(Memory {
             rss: kib("VmRSS:")?,
+            anon: kib("RssAnon:")?,
             peak: kib("VmHWM:")?,
         })
     }
@@ -117,6 +119,9 @@ impl ServerProcess {
 pub struct Memory {
     /// `VmRSS`, bytes.
     pub rss: u64,
+    /// `RssAnon`, bytes: the resident memory that is not file pages (the binary's code, mapped
+    /// from the page cache, is most of the rest, and varies with what the cache holds).
+    pub anon: u64,
     /// `VmHWM`, bytes.
     pub peak: u64,
 }

@@ -111,6 +111,10 @@ impl Bench<'_> {
                 Unit::Mib,
                 Some(15.0),
             )
+            .detail(format!(
+                "{} anonymous, the rest mostly the binary's code pages",
+                Unit::Mib.show(idle.anon as f64 / MIB)
+            ))
             .letta("254 MiB"),
         );
 
@@ -448,7 +452,10 @@ impl Bench<'_> {
                 Unit::Bytes,
                 Some(4096.0),
             )
-            .detail("(RSS after the runtime_starts − before) / runtimes"),
+            .detail(format!(
+                "(RSS after the runtime_starts − before) / runtimes; anonymous only: {}",
+                Unit::Bytes.show(idle.anon.saturating_sub(empty.anon) as f64 / SCALE_RUNTIMES as f64)
+            )),
         );
         let label = format!(
             "{} of {runtimes} runtimes × {SCALE_DELTAS} deltas",
