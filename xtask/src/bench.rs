@@ -15,6 +15,7 @@ mod python;
 pub(crate) mod report;
 pub(crate) mod scenarios;
 mod search;
+mod stored;
 mod terminal;
 
 use std::path::PathBuf;
@@ -36,13 +37,13 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 const OPEN_FILES: u64 = 8192;
 
 /// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
-const SUITES: &[&str] = &["search", "terminal", "logging", "scale"];
+const SUITES: &[&str] = &["search", "terminal", "logging", "scale", "stored"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with a suite name (`search`, `terminal`, `logging` or `scale`) as argument, only that
+/// with a suite name (`search`, `terminal`, `logging`, `scale` or `stored`) as argument, only that
 /// benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
@@ -172,6 +173,7 @@ async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row
     match only {
         Some("search") => bench.search_suite().await?,
         Some("logging") => bench.logging_suite().await?,
+        Some("stored") => bench.stored_suite().await?,
         Some("scale") => {
             for provider in [SCRIPTED, OPENAI] {
                 bench.scale_suite(provider).await?;
@@ -194,6 +196,8 @@ async fn every_suite(bench: &mut Bench<'_>) -> BenchResult<()> {
     bench.logging_suite().await?;
     eprintln!("==> listing: pages of a 10,000-message conversation and of 10,000 conversations");
     bench.listing_suite().await?;
+    eprintln!("==> stored: startup and cold runtime_start over 10,000 conversations of 1,000 messages");
+    bench.stored_suite().await?;
     eprintln!("==> search: search_files and grep_in_files in a tree of 100,000 files");
     bench.search_suite().await?;
     eprintln!("==> the Node SDK against plain ws: frames/s of a 10,000-delta reply");

@@ -180,8 +180,21 @@ pub struct Started {
 
 /// Starts a runtime for a new agent and conversation on `client` and reads the replay.
 pub async fn start_runtime(client: &mut Client, request_id: &str, model: Option<&str>) -> BenchResult<Started> {
+    start(client, &runtime_start(request_id, model)).await
+}
+
+/// Starts a runtime on the stored conversation of `runtime` (`{"agent_id", "conversation_id"}`)
+/// and reads the replay.
+pub async fn resume_runtime(client: &mut Client, request_id: &str, runtime: &Value) -> BenchResult<Started> {
+    let frame = json!({"type": "runtime_start", "request_id": request_id,
+        "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]});
+    start(client, &frame).await
+}
+
+/// Sends a `runtime_start` and reads its response and replay.
+async fn start(client: &mut Client, frame: &Value) -> BenchResult<Started> {
     let sent = Instant::now();
-    client.send(&runtime_start(request_id, model)).await?;
+    client.send(frame).await?;
     let mut response = None;
     loop {
         let frame = client.recv().await?;

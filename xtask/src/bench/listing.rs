@@ -37,7 +37,7 @@ impl Bench<'_> {
         let mut client = Client::connect(&server.url).await?;
         let started = client::start_runtime(&mut client, "rs-listing", None).await?;
         let filled = Instant::now();
-        fill_conversation(&mut client, &started.runtime).await?;
+        fill_conversation(&mut client, &started.runtime, MESSAGES / 2, "note [[reply: ok]]").await?;
         store_conversations(&mut client, &started.runtime["agent_id"]).await?;
         self.notes.push(format!(
             "listing: storing {CONVERSATIONS} conversations and a {MESSAGES}-message conversation took {:.1} s",
@@ -173,13 +173,17 @@ async fn answer(client: &mut Client, request_id: &Value) -> BenchResult<Value> {
     }
 }
 
-/// Stores [`MESSAGES`] messages in the conversation of `runtime`: one short turn per pair.
-async fn fill_conversation(client: &mut Client, runtime: &Value) -> BenchResult<()> {
-    for turn in 0..MESSAGES / 2 {
+/// Runs `turns` turns of `text` (with its scripted reply) in the conversation of `runtime`,
+/// one at a time: two messages each.
+pub(super) async fn fill_conversation(
+    client: &mut Client,
+    runtime: &Value,
+    turns: usize,
+    text: &str,
+) -> BenchResult<()> {
+    for turn in 0..turns {
         let id = format!("fill-{turn}");
-        client
-            .send(&client::input(&id, runtime, "note [[reply: ok]]", &id))
-            .await?;
+        client.send(&client::input(&id, runtime, text, &id)).await?;
         loop {
             let frame = client.recv().await?;
             match frame.frame_type() {

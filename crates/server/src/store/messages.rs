@@ -14,11 +14,11 @@ impl Store {
         let (agent, conversation) = key(scope);
         let body = serde_json::to_string(message);
         self.call(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO partial_replies (run_id, agent_id, conversation_id, body) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
-                params![run_id, agent, conversation, body?],
-            )?;
+            )?
+            .execute(params![run_id, agent, conversation, body?])?;
             Ok(())
         })
     }
@@ -35,7 +35,8 @@ impl Store {
         let encoded = messages.iter().map(Encoded::new).collect::<Result<Vec<_>, _>>();
         self.transaction(move |t| {
             if let Some(run_id) = &run_id {
-                t.execute("DELETE FROM partial_replies WHERE run_id = ?1", [run_id])?;
+                t.prepare_cached("DELETE FROM partial_replies WHERE run_id = ?1")?
+                    .execute([run_id])?;
             }
             append(t, &agent, &conversation, run_id.as_deref(), &encoded?)
         })

@@ -34,6 +34,7 @@ pub(super) const SCHEMA: &str = "
         client_message_ids TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
         started_at TEXT NOT NULL, finished_at TEXT);
     CREATE INDEX IF NOT EXISTS running_turns ON turns (agent_id, conversation_id) WHERE state = 'running';
+    CREATE INDEX IF NOT EXISTS interrupted_turns ON turns (agent_id, conversation_id, seq) WHERE state = 'interrupted';
     CREATE TABLE IF NOT EXISTS partial_replies (
         run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, body TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS compactions (

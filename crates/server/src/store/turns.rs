@@ -33,11 +33,11 @@ impl Store {
         let (agent, conversation) = key(scope);
         let finished_at = crate::clock::now_iso();
         self.call(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE turns SET state = ?3, error = ?4, finished_at = ?5
                  WHERE agent_id = ?1 AND conversation_id = ?2 AND state = 'running'",
-                params![agent, conversation, stop_reason, error, finished_at],
-            )?;
+            )?
+            .execute(params![agent, conversation, stop_reason, error, finished_at])?;
             Ok(())
         })
     }
@@ -84,16 +84,16 @@ pub(super) fn insert_turn(
     conversation: &str,
     turn: &EncodedTurn,
 ) -> Result<(), StoreError> {
-    t.execute(
+    t.prepare_cached(
         "INSERT INTO turns (turn_id, agent_id, conversation_id, client_message_ids, state, started_at)
          VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-        params![
-            turn.turn_id,
-            agent,
-            conversation,
-            turn.client_ids,
-            crate::clock::now_iso()
-        ],
-    )?;
+    )?
+    .execute(params![
+        turn.turn_id,
+        agent,
+        conversation,
+        turn.client_ids,
+        crate::clock::now_iso()
+    ])?;
     append(t, agent, conversation, None, turn.user.as_slice())
 }

@@ -71,6 +71,11 @@ use io::Io;
 use tcp::Tcp;
 use write::StreamSocket;
 
+/// The initial capacity of a connection's read buffer (tungstenite's default is 128 KiB). Client
+/// frames are mostly small, and a larger one grows the buffer as it arrives (up to the frame
+/// limit), so an idle connection keeps 8 KiB instead of 128.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 type Socket = WebSocketStream<Io>;
 type Sink = SplitSink<Socket, Message>;
 type Source = SplitStream<Socket>;
@@ -254,6 +259,7 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         let io = parts.io.into_inner();
         let tcp = io.tcp();
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
         // Frames the client sent right behind its request were read with it.

@@ -327,7 +327,7 @@ impl TurnHost for Host {
             events.push(Conversation::loop_event(&state));
         }
         events.push(pending.event(&conversation.scope));
-        state.pending = Some(pending);
+        state.pending = Some(Box::new(pending));
         events.extend([Conversation::loop_event(&state), conversation.device_event(&state)]);
         conversation.emit(&self.engine, events);
         self.engine.metrics.approvals_asked.inc();

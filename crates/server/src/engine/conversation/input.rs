@@ -190,7 +190,7 @@ impl Conversation {
     /// Starts a turn whose input is already stored (the caller holds the state lock).
     pub(super) fn start_turn(self: &Arc<Self>, engine: &Arc<Context>, state: &mut State, batch: Batch) {
         let cancel = CancellationToken::new();
-        state.turn = Some(ActiveTurn {
+        state.turn = Some(Box::new(ActiveTurn {
             turn_id: batch.turn_id.clone(),
             origin: batch.origin,
             cancel: cancel.clone(),
@@ -199,7 +199,7 @@ impl Conversation {
             client_ids: batch.client_ids.clone(),
             consumers: batch.consumers.clone(),
             autonomous: batch.autonomous,
-        });
+        }));
         if let Some(content) = &batch.content {
             Arc::make_mut(&mut state.history).push(HistoryMessage::User {
                 content: content.clone(),

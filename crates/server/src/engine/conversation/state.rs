@@ -162,13 +162,15 @@ pub(super) struct State {
     pub(super) loop_state: LoopState,
     pub(super) queue: VecDeque<Queued>,
     pub(super) next_queue_item: i64,
-    pub(super) turn: Option<ActiveTurn>,
+    /// The running turn. This and [`State::pending`] are boxed: an idle runtime has neither,
+    /// and inline they would be a third of its size.
+    pub(super) turn: Option<Box<ActiveTurn>>,
     /// Set while a compaction summarises the context: inputs wait in the queue meanwhile.
     pub(super) compacting: bool,
     /// Shared with the model request of the running run; append with `Arc::make_mut`.
     pub(super) history: Arc<Vec<HistoryMessage>>,
     /// The approval question being asked.
-    pub(super) pending: Option<PendingApproval>,
+    pub(super) pending: Option<Box<PendingApproval>>,
     /// Rules saved with "don't ask again".
     pub(super) rules: Rules,
     /// Model-facing names of the tools the last turn offered (or `update_toolset` loaded);
