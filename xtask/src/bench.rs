@@ -37,13 +37,13 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 const OPEN_FILES: u64 = 8192;
 
 /// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
-const SUITES: &[&str] = &["search", "terminal", "logging", "scale", "stored"];
+const SUITES: &[&str] = &["search", "terminal", "logging", "scale", "listing", "stored"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with a suite name (`search`, `terminal`, `logging`, `scale` or `stored`) as argument, only that
+/// with a suite name (`search`, `terminal`, `logging`, `scale`, `listing` or `stored`) as argument, only that
 /// benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
@@ -161,18 +161,43 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// Starts the mock model server on a runtime and thread of its own, for the rest of the process:
+/// on the clients' runtime, a chunk due to be sent would wait behind the frames of a hundred
+/// sockets being read, and that wait would count as the server's latency.
+fn start_mock() -> BenchResult<Arc<MockServer<Directives>>> {
+    let (started, mock) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("mock-llm".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return drop(started.send(Err(format!("starting the mock's runtime: {error}")))),
+            };
+            runtime.block_on(async move {
+                match MockServer::start(Directives::new(Instant::now())) {
+                    Ok(mock) => {
+                        let _ = started.send(Ok(Arc::new(mock)));
+                        std::future::pending::<()>().await;
+                    }
+                    Err(error) => drop(started.send(Err(format!("starting the mock LLM server: {error}")))),
+                }
+            });
+        })
+        .map_err(|e| format!("starting the mock's thread: {e}"))?;
+    mock.recv().map_err(|_| "the mock's thread ended".to_owned())?
+}
+
 async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row>, Vec<String>)> {
-    let mock =
-        MockServer::start(Directives::new(Instant::now())).map_err(|e| format!("starting the mock LLM server: {e}"))?;
     let mut bench = Bench {
         binary: &binary,
-        mock: Arc::new(mock),
+        mock: start_mock()?,
         rows: Vec::new(),
         notes: Vec::new(),
     };
     match only {
         Some("search") => bench.search_suite().await?,
         Some("logging") => bench.logging_suite().await?,
+        Some("listing") => bench.listing_suite().await?,
         Some("stored") => bench.stored_suite().await?,
         Some("scale") => {
             for provider in [SCRIPTED, OPENAI] {

@@ -51,14 +51,7 @@ impl Session {
     /// outbound byte limit is replaced by an `error` frame saying so: no answer to one frame can
     /// close the socket it answers. (The limits on client input keep every answer far smaller.)
     pub fn send(&self, frame: impl Into<ServerFrame>) {
-        let frame = frame.into();
-        if let ServerFrame::Error(error) = &frame {
-            let code = error.code.as_str();
-            Metrics::count(&self.outbound.metrics().error_frames, "code", code);
-            // The message can quote the client's input: only at debug.
-            tracing::info!(code, request_id = error.request_id, "error frame sent");
-            tracing::debug!(code, message = error.message, "error frame's message");
-        }
+        let mut frame = frame.into();
         let mut bytes = serde_json::to_vec(&frame).unwrap_or_default();
         let limit = self.outbound.max_bytes() / 2;
         if bytes.len() > limit {
@@ -77,7 +70,15 @@ impl Session {
                 ),
                 frame_type: None,
             };
-            bytes = serde_json::to_vec(&ServerFrame::from(error.bounded())).unwrap_or_default();
+            frame = ServerFrame::from(error.bounded());
+            bytes = serde_json::to_vec(&frame).unwrap_or_default();
+        }
+        if let ServerFrame::Error(error) = &frame {
+            let code = error.code.as_str();
+            Metrics::count(&self.outbound.metrics().error_frames, "code", code);
+            // The message can quote the client's input: only at debug.
+            tracing::info!(code, request_id = error.request_id, "error frame sent");
+            tracing::debug!(code, message = error.message, "error frame's message");
         }
         self.outbound.push(Outgoing::Direct(Bytes::from(bytes)));
     }

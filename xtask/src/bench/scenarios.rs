@@ -529,7 +529,9 @@ impl Bench<'_> {
                 None,
             )
             .detail(format!(
-                "whole turns; the benchmark's clients and mock used {}",
+                "whole turns; the server's CPU was {:.0} % of the phase's time (one runtime thread, \
+                 the store's beside it); the benchmark's clients and mock used {} per delta",
+                ticks_to_micros(ticks) / (elapsed.as_secs_f64() * 1e4),
                 Unit::Micros.show(ticks_to_micros(own_ticks) / deltas as f64)
             )),
         );

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::Sink;
 use super::close::{close, control_lost};
 use crate::clock;
+use crate::metrics::Metrics;
 use crate::outbound::{Channel, Outgoing};
 use crate::sessions::Session;
 
@@ -87,25 +88,23 @@ pub(super) async fn write(
         }
         // Frames written together were serialised at the same moment.
         let emitted_at = clock::now_iso();
-        let (mut stream_fed, mut control_fed) = (false, false);
+        // Counted once their socket took them (a flush that failed sent nothing countable).
+        let (mut to_stream, mut to_control) = (Sent::default(), Sent::default());
         let metrics = session.outbound.metrics();
-        metrics.frames_sent.inc_by(frames.len() as u64);
-        let mut deltas = 0;
         for frame in frames {
             let route = frame.route();
-            let text = match frame {
+            let (text, is_delta) = match frame {
                 Outgoing::Event(event) => {
                     event_seq += 1;
-                    deltas += u64::from(event.is_delta);
-                    event.render(event_seq, &emitted_at)
+                    (event.render(event_seq, &emitted_at), event.is_delta)
                 }
-                Outgoing::Direct(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
+                Outgoing::Direct(bytes) => (String::from_utf8(bytes.to_vec()).unwrap_or_default(), false),
             };
             if route == Channel::Stream
                 && let Some((_, sink)) = stream.as_mut()
             {
                 if sink.feed(Message::text(text.clone())).await.is_ok() {
-                    stream_fed = true;
+                    to_stream.add(is_delta);
                     continue;
                 }
                 // The stream socket went away: from now on everything goes to control.
@@ -114,24 +113,47 @@ pub(super) async fn write(
             if control.feed(Message::text(text)).await.is_err() {
                 break 'writing control_lost(&session.outbound);
             }
-            control_fed = true;
+            to_control.add(is_delta);
         }
-        metrics.deltas_sent.inc_by(deltas);
         session.outbound.set_backed_up(true);
-        if stream_fed
+        if to_stream.frames > 0
             && let Some((_, sink)) = stream.as_mut()
-            && sink.flush().await.is_err()
         {
-            stream = None;
+            if sink.flush().await.is_ok() {
+                to_stream.record(metrics);
+            } else {
+                stream = None;
+            }
         }
-        let flushed = !control_fed || control.flush().await.is_ok();
+        let flushed = to_control.frames == 0 || control.flush().await.is_ok();
         session.outbound.set_backed_up(false);
         if !flushed {
             break control_lost(&session.outbound);
         }
+        to_control.record(metrics);
     };
     if let Some((_, mut sink)) = stream {
         let _ = sink.send(close(code, &reason)).await;
     }
     let _ = control.send(close(code, &reason)).await;
+}
+
+/// The frames and deltas of a batch one socket took.
+#[derive(Default)]
+struct Sent {
+    frames: u64,
+    deltas: u64,
+}
+
+impl Sent {
+    fn add(&mut self, is_delta: bool) {
+        self.frames += 1;
+        self.deltas += u64::from(is_delta);
+    }
+
+    /// Adds them to `letta_frames_sent_total` and `letta_deltas_sent_total`.
+    fn record(self, metrics: &Metrics) {
+        metrics.frames_sent.inc_by(self.frames);
+        metrics.deltas_sent.inc_by(self.deltas);
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
+use crate::support::metrics::{scrape, value};
 use crate::support::wire::{Client, start_runtime, user_input};
 
 /// `frame` with `value` at the JSON pointer `at` (set or added).
@@ -189,7 +190,7 @@ async fn answers_to_huge_frames_are_small() {
 }
 
 /// An answer larger than half the connection's outbound byte limit would risk closing the very
-/// socket it answers: it is replaced by an `error` frame with the request's id.
+/// socket it answers: it is replaced by an `error` frame with the request's id, counted as one.
 #[tokio::test]
 async fn no_answer_can_overflow_the_socket_it_answers() {
     let server = TestServer::start_with(|config| config.max_queued_bytes = 512 * 1024).await;
@@ -210,6 +211,12 @@ async fn no_answer_can_overflow_the_socket_it_answers() {
             .unwrap()
             .starts_with("the `runtime_start_response` answer would be "),
         "{answer}"
+    );
+    let metrics = scrape(&server).await;
+    assert_eq!(
+        value(&metrics, "letta_error_frames_total", &[("code", "internal")]),
+        1.0,
+        "the replacement is counted as the error frame it is"
     );
     client
         .send(json!({"type": "app_server_info", "request_id": "info"}))
