@@ -7,7 +7,8 @@
 //! turns, and the benchmark copies that conversation's rows 9,999 times with SQL: every table
 //! with a `conversation_id` column gets the template's rows under the new id (message ids, which
 //! are unique, get the copy's number appended). The rows are the server's own, so the
-//! benchmark knows no more of the schema than those two column names.
+//! benchmark knows little of the schema: those two column names, and the three tables whose rows
+//! a conversation of plain turns does not have and that could not be copied as they are.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -197,6 +198,23 @@ fn copy_conversation(path: &Path, template: &Value, copies: usize) -> BenchResul
     connection
         .execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")
         .map_err(failed)?;
+    // Rows that point at other rows by number (a compaction's message seqs) or hold another
+    // unique key (a checkpointed reply's run, a pinned chat) would not copy as they are; a
+    // conversation of plain turns, as the template is, has none.
+    for table in ["compactions", "partial_replies", "openai_chats"] {
+        let rows: i64 = connection
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE conversation_id = ?1"),
+                [template],
+                |row| row.get(0),
+            )
+            .map_err(failed)?;
+        if rows > 0 {
+            return Err(format!(
+                "the template conversation has rows in `{table}`, which cannot be copied"
+            ));
+        }
+    }
     let statements = copy_statements(&connection, template).map_err(failed)?;
     let ids: Vec<String> = (1..=copies).map(|n| format!("{template}-{n}")).collect();
     for batch in ids.chunks(BATCH) {
@@ -243,10 +261,15 @@ fn copy_statements(connection: &Connection, template: &str) -> rusqlite::Result<
         if !columns.iter().any(|(name, _, _)| name == key) {
             continue;
         }
-        // An INTEGER PRIMARY KEY is the rowid: the copy gets a new one.
+        // A lone INTEGER PRIMARY KEY is the rowid: the copy gets a new one.
+        let key_columns: Vec<_> = columns.iter().filter(|(_, _, pk)| *pk).collect();
+        let rowid = match key_columns.as_slice() {
+            [(name, kind, _)] if kind.eq_ignore_ascii_case("INTEGER") => Some(name.as_str()),
+            _ => None,
+        };
         let copied: Vec<&(String, String, bool)> = columns
             .iter()
-            .filter(|(_, kind, pk)| !(*pk && kind.eq_ignore_ascii_case("INTEGER")))
+            .filter(|(name, _, _)| Some(name.as_str()) != rowid)
             .collect();
         let names: Vec<&str> = copied.iter().map(|(name, _, _)| name.as_str()).collect();
         let values: Vec<String> = names
