@@ -75,7 +75,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
-    let (rows, notes) = runtime.block_on(benchmarks(binary, only.as_deref()))?;
+    let mock = start_mock()?;
+    let (rows, notes) = runtime.block_on(benchmarks(binary, mock, only.as_deref()))?;
     println!();
     print!("{}", report::plain_table(&rows));
     if only.is_some() {
@@ -187,10 +188,14 @@ fn start_mock() -> BenchResult<Arc<MockServer<Directives>>> {
     mock.recv().map_err(|_| "the mock's thread ended".to_owned())?
 }
 
-async fn benchmarks(binary: PathBuf, only: Option<&str>) -> BenchResult<(Vec<Row>, Vec<String>)> {
+async fn benchmarks(
+    binary: PathBuf,
+    mock: Arc<MockServer<Directives>>,
+    only: Option<&str>,
+) -> BenchResult<(Vec<Row>, Vec<String>)> {
     let mut bench = Bench {
         binary: &binary,
-        mock: start_mock()?,
+        mock,
         rows: Vec::new(),
         notes: Vec::new(),
     };

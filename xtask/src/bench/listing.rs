@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::BenchResult;
 use super::client::{self, Client};
-use super::process::ServerProcess;
+use super::process::{ServerProcess, temp_dir};
 use super::report::{Row, Unit};
 use super::scenarios::{Bench, Stats, millis, ticks_to_micros};
 
@@ -27,10 +27,7 @@ impl Bench<'_> {
     /// Stores the conversations and the long one, restarts the server over them, and times
     /// pages of each list.
     pub async fn listing_suite(&mut self) -> BenchResult<()> {
-        let data = tempfile::Builder::new()
-            .prefix("letta-bench-listing-")
-            .tempdir()
-            .map_err(|e| format!("creating a data directory: {e}"))?;
+        let data = temp_dir("listing")?;
         let server = ServerProcess::start_in(self.binary, data.path(), &[]).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let empty = server.memory()?.rss;

@@ -27,10 +27,7 @@ impl ServerProcess {
     /// Starts `binary --listen ws://127.0.0.1:0 --data-dir <fresh temp dir>` with these extra
     /// environment variables and waits for its `Listening on ws://HOST:PORT` line.
     pub async fn start(binary: &Path, env: &[(&str, String)]) -> BenchResult<Self> {
-        let data = tempfile::Builder::new()
-            .prefix("letta-bench-")
-            .tempdir()
-            .map_err(|e| format!("creating a data directory: {e}"))?;
+        let data = temp_dir("data")?;
         let mut server = Self::start_in(binary, data.path(), env).await?;
         server._data = Some(data);
         Ok(server)
@@ -112,6 +109,15 @@ impl ServerProcess {
             .await
             .map_err(|e| format!("stopping the server: {e}"))?
     }
+}
+
+/// A new directory under the system's temp directory, named `letta-bench-<purpose>-…`, removed
+/// when dropped.
+pub fn temp_dir(purpose: &str) -> BenchResult<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("letta-bench-{purpose}-"))
+        .tempdir()
+        .map_err(|e| format!("creating a temporary directory ({purpose}): {e}"))
 }
 
 /// Resident memory of a process.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::BenchResult;
 use super::client::Client;
 use super::listing::{Timing, timed};
-use super::process::ServerProcess;
+use super::process::{ServerProcess, temp_dir};
 use super::report::{Row, Unit};
 use super::scenarios::{Bench, millis};
 
@@ -43,10 +43,7 @@ const SEARCH_TARGET_MS: f64 = 20.0;
 impl Bench<'_> {
     /// Generates the tree, then times `search_files` and `grep_in_files` on it.
     pub async fn search_suite(&mut self) -> BenchResult<()> {
-        let tree = tempfile::Builder::new()
-            .prefix("letta-bench-tree-")
-            .tempdir()
-            .map_err(|e| format!("creating a tree: {e}"))?;
+        let tree = temp_dir("tree")?;
         let root = tree.path().to_owned();
         let generating = Instant::now();
         tokio::task::spawn_blocking(move || generate(&root))

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::BenchResult;
 use super::client::{self, Client};
 use super::listing::fill_conversation;
-use super::process::ServerProcess;
+use super::process::{ServerProcess, temp_dir};
 use super::report::{Row, Unit};
 use super::scenarios::{Bench, Stats, millis};
 
@@ -45,14 +45,8 @@ impl Bench<'_> {
     /// then times server starts over it (against an empty one), its idle memory, and
     /// `runtime_start` on conversations not loaded since the start.
     pub async fn stored_suite(&mut self) -> BenchResult<()> {
-        let data = tempfile::Builder::new()
-            .prefix("letta-bench-stored-")
-            .tempdir()
-            .map_err(|e| format!("creating a data directory: {e}"))?;
-        let empty = tempfile::Builder::new()
-            .prefix("letta-bench-empty-")
-            .tempdir()
-            .map_err(|e| format!("creating a data directory: {e}"))?;
+        let data = temp_dir("stored")?;
+        let empty = temp_dir("empty")?;
         let template = self.write_template(data.path()).await?;
         let seeding = Instant::now();
         let database = data.path().join("letta-app-server.sqlite3");
