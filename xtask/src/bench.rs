@@ -37,14 +37,14 @@ pub(crate) type BenchResult<T> = Result<T, String>;
 const OPEN_FILES: u64 = 8192;
 
 /// The benchmarks `cargo xtask bench <suite>` runs alone (printed, not written).
-const SUITES: &[&str] = &["search", "terminal", "logging", "scale", "listing", "stored"];
+const SUITES: &[&str] = &["single", "search", "terminal", "logging", "scale", "listing", "stored"];
 
 /// Set in the optimised copy of xtask that [`in_optimised_build`] starts from a debug build.
 const OPTIMISED: &str = "LETTA_BENCH_OPTIMISED";
 
 /// Runs every benchmark, prints the table and rewrites the results section of `BENCHMARKS.md`;
-/// with a suite name (`search`, `terminal`, `logging`, `scale`, `listing` or `stored`) as argument, only that
-/// benchmark, printed and not written.
+/// with a suite name (`single`, `search`, `terminal`, `logging`, `scale`, `listing` or `stored`) as
+/// argument, only that benchmark, printed and not written.
 ///
 /// The clients and the local model server share the machine with the server under test, so an
 /// unoptimised xtask (what `cargo xtask` builds) would measure itself: it runs an optimised
@@ -204,6 +204,11 @@ async fn benchmarks(
         Some("logging") => bench.logging_suite().await?,
         Some("listing") => bench.listing_suite().await?,
         Some("stored") => bench.stored_suite().await?,
+        Some("single") => {
+            for provider in [SCRIPTED, OPENAI] {
+                bench.single_runtime_suite(provider).await?;
+            }
+        }
         Some("scale") => {
             for provider in [SCRIPTED, OPENAI] {
                 bench.scale_suite(provider).await?;

@@ -93,8 +93,8 @@ impl Conformance {
 const MAX_DELTAS: usize = 10_000;
 
 impl Responder for Conformance {
-    /// Enough for a reply to go out in few writes.
-    const BUFFER: usize = 16;
+    /// A reply may go out in few writes.
+    const WRITE_EACH_CHUNK: bool = false;
 
     fn respond(&self, request: ReceivedRequest) -> Reply {
         let body = &request.body;

@@ -13,8 +13,8 @@ use crate::server::{ReceivedRequest, Reply, Responder};
 
 /// Streams what the newest user message asks for with the scripted model's directives:
 ///
-/// * `[[deltas: N]]`: `N` chunks (default 1), each text the time the chunk was handed to the
-///   connection, in microseconds since the epoch, and a space (see [`Directives::stamp_of`]);
+/// * `[[deltas: N]]`: `N` chunks (default 1), each text the time its connection took the chunk to write it,
+///   in microseconds since the epoch, and a space (see [`Directives::stamp_of`]);
 /// * `[[delay: MS]]`: wait `MS` milliseconds before each chunk;
 /// * `[[reply: TEXT]]`: the text of the single chunk (default `Hello!`).
 ///
@@ -30,7 +30,7 @@ impl Directives {
         Self { epoch }
     }
 
-    /// When a time-stamped chunk text was handed to the connection.
+    /// When the connection took a time-stamped chunk to write it.
     pub fn stamp_of(&self, text: &str) -> Option<Instant> {
         let micros: u64 = text.trim().parse().ok()?;
         Some(self.epoch + Duration::from_micros(micros))
@@ -38,8 +38,8 @@ impl Directives {
 }
 
 impl Responder for Directives {
-    /// Enough for a burst of chunks to go out in few writes.
-    const BUFFER: usize = 32;
+    /// A burst of chunks may go out in few writes.
+    const WRITE_EACH_CHUNK: bool = false;
 
     fn respond(&self, request: ReceivedRequest) -> Reply {
         if !request.body.is_object() {

@@ -163,8 +163,8 @@ pub struct Script {
 }
 
 impl Responder for Script {
-    /// One chunk at a time, so that every chunk is a write of its own.
-    const BUFFER: usize = 1;
+    /// Every chunk is a write of its own, as a test scripted it.
+    const WRITE_EACH_CHUNK: bool = true;
 
     fn respond(&self, request: ReceivedRequest) -> Reply {
         self.requests.lock().expect("requests lock").push(request);

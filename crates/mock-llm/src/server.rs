@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
 use http_body_util::BodyExt;
@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// The route the [`Responder`] answers.
@@ -96,8 +96,9 @@ impl Reply {
 /// Answers the requests of a [`MockServer`]: [`Script`](crate::Script) or
 /// [`Directives`](crate::Directives).
 pub trait Responder: Send + Sync + 'static {
-    /// HTTP chunks buffered between a streamed body and its connection.
-    const BUFFER: usize;
+    /// Whether each chunk of a streamed body goes out in a write of its own, even when the next
+    /// is ready at once (otherwise the connection may write ready chunks together).
+    const WRITE_EACH_CHUNK: bool;
 
     /// The answer to `request`.
     fn respond(&self, request: ReceivedRequest) -> Reply;
@@ -209,7 +210,7 @@ impl<R> Drop for MockServer<R> {
 }
 
 async fn accept_loop<R: Responder>(listener: tokio::net::TcpListener, shared: Arc<Shared<R>>) {
-    // Connections are aborted with the accept loop; a body feeder ends with its connection.
+    // Connections (and the bodies they stream) are aborted with the accept loop.
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -236,7 +237,7 @@ async fn accept_loop<R: Responder>(listener: tokio::net::TcpListener, shared: Ar
 async fn handle<R: Responder>(
     request: Request<Incoming>,
     shared: Arc<Shared<R>>,
-) -> Result<Response<ChannelBody>, Infallible> {
+) -> Result<Response<StreamBody<R>>, Infallible> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
     let reply = if parts.method == Method::GET && path == MODELS_ROUTE {
@@ -266,62 +267,106 @@ async fn handle<R: Responder>(
     if !reply.head_delay.is_zero() {
         tokio::time::sleep(reply.head_delay).await;
     }
-    let (sender, receiver) = mpsc::channel(R::BUFFER);
-    let mut response = Response::new(ChannelBody { receiver });
+    let mut response = Response::new(StreamBody {
+        body: reply.body,
+        end: reply.end,
+        pause: false,
+        drained: false,
+        finished: false,
+        shared,
+    });
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(reply.content_type));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-    tokio::spawn(async move {
-        if !feed(&sender, reply.body, reply.end).await {
-            shared.abandoned.fetch_add(1, Ordering::SeqCst);
-            shared.changed.notify_waiters();
-        }
-    });
     Ok(response)
 }
 
 type FrameResult = Result<Frame<Bytes>, io::Error>;
 
-/// Writes `body` into the connection's channel and ends it as `end` says; returns false when the
-/// client went away before the body was finished.
-async fn feed(sender: &mpsc::Sender<FrameResult>, mut body: BoxStream<'static, Bytes>, end: StreamEnd) -> bool {
-    loop {
-        let chunk = tokio::select! {
-            chunk = body.next() => chunk,
-            () = sender.closed() => return false,
-        };
-        let Some(chunk) = chunk else { break };
-        if sender.send(Ok(Frame::data(chunk))).await.is_err() {
-            return false;
-        }
-    }
-    match end {
-        StreamEnd::Complete => true,
-        StreamEnd::Break => {
-            let _ = sender
-                .send(Err(io::Error::other("mock: connection broken on purpose")))
-                .await;
-            true
-        }
-        StreamEnd::Stall => {
-            sender.closed().await;
-            false
-        }
-    }
+/// A response body that its connection polls straight from the reply's stream: a chunk is made
+/// (and a [`Directives`](crate::Directives) time stamp taken) when the connection is ready to
+/// write it, not earlier in a task of its own whose chunk would then wait for the connection's
+/// turn on the runtime (a wait that a latency measured from the stamp would count).
+struct StreamBody<R> {
+    body: BoxStream<'static, Bytes>,
+    end: StreamEnd,
+    /// Set after a chunk when each goes out alone: the next poll yields once, so the
+    /// connection writes what it has.
+    pause: bool,
+    /// The reply's stream has no more chunks.
+    drained: bool,
+    /// The body ended as its reply says (a broken one included).
+    finished: bool,
+    shared: Arc<Shared<R>>,
 }
 
-/// A response body fed through a channel; it ends when the sender is dropped.
-struct ChannelBody {
-    receiver: mpsc::Receiver<FrameResult>,
-}
-
-impl Body for ChannelBody {
+impl<R: Responder> Body for StreamBody<R> {
     type Data = Bytes;
     type Error = io::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FrameResult>> {
-        self.receiver.poll_recv(cx)
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        if std::mem::take(&mut self.pause) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if !self.drained {
+            match self.body.poll_next_unpin(cx) {
+                Poll::Ready(Some(chunk)) if R::WRITE_EACH_CHUNK => {
+                    self.pause = true;
+                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(Frame::data(self.gather(chunk, cx))))),
+                Poll::Ready(None) => self.drained = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.finished = self.end != StreamEnd::Stall;
+        match self.end {
+            StreamEnd::Complete => Poll::Ready(None),
+            StreamEnd::Break => Poll::Ready(Some(Err(io::Error::other("mock: connection broken on purpose")))),
+            // Never woken: the body stays open until the connection drops it.
+            StreamEnd::Stall => Poll::Pending,
+        }
+    }
+}
+
+/// The most bytes of ready chunks [`StreamBody`] writes as one.
+const GATHER_BYTES: usize = 16 * 1024;
+
+impl<R> StreamBody<R> {
+    /// `first` and the chunks ready right after it, up to [`GATHER_BYTES`]: a burst goes out in
+    /// few writes, as a server's socket would send it, while a chunk made after a wait still
+    /// goes out alone, stamped just before its write.
+    fn gather(&mut self, first: Bytes, cx: &mut Context<'_>) -> Bytes {
+        let mut gathered: Option<BytesMut> = None;
+        while gathered.as_ref().map_or(first.len(), BytesMut::len) < GATHER_BYTES {
+            match self.body.poll_next_unpin(cx) {
+                Poll::Ready(Some(chunk)) => gathered
+                    .get_or_insert_with(|| BytesMut::from(&first[..]))
+                    .extend_from_slice(&chunk),
+                Poll::Ready(None) => {
+                    self.drained = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        gathered.map_or(first, BytesMut::freeze)
+    }
+}
+
+impl<R> Drop for StreamBody<R> {
+    /// A body dropped before its last chunk (or while it stalls) was abandoned by its client;
+    /// one dropped between its last chunk and its end was not.
+    fn drop(&mut self) {
+        if !self.finished && (!self.drained || self.end == StreamEnd::Stall) {
+            self.shared.abandoned.fetch_add(1, Ordering::SeqCst);
+            self.shared.changed.notify_waiters();
+        }
     }
 }
 

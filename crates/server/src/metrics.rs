@@ -90,7 +90,7 @@ pub struct Metrics {
     pub provider_latency: Histograms,
     /// Failed model request attempts, by HTTP status (`none`: no response).
     pub provider_errors: Family<Label, Counter>,
-    /// How long each store transaction took on the store's thread.
+    /// How long each store write (all-or-nothing operation) took on the store's thread.
     pub store_write: Histogram,
     /// Store operations that failed.
     pub store_errors: Counter,
@@ -205,7 +205,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "store_write_duration",
-            "Store transactions: time on the store thread",
+            "Store writes (all-or-nothing operations): time on the store thread",
             Unit::Seconds,
             this.store_write.clone(),
         );

@@ -11,11 +11,37 @@ use crate::engine::clients::Audience;
 use crate::engine::external::ExternalTools;
 use crate::engine::settings::Settings;
 use crate::metrics::Metrics;
-use crate::provider::Providers;
+use crate::provider::{Providers, ToolSpec};
 use crate::search::index::FileIndexes;
 use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::tools::LocalTool;
+
+/// A local tool and what the model is told about it, built once when the server starts: a
+/// tool's schema is a few KB of JSON, and building every schema for every turn was a tenth of a
+/// turn start's CPU.
+#[derive(Clone)]
+pub struct LoadedTool {
+    /// The tool.
+    pub tool: Arc<dyn LocalTool>,
+    /// Its name, description and parameters for the model.
+    pub spec: Arc<ToolSpec>,
+}
+
+impl LoadedTool {
+    /// Loads `tool`, building its spec.
+    pub fn new(tool: Box<dyn LocalTool>) -> Self {
+        let spec = Arc::new(ToolSpec::new(
+            tool.name().to_owned(),
+            tool.description().to_owned(),
+            &tool.parameters(),
+        ));
+        Self {
+            tool: Arc::from(tool),
+            spec,
+        }
+    }
+}
 
 /// What the conversation runtimes share.
 pub struct Context {
@@ -26,7 +52,7 @@ pub struct Context {
     /// Model providers.
     pub providers: Providers,
     /// The local tools.
-    pub tools: Vec<Arc<dyn LocalTool>>,
+    pub tools: Vec<LoadedTool>,
     /// Controller-owned tools and their calls in flight.
     pub external: ExternalTools,
     /// The clients watching.
@@ -74,7 +100,7 @@ impl Context {
             config,
             store,
             providers,
-            tools: crate::tools::all().into_iter().map(Arc::from).collect(),
+            tools: crate::tools::all().into_iter().map(LoadedTool::new).collect(),
             external: ExternalTools::default(),
             audience,
             settings,

@@ -278,7 +278,7 @@ impl Engine {
             .partition(|call| {
                 self.tools
                     .iter()
-                    .any(|tool| tool.name() == call.name && tool.kind() == ToolKind::Interactive)
+                    .any(|loaded| loaded.tool.name() == call.name && loaded.tool.kind() == ToolKind::Interactive)
             });
         if !stale.is_empty() {
             let results: Vec<HistoryMessage> = stale

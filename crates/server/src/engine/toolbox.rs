@@ -12,11 +12,11 @@ use letta_app_server_protocol::{
 use serde::{Deserialize, Serialize};
 
 use super::clients::SessionId;
-use super::context::Context;
+use super::context::{Context, LoadedTool};
 use super::external::Registration;
 use crate::permissions::Subject;
 use crate::provider::ToolSpec;
-use crate::tools::{DEFAULT_TOOLSET, LocalTool, ToolKind, opted_in};
+use crate::tools::{DEFAULT_TOOLSET, ToolKind, opted_in};
 
 /// The per-turn options of a `create_message` input (stored with its queue items).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ pub(crate) fn toolset_for(preference: &ToolsetPreference) -> Result<ToolsetName,
 #[derive(Clone)]
 pub(crate) enum ToolRef {
     /// Run by this server.
-    Local(Arc<dyn LocalTool>),
+    Local(LoadedTool),
     /// Run by the controller that registered it.
     External(Registration),
 }
@@ -109,7 +109,7 @@ pub(crate) enum ToolRef {
 impl ToolRef {
     fn name(&self) -> &str {
         match self {
-            Self::Local(tool) => tool.name(),
+            Self::Local(loaded) => loaded.tool.name(),
             Self::External(registration) => &registration.tool.name,
         }
     }
@@ -117,7 +117,7 @@ impl ToolRef {
     /// How permission modes treat it.
     pub(crate) fn subject(&self) -> Subject {
         match self {
-            Self::Local(tool) => Subject::Local(tool.kind()),
+            Self::Local(loaded) => Subject::Local(loaded.tool.kind()),
             Self::External(_) => Subject::External,
         }
     }
@@ -125,23 +125,19 @@ impl ToolRef {
     /// A preview of its file changes, for the approval question.
     pub(crate) fn preview(&self, args: &JsonObject, cwd: &Path) -> Option<Vec<DiffPreview>> {
         match self {
-            Self::Local(tool) => tool.preview(args, cwd),
+            Self::Local(loaded) => loaded.tool.preview(args, cwd),
             Self::External(_) => None,
         }
     }
 
-    fn spec(&self) -> ToolSpec {
+    fn spec(&self) -> Arc<ToolSpec> {
         match self {
-            Self::Local(tool) => ToolSpec {
-                name: tool.name().to_owned(),
-                description: tool.description().to_owned(),
-                parameters: tool.parameters(),
-            },
-            Self::External(registration) => ToolSpec {
-                name: registration.tool.name.clone(),
-                description: registration.tool.description.clone(),
-                parameters: registration.tool.parameters.clone(),
-            },
+            Self::Local(loaded) => loaded.spec.clone(),
+            Self::External(registration) => Arc::new(ToolSpec::new(
+                registration.tool.name.clone(),
+                registration.tool.description.clone(),
+                &registration.tool.parameters,
+            )),
         }
     }
 }
@@ -151,7 +147,7 @@ impl ToolRef {
 pub(crate) struct TurnTools {
     toolset: ToolsetName,
     tools: Vec<ToolRef>,
-    specs: Arc<[ToolSpec]>,
+    specs: Arc<[Arc<ToolSpec>]>,
 }
 
 impl Default for TurnTools {
@@ -177,7 +173,7 @@ impl TurnTools {
         origin: Option<SessionId>,
         preference: &ToolsetPreference,
     ) -> Result<Self, String> {
-        let local = |id: &str| engine.tools.iter().find(|tool| tool.id() == id).cloned();
+        let local = |id: &str| engine.tools.iter().find(|loaded| loaded.tool.id() == id).cloned();
         let base = options.toolset.as_ref().and_then(|toolset| toolset.base.as_ref());
         let toolset = toolset_for(base.unwrap_or(preference))?;
         let mut names: Vec<String> = match toolset {
@@ -204,11 +200,12 @@ impl TurnTools {
             } else {
                 &name
             };
-            if let Some(tool) = local(id)
-                && !(options.exclude_interactive && matches!(tool.kind(), ToolKind::Interactive | ToolKind::Posting))
-                && !tools.iter().any(|t| t.name() == tool.name())
+            if let Some(loaded) = local(id)
+                && !(options.exclude_interactive
+                    && matches!(loaded.tool.kind(), ToolKind::Interactive | ToolKind::Posting))
+                && !tools.iter().any(|t| t.name() == loaded.tool.name())
             {
-                tools.push(ToolRef::Local(tool));
+                tools.push(ToolRef::Local(loaded));
             }
         }
         // A controller's tool replaces a local one of the same name (visible ones have unique names).
@@ -234,7 +231,7 @@ impl TurnTools {
     }
 
     /// What the model is told about the tools.
-    pub(crate) fn specs(&self) -> Arc<[ToolSpec]> {
+    pub(crate) fn specs(&self) -> Arc<[Arc<ToolSpec>]> {
         self.specs.clone()
     }
 

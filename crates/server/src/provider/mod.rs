@@ -28,6 +28,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use letta_app_server_protocol::JsonObject;
+use serde_json::value::RawValue;
 
 use crate::history::{HistoryMessage, ToolCall};
 
@@ -41,14 +42,35 @@ made, facts learned, files and commands involved, and work still open. Write pla
 pub const SUMMARY_REQUEST: &str = "Summarise the conversation above.";
 
 /// A tool offered to the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ToolSpec {
     /// Model-facing name.
     pub name: String,
     /// What it does.
     pub description: String,
-    /// JSON Schema of its arguments.
-    pub parameters: JsonObject,
+    /// JSON Schema of its arguments, serialised once: a request copies it as it is (the
+    /// schemas are most of a request's bytes, and serialising them again for every request was
+    /// a tenth of a turn start's CPU).
+    pub parameters: Box<RawValue>,
+}
+
+impl ToolSpec {
+    /// The spec of a tool with this schema of its arguments.
+    pub fn new(name: String, description: String, parameters: &JsonObject) -> Self {
+        let parameters = serde_json::value::to_raw_value(parameters).expect("a JSON object serialises");
+        Self {
+            name,
+            description,
+            parameters,
+        }
+    }
+}
+
+impl PartialEq for ToolSpec {
+    fn eq(&self, other: &Self) -> bool {
+        (self.name == other.name && self.description == other.description)
+            && self.parameters.get() == other.parameters.get()
+    }
 }
 
 /// Everything a provider needs for one model request.
@@ -62,7 +84,7 @@ pub struct ModelRequest {
     /// conversation, which appends to it copy-on-write (in place once no request holds it).
     pub messages: Arc<Vec<HistoryMessage>>,
     /// Tools the model may call (shared by the runs of a turn).
-    pub tools: Arc<[ToolSpec]>,
+    pub tools: Arc<[Arc<ToolSpec>]>,
     /// The reasoning effort `update_model` chose (`low`, `high`, …), if any; `None` leaves it to
     /// the provider.
     pub reasoning_effort: Option<String>,

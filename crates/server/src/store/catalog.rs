@@ -1,7 +1,7 @@
 //! Agents, conversations, and the settings of each scope that survive restarts.
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Savepoint, params};
 
 use super::{Reply, Store, StoreError, key};
 
@@ -119,12 +119,7 @@ const OWNED_BY_A_CONVERSATION: [&str; 9] = [
 ];
 
 /// Merges `patch` into the JSON `state` of row `id` of `table` (`agents` or `conversations`).
-fn patch_state(
-    t: &Transaction<'_>,
-    table: &str,
-    id: &str,
-    patch: JsonObject,
-) -> Result<Option<JsonObject>, StoreError> {
+fn patch_state(t: &Savepoint<'_>, table: &str, id: &str, patch: JsonObject) -> Result<Option<JsonObject>, StoreError> {
     let state: Option<String> = t
         .query_row(&format!("SELECT state FROM {table} WHERE id = ?1"), [id], |row| {
             row.get(0)

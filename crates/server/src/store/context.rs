@@ -8,7 +8,7 @@
 //! nothing.
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Savepoint, params};
 use serde_json::Value;
 
 use super::catalog::insert_conversation;
@@ -33,7 +33,7 @@ impl Store {
     /// A conversation's context, with the `seq` of each stored message.
     pub fn context(&self, scope: &RuntimeScope) -> Reply<Vec<(i64, HistoryMessage)>> {
         let (agent, conversation) = key(scope);
-        self.call(move |c| context(&c.transaction()?, &agent, &conversation))
+        self.call(move |c| context(&c.savepoint()?, &agent, &conversation))
     }
 
     /// Appends a compaction's summary and records it; the context now starts with it.
@@ -152,7 +152,7 @@ type CompactionRow = (Option<i64>, i64, Option<String>, Option<String>);
 
 /// Records a compaction (`summary`: its text and statistics; none for a clear).
 fn insert_compaction(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     (agent, conversation): (&str, &str),
     summary_seq: Option<i64>,
     first_kept_seq: i64,
@@ -168,12 +168,7 @@ fn insert_compaction(
 }
 
 /// The `seq` of the stored message listed as `id` (or as one of its parts) in a conversation.
-pub(super) fn seq_of(
-    t: &Transaction<'_>,
-    agent: &str,
-    conversation: &str,
-    id: &str,
-) -> Result<Option<i64>, StoreError> {
+pub(super) fn seq_of(t: &Savepoint<'_>, agent: &str, conversation: &str, id: &str) -> Result<Option<i64>, StoreError> {
     Ok(
         t.prepare_cached("SELECT seq FROM messages WHERE message_id = ?1 AND agent_id = ?2 AND conversation_id = ?3")?
             .query_row(params![crate::transcript::stored_id(id), agent, conversation], |row| {
@@ -185,7 +180,7 @@ pub(super) fn seq_of(
 
 /// A conversation's context (see the module's documentation), with each message's `seq`.
 pub(super) fn context(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     agent: &str,
     conversation: &str,
 ) -> Result<Vec<(i64, HistoryMessage)>, StoreError> {

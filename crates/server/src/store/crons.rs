@@ -67,16 +67,13 @@ impl Store {
 
     /// Deletes tasks and their run logs: the one `id`, or every task of `agent_id`; how many.
     pub fn delete_cron_tasks(&self, id: Option<String>, agent_id: Option<String>) -> Reply<u64> {
-        self.call(move |c| {
-            let transaction = c.transaction()?;
+        self.transaction(move |t| {
             let filter = "(?1 IS NOT NULL AND id = ?1) OR (?2 IS NOT NULL AND agent_id = ?2)";
-            transaction.execute(
+            t.execute(
                 &format!("DELETE FROM cron_runs WHERE task_id IN (SELECT id FROM cron_tasks WHERE {filter})"),
                 params![id, agent_id],
             )?;
-            let deleted =
-                transaction.execute(&format!("DELETE FROM cron_tasks WHERE {filter}"), params![id, agent_id])?;
-            transaction.commit()?;
+            let deleted = t.execute(&format!("DELETE FROM cron_tasks WHERE {filter}"), params![id, agent_id])?;
             Ok(deleted as u64)
         })
     }

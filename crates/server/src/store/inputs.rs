@@ -3,7 +3,7 @@
 //! queue items.
 
 use letta_app_server_protocol::{QueueMessage, RuntimeScope};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Savepoint, params};
 
 use super::turns::{EncodedTurn, TurnStart, insert_turn};
 use super::{Reply, Store, StoreError, key};
@@ -199,7 +199,7 @@ pub fn item_no(id: &str) -> i64 {
 /// Takes queue items out of the queue and moves their inputs to `state`. Their rows stay, without
 /// content, so that item numbers are never given twice in a conversation.
 fn remove_queued(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     agent: &str,
     conversation: &str,
     item_nos: &[i64],

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use letta_app_server_protocol::{JsonObject, RuntimeScope};
 use rusqlite::types::Value as Sql;
-use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, Savepoint, params, params_from_iter};
 use serde_json::Value;
 
 use super::context::seq_of;
@@ -74,17 +74,17 @@ pub struct MessagePage {
 impl Store {
     /// Lists conversations; `None` when `after` names no conversation.
     pub fn list_conversations(&self, query: ConversationQuery) -> Reply<Option<Vec<JsonObject>>> {
-        self.call(move |c| list_conversations(&c.transaction()?, &query))
+        self.call(move |c| list_conversations(&c.savepoint()?, &query))
     }
 
     /// A page of a conversation's messages; `Err` names a cursor that is not one of its messages.
     pub fn messages_page(&self, scope: &RuntimeScope, query: MessageQuery) -> Reply<Result<MessagePage, String>> {
         let scope = scope.clone();
-        self.call(move |c| Pages::new(&c.transaction()?, &scope)?.page(&query))
+        self.call(move |c| Pages::new(&c.savepoint()?, &scope)?.page(&query))
     }
 }
 
-fn list_conversations(t: &Transaction<'_>, query: &ConversationQuery) -> Result<Option<Vec<JsonObject>>, StoreError> {
+fn list_conversations(t: &Savepoint<'_>, query: &ConversationQuery) -> Result<Option<Vec<JsonObject>>, StoreError> {
     let column = if query.by_creation { "created_at" } else { "listed_at" };
     let (direction, beyond) = match query.order {
         Order::Desc => ("DESC", "<"),
@@ -145,7 +145,7 @@ type Position = (i64, usize);
 
 /// Reads pages of one conversation's messages.
 struct Pages<'t, 'c> {
-    t: &'t Transaction<'c>,
+    t: &'t Savepoint<'c>,
     scope: &'t RuntimeScope,
     agent: String,
     conversation: String,
@@ -154,7 +154,7 @@ struct Pages<'t, 'c> {
 }
 
 impl<'t, 'c> Pages<'t, 'c> {
-    fn new(t: &'t Transaction<'c>, scope: &'t RuntimeScope) -> Result<Self, StoreError> {
+    fn new(t: &'t Savepoint<'c>, scope: &'t RuntimeScope) -> Result<Self, StoreError> {
         let (agent, conversation) = key(scope);
         let summaries = t
             .prepare_cached(

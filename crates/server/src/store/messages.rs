@@ -2,7 +2,7 @@
 //! streamed so far.
 
 use letta_app_server_protocol::RuntimeScope;
-use rusqlite::{Transaction, params};
+use rusqlite::{Savepoint, params};
 
 use super::{Reply, Store, StoreError, key};
 use crate::history::HistoryMessage;
@@ -79,7 +79,7 @@ fn id_of(message: &HistoryMessage) -> String {
 /// Appends messages to a conversation's history, and marks the conversation as active now (its
 /// `last_message_at`, which `conversation_list` sorts by).
 pub(super) fn append(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     agent: &str,
     conversation: &str,
     run_id: Option<&str>,

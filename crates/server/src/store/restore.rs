@@ -2,7 +2,7 @@
 //! left running.
 
 use letta_app_server_protocol::RuntimeScope;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Savepoint, params};
 
 use super::catalog::ScopeSettings;
 use super::context::context;
@@ -111,7 +111,7 @@ const UNREPORTED: &str = "SELECT turn_id, client_message_ids FROM turns
 /// replies join the history and they read as `interrupted` until [`Store::turns_reported`].
 /// Returns every interrupted turn not reported yet, oldest first.
 fn end_interrupted_turns(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     agent: &str,
     conversation: &str,
 ) -> Result<Vec<InterruptedTurn>, StoreError> {

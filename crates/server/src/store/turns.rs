@@ -2,7 +2,7 @@
 //! the interrupted ones marked once a client was told.
 
 use letta_app_server_protocol::RuntimeScope;
-use rusqlite::{Transaction, params};
+use rusqlite::{Savepoint, params};
 
 use super::messages::{Encoded, append};
 use super::{Reply, Store, StoreError, key};
@@ -79,7 +79,7 @@ impl EncodedTurn {
 }
 
 pub(super) fn insert_turn(
-    t: &Transaction<'_>,
+    t: &Savepoint<'_>,
     agent: &str,
     conversation: &str,
     turn: &EncodedTurn,

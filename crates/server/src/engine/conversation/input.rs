@@ -95,7 +95,7 @@ impl Conversation {
         let preferred: Vec<String> = preferences.toolset.iter().flat_map(|t| t.include.clone()).collect();
         if preferred
             .iter()
-            .any(|name| !engine.tools.iter().any(|tool| tool.name() == name))
+            .any(|name| !engine.tools.iter().any(|loaded| loaded.tool.name() == name))
         {
             // Letta 0.34's answer: this loop_error, and no `input_accepted`.
             return self.protocol_violation(engine, CLIENT_PREFERENCES_VIOLATION.into());

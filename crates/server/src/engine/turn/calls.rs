@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::output::{RunOutput, status_of};
 use super::{ApprovalAnswer, Asked, TurnHost, interrupted_results};
+use crate::engine::context::LoadedTool;
 use crate::engine::toolbox::{ToolRef, TurnTools};
 use crate::history::{HistoryMessage, ToolCall};
 use crate::permissions::{Verdict, classify, suggestion};
@@ -202,7 +203,7 @@ async fn execute(
         _ => None,
     };
     let result = match tools.find(&call.name) {
-        Some(ToolRef::Local(tool)) => {
+        Some(ToolRef::Local(LoadedTool { tool, .. })) => {
             let mut snapshot = Snapshot::new(call.id.clone());
             let mut on_output = |line: OutputLine| {
                 if let Some(partial) = snapshot.push(line) {

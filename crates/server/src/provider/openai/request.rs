@@ -7,8 +7,9 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Uri};
-use letta_app_server_protocol::{ContentPart, ImagePart, ImageSource, JsonObject, MessageContent, TextPart};
+use letta_app_server_protocol::{ContentPart, ImagePart, ImageSource, MessageContent, TextPart};
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::OpenAiSettings;
 use super::failure::request_error;
@@ -191,7 +192,7 @@ struct WireTool<'a> {
 struct WireFunction<'a> {
     name: &'a str,
     description: &'a str,
-    parameters: &'a JsonObject,
+    parameters: &'a RawValue,
 }
 
 impl<'a> WireRequest<'a> {

@@ -185,11 +185,11 @@ async fn sends_the_chat_completions_request() {
             },
         ]
         .into(),
-        tools: vec![ToolSpec {
-            name: "ls".to_owned(),
-            description: "List files".to_owned(),
-            parameters: object(json!({"type": "object", "properties": {"path": {"type": "string"}}})),
-        }]
+        tools: vec![std::sync::Arc::new(ToolSpec::new(
+            "ls".to_owned(),
+            "List files".to_owned(),
+            &object(json!({"type": "object", "properties": {"path": {"type": "string"}}})),
+        ))]
         .into(),
         reasoning_effort: Some("high".to_owned()),
     };
