@@ -268,21 +268,23 @@ fn key(scope: &RuntimeScope) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::sync::mpsc;
 
     use rusqlite::Connection;
 
     use super::{Reply, Store, StoreError};
 
-    /// A store with a table `scratch (n)`.
-    async fn store(path: &Path) -> Store {
-        let store = Store::open(path, Default::default()).expect("store");
+    /// A store in a new directory with a table `scratch (n)`, and the path of its file.
+    async fn store() -> (tempfile::TempDir, PathBuf, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite3");
+        let store = Store::open(&path, Default::default()).expect("store");
         store
             .transaction(|t| Ok(t.execute_batch("CREATE TABLE scratch (n INTEGER NOT NULL)")?))
             .await
             .expect("table");
-        store
+        (dir, path, store)
     }
 
     /// Holds the store thread in an operation until the returned sender is used, so that what is
@@ -327,9 +329,7 @@ mod tests {
     /// trace and the others of its group are kept; no reply comes before its group committed.
     #[tokio::test]
     async fn a_group_commits_once_and_each_operation_all_or_nothing() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.sqlite3");
-        let store = store(&path).await;
+        let (_dir, path, store) = store().await;
         let (held, release) = hold(&store);
         // The group's last operation lingers until the first reply was checked (at most 200 ms):
         // a reply sent before the commit would be checked while it lingers.
@@ -379,9 +379,7 @@ mod tests {
     /// is reported lost and the rest of the group still commits, one operation at a time.
     #[tokio::test]
     async fn a_group_rolled_back_by_sqlite_reports_its_writes_lost() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.sqlite3");
-        let store = store(&path).await;
+        let (_dir, path, store) = store().await;
         let (held, release) = hold(&store);
         let before = vec![write(&store, 0), write(&store, 1)];
         let rollback = store.call(|c| Ok(c.execute_batch("ROLLBACK")?));
@@ -399,9 +397,7 @@ mod tests {
     /// A commit that fails fails every operation of its group, and the store goes on.
     #[tokio::test]
     async fn a_failed_commit_fails_its_group_and_the_store_goes_on() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.sqlite3");
-        let store = store(&path).await;
+        let (_dir, path, store) = store().await;
         // A foreign key checked only at the commit.
         store
             .call(|c| {
