@@ -50,6 +50,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use letta_app_server_protocol::RuntimeScope;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, Savepoint};
 use tokio::sync::{mpsc, oneshot};
 
@@ -142,6 +143,11 @@ impl Store {
         // Every statement a turn runs stays prepared (rusqlite keeps 16 by default; the store
         // has a few dozen): parsing SQL again was a visible part of a turn's CPU.
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // And they stay prepared across uses: without the query planner stability guarantee,
+        // SQLite marks a statement to be planned again when a parameter it compared (`col = ?`,
+        // `LIMIT ?`) is rebound, and rusqlite clears a cached statement's parameters after each
+        // use, so every cached statement was parsed and planned again on every use.
+        connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         connection.execute_batch(schema::SCHEMA)?;
         schema::migrate(&connection)?;
         let (jobs, receiver) = mpsc::unbounded_channel::<Job>();
@@ -392,6 +398,23 @@ mod tests {
         assert!(rollback.await.is_err());
         assert_eq!(results(after).await, [Ok(3), Ok(4)]);
         assert_eq!(committed(&path), [3, 4]);
+    }
+
+    /// A cached statement stays prepared from one use to the next, whatever its parameters.
+    #[tokio::test]
+    async fn cached_statements_are_not_prepared_again() {
+        let (_dir, _path, store) = store().await;
+        let reprepared = store.call(|c| {
+            let sql = "SELECT count(*) FROM messages WHERE agent_id = ?1 AND conversation_id = ?2 LIMIT ?3";
+            let mut reprepared = 0;
+            for n in 1..=3 {
+                let mut statement = c.prepare_cached(sql)?;
+                statement.query_row(rusqlite::params![format!("agent-{n}"), "c", n], |_| Ok(()))?;
+                reprepared = statement.get_status(rusqlite::StatementStatus::RePrepare);
+            }
+            Ok(reprepared)
+        });
+        assert_eq!(reprepared.await.expect("queries"), 0);
     }
 
     /// A commit that fails fails every operation of its group, and the store goes on.
