@@ -868,6 +868,11 @@ export interface Capabilities {
   agent_free_conversations?: boolean | null;
   /** Letta 0.34: `launch_subagent` accepts `notify: "caller"`. */
   launch_subagent_notify_caller?: boolean | null;
+  /**
+   * This server's extension: `runtime_start` and `sync` accept `resume_after`, and the runtime
+   * events of a scope subscribed that way carry `conversation_seq` (docs/protocol.md §2.2).
+   */
+  event_resume?: boolean | null;
 }
 
 /** What `runtime_start` created. */
@@ -876,6 +881,27 @@ export interface Created {
   agent: boolean;
   /** A new conversation was created. */
   conversation: boolean;
+}
+
+/**
+ * Where a scope's event stream resumes for a subscription with `resume_after` (this server's
+ * extension, docs/protocol.md §2.2).
+ *
+ * `resumed: true`: every event of the scope after the cursor follows, exactly once and in
+ * order, then the live stream; the state replay is left out. `resumed: false` (a first
+ * subscription, a cursor older than what is retained, or one the server does not know): the
+ * usual state replay follows, and the live stream from `last_seq + 1`.
+ */
+export interface Resume {
+  /** Whether the events after the cursor follow instead of the state replay. */
+  resumed: boolean;
+  /**
+   * The scope's last `conversation_seq` when the subscription was made: the client's cursor
+   * from now on, unless it resumed from an older one.
+   */
+  last_seq: number;
+  /** The oldest `conversation_seq` retained (`last_seq + 1` when none is). */
+  oldest_retained: number;
 }
 
 /** What happened to an accepted `create_message`. */
@@ -3213,6 +3239,12 @@ export interface RuntimeStart {
    * (absent clears them).
    */
   external_tools?: ExternalToolGroup[] | null;
+  /**
+   * This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+   * last `conversation_seq` this client has (`0`: none yet). The answer then carries
+   * `resume`, and the scope's runtime events `conversation_seq`.
+   */
+  resume_after?: number | null;
 }
 
 /** Send messages or an approval answer to a runtime. */
@@ -3242,6 +3274,12 @@ export interface Sync {
   recover_approvals?: boolean | null;
   /** Include `update_device_status` even if unchanged (default false here). */
   force_device_status?: boolean | null;
+  /**
+   * This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+   * last `conversation_seq` this client has (`0`: none yet). The answer then carries
+   * `resume`, and the scope's runtime events `conversation_seq`.
+   */
+  resume_after?: number | null;
 }
 
 /** Cancel the active turn and pending approvals. */
@@ -4473,6 +4511,8 @@ export interface RuntimeStartResponse {
   created: Created;
   /** Why it failed. */
   error?: string | null;
+  /** Where the event stream resumes, when the request had `resume_after`. */
+  resume?: Resume | null;
 }
 
 /** Response to `input`. */
@@ -4501,6 +4541,8 @@ export interface SyncResponse {
   success: boolean;
   /** Why it failed. */
   error?: string | null;
+  /** Where the event stream resumes, when the request had `resume_after`. */
+  resume?: Resume | null;
 }
 
 /** Response to `abort_message`. */
@@ -5843,6 +5885,12 @@ export interface StreamDelta {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** The end of a turn. */
@@ -5880,6 +5928,12 @@ export interface TurnFinished {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** Agent loop state snapshot. */
@@ -5898,6 +5952,12 @@ export interface UpdateLoopStatus {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** Device status snapshot. */
@@ -5916,6 +5976,12 @@ export interface UpdateDeviceStatus {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** Queue snapshot and removals. */
@@ -5936,6 +6002,12 @@ export interface UpdateQueue {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** Subagent snapshot. */
@@ -5954,6 +6026,12 @@ export interface UpdateSubagentState {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** A tool approval question. */
@@ -5978,6 +6056,12 @@ export interface ControlRequest {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /**
@@ -6007,6 +6091,12 @@ export interface FileOps {
   emitted_at?: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key?: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** The source device is ready to hand a conversation over (to the `teleport_request`er). */
@@ -6040,6 +6130,12 @@ export interface TeleportReady {
   emitted_at: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** Asks the owning controller to run one of its tools. */
@@ -6082,6 +6178,12 @@ export interface CronsUpdated {
   emitted_at?: string;
   /** `"<type>:<event_seq>:<uuid-v4>"`. */
   idempotency_key?: string;
+  /**
+   * This server's extension, only on a scope subscribed with `resume_after`: the event's
+   * position in its conversation, which increases and is never reused, across reconnects
+   * (docs/protocol.md §2.2).
+   */
+  conversation_seq?: number | null;
 }
 
 /** This project's answer to a frame it could not accept. */

@@ -29,8 +29,9 @@ pub const SERVER_LAYERS: &[&[&str]] = &[
     &["transport"],
     // The OpenAI-compatible API: HTTP requests as turns of an in-process protocol client.
     &["openai_api"],
-    // Who is connected and what each one watches; the queue the transport drains.
-    &["sessions", "outbound"],
+    // Who is connected and what each one watches; the queue the transport drains; the
+    // numbered, retained events of the scopes subscribed with `resume_after`.
+    &["sessions", "outbound", "journal"],
     // One handler module per command group.
     &["commands"],
     // Conversations, their turns, the tools a turn offers.

@@ -120,7 +120,7 @@ const REQUESTS = Object.freeze({
 const CAPABILITIES = Object.freeze(["agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels"]);
 
 /** The capability flags a server may leave out. */
-const OPTIONAL_CAPABILITIES = Object.freeze(["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller"]);
+const OPTIONAL_CAPABILITIES = Object.freeze(["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller", "event_resume"]);
 
 /**
  * How each runtime event is delivered, by `type`: the socket of a split session it arrives on,

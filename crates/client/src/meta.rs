@@ -151,7 +151,7 @@ pub fn answers(command: &str) -> Answers {
 pub const CAPABILITIES: &[&str] = &["agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels"];
 
 /// The capability flags a server may leave out.
-pub const OPTIONAL_CAPABILITIES: &[&str] = &["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller"];
+pub const OPTIONAL_CAPABILITIES: &[&str] = &["runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller", "event_resume"];
 
 /// Which socket of a split session carries a runtime event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -528,6 +528,10 @@ pub struct Capabilities {
     pub agent_management: bool,
     ///Conversation commands are available.
     pub conversation_management: bool,
+    /**This server's extension: `runtime_start` and `sync` accept `resume_after`, and the runtime
+events of a scope subscribed that way carry `conversation_seq` (docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub event_resume: ::std::option::Option<bool>,
     ///`launch_subagent` is supported.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub launch_subagent: ::std::option::Option<bool>,
@@ -2364,6 +2368,11 @@ boot directory.*/
         recover_approvals: ::std::option::Option<bool>,
         ///Correlates the response.
         request_id: ::std::string::String,
+        /**This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+last `conversation_seq` this client has (`0`: none yet). The answer then carries
+`resume`, and the scope's runtime events `conversation_seq`.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        resume_after: ::std::option::Option<u64>,
         ///Skill source override for the scope.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         skill_sources: ::std::option::Option<::std::vec::Vec<SkillSource>>,
@@ -2401,6 +2410,11 @@ boot directory.*/
         ///When present the server answers with `sync_response` after the replay.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         request_id: ::std::option::Option<::std::string::String>,
+        /**This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+last `conversation_seq` this client has (`0`: none yet). The answer then carries
+`resume`, and the scope's runtime events `conversation_seq`.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        resume_after: ::std::option::Option<u64>,
         ///The scope.
         runtime: RuntimeScope,
     },
@@ -3866,6 +3880,11 @@ pub struct ControlRequest {
     ///The scope's conversation (also in the envelope's `runtime`).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conversation_id: ::std::option::Option<::std::string::String>,
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -5136,6 +5155,11 @@ pub struct CronsUpdated {
 fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conversation_id: ::std::option::Option<::std::string::String>,
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub emitted_at: ::std::option::Option<::std::string::String>,
@@ -7517,6 +7541,11 @@ to its socket without envelope (the same body a client sends as a command).*/
 pub struct FileOps {
     ///Collaborative-editing causal graph entries.
     pub cg_entries: ::std::vec::Vec<CausalGraphEntry>,
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///The file's whole content after the operations.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub document_content: ::std::option::Option<::std::string::String>,
@@ -9943,6 +9972,23 @@ impl ::std::convert::TryFrom<::std::string::String> for RequestedPermissionMode 
         value.parse()
     }
 }
+/**Where a scope's event stream resumes for a subscription with `resume_after` (this server's
+extension, docs/protocol.md §2.2).
+
+`resumed: true`: every event of the scope after the cursor follows, exactly once and in
+order, then the live stream; the state replay is left out. `resumed: false` (a first
+subscription, a cursor older than what is retained, or one the server does not know): the
+usual state replay follows, and the live stream from `last_seq + 1`.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct Resume {
+    /**The scope's last `conversation_seq` when the subscription was made: the client's cursor
+from now on, unless it resumed from an older one.*/
+    pub last_seq: u64,
+    ///The oldest `conversation_seq` retained (`last_seq + 1` when none is).
+    pub oldest_retained: u64,
+    ///Whether the events after the cursor follow instead of the state replay.
+    pub resumed: bool,
+}
 ///Start a conversation's waiting queue items if it is idle.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ResumeQueue {
@@ -10118,6 +10164,11 @@ boot directory.*/
     pub recover_approvals: ::std::option::Option<bool>,
     ///Correlates the response.
     pub request_id: ::std::string::String,
+    /**This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+last `conversation_seq` this client has (`0`: none yet). The answer then carries
+`resume`, and the scope's runtime events `conversation_seq`.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub resume_after: ::std::option::Option<u64>,
     ///Skill source override for the scope.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_sources: ::std::option::Option<::std::vec::Vec<SkillSource>>,
@@ -10150,6 +10201,9 @@ pub struct RuntimeStartResponse {
     pub error: ::std::option::Option<::std::string::String>,
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
+    ///Where the event stream resumes, when the request had `resume_after`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub resume: ::std::option::Option<Resume>,
     ///The resolved scope; `null` on failure.
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub runtime: ::std::option::Option<RuntimeScope>,
@@ -10333,6 +10387,9 @@ pub enum ServerFrame {
         error: ::std::option::Option<::std::string::String>,
         ///Echo of the request's id.
         request_id: ::std::string::String,
+        ///Where the event stream resumes, when the request had `resume_after`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        resume: ::std::option::Option<Resume>,
         ///The resolved scope; `null` on failure.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         runtime: ::std::option::Option<RuntimeScope>,
@@ -10363,6 +10420,9 @@ pub enum ServerFrame {
         error: ::std::option::Option<::std::string::String>,
         ///Echo of the request's id.
         request_id: ::std::string::String,
+        ///Where the event stream resumes, when the request had `resume_after`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        resume: ::std::option::Option<Resume>,
         ///Echo of the scope.
         runtime: RuntimeScope,
         ///Whether the replay happened.
@@ -11774,6 +11834,11 @@ server.*/
     ///Streamed agent output or a lifecycle notice.
     #[serde(rename = "stream_delta")]
     StreamDelta {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///The chunk.
         delta: Delta,
         ///ISO-8601 time the frame was serialised.
@@ -11793,6 +11858,11 @@ parent's scope).*/
     ///The end of a turn.
     #[serde(rename = "turn_finished")]
     TurnFinished {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         ///Human-readable error (same text as the terminal `loop_error`).
@@ -11827,6 +11897,11 @@ server sends them in `usage_statistics` deltas instead).*/
     ///Agent loop state snapshot.
     #[serde(rename = "update_loop_status")]
     UpdateLoopStatus {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -11842,6 +11917,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     ///Device status snapshot.
     #[serde(rename = "update_device_status")]
     UpdateDeviceStatus {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///The snapshot.
         device_status: DeviceStatus,
         ///ISO-8601 time the frame was serialised.
@@ -11857,6 +11937,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     ///Queue snapshot and removals.
     #[serde(rename = "update_queue")]
     UpdateQueue {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -11874,6 +11959,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
     ///Subagent snapshot.
     #[serde(rename = "update_subagent_state")]
     UpdateSubagentState {
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -11895,6 +11985,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///The scope's conversation (also in the envelope's `runtime`).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         conversation_id: ::std::option::Option<::std::string::String>,
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -11915,6 +12010,11 @@ to its socket without envelope (the same body a client sends as a command).*/
     FileOps {
         ///Collaborative-editing causal graph entries.
         cg_entries: ::std::vec::Vec<CausalGraphEntry>,
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///The file's whole content after the operations.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         document_content: ::std::option::Option<::std::string::String>,
@@ -11950,6 +12050,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
         ///Approval answers the destination must send on in its `teleport_continue`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         continuation: ::std::option::Option<TeleportContinuation>,
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         ///Why it is not ready.
@@ -11998,6 +12103,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
 fresh one each time), or the one a fire prompted; absent when an agent's tasks all went.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         conversation_id: ::std::option::Option<::std::string::String>,
+        /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        conversation_seq: ::std::option::Option<u64>,
         ///ISO-8601 time the frame was serialised.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         emitted_at: ::std::option::Option<::std::string::String>,
@@ -12542,6 +12652,11 @@ impl ::std::convert::TryFrom<::std::string::String> for StopReason {
 ///Streamed agent output or a lifecycle notice.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct StreamDelta {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///The chunk.
     pub delta: Delta,
     ///ISO-8601 time the frame was serialised.
@@ -12853,6 +12968,11 @@ pub struct Sync {
     ///When present the server answers with `sync_response` after the replay.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
+    /**This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+last `conversation_seq` this client has (`0`: none yet). The answer then carries
+`resume`, and the scope's runtime events `conversation_seq`.*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub resume_after: ::std::option::Option<u64>,
     ///The scope.
     pub runtime: RuntimeScope,
     #[serde(rename = "type")]
@@ -12866,6 +12986,9 @@ pub struct SyncResponse {
     pub error: ::std::option::Option<::std::string::String>,
     ///Echo of the request's id.
     pub request_id: ::std::string::String,
+    ///Where the event stream resumes, when the request had `resume_after`.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub resume: ::std::option::Option<Resume>,
     ///Echo of the scope.
     pub runtime: RuntimeScope,
     ///Whether the replay happened.
@@ -12931,6 +13054,11 @@ pub struct TeleportReady {
     ///Approval answers the destination must send on in its `teleport_continue`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuation: ::std::option::Option<TeleportContinuation>,
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     ///Why it is not ready.
@@ -13321,6 +13449,11 @@ pub struct TreeEntry {
 ///The end of a turn.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnFinished {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     ///Human-readable error (same text as the terminal `loop_error`).
@@ -13449,6 +13582,11 @@ pub struct UnwatchFile {
 ///Device status snapshot.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UpdateDeviceStatus {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///The snapshot.
     pub device_status: DeviceStatus,
     ///ISO-8601 time the frame was serialised.
@@ -13466,6 +13604,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
 ///Agent loop state snapshot.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UpdateLoopStatus {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -13538,6 +13681,11 @@ pub struct UpdateModelResponse {
 ///Queue snapshot and removals.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UpdateQueue {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
@@ -13557,6 +13705,11 @@ no gaps. Restarts on reconnect; there is no resume cursor.*/
 ///Subagent snapshot.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UpdateSubagentState {
+    /**This server's extension, only on a scope subscribed with `resume_after`: the event's
+position in its conversation, which increases and is never reused, across reconnects
+(docs/protocol.md §2.2).*/
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub conversation_seq: ::std::option::Option<u64>,
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,

@@ -49,6 +49,7 @@ impl Sync {
             runtime: scope.clone(),
             force_device_status: None,
             recover_approvals: None,
+            resume_after: None,
         }
     }
 }

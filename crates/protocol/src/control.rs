@@ -21,6 +21,11 @@ pub struct Sync {
     /// Include `update_device_status` even if unchanged (default false here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_device_status: Option<bool>,
+    /// This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+    /// last `conversation_seq` this client has (`0`: none yet). The answer then carries
+    /// `resume`, and the scope's runtime events `conversation_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<u64>,
 }
 
 /// Result of `sync`, sent after the replay.
@@ -35,6 +40,27 @@ pub struct SyncResponse {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the event stream resumes, when the request had `resume_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// Where a scope's event stream resumes for a subscription with `resume_after` (this server's
+/// extension, docs/protocol.md §2.2).
+///
+/// `resumed: true`: every event of the scope after the cursor follows, exactly once and in
+/// order, then the live stream; the state replay is left out. `resumed: false` (a first
+/// subscription, a cursor older than what is retained, or one the server does not know): the
+/// usual state replay follows, and the live stream from `last_seq + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Resume {
+    /// Whether the events after the cursor follow instead of the state replay.
+    pub resumed: bool,
+    /// The scope's last `conversation_seq` when the subscription was made: the client's cursor
+    /// from now on, unless it resumed from an older one.
+    pub last_seq: u64,
+    /// The oldest `conversation_seq` retained (`last_seq + 1` when none is).
+    pub oldest_retained: u64,
 }
 
 /// Cancels the scope's active turn and pending approvals.

@@ -21,6 +21,11 @@ pub struct Envelope {
     pub emitted_at: String,
     /// `"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: String,
+    /// This server's extension, only on a scope subscribed with `resume_after`: the event's
+    /// position in its conversation, which increases and is never reused, across reconnects
+    /// (docs/protocol.md §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_seq: Option<u64>,
 }
 
 /// A runtime event payload with its [`Envelope`]; on the wire the envelope fields follow the
@@ -104,7 +109,13 @@ impl<E> EventFrame<E> for MaybeEnveloped<E> {
 
 impl Envelope {
     /// The field names of an envelope.
-    const FIELDS: [&'static str; 4] = ["runtime", "event_seq", "emitted_at", "idempotency_key"];
+    const FIELDS: [&'static str; 5] = [
+        "runtime",
+        "event_seq",
+        "emitted_at",
+        "idempotency_key",
+        "conversation_seq",
+    ];
 
     /// Reads the envelope of a frame that carries one only sometimes ([`MaybeEnveloped`]): `None`
     /// when the frame has none of its fields, else the whole envelope, which must then be valid.
@@ -136,8 +147,8 @@ impl<N: Display> Display for Key<'_, N> {
 const PREFIX_CAPACITY: usize = 512;
 
 /// Bytes the per-connection envelope fields add at most (`event_seq`, `emitted_at`,
-/// `idempotency_key` with a UUID).
-const ENVELOPE_CAPACITY: usize = 140;
+/// `idempotency_key` with a UUID, `conversation_seq`).
+const ENVELOPE_CAPACITY: usize = 180;
 
 /// A runtime event serialised once for every connection it goes to: the payload and its
 /// `runtime` scope, to which [`render`](Self::render) appends the per-connection fields of the
@@ -175,16 +186,27 @@ impl SerializedEvent {
 
     /// The complete frame numbered `event_seq` on its connection, emitted at `emitted_at` (an
     /// ISO-8601 time, written as is), with `nonce` (a fresh UUID v4) in its
-    /// [`idempotency_key`](Envelope::idempotency_key).
-    pub fn render(&self, event_seq: u64, emitted_at: &str, nonce: impl Display) -> String {
+    /// [`idempotency_key`](Envelope::idempotency_key), and its
+    /// [`conversation_seq`](Envelope::conversation_seq) if given.
+    pub fn render(
+        &self,
+        event_seq: u64,
+        emitted_at: &str,
+        nonce: impl Display,
+        conversation_seq: Option<u64>,
+    ) -> String {
         use std::fmt::Write as _;
         let mut out = String::with_capacity(self.size_hint());
         out.push_str(&self.prefix);
         let key = Key(self.frame_type, event_seq, nonce);
         let _ = write!(
             out,
-            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{key}\"}}"
+            ",\"event_seq\":{event_seq},\"emitted_at\":\"{emitted_at}\",\"idempotency_key\":\"{key}\""
         );
+        if let Some(seq) = conversation_seq {
+            let _ = write!(out, ",\"conversation_seq\":{seq}");
+        }
+        out.push('}');
         out
     }
 
@@ -211,14 +233,19 @@ mod tests {
             usage: None,
         });
         let nonce = "8d3a9c2e-0000-4000-8000-000000000000";
-        let text = SerializedEvent::new(&event, &scope).render(7, "2026-01-01T00:00:00.000Z", nonce);
-        let expected = event.with_envelope(Envelope {
-            runtime: scope,
-            event_seq: 7,
-            emitted_at: "2026-01-01T00:00:00.000Z".into(),
-            idempotency_key: Envelope::idempotency_key("turn_finished", 7, nonce),
-        });
-        assert_eq!(text, serde_json::to_string(&expected).unwrap_or_default());
-        assert_eq!(ServerFrame::from_json(&text).ok(), Some(expected));
+        let serialized = SerializedEvent::new(&event, &scope);
+        for conversation_seq in [None, Some(41)] {
+            let text = serialized.render(7, "2026-01-01T00:00:00.000Z", nonce, conversation_seq);
+            let expected = event.clone().with_envelope(Envelope {
+                runtime: scope.clone(),
+                event_seq: 7,
+                emitted_at: "2026-01-01T00:00:00.000Z".into(),
+                idempotency_key: Envelope::idempotency_key("turn_finished", 7, nonce),
+                conversation_seq,
+            });
+            assert_eq!(text, serde_json::to_string(&expected).unwrap_or_default());
+            assert!(text.len() <= serialized.size_hint());
+            assert_eq!(ServerFrame::from_json(&text).ok(), Some(expected));
+        }
     }
 }

@@ -60,4 +60,8 @@ pub struct Capabilities {
     /// Letta 0.34: `launch_subagent` accepts `notify: "caller"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_subagent_notify_caller: Option<bool>,
+    /// This server's extension: `runtime_start` and `sync` accept `resume_after`, and the runtime
+    /// events of a scope subscribed that way carry `conversation_seq` (docs/protocol.md §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_resume: Option<bool>,
 }

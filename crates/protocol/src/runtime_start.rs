@@ -68,6 +68,11 @@ pub struct RuntimeStart {
     /// (absent clears them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_tools: Option<Vec<ExternalToolGroup>>,
+    /// This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+    /// last `conversation_seq` this client has (`0`: none yet). The answer then carries
+    /// `resume`, and the scope's runtime events `conversation_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<u64>,
 }
 
 /// How to create an agent in `runtime_start`.
@@ -148,6 +153,9 @@ pub struct RuntimeStartResponse {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the event stream resumes, when the request had `resume_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<crate::Resume>,
 }
 
 /// What `runtime_start` created.

@@ -78,6 +78,31 @@ pub struct Config {
     pub openai_turn_timeout: Duration,
     /// The clock scheduled prompts go by (the system's; tests set one of their own).
     pub cron_clock: crate::schedule::Clock,
+    /// What the resumable event stream keeps (docs/protocol.md §2.2).
+    pub resume: ResumeLimits,
+}
+
+/// What the resumable event stream keeps per conversation, and how long it waits for a client
+/// that subscribed with `resume_after` to come back (docs/protocol.md §2.2).
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeLimits {
+    /// Events retained per conversation at most (`--resume-events`).
+    pub events: usize,
+    /// Bytes of retained events per conversation at most (`--resume-bytes`).
+    pub bytes: usize,
+    /// How long a turn goes on after its last resuming subscriber dropped with nobody else
+    /// watching, waiting for it to come back (`--resume-grace`).
+    pub grace: Duration,
+}
+
+impl Default for ResumeLimits {
+    fn default() -> Self {
+        Self {
+            events: 10_000,
+            bytes: 8 * 1024 * 1024,
+            grace: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Config {
@@ -105,6 +130,7 @@ impl Config {
             openai_api: false,
             openai_turn_timeout: Duration::from_secs(15 * 60),
             cron_clock: crate::schedule::Clock::System,
+            resume: ResumeLimits::default(),
             auth: None,
             allowed_origins: Vec::new(),
             shell: std::env::var("SHELL")

@@ -26,6 +26,7 @@ mod commands;
 mod config;
 mod engine;
 mod history;
+mod journal;
 mod limits;
 pub mod logging;
 mod memory;
@@ -55,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::{Auth, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, SignedBearer, normalize_origin};
 pub use commands::IMPLEMENTED as IMPLEMENTED_COMMANDS;
-pub use config::Config;
+pub use config::{Config, ResumeLimits};
 pub use provider::ProviderSettings;
 pub use schedule::{Clock as CronClock, ManualClock};
 pub use tls::Tls;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use letta_app_server::logging::LogFormat;
-use letta_app_server::{Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, Server, SignedBearer, Tls};
+use letta_app_server::{
+    Auth, Config, DEFAULT_MAX_CLOCK_SKEW, MIN_SECRET_BYTES, ResumeLimits, Server, SignedBearer, Tls,
+};
 use letta_app_server_protocol::DevicePermissionMode;
 
 /// The reference Letta Code App Server: the v2 websocket protocol on a loopback port, agents
@@ -80,6 +82,18 @@ struct Cli {
     /// How logs are written: `text` (a line per event) or `json` (an object per line).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Events of a conversation kept for clients that subscribed with `resume_after`, to send
+    /// them the ones they missed when they come back.
+    #[arg(long, value_name = "N", default_value_t = ResumeLimits::default().events as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    resume_events: u32,
+    /// Bytes of a conversation's events kept for clients that subscribed with `resume_after`.
+    #[arg(long, value_name = "BYTES", default_value_t = ResumeLimits::default().bytes)]
+    resume_bytes: usize,
+    /// Seconds a turn goes on after its last client that subscribed with `resume_after` dropped
+    /// with nobody else watching, waiting for it to come back (0: it ends at once, as for other
+    /// clients).
+    #[arg(long, value_name = "SECONDS", default_value_t = ResumeLimits::default().grace.as_secs())]
+    resume_grace: u64,
     /// Also export the log spans (connections, turns) with their events to this OpenTelemetry
     /// collector, over OTLP/HTTP with protobuf: `http://HOST:4318` (spans go to its
     /// `/v1/traces`) or the full URL of its traces endpoint.
@@ -371,6 +385,11 @@ async fn run(cli: Cli) -> ExitCode {
     let scheme = scheme(tls_on);
     config.tls = tls;
     config.openai_api = cli.openai_api;
+    config.resume = ResumeLimits {
+        events: cli.resume_events as usize,
+        bytes: cli.resume_bytes,
+        grace: std::time::Duration::from_secs(cli.resume_grace),
+    };
     config.default_mode =
         DevicePermissionMode::from_wire(&cli.default_mode).unwrap_or(DevicePermissionMode::Unrestricted);
     let server = match Server::start(config).await {

@@ -34,6 +34,8 @@ pub struct EventFrame {
     pub delivery: Delivery,
     /// Whether it is a `stream_delta` (counted in the metrics).
     pub is_delta: bool,
+    /// Its `conversation_seq`, once a [journal](crate::journal) numbered it.
+    pub conversation_seq: Option<u64>,
     /// The payload and scope, enveloped per session by the protocol crate.
     serialized: SerializedEvent,
 }
@@ -46,6 +48,7 @@ impl EventFrame {
             serialized: SerializedEvent::new(event, &scope),
             scope,
             is_delta: matches!(event, RuntimeEvent::StreamDelta(_)),
+            conversation_seq: None,
             delivery: Delivery {
                 coalesces: event.coalesces(),
                 ..event.delivery()
@@ -58,12 +61,15 @@ impl EventFrame {
         self.serialized.frame_type()
     }
 
-    /// The complete frame for one session, emitted at `emitted_at`.
-    pub fn render(&self, event_seq: u64, emitted_at: &str) -> String {
-        self.serialized.render(event_seq, emitted_at, uuid::Uuid::new_v4())
+    /// The complete frame for one session, emitted at `emitted_at`; with its `conversation_seq`
+    /// for a session that subscribed with `resume_after` (`numbered`).
+    pub fn render(&self, event_seq: u64, emitted_at: &str, numbered: bool) -> String {
+        let conversation_seq = self.conversation_seq.filter(|_| numbered);
+        (self.serialized).render(event_seq, emitted_at, uuid::Uuid::new_v4(), conversation_seq)
     }
 
-    fn len(&self) -> usize {
+    /// The bytes it is counted as in a queue.
+    pub fn len(&self) -> usize {
         self.serialized.size_hint()
     }
 }
@@ -76,6 +82,9 @@ pub use letta_app_server_protocol::Channel;
 pub enum Outgoing {
     /// A runtime event, enveloped when written.
     Event(Arc<EventFrame>),
+    /// A runtime event for a session that subscribed to its scope with `resume_after`:
+    /// enveloped with its `conversation_seq` too.
+    Resumable(Arc<EventFrame>),
     /// A direct frame (response or notification), already serialised.
     Direct(Bytes),
 }
@@ -83,15 +92,23 @@ pub enum Outgoing {
 impl Outgoing {
     /// The socket this frame is written to in a split session.
     pub fn route(&self) -> Channel {
+        match self.event() {
+            Some(event) => event.delivery.channel,
+            None => Channel::Control,
+        }
+    }
+
+    /// The runtime event, if it is one.
+    pub fn event(&self) -> Option<&Arc<EventFrame>> {
         match self {
-            Self::Event(event) => event.delivery.channel,
-            Self::Direct(_) => Channel::Control,
+            Self::Event(event) | Self::Resumable(event) => Some(event),
+            Self::Direct(_) => None,
         }
     }
 
     fn len(&self) -> usize {
         match self {
-            Self::Event(event) => event.len(),
+            Self::Event(event) | Self::Resumable(event) => event.len(),
             Self::Direct(bytes) => bytes.len(),
         }
     }
@@ -164,6 +181,8 @@ impl Outbound {
             self.metrics.frames_dropped.inc();
             return;
         }
+        // A session that subscribed with `resume_after` gets every event of the scope
+        // (`Resumable`): those never coalesce.
         if let Outgoing::Event(event) = &frame
             && event.delivery.coalesces
             && state.queue.len() >= self.limits.coalesce_after
@@ -414,7 +433,9 @@ mod tests {
             .take(10)
             .iter()
             .map(|frame| match frame {
-                Outgoing::Event(event) => format!("{}:{}", event.frame_type(), event.delivery.coalesces),
+                Outgoing::Event(event) | Outgoing::Resumable(event) => {
+                    format!("{}:{}", event.frame_type(), event.delivery.coalesces)
+                }
                 Outgoing::Direct(_) => "direct".into(),
             })
             .collect();
@@ -428,6 +449,16 @@ mod tests {
             ],
             "a newer snapshot replaces a queued one; removals are never replaced"
         );
+
+        // The events of a scope subscribed with `resume_after` all arrive.
+        let resumable = || match loop_status() {
+            Outgoing::Event(event) => Outgoing::Resumable(event),
+            other => other,
+        };
+        for frame in [resumable(), resumable(), resumable()] {
+            outbound.push(frame);
+        }
+        assert_eq!(outbound.take(10).len(), 3);
     }
 
     #[tokio::test(start_paused = true)]

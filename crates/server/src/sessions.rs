@@ -12,14 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use letta_app_server_protocol::{ErrorCode, ErrorFrame, RuntimeEvent, RuntimeScope, ServerFrame};
+use letta_app_server_protocol::{ErrorCode, ErrorFrame, Resume, RuntimeEvent, RuntimeScope, ServerFrame};
 
 use crate::commands::terminal::Terminals;
 use crate::commands::watch::Watches;
-use crate::commands::{self, Caller};
+use crate::commands::{self, AnswerResume, Caller};
 use crate::config::Config;
 use crate::engine::conversation::Conversation;
 use crate::engine::{Audience, Engine, Peer, ScopeError, SessionId};
+use crate::journal::Journal;
 use crate::metrics::{Metrics, Snapshot};
 use crate::outbound::{EventFrame, Limits, Outbound, Outgoing};
 use crate::store::Store;
@@ -107,29 +108,53 @@ impl Session {
     }
 }
 
+/// The subscribers of one scope, and its [`Journal`] once a session subscribed to it with
+/// `resume_after` (kept while its conversation is in memory).
+#[derive(Default)]
+struct Watch {
+    sessions: Vec<SessionId>,
+    journal: Option<Arc<Journal>>,
+}
+
+impl Watch {
+    /// Whether a session is subscribed, or a resuming one left less than the grace ago.
+    fn is_watched(&self) -> bool {
+        !self.sessions.is_empty() || self.journal.as_ref().is_some_and(|journal| journal.lingers())
+    }
+}
+
 /// The open sessions and their subscriptions: the engine's [`Audience`].
 #[derive(Default)]
 struct Watchers {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
-    subscriptions: Mutex<HashMap<RuntimeScope, Vec<SessionId>>>,
+    subscriptions: Mutex<HashMap<RuntimeScope, Watch>>,
 }
 
 impl Watchers {
-    /// The sessions subscribed to `scope`.
-    fn subscribers(&self, scope: &RuntimeScope) -> Vec<Arc<Session>> {
+    /// The sessions subscribed to `scope`, and its journal.
+    fn subscribers(&self, scope: &RuntimeScope) -> (Vec<Arc<Session>>, Option<Arc<Journal>>) {
         let subscriptions = lock(&self.subscriptions);
-        let Some(ids) = subscriptions.get(scope) else {
-            return Vec::new();
+        let Some(watch) = subscriptions.get(scope) else {
+            return (Vec::new(), None);
         };
         let sessions = lock(&self.sessions);
-        ids.iter().filter_map(|id| sessions.get(id).cloned()).collect()
+        let targets = (watch.sessions.iter())
+            .filter_map(|id| sessions.get(id).cloned())
+            .collect();
+        (targets, watch.journal.clone())
     }
 }
 
 impl Audience for Watchers {
-    /// Serialises the event once for every subscriber.
+    /// Serialises the event once for every subscriber (and numbers and retains it, in a scope
+    /// with a journal).
     fn broadcast(&self, scope: &RuntimeScope, event: &RuntimeEvent) {
-        let targets = self.subscribers(scope);
+        let (targets, journal) = self.subscribers(scope);
+        if let Some(journal) = journal {
+            let plain = targets.iter().map(|session| (session.id, &*session.outbound));
+            journal.publish(EventFrame::new(event, scope), plain);
+            return;
+        }
         if targets.is_empty() {
             return;
         }
@@ -147,13 +172,13 @@ impl Audience for Watchers {
     }
 
     fn notify(&self, scope: &RuntimeScope, frame: ServerFrame) {
-        for session in self.subscribers(scope) {
+        for session in self.subscribers(scope).0 {
             session.send(frame.clone());
         }
     }
 
     fn is_watched(&self, scope: &RuntimeScope) -> bool {
-        lock(&self.subscriptions).get(scope).is_some_and(|s| !s.is_empty())
+        lock(&self.subscriptions).get(scope).is_some_and(Watch::is_watched)
     }
 
     /// Resolves once no subscriber of `scope` is [busy](Outbound::is_busy), except one that has
@@ -161,11 +186,11 @@ impl Audience for Watchers {
     fn readers_ready<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         let outbounds: Vec<Arc<Outbound>> = {
             let subscriptions = lock(&self.subscriptions);
-            let Some(ids) = subscriptions.get(scope) else {
+            let Some(watch) = subscriptions.get(scope) else {
                 return Box::pin(std::future::ready(()));
             };
             let sessions = lock(&self.sessions);
-            ids.iter()
+            (watch.sessions.iter())
                 .filter_map(|id| sessions.get(id))
                 .filter(|session| session.outbound.is_busy())
                 .map(|session| session.outbound.clone())
@@ -219,7 +244,9 @@ impl Sessions {
     /// The server's metrics in the Prometheus text format, with the runtimes subscribed to and
     /// the conversations loaded now.
     pub fn metrics(&self) -> String {
-        let subscribed_runtimes = lock(&self.watchers.subscriptions).len();
+        let subscribed_runtimes = (lock(&self.watchers.subscriptions).values())
+            .filter(|watch| !watch.sessions.is_empty())
+            .count();
         self.engine.metrics.render(Snapshot {
             subscribed_runtimes: i64::try_from(subscribed_runtimes).unwrap_or(i64::MAX),
             loaded_conversations: i64::try_from(self.engine.loaded_conversations()).unwrap_or(i64::MAX),
@@ -255,7 +282,9 @@ impl Sessions {
 
     /// Forgets a closed session: its subscriptions and the turns only it was watching
     /// (docs/protocol.md §5 (g)); its queued inputs stay (docs/protocol.md §8.7), unless it
-    /// was [abandoned](Session::abandon). Closing a session twice does nothing more.
+    /// was [abandoned](Session::abandon). A turn that only it watched, having subscribed with
+    /// `resume_after`, goes on for the resume grace, and ends then if nobody came back
+    /// (docs/protocol.md §2.2). Closing a session twice does nothing more.
     pub async fn close_session(&self, session: SessionId) {
         let Some(closed) = lock(&self.watchers.sessions).remove(&session) else {
             return;
@@ -264,19 +293,34 @@ impl Sessions {
         closed.watches.close();
         let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
         self.engine.external.session_closed(session);
-        let scopes: Vec<RuntimeScope> = {
+        let (scopes, lingering) = {
             let mut subscriptions = lock(&self.watchers.subscriptions);
-            let mut scopes = Vec::new();
-            for (scope, sessions) in subscriptions.iter_mut() {
-                if let Some(position) = sessions.iter().position(|s| *s == session) {
-                    sessions.remove(position);
+            let (mut scopes, mut lingering) = (Vec::new(), Vec::new());
+            for (scope, watch) in subscriptions.iter_mut() {
+                if let Some(position) = watch.sessions.iter().position(|s| *s == session) {
+                    watch.sessions.remove(position);
                     scopes.push(scope.clone());
+                    if let Some(journal) = &watch.journal
+                        && journal.leave(session)
+                        && journal.lingers()
+                    {
+                        lingering.push(scope.clone());
+                    }
                 }
             }
-            subscriptions.retain(|_, sessions| !sessions.is_empty());
-            scopes
+            subscriptions.retain(|_, watch| !watch.sessions.is_empty() || watch.journal.is_some());
+            (scopes, lingering)
         };
         self.engine.session_left(session, scopes, abort_its_turns).await;
+        if !lingering.is_empty() {
+            // Once the grace is over, what nobody came back to watch ends as it would have.
+            let engine = self.engine.clone();
+            let grace = self.config().resume.grace;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                engine.session_left(session, lingering, false).await;
+            });
+        }
     }
 
     /// Sends every pending approval question to a newly connected client (docs/protocol.md §1.5).
@@ -289,27 +333,35 @@ impl Sessions {
     /// watcher. [`Sessions::close_session`] forgets the session before its subscriptions, and
     /// this checks it under the subscriptions' lock, so either it sees the close or the close
     /// sees its subscription.
-    fn subscribe(&self, session: SessionId, scope: &RuntimeScope) {
+    /// With `resuming`, the session joins the scope's journal (made now if it has none), which
+    /// numbers the scope's events from then on.
+    fn subscribe(&self, session: SessionId, scope: &RuntimeScope, resuming: bool) {
         let mut subscriptions = lock(&self.watchers.subscriptions);
-        if !lock(&self.watchers.sessions).contains_key(&session) {
+        let Some(outbound) = lock(&self.watchers.sessions).get(&session).map(|s| s.outbound.clone()) else {
             return;
+        };
+        let watch = subscriptions.entry(scope.clone()).or_default();
+        if !watch.sessions.contains(&session) {
+            watch.sessions.push(session);
         }
-        let sessions = subscriptions.entry(scope.clone()).or_default();
-        if !sessions.contains(&session) {
-            sessions.push(session);
+        if resuming {
+            let limits = self.config().resume;
+            (watch.journal.get_or_insert_with(|| Journal::new(limits))).join(session, &outbound);
         }
     }
 
-    /// The conversation runtime of a scope with `session` subscribed to it. A conversation
-    /// evicted between the lookup and the subscription is loaded again.
+    /// The conversation runtime of a scope with `session` subscribed to it (see
+    /// [`Sessions::subscribe`]). A conversation evicted between the lookup and the
+    /// subscription is loaded again.
     pub async fn subscribed_conversation(
         &self,
         session: SessionId,
         scope: &RuntimeScope,
+        resuming: bool,
     ) -> Result<Arc<Conversation>, ScopeError> {
         loop {
             let conversation = self.engine.conversation(scope).await?;
-            self.subscribe(session, &conversation.scope);
+            self.subscribe(session, &conversation.scope, resuming);
             // Eviction checks the subscriptions before it marks a conversation: either it saw
             // this one, or the mark is visible now.
             if !conversation.is_evicted() {
@@ -319,11 +371,35 @@ impl Sessions {
     }
 
     /// One eviction sweep (see [`Engine::evict_idle`]), with the subscriptions held so that no
-    /// subscription slips in between the check and the mark.
+    /// subscription slips in between the check and the mark. The journals of the evicted
+    /// conversations go with them.
     pub fn evict_idle(&self, sweeps: u32) -> usize {
-        let subscriptions = lock(&self.watchers.subscriptions);
-        self.engine
-            .evict_idle(sweeps, |scope| subscriptions.get(scope).is_some_and(|s| !s.is_empty()))
+        let mut subscriptions = lock(&self.watchers.subscriptions);
+        let evicted = self
+            .engine
+            .evict_idle(sweeps, |scope| subscriptions.get(scope).is_some_and(Watch::is_watched));
+        for scope in &evicted {
+            subscriptions.remove(scope);
+        }
+        evicted.len()
+    }
+
+    /// Answers a subscription to `scope` made with `resume_after` (see [`Journal::answer`]).
+    fn answer_resuming(&self, session: SessionId, scope: &RuntimeScope, cursor: u64, send: AnswerResume<'_>) -> Resume {
+        let journal = (lock(&self.watchers.subscriptions).get(scope)).and_then(|watch| watch.journal.clone());
+        match journal {
+            Some(journal) => journal.answer(session, cursor, send),
+            // Evicted meanwhile (the session left): a first subscription's answer.
+            None => {
+                let resume = Resume {
+                    resumed: false,
+                    last_seq: 0,
+                    oldest_retained: 1,
+                };
+                send(resume);
+                resume
+            }
+        }
     }
 }
 
@@ -369,8 +445,13 @@ impl Caller for Client {
     fn subscribe<'a>(
         &'a self,
         scope: &'a RuntimeScope,
+        resuming: bool,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>> {
-        Box::pin(self.sessions.subscribed_conversation(self.session.id, scope))
+        Box::pin(self.sessions.subscribed_conversation(self.session.id, scope, resuming))
+    }
+
+    fn answer_resuming(&self, scope: &RuntimeScope, cursor: u64, send: AnswerResume<'_>) -> Resume {
+        (self.sessions).answer_resuming(self.session.id, &scope.without_acting_user(), cursor, send)
     }
 
     fn as_peer(&self) -> &dyn Peer {

@@ -759,6 +759,10 @@ class Capabilities(TypedDict):
     """Letta 0.34: `runtime_start` can create a conversation without an agent."""
     launch_subagent_notify_caller: NotRequired[bool | None]
     """Letta 0.34: `launch_subagent` accepts `notify: "caller"`."""
+    event_resume: NotRequired[bool | None]
+    """This server's extension: `runtime_start` and `sync` accept `resume_after`, and the runtime
+    events of a scope subscribed that way carry `conversation_seq` (docs/protocol.md §2.2).
+    """
 
 
 class Created(TypedDict):
@@ -768,6 +772,26 @@ class Created(TypedDict):
     """A new agent was created."""
     conversation: bool
     """A new conversation was created."""
+
+
+class Resume(TypedDict):
+    """Where a scope's event stream resumes for a subscription with `resume_after` (this server's
+    extension, docs/protocol.md §2.2).
+    
+    `resumed: true`: every event of the scope after the cursor follows, exactly once and in
+    order, then the live stream; the state replay is left out. `resumed: false` (a first
+    subscription, a cursor older than what is retained, or one the server does not know): the
+    usual state replay follows, and the live stream from `last_seq + 1`.
+    """
+
+    resumed: bool
+    """Whether the events after the cursor follow instead of the state replay."""
+    last_seq: int
+    """The scope's last `conversation_seq` when the subscription was made: the client's cursor
+    from now on, unless it resumed from an older one.
+    """
+    oldest_retained: int
+    """The oldest `conversation_seq` retained (`last_seq + 1` when none is)."""
 
 
 class AgentState(TypedDict):
@@ -3000,6 +3024,11 @@ class RuntimeStart(TypedDict):
     """Controller-owned tools for this runtime; replaces this connection's registrations
     (absent clears them).
     """
+    resume_after: NotRequired[int | None]
+    """This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+    last `conversation_seq` this client has (`0`: none yet). The answer then carries
+    `resume`, and the scope's runtime events `conversation_seq`.
+    """
 
 
 class Input(TypedDict):
@@ -3030,6 +3059,11 @@ class Sync(TypedDict):
     """Consult the backend for approvals left pending by a previous process (default true)."""
     force_device_status: NotRequired[bool | None]
     """Include `update_device_status` even if unchanged (default false here)."""
+    resume_after: NotRequired[int | None]
+    """This server's extension (docs/protocol.md §2.2): subscribe with a resume cursor, the
+    last `conversation_seq` this client has (`0`: none yet). The answer then carries
+    `resume`, and the scope's runtime events `conversation_seq`.
+    """
 
 
 class AbortMessage(TypedDict):
@@ -4362,6 +4396,8 @@ class RuntimeStartResponse(TypedDict):
     """What was created by this call."""
     error: NotRequired[str | None]
     """Why it failed."""
+    resume: NotRequired['Resume | None']
+    """Where the event stream resumes, when the request had `resume_after`."""
 
 
 class InputAccepted(TypedDict):
@@ -4392,6 +4428,8 @@ class SyncResponse(TypedDict):
     """Whether the replay happened."""
     error: NotRequired[str | None]
     """Why it failed."""
+    resume: NotRequired['Resume | None']
+    """Where the event stream resumes, when the request had `resume_after`."""
 
 
 class AbortMessageResponse(TypedDict):
@@ -5818,6 +5856,11 @@ class StreamDelta(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class TurnFinished(TypedDict):
@@ -5852,6 +5895,11 @@ class TurnFinished(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class UpdateLoopStatus(TypedDict):
@@ -5870,6 +5918,11 @@ class UpdateLoopStatus(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class UpdateDeviceStatus(TypedDict):
@@ -5888,6 +5941,11 @@ class UpdateDeviceStatus(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class UpdateQueue(TypedDict):
@@ -5908,6 +5966,11 @@ class UpdateQueue(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class UpdateSubagentState(TypedDict):
@@ -5926,6 +5989,11 @@ class UpdateSubagentState(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class ControlRequest(TypedDict):
@@ -5950,6 +6018,11 @@ class ControlRequest(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class FileOps(TypedDict):
@@ -5978,6 +6051,11 @@ class FileOps(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: NotRequired[str]
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class TeleportReady(TypedDict):
@@ -6010,6 +6088,11 @@ class TeleportReady(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: str
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class ExternalToolCallRequest(TypedDict):
@@ -6052,6 +6135,11 @@ class CronsUpdated(TypedDict):
     """ISO-8601 time the frame was serialised."""
     idempotency_key: NotRequired[str]
     """`"<type>:<event_seq>:<uuid-v4>"`."""
+    conversation_seq: NotRequired[int | None]
+    """This server's extension, only on a scope subscribed with `resume_after`: the event's
+    position in its conversation, which increases and is never reused, across reconnects
+    (docs/protocol.md §2.2).
+    """
 
 
 class Error(TypedDict):

@@ -127,7 +127,7 @@ REQUESTS: Final[dict[str, Request]] = {
 CAPABILITIES: Final = ("agent_management", "conversation_management", "memory_management", "runtime_start", "split_channels",)
 """The capability flags every `app_server_info_response` carries."""
 
-OPTIONAL_CAPABILITIES: Final = ("runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller",)
+OPTIONAL_CAPABILITIES: Final = ("runtime_workspace_sandbox", "runtime_external_tools_update", "launch_subagent", "structured_outputs", "agent_free_conversations", "launch_subagent_notify_caller", "event_resume",)
 """The capability flags a server may leave out."""
 
 

@@ -120,6 +120,7 @@ fn responses_convert_to_and_from_server_frames() {
         runtime: RuntimeScope::new("a", "c"),
         success: true,
         error: None,
+        resume: None,
     };
     let frame = ServerFrame::from(response.clone());
     assert_eq!(frame.frame_type(), "sync_response");
@@ -148,6 +149,7 @@ fn a_runtime_event_plus_its_envelope_is_the_server_frame() {
         event_seq: 7,
         emitted_at: "2026-11-25T00:00:00.000Z".into(),
         idempotency_key: "turn_finished:7:u".into(),
+        conversation_seq: None,
     };
     let payload = serde_json::to_value(&event).unwrap();
     let frame = event.with_envelope(envelope.clone());

@@ -27,6 +27,8 @@ pub fn app_server_info(request_id: String) -> AppServerInfoResponse {
             // agent) and `launch_subagent`'s `notify: "caller"` are implemented.
             agent_free_conversations: Some(true),
             launch_subagent_notify_caller: Some(true),
+            // This server's resumable event stream (docs/protocol.md §2.2).
+            event_resume: Some(true),
         },
     }
 }

@@ -99,7 +99,7 @@ pub(super) async fn resume_queue(caller: &Arc<dyn Caller>, resume: ResumeQueue) 
         conversation.release_paused(engine, caller.as_peer(), None).await;
         return Some(conversation);
     };
-    match caller.subscribe(&resume.runtime).await {
+    match caller.subscribe(&resume.runtime, false).await {
         Ok(conversation) => {
             conversation
                 .release_paused(engine, caller.as_peer(), Some(request_id))

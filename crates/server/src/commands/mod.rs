@@ -77,10 +77,11 @@ use letta_app_server_protocol::{
     ErrorFrame, ExecuteCommand, ExternalToolCallResponse, FileOps, FrameError, FrameErrorKind, FrameType, GetCwdMap,
     GetExperiments, GetReflectionSettings, GetTree, GrepInFiles, Input, InputAccepted, LaunchSubagent,
     ListConnectProviders, ListInDirectory, ListMemory, ListModels, MemoryCommitDiff, MemoryFileAtRef, MemoryHistory,
-    MonitorStop, ReadFile, ReadMemoryFile, RemoveQueueItem, ResumeQueue, RuntimeExternalToolsUpdate, RuntimeScope,
-    RuntimeStart, SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame, SetBootWorkingDirectory,
-    SetExperiment, SetReflectionSettings, SkillDisable, SkillEnable, Sync, TerminalInput, TerminalKill, TerminalResize,
-    TerminalSpawn, TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile, WriteFile, WriteMemoryFile,
+    MonitorStop, ReadFile, ReadMemoryFile, RemoveQueueItem, Resume, ResumeQueue, RuntimeExternalToolsUpdate,
+    RuntimeScope, RuntimeStart, SearchBranches, SearchFiles, SecretApply, SecretList, ServerFrame,
+    SetBootWorkingDirectory, SetExperiment, SetReflectionSettings, SkillDisable, SkillEnable, Sync, TerminalInput,
+    TerminalKill, TerminalResize, TerminalSpawn, TurnFinishedAck, UnwatchFile, UpdateModel, UpdateToolset, WatchFile,
+    WriteFile, WriteMemoryFile,
 };
 use serde_json::Value;
 
@@ -92,11 +93,17 @@ pub trait Caller: Peer {
     /// The engine the client drives.
     fn engine(&self) -> &Arc<Engine>;
     /// Subscribes the client to `scope`'s events; returns the scope's conversation (loaded on
-    /// first use).
+    /// first use). `resuming`: a subscription with `resume_after` (docs/protocol.md §2.2),
+    /// which gets no event of the scope until [answered](Self::answer_resuming).
     fn subscribe<'a>(
         &'a self,
         scope: &'a RuntimeScope,
+        resuming: bool,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Conversation>, ScopeError>> + Send + 'a>>;
+    /// Answers the client's subscription to `scope` with `resume_after: cursor`: `send` queues
+    /// the answer with the [`Resume`], before any numbered event of the scope; the events after
+    /// the cursor follow it when it resumed. Returns the `Resume`.
+    fn answer_resuming(&self, scope: &RuntimeScope, cursor: u64, send: AnswerResume<'_>) -> Resume;
     /// Itself as the [`Peer`] that conversations answer.
     fn as_peer(&self) -> &dyn Peer;
     /// The client's terminals.
@@ -116,6 +123,9 @@ impl dyn Caller + '_ {
         self.send_frame(frame.into());
     }
 }
+
+/// Queues the answer to a subscription with `resume_after`, given where it resumes.
+pub type AnswerResume<'a> = Box<dyn FnOnce(Resume) + 'a>;
 
 /// Handles one text frame from a client.
 pub async fn handle_text(caller: &Arc<dyn Caller>, text: &str) {
@@ -158,7 +168,7 @@ async fn reject(caller: &Arc<dyn Caller>, text: &str, error: FrameError) {
     else {
         return;
     };
-    let Ok(conversation) = caller.subscribe(&scope).await else {
+    let Ok(conversation) = caller.subscribe(&scope, false).await else {
         return;
     };
     let message = match (error.frame_type.as_deref(), error.path.as_deref()) {
@@ -695,7 +705,17 @@ async fn scoped(
     scope: &RuntimeScope,
     command: (&str, Option<&String>),
 ) -> Option<Arc<Conversation>> {
-    match caller.subscribe(scope).await {
+    subscribed(caller, scope, command, false).await
+}
+
+/// [`scoped`], with `resuming` as [`Caller::subscribe`] takes it.
+async fn subscribed(
+    caller: &Arc<dyn Caller>,
+    scope: &RuntimeScope,
+    command: (&str, Option<&String>),
+    resuming: bool,
+) -> Option<Arc<Conversation>> {
+    match caller.subscribe(scope, resuming).await {
         Ok(conversation) => Some(conversation),
         Err(error) => {
             let code = if matches!(error, ScopeError::Store(_)) {

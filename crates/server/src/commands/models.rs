@@ -163,7 +163,7 @@ pub(super) async fn update_model(caller: &Arc<dyn Caller>, command: UpdateModel)
         error: Some(error),
         ..Default::default()
     };
-    let conversation = match caller.subscribe(&runtime).await {
+    let conversation = match caller.subscribe(&runtime, false).await {
         Ok(conversation) => conversation,
         Err(error) => {
             caller.send(failed(error.to_string(), None));
@@ -232,7 +232,7 @@ pub(super) async fn update_toolset(caller: &Arc<dyn Caller>, command: UpdateTool
         runtime,
         toolset_preference,
     } = command;
-    let (conversation, set) = match caller.subscribe(&runtime).await {
+    let (conversation, set) = match caller.subscribe(&runtime, false).await {
         Ok(conversation) => {
             let set = conversation
                 .set_toolset(caller.engine(), toolset_preference.clone())

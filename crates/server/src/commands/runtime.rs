@@ -4,52 +4,64 @@
 use std::sync::Arc;
 
 use letta_app_server_protocol::{
-    ChangeDeviceState, Created, JsonObject, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
+    ChangeDeviceState, Created, JsonObject, Resume, RuntimeScope, RuntimeStart, RuntimeStartResponse, SyncResponse,
 };
 use serde_json::Value;
 
-use super::{Caller, scoped, unknown_runtime};
+use super::{Caller, scoped, subscribed, unknown_runtime};
 use crate::engine::Engine;
 use crate::engine::catalog::{default_conversation, new_conversation};
 use crate::engine::conversation::Conversation;
 
 /// `sync`: report turns cut short, ask again the approvals a previous process left, replay the
-/// scope's state, answer (docs/protocol.md §3.10).
+/// scope's state, answer (docs/protocol.md §3.10). With `resume_after`, the answer comes first,
+/// then the events after the cursor or, when it cannot resume, the replay (§2.2).
 pub(super) async fn sync(caller: &Arc<dyn Caller>, sync: letta_app_server_protocol::Sync) -> Option<Arc<Conversation>> {
     let engine = caller.engine();
     let request_id = sync.request_id.clone();
-    let conversation = scoped(caller, &sync.runtime, ("sync", sync.request_id.as_ref())).await;
-    match &conversation {
-        Some(conversation) => {
-            conversation.report_interrupted(engine).await;
-            if sync.recover_approvals.unwrap_or(true) {
-                conversation.recover_approvals(engine, caller.as_peer()).await;
-            }
-            conversation
-                .replay(caller.as_peer(), sync.force_device_status.unwrap_or(false))
-                .await;
-            if let Some(request_id) = request_id {
-                caller.send(SyncResponse {
-                    request_id,
-                    runtime: sync.runtime,
-                    success: true,
-                    error: None,
-                });
+    let resuming = sync.resume_after.is_some();
+    let command = ("sync", sync.request_id.as_ref());
+    let conversation = subscribed(caller, &sync.runtime, command, resuming).await;
+    let answer = |success: bool, error: Option<String>, resume: Option<Resume>| {
+        if let Some(request_id) = request_id.clone() {
+            caller.send(SyncResponse {
+                request_id,
+                runtime: sync.runtime.clone(),
+                success,
+                error,
+                resume,
+            });
+        }
+    };
+    let Some(conversation) = &conversation else {
+        answer(false, Some(unknown_runtime(&sync.runtime)), None);
+        return None;
+    };
+    conversation.report_interrupted(engine).await;
+    if sync.recover_approvals.unwrap_or(true) {
+        conversation.recover_approvals(engine, caller.as_peer()).await;
+    }
+    let replay = |conversation: Arc<Conversation>| async move {
+        let force_device = sync.force_device_status.unwrap_or(false);
+        conversation.replay(caller.as_peer(), force_device).await;
+    };
+    match sync.resume_after {
+        Some(cursor) => {
+            let resume = caller.answer_resuming(
+                &sync.runtime,
+                cursor,
+                Box::new(|resume| answer(true, None, Some(resume))),
+            );
+            if !resume.resumed {
+                replay(conversation.clone()).await;
             }
         }
         None => {
-            if let Some(request_id) = request_id {
-                let error = Some(unknown_runtime(&sync.runtime));
-                caller.send(SyncResponse {
-                    request_id,
-                    runtime: sync.runtime,
-                    success: false,
-                    error,
-                });
-            }
+            replay(conversation.clone()).await;
+            answer(true, None, None);
         }
     }
-    conversation
+    Some(conversation.clone())
 }
 
 /// `change_device_state`: the payload may name another scope than the envelope (docs/protocol.md §3.13).
@@ -73,6 +85,8 @@ pub(super) async fn change_device_state(
 
 /// `runtime_start`: resolve or create the agent and conversation, apply settings, subscribe,
 /// answer and replay (docs/protocol.md §3.2, §5 (a)); returns the conversation it started.
+/// With `resume_after`, the answer comes first (whatever `wait_for_replay` says), then the
+/// events after the cursor or, when it cannot resume, the replay (§2.2).
 pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart) -> Option<Arc<Conversation>> {
     let request_id = start.request_id.clone();
     let failed = |error: String| RuntimeStartResponse {
@@ -83,6 +97,7 @@ pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart)
         conversation: None,
         created: Created::default(),
         error: Some(error),
+        resume: None,
     };
     let resolved = match resolve(caller.engine(), &start).await {
         Ok(resolved) => resolved,
@@ -92,7 +107,7 @@ pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart)
         }
     };
     let (scope, agent, conversation_state, created) = resolved;
-    let conversation = match caller.subscribe(&scope).await {
+    let conversation = match caller.subscribe(&scope, start.resume_after.is_some()).await {
         Ok(conversation) => conversation,
         Err(error) => {
             caller.send(failed(error.to_string()));
@@ -108,29 +123,47 @@ pub(super) async fn runtime_start(caller: &Arc<dyn Caller>, start: RuntimeStart)
         .external
         .replace(caller.id(), std::slice::from_ref(&scope), tools)
     {
-        caller.send(failed(error));
+        match start.resume_after {
+            // Subscribed all the same: it gets the scope's events from now on.
+            Some(_) => {
+                caller.answer_resuming(&scope, 0, Box::new(|_| caller.send(failed(error))));
+            }
+            None => caller.send(failed(error)),
+        }
         return None;
     }
     let response = RuntimeStartResponse {
         request_id: request_id.clone(),
         success: true,
-        runtime: Some(scope),
+        runtime: Some(scope.clone()),
         agent,
         conversation: Some(conversation_state),
         created,
         error: None,
+        resume: None,
     };
-    let wait = start.wait_for_replay.unwrap_or(false);
+    let force_device = start.force_device_status.unwrap_or(true);
     conversation.report_interrupted(caller.engine()).await;
     if start.recover_approvals.unwrap_or(true) {
         conversation.recover_approvals(caller.engine(), caller.as_peer()).await;
     }
+    if let Some(cursor) = start.resume_after {
+        let answer = |resume| {
+            caller.send(RuntimeStartResponse {
+                resume: Some(resume),
+                ..response
+            });
+        };
+        if !caller.answer_resuming(&scope, cursor, Box::new(answer)).resumed {
+            conversation.replay(caller.as_peer(), force_device).await;
+        }
+        return Some(conversation);
+    }
+    let wait = start.wait_for_replay.unwrap_or(false);
     if !wait {
         caller.send(response.clone());
     }
-    conversation
-        .replay(caller.as_peer(), start.force_device_status.unwrap_or(true))
-        .await;
+    conversation.replay(caller.as_peer(), force_device).await;
     if wait {
         caller.send(response);
     }

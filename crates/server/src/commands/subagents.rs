@@ -27,7 +27,7 @@ pub(super) async fn launch(caller: &Arc<dyn Caller>, command: LaunchSubagent) {
             ..LaunchSubagentResponse::default()
         },
     };
-    if let Err(error) = caller.subscribe(&scope).await {
+    if let Err(error) = caller.subscribe(&scope, false).await {
         return caller.send(answer(Err(error.to_string())));
     }
     let args = command.args.clone();

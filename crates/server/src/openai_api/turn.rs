@@ -310,10 +310,10 @@ impl Follower {
     fn take(&mut self, frame: Outgoing) -> Option<End> {
         match frame {
             Outgoing::Direct(bytes) => self.direct(&bytes),
-            Outgoing::Event(event) => {
+            Outgoing::Event(event) | Outgoing::Resumable(event) => {
                 // Rendered as a client would read it; only this turn's events matter.
                 let frame_type = event.frame_type();
-                let value: Value = serde_json::from_str(&event.render(0, "")).ok()?;
+                let value: Value = serde_json::from_str(&event.render(0, "", false)).ok()?;
                 self.event(frame_type, value)
             }
         }

@@ -96,7 +96,11 @@ pub(super) async fn write(
             let (text, is_delta) = match frame {
                 Outgoing::Event(event) => {
                     event_seq += 1;
-                    (event.render(event_seq, &emitted_at), event.is_delta)
+                    (event.render(event_seq, &emitted_at, false), event.is_delta)
+                }
+                Outgoing::Resumable(event) => {
+                    event_seq += 1;
+                    (event.render(event_seq, &emitted_at, true), event.is_delta)
                 }
                 Outgoing::Direct(bytes) => (String::from_utf8(bytes.to_vec()).unwrap_or_default(), false),
             };

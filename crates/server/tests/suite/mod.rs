@@ -20,6 +20,7 @@ mod models;
 mod openai;
 mod operations;
 mod providers;
+mod resume;
 mod resume_queue;
 mod search;
 mod secrets;
