@@ -5878,7 +5878,7 @@ export interface StreamDelta {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -5921,7 +5921,7 @@ export interface TurnFinished {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -5945,7 +5945,7 @@ export interface UpdateLoopStatus {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -5969,7 +5969,7 @@ export interface UpdateDeviceStatus {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -5995,7 +5995,7 @@ export interface UpdateQueue {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -6019,7 +6019,7 @@ export interface UpdateSubagentState {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -6049,7 +6049,7 @@ export interface ControlRequest {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -6084,7 +6084,7 @@ export interface FileOps {
   runtime?: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq?: number;
   /** ISO-8601 time the frame was serialised. */
@@ -6123,7 +6123,7 @@ export interface TeleportReady {
   runtime: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq: number;
   /** ISO-8601 time the frame was serialised. */
@@ -6171,7 +6171,7 @@ export interface CronsUpdated {
   runtime?: RuntimeScope;
   /**
    * Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-   * no gaps. Restarts on reconnect; there is no resume cursor.
+   * no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
    */
   event_seq?: number;
   /** ISO-8601 time the frame was serialised. */

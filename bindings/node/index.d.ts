@@ -55,6 +55,12 @@ export interface ReconnectOptions {
   maxDelayMs?: number;
   /** Give up after this many failed attempts (default: never, until `close()`). */
   maxAttempts?: number;
+  /**
+   * Resume each runtime's event stream where it left off, on a server that offers it
+   * (`event_resume`, this project's server): events and turns then see no gap at all across a
+   * reconnect. `false` gets every runtime's state replay after a reconnect instead (default true).
+   */
+  resume?: boolean;
 }
 
 /** TLS settings of a client (an extension: real Letta's server has no TLS). */
@@ -104,12 +110,17 @@ export type CommandInput<T extends { type: string }> = Omit<T, "type" | "request
 /**
  * Where an `events()` or `turn()` iterator may be missing frames: it fell behind by more than
  * `eventCapacity` and skipped `missed` frames, the connection dropped, it came back, or (`other`)
- * a kind of gap this version does not know, described by `detail`.
+ * a kind of gap this version does not know, described by `detail`. With `reconnect` (and
+ * `resume`, the default) on a server that offers it, a drop is `interrupted` instead, and
+ * `resumed` follows once every runtime's events resumed where they left off: nothing is missing
+ * (`reconnected` follows instead when one could not resume).
  */
 export type StreamGap =
   | { type: "gap"; reason: "lagged"; missed: number }
   | { type: "gap"; reason: "disconnected"; detail: string }
   | { type: "gap"; reason: "reconnected" }
+  | { type: "gap"; reason: "interrupted"; detail: string }
+  | { type: "gap"; reason: "resumed" }
   | { type: "gap"; reason: "other"; detail: string };
 
 /** What an `events()` or `turn()` iterator yields. */

@@ -79,6 +79,7 @@ function reconnectPolicy(reconnect) {
     initialDelayMs: policy.initialDelayMs ?? 100,
     maxDelayMs: policy.maxDelayMs ?? 5_000,
     maxAttempts: policy.maxAttempts,
+    resume: policy.resume ?? true,
   };
 }
 
@@ -153,6 +154,8 @@ class AppServerClient {
   #ready;
   #requestTimeoutMs;
   #closed = false;
+  /** Set from an `interrupted` gap until the connection is back or gone. */
+  #interrupted = false;
   #closing;
   /** Set once the dispatcher has read its last frame. */
   #ended = false;
@@ -577,13 +580,16 @@ class AppServerClient {
     }
     for (const queue of this.#queues) queue.push(gap);
     if (this.#closed) return;
-    if (gap.reason === 'disconnected') {
+    // A resumed drop (`interrupted`, then `resumed`) is a disconnect and a reconnect too;
+    // the `disconnected` of a client that gave up after an `interrupted` is told once.
+    if (gap.reason === 'interrupted' || (gap.reason === 'disconnected' && !this.#interrupted)) {
       this.#failPending(SOCKET_CLOSED);
       const event = { channel: 'control', event: { reason: gap.detail } };
       this.#notify(this.#disconnectHandlers, event);
-    } else if (gap.reason === 'reconnected') {
+    } else if (gap.reason === 'reconnected' || gap.reason === 'resumed') {
       this.#notify(this.#reconnectHandlers);
     }
+    if (gap.reason !== 'lagged' && gap.reason !== 'other') this.#interrupted = gap.reason === 'interrupted';
   }
 
   #failPending(message) {

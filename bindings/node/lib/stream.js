@@ -5,7 +5,10 @@
 /** Items taken from Rust per boundary crossing. */
 const BATCH_LIMIT = 1024;
 
-/** A batch item that is an array is a gap: `["lagged", n]`, `["disconnected", why]`, `["reconnected"]`. */
+/**
+ * A batch item that is an array is a gap: `["lagged", n]`, `["disconnected", why]`,
+ * `["reconnected"]`, `["interrupted", why]`, `["resumed"]`.
+ */
 function gapOf(item) {
   switch (item[0]) {
     case 'lagged':
@@ -14,6 +17,10 @@ function gapOf(item) {
       return { type: 'gap', reason: 'disconnected', detail: item[1] };
     case 'reconnected':
       return { type: 'gap', reason: 'reconnected' };
+    case 'interrupted':
+      return { type: 'gap', reason: 'interrupted', detail: item[1] };
+    case 'resumed':
+      return { type: 'gap', reason: 'resumed' };
     default:
       return { type: 'gap', reason: 'other', detail: item[1] };
   }

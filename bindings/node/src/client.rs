@@ -49,6 +49,9 @@ pub struct NativeReconnect {
     pub max_delay_ms: u32,
     /// Give up after this many failed attempts.
     pub max_attempts: Option<u32>,
+    /// Resume the runtimes' event streams where they left off, on a server that offers it
+    /// (default true).
+    pub resume: Option<bool>,
 }
 
 /// A client of one App Server. Made at once (options are checked then), connected by
@@ -88,6 +91,7 @@ impl NativeClient {
                 initial_delay: millis(policy.initial_delay_ms),
                 max_delay: millis(policy.max_delay_ms),
                 max_attempts: policy.max_attempts,
+                resume: policy.resume.unwrap_or(true),
             });
         }
         builder.validate().map_err(to_js)?;

@@ -206,8 +206,9 @@ fn encode(items: &[Item]) -> String {
     out
 }
 
-/// A gap as an array: `["lagged", missed]`, `["disconnected", reason]`, `["reconnected"]`, or
-/// `["gap", description]` for a kind of gap this binding does not know yet.
+/// A gap as an array: `["lagged", missed]`, `["disconnected", reason]`, `["reconnected"]`,
+/// `["interrupted", reason]`, `["resumed"]`, or `["gap", description]` for a kind of gap this
+/// binding does not know yet.
 fn encode_gap(gap: &Gap) -> String {
     match gap {
         Gap::Lagged { missed } => format!("[\"lagged\",{missed}]"),
@@ -216,6 +217,11 @@ fn encode_gap(gap: &Gap) -> String {
             format!("[\"disconnected\",{reason}]")
         }
         Gap::Reconnected => "[\"reconnected\"]".into(),
+        Gap::Interrupted { reason } => {
+            let reason = serde_json::Value::from(reason.as_str());
+            format!("[\"interrupted\",{reason}]")
+        }
+        Gap::Resumed => "[\"resumed\"]".into(),
         other => {
             let reason = serde_json::Value::from(other.to_string());
             format!("[\"gap\",{reason}]")

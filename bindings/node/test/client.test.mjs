@@ -477,7 +477,8 @@ describe('beyond the official helper', () => {
 
   test('after a reconnect, an approval still pending comes once more to each handler and iterator', async () => {
     const own = await startServer('--max-frame-bytes', '4096');
-    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const reconnect = { initialDelayMs: 20, maxDelayMs: 200, resume: false };
+    const client = createAppServerClient({ url: own.url, reconnect });
     const watcher = createAppServerClient({ url: own.url });
     try {
       await client.connect();
@@ -526,7 +527,8 @@ describe('beyond the official helper', () => {
 
   test('reconnect: the runtime and its external tools are restored', async () => {
     const own = await startServer('--max-frame-bytes', '4096');
-    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const reconnect = { initialDelayMs: 20, maxDelayMs: 200, resume: false };
+    const client = createAppServerClient({ url: own.url, reconnect });
     try {
       await client.connect();
       client.onExternalToolCall((request) => `echo ${request.input.word}`);
@@ -550,6 +552,44 @@ describe('beyond the official helper', () => {
       assert.deepEqual(items.slice(-2), ['disconnected', 'reconnected']);
       const frames = await collect(await client.turn(runtime, '[[tool: echo_tool {"word":"again"}]]'));
       assert.deepEqual(toolReturns(frames), ['echo again']);
+    } finally {
+      await client.close();
+      await own.stop();
+    }
+  });
+
+  test('reconnect: a turn goes on whole across a dropped connection, its events resumed', async () => {
+    const own = await startServer('--max-frame-bytes', '4096');
+    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    try {
+      await client.connect();
+      const runtime = await newRuntime(client);
+      const disconnected = new Promise((resolve) => client.onDisconnect(resolve));
+      const reconnected = new Promise((resolve) => client.onReconnect(resolve));
+      const turn = await client.turn(runtime, 'go [[deltas: 300]] [[delay: 2]]');
+      const frames = [];
+      const gaps = [];
+      for await (const item of turn) {
+        if (item.type === 'gap') {
+          gaps.push(item.reason);
+          continue;
+        }
+        frames.push(item);
+        if (frames.filter((frame) => frame.delta?.message_type === 'assistant_message').length === 20) {
+          // A frame over the server's limit: it closes the socket (1009) mid-reply.
+          client.send({ type: 'pong', padding: 'x'.repeat(8192) });
+        }
+      }
+      assert.match((await disconnected).event.reason, /1009/);
+      await reconnected;
+      assert.deepEqual(gaps, ['interrupted', 'resumed']);
+      const expected = Array.from({ length: 300 }, (_, i) => `t${i} `).join('');
+      assert.equal(assistantText(frames), expected);
+      assert.equal(frames.at(-1).type, 'turn_finished');
+      assert.equal(frames.at(-1).stop_reason, 'end_turn');
+      const seqs = frames.map((frame) => frame.conversation_seq).filter((seq) => seq !== undefined);
+      assert.ok(seqs.length > 300);
+      assert.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 1), 'no gap, no repeat');
     } finally {
       await client.close();
       await own.stop();

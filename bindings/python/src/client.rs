@@ -81,7 +81,7 @@ impl Client {
         ca_pem: Option<Vec<u8>>,
         request_timeout: f64,
         event_capacity: usize,
-        reconnect: Option<(f64, f64, Option<u32>)>,
+        reconnect: Option<(f64, f64, Option<u32>, bool)>,
         split: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut builder = RustClient::builder(&url)
@@ -94,11 +94,12 @@ impl Client {
         if let Some(pem) = ca_pem {
             builder = builder.ca_pem(pem);
         }
-        if let Some((initial, max, attempts)) = reconnect {
+        if let Some((initial, max, attempts, resume)) = reconnect {
             builder = builder.reconnect(Reconnect {
                 initial_delay: seconds(initial, "initial_delay")?,
                 max_delay: seconds(max, "max_delay")?,
                 max_attempts: attempts,
+                resume,
             });
         }
         awaitable(py, async move {

@@ -155,11 +155,15 @@ impl FrameStream {
     }
 }
 
-/// A place in a stream where frames may be missing; the stream goes on after it.
+/// A place in a stream where frames may be missing, or where the connection changed without any
+/// going missing; the stream goes on after it.
 ///
 /// `kind` is `"lagged"` (this stream fell behind and skipped `missed` frames),
 /// `"disconnected"` (the connection dropped, `reason` says why; without reconnect the stream
-/// ends after it) or `"reconnected"` (the replays of the restored runtimes follow).
+/// ends after it), `"reconnected"` (the replays of the restored runtimes follow),
+/// `"interrupted"` (the connection dropped, `reason` says why, and the client reconnects to
+/// resume every runtime's events where they left off) or `"resumed"` (after `"interrupted"`:
+/// every runtime resumed, nothing is missing).
 #[pyclass(module = "letta_app_server._native", frozen, eq)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gap {
@@ -178,6 +182,8 @@ impl From<&RustGap> for Gap {
         let (kind, missed, reason) = match gap {
             RustGap::Lagged { missed } => ("lagged", Some(*missed), None),
             RustGap::Disconnected { reason } => ("disconnected", None, Some(reason.clone())),
+            RustGap::Interrupted { reason } => ("interrupted", None, Some(reason.clone())),
+            RustGap::Resumed => ("resumed", None, None),
             _ => ("reconnected", None, None),
         };
         Self {

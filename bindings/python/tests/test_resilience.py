@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from letta_app_server import AsyncClient, DisconnectedError, Gap, Reconnect, Req
 
 def test_reconnect_restores_runtimes_and_tools_after_a_restart(server: Server) -> None:
     async def scenario() -> None:
-        policy = Reconnect(initial_delay=0.02, max_delay=0.2)
+        policy = Reconnect(initial_delay=0.02, max_delay=0.2, resume=False)
         async with AsyncClient.connect(server.url, reconnect=policy) as client:
 
             @client.external_tool("lookup_weather", description="Weather for a city")
@@ -44,6 +45,38 @@ def test_reconnect_restores_runtimes_and_tools_after_a_restart(server: Server) -
             assert tool_returns(frames) == ["Sunny in Oslo"]
 
     run(scenario())
+
+
+def test_a_turn_goes_on_whole_across_a_dropped_connection(tmp_path: Path) -> None:
+    """With `Reconnect` (resuming, the default) a drop mid-reply is `interrupted`, then
+    `resumed`, and the turn's frames are all there, each once."""
+    limited = Server(tmp_path / "data", ("--max-frame-bytes", "4096"))
+
+    async def scenario() -> None:
+        policy = Reconnect(initial_delay=0.02, max_delay=0.2)
+        async with AsyncClient.connect(limited.url, reconnect=policy) as client:
+            runtime = await new_runtime(client, "Resumer")
+            frames: list[dict[str, Any]] = []
+            gaps: list[str] = []
+            async for item in client.turn(runtime, "go [[deltas: 300]] [[delay: 2]]"):
+                if isinstance(item, Gap):
+                    gaps.append(item.kind)
+                    continue
+                frames.append(item)
+                replies = [f for f in frames if f.get("delta", {}).get("message_type") == "assistant_message"]
+                if len(replies) == 20 and item.get("delta", {}).get("message_type") == "assistant_message":
+                    # A frame over the server's limit: it closes the socket (1009) mid-reply.
+                    await client.send({"type": "pong", "padding": "x" * 8192})
+            assert gaps == ["interrupted", "resumed"]
+            assert assistant_text(frames) == "".join(f"t{i} " for i in range(300))
+            assert frames[-1]["type"] == "turn_finished" and frames[-1]["stop_reason"] == "end_turn"
+            seqs = [f["conversation_seq"] for f in frames if "conversation_seq" in f]
+            assert len(seqs) > 300 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+    try:
+        run(scenario())
+    finally:
+        limited.stop()
 
 
 def test_without_reconnect_commands_fail_and_streams_end(server: Server) -> None:

@@ -62,7 +62,8 @@ impl Client {
         let sockets = connection::open(&options).await?;
         let timeout = options.request_timeout;
         let event_capacity = options.event_capacity;
-        let shared = Arc::new(Shared::new(next_id));
+        let resuming = options.reconnect.as_ref().is_some_and(|policy| policy.resume);
+        let shared = Arc::new(Shared::new(next_id, resuming));
         let tools = Arc::new(ExternalTools::default());
         let subscribed = before_reading(&shared);
         let supervisor = connection::start(

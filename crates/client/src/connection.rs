@@ -132,7 +132,8 @@ async fn supervise(connection: Connection, mut sockets: Sockets, mut commands: m
         let restorer = Arc::clone(shared);
         let timeout = connection.options.request_timeout;
         restoring = Some(tokio::spawn(async move {
-            restore::runtimes(&*restorer, restorer.runtimes(), timeout).await;
+            let answered = restore::runtimes(&*restorer, restorer.runtimes(), timeout).await;
+            restorer.restored(answered);
         }));
     }
 }

@@ -104,7 +104,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A place in an event stream where frames may be missing. The stream goes on after it.
+/// A place in an event stream where frames may be missing, or where the connection changed
+/// without any going missing ([`Gap::Interrupted`], [`Gap::Resumed`]). The stream goes on
+/// after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Gap {
@@ -121,6 +123,16 @@ pub enum Gap {
     },
     /// The client reconnected; the replays of the runtimes it restores follow.
     Reconnected,
+    /// The connection dropped, and the client reconnects to resume every runtime's event
+    /// stream where it left off (see the crate docs on reconnecting): nothing is missing unless
+    /// [`Gap::Reconnected`] follows instead of [`Gap::Resumed`].
+    Interrupted {
+        /// The close code and reason, or the transport error.
+        reason: String,
+    },
+    /// After [`Gap::Interrupted`]: the client reconnected and every runtime's event stream
+    /// resumed where it left off. Nothing is missing.
+    Resumed,
 }
 
 impl fmt::Display for Gap {
@@ -129,6 +141,11 @@ impl fmt::Display for Gap {
             Gap::Lagged { missed } => write!(f, "the event stream fell behind and skipped {missed} frame(s)"),
             Gap::Disconnected { reason } => write!(f, "the connection to the App Server dropped: {reason}"),
             Gap::Reconnected => f.write_str("reconnected to the App Server"),
+            Gap::Interrupted { reason } => write!(
+                f,
+                "the connection to the App Server dropped ({reason}); reconnecting to resume"
+            ),
+            Gap::Resumed => f.write_str("reconnected to the App Server; every event stream resumed"),
         }
     }
 }

@@ -23,10 +23,11 @@ struct Inner {
     request_id: Option<Box<str>>,
     runtime: Option<RuntimeScope>,
     event_seq: Option<u64>,
+    conversation_seq: Option<u64>,
 }
 
 /// The routing fields of a frame, borrowed from its text.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Head<'a> {
     #[serde(rename = "type", borrow, default)]
     frame_type: Option<Cow<'a, str>>,
@@ -36,6 +37,8 @@ struct Head<'a> {
     runtime: Option<RuntimeScope>,
     #[serde(default)]
     event_seq: Option<u64>,
+    #[serde(default)]
+    conversation_seq: Option<u64>,
 }
 
 impl RawFrame {
@@ -43,21 +46,17 @@ impl RawFrame {
     /// field by field; text that is not a JSON object gets the type `""`. Either way it is
     /// delivered, so nothing the server sends is lost.
     pub(crate) fn new(text: Utf8Bytes) -> Self {
-        let (frame_type, request_id, runtime, event_seq) = match serde_json::from_str::<Head<'_>>(text.as_str()) {
-            Ok(head) => (
-                head.frame_type.map(Cow::into_owned),
-                head.request_id.map(Cow::into_owned),
-                head.runtime,
-                head.event_seq,
-            ),
+        let head = match serde_json::from_str::<Head<'_>>(text.as_str()) {
+            Ok(head) => head,
             Err(_) => lenient_head(text.as_str()),
         };
         Self(Arc::new(Inner {
+            frame_type: head.frame_type.unwrap_or_default().into(),
+            request_id: head.request_id.map(Into::into),
+            runtime: head.runtime,
+            event_seq: head.event_seq,
+            conversation_seq: head.conversation_seq,
             text,
-            frame_type: frame_type.unwrap_or_default().into(),
-            request_id: request_id.map(Into::into),
-            runtime,
-            event_seq,
         }))
     }
 
@@ -79,6 +78,13 @@ impl RawFrame {
     /// The envelope's `event_seq` of a runtime event.
     pub fn event_seq(&self) -> Option<u64> {
         self.0.event_seq
+    }
+
+    /// The envelope's `conversation_seq`: a runtime event's place in its conversation, on a
+    /// runtime subscribed with `resume_after` (this project's server, see the crate docs on
+    /// reconnecting).
+    pub fn conversation_seq(&self) -> Option<u64> {
+        self.0.conversation_seq
     }
 
     /// The frame exactly as received.
@@ -113,16 +119,26 @@ impl RawFrame {
 }
 
 /// The routing fields of a frame that does not have the usual shape.
-fn lenient_head(text: &str) -> (Option<String>, Option<String>, Option<RuntimeScope>, Option<u64>) {
+fn lenient_head(text: &str) -> Head<'static> {
     let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
-        return (None, None, None, None);
+        return Head::default();
     };
-    let string = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let runtime = fields
-        .get("runtime")
-        .and_then(|runtime| serde_json::from_value(runtime.clone()).ok());
-    let event_seq = fields.get("event_seq").and_then(serde_json::Value::as_u64);
-    (string("type"), string("request_id"), runtime, event_seq)
+    let string = |key: &str| {
+        fields
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| Cow::Owned(s.to_owned()))
+    };
+    let number = |key: &str| fields.get(key).and_then(serde_json::Value::as_u64);
+    Head {
+        frame_type: string("type"),
+        request_id: string("request_id"),
+        runtime: fields
+            .get("runtime")
+            .and_then(|runtime| serde_json::from_value(runtime.clone()).ok()),
+        event_seq: number("event_seq"),
+        conversation_seq: number("conversation_seq"),
+    }
 }
 
 impl From<String> for RawFrame {

@@ -158,7 +158,24 @@
 //! replays the runtime's state. Streams see [`Gap::Disconnected`], then [`Gap::Reconnected`],
 //! then the replays, which bring each approval still pending once (see [Approvals](#approvals)).
 //!
-//! Across a reconnect a caller may miss, because the protocol has no resume cursor:
+//! ## Resuming
+//!
+//! On a server with a resumable event stream (this project's: `capabilities.event_resume`),
+//! a reconnecting client loses nothing instead, unless [`Reconnect::resume`] is `false`. It
+//! subscribes with `resume_after` (added to every `runtime_start` and `sync` it sends, however
+//! they were sent), keeps the last `conversation_seq` it got of each runtime, and subscribes
+//! again from there. When every runtime it is subscribed to can resume, a drop is
+//! [`Gap::Interrupted`]: pending commands still fail, but approvals stay recorded and a [`Turn`]
+//! goes on; once every runtime has resumed, [`Gap::Resumed`] follows with the frames missed,
+//! each once and in order, then the live ones. A runtime that cannot (the server restarted, or
+//! no longer keeps the events after its cursor) makes it [`Gap::Reconnected`] and its replay
+//! instead, and the list below applies; so does one that gives up reconnecting, which ends the
+//! streams after [`Gap::Disconnected`]. A turn only this client watched goes on while it is
+//! away, for the server's resume grace (30 s by default). A server without resumable streams
+//! ignores `resume_after`; nothing changes then.
+//!
+//! Across a reconnect that does not resume, a caller may miss, because the protocol has no
+//! resume cursor:
 //!
 //! * every frame sent while disconnected: stream deltas, `turn_finished`, statuses (the replay
 //!   brings the current statuses back, not the frames);
@@ -171,7 +188,8 @@
 //!   have taken effect; commands sent while reconnecting fail the same way at once;
 //! * `event_seq` starts again at 1.
 //!
-//! A [`Turn`] ends at [`Gap::Disconnected`].
+//! A [`Turn`] ends at [`Gap::Disconnected`], and at [`Gap::Reconnected`] after
+//! [`Gap::Interrupted`].
 
 /// The Rust examples in the repository README, compiled (and, unless marked `no_run`, run) as
 /// doctests of this crate, which can use every crate they show.

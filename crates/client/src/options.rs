@@ -30,6 +30,11 @@ pub struct Reconnect {
     pub max_delay: Duration,
     /// Give up after this many failed attempts.
     pub max_attempts: Option<u32>,
+    /// Resume the runtimes' event streams where they left off, on a server that offers it (this
+    /// project's, `event_resume`): the client subscribes with `resume_after` (see the crate docs
+    /// on reconnecting). Default `true`; `false` gets the state replay of every runtime after
+    /// each reconnect, as from a server without it.
+    pub resume: bool,
 }
 
 impl Default for Reconnect {
@@ -38,6 +43,7 @@ impl Default for Reconnect {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             max_attempts: None,
+            resume: true,
         }
     }
 }
@@ -160,6 +166,7 @@ mod tests {
     #[test]
     fn reconnect_backs_off_to_the_cap() {
         let policy = Reconnect {
+            resume: true,
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(500),
             max_attempts: None,

@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     /// Cancelled when the client closes.
     pub shutdown: CancellationToken,
     next_id: Arc<AtomicU64>,
+    /// Whether its subscriptions ask for a resumable stream (`resume_after`): when it
+    /// reconnects on its own.
+    resuming: bool,
     state: Mutex<State>,
 }
 
@@ -42,14 +45,19 @@ struct State {
     streams: Streams,
     approvals: Approvals,
     ledger: Ledger,
+    /// Set from a [`Gap::Interrupted`] until the streams are told whether every runtime
+    /// resumed.
+    interrupted: bool,
 }
 
 impl Shared {
-    /// A client's core; request ids are numbered from `next_id`.
-    pub fn new(next_id: Arc<AtomicU64>) -> Self {
+    /// A client's core; request ids are numbered from `next_id`. A `resuming` client
+    /// subscribes with `resume_after` (see [`Shared::disconnected`]).
+    pub fn new(next_id: Arc<AtomicU64>, resuming: bool) -> Self {
         Self {
             shutdown: CancellationToken::new(),
             next_id,
+            resuming,
             state: Mutex::new(State::default()),
         }
     }
@@ -67,32 +75,69 @@ impl Shared {
 
     /// The connection dropped: pending requests fail, streams get a [`Gap::Disconnected`], and
     /// the approvals pending are forgotten (a new connection gets those still pending again).
+    /// When every runtime subscribed to may resume where it left off, streams get a
+    /// [`Gap::Interrupted`] instead, and keep the approvals: they are told on the new
+    /// connection whether all resumed (see [`Shared::dispatch`] and [`Shared::restored`]).
     pub fn disconnected(&self, reason: &str) {
         let mut guard = self.state();
         let state = &mut *guard;
         state.link = None;
         state.ledger.forget_sent();
-        state.approvals.clear();
         state.pending.fail_all(&Error::Disconnected {
             reason: reason.to_owned(),
         });
+        if self.resuming && (state.interrupted || state.ledger.resumes_all()) {
+            if !state.interrupted {
+                state.interrupted = true;
+                let gap = Err(Gap::Interrupted {
+                    reason: reason.to_owned(),
+                });
+                state.approvals.deliver(&gap, &mut state.streams);
+            }
+            return;
+        }
+        state.approvals.clear();
         let gap = Err(Gap::Disconnected {
             reason: reason.to_owned(),
         });
         state.approvals.deliver(&gap, &mut state.streams);
     }
 
-    /// Tells every stream that a new connection is up.
+    /// Tells every stream that a new connection is up, unless it is to resume them: then they
+    /// are told once the runtimes are restored.
     pub fn reconnected(&self) {
         let mut guard = self.state();
         let state = &mut *guard;
-        state.approvals.deliver(&Err(Gap::Reconnected), &mut state.streams);
+        if !state.interrupted {
+            state.approvals.deliver(&Err(Gap::Reconnected), &mut state.streams);
+        }
+    }
+
+    /// The runtimes were restored on a new connection: `all_answered` is false when a restore
+    /// got no answer. After a [`Gap::Interrupted`], streams get [`Gap::Resumed`], or
+    /// [`Gap::Reconnected`] if a restore failed.
+    pub fn restored(&self, all_answered: bool) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if all_answered {
+            state.resumed();
+        } else {
+            state.not_resumed();
+        }
     }
 
     /// The client is done (closed, or the connection is gone for good): pending requests fail
-    /// with `error`, streams end.
+    /// with `error`, streams end (after a [`Gap::Disconnected`] if they were told of an
+    /// interruption only).
     pub fn finish(&self, error: Error) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if std::mem::take(&mut state.interrupted)
+            && let Error::Disconnected { reason } = &error
+        {
+            let gap = Err(Gap::Disconnected { reason: reason.clone() });
+            state.approvals.deliver(&gap, &mut state.streams);
+        }
         state.link = None;
         state.ledger.forget_sent();
         state.pending.fail_all(&error);
@@ -112,10 +157,19 @@ impl Shared {
     }
 
     /// Starts tracking `text` if it is a command whose answer changes what a reconnect
-    /// restores; returns its `request_id` then.
-    fn track(&self, text: &str) -> Option<String> {
-        let (request_id, tracked) = Tracked::of(text)?;
-        self.state().ledger.track(request_id, tracked)
+    /// restores; returns the text to send, and its `request_id` then. A resuming client's
+    /// subscriptions ask for a resumable stream: `resume_after: 0` is added to those without.
+    fn track(&self, text: String) -> (String, Option<String>) {
+        let Some((request_id, mut tracked)) = Tracked::of(&text) else {
+            return (text, None);
+        };
+        let text = if tracked.ask_to_resume(self.resuming) {
+            with_resume_after(text)
+        } else {
+            text
+        };
+        let request_id = self.state().ledger.track(request_id, tracked);
+        (text, request_id)
     }
 
     /// The error of a command whose connection went away under it.
@@ -183,8 +237,13 @@ impl Shared {
     pub fn dispatch(&self, frame: &RawFrame) {
         let mut guard = self.state();
         let state = &mut *guard;
+        // A subscription that did not resume is followed by its state replay: the streams are
+        // told first.
+        if state.ledger.answer(frame) == Some(false) {
+            state.not_resumed();
+        }
+        state.ledger.advance(frame);
         state.approvals.receive(frame, &mut state.streams);
-        state.ledger.answer(frame);
         state.pending.answer(frame);
     }
 
@@ -212,7 +271,7 @@ impl Shared {
             shared: self,
             request_id,
         };
-        let tracked = self.track(&text);
+        let (text, tracked) = self.track(text);
         if link.send(Message::text(text)).await.is_err() {
             self.state().ledger.untrack(tracked);
             return Err(self.gone());
@@ -232,7 +291,33 @@ impl Shared {
     }
 }
 
+/// `text`, a command's JSON object, with `resume_after: 0` added.
+fn with_resume_after(text: String) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+        Ok(mut fields) => {
+            fields.insert("resume_after".into(), 0.into());
+            serde_json::to_string(&fields).unwrap_or(text)
+        }
+        Err(_) => text,
+    }
+}
+
 impl State {
+    /// After a [`Gap::Interrupted`]: tells the streams that every runtime resumed.
+    fn resumed(&mut self) {
+        if std::mem::take(&mut self.interrupted) {
+            self.approvals.deliver(&Err(Gap::Resumed), &mut self.streams);
+        }
+    }
+
+    /// After a [`Gap::Interrupted`]: tells the streams that a runtime did not resume, so frames
+    /// may be missing (its replay follows).
+    fn not_resumed(&mut self) {
+        if std::mem::take(&mut self.interrupted) {
+            self.approvals.deliver(&Err(Gap::Reconnected), &mut self.streams);
+        }
+    }
+
     /// The current connection's writer, or why there is none.
     fn link(&self) -> Result<mpsc::Sender<Message>, Error> {
         if let Some(ended) = &self.ended {
@@ -251,7 +336,7 @@ impl Requests for Shared {
 
     async fn send(&self, text: String) -> Result<(), Error> {
         let link = self.state().link()?;
-        let tracked = self.track(&text);
+        let (text, tracked) = self.track(text);
         let sent = link.send(Message::text(text)).await.map_err(|_| self.gone());
         if sent.is_err() {
             self.state().ledger.untrack(tracked);
@@ -275,7 +360,7 @@ impl Requests for Shared {
             shared: self,
             request_id,
         };
-        let tracked = self.track(&text);
+        let (text, tracked) = self.track(text);
         if link.send(Message::text(text)).await.is_err() {
             self.state().ledger.untrack(tracked);
             return Err(self.gone());

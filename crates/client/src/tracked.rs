@@ -1,7 +1,7 @@
-//! The ledger of what a reconnect restores: the runtimes this client uses, and the sent
-//! commands whose answers change them (`runtime_start`, `sync` and
-//! `runtime_external_tools_update`, however they were sent: typed method, `command`, `request`,
-//! `send` or `send_text`).
+//! The ledger of what a reconnect restores: the runtimes this client uses (with where each one's
+//! event stream resumes), and the sent commands whose answers change them (`runtime_start`,
+//! `sync` and `runtime_external_tools_update`, however they were sent: typed method, `command`,
+//! `request`, `send` or `send_text`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -41,17 +41,38 @@ impl Ledger {
         }
     }
 
-    /// Applies `frame` if it answers a tracked command.
-    pub fn answer(&mut self, frame: &RawFrame) {
-        let Some(id) = frame.request_id() else { return };
+    /// Applies `frame` if it answers a tracked command. For a subscription made with
+    /// `resume_after`, returns whether it resumed (`false` when it failed).
+    pub fn answer(&mut self, frame: &RawFrame) -> Option<bool> {
+        let id = frame.request_id()?;
         if self
             .tracked
             .get(id)
             .is_some_and(|tracked| tracked.is_answered_by(frame))
             && let Some(tracked) = self.tracked.remove(id)
         {
-            tracked.apply(frame, &mut self.runtimes);
+            return tracked.apply(frame, &mut self.runtimes);
         }
+        None
+    }
+
+    /// Notes how far the stream of the runtime of `frame`, a numbered event, has come.
+    pub fn advance(&mut self, frame: &RawFrame) {
+        if let (Some(seq), Some(scope)) = (frame.conversation_seq(), frame.runtime())
+            && let Some(in_use) = self.runtimes.get_mut(scope)
+            && let Some(cursor) = in_use.cursor.as_mut()
+        {
+            *cursor = (*cursor).max(seq);
+        }
+    }
+
+    /// Whether every runtime this client is subscribed to resumes where it left off on a new
+    /// connection (and there is one).
+    pub fn resumes_all(&self) -> bool {
+        let subscribed: Vec<&InUse> = (self.runtimes.values())
+            .filter(|in_use| in_use.subscribed.is_some())
+            .collect();
+        !subscribed.is_empty() && subscribed.iter().all(|in_use| in_use.cursor.is_some())
     }
 
     /// Forgets the commands awaiting answers (their connection is gone; they get none).
@@ -71,18 +92,25 @@ pub(crate) struct InUse {
     pub subscribed: Option<Subscribed>,
     /// The external tools this client registered for it (registrations die with a socket).
     pub tools: Option<Vec<ExternalToolGroup>>,
+    /// The last `conversation_seq` it has had, when it was subscribed with `resume_after`:
+    /// the `resume_after` of its restore.
+    pub cursor: Option<u64>,
 }
 
 impl InUse {
-    /// Subscribed by `runtime_start`, which registered `tools` (or none).
-    fn started(&mut self, tools: Option<Vec<ExternalToolGroup>>) {
+    /// Subscribed by `runtime_start`, which registered `tools` (or none), resuming from
+    /// `cursor` if it was subscribed with `resume_after`.
+    fn started(&mut self, tools: Option<Vec<ExternalToolGroup>>, cursor: Option<u64>) {
         self.subscribed = Some(Subscribed::RuntimeStart);
         self.tools = tools;
+        self.cursor = cursor;
     }
 
-    /// Subscribed by `sync`, unless `runtime_start` subscribed it already.
-    fn synced(&mut self) {
+    /// Subscribed by `sync`, unless `runtime_start` subscribed it already; resuming from
+    /// `cursor` if it was subscribed with `resume_after`.
+    fn synced(&mut self, cursor: Option<u64>) {
         self.subscribed.get_or_insert(Subscribed::Sync);
+        self.cursor = cursor;
     }
 
     /// Its tools replaced by `runtime_external_tools_update`.
@@ -106,10 +134,14 @@ pub(crate) enum Tracked {
         request_id: String,
         #[serde(default)]
         external_tools: Option<Vec<ExternalToolGroup>>,
+        #[serde(default)]
+        resume_after: Option<u64>,
     },
     Sync {
         request_id: Option<String>,
         runtime: RuntimeScope,
+        #[serde(default)]
+        resume_after: Option<u64>,
     },
     RuntimeExternalToolsUpdate {
         request_id: String,
@@ -124,6 +156,17 @@ pub(crate) enum Tracked {
 struct Outcome {
     #[serde(default)]
     success: bool,
+    /// Where the stream resumes, for a subscription with `resume_after` on a server that
+    /// supports it.
+    #[serde(default)]
+    resume: Option<Resume>,
+}
+
+/// The `resume` of a subscription's answer.
+#[derive(Deserialize)]
+struct Resume {
+    resumed: bool,
+    last_seq: u64,
 }
 
 impl Tracked {
@@ -165,18 +208,51 @@ impl Tracked {
         Some(frame.frame_type()) == answer || frame.frame_type() == "error"
     }
 
-    /// Notes in `runtimes` how a successful `answer` makes this client use runtimes.
-    pub fn apply(self, answer: &RawFrame, runtimes: &mut HashMap<RuntimeScope, InUse>) {
-        if !answer.parse::<Outcome>().is_ok_and(|outcome| outcome.success) {
-            return;
+    /// Whether `resume_after: 0` is to be added to the command, a subscription without one
+    /// when the client is `resuming` (it then counts as sent with it).
+    pub fn ask_to_resume(&mut self, resuming: bool) -> bool {
+        match self {
+            Tracked::RuntimeStart { resume_after, .. } | Tracked::Sync { resume_after, .. }
+                if resuming && resume_after.is_none() =>
+            {
+                *resume_after = Some(0);
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// The `resume_after` it was sent with, if it is a subscription.
+    pub fn resume_after(&self) -> Option<u64> {
+        match self {
+            Tracked::RuntimeStart { resume_after, .. } | Tracked::Sync { resume_after, .. } => *resume_after,
+            Tracked::RuntimeExternalToolsUpdate { .. } => None,
+        }
+    }
+
+    /// Notes in `runtimes` how a successful `answer` makes this client use runtimes. For a
+    /// subscription sent with `resume_after`, returns whether it resumed (`false` when it
+    /// failed).
+    pub fn apply(self, answer: &RawFrame, runtimes: &mut HashMap<RuntimeScope, InUse>) -> Option<bool> {
+        let sent = self.resume_after();
+        let outcome = answer.parse::<Outcome>().ok().filter(|outcome| outcome.success);
+        let Some(outcome) = outcome else {
+            return sent.map(|_| false);
+        };
+        // The answer comes before the numbered events: the cursor is the one sent, or, when the
+        // stream did not resume, the one the answer gives.
+        let resume = outcome.resume.as_ref();
+        let cursor = sent
+            .zip(resume)
+            .map(|(sent, resume)| if resume.resumed { sent } else { resume.last_seq });
+        let resumed = sent.map(|_| resume.is_some_and(|resume| resume.resumed));
         match self {
             Tracked::RuntimeStart { external_tools, .. } => {
                 if let Some(scope) = answer.runtime() {
-                    runtimes.entry(scope.clone()).or_default().started(external_tools);
+                    (runtimes.entry(scope.clone()).or_default()).started(external_tools, cursor);
                 }
             }
-            Tracked::Sync { runtime, .. } => runtimes.entry(runtime).or_default().synced(),
+            Tracked::Sync { runtime, .. } => runtimes.entry(runtime).or_default().synced(cursor),
             Tracked::RuntimeExternalToolsUpdate { updates, .. } => {
                 for update in updates {
                     for scope in update.runtimes {
@@ -188,6 +264,7 @@ impl Tracked {
                 }
             }
         }
+        resumed
     }
 }
 

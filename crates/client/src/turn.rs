@@ -22,6 +22,8 @@ use crate::{Error, Gap};
 /// whose run consumes one of the input's `client_message_id`s (`update_loop_status`
 /// `client_message_ids_by_run_id`); inputs queued together share that turn. A
 /// [`Gap::Disconnected`] ends the stream: the server cancels a turn whose only watcher left.
+/// A client that reconnects on its own and resumes its event streams (the default, on a server
+/// that offers it) sees no gap across a dropped connection: its turn goes on.
 pub struct Turn {
     events: RawEvents,
     accepted: InputAccepted,
@@ -179,7 +181,8 @@ impl Turn {
                 }
                 Poll::Ready(Some(Err(gap))) => {
                     match gap {
-                        Gap::Disconnected { .. } => self.phase = Phase::Done,
+                        // Ends the turn unless the stream resumes (`Interrupted`, then `Resumed`).
+                        Gap::Disconnected { .. } | Gap::Reconnected => self.phase = Phase::Done,
                         // The skipped frames may have held the `input_accepted`.
                         Gap::Lagged { .. } if self.phase == Phase::Accepting => self.accept(),
                         _ => {}

@@ -3888,7 +3888,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -5164,7 +5164,7 @@ position in its conversation, which increases and is never reused, across reconn
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub emitted_at: ::std::option::Option<::std::string::String>,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_seq: ::std::option::Option<u64>,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
@@ -7553,7 +7553,7 @@ position in its conversation, which increases and is never reused, across reconn
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub emitted_at: ::std::option::Option<::std::string::String>,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_seq: ::std::option::Option<u64>,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
@@ -11844,7 +11844,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11869,7 +11869,7 @@ position in its conversation, which increases and is never reused, across reconn
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11905,7 +11905,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11927,7 +11927,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11945,7 +11945,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11967,7 +11967,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -11993,7 +11993,7 @@ position in its conversation, which increases and is never reused, across reconn
         ///ISO-8601 time the frame was serialised.
         emitted_at: ::std::string::String,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -12022,7 +12022,7 @@ position in its conversation, which increases and is never reused, across reconn
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         emitted_at: ::std::option::Option<::std::string::String>,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         event_seq: ::std::option::Option<u64>,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
@@ -12061,7 +12061,7 @@ position in its conversation, which increases and is never reused, across reconn
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         error: ::std::option::Option<::std::string::String>,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         event_seq: u64,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
         idempotency_key: ::std::string::String,
@@ -12112,7 +12112,7 @@ position in its conversation, which increases and is never reused, across reconn
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         emitted_at: ::std::option::Option<::std::string::String>,
         /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         event_seq: ::std::option::Option<u64>,
         ///`"<type>:<event_seq>:<uuid-v4>"`.
@@ -12662,7 +12662,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13065,7 +13065,7 @@ position in its conversation, which increases and is never reused, across reconn
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13460,7 +13460,7 @@ position in its conversation, which increases and is never reused, across reconn
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13592,7 +13592,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13612,7 +13612,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13689,7 +13689,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,
@@ -13713,7 +13713,7 @@ position in its conversation, which increases and is never reused, across reconn
     ///ISO-8601 time the frame was serialised.
     pub emitted_at: ::std::string::String,
     /**Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-no gaps. Restarts on reconnect; there is no resume cursor.*/
+no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).*/
     pub event_seq: u64,
     ///`"<type>:<event_seq>:<uuid-v4>"`.
     pub idempotency_key: ::std::string::String,

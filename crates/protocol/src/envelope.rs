@@ -15,7 +15,7 @@ pub struct Envelope {
     /// The scope the event belongs to.
     pub runtime: RuntimeScope,
     /// Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    /// no gaps. Restarts on reconnect; there is no resume cursor.
+    /// no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     pub event_seq: u64,
     /// ISO-8601 time the frame was serialised.
     pub emitted_at: String,

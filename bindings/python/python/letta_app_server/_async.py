@@ -71,11 +71,16 @@ def _ca_pem(ca_cert: str | os.PathLike[str] | bytes | None) -> bytes | None:
 @dataclass(frozen=True)
 class Reconnect:
     """Automatic reconnect: wait `initial_delay` seconds, doubling up to `max_delay` between
-    attempts, for at most `max_attempts` attempts (`None`: until the client is closed)."""
+    attempts, for at most `max_attempts` attempts (`None`: until the client is closed).
+
+    `resume`: on a server that offers it (`event_resume`), each runtime's event stream resumes
+    where it left off, so streams and turns see no gap at all; `False` gets every runtime's state
+    replay after a reconnect instead."""
 
     initial_delay: float = 0.1
     max_delay: float = 5.0
     max_attempts: int | None = None
+    resume: bool = True
 
 
 class EventStream:
@@ -126,7 +131,9 @@ class Turn(EventStream):
 
     The input is sent when iteration starts; `accepted` is then its `input_accepted`. A
     disconnect ends the turn with a `Gap(kind="disconnected")`: the server cancels a turn whose
-    only watcher left.
+    only watcher left. A client that reconnects and resumes (`Reconnect(resume=True)`, the
+    default, on a server that offers it) sees `Gap(kind="interrupted")` then
+    `Gap(kind="resumed")` instead, and the rest of the turn: nothing is missing.
     """
 
     def __init__(self, client: _native.Client, runtime: RuntimeScope, payload: InputPayload) -> None:
@@ -285,7 +292,9 @@ class AsyncClient(AsyncCommands):
                 _ca_pem(ca_cert),
                 request_timeout,
                 event_capacity,
-                None if policy is None else (policy.initial_delay, policy.max_delay, policy.max_attempts),
+                None
+                if policy is None
+                else (policy.initial_delay, policy.max_delay, policy.max_attempts, policy.resume),
                 split,
             )
             return cls(native)

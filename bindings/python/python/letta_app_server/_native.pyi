@@ -19,16 +19,17 @@ def settle() -> None:
 
 @final
 class Gap:
-    """A place in a stream where frames may be missing; the stream goes on after it."""
+    """A place in a stream where frames may be missing, or where the connection changed without
+    any going missing (`interrupted`, then `resumed`); the stream goes on after it."""
 
     @property
-    def kind(self) -> Literal["lagged", "disconnected", "reconnected"]: ...
+    def kind(self) -> Literal["lagged", "disconnected", "reconnected", "interrupted", "resumed"]: ...
     @property
     def missed(self) -> int | None:
         """Frames skipped (`lagged`)."""
     @property
     def reason(self) -> str | None:
-        """Why the connection dropped (`disconnected`)."""
+        """Why the connection dropped (`disconnected`, `interrupted`)."""
 
 @final
 class FrameStream:
@@ -67,7 +68,7 @@ class Client:
         ca_pem: bytes | None,
         request_timeout: float,
         event_capacity: int,
-        reconnect: tuple[float, float, int | None] | None,
+        reconnect: tuple[float, float, int | None, bool] | None,
         split: bool,
     ) -> Awaitable[Client]: ...
     def next_request_id(self, prefix: str) -> str: ...

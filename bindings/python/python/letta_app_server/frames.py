@@ -5850,7 +5850,7 @@ class StreamDelta(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -5889,7 +5889,7 @@ class TurnFinished(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -5912,7 +5912,7 @@ class UpdateLoopStatus(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -5935,7 +5935,7 @@ class UpdateDeviceStatus(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -5960,7 +5960,7 @@ class UpdateQueue(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -5983,7 +5983,7 @@ class UpdateSubagentState(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -6012,7 +6012,7 @@ class ControlRequest(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -6045,7 +6045,7 @@ class FileOps(TypedDict):
     """The scope the event belongs to."""
     event_seq: NotRequired[int]
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: NotRequired[str]
     """ISO-8601 time the frame was serialised."""
@@ -6082,7 +6082,7 @@ class TeleportReady(TypedDict):
     """The scope the event belongs to."""
     event_seq: int
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: str
     """ISO-8601 time the frame was serialised."""
@@ -6129,7 +6129,7 @@ class CronsUpdated(TypedDict):
     """The scope the event belongs to."""
     event_seq: NotRequired[int]
     """Per-connection counter: 1 for the first enveloped frame on a socket, +1 per frame written,
-    no gaps. Restarts on reconnect; there is no resume cursor.
+    no gaps. Restarts on reconnect (the resume cursor is `conversation_seq`).
     """
     emitted_at: NotRequired[str]
     """ISO-8601 time the frame was serialised."""

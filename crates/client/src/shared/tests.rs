@@ -4,7 +4,7 @@ use super::*;
 use crate::approvals::MAX_APPROVALS;
 
 fn shared() -> Shared {
-    Shared::new(Arc::new(AtomicU64::new(1)))
+    Shared::new(Arc::new(AtomicU64::new(1)), false)
 }
 
 fn scope(conversation: &str) -> RuntimeScope {
@@ -44,6 +44,9 @@ fn ready(events: &mut RawEvents) -> Vec<String> {
     while let Some(Some(item)) = events.next().now_or_never() {
         items.push(match item {
             Ok(frame) => frame.request_id().unwrap_or(frame.frame_type()).to_owned(),
+            Err(Gap::Interrupted { .. }) => "interrupted".to_owned(),
+            Err(Gap::Resumed) => "resumed".to_owned(),
+            Err(Gap::Reconnected) => "reconnected".to_owned(),
             Err(_) => "gap".to_owned(),
         });
     }
@@ -142,4 +145,72 @@ fn the_record_keeps_the_newest_approvals() {
     let pending = pending(&shared, None);
     assert_eq!(pending.len(), MAX_APPROVALS);
     assert_eq!(pending[0], "perm-1");
+}
+
+/// A resuming client whose runtime `conv-1` was subscribed with `resume_after` and has seen
+/// event 41.
+fn resuming_with_a_runtime() -> (Shared, RawEvents) {
+    let shared = Shared::new(Arc::new(AtomicU64::new(1)), true);
+    let (text, tracked) = shared.track(
+        r#"{"type":"sync","request_id":"s-1","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"}}"#.to_owned(),
+    );
+    assert!(text.contains(r#""resume_after":0"#), "{text}");
+    assert_eq!(tracked.as_deref(), Some("s-1"));
+    shared.dispatch(&RawFrame::from(
+        r#"{"type":"sync_response","request_id":"s-1","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"success":true,"resume":{"resumed":false,"last_seq":40,"oldest_retained":41}}"#.to_owned(),
+    ));
+    shared.dispatch(&runtime_event(
+        "conv-1",
+        r#""type":"update_queue","conversation_seq":41"#,
+    ));
+    let events = shared.subscribe(None, 16);
+    (shared, events)
+}
+
+#[test]
+fn a_drop_every_runtime_resumes_from_is_an_interruption_and_the_cursor_is_the_last_event() {
+    let (shared, mut events) = resuming_with_a_runtime();
+    shared.disconnected("cut");
+    shared.reconnected();
+    let runtimes = shared.runtimes();
+    assert_eq!(runtimes[0].1.cursor, Some(41));
+    // The restore asks for the events after 41: it resumes, and nobody is told of the drop.
+    let (text, _) = shared.track(r#"{"type":"sync","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"resume_after":41}"#.to_owned());
+    assert!(text.contains(r#""resume_after":41"#), "{text}");
+    shared.dispatch(&RawFrame::from(
+        r#"{"type":"sync_response","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"success":true,"resume":{"resumed":true,"last_seq":45,"oldest_retained":1}}"#.to_owned(),
+    ));
+    shared.restored(true);
+    assert_eq!(ready(&mut events), ["interrupted", "s-2", "resumed"]);
+    assert_eq!(shared.runtimes()[0].1.cursor, Some(41));
+}
+
+#[test]
+fn a_runtime_that_does_not_resume_is_a_reconnection_before_its_replay() {
+    let (shared, mut events) = resuming_with_a_runtime();
+    shared.disconnected("cut");
+    shared.reconnected();
+    shared.track(r#"{"type":"sync","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"resume_after":41}"#.to_owned());
+    shared.dispatch(&RawFrame::from(
+        r#"{"type":"sync_response","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"success":true,"resume":{"resumed":false,"last_seq":900,"oldest_retained":800}}"#.to_owned(),
+    ));
+    shared.restored(true);
+    assert_eq!(ready(&mut events), ["interrupted", "reconnected", "s-2"]);
+    // From now on, it resumes from the answer's last event.
+    assert_eq!(shared.runtimes()[0].1.cursor, Some(900));
+
+    // A restore that got no answer tells of the drop too.
+    let (shared, mut events) = resuming_with_a_runtime();
+    shared.disconnected("cut");
+    shared.reconnected();
+    shared.restored(false);
+    assert_eq!(ready(&mut events), ["interrupted", "reconnected"]);
+
+    // One that gives up reconnecting says the connection is gone before the streams end.
+    let (shared, mut events) = resuming_with_a_runtime();
+    shared.disconnected("cut");
+    shared.finish(Error::Disconnected {
+        reason: "gave up".into(),
+    });
+    assert_eq!(ready(&mut events), ["interrupted", "gap"]);
 }

@@ -8,5 +8,6 @@ mod golden;
 mod lifecycles;
 mod patient;
 mod resilience;
+mod resume;
 mod terminal;
 mod watch;

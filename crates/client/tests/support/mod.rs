@@ -13,8 +13,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// This crate's client for a [`TestServer`].
 pub trait Connect {
-    /// A client builder for this server with fast reconnects.
+    /// A client builder for this server with fast reconnects, which resume the runtimes'
+    /// event streams.
     fn builder(&self, transport: Transport) -> ClientBuilder;
+
+    /// A client builder for this server with fast reconnects that replay each runtime's state
+    /// instead of resuming its event stream.
+    fn replaying(&self, transport: Transport) -> ClientBuilder;
 
     /// A client connected to this server over `transport`.
     fn rust_client(&self, transport: Transport) -> impl Future<Output = Client>;
@@ -24,16 +29,28 @@ impl Connect for TestServer {
     fn builder(&self, transport: Transport) -> ClientBuilder {
         Client::builder(&self.url(""))
             .transport(transport)
-            .reconnect(Reconnect {
-                initial_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(200),
-                max_attempts: None,
-            })
+            .reconnect(fast(true))
+    }
+
+    fn replaying(&self, transport: Transport) -> ClientBuilder {
+        Client::builder(&self.url(""))
+            .transport(transport)
+            .reconnect(fast(false))
     }
 
     fn rust_client(&self, transport: Transport) -> impl Future<Output = Client> {
         let builder = Client::builder(&self.url("")).transport(transport);
         async move { builder.connect().await.expect("client connects") }
+    }
+}
+
+/// Reconnects 20 ms after a drop, waiting up to 200 ms between attempts, forever.
+pub fn fast(resume: bool) -> Reconnect {
+    Reconnect {
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        max_attempts: None,
+        resume,
     }
 }
 
