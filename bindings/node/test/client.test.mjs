@@ -558,6 +558,40 @@ describe('beyond the official helper', () => {
     }
   });
 
+  test('reconnect: a turn cut by kill -9 ends in its stream, with no frame missing', async () => {
+    const own = await startServer();
+    const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    try {
+      await client.connect();
+      const runtime = await newRuntime(client);
+      const turn = await client.turn(runtime, 'go [[deltas: 2000]] [[delay: 2]]');
+      const frames = [];
+      const gaps = [];
+      let killed = false;
+      for await (const item of turn) {
+        if (item.type === 'gap') {
+          gaps.push(item.reason);
+          continue;
+        }
+        frames.push(item);
+        if (!killed && assistantText(frames).length >= 200) {
+          killed = true;
+          await own.restart({ signal: 'SIGKILL' });
+        }
+      }
+      assert.deepEqual(gaps, ['interrupted', 'resumed']);
+      assert.equal(frames.at(-1).type, 'turn_finished');
+      assert.equal(frames.at(-1).stop_reason, 'error');
+      const expected = Array.from({ length: 2000 }, (_, i) => `t${i} `).join('');
+      assert.ok(expected.startsWith(assistantText(frames)));
+      const seqs = frames.map((frame) => frame.conversation_seq).filter((seq) => seq !== undefined);
+      assert.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 1), 'no gap, no repeat');
+    } finally {
+      await client.close();
+      await own.stop();
+    }
+  });
+
   test('reconnect: a turn goes on whole across a dropped connection, its events resumed', async () => {
     const own = await startServer('--max-frame-bytes', '4096');
     const client = createAppServerClient({ url: own.url, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
@@ -569,13 +603,15 @@ describe('beyond the official helper', () => {
       const turn = await client.turn(runtime, 'go [[deltas: 300]] [[delay: 2]]');
       const frames = [];
       const gaps = [];
+      let dropped = false;
       for await (const item of turn) {
         if (item.type === 'gap') {
           gaps.push(item.reason);
           continue;
         }
         frames.push(item);
-        if (frames.filter((frame) => frame.delta?.message_type === 'assistant_message').length === 20) {
+        if (!dropped && assistantText(frames).length >= 60) {
+          dropped = true;
           // A frame over the server's limit: it closes the socket (1009) mid-reply.
           client.send({ type: 'pong', padding: 'x'.repeat(8192) });
         }

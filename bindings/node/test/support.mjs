@@ -47,24 +47,24 @@ export async function serverWithShell(shell, ...args) {
 
 /**
  * Starts `letta-app-server --listen ws://127.0.0.1:0 --data-dir <temp>` with `args` (which may
- * give a `--listen` of their own). `restart()` stops it and starts it again on the same data
- * directory (on a new port: `url` changes).
+ * give a `--listen` of their own). `restart({ signal })` stops it (`SIGTERM`, or `SIGKILL` for
+ * `kill -9`) and starts it again on the same data directory and port.
  */
 export async function startServer(...args) {
   const data = await mkdtemp(path.join(tmpdir(), 'letta-node-test-'));
-  const listen = args.includes('--listen') ? [] : ['--listen', 'ws://127.0.0.1:0'];
+  let listen = args.includes('--listen') ? [] : ['--listen', 'ws://127.0.0.1:0'];
   let child;
-  const stop = async () => {
+  const stop = async (signal = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
-      child.kill('SIGTERM');
+      child.kill(signal);
       await exited;
     }
   };
   const server = {
     url: null,
-    async restart() {
-      await stop();
+    async restart({ signal } = {}) {
+      await stop(signal);
       await launch();
     },
     async stop() {
@@ -87,6 +87,8 @@ export async function startServer(...args) {
     const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
     if (!match) throw new Error(`unexpected first line from the server: ${first}`);
     server.url = match[1];
+    // A restart listens where this start did.
+    if (listen.length > 0) listen = ['--listen', server.url];
   };
   await launch();
   return server;

@@ -79,6 +79,14 @@ class Server:
         self.stop()
         self.start()
 
+    def kill_9_and_start(self) -> None:
+        """`kill -9`, then starts again on the same data directory and port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+        self.start()
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:

@@ -79,6 +79,31 @@ def test_a_turn_goes_on_whole_across_a_dropped_connection(tmp_path: Path) -> Non
         limited.stop()
 
 
+def test_a_turn_cut_by_kill_9_ends_in_its_stream_with_no_frame_missing(server: Server) -> None:
+    async def scenario() -> None:
+        policy = Reconnect(initial_delay=0.02, max_delay=0.2)
+        async with AsyncClient.connect(server.url, reconnect=policy) as client:
+            runtime = await new_runtime(client, "Killed")
+            frames: list[dict[str, Any]] = []
+            gaps: list[str] = []
+            killed = False
+            async for item in client.turn(runtime, "go [[deltas: 2000]] [[delay: 2]]"):
+                if isinstance(item, Gap):
+                    gaps.append(item.kind)
+                    continue
+                frames.append(item)
+                if not killed and len(assistant_text(frames)) >= 200:
+                    killed = True
+                    await asyncio.to_thread(server.kill_9_and_start)
+            assert gaps == ["interrupted", "resumed"]
+            assert frames[-1]["type"] == "turn_finished" and frames[-1]["stop_reason"] == "error"
+            assert "".join(f"t{i} " for i in range(2000)).startswith(assistant_text(frames))
+            seqs = [f["conversation_seq"] for f in frames if "conversation_seq" in f]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+    run(scenario())
+
+
 def test_without_reconnect_commands_fail_and_streams_end(server: Server) -> None:
     async def scenario() -> None:
         async with AsyncClient.connect(server.url) as client:

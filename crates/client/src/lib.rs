@@ -167,8 +167,9 @@
 //! again from there. When every runtime it is subscribed to can resume, a drop is
 //! [`Gap::Interrupted`]: pending commands still fail, but approvals stay recorded and a [`Turn`]
 //! goes on; once every runtime has resumed, [`Gap::Resumed`] follows with the frames missed,
-//! each once and in order, then the live ones. A runtime that cannot (the server restarted, or
-//! no longer keeps the events after its cursor) makes it [`Gap::Reconnected`] and its replay
+//! each once and in order, then the live ones, across a server restart too. A runtime that
+//! cannot (the server no longer keeps the events after its cursor) makes it
+//! [`Gap::Reconnected`] and its replay
 //! instead, and the list below applies; so does one that gives up reconnecting, which ends the
 //! streams after [`Gap::Disconnected`]. A turn only this client watched goes on while it is
 //! away, for the server's resume grace (30 s by default). A server without resumable streams

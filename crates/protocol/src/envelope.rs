@@ -179,9 +179,20 @@ impl SerializedEvent {
         }
     }
 
+    /// An event of type `frame_type` as a server kept it to send again later (its
+    /// [`prefix`](Self::prefix)).
+    pub fn from_prefix(frame_type: &'static str, prefix: String) -> Self {
+        Self { frame_type, prefix }
+    }
+
     /// The event's `type`.
     pub fn frame_type(&self) -> &'static str {
         self.frame_type
+    }
+
+    /// Everything but the per-connection fields: `{"type":…,<payload fields>,"runtime":{…}`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The complete frame numbered `event_seq` on its connection, emitted at `emitted_at` (an
@@ -247,5 +258,7 @@ mod tests {
             assert!(text.len() <= serialized.size_hint());
             assert_eq!(ServerFrame::from_json(&text).ok(), Some(expected));
         }
+        let kept = SerializedEvent::from_prefix("turn_finished", serialized.prefix().to_owned());
+        assert_eq!(kept, serialized);
     }
 }

@@ -1,29 +1,34 @@
 //! The resumable event stream (this server's extension, docs/protocol.md §2.2): a conversation's
 //! runtime events numbered with `conversation_seq`, and the most recent of them kept, so that a
-//! client that subscribed with `resume_after` gets, once back, exactly the events it missed.
+//! client that subscribed with `resume_after` gets, once back, exactly the events it missed, even
+//! after the server restarted.
 //!
-//! A scope has a [`Journal`] from its first subscription with `resume_after` until its
-//! conversation leaves memory. Every event of the scope then goes through
+//! A scope has a [`Journal`] from its first subscription with `resume_after` on, whenever its
+//! conversation is in memory: it is kept in the store too, and [restored](Journal::restored)
+//! when the conversation is loaded again. Every event of the scope then goes through
 //! [`Journal::publish`], which numbers it, keeps it in a ring bounded by
-//! [`ResumeLimits`](crate::config::ResumeLimits), and queues it for the scope's subscribers,
-//! under one lock. A resuming subscriber ([`Journal::join`], then [`Journal::answer`]) is
-//! either caught up, and gets each event as it is published, or catching up, when a task of
-//! its own queues the retained events after its cursor as its queue makes room (so a long
-//! catch-up never overflows it), then hands it over to [`publish`](Journal::publish). Either
-//! way each event reaches it once, in order; a subscriber that falls behind what is retained is
-//! disconnected, and told why, instead of skipping events.
+//! [`ResumeLimits`](crate::config::ResumeLimits), and queues it at once for the subscribers that
+//! do not resume, under one lock. A task writes what was published to the store, a burst at a
+//! time; only then do the resuming subscribers get it, so that after a crash no client holds a
+//! number the restarted server does not know. A resuming subscriber ([`Journal::join`], then
+//! [`Journal::answer`]) is either caught up, and gets each event once it is written, or
+//! catching up, when a task of its own queues the retained events after its cursor as its queue
+//! makes room (so a long catch-up never overflows it). Either way each event reaches it once, in
+//! order; a subscriber that falls behind what is retained is disconnected, and told why,
+//! instead of skipping events.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use letta_app_server_protocol::Resume;
+use letta_app_server_protocol::{Resume, RuntimeScope};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::clock::now_millis;
 use crate::config::ResumeLimits;
 use crate::engine::SessionId;
 use crate::outbound::{EventFrame, Outbound, Outgoing};
+use crate::store::{Store, StoredEvent, StoredJournal};
 use crate::sync::lock;
 
 /// Retained events a catching-up subscriber is given per turn of its task.
@@ -32,12 +37,19 @@ const CATCH_UP_BATCH: usize = 64;
 /// The numbered, retained events of one scope and its resuming subscribers.
 pub struct Journal {
     limits: ResumeLimits,
+    /// Where the events are written, and for which scope; `None`: kept in memory only.
+    store: Option<(Store, RuntimeScope)>,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     /// The `conversation_seq` of the newest event (the origin before the first).
     last_seq: u64,
+    /// The newest event written to the store (with no store: `last_seq`): the resuming
+    /// subscribers get the events up to it.
+    written: u64,
+    /// Whether a task is writing to the store.
+    writing: bool,
     /// The retained events, oldest first, numbered `last_seq - len + 1 ..= last_seq`.
     ring: VecDeque<Arc<EventFrame>>,
     /// Their bytes.
@@ -58,27 +70,73 @@ struct Reader {
 }
 
 impl Journal {
-    /// A journal that starts numbering now. Its origin is the time in microseconds, so that
-    /// numbers are never given twice for one conversation, even across a restart or an eviction
-    /// (a conversation would have to publish more than a million events a second to catch up
-    /// with the clock), and stay below 2^53, JavaScript's exact integers, until the year 2255.
-    pub fn new(limits: ResumeLimits) -> Arc<Self> {
+    /// A journal that starts numbering now, kept in `store` if given. Its origin is the time in
+    /// microseconds, so that numbers are never given twice for one conversation, even when its
+    /// stored journal was lost (a conversation would have to publish more than a million events
+    /// a second to catch up with the clock), and stay below 2^53, JavaScript's exact integers,
+    /// until the year 2255.
+    pub fn new(limits: ResumeLimits, store: Option<(Store, RuntimeScope)>) -> Arc<Self> {
+        Self::with(limits, store, now_millis().saturating_mul(1000), VecDeque::new())
+    }
+
+    /// The journal of `scope` as `stored` kept it (events of types this version does not know
+    /// are left out).
+    pub fn restored(limits: ResumeLimits, store: Store, scope: RuntimeScope, stored: StoredJournal) -> Arc<Self> {
+        let ring = (stored.events.into_iter())
+            .filter(|event| event.seq <= stored.last_seq)
+            .filter_map(|event| {
+                EventFrame::restored(&scope, &event.frame_type, event.coalesces, event.prefix, event.seq)
+            })
+            .map(Arc::new)
+            .collect();
+        Self::with(limits, Some((store, scope)), stored.last_seq, ring)
+    }
+
+    fn with(
+        limits: ResumeLimits,
+        store: Option<(Store, RuntimeScope)>,
+        last_seq: u64,
+        ring: VecDeque<Arc<EventFrame>>,
+    ) -> Arc<Self> {
+        let mut inner = Inner {
+            last_seq,
+            written: last_seq,
+            writing: false,
+            bytes: ring.iter().map(|frame| frame.len()).sum(),
+            ring,
+            readers: Vec::new(),
+            left_at: None,
+        };
+        // Numbers must follow one another in the ring: keep the newest run of them.
+        let mut expected = last_seq;
+        let keep = inner
+            .ring
+            .iter()
+            .rev()
+            .take_while(|frame| {
+                let follows = frame.conversation_seq == Some(expected);
+                expected = expected.saturating_sub(1);
+                follows
+            })
+            .count();
+        while inner.ring.len() > keep {
+            inner.pop_oldest();
+        }
+        inner.trim(&limits);
         Arc::new(Self {
             limits,
-            inner: Mutex::new(Inner {
-                last_seq: now_millis().saturating_mul(1000),
-                ring: VecDeque::new(),
-                bytes: 0,
-                readers: Vec::new(),
-                left_at: None,
-            }),
+            store,
+            inner: Mutex::new(inner),
         })
     }
 
-    /// Numbers `frame`, retains it, and queues it for every subscriber: the resuming ones that
-    /// are caught up with its number, the others (`plain`, those of them that do not resume) as
-    /// it always is.
-    pub fn publish<'a>(&self, mut frame: EventFrame, plain: impl IntoIterator<Item = (SessionId, &'a Outbound)>) {
+    /// Numbers `frame`, retains it, queues it for every subscriber that does not resume
+    /// (`plain`, less the resuming ones) and, once written, for the resuming ones.
+    pub fn publish<'a>(
+        self: &Arc<Self>,
+        mut frame: EventFrame,
+        plain: impl IntoIterator<Item = (SessionId, &'a Outbound)>,
+    ) {
         let mut inner = lock(&self.inner);
         let seq = inner.last_seq + 1;
         frame.conversation_seq = Some(seq);
@@ -86,22 +144,55 @@ impl Journal {
         inner.last_seq = seq;
         inner.bytes += frame.len();
         inner.ring.push_back(frame.clone());
-        while inner.ring.len() > self.limits.events.max(1) || (inner.bytes > self.limits.bytes && inner.ring.len() > 1)
-        {
-            if let Some(oldest) = inner.ring.pop_front() {
-                inner.bytes -= oldest.len();
-            }
-        }
+        inner.trim(&self.limits);
         for (session, outbound) in plain {
             if !inner.readers.iter().any(|reader| reader.session == session) {
                 outbound.push(Outgoing::Event(frame.clone()));
             }
         }
-        for reader in &mut inner.readers {
-            if !reader.catching_up && reader.position == Some(seq - 1) {
-                reader.outbound.push(Outgoing::Resumable(frame.clone()));
-                reader.position = Some(seq);
+        match &self.store {
+            None => {
+                inner.written = seq;
+                inner.deliver();
+                inner.trim(&self.limits);
             }
+            Some(_) if !inner.writing => {
+                inner.writing = true;
+                tokio::spawn(self.clone().write());
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Writes what was published to the store, a burst at a time, and hands each burst to the
+    /// resuming subscribers once written. A write that fails is logged (by the store) and its
+    /// events are handed on all the same: the stream goes on, though a restart may not resume.
+    async fn write(self: Arc<Self>) {
+        let Some((store, scope)) = &self.store else { return };
+        loop {
+            let (events, last_seq, oldest) = {
+                let mut inner = lock(&self.inner);
+                if inner.written == inner.last_seq {
+                    inner.writing = false;
+                    return;
+                }
+                let oldest = inner.oldest();
+                let skip = usize::try_from((inner.written + 1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+                let events: Vec<StoredEvent> = (inner.ring.iter().skip(skip))
+                    .map(|frame| StoredEvent {
+                        seq: frame.conversation_seq.unwrap_or_default(),
+                        frame_type: frame.frame_type().to_owned(),
+                        coalesces: frame.delivery.coalesces,
+                        prefix: frame.prefix().to_owned(),
+                    })
+                    .collect();
+                (events, inner.last_seq, oldest)
+            };
+            let _ = store.write_journal(scope, events, last_seq, oldest).await;
+            let mut inner = lock(&self.inner);
+            inner.written = last_seq;
+            inner.deliver();
+            inner.trim(&self.limits);
         }
     }
 
@@ -137,19 +228,20 @@ impl Journal {
         };
         send(resume);
         let position = if resumed { cursor } else { last_seq };
+        let written = inner.written;
         let Some(reader) = inner.readers.iter_mut().find(|reader| reader.session == session) else {
             return resume;
         };
         reader.position = Some(position);
-        if position < last_seq && !reader.catching_up {
+        if position < written && !reader.catching_up {
             reader.catching_up = true;
             tokio::spawn(self.clone().catch_up(session, reader.outbound.clone()));
         }
         resume
     }
 
-    /// Queues the retained events `session` has not had, as its queue makes room, until it is
-    /// caught up (then [`publish`](Self::publish) takes over) or gone. One that fell behind
+    /// Queues the retained, written events `session` has not had, as its queue makes room,
+    /// until it is caught up (then [`Inner::deliver`] takes over) or gone. One that fell behind
     /// what is retained is disconnected: it comes back, and is told it cannot resume.
     async fn catch_up(self: Arc<Self>, session: SessionId, outbound: Arc<Outbound>) {
         loop {
@@ -158,29 +250,24 @@ impl Journal {
                 return;
             }
             let mut inner = lock(&self.inner);
-            let oldest = inner.oldest();
-            let last_seq = inner.last_seq;
             let Some(index) = inner.readers.iter().position(|reader| reader.session == session) else {
                 return;
             };
-            let from = inner.readers[index].position.unwrap_or(last_seq) + 1;
-            if from < oldest {
+            let (written, oldest) = (inner.written, inner.oldest());
+            let position = inner.readers[index].position.unwrap_or(written);
+            if position + 1 < oldest {
                 inner.readers.remove(index);
                 drop(inner);
-                outbound.close(
-                    CloseCode::Again,
-                    "fell behind the retained events of a resumed runtime: subscribe again",
-                );
+                outbound.close(CloseCode::Again, FELL_BEHIND);
                 return;
             }
-            let skip = usize::try_from(from - oldest).unwrap_or(usize::MAX);
-            let batch: Vec<Arc<EventFrame>> = inner.ring.iter().skip(skip).take(CATCH_UP_BATCH).cloned().collect();
+            let batch = inner.events_after(position, written, CATCH_UP_BATCH);
             let reader = &mut inner.readers[index];
             for frame in batch {
                 reader.position = frame.conversation_seq;
                 outbound.push(Outgoing::Resumable(frame));
             }
-            if reader.position >= Some(last_seq) {
+            if reader.position >= Some(written) {
                 reader.catching_up = false;
                 return;
             }
@@ -209,10 +296,70 @@ impl Journal {
     }
 }
 
+/// Why a resuming subscriber that fell behind what is retained is disconnected.
+const FELL_BEHIND: &str = "fell behind the retained events of a resumed runtime: subscribe again";
+
 impl Inner {
     /// The number of the oldest retained event (`last_seq + 1` when none is).
     fn oldest(&self) -> u64 {
         self.last_seq + 1 - self.ring.len() as u64
+    }
+
+    /// Drops the oldest retained events past the limits. The newest is always kept, and so is
+    /// every event not yet written (and so not yet handed to the caught-up resuming
+    /// subscribers): the ring may hold one write's burst more than the limits.
+    fn trim(&mut self, limits: &ResumeLimits) {
+        while (self.ring.len() > limits.events.max(1) || (self.bytes > limits.bytes && self.ring.len() > 1))
+            && self.oldest() <= self.written
+        {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(oldest) = self.ring.pop_front() {
+            self.bytes -= oldest.len();
+        }
+    }
+
+    /// Up to `limit` retained events after `position`, up to `until`.
+    fn events_after(&self, position: u64, until: u64, limit: usize) -> Vec<Arc<EventFrame>> {
+        let skip = usize::try_from((position + 1).saturating_sub(self.oldest())).unwrap_or(usize::MAX);
+        let count = usize::try_from(until.saturating_sub(position)).unwrap_or(usize::MAX);
+        self.ring.iter().skip(skip).take(count.min(limit)).cloned().collect()
+    }
+
+    /// Queues the written events each caught-up resuming subscriber has not had. One whose
+    /// events are no longer retained (its queue was too slow for a burst the size of the ring) is
+    /// disconnected.
+    fn deliver(&mut self) {
+        let (written, oldest) = (self.written, self.oldest());
+        let mut fallen = Vec::new();
+        for reader in &mut self.readers {
+            let Some(position) = reader
+                .position
+                .filter(|position| !reader.catching_up && *position < written)
+            else {
+                continue;
+            };
+            if position + 1 < oldest {
+                fallen.push(reader.session);
+                continue;
+            }
+            let skip = usize::try_from(position + 1 - oldest).unwrap_or(usize::MAX);
+            let count = usize::try_from(written - position).unwrap_or(usize::MAX);
+            for frame in self.ring.iter().skip(skip).take(count) {
+                reader.outbound.push(Outgoing::Resumable(frame.clone()));
+            }
+            reader.position = Some(written);
+        }
+        self.readers.retain(|reader| {
+            let falls = fallen.contains(&reader.session);
+            if falls {
+                reader.outbound.close(CloseCode::Again, FELL_BEHIND);
+            }
+            !falls
+        });
     }
 }
 
@@ -245,11 +392,12 @@ mod tests {
     }
 
     fn journal(events: usize, bytes: usize) -> Arc<Journal> {
-        Journal::new(ResumeLimits {
+        let limits = ResumeLimits {
             events,
             bytes,
             grace: Duration::from_secs(1),
-        })
+        };
+        Journal::new(limits, None)
     }
 
     /// What `outbound` holds: `Some(seq)` per numbered event, `None` per other frame.

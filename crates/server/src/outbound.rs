@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use letta_app_server_protocol::{Delivery, RuntimeEvent, RuntimeScope, SerializedEvent};
+use letta_app_server_protocol::{Delivery, EVENTS, RuntimeEvent, RuntimeScope, SerializedEvent};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
@@ -56,9 +56,31 @@ impl EventFrame {
         }
     }
 
+    /// An event a [journal](crate::journal) kept in the store: its `type`, whether it
+    /// coalesced, its serialisation without the per-connection fields, its `conversation_seq`.
+    /// `None` if `frame_type` names no runtime event (a store written by a later version).
+    pub fn restored(scope: &RuntimeScope, frame_type: &str, coalesces: bool, prefix: String, seq: u64) -> Option<Self> {
+        let info = EVENTS.iter().find(|event| event.name == frame_type)?;
+        Some(Self {
+            scope: scope.without_acting_user(),
+            delivery: Delivery {
+                coalesces,
+                ..info.delivery
+            },
+            is_delta: info.name == "stream_delta",
+            conversation_seq: Some(seq),
+            serialized: SerializedEvent::from_prefix(info.name, prefix),
+        })
+    }
+
     /// The event's `type`.
     pub fn frame_type(&self) -> &'static str {
         self.serialized.frame_type()
+    }
+
+    /// Its serialisation without the per-connection fields (what a journal keeps in the store).
+    pub fn prefix(&self) -> &str {
+        self.serialized.prefix()
     }
 
     /// The complete frame for one session, emitted at `emitted_at`; with its `conversation_seq`

@@ -17,7 +17,7 @@ use letta_app_server_protocol::{ErrorCode, ErrorFrame, Resume, RuntimeEvent, Run
 use crate::commands::terminal::Terminals;
 use crate::commands::watch::Watches;
 use crate::commands::{self, AnswerResume, Caller};
-use crate::config::Config;
+use crate::config::{Config, ResumeLimits};
 use crate::engine::conversation::Conversation;
 use crate::engine::{Audience, Engine, Peer, ScopeError, SessionId};
 use crate::journal::Journal;
@@ -124,13 +124,23 @@ impl Watch {
 }
 
 /// The open sessions and their subscriptions: the engine's [`Audience`].
-#[derive(Default)]
 struct Watchers {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     subscriptions: Mutex<HashMap<RuntimeScope, Watch>>,
+    /// Where the journals are kept, and what they retain.
+    store: Store,
+    resume: ResumeLimits,
 }
 
 impl Watchers {
+    /// The journal of `scope`, made now if it has none.
+    fn journal(&self, watch: &mut Watch, scope: &RuntimeScope) -> Arc<Journal> {
+        (watch
+            .journal
+            .get_or_insert_with(|| Journal::new(self.resume, Some((self.store.clone(), scope.clone())))))
+        .clone()
+    }
+
     /// The sessions subscribed to `scope`, and its journal.
     fn subscribers(&self, scope: &RuntimeScope) -> (Vec<Arc<Session>>, Option<Arc<Journal>>) {
         let subscriptions = lock(&self.subscriptions);
@@ -210,6 +220,22 @@ impl Audience for Watchers {
         session.send(frame);
         true
     }
+
+    fn restore<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let Ok(Some(stored)) = self.store.journal(scope).await else {
+                return false;
+            };
+            let journal = Journal::restored(self.resume, self.store.clone(), scope.clone(), stored);
+            let mut subscriptions = lock(&self.subscriptions);
+            let watch = subscriptions.entry(scope.clone()).or_default();
+            if watch.journal.is_some() {
+                return false;
+            }
+            watch.journal = Some(journal);
+            true
+        })
+    }
 }
 
 /// Every client session, over the engine they drive.
@@ -222,7 +248,12 @@ pub struct Sessions {
 impl Sessions {
     /// The sessions of a new engine over an open store.
     pub fn new(config: Config, store: Store) -> Arc<Self> {
-        let watchers = Arc::new(Watchers::default());
+        let watchers = Arc::new(Watchers {
+            sessions: Mutex::default(),
+            subscriptions: Mutex::default(),
+            store: store.clone(),
+            resume: config.resume,
+        });
         let engine = Engine::new(config, store, watchers.clone());
         Arc::new(Self {
             engine,
@@ -345,8 +376,7 @@ impl Sessions {
             watch.sessions.push(session);
         }
         if resuming {
-            let limits = self.config().resume;
-            (watch.journal.get_or_insert_with(|| Journal::new(limits))).join(session, &outbound);
+            self.watchers.journal(watch, scope).join(session, &outbound);
         }
     }
 
@@ -371,16 +401,16 @@ impl Sessions {
     }
 
     /// One eviction sweep (see [`Engine::evict_idle`]), with the subscriptions held so that no
-    /// subscription slips in between the check and the mark. The journals of the evicted
-    /// conversations go with them.
+    /// subscription slips in between the check and the mark. The journals of the conversations
+    /// no longer in memory (evicted now, or deleted) go too; the store keeps them.
     pub fn evict_idle(&self, sweeps: u32) -> usize {
         let mut subscriptions = lock(&self.watchers.subscriptions);
         let evicted = self
             .engine
             .evict_idle(sweeps, |scope| subscriptions.get(scope).is_some_and(Watch::is_watched));
-        for scope in &evicted {
-            subscriptions.remove(scope);
-        }
+        subscriptions.retain(|scope, watch| {
+            watch.is_watched() || self.engine.loaded_conversation(scope).is_some() || self.engine.is_loading(scope)
+        });
         evicted.len()
     }
 

@@ -341,15 +341,13 @@ async fn after_the_server_drops_the_socket_the_client_restores_runtimes_and_tool
 #[tokio::test]
 async fn after_a_server_restart_the_client_resumes_the_conversation() {
     let mut server = TestServer::start().await;
-    let client = server.builder(Transport::Single).connect().await.unwrap();
+    let client = server.replaying(Transport::Single).connect().await.unwrap();
     let runtime = new_runtime(&client, "Durable").await;
     collect(client.send_message(&runtime, "[[reply: before]]").await.unwrap()).await;
     let mut events = client.events();
 
     server.restart().await;
-    // The restarted server has not kept the events (of a finished turn): the runtime is not
-    // resumed but replayed.
-    assert!(matches!(next(&mut events).await, Err(Gap::Interrupted { .. })));
+    assert!(matches!(next(&mut events).await, Err(Gap::Disconnected { .. })));
     assert!(matches!(next(&mut events).await, Err(Gap::Reconnected)));
     let replay = frames_until(&mut events, |f| f.frame_type() == "update_subagent_state").await;
     let response = replay[0].raw.json();

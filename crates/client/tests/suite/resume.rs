@@ -203,3 +203,55 @@ async fn a_turn_arrives_whole_across_connections_cut_at_random_points() {
         assert_eq!(assistant_text(&seen), reply(deltas), "seed {seed}, {transport:?}");
     }
 }
+
+#[tokio::test]
+async fn a_turn_cut_by_kill_9_ends_in_the_stream_without_a_gap() {
+    use letta_app_server_tests::process::{ServerProcess, command, server_binary};
+    let binary = server_binary().expect("the server binary");
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut server = ServerProcess::spawn(command(&binary, data.path(), &[])).expect("the server starts");
+    let url = server.url.clone();
+    let client = Client::builder(&url)
+        .reconnect(fast(true))
+        .connect()
+        .await
+        .expect("connects");
+    let runtime = new_runtime(&client, "Killed").await;
+    let mut turn = client
+        .send_message(&runtime, "go [[deltas: 2000]] [[delay: 2]]")
+        .await
+        .expect("the input is accepted");
+    let mut frames = Vec::new();
+    while assistant_text(&frames).len() < 200 {
+        frames.push(
+            tokio::time::timeout(WAIT, turn.next())
+                .await
+                .expect("a frame")
+                .expect("more")
+                .expect("no gap"),
+        );
+    }
+    server.kill_9().expect("kill -9");
+    // The same data, on the same port.
+    let listen = url.trim_end_matches("/ws");
+    let mut again = std::process::Command::new(&binary);
+    again
+        .args(["--listen", listen, "--data-dir"])
+        .arg(data.path())
+        .stdin(std::process::Stdio::null());
+    let mut server = ServerProcess::spawn(again).expect("the server starts again");
+
+    let (rest, interruptions) = collect_resumed(turn, 0).await;
+    assert_eq!(interruptions, 1);
+    frames.extend(rest);
+    let finished = frames.last().expect("turn_finished").raw.json();
+    assert_eq!(
+        (&finished["type"], &finished["stop_reason"]),
+        (&"turn_finished".into(), &"error".into()),
+        "{finished}"
+    );
+    assert_consecutive(&frames, 0);
+    assert!(reply(2000).starts_with(&assistant_text(&frames)));
+    client.close().await;
+    server.kill_9().expect("kill -9");
+}

@@ -36,4 +36,7 @@ pub trait Audience: Send + Sync {
     fn notify(&self, scope: &RuntimeScope, frame: ServerFrame);
     /// Sends a direct frame to one session; `false` if it is not connected.
     fn send_to(&self, session: SessionId, frame: ServerFrame) -> bool;
+    /// Called as the conversation of `scope` is loaded, before any of its events: restores the
+    /// retained events of its resumable stream from the store, if it has them; `true` then.
+    fn restore<'a>(&'a self, scope: &'a RuntimeScope) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }

@@ -186,6 +186,11 @@ impl Engine {
         evicted
     }
 
+    /// Whether the conversation of `scope` is being loaded.
+    pub fn is_loading(&self, scope: &RuntimeScope) -> bool {
+        lock(&self.loading).contains_key(scope)
+    }
+
     /// The conversations in memory.
     pub fn loaded(&self) -> Vec<Arc<Conversation>> {
         lock(&self.conversations).values().cloned().collect()
@@ -224,11 +229,20 @@ impl Engine {
         if let Some(conversation) = lock(&self.conversations).get(&key).cloned() {
             return Ok(conversation);
         }
-        let loaded = self.load(&key).await.map(|conversation| {
-            let conversation = Arc::new(conversation);
-            lock(&self.conversations).insert(key.clone(), conversation.clone());
-            conversation
-        });
+        let loaded = match self.load(&key).await {
+            Ok(conversation) => {
+                // A resumable stream kept in the store numbers its events from where it stopped;
+                // its clients learn the state it is in now (after a restart, it changed).
+                let restored = self.audience.restore(&key).await;
+                let conversation = Arc::new(conversation);
+                lock(&self.conversations).insert(key.clone(), conversation.clone());
+                if restored {
+                    conversation.announce_state(&self.context).await;
+                }
+                Ok(conversation)
+            }
+            Err(error) => Err(error),
+        };
         // Only once it is in memory (or failed to load): a load starting now finds it there.
         let mut loading = lock(&self.loading);
         if loading.get(&key).is_some_and(|current| Arc::ptr_eq(current, &gate)) {

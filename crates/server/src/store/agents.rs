@@ -145,7 +145,7 @@ impl Store {
 }
 
 /// The tables whose rows belong to the agent in their `agent_id` column.
-const OWNED_BY_AN_AGENT: [&str; 13] = [
+const OWNED_BY_AN_AGENT: [&str; 15] = [
     "conversations",
     "reflection_settings",
     "memory_repositories",
@@ -159,6 +159,8 @@ const OWNED_BY_AN_AGENT: [&str; 13] = [
     "partial_replies",
     "openai_chats",
     "openai_outcomes",
+    "journals",
+    "journal_events",
 ];
 
 /// Whether an agent's name, description, id or model contains `needle` (lowercase), ignoring
@@ -264,6 +266,13 @@ mod tests {
             .save_idempotent_outcome(format!("outcome-{n}"), agent, "{}".into(), 0)
             .await
             .expect("an outcome");
+        let event = crate::store::StoredEvent {
+            seq: 7,
+            frame_type: "update_queue".into(),
+            coalesces: true,
+            prefix: "{}".into(),
+        };
+        store.write_journal(scope, vec![event], 7, 7).await.expect("a journal");
     }
 
     /// Rows per table: `agent-a`'s and all.

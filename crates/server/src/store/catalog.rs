@@ -106,7 +106,7 @@ impl Store {
 
 /// The tables whose rows belong to a conversation in their `agent_id` and `conversation_id`
 /// columns.
-const OWNED_BY_A_CONVERSATION: [&str; 9] = [
+const OWNED_BY_A_CONVERSATION: [&str; 11] = [
     "scope_settings",
     "inputs",
     "messages",
@@ -116,6 +116,8 @@ const OWNED_BY_A_CONVERSATION: [&str; 9] = [
     "compactions",
     "toolset_preferences",
     "openai_chats",
+    "journals",
+    "journal_events",
 ];
 
 /// Merges `patch` into the JSON `state` of row `id` of `table` (`agents` or `conversations`).

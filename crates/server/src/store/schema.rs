@@ -61,10 +61,17 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS cron_runs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, ts INTEGER NOT NULL, entry TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS cron_runs_by_task ON cron_runs (task_id, seq);
+    CREATE TABLE IF NOT EXISTS journals (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, last_seq INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, conversation_id));
+    CREATE TABLE IF NOT EXISTS journal_events (
+        agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        frame_type TEXT NOT NULL, coalesces INTEGER NOT NULL, prefix TEXT NOT NULL,
+        PRIMARY KEY (agent_id, conversation_id, seq)) WITHOUT ROWID;
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] bring a database to (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Brings a database written by an earlier version up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -116,8 +123,8 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
         }
     }
     // Version 4 added the OpenAI-compatible API's tables (`openai_chats`, `openai_outcomes`),
-    // version 5 the scheduled prompts' (`cron_tasks`, `cron_runs`), which `SCHEMA` creates:
-    // nothing to convert.
+    // version 5 the scheduled prompts' (`cron_tasks`, `cron_runs`), version 6 the resumable
+    // stream's (`journals`, `journal_events`), which `SCHEMA` creates: nothing to convert.
     connection.execute_batch(
         "CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
          CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (agent_id, listed_at, id);

@@ -232,3 +232,48 @@ async fn without_a_grace_a_dropped_resuming_client_ends_its_turn_at_once() {
         .count();
     assert!(deltas < 20, "{deltas} deltas after the drop");
 }
+
+#[tokio::test]
+async fn after_kill_9_a_client_resumes_where_it_was_and_learns_how_its_turn_ended() {
+    use crate::support::binary::spawn_server;
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut first = Client::connect(&url).await;
+    let (runtime, _) = start_resumable(&mut first).await;
+    first
+        .send(user_input("in-1", &runtime, &long_reply(2000, 2), "cm-1"))
+        .await;
+    let before = first
+        .recv_until(|f| f["delta"]["message_type"] == "assistant_message" && f["delta"]["content"][0]["text"] == "t40 ")
+        .await;
+    let cursor = seq(before.last().expect("a frame"));
+    server.kill_9().expect("kill -9");
+
+    let (mut server, url) = spawn_server(data.path(), &[]);
+    let mut second = Client::connect(&url).await;
+    second
+        .send(
+            json!({"type": "runtime_start", "request_id": "rs-2", "agent_id": runtime["agent_id"],
+            "conversation_id": runtime["conversation_id"], "resume_after": cursor}),
+        )
+        .await;
+    let answer = second.recv().await;
+    assert_eq!(answer["type"], "runtime_start_response", "{answer}");
+    assert_eq!(answer["resume"]["resumed"], true, "{answer}");
+    let after = second.recv_until_type("turn_finished").await;
+    // Every event after the cursor that the store kept, the state now, and the cut turn's end,
+    // numbered on from before the kill.
+    for (i, frame) in after.iter().enumerate() {
+        assert_eq!(seq(frame), cursor + 1 + i as u64, "{frame}");
+    }
+    let finished = after.last().expect("turn_finished");
+    assert_eq!(finished["stop_reason"], "error", "{finished}");
+    let waiting = after
+        .iter()
+        .any(|f| f["type"] == "update_loop_status" && f["loop_status"]["status"] == "WAITING_ON_INPUT");
+    assert!(waiting, "{after:?}");
+    let text = assistant_text(&before) + &assistant_text(&after);
+    let expected: String = (0..2000).map(|i| format!("t{i} ")).collect();
+    assert!(expected.starts_with(&text) && text.len() > 40, "{text}");
+    server.kill_9().expect("kill -9");
+}

@@ -34,6 +34,18 @@ impl Conversation {
         peer.send_event(&self.scope, &state.subagents.state_of(&self.scope));
     }
 
+    /// Broadcasts the scope's state (loop, device, queue): for the clients of a resumable stream
+    /// restored with the conversation, whose last events may predate a restart.
+    pub async fn announce_state(&self, engine: &Context) {
+        let state = self.state.lock().await;
+        let events = [
+            self.device_event(&state),
+            Self::loop_event(&state),
+            Self::queue_event(&state, Vec::new()),
+        ];
+        self.emit(engine, events);
+    }
+
     /// Tells the scope's subscribers how the turns a previous process left running ended, if
     /// no client was told yet: as any failed turn, with `turn_finished` (`stop_reason: error`)
     /// and a terminal `loop_error`. Called on `runtime_start` and `sync`, before a recovery turn
