@@ -890,14 +890,14 @@ export interface Created {
  * `resumed: true`: every event of the scope after the cursor follows, exactly once and in
  * order, then the live stream; the state replay is left out. `resumed: false` (a first
  * subscription, a cursor older than what is retained, or one the server does not know): the
- * usual state replay follows, and the live stream from `last_seq + 1`.
+ * usual state replay follows, and the events after `last_seq`.
  */
 export interface Resume {
   /** Whether the events after the cursor follow instead of the state replay. */
   resumed: boolean;
   /**
-   * The scope's last `conversation_seq` when the subscription was made: the client's cursor
-   * from now on, unless it resumed from an older one.
+   * The events that follow are those after this one: the cursor when it resumed, else the
+   * scope's last event when the subscription was made. The client's cursor from now on.
    */
   last_seq: number;
   /** The oldest `conversation_seq` retained (`last_seq + 1` when none is). */

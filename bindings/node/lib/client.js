@@ -575,7 +575,9 @@ class AppServerClient {
   }
 
   #gap(gap) {
-    if (gap.reason === 'disconnected') {
+    // As the Rust client's record: forgotten at a drop, or at the reconnect of one that was
+    // to resume and did not.
+    if (gap.reason === 'disconnected' || (gap.reason === 'reconnected' && this.#interrupted)) {
       for (const { approvals } of [...this.#messageHandlers, ...this.#queues]) approvals.forget();
     }
     for (const queue of this.#queues) queue.push(gap);

@@ -166,8 +166,8 @@
 //! they were sent), keeps the last `conversation_seq` it got of each runtime, and subscribes
 //! again from there. When every runtime it is subscribed to can resume, a drop is
 //! [`Gap::Interrupted`]: pending commands still fail, but approvals stay recorded and a [`Turn`]
-//! goes on; once every runtime has resumed, [`Gap::Resumed`] follows with the frames missed,
-//! each once and in order, then the live ones, across a server restart too. A runtime that
+//! goes on; the frames missed follow, each once and in order, then the live ones, across a
+//! server restart too, and [`Gap::Resumed`] once every runtime has resumed. A runtime that
 //! cannot (the server no longer keeps the events after its cursor) makes it
 //! [`Gap::Reconnected`] and its replay
 //! instead, and the list below applies; so does one that gives up reconnecting, which ends the

@@ -48,6 +48,9 @@ struct State {
     /// Set from a [`Gap::Interrupted`] until the streams are told whether every runtime
     /// resumed.
     interrupted: bool,
+    /// After a reconnect that is to resume: how many runtimes have yet to answer that they
+    /// resumed.
+    resuming: usize,
 }
 
 impl Shared {
@@ -82,11 +85,12 @@ impl Shared {
         let mut guard = self.state();
         let state = &mut *guard;
         state.link = None;
+        let resumes = self.resuming && (state.interrupted || state.ledger.resumes_all());
         state.ledger.forget_sent();
         state.pending.fail_all(&Error::Disconnected {
             reason: reason.to_owned(),
         });
-        if self.resuming && (state.interrupted || state.ledger.resumes_all()) {
+        if resumes {
             if !state.interrupted {
                 state.interrupted = true;
                 let gap = Err(Gap::Interrupted {
@@ -108,7 +112,9 @@ impl Shared {
     pub fn reconnected(&self) {
         let mut guard = self.state();
         let state = &mut *guard;
-        if !state.interrupted {
+        if state.interrupted {
+            state.resuming = state.ledger.subscribed();
+        } else {
             state.approvals.deliver(&Err(Gap::Reconnected), &mut state.streams);
         }
     }
@@ -237,10 +243,17 @@ impl Shared {
     pub fn dispatch(&self, frame: &RawFrame) {
         let mut guard = self.state();
         let state = &mut *guard;
-        // A subscription that did not resume is followed by its state replay: the streams are
-        // told first.
-        if state.ledger.answer(frame) == Some(false) {
-            state.not_resumed();
+        // A subscription that did not resume is followed by its state replay, and one that did
+        // by the events missed: the streams are told first, once all are known to resume.
+        match state.ledger.answer(frame) {
+            Some(false) => state.not_resumed(),
+            Some(true) if state.interrupted => {
+                state.resuming = state.resuming.saturating_sub(1);
+                if state.resuming == 0 {
+                    state.resumed();
+                }
+            }
+            _ => {}
         }
         state.ledger.advance(frame);
         state.approvals.receive(frame, &mut state.streams);
@@ -311,9 +324,11 @@ impl State {
     }
 
     /// After a [`Gap::Interrupted`]: tells the streams that a runtime did not resume, so frames
-    /// may be missing (its replay follows).
+    /// may be missing (its replay follows, with the approvals still pending, which the streams
+    /// get again as after any reconnect).
     fn not_resumed(&mut self) {
         if std::mem::take(&mut self.interrupted) {
+            self.approvals.clear();
             self.approvals.deliver(&Err(Gap::Reconnected), &mut self.streams);
         }
     }

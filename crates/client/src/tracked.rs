@@ -22,6 +22,10 @@ pub(crate) struct Ledger {
     runtimes: HashMap<RuntimeScope, InUse>,
     /// Commands sent awaiting the answer that changes `runtimes`, by `request_id`.
     tracked: HashMap<String, Tracked>,
+    /// On the current connection, whether a turn streamed without `conversation_seq` on a
+    /// runtime that does not resume (one subscribed only by `input`, say): a drop then loses
+    /// frames.
+    unresumable: bool,
 }
 
 impl Ledger {
@@ -56,28 +60,47 @@ impl Ledger {
         None
     }
 
-    /// Notes how far the stream of the runtime of `frame`, a numbered event, has come.
+    /// Notes how far the stream of the runtime of `frame` has come, if it is a numbered event,
+    /// or that a turn streams on a runtime that does not resume.
     pub fn advance(&mut self, frame: &RawFrame) {
-        if let (Some(seq), Some(scope)) = (frame.conversation_seq(), frame.runtime())
-            && let Some(in_use) = self.runtimes.get_mut(scope)
-            && let Some(cursor) = in_use.cursor.as_mut()
-        {
-            *cursor = (*cursor).max(seq);
+        if frame.runtime().is_none() {
+            return;
+        }
+        // Keyed by the scope the client sent, whose `acting_user_id` events leave out.
+        let mut cursors = (self.runtimes.iter_mut())
+            .filter(|(own, _)| frame.is_for(own))
+            .filter_map(|(_, in_use)| in_use.cursor.as_mut())
+            .peekable();
+        match frame.conversation_seq() {
+            Some(seq) => cursors.for_each(|cursor| *cursor = (*cursor).max(seq)),
+            None if cursors.peek().is_none() && matches!(frame.frame_type(), "stream_delta" | "turn_finished") => {
+                self.unresumable = true;
+            }
+            None => {}
         }
     }
 
+    /// How many runtimes this client is subscribed to.
+    pub fn subscribed(&self) -> usize {
+        (self.runtimes.values())
+            .filter(|in_use| in_use.subscribed.is_some())
+            .count()
+    }
+
     /// Whether every runtime this client is subscribed to resumes where it left off on a new
-    /// connection (and there is one).
+    /// connection (and there is one), and no other runtime streamed a turn to it.
     pub fn resumes_all(&self) -> bool {
         let subscribed: Vec<&InUse> = (self.runtimes.values())
             .filter(|in_use| in_use.subscribed.is_some())
             .collect();
-        !subscribed.is_empty() && subscribed.iter().all(|in_use| in_use.cursor.is_some())
+        !self.unresumable && !subscribed.is_empty() && subscribed.iter().all(|in_use| in_use.cursor.is_some())
     }
 
-    /// Forgets the commands awaiting answers (their connection is gone; they get none).
+    /// Forgets what was of the connection that is gone: the commands awaiting answers (they
+    /// get none), and whether a runtime that does not resume streamed.
     pub fn forget_sent(&mut self) {
         self.tracked.clear();
+        self.unresumable = false;
     }
 
     /// Every runtime to restore on a new connection.
@@ -103,14 +126,20 @@ impl InUse {
     fn started(&mut self, tools: Option<Vec<ExternalToolGroup>>, cursor: Option<u64>) {
         self.subscribed = Some(Subscribed::RuntimeStart);
         self.tools = tools;
-        self.cursor = cursor;
+        self.resumes_from(cursor);
+    }
+
+    /// Resumes from `cursor`, or from further on if events got ahead of the answer (over the
+    /// other socket of a split pair); `None`: it does not resume.
+    fn resumes_from(&mut self, cursor: Option<u64>) {
+        self.cursor = cursor.map(|cursor| self.cursor.map_or(cursor, |seen| seen.max(cursor)));
     }
 
     /// Subscribed by `sync`, unless `runtime_start` subscribed it already; resuming from
     /// `cursor` if it was subscribed with `resume_after`.
     fn synced(&mut self, cursor: Option<u64>) {
         self.subscribed.get_or_insert(Subscribed::Sync);
-        self.cursor = cursor;
+        self.resumes_from(cursor);
     }
 
     /// Its tools replaced by `runtime_external_tools_update`.

@@ -7,7 +7,7 @@
 //! conversation is in memory: it is kept in the store too, and [restored](Journal::restored)
 //! when the conversation is loaded again. Every event of the scope then goes through
 //! [`Journal::publish`], which numbers it, keeps it in a ring bounded by
-//! [`ResumeLimits`](crate::config::ResumeLimits), and queues it at once for the subscribers that
+//! [`ResumeLimits`](crate::config::ResumeLimits) (plus what is not written yet), and queues it at once for the subscribers that
 //! do not resume, under one lock. A task writes what was published to the store, a burst at a
 //! time; only then do the resuming subscribers get it, so that after a crash no client holds a
 //! number the restarted server does not know. A resuming subscriber ([`Journal::join`], then
@@ -63,6 +63,9 @@ struct Inner {
 struct Reader {
     session: SessionId,
     outbound: Arc<Outbound>,
+    /// The newest written event when it joined: a subscription that does not resume gets the
+    /// events after it.
+    joined: u64,
     /// Where it is, once its subscription is answered: the last seq queued to it.
     position: Option<u64>,
     /// Whether a task of its own is queuing the retained events it has not had.
@@ -71,10 +74,10 @@ struct Reader {
 
 impl Journal {
     /// A journal that starts numbering now, kept in `store` if given. Its origin is the time in
-    /// microseconds, so that numbers are never given twice for one conversation, even when its
-    /// stored journal was lost (a conversation would have to publish more than a million events
-    /// a second to catch up with the clock), and stay below 2^53, JavaScript's exact integers,
-    /// until the year 2255.
+    /// milliseconds times 1,000, so that numbers are never given twice for one conversation,
+    /// even when its stored journal is gone (a conversation would have to publish more than a
+    /// thousand events a millisecond to catch up with the clock), and stay below 2^53,
+    /// JavaScript's exact integers, until the year 2255.
     pub fn new(limits: ResumeLimits, store: Option<(Store, RuntimeScope)>) -> Arc<Self> {
         Self::with(limits, store, now_millis().saturating_mul(1000), VecDeque::new())
     }
@@ -83,7 +86,7 @@ impl Journal {
     /// are left out).
     pub fn restored(limits: ResumeLimits, store: Store, scope: RuntimeScope, stored: StoredJournal) -> Arc<Self> {
         let ring = (stored.events.into_iter())
-            .filter(|event| event.seq <= stored.last_seq)
+            .filter(|event| event.seq > 0 && event.seq <= stored.last_seq)
             .filter_map(|event| {
                 EventFrame::restored(&scope, &event.frame_type, event.coalesces, event.prefix, event.seq)
             })
@@ -153,8 +156,10 @@ impl Journal {
         match &self.store {
             None => {
                 inner.written = seq;
-                inner.deliver();
+                let behind = inner.deliver();
                 inner.trim(&self.limits);
+                drop(inner);
+                self.catch_up_all(behind);
             }
             Some(_) if !inner.writing => {
                 inner.writing = true;
@@ -177,7 +182,7 @@ impl Journal {
                     return;
                 }
                 let oldest = inner.oldest();
-                let skip = usize::try_from((inner.written + 1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+                let skip = ring_index(inner.written + 1, inner.last_seq, inner.ring.len());
                 let events: Vec<StoredEvent> = (inner.ring.iter().skip(skip))
                     .map(|frame| StoredEvent {
                         seq: frame.conversation_seq.unwrap_or_default(),
@@ -191,20 +196,24 @@ impl Journal {
             let _ = store.write_journal(scope, events, last_seq, oldest).await;
             let mut inner = lock(&self.inner);
             inner.written = last_seq;
-            inner.deliver();
+            let behind = inner.deliver();
             inner.trim(&self.limits);
+            drop(inner);
+            self.catch_up_all(behind);
         }
     }
 
     /// Registers `session` as a resuming subscriber that gets nothing until its subscription
-    /// is [answered](Self::answer) (the events published meanwhile are retained for it).
+    /// is [answered](Self::answer); the events published meanwhile follow the answer.
     pub fn join(&self, session: SessionId, outbound: &Arc<Outbound>) {
         let mut inner = lock(&self.inner);
         inner.left_at = None;
+        let joined = inner.written;
         if !inner.readers.iter().any(|reader| reader.session == session) {
             inner.readers.push(Reader {
                 session,
                 outbound: outbound.clone(),
+                joined,
                 position: None,
                 catching_up: false,
             });
@@ -212,32 +221,48 @@ impl Journal {
     }
 
     /// Answers the subscription of `session` (which [joined](Self::join)) made with `cursor`:
-    /// `send` queues the answer carrying the [`Resume`], then, if it resumed, the events after
-    /// the cursor follow; otherwise the session gets the events after the current one (the
-    /// caller replays the state next). Returns the `Resume`.
+    /// `send` queues the answer carrying the [`Resume`], then the events after `last_seq`
+    /// follow: after the cursor if it resumed, else after where the session joined (the caller
+    /// replays the state next). A session answered before keeps its place: it is getting the
+    /// events already. Only written events count: a cursor past them is one the server never
+    /// gave (or lost). Returns the `Resume`.
     pub fn answer(self: &Arc<Self>, session: SessionId, cursor: u64, send: impl FnOnce(Resume)) -> Resume {
         let mut inner = lock(&self.inner);
-        let last_seq = inner.last_seq;
-        let oldest_retained = inner.oldest();
+        let (written, oldest_retained) = (inner.written, inner.oldest());
         // 0 is a first subscription, which has no state to resume from.
-        let resumed = cursor > 0 && cursor <= last_seq && cursor + 1 >= oldest_retained;
+        let resumed = cursor > 0 && cursor <= written && cursor + 1 >= oldest_retained;
+        let reader = inner.readers.iter_mut().find(|reader| reader.session == session);
+        let position = match &reader {
+            Some(Reader {
+                position: Some(position),
+                ..
+            }) => *position,
+            Some(_) if resumed => cursor,
+            Some(reader) => reader.joined,
+            // It left meanwhile.
+            None => written,
+        };
         let resume = Resume {
             resumed,
-            last_seq,
+            last_seq: position,
             oldest_retained,
         };
         send(resume);
-        let position = if resumed { cursor } else { last_seq };
-        let written = inner.written;
-        let Some(reader) = inner.readers.iter_mut().find(|reader| reader.session == session) else {
-            return resume;
-        };
-        reader.position = Some(position);
-        if position < written && !reader.catching_up {
-            reader.catching_up = true;
-            tokio::spawn(self.clone().catch_up(session, reader.outbound.clone()));
+        if let Some(reader) = reader {
+            reader.position = Some(position);
+            if position < written && !reader.catching_up {
+                reader.catching_up = true;
+                tokio::spawn(self.clone().catch_up(session, reader.outbound.clone()));
+            }
         }
         resume
+    }
+
+    /// Starts the catch-up task of each of these subscribers.
+    fn catch_up_all(self: &Arc<Self>, behind: Vec<(SessionId, Arc<Outbound>)>) {
+        for (session, outbound) in behind {
+            tokio::spawn(self.clone().catch_up(session, outbound));
+        }
     }
 
     /// Queues the retained, written events `session` has not had, as its queue makes room,
@@ -257,11 +282,21 @@ impl Journal {
             let position = inner.readers[index].position.unwrap_or(written);
             if position + 1 < oldest {
                 inner.readers.remove(index);
+                if inner.readers.is_empty() {
+                    inner.left_at = Some(Instant::now());
+                }
                 drop(inner);
                 outbound.close(CloseCode::Again, FELL_BEHIND);
                 return;
             }
-            let batch = inner.events_after(position, written, CATCH_UP_BATCH);
+            // No more than a quarter of the queue's limits at a time, as `room` waits for.
+            let (max_frames, max_bytes) = ((outbound.max_frames() / 4).max(1), outbound.max_bytes() / 4);
+            let mut batch = inner.events_after(position, written, CATCH_UP_BATCH.min(max_frames));
+            let mut bytes = 0;
+            batch.retain(|frame| {
+                bytes += frame.len();
+                bytes <= max_bytes || bytes == frame.len()
+            });
             let reader = &mut inner.readers[index];
             for frame in batch {
                 reader.position = frame.conversation_seq;
@@ -288,12 +323,20 @@ impl Journal {
     }
 
     /// Whether its last resuming subscriber left less than the grace ago, with none back: the
-    /// scope counts as watched meanwhile, so that its turn waits for the client to come back.
+    /// scope counts as watched meanwhile, so that its turn goes on (and its queue keeps
+    /// running) for the client to come back to.
     pub fn lingers(&self) -> bool {
         lock(&self.inner)
             .left_at
             .is_some_and(|left| left.elapsed() < self.limits.grace)
     }
+}
+
+/// Where event `seq` is in a ring of `len` events ending at `last_seq` (0 for one older than
+/// the ring).
+fn ring_index(seq: u64, last_seq: u64, len: usize) -> usize {
+    let oldest = (last_seq + 1).saturating_sub(len as u64);
+    usize::try_from(seq.saturating_sub(oldest)).unwrap_or(usize::MAX)
 }
 
 /// Why a resuming subscriber that fell behind what is retained is disconnected.
@@ -302,7 +345,7 @@ const FELL_BEHIND: &str = "fell behind the retained events of a resumed runtime:
 impl Inner {
     /// The number of the oldest retained event (`last_seq + 1` when none is).
     fn oldest(&self) -> u64 {
-        self.last_seq + 1 - self.ring.len() as u64
+        (self.last_seq + 1).saturating_sub(self.ring.len() as u64)
     }
 
     /// Drops the oldest retained events past the limits. The newest is always kept, and so is
@@ -324,17 +367,19 @@ impl Inner {
 
     /// Up to `limit` retained events after `position`, up to `until`.
     fn events_after(&self, position: u64, until: u64, limit: usize) -> Vec<Arc<EventFrame>> {
-        let skip = usize::try_from((position + 1).saturating_sub(self.oldest())).unwrap_or(usize::MAX);
+        let skip = ring_index(position + 1, self.last_seq, self.ring.len());
         let count = usize::try_from(until.saturating_sub(position)).unwrap_or(usize::MAX);
         self.ring.iter().skip(skip).take(count.min(limit)).cloned().collect()
     }
 
-    /// Queues the written events each caught-up resuming subscriber has not had. One whose
-    /// events are no longer retained (its queue was too slow for a burst the size of the ring) is
-    /// disconnected.
-    fn deliver(&mut self) {
-        let (written, oldest) = (self.written, self.oldest());
-        let mut fallen = Vec::new();
+    /// Queues the written events each caught-up resuming subscriber has not had (events are
+    /// not trimmed before they are written, so it has them all). A burst larger than a
+    /// catch-up batch (after a slow store write) is left to a catch-up task, returned, which
+    /// paces it by the subscriber's queue.
+    #[must_use = "the subscribers to catch up need a task"]
+    fn deliver(&mut self) -> Vec<(SessionId, Arc<Outbound>)> {
+        let written = self.written;
+        let mut behind = Vec::new();
         for reader in &mut self.readers {
             let Some(position) = reader
                 .position
@@ -342,24 +387,19 @@ impl Inner {
             else {
                 continue;
             };
-            if position + 1 < oldest {
-                fallen.push(reader.session);
+            let count = usize::try_from(written - position).unwrap_or(usize::MAX);
+            if count > CATCH_UP_BATCH {
+                reader.catching_up = true;
+                behind.push((reader.session, reader.outbound.clone()));
                 continue;
             }
-            let skip = usize::try_from(position + 1 - oldest).unwrap_or(usize::MAX);
-            let count = usize::try_from(written - position).unwrap_or(usize::MAX);
+            let skip = ring_index(position + 1, self.last_seq, self.ring.len());
             for frame in self.ring.iter().skip(skip).take(count) {
                 reader.outbound.push(Outgoing::Resumable(frame.clone()));
             }
             reader.position = Some(written);
         }
-        self.readers.retain(|reader| {
-            let falls = fallen.contains(&reader.session);
-            if falls {
-                reader.outbound.close(CloseCode::Again, FELL_BEHIND);
-            }
-            !falls
-        });
+        behind
     }
 }
 
@@ -465,5 +505,26 @@ mod tests {
         let expected: Vec<Option<u64>> = std::iter::once(None).chain(seqs.into_iter().map(Some)).collect();
         assert_eq!(taken(&back), expected);
         assert_eq!(taken(&plain).len(), 4);
+
+        // Subscribing again (a first subscription's cursor) keeps its place: nothing is skipped.
+        journal.publish(frame(), [(3, &*back)]);
+        let again = answer(&journal, 3, &back, 0);
+        assert!(!again.resumed);
+        assert_eq!(again.last_seq, origin + 6, "where it is");
+        journal.publish(frame(), [(3, &*back)]);
+        assert_eq!(taken(&back), [Some(origin + 6), None, Some(origin + 7)]);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_does_not_resume_gets_what_was_published_since_it_joined() {
+        let journal = journal(100, usize::MAX);
+        let reader = outbound();
+        let origin = answer(&journal, 9, &outbound(), 0).last_seq;
+        journal.join(1, &reader);
+        journal.publish(frame(), [(1, &*reader)]);
+        let resume = answer(&journal, 1, &reader, 0);
+        assert_eq!((resume.resumed, resume.last_seq), (false, origin));
+        tokio::task::yield_now().await;
+        assert_eq!(taken(&reader), [None, Some(origin + 1)]);
     }
 }

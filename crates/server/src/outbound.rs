@@ -322,6 +322,11 @@ impl Outbound {
         &self.metrics
     }
 
+    /// The most frames the queue holds while its socket is backed up.
+    pub fn max_frames(&self) -> usize {
+        self.limits.max_frames
+    }
+
     /// The most bytes the queue holds before the session is closed.
     pub fn max_bytes(&self) -> usize {
         self.limits.max_bytes

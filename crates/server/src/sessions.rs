@@ -402,16 +402,23 @@ impl Sessions {
 
     /// One eviction sweep (see [`Engine::evict_idle`]), with the subscriptions held so that no
     /// subscription slips in between the check and the mark. The journals of the conversations
-    /// no longer in memory (evicted now, or deleted) go too; the store keeps them.
+    /// no longer in memory (evicted now, or deleted) go too, from memory and from the store: a
+    /// client that comes back to them gets the state replay.
     pub fn evict_idle(&self, sweeps: u32) -> usize {
         let mut subscriptions = lock(&self.watchers.subscriptions);
         let evicted = self
             .engine
             .evict_idle(sweeps, |scope| subscriptions.get(scope).is_some_and(Watch::is_watched));
         subscriptions.retain(|scope, watch| {
-            watch.is_watched() || self.engine.loaded_conversation(scope).is_some() || self.engine.is_loading(scope)
+            let keep =
+                watch.is_watched() || self.engine.loaded_conversation(scope).is_some() || self.engine.is_loading(scope);
+            if !keep && watch.journal.is_some() {
+                // Deleted in the background, after any write of it already queued.
+                drop(self.watchers.store.delete_journal(scope));
+            }
+            keep
         });
-        evicted.len()
+        evicted
     }
 
     /// Answers a subscription to `scope` made with `resume_after` (see [`Journal::answer`]).

@@ -183,6 +183,18 @@ pub async fn start_runtime(client: &mut Client, request_id: &str, model: Option<
     start(client, &runtime_start(request_id, model)).await
 }
 
+/// Starts a runtime for a new agent, subscribed with `resume_after: 0` (its events are
+/// numbered, retained and written to the store before they are sent), and reads the replay.
+pub async fn start_resumable_runtime(
+    client: &mut Client,
+    request_id: &str,
+    model: Option<&str>,
+) -> BenchResult<Started> {
+    let mut frame = runtime_start(request_id, model);
+    frame["resume_after"] = json!(0);
+    start(client, &frame).await
+}
+
 /// Starts a runtime on the stored conversation of `runtime` (`{"agent_id", "conversation_id"}`)
 /// and reads the replay.
 pub async fn resume_runtime(client: &mut Client, request_id: &str, runtime: &Value) -> BenchResult<Started> {

@@ -334,6 +334,9 @@ impl Bench<'_> {
             .detail(format!("{ticks} ticks / {} deltas", thousands(deltas as u64)))
             .letta("0.55 ms"),
         );
+        if deltas == LONG_DELTAS * LONG_REPEATS {
+            self.resumable_reply(provider, &metric, server, &mut client).await?;
+        }
         let peak = server.memory()?.peak;
         let label = if peak_resettable {
             "RSS peak during the long reply (VmHWM)"
@@ -343,6 +346,50 @@ impl Bench<'_> {
         self.rows
             .push(Row::new(label, name, peak as f64 / MIB, Unit::Mib, Some(30.0)));
         client.close().await;
+        Ok(())
+    }
+
+    /// The long reply again, to a client that subscribed with `resume_after`: each event is
+    /// numbered, retained, and written to the store before that client gets it.
+    async fn resumable_reply(
+        &mut self,
+        provider: Provider,
+        metric: &str,
+        server: &ServerProcess,
+        client: &mut Client,
+    ) -> BenchResult<()> {
+        let name = provider.name;
+        let runtime = client::start_resumable_runtime(client, "rs-long-resumable", provider.model)
+            .await?
+            .runtime;
+        let ticks_before = server.cpu_ticks()?;
+        let mut rates = Vec::new();
+        for repeat in 0..LONG_REPEATS {
+            let elapsed = long_turn(client, &runtime, &format!("long-resumable-{repeat}"), LONG_DELTAS).await?;
+            rates.push(LONG_DELTAS as f64 / elapsed.as_secs_f64());
+        }
+        let ticks = server.cpu_ticks()?.saturating_sub(ticks_before);
+        let deltas = LONG_DELTAS * LONG_REPEATS;
+        self.rows.push(
+            Row::new(
+                &format!("{metric}, resumable stream: deltas/s, median"),
+                name,
+                Stats::of(rates).median,
+                Unit::PerSecond,
+                None,
+            )
+            .detail("subscribed with `resume_after`: every event numbered, kept and stored before it is sent"),
+        );
+        self.rows.push(
+            Row::new(
+                &format!("{metric}, resumable stream: server CPU per delta"),
+                name,
+                ticks_to_micros(ticks) / deltas as f64,
+                Unit::Micros,
+                None,
+            )
+            .detail(format!("{ticks} ticks / {} deltas", thousands(deltas as u64))),
+        );
         Ok(())
     }
 

@@ -181,7 +181,7 @@ fn a_drop_every_runtime_resumes_from_is_an_interruption_and_the_cursor_is_the_la
         r#"{"type":"sync_response","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"success":true,"resume":{"resumed":true,"last_seq":45,"oldest_retained":1}}"#.to_owned(),
     ));
     shared.restored(true);
-    assert_eq!(ready(&mut events), ["interrupted", "s-2", "resumed"]);
+    assert_eq!(ready(&mut events), ["interrupted", "resumed", "s-2"]);
     assert_eq!(shared.runtimes()[0].1.cursor, Some(41));
 }
 
@@ -213,4 +213,43 @@ fn a_runtime_that_does_not_resume_is_a_reconnection_before_its_replay() {
         reason: "gave up".into(),
     });
     assert_eq!(ready(&mut events), ["interrupted", "gap"]);
+}
+
+#[test]
+fn events_ahead_of_the_answer_and_an_acting_user_keep_the_cursor_moving() {
+    let shared = Shared::new(Arc::new(AtomicU64::new(1)), true);
+    let sync = r#"{"type":"sync","request_id":"s-1","runtime":{"agent_id":"agent-1","conversation_id":"conv-1","acting_user_id":"u-1"}}"#;
+    shared.track(sync.to_owned());
+    // Over a split pair, an event can come before the answer on the other socket.
+    shared.dispatch(&RawFrame::from(
+        r#"{"type":"sync_response","request_id":"s-1","runtime":{"agent_id":"agent-1","conversation_id":"conv-1","acting_user_id":"u-1"},"success":true,"resume":{"resumed":false,"last_seq":40,"oldest_retained":41}}"#.to_owned(),
+    ));
+    shared.dispatch(&runtime_event(
+        "conv-1",
+        r#""type":"update_queue","conversation_seq":43"#,
+    ));
+    assert_eq!(
+        shared.runtimes()[0].1.cursor,
+        Some(43),
+        "events leave the acting user out"
+    );
+    let (text, _) = shared.track(sync.replace("\"s-1\"", "\"s-2\""));
+    assert!(text.contains(r#""resume_after":0"#));
+    shared.dispatch(&RawFrame::from(
+        r#"{"type":"sync_response","request_id":"s-2","runtime":{"agent_id":"agent-1","conversation_id":"conv-1"},"success":true,"resume":{"resumed":false,"last_seq":42,"oldest_retained":41}}"#.to_owned(),
+    ));
+    assert_eq!(shared.runtimes()[0].1.cursor, Some(43), "never backwards");
+}
+
+#[test]
+fn a_turn_on_a_runtime_that_does_not_resume_makes_a_drop_a_disconnect() {
+    let (shared, mut events) = resuming_with_a_runtime();
+    // `input` subscribed this connection to another runtime, whose turn streams unnumbered.
+    shared.dispatch(&runtime_event(
+        "conv-2",
+        r#""type":"stream_delta","delta":{},"event_seq":9"#,
+    ));
+    shared.disconnected("cut");
+    shared.reconnected();
+    assert_eq!(ready(&mut events), ["stream_delta", "gap", "reconnected"]);
 }

@@ -89,18 +89,19 @@ async fn commands_sent_as_text_are_restored_after_a_reconnect() {
     // The subscriptions sent as text asked for a resumable stream too: they resume, and the
     // streams miss nothing.
     while !matches!(next_raw(&mut events).await, Err(Gap::Interrupted { .. })) {}
-    let mut restored = Vec::new();
-    loop {
+    let (mut restored, mut resumed) = (Vec::new(), false);
+    while restored.len() < 2 {
         match next_raw(&mut events).await {
             Ok(frame) if frame["type"] == "runtime_start_response" || frame["type"] == "sync_response" => {
                 assert_eq!(frame["resume"]["resumed"], true, "{frame}");
                 restored.push(frame["runtime"].clone());
             }
             Ok(_) => {}
-            Err(Gap::Resumed) => break,
+            Err(Gap::Resumed) => resumed = true,
             Err(gap) => panic!("{gap:?}"),
         }
     }
+    assert!(resumed, "told once both answered that they resumed");
     let expected = [
         serde_json::to_value(&runtime).unwrap(),
         serde_json::to_value(&synced).unwrap(),

@@ -173,17 +173,11 @@ impl Engine {
     /// with no subscriber (`is_watched` says which scopes have one; real Letta evicts idle
     /// conversation runtimes too, docs/protocol.md §3.3). Their state is in the store; the next
     /// use loads them again. Returns how many were dropped.
-    pub fn evict_idle(&self, sweeps: u32, is_watched: impl Fn(&RuntimeScope) -> bool) -> Vec<RuntimeScope> {
+    pub fn evict_idle(&self, sweeps: u32, is_watched: impl Fn(&RuntimeScope) -> bool) -> usize {
         let mut conversations = lock(&self.conversations);
-        let mut evicted = Vec::new();
-        conversations.retain(|scope, conversation| {
-            let keep = !conversation.sweep(!is_watched(scope), sweeps);
-            if !keep {
-                evicted.push(scope.clone());
-            }
-            keep
-        });
-        evicted
+        let before = conversations.len();
+        conversations.retain(|scope, conversation| !conversation.sweep(!is_watched(scope), sweeps));
+        before - conversations.len()
     }
 
     /// Whether the conversation of `scope` is being loaded.

@@ -68,6 +68,20 @@ impl Store {
         })
     }
 
+    /// Deletes the stored journal of `scope`.
+    pub fn delete_journal(&self, scope: &RuntimeScope) -> Reply<()> {
+        let (agent, conversation) = key(scope);
+        self.transaction(move |t| {
+            for table in ["journals", "journal_events"] {
+                t.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE agent_id = ?1 AND conversation_id = ?2"
+                ))?
+                .execute(params![agent, conversation])?;
+            }
+            Ok(())
+        })
+    }
+
     /// The stored journal of `scope`, if it has one.
     pub fn journal(&self, scope: &RuntimeScope) -> Reply<Option<StoredJournal>> {
         let (agent, conversation) = key(scope);
@@ -133,7 +147,10 @@ mod tests {
         assert_eq!(journal.events, (13..17).map(event).collect::<Vec<_>>());
         let other = RuntimeScope::new("agent-1", "conv-2");
         assert!(store.journal(&other).await.unwrap().is_none());
-        // Deleting the conversation deletes its journal.
+        // Deleting the conversation, or the journal alone, deletes it.
+        store.delete_journal(&scope).await.unwrap();
+        assert!(store.journal(&scope).await.unwrap().is_none());
+        store.write_journal(&scope, vec![event(20)], 20, 20).await.unwrap();
         store.delete_conversation(&scope).await.unwrap();
         assert!(store.journal(&scope).await.unwrap().is_none());
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
+use crate::support::binary::{ServerProcess, spawn_server};
 use crate::support::wire::{Client, create_runtime, user_input};
 
 /// A long reply of the scripted model: `n` deltas, `delay` ms apart.
@@ -233,32 +234,48 @@ async fn without_a_grace_a_dropped_resuming_client_ends_its_turn_at_once() {
     assert!(deltas < 20, "{deltas} deltas after the drop");
 }
 
-#[tokio::test]
-async fn after_kill_9_a_client_resumes_where_it_was_and_learns_how_its_turn_ended() {
-    use crate::support::binary::spawn_server;
-    let data = tempfile::tempdir().expect("temp dir");
-    let (mut server, url) = spawn_server(data.path(), &[]);
+/// A resuming client's long reply, cut by `kill -9` once the client got the delta `t<n> `;
+/// returns the server started again on the same data (which `data` keeps), the runtime, and
+/// the frames the client got.
+async fn killed_mid_reply(data: &std::path::Path, n: usize) -> (ServerProcess, String, Value, Vec<Value>) {
+    let (mut server, url) = spawn_server(data, &[]);
     let mut first = Client::connect(&url).await;
     let (runtime, _) = start_resumable(&mut first).await;
     first
         .send(user_input("in-1", &runtime, &long_reply(2000, 2), "cm-1"))
         .await;
+    let delta = format!("t{n} ");
     let before = first
-        .recv_until(|f| f["delta"]["message_type"] == "assistant_message" && f["delta"]["content"][0]["text"] == "t40 ")
+        .recv_until(|f| {
+            f["delta"]["message_type"] == "assistant_message" && f["delta"]["content"][0]["text"] == delta.as_str()
+        })
         .await;
-    let cursor = seq(before.last().expect("a frame"));
     server.kill_9().expect("kill -9");
+    let (server, url) = spawn_server(data, &[]);
+    (server, url, runtime, before)
+}
 
-    let (mut server, url) = spawn_server(data.path(), &[]);
-    let mut second = Client::connect(&url).await;
-    second
+/// `runtime_start` of `runtime` with `resume_after: cursor`; returns its answer, which comes
+/// first.
+async fn rejoin(client: &mut Client, runtime: &Value, cursor: u64) -> Value {
+    client
         .send(
             json!({"type": "runtime_start", "request_id": "rs-2", "agent_id": runtime["agent_id"],
             "conversation_id": runtime["conversation_id"], "resume_after": cursor}),
         )
         .await;
-    let answer = second.recv().await;
+    let answer = client.recv().await;
     assert_eq!(answer["type"], "runtime_start_response", "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn after_kill_9_a_client_resumes_where_it_was_and_learns_how_its_turn_ended() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut server, url, runtime, before) = killed_mid_reply(data.path(), 40).await;
+    let cursor = seq(before.last().expect("a frame"));
+    let mut second = Client::connect(&url).await;
+    let answer = rejoin(&mut second, &runtime, cursor).await;
     assert_eq!(answer["resume"]["resumed"], true, "{answer}");
     let after = second.recv_until_type("turn_finished").await;
     // Every event after the cursor that the store kept, the state now, and the cut turn's end,
@@ -275,5 +292,24 @@ async fn after_kill_9_a_client_resumes_where_it_was_and_learns_how_its_turn_ende
     let text = assistant_text(&before) + &assistant_text(&after);
     let expected: String = (0..2000).map(|i| format!("t{i} ")).collect();
     assert!(expected.starts_with(&text) && text.len() > 40, "{text}");
+    server.kill_9().expect("kill -9");
+}
+
+#[tokio::test]
+async fn a_first_subscription_after_kill_9_gets_the_end_of_the_cut_turn_after_its_answer() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut server, url, runtime, _) = killed_mid_reply(data.path(), 0).await;
+    let mut second = Client::connect(&url).await;
+    let answer = rejoin(&mut second, &runtime, 0).await;
+    assert_eq!(answer["resume"]["resumed"], false, "{answer}");
+    let start = answer["resume"]["last_seq"].as_u64().expect("last_seq");
+    // The cut turn's end was published while the subscription was being made: it follows the
+    // answer with the state replay, numbered after `last_seq` (with the state published when the
+    // conversation was loaded).
+    let frames = second.recv_until_type("turn_finished").await;
+    let finished = frames.last().expect("turn_finished");
+    assert_eq!(finished["stop_reason"], "error", "{finished}");
+    let numbered: Vec<u64> = frames.iter().filter_map(|f| f["conversation_seq"].as_u64()).collect();
+    assert_eq!(numbered, (start + 1..=seq(finished)).collect::<Vec<_>>(), "{frames:?}");
     server.kill_9().expect("kill -9");
 }
