@@ -181,9 +181,11 @@ async fn a_long_catch_up_is_paced_by_the_reader_and_never_overflows_it() {
     second.recv_until_type("turn_finished").await;
 }
 
-#[tokio::test]
-async fn a_turn_nobody_came_back_to_ends_after_the_grace() {
-    let server = TestServer::start_with(|config| config.resume.grace = Duration::from_millis(300)).await;
+/// A resuming client's long reply on a server with this resume `grace`, its socket dropped
+/// after the first delta; returns the answer and the frames up to `turn_finished` that a client
+/// coming back `away` later gets.
+async fn dropped_mid_reply(grace: Duration, away: Duration) -> (Value, Vec<Value>) {
+    let server = TestServer::start_with(|config| config.resume.grace = grace).await;
     let mut first = server.client().await;
     let (runtime, _) = start_resumable(&mut first).await;
     first
@@ -194,43 +196,34 @@ async fn a_turn_nobody_came_back_to_ends_after_the_grace() {
         .await;
     let cursor = seq(before.last().expect("a frame"));
     first.drop_connection();
-    tokio::time::sleep(Duration::from_millis(900)).await;
-
+    tokio::time::sleep(away).await;
     let mut second = server.client().await;
     let answer = resync(&mut second, &runtime, cursor).await;
+    (answer, second.recv_until_type("turn_finished").await)
+}
+
+/// How many assistant deltas are among `frames`.
+fn deltas(frames: &[Value]) -> usize {
+    (frames.iter())
+        .filter(|f| f["delta"]["message_type"] == "assistant_message")
+        .count()
+}
+
+#[tokio::test]
+async fn a_turn_nobody_came_back_to_ends_after_the_grace() {
+    let (answer, after) = dropped_mid_reply(Duration::from_millis(300), Duration::from_millis(900)).await;
     assert_eq!(answer["resume"]["resumed"], true, "{answer}");
     // The turn ran on for the grace, then ended as one nobody watches does.
-    let after = second.recv_until_type("turn_finished").await;
     assert_eq!(after.last().expect("turn_finished")["stop_reason"], "cancelled");
-    let deltas = after
-        .iter()
-        .filter(|f| f["delta"]["message_type"] == "assistant_message")
-        .count();
+    let deltas = deltas(&after);
     assert!((5..390).contains(&deltas), "{deltas} deltas during the grace");
 }
 
 #[tokio::test]
 async fn without_a_grace_a_dropped_resuming_client_ends_its_turn_at_once() {
-    let server = TestServer::start_with(|config| config.resume.grace = Duration::ZERO).await;
-    let mut first = server.client().await;
-    let (runtime, _) = start_resumable(&mut first).await;
-    first
-        .send(user_input("in-1", &runtime, &long_reply(400, 10), "cm-1"))
-        .await;
-    let before = first
-        .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
-        .await;
-    let cursor = seq(before.last().expect("a frame"));
-    first.drop_connection();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut second = server.client().await;
-    resync(&mut second, &runtime, cursor).await;
-    let after = second.recv_until_type("turn_finished").await;
+    let (_, after) = dropped_mid_reply(Duration::ZERO, Duration::from_millis(300)).await;
     assert_eq!(after.last().expect("turn_finished")["stop_reason"], "cancelled");
-    let deltas = after
-        .iter()
-        .filter(|f| f["delta"]["message_type"] == "assistant_message")
-        .count();
+    let deltas = deltas(&after);
     assert!(deltas < 20, "{deltas} deltas after the drop");
 }
 
