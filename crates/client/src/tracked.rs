@@ -26,6 +26,8 @@ pub(crate) struct Ledger {
     /// runtime that does not resume (one subscribed only by `input`, say): a drop then loses
     /// frames.
     unresumable: bool,
+    /// Whether a key of `runtimes` names an acting user (events leave it out of their scope).
+    acting_users: bool,
 }
 
 impl Ledger {
@@ -55,7 +57,9 @@ impl Ledger {
             .is_some_and(|tracked| tracked.is_answered_by(frame))
             && let Some(tracked) = self.tracked.remove(id)
         {
-            return tracked.apply(frame, &mut self.runtimes);
+            let resumed = tracked.apply(frame, &mut self.runtimes);
+            self.acting_users = self.runtimes.keys().any(|scope| scope.acting_user_id.is_some());
+            return resumed;
         }
         None
     }
@@ -63,20 +67,25 @@ impl Ledger {
     /// Notes how far the stream of the runtime of `frame` has come, if it is a numbered event,
     /// or that a turn streams on a runtime that does not resume.
     pub fn advance(&mut self, frame: &RawFrame) {
-        if frame.runtime().is_none() {
-            return;
-        }
-        // Keyed by the scope the client sent, whose `acting_user_id` events leave out.
-        let mut cursors = (self.runtimes.iter_mut())
-            .filter(|(own, _)| frame.is_for(own))
-            .filter_map(|(_, in_use)| in_use.cursor.as_mut())
-            .peekable();
-        match frame.conversation_seq() {
-            Some(seq) => cursors.for_each(|cursor| *cursor = (*cursor).max(seq)),
-            None if cursors.peek().is_none() && matches!(frame.frame_type(), "stream_delta" | "turn_finished") => {
+        let Some(scope) = frame.runtime() else { return };
+        let in_use = match self.runtimes.get_mut(scope) {
+            Some(in_use) => Some(in_use),
+            // Keyed by the scope the client sent, which may name an acting user that events
+            // leave out.
+            None if self.acting_users => (self.runtimes.iter_mut())
+                .find(|(own, _)| frame.is_for(own))
+                .map(|(_, in_use)| in_use),
+            None => None,
+        };
+        match (
+            frame.conversation_seq(),
+            in_use.and_then(|in_use| in_use.cursor.as_mut()),
+        ) {
+            (Some(seq), Some(cursor)) => *cursor = (*cursor).max(seq),
+            (None, None) if matches!(frame.frame_type(), "stream_delta" | "turn_finished") => {
                 self.unresumable = true;
             }
-            None => {}
+            _ => {}
         }
     }
 
