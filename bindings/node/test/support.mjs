@@ -63,6 +63,8 @@ export async function startServer(...args) {
   };
   const server = {
     url: null,
+    /** The first line this start printed after its address that starts with `prefix`. */
+    line: null,
     async restart({ signal } = {}) {
       await stop(signal);
       await launch();
@@ -79,6 +81,9 @@ export async function startServer(...args) {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: child.stdout });
+    // Every line, from the first: readline may emit several at once.
+    const printed = [];
+    lines.on('line', (line) => printed.push(line));
     const first = await Promise.race([
       once(lines, 'line').then(([line]) => line),
       once(child, 'error').then(([error]) => Promise.reject(new Error(`starting ${SERVER_BINARY}: ${error.message}`))),
@@ -87,6 +92,15 @@ export async function startServer(...args) {
     const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
     if (!match) throw new Error(`unexpected first line from the server: ${first}`);
     server.url = match[1];
+    server.line = async (prefix) => {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const found = printed.find((line) => line.startsWith(prefix));
+        if (found) return found;
+        await new Promise((wake) => setTimeout(wake, 20));
+      }
+      throw new Error(`the server printed no line starting with ${prefix} (printed: ${printed.join(' | ')})`);
+    };
     // A restart listens where this start did.
     if (listen.length > 0) listen = ['--listen', server.url];
   };

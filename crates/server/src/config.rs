@@ -73,6 +73,10 @@ pub struct Config {
     /// Whether the port also serves the OpenAI-compatible API (`--openai-api`: `/v1/models`,
     /// `/v1/chat/completions`, `/v1/responses`); off, `/v1/…` gets 404.
     pub openai_api: bool,
+    /// Serve the inspector, a web page that connects to this or any App Server, at `GET /inspect`
+    /// (`--inspect`); its own origins are then allowed as if given to `allowed_origins`, so it
+    /// needs `auth`.
+    pub inspect: bool,
     /// How long one turn of the OpenAI-compatible API may take, waiting in the queue included;
     /// past it the turn is stopped and the request fails (15 minutes, as real Letta's).
     pub openai_turn_timeout: Duration,
@@ -128,6 +132,7 @@ impl Config {
             external_tool_background_after: Duration::from_secs(10),
             idle_eviction: Duration::from_secs(10 * 60),
             openai_api: false,
+            inspect: false,
             openai_turn_timeout: Duration::from_secs(15 * 60),
             cron_clock: crate::schedule::Clock::System,
             resume: ResumeLimits::default(),

@@ -72,8 +72,8 @@ pub struct Server {
 
 impl Server {
     /// Opens the store in `config.data_dir`, binds `config.listen` and starts serving; a
-    /// non-loopback address and allowed origins need `config.auth`; the origins are taken in
-    /// any form [`normalize_origin`] accepts.
+    /// non-loopback address, allowed origins and the inspector need `config.auth`; the origins
+    /// are taken in any form [`normalize_origin`] accepts.
     pub async fn start(mut config: Config) -> std::io::Result<Self> {
         if !config.listen.ip().is_loopback() && config.auth.is_none() {
             return Err(std::io::Error::new(
@@ -82,6 +82,12 @@ impl Server {
                     "refusing to listen on non-loopback address {} without authentication",
                     config.listen
                 ),
+            ));
+        }
+        if config.inspect && config.auth.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "refusing to serve the inspector without authentication: its page connects with a token",
             ));
         }
         if !config.allowed_origins.is_empty() && config.auth.is_none() {
@@ -102,6 +108,10 @@ impl Server {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
+        if config.inspect {
+            let own = transport::own_origins(local_addr, config.tls.is_some());
+            config.allowed_origins.extend(own);
+        }
         let sessions = sessions::Sessions::new(config, store);
         let engine = sessions.engine();
         engine

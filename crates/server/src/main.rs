@@ -74,6 +74,11 @@ struct Cli {
     /// agent), POST /v1/chat/completions and POST /v1/responses, with the same authentication.
     #[arg(long)]
     openai_api: bool,
+    /// Also serve the inspector at GET /inspect: a web page that connects to this or any App
+    /// Server with a token and shows its agents, conversations, runtimes and live frames. Needs
+    /// `--ws-auth`; the printed address carries the token when the server knows it.
+    #[arg(long)]
+    inspect: bool,
     /// What to log to stderr: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) and/or
     /// `target=level` directives as in `RUST_LOG` (`info,letta_app_server::transport=debug`).
     /// Default: the `RUST_LOG` variable, else `info`.
@@ -119,7 +124,7 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
 /// the first such start (256 bits from the operating system's CSPRNG, as hex) and readable by
 /// its owner only; later starts reuse it, so clients keep working. A token file others can read
 /// is refused.
-fn generated_token(data_dir: &Path) -> Result<(Auth, PathBuf), String> {
+fn generated_token(data_dir: &Path) -> Result<(String, PathBuf), String> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("ws-token");
@@ -149,14 +154,24 @@ fn generated_token(data_dir: &Path) -> Result<(Auth, PathBuf), String> {
             path.display()
         ));
     }
-    let token = read_secret("--ws-token-file", &path)?;
-    Ok((Auth::capability_token(&token)?, path))
+    Ok((read_secret("--ws-token-file", &path)?, path))
+}
+
+/// What the authentication flags set up.
+#[derive(Default)]
+struct AuthSetup {
+    /// How clients authenticate; `None`: they do not.
+    auth: Option<Auth>,
+    /// The token file this server made, if it made one.
+    made_file: Option<PathBuf>,
+    /// The capability token, when the server has it (not only its digest).
+    token: Option<String>,
 }
 
 /// The authentication the flags configure, checked as real Letta checks them (same messages),
-/// and the token file this server made, if it made one (`capability-token` without a token
+/// with the token file this server made, if it made one (`capability-token` without a token
 /// flag, which real Letta refuses: here it is the easy secure setup).
-fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBuf>), String> {
+fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<AuthSetup, String> {
     let token_flags = cli.ws_token_file.is_some() || cli.ws_token_sha256.is_some();
     let bearer_flags = cli.ws_shared_secret_file.is_some()
         || cli.ws_issuer.is_some()
@@ -166,7 +181,7 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
         None if token_flags || bearer_flags => {
             Err("websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`".into())
         }
-        None => Ok((None, None)),
+        None => Ok(AuthSetup::default()),
         Some("capability-token") if bearer_flags => {
             Err("`--ws-shared-secret-file`, `--ws-issuer`, `--ws-audience`, and \
              `--ws-max-clock-skew-seconds` require `--ws-auth signed-bearer-token`"
@@ -174,20 +189,34 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
         }
         Some("capability-token") => match (&cli.ws_token_file, &cli.ws_token_sha256) {
             (Some(_), Some(_)) => Err("`--ws-token-file` and `--ws-token-sha256` are mutually exclusive".into()),
-            (None, None) => generated_token(data_dir).map(|(auth, path)| (Some(auth), Some(path))),
+            (None, None) => {
+                let (token, path) = generated_token(data_dir)?;
+                Ok(AuthSetup {
+                    auth: Some(Auth::capability_token(&token)?),
+                    made_file: Some(path),
+                    token: Some(token),
+                })
+            }
             (Some(path), None) => {
                 let token = read_secret("--ws-token-file", path)?;
-                if !cli.allow_origins.is_empty() && !subprotocol_safe(&token) {
+                if (!cli.allow_origins.is_empty() || cli.inspect) && !subprotocol_safe(&token) {
                     eprintln!(
                         "Warning: the token in {} has characters a web page cannot send as a websocket \
-                         subprotocol (only letters, digits and !#$%&'*+-.^_`|~), so pages of --allow-origin \
-                         cannot use it",
+                         subprotocol (only letters, digits and !#$%&'*+-.^_`|~), so web pages (--allow-origin, \
+                         --inspect) cannot use it",
                         path.display()
                     );
                 }
-                Auth::capability_token(&token).map(|auth| (Some(auth), None))
+                Ok(AuthSetup {
+                    auth: Some(Auth::capability_token(&token)?),
+                    made_file: None,
+                    token: Some(token),
+                })
             }
-            (None, Some(digest)) => Auth::capability_token_sha256(digest).map(|auth| (Some(auth), None)),
+            (None, Some(digest)) => Ok(AuthSetup {
+                auth: Some(Auth::capability_token_sha256(digest)?),
+                ..AuthSetup::default()
+            }),
         },
         Some("signed-bearer-token") if token_flags => Err(
             "`--ws-token-file` and `--ws-token-sha256` require `--ws-auth capability-token`, not `signed-bearer-token`"
@@ -226,7 +255,10 @@ fn parse_auth(cli: &Cli, data_dir: &Path) -> Result<(Option<Auth>, Option<PathBu
                 audience: text(&cli.ws_audience),
                 max_clock_skew,
             };
-            Ok((Some(Auth::SignedBearer(bearer)), None))
+            Ok(AuthSetup {
+                auth: Some(Auth::SignedBearer(bearer)),
+                ..AuthSetup::default()
+            })
         }
         Some(mode) => Err(format!(
             "unsupported --ws-auth mode \"{mode}\"; expected \"capability-token\" or \"signed-bearer-token\""
@@ -244,14 +276,47 @@ fn subprotocol_safe(token: &str) -> bool {
 }
 
 /// The origins of `--allow-origin` (which `Server::start` checks and normalizes); refused
-/// without authentication, since any page of theirs could then drive the agents.
+/// without authentication, since any page of theirs could then drive the agents. The
+/// inspector's page is one too.
 fn parse_origins(cli: &Cli, authenticated: bool) -> Result<Vec<String>, String> {
+    let needs = "pages connect with a token (e.g. --ws-auth capability-token, which makes one)";
     if !cli.allow_origins.is_empty() && !authenticated {
-        return Err("--allow-origin requires --ws-auth: pages connect with a token (e.g. \
-                    --ws-auth capability-token, which makes one)"
-            .into());
+        return Err(format!("--allow-origin requires --ws-auth: {needs}"));
+    }
+    if cli.inspect && !authenticated {
+        return Err(format!(
+            "--inspect requires --ws-auth: its page is a web page, and {needs}"
+        ));
     }
     Ok(cli.allow_origins.clone())
+}
+
+/// The address of the inspector's page on a server listening on `addr` (a loopback one for an
+/// unspecified address), with `token` in the fragment, which browsers never send: the page
+/// reads it and connects.
+fn inspector_url(addr: SocketAddr, tls: bool, token: Option<&str>) -> String {
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    };
+    let http = if tls { "https" } else { "http" };
+    let fragment = match token.filter(|token| subprotocol_safe(token)) {
+        // Percent-encoded as a form value: the page reads the fragment with URLSearchParams.
+        Some(token) => format!("#token={}", percent_encode(token)),
+        None => String::new(),
+    };
+    format!("{http}://{host}/inspect{fragment}")
+}
+
+/// `text` with every byte but ASCII letters, digits and `-._~` written as `%XX`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(byte).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 /// The listen address and websocket path of a `ws://host:port[/path]` URL, or a `wss://` one
@@ -361,14 +426,15 @@ async fn run(cli: Cli) -> ExitCode {
             .unwrap_or_else(std::env::temp_dir)
             .join("letta-app-server")
     });
-    let parsed = parse_auth(&cli, &data_dir).and_then(|(auth, file)| {
+    let parsed = parse_auth(&cli, &data_dir).and_then(|setup| {
         let tls = parse_tls(&cli)?;
         let default = || format!("{}://127.0.0.1:0", scheme(tls.is_some()));
         let url = cli.listen.clone().flatten().unwrap_or_else(default);
-        let listen = parse_listen(&url, auth.is_some(), tls.is_some())?;
-        Ok((listen, parse_origins(&cli, auth.is_some())?, auth, file, tls))
+        let authenticated = setup.auth.is_some();
+        let listen = parse_listen(&url, authenticated, tls.is_some())?;
+        Ok((listen, parse_origins(&cli, authenticated)?, setup, tls))
     });
-    let ((listen, ws_path), allowed_origins, auth, token_file, tls) = match parsed {
+    let ((listen, ws_path), allowed_origins, setup, tls) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("Error: {error}");
@@ -379,8 +445,9 @@ async fn run(cli: Cli) -> ExitCode {
     config.listen = listen;
     config.ws_path = ws_path.clone();
     config.max_frame_bytes = cli.max_frame_bytes;
-    config.auth = auth;
+    config.auth = setup.auth;
     config.allowed_origins = allowed_origins;
+    config.inspect = cli.inspect;
     let tls_on = tls.is_some();
     let scheme = scheme(tls_on);
     config.tls = tls;
@@ -410,7 +477,7 @@ async fn run(cli: Cli) -> ExitCode {
     say(&format!("WebSocket: {base}{ws_path}"));
     say(&format!("Control channel: {base}{ws_path}?channel=control"));
     say(&format!("Stream channel: {base}{ws_path}?channel=stream"));
-    if let Some(path) = token_file {
+    if let Some(path) = setup.made_file {
         say(&format!(
             "Token file (owner-only; send it as `Authorization: Bearer <token>`): {}",
             path.display()
@@ -419,6 +486,10 @@ async fn run(cli: Cli) -> ExitCode {
     if cli.openai_api {
         let http = if tls_on { "https" } else { "http" };
         say(&format!("OpenAI-compatible API: {http}://{}/v1", server.local_addr()));
+    }
+    if cli.inspect {
+        let url = inspector_url(server.local_addr(), tls_on, setup.token.as_deref());
+        say(&format!("Inspector: {url}"));
     }
     let signal = wait_for_signal().await;
     tracing::info!(signal, "stopping");

@@ -2,6 +2,7 @@
 //!
 //! * `GET /healthz`, `/readyz` → `ok`; `GET /app-server-info` → the info response as JSON.
 //! * `/v1/…` with [`Config::openai_api`]: the OpenAI-compatible API ([`openai_api`]).
+//! * `GET /inspect` with [`Config::inspect`]: the inspector's page ([`inspect`]).
 //! * `/ws` (or `/`) without `channel`: one bidirectional socket per client, any number of them.
 //! * `/ws?channel=control` + `/ws?channel=stream`: the seed design's split session. One control
 //!   session at a time; a new one replaces the old (its sockets are closed, its turns aborted,
@@ -24,25 +25,29 @@
 //! checks, plain routes, the handshake), [`io`] (a connection's bytes, plain or TLS), [`tcp`]
 //! (the TCP connection under them), [`session`] (running a single or control socket),
 //! [`stream`] (a split session's stream socket), [`read`] (reading frames),
-//! [`write`](mod@write) (writing a session's queue) and [`close`] (how a socket ends: the close
-//! handshake).
+//! [`write`](mod@write) (writing a session's queue), [`close`] (how a socket ends: the close
+//! handshake) and [`inspect`] (the inspector's page).
 //!
 //! [`Config::tls`]: crate::Config::tls
 //! [`Config::tls_handshake_timeout`]: crate::Config::tls_handshake_timeout
 //! [`Config::http_header_timeout`]: crate::Config::http_header_timeout
 //! [`Config::openai_api`]: crate::Config::openai_api
+//! [`Config::inspect`]: crate::Config::inspect
 //! [`Config::ping_interval`]: crate::Config::ping_interval
 //! [`Config::silent_peer_timeout`]: crate::Config::silent_peer_timeout
 //! [`Config::close_timeout`]: crate::Config::close_timeout
 
 mod close;
 mod http;
+mod inspect;
 mod io;
 mod read;
 mod session;
 mod stream;
 mod tcp;
 mod write;
+
+pub(crate) use inspect::own_origins;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -223,6 +228,9 @@ fn route(transport: Arc<Transport>, request: Request<Incoming>) -> Response<Body
         Err(refusal) => return refusal.response(),
     };
     if !http::wants_websocket(&request) {
+        if config.inspect && request.uri().path() == inspect::PATH {
+            return inspect::response(&config.ws_path);
+        }
         return http::plain_route(request.uri().path(), &transport.sessions);
     }
     let path = request.uri().path();

@@ -11,6 +11,7 @@ mod cwd;
 mod durability;
 mod files;
 mod git;
+mod inspect;
 mod letta034;
 mod lifecycle;
 mod limits;
