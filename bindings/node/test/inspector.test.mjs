@@ -1,6 +1,6 @@
 // The inspector (`letta-app-server --inspect`) in real headless Chromium (Debian's package,
-// which `.ci/run` installs): the page opens from the address the server prints, connects with
-// the token of its fragment, starts a runtime and runs turns from the form generated from the
+// which `.ci/run` installs): the page opens from the address the server prints (with the token
+// in its fragment, as a terminal shows it; a pipe gets the address alone), connects, starts a runtime and runs turns from the form generated from the
 // schema, answers an approval and an external tool call by hand, shows every frame checked
 // against the schema, filters them, shows the history, and resumes its runtime's stream after a
 // reconnect.
@@ -54,9 +54,8 @@ test('the inspector drives a server by hand and checks every frame against the s
   await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   const server = await startServer('--ws-auth', 'capability-token', '--ws-token-file', tokenFile, '--inspect');
   t.after(() => server.stop());
-  const printed = await server.line('Inspector: ');
   const address = `${server.url.replace('ws://', 'http://')}/inspect`;
-  assert.equal(printed, `Inspector: ${address}#token=${TOKEN}`);
+  assert.equal(await server.waitForLine('Inspector: '), `Inspector: ${address}`);
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -69,13 +68,14 @@ test('the inspector drives a server by hand and checks every frame against the s
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
 
-  await page.goto(printed.slice('Inspector: '.length));
+  await page.goto(`${address}#token=${TOKEN}`);
   await page.waitForFunction(() => document.getElementById('status').value === 'connected');
   assert.equal(page.url(), address, 'the token leaves the address bar once read');
   assert.equal(await page.inputValue('#url'), `${server.url}/ws`);
-  await page.waitForSelector('#agents li.empty');
+  await rows(page, 'agent_list_response', 1);
+  assert.equal(await page.textContent('#agents'), 'no agents');
 
-  // A runtime from the form the schema made for `runtime_start` (the command shown first).
+  // A runtime from the form the schema made for `runtime_start` (the command selected at first).
   assert.equal(await page.inputValue('#command'), 'runtime_start');
   await page.fill('[name="create_agent.body"]', JSON.stringify({ name: 'Inspected' }));
   await page.selectOption('[name="mode"]', { label: 'strict' });
@@ -187,14 +187,14 @@ test('the inspector drives a server by hand and checks every frame against the s
   assert.ok(history.some((line) => line.startsWith('tool_return_message') && line.endsWith('Sunny, 21°C')), history.join('\n'));
 
   // After a reconnect the runtime resumes after the last numbered event it saw.
-  const cursor = Number(/seq (\d+)/.exec(await page.textContent('#runtimes li.selected'))[1]);
-  assert.ok(cursor > 0);
   await page.click('#disconnect-button');
   assert.equal(await page.textContent('#status'), 'disconnected');
+  const facts = '#runtimes li.selected small';
+  const cursor = /^\d+ frames · seq (\d+) · /.exec(await page.textContent(facts))[1];
   await page.click('#connect-button');
   await page.waitForFunction(() => document.getElementById('status').value === 'connected');
-  await page.waitForFunction(() => /resumed after \d+/.test(document.querySelector('#runtimes li.selected').textContent));
-  assert.match(await page.textContent('#runtimes li.selected'), new RegExp(`resumed after ${cursor}`));
+  await page.waitForFunction((facts) => / · resumed after \d+$/.test(document.querySelector(facts).textContent), facts);
+  assert.equal(/ · resumed after (\d+)$/.exec(await page.textContent(facts))[1], cursor);
 
   // A wrong token is refused.
   await page.fill('#token', 'not-the-token');

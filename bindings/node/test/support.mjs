@@ -63,8 +63,8 @@ export async function startServer(...args) {
   };
   const server = {
     url: null,
-    /** The first line this start printed after its address that starts with `prefix`. */
-    line: null,
+    /** Resolves with the first line this start printed that starts with `prefix`. */
+    waitForLine: null,
     async restart({ signal } = {}) {
       await stop(signal);
       await launch();
@@ -92,15 +92,22 @@ export async function startServer(...args) {
     const match = /^Listening on (wss?:\/\/\S+)$/.exec(first);
     if (!match) throw new Error(`unexpected first line from the server: ${first}`);
     server.url = match[1];
-    server.line = async (prefix) => {
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline) {
+    server.waitForLine = (prefix, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
         const found = printed.find((line) => line.startsWith(prefix));
-        if (found) return found;
-        await new Promise((wake) => setTimeout(wake, 20));
-      }
-      throw new Error(`the server printed no line starting with ${prefix} (printed: ${printed.join(' | ')})`);
-    };
+        if (found) return resolve(found);
+        const timer = setTimeout(() => {
+          lines.off('line', listen);
+          reject(new Error(`the server printed no line starting with ${prefix} (printed: ${printed.join(' | ')})`));
+        }, timeoutMs);
+        const listen = (line) => {
+          if (!line.startsWith(prefix)) return;
+          clearTimeout(timer);
+          lines.off('line', listen);
+          resolve(line);
+        };
+        lines.on('line', listen);
+      });
     // A restart listens where this start did.
     if (listen.length > 0) listen = ['--listen', server.url];
   };

@@ -1,5 +1,6 @@
 //! `letta-app-server`: the reference Letta Code App Server. See `--help`.
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,7 +77,8 @@ struct Cli {
     openai_api: bool,
     /// Also serve the inspector at GET /inspect: a web page that connects to this or any App
     /// Server with a token and shows its agents, conversations, runtimes and live frames. Needs
-    /// `--ws-auth`; the printed address carries the token when the server knows it.
+    /// `--ws-auth`; the printed address carries the token when the server has it and stdout is
+    /// a terminal.
     #[arg(long)]
     inspect: bool,
     /// What to log to stderr: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) and/or
@@ -293,7 +295,7 @@ fn parse_origins(cli: &Cli, authenticated: bool) -> Result<Vec<String>, String> 
 
 /// The address of the inspector's page on a server listening on `addr` (a loopback one for an
 /// unspecified address), with `token` in the fragment, which browsers never send: the page
-/// reads it and connects.
+/// reads it and connects. A token a page cannot send is left out.
 fn inspector_url(addr: SocketAddr, tls: bool, token: Option<&str>) -> String {
     let host = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
@@ -488,8 +490,12 @@ async fn run(cli: Cli) -> ExitCode {
         say(&format!("OpenAI-compatible API: {http}://{}/v1", server.local_addr()));
     }
     if cli.inspect {
-        let url = inspector_url(server.local_addr(), tls_on, setup.token.as_deref());
-        say(&format!("Inspector: {url}"));
+        // The token goes only to a person's terminal, never into a log that captures stdout.
+        let token = setup.token.as_deref().filter(|_| std::io::stdout().is_terminal());
+        say(&format!(
+            "Inspector: {}",
+            inspector_url(server.local_addr(), tls_on, token)
+        ));
     }
     let signal = wait_for_signal().await;
     tracing::info!(signal, "stopping");

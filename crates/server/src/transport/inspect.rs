@@ -30,7 +30,7 @@ use crate::auth::normalize_origin;
 /// Where the page is served.
 pub(super) const PATH: &str = "/inspect";
 
-/// The page's HTML, with the places of the rest marked `{{…}}`.
+/// The page's HTML, with the places of the rest marked `{{name}}`.
 const TEMPLATE: &str = include_str!("inspector/index.html");
 /// The page's style sheet.
 const STYLE: &str = include_str!("inspector/inspector.css");
@@ -39,9 +39,10 @@ const SCRIPT: &str = include_str!("inspector/inspector.js");
 /// Where each response puts the server's websocket path, which the connect form starts from.
 const WS_PATH_MARK: &str = "{{ws_path}}";
 
-/// The page as every response serves it, but for the websocket path, and its policy.
+/// The page as every response serves it, before and after the websocket path, and its policy.
 struct Page {
-    html: String,
+    head: String,
+    tail: String,
     policy: HeaderValue,
 }
 
@@ -50,18 +51,14 @@ struct Page {
 fn page() -> &'static Page {
     static PAGE: OnceLock<Page> = OnceLock::new();
     PAGE.get_or_init(|| {
-        let data = serde_json::json!({
-            "server_version": env!("CARGO_PKG_VERSION"),
-            "schema": schema::bundle(),
-            "meta": schema::meta(),
-        });
+        let data = serde_json::json!({"schema": schema::bundle(), "meta": schema::meta()});
         // `<` occurs only inside JSON strings, where `\u003c` reads the same: the data block
         // can then never hold a `</script>`.
         let data = data.to_string().replace('<', "\\u003c");
-        let html = TEMPLATE
-            .replacen("{{style}}", STYLE, 1)
-            .replacen("{{script}}", SCRIPT, 1)
-            .replacen("{{data}}", &data, 1);
+        let parts = [("style", STYLE), ("script", SCRIPT), ("data", data.as_str())];
+        let (head, tail) = TEMPLATE
+            .split_once(WS_PATH_MARK)
+            .expect("the template has a websocket path");
         let policy = format!(
             "default-src 'none'; script-src '{}'; style-src '{}'; connect-src ws: wss:; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -69,10 +66,39 @@ fn page() -> &'static Page {
             sha256_source(STYLE)
         );
         Page {
-            html,
+            head: fill(head, &parts),
+            tail: fill(tail, &parts),
             policy: HeaderValue::from_str(&policy).expect("hashes are base64"),
         }
     })
+}
+
+/// `template` with each `{{name}}` of `parts` replaced by its text, in one pass: what is put in
+/// is never searched for marks.
+fn fill(template: &str, parts: &[(&str, &str)]) -> String {
+    let mut filled = String::with_capacity(template.len() + parts.iter().map(|(_, text)| text.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("{{") {
+        filled.push_str(before);
+        let part = (after.split_once("}}")).and_then(|(name, after)| {
+            parts
+                .iter()
+                .find(|(mark, _)| *mark == name)
+                .map(|(_, text)| (*text, after))
+        });
+        match part {
+            Some((text, after)) => {
+                filled.push_str(text);
+                rest = after;
+            }
+            None => {
+                filled.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    filled.push_str(rest);
+    filled
 }
 
 /// The CSP source expression allowing an inline element whose content is `text`.
@@ -84,7 +110,7 @@ fn sha256_source(text: &str) -> String {
 /// The response to `GET /inspect` of a server whose websocket path is `ws_path`.
 pub(super) fn response(ws_path: &str) -> Response<Body> {
     let page = page();
-    let html = page.html.replacen(WS_PATH_MARK, &escape_attribute(ws_path), 1);
+    let html = [page.head.as_str(), &escape_attribute(ws_path), &page.tail].concat();
     let mut response = Response::new(Full::new(Bytes::from(html)));
     let headers = response.headers_mut();
     headers.insert(
@@ -146,8 +172,8 @@ mod tests {
 
     #[test]
     fn the_page_holds_its_parts_and_a_data_block_that_parses() {
-        let html = &page().html;
-        for mark in ["{{style}}", "{{script}}", "{{data}}"] {
+        let html = [page().head.as_str(), &page().tail].concat();
+        for mark in ["{{style}}", "{{script}}", "{{data}}", WS_PATH_MARK] {
             assert!(!html.contains(mark), "{mark} left in the page");
         }
         assert!(html.contains(STYLE) && html.contains(SCRIPT));
@@ -159,6 +185,12 @@ mod tests {
         let data: serde_json::Value = serde_json::from_str(body).expect("the data block is JSON");
         assert_eq!(data["schema"], schema::bundle());
         assert_eq!(data["meta"], schema::meta());
+    }
+
+    #[test]
+    fn marks_are_filled_in_once_and_what_is_put_in_is_left_alone() {
+        let parts = [("a", "{{b}}"), ("b", "B")];
+        assert_eq!(fill("x{{a}}y{{b}}z{{c}}{{", &parts), "x{{b}}yBz{{c}}{{");
     }
 
     #[test]

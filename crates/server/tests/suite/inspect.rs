@@ -132,8 +132,8 @@ async fn the_library_refuses_an_inspector_without_authentication() {
     );
 }
 
-/// `--inspect` needs `--ws-auth`; the printed address carries the token when the server has
-/// it (in the fragment), and not when it has only its digest.
+/// `--inspect` needs `--ws-auth`. The printed address carries no token where stdout is not a
+/// terminal (a log, a pipe), even when the server has it.
 #[test]
 fn the_binary_prints_the_inspectors_address() {
     refused(&["--inspect"], "--inspect requires --ws-auth");
@@ -141,23 +141,61 @@ fn the_binary_prints_the_inspectors_address() {
     let (server, url) = spawn_server(data.path(), &["--ws-auth", "capability-token", "--inspect"]);
     let line = || server.next_line(Duration::from_secs(10)).expect("a line");
     assert!(line().starts_with("Token file"));
-    let token = std::fs::read_to_string(data.path().join("ws-token")).expect("the token");
     let base = url.replace("ws://", "http://").replace("/ws", "");
-    assert_eq!(line(), format!("Inspector: {base}/inspect#token={}", token.trim()));
-    drop(server);
+    assert_eq!(line(), format!("Inspector: {base}/inspect"));
+}
 
+/// On a terminal the address carries the token (percent-encoded) in its fragment, when the
+/// server has it; the page reads it from there.
+#[tokio::test]
+async fn on_a_terminal_the_address_carries_the_token() {
+    use tokio::io::AsyncReadExt;
+    let data = tempfile::tempdir().expect("temp dir");
+    let token = data.path().join("token");
+    std::fs::write(&token, "tok.en~1+x\n").expect("a token file");
+    let run = |extra: &[&str]| {
+        let (pty, pts) = pty_process::open().expect("a terminal");
+        let data = data.path().to_str().expect("a path");
+        let args = [
+            &["--listen", "ws://127.0.0.1:0", "--data-dir", data, "--inspect"],
+            extra,
+        ]
+        .concat();
+        let child = pty_process::Command::new(env!("CARGO_BIN_EXE_letta-app-server"))
+            .args(args)
+            .kill_on_drop(true)
+            .spawn(pts)
+            .expect("started");
+        (pty, child)
+    };
+    let inspector_line = |mut pty: pty_process::Pty| async move {
+        let mut output = String::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            if let Some(start) = output.find("Inspector: ")
+                && let Some(end) = output[start..].find('\n')
+            {
+                return output[start..start + end].trim_end().to_owned();
+            }
+            let read = pty.read(&mut buffer).await.expect("output");
+            assert!(read > 0, "the server stopped: {output}");
+            output.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    };
+    let wait = Duration::from_secs(10);
+    let token = token.to_str().expect("a path");
+    let (pty, _server) = run(&["--ws-auth", "capability-token", "--ws-token-file", token]);
+    let line = tokio::time::timeout(wait, inspector_line(pty))
+        .await
+        .expect("the line in time");
+    assert!(line.starts_with("Inspector: http://127.0.0.1:"), "{line}");
+    assert!(line.ends_with("/inspect#token=tok.en~1%2Bx"), "{line}");
+
+    // A server with only the token's digest cannot print it.
     let digest = "0".repeat(64);
-    let (server, url) = spawn_server(
-        data.path(),
-        &[
-            "--ws-auth",
-            "capability-token",
-            "--ws-token-sha256",
-            &digest,
-            "--inspect",
-        ],
-    );
-    let base = url.replace("ws://", "http://").replace("/ws", "");
-    let line = server.next_line(Duration::from_secs(10)).expect("a line");
-    assert_eq!(line, format!("Inspector: {base}/inspect"));
+    let (pty, _server) = run(&["--ws-auth", "capability-token", "--ws-token-sha256", &digest]);
+    let line = tokio::time::timeout(wait, inspector_line(pty))
+        .await
+        .expect("the line in time");
+    assert!(line.ends_with("/inspect"), "{line}");
 }

@@ -9,8 +9,9 @@ const DEFINITIONS = DATA.schema.definitions;
 const META = DATA.meta;
 const BEARER_PREFIX = META.bearer_subprotocol_prefix;
 const COMMANDS = new Map(META.commands.map((command) => [command.type, command]));
-/** Frames kept (the oldest tenth goes when there are more). */
+/** Frames kept, and their text's bytes (UTF-16 units): past either, the oldest go. */
 const MAX_FRAMES = 20000;
+const MAX_TEXT = 64 * 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
 
@@ -122,10 +123,10 @@ function check(schema, value, path, report) {
   if (s.oneOf) checkAlternatives(s, s.oneOf, value, path, report, true);
   if (isObject(value)) {
     for (const name of s.required ?? []) {
-      if (!(name in value)) report.errors.push(`${path}/${name}: required`);
+      if (!Object.hasOwn(value, name)) report.errors.push(`${path}/${name}: required`);
     }
     for (const [name, field] of Object.entries(value)) {
-      if (s.properties && name in s.properties) check(s.properties[name], field, `${path}/${name}`, report);
+      if (s.properties && Object.hasOwn(s.properties, name)) check(s.properties[name], field, `${path}/${name}`, report);
       else if (s.additionalProperties === false) report.errors.push(`${path}/${name}: not allowed here`);
       else if (isObject(s.additionalProperties)) check(s.additionalProperties, field, `${path}/${name}`, report);
       else if (s.properties && s.additionalProperties === undefined) report.notes.push(`${path}/${name}: not in the schema (ignored)`);
@@ -145,7 +146,7 @@ function checkAlternatives(schema, branches, value, path, report, exactlyOne) {
   if (tag !== null) {
     const branch = branches.find((candidate) => resolve(resolve(candidate).properties[tag]).const === value[tag]);
     if (branch) check(branch, value, path, report);
-    else if (!(tag in value)) report.errors.push(`${path}/${tag}: required`);
+    else if (!Object.hasOwn(value, tag)) report.errors.push(`${path}/${tag}: required`);
     else if (schema['x-open']) report.notes.push(`${path}/${tag}: "${value[tag]}" is not one this version knows (open: kept)`);
     else report.errors.push(`${path}/${tag}: unknown ${JSON.stringify(value[tag])}`);
     return;
@@ -168,7 +169,7 @@ function checkAlternatives(schema, branches, value, path, report, exactlyOne) {
   } else {
     // A value that is not `null` is explained by the branches that are not `null`.
     const candidates = attempts.filter((_, index) => value === null || resolve(branches[index]).type !== 'null');
-    const fewest = candidates.reduce((best, attempt) => (attempt.errors.length < best.errors.length ? attempt : best));
+    const fewest = candidates.reduce((best, attempt) => (attempt.errors.length < best.errors.length ? attempt : best), attempts[0]);
     const named = choices(schema);
     if (named) report.errors.push(`${at}: ${JSON.stringify(value)} is not one of ${named.map((c) => JSON.stringify(c.value)).join(', ')}`);
     else report.errors.push(...fewest.errors);
@@ -201,7 +202,14 @@ function renderReport(report, what) {
 const state = {
   socket: null,
   opened: false,
-  sent: 0,
+  /** The URL of the last connection: another server's runtimes are not this one's. */
+  connectedTo: null,
+  /** Request ids made so far. */
+  requestCount: 0,
+  /** Bytes of the kept frames' text. */
+  textSize: 0,
+  /** Why the command form cannot make a frame (Send waits until it can, or the JSON is edited). */
+  formProblem: null,
   /** Every frame seen: `{ id, direction, at, frame, text, scope, report }`. */
   frames: [],
   nextFrame: 1,
@@ -222,7 +230,10 @@ const state = {
 };
 
 const scopeKey = (scope) => `${scope.agent_id ?? '∅'}/${scope.conversation_id}`;
-const scopeLabel = (scope) => `${(scope.agent_id ?? 'no agent').replace(/^agent-/, '').slice(0, 8)}/${scope.conversation_id.replace(/^conv-/, '').slice(0, 8)}`;
+const scopeLabel = (scope) =>
+  `${String(scope.agent_id ?? 'no agent').replace(/^agent-/, '').slice(0, 8)}/${String(scope.conversation_id).replace(/^conv-/, '').slice(0, 8)}`;
+/** Why an answer to a request says it failed (an `error` frame answers too). */
+const failure = (answer) => answer.error ?? answer.message ?? 'failed';
 
 function setStatus(text, tone = '') {
   $('status').value = text;
@@ -231,8 +242,18 @@ function setStatus(text, tone = '') {
 
 function connect() {
   disconnect();
+  const url = $('url').value.trim();
   const token = $('token').value.trim();
-  const socket = new WebSocket($('url').value.trim(), token ? [BEARER_PREFIX + token] : []);
+  let socket;
+  try {
+    socket = new WebSocket(url, token ? [BEARER_PREFIX + token] : []);
+  } catch (error) {
+    // A URL that is not ws:// or wss://, or a token a subprotocol cannot carry.
+    setStatus(`cannot connect: ${error.message}`, 'bad');
+    return;
+  }
+  if (url !== state.connectedTo) forgetServer();
+  state.connectedTo = url;
   state.socket = socket;
   state.opened = false;
   setStatus('connecting');
@@ -260,6 +281,22 @@ function connect() {
   };
 }
 
+/** Forgets what belongs to the server of the last connection: its runtimes and questions. */
+function forgetServer() {
+  state.runtimes.clear();
+  state.selectedRuntime = null;
+  state.answers.clear();
+  state.agents = [];
+  state.conversations = [];
+  state.selectedAgent = null;
+  state.selectedConversation = null;
+  for (const card of document.querySelectorAll('#pending .card')) card.remove();
+  updatePending();
+  renderAgents();
+  renderConversations();
+  renderRuntimes();
+}
+
 function disconnect() {
   const socket = state.socket;
   state.socket = null;
@@ -271,8 +308,9 @@ function disconnect() {
 }
 
 function setConnected(connected) {
-  for (const id of ['disconnect-button', 'agents-refresh', 'conversations-refresh', 'send']) $(id).disabled = !connected;
+  for (const id of ['disconnect-button', 'agents-refresh', 'conversations-refresh']) $(id).disabled = !connected;
   updateSay();
+  updateSend();
 }
 
 /** Sends `frame` and shows it; `false` when there is no connection. */
@@ -290,15 +328,14 @@ function send(frame) {
 /** A fresh `request_id` for a command, with the prefix the command table gives it. */
 function requestId(type) {
   const prefix = COMMANDS.get(type)?.request_id_prefix ?? type.replace(/_/g, '-');
-  state.sent += 1;
-  return `${prefix}-${state.sent}`;
+  state.requestCount += 1;
+  return `${prefix}-${state.requestCount}`;
 }
 
 /** Sends a command made by this page and runs `then` with its answer. */
 function request(frame, then) {
   const request_id = requestId(frame.type);
-  if (then) state.answers.set(request_id, then);
-  send({ ...frame, request_id });
+  if (send({ ...frame, request_id }) && then) state.answers.set(request_id, then);
 }
 
 function receive(text) {
@@ -306,8 +343,9 @@ function receive(text) {
   try {
     frame = JSON.parse(text);
   } catch {
-    frame = { type: '(not JSON)', text };
+    frame = { type: '(not JSON)' };
   }
+  if (!isObject(frame)) frame = { type: '(not an object)', value: frame };
   record('in', frame, text);
   handle(frame);
 }
@@ -325,19 +363,34 @@ function record(direction, frame, text) {
     report: isObject(frame) ? checkFrame(frame, direction) : { errors: ['not a JSON object'], notes: [] },
   };
   state.frames.push(entry);
+  state.textSize += text.length;
   state.types.set(frame.type, (state.types.get(frame.type) ?? 0) + 1);
   if (scope && direction === 'in') {
     const runtime = knownRuntime(scope);
     runtime.frames += 1;
     if (Number.isInteger(frame.conversation_seq)) runtime.cursor = Math.max(runtime.cursor, frame.conversation_seq);
   }
-  if (state.frames.length > MAX_FRAMES) {
-    const dropped = state.frames.splice(0, MAX_FRAMES / 10);
-    const last = dropped.at(-1).id;
-    for (const row of [...$('frames').children]) if (Number(row.dataset.id) <= last) row.remove();
-  }
   state.unpainted.push(entry);
+  if (state.frames.length > MAX_FRAMES || state.textSize > MAX_TEXT) trim();
   if (state.unpainted.length === 1) requestAnimationFrame(paint);
+}
+
+/** Drops the oldest frames until a tenth of each budget is free. */
+function trim() {
+  let count = 0;
+  while (count < state.frames.length && (state.frames.length - count > MAX_FRAMES * 0.9 || state.textSize > MAX_TEXT * 0.9)) {
+    const { frame, text } = state.frames[count];
+    state.textSize -= text.length;
+    const left = state.types.get(frame.type) - 1;
+    if (left > 0) state.types.set(frame.type, left);
+    else state.types.delete(frame.type);
+    count += 1;
+  }
+  const last = state.frames[count - 1].id;
+  state.frames.splice(0, count);
+  // A background tab paints nothing (no animation frames): what waits to be painted is trimmed too.
+  state.unpainted = state.unpainted.filter((entry) => entry.id > last);
+  for (const row of [...$('frames').children]) if (Number(row.dataset.id) <= last) row.remove();
 }
 
 /** What the page does with a received frame beyond showing it. */
@@ -393,7 +446,7 @@ function summary(frame) {
   switch (frame.type) {
     case 'stream_delta': {
       const delta = frame.delta ?? {};
-      const content = typeof delta.content === 'string' ? delta.content : (delta.content ?? []).map?.((part) => part.text ?? '').join('');
+      const content = typeof delta.content === 'string' ? delta.content : [delta.content ?? []].flat().map((part) => part?.text ?? '').join('');
       const tool = delta.tool_call?.name ?? delta.tool_calls?.[0]?.name;
       return [delta.message_type, tool, content || delta.reasoning || delta.tool_return].filter(Boolean).join(' · ');
     }
@@ -423,7 +476,25 @@ function summary(frame) {
 /** Fields every frame of a kind carries, which say nothing about this one. */
 const ENVELOPE = new Set(['type', 'request_id', 'runtime', 'event_seq', 'emitted_at', 'idempotency_key', 'conversation_seq', 'success', 'agent_id', 'conversation_id']);
 
+/** A frame's row; a frame too odd to sum up still gets one. */
 function row(entry) {
+  try {
+    return rowOf(entry);
+  } catch (error) {
+    return el(
+      'button',
+      { type: 'button', role: 'listitem', className: 'frame invalid', 'data-id': entry.id, onclick: () => selectFrame(entry.id) },
+      el('span', { className: 'seq' }),
+      el('span', { className: 'time' }),
+      el('span', { className: `dir ${entry.direction}` }, entry.direction === 'in' ? '↓' : '↑'),
+      el('span', { className: 'type' }, String(entry.frame.type)),
+      el('span', { className: 'scope' }),
+      el('span', { className: 'summary' }, `(cannot show: ${error.message})`),
+    );
+  }
+}
+
+function rowOf(entry) {
   const { frame } = entry;
   const seq = entry.direction === 'in' && Number.isInteger(frame.event_seq) ? frame.event_seq : '';
   const time = entry.at.toTimeString().slice(0, 8) + `.${String(entry.at.getMilliseconds()).padStart(3, '0')}`;
@@ -450,8 +521,9 @@ function row(entry) {
 function paint() {
   const list = $('frames');
   const following = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
-  const rows = state.unpainted.filter(matches).map(row);
+  const waiting = state.unpainted;
   state.unpainted = [];
+  const rows = waiting.filter(matches).map(row);
   list.append(...rows);
   if (following) list.scrollTop = list.scrollHeight;
   renderFilters();
@@ -516,8 +588,10 @@ function selectFrame(id) {
 
 for (const id of ['filter-type', 'filter-runtime', 'filter-direction', 'filter-invalid']) $(id).addEventListener('change', repaint);
 $('filter-text').addEventListener('input', repaint);
+$('filters').addEventListener('submit', (event) => event.preventDefault());
 $('clear').addEventListener('click', () => {
   state.frames = [];
+  state.textSize = 0;
   state.types.clear();
   state.selectedFrame = null;
   repaint();
@@ -530,13 +604,13 @@ $('clear').addEventListener('click', () => {
 function refreshAgents() {
   request({ type: 'agent_list', query: { limit: 100 } }, (answer) => {
     state.agents = answer.agents ?? [];
-    renderAgents();
+    renderAgents(answer.success === false || answer.type === 'error' ? failure(answer) : null);
   });
 }
 
-function renderAgents() {
+function renderAgents(problem = null) {
   $('agents').replaceChildren(
-    ...(state.agents.length ? [] : [el('li', { className: 'empty' }, 'no agents')]),
+    ...(problem ? [el('li', { className: 'empty' }, problem)] : state.agents.length ? [] : [el('li', { className: 'empty' }, 'no agents')]),
     ...state.agents.map((agent) =>
       el(
         'li',
@@ -622,32 +696,36 @@ function knownRuntime(scope, resume) {
   return runtime;
 }
 
+/** The runtimes list: rebuilt only when runtimes come or the selection moves (a list rebuilt
+ * under the pointer eats clicks); their counts are updated in place. */
 function renderRuntimes() {
-  const items = [...state.runtimes.values()].map((runtime) => {
-    const key = scopeKey(runtime.scope);
-    const facts = [`${runtime.frames} frames`, runtime.cursor ? `seq ${runtime.cursor}` : null, runtime.note || null];
-    const selected = key === state.selectedRuntime;
-    return el(
-      'li',
-      { className: selected ? 'selected' : '', title: key, 'data-key': key, onclick: () => selectRuntime(runtime) },
-      scopeLabel(runtime.scope),
-      el('small', {}, facts.filter(Boolean).join(' · ')),
-      selected
-        ? el(
-            'div',
-            { className: 'actions' },
-            el('button', { type: 'button', title: 'sync, resuming after the last numbered event', onclick: () => subscribe(runtime) }, 'sync'),
-            el('button', { type: 'button', onclick: () => loadHistory(runtime.scope) }, 'history'),
-          )
-        : null,
-    );
-  });
   const list = $('runtimes');
-  // Rebuilt only when something changed: a list rebuilt under the pointer eats clicks.
-  const signature = items.map((item) => item.outerHTML).join('');
+  const signature = [...state.runtimes.keys(), state.selectedRuntime].join('\n');
   if (list.dataset.signature !== signature) {
-    list.replaceChildren(...(items.length ? items : [el('li', { className: 'empty' }, 'none started here')]));
     list.dataset.signature = signature;
+    const items = [...state.runtimes.entries()].map(([key, runtime]) => {
+      const selected = key === state.selectedRuntime;
+      return el(
+        'li',
+        { className: selected ? 'selected' : '', title: key, 'data-key': key, onclick: () => selectRuntime(runtime) },
+        scopeLabel(runtime.scope),
+        el('small'),
+        selected
+          ? el(
+              'div',
+              { className: 'actions' },
+              el('button', { type: 'button', title: 'sync, resuming after the last numbered event', onclick: () => subscribe(runtime) }, 'sync'),
+              el('button', { type: 'button', onclick: () => loadHistory(runtime.scope) }, 'history'),
+            )
+          : null,
+      );
+    });
+    list.replaceChildren(...(items.length ? items : [el('li', { className: 'empty' }, 'none yet')]));
+  }
+  for (const item of list.querySelectorAll('li[data-key]')) {
+    const runtime = state.runtimes.get(item.dataset.key);
+    const facts = [`${runtime.frames} frames`, runtime.cursor ? `seq ${runtime.cursor}` : null, runtime.note || null];
+    item.querySelector('small').textContent = facts.filter(Boolean).join(' · ');
   }
 }
 
@@ -682,7 +760,7 @@ function loadHistory(scope) {
       el(
         'ol',
         { id: 'messages' },
-        ...(answer.success ? [] : [el('li', { className: 'error' }, answer.error ?? 'failed')]),
+        ...(answer.success ? [] : [el('li', { className: 'error' }, failure(answer))]),
         ...messages.map((message) =>
           el('li', { 'data-type': message.message_type }, el('span', { className: 'kind' }, `${message.message_type} · ${message.date}`), messageText(message)),
         ),
@@ -983,23 +1061,34 @@ function prefillCommand() {
 function writeJson() {
   try {
     $('command-json').value = pretty(form.read().value);
+    state.formProblem = null;
   } catch (error) {
+    // The JSON below is the last frame the form made, not this one: nothing goes until the form
+    // reads again, or the JSON is edited by hand.
+    state.formProblem = error.message;
     $('command-check').replaceChildren(el('span', { className: 'invalid' }, error.message));
+    updateSend();
     return;
   }
+  updateSend();
   checkJson();
 }
 
+/** The frame in the JSON text area, checked; `undefined` when it is not JSON. */
 function checkJson() {
   let frame;
   try {
     frame = JSON.parse($('command-json').value);
   } catch (error) {
     $('command-check').replaceChildren(el('span', { className: 'invalid' }, `not JSON: ${error.message}`));
-    return null;
+    return undefined;
   }
   $('command-check').replaceChildren(...renderReport(checkFrame(frame, 'out'), 'ClientFrame'));
   return frame;
+}
+
+function updateSend() {
+  $('send').disabled = !state.socket || state.formProblem !== null;
 }
 
 /** Puts `frame` in the composer to be changed and sent. */
@@ -1015,10 +1104,14 @@ $('command').addEventListener('change', () => chooseCommand($('command').value))
 $('command-form').addEventListener('input', writeJson);
 $('command-form').addEventListener('change', writeJson);
 $('command-form').addEventListener('submit', (event) => event.preventDefault());
-$('command-json').addEventListener('input', checkJson);
+$('command-json').addEventListener('input', () => {
+  state.formProblem = null;
+  updateSend();
+  checkJson();
+});
 $('send').addEventListener('click', () => {
   const frame = checkJson();
-  if (frame === null || !send(frame)) return;
+  if (frame === undefined || !send(frame)) return;
   // The next one gets a request id of its own.
   if (isObject(frame) && typeof frame.request_id === 'string') {
     const values = { ...frame, request_id: requestId(frame.type) };
@@ -1046,7 +1139,6 @@ $('send').addEventListener('click', () => {
   chooseCommand('runtime_start');
   renderRuntimes();
   updatePending();
-  if (fragment.get('url')) $('url').value = fragment.get('url');
   if (fragment.get('token')) {
     $('token').value = fragment.get('token');
     connect();
