@@ -252,7 +252,10 @@ fn copy_statements(connection: &Connection, template: &str) -> rusqlite::Result<
         } else {
             "conversation_id"
         };
-        if !columns.iter().any(|(name, _, _)| name == key) {
+        // The resumable stream's retained events are not the conversation's content, and their
+        // numbers are never given twice: a copy starts without any, as a conversation nobody
+        // subscribed to with `resume_after`.
+        if !columns.iter().any(|(name, _, _)| name == key) || ["journals", "journal_events"].contains(&table.as_str()) {
             continue;
         }
         // A lone INTEGER PRIMARY KEY is the rowid: the copy gets a new one.
