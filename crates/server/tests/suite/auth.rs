@@ -6,37 +6,17 @@
 use futures_util::{SinkExt, StreamExt};
 use letta_app_server::Auth;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::TestServer;
-use crate::support::drive::http;
+use crate::support::drive::{http, response_head, status_line};
 use crate::support::metrics::{parse, value};
 
 const TOKEN: &str = "s3cret-token";
 
 async fn server() -> TestServer {
     TestServer::start_with(|config| config.auth = Some(Auth::capability_token(TOKEN).expect("a token"))).await
-}
-
-/// The head (status line and headers) of the answer to `request`, read without waiting for the
-/// connection to end (an accepted upgrade stays open).
-async fn response_head(server: &TestServer, request: &str) -> String {
-    let address = server.server.as_ref().expect("running").local_addr();
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.expect("a byte"));
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
-/// The status line of the answer to `request`.
-async fn status_line(server: &TestServer, request: &str) -> String {
-    let head = response_head(server, request).await;
-    head.lines().next().unwrap_or_default().to_owned()
 }
 
 fn upgrade(extra: &str) -> String {

@@ -8,7 +8,7 @@ use letta_app_server::{Auth, Config, Server};
 
 use crate::support::TestServer;
 use crate::support::binary::{refused, spawn_server};
-use crate::support::drive::http;
+use crate::support::drive::{http, status_line};
 
 const TOKEN: &str = "inspect-s3cret";
 
@@ -31,24 +31,6 @@ fn from_page(origin: &str) -> String {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Origin: {origin}\r\nSec-WebSocket-Protocol: letta-app-server.bearer.{TOKEN}\r\n\r\n"
     )
-}
-
-/// The status line of the answer to `request`, read up to the end of its head (an accepted
-/// upgrade stays open).
-async fn status(server: &TestServer, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = server.server.as_ref().expect("running").local_addr();
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.expect("a byte"));
-    }
-    String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -94,7 +76,7 @@ async fn the_pages_own_origins_connect_and_others_do_not() {
     let port = server.server.as_ref().expect("running").local_addr().port();
     for origin in [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] {
         assert_eq!(
-            status(&server, &from_page(&origin)).await,
+            status_line(&server, &from_page(&origin)).await,
             "HTTP/1.1 101 Switching Protocols",
             "{origin}"
         );

@@ -98,6 +98,26 @@ pub mod drive {
         value.as_array().unwrap_or_else(|| panic!("a list, not {value}"))
     }
 
+    /// The head (status line and headers) of the answer to `request`, read without waiting for
+    /// the connection to end (an accepted upgrade stays open).
+    pub async fn response_head(server: &super::TestServer, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = server.server.as_ref().expect("running").local_addr();
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("a byte"));
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    }
+
+    /// The status line of the answer to `request`.
+    pub async fn status_line(server: &super::TestServer, request: &str) -> String {
+        let head = response_head(server, request).await;
+        head.lines().next().unwrap_or_default().to_owned()
+    }
+
     /// Sends a raw HTTP/1.1 request to `server` and reads until it closes the connection;
     /// returns the status line and the body.
     pub async fn http(server: &super::TestServer, request: &str) -> (String, String) {
