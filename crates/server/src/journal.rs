@@ -310,13 +310,14 @@ impl Journal {
     }
 
     /// Forgets a resuming subscriber (its session closed); `true` if it was one. When it was
-    /// the last, the scope stays [lingering](Self::lingers) for the grace.
-    pub fn leave(&self, session: SessionId) -> bool {
+    /// the last and it may come back (`linger`: it did not close on purpose), the scope stays
+    /// [lingering](Self::lingers) for the grace.
+    pub fn leave(&self, session: SessionId, linger: bool) -> bool {
         let mut inner = lock(&self.inner);
         let before = inner.readers.len();
         inner.readers.retain(|reader| reader.session != session);
         let left = inner.readers.len() < before;
-        if left && inner.readers.is_empty() {
+        if left && linger && inner.readers.is_empty() {
             inner.left_at = Some(Instant::now());
         }
         left
@@ -487,7 +488,7 @@ mod tests {
         assert_eq!(taken(&plain), [None], "an event without its number");
 
         // Back after two more events, as session 3, with the cursor `origin + 1`.
-        assert!(journal.leave(1));
+        assert!(journal.leave(1, true));
         assert!(journal.lingers());
         journal.publish(frame(), [(2, &*plain)]);
         journal.publish(frame(), [(2, &*plain)]);

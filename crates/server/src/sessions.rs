@@ -45,6 +45,8 @@ pub struct Session {
     /// Set when a new control session replaced it: its turns and queued inputs go with it,
     /// whichever of its own close and the replacement is handled first.
     abandoned: AtomicBool,
+    /// Set when its client closed it on purpose: nothing waits for it to come back.
+    left: AtomicBool,
 }
 
 impl Session {
@@ -95,6 +97,13 @@ impl Session {
     /// (docs/protocol.md §1.10). Set before its close can be handled.
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks it closed by its client on purpose (a close frame, normal or without a code): the
+    /// turns only it watched end when it closes, even when it had subscribed with
+    /// `resume_after` (no grace). Set before its close is handled.
+    pub fn leave(&self) {
+        self.left.store(true, Ordering::SeqCst);
     }
 
     /// Records `device` as replayed for `scope`; `false` if it equals the previous replay.
@@ -302,6 +311,7 @@ impl Sessions {
             watches: Watches::default(),
             detached: Arc::new(tokio::sync::Semaphore::new(crate::limits::MAX_DETACHED_COMMANDS)),
             abandoned: AtomicBool::new(false),
+            left: AtomicBool::new(false),
         });
         lock(&self.watchers.sessions).insert(id, session.clone());
         self.engine.external.session_opened(id);
@@ -315,7 +325,8 @@ impl Sessions {
     /// (docs/protocol.md §5 (g)); its queued inputs stay (docs/protocol.md §8.7), unless it
     /// was [abandoned](Session::abandon). A turn that only it watched, having subscribed with
     /// `resume_after`, goes on for the resume grace, and ends then if nobody came back
-    /// (docs/protocol.md §2.2). Closing a session twice does nothing more.
+    /// (docs/protocol.md §2.2), unless its client [left](Session::leave) on purpose. Closing a
+    /// session twice does nothing more.
     pub async fn close_session(&self, session: SessionId) {
         let Some(closed) = lock(&self.watchers.sessions).remove(&session) else {
             return;
@@ -323,6 +334,7 @@ impl Sessions {
         closed.terminals.close();
         closed.watches.close();
         let abort_its_turns = closed.abandoned.load(Ordering::SeqCst);
+        let may_come_back = !closed.left.load(Ordering::SeqCst);
         self.engine.external.session_closed(session);
         let (scopes, lingering) = {
             let mut subscriptions = lock(&self.watchers.subscriptions);
@@ -332,7 +344,7 @@ impl Sessions {
                     watch.sessions.remove(position);
                     scopes.push(scope.clone());
                     if let Some(journal) = &watch.journal
-                        && journal.leave(session)
+                        && journal.leave(session, may_come_back)
                         && journal.lingers()
                     {
                         lingering.push(scope.clone());

@@ -54,6 +54,13 @@ impl Closed {
 }
 
 impl Ending {
+    /// Whether the client ended the session on purpose: a close frame with the normal code
+    /// (1000) or none. A dropped connection, and "going away" (1001, which proxies send too),
+    /// are not.
+    pub(super) fn on_purpose(&self) -> bool {
+        matches!(self, Self::PeerClosed(None | Some((1000, _))))
+    }
+
     /// How the socket ended, once [`start`](Self::start) ran: a [`Closing`](Self::Closing)
     /// socket with the code and reason its queue was closed with.
     pub(super) fn closed(&self, outbound: &Outbound) -> Closed {

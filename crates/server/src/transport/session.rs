@@ -81,6 +81,9 @@ async fn run_session(
     let (sink, mut source) = socket.split();
     let writer = tokio::spawn(write(session.clone(), sink, stream_sockets, config.ping_interval));
     let ending = read(config, client, &mut source, ended).await;
+    if ending.on_purpose() {
+        session.leave();
+    }
     ending.start(&tcp, &session.outbound);
     let closed = ending.closed(&session.outbound);
     stopped.await;

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::support::TestServer;
 use crate::support::binary::{ServerProcess, spawn_server};
@@ -181,10 +183,20 @@ async fn a_long_catch_up_is_paced_by_the_reader_and_never_overflows_it() {
     second.recv_until_type("turn_finished").await;
 }
 
-/// A resuming client's long reply on a server with this resume `grace`, its socket dropped
+/// How a client leaves.
+enum Leaving {
+    /// Its connection drops, without a close frame.
+    Dropped,
+    /// It closes the socket: a close frame without a code, as the SDKs' `close()` sends.
+    Closed,
+    /// A close frame with 1001, "going away" (which proxies send too).
+    GoingAway,
+}
+
+/// A resuming client's long reply on a server with this resume `grace`, left as `leaving` says
 /// after the first delta; returns the answer and the frames up to `turn_finished` that a client
 /// coming back `away` later gets.
-async fn dropped_mid_reply(grace: Duration, away: Duration) -> (Value, Vec<Value>) {
+async fn left_mid_reply(grace: Duration, leaving: Leaving, away: Duration) -> (Value, Vec<Value>) {
     let server = TestServer::start_with(|config| config.resume.grace = grace).await;
     let mut first = server.client().await;
     let (runtime, _) = start_resumable(&mut first).await;
@@ -195,7 +207,17 @@ async fn dropped_mid_reply(grace: Duration, away: Duration) -> (Value, Vec<Value
         .recv_until(|f| f["delta"]["message_type"] == "assistant_message")
         .await;
     let cursor = seq(before.last().expect("a frame"));
-    first.drop_connection();
+    match leaving {
+        Leaving::Dropped => first.drop_connection(),
+        Leaving::Closed => first.close().await,
+        Leaving::GoingAway => {
+            let away = CloseFrame {
+                code: CloseCode::Away,
+                reason: "".into(),
+            };
+            first.close_with(away).await;
+        }
+    }
     tokio::time::sleep(away).await;
     let mut second = server.client().await;
     let answer = resync(&mut second, &runtime, cursor).await;
@@ -211,7 +233,8 @@ fn deltas(frames: &[Value]) -> usize {
 
 #[tokio::test]
 async fn a_turn_nobody_came_back_to_ends_after_the_grace() {
-    let (answer, after) = dropped_mid_reply(Duration::from_millis(300), Duration::from_millis(900)).await;
+    let (answer, after) =
+        left_mid_reply(Duration::from_millis(300), Leaving::Dropped, Duration::from_millis(900)).await;
     assert_eq!(answer["resume"]["resumed"], true, "{answer}");
     // The turn ran on for the grace, then ended as one nobody watches does.
     assert_eq!(after.last().expect("turn_finished")["stop_reason"], "cancelled");
@@ -221,10 +244,25 @@ async fn a_turn_nobody_came_back_to_ends_after_the_grace() {
 
 #[tokio::test]
 async fn without_a_grace_a_dropped_resuming_client_ends_its_turn_at_once() {
-    let (_, after) = dropped_mid_reply(Duration::ZERO, Duration::from_millis(300)).await;
+    let (_, after) = left_mid_reply(Duration::ZERO, Leaving::Dropped, Duration::from_millis(300)).await;
     assert_eq!(after.last().expect("turn_finished")["stop_reason"], "cancelled");
     let deltas = deltas(&after);
     assert!(deltas < 20, "{deltas} deltas after the drop");
+}
+
+/// A client that closes its socket on purpose is not waited for: the turn only it watched ends
+/// at once, grace or not. "Going away" (1001) is not on purpose: the turn goes on.
+#[tokio::test]
+async fn a_resuming_client_that_closes_on_purpose_ends_its_turn_at_once() {
+    let grace = Duration::from_secs(30);
+    let (_, after) = left_mid_reply(grace, Leaving::Closed, Duration::from_millis(300)).await;
+    assert_eq!(after.last().expect("turn_finished")["stop_reason"], "cancelled");
+    let deltas = deltas(&after);
+    assert!(deltas < 20, "{deltas} deltas after the close");
+
+    let (answer, after) = left_mid_reply(grace, Leaving::GoingAway, Duration::from_millis(300)).await;
+    assert_eq!(answer["resume"]["resumed"], true, "{answer}");
+    assert_eq!(after.last().expect("turn_finished")["stop_reason"], "end_turn");
 }
 
 /// A resuming client's long reply, cut by `kill -9` once the client got the delta `t<n> `;
