@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -160,9 +160,15 @@ test('the inspector drives a server by hand and checks every frame against the s
   assert.equal(await page.textContent('#detail-check'), '✓ a valid ClientFrame (external_tool_call_response)');
   assert.deepEqual(JSON.parse(await page.textContent('#detail-json')).result, { content: [{ type: 'text', text: 'Sunny, 21°C' }] });
 
-  // Filters: by type, by direction.
+  // Filters: by type, by direction; what is shown can be saved for `letta-app-server-tools validate`.
   await page.selectOption('#filter-type', 'turn_finished');
   assert.equal(await page.locator('#frames .frame').count(), 2);
+  const download = page.waitForEvent('download');
+  await page.click('#save');
+  const saved = (await readFile(await (await download).path(), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(saved.map(({ dir }) => dir), ['in', 'in']);
+  assert.deepEqual(saved.map(({ raw }) => JSON.parse(raw).stop_reason), ['end_turn', 'end_turn']);
+  assert.ok(saved.every(({ at }) => !Number.isNaN(Date.parse(at))));
   await page.selectOption('#filter-type', '');
   await page.selectOption('#filter-direction', 'out');
   assert.deepEqual(new Set(await page.locator('#frames .frame .dir').allTextContents()), new Set(['↑']));

@@ -589,6 +589,18 @@ function selectFrame(id) {
 for (const id of ['filter-type', 'filter-runtime', 'filter-direction', 'filter-invalid']) $(id).addEventListener('change', repaint);
 $('filter-text').addEventListener('input', repaint);
 $('filters').addEventListener('submit', (event) => event.preventDefault());
+// The frames shown, a record a line as `letta-app-server-tools validate` reads them: who sent
+// it (`out` is this page, the client), when, and its text as it went over the wire.
+$('save').addEventListener('click', () => {
+  const lines = state.frames
+    .filter(matches)
+    .map((entry) => JSON.stringify({ dir: entry.direction, at: entry.at.toISOString(), raw: entry.text }));
+  const file = new Blob(lines.map((line) => `${line}\n`), { type: 'application/x-ndjson' });
+  const link = el('a', { href: URL.createObjectURL(file), download: `frames-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl` });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 0);
+});
+
 $('clear').addEventListener('click', () => {
   state.frames = [];
   state.textSize = 0;
