@@ -18,6 +18,7 @@
 //! instead of skipping events.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -36,6 +37,8 @@ const CATCH_UP_BATCH: usize = 64;
 
 /// The numbered, retained events of one scope and its resuming subscribers.
 pub struct Journal {
+    /// Which journal this is, to the queues of its subscribers ([`Outbound::expect`]).
+    id: u64,
     limits: ResumeLimits,
     /// Where the events are written, and for which scope; `None`: kept in memory only.
     store: Option<(Store, RuntimeScope)>,
@@ -126,7 +129,9 @@ impl Journal {
             inner.pop_oldest();
         }
         inner.trim(&limits);
+        static IDS: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             limits,
             store,
             inner: Mutex::new(inner),
@@ -153,10 +158,14 @@ impl Journal {
                 outbound.push(Outgoing::Event(frame.clone()));
             }
         }
+        // The answered resuming subscribers are owed it from now on: what follows waits for it.
+        for reader in inner.readers.iter().filter(|reader| reader.position.is_some()) {
+            reader.outbound.expect(self.id, 1);
+        }
         match &self.store {
             None => {
                 inner.written = seq;
-                let behind = inner.deliver();
+                let behind = inner.deliver(self.id);
                 inner.trim(&self.limits);
                 drop(inner);
                 self.catch_up_all(behind);
@@ -196,7 +205,7 @@ impl Journal {
             let _ = store.write_journal(scope, events, last_seq, oldest).await;
             let mut inner = lock(&self.inner);
             inner.written = last_seq;
-            let behind = inner.deliver();
+            let behind = inner.deliver(self.id);
             inner.trim(&self.limits);
             drop(inner);
             self.catch_up_all(behind);
@@ -248,7 +257,13 @@ impl Journal {
             oldest_retained,
         };
         send(resume);
+        let last_seq = inner.last_seq;
+        let reader = inner.readers.iter_mut().find(|reader| reader.session == session);
         if let Some(reader) = reader {
+            if reader.position.is_none() {
+                // Owed from the answer on: the events after its position, written or not.
+                reader.outbound.expect(self.id, last_seq - position);
+            }
             reader.position = Some(position);
             if position < written && !reader.catching_up {
                 reader.catching_up = true;
@@ -300,7 +315,7 @@ impl Journal {
             let reader = &mut inner.readers[index];
             for frame in batch {
                 reader.position = frame.conversation_seq;
-                outbound.push(Outgoing::Resumable(frame));
+                outbound.fill(self.id, frame);
             }
             if reader.position >= Some(written) {
                 reader.catching_up = false;
@@ -315,7 +330,13 @@ impl Journal {
     pub fn leave(&self, session: SessionId, linger: bool) -> bool {
         let mut inner = lock(&self.inner);
         let before = inner.readers.len();
-        inner.readers.retain(|reader| reader.session != session);
+        inner.readers.retain(|reader| {
+            let stays = reader.session != session;
+            if !stays {
+                reader.outbound.forget(self.id);
+            }
+            stays
+        });
         let left = inner.readers.len() < before;
         if left && linger && inner.readers.is_empty() {
             inner.left_at = Some(Instant::now());
@@ -378,7 +399,7 @@ impl Inner {
     /// catch-up batch (after a slow store write) is left to a catch-up task, returned, which
     /// paces it by the subscriber's queue.
     #[must_use = "the subscribers to catch up need a task"]
-    fn deliver(&mut self) -> Vec<(SessionId, Arc<Outbound>)> {
+    fn deliver(&mut self, journal: u64) -> Vec<(SessionId, Arc<Outbound>)> {
         let written = self.written;
         let mut behind = Vec::new();
         for reader in &mut self.readers {
@@ -396,7 +417,7 @@ impl Inner {
             }
             let skip = ring_index(position + 1, self.last_seq, self.ring.len());
             for frame in self.ring.iter().skip(skip).take(count) {
-                reader.outbound.push(Outgoing::Resumable(frame.clone()));
+                reader.outbound.fill(journal, frame.clone());
             }
             reader.position = Some(written);
         }
@@ -456,6 +477,30 @@ mod tests {
         journal.answer(session, cursor, |_| {
             out.push(Outgoing::Direct(Bytes::from_static(b"{}")))
         })
+    }
+
+    #[tokio::test]
+    async fn frames_made_after_a_resumed_answer_come_after_the_events_it_resumes() {
+        let journal = journal(100, usize::MAX);
+        let first = outbound();
+        journal.join(1, &first);
+        let origin = answer(&journal, 1, &first, 0).last_seq;
+        for _ in 0..4 {
+            journal.publish(frame(), []);
+        }
+        // Back as session 2 after the first event: three to catch up on, by a task of its own.
+        let back = outbound();
+        journal.join(2, &back);
+        answer(&journal, 2, &back, origin + 1);
+        back.push(Outgoing::Direct(Bytes::from_static(b"{}")));
+        journal.publish(frame(), []);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (e2, e3, e4, e5) = (origin + 2, origin + 3, origin + 4, origin + 5);
+        assert_eq!(
+            taken(&back),
+            [None, Some(e2), Some(e3), Some(e4), None, Some(e5)],
+            "the answer, the missed events, then what was made after the answer, in order"
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,12 @@
 //! Model streams do not outrun their readers: once a quarter of the frame limit is queued, the
 //! turn stops reading the model until the writer catches up ([`Outbound::drained`]). A reader
 //! that takes nothing for [`Limits::patience`] stops holding the turn up and meets the limits.
+//!
+//! A session subscribed with `resume_after` is given a scope's numbered events only once they are
+//! written to the store ([`crate::journal`]), later than they were made. So that it still gets
+//! every frame in the order the server made them, each such event holds its place in the queue
+//! from the moment it is made ([`Outbound::expect`]) until it is handed over
+//! ([`Outbound::fill`]): frames made after it wait behind it (they count against the byte limit).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +161,42 @@ struct State {
     queue: VecDeque<Outgoing>,
     bytes: usize,
     closed: Option<(CloseCode, String)>,
+    /// While a numbered event this session is owed is not handed over: it and every frame made
+    /// after it, in order.
+    waiting: VecDeque<Waiting>,
+    /// The bytes of the frames in `waiting`.
+    waiting_bytes: usize,
+}
+
+/// A place in the queue while an owed numbered event is not handed over.
+#[derive(Debug)]
+enum Waiting {
+    /// A frame made after an owed event.
+    Frame(Outgoing),
+    /// An event of journal `journal`, owed until it is handed over (`Some`).
+    Event {
+        journal: u64,
+        event: Option<Arc<EventFrame>>,
+    },
+}
+
+impl State {
+    /// Moves the frames at the head of `waiting` that nothing holds back any more to the queue.
+    fn release(&mut self) {
+        while let Some(front) = self.waiting.front() {
+            let frame = match front {
+                Waiting::Event { event: None, .. } => return,
+                Waiting::Frame(_) | Waiting::Event { .. } => match self.waiting.pop_front() {
+                    Some(Waiting::Frame(frame)) => frame,
+                    Some(Waiting::Event { event: Some(event), .. }) => Outgoing::Resumable(event),
+                    _ => return,
+                },
+            };
+            self.waiting_bytes -= frame.len();
+            self.bytes += frame.len();
+            self.queue.push_back(frame);
+        }
+    }
 }
 
 /// The outbound queue of one session; cheap to share.
@@ -197,10 +239,17 @@ impl Outbound {
     }
 
     /// Queues a frame, coalescing status snapshots; closes the session when a limit is passed.
+    /// Behind an owed numbered event, it waits for that event.
     pub fn push(&self, frame: Outgoing) {
         let mut state = self.state();
         if state.closed.is_some() {
             self.metrics.frames_dropped.inc();
+            return;
+        }
+        if !state.waiting.is_empty() {
+            state.waiting_bytes += frame.len();
+            state.waiting.push_back(Waiting::Frame(frame));
+            self.check_limits(&mut state);
             return;
         }
         // A session that subscribed with `resume_after` gets every event of the scope
@@ -223,8 +272,18 @@ impl Outbound {
         }
         state.bytes += frame.len();
         state.queue.push_back(frame);
+        self.check_limits(&mut state);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Closes the session, dropping what it has queued, when a limit is passed: the frame limit
+    /// while the socket is backed up, the byte limit at any time (frames waiting behind an owed
+    /// event included).
+    fn check_limits(&self, state: &mut State) {
         let backed_up = self.backed_up.load(Ordering::Relaxed);
-        if (backed_up && state.queue.len() > self.limits.max_frames) || state.bytes > self.limits.max_bytes {
+        let frames = state.queue.len() + state.waiting.len();
+        if (backed_up && frames > self.limits.max_frames) || state.bytes + state.waiting_bytes > self.limits.max_bytes {
             state.closed = Some((
                 CloseCode::Policy,
                 format!(
@@ -233,11 +292,64 @@ impl Outbound {
                 ),
             ));
             self.metrics.overflow_closes.inc();
-            self.metrics.frames_dropped.inc_by(state.queue.len() as u64);
+            self.metrics.frames_dropped.inc_by(frames as u64);
             state.queue.clear();
             state.bytes = 0;
+            state.waiting.clear();
+            state.waiting_bytes = 0;
             self.closed.cancel();
         }
+    }
+
+    /// Holds places for `count` numbered events of journal `journal` that this session is owed:
+    /// frames pushed from now on wait behind them.
+    pub fn expect(&self, journal: u64, count: u64) {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            return;
+        }
+        for _ in 0..count {
+            state.waiting.push_back(Waiting::Event { journal, event: None });
+        }
+    }
+
+    /// Hands over the next owed event of journal `journal` (they are handed over in the order
+    /// they were owed); it and what waited behind it go to the queue. One nothing was owed for
+    /// is queued as it is.
+    pub fn fill(&self, journal: u64, event: Arc<EventFrame>) {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            self.metrics.frames_dropped.inc();
+            return;
+        }
+        let state = &mut *state;
+        let place = state
+            .waiting
+            .iter_mut()
+            .find(|waiting| matches!(waiting, Waiting::Event { journal: j, event: None } if *j == journal));
+        match place {
+            Some(Waiting::Event { event: place, .. }) => {
+                state.waiting_bytes += event.len();
+                *place = Some(event);
+            }
+            _ => {
+                state.bytes += event.len();
+                state.queue.push_back(Outgoing::Resumable(event));
+            }
+        }
+        state.release();
+        self.check_limits(state);
+        self.ready.notify_one();
+    }
+
+    /// Gives up the places of every event of journal `journal` still owed (its subscription
+    /// ended): what waited behind them goes to the queue.
+    pub fn forget(&self, journal: u64) {
+        let mut state = self.state();
+        state
+            .waiting
+            .retain(|waiting| !matches!(waiting, Waiting::Event { journal: j, event: None } if *j == journal));
+        state.release();
         drop(state);
         self.ready.notify_one();
     }
@@ -247,6 +359,11 @@ impl Outbound {
     pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
         let mut state = self.state();
         if state.closed.is_none() {
+            // What was made is sent before the close frame; the events still owed will not be.
+            state
+                .waiting
+                .retain(|waiting| !matches!(waiting, Waiting::Event { event: None, .. }));
+            state.release();
             state.closed = Some((code, reason.into()));
             self.closed.cancel();
         }
@@ -489,6 +606,74 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn frames_made_after_an_owed_event_wait_for_it_and_go_out_in_order() {
+        /// What the queue holds: the text of a direct frame, `#` for a numbered event.
+        fn order(outbound: &Outbound) -> String {
+            (outbound.take(100).iter())
+                .map(|frame| match frame {
+                    Outgoing::Direct(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    _ => "#".to_owned(),
+                })
+                .collect()
+        }
+        let numbered = || {
+            let scope = RuntimeScope::new("agent-1", "conv-1");
+            let empty = UpdateQueue {
+                queue: Vec::new(),
+                removed: Vec::new(),
+            };
+            Arc::new(EventFrame::new(&empty.into(), &scope))
+        };
+        let text = |text: &'static str| Outgoing::Direct(Bytes::from_static(text.as_bytes()));
+        let outbound = queue(64);
+        outbound.expect(7, 2);
+        outbound.push(text("a"));
+        outbound.fill(7, numbered());
+        assert_eq!(order(&outbound), "#", "the second owed event holds `a` back");
+        outbound.push(text("b"));
+        outbound.fill(7, numbered());
+        assert_eq!(order(&outbound), "#ab");
+        outbound.push(text("c"));
+        assert_eq!(order(&outbound), "c", "nothing owed: at once");
+
+        // Another journal's events, and a subscription that ends with its events still owed.
+        outbound.expect(8, 1);
+        outbound.push(text("d"));
+        outbound.expect(9, 1);
+        outbound.push(text("e"));
+        outbound.fill(9, numbered());
+        assert_eq!(order(&outbound), "");
+        outbound.forget(8);
+        assert_eq!(order(&outbound), "d#e");
+
+        // A close sends what was made; the owed events will not come.
+        outbound.expect(7, 1);
+        outbound.push(text("f"));
+        outbound.close(CloseCode::Normal, "bye");
+        let batch = outbound.next_batch(10).now_or_never().expect("ready").expect("frames");
+        assert_eq!(batch.len(), 1);
+        assert!(matches!(&batch[0], Outgoing::Direct(bytes) if &bytes[..] == b"f"));
+    }
+
+    #[tokio::test]
+    async fn frames_waiting_behind_an_owed_event_count_against_the_byte_limit() {
+        let outbound = Outbound::new(
+            Limits {
+                coalesce_after: 64,
+                max_frames: 64,
+                max_bytes: 10,
+                patience: PATIENCE,
+            },
+            Arc::default(),
+        );
+        outbound.expect(1, 1);
+        outbound.push(Outgoing::Direct(Bytes::from_static(b"0123456789")));
+        assert!(outbound.closed_with().is_none());
+        outbound.push(direct());
+        assert_eq!(outbound.closed_with().map(|(code, _)| code), Some(CloseCode::Policy));
+    }
+
+    #[tokio::test]
     async fn a_producer_waits_for_the_writer_once_a_quarter_of_the_limit_is_queued() {
         let outbound = queue(8);
         outbound.push(direct());
