@@ -32,6 +32,9 @@ use crate::outbound::{EventFrame, Outbound, Outgoing};
 use crate::store::{Store, StoredEvent, StoredJournal};
 use crate::sync::lock;
 
+/// The id of the next journal made.
+static JOURNAL_IDS: AtomicU64 = AtomicU64::new(0);
+
 /// Retained events a catching-up subscriber is given per turn of its task.
 const CATCH_UP_BATCH: usize = 64;
 
@@ -129,9 +132,8 @@ impl Journal {
             inner.pop_oldest();
         }
         inner.trim(&limits);
-        static IDS: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
-            id: IDS.fetch_add(1, Ordering::Relaxed),
+            id: JOURNAL_IDS.fetch_add(1, Ordering::Relaxed),
             limits,
             store,
             inner: Mutex::new(inner),

@@ -164,7 +164,9 @@ struct State {
     /// While a numbered event this session is owed is not handed over: it and every frame made
     /// after it, in order.
     waiting: VecDeque<Waiting>,
-    /// The bytes of the frames in `waiting`.
+    /// The frames in `waiting` (places of events not handed over yet are not frames), and their
+    /// bytes.
+    waiting_frames: usize,
     waiting_bytes: usize,
 }
 
@@ -181,17 +183,25 @@ enum Waiting {
 }
 
 impl State {
+    /// Adds a frame to `waiting`.
+    fn wait(&mut self, frame: Outgoing) {
+        self.waiting_frames += 1;
+        self.waiting_bytes += frame.len();
+        self.waiting.push_back(Waiting::Frame(frame));
+    }
+
     /// Moves the frames at the head of `waiting` that nothing holds back any more to the queue.
     fn release(&mut self) {
-        while let Some(front) = self.waiting.front() {
-            let frame = match front {
-                Waiting::Event { event: None, .. } => return,
-                Waiting::Frame(_) | Waiting::Event { .. } => match self.waiting.pop_front() {
+        loop {
+            let frame = match self.waiting.front() {
+                Some(Waiting::Frame(_) | Waiting::Event { event: Some(_), .. }) => match self.waiting.pop_front() {
                     Some(Waiting::Frame(frame)) => frame,
                     Some(Waiting::Event { event: Some(event), .. }) => Outgoing::Resumable(event),
                     _ => return,
                 },
+                _ => return,
             };
+            self.waiting_frames -= 1;
             self.waiting_bytes -= frame.len();
             self.bytes += frame.len();
             self.queue.push_back(frame);
@@ -247,8 +257,7 @@ impl Outbound {
             return;
         }
         if !state.waiting.is_empty() {
-            state.waiting_bytes += frame.len();
-            state.waiting.push_back(Waiting::Frame(frame));
+            state.wait(frame);
             self.check_limits(&mut state);
             return;
         }
@@ -282,7 +291,7 @@ impl Outbound {
     /// event included).
     fn check_limits(&self, state: &mut State) {
         let backed_up = self.backed_up.load(Ordering::Relaxed);
-        let frames = state.queue.len() + state.waiting.len();
+        let frames = state.queue.len() + state.waiting_frames;
         if (backed_up && frames > self.limits.max_frames) || state.bytes + state.waiting_bytes > self.limits.max_bytes {
             state.closed = Some((
                 CloseCode::Policy,
@@ -296,6 +305,7 @@ impl Outbound {
             state.queue.clear();
             state.bytes = 0;
             state.waiting.clear();
+            state.waiting_frames = 0;
             state.waiting_bytes = 0;
             self.closed.cancel();
         }
@@ -329,6 +339,7 @@ impl Outbound {
             .find(|waiting| matches!(waiting, Waiting::Event { journal: j, event: None } if *j == journal));
         match place {
             Some(Waiting::Event { event: place, .. }) => {
+                state.waiting_frames += 1;
                 state.waiting_bytes += event.len();
                 *place = Some(event);
             }
@@ -671,6 +682,24 @@ mod tests {
         assert!(outbound.closed_with().is_none());
         outbound.push(direct());
         assert_eq!(outbound.closed_with().map(|(code, _)| code), Some(CloseCode::Policy));
+    }
+
+    #[tokio::test]
+    async fn places_of_owed_events_are_not_frames_against_the_frame_limit() {
+        // A long catch-up owes many events at once, while its socket is backed up.
+        let outbound = queue(4);
+        outbound.set_backed_up(true);
+        outbound.expect(1, 1000);
+        outbound.push(direct());
+        assert!(outbound.closed_with().is_none(), "one frame queued");
+        for _ in 0..4 {
+            outbound.push(direct());
+        }
+        assert_eq!(
+            outbound.closed_with().map(|(code, _)| code),
+            Some(CloseCode::Policy),
+            "five frames"
+        );
     }
 
     #[tokio::test]
